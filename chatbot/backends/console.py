@@ -1,0 +1,68 @@
+"""The local console backend: commands from stdin, everything the bot would post on stdout.
+
+No account needed; it is the default of ``chatbot run``. Commands are typed as on Slack
+(``/agenda add …``, ``/agenda list``, ``/next``, ``/help``); the console user's initials come
+from ``[console] user`` in the config (or ``--as``).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TextIO
+
+from ..bot import Bot, Sender
+from ..config import Meeting
+from ..messages import Message, render_plain
+from .base import Backend
+
+
+class ConsoleBackend(Backend):
+    name = "console"
+
+    def __init__(self, bot: Bot, stdin: TextIO | None = None, stdout: TextIO | None = None,
+                 user: str | None = None, stay: bool = False):
+        super().__init__(bot)
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.user = user or bot.config.console.user
+        self.stay = stay
+        self._out = threading.Lock()
+
+    def wants(self, meeting: Meeting) -> bool:
+        return meeting.destinations.console
+
+    def render(self, message: Message) -> str:
+        return render_plain(message)
+
+    def say(self, text: str) -> None:
+        with self._out:
+            self.stdout.write(text + "\n")
+            self.stdout.flush()
+
+    def post(self, meeting: Meeting, message: Message) -> None:
+        self.say(f"[{meeting.id}] " + self.render(message).replace("\n", "\n" + " " * (len(meeting.id) + 3)))
+
+    def _prompt(self) -> None:
+        if self.stdin.isatty():
+            with self._out:
+                self.stdout.write("> ")
+                self.stdout.flush()
+
+    def run(self, stop: threading.Event) -> None:
+        if self.stdin.isatty():
+            self.say(f"Type commands as in chat, e.g. /agenda add Release plans, /agenda list, /next, /help "
+                     f"(you are {self.user}; Ctrl-D to quit).")
+        self._prompt()
+        sender = Sender("console", initials=self.user)
+        for line in self.stdin:
+            if stop.is_set():
+                return
+            text = line.strip()
+            if text:
+                answer = self.bot.handle(text, sender)
+                prefix = "error: " if not answer.ok else ""
+                self.say(prefix + self.render(answer))
+            self._prompt()
+        if self.stay:
+            stop.wait()

@@ -1,0 +1,288 @@
+"""The bot's behaviour, independent of any chat platform.
+
+Backends turn what people type into :meth:`Bot.handle` calls and render the
+:class:`~chatbot.messages.Message` they get back; the scheduler asks :meth:`Bot.reminder`
+for what to post. Everything that touches notes files goes through ``chatbot.notes``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from .config import Config, Meeting, Person, format_duration
+from .messages import Link, Message, Text, Time, UserText, error, format_utc, reply
+from .notes.edit import EditError, add_item, agenda_items, clean_item_text, remove_item
+from .notes.files import NotesFiles
+from .notes.parse import Item, NotesError, read_notes
+from .schedule import UTC, Occurrence, next_occurrence, occurrences
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+class SystemClock:
+    """Real time, optionally shifted: ``SystemClock(start=...)`` pretends the bot was started
+    at ``start`` and lets time run on from there (set by ``CHATBOT_FAKE_NOW`` for demos and
+    end-to-end tests). The scheduler applies the same shift, so reminders fire accordingly."""
+
+    def __init__(self, start: dt.datetime | None = None):
+        self.offset = (start - dt.datetime.now(UTC)) if start is not None else dt.timedelta(0)
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(UTC) + self.offset
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who typed a command: a platform id and/or name, or initials given directly (CLI)."""
+
+    platform: str
+    user_id: str | None = None
+    name: str | None = None
+    initials: str | None = None
+
+
+@dataclass
+class Identity:
+    initials: str
+    person: Person | None
+
+
+HELP = [
+    ("agenda add TEXT", "add an item to the next meeting's agenda"),
+    ("agenda list", "show the next meeting's agenda"),
+    ("agenda remove N", "remove item N (your own items; admins: any)"),
+    ("next", "when the next meeting is, in several time zones"),
+    ("help", "this help"),
+]
+
+
+def initials_from_name(name: str) -> str:
+    words = [w for w in re.split(r"[\s._-]+", name) if w and w[0].isalpha()]
+    ini = "".join(w[0].upper() for w in words[:4])
+    return ini if len(ini) >= 2 else (name[:3].upper() if name else "??")
+
+
+class Bot:
+    def __init__(self, config: Config, clock: Clock = system_clock):
+        self.config = config
+        self.clock = clock
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def now(self) -> dt.datetime:
+        now = self.clock()
+        if now.tzinfo is None:
+            raise ValueError("clock must return an aware datetime")
+        return now
+
+    def files(self, meeting: Meeting) -> NotesFiles:
+        return NotesFiles(self.config, meeting)
+
+    def next_meeting(self, meeting: Meeting) -> Occurrence:
+        occ = next_occurrence(meeting, self.now())
+        if occ is None:
+            raise EditError(f"{meeting.name} has no upcoming meetings in its schedule")
+        return occ
+
+    def identify(self, sender: Sender, allow_unknown: bool = False) -> Identity | Message:
+        if sender.initials:
+            person = self.config.person_by(initials=sender.initials)
+            return Identity(person.initials if person else sender.initials.upper(), person)
+        person = None
+        if sender.platform == "slack":
+            person = self.config.person_by(slack_id=sender.user_id)
+        elif sender.platform == "zulip":
+            person = self.config.person_by(zulip_email=sender.user_id)
+        if person:
+            return Identity(person.initials, person)
+        if allow_unknown and sender.name:
+            return Identity(initials_from_name(sender.name), None)
+        field = {"slack": "slack_id", "zulip": "zulip_email"}.get(sender.platform, "initials")
+        where = self.config.path or "the config file"
+        return error(f"I don't know who you are ({sender.user_id or sender.name or 'no id'}). "
+                     f"Ask a maintainer to add you to the roster in {where}: a [[people]] entry with "
+                     f"initials, name and {field} = \"{sender.user_id or '…'}\".")
+
+    # -- commands ---------------------------------------------------------------------
+
+    def handle(self, text: str, sender: Sender, meeting_id: str | None = None,
+               allow_unknown: bool = False) -> Message:
+        """Run one command typed by a person; never raises for bad input."""
+        try:
+            meeting = self.config.meeting(meeting_id)
+        except KeyError as exc:
+            return error(str(exc.args[0]))
+        words = (text or "").strip()
+        words = re.sub(r"^/", "", words)
+        cmd, _, rest = words.partition(" ")
+        cmd = cmd.lower()
+        rest = rest.strip()
+        try:
+            if cmd in ("", "help", "agenda") and (cmd != "agenda" or not rest):
+                return self.help_message(meeting)
+            if cmd == "next":
+                return self.next_message(meeting)
+            if cmd == "agenda":
+                sub, _, arg = rest.partition(" ")
+                sub = sub.lower()
+                if sub == "add":
+                    who = self.identify(sender, allow_unknown)
+                    if isinstance(who, Message):
+                        return who
+                    return self.agenda_add(meeting, who, arg)
+                if sub in ("list", "ls", "show"):
+                    return self.agenda_list(meeting)
+                if sub in ("remove", "rm", "delete"):
+                    who = self.identify(sender, allow_unknown)
+                    if isinstance(who, Message):
+                        return who
+                    return self.agenda_remove(meeting, who, arg)
+                if sub == "help":
+                    return self.help_message(meeting)
+                return error(f"unknown agenda command {sub!r}. Try `agenda add TEXT`, `agenda list`, "
+                             "`agenda remove N` or `help`.")
+            return error(f"unknown command {cmd!r}. Try `help`.")
+        except (EditError, NotesError) as exc:
+            log.warning("command %r refused: %s", cmd, exc)
+            return error(str(exc))
+
+    def help_message(self, meeting: Meeting) -> Message:
+        msg = reply(Text(f"{meeting.name} bot", bold=True), " — commands:")
+        for usage, what in HELP:
+            msg.add(f"• `{usage}`: {what}")
+        return msg
+
+    def agenda_add(self, meeting: Meeting, who: Identity, text: str) -> Message:
+        body = clean_item_text(text, self.config.bot.max_item_length)
+        line = f"- [ ] {who.initials}: {body}"
+        occ = self.next_meeting(meeting)
+        files = self.files(meeting)
+        with files.lock():
+            path, created = files.ensure(occ)
+            if created:
+                log.info("created notes file %s from the template", path)
+            result = add_item(path, meeting.notes.agenda_section, line)
+        log.info("agenda add by %s to %s line %d", who.initials, path.name, result.line)
+        msg = reply(f"Added to the agenda of {meeting.name} on {occ.date.isoformat()} as item {result.number}: ",
+                    UserText(f"{who.initials}: {body}"))
+        msg.add(*self._notes_link(files, path))
+        msg.public = reply(f"{who.initials} added an agenda item for {occ.date.isoformat()}: ", UserText(body))
+        return msg
+
+    def _notes_link(self, files: NotesFiles, path: Path) -> tuple:
+        url = files.url_for(path)
+        if url:
+            return ("Notes: ", Link(url, path.name))
+        return (f"Notes: {path.name}",)
+
+    def _agenda(self, meeting: Meeting, occ: Occurrence) -> tuple[Path, list[Item] | None]:
+        files = self.files(meeting)
+        path = files.path_for(occ)
+        if not path.exists():
+            return path, None
+        notes = read_notes(path)
+        section = notes.section(meeting.notes.agenda_section)
+        if section is None:
+            raise NotesError(path, f"has no '{meeting.notes.agenda_section}' section")
+        return path, agenda_items(notes, section)
+
+    def agenda_list(self, meeting: Meeting) -> Message:
+        occ = self.next_meeting(meeting)
+        path, items = self._agenda(meeting, occ)
+        msg = reply(Text(f"Agenda for {meeting.name} on {occ.date.isoformat()}", bold=True))
+        self._agenda_lines(msg, items)
+        msg.add(*self._notes_link(self.files(meeting), path))
+        return msg
+
+    def _agenda_lines(self, msg: Message, items: list[Item] | None) -> None:
+        if not items:
+            msg.add("No items yet. Add one with `agenda add TEXT`.")
+            return
+        for n, it in enumerate(items, 1):
+            mark = "✓ " if it.checked else ""
+            msg.add(f"{n}. {mark}", UserText(it.text))
+
+    def agenda_remove(self, meeting: Meeting, who: Identity, arg: str) -> Message:
+        arg = arg.strip()
+        if not re.fullmatch(r"\d{1,6}", arg):
+            return error("say which item to remove by its number, e.g. `agenda remove 2` (see `agenda list`)")
+        number = int(arg)
+        occ = self.next_meeting(meeting)
+        files = self.files(meeting)
+        path = files.path_for(occ)
+        if not path.exists():
+            return error(f"there is no agenda for {occ.date.isoformat()} yet")
+        is_admin = bool(who.person and who.person.admin)
+
+        def allowed(item: Item) -> str | None:
+            owners = [o.upper() for o in item.owners]
+            if is_admin or who.initials.upper() in owners:
+                return None
+            return (f"item {number} belongs to {', '.join(item.owners) or 'nobody in particular'}; "
+                    "only its owner or an admin can remove it")
+
+        with files.lock():
+            result = remove_item(path, meeting.notes.agenda_section, number, allowed)
+        log.info("agenda remove %d by %s from %s", number, who.initials, path.name)
+        text = re.sub(r"^\s*([-*+]|\d+[.)])\s+(\[[ xX]\]\s*)?", "", result.text)
+        msg = reply(f"Removed item {number} from the agenda of {occ.date.isoformat()}: ", UserText(text))
+        msg.public = reply(f"{who.initials} removed an agenda item for {occ.date.isoformat()}: ", UserText(text))
+        return msg
+
+    # -- time -------------------------------------------------------------------------
+
+    def zone_lines(self, meeting: Meeting, occ: Occurrence) -> list[str]:
+        ref = occ.start_utc.date()
+        out = []
+        for zone in meeting.timezones:
+            local = occ.start.astimezone(ZoneInfo(zone))
+            shift = (local.date() - ref).days
+            note = f" ({'+' if shift > 0 else '−'}{abs(shift)} day)" if shift else ""
+            out.append(f"{zone}: {local.strftime('%a %H:%M')}{note}")
+        return out
+
+    def next_message(self, meeting: Meeting, count: int = 1) -> Message:
+        now = self.now()
+        upcoming = list(occurrences(meeting, now - meeting.duration + dt.timedelta(microseconds=1), limit=count))
+        if not upcoming:
+            return reply(f"{meeting.name} has no upcoming meetings in its schedule.")
+        msg = Message()
+        for occ in upcoming:
+            status = " (in progress)" if occ.start_utc <= now else ""
+            msg.add(Text(meeting.name, bold=True), " — ", Time(occ.start_utc, format_utc(occ.start)), status)
+            for zl in self.zone_lines(meeting, occ):
+                msg.add(f"• {zl}")
+        if meeting.call_link:
+            msg.add("Join: ", Link(meeting.call_link, "call link"))
+        return msg
+
+    def reminder(self, meeting: Meeting, occ: Occurrence, offset: dt.timedelta) -> Message:
+        msg = Message(kind="reminder")
+        msg.add(Text(meeting.name, bold=True), f" starts in {format_duration(offset)}: ",
+                Time(occ.start_utc, format_utc(occ.start)))
+        for zl in self.zone_lines(meeting, occ):
+            msg.add(f"• {zl}")
+        if meeting.call_link:
+            msg.add("Join: ", Link(meeting.call_link, meeting.call_link))
+        try:
+            path, items = self._agenda(meeting, occ)
+        except NotesError as exc:
+            log.warning("reminder: %s", exc)
+            msg.add(f"(The notes file could not be read: {exc.problem})")
+            return msg
+        msg.add(*self._notes_link(self.files(meeting), path))
+        msg.add(Text("Agenda so far:", bold=True))
+        self._agenda_lines(msg, items)
+        return msg

@@ -1,0 +1,241 @@
+"""The ``chatbot`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+
+from . import __version__
+from .bot import Bot, Sender, SystemClock
+from .config import CONFIG_ENV, ConfigError, default_config_path, load_config
+from .messages import Message, render_plain
+from .notes.edit import EditError
+from .notes.parse import NotesError
+from .schedule import UTC, next_reminder, occurrence_on
+
+log = logging.getLogger("chatbot")
+
+FAKE_NOW_ENV = "CHATBOT_FAKE_NOW"
+BACKEND_ENV = "CHATBOT_BACKEND"
+
+
+def _clock() -> SystemClock:
+    fake = os.environ.get(FAKE_NOW_ENV)
+    if not fake:
+        return SystemClock()
+    try:
+        start = dt.datetime.fromisoformat(fake.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{FAKE_NOW_ENV}: not an ISO date-time with a zone: {fake!r}") from None
+    if start.tzinfo is None:
+        raise ConfigError(f"{FAKE_NOW_ENV}: give a time zone, e.g. 2026-01-07T16:45:00Z")
+    return SystemClock(start)
+
+
+def _emit(message: Message) -> int:
+    text = render_plain(message)
+    if message.ok:
+        print(text)
+        return 0
+    print(f"error: {text}", file=sys.stderr)
+    return 1
+
+
+def cmd_run(args, config) -> int:
+    from .backends import backend_class
+    from .runner import run
+
+    name = args.backend or os.environ.get(BACKEND_ENV) or "console"
+    bot = Bot(config, _clock())
+    cls = backend_class(name)
+    if name == "console":
+        backend = cls(bot, user=args.as_, stay=args.stay)
+    else:
+        backend = cls(bot)
+    return run(bot, backend)
+
+
+def cmd_next(args, config) -> int:
+    bot = Bot(config, _clock())
+    meetings = [config.meeting(args.meeting)] if args.meeting else config.meetings
+    code = 0
+    for m in meetings:
+        code |= _emit(bot.next_message(m, count=args.count))
+    return code
+
+
+def _sender(args) -> Sender:
+    return Sender("cli", initials=args.as_)
+
+
+def cmd_agenda(args, config) -> int:
+    bot = Bot(config, _clock())
+    if args.agenda_cmd == "add":
+        text = " ".join(args.text)
+        return _emit(bot.handle(f"agenda add {text}", _sender(args), args.meeting))
+    if args.agenda_cmd == "list":
+        return _emit(bot.handle("agenda list", _sender(args), args.meeting))
+    return _emit(bot.handle(f"agenda remove {args.number}", _sender(args), args.meeting))
+
+
+def cmd_notes_create(args, config) -> int:
+    bot = Bot(config, _clock())
+    meeting = config.meeting(args.meeting)
+    if args.date:
+        occ = occurrence_on(meeting, args.date)
+        if occ is None:
+            print(f"error: {meeting.name} has no meeting on {args.date.isoformat()}", file=sys.stderr)
+            return 1
+    else:
+        occ = bot.next_meeting(meeting)
+    files = bot.files(meeting)
+    with files.lock():
+        path, created = files.ensure(occ)
+    print(f"{'created' if created else 'already exists'}: {path}")
+    return 0
+
+
+def cmd_remind(args, config) -> int:
+    from .backends import backend_class
+
+    bot = Bot(config, _clock())
+    meeting = config.meeting(args.meeting)
+    due = next_reminder(meeting, bot.now())
+    if due is None:
+        print(f"error: {meeting.name} has no upcoming reminders", file=sys.stderr)
+        return 1
+    message = bot.reminder(meeting, due.occurrence, due.offset)
+    name = args.backend or "console"
+    backend = backend_class(name)(bot)
+    if args.dry_run:
+        print(f"# due {due.due.astimezone(UTC).isoformat()} via {name}")
+        print(backend.render(message))
+        return 0
+    backend.post(meeting, message)
+    backend.close()
+    return 0
+
+
+def cmd_check_config(args, config) -> int:
+    print(f"{config.path}: OK")
+    for m in config.meetings:
+        bot = Bot(config, _clock())
+        occ = bot.next_meeting(m)
+        print(f"- {m.id}: {m.name}; {len(m.slots)} slot(s); next {occ.start.isoformat()}; "
+              f"notes in {bot.files(m).directory}")
+    print(f"- {len(config.people)} people in the roster")
+    return 0
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    def options(default) -> argparse.ArgumentParser:
+        # sub-commands repeat the global options; SUPPRESS keeps a value given before the
+        # sub-command from being reset by the sub-command's default
+        p = argparse.ArgumentParser(add_help=False)
+        p.add_argument("--config", "-c", metavar="PATH", default=None if default else argparse.SUPPRESS,
+                       help=f"config file (default: ${CONFIG_ENV} or {default_config_path()})")
+        p.add_argument("--verbose", "-v", action="count", default=0 if default else argparse.SUPPRESS,
+                       help="more logging (-vv for debug)")
+        return p
+
+    common = options(False)
+    meeting = argparse.ArgumentParser(add_help=False)
+    meeting.add_argument("--meeting", "-m", metavar="ID", help="meeting id (default: the config's default meeting)")
+
+    parser = argparse.ArgumentParser(
+        prog="chatbot", parents=[options(True)],
+        description="A chat-ops bot for recurring community meetings: reminders, agenda, action items.")
+    parser.add_argument("--version", action="version", version=f"chatbot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", parents=[common], help="run the bot (console backend by default)",
+                       description="Run the bot: answer commands and post reminders until stopped.")
+    p.add_argument("--backend", "-b", choices=["console", "slack", "zulip"],
+                   help=f"chat platform (default: ${BACKEND_ENV} or console)")
+    p.add_argument("--as", dest="as_", metavar="INITIALS", help="console: your initials (default: [console] user)")
+    p.add_argument("--stay", action="store_true", help="console: keep running for reminders after input ends")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("next", parents=[common, meeting], help="show the next meeting(s) in every configured zone",
+                       description="Show the next meeting(s) with the time in every configured time zone.")
+    p.add_argument("--count", "-n", type=int, default=1, help="how many upcoming meetings (default 1)")
+    p.set_defaults(func=cmd_next)
+
+    p = sub.add_parser("agenda", parents=[common], help="add, list or remove agenda items",
+                       description="Edit the agenda of the next meeting's notes file.")
+    asub = p.add_subparsers(dest="agenda_cmd", metavar="ACTION", required=True)
+    a = asub.add_parser("add", parents=[common, meeting], help="add an item",
+                        description="Append '- [ ] INITIALS: TEXT' to the next meeting's agenda.")
+    a.add_argument("text", nargs="+", help="the agenda item")
+    a.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
+    a = asub.add_parser("list", parents=[common, meeting], help="list the items",
+                        description="List the next meeting's agenda items, numbered.")
+    a.add_argument("--as", dest="as_", metavar="INITIALS", default="CLI", help=argparse.SUPPRESS)
+    a = asub.add_parser("remove", parents=[common, meeting], help="remove item N",
+                        description="Remove agenda item N (as numbered by 'list'); only its owner or an admin may.")
+    a.add_argument("number", type=int, help="the item's number in 'chatbot agenda list'")
+    a.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
+    p.set_defaults(func=cmd_agenda)
+
+    p = sub.add_parser("notes", parents=[common], help="create the next meeting's notes file",
+                       description="Manage notes files.")
+    nsub = p.add_subparsers(dest="notes_cmd", metavar="ACTION", required=True)
+    n = nsub.add_parser("create", parents=[common, meeting], help="render the template for the next meeting",
+                        description="Render the meeting's template into the next meeting's notes file "
+                                    "(left alone if it exists).")
+    n.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD) instead of the next one")
+    n.set_defaults(func=cmd_notes_create)
+
+    p = sub.add_parser("remind", parents=[common, meeting], help="post (or print) the next reminder now",
+                       description="Post the next due reminder now, or with --dry-run print it exactly as it "
+                                   "would be posted.")
+    p.add_argument("--dry-run", action="store_true", help="print instead of posting")
+    p.add_argument("--backend", "-b", choices=["console", "slack", "zulip"], help="whose format (default console)")
+    p.set_defaults(func=cmd_remind)
+
+    p = sub.add_parser("check-config", parents=[common], help="validate the config and show what it means",
+                       description="Validate the config file; exit 1 with the problem if it is malformed.")
+    p.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    if getattr(args, "command", None) == "run":
+        level = min(level, logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if level > logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        config = load_config(args.config)
+        return args.func(args, config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (EditError, NotesError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

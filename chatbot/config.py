@@ -1,0 +1,352 @@
+"""Loading and validating the bot's TOML configuration.
+
+The config file is the one place where a community describes its meetings: when they happen
+(one or more recurrence *slots*), where reminders go, where the notes live, and who is who.
+Everything here is platform-neutral; backends read their own section (``[slack]``,
+``[zulip]``, ``[console]``) but the schema for it lives here so one file validates at start.
+
+A malformed file raises :class:`ConfigError` with one message that names the file, the key
+and what is wrong, e.g. ``config/chatbot.toml: meetings[0].slots[1].timezone: unknown time
+zone 'Europe/Berln'``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.rrule import rrulestr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG = Path("config/chatbot.toml")
+CONFIG_ENV = "CHATBOT_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and the key."""
+
+
+# ---------------------------------------------------------------------------------------
+# Small value types
+
+
+def _zone(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected an IANA time zone name such as 'Europe/Berlin'")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'America/Los_Angeles')") from None
+    return value
+
+
+TimeZoneName = Annotated[str, BeforeValidator(_zone)]
+
+_DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
+
+
+def parse_duration(value: Any) -> dt.timedelta:
+    """'24h', '15m', '1d', '2d12h', '1h30m' or a number of minutes."""
+    if isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return dt.timedelta(minutes=value)
+    if isinstance(value, str):
+        m = _DURATION_RE.match(value)
+        if m and any(m.groups()):
+            d, h, mins = (int(x) if x else 0 for x in m.groups())
+            return dt.timedelta(days=d, hours=h, minutes=mins)
+    raise ValueError(f"expected a duration like '24h', '15m' or '2d', got {value!r}")
+
+
+Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
+
+
+def format_duration(delta: dt.timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min" if mins else ""]
+    return " ".join(p for p in parts if p) or "0 min"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Meetings
+
+
+class Slot(_Model):
+    """One recurrence: an RFC 5545 RRULE, from a start date, at a wall-clock time in a zone."""
+
+    rrule: str = Field(description="RFC 5545 recurrence rule, e.g. 'FREQ=WEEKLY;INTERVAL=2;BYDAY=WE'")
+    start: dt.date
+    time: dt.time
+    timezone: TimeZoneName = "UTC"
+
+    @field_validator("rrule")
+    @classmethod
+    def _check_rrule(cls, value: str) -> str:
+        text = value.strip()
+        if text.upper().startswith("RRULE:"):
+            text = text[6:]
+        if "DTSTART" in text.upper():
+            raise ValueError("put the first date in 'start', not DTSTART inside the rule")
+        try:
+            rrulestr(text, dtstart=dt.datetime(2000, 1, 1))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a valid RFC 5545 RRULE ({exc})") from None
+        return text
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _parse_time(cls, value: Any) -> Any:
+        if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+            h, m = value.strip().split(":")
+            return dt.time(int(h), int(m))
+        return value
+
+
+class NotesSettings(_Model):
+    directory: Path = Path("notes")
+    filename: str = "%Y%m%d-meeting.md"
+    template: Path | None = None
+    agenda_section: str = "New agenda items"
+    actions_section: str | None = "From previous meetings"
+    url: str | None = Field(
+        default=None,
+        description="public URL of a notes file; '{filename}' and '{path}' are replaced",
+    )
+
+    @field_validator("filename")
+    @classmethod
+    def _check_filename(cls, value: str) -> str:
+        if "/" in value or "\\" in value or value.startswith("."):
+            raise ValueError("must be a plain file name pattern such as '%Y%m%d-meeting.md' (no directories)")
+        sample = dt.date(2026, 1, 7).strftime(value)
+        if sample == dt.date(2026, 1, 8).strftime(value):
+            raise ValueError("must contain the date (e.g. '%Y%m%d') so each meeting gets its own file")
+        return value
+
+
+class Destinations(_Model):
+    console: bool = True
+    slack_channel: str | None = None
+    zulip_stream: str | None = None
+    zulip_topic: str = "{name} {date:%Y-%m-%d}"
+
+
+class Meeting(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    slots: list[Slot] = Field(min_length=1)
+    cancelled: list[dt.date] = []
+    duration: Duration = dt.timedelta(hours=1)
+    call_link: str | None = None
+    timezones: list[TimeZoneName] = ["UTC"]
+    reminders: list[Duration] = [dt.timedelta(hours=24), dt.timedelta(minutes=15)]
+    notes: NotesSettings = NotesSettings()
+    destinations: Destinations = Destinations()
+
+    @field_validator("reminders")
+    @classmethod
+    def _positive(cls, value: list[dt.timedelta]) -> list[dt.timedelta]:
+        for delta in value:
+            if delta <= dt.timedelta(0):
+                raise ValueError("reminder offsets must be positive durations before the meeting")
+        return value
+
+
+# ---------------------------------------------------------------------------------------
+# People and platforms
+
+
+class Person(_Model):
+    initials: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,7}$")
+    name: str
+    github: str | None = None
+    slack_id: str | None = None
+    zulip_email: str | None = None
+    admin: bool = False
+
+    @field_validator("github")
+    @classmethod
+    def _strip_at(cls, value: str | None) -> str | None:
+        return value.lstrip("@") if value else value
+
+
+class SlackSettings(_Model):
+    mode: Literal["socket", "http"] = "socket"
+    api_url: str | None = Field(default=None, description="Slack Web API base URL, for a proxy or a test server")
+    host: str = "0.0.0.0"
+    port: int = Field(default=3000, ge=1, le=65535)
+    command: str = "/agenda"
+    next_command: str = "/next"
+    public_confirmation: bool = True
+    allow_unknown_users: bool = False
+
+
+class ZulipSettings(_Model):
+    zuliprc: Path | None = None
+    site: str | None = None
+    allow_unknown_users: bool = False
+    github_profile_field: bool = False
+
+
+class ConsoleSettings(_Model):
+    user: str = Field(default="ME", description="initials used for commands typed at the console")
+
+
+class BotSettings(_Model):
+    default_meeting: str | None = None
+    state_dir: Path = Path("state")
+    max_item_length: int = Field(default=1000, ge=10, le=100_000)
+    reminder_grace: Duration = dt.timedelta(minutes=10)
+
+
+class Config(_Model):
+    bot: BotSettings = BotSettings()
+    meetings: list[Meeting] = Field(min_length=1)
+    people: list[Person] = []
+    slack: SlackSettings = SlackSettings()
+    zulip: ZulipSettings = ZulipSettings()
+    console: ConsoleSettings = ConsoleSettings()
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Config":
+        ids = [m.id for m in self.meetings]
+        for i, mid in enumerate(ids):
+            if mid in ids[:i]:
+                raise ValueError(f"meetings[{i}].id: duplicate meeting id {mid!r}")
+        if self.bot.default_meeting is not None and self.bot.default_meeting not in ids:
+            raise ValueError(f"bot.default_meeting: no meeting with id {self.bot.default_meeting!r} (have {', '.join(ids)})")
+        seen: dict[str, int] = {}
+        for i, person in enumerate(self.people):
+            key = person.initials.upper()
+            if key in seen:
+                raise ValueError(f"people[{i}].initials: {person.initials!r} is already used by people[{seen[key]}]")
+            seen[key] = i
+        return self
+
+    # -- lookups -------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        return self._path.parent if self._path else Path.cwd()
+
+    def resolve(self, p: Path) -> Path:
+        """Paths in the config are relative to the config file."""
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def meeting(self, meeting_id: str | None = None) -> Meeting:
+        if meeting_id is None:
+            meeting_id = self.bot.default_meeting or self.meetings[0].id
+        for m in self.meetings:
+            if m.id == meeting_id:
+                return m
+        raise KeyError(f"no meeting {meeting_id!r}; configured: {', '.join(m.id for m in self.meetings)}")
+
+    def person_by(self, **kw: str) -> Person | None:
+        ((field, value),) = kw.items()
+        if value is None:
+            return None
+        for p in self.people:
+            have = getattr(p, field)
+            if have is None:
+                continue
+            if field in ("initials", "github", "zulip_email"):
+                if have.lower() == str(value).lower():
+                    return p
+            elif have == value:
+                return p
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+
+def default_config_path() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _explain(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    msg = error.get("msg", "invalid value")
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see the config reference in README.md)"
+    if kind == "missing":
+        return "required key is missing"
+    msg = re.sub(r"^Value error, ", "", msg)
+    if "input" in error and kind not in ("model_type",) and not isinstance(error["input"], (dict, list)):
+        return f"{msg} (got {error['input']!r})"
+    return msg
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a config file; raise ConfigError naming file, key and problem."""
+    p = Path(path) if path is not None else default_config_path()
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found (pass --config PATH or set {CONFIG_ENV})") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: config file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = _loc(first["loc"])
+        text = _explain(first)
+        # model-level checks put the key in the message itself
+        if first["loc"] == () and re.match(r"^[\w\[\].]+: ", text):
+            raise ConfigError(f"{p}: {text}") from None
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{p}: {loc}: {text}{more}") from None
+    config._path = p.resolve()
+    for i, meeting in enumerate(config.meetings):
+        tpl = meeting.notes.template
+        if tpl is not None and not config.resolve(tpl).is_file():
+            raise ConfigError(f"{p}: meetings[{i}].notes.template: template file not found: {config.resolve(tpl)}")
+    return config

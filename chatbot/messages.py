@@ -1,0 +1,117 @@
+"""Platform-neutral messages.
+
+The core never writes Slack mrkdwn or Zulip Markdown. It builds a :class:`Message` out of
+segments that say *what* a piece of text is (bot text, text a user typed, a moment in time,
+a link, a person) and each backend renders them its own way: escaping user text, turning a
+:class:`Time` into ``<!date^…>`` or ``<time:…>``, a :class:`Mention` into a real mention.
+
+:func:`render_plain` is the rendering for terminals and logs (the console backend, the CLI).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+from .config import Person
+
+UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True)
+class Text:
+    """Text the bot wrote itself."""
+
+    text: str
+    bold: bool = False
+
+
+@dataclass(frozen=True)
+class UserText:
+    """Text a person typed (agenda items, names): backends must neutralize markup and mentions."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Time:
+    """A moment; chat platforms render it in each reader's own time zone."""
+
+    at: dt.datetime  # aware
+    fallback: str  # how to show it where the platform cannot (already in words)
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A person to notify; backends use the roster's platform id, or fall back to the name."""
+
+    person: Person
+
+
+Segment = Union[Text, UserText, Time, Link, Mention]
+Line = tuple[Segment, ...]
+Kind = Literal["reply", "error", "reminder", "notice"]
+
+
+@dataclass
+class Message:
+    lines: list[Line] = field(default_factory=list)
+    kind: Kind = "reply"
+    # A short public note for the channel (e.g. "JRG added an agenda item"), when the
+    # platform answers the caller privately.
+    public: "Message | None" = None
+
+    def add(self, *segments: Segment | str) -> "Message":
+        self.lines.append(tuple(Text(s) if isinstance(s, str) else s for s in segments))
+        return self
+
+    @property
+    def ok(self) -> bool:
+        return self.kind != "error"
+
+
+def error(text: str, *more: Segment | str) -> Message:
+    return Message(kind="error").add(text, *more)
+
+
+def reply(*segments: Segment | str) -> Message:
+    return Message().add(*segments)
+
+
+def format_utc(at: dt.datetime) -> str:
+    return at.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC")
+
+
+_MASS = re.compile(r"(?i)@(channel|here|everyone|all|stream|topic)\b")
+
+
+def plain_user_text(text: str) -> str:
+    """User text for plain output: mass mentions are shown but defused (a zero-width space)."""
+    return _MASS.sub(lambda m: "@\u200b" + m.group(1), text)
+
+
+def render_plain(message: Message) -> str:
+    out: list[str] = []
+    for line in message.lines:
+        parts: list[str] = []
+        for seg in line:
+            if isinstance(seg, Text):
+                parts.append(f"*{seg.text}*" if seg.bold else seg.text)
+            elif isinstance(seg, UserText):
+                parts.append(plain_user_text(seg.text))
+            elif isinstance(seg, Time):
+                parts.append(seg.fallback)
+            elif isinstance(seg, Link):
+                parts.append(f"{seg.label} <{seg.url}>" if seg.label and seg.label != seg.url else seg.url)
+            elif isinstance(seg, Mention):
+                parts.append(f"@{seg.person.initials}")
+        out.append("".join(parts))
+    return "\n".join(out)

@@ -1,0 +1,231 @@
+"""Minimal, atomic, locked edits of a notes file.
+
+Every edit follows the same steps, under a file lock shared by every process that uses the
+same notes directory:
+
+1. read the file and parse it (:func:`~chatbot.notes.parse.read_notes`); a file that does
+   not parse is never written;
+2. compute a list of whole lines to insert, replace or delete; nothing else is touched,
+   frontmatter included (it is parsed to validate, never re-serialized);
+3. write the new text to a temporary file in the same directory, fsync it, give it the old
+   file's permissions and ``os.replace`` it over the original (atomic on POSIX), then fsync
+   the directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from filelock import FileLock, Timeout
+
+from .parse import Item, Notes, NotesError, Section, read_notes
+
+LOCK_NAME = ".chatbot.lock"
+LOCK_TIMEOUT = 30.0
+PLACEHOLDER = "- [ ] ..."
+
+
+class EditError(Exception):
+    """An edit was refused; the message is meant for the person who asked."""
+
+
+@contextlib.contextmanager
+def locked(directory: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Serialize edits of the notes in ``directory`` across threads and processes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(directory / LOCK_NAME), timeout=timeout)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        raise EditError(f"the notes in {directory} are locked by another edit; try again in a moment") from None
+
+
+def atomic_write(path: Path, text: str) -> None:
+    data = text.encode("utf-8")
+    directory = path.parent
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_error(path: Path, exc: OSError) -> EditError:
+    reason = {28: "the disk is full", 13: "permission denied", 30: "the file system is read-only"}.get(
+        exc.errno or 0, exc.strerror or str(exc))
+    return EditError(f"could not write {path.name}: {reason}; the file was not changed")
+
+
+# ---------------------------------------------------------------------------------------
+# Agenda text
+
+
+_MASS = re.compile(r"(?i)(?<![\w`])@(channel|here|everyone|all|stream|topic)\b")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_item_text(text: str, max_length: int) -> str:
+    """One safe Markdown line for an agenda item, or EditError with the reason."""
+    if text is None:
+        text = ""
+    one = _CONTROL.sub(" ", text.replace("\r\n", " ").replace("\n", " ").replace("\r", " "))
+    one = re.sub(r"[ \t]+", " ", one).strip()
+    if not one:
+        raise EditError("the agenda item is empty; write what you want to discuss, e.g. `/agenda add Release plans for 25.1`")
+    if len(one) > max_length:
+        raise EditError(f"the agenda item is {len(one)} characters long; the limit is {max_length}. Shorten it or link to an issue")
+    # Leading characters that would turn the line into a heading, quote, nested list or
+    # checkbox are escaped so the item stays one plain list entry.
+    one = re.sub(r"^(#+|>+|[-*+](?=\s)|\d+[.)](?=\s)|\[[ xX]\])", lambda m: "\\" + m.group(1), one)
+    one = one.replace("<!--", "&lt;!--")
+    one = _MASS.sub(lambda m: "@\u200b" + m.group(1), one)
+    return one
+
+
+# ---------------------------------------------------------------------------------------
+# Edits
+
+
+@dataclass
+class EditResult:
+    path: Path
+    line: int  # 1-based line number of the item that was added / removed
+    text: str  # the item line as written / removed (without newline)
+    number: int | None = None  # its number in the agenda list
+
+
+def _section_or_fail(notes: Notes, title: str) -> Section:
+    section = notes.section(title)
+    if section is None:
+        raise NotesError(notes.path, f"has no '{title}' section (a heading named like that), so the bot cannot place the item")
+    return section
+
+
+def agenda_items(notes: Notes, section: Section) -> list[Item]:
+    """The numbered items of an agenda section: top-level, placeholders excluded."""
+    return [it for it in notes.top_items(section) if not it.is_placeholder]
+
+
+def _apply(path: Path, change: Callable[[Notes], tuple[list[str], EditResult]]) -> EditResult:
+    notes = read_notes(path)
+    new_lines, result = change(notes)
+    try:
+        atomic_write(path, "".join(new_lines))
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    return result
+
+
+def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
+    """Insert ``line_text`` (an item without newline) into the section. Call under ``locked``."""
+
+    def change(notes: Notes) -> tuple[list[str], EditResult]:
+        section = _section_or_fail(notes, section_title)
+        lines = list(notes.lines)
+        nl = notes.newline
+        top = notes.top_items(section)
+        real = [it for it in top if not it.is_placeholder]
+        placeholders = [it for it in top if it.is_placeholder and it.end == it.line + 1]
+        if not real and placeholders:
+            ph = placeholders[0]
+            ending = lines[ph.line][len(lines[ph.line].rstrip("\r\n")):]
+            prefix = lines[ph.line][: len(lines[ph.line]) - len(lines[ph.line].lstrip())]
+            lines[ph.line] = prefix + line_text + ending
+            return lines, EditResult(path, ph.line + 1, line_text, 1)
+        if real:
+            at = real[-1].end
+        else:
+            at = section.start + 1
+            for i in range(section.end - 1, section.start, -1):
+                if lines[i].strip():
+                    at = i + 1
+                    break
+        if at > 0 and not lines[at - 1].endswith(("\n", "\r")):
+            # inserting after a last line without a newline: keep the file without one
+            lines[at - 1] = lines[at - 1] + nl
+            lines.insert(at, line_text)
+        else:
+            lines.insert(at, line_text + nl)
+        return lines, EditResult(path, at + 1, line_text, len(real) + 1)
+
+    return _apply(path, change)
+
+
+def remove_item(path: Path, section_title: str, number: int,
+                allowed: Callable[[Item], str | None]) -> EditResult:
+    """Delete agenda item ``number`` (1-based) if it is a single line and ``allowed`` says
+    nothing against it (it returns a reason to refuse, or None). Call under ``locked``."""
+
+    def change(notes: Notes) -> tuple[list[str], EditResult]:
+        section = _section_or_fail(notes, section_title)
+        items = agenda_items(notes, section)
+        if not items:
+            raise EditError("the agenda has no items to remove")
+        if not 1 <= number <= len(items):
+            raise EditError(f"there is no item {number}; the agenda has items 1 to {len(items)} (see `list`)")
+        item = items[number - 1]
+        if item.end != item.line + 1:
+            raise EditError(f"item {number} has notes or sub-items under it; edit the notes file by hand to remove it")
+        reason = allowed(item)
+        if reason:
+            raise EditError(reason)
+        lines = list(notes.lines)
+        removed = lines[item.line].rstrip("\r\n")
+        if len(items) == 1 and not any(it.is_placeholder for it in notes.top_items(section)):
+            # the section would be empty: put the template's placeholder back
+            ending = lines[item.line][len(removed):]
+            prefix = removed[: len(removed) - len(removed.lstrip())]
+            lines[item.line] = prefix + PLACEHOLDER + ending
+        else:
+            del lines[item.line]
+            if item.line == len(lines) and item.line > 0 and not notes.lines[item.line].endswith("\n"):
+                # we removed the last line, which had no newline: the new last line loses its own
+                lines[-1] = lines[-1].rstrip("\r\n")
+        return lines, EditResult(path, item.line + 1, removed, number)
+
+    return _apply(path, change)
+
+
+def set_checked(path: Path, line: int, expect_text: str, checked: bool = True) -> EditResult:
+    """Tick (or untick) the checkbox on 1-based ``line`` if it still holds ``expect_text``."""
+
+    def change(notes: Notes) -> tuple[list[str], EditResult]:
+        match = [it for it in notes.items if it.line == line - 1 and it.is_checkbox]
+        if not match or match[0].text != expect_text:
+            raise EditError("the notes file changed since the item was listed; list the items again")
+        lines = list(notes.lines)
+        new = re.sub(r"\[[ xX]\]", "[x]" if checked else "[ ]", lines[line - 1], count=1)
+        lines[line - 1] = new
+        return lines, EditResult(path, line, new.rstrip("\r\n"))
+
+    return _apply(path, change)

@@ -1,0 +1,105 @@
+"""Where a meeting's notes live, and creating them from the meeting's template."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import jinja2
+
+from ..config import Config, Meeting
+from ..schedule import Occurrence
+from .edit import EditError, atomic_write, locked, write_error
+from .parse import NotesError, parse_notes
+
+DEFAULT_TEMPLATE = """\
+# {{ date.strftime("%Y-%m-%d") }} {{ meeting.name }}
+
+{% if meeting.call_link %}[Call link]({{ meeting.call_link }})
+
+{% endif %}## Attendees
+
+1. ...
+
+## {{ agenda_section }}
+
+- [ ] ...
+"""
+
+
+class NotesFiles:
+    """The notes directory of one meeting."""
+
+    def __init__(self, config: Config, meeting: Meeting):
+        self.config = config
+        self.meeting = meeting
+        self.directory = config.resolve(meeting.notes.directory).resolve()
+
+    def path_for(self, occurrence: Occurrence | dt.date) -> Path:
+        day = occurrence.start if isinstance(occurrence, Occurrence) else occurrence
+        name = day.strftime(self.meeting.notes.filename)
+        path = (self.directory / name).resolve()
+        if path.parent != self.directory or name in ("", ".", ".."):
+            raise EditError(f"the notes file name {name!r} would be outside {self.directory}")
+        return path
+
+    def url_for(self, path: Path) -> str | None:
+        pattern = self.meeting.notes.url
+        if not pattern:
+            return None
+        return pattern.replace("{filename}", path.name).replace("{path}", path.as_posix())
+
+    def render(self, occurrence: Occurrence) -> str:
+        tpl_path = self.meeting.notes.template
+        env = jinja2.Environment(keep_trailing_newline=True, autoescape=False,
+                                 undefined=jinja2.StrictUndefined)
+        try:
+            if tpl_path is None:
+                template = env.from_string(DEFAULT_TEMPLATE)
+                where = "built-in template"
+            else:
+                full = self.config.resolve(tpl_path)
+                where = str(full)
+                template = env.from_string(full.read_text(encoding="utf-8"))
+            return template.render(date=occurrence.start, env=dict(os.environ), meeting=self.meeting,
+                                   agenda_section=self.meeting.notes.agenda_section)
+        except jinja2.TemplateError as exc:
+            raise EditError(f"the notes template {where} could not be rendered: {exc}") from None
+        except OSError as exc:
+            raise EditError(f"the notes template {tpl_path} could not be read: {exc.strerror}") from None
+
+    def ensure(self, occurrence: Occurrence) -> tuple[Path, bool]:
+        """The occurrence's notes file, created from the template if missing. Call under lock."""
+        path = self.path_for(occurrence)
+        if path.exists():
+            return path, False
+        text = self.render(occurrence)
+        notes = parse_notes(text, path)
+        if notes.section(self.meeting.notes.agenda_section) is None:
+            raise NotesError(self.meeting.notes.template or "built-in template",
+                             f"the rendered template has no '{self.meeting.notes.agenda_section}' section "
+                             "(check notes.agenda_section in the config)")
+        try:
+            atomic_write(path, text)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        return path, True
+
+    def lock(self):
+        return locked(self.directory)
+
+    def existing(self) -> list[tuple[dt.date, Path]]:
+        """Notes files in the directory whose name matches the pattern, oldest first."""
+        out = []
+        if not self.directory.is_dir():
+            return out
+        for p in self.directory.iterdir():
+            if not p.is_file() or p.name.startswith("."):
+                continue
+            try:
+                day = dt.datetime.strptime(p.name, self.meeting.notes.filename).date()
+            except ValueError:
+                continue
+            out.append((day, p))
+        return sorted(out)

@@ -1,0 +1,159 @@
+"""When meetings happen, and when their reminders fall due.
+
+All math is time-zone aware: a slot's RRULE is expanded in the slot's own wall-clock time
+(so "09:00 America/Los_Angeles" stays 09:00 local across DST switches) and only then turned
+into an absolute instant. Nothing here reads the clock: callers pass ``now``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterator
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.base import BaseTrigger
+from dateutil.rrule import rrule, rrulestr
+
+from .config import Meeting, Slot
+
+UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True, order=True)
+class Occurrence:
+    """One meeting instance. ``start`` is aware, in the slot's time zone."""
+
+    start: dt.datetime
+    meeting_id: str
+    slot: int
+
+    @property
+    def start_utc(self) -> dt.datetime:
+        return self.start.astimezone(UTC)
+
+    @property
+    def date(self) -> dt.date:
+        return self.start.date()
+
+    def in_zone(self, zone: str) -> dt.datetime:
+        return self.start.astimezone(ZoneInfo(zone))
+
+
+@lru_cache(maxsize=256)
+def _rule(slot: Slot) -> rrule:
+    start = dt.datetime.combine(slot.start, slot.time)
+    return rrulestr(slot.rrule, dtstart=start)  # type: ignore[return-value]
+
+
+def _localize(naive: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """Attach a zone; a wall time inside a spring-forward gap moves forward by the gap."""
+    aware = naive.replace(tzinfo=zone)
+    return aware.astimezone(UTC).astimezone(zone)
+
+
+def _slot_occurrences(meeting: Meeting, index: int, after: dt.datetime) -> Iterator[Occurrence]:
+    slot = meeting.slots[index]
+    zone = ZoneInfo(slot.timezone)
+    cancelled = set(meeting.cancelled)
+    # Start a little early in local wall time: offsets never exceed a day.
+    local_after = after.astimezone(zone).replace(tzinfo=None) - dt.timedelta(days=2)
+    for naive in _rule(slot).xafter(local_after, inc=True):
+        when = _localize(naive, zone)
+        if when < after or when.date() in cancelled:
+            continue
+        yield Occurrence(when, meeting.id, index)
+
+
+def occurrences(meeting: Meeting, after: dt.datetime, before: dt.datetime | None = None,
+                limit: int | None = None) -> Iterator[Occurrence]:
+    """Occurrences starting at or after ``after`` (aware), in order, across all slots."""
+    if after.tzinfo is None:
+        raise ValueError("after must be time-zone aware")
+    merged = heapq.merge(*(_slot_occurrences(meeting, i, after) for i in range(len(meeting.slots))),
+                         key=lambda o: o.start_utc)
+    count = 0
+    last: dt.datetime | None = None
+    for occ in merged:
+        if before is not None and occ.start >= before:
+            return
+        if last is not None and occ.start_utc == last:
+            continue  # two slots landing on the same instant are one meeting
+        last = occ.start_utc
+        yield occ
+        count += 1
+        if limit is not None and count >= limit:
+            return
+
+
+def next_occurrence(meeting: Meeting, now: dt.datetime, *, include_running: bool = True) -> Occurrence | None:
+    """The next meeting; with ``include_running`` a meeting in progress still counts."""
+    after = now - meeting.duration if include_running else now
+    if include_running:
+        # a meeting that started exactly `duration` ago has ended
+        after += dt.timedelta(microseconds=1)
+    return next(occurrences(meeting, after), None)
+
+
+def occurrence_on(meeting: Meeting, day: dt.date) -> Occurrence | None:
+    """The meeting held on a given local date, if any."""
+    start = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), UTC)
+    for occ in occurrences(meeting, start, before=start + dt.timedelta(days=3)):
+        if occ.date == day:
+            return occ
+    return None
+
+
+@dataclass(frozen=True, order=True)
+class DueReminder:
+    due: dt.datetime  # aware, UTC
+    occurrence: Occurrence
+    offset: dt.timedelta
+
+
+def reminders(meeting: Meeting, after: dt.datetime) -> Iterator[DueReminder]:
+    """Reminders due at or after ``after``, in order of due time."""
+    if not meeting.reminders:
+        return
+    biggest = max(meeting.reminders)
+    pending: list[DueReminder] = []
+    occ_iter = occurrences(meeting, after)
+    horizon: dt.datetime | None = None
+    for occ in occ_iter:
+        for offset in meeting.reminders:
+            due = occ.start_utc - offset
+            if due >= after:
+                heapq.heappush(pending, DueReminder(due, occ, offset))
+        horizon = occ.start_utc - biggest
+        # everything due before the next occurrence's earliest reminder is final
+        while pending and pending[0].due <= horizon:
+            yield heapq.heappop(pending)
+    while pending:
+        yield heapq.heappop(pending)
+
+
+def next_reminder(meeting: Meeting, after: dt.datetime) -> DueReminder | None:
+    return next(reminders(meeting, after), None)
+
+
+class ReminderTrigger(BaseTrigger):
+    """APScheduler trigger that fires at each reminder time of one meeting."""
+
+    def __init__(self, meeting: Meeting):
+        self.meeting = meeting
+
+    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+        after = now
+        if previous_fire_time is not None:
+            after = max(now, previous_fire_time + dt.timedelta(microseconds=1))
+        due = next_reminder(self.meeting, after.astimezone(UTC))
+        return due.due if due else None
+
+    def __str__(self) -> str:
+        return f"reminders[{self.meeting.id}]"
+
+
+def day_shift(local: dt.datetime, reference: dt.date) -> int:
+    return (local.date() - reference).days
