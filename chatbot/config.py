@@ -313,7 +313,7 @@ def _explain(error: dict[str, Any]) -> str:
     if kind == "missing":
         return "required key is missing"
     msg = re.sub(r"^Value error, ", "", msg)
-    if "input" in error and kind not in ("model_type",) and not isinstance(error["input"], (dict, list)):
+    if "input" in error and not isinstance(error["input"], (dict, list)) and repr(error["input"]) not in msg:
         return f"{msg} (got {error['input']!r})"
     return msg
 

@@ -1,0 +1,209 @@
+"""The platform-neutral bot: commands, identities, messages, reminders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from chatbot.bot import Bot, Sender
+from chatbot.config import load_config
+from chatbot.messages import Link, Time, UserText, render_plain
+from chatbot.notes.files import NotesFiles
+from chatbot.notes.parse import read_notes
+from chatbot.runner import Reminders
+from chatbot.schedule import next_occurrence
+
+from conftest import FIXTURES, BASE_CONFIG, FixedClock, write_config
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # Monday before the 2026-01-07 17:00 UTC meeting
+ME = Sender("cli", initials="JRG")
+SLACK_JL = Sender("slack", user_id="U2", name="jannis")
+
+
+@pytest.fixture
+def bot(config):
+    return Bot(config, FixedClock(NOW))
+
+
+def notes_path(bot: Bot) -> Path:
+    return bot.config.resolve(bot.config.meeting().notes.directory) / "20260107-eco.md"
+
+
+def test_template_renders_unchanged_except_the_date(bot):
+    m = bot.config.meeting()
+    occ = next_occurrence(m, NOW)
+    text = NotesFiles(bot.config, m).render(occ)
+    template = (FIXTURES / "agenda_template.md").read_text(encoding="utf-8")
+    assert text == template.replace('{{ date.strftime("%Y-%m-%d") }}', "2026-01-07")
+    # and the parser accepts it, with the agenda section holding a placeholder
+    from chatbot.notes.parse import parse_notes
+    notes = parse_notes(text)
+    sec = notes.section("New agenda items")
+    assert sec and [it.is_placeholder for it in notes.top_items(sec)] == [True]
+    assert notes.metadata == {"tags": ["meeting-notes"]}
+
+
+def test_add_creates_next_notes_from_template_and_replaces_placeholder(bot):
+    msg = bot.handle("/agenda add Release plans for 26.1", ME)
+    assert msg.ok, render_plain(msg)
+    p = notes_path(bot)
+    text = p.read_text()
+    assert "## New agenda items\n\n- [ ] JRG: Release plans for 26.1\n\n## Deferred" in text
+    assert "as item 1" in render_plain(msg)
+    assert any(isinstance(s, Link) and s.url == "https://example.org/notes/20260107-eco.md"
+               for line in msg.lines for s in line)
+    assert render_plain(msg.public) == "JRG added an agenda item for 2026-01-07: Release plans for 26.1"
+    msg2 = bot.handle("agenda add Second thing", SLACK_JL)
+    assert msg2.ok and "as item 2" in render_plain(msg2)
+    assert "- [ ] JRG: Release plans for 26.1\n- [ ] JL: Second thing\n" in p.read_text()
+
+
+def test_list_and_remove(bot):
+    for t in ("one", "two", "three"):
+        bot.handle(f"agenda add {t}", ME)
+    listing = render_plain(bot.handle("agenda list", SLACK_JL))
+    assert "1. JRG: one\n2. JRG: two\n3. JRG: three" in listing
+    refused = bot.handle("agenda remove 2", SLACK_JL)
+    assert not refused.ok and "only its owner or an admin" in render_plain(refused)
+    ok = bot.handle("agenda remove 2", ME)
+    assert ok.ok and "JRG: two" in render_plain(ok)
+    admin = bot.handle("agenda remove 1", Sender("slack", user_id="U9"))
+    assert admin.ok
+    assert render_plain(bot.handle("agenda list", ME)).count("JRG:") == 1
+    bot.handle("agenda remove 1", ME)
+    # the last item removed: the template placeholder is back
+    assert "## New agenda items\n\n- [ ] ...\n\n## Deferred" in notes_path(bot).read_text()
+
+
+def test_list_before_any_notes_exist(bot):
+    out = render_plain(bot.handle("agenda list", ME))
+    assert "Agenda for Conda Ecosystem Meeting on 2026-01-07" in out and "No items yet" in out
+    assert not notes_path(bot).exists()
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("agenda add", "empty"),
+    ("agenda add    ", "empty"),
+    ("agenda add " + "x" * 1001, "limit is 1000"),
+    ("agenda remove", "by its number"),
+    ("agenda remove two", "by its number"),
+    ("agenda remove 7", "no agenda for 2026-01-07 yet"),
+    ("agenda frobnicate", "unknown agenda command 'frobnicate'"),
+    ("dance", "unknown command 'dance'"),
+])
+def test_bad_input_gets_a_clear_answer(bot, text, problem):
+    msg = bot.handle(text, ME)
+    assert not msg.ok
+    assert problem in render_plain(msg)
+    assert not notes_path(bot).exists()
+
+
+def test_structure_breaking_text_is_one_safe_line(bot):
+    bot.handle("agenda add ## Not a heading\n- not a sub item\n@channel look", ME)
+    notes = read_notes(notes_path(bot))
+    assert [h.title for h in notes.headings] == [
+        "2026-01-07 Conda Ecosystem Meeting", "Attendees", "Introductions", "Announcements",
+        "From previous meetings", "New agenda items", "Deferred to next meeting"]
+    items = [it for it in notes.items if it.text.startswith("JRG:")]
+    assert len(items) == 1
+    assert items[0].text == "JRG: \\## Not a heading - not a sub item @\u200bchannel look"
+
+
+def test_unknown_platform_user_is_told_how_to_be_added(bot):
+    msg = bot.handle("agenda add hi", Sender("slack", user_id="U404", name="stranger"))
+    text = render_plain(msg)
+    assert not msg.ok and "U404" in text and "[[people]]" in text and "slack_id" in text
+    assert not notes_path(bot).exists()
+    ok = bot.handle("agenda add hi", Sender("slack", user_id="U404", name="Sam Doe"), allow_unknown=True)
+    assert ok.ok and "- [ ] SD: hi" in notes_path(bot).read_text()
+
+
+def test_malformed_notes_file_is_reported_and_not_written(bot):
+    p = notes_path(bot)
+    p.parent.mkdir(parents=True)
+    p.write_text("---\ntags: [broken\n---\n# x\n## New agenda items\n")
+    before = p.read_bytes()
+    msg = bot.handle("agenda add hi", ME)
+    assert not msg.ok and str(p) in render_plain(msg) and "YAML" in render_plain(msg)
+    assert p.read_bytes() == before
+
+
+def test_help_lists_commands(bot):
+    out = render_plain(bot.handle("help", ME))
+    for cmd in ("agenda add TEXT", "agenda list", "agenda remove N", "next"):
+        assert cmd in out
+    assert render_plain(bot.handle("/agenda", ME)) == out
+
+
+def test_next_shows_zones_with_day_shift(bot):
+    msg = bot.handle("/next", ME)
+    out = render_plain(msg)
+    assert "Wed 2026-01-07 17:00 UTC" in out
+    assert "America/Los_Angeles: Wed 09:00" in out
+    assert "Asia/Tokyo: Thu 02:00 (+1 day)" in out
+    times = [s for line in msg.lines for s in line if isinstance(s, Time)]
+    assert times[0].at == dt.datetime(2026, 1, 7, 17, tzinfo=UTC)
+
+
+def test_minus_one_day(tmp_path):
+    cfg = load_config(write_config(tmp_path, BASE_CONFIG.replace(
+        'timezones = ["UTC", "America/Los_Angeles", "Asia/Tokyo"]', 'timezones = ["Pacific/Honolulu"]').replace(
+        'time = 17:00:00', 'time = 02:00:00')))
+    out = render_plain(Bot(cfg, FixedClock(NOW)).handle("next", ME))
+    assert "Pacific/Honolulu: Tue 16:00 (−1 day)" in out
+
+
+def test_reminder_message(bot):
+    bot.handle("agenda add Release plans <b>", ME)
+    m = bot.config.meeting()
+    occ = next_occurrence(m, NOW)
+    msg = bot.reminder(m, occ, dt.timedelta(minutes=15))
+    out = render_plain(msg)
+    assert out.splitlines()[0] == "*Conda Ecosystem Meeting* starts in 15 min: Wed 2026-01-07 17:00 UTC"
+    assert "https://zoom.example/j/1" in out
+    assert "1. JRG: Release plans <b>" in out
+    assert any(isinstance(s, UserText) and s.text == "JRG: Release plans <b>" for line in msg.lines for s in line)
+    assert msg.kind == "reminder"
+
+
+class Recorder:
+    name = "rec"
+
+    def __init__(self):
+        self.posts = []
+
+    def wants(self, meeting):
+        return True
+
+    def post(self, meeting, message):
+        self.posts.append((meeting.id, render_plain(message)))
+
+
+def test_reminder_service_posts_once_and_respects_grace(config):
+    clock = FixedClock(dt.datetime(2026, 1, 6, 17, 0, 5, tzinfo=UTC))
+    bot = Bot(config, clock)
+    rec = Recorder()
+    rem = Reminders(bot, rec)
+    rem.fire("eco")
+    rem.fire("eco")  # the same reminder again: not posted twice
+    assert len(rec.posts) == 1 and "starts in 1 d" in rec.posts[0][1]
+    # 9 minutes late for the 15-minute reminder: still inside the 10-minute grace
+    clock.now = dt.datetime(2026, 1, 7, 16, 54, tzinfo=UTC)
+    rem.fire("eco")
+    assert len(rec.posts) == 2 and "starts in 15 min" in rec.posts[1][1]
+    # the meeting started: a missed 15-minute reminder is never sent late
+    rem2 = Reminders(bot, rec)
+    clock.now = dt.datetime(2026, 1, 7, 17, 1, tzinfo=UTC)
+    rem2.fire("eco")
+    assert len(rec.posts) == 2
+    # the 24 h reminder for 2026-01-14 14:00 was due 2026-01-13 14:00: 11 minutes late is
+    # past the grace period (skipped), 9 minutes late is not (sent)
+    clock.now = dt.datetime(2026, 1, 13, 14, 11, tzinfo=UTC)
+    Reminders(bot, rec).fire("eco")
+    assert len(rec.posts) == 2
+    clock.now = dt.datetime(2026, 1, 13, 14, 9, tzinfo=UTC)
+    Reminders(bot, rec).fire("eco")
+    assert len(rec.posts) == 3 and "starts in 1 d" in rec.posts[2][1]

@@ -1,0 +1,145 @@
+"""The `chatbot` command as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from chatbot.notes.edit import agenda_items
+from chatbot.notes.parse import read_notes
+
+from conftest import BASE_CONFIG, write_config
+
+REPO = Path(__file__).parent.parent
+FAKE_NOW = "2026-01-05T12:00:00Z"
+
+
+def chatbot(*args: str, config: Path | None = None, stdin: str | None = None, env: dict | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "CHATBOT_FAKE_NOW": FAKE_NOW, **(env or {})}
+    full_env.pop("CHATBOT_CONFIG", None)
+    cmd = [sys.executable, "-m", "chatbot", *args]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, env=full_env,
+                          cwd=REPO)
+
+
+@pytest.mark.parametrize("args", [[], ["run"], ["next"], ["agenda"], ["agenda", "add"], ["agenda", "list"],
+                                  ["agenda", "remove"], ["notes"], ["notes", "create"], ["remind"],
+                                  ["check-config"]])
+def test_help_everywhere(args):
+    r = chatbot(*args, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "usage: chatbot" in r.stdout and "--config" in r.stdout
+
+
+def test_check_config_ok_and_malformed(tmp_path):
+    ok = chatbot("check-config", config=write_config(tmp_path))
+    assert ok.returncode == 0 and "OK" in ok.stdout and "2026-01-07T17:00:00+00:00" in ok.stdout
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    path = write_config(bad, BASE_CONFIG.replace('timezone = "UTC"', 'timezone = "Mars/Olympus"', 1))
+    r = chatbot("check-config", config=path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"error: {path}: meetings[0].slots[0].timezone: unknown time zone 'Mars/Olympus' " \
+                               "(use an IANA name such as 'America/Los_Angeles')"
+    assert "Traceback" not in r.stderr
+
+
+def test_config_from_environment_variable(tmp_path):
+    path = write_config(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "chatbot", "check-config"], capture_output=True, text=True,
+                       cwd=REPO, env={**os.environ, "CHATBOT_CONFIG": str(path), "CHATBOT_FAKE_NOW": FAKE_NOW})
+    assert r.returncode == 0 and str(path) in r.stdout
+
+
+def test_agenda_commands(tmp_path):
+    cfg = write_config(tmp_path)
+    r = chatbot("agenda", "add", "Release", "plans", "--as", "JRG", config=cfg)
+    assert r.returncode == 0, r.stderr
+    assert "Added to the agenda of Conda Ecosystem Meeting on 2026-01-07 as item 1" in r.stdout
+    r = chatbot("agenda", "list", config=cfg)
+    assert "1. JRG: Release plans" in r.stdout
+    r = chatbot("agenda", "remove", "1", "--as", "JL", config=cfg)
+    assert r.returncode == 1 and "only its owner" in r.stderr
+    r = chatbot("agenda", "add", "", "--as", "JRG", config=cfg)
+    assert r.returncode == 1 and "empty" in r.stderr
+
+
+def test_next_lists_several(tmp_path):
+    r = chatbot("next", "-n", "3", config=write_config(tmp_path))
+    assert r.returncode == 0
+    assert [ln.split(" — ")[1] for ln in r.stdout.splitlines() if " — " in ln] == [
+        "Wed 2026-01-07 17:00 UTC", "Wed 2026-01-14 14:00 UTC", "Wed 2026-01-21 17:00 UTC"]
+
+
+def test_notes_create(tmp_path):
+    cfg = write_config(tmp_path)
+    r = chatbot("notes", "create", config=cfg)
+    assert r.returncode == 0 and r.stdout.startswith("created: ")
+    assert (tmp_path / "notes" / "20260107-eco.md").is_file()
+    r = chatbot("notes", "create", config=cfg)
+    assert r.stdout.startswith("already exists: ")
+    r = chatbot("notes", "create", "--date", "2026-01-14", config=cfg)
+    assert (tmp_path / "notes" / "20260114-eco.md").read_text().startswith("---\ntags: [meeting-notes]\n---\n# 2026-01-14")
+    r = chatbot("notes", "create", "--date", "2026-01-15", config=cfg)
+    assert r.returncode == 1 and "no meeting on 2026-01-15" in r.stderr
+
+
+def test_remind_dry_run(tmp_path):
+    cfg = write_config(tmp_path)
+    chatbot("agenda", "add", "Budget", "--as", "JL", config=cfg)
+    r = chatbot("remind", "--dry-run", config=cfg)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "# due 2026-01-06T17:00:00+00:00 via console"
+    assert lines[1] == "*Conda Ecosystem Meeting* starts in 1 d: Wed 2026-01-07 17:00 UTC"
+    assert "1. JL: Budget" in r.stdout
+
+
+def test_console_run_reads_commands_and_exits_at_end_of_input(tmp_path):
+    cfg = write_config(tmp_path)
+    r = chatbot("run", "--as", "JRG", config=cfg,
+                stdin="/agenda add Console item\n/agenda list\n/next\n/bogus\n")
+    assert r.returncode == 0, r.stderr
+    assert "as item 1: JRG: Console item" in r.stdout
+    assert "1. JRG: Console item" in r.stdout
+    assert "error: unknown command 'bogus'" in r.stdout
+    assert "chatbot ready" in r.stderr and "chatbot stopped" in r.stderr
+
+
+def test_readme_default_run_works_from_a_checkout(tmp_path):
+    """The README's first command: `chatbot run` on the example config (its notes dir is redirected)."""
+    text = (REPO / "config" / "chatbot.toml").read_text()
+    text = text.replace('directory = "../notes"', f'directory = "{tmp_path / "notes"}"')
+    text = text.replace('template = "templates/conda-ecosystem.md"',
+                        f'template = "{REPO / "config" / "templates" / "conda-ecosystem.md"}"')
+    cfg = tmp_path / "chatbot.toml"
+    cfg.write_text(text)
+    r = chatbot("run", config=cfg, stdin="/agenda add From the README\n/agenda list\n")
+    assert r.returncode == 0, r.stderr
+    assert "1. ME: From the README" in r.stdout
+
+
+def test_fifty_concurrent_processes_all_land_exactly_once(tmp_path):
+    cfg = write_config(tmp_path)
+    n = 50
+
+    def add(i: int):
+        return chatbot("agenda", "add", f"concurrent item {i:02d}", "--as", "JRG", config=cfg, timeout=120)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        results = list(pool.map(add, range(n)))
+    assert [r.returncode for r in results] == [0] * n, [r.stderr for r in results if r.returncode]
+    path = tmp_path / "notes" / "20260107-eco.md"
+    notes = read_notes(path)
+    texts = [it.text for it in agenda_items(notes, notes.section("New agenda items"))]
+    assert sorted(texts) == [f"JRG: concurrent item {i:02d}" for i in range(n)]
+    # the rest of the template is intact
+    assert notes.text.count("## ") == 6 and notes.metadata == {"tags": ["meeting-notes"]}

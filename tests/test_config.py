@@ -1,0 +1,65 @@
+"""Config loading: the example validates; every malformed config names file and key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from chatbot.config import ConfigError, load_config
+
+from conftest import BASE_CONFIG, write_config
+
+REPO = Path(__file__).parent.parent
+
+
+def test_example_config_is_valid():
+    cfg = load_config(REPO / "config" / "chatbot.toml")
+    m = cfg.meeting()
+    assert m.id == "conda-ecosystem" and len(m.slots) == 2
+    assert cfg.resolve(m.notes.template).is_file()
+
+
+@pytest.mark.parametrize("old,new,key,problem", [
+    ('timezone = "UTC"\n\n[[meetings.slots]]', 'timezone = "Europe/Berln"\n\n[[meetings.slots]]',
+     "meetings[0].slots[0].timezone", "unknown time zone 'Europe/Berln'"),
+    ('rrule = "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE"\nstart = 2026-01-07', 'rrule = "FREQ=SOMETIMES"\nstart = 2026-01-07',
+     "meetings[0].slots[0].rrule", "not a valid RFC 5545 RRULE"),
+    ('reminders = ["24h", "15m"]', 'reminders = ["soon"]', "meetings[0].reminders[0]", "expected a duration"),
+    ('reminders = ["24h", "15m"]', 'reminders = ["0m"]', "meetings[0].reminders", "positive"),
+    ('filename = "%Y%m%d-eco.md"', 'filename = "eco.md"', "meetings[0].notes.filename", "must contain the date"),
+    ('filename = "%Y%m%d-eco.md"', 'filename = "../%Y%m%d.md"', "meetings[0].notes.filename", "no directories"),
+    ('call_link = "https://zoom.example/j/1"', 'call_lnk = "x"', "meetings[0].call_lnk", "unknown key"),
+    ('name = "Conda Ecosystem Meeting"\n', '', "meetings[0].name", "required key is missing"),
+    ('default_meeting = "eco"', 'default_meeting = "nope"', "bot.default_meeting", "no meeting with id 'nope'"),
+    ('initials = "JL"', 'initials = "JRG"', "people[1].initials", "already used by people[0]"),
+    ('template = "template.md"', 'template = "missing.md"', "meetings[0].notes.template", "template file not found"),
+    ('id = "eco"', 'id = "Eco Meeting"', "meetings[0].id", "should match pattern"),
+])
+def test_malformed_config_names_file_and_key(tmp_path: Path, old: str, new: str, key: str, problem: str):
+    assert old in BASE_CONFIG
+    path = write_config(tmp_path, BASE_CONFIG.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: {key}: "), msg
+    assert problem in msg
+
+
+def test_toml_syntax_error(tmp_path: Path):
+    path = write_config(tmp_path, BASE_CONFIG.replace('name = "Conda Ecosystem Meeting"', 'name = "unterminated'))
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + r": not valid TOML: .*line \d+"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path: Path, monkeypatch):
+    path = write_config(tmp_path)
+    monkeypatch.chdir("/")
+    cfg = load_config(path)
+    assert cfg.resolve(cfg.meeting().notes.directory) == tmp_path / "notes"
