@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
+from . import actions as act
 from .config import Config, Meeting, Person, format_duration
-from .messages import Link, Message, Text, Time, UserText, error, format_utc, reply
-from .notes.edit import EditError, add_item, agenda_items, clean_item_text, remove_item
+from .messages import Link, Mention, Message, Text, Time, UserText, error, format_utc, reply
+from .notes.edit import EditError, add_item, agenda_items, clean_item_text, remove_item, set_checked
 from .notes.files import NotesFiles
 from .notes.parse import Item, NotesError, read_notes
 from .schedule import UTC, Occurrence, next_occurrence, occurrences
@@ -64,6 +65,9 @@ HELP = [
     ("agenda list", "show the next meeting's agenda"),
     ("agenda remove N", "remove item N (your own items; admins: any)"),
     ("next", "when the next meeting is, in several time zones"),
+    ("actions", "open action items from past meetings"),
+    ("actions mine", "your open action items"),
+    ("actions done N", "tick action item N (as numbered by `actions`) in its notes file"),
     ("help", "this help"),
 ]
 
@@ -134,6 +138,8 @@ class Bot:
                 return self.help_message(meeting)
             if cmd == "next":
                 return self.next_message(meeting)
+            if cmd in ("actions", "action"):
+                return self.actions_command(meeting, sender, rest, allow_unknown)
             if cmd == "agenda":
                 sub, _, arg = rest.partition(" ")
                 sub = sub.lower()
@@ -170,9 +176,7 @@ class Bot:
         occ = self.next_meeting(meeting)
         files = self.files(meeting)
         with files.lock():
-            path, created = files.ensure(occ)
-            if created:
-                log.info("created notes file %s from the template", path)
+            path, _ = self.ensure_notes(meeting, occ)
             result = add_item(path, meeting.notes.agenda_section, line)
         log.info("agenda add by %s to %s line %d", who.initials, path.name, result.line)
         msg = reply(f"Added to the agenda of {meeting.name} on {occ.date.isoformat()} as item {result.number}: ",
@@ -181,11 +185,42 @@ class Bot:
         msg.public = reply(f"{who.initials} added an agenda item for {occ.date.isoformat()}: ", UserText(body))
         return msg
 
-    def _notes_link(self, files: NotesFiles, path: Path) -> tuple:
+    def ensure_notes(self, meeting: Meeting, occ: Occurrence) -> tuple[Path, bool]:
+        """The occurrence's notes file, created from the template (with open action items
+        carried over) if missing. Call under the notes lock."""
+        files = self.files(meeting)
+        path, created = files.ensure(occ)
+        if created:
+            log.info("created notes file %s from the template", path)
+            self.carry_over(meeting, occ, path)
+        return path, created
+
+    def carry_over(self, meeting: Meeting, occ: Occurrence, path: Path) -> int:
+        section = meeting.notes.actions_section
+        if not (meeting.actions.enabled and meeting.actions.carry_over and section):
+            return 0
+        if read_notes(path).section(section) is None:
+            return 0
+        items = act.open_actions(self.config, meeting, occ.date, today=self.now().date())
+        for item in items:
+            add_item(path, section, act.carried_line(item))
+        if items:
+            log.info("carried %d open action item(s) into %s", len(items), path.name)
+        return len(items)
+
+    def _file_ref(self, files: NotesFiles, path: Path, line: int | None = None) -> Link | Text:
+        """A link to a notes file (to a line, where the URL pattern has an anchor), or its name."""
+        label = path.name if line is None else f"{path.name}:{line}"
         url = files.url_for(path)
-        if url:
-            return ("Notes: ", Link(url, path.name))
-        return (f"Notes: {path.name}",)
+        if not url:
+            return Text(label)
+        anchor = files.meeting.notes.line_anchor
+        if line is not None and anchor:
+            url += anchor.replace("{line}", str(line))
+        return Link(url, label)
+
+    def _notes_link(self, files: NotesFiles, path: Path) -> tuple:
+        return ("Notes: ", self._file_ref(files, path))
 
     def _agenda(self, meeting: Meeting, occ: Occurrence) -> tuple[Path, list[Item] | None]:
         files = self.files(meeting)
@@ -286,3 +321,88 @@ class Bot:
         msg.add(Text("Agenda so far:", bold=True))
         self._agenda_lines(msg, items)
         return msg
+
+    # -- action items -----------------------------------------------------------------
+
+    def open_actions(self, meeting: Meeting) -> list[act.ActionItem]:
+        occ = next_occurrence(meeting, self.now())
+        before = occ.date if occ else self.now().date() + dt.timedelta(days=1)
+        return act.open_actions(self.config, meeting, before, today=self.now().date())
+
+    def actions_message(self, meeting: Meeting, items: list[act.ActionItem], title: str,
+                        numbered: list[act.ActionItem] | None = None) -> Message:
+        msg = reply(Text(title, bold=True))
+        if not items:
+            msg.add("No open action items. 🎉")
+            return msg
+        files = self.files(meeting)
+        numbering = {id(it): n for n, it in enumerate(numbered or items, 1)}
+        for it in items:
+            owners = ", ".join(o.label for o in it.owners)
+            msg.add(f"{numbering[id(it)]}. [{it.date.isoformat()}] ", UserText(f"{owners}: {it.body}"), " — ",
+                    self._file_ref(files, it.path, it.line))
+        unresolved = sorted({o.describe() for it in items for o in it.owners if not o.resolved})
+        if unresolved:
+            msg.add("Unresolved owners (add them to the roster): ", UserText("; ".join(unresolved)))
+        return msg
+
+    def actions_command(self, meeting: Meeting, sender: Sender, rest: str, allow_unknown: bool) -> Message:
+        if not meeting.actions.enabled:
+            return error(f"action items are turned off for {meeting.name} ([meetings.actions] enabled = false)")
+        sub, _, arg = rest.partition(" ")
+        sub = sub.lower()
+        items = self.open_actions(meeting)
+        if sub in ("", "list", "all"):
+            return self.actions_message(meeting, items, f"Open action items ({meeting.name})")
+        if sub in ("mine", "done"):
+            who = self.identify(sender, allow_unknown)
+            if isinstance(who, Message):
+                return who
+            if sub == "mine":
+                mine = [it for it in items if it.owned_by(who.initials)
+                        or (who.person and who.person.github and it.owned_by(who.person.github))]
+                return self.actions_message(meeting, mine, f"Your open action items, {who.initials}", items)
+            return self.actions_done(meeting, who, arg.strip(), items)
+        return error(f"unknown actions command {sub!r}. Try `actions`, `actions mine` or `actions done N`.")
+
+    def actions_done(self, meeting: Meeting, who: Identity, arg: str, items: list[act.ActionItem]) -> Message:
+        if not re.fullmatch(r"\d{1,6}", arg):
+            return error("say which item by its number, e.g. `actions done 2` (see `actions`)")
+        n = int(arg)
+        if not 1 <= n <= len(items):
+            return error(f"there is no open action item {n}" + (f"; there are {len(items)}" if items else ""))
+        item = items[n - 1]
+        is_admin = bool(who.person and who.person.admin)
+        if not (is_admin or item.owned_by(who.initials)
+                or (who.person and who.person.github and item.owned_by(who.person.github))):
+            return error(f"action item {n} belongs to {', '.join(o.label for o in item.owners)}; "
+                         "only an owner or an admin can tick it")
+        with self.files(meeting).lock():
+            set_checked(item.path, item.line, item.text)
+        log.info("action item ticked by %s: %s line %d", who.initials, item.path.name, item.line)
+        msg = reply(f"Ticked in {item.path.name}: ", UserText(item.text))
+        msg.public = reply(f"{who.initials} completed an action item: ", UserText(item.text))
+        return msg
+
+    def action_pings(self, meeting: Meeting, occ: Occurrence) -> tuple[list[tuple[Person, Message]], Message]:
+        """One message per resolved owner listing all their open items, and a channel summary."""
+        items = act.open_actions(self.config, meeting, occ.date, today=self.now().date())
+        resolved, unresolved = act.by_owner(items)
+        files = self.files(meeting)
+        pings = []
+        for initials in sorted(resolved):
+            person, theirs = resolved[initials]
+            msg = Message(kind="notice").add(
+                Mention(person), f" you have {len(theirs)} open action item(s) before {meeting.name} on ",
+                Time(occ.start_utc, format_utc(occ.start)), ":")
+            for it in theirs:
+                msg.add(f"• [{it.date.isoformat()}] ", UserText(it.body), " — ", self._file_ref(files, it.path, it.line))
+            pings.append((person, msg))
+        summary = Message(kind="notice").add(
+            Text(f"Open action items before {meeting.name}", bold=True), f" ({occ.date.isoformat()}): {len(items)}")
+        for initials in sorted(resolved):
+            person, theirs = resolved[initials]
+            summary.add("• ", Mention(person), f": {len(theirs)}")
+        for token in sorted(unresolved):
+            summary.add("• ", UserText(token), f": {len(unresolved[token])} (unresolved: not in the roster)")
+        return pings, summary

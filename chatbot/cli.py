@@ -119,6 +119,27 @@ def cmd_remind(args, config) -> int:
     return 0
 
 
+def cmd_actions(args, config) -> int:
+    import json
+
+    bot = Bot(config, _clock())
+    meeting = config.meeting(args.meeting)
+    items = bot.open_actions(meeting)
+    if args.owner:
+        items = [it for it in items if it.owned_by(args.owner)]
+    if args.json:
+        files = bot.files(meeting)
+        print(json.dumps([{
+            "date": it.date.isoformat(), "file": str(it.path), "line": it.line, "text": it.text, "body": it.body,
+            "url": getattr(bot._file_ref(files, it.path, it.line), "url", None),
+            "owners": [{"token": o.token, "name": o.name, "github": o.github, "resolved": o.resolved,
+                        "initials": o.person.initials if o.person else None} for o in it.owners],
+        } for it in items], indent=2, ensure_ascii=False))
+        return 0
+    title = f"Open action items ({meeting.name})" + (f" owned by {args.owner}" if args.owner else "")
+    return _emit(bot.actions_message(meeting, items, title))
+
+
 def cmd_check_config(args, config) -> int:
     print(f"{config.path}: OK")
     for m in config.meetings:
@@ -202,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print instead of posting")
     p.add_argument("--backend", "-b", choices=["console", "slack", "zulip"], help="whose format (default console)")
     p.set_defaults(func=cmd_remind)
+
+    p = sub.add_parser("actions", parents=[common, meeting], help="list open action items from past notes",
+                       description="List open action items (unchecked '- [ ] OWNER: …' items) from the notes of "
+                                   "past meetings, newest copy of each, with owners resolved through the "
+                                   "attendee lists and the roster.")
+    p.add_argument("--owner", metavar="WHO", help="only items of these initials or GitHub handle")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_actions)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the config and show what it means",
                        description="Validate the config file; exit 1 with the problem if it is malformed.")

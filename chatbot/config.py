@@ -56,11 +56,11 @@ def _zone(value: Any) -> str:
 
 TimeZoneName = Annotated[str, BeforeValidator(_zone)]
 
-_DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
+_DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
 
 def parse_duration(value: Any) -> dt.timedelta:
-    """'24h', '15m', '1d', '2d12h', '1h30m' or a number of minutes."""
+    """'24h', '15m', '1d', '8w', '2d12h', '1h30m' or a number of minutes."""
     if isinstance(value, dt.timedelta):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -68,8 +68,8 @@ def parse_duration(value: Any) -> dt.timedelta:
     if isinstance(value, str):
         m = _DURATION_RE.match(value)
         if m and any(m.groups()):
-            d, h, mins = (int(x) if x else 0 for x in m.groups())
-            return dt.timedelta(days=d, hours=h, minutes=mins)
+            w, d, h, mins = (int(x) if x else 0 for x in m.groups())
+            return dt.timedelta(weeks=w, days=d, hours=h, minutes=mins)
     raise ValueError(f"expected a duration like '24h', '15m' or '2d', got {value!r}")
 
 
@@ -133,6 +133,7 @@ class NotesSettings(_Model):
         default=None,
         description="public URL of a notes file; '{filename}' and '{path}' are replaced",
     )
+    line_anchor: str | None = Field(default=None, description="appended to the URL to point at a line, e.g. '#L{line}'")
 
     @field_validator("filename")
     @classmethod
@@ -152,6 +153,17 @@ class Destinations(_Model):
     zulip_topic: str = "{name} {date:%Y-%m-%d}"
 
 
+class ActionSettings(_Model):
+    """Open action items: where to look for them, when to ping their owners."""
+
+    enabled: bool = True
+    lookback: Duration = dt.timedelta(weeks=8)
+    max_meetings: int | None = Field(default=None, ge=1)
+    ping_before: Duration | None = dt.timedelta(days=2)
+    ping: Literal["dm", "channel"] = "dm"
+    carry_over: bool = True
+
+
 class Meeting(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
@@ -163,6 +175,7 @@ class Meeting(_Model):
     reminders: list[Duration] = [dt.timedelta(hours=24), dt.timedelta(minutes=15)]
     notes: NotesSettings = NotesSettings()
     destinations: Destinations = Destinations()
+    actions: ActionSettings = ActionSettings()
 
     @field_validator("reminders")
     @classmethod

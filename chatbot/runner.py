@@ -1,4 +1,5 @@
-"""Running the bot: the reminder scheduler plus one backend, until a signal stops it."""
+"""Running the bot: scheduled jobs (reminders, action-item pings) plus one backend, until a
+signal stops it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .backends.base import Backend
 from .bot import Bot
 from .config import Meeting
 from .schedule import UTC, DueReminder, ReminderTrigger, reminders
+from .state import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +22,8 @@ log = logging.getLogger(__name__)
 class ShiftedTrigger(ReminderTrigger):
     """A ReminderTrigger in the bot's clock (which may be shifted from real time)."""
 
-    def __init__(self, meeting: Meeting, offset: dt.timedelta):
-        super().__init__(meeting)
+    def __init__(self, meeting: Meeting, offset: dt.timedelta, offsets: list[dt.timedelta] | None = None):
+        super().__init__(meeting, offsets)
         self.offset = offset
 
     def get_next_fire_time(self, previous_fire_time, now):
@@ -30,61 +32,101 @@ class ShiftedTrigger(ReminderTrigger):
         return fire - self.offset if fire else None
 
 
-class Reminders:
-    """Schedules every meeting's reminders with APScheduler and posts each one once."""
+def default_ledger(bot: Bot) -> Ledger:
+    return Ledger(bot.config.resolve(bot.config.bot.state_dir) / "chatbot.sqlite3")
 
-    def __init__(self, bot: Bot, backend: Backend):
+
+class Reminders:
+    """Schedules every meeting's reminders and action-item pings with APScheduler and posts
+    each one once (the ledger remembers what was sent, across restarts)."""
+
+    def __init__(self, bot: Bot, backend: Backend, ledger: Ledger | None = None):
         self.bot = bot
         self.backend = backend
-        self.sent: set[tuple[str, dt.datetime, dt.timedelta]] = set()
+        self.ledger = ledger if ledger is not None else default_ledger(bot)
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._lock = threading.Lock()
 
     def start(self) -> None:
         offset = getattr(self.bot.clock, "offset", dt.timedelta(0))
-        grace = int(self.bot.config.bot.reminder_grace.total_seconds())
+        grace = max(int(self.bot.config.bot.reminder_grace.total_seconds()), 1)
         for meeting in self.bot.config.meetings:
-            if not meeting.reminders or not self.backend.wants(meeting):
+            if not self.backend.wants(meeting):
                 continue
-            self.scheduler.add_job(self.fire, ShiftedTrigger(meeting, offset), args=[meeting.id],
-                                   id=f"reminders:{meeting.id}", coalesce=True,
-                                   misfire_grace_time=max(grace, 1), max_instances=1)
+            if meeting.reminders:
+                self.scheduler.add_job(self.fire, ShiftedTrigger(meeting, offset), args=[meeting.id],
+                                       id=f"reminders:{meeting.id}", coalesce=True,
+                                       misfire_grace_time=grace, max_instances=1)
+            if meeting.actions.enabled and meeting.actions.ping_before:
+                self.scheduler.add_job(self.fire_pings, ShiftedTrigger(meeting, offset, [meeting.actions.ping_before]),
+                                       args=[meeting.id], id=f"pings:{meeting.id}", coalesce=True,
+                                       misfire_grace_time=grace, max_instances=1)
         self.scheduler.start()
         for job in self.scheduler.get_jobs():
             log.info("scheduled %s, next at %s", job.id, job.next_run_time)
+        # anything that fell due while the bot was down, still within the grace period
+        for meeting in self.bot.config.meetings:
+            if self.backend.wants(meeting):
+                self.fire(meeting.id)
+                self.fire_pings(meeting.id)
 
-    def due(self, meeting: Meeting, now: dt.datetime) -> list[DueReminder]:
+    def due(self, meeting: Meeting, now: dt.datetime, offsets: list[dt.timedelta] | None = None,
+            kind: str = "reminder") -> list[DueReminder]:
         """Reminders due now (within the grace period) and not yet sent."""
         out = []
         grace = self.bot.config.bot.reminder_grace
-        for r in reminders(meeting, now - grace):
+        for r in reminders(meeting, now - grace, offsets):
             if r.due > now + dt.timedelta(seconds=1):
                 break
-            if r.occurrence.start_utc <= now and r.offset < grace:
+            if r.occurrence.start_utc <= now:
                 # never say "starts in 15 minutes" after it started
                 continue
-            if (meeting.id, r.occurrence.start_utc, r.offset) not in self.sent:
+            if not self.ledger.was_sent(self.key(kind, meeting, r)):
                 out.append(r)
         return out
 
+    @staticmethod
+    def key(kind: str, meeting: Meeting, r: DueReminder, who: str = "") -> str:
+        return f"{kind}:{meeting.id}:{r.occurrence.start_utc.isoformat()}:{int(r.offset.total_seconds())}:{who}"
+
+    def _send(self, key: str, what: str, send) -> None:
+        if self.ledger.was_sent(key):
+            return
+        try:
+            send()
+        except Exception:  # the bot keeps running; the backend logged the details
+            log.exception("sending %s failed", what)
+            return
+        self.ledger.mark_sent(key)
+        log.info("sent %s", what)
+
     def fire(self, meeting_id: str) -> None:
         meeting = self.bot.config.meeting(meeting_id)
-        now = self.bot.now()
         with self._lock:
-            for r in self.due(meeting, now):
+            for r in self.due(meeting, self.bot.now()):
                 message = self.bot.reminder(meeting, r.occurrence, r.offset)
-                try:
-                    self.backend.post(meeting, message)
-                except Exception:  # the bot keeps running; the backend logged the details
-                    log.exception("posting the %s reminder for %s failed", r.offset, meeting.id)
-                    continue
-                self.sent.add((meeting.id, r.occurrence.start_utc, r.offset))
-                log.info("posted reminder for %s at %s (%s before)", meeting.id,
-                         r.occurrence.start_utc.isoformat(), r.offset)
+                self._send(self.key("reminder", meeting, r), f"the {r.offset} reminder for {meeting.id} "
+                           f"at {r.occurrence.start_utc.isoformat()}",
+                           lambda: self.backend.post(meeting, message))
+
+    def fire_pings(self, meeting_id: str) -> None:
+        meeting = self.bot.config.meeting(meeting_id)
+        if not (meeting.actions.enabled and meeting.actions.ping_before):
+            return
+        with self._lock:
+            for r in self.due(meeting, self.bot.now(), [meeting.actions.ping_before], kind="summary"):
+                pings, summary = self.bot.action_pings(meeting, r.occurrence)
+                for person, message in pings:
+                    self._send(self.key("ping", meeting, r, person.initials),
+                               f"action-item ping to {person.initials} for {meeting.id}",
+                               lambda: self.backend.notify(meeting, person, message))
+                self._send(self.key("summary", meeting, r), f"action-item summary for {meeting.id}",
+                           lambda: self.backend.post(meeting, summary))
 
     def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self.ledger.close()
 
 
 def run(bot: Bot, backend: Backend) -> int:

@@ -113,16 +113,19 @@ class DueReminder:
     offset: dt.timedelta
 
 
-def reminders(meeting: Meeting, after: dt.datetime) -> Iterator[DueReminder]:
-    """Reminders due at or after ``after``, in order of due time."""
-    if not meeting.reminders:
+def reminders(meeting: Meeting, after: dt.datetime,
+              offsets: list[dt.timedelta] | None = None) -> Iterator[DueReminder]:
+    """Reminders due at or after ``after``, in order of due time (``offsets`` defaults to
+    the meeting's reminder offsets)."""
+    offsets = meeting.reminders if offsets is None else offsets
+    if not offsets:
         return
-    biggest = max(meeting.reminders)
+    biggest = max(offsets)
     pending: list[DueReminder] = []
     occ_iter = occurrences(meeting, after)
     horizon: dt.datetime | None = None
     for occ in occ_iter:
-        for offset in meeting.reminders:
+        for offset in offsets:
             due = occ.start_utc - offset
             if due >= after:
                 heapq.heappush(pending, DueReminder(due, occ, offset))
@@ -134,21 +137,24 @@ def reminders(meeting: Meeting, after: dt.datetime) -> Iterator[DueReminder]:
         yield heapq.heappop(pending)
 
 
-def next_reminder(meeting: Meeting, after: dt.datetime) -> DueReminder | None:
-    return next(reminders(meeting, after), None)
+def next_reminder(meeting: Meeting, after: dt.datetime,
+                  offsets: list[dt.timedelta] | None = None) -> DueReminder | None:
+    return next(reminders(meeting, after, offsets), None)
 
 
 class ReminderTrigger(BaseTrigger):
-    """APScheduler trigger that fires at each reminder time of one meeting."""
+    """APScheduler trigger that fires at each reminder time of one meeting (or at the
+    given offsets before each occurrence)."""
 
-    def __init__(self, meeting: Meeting):
+    def __init__(self, meeting: Meeting, offsets: list[dt.timedelta] | None = None):
         self.meeting = meeting
+        self.offsets = offsets
 
     def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
         after = now
         if previous_fire_time is not None:
             after = max(now, previous_fire_time + dt.timedelta(microseconds=1))
-        due = next_reminder(self.meeting, after.astimezone(UTC))
+        due = next_reminder(self.meeting, after.astimezone(UTC), self.offsets)
         return due.due if due else None
 
     def __str__(self) -> str:

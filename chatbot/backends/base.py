@@ -6,7 +6,7 @@ import threading
 from abc import ABC, abstractmethod
 
 from ..bot import Bot
-from ..config import Meeting
+from ..config import Meeting, Person
 from ..messages import Message
 
 
@@ -35,6 +35,12 @@ class Backend(ABC):
     @abstractmethod
     def post(self, meeting: Meeting, message: Message) -> None:
         """Post a message (a reminder) to the meeting's destination on this platform."""
+
+    def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
+        """Tell one person something (an action-item ping). Backends that can send direct
+        messages override this when ``meeting.actions.ping == "dm"``; by default the message,
+        which starts with a mention of the person, goes to the meeting's destination."""
+        self.post(meeting, message)
 
     @abstractmethod
     def run(self, stop: threading.Event) -> None:

@@ -177,7 +177,7 @@ _INI = r"[A-Z](?:[a-z]?[A-Z]){1,4}"
 _HANDLE = r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})"
 _OWNERS = rf"(?:{_INI}|{_HANDLE})(?:\s*(?:,|/|&|\band\b)\s*(?:{_INI}|{_HANDLE}))*"
 _OWNER_COLON = re.compile(rf"^\(?({_OWNERS})\)?\s*:\s*(.*)$", re.S)
-_OWNER_PAREN = re.compile(rf"^\(({_OWNERS})\)\s+(.*)$", re.S)
+_OWNER_PAREN = re.compile(rf"^\(({_OWNERS})(?:\s*,\s*[a-z][^()]*)?\)\s*:?\s+(.*)$", re.S)
 _OWNER_HANDLE = re.compile(rf"^({_HANDLE}(?:\s*(?:,|/|&)\s*{_HANDLE})*)\s+(.*)$", re.S)
 
 

@@ -1,0 +1,170 @@
+"""Open action items: found in past notes, owners resolved, deduplicated across meetings.
+
+An open action item is an unchecked checkbox (any bullet, any depth) in the notes of a
+meeting that already happened, whose text names owners (``JRG: …``, ``(JRG) …``,
+``JRG, BZ: …``, ``JRG/BZ: …``, ``@handle …``). Placeholders and owner-only headers with no
+text are not items. The same item carried over through several notes files counts once,
+as its newest copy; if the newest copy is ticked, it is done.
+
+Owners are resolved: initials -> the attendee list of the same file -> GitHub handle ->
+the config's roster; failing that, the roster by initials. Owners that cannot be resolved
+are kept and reported as unresolved, never dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config, Meeting, Person
+from .notes.files import NotesFiles
+from .notes.parse import Attendee, Notes, read_notes
+
+_FROM = re.compile(r"\s*\(from \d{4}-\d{2}-\d{2}\)\s*$")
+
+
+@dataclass(frozen=True)
+class Owner:
+    token: str  # as written: "JRG" or "@jaimergp"
+    name: str | None = None
+    github: str | None = None
+    person: Person | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.person is not None
+
+    @property
+    def label(self) -> str:
+        if self.person:
+            return self.person.initials
+        return self.token
+
+    def describe(self) -> str:
+        if self.person:
+            return f"{self.person.initials} ({self.person.name})"
+        if self.name:
+            return f"{self.token} ({self.name}, not in the roster)"
+        return f"{self.token} (unknown)"
+
+
+@dataclass
+class ActionItem:
+    date: dt.date
+    path: Path
+    line: int  # 1-based
+    text: str  # as written after the checkbox, owners included
+    body: str
+    owners: list[Owner] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[frozenset[str], str]:
+        return item_key([o.token for o in self.owners], self.body)
+
+    def owned_by(self, who: str) -> bool:
+        w = who.lstrip("@").lower()
+        for o in self.owners:
+            if o.token.lstrip("@").lower() == w:
+                return True
+            if o.person and (o.person.initials.lower() == w or (o.person.github or "").lower() == w):
+                return True
+            if o.github and o.github.lower() == w:
+                return True
+        return False
+
+
+def item_key(owners: list[str], body: str) -> tuple[frozenset[str], str]:
+    text = _FROM.sub("", body).lower()
+    text = re.sub(r"\s+", " ", text).strip().rstrip(".:;!")
+    return frozenset(o.upper() for o in owners), text
+
+
+def resolve_owner(token: str, attendees: list[Attendee], config: Config) -> Owner:
+    if token.startswith("@"):
+        handle = token[1:]
+        person = config.person_by(github=handle)
+        return Owner(token, person.name if person else None, handle, person)
+    att = next((a for a in attendees if a.initials and a.initials.upper() == token.upper()), None)
+    person = None
+    if att and att.github:
+        person = config.person_by(github=att.github)
+    if person is None:
+        person = config.person_by(initials=token)
+    return Owner(token, (att.name if att else None) or (person.name if person else None),
+                 (att.github if att else None) or (person.github if person else None), person)
+
+
+_cache: dict[Path, tuple[tuple[int, int], Notes]] = {}
+
+
+def _notes(path: Path) -> Notes:
+    """Parse results are cached by path, mtime and size (a scan re-reads only changed files)."""
+    st = path.stat()
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = _cache.get(path)
+    if hit and hit[0] == stamp:
+        return hit[1]
+    notes = read_notes(path)
+    _cache[path] = (stamp, notes)
+    return notes
+
+
+def items_in_file(notes: Notes, day: dt.date, config: Config) -> list[tuple[ActionItem, bool]]:
+    """Every owned checkbox item of one file, with whether it is checked."""
+    attendees = notes.attendees()
+    out = []
+    for it in notes.items:
+        if not it.is_checkbox or it.is_placeholder:
+            continue
+        tokens, body = it.owners, it.body
+        if not tokens or not body:
+            continue
+        owners = [resolve_owner(t, attendees, config) for t in tokens]
+        out.append((ActionItem(day, notes.path, it.line + 1, it.text, body, owners), bool(it.checked)))
+    return out
+
+
+def open_actions(config: Config, meeting: Meeting, before: dt.date, *, today: dt.date | None = None,
+                 errors: list[str] | None = None) -> list[ActionItem]:
+    """Open items in notes of meetings before ``before`` (the next meeting's date), newest
+    copy of each, ordered by date and line. Unparseable files are skipped and reported in
+    ``errors``."""
+    settings = meeting.actions
+    files = [(d, p) for d, p in NotesFiles(config, meeting).existing() if d < before]
+    oldest = (today or before) - settings.lookback
+    files = [(d, p) for d, p in files if d >= oldest]
+    if settings.max_meetings:
+        files = files[-settings.max_meetings:]
+    latest: dict[tuple[frozenset[str], str], tuple[ActionItem, bool]] = {}
+    for day, path in files:  # oldest first: newer copies replace older ones
+        try:
+            notes = _notes(path)
+        except Exception as exc:  # NotesError or an OS error: report, keep scanning
+            if errors is not None:
+                errors.append(str(exc))
+            continue
+        for item, checked in items_in_file(notes, day, config):
+            latest[item.key] = (item, checked)
+    found = [item for item, checked in latest.values() if not checked]
+    return sorted(found, key=lambda a: (a.date, a.line))
+
+
+def by_owner(items: list[ActionItem]) -> tuple[dict[str, tuple[Person, list[ActionItem]]], dict[str, list[ActionItem]]]:
+    """Group items by resolved person (initials -> (person, items)) and unresolved token."""
+    resolved: dict[str, tuple[Person, list[ActionItem]]] = {}
+    unresolved: dict[str, list[ActionItem]] = {}
+    for item in items:
+        for o in item.owners:
+            if o.person:
+                resolved.setdefault(o.person.initials, (o.person, []))[1].append(item)
+            else:
+                unresolved.setdefault(o.token, []).append(item)
+    return resolved, unresolved
+
+
+def carried_line(item: ActionItem) -> str:
+    owners = ", ".join(o.label for o in item.owners)
+    body = _FROM.sub("", item.body)
+    return f"- [ ] {owners}: {body} (from {item.date.isoformat()})"
