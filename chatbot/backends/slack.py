@@ -1,0 +1,471 @@
+"""The Slack backend: slash commands and reminders through slack-bolt and slack_sdk.
+
+Two ways to receive slash commands (``[slack] mode``):
+
+* ``socket`` (default): Socket Mode over a websocket the bot opens itself, so no public URL
+  is needed. Needs ``SLACK_BOT_TOKEN`` (``xoxb-…``) and ``SLACK_APP_TOKEN`` (``xapp-…``).
+* ``http``: Slack POSTs each command to ``http://HOST:PORT/slack/events`` (``[slack] host``,
+  ``port``); every request's signature is checked with ``SLACK_SIGNING_SECRET`` and requests
+  with a missing, wrong or stale (> 5 minutes) signature are refused with 401.
+
+Commands are acknowledged at once (Slack allows 3 seconds), then answered privately to the
+caller (an ephemeral message through the command's ``response_url``) and, for changes, with a
+short public note in the meeting's channel. Reminders are posted with ``chat.postMessage``
+in Slack *mrkdwn*; times are ``<!date^…>`` tokens so every reader sees their own local time.
+
+Everything user-typed is escaped (``&``, ``<``, ``>``) and mass mentions are defused, so nobody
+can make the bot ping ``@channel`` or inject links. Secrets come only from the environment and
+are scrubbed from log output.
+
+``[slack] api_url`` points the Web API client (and with it Socket Mode's
+``apps.connections.open``) at another base URL, e.g. a proxy or a test server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import threading
+from socketserver import ThreadingMixIn
+from typing import Any, Mapping
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from ..bot import Bot, Sender
+from ..config import ConfigError, Meeting
+from ..messages import Link, Mention, Message, Text, Time, UserText, plain_user_text
+from .base import Backend, BackendError
+
+log = logging.getLogger(__name__)
+
+BOT_TOKEN_ENV = "SLACK_BOT_TOKEN"
+APP_TOKEN_ENV = "SLACK_APP_TOKEN"
+SIGNING_SECRET_ENV = "SLACK_SIGNING_SECRET"
+HTTP_PATH = "/slack/events"
+DEFAULT_API_URL = "https://slack.com/api/"
+SOCKET_PING_INTERVAL = 5.0  # seconds; a dead connection is noticed (and replaced) within ~4 pings
+
+# Errors that mean the token itself is wrong: retrying cannot help, the operator must act.
+AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+               "not_allowed_token_type", "missing_scope", "no_permission", "invalid_token"}
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering: Message -> Slack mrkdwn
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters; everything else is literal in mrkdwn."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def safe_text(text: str) -> str:
+    """Escaped, with ``@channel``/``@here``/``@everyone`` defused (a zero-width space)."""
+    return plain_user_text(escape(text))
+
+
+def date_token(at: dt.datetime, fallback: str) -> str:
+    """``<!date^UNIX^{date_short_pretty} at {time}|fallback>``: shown in each reader's zone."""
+    if at.tzinfo is None:
+        raise ValueError("Time segments must be timezone-aware")
+    unix = int(at.timestamp())
+    fb = safe_text(fallback).replace("|", "/")
+    return f"<!date^{unix}^{{date_short_pretty}} at {{time}}|{fb}>"
+
+
+def _link(url: str, label: str) -> str:
+    target = escape(url.strip()).replace("|", "%7C").replace(" ", "%20")
+    if not label or label == url:
+        return f"<{target}>"
+    return f"<{target}|{safe_text(label)}>"
+
+
+def _bold(text: str) -> str:
+    core = text.strip()
+    if not core:
+        return text
+    lead = text[: len(text) - len(text.lstrip())]
+    trail = text[len(text.rstrip()):]
+    return f"{lead}*{safe_text(core)}*{trail}"
+
+
+_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def render_segment(seg: Any) -> str:
+    if isinstance(seg, Text):
+        # bot text can quote what a user typed (e.g. "unknown command 'x'"): escape it too
+        return _bold(seg.text) if seg.bold else safe_text(seg.text)
+    if isinstance(seg, UserText):
+        return safe_text(seg.text)
+    if isinstance(seg, Time):
+        return date_token(seg.at, seg.fallback)
+    if isinstance(seg, Link):
+        return _link(seg.url, seg.label)
+    if isinstance(seg, Mention):
+        sid = seg.person.slack_id
+        if sid and _SLACK_ID.match(sid):
+            return f"<@{sid}>"
+        return safe_text(seg.person.name)
+    return safe_text(str(seg))
+
+
+def render_mrkdwn(message: Message) -> str:
+    """The message as Slack mrkdwn text. Never contains ``<!channel>``/``<!here>`` or a raw
+    ``<`` from user text."""
+    return "\n".join("".join(render_segment(s) for s in line) for line in message.lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Secrets never reach the logs
+
+
+_TOKEN_RE = re.compile(r"\b(xox[a-z]-|xapp-)[A-Za-z0-9-]+")
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces the configured secrets (and anything shaped like a Slack token) in log records."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def _clean(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "[redacted]")
+        return _TOKEN_RE.sub(lambda m: m.group(1) + "[redacted]", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken format string is not ours to fix
+            return True
+        clean = self._clean(text)
+        if clean != text:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = self._clean(exc_text)
+        return True
+
+
+class _DropNoise(logging.Filter):
+    """bolt warns that SLACK_BOT_TOKEN from the environment is unused because we hand it a
+    ready client (built from that same variable); that is expected here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("As you gave `client` as well")
+
+
+def _install_redaction(secrets: list[str]) -> RedactSecrets:
+    filt = RedactSecrets(secrets)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.addFilter(filt)
+    return filt
+
+
+# ---------------------------------------------------------------------------------------
+# HTTP mode server
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
+        log.debug("http %s - %s", self.address_string(), format % args)
+
+
+# ---------------------------------------------------------------------------------------
+# The backend
+
+
+class SlackBackend(Backend):
+    name = "slack"
+
+    def __init__(self, bot: Bot, env: Mapping[str, str] | None = None):
+        # no network here: the constructor is also used by `chatbot remind --dry-run`
+        super().__init__(bot)
+        self.settings = bot.config.slack
+        self.env = os.environ if env is None else env
+        self._client = None
+        self._app = None
+        self._socket_handler = None
+        self._http_server: WSGIServer | None = None
+        self._http_thread: threading.Thread | None = None
+        self._redaction: RedactSecrets | None = None
+        self._client_lock = threading.Lock()
+        self.bot_user_id: str | None = None
+
+    # -- Backend API ------------------------------------------------------------------
+
+    def wants(self, meeting: Meeting) -> bool:
+        return bool(meeting.destinations.slack_channel)
+
+    def meeting_for(self, place: str | None) -> str | None:
+        if not place:
+            return None
+        for m in self.bot.config.meetings:
+            if m.destinations.slack_channel == place:
+                return m.id
+        return None
+
+    def render(self, message: Message) -> str:
+        return render_mrkdwn(message)
+
+    def post(self, meeting: Meeting, message: Message) -> None:
+        channel = meeting.destinations.slack_channel
+        if not channel:
+            raise BackendError(f"meeting {meeting.id!r} has no destinations.slack_channel")
+        self.call("chat.postMessage", channel=channel, text=self.render(message),
+                  unfurl_links=False, unfurl_media=False)
+        log.info("posted to Slack channel %s for %s", channel, meeting.id)
+
+    def run(self, stop: threading.Event) -> None:
+        mode = self.settings.mode
+        needed = [BOT_TOKEN_ENV, APP_TOKEN_ENV] if mode == "socket" else [BOT_TOKEN_ENV, SIGNING_SECRET_ENV]
+        self._require(*needed)
+        app_token = self._env(APP_TOKEN_ENV) if mode == "socket" else None
+        if app_token and not app_token.startswith("xapp-"):
+            raise ConfigError(f"{APP_TOKEN_ENV} must be an app-level token starting with 'xapp-' "
+                              "(Basic Information > App-Level Tokens, scope connections:write)")
+        if not self._authenticate(stop):
+            return
+        app = self._build_app()
+        if mode == "socket":
+            self._run_socket(app, app_token or "", stop)
+        else:
+            self._run_http(app, stop)
+
+    def close(self) -> None:
+        handler, self._socket_handler = self._socket_handler, None
+        if handler is not None:
+            try:
+                handler.close()
+            except Exception as exc:  # closing a broken socket must not hide the real problem
+                log.debug("closing the Socket Mode client: %s", exc)
+        server, self._http_server = self._http_server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._http_thread is not None:
+            self._http_thread.join(timeout=5)
+            self._http_thread = None
+
+    # -- secrets and the Web API client -------------------------------------------------
+
+    def _env(self, name: str) -> str:
+        return (self.env.get(name) or "").strip()
+
+    def _require(self, *names: str) -> None:
+        missing = [n for n in names if not self._env(n)]
+        if missing:
+            mode = self.settings.mode
+            raise ConfigError(
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; "
+                f"the Slack backend in {mode} mode needs {', '.join(names)} in the environment "
+                "(see the Slack section of README.md)")
+        self._protect([self._env(n) for n in (BOT_TOKEN_ENV, APP_TOKEN_ENV, SIGNING_SECRET_ENV)])
+
+    def _protect(self, secrets: list[str]) -> None:
+        if self._redaction is None:
+            self._redaction = _install_redaction(secrets)
+        else:
+            self._redaction.secrets = sorted(set(self._redaction.secrets) | {s for s in secrets if s})
+
+    @property
+    def api_url(self) -> str:
+        url = self.settings.api_url or DEFAULT_API_URL
+        return url if url.endswith("/") else url + "/"
+
+    @property
+    def client(self):
+        """The Web API client (created on first use; needs SLACK_BOT_TOKEN)."""
+        with self._client_lock:
+            if self._client is None:
+                from slack_sdk import WebClient
+                from slack_sdk.http_retry.builtin_handlers import (
+                    ConnectionErrorRetryHandler,
+                    RateLimitErrorRetryHandler,
+                )
+
+                self._require(BOT_TOKEN_ENV)
+                self._client = WebClient(
+                    token=self._env(BOT_TOKEN_ENV),
+                    base_url=self.api_url,
+                    timeout=30,
+                    logger=logging.getLogger("chatbot.slack.web"),
+                    retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
+                                    RateLimitErrorRetryHandler(max_retry_count=5)],
+                )
+            return self._client
+
+    def call(self, method: str, **params: Any) -> dict:
+        """Call a Web API method; rate limits are retried by the client after Retry-After.
+        Any failure is logged with the method name and raised as BackendError."""
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        func = getattr(self.client, method.replace(".", "_"))
+        try:
+            return func(**params).data
+        except SlackApiError as exc:
+            err = (exc.response.get("error") if exc.response is not None else None) or "unknown_error"
+            status = getattr(exc.response, "status_code", "?")
+            log.error("Slack API %s failed: %s (HTTP %s)", method, err, status)
+            raise BackendError(f"Slack API {method} failed: {err}") from None
+        except (SlackClientError, OSError) as exc:
+            log.error("Slack API %s failed: cannot reach %s (%s)", method, self.api_url, exc)
+            raise BackendError(f"Slack API {method} failed: {exc}") from None
+
+    def _authenticate(self, stop: threading.Event) -> bool:
+        """auth.test until it works: a refused token stops the bot with a clear message, an
+        unreachable Slack is retried (with backoff) until ``stop``."""
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                resp = self.client.auth_test()
+                self.bot_user_id = resp.get("user_id")
+                log.info("Slack: authenticated as %s in workspace %s", resp.get("user"), resp.get("team"))
+                return True
+            except SlackApiError as exc:
+                err = exc.response.get("error") if exc.response is not None else "unknown_error"
+                if err in AUTH_ERRORS:
+                    raise ConfigError(f"{BOT_TOKEN_ENV} was refused by Slack ({err}); use the app's "
+                                      "Bot User OAuth Token (xoxb-…) from OAuth & Permissions") from None
+                log.warning("Slack API auth.test failed: %s; retrying in %.0f s", err, delay)
+            except (SlackClientError, OSError) as exc:
+                log.warning("cannot reach Slack at %s (%s); retrying in %.0f s", self.api_url, exc, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 60.0)
+        return False
+
+    # -- bolt ---------------------------------------------------------------------------
+
+    def _build_app(self):
+        from slack_bolt import App
+
+        http = self.settings.mode == "http"
+        bolt_log = logging.getLogger("chatbot.slack.bolt")
+        if not any(isinstance(f, _DropNoise) for f in bolt_log.filters):
+            bolt_log.addFilter(_DropNoise())
+        app = App(
+            client=self.client,
+            signing_secret=self._env(SIGNING_SECRET_ENV) if http else "unused-in-socket-mode",
+            request_verification_enabled=http,
+            token_verification_enabled=False,  # _authenticate did it, with a clearer message
+            process_before_response=False,  # ack() goes out before the command's work is done
+            raise_error_for_unhandled_request=False,
+            logger=bolt_log,
+        )
+        app.command(self.settings.command)(self._on_command)
+        if self.settings.next_command and self.settings.next_command != self.settings.command:
+            app.command(self.settings.next_command)(self._on_command)
+        app.error(self._on_error)
+        self._app = app
+        return app
+
+    def _on_error(self, error: Exception, body: dict) -> None:
+        what = body.get("command") if isinstance(body, dict) else None
+        log.error("Slack request %s failed: %s: %s", what or "?", type(error).__name__, error,
+                  exc_info=(type(error), error, error.__traceback__))
+
+    def command_text(self, command: str, text: str) -> str:
+        """What the bot core gets for a slash command: '/agenda add x' -> 'agenda add x'."""
+        text = (text or "").strip()
+        if command == self.settings.next_command:
+            return "next"
+        return f"agenda {text}".strip()
+
+    def _on_command(self, ack, command: dict, respond) -> None:
+        ack()  # first: Slack gives up after 3 seconds
+        name = command.get("command") or ""
+        user_id = command.get("user_id")
+        channel = command.get("channel_id")
+        meeting_id = self.meeting_for(channel)
+        allow = self.settings.allow_unknown_users
+        user_name = command.get("user_name")
+        if allow and user_id and self.bot.config.person_by(slack_id=user_id) is None:
+            user_name = self._display_name(user_id) or user_name
+        message = self.bot.handle(self.command_text(name, command.get("text") or ""),
+                                  Sender("slack", user_id, user_name), meeting_id, allow_unknown=allow)
+        log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
+        text = self.render(message)
+        if not message.ok:
+            text = ":warning: " + text
+        try:
+            resp = respond(text=text, response_type="ephemeral")
+            status = getattr(resp, "status_code", 200)
+            if status >= 300:
+                log.error("Slack response_url answered HTTP %s for %s", status, name)
+        except Exception as exc:  # the answer is lost, but the bot keeps running
+            log.error("Slack response_url failed for %s: %s", name, exc)
+        if message.ok and message.public is not None and self.settings.public_confirmation:
+            meeting = self.bot.config.meeting(meeting_id)
+            target = meeting.destinations.slack_channel or channel
+            if target:
+                try:
+                    self.call("chat.postMessage", channel=target, text=self.render(message.public),
+                              unfurl_links=False, unfurl_media=False)
+                except BackendError:
+                    pass  # logged by call()
+
+    def _display_name(self, user_id: str) -> str | None:
+        try:
+            data = self.call("users.info", user=user_id)
+        except BackendError:
+            return None
+        user = data.get("user") or {}
+        profile = user.get("profile") or {}
+        for key in ("display_name", "real_name"):
+            if profile.get(key):
+                return str(profile[key])
+        return user.get("real_name") or user.get("name")
+
+    # -- transports -------------------------------------------------------------------
+
+    def _run_socket(self, app, app_token: str, stop: threading.Event) -> None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        handler = SocketModeHandler(app, app_token, logger=logging.getLogger("chatbot.slack.socket"),
+                                    web_client=self.client, ping_interval=SOCKET_PING_INTERVAL)
+        self._socket_handler = handler
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                handler.connect()
+                log.info("Slack: connected in Socket Mode; waiting for slash commands")
+                break
+            except SlackApiError as exc:
+                err = exc.response.get("error") if exc.response is not None else "unknown_error"
+                if err in AUTH_ERRORS:
+                    raise ConfigError(f"{APP_TOKEN_ENV} was refused by Slack ({err}); use an app-level token "
+                                      "(xapp-…) with the connections:write scope") from None
+                log.warning("Slack API apps.connections.open failed: %s; retrying in %.0f s", err, delay)
+            except (SlackClientError, OSError) as exc:
+                log.warning("cannot open a Socket Mode connection (%s); retrying in %.0f s", exc, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 60.0)
+        stop.wait()
+
+    def _run_http(self, app, stop: threading.Event) -> None:
+        from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+        wsgi = SlackRequestHandler(app, path=HTTP_PATH)
+        host, port = self.settings.host, self.settings.port
+        try:
+            server = make_server(host, port, wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+        except OSError as exc:
+            raise ConfigError(f"slack.host/slack.port: cannot listen on {host}:{port}: "
+                              f"{exc.strerror or exc}") from None
+        self._http_server = server
+        self._http_thread = threading.Thread(target=server.serve_forever, name="slack-http", daemon=True)
+        self._http_thread.start()
+        log.info("Slack: listening for slash commands on http://%s:%d%s", host, server.server_port, HTTP_PATH)
+        stop.wait()

@@ -1,0 +1,495 @@
+"""A fake Slack for end-to-end tests, speaking Slack's real wire protocols on 127.0.0.1.
+
+* **Web API** (``http://127.0.0.1:PORT/api/METHOD``): ``auth.test``, ``apps.connections.open``,
+  ``chat.postMessage``, ``chat.postEphemeral``, ``conversations.open``, ``users.info`` with
+  Slack's JSON shapes. Tokens are checked like Slack does (``not_authed`` without one,
+  ``invalid_auth`` for a wrong one, ``not_allowed_token_type`` for the wrong kind); unknown
+  channels give ``channel_not_found``. :meth:`FakeSlack.rate_limit` makes the next N calls of a
+  method answer ``429`` with ``Retry-After``; :meth:`FakeSlack.fail` makes them answer
+  ``ok: false`` with a given error.
+* **response_url** (``/commands/…``): where ``respond()`` posts a slash command's answer.
+* **Socket Mode**: ``apps.connections.open`` hands out a single-use ``ws://`` URL to a real
+  websocket server (the ``websockets`` package) that says ``hello``, delivers
+  ``slash_commands`` envelopes and records each acknowledgement by ``envelope_id``. It can drop
+  the connection or ask the client to refresh it, as Slack does.
+* **HTTP mode**: :func:`signed_post` sends a slash command the way Slack does
+  (``application/x-www-form-urlencoded`` with ``X-Slack-Signature`` v0 HMAC-SHA256 and
+  ``X-Slack-Request-Timestamp``), optionally forged or stale.
+
+Every request is recorded with its headers (:attr:`FakeSlack.requests`) so tests can assert
+on what the bot sent and with which token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection, serve
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Recorded:
+    """One HTTP request the fake received."""
+
+    method: str  # Web API method ("chat.postMessage"), or "response_url"
+    path: str
+    headers: dict[str, str]
+    params: dict[str, Any]
+    status: int = 200
+    error: str | None = None
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def token(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        return self.params.get("token")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.error is None
+
+
+@dataclass
+class Envelope:
+    envelope_id: str
+    type: str
+    payload: dict[str, Any]
+    sent_at: float = field(default_factory=time.monotonic)
+
+
+def _form_or_json(body: bytes, content_type: str) -> dict[str, Any]:
+    if not body:
+        return {}
+    if "json" in content_type:
+        data = json.loads(body.decode("utf-8"))
+        return data if isinstance(data, dict) else {"_json": data}
+    return {k: v[-1] for k, v in urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+
+
+class FakeSlack:
+    """Start with ``with FakeSlack(bot_token=..., app_token=...) as slack:``."""
+
+    def __init__(self, bot_token: str, app_token: str | None = None, *, team_id: str = "T0FAKE",
+                 app_id: str = "A0FAKE", bot_user_id: str = "U0BOT",
+                 channels: dict[str, str] | None = None, users: dict[str, dict] | None = None):
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.team_id = team_id
+        self.app_id = app_id
+        self.bot_user_id = bot_user_id
+        self.channels = dict(channels or {"C0CONDAECO": "conda-ecosystem", "C0GENERAL": "general"})
+        self.users = dict(users or {})
+        self.requests: list[Recorded] = []
+        self.responses: list[Recorded] = []  # what arrived at response_url
+        self.envelopes: list[Envelope] = []
+        self.acks: dict[str, dict] = {}  # envelope_id -> the ack message
+        self.ws_messages: list[dict] = []  # everything else the client sent on the websocket
+        self.ws_connections = 0  # websocket handshakes accepted
+        self.tickets_issued = 0
+        self._tickets: set[str] = set()
+        self._rate_limits: dict[str, list[int]] = {}
+        self._failures: dict[str, list[tuple[str, int]]] = {}
+        self._live: list[ServerConnection] = []
+        self._ts = itertools.count(1)
+        self._lock = threading.Condition()
+        self._http: ThreadingHTTPServer | None = None
+        self._ws = None
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> "FakeSlack":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format, *args):  # noqa: A002 - keep test output clean
+                pass
+
+            def do_POST(self):
+                fake._handle_http(self)
+
+            do_GET = do_POST
+
+        self._http = ThreadingHTTPServer((HOST, 0), Handler)
+        self._http.daemon_threads = True
+        self._ws = serve(self._ws_handler, HOST, 0, process_request=self._ws_check_ticket,
+                         compression=None)
+        for target, name in ((self._http.serve_forever, "fake-slack-http"),
+                             (self._ws.serve_forever, "fake-slack-ws")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        if self._ws is not None:
+            self._ws.shutdown()
+            self._ws = None
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def __enter__(self) -> "FakeSlack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._http is not None, "start() the fake first"
+        return self._http.server_address[1]
+
+    @property
+    def ws_port(self) -> int:
+        assert self._ws is not None, "start() the fake first"
+        return self._ws.socket.getsockname()[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/"
+
+    # -- switches ---------------------------------------------------------------------
+
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
+        with self._lock:
+            self._rate_limits.setdefault(method, []).extend([retry_after] * times)
+
+    def fail(self, method: str, error: str, times: int = 1, status: int = 200) -> None:
+        """Answer the next ``times`` calls of ``method`` with ``{"ok": false, "error": error}``."""
+        with self._lock:
+            self._failures.setdefault(method, []).extend([(error, status)] * times)
+
+    # -- queries ----------------------------------------------------------------------
+
+    def calls(self, method: str) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.method == method]
+
+    def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Messages successfully posted with chat.postMessage (their parameters)."""
+        return [r.params for r in self.calls("chat.postMessage")
+                if r.ok and (channel is None or r.params.get("channel") == channel)]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+        """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                result = predicate()
+                if result:
+                    return result
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+                self._lock.wait(min(left, 0.1))
+
+    def _notify(self) -> None:
+        with self._lock:
+            self._lock.notify_all()
+
+    # -- the Web API ------------------------------------------------------------------
+
+    def _handle_http(self, h: BaseHTTPRequestHandler) -> None:
+        url = urllib.parse.urlsplit(h.path)
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+        try:
+            params.update(_form_or_json(body, headers.get("content-type", "")))
+        except (ValueError, UnicodeDecodeError):
+            self._send(h, 400, {"ok": False, "error": "invalid_json"})
+            return
+        if url.path.startswith("/commands/"):
+            rec = Recorded("response_url", url.path, headers, params)
+            with self._lock:
+                self.requests.append(rec)
+                self.responses.append(rec)
+                self._lock.notify_all()
+            self._send(h, 200, None, text="ok")
+            return
+        if not url.path.startswith("/api/"):
+            self._send(h, 404, None, text="not found")
+            return
+        method = url.path[len("/api/"):]
+        rec = Recorded(method, url.path, headers, params)
+        status, payload, extra = self._api(method, rec)
+        rec.status = status
+        rec.error = None if payload.get("ok") else payload.get("error")
+        with self._lock:
+            self.requests.append(rec)
+            self._lock.notify_all()
+        self._send(h, status, payload, extra)
+
+    def _send(self, h: BaseHTTPRequestHandler, status: int, payload: dict | None,
+              headers: dict[str, str] | None = None, text: str | None = None) -> None:
+        data = (json.dumps(payload) if payload is not None else (text or "")).encode("utf-8")
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json; charset=utf-8" if payload is not None
+                      else "text/plain; charset=utf-8")
+        h.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)
+
+    def _api(self, method: str, rec: Recorded) -> tuple[int, dict, dict]:
+        with self._lock:
+            limits = self._rate_limits.get(method)
+            if limits:
+                retry_after = limits.pop(0)
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
+            failures = self._failures.get(method)
+            if failures:
+                err, status = failures.pop(0)
+                return status, {"ok": False, "error": err}, {}
+        handler = getattr(self, "_api_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        token = rec.token
+        want = self.app_token if method == "apps.connections.open" else self.bot_token
+        if not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        if token != want:
+            if method == "apps.connections.open" and token == self.bot_token:
+                return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        return 200, handler(rec.params), {"X-OAuth-Scopes": "commands,chat:write,chat:write.public,im:write,users:read"}
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _api_auth_test(self, params: dict) -> dict:
+        return {"ok": True, "url": "https://fake-workspace.slack.com/", "team": "Fake Workspace",
+                "user": "chatbot", "team_id": self.team_id, "user_id": self.bot_user_id,
+                "bot_id": "B0BOT", "is_enterprise_install": False}
+
+    def _api_apps_connections_open(self, params: dict) -> dict:
+        ticket = uuid.uuid4().hex
+        with self._lock:
+            self._tickets.add(ticket)
+            self.tickets_issued += 1
+        return {"ok": True, "url": f"ws://{HOST}:{self.ws_port}/link/?ticket={ticket}&app_id={self.app_id}"}
+
+    def _channel_ok(self, channel: Any) -> bool:
+        if not isinstance(channel, str) or not channel:
+            return False
+        return channel in self.channels or channel.lstrip("#") in self.channels.values() \
+            or channel.startswith("D0")
+
+    def _api_chat_postMessage(self, params: dict) -> dict:
+        channel = params.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not self._channel_ok(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        if not (params.get("text") or params.get("blocks") or params.get("attachments")):
+            return {"ok": False, "error": "no_text"}
+        ts = self._next_ts()
+        return {"ok": True, "channel": channel, "ts": ts,
+                "message": {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT",
+                            "text": params.get("text", ""), "ts": ts, "team": self.team_id}}
+
+    def _api_chat_postEphemeral(self, params: dict) -> dict:
+        if not self._channel_ok(params.get("channel")):
+            return {"ok": False, "error": "channel_not_found"}
+        if params.get("user") not in self.users:
+            return {"ok": False, "error": "user_not_in_channel"}
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _api_conversations_open(self, params: dict) -> dict:
+        users = params.get("users") or ""
+        if isinstance(users, list):
+            users = ",".join(users)
+        first = users.split(",")[0] if users else ""
+        if first not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "channel": {"id": "D0" + first.lstrip("UW")}}
+
+    def _api_users_info(self, params: dict) -> dict:
+        uid = params.get("user")
+        info = self.users.get(uid)
+        if info is None:
+            return {"ok": False, "error": "user_not_found"}
+        name = info.get("name", uid.lower())
+        real = info.get("real_name", name)
+        return {"ok": True, "user": {
+            "id": uid, "team_id": self.team_id, "name": name, "real_name": real, "deleted": False,
+            "is_bot": False, "tz": info.get("tz", "UTC"),
+            "profile": {"display_name": info.get("display_name", ""), "real_name": real}}}
+
+    # -- response_url -----------------------------------------------------------------
+
+    def response_url(self, n: int | None = None) -> str:
+        return f"{self.base_url}/commands/{self.team_id}/{n or next(self._ts)}/{uuid.uuid4().hex[:24]}"
+
+    def slash_command_payload(self, command: str, text: str, *, user_id: str, user_name: str = "someone",
+                              channel_id: str = "C0CONDAECO") -> dict[str, str]:
+        """A slash command exactly as Slack sends it (all values are strings)."""
+        return {
+            "token": "deprecated-verification-token",
+            "team_id": self.team_id, "team_domain": "fake-workspace",
+            "channel_id": channel_id, "channel_name": self.channels.get(channel_id, "directmessage"),
+            "user_id": user_id, "user_name": user_name,
+            "command": command, "text": text,
+            "api_app_id": self.app_id, "is_enterprise_install": "false",
+            "response_url": self.response_url(),
+            "trigger_id": f"{next(self._ts)}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:16]}",
+        }
+
+    # -- Socket Mode ------------------------------------------------------------------
+
+    def _ws_check_ticket(self, connection: ServerConnection, request):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
+        ticket = (query.get("ticket") or [""])[0]
+        with self._lock:
+            if ticket not in self._tickets:
+                return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid ticket\n")
+            self._tickets.discard(ticket)  # single use, as on Slack
+        return None
+
+    def _ws_handler(self, conn: ServerConnection) -> None:
+        with self._lock:
+            self.ws_connections += 1
+            self._live.append(conn)
+            self._lock.notify_all()
+        try:
+            conn.send(json.dumps({"type": "hello", "num_connections": len(self._live),
+                                  "debug_info": {"host": "fake-slack", "approximate_connection_time": 3600},
+                                  "connection_info": {"app_id": self.app_id}}))
+            for raw in conn:
+                try:
+                    msg = json.loads(raw)
+                except (TypeError, ValueError):
+                    msg = {"_raw": raw}
+                with self._lock:
+                    if isinstance(msg, dict) and msg.get("envelope_id"):
+                        self.acks[msg["envelope_id"]] = msg
+                    else:
+                        self.ws_messages.append(msg)
+                    self._lock.notify_all()
+        except ConnectionClosed:
+            pass
+        finally:
+            with self._lock:
+                if conn in self._live:
+                    self._live.remove(conn)
+                self._lock.notify_all()
+
+    @property
+    def live_connections(self) -> int:
+        with self._lock:
+            return len(self._live)
+
+    def wait_connected(self, count: int = 1, timeout: float = 15.0) -> None:
+        """Wait until ``count`` websocket connections were accepted in total and one is live."""
+        self.wait_for(lambda: self.ws_connections >= count and self._live, timeout,
+                      f"Socket Mode connection #{count}")
+
+    def send_envelope(self, type_: str, payload: dict[str, Any]) -> str:
+        with self._lock:
+            if not self._live:
+                raise AssertionError("no live Socket Mode connection to send to")
+            conn = self._live[-1]
+            env = Envelope(uuid.uuid4().hex, type_, payload)
+            self.envelopes.append(env)
+        conn.send(json.dumps({"envelope_id": env.envelope_id, "type": type_, "payload": payload,
+                              "accepts_response_payload": type_ == "slash_commands",
+                              "retry_attempt": 0, "retry_reason": ""}))
+        return env.envelope_id
+
+    def send_slash_command(self, command: str, text: str, *, user_id: str, user_name: str = "someone",
+                           channel_id: str = "C0CONDAECO") -> tuple[str, dict[str, str]]:
+        """Deliver a slash command over Socket Mode; returns (envelope_id, payload)."""
+        payload = self.slash_command_payload(command, text, user_id=user_id, user_name=user_name,
+                                             channel_id=channel_id)
+        return self.send_envelope("slash_commands", payload), payload
+
+    def wait_ack(self, envelope_id: str, timeout: float = 10.0) -> dict:
+        return self.wait_for(lambda: self.acks.get(envelope_id), timeout, f"ack of envelope {envelope_id}")
+
+    def wait_response(self, response_url: str, timeout: float = 10.0) -> dict:
+        path = urllib.parse.urlsplit(response_url).path
+        rec = self.wait_for(lambda: next((r for r in self.responses if r.path == path), None), timeout,
+                            f"an answer at {path}")
+        return rec.params
+
+    def request_refresh(self) -> None:
+        """Ask the client to reconnect, as Slack does before it rotates a connection."""
+        with self._lock:
+            conns = list(self._live)
+        for conn in conns:
+            conn.send(json.dumps({"type": "disconnect", "reason": "refresh_requested",
+                                  "debug_info": {"host": "fake-slack"}}))
+
+    def drop_connections(self) -> None:
+        """Close every live websocket from the server side (close frame, then TCP close)."""
+        with self._lock:
+            conns = list(self._live)
+        for conn in conns:
+            threading.Thread(target=conn.close, kwargs={"code": 1001, "reason": "going away"},
+                             daemon=True).start()
+        self.wait_for(lambda: not any(c in self._live for c in conns), 15, "the connections to close")
+
+
+# ---------------------------------------------------------------------------------------
+# HTTP mode: signed requests, as Slack sends them
+
+
+def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def signed_post(url: str, secret: str | None, form: dict[str, str], *, timestamp: int | None = None,
+                signature: str | None = None, timeout: float = 10.0) -> tuple[int, str]:
+    """POST a slash command to the bot in HTTP mode; returns (status, body).
+
+    ``secret=None`` sends no signature headers at all; ``signature`` overrides the computed one
+    (a forgery); ``timestamp`` lets a test send a stale request."""
+    host = urllib.parse.urlsplit(url).hostname
+    if host != HOST:
+        raise ValueError(f"the fake only talks to {HOST}, not {host}")
+    body = urllib.parse.urlencode(form).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
+    if secret is not None:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        headers["X-Slack-Request-Timestamp"] = ts
+        headers["X-Slack-Signature"] = signature or slack_signature(secret, ts, body)
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
