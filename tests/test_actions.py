@@ -1,0 +1,221 @@
+"""Open action items. Expectations for the real notes were written down by reading the
+files (grep for unchecked boxes, then judging each line), not produced by the code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chatbot.actions import item_key, items_in_file, open_actions
+from chatbot.bot import Bot, Sender
+from chatbot.config import load_config
+from chatbot.messages import Mention, render_plain
+from chatbot.notes.parse import read_notes
+from chatbot.runner import Reminders
+from chatbot.state import Ledger
+
+from conftest import FIXTURES, BASE_CONFIG, FixedClock, write_config
+
+UTC = dt.timezone.utc
+NOTES = FIXTURES / "notes"
+
+# file date -> [(line, owners, start of the text after the owners)]
+EXPECTED = {
+    "20240911": [
+        (37, ["JRG"], "Warm welcome to our newest Steering Council members"),
+        (56, ["JRG"], "Use this opportunity to properly come up with good communication"),
+        (57, ["MB"], "Set up one or more focused calls for this topic"),
+        (60, ["WV"], "Blog posts:"),
+        (61, ["WV"], "Conda Chatting with Community"),
+        (62, ["WV"], "rattler moving to conda.org"),
+        (63, ["WV"], "pixi - a new way to use conda packages"),
+        (64, ["WV"], "Security sub group kick off"),
+        (65, ["WV"], "CEPs - optional packages - anything planned?"),
+        (66, ["WV"], "Sharded repodata, status?"),
+        (68, ["WV"], "Channels.json (externally defined index)"),
+        (72, ["JL"], "Communications updates"),
+    ],
+    "20250129": [
+        (37, ["JRG"], "Code of conduct WG in NumFOCUS"),
+        (41, ["WV", "PB"], "WIP Optional & conditional dependencies"),
+        (44, ["JRG"], "Similar to https://peps.python.org/pep-0496/"),
+        (46, ["JRG"], "Zulip threads xrefs"),
+        (51, ["WV"], "sigstore being silently rolled out"),
+        (54, ["WV"], "Jinja changes in rattler-build"),
+        (58, ["JRG"], "https://github.com/mitsuhiko/minijinja/pull/687"),
+        (60, ["JL"], "Progress status of rattler-build adoption"),
+        (61, ["WV"], "600+ recipes migrated"),
+        (62, ["MvN"], "Safe bet for simple recipes"),
+        (64, ["JRG"], "Follow up on conda.org [domain records"),
+    ],
+    "20240410": [
+        (35, ["PY"], "Anaconda will start collecting anonymous usage data"),
+        (49, ["JRG", "JK"], "Recent CDN slow syncs"),
+    ],
+    "20230719": [(47, ["JRG"], "Another way available with conda-build 3.26")],
+    "20250423": [(46, ["WV"], "Also asking OpenSSF for some funding")],
+    "20251022": [(37, ["JRG"], "Looking for comments in a series of CEPs")],
+    "20251119": [],
+    "20251203": [],  # every owned item is ticked [X]
+    "20201020": [],
+    "20220914": [],  # '- [ ] xxx' has no owner
+    "20220706": [],
+    "20231108": [],
+}
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    return load_config(write_config(tmp_path))
+
+
+@pytest.mark.parametrize("day", sorted(EXPECTED))
+def test_open_items_in_real_notes(day, cfg):
+    path = NOTES / f"{day}_agenda_and_minutes.md"
+    found = [(a.line, [o.token for o in a.owners], a.body) for a, checked in
+             items_in_file(read_notes(path), dt.date.fromisoformat(f"{day[:4]}-{day[4:6]}-{day[6:]}"), cfg)
+             if not checked]
+    expected = EXPECTED[day]
+    assert [(line, owners) for line, owners, _ in found] == [(line, owners) for line, owners, _ in expected]
+    for (_, _, body), (_, _, start) in zip(found, expected):
+        assert body.startswith(start)
+
+
+def test_owner_resolution_through_attendees_and_roster(cfg):
+    items = dict(((a.line, a) for a, _ in items_in_file(read_notes(NOTES / "20240911_agenda_and_minutes.md"),
+                                                         dt.date(2024, 9, 11), cfg)))
+    jrg = items[37].owners[0]
+    assert jrg.resolved and jrg.person.initials == "JRG" and jrg.github == "jaimergp"
+    mb = items[57].owners[0]
+    assert not mb.resolved and mb.name == "Marcel Bargull" and mb.github == "mbargull"
+    assert mb.describe() == "MB (Marcel Bargull, not in the roster)"
+    # JL's roster entry is found through the GH Username column (jezdez)
+    assert items[72].owners[0].person.name == "Jannis Leidel"
+
+
+def test_initials_fallback_and_unknown(cfg):
+    # WV is not among 2025-01-29's attendees: unresolved; JK unknown in 2024-04-10
+    items = {a.line: a for a, _ in items_in_file(read_notes(NOTES / "20250129_agenda_and_minutes.md"),
+                                                  dt.date(2025, 1, 29), cfg)}
+    assert items[41].owners[0].describe() == "WV (unknown)"
+    assert items[41].owners[1].name == "Parsa Bahraminejad"
+
+
+def _series(tmp_path: Path, files: dict[str, str], extra: str = "") -> Bot:
+    text = BASE_CONFIG.replace('[meetings.destinations]', extra + '\n[meetings.destinations]')
+    cfg = load_config(write_config(tmp_path, text))
+    d = tmp_path / "notes"
+    d.mkdir(exist_ok=True)
+    for name, body in files.items():
+        (d / f"{name}-eco.md").write_text(body)
+    return Bot(cfg, FixedClock(dt.datetime(2026, 2, 1, 12, tzinfo=UTC)))
+
+
+ATT = "## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n| Jaime | JRG | jaimergp |\n\n"
+
+
+def test_carried_over_item_counts_once_and_ticked_later_is_done(tmp_path):
+    bot = _series(tmp_path, {
+        "20260107": f"# a\n{ATT}## New agenda items\n- [x] JL: topic\n    - [ ] JRG: open a PR\n    - [ ] JRG: write docs\n",
+        "20260114": f"# b\n{ATT}## From previous meetings\n- [ ] JRG: open a PR (from 2026-01-07)\n"
+                    "- [x] JRG: write docs (from 2026-01-07)\n- [ ] ZZ, JRG: pair on it\n",
+        "20251001": "# too old\n## A\n- [ ] JRG: ancient\n",
+        "20260204": "# future meeting\n## A\n- [ ] JRG: not yet\n",
+    })
+    items = bot.open_actions(bot.config.meeting())
+    assert [(i.date.isoformat(), i.line, i.body) for i in items] == [
+        ("2026-01-14", 8, "open a PR (from 2026-01-07)"),
+        ("2026-01-14", 10, "pair on it"),
+    ]
+    assert [o.token for o in items[1].owners] == ["ZZ", "JRG"]
+    out = render_plain(bot.handle("actions", Sender("cli", initials="JL")))
+    assert "1. [2026-01-14] JRG: open a PR (from 2026-01-07)" in out
+    assert "2. [2026-01-14] ZZ, JRG: pair on it" in out
+    assert "Unresolved owners (add them to the roster): ZZ (unknown)" in out
+    mine = render_plain(bot.handle("actions mine", Sender("slack", user_id="U2")))
+    assert "No open action items" in mine
+
+
+def test_item_key_ignores_the_from_suffix_case_and_spacing():
+    assert item_key(["jrg"], "Open a  PR (from 2026-01-07)") == item_key(["JRG"], "open a PR.")
+
+
+def test_actions_done_ticks_the_box_owner_or_admin_only(tmp_path):
+    bot = _series(tmp_path, {"20260114": f"# b\n{ATT}## New agenda items\n- [ ] JRG: open a PR\n- [ ] JL: review\n"})
+    path = tmp_path / "notes" / "20260114-eco.md"
+    refused = bot.handle("actions done 1", Sender("slack", user_id="U2"))
+    assert not refused.ok and "only an owner or an admin" in render_plain(refused)
+    assert not bot.handle("actions done 9", Sender("slack", user_id="U2")).ok
+    ok = bot.handle("actions done 1", Sender("slack", user_id="U1"))
+    assert ok.ok, render_plain(ok)
+    assert path.read_text().endswith("- [x] JRG: open a PR\n- [ ] JL: review\n")
+    assert bot.handle("actions done 1", Sender("slack", user_id="U9")).ok  # admin ticks JL's
+    assert path.read_text().endswith("- [x] JRG: open a PR\n- [x] JL: review\n")
+    assert "No open action items" in render_plain(bot.handle("actions", Sender("cli", initials="X")))
+
+
+def test_new_notes_get_open_items_carried_over(tmp_path):
+    bot = _series(tmp_path, {"20260128": f"# b\n{ATT}## New agenda items\n- [x] JL: talk\n    - [ ] JRG: open a PR\n"})
+    bot.clock.now = dt.datetime(2026, 2, 2, tzinfo=UTC)  # next meeting: 2026-02-04
+    assert bot.handle("agenda add Next topic", Sender("cli", initials="JL")).ok
+    text = (tmp_path / "notes" / "20260204-eco.md").read_text()
+    assert "## From previous meetings\n\n- [ ] JRG: open a PR (from 2026-01-28)\n\n## New agenda items" in text
+    assert "## New agenda items\n\n- [ ] JL: Next topic\n" in text
+
+
+def test_pings_one_message_per_owner_and_a_summary(tmp_path):
+    bot = _series(tmp_path, {"20260128": f"# b\n{ATT}## A\n- [ ] JRG: one\n- [ ] JRG: two\n- [ ] QQ: three\n"})
+    occ = bot.next_meeting(bot.config.meeting())
+    pings, summary = bot.action_pings(bot.config.meeting(), occ)
+    assert len(pings) == 1
+    person, msg = pings[0]
+    assert person.initials == "JRG" and isinstance(msg.lines[0][0], Mention)
+    text = render_plain(msg)
+    assert "you have 2 open action item(s)" in text and "• [2026-01-28] one" in text and "• [2026-01-28] two" in text
+    s = render_plain(summary)
+    assert "• @JRG: 2" in s and "• QQ: 1 (unresolved: not in the roster)" in s
+
+
+class Recorder:
+    name = "rec"
+
+    def __init__(self):
+        self.posts, self.dms = [], []
+
+    def wants(self, meeting):
+        return True
+
+    def post(self, meeting, message):
+        self.posts.append(render_plain(message))
+
+    def notify(self, meeting, person, message):
+        self.dms.append((person.initials, render_plain(message)))
+
+
+def test_ping_round_is_sent_once_across_restarts(tmp_path):
+    bot = _series(tmp_path, {"20260128": f"# b\n{ATT}## A\n- [ ] JRG: one\n"})
+    # 2 days before 2026-02-04 17:00 UTC, a minute late
+    bot.clock.now = dt.datetime(2026, 2, 2, 17, 1, tzinfo=UTC)
+    ledger_path = tmp_path / "state.sqlite3"
+    rec = Recorder()
+    Reminders(bot, rec, Ledger(ledger_path)).fire_pings("eco")
+    assert [d[0] for d in rec.dms] == ["JRG"] and len(rec.posts) == 1
+    Reminders(bot, rec, Ledger(ledger_path)).fire_pings("eco")  # a restart
+    assert len(rec.dms) == 1 and len(rec.posts) == 1
+
+
+def test_cli_actions_json(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    _series(tmp_path, {"20260128": f"# b\n{ATT}## A\n- [ ] JRG: one\n- [ ] QQ: two\n"})
+    r = subprocess.run([sys.executable, "-m", "chatbot", "actions", "--json", "--owner", "jaimergp",
+                        "--config", str(tmp_path / "chatbot.toml")], capture_output=True, text=True,
+                       env={**os.environ, "CHATBOT_FAKE_NOW": "2026-02-01T00:00:00Z"})
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert [(d["line"], d["body"], d["owners"][0]["initials"]) for d in data] == [(8, "one", "JRG")]
