@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -60,6 +61,36 @@ class Identity:
     person: Person | None
 
 
+@dataclass
+class Change:
+    """One edit the bot made to a notes file (for hooks such as committing it to Git)."""
+
+    path: Path
+    summary: str  # e.g. "agenda: add 'Release plans' for 2026-01-07 (JRG)"
+    person: Person | None = None
+
+
+class EditHooks:
+    """Extension points around every edit; ``before_edit`` runs under the notes lock before
+    the file is read (e.g. ``git pull``), ``after_edit`` after the change was written (e.g.
+    ``git commit``/``push``) and may return a warning for the person who asked."""
+
+    def before_edit(self, meeting: Meeting) -> None:
+        pass
+
+    def after_edit(self, meeting: Meeting, changes: list[Change]) -> str | None:
+        return None
+
+
+@dataclass
+class EditSession:
+    changes: list[Change] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def record(self, path: Path, summary: str, who: "Identity | None" = None) -> None:
+        self.changes.append(Change(path, summary, who.person if who else None))
+
+
 HELP = [
     ("agenda add TEXT", "add an item to the next meeting's agenda"),
     ("agenda list", "show the next meeting's agenda"),
@@ -72,6 +103,11 @@ HELP = [
 ]
 
 
+def _quote(text: str, limit: int = 60) -> str:
+    short = text if len(text) <= limit else text[: limit - 1] + "…"
+    return "'" + short.replace("'", "’") + "'"
+
+
 def initials_from_name(name: str) -> str:
     words = [w for w in re.split(r"[\s._-]+", name) if w and w[0].isalpha()]
     ini = "".join(w[0].upper() for w in words[:4])
@@ -79,9 +115,34 @@ def initials_from_name(name: str) -> str:
 
 
 class Bot:
-    def __init__(self, config: Config, clock: Clock = system_clock):
+    def __init__(self, config: Config, clock: Clock = system_clock, hooks: list[EditHooks] | None = None):
         self.config = config
         self.clock = clock
+        self.hooks: list[EditHooks] = list(hooks or [])
+
+    @contextlib.contextmanager
+    def editing(self, meeting: Meeting):
+        """Hold the meeting's notes lock for one edit; run the hooks around it."""
+        session = EditSession()
+        with self.files(meeting).lock():
+            for hook in self.hooks:
+                hook.before_edit(meeting)
+            yield session
+            if session.changes:
+                for hook in self.hooks:
+                    try:
+                        warning = hook.after_edit(meeting, session.changes)
+                    except Exception as exc:  # a hook never loses the edit that was made
+                        log.exception("after-edit hook %s failed", type(hook).__name__)
+                        warning = f"the change was saved, but {type(hook).__name__} failed: {exc}"
+                    if warning:
+                        session.warnings.append(warning)
+
+    @staticmethod
+    def _warn(msg: Message, session: EditSession) -> Message:
+        for w in session.warnings:
+            msg.add("⚠ ", w)
+        return msg
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -175,24 +236,27 @@ class Bot:
         line = f"- [ ] {who.initials}: {body}"
         occ = self.next_meeting(meeting)
         files = self.files(meeting)
-        with files.lock():
-            path, _ = self.ensure_notes(meeting, occ)
+        with self.editing(meeting) as session:
+            path, _ = self.ensure_notes(meeting, occ, session)
             result = add_item(path, meeting.notes.agenda_section, line)
+            session.record(path, f"agenda: add {_quote(body)} for {occ.date.isoformat()} ({who.initials})", who)
         log.info("agenda add by %s to %s line %d", who.initials, path.name, result.line)
         msg = reply(f"Added to the agenda of {meeting.name} on {occ.date.isoformat()} as item {result.number}: ",
                     UserText(f"{who.initials}: {body}"))
         msg.add(*self._notes_link(files, path))
         msg.public = reply(f"{who.initials} added an agenda item for {occ.date.isoformat()}: ", UserText(body))
-        return msg
+        return self._warn(msg, session)
 
-    def ensure_notes(self, meeting: Meeting, occ: Occurrence) -> tuple[Path, bool]:
+    def ensure_notes(self, meeting: Meeting, occ: Occurrence, session: EditSession) -> tuple[Path, bool]:
         """The occurrence's notes file, created from the template (with open action items
-        carried over) if missing. Call under the notes lock."""
+        carried over) if missing. Call inside ``editing``."""
         files = self.files(meeting)
         path, created = files.ensure(occ)
         if created:
             log.info("created notes file %s from the template", path)
-            self.carry_over(meeting, occ, path)
+            carried = self.carry_over(meeting, occ, path)
+            extra = f" with {carried} open action item(s) carried over" if carried else ""
+            session.record(path, f"notes: create {path.name} from the template{extra}")
         return path, created
 
     def carry_over(self, meeting: Meeting, occ: Occurrence, path: Path) -> int:
@@ -268,13 +332,14 @@ class Bot:
             return (f"item {number} belongs to {', '.join(item.owners) or 'nobody in particular'}; "
                     "only its owner or an admin can remove it")
 
-        with files.lock():
+        with self.editing(meeting) as session:
             result = remove_item(path, meeting.notes.agenda_section, number, allowed)
+            text = re.sub(r"^\s*([-*+]|\d+[.)])\s+(\[[ xX]\]\s*)?", "", result.text)
+            session.record(path, f"agenda: remove {_quote(text)} from {occ.date.isoformat()} ({who.initials})", who)
         log.info("agenda remove %d by %s from %s", number, who.initials, path.name)
-        text = re.sub(r"^\s*([-*+]|\d+[.)])\s+(\[[ xX]\]\s*)?", "", result.text)
         msg = reply(f"Removed item {number} from the agenda of {occ.date.isoformat()}: ", UserText(text))
         msg.public = reply(f"{who.initials} removed an agenda item for {occ.date.isoformat()}: ", UserText(text))
-        return msg
+        return self._warn(msg, session)
 
     # -- time -------------------------------------------------------------------------
 
@@ -377,12 +442,14 @@ class Bot:
                 or (who.person and who.person.github and item.owned_by(who.person.github))):
             return error(f"action item {n} belongs to {', '.join(o.label for o in item.owners)}; "
                          "only an owner or an admin can tick it")
-        with self.files(meeting).lock():
+        with self.editing(meeting) as session:
             set_checked(item.path, item.line, item.text)
+            session.record(item.path, f"actions: done {_quote(item.text)} from {item.date.isoformat()} "
+                                      f"({who.initials})", who)
         log.info("action item ticked by %s: %s line %d", who.initials, item.path.name, item.line)
         msg = reply(f"Ticked in {item.path.name}: ", UserText(item.text))
         msg.public = reply(f"{who.initials} completed an action item: ", UserText(item.text))
-        return msg
+        return self._warn(msg, session)
 
     def action_pings(self, meeting: Meeting, occ: Occurrence) -> tuple[list[tuple[Person, Message]], Message]:
         """One message per resolved owner listing all their open items, and a channel summary."""

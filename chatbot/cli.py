@@ -91,10 +91,11 @@ def cmd_notes_create(args, config) -> int:
             return 1
     else:
         occ = bot.next_meeting(meeting)
-    files = bot.files(meeting)
-    with files.lock():
-        path, created = files.ensure(occ)
+    with bot.editing(meeting) as session:
+        path, created = bot.ensure_notes(meeting, occ, session)
     print(f"{'created' if created else 'already exists'}: {path}")
+    for warning in session.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
