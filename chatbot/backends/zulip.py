@@ -1,0 +1,656 @@
+"""The Zulip backend: commands by direct message or @-mention, reminders to a stream and topic.
+
+Zulip has no custom slash commands for bots, so people talk to the bot in one of two ways:
+
+* a direct message to the bot: ``agenda add Release plans``, ``/agenda list``, ``next``, ``help``;
+* a stream message that mentions it: ``@**Agenda Bot** agenda add Release plans``.
+
+The bot answers where the command came from (the same stream and topic, or a direct message).
+A command typed in a meeting's stream (``destinations.zulip_stream``) acts on that meeting;
+anywhere else on the config's default meeting.
+
+Events come through the real ``zulip`` client's event queue (``register`` + ``get_events``
+long-polling) in a worker thread, so ``run()`` returns promptly when asked to stop. The queue
+survives faults: ``BAD_EVENT_QUEUE_ID`` (the server forgot the queue) re-registers; dropped
+connections and server errors back off and retry; ``RATE_LIMIT_HIT``/429 answers are retried
+after the delay the server asks for, for sends too.
+
+Rendering: Zulip Markdown. Times are global times (``<time:2026-01-07T17:00:00Z>``) so every
+reader sees their own zone. Text that people typed can never mention anyone: Zulip only
+recognizes ``@**…**``, ``@_**…**`` and ``@*group*`` when the ``@`` starts the text or follows
+whitespace or one of ``'"({[/<``; a zero-width space is put before every ``@`` in user text, so
+``@**all**``, ``@**everyone**``, ``@**channel**``, ``@**topic**``, user and group mentions stay
+plain text. The bot's own mentions are ``@**Full Name|user_id**``.
+
+Credentials: ``[zulip] zuliprc`` (a path relative to the config file; the file a Zulip admin
+downloads for a bot), else ``$ZULIP_CONFIG``, else the environment variables ``ZULIP_SITE``,
+``ZULIP_EMAIL`` and ``ZULIP_API_KEY``; ``[zulip] site`` overrides the site. The API key is
+scrubbed from all log output. Nothing touches the network before ``run()`` or ``post()``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import datetime as dt
+import json
+import logging
+import os
+import re
+import threading
+import time
+from typing import Any
+
+from .. import __version__
+from ..bot import Bot, Sender
+from ..config import ConfigError, Meeting
+from ..messages import Link, Mention, Message, Text, Time, UserText
+from ..schedule import UTC, occurrences
+from .base import Backend, BackendError
+
+log = logging.getLogger(__name__)
+
+SITE_ENV = "ZULIP_SITE"
+EMAIL_ENV = "ZULIP_EMAIL"
+API_KEY_ENV = "ZULIP_API_KEY"
+CONFIG_FILE_ENV = "ZULIP_CONFIG"
+
+ZWSP = "\u200b"
+MAX_TOPIC = 60  # Zulip's limit on topic names
+MAX_CONTENT = 10000  # Zulip's default max message length
+# Answers that mean the credentials themselves are wrong: retrying cannot help.
+AUTH_ERRORS = {"UNAUTHORIZED", "INVALID_API_KEY", "USER_DEACTIVATED", "REALM_DEACTIVATED",
+               "INVALID_ZULIP_SERVER", "UNAUTHENTICATED_USER"}
+USER_CACHE_TTL = 300.0  # seconds before a failed user lookup may ask the server again
+GITHUB_FIELD_TYPE = 7  # custom profile field type "external account"; subtype github
+MENTION_RE = re.compile(r"@_?\*\*(?P<name>[^*|]*)(?:\|(?P<id>\d+))?\*\*")
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering: Message -> Zulip Markdown
+
+
+def neutralize(text: str) -> str:
+    """User text that cannot mention anyone: a zero-width space before every ``@``.
+
+    Zulip's mention syntax (``@**Name**``, ``@**Name|id**``, silent ``@_**Name**``, wildcards
+    ``@**all**``/``@**everyone**``/``@**stream**``/``@**channel**``/``@**topic**``, groups
+    ``@*group*``) only counts when the ``@`` is at the start or after whitespace or one of
+    ``'"({[/<`` (``BEFORE_MENTION_ALLOWED_REGEX`` in the server's ``zerver/lib/mention.py``);
+    U+200B is none of these, neither for the server's Python regex nor the web app's.
+    Backslash escapes do not work for ``@`` in Zulip Markdown (the backslash is shown)."""
+    return text.replace("@", ZWSP + "@")
+
+
+def global_time(at: dt.datetime) -> str:
+    """Zulip's global time syntax: every reader sees it in their own time zone."""
+    if at.tzinfo is None:
+        raise ValueError("Time segments must be timezone-aware")
+    return f"<time:{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}>"
+
+
+def _link(url: str, label: str) -> str:
+    target = url.strip().replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    if not label or label == url:
+        return target
+    text = re.sub(r"([\[\]\\])", r"\\\1", label)
+    return f"[{neutralize(text)}]({target})"
+
+
+def mention_syntax(full_name: str, user_id: int | None) -> str:
+    name = full_name.replace("*", "").replace("|", "").strip() or "?"
+    return f"@**{name}|{user_id}**" if user_id is not None else f"@**{name}**"
+
+
+def render_zulip(message: Message, lookup=None) -> str:
+    """``lookup(email) -> (user_id, full_name) | None`` resolves roster people to Zulip users."""
+    out: list[str] = []
+    for line in message.lines:
+        parts: list[str] = []
+        for seg in line:
+            if isinstance(seg, Text):
+                parts.append(f"**{seg.text}**" if seg.bold else seg.text)
+            elif isinstance(seg, UserText):
+                parts.append(neutralize(seg.text))
+            elif isinstance(seg, Time):
+                parts.append(global_time(seg.at))
+            elif isinstance(seg, Link):
+                parts.append(_link(seg.url, seg.label))
+            elif isinstance(seg, Mention):
+                found = lookup(seg.person.zulip_email) if (lookup and seg.person.zulip_email) else None
+                if found:
+                    parts.append(mention_syntax(found[1] or seg.person.name, found[0]))
+                else:
+                    parts.append(mention_syntax(seg.person.name, None))
+        out.append("".join(parts))
+    text = "\n".join(out)
+    if len(text) > MAX_CONTENT:
+        text = text[: MAX_CONTENT - 40].rsplit("\n", 1)[0] + "\n… (cut: message too long)"
+    return text
+
+
+# ---------------------------------------------------------------------------------------
+# Secrets never reach the logs
+
+
+class RedactSecrets(logging.Filter):
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def clean(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "[redacted]")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return True
+        clean = self.clean(text)
+        if clean != text:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.clean(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+# ---------------------------------------------------------------------------------------
+# The backend
+
+
+class _Backoff:
+    def __init__(self, first: float = 1.0, most: float = 60.0):
+        self.first, self.most, self.delay = first, most, first
+
+    def next(self) -> float:
+        d = self.delay
+        self.delay = min(self.delay * 2, self.most)
+        return d
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+
+class ZulipBackend(Backend):
+    name = "zulip"
+
+    def __init__(self, bot: Bot):
+        super().__init__(bot)
+        self.settings = bot.config.zulip
+        self._creds: dict[str, str | None] | None = None
+        self._send_client = None
+        self._events_client = None
+        self._send_lock = threading.Lock()
+        self._busy = threading.Lock()  # held while a command is being handled
+        self._me: dict[str, Any] | None = None
+        self._users: dict[str, tuple[int, str]] = {}
+        self._users_fetched = 0.0
+        self._github_field: int | None | bool = False  # False: not looked up yet
+        self._github_cache: dict[int, str | None] = {}
+        self._queue_id: str | None = None
+        self._stopping = threading.Event()
+        self._redaction: RedactSecrets | None = None
+
+    # -- configuration ------------------------------------------------------------------
+
+    def credentials(self) -> dict[str, str | None]:
+        """email, api_key, site and config_file; ConfigError naming what is missing."""
+        if self._creds is not None:
+            return self._creds
+        cfg = self.bot.config
+        rc_path = None
+        if self.settings.zuliprc is not None:
+            rc_path = cfg.resolve(self.settings.zuliprc)
+            where = f"[zulip] zuliprc = {str(self.settings.zuliprc)!r}"
+        elif os.environ.get(CONFIG_FILE_ENV):
+            rc_path = os.path.abspath(os.path.expanduser(os.environ[CONFIG_FILE_ENV]))
+            where = f"${CONFIG_FILE_ENV}"
+        creds: dict[str, str | None] = {"email": None, "api_key": None, "site": None, "config_file": None}
+        if rc_path is not None:
+            rc_path = str(rc_path)
+            parser = configparser.ConfigParser()
+            try:
+                with open(rc_path, encoding="utf-8") as fh:
+                    parser.read_file(fh, rc_path)
+            except FileNotFoundError:
+                raise ConfigError(f"{where}: the zuliprc file {rc_path} does not exist (download it from Zulip: "
+                                  "Personal settings > Bots > your bot > download zuliprc)") from None
+            except (OSError, configparser.Error, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{where}: cannot read the zuliprc file {rc_path}: "
+                                  f"{type(exc).__name__}") from None
+            api = parser["api"] if parser.has_section("api") else {}
+            creds.update(email=api.get("email"), api_key=api.get("key"), site=api.get("site"),
+                         config_file=rc_path)
+            missing = [k for k, v in (("email", creds["email"]), ("key", creds["api_key"])) if not v]
+            if self.settings.site:
+                creds["site"] = self.settings.site
+            if not creds["site"]:
+                missing.append("site")
+            if missing:
+                raise ConfigError(f"the zuliprc file {rc_path} lacks {', '.join(missing)} in its [api] section "
+                                  "(or set [zulip] site in the config for the site)")
+        else:
+            creds.update(email=os.environ.get(EMAIL_ENV) or None, api_key=os.environ.get(API_KEY_ENV) or None,
+                         site=self.settings.site or os.environ.get(SITE_ENV) or None)
+            missing = [name for name, key in ((SITE_ENV, "site"), (EMAIL_ENV, "email"), (API_KEY_ENV, "api_key"))
+                       if not creds[key]]
+            if missing:
+                where = cfg.path or "the config file"
+                raise ConfigError(f"Zulip credentials missing: set {', '.join(missing)} in the environment, "
+                                  f"or point [zulip] zuliprc in {where} at the bot's zuliprc file")
+        self._creds = creds
+        self._install_redaction([creds["api_key"] or ""])
+        return creds
+
+    def _install_redaction(self, secrets: list[str]) -> None:
+        if self._redaction is not None:
+            return
+        self._redaction = RedactSecrets(secrets)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self._redaction)
+
+    def _clean(self, text: str) -> str:
+        return self._redaction.clean(text) if self._redaction else text
+
+    def _describe(self, exc: BaseException) -> str:
+        text = str(exc) or type(exc).__name__
+        return self._clean(f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text)
+
+    def _new_client(self):
+        import zulip  # imported here: only the Zulip backend needs it
+
+        c = self.credentials()
+        try:
+            return zulip.Client(email=c["email"], api_key=c["api_key"], site=c["site"],
+                                config_file=c["config_file"], client=f"chatbot/{__version__}")
+        except (zulip.ConfigNotFoundError, zulip.MissingURLError) as exc:
+            raise ConfigError(f"Zulip client configuration: {self._clean(str(exc))}") from None
+        except AssertionError:
+            # the client asserts that /server_settings answered with a version
+            raise BackendError(f"{c['site']} did not answer like a Zulip server (no version in "
+                               "/api/v1/server_settings)") from None
+        except Exception as exc:
+            raise BackendError(f"cannot reach Zulip at {c['site']}: {self._describe(exc)}") from None
+
+    def _client(self):
+        """The client for sends and lookups (created on first use)."""
+        if self._send_client is None:
+            self._send_client = self._new_client()
+        return self._send_client
+
+    # -- places -------------------------------------------------------------------------
+
+    def meeting_for(self, place: str | None) -> str | None:
+        if not place:
+            return None
+        for m in self.bot.config.meetings:
+            stream = m.destinations.zulip_stream
+            if stream and stream.strip().lower() == place.strip().lower():
+                return m.id
+        return None
+
+    def wants(self, meeting: Meeting) -> bool:
+        return bool(meeting.destinations.zulip_stream)
+
+    # -- rendering ----------------------------------------------------------------------
+
+    def render(self, message: Message) -> str:
+        return render_zulip(message, self._lookup_user if self._send_client is not None else None)
+
+    def _lookup_user(self, email: str) -> tuple[int, str] | None:
+        """(user_id, full_name) of the Zulip user with this email, from a cached user list."""
+        key = email.lower()
+        if key in self._users:
+            return self._users[key]
+        if time.monotonic() - self._users_fetched < USER_CACHE_TTL and self._users_fetched:
+            return None
+        self._users_fetched = time.monotonic()
+        try:
+            with self._send_lock:
+                res = self._client().get_users()
+        except Exception as exc:
+            log.warning("Zulip: cannot list users for mentions: %s", self._describe(exc))
+            return None
+        if res.get("result") != "success":
+            log.warning("Zulip: cannot list users for mentions: %s", res.get("msg"))
+            return None
+        users: dict[str, tuple[int, str]] = {}
+        for u in res.get("members", []):
+            for addr in {u.get("email"), u.get("delivery_email")}:
+                if addr:
+                    users[addr.lower()] = (int(u["user_id"]), u.get("full_name") or "")
+        self._users = users
+        return users.get(key)
+
+    def topic_for(self, meeting: Meeting, message: Message) -> str:
+        """``destinations.zulip_topic`` with ``{name}`` and ``{date}`` (the meeting's start,
+        taken from the message's first time, in the meeting's own zone)."""
+        when = next((seg.at for line in message.lines for seg in line if isinstance(seg, Time)), None)
+        if when is None:
+            date = self.bot.now()
+        else:
+            occ = next(occurrences(meeting, when, limit=1), None)
+            date = occ.start if occ is not None and occ.start_utc == when.astimezone(UTC) else when
+        pattern = meeting.destinations.zulip_topic
+        try:
+            topic = pattern.format(name=meeting.name, date=date, meeting=meeting.id)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            log.warning("destinations.zulip_topic %r of %s is not a valid pattern (%s); using the meeting name",
+                        pattern, meeting.id, exc)
+            topic = f"{meeting.name} {date:%Y-%m-%d}"
+        topic = " ".join(topic.split()) or meeting.name
+        if len(topic) > MAX_TOPIC:
+            topic = topic[: MAX_TOPIC - 1].rstrip() + "…"
+        return topic
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send(self, request: dict[str, Any], what: str) -> dict[str, Any]:
+        """Send one message; rate limits are waited out (as the server asks), connection
+        problems retried with back-off; BackendError when it cannot be sent."""
+        backoff = _Backoff(1.0, 16.0)
+        failures = 0
+        rate_limited = 0
+        while True:
+            try:
+                with self._send_lock:
+                    res = self._client().send_message(request)
+            except ConfigError:
+                raise
+            except Exception as exc:
+                failures += 1
+                if failures >= 5:
+                    raise BackendError(f"cannot send {what}: {self._describe(exc)}") from None
+                delay = backoff.next()
+                log.warning("Zulip: sending %s failed (%s); retrying in %.0f s", what, self._describe(exc), delay)
+                time.sleep(delay)
+                continue
+            if res.get("result") == "success":
+                return res
+            code = res.get("code")
+            if code == "RATE_LIMIT_HIT" or res.get("status_code") == 429:
+                rate_limited += 1
+                if rate_limited > 10:
+                    raise BackendError(f"cannot send {what}: still rate limited after {rate_limited - 1} waits")
+                delay = _retry_after(res)
+                log.warning("Zulip: rate limited while sending %s; retrying in %.1f s", what, delay)
+                time.sleep(delay)
+                continue
+            if res.get("result") == "http-error":
+                failures += 1
+                if failures >= 5:
+                    raise BackendError(f"cannot send {what}: HTTP {res.get('status_code')} from the server")
+                delay = backoff.next()
+                log.warning("Zulip: sending %s got HTTP %s; retrying in %.0f s", what, res.get("status_code"), delay)
+                time.sleep(delay)
+                continue
+            if code in AUTH_ERRORS:
+                raise BackendError(f"Zulip refused the bot's credentials ({code}: {self._clean(str(res.get('msg')))})")
+            raise BackendError(f"Zulip refused {what}: {self._clean(str(res.get('msg')))} ({code or 'no code'})")
+
+    def post(self, meeting: Meeting, message: Message) -> None:
+        stream = meeting.destinations.zulip_stream
+        if not stream:
+            raise BackendError(f"meeting {meeting.id!r} has no destinations.zulip_stream")
+        self._client()
+        topic = self.topic_for(meeting, message)
+        content = self.render(message)
+        self.send({"type": "stream", "to": stream, "topic": topic, "content": content},
+                  f"the {meeting.id} message to #{stream} > {topic}")
+        log.info("Zulip: posted to #%s > %s", stream, topic)
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def connect(self, stop: threading.Event) -> bool:
+        """Create the clients and learn who the bot is; retried until it works or ``stop``.
+        Wrong credentials raise ConfigError (the operator must act)."""
+        creds = self.credentials()
+        backoff = _Backoff(1.0, 60.0)
+        while not stop.is_set():
+            try:
+                client = self._client()
+                with self._send_lock:
+                    res = client.get_profile()
+                if res.get("result") == "success":
+                    self._me = res
+                    self._events_client = self._new_client()
+                    log.info("Zulip: connected to %s as %s (%s, user id %s)", creds["site"], res.get("full_name"),
+                             res.get("email"), res.get("user_id"))
+                    return True
+                code = res.get("code")
+                if code in AUTH_ERRORS:
+                    raise ConfigError(f"Zulip at {creds['site']} refused the credentials for {creds['email']}: "
+                                      f"{self._clean(str(res.get('msg')))} ({code}). Check the bot's email and "
+                                      "API key (zuliprc or ZULIP_EMAIL/ZULIP_API_KEY)")
+                if code == "RATE_LIMIT_HIT":
+                    stop.wait(_retry_after(res))
+                    continue
+                problem = f"{res.get('msg')} ({code or res.get('status_code')})"
+            except (ConfigError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                problem = self._describe(exc)
+                self._send_client = None
+            delay = backoff.next()
+            log.warning("Zulip: cannot connect to %s: %s; retrying in %.0f s", creds["site"],
+                        self._clean(str(problem)), delay)
+            stop.wait(delay)
+        return False
+
+    def run(self, stop: threading.Event) -> None:
+        if not self.connect(stop):
+            return
+        worker = threading.Thread(target=self._poll_forever, args=(stop,), name="zulip-events", daemon=True)
+        worker.start()
+        while not stop.wait(0.5):
+            if not worker.is_alive():  # never expected: _poll catches everything
+                log.error("Zulip: the event thread ended; restarting it")
+                worker = threading.Thread(target=self._poll_forever, args=(stop,), name="zulip-events", daemon=True)
+                worker.start()
+        self._stopping.set()
+        # let a command being handled finish writing; an idle long poll is simply abandoned
+        if self._busy.acquire(timeout=10):
+            self._busy.release()
+
+    def close(self) -> None:
+        self._stopping.set()
+        qid, self._queue_id = self._queue_id, None
+        if qid and self._send_client is not None:
+            try:
+                self._send_client.deregister(qid, timeout=2)
+            except Exception as exc:
+                log.info("Zulip: could not delete the event queue: %s", self._describe(exc))
+
+    def _poll_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self._poll(stop)
+            except Exception:
+                log.exception("Zulip: unexpected error in the event loop; continuing")
+                stop.wait(1)
+
+    def _poll(self, stop: threading.Event) -> None:
+        client = self._events_client
+        backoff = _Backoff(1.0, 60.0)
+        last_event_id = -1
+        while not stop.is_set():
+            try:
+                if self._queue_id is None:
+                    res = client.register(event_types=["message"], apply_markdown=False)
+                    if res.get("result") == "success":
+                        self._queue_id, last_event_id = res["queue_id"], int(res.get("last_event_id", -1))
+                        log.info("Zulip: listening (event queue %s)", self._queue_id)
+                        backoff.reset()
+                    else:
+                        self._api_problem("register", res, stop, backoff)
+                    continue
+                res = client.get_events(queue_id=self._queue_id, last_event_id=last_event_id)
+            except Exception as exc:
+                delay = backoff.next()
+                log.warning("Zulip: connection problem (%s); retrying in %.0f s", self._describe(exc), delay)
+                stop.wait(delay)
+                continue
+            if stop.is_set():
+                return
+            if res.get("result") != "success":
+                if res.get("code") == "BAD_EVENT_QUEUE_ID":
+                    log.warning("Zulip: the event queue %s expired; registering a new one", self._queue_id)
+                    self._queue_id = None
+                    continue
+                self._api_problem("events", res, stop, backoff)
+                continue
+            backoff.reset()
+            for event in res.get("events", []):
+                try:
+                    last_event_id = max(last_event_id, int(event["id"]))
+                except (KeyError, TypeError, ValueError):
+                    pass
+                if event.get("type") == "message":
+                    try:
+                        self.on_message(event.get("message") or {}, event.get("flags") or [])
+                    except Exception:
+                        log.exception("Zulip: handling message %s failed", (event.get("message") or {}).get("id"))
+
+    def _api_problem(self, what: str, res: dict[str, Any], stop: threading.Event, backoff: _Backoff) -> None:
+        code = res.get("code")
+        if code == "RATE_LIMIT_HIT" or res.get("status_code") == 429:
+            delay = _retry_after(res)
+            log.warning("Zulip: rate limited on %s; retrying in %.1f s", what, delay)
+        else:
+            delay = backoff.next()
+            if code in AUTH_ERRORS:
+                log.error("Zulip: %s refused the credentials (%s); retrying in %.0f s", what, code, delay)
+            else:
+                log.warning("Zulip: %s failed: %s (%s); retrying in %.0f s", what,
+                            self._clean(str(res.get("msg"))), code or res.get("status_code"), delay)
+        stop.wait(delay)
+
+    # -- commands -----------------------------------------------------------------------
+
+    def _is_me(self, user_id: Any, name: str) -> bool:
+        me = self._me or {}
+        if user_id:
+            return str(user_id) == str(me.get("user_id"))
+        return name.strip().lower() == str(me.get("full_name", "")).strip().lower()
+
+    def command_text(self, content: str, require_mention: bool) -> str | None:
+        """The command in a message: the text after the bot's mention (or before it, if the
+        mention ends the message); None when a mention is required and missing."""
+        for m in MENTION_RE.finditer(content):
+            if self._is_me(m.group("id"), m.group("name")):
+                before, after = content[: m.start()].strip(), content[m.end():].strip()
+                text = after or before
+                break
+        else:
+            if require_mention:
+                return None
+            text = content.strip()
+        return re.sub(r"^[:,]\s*", "", text).strip()
+
+    def on_message(self, msg: dict[str, Any], flags: list[str]) -> None:
+        me = self._me or {}
+        if str(msg.get("sender_id")) == str(me.get("user_id")) or \
+                (msg.get("sender_email") or "").lower() == str(me.get("email", "")).lower():
+            return  # our own messages come back through the queue too
+        content = msg.get("content") or ""
+        kind = msg.get("type")
+        if kind == "stream":
+            stream = msg.get("display_recipient")
+            topic = msg.get("subject") or msg.get("topic") or ""
+            text = self.command_text(content, require_mention=True)
+            if text is None:
+                return
+            meeting_id = self.meeting_for(stream if isinstance(stream, str) else None)
+            target: dict[str, Any] = {"type": "stream", "to": stream, "topic": topic}
+            where = f"#{stream} > {topic}"
+        elif kind in ("private", "direct"):
+            people = [r for r in (msg.get("display_recipient") or []) if isinstance(r, dict)]
+            others = [r["email"] for r in people if str(r.get("id")) != str(me.get("user_id")) and r.get("email")]
+            text = self.command_text(content, require_mention=len(others) > 1)
+            if text is None:
+                return
+            meeting_id = None
+            target = {"type": "private", "to": others or [msg.get("sender_email")]}
+            where = "a direct message"
+        else:
+            return
+        sender = self._sender(msg)
+        log.info("Zulip: command from %s in %s: %r", msg.get("sender_email"), where, text[:80])
+        with self._busy:
+            if self._stopping.is_set():
+                return
+            answer = self.bot.handle(text, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users)
+        content = self.render(answer)
+        if not answer.ok:
+            content = ":warning: " + content
+        try:
+            self.send({**target, "content": content}, f"the answer in {where}")
+        except BackendError as exc:
+            log.error("Zulip: %s", exc)
+
+    def _sender(self, msg: dict[str, Any]) -> Sender:
+        email = msg.get("sender_email") or ""
+        name = msg.get("sender_full_name") or None
+        sender = Sender("zulip", email, name)
+        if self.settings.github_profile_field and self.bot.config.person_by(zulip_email=email) is None:
+            login = self._github_login(msg.get("sender_id"))
+            person = self.bot.config.person_by(github=login) if login else None
+            if person is not None:
+                log.info("Zulip: %s is %s by their GitHub profile field (%s)", email, person.initials, login)
+                return Sender("zulip", email, name, initials=person.initials)
+        return sender
+
+    def _github_login(self, user_id: Any) -> str | None:
+        """The sender's GitHub user name from their custom profile field of type GitHub."""
+        try:
+            uid = int(user_id)
+        except (TypeError, ValueError):
+            return None
+        if uid in self._github_cache:
+            return self._github_cache[uid]
+        try:
+            with self._send_lock:
+                client = self._client()
+                if self._github_field is False:
+                    res = client.get_realm_profile_fields()
+                    field = None
+                    for f in res.get("custom_fields", []) if res.get("result") == "success" else []:
+                        data = f.get("field_data")
+                        try:
+                            data = json.loads(data) if isinstance(data, str) and data else (data or {})
+                        except ValueError:
+                            data = {}
+                        if f.get("type") == GITHUB_FIELD_TYPE and isinstance(data, dict) \
+                                and data.get("subtype") == "github":
+                            field = int(f["id"])
+                            break
+                    if res.get("result") != "success":
+                        log.warning("Zulip: cannot read the custom profile fields: %s", res.get("msg"))
+                        return None
+                    if field is None:
+                        log.warning("Zulip: [zulip] github_profile_field is on but the organization has no "
+                                    "custom profile field of type GitHub")
+                    self._github_field = field
+                if self._github_field is None:
+                    return None
+                res = client.get_user_by_id(uid, include_custom_profile_fields=True)
+        except Exception as exc:
+            log.warning("Zulip: cannot look up user %s: %s", uid, self._describe(exc))
+            return None
+        if res.get("result") != "success":
+            log.warning("Zulip: cannot look up user %s: %s", uid, res.get("msg"))
+            return None
+        value = ((res.get("user") or {}).get("profile_data") or {}).get(str(self._github_field)) or {}
+        login = value.get("value") if isinstance(value, dict) else None
+        login = login.strip().lstrip("@") if isinstance(login, str) and login.strip() else None
+        self._github_cache[uid] = login
+        return login
+
+
+def _retry_after(res: dict[str, Any]) -> float:
+    try:
+        delay = float(res.get("retry-after", 1.0))
+    except (TypeError, ValueError):
+        delay = 1.0
+    return min(max(delay, 0.1), 120.0)

@@ -1,0 +1,465 @@
+"""A fake Zulip server for tests: the REST endpoints the real ``zulip`` client uses, on 127.0.0.1.
+
+It speaks Zulip's wire protocol (``/api/v1/...``, form-encoded parameters with JSON values,
+HTTP basic auth with email:api_key, ``{"result": "success", "msg": "", ...}`` answers and
+``{"result": "error", "code": ..., "msg": ...}`` errors), so the bot's real ``zulip.Client``
+is pointed at it by ``site`` and nothing is monkeypatched.
+
+What tests can do with it:
+
+- :meth:`FakeZulip.send_stream` / :meth:`FakeZulip.send_private`: a user posts a message; it is
+  delivered as a ``message`` event to every event queue (like Zulip, also the sender's own
+  messages, so the bot's replies come back to it too).
+- :meth:`FakeZulip.expire_queues`: the server forgets all event queues (the next
+  ``GET /events`` answers ``BAD_EVENT_QUEUE_ID``).
+- :meth:`FakeZulip.fail_next`: answer the next N requests to an endpoint with 429
+  (``Retry-After`` header and ``retry-after`` JSON field, code ``RATE_LIMIT_HIT``), another
+  status, or a dropped connection.
+- :attr:`FakeZulip.requests` records every request; :meth:`FakeZulip.sent_messages` the
+  messages the bot posted (as stored, i.e. only successful ones).
+
+Long polls wait at most ``poll_timeout`` seconds and then answer a ``heartbeat`` event
+(the real server does the same after about a minute).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+API = "/api/v1/"
+
+
+@dataclass
+class User:
+    user_id: int
+    email: str
+    full_name: str
+    api_key: str | None = None
+    is_bot: bool = False
+    github: str | None = None  # value of the custom profile field of type GitHub
+
+
+@dataclass
+class Queue:
+    queue_id: str
+    user_id: int
+    event_types: list[str] | None
+    apply_markdown: bool
+    events: list[dict[str, Any]] = field(default_factory=list)
+    next_event_id: int = 0
+
+
+@dataclass
+class Request:
+    method: str
+    endpoint: str  # path below /api/v1/, e.g. "messages", "users/me"
+    params: dict[str, Any]  # query + form parameters, JSON values decoded where possible
+    auth_email: str | None
+    status: int = 0
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Failure:
+    status: int | None  # None: drop the connection without an answer
+    retry_after: float
+    count: int
+
+
+GITHUB_FIELD_ID = 3
+
+
+def _decode(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+class FakeZulip:
+    def __init__(self, bot_email: str = "agenda-bot@zulip.example", bot_key: str = "fake-api-key-0123456789",
+                 bot_name: str = "Agenda Bot", poll_timeout: float = 0.5, version: str = "9.2",
+                 feature_level: int = 300):
+        self.poll_timeout = poll_timeout
+        self.version = version
+        self.feature_level = feature_level
+        self.lock = threading.Condition()
+        self.users: dict[int, User] = {}
+        self.queues: dict[str, Queue] = {}
+        self.messages: list[dict[str, Any]] = []
+        self.requests: list[Request] = []
+        self.failures: dict[tuple[str, str], Failure] = {}
+        self.streams: dict[str, int] = {}
+        self._ids = itertools.count(100)
+        self._msg_ids = itertools.count(1000)
+        self._queue_ids = itertools.count(1)
+        self._closing = False
+        self.bot = self.add_user(bot_email, bot_name, api_key=bot_key, is_bot=True)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
+    def site(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "FakeZulip":
+        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-zulip", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self.lock:
+            self._closing = True
+            self.lock.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> "FakeZulip":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- the organization -----------------------------------------------------------------
+
+    def add_user(self, email: str, full_name: str, api_key: str | None = None, is_bot: bool = False,
+                 github: str | None = None) -> User:
+        with self.lock:
+            user = User(next(self._ids), email, full_name, api_key, is_bot, github)
+            self.users[user.user_id] = user
+            return user
+
+    def user_by_email(self, email: str) -> User | None:
+        for u in self.users.values():
+            if u.email.lower() == email.lower():
+                return u
+        return None
+
+    def stream_id(self, name: str) -> int:
+        if name not in self.streams:
+            self.streams[name] = next(self._ids)
+        return self.streams[name]
+
+    # -- what users do --------------------------------------------------------------------
+
+    def send_stream(self, sender: User, stream: str, topic: str, content: str) -> dict[str, Any]:
+        with self.lock:
+            msg = {
+                "type": "stream", "display_recipient": stream, "stream_id": self.stream_id(stream),
+                "subject": topic, "topic_links": [],
+            }
+            return self._store(sender, msg, content)
+
+    def send_private(self, sender: User, content: str, to: list[User] | None = None) -> dict[str, Any]:
+        recipients = [sender] + [u for u in (to or [self.bot]) if u.user_id != sender.user_id]
+        with self.lock:
+            msg = {
+                "type": "private", "subject": "",
+                "display_recipient": [{"id": u.user_id, "email": u.email, "full_name": u.full_name,
+                                       "is_mirror_dummy": False} for u in sorted(recipients, key=lambda u: u.user_id)],
+            }
+            return self._store(sender, msg, content)
+
+    def _store(self, sender: User, msg: dict[str, Any], content: str) -> dict[str, Any]:
+        msg.update({
+            "id": next(self._msg_ids), "sender_id": sender.user_id, "sender_email": sender.email,
+            "sender_full_name": sender.full_name, "sender_realm_str": "zulip", "content": content,
+            "content_type": "text/x-markdown", "timestamp": int(time.time()), "client": "test",
+            "is_me_message": False, "reactions": [], "submessages": [], "avatar_url": None,
+            "recipient_id": 1,
+        })
+        self.messages.append(msg)
+        for q in self.queues.values():
+            if q.event_types is not None and "message" not in q.event_types:
+                continue
+            receiver = self.users[q.user_id]
+            if msg["type"] == "private" and receiver.user_id not in [r["id"] for r in msg["display_recipient"]]:
+                continue
+            flags = ["read"] if sender.user_id == receiver.user_id else []
+            if f"@**{receiver.full_name}" in content or f"|{receiver.user_id}**" in content:
+                flags.append("mentioned")
+            delivered = dict(msg)
+            if q.apply_markdown:
+                delivered["content"] = "<p>" + content.replace("&", "&amp;").replace("<", "&lt;") + "</p>"
+                delivered["content_type"] = "text/html"
+            self._push(q, {"type": "message", "message": delivered, "flags": flags})
+        self.lock.notify_all()
+        return msg
+
+    def _push(self, q: Queue, event: dict[str, Any]) -> None:
+        event["id"] = q.next_event_id
+        q.next_event_id += 1
+        q.events.append(event)
+
+    def expire_queues(self) -> list[str]:
+        """Forget all event queues, like a server restart or a long-idle client."""
+        with self.lock:
+            gone = list(self.queues)
+            self.queues.clear()
+            self.lock.notify_all()
+            return gone
+
+    def fail_next(self, method: str, endpoint: str, count: int = 1, status: int | None = 429,
+                  retry_after: float = 0.3) -> None:
+        with self.lock:
+            self.failures[(method.upper(), endpoint)] = Failure(status, retry_after, count)
+
+    # -- what tests look at ---------------------------------------------------------------
+
+    def sent_messages(self, by: User | None = None) -> list[dict[str, Any]]:
+        who = (by or self.bot).user_id
+        with self.lock:
+            return [m for m in self.messages if m["sender_id"] == who]
+
+    def requests_to(self, method: str, endpoint: str) -> list[Request]:
+        with self.lock:
+            return [r for r in self.requests if r.method == method.upper() and r.endpoint == endpoint]
+
+    def wait_for(self, predicate, timeout: float = 15.0, interval: float = 0.05):
+        """Poll ``predicate()`` until it returns something truthy; fail after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {getattr(predicate, '__name__', predicate)}")
+            time.sleep(interval)
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def _handler_class(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                fake._serve(self, "GET")
+
+            def do_POST(self):
+                fake._serve(self, "POST")
+
+            def do_DELETE(self):
+                fake._serve(self, "DELETE")
+
+            def do_PATCH(self):
+                fake._serve(self, "PATCH")
+
+        return Handler
+
+    def _serve(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        url = urllib.parse.urlsplit(h.path)
+        raw = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        if body and "application/x-www-form-urlencoded" in (h.headers.get("Content-Type") or ""):
+            raw.update(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        params = {k: _decode(v) for k, v in raw.items()}
+        if "content" in raw:
+            params["content"] = raw["content"]  # always the text, even if it looks like JSON
+        if "topic" in raw:
+            params["topic"] = raw["topic"]
+        endpoint = url.path[len(API):] if url.path.startswith(API) else url.path
+        email = None
+        auth = h.headers.get("Authorization") or ""
+        user = None
+        if auth.startswith("Basic "):
+            try:
+                email, _, key = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
+            except ValueError:
+                email, key = None, None
+            candidate = self.user_by_email(email) if email else None
+            if candidate and candidate.api_key and candidate.api_key == key:
+                user = candidate
+        record = Request(method, endpoint, params, email)
+        with self.lock:
+            self.requests.append(record)
+            failure = self.failures.get((method, endpoint))
+            if failure and failure.count > 0:
+                failure.count -= 1
+            else:
+                failure = None
+        if failure is not None:
+            if failure.status is None:
+                record.status = -1
+                h.close_connection = True
+                h.connection.shutdown(2)
+                return
+            if failure.status == 429:
+                return self._answer(h, record, 429, {"result": "error", "msg": "API usage exceeded rate limit",
+                                                     "retry-after": failure.retry_after, "code": "RATE_LIMIT_HIT"},
+                                    {"Retry-After": str(failure.retry_after)})
+            return self._answer(h, record, failure.status, {"result": "error", "msg": "Internal server error",
+                                                            "code": "BAD_REQUEST"})
+        if not url.path.startswith(API):
+            return self._answer(h, record, 404, {"result": "error", "msg": "Not found", "code": "BAD_REQUEST"})
+        if endpoint == "server_settings" and method == "GET":
+            return self._ok(h, record, zulip_version=self.version, zulip_feature_level=self.feature_level,
+                            realm_uri=self.site, realm_url=self.site, realm_name="Fake Zulip",
+                            push_notifications_enabled=False, authentication_methods={"password": True})
+        if user is None:
+            if not auth:
+                return self._answer(h, record, 401, {"result": "error", "msg": "Missing 'Authorization' header.",
+                                                     "code": "UNAUTHORIZED"},
+                                    {"WWW-Authenticate": 'Basic realm="zulip"'})
+            return self._answer(h, record, 401, {"result": "error", "msg": "Invalid API key",
+                                                 "code": "INVALID_API_KEY"},
+                                {"WWW-Authenticate": 'Basic realm="zulip"'})
+        route = (method, endpoint)
+        if route == ("POST", "register"):
+            return self._register(h, record, user, params)
+        if route == ("GET", "events"):
+            return self._events(h, record, user, params)
+        if route == ("DELETE", "events"):
+            with self.lock:
+                q = self.queues.get(str(params.get("queue_id")))
+                if q is None or q.user_id != user.user_id:
+                    return self._bad_queue(h, record, params.get("queue_id"))
+                del self.queues[q.queue_id]
+            return self._ok(h, record)
+        if route == ("POST", "messages"):
+            return self._send(h, record, user, params)
+        if route == ("GET", "users/me"):
+            return self._ok(h, record, **self._user_json(user, False))
+        if route == ("GET", "users"):
+            custom = bool(params.get("include_custom_profile_fields"))
+            return self._ok(h, record, members=[self._user_json(u, custom) for u in self.users.values()])
+        if method == "GET" and endpoint.startswith("users/"):
+            key = urllib.parse.unquote(endpoint[len("users/"):])
+            found = self.users.get(int(key)) if key.isdigit() else self.user_by_email(key)
+            if found is None:
+                return self._answer(h, record, 400, {"result": "error", "msg": "No such user", "code": "BAD_REQUEST"})
+            return self._ok(h, record, user=self._user_json(found, bool(params.get("include_custom_profile_fields"))))
+        if route == ("GET", "realm/profile_fields"):
+            return self._ok(h, record, custom_fields=[
+                {"id": 1, "name": "Pronouns", "type": 1, "hint": "", "field_data": "", "order": 1},
+                {"id": GITHUB_FIELD_ID, "name": "GitHub", "type": 7, "hint": "",
+                 "field_data": json.dumps({"subtype": "github"}), "order": 2},
+            ])
+        return self._answer(h, record, 404, {"result": "error", "msg": f"Unknown endpoint {endpoint}",
+                                             "code": "BAD_REQUEST"})
+
+    def _user_json(self, u: User, custom: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"user_id": u.user_id, "email": u.email, "delivery_email": u.email,
+                               "full_name": u.full_name, "is_bot": u.is_bot, "is_active": True,
+                               "is_admin": False, "role": 400, "timezone": "", "avatar_url": None}
+        if custom:
+            out["profile_data"] = ({str(GITHUB_FIELD_ID): {"value": u.github, "rendered_value": None}}
+                                   if u.github else {})
+        return out
+
+    def _register(self, h, record: Request, user: User, params: dict[str, Any]) -> None:
+        event_types = params.get("event_types")
+        apply_markdown = params.get("apply_markdown", False) is True
+        with self.lock:
+            qid = f"{int(time.time())}:{next(self._queue_ids)}"
+            self.queues[qid] = Queue(qid, user.user_id, event_types, apply_markdown)
+            max_id = max((m["id"] for m in self.messages), default=-1)
+        return self._ok(h, record, queue_id=qid, last_event_id=-1, max_message_id=max_id,
+                        zulip_version=self.version, zulip_feature_level=self.feature_level)
+
+    def _bad_queue(self, h, record: Request, qid: Any) -> None:
+        return self._answer(h, record, 400, {"result": "error", "msg": f"Bad event queue ID: {qid}",
+                                             "code": "BAD_EVENT_QUEUE_ID", "queue_id": qid})
+
+    def _events(self, h, record: Request, user: User, params: dict[str, Any]) -> None:
+        qid = str(params.get("queue_id"))
+        try:
+            last = int(params.get("last_event_id", -1))
+        except (TypeError, ValueError):
+            return self._answer(h, record, 400, {"result": "error", "msg": "Invalid last_event_id",
+                                                 "code": "BAD_REQUEST"})
+        dont_block = params.get("dont_block") is True
+        deadline = time.monotonic() + self.poll_timeout
+        with self.lock:
+            while True:
+                q = self.queues.get(qid)
+                if q is None or q.user_id != user.user_id:
+                    break
+                q.events = [e for e in q.events if e["id"] > last]  # acknowledged: dropped
+                if q.events or dont_block or self._closing:
+                    events = list(q.events)
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._push(q, {"type": "heartbeat"})
+                    events = list(q.events)
+                    break
+                self.lock.wait(left)
+        if q is None or q.user_id != user.user_id:
+            return self._bad_queue(h, record, qid)
+        return self._ok(h, record, events=events, queue_id=qid)
+
+    def _send(self, h, record: Request, user: User, params: dict[str, Any]) -> None:
+        kind = params.get("type")
+        content = params.get("content")
+        if not isinstance(content, str) or not content.strip():
+            return self._answer(h, record, 400, {"result": "error", "msg": "Message must not be empty",
+                                                 "code": "BAD_REQUEST"})
+        if kind == "stream" or kind == "channel":
+            to = params.get("to")
+            topic = params.get("topic", params.get("subject"))
+            if not isinstance(to, (str, int)) or to == "":
+                return self._answer(h, record, 400, {"result": "error", "msg": "Missing stream",
+                                                     "code": "BAD_REQUEST"})
+            if not isinstance(topic, str) or not topic.strip():
+                return self._answer(h, record, 400, {"result": "error", "msg": "Topics are required in this organization.",
+                                                     "code": "BAD_REQUEST"})
+            if len(topic) > 60:
+                return self._answer(h, record, 400, {"result": "error", "msg": "Topic too long",
+                                                     "code": "BAD_REQUEST"})
+            name = to if isinstance(to, str) else next((n for n, i in self.streams.items() if i == to), str(to))
+            msg = self.send_stream(user, name, topic, content)
+        elif kind in ("private", "direct"):
+            to = params.get("to")
+            if isinstance(to, str):
+                to = [t.strip() for t in to.split(",") if t.strip()]
+            if not isinstance(to, list) or not to:
+                return self._answer(h, record, 400, {"result": "error", "msg": "Missing recipients",
+                                                     "code": "BAD_REQUEST"})
+            recipients = []
+            for t in to:
+                r = self.users.get(t) if isinstance(t, int) else self.user_by_email(str(t))
+                if r is None:
+                    return self._answer(h, record, 400, {"result": "error", "msg": f"Invalid email '{t}'",
+                                                         "code": "BAD_REQUEST"})
+                recipients.append(r)
+            msg = self.send_private(user, content, to=recipients)
+        else:
+            return self._answer(h, record, 400, {"result": "error", "msg": "Invalid message type",
+                                                 "code": "BAD_REQUEST"})
+        return self._ok(h, record, id=msg["id"])
+
+    def _ok(self, h, record: Request, **data: Any) -> None:
+        return self._answer(h, record, 200, {"result": "success", "msg": "", **data})
+
+    def _answer(self, h, record: Request, status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        record.status = status
+        body = json.dumps(data).encode("utf-8")
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(body)
+        h.wfile.flush()

@@ -1,0 +1,481 @@
+"""The Zulip backend: rendering units, and end-to-end runs of ``chatbot run --backend zulip``
+as a subprocess whose real ``zulip.Client`` talks to a fake Zulip server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chatbot.backends.zulip import ZWSP, ZulipBackend, neutralize, render_zulip
+from chatbot.bot import Bot
+from chatbot.config import ConfigError, Person, load_config
+from chatbot.messages import Link, Mention, Message, Text, Time, UserText
+
+from conftest import FixedClock, write_config
+from fakes.zulip import FakeZulip
+
+REPO = Path(__file__).parent.parent
+UTC = dt.timezone.utc
+QUIET_NOW = "2026-01-05T12:00:00Z"  # no reminder due for more than a day
+BEFORE_REMINDER = "2026-01-07T16:44:57Z"  # the 15-minute reminder of 2026-01-07 17:00 UTC is 3 s away
+
+# Zulip's own mention syntax (zerver/lib/mention.py): what the server would turn into a mention.
+BEFORE_MENTION = r"(?<![^\s\'\"\(\{\[\/<])"
+ZULIP_MENTION_RES = [
+    re.compile(BEFORE_MENTION + r"@(?P<silent>_?)(\*\*(?P<match>[^\*]+)\*\*)"),
+    re.compile(BEFORE_MENTION + r"@(?P<silent>_?)(\*(?P<match>[^\*]+)\*)"),
+    # older servers also took bare wildcards
+    re.compile(BEFORE_MENTION + r"@(?P<silent>_?)(?P<match>all|everyone|stream|channel|topic|online|here)\b"),
+]
+
+ZULIP_CONFIG = """
+[bot]
+default_meeting = "eco"
+
+[[meetings]]
+id = "eco"
+name = "Conda Ecosystem Meeting"
+call_link = "https://zoom.example/j/1"
+timezones = ["UTC", "America/Los_Angeles", "Asia/Tokyo"]
+reminders = ["24h", "15m"]
+
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE"
+start = 2026-01-07
+time = 17:00:00
+timezone = "UTC"
+
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE"
+start = 2026-01-14
+time = 14:00:00
+timezone = "UTC"
+
+[meetings.notes]
+directory = "notes"
+filename = "%Y%m%d-eco.md"
+template = "template.md"
+url = "https://example.org/notes/{filename}"
+
+[meetings.destinations]
+console = false
+zulip_stream = "conda"
+zulip_topic = "ecosystem meeting {date:%Y-%m-%d}"
+
+[[meetings]]
+id = "infra"
+name = "Infra Sync"
+timezones = ["UTC"]
+reminders = []
+
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;BYDAY=TH"
+start = 2026-01-08
+time = 09:00:00
+timezone = "UTC"
+
+[meetings.notes]
+directory = "infra-notes"
+filename = "%Y%m%d-infra.md"
+template = "template.md"
+
+[meetings.destinations]
+console = false
+zulip_stream = "infra"
+
+[[people]]
+initials = "JRG"
+name = "Jaime Rodríguez-Guerra"
+github = "jaimergp"
+zulip_email = "jaime@example.org"
+admin = true
+
+[[people]]
+initials = "JL"
+name = "Jannis Leidel"
+github = "jezdez"
+
+[zulip]
+"""
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering
+
+
+def mentions_in(text: str) -> list[str]:
+    return [m.group(0) for rx in ZULIP_MENTION_RES for m in rx.finditer(text)]
+
+
+@pytest.mark.parametrize("attack", [
+    "@**all**", "@**everyone**", "@**stream**", "@**channel**", "@**topic**", "@_**all**",
+    "@**Jannis Leidel**", "@**Jannis Leidel|42**", "@**|42**", "@_**Jannis Leidel|42**", "@*core team*",
+    "@_*core team*", "@all", "@here", "(@**all**)", "'@**all**'", "x\n@**all**", "[@**all**](x)",
+    "<@**everyone**>", "{@**all**}", "/@**topic**",
+])
+def test_user_text_cannot_mention(attack):
+    assert mentions_in(attack), "the regex copy should recognize the raw attack"
+    rendered = render_zulip(Message().add("Added: ", UserText(f"hi {attack} there")))
+    assert mentions_in(rendered) == []
+    assert rendered == "Added: " + neutralize(f"hi {attack} there")
+    assert rendered.replace(ZWSP, "") == f"Added: hi {attack} there"  # still readable as typed
+
+
+def test_render_times_links_bold_and_mentions():
+    at = dt.datetime(2026, 1, 7, 17, 0, tzinfo=UTC)
+    berlin = at.astimezone(dt.timezone(dt.timedelta(hours=1)))
+    msg = Message()
+    msg.add(Text("Conda Ecosystem Meeting", bold=True), " starts in 15 min: ", Time(berlin, "Wed 17:00 UTC"))
+    msg.add("Join: ", Link("https://zoom.example/j/1", "https://zoom.example/j/1"))
+    msg.add("Notes: ", Link("https://example.org/notes/a (1).md", "a [1].md"))
+    jaime = Person(initials="JRG", name="Jaime R", zulip_email="jaime@example.org")
+    nobody = Person(initials="NB", name="No **Body**")
+    msg.add("Owners: ", Mention(jaime), " ", Mention(nobody))
+    lookup = {"jaime@example.org": (7, "Jaime Rodríguez-Guerra")}.get
+    text = render_zulip(msg, lookup)
+    assert text.splitlines() == [
+        "**Conda Ecosystem Meeting** starts in 15 min: <time:2026-01-07T17:00:00Z>",
+        "Join: https://zoom.example/j/1",
+        "Notes: [a \\[1\\].md](https://example.org/notes/a%20%281%29.md)",
+        "Owners: @**Jaime Rodríguez-Guerra|7** @**No Body**",
+    ]
+    # without a lookup (e.g. --dry-run) the roster name is used
+    assert render_zulip(msg).splitlines()[-1] == "Owners: @**Jaime R** @**No Body**"
+
+
+def test_naive_time_is_refused():
+    with pytest.raises(ValueError):
+        render_zulip(Message().add(Time(dt.datetime(2026, 1, 7, 17, 0), "x")))
+
+
+def _backend(tmp_path, text=ZULIP_CONFIG, now=dt.datetime(2026, 1, 5, 12, tzinfo=UTC)):
+    config = load_config(write_config(tmp_path, text))
+    return ZulipBackend(Bot(config, FixedClock(now)))
+
+
+def test_topic_pattern_meeting_for_and_wants(tmp_path):
+    backend = _backend(tmp_path)
+    bot = backend.bot
+    eco = bot.config.meeting("eco")
+    occ = bot.next_meeting(eco)
+    message = bot.reminder(eco, occ, dt.timedelta(minutes=15))
+    assert backend.topic_for(eco, message) == "ecosystem meeting 2026-01-07"
+    assert backend.meeting_for("conda") == "eco" and backend.meeting_for("Infra") == "infra"
+    assert backend.meeting_for("random") is None and backend.meeting_for(None) is None
+    assert backend.wants(eco)
+    other = tmp_path / "other"
+    other.mkdir()
+    no_stream = _backend(other, ZULIP_CONFIG.replace('zulip_stream = "conda"\n', ""))
+    assert not no_stream.wants(no_stream.bot.config.meeting("eco"))
+    long = tmp_path / "long"
+    long.mkdir()
+    b = _backend(long, ZULIP_CONFIG.replace("ecosystem meeting {date:%Y-%m-%d}", "{name} " * 6 + "{date:%d %B}"))
+    topic = b.topic_for(b.bot.config.meeting("eco"), message)
+    assert len(topic) == 60 and topic.endswith("…")
+
+
+def test_missing_credentials_are_named(tmp_path, monkeypatch):
+    for var in ("ZULIP_SITE", "ZULIP_EMAIL", "ZULIP_API_KEY", "ZULIP_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ZULIP_EMAIL", "bot@example.org")
+    backend = _backend(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        backend.credentials()
+    assert "ZULIP_SITE" in str(err.value) and "ZULIP_API_KEY" in str(err.value)
+    assert "ZULIP_EMAIL" not in str(err.value)
+    rc = tmp_path / "rc"
+    rc.mkdir()
+    (rc / "zuliprc").write_text("[api]\nemail=bot@example.org\nsite=https://z.example\n")
+    b = _backend(rc, ZULIP_CONFIG.replace("[zulip]\n", '[zulip]\nzuliprc = "zuliprc"\n'))
+    with pytest.raises(ConfigError, match=r"lacks key"):
+        b.credentials()
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    b = _backend(gone, ZULIP_CONFIG.replace("[zulip]\n", '[zulip]\nzuliprc = "nope/zuliprc"\n'))
+    with pytest.raises(ConfigError, match=r"does not exist"):
+        b.credentials()
+
+
+# ---------------------------------------------------------------------------------------
+# End to end: the real bot process against the fake server
+
+
+class BotProcess:
+    def __init__(self, fake: FakeZulip, tmp_path: Path, config_text: str, fake_now: str,
+                 env: dict[str, str] | None, args: list[str]):
+        self.fake = fake
+        self.dir = tmp_path
+        self.config = write_config(tmp_path, config_text)
+        self.log_path = tmp_path / "bot-output.txt"
+        full_env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("ZULIP_") and k not in ("CHATBOT_CONFIG", "CHATBOT_BACKEND")}
+        full_env.update({"CHATBOT_FAKE_NOW": fake_now, "PYTHONUNBUFFERED": "1"})
+        if env is None:
+            env = {"ZULIP_SITE": fake.site, "ZULIP_EMAIL": fake.bot.email, "ZULIP_API_KEY": fake.bot.api_key}
+        full_env.update(env)
+        self._out = open(self.log_path, "w", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chatbot", "run", "--backend", "zulip", "--config", str(self.config), *args],
+            stdout=self._out, stderr=subprocess.STDOUT, env=full_env, cwd=REPO)
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text(encoding="utf-8")
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        def listening():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the bot exited early ({self.proc.returncode}):\n{self.output}")
+            return any(r.status == 200 for r in self.fake.requests_to("GET", "events"))
+        self.fake.wait_for(listening, timeout)
+
+    def notes(self, name: str = "20260107-eco.md", directory: str = "notes") -> str:
+        path = self.dir / directory / name
+        return path.read_text(encoding="utf-8") if path.exists() else ""
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._out.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def fake():
+    server = FakeZulip(poll_timeout=0.5).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_bot(fake, tmp_path):
+    procs: list[BotProcess] = []
+
+    def start(config_text: str = ZULIP_CONFIG, fake_now: str = QUIET_NOW, env: dict[str, str] | None = None,
+              args: list[str] | None = None, ready: bool = True) -> BotProcess:
+        p = BotProcess(fake, tmp_path, config_text, fake_now, env, args or [])
+        procs.append(p)
+        if ready:
+            p.wait_ready()
+        return p
+
+    yield start
+    for p in procs:
+        p.stop()
+        assert fake.bot.api_key not in p.output, "the API key leaked into the bot's output"
+
+
+def replies(fake: FakeZulip, since: int = 0) -> list[dict]:
+    return fake.sent_messages()[since:]
+
+
+def wait_reply(fake: FakeZulip, count: int = 1, since: int = 0, timeout: float = 15) -> list[dict]:
+    def got():
+        out = replies(fake, since)
+        return out if len(out) >= count else None
+    got.__name__ = f"{count} bot message(s)"
+    return fake.wait_for(got, timeout)
+
+
+def test_dm_agenda_add_lands_in_notes_and_is_answered_by_dm(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot(args=["-v"])
+    reg = fake.requests_to("POST", "register")[0]
+    assert reg.params["event_types"] == ["message"] and reg.params["apply_markdown"] is False
+    fake.send_private(jaime, "agenda add Release plans for 25.1")
+    (answer,) = wait_reply(fake)
+    assert answer["type"] == "private"
+    assert [r["email"] for r in answer["display_recipient"]] == [fake.bot.email, "jaime@example.org"]
+    assert "Added to the agenda of Conda Ecosystem Meeting on 2026-01-07 as item 1" in answer["content"]
+    assert "JRG: Release plans for 25.1" in answer["content"]
+    assert "[20260107-eco.md](https://example.org/notes/20260107-eco.md)" in answer["content"]
+    assert "- [ ] JRG: Release plans for 25.1" in bot.notes()
+    # the slash form works too, and the bot's own replies (echoed by the server) are ignored
+    fake.send_private(jaime, "/agenda list")
+    _, listing = wait_reply(fake, 2)
+    assert "**Agenda for Conda Ecosystem Meeting on 2026-01-07**" in listing["content"]
+    assert "1. JRG: Release plans for 25.1" in listing["content"]
+    time.sleep(1.0)
+    assert len(replies(fake)) == 2, [m["content"] for m in replies(fake)]
+
+
+def test_stream_mention_answers_in_same_topic_and_picks_the_streams_meeting(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    fake.send_stream(jaime, "conda", "agenda talk", "agenda add this is not for the bot")
+    fake.send_stream(jaime, "conda", "agenda talk", f"@**{fake.bot.full_name}** agenda add Stream item")
+    (answer,) = wait_reply(fake)
+    assert answer["type"] == "stream" and answer["display_recipient"] == "conda"
+    assert answer["subject"] == "agenda talk"
+    assert "JRG: Stream item" in answer["content"]
+    notes = bot.notes()
+    assert "- [ ] JRG: Stream item" in notes and "not for the bot" not in notes
+    # in the infra stream, with the name|id form and the slash form: the infra meeting
+    fake.send_stream(jaime, "infra", "sync", f"@**{fake.bot.full_name}|{fake.bot.user_id}**: /agenda add Infra item")
+    _, infra = wait_reply(fake, 2)
+    assert infra["display_recipient"] == "infra" and infra["subject"] == "sync"
+    assert "Infra Sync on 2026-01-08" in infra["content"]
+    assert "- [ ] JRG: Infra item" in bot.notes("20260108-infra.md", "infra-notes")
+    # mentioning someone else is not a command
+    fake.send_stream(jaime, "conda", "agenda talk", "@**Somebody Else** next")
+    fake.send_stream(jaime, "conda", "agenda talk", f"@_**{fake.bot.full_name}** next")
+    _, _, nxt = wait_reply(fake, 3)
+    assert "<time:2026-01-07T17:00:00Z>" in nxt["content"] and nxt["subject"] == "agenda talk"
+    time.sleep(1.0)
+    assert len(replies(fake)) == 3
+
+
+def test_wildcard_mention_attempt_is_neutralized(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    fake.send_private(jaime, "agenda add @**all** hi @**everyone** @*core team* @_**Jaime Rodríguez-Guerra**")
+    (answer,) = wait_reply(fake)
+    assert "Added to the agenda" in answer["content"]
+    assert ZWSP + "@**all**" in answer["content"]
+    assert mentions_in(answer["content"]) == []
+    assert "JRG: @**all** hi" in bot.notes()  # the notes keep what was typed
+    fake.send_stream(jaime, "conda", "t", f"@**{fake.bot.full_name}** agenda list")
+    _, listing = wait_reply(fake, 2)
+    assert "@**all** hi" in listing["content"].replace(ZWSP, "")
+    assert mentions_in(listing["content"]) == []
+
+
+def test_unknown_user_gets_a_clear_answer(fake, start_bot):
+    stranger = fake.add_user("stranger@example.org", "Some Stranger", api_key="k")
+    bot = start_bot()
+    fake.send_private(stranger, "agenda add Sneaky item")
+    (answer,) = wait_reply(fake)
+    assert answer["content"].startswith(":warning: ")
+    assert "I don't know who you are (stranger@example.org)" in answer["content"]
+    assert 'zulip_email = "stranger@example.org"' in answer["content"]
+    assert "Sneaky" not in bot.notes()
+
+
+def test_github_profile_field_and_unknown_users_allowed(fake, start_bot):
+    jannis = fake.add_user("jannis@zulip.example", "Jannis Leidel", api_key="k", github="jezdez")
+    other = fake.add_user("other@zulip.example", "Olga Other", api_key="k2")
+    bot = start_bot(ZULIP_CONFIG.replace("[zulip]\n", "[zulip]\ngithub_profile_field = true\n"
+                                                      "allow_unknown_users = true\n"))
+    fake.send_private(jannis, "agenda add Governance")
+    wait_reply(fake)
+    fake.send_private(other, "agenda add Hello")
+    wait_reply(fake, 2)
+    notes = bot.notes()
+    assert "- [ ] JL: Governance" in notes  # from the GitHub profile field
+    assert "- [ ] OO: Hello" in notes  # unknown, initials from the name
+    assert fake.requests_to("GET", "realm/profile_fields")
+
+
+def test_reminder_arrives_in_stream_and_topic(fake, start_bot):
+    bot = start_bot(fake_now=BEFORE_REMINDER)
+    (reminder,) = wait_reply(fake, timeout=20)
+    assert reminder["type"] == "stream" and reminder["display_recipient"] == "conda"
+    assert reminder["subject"] == "ecosystem meeting 2026-01-07"
+    text = reminder["content"]
+    assert text.startswith("**Conda Ecosystem Meeting** starts in 15 min: <time:2026-01-07T17:00:00Z>")
+    assert "• America/Los_Angeles: Wed 09:00" in text and "• Asia/Tokyo: Thu 02:00 (+1 day)" in text
+    assert "Join: https://zoom.example/j/1" in text
+    assert "Notes: [20260107-eco.md](https://example.org/notes/20260107-eco.md)" in text
+    assert "**Agenda so far:**" in text
+    time.sleep(1.0)
+    assert len(replies(fake)) == 1
+    assert bot.stop() == 0
+
+
+def test_expired_queue_is_reregistered(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    assert fake.expire_queues()
+    fake.wait_for(lambda: len(fake.requests_to("POST", "register")) >= 2)
+    assert any(r.status == 400 for r in fake.requests_to("GET", "events"))
+    fake.wait_for(lambda: len(fake.queues) == 1)
+    fake.send_private(jaime, "agenda add After the restart")
+    (answer,) = wait_reply(fake)
+    assert "After the restart" in answer["content"] and "After the restart" in bot.notes()
+    assert "expired; registering a new one" in bot.output
+
+
+def test_dropped_connection_and_server_errors_are_survived(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    fake.fail_next("GET", "events", 1, status=None)  # connection closed without an answer
+    fake.wait_for(lambda: any(r.status == -1 for r in fake.requests_to("GET", "events")))
+    fake.fail_next("GET", "events", 1, status=429, retry_after=0.2)
+    fake.wait_for(lambda: any(r.status == 429 for r in fake.requests_to("GET", "events")))
+    fake.send_private(jaime, "next")
+    (answer,) = wait_reply(fake)
+    assert "<time:2026-01-07T17:00:00Z>" in answer["content"]
+    assert bot.proc.poll() is None
+
+
+def test_rate_limited_send_is_retried_once_after_the_delay(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    start_bot()
+    fake.fail_next("POST", "messages", 1, status=429, retry_after=0.7)
+    fake.send_private(jaime, "agenda add Rate limited")
+    (answer,) = wait_reply(fake)
+    assert "Rate limited" in answer["content"]
+    posts = fake.requests_to("POST", "messages")
+    assert [r.status for r in posts] == [429, 200]
+    assert posts[1].at - posts[0].at >= 0.65
+    time.sleep(0.5)
+    assert len(replies(fake)) == 1
+
+
+def test_sigterm_stops_promptly_and_deletes_the_queue(fake, start_bot):
+    bot = start_bot()
+    t0 = time.monotonic()
+    assert bot.stop() == 0
+    assert time.monotonic() - t0 < 5
+    assert [r.status for r in fake.requests_to("DELETE", "events")] == [200]
+
+
+def test_wrong_api_key_exits_with_a_clear_error(fake, start_bot):
+    bot = start_bot(env={"ZULIP_SITE": fake.site, "ZULIP_EMAIL": fake.bot.email, "ZULIP_API_KEY": "wrong-key-9876"},
+                    ready=False)
+    assert bot.proc.wait(timeout=20) == 2
+    out = bot.output
+    assert "refused the credentials for agenda-bot@zulip.example" in out and "INVALID_API_KEY" in out
+    assert "Traceback" not in out and "wrong-key-9876" not in out
+
+
+def test_missing_credentials_exit_without_traceback(fake, start_bot):
+    bot = start_bot(env={"ZULIP_EMAIL": fake.bot.email}, ready=False)
+    assert bot.proc.wait(timeout=20) == 2
+    out = bot.output
+    assert "ZULIP_SITE" in out and "ZULIP_API_KEY" in out and "Traceback" not in out
+    assert fake.requests == []
+
+
+def test_zuliprc_relative_to_config_and_debug_logs_keep_the_key_secret(fake, start_bot, tmp_path):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    (tmp_path / "zuliprc").write_text(f"[api]\nemail={fake.bot.email}\nkey={fake.bot.api_key}\nsite={fake.site}\n")
+    bot = start_bot(ZULIP_CONFIG.replace("[zulip]\n", '[zulip]\nzuliprc = "zuliprc"\n'), env={}, args=["-vv"])
+    fake.send_private(jaime, "help")
+    (answer,) = wait_reply(fake)
+    assert "`agenda add TEXT`" in answer["content"]
+    assert fake.requests_to("POST", "messages")[0].auth_email == fake.bot.email
+    assert "DEBUG" in bot.output  # the most verbose logging; the fixture checks the key is absent
+
+
+def test_remind_dry_run_needs_no_network_or_credentials(tmp_path):
+    config = write_config(tmp_path, ZULIP_CONFIG)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZULIP_")}
+    env["CHATBOT_FAKE_NOW"] = QUIET_NOW
+    r = subprocess.run([sys.executable, "-m", "chatbot", "remind", "--dry-run", "--backend", "zulip",
+                        "--config", str(config)], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "**Conda Ecosystem Meeting** starts in 1 d: <time:2026-01-07T17:00:00Z>" in r.stdout
