@@ -479,3 +479,35 @@ def test_remind_dry_run_needs_no_network_or_credentials(tmp_path):
                         "--config", str(config)], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "**Conda Ecosystem Meeting** starts in 1 d: <time:2026-01-07T17:00:00Z>" in r.stdout
+
+
+def test_notify_dm_and_summary_topic_in_process(fake, tmp_path, monkeypatch):
+    """notify() and post() with the real client against the fake, without a subprocess."""
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    monkeypatch.delenv("ZULIP_CONFIG", raising=False)
+    monkeypatch.setenv("ZULIP_SITE", fake.site)
+    monkeypatch.setenv("ZULIP_EMAIL", fake.bot.email)
+    monkeypatch.setenv("ZULIP_API_KEY", fake.bot.api_key)
+    backend = _backend(tmp_path)
+    config = backend.bot.config
+    eco = config.meeting("eco")
+    person = config.person_by(initials="JRG")
+    ping = Message(kind="notice").add(Mention(person), " you have 1 open action item(s): ", UserText("@**all** x"))
+    fake.fail_next("POST", "messages", 2, status=429, retry_after=0.2)
+    backend.notify(eco, person, ping)
+    (dm,) = fake.sent_messages()
+    assert dm["type"] == "private" and [r["email"] for r in dm["display_recipient"]][1] == "jaime@example.org"
+    assert dm["content"].startswith(f"@**Jaime Rodríguez-Guerra|{jaime.user_id}** you have 1 open")
+    assert mentions_in(dm["content"]) == [f"@**Jaime Rodríguez-Guerra|{jaime.user_id}**"]
+    assert [r.status for r in fake.requests_to("POST", "messages")] == [429, 429, 200]
+    # someone without a Zulip email is pinged in the stream; a message without a time goes to
+    # the next meeting's topic
+    jl = config.person_by(initials="JL")
+    backend.notify(eco, jl, Message(kind="notice").add(Mention(jl), " you have 2 open action item(s)"))
+    summary = Message(kind="notice").add(Text("Open action items before the meeting", bold=True))
+    backend.post(eco, summary)
+    _, to_stream, posted = fake.sent_messages()
+    assert to_stream["content"] == "@**Jannis Leidel** you have 2 open action item(s)"
+    assert (posted["display_recipient"], posted["subject"]) == ("conda", "ecosystem meeting 2026-01-07")
+    assert posted["content"] == "**Open action items before the meeting**"
+    assert len(fake.requests_to("GET", "users")) == 1  # the user list is cached

@@ -42,7 +42,7 @@ from typing import Any
 
 from .. import __version__
 from ..bot import Bot, Sender
-from ..config import ConfigError, Meeting
+from ..config import ConfigError, Meeting, Person
 from ..messages import Link, Mention, Message, Text, Time, UserText
 from ..schedule import UTC, occurrences
 from .base import Backend, BackendError
@@ -177,7 +177,6 @@ class ZulipBackend(Backend):
 
     def __init__(self, bot: Bot):
         super().__init__(bot)
-        self.settings = bot.config.zulip
         self._creds: dict[str, str | None] | None = None
         self._send_client = None
         self._events_client = None
@@ -193,6 +192,10 @@ class ZulipBackend(Backend):
         self._redaction: RedactSecrets | None = None
 
     # -- configuration ------------------------------------------------------------------
+
+    @property
+    def settings(self):
+        return self.bot.config.zulip  # the config may be reloaded while running
 
     def credentials(self) -> dict[str, str | None]:
         """email, api_key, site and config_file; ConfigError naming what is missing."""
@@ -327,8 +330,11 @@ class ZulipBackend(Backend):
         """``destinations.zulip_topic`` with ``{name}`` and ``{date}`` (the meeting's start,
         taken from the message's first time, in the meeting's own zone)."""
         when = next((seg.at for line in message.lines for seg in line if isinstance(seg, Time)), None)
-        if when is None:
-            date = self.bot.now()
+        if when is None:  # e.g. the action-item summary: it is about the next meeting
+            try:
+                date = self.bot.next_meeting(meeting).start
+            except Exception:
+                date = self.bot.now()
         else:
             occ = next(occurrences(meeting, when, limit=1), None)
             date = occ.start if occ is not None and occ.start_utc == when.astimezone(UTC) else when
@@ -399,6 +405,17 @@ class ZulipBackend(Backend):
         self.send({"type": "stream", "to": stream, "topic": topic, "content": content},
                   f"the {meeting.id} message to #{stream} > {topic}")
         log.info("Zulip: posted to #%s > %s", stream, topic)
+
+    def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
+        """An action-item ping: a direct message when ``actions.ping = "dm"`` and the person
+        has a ``zulip_email``, else in the meeting's stream (the message mentions them)."""
+        if meeting.actions.ping == "dm" and person.zulip_email:
+            self._client()
+            self.send({"type": "private", "to": [person.zulip_email], "content": self.render(message)},
+                      f"the {meeting.id} direct message to {person.initials}")
+            log.info("Zulip: sent a direct message to %s", person.initials)
+            return
+        self.post(meeting, message)
 
     # -- receiving ----------------------------------------------------------------------
 
