@@ -511,3 +511,39 @@ def test_notify_dm_and_summary_topic_in_process(fake, tmp_path, monkeypatch):
     assert (posted["display_recipient"], posted["subject"]) == ("conda", "ecosystem meeting 2026-01-07")
     assert posted["content"] == "**Open action items before the meeting**"
     assert len(fake.requests_to("GET", "users")) == 1  # the user list is cached
+
+
+@pytest.mark.parametrize("content, require, expected", [
+    ("@**Agenda Bot** agenda add X", True, "agenda add X"),
+    ("@**agenda bot**: /agenda list", True, "/agenda list"),
+    ("@**Agenda Bot|100**, next", True, "next"),
+    ("@**|100** help", True, "help"),
+    ("@_**Agenda Bot** next", True, "next"),
+    ("hey @**Agenda Bot** agenda list", True, "agenda list"),
+    ("agenda list @**Agenda Bot**", True, "agenda list"),
+    ("@**Agenda Bot|101** next", True, None),  # same name, another user id
+    ("@**Someone** next", True, None),
+    ("agenda list", True, None),
+    ("```quote\n@**Agenda Bot** agenda add old\n```\nthanks", True, None),
+    ("> @**Agenda Bot** agenda add old\nthanks", True, None),
+    ("```quote\nagenda add old\n```\n@**Agenda Bot** next", True, "next"),
+    ("  agenda add X  ", False, "agenda add X"),
+    ("~~~\nquoted\n~~~\nagenda list", False, "agenda list"),
+])
+def test_command_text(tmp_path, content, require, expected):
+    backend = _backend(tmp_path)
+    backend._me = {"user_id": 100, "full_name": "Agenda Bot", "email": "bot@zulip.example"}
+    assert backend.command_text(content, require_mention=require) == expected
+
+
+def test_unreachable_server_at_start_is_retried(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    fake.fail_next("GET", "server_settings", 2, status=None)  # connections dropped
+    fake.fail_next("POST", "register", 1, status=502)
+    bot = start_bot()
+    assert [r.status for r in fake.requests_to("GET", "server_settings")][:2] == [-1, -1]
+    assert fake.requests_to("POST", "register")[0].status == 502
+    fake.send_private(jaime, "agenda list")
+    (answer,) = wait_reply(fake)
+    assert "No items yet" in answer["content"]
+    assert "cannot connect to" in bot.output and "retrying" in bot.output

@@ -63,6 +63,15 @@ AUTH_ERRORS = {"UNAUTHORIZED", "INVALID_API_KEY", "USER_DEACTIVATED", "REALM_DEA
 USER_CACHE_TTL = 300.0  # seconds before a failed user lookup may ask the server again
 GITHUB_FIELD_TYPE = 7  # custom profile field type "external account"; subtype github
 MENTION_RE = re.compile(r"@_?\*\*(?P<name>[^*|]*)(?:\|(?P<id>\d+))?\*\*")
+# fenced blocks (```quote, ```python, ~~~ …) up to their closing fence or the end
+FENCE_RE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]*(?P=fence)[ \t]*$|\Z)", re.M | re.S)
+
+
+def without_quotes(content: str) -> str:
+    """The message minus quoted and fenced blocks: a command (or a mention of the bot) inside
+    a quote of an earlier message is not a new command."""
+    text = FENCE_RE.sub("", content)
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">")).strip()
 
 
 # ---------------------------------------------------------------------------------------
@@ -274,7 +283,7 @@ class ZulipBackend(Backend):
             raise BackendError(f"{c['site']} did not answer like a Zulip server (no version in "
                                "/api/v1/server_settings)") from None
         except Exception as exc:
-            raise BackendError(f"cannot reach Zulip at {c['site']}: {self._describe(exc)}") from None
+            raise BackendError(f"cannot connect to Zulip at {c['site']}: {self._describe(exc)}") from None
 
     def _client(self):
         """The client for sends and lookups (created on first use)."""
@@ -443,15 +452,17 @@ class ZulipBackend(Backend):
                 if code == "RATE_LIMIT_HIT":
                     stop.wait(_retry_after(res))
                     continue
-                problem = f"{res.get('msg')} ({code or res.get('status_code')})"
+                problem = f"{creds['site']} answered {res.get('msg')} ({code or res.get('status_code')})"
             except (ConfigError, KeyboardInterrupt):
                 raise
+            except BackendError as exc:
+                problem = str(exc)
+                self._send_client = None
             except Exception as exc:
-                problem = self._describe(exc)
+                problem = f"cannot connect to {creds['site']}: {self._describe(exc)}"
                 self._send_client = None
             delay = backoff.next()
-            log.warning("Zulip: cannot connect to %s: %s; retrying in %.0f s", creds["site"],
-                        self._clean(str(problem)), delay)
+            log.warning("Zulip: %s; retrying in %.0f s", self._clean(str(problem)), delay)
             stop.wait(delay)
         return False
 
@@ -553,7 +564,9 @@ class ZulipBackend(Backend):
 
     def command_text(self, content: str, require_mention: bool) -> str | None:
         """The command in a message: the text after the bot's mention (or before it, if the
-        mention ends the message); None when a mention is required and missing."""
+        mention ends the message); None when a mention is required and missing. Quoted and
+        fenced blocks are ignored."""
+        content = without_quotes(content)
         for m in MENTION_RE.finditer(content):
             if self._is_me(m.group("id"), m.group("name")):
                 before, after = content[: m.start()].strip(), content[m.end():].strip()
