@@ -164,6 +164,21 @@ class ActionSettings(_Model):
     carry_over: bool = True
 
 
+class GitSettings(_Model):
+    """Commit (and optionally push) every change the bot makes to a meeting's notes, when the
+    notes directory is inside a Git work tree (see ``chatbot.gitsync``)."""
+
+    enabled: bool = False
+    push: bool = False
+    remote: str = "origin"
+    branch: str | None = Field(default=None, description="branch to push to (default: the checked-out branch)")
+    pull: bool = False  # ``git pull --rebase`` before each edit, to see what humans merged
+    retries: int = Field(default=3, ge=0, le=20, description="pull --rebase and push again this often when rejected")
+    committer_name: str = "chatbot"
+    committer_email: str = "chatbot@localhost"
+    timeout: Duration = dt.timedelta(minutes=1)
+
+
 class Meeting(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
@@ -176,6 +191,7 @@ class Meeting(_Model):
     notes: NotesSettings = NotesSettings()
     destinations: Destinations = Destinations()
     actions: ActionSettings = ActionSettings()
+    git: GitSettings = GitSettings()
 
     @field_validator("reminders")
     @classmethod
@@ -196,6 +212,7 @@ class Person(_Model):
     github: str | None = None
     slack_id: str | None = None
     zulip_email: str | None = None
+    email: str | None = Field(default=None, description="Git author email for the person's changes")
     admin: bool = False
 
     @field_validator("github")
@@ -211,6 +228,8 @@ class SlackSettings(_Model):
     port: int = Field(default=3000, ge=1, le=65535)
     command: str = "/agenda"
     next_command: str = "/next"
+    actions_command: str | None = Field(default="/actions", description="slash command for action items; "
+                                        "empty to not register it")
     public_confirmation: bool = True
     allow_unknown_users: bool = False
 
@@ -220,6 +239,14 @@ class ZulipSettings(_Model):
     site: str | None = None
     allow_unknown_users: bool = False
     github_profile_field: bool = False
+
+
+class WebSettings(_Model):
+    """The read-only status page and calendar feed (``chatbot serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str | None = Field(default=None, description="where the status pages are reachable, for links")
 
 
 class ConsoleSettings(_Model):
@@ -240,6 +267,7 @@ class Config(_Model):
     slack: SlackSettings = SlackSettings()
     zulip: ZulipSettings = ZulipSettings()
     console: ConsoleSettings = ConsoleSettings()
+    web: WebSettings = WebSettings()
 
     _path: Path | None = PrivateAttr(default=None)
 

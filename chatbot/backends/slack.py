@@ -33,7 +33,7 @@ from typing import Any, Mapping
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..bot import Bot, Sender
-from ..config import ConfigError, Meeting
+from ..config import ConfigError, Meeting, Person
 from ..messages import Link, Mention, Message, Text, Time, UserText, plain_user_text
 from .base import Backend, BackendError
 
@@ -190,7 +190,6 @@ class SlackBackend(Backend):
     def __init__(self, bot: Bot, env: Mapping[str, str] | None = None):
         # no network here: the constructor is also used by `chatbot remind --dry-run`
         super().__init__(bot)
-        self.settings = bot.config.slack
         self.env = os.environ if env is None else env
         self._client = None
         self._app = None
@@ -200,6 +199,10 @@ class SlackBackend(Backend):
         self._redaction: RedactSecrets | None = None
         self._client_lock = threading.Lock()
         self.bot_user_id: str | None = None
+
+    @property
+    def settings(self):
+        return self.bot.config.slack  # live: the config may be reloaded while running
 
     # -- Backend API ------------------------------------------------------------------
 
@@ -224,6 +227,20 @@ class SlackBackend(Backend):
         self.call("chat.postMessage", channel=channel, text=self.render(message),
                   unfurl_links=False, unfurl_media=False)
         log.info("posted to Slack channel %s for %s", channel, meeting.id)
+
+    def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
+        """An action-item ping: a direct message when the meeting says ``actions.ping = "dm"``
+        and the person has a ``slack_id``, else a post in the meeting's channel."""
+        if meeting.actions.ping == "dm" and person.slack_id:
+            opened = self.call("conversations.open", users=person.slack_id)
+            dm = (opened.get("channel") or {}).get("id")
+            if not dm:
+                raise BackendError("Slack API conversations.open returned no channel")
+            self.call("chat.postMessage", channel=dm, text=self.render(message),
+                      unfurl_links=False, unfurl_media=False)
+            log.info("sent a Slack direct message to %s (%s)", person.initials, person.slack_id)
+            return
+        self.post(meeting, message)
 
     def run(self, stop: threading.Event) -> None:
         mode = self.settings.mode
@@ -363,9 +380,8 @@ class SlackBackend(Backend):
             raise_error_for_unhandled_request=False,
             logger=bolt_log,
         )
-        app.command(self.settings.command)(self._on_command)
-        if self.settings.next_command and self.settings.next_command != self.settings.command:
-            app.command(self.settings.next_command)(self._on_command)
+        for name in self.commands():
+            app.command(name)(self._on_command)
         app.error(self._on_error)
         self._app = app
         return app
@@ -375,12 +391,22 @@ class SlackBackend(Backend):
         log.error("Slack request %s failed: %s: %s", what or "?", type(error).__name__, error,
                   exc_info=(type(error), error, error.__traceback__))
 
+    def commands(self) -> dict[str, str]:
+        """Slash command name -> the core command it runs."""
+        s = self.settings
+        out = {}
+        for name, core in ((s.command, "agenda"), (s.next_command, "next"), (s.actions_command, "actions")):
+            name = (name or "").strip()
+            if name:
+                out.setdefault(name if name.startswith("/") else "/" + name, core)
+        return out
+
     def command_text(self, command: str, text: str) -> str:
         """What the bot core gets for a slash command: '/agenda add x' -> 'agenda add x'."""
-        text = (text or "").strip()
-        if command == self.settings.next_command:
+        core = self.commands().get(command, "agenda")
+        if core == "next":
             return "next"
-        return f"agenda {text}".strip()
+        return f"{core} {(text or '').strip()}".strip()
 
     def _on_command(self, ack, command: dict, respond) -> None:
         ack()  # first: Slack gives up after 3 seconds

@@ -333,7 +333,7 @@ class FakeSlack:
         first = users.split(",")[0] if users else ""
         if first not in self.users:
             return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "channel": {"id": "D0" + first.lstrip("UW")}}
+        return {"ok": True, "channel": {"id": "D" + first[1:]}}
 
     def _api_users_info(self, params: dict) -> dict:
         uid = params.get("user")
