@@ -12,7 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .backends.base import Backend
 from .bot import Bot
-from .config import Meeting
+from .config import ConfigError, Meeting, load_config
 from .schedule import UTC, DueReminder, ReminderTrigger, reminders
 from .state import Ledger
 
@@ -48,6 +48,33 @@ class Reminders:
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        self.schedule()
+        self.scheduler.start()
+        self._log_jobs("scheduled")
+        self.catch_up()
+
+    def _log_jobs(self, verb: str) -> None:
+        offset = getattr(self.bot.clock, "offset", dt.timedelta(0))
+        for job in self.scheduler.get_jobs():
+            nxt = job.next_run_time
+            log.info("%s %s, next at %s", verb, job.id,
+                     (nxt + offset).astimezone(UTC).isoformat(timespec="seconds") if nxt else "never")
+
+    def catch_up(self) -> None:
+        """Send what fell due while the bot was down, still within the grace period."""
+        for meeting in self.bot.config.meetings:
+            if self.backend.wants(meeting):
+                self.fire(meeting.id)
+                self.fire_pings(meeting.id)
+
+    def reschedule(self) -> None:
+        """After a config reload: replace every job; the ledger prevents duplicates."""
+        self.scheduler.remove_all_jobs()
+        self.schedule()
+        self._log_jobs("rescheduled")
+        self.catch_up()
+
+    def schedule(self) -> None:
         offset = getattr(self.bot.clock, "offset", dt.timedelta(0))
         grace = max(int(self.bot.config.bot.reminder_grace.total_seconds()), 1)
         for meeting in self.bot.config.meetings:
@@ -61,14 +88,6 @@ class Reminders:
                 self.scheduler.add_job(self.fire_pings, ShiftedTrigger(meeting, offset, [meeting.actions.ping_before]),
                                        args=[meeting.id], id=f"pings:{meeting.id}", coalesce=True,
                                        misfire_grace_time=grace, max_instances=1)
-        self.scheduler.start()
-        for job in self.scheduler.get_jobs():
-            log.info("scheduled %s, next at %s", job.id, job.next_run_time)
-        # anything that fell due while the bot was down, still within the grace period
-        for meeting in self.bot.config.meetings:
-            if self.backend.wants(meeting):
-                self.fire(meeting.id)
-                self.fire_pings(meeting.id)
 
     def due(self, meeting: Meeting, now: dt.datetime, offsets: list[dt.timedelta] | None = None,
             kind: str = "reminder") -> list[DueReminder]:
@@ -129,23 +148,77 @@ class Reminders:
         self.ledger.close()
 
 
+class ConfigWatcher:
+    """Reloads the config on SIGHUP or when the file changes; a bad new config is logged and
+    the running one kept."""
+
+    def __init__(self, bot: Bot, reminders: Reminders, poll: float = 2.0):
+        self.bot = bot
+        self.reminders = reminders
+        self.poll = poll
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self._stamp = self._mtime()
+
+    def _mtime(self):
+        path = self.bot.config.path
+        try:
+            return path.stat().st_mtime_ns if path else None
+        except OSError:
+            return None
+
+    def loop(self) -> None:
+        while not self.stop.is_set():
+            self.wake.wait(self.poll)
+            if self.stop.is_set():
+                return
+            stamp = self._mtime()
+            if self.wake.is_set() or (stamp is not None and stamp != self._stamp):
+                self.wake.clear()
+                self._stamp = stamp
+                self.reload()
+
+    def reload(self) -> bool:
+        path = self.bot.config.path
+        if path is None:
+            return False
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            log.error("config not reloaded, keeping the running one: %s", exc)
+            return False
+        self.bot.config = config
+        self.reminders.reschedule()
+        log.info("config reloaded from %s", path)
+        return True
+
+
 def run(bot: Bot, backend: Backend) -> int:
     stop = threading.Event()
+    rem = Reminders(bot, backend)
+    watcher = ConfigWatcher(bot, rem)
 
     def on_signal(signum, _frame):
         log.info("received %s, shutting down", signal.Signals(signum).name)
         stop.set()
 
+    def on_hup(_signum, _frame):
+        log.info("received SIGHUP, reloading the config")
+        watcher.wake.set()
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-    rem = Reminders(bot, backend)
+        signal.signal(signal.SIGHUP, on_hup)
     rem.start()
+    threading.Thread(target=watcher.loop, name="config-watcher", daemon=True).start()
     log.info("chatbot ready: backend=%s, meetings=%s", backend.name,
              ", ".join(m.id for m in bot.config.meetings))
     try:
         backend.run(stop)
     finally:
+        watcher.stop.set()
+        watcher.wake.set()
         rem.stop()
         backend.close()
         log.info("chatbot stopped")

@@ -7,6 +7,7 @@ from ``[console] user`` in the config (or ``--as``).
 
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 from typing import TextIO
@@ -15,6 +16,8 @@ from ..bot import Bot, Sender
 from ..config import Meeting
 from ..messages import Message, render_plain
 from .base import Backend
+
+_EOF = object()
 
 
 class ConsoleBackend(Backend):
@@ -49,20 +52,33 @@ class ConsoleBackend(Backend):
                 self.stdout.write("> ")
                 self.stdout.flush()
 
+    def _reader(self, lines: "queue.Queue[object]") -> None:
+        try:
+            for line in self.stdin:
+                lines.put(line)
+        finally:
+            lines.put(_EOF)
+
     def run(self, stop: threading.Event) -> None:
         if self.stdin.isatty():
             self.say(f"Type commands as in chat, e.g. /agenda add Release plans, /agenda list, /next, /help "
                      f"(you are {self.user}; Ctrl-D to quit).")
+        # stdin is read in a daemon thread so that a signal (SIGTERM) stops the bot at once
+        lines: queue.Queue[object] = queue.Queue()
+        threading.Thread(target=self._reader, args=(lines,), name="console-stdin", daemon=True).start()
         self._prompt()
         sender = Sender("console", initials=self.user)
-        for line in self.stdin:
-            if stop.is_set():
+        while not stop.is_set():
+            try:
+                line = lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if line is _EOF:
+                if self.stay:
+                    stop.wait()
                 return
-            text = line.strip()
+            text = str(line).strip()
             if text:
                 answer = self.bot.handle(text, sender)
-                prefix = "error: " if not answer.ok else ""
-                self.say(prefix + self.render(answer))
+                self.say(("error: " if not answer.ok else "") + self.render(answer))
             self._prompt()
-        if self.stay:
-            stop.wait()

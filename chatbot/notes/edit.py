@@ -42,9 +42,22 @@ def locked(directory: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     lock = FileLock(str(directory / LOCK_NAME), timeout=timeout)
     try:
         with lock:
+            _remove_stale_temp_files(directory)
             yield
     except Timeout:
         raise EditError(f"the notes in {directory} are locked by another edit; try again in a moment") from None
+
+
+_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def _remove_stale_temp_files(directory: Path) -> None:
+    """Temp files left by a writer that was killed mid-write (we hold the lock: nobody else
+    is writing). The notes file itself was never touched by such a writer."""
+    for p in directory.glob(".*.tmp"):
+        if _TEMP.match(p.name):
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -91,7 +104,7 @@ def write_error(path: Path, exc: OSError) -> EditError:
 
 
 _MASS = re.compile(r"(?i)(?<![\w`])@(channel|here|everyone|all|stream|topic)\b")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def clean_item_text(text: str, max_length: int) -> str:

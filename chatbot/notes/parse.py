@@ -192,11 +192,21 @@ def split_owner(text: str) -> tuple[list[str], str]:
     return [], t
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings, split on "\n" only (as Markdown and Git do; str.splitlines
+    would also split on form feeds, NEL and U+2028, which Markdown treats as text)."""
+    lines = text.split("\n")
+    out = [ln + "\n" for ln in lines[:-1]]
+    if lines[-1]:
+        out.append(lines[-1])
+    return out
+
+
 def parse_notes(text: str, path: Path | str | None = None) -> Notes:
     """Parse notes text; raise NotesError for anything we could not safely edit."""
     if "\x00" in text:
         raise NotesError(path, "contains NUL bytes; not a text file")
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     metadata: dict[str, Any] = {}
     body_start = 0

@@ -1,0 +1,252 @@
+"""Reliability: signals, config reload, exactly-once reminders across restarts, kill -9
+during writes, and property-based bad input. Real processes, fixed (fake) clocks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chatbot.bot import Bot, Sender
+from chatbot.config import ConfigError, load_config
+from chatbot.messages import render_plain
+from chatbot.notes.edit import agenda_items
+from chatbot.notes.parse import NotesError, parse_notes, read_notes
+
+from conftest import BASE_CONFIG, FixedClock, write_config
+
+REPO = Path(__file__).parent.parent
+UTC = dt.timezone.utc
+
+
+class Bot_:
+    """A `chatbot run` console process whose stdout/stderr are collected line by line."""
+
+    def __init__(self, config: Path, fake_now: str, *extra: str, stdin=subprocess.PIPE):
+        env = {**os.environ, "CHATBOT_FAKE_NOW": fake_now}
+        env.pop("CHATBOT_CONFIG", None)
+        self.proc = subprocess.Popen([sys.executable, "-m", "chatbot", "run", "--config", str(config), *extra],
+                                     stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=env, cwd=REPO, bufsize=1)
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True),
+                         threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    @staticmethod
+    def _pump(stream, sink):
+        for line in stream:
+            sink.append(line.rstrip("\n"))
+
+    def send(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def wait_for(self, pattern: str, where: str = "out", timeout: float = 20, count: int = 1) -> list[str]:
+        rx = re.compile(pattern)
+        sink = self.out if where == "out" else self.err
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            hits = [ln for ln in list(sink) if rx.search(ln)]
+            if len(hits) >= count:
+                return hits
+            if self.proc.poll() is not None and len(sink) == len(list(sink)):
+                time.sleep(0.1)
+                hits = [ln for ln in list(sink) if rx.search(ln)]
+                if len(hits) >= count:
+                    return hits
+                raise AssertionError(f"bot exited ({self.proc.returncode}) before {pattern!r}; "
+                                     f"stderr: {self.err[-10:]}")
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {pattern!r} in std{where}; last: {sink[-5:]}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        for t in self._threads:
+            t.join(5)
+
+
+@pytest.fixture
+def bots():
+    started: list[Bot_] = []
+
+    def start(*a, **kw) -> Bot_:
+        b = Bot_(*a, **kw)
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.kill()
+
+
+def test_sigterm_exits_cleanly_while_waiting_for_input(tmp_path, bots):
+    b = bots(write_config(tmp_path), "2026-01-05T12:00:00Z")
+    b.wait_for("chatbot ready", "err")
+    b.send("/agenda add before shutdown")
+    b.wait_for("as item 1")
+    b.proc.send_signal(signal.SIGTERM)
+    assert b.proc.wait(10) == 0
+    b.wait_for("chatbot stopped", "err")
+
+
+def test_sighup_reloads_config_and_a_bad_one_is_refused(tmp_path, bots):
+    cfg = write_config(tmp_path)
+    b = bots(cfg, "2026-01-05T12:00:00Z")
+    b.wait_for("chatbot ready", "err")
+    cfg.write_text(cfg.read_text().replace('name = "Conda Ecosystem Meeting"', 'name = "Renamed Meeting"'))
+    b.proc.send_signal(signal.SIGHUP)
+    b.wait_for("config reloaded", "err")
+    b.send("/next")
+    b.wait_for(r"\*Renamed Meeting\* — Wed 2026-01-07 17:00 UTC")
+    cfg.write_text(cfg.read_text().replace('timezone = "UTC"', 'timezone = "Nowhere/City"', 1))
+    b.proc.send_signal(signal.SIGHUP)
+    b.wait_for(r"config not reloaded, keeping the running one: .*timezone: unknown time zone 'Nowhere/City'", "err")
+    b.send("/next")
+    b.wait_for(r"\*Renamed Meeting\*", count=2)
+    assert b.proc.poll() is None
+
+
+REMINDER_CONFIG = BASE_CONFIG.replace('reminders = ["24h", "15m"]', 'reminders = ["15m"]')
+
+
+def test_reminder_is_posted_exactly_once_across_kill_and_restart(tmp_path, bots):
+    cfg = write_config(tmp_path, REMINDER_CONFIG)
+    # due at 2026-01-07 16:45:00Z; start 2 s before
+    b = bots(cfg, "2026-01-07T16:44:58Z", "--stay", stdin=subprocess.DEVNULL)
+    b.wait_for(r"\[eco\] \*Conda Ecosystem Meeting\* starts in 15 min")
+    b.kill()  # kill -9 right after the post
+    # restart 30 s after the due time: inside the 10-minute grace, but already sent
+    b2 = bots(cfg, "2026-01-07T16:45:30Z", "--stay", stdin=subprocess.DEVNULL)
+    b2.wait_for("chatbot ready", "err")
+    b2.wait_for("scheduled reminders:eco, next at 2026-01-14", "err")
+    time.sleep(1.0)
+    assert not [ln for ln in b2.out if "starts in" in ln]
+
+
+def test_reminder_missed_while_down_is_sent_once_within_grace_and_never_after_start(tmp_path, bots):
+    cfg = write_config(tmp_path, REMINDER_CONFIG)
+    b = bots(cfg, "2026-01-07T16:50:00Z", "--stay", stdin=subprocess.DEVNULL)  # 5 min late
+    hits = b.wait_for(r"starts in 15 min")
+    assert len(hits) == 1
+    other = tmp_path / "other"
+    other.mkdir()
+    cfg2 = write_config(other, REMINDER_CONFIG)
+    b2 = bots(cfg2, "2026-01-07T17:01:00Z", "--stay", stdin=subprocess.DEVNULL)  # meeting started
+    b2.wait_for("chatbot ready", "err")
+    time.sleep(1.0)
+    assert not [ln for ln in b2.out if "starts in" in ln]
+
+
+@pytest.mark.slow
+def test_kill_9_during_200_adds_loses_nothing_acknowledged(tmp_path, bots):
+    cfg = write_config(tmp_path)
+    b = bots(cfg, "2026-01-05T12:00:00Z")
+    b.wait_for("chatbot ready", "err")
+    for i in range(200):
+        b.send(f"/agenda add chaos item {i:03d}")
+    b.wait_for(r"as item \d+: JRG|as item \d+: ME", count=40, timeout=60)
+    b.kill()
+    acked = {int(m.group(1)) for ln in b.out if (m := re.search(r"chaos item (\d{3})$", ln))}
+    assert len(acked) >= 40
+    path = tmp_path / "notes" / "20260107-eco.md"
+    notes = read_notes(path)  # parses: no torn write
+    texts = [it.text for it in agenda_items(notes, notes.section("New agenda items"))]
+    numbers = [int(t.rsplit(" ", 1)[1]) for t in texts]
+    assert len(numbers) == len(set(numbers)), "no item twice"
+    assert acked <= set(numbers), "every acknowledged item is in the file"
+    # the bot restarts on the same file and keeps adding; a temp file the killed writer may
+    # have left behind is cleaned up under the lock
+    b2 = bots(cfg, "2026-01-05T12:00:00Z")
+    b2.send("/agenda add after restart")
+    b2.wait_for(rf"as item {len(numbers) + 1}: ")
+    assert not [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+# --- property-based bad input -------------------------------------------------------
+
+AGENDA_TEXT = st.one_of(
+    st.text(max_size=300),
+    st.text(alphabet=st.sampled_from(list("#>-*+`[]()!@<>&\n\r\t \u200f\u202e\x00x1.")), max_size=80),
+    st.sampled_from(["@channel", "@**all**", "# Heading", "```", "<!--", "- [ ] x", "1. x", "\u202eevil",
+                     "a\nb", "x" * 1001, "", "   "]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=AGENDA_TEXT)
+def test_any_agenda_text_is_refused_or_one_wellformed_line(tmp_path_factory, text):
+    tmp = tmp_path_factory.mktemp("prop")
+    bot = Bot(load_config(write_config(tmp)), FixedClock(dt.datetime(2026, 1, 5, tzinfo=UTC)))
+    assert bot.handle("agenda add seed", Sender("cli", initials="JL")).ok
+    path = tmp / "notes" / "20260107-eco.md"
+    before = read_notes(path)
+    msg = bot.handle("agenda add " + text, Sender("cli", initials="JRG"))
+    after = read_notes(path)
+    if not msg.ok:
+        assert render_plain(msg).strip(), "a refusal says why"
+        assert after.text == before.text
+        return
+    assert len(after.lines) == len(before.lines) + 1
+    assert [(h.level, h.title) for h in after.headings] == [(h.level, h.title) for h in before.headings]
+    assert after.metadata == before.metadata
+    items = agenda_items(after, after.section("New agenda items"))
+    assert [it.text for it in items[:-1]] == ["JL: seed"]
+    new = items[-1]
+    assert new.text.startswith("JRG: ") and new.end == new.line + 1 and not new.children
+    line = after.lines[new.line]
+    assert line.endswith("\n") and "\n" not in line[:-1] and "\r" not in line
+    assert not re.search(r"(?<!\u200b)@(channel|here|all|everyone)\b", line)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=400))
+def test_parser_never_crashes_on_arbitrary_text(text):
+    try:
+        notes = parse_notes(text)
+    except NotesError as exc:
+        assert exc.problem
+        return
+    assert notes.text == text
+
+
+CONFIG_LINES = BASE_CONFIG.strip().splitlines()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(drop=st.sets(st.integers(0, len(CONFIG_LINES) - 1), max_size=3),
+       garble=st.dictionaries(st.integers(0, len(CONFIG_LINES) - 1),
+                              st.sampled_from(['x = 1', '= broken', 'time = 99:99:99', 'start = "soon"',
+                                               'reminders = "often"', '[[meetings]]', 'rrule = 42',
+                                               'timezones = ["Mars"]', 'duration = -5']), max_size=2))
+def test_random_malformed_configs_get_a_clear_error(tmp_path_factory, drop, garble):
+    lines = [garble.get(i, ln) for i, ln in enumerate(CONFIG_LINES) if i not in drop]
+    tmp = tmp_path_factory.mktemp("cfg")
+    path = write_config(tmp, "\n".join(lines) + "\n")
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        msg = str(exc)
+        assert msg.startswith(f"{path}: ") and len(msg.splitlines()) == 1
+        assert "Traceback" not in msg
+
+
+def test_notes_filename_cannot_escape_the_notes_directory(tmp_path):
+    for pattern in ("../%Y%m%d.md", "/etc/%Y%m%d", "sub/%Y%m%d.md", ".%Y%m%d.md"):
+        bad = BASE_CONFIG.replace('filename = "%Y%m%d-eco.md"', f'filename = "{pattern}"')
+        with pytest.raises(ConfigError, match=r"meetings\[0\]\.notes\.filename"):
+            load_config(write_config(tmp_path, bad))
