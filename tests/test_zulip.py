@@ -334,8 +334,16 @@ def test_stream_mention_answers_in_same_topic_and_picks_the_streams_meeting(fake
     fake.send_stream(jaime, "conda", "agenda talk", f"@_**{fake.bot.full_name}** next")
     _, _, nxt = wait_reply(fake, 3)
     assert "<time:2026-01-07T17:00:00Z>" in nxt["content"] and nxt["subject"] == "agenda talk"
+    # a group DM needs a mention; the answer goes to the whole group
+    olga = fake.add_user("olga@example.org", "Olga Other", api_key="k")
+    fake.send_private(jaime, "next", to=[fake.bot, olga])
+    fake.send_private(jaime, f"@**{fake.bot.full_name}** agenda list", to=[fake.bot, olga])
+    *_, group = wait_reply(fake, 4)
+    assert group["type"] == "private" and "Agenda for Conda Ecosystem Meeting" in group["content"]
+    assert sorted(r["email"] for r in group["display_recipient"]) == sorted(
+        [fake.bot.email, "jaime@example.org", "olga@example.org"])
     time.sleep(1.0)
-    assert len(replies(fake)) == 3
+    assert len(replies(fake)) == 4
 
 
 def test_wildcard_mention_attempt_is_neutralized(fake, start_bot):
