@@ -183,12 +183,18 @@ class Bot:
     # -- commands ---------------------------------------------------------------------
 
     def handle(self, text: str, sender: Sender, meeting_id: str | None = None,
-               allow_unknown: bool = False) -> Message:
-        """Run one command typed by a person; never raises for bad input."""
+               allow_unknown: bool = False, place: str | None = None) -> Message:
+        """Run one command typed by a person; never raises for bad input. ``place`` is the
+        channel or stream it was typed in (None for direct messages and the console)."""
         try:
             meeting = self.config.meeting(meeting_id)
         except KeyError as exc:
             return error(str(exc.args[0]))
+        allowed = self.config.bot.allowed_places
+        if place is not None and allowed and place not in allowed:
+            log.info("command from %s refused in %s (not in bot.allowed_places)", sender.platform, place)
+            return error("commands are not accepted here; use a direct message to the bot or one of the "
+                         "channels the maintainers allowed")
         words = (text or "").strip()
         words = re.sub(r"^/", "", words)
         cmd, _, rest = words.partition(" ")
@@ -224,6 +230,15 @@ class Bot:
         except (EditError, NotesError) as exc:
             log.warning("command %r refused: %s", cmd, exc)
             return error(str(exc))
+
+    def may_edit(self, who: Identity, owners: list[str]) -> bool:
+        """Admins always; with ``[bot] editors`` set, only those people; else the owners."""
+        if who.person and who.person.admin:
+            return True
+        editors = [e.upper() for e in self.config.bot.editors]
+        if editors:
+            return who.initials.upper() in editors
+        return who.initials.upper() in owners
 
     def help_message(self, meeting: Meeting) -> Message:
         msg = reply(Text(f"{meeting.name} bot", bold=True), " — commands:")
@@ -323,12 +338,12 @@ class Bot:
         path = files.path_for(occ)
         if not path.exists():
             return error(f"there is no agenda for {occ.date.isoformat()} yet")
-        is_admin = bool(who.person and who.person.admin)
 
         def allowed(item: Item) -> str | None:
-            owners = [o.upper() for o in item.owners]
-            if is_admin or who.initials.upper() in owners:
+            if self.may_edit(who, [o.upper() for o in item.owners]):
                 return None
+            if self.config.bot.editors:
+                return f"only {', '.join(self.config.bot.editors)} (and admins) can remove agenda items"
             return (f"item {number} belongs to {', '.join(item.owners) or 'nobody in particular'}; "
                     "only its owner or an admin can remove it")
 
@@ -437,9 +452,11 @@ class Bot:
         if not 1 <= n <= len(items):
             return error(f"there is no open action item {n}" + (f"; there are {len(items)}" if items else ""))
         item = items[n - 1]
-        is_admin = bool(who.person and who.person.admin)
-        if not (is_admin or item.owned_by(who.initials)
-                or (who.person and who.person.github and item.owned_by(who.person.github))):
+        owns = item.owned_by(who.initials) or bool(who.person and who.person.github
+                                                    and item.owned_by(who.person.github))
+        if not self.may_edit(who, [who.initials.upper()] if owns else []):
+            if self.config.bot.editors:
+                return error(f"only {', '.join(self.config.bot.editors)} (and admins) can tick action items")
             return error(f"action item {n} belongs to {', '.join(o.label for o in item.owners)}; "
                          "only an owner or an admin can tick it")
         with self.editing(meeting) as session:

@@ -258,6 +258,12 @@ class BotSettings(_Model):
     state_dir: Path = Path("state")
     max_item_length: int = Field(default=1000, ge=10, le=100_000)
     reminder_grace: Duration = dt.timedelta(minutes=10)
+    allowed_places: list[str] = Field(
+        default=[], description="channels (Slack ids) / streams (Zulip names) where commands are accepted; "
+                                "empty: everywhere. Direct messages are always accepted.")
+    editors: list[str] = Field(
+        default=[], description="initials of the people who may remove agenda items or tick action items; "
+                                "empty: each item's owners (and admins)")
 
 
 class Config(_Model):

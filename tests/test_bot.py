@@ -207,3 +207,18 @@ def test_reminder_service_posts_once_and_respects_grace(config):
     clock.now = dt.datetime(2026, 1, 13, 14, 9, tzinfo=UTC)
     Reminders(bot, rec).fire("eco")
     assert len(rec.posts) == 3 and "starts in 1 d" in rec.posts[2][1]
+
+
+def test_allowed_places_and_editors(tmp_path):
+    text = BASE_CONFIG.replace('default_meeting = "eco"',
+                               'default_meeting = "eco"\nallowed_places = ["C1"]\neditors = ["JL"]')
+    bot = Bot(load_config(write_config(tmp_path, text)), FixedClock(NOW))
+    refused = bot.handle("agenda add hi", ME, place="C-random")
+    assert not refused.ok and "not accepted here" in render_plain(refused)
+    assert bot.handle("agenda add from the channel", ME, place="C1").ok
+    assert bot.handle("agenda add by DM", ME, place=None).ok
+    # JRG owns the items but is not an editor; JL is
+    no = bot.handle("agenda remove 1", ME)
+    assert not no.ok and "only JL (and admins) can remove" in render_plain(no)
+    assert bot.handle("agenda remove 1", SLACK_JL).ok
+    assert bot.handle("agenda remove 1", Sender("slack", user_id="U9")).ok  # admin
