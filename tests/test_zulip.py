@@ -555,3 +555,17 @@ def test_unreachable_server_at_start_is_retried(fake, start_bot):
     (answer,) = wait_reply(fake)
     assert "No items yet" in answer["content"]
     assert "cannot connect to" in bot.output and "retrying" in bot.output
+
+
+def test_remind_now_posts_once_to_the_stream(fake, tmp_path):
+    config = write_config(tmp_path, ZULIP_CONFIG)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZULIP_")}
+    env.update({"CHATBOT_FAKE_NOW": QUIET_NOW, "ZULIP_SITE": fake.site, "ZULIP_EMAIL": fake.bot.email,
+                "ZULIP_API_KEY": fake.bot.api_key})
+    r = subprocess.run([sys.executable, "-m", "chatbot", "remind", "--backend", "zulip", "--config", str(config)],
+                       capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    assert r.returncode == 0, r.stderr
+    (posted,) = fake.sent_messages()
+    assert (posted["display_recipient"], posted["subject"]) == ("conda", "ecosystem meeting 2026-01-07")
+    assert posted["content"].startswith("**Conda Ecosystem Meeting** starts in 1 d: <time:2026-01-07T17:00:00Z>")
+    assert fake.bot.api_key not in r.stdout + r.stderr
