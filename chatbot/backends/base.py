@@ -42,6 +42,10 @@ class Backend(ABC):
         which starts with a mention of the person, goes to the meeting's destination."""
         self.post(meeting, message)
 
+    def prepare(self) -> None:
+        """Check credentials and settings before anything starts (raise BackendError with a
+        clear message); called once by the runner before the scheduler starts."""
+
     @abstractmethod
     def run(self, stop: threading.Event) -> None:
         """Receive and answer commands until ``stop`` is set (or the input ends)."""
