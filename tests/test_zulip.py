@@ -569,3 +569,17 @@ def test_remind_now_posts_once_to_the_stream(fake, tmp_path):
     assert (posted["display_recipient"], posted["subject"]) == ("conda", "ecosystem meeting 2026-01-07")
     assert posted["content"].startswith("**Conda Ecosystem Meeting** starts in 1 d: <time:2026-01-07T17:00:00Z>")
     assert fake.bot.api_key not in r.stdout + r.stderr
+
+
+def test_allowed_places_limit_streams_but_not_dms(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot(ZULIP_CONFIG.replace('default_meeting = "eco"\n', 'default_meeting = "eco"\n'
+                                                                       'allowed_places = ["conda"]\n'))
+    fake.send_stream(jaime, "random", "x", f"@**{fake.bot.full_name}** agenda add Not here")
+    (refused,) = wait_reply(fake)
+    assert refused["display_recipient"] == "random" and "commands are not accepted here" in refused["content"]
+    fake.send_stream(jaime, "conda", "x", f"@**{fake.bot.full_name}** agenda add In conda")
+    fake.send_private(jaime, "agenda add By DM")
+    wait_reply(fake, 3)
+    notes = bot.notes()
+    assert "JRG: In conda" in notes and "JRG: By DM" in notes and "Not here" not in notes

@@ -428,6 +428,11 @@ class ZulipBackend(Backend):
 
     # -- receiving ----------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Before the scheduler starts: the credentials are all there (ConfigError naming what
+        is missing). No network: the server is asked in ``run()``, with retries."""
+        self.credentials()
+
     def connect(self, stop: threading.Event) -> bool:
         """Create the clients and learn who the bot is; retried until it works or ``stop``.
         Wrong credentials raise ConfigError (the operator must act)."""
@@ -591,7 +596,8 @@ class ZulipBackend(Backend):
             text = self.command_text(content, require_mention=True)
             if text is None:
                 return
-            meeting_id = self.meeting_for(stream if isinstance(stream, str) else None)
+            place = stream if isinstance(stream, str) else None
+            meeting_id = self.meeting_for(place)
             target: dict[str, Any] = {"type": "stream", "to": stream, "topic": topic}
             where = f"#{stream} > {topic}"
         elif kind in ("private", "direct"):
@@ -600,7 +606,7 @@ class ZulipBackend(Backend):
             text = self.command_text(content, require_mention=len(others) > 1)
             if text is None:
                 return
-            meeting_id = None
+            meeting_id = place = None
             target = {"type": "private", "to": others or [msg.get("sender_email")]}
             where = "a direct message"
         else:
@@ -610,7 +616,8 @@ class ZulipBackend(Backend):
         with self._busy:
             if self._stopping.is_set():
                 return
-            answer = self.bot.handle(text, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users)
+            answer = self.bot.handle(text, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
+                                     place=place)
         content = self.render(answer)
         if not answer.ok:
             content = ":warning: " + content
