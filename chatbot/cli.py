@@ -9,6 +9,7 @@ import os
 import sys
 
 from . import __version__
+from .backends.base import BackendError
 from .bot import Bot, Sender, SystemClock
 from .config import CONFIG_ENV, ConfigError, default_config_path, load_config
 from .messages import Message, render_plain
@@ -260,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     except (EditError, NotesError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BackendError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
