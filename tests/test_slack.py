@@ -525,8 +525,24 @@ def test_socket_mode_reconnects_after_a_disconnect(tmp_path, fake, start_bot):
     eid, cmd = fake.send_slash_command("/agenda", "add After the refresh", user_id="U0JAIME")
     fake.wait_ack(eid)
     assert "item 2" in fake.wait_response(cmd["response_url"])["text"]
+
     notes = _notes(tmp_path)
     assert "- [ ] JRG: After the drop" in notes and "- [ ] JRG: After the refresh" in notes
+    assert bot.alive()
+
+
+@pytest.mark.slow
+def test_socket_mode_recovers_from_a_dead_connection(tmp_path, fake, start_bot):
+    bot = start_bot()
+    fake.wait_connected(1, timeout=20)
+    fake.drop_connections(abrupt=True)  # TCP gone without a close frame, as when the network fails
+    # slack_sdk notices through its pings (a few ping intervals) and opens a new connection
+    fake.wait_connected(2, timeout=40)
+    assert fake.tickets_issued == 2
+    eid, cmd = fake.send_slash_command("/agenda", "add After the network came back", user_id="U0JAIME")
+    fake.wait_ack(eid)
+    assert "item 1" in fake.wait_response(cmd["response_url"])["text"]
+    assert "- [ ] JRG: After the network came back" in _notes(tmp_path)
     assert bot.alive()
 
 

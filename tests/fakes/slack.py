@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -451,11 +452,18 @@ class FakeSlack:
             conn.send(json.dumps({"type": "disconnect", "reason": "refresh_requested",
                                   "debug_info": {"host": "fake-slack"}}))
 
-    def drop_connections(self) -> None:
-        """Close every live websocket from the server side (close frame, then TCP close)."""
+    def drop_connections(self, abrupt: bool = False) -> None:
+        """Close every live websocket from the server side: a close frame then TCP close, or
+        with ``abrupt`` just the TCP connection (as when the network goes away)."""
         with self._lock:
             conns = list(self._live)
         for conn in conns:
+            if abrupt:
+                try:
+                    conn.socket.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                continue
             threading.Thread(target=conn.close, kwargs={"code": 1001, "reason": "going away"},
                              daemon=True).start()
         self.wait_for(lambda: not any(c in self._live for c in conns), 15, "the connections to close")
