@@ -627,3 +627,15 @@ def test_remind_dry_run_prints_mrkdwn(tmp_path, fake):
             "|Wed 2026-01-07 17:00 UTC>") in res.stdout
     assert "<https://zoom.example/j/91385?pwd=abc&amp;x=1>" in res.stdout
     assert fake.requests == []  # a dry run never talks to Slack
+
+
+def test_manifest_matches_the_defaults():
+    """The app manifest declares the commands the bot registers, the scopes it uses, Socket Mode."""
+    text = (REPO / "config" / "slack-app-manifest.yml").read_text(encoding="utf-8")
+    config = load_config(REPO / "config" / "chatbot.toml")
+    for name in SlackBackend(Bot(config), env={}).commands():
+        assert re.search(rf"^\s*- command: {re.escape(name)}\s*$", text, re.M), name
+    scopes = re.search(r"^\s*bot:\s*\n((?:\s*- .*\n)+)", text, re.M).group(1)
+    assert {re.match(r"\s*- ([\w:.]+)", ln).group(1) for ln in scopes.splitlines()} == {
+        "commands", "chat:write", "chat:write.public", "im:write", "users:read"}
+    assert re.search(r"^\s*socket_mode_enabled: true\s*$", text, re.M)
