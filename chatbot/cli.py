@@ -16,6 +16,7 @@ from .messages import Message, render_plain
 from .notes.edit import EditError
 from .notes.parse import NotesError
 from .schedule import UTC, next_reminder, occurrence_on
+from .gitsync import hooks_for
 
 log = logging.getLogger("chatbot")
 
@@ -50,7 +51,7 @@ def cmd_run(args, config) -> int:
     from .runner import run
 
     name = args.backend or os.environ.get(BACKEND_ENV) or "console"
-    bot = Bot(config, _clock())
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
     cls = backend_class(name)
     if name == "console":
         backend = cls(bot, user=args.as_, stay=args.stay)
@@ -60,7 +61,7 @@ def cmd_run(args, config) -> int:
 
 
 def cmd_next(args, config) -> int:
-    bot = Bot(config, _clock())
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
     meetings = [config.meeting(args.meeting)] if args.meeting else config.meetings
     code = 0
     for m in meetings:
@@ -73,7 +74,7 @@ def _sender(args) -> Sender:
 
 
 def cmd_agenda(args, config) -> int:
-    bot = Bot(config, _clock())
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
     if args.agenda_cmd == "add":
         text = " ".join(args.text)
         return _emit(bot.handle(f"agenda add {text}", _sender(args), args.meeting))
@@ -83,7 +84,7 @@ def cmd_agenda(args, config) -> int:
 
 
 def cmd_notes_create(args, config) -> int:
-    bot = Bot(config, _clock())
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
     meeting = config.meeting(args.meeting)
     if args.date:
         occ = occurrence_on(meeting, args.date)
@@ -103,7 +104,7 @@ def cmd_notes_create(args, config) -> int:
 def cmd_remind(args, config) -> int:
     from .backends import backend_class
 
-    bot = Bot(config, _clock())
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
     meeting = config.meeting(args.meeting)
     due = next_reminder(meeting, bot.now())
     if due is None:
@@ -124,7 +125,7 @@ def cmd_remind(args, config) -> int:
 def cmd_actions(args, config) -> int:
     import json
 
-    bot = Bot(config, _clock())
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
     meeting = config.meeting(args.meeting)
     items = bot.open_actions(meeting)
     if args.owner:
@@ -145,12 +146,33 @@ def cmd_actions(args, config) -> int:
 def cmd_check_config(args, config) -> int:
     print(f"{config.path}: OK")
     for m in config.meetings:
-        bot = Bot(config, _clock())
+        bot = Bot(config, _clock(), hooks=hooks_for(config))
         occ = bot.next_meeting(m)
         print(f"- {m.id}: {m.name}; {len(m.slots)} slot(s); next {occ.start.isoformat()}; "
               f"notes in {bot.files(m).directory}")
     print(f"- {len(config.people)} people in the roster")
     return 0
+
+
+def cmd_ics(args, config) -> int:
+    from pathlib import Path
+
+    from .calendar import write_ics
+
+    meeting = config.meeting(args.meeting)
+    data = write_ics(config, meeting, _clock()(), Path(args.output) if args.output and args.output != "-" else None)
+    if not args.output or args.output == "-":
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        print(f"wrote {args.output}: {meeting.name}, {len(meeting.slots)} recurring event(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args, config) -> int:
+    from .web import serve
+
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
+    return serve(bot, args.host or config.web.host, args.port or config.web.port)
 
 
 def _date(value: str) -> dt.date:
@@ -237,6 +259,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", parents=[common], help="validate the config and show what it means",
                        description="Validate the config file; exit 1 with the problem if it is malformed.")
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("ics", parents=[common, meeting], help="write the meeting series as an iCalendar file",
+                       description="Write an RFC 5545 iCalendar file of the meeting series: one recurring event "
+                                   "per slot (in its own time zone), cancelled dates excluded, call and notes "
+                                   "links in the event.")
+    p.add_argument("--output", "-o", metavar="FILE", help="where to write it (default: standard output)")
+    p.set_defaults(func=cmd_ics)
+
+    p = sub.add_parser("serve", parents=[common], help="serve the read-only status pages and calendars over HTTP",
+                       description="Serve / (the meetings), /meetings/ID (next meeting, agenda, open action "
+                                   "items) and /calendar/ID.ics until stopped.")
+    p.add_argument("--host", metavar="ADDR", help="address to listen on (default: [web] host, 127.0.0.1)")
+    p.add_argument("--port", "-p", type=int, metavar="N", help="port (default: [web] port, 8080)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -1,0 +1,273 @@
+"""Keep a meeting's notes in Git: commit every change the bot makes, optionally push it.
+
+Communities already keep meeting notes in a Git repository (e.g. conda/governance's
+``meetings/archive/``). When a meeting's ``[meetings.git]`` says ``enabled = true`` and its
+notes directory is inside a Git work tree, :class:`GitSync` (an
+:class:`~chatbot.bot.EditHooks`) does, around every edit made through the bot:
+
+* before (``pull = true``): ``git pull --rebase --autostash`` so edits merged by humans are
+  seen before the bot writes;
+* after: ``git add`` + ``git commit`` of exactly the changed files, with the change's summary
+  as message ("agenda: add 'Release plans' for 2026-01-07 (JRG)"), the person as author
+  (name and ``email``/``zulip_email`` from the roster, or their GitHub no-reply address) and
+  the bot as committer (``committer_name``/``committer_email``, passed explicitly, so no
+  global Git identity is needed);
+* then (``push = true``): ``git push REMOTE HEAD:BRANCH``; when that fails (typically
+  rejected because the remote moved), ``git pull --rebase`` and push again, ``retries``
+  times. If it still fails the local commit stays (nothing is lost), the person is told,
+  and the next change pushes everything that is pending.
+
+It runs the real ``git`` binary. Credentials for pushing are Git's business (an SSH key, a
+credential helper); URLs are stripped of any password before they are logged or shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .bot import Change, EditHooks
+from .config import Config, GitSettings, Meeting, Person
+
+log = logging.getLogger(__name__)
+
+_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
+
+
+def scrub(text: str) -> str:
+    """Remove user:password@ from URLs in Git's output."""
+    return _CREDENTIALS.sub(r"\1***@", text)
+
+
+class GitError(Exception):
+    def __init__(self, args: list[str], code: int, output: str):
+        self.command = "git " + " ".join(args)
+        self.code = code
+        self.output = scrub(output.strip())
+        super().__init__(f"{self.command} failed ({code}): {self.last_line}")
+
+    @property
+    def last_line(self) -> str:
+        lines = [ln.strip() for ln in self.output.splitlines() if ln.strip()]
+        # prefer the line that says what went wrong
+        for ln in lines:
+            if ln.startswith(("fatal:", "error:", "! [", " ! [")):
+                return ln
+        return lines[-1] if lines else "no output"
+
+
+@dataclass(frozen=True)
+class Repo:
+    top: Path
+    git_dir: Path
+
+
+def author_of(person: Person | None, settings: GitSettings) -> tuple[str, str]:
+    """(name, email) for a commit made on behalf of ``person`` (the bot when unknown)."""
+    if person is not None:
+        email = person.email or person.zulip_email
+        if not email and person.github:
+            email = f"{person.github}@users.noreply.github.com"
+        if email:
+            return person.name, email
+    return settings.committer_name, settings.committer_email
+
+
+def commit_message(changes: list[Change]) -> str:
+    """The person's change first (it is what the commit is about), the others below."""
+    lead = next((c for c in changes if c.person is not None), changes[0])
+    rest = [c.summary for c in changes if c is not lead]
+    message = lead.summary
+    if rest:
+        message += "\n\n" + "\n".join(f"- {s}" for s in rest)
+    return message
+
+
+class GitSync(EditHooks):
+    """Commit and push notes edits; one instance serves all meetings of a config."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._lock = threading.Lock()
+        self._repos: dict[str, Repo | None] = {}
+        self._pending: dict[str, list[str]] = {}  # warnings from before_edit, per meeting
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _env(self, settings: GitSettings, author: tuple[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "GIT_TERMINAL_PROMPT": "0",  # never wait for a password
+            "GIT_COMMITTER_NAME": settings.committer_name,
+            "GIT_COMMITTER_EMAIL": settings.committer_email,
+            "LC_ALL": "C",
+        })
+        name, email = author or (settings.committer_name, settings.committer_email)
+        env["GIT_AUTHOR_NAME"] = name
+        env["GIT_AUTHOR_EMAIL"] = email
+        return env
+
+    def _git(self, cwd: Path, settings: GitSettings, *args: str, author: tuple[str, str] | None = None,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+        log.debug("git %s (in %s)", scrub(" ".join(args)), cwd)
+        try:
+            proc = subprocess.run(["git", *args], cwd=cwd, env=self._env(settings, author), text=True,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  timeout=settings.timeout.total_seconds())
+        except subprocess.TimeoutExpired as exc:
+            raise GitError(list(args), -1, f"timed out after {exc.timeout:.0f} s") from None
+        except FileNotFoundError:
+            raise GitError(list(args), -1, "fatal: the git program was not found") from None
+        if check and proc.returncode != 0:
+            raise GitError(list(args), proc.returncode, proc.stdout)
+        return proc
+
+    def repo(self, meeting: Meeting) -> Repo | None:
+        """The Git work tree holding the meeting's notes, or None (cached once found)."""
+        if self._repos.get(meeting.id) is not None:
+            return self._repos[meeting.id]
+        directory = self.config.resolve(meeting.notes.directory).resolve()
+        probe = directory
+        while not probe.is_dir() and probe != probe.parent:
+            probe = probe.parent
+        proc = self._git(probe, meeting.git, "rev-parse", "--show-toplevel", "--absolute-git-dir", check=False)
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 or len(lines) < 2:
+            if meeting.id not in self._repos:
+                log.warning("%s: [meetings.git] is enabled but %s is not inside a Git work tree; "
+                            "changes are not committed", meeting.id, directory)
+            self._repos[meeting.id] = None
+            return None
+        repo = Repo(Path(lines[0]).resolve(), Path(lines[1]).resolve())
+        self._repos[meeting.id] = repo
+        return repo
+
+    def _repo_lock(self, repo: Repo) -> FileLock:
+        # across processes that share the repository (e.g. two meetings' bots)
+        return FileLock(str(repo.git_dir / "chatbot-git.lock"), timeout=120)
+
+    def _branch(self, repo: Repo, settings: GitSettings) -> str:
+        if settings.branch:
+            return settings.branch
+        proc = self._git(repo.top, settings, "symbolic-ref", "--short", "-q", "HEAD", check=False)
+        branch = proc.stdout.strip()
+        if proc.returncode != 0 or not branch:
+            raise GitError(["symbolic-ref", "HEAD"], proc.returncode,
+                           "fatal: not on a branch (detached HEAD); set [meetings.git] branch")
+        return branch
+
+    def _pull(self, repo: Repo, settings: GitSettings, branch: str) -> None:
+        try:
+            self._git(repo.top, settings, "pull", "--rebase", "--autostash", "--no-edit", settings.remote, branch)
+        except GitError:
+            # a conflicting rebase must not be left half-done in the bot's work tree
+            if (repo.git_dir / "rebase-merge").exists() or (repo.git_dir / "rebase-apply").exists():
+                self._git(repo.top, settings, "rebase", "--abort", check=False)
+            raise
+
+    # -- hooks --------------------------------------------------------------------------
+
+    def before_edit(self, meeting: Meeting) -> None:
+        settings = meeting.git
+        if not (settings.enabled and settings.pull):
+            return
+        repo = self.repo(meeting)
+        if repo is None:
+            return
+        try:
+            with self._lock, self._repo_lock(repo):
+                self._pull(repo, settings, self._branch(repo, settings))
+        except (GitError, Timeout) as exc:
+            log.warning("%s: could not pull before editing: %s", meeting.id, exc)
+            self._pending.setdefault(meeting.id, []).append(
+                f"could not update the notes from {settings.remote} before editing ({_reason(exc)})")
+
+    def after_edit(self, meeting: Meeting, changes: list[Change]) -> str | None:
+        settings = meeting.git
+        warnings = self._pending.pop(meeting.id, [])
+        if not settings.enabled or not changes:
+            return "; ".join(warnings) or None
+        repo = self.repo(meeting)
+        if repo is None:
+            return "; ".join(warnings) or None
+        try:
+            with self._lock, self._repo_lock(repo):
+                warning = self._commit_and_push(repo, meeting, changes)
+        except Timeout:
+            warning = "the change was saved but not committed: the Git repository is busy"
+        if warning:
+            warnings.append(warning)
+        return "; ".join(warnings) or None
+
+    def _commit_and_push(self, repo: Repo, meeting: Meeting, changes: list[Change]) -> str | None:
+        settings = meeting.git
+        paths: list[str] = []
+        for c in changes:
+            rel = os.path.relpath(Path(c.path).resolve(), repo.top)
+            if rel not in paths:
+                paths.append(rel)
+        lead = next((c for c in changes if c.person is not None), changes[0])
+        try:
+            self._git(repo.top, settings, "add", "--", *paths)
+            staged = self._git(repo.top, settings, "diff", "--cached", "--quiet", "--", *paths, check=False)
+            if staged.returncode == 0:
+                log.info("%s: nothing to commit for %s", meeting.id, ", ".join(paths))
+            else:
+                # only these paths, even if a human left other changes staged
+                self._git(repo.top, settings, "commit", "--quiet", "--no-edit", "-m", commit_message(changes),
+                          "--", *paths, author=author_of(lead.person, settings))
+                log.info("%s: committed %s", meeting.id, lead.summary)
+        except GitError as exc:
+            log.error("%s: %s\n%s", meeting.id, exc, exc.output)
+            return f"the change was saved but could not be committed to Git ({exc.last_line})"
+        if not settings.push:
+            return None
+        return self._push(repo, meeting)
+
+    def _push(self, repo: Repo, meeting: Meeting) -> str | None:
+        settings = meeting.git
+        try:
+            branch = self._branch(repo, settings)
+        except GitError as exc:
+            return f"the change was committed but not pushed ({exc.last_line})"
+        last: GitError | None = None
+        for attempt in range(settings.retries + 1):
+            try:
+                self._git(repo.top, settings, "push", "--quiet", settings.remote, f"HEAD:refs/heads/{branch}")
+                if attempt:
+                    log.info("%s: pushed to %s/%s after %d rebase(s)", meeting.id, settings.remote, branch, attempt)
+                return None
+            except GitError as exc:
+                last = exc
+                log.warning("%s: push to %s/%s failed (attempt %d): %s", meeting.id, settings.remote, branch,
+                            attempt + 1, exc.last_line)
+            if attempt == settings.retries:
+                break
+            try:  # usually: rejected because the remote moved on
+                self._pull(repo, settings, branch)
+            except GitError as exc:
+                log.warning("%s: pull --rebase failed: %s", meeting.id, exc.last_line)
+                last = exc
+                break
+        assert last is not None
+        head = self._git(repo.top, settings, "rev-parse", "--short", "HEAD", check=False).stdout.strip()
+        return (f"the change was committed locally ({head}) but could not be pushed to {settings.remote}/{branch} "
+                f"({last.last_line}); the next change will try again")
+
+
+def _reason(exc: Exception) -> str:
+    return exc.last_line if isinstance(exc, GitError) else str(exc)
+
+
+def hooks_for(config: Config) -> list[EditHooks]:
+    """The edit hooks a config asks for (pass them to ``Bot(..., hooks=...)``)."""
+    if any(m.git.enabled for m in config.meetings):
+        return [GitSync(config)]
+    return []
