@@ -639,3 +639,28 @@ def test_manifest_matches_the_defaults():
     assert {re.match(r"\s*- ([\w:.]+)", ln).group(1) for ln in scopes.splitlines()} == {
         "commands", "chat:write", "chat:write.public", "im:write", "users:read"}
     assert re.search(r"^\s*socket_mode_enabled: true\s*$", text, re.M)
+
+
+@pytest.mark.slow
+def test_commands_outside_allowed_channels_are_refused(tmp_path, fake):
+    config = _config(tmp_path, api_url=fake.api_url)
+    config.write_text(config.read_text().replace('reminder_grace = "10m"',
+                                                 'reminder_grace = "10m"\nallowed_places = ["C0CONDAECO"]'))
+    bot = BotProcess(tmp_path, config, _env(), ())
+    try:
+        fake.wait_connected(1, timeout=20)
+        eid, cmd = fake.send_slash_command("/agenda", "add elsewhere", user_id="U0JAIME", channel_id="C0RANDOM")
+        fake.wait_ack(eid)
+        refused = fake.wait_response(cmd["response_url"])
+        assert refused["text"].startswith(":warning: commands are not accepted here")
+        assert "elsewhere" not in _notes(tmp_path)
+        # a direct message (D…) and the allowed channel both work
+        for channel in ("D0DIRECT", "C0CONDAECO"):
+            eid, cmd = fake.send_slash_command("/agenda", f"add from {channel}", user_id="U0JAIME",
+                                               channel_id=channel)
+            fake.wait_ack(eid)
+            assert "Added to the agenda" in fake.wait_response(cmd["response_url"])["text"]
+        notes = _notes(tmp_path)
+        assert "- [ ] JRG: from D0DIRECT" in notes and "- [ ] JRG: from C0CONDAECO" in notes
+    finally:
+        bot.stop()

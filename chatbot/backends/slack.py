@@ -428,8 +428,12 @@ class SlackBackend(Backend):
         user_name = command.get("user_name")
         if allow and user_id and self.bot.config.person_by(slack_id=user_id) is None:
             user_name = self._display_name(user_id) or user_name
+        # direct-message channels (D…) are always allowed; others may be limited by
+        # [bot] allowed_places
+        place = channel if channel and not channel.startswith("D") else None
         message = self.bot.handle(self.command_text(name, command.get("text") or ""),
-                                  Sender("slack", user_id, user_name), meeting_id, allow_unknown=allow)
+                                  Sender("slack", user_id, user_name), meeting_id, allow_unknown=allow,
+                                  place=place)
         log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
         text = self.render(message)
         if not message.ok:
