@@ -352,3 +352,27 @@ def test_unwritable_directory_gives_clear_error_and_file_untouched(tmp_path: Pat
             undo()
     assert p.read_text() == "# T\n## New agenda items\n- [ ] ...\n"
     assert sorted(x.name for x in d.iterdir()) == ["n.md"]
+
+
+def test_a_human_edit_between_read_and_write_is_not_lost(tmp_path: Path, monkeypatch):
+    """Fault injection: the first time the bot has read the file, a person saves it."""
+    import chatbot.notes.edit as edit
+
+    p = tmp_path / "n.md"
+    p.write_text("# T\n## New agenda items\n- [ ] JL: first\n")
+    real_read = edit.read_notes
+    calls = []
+
+    def read_then_human_saves(path):
+        notes = real_read(path)
+        if not calls:
+            p.write_text("# T\n## New agenda items\n- [ ] JL: first\n- [ ] CHL: typed by hand\n")
+        calls.append(1)
+        return notes
+
+    monkeypatch.setattr(edit, "read_notes", read_then_human_saves)
+    with locked(tmp_path):
+        add_item(p, AGENDA, "- [ ] ZZ: from the bot")
+    assert p.read_text() == "# T\n## New agenda items\n- [ ] JL: first\n- [ ] CHL: typed by hand\n- [ ] ZZ: from the bot\n"
+    assert len(calls) == 2
+    assert not [x for x in tmp_path.iterdir() if x.name.endswith(".tmp")]

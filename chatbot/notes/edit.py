@@ -60,7 +60,13 @@ def _remove_stale_temp_files(directory: Path) -> None:
                 p.unlink()
 
 
-def atomic_write(path: Path, text: str) -> None:
+class ChangedUnderneath(Exception):
+    """The file changed between our read and our write (someone edited it by hand)."""
+
+
+def atomic_write(path: Path, text: str, expect: str | None = None) -> None:
+    """Write ``text`` to ``path`` atomically. With ``expect``, the file must still hold
+    exactly that text right before the rename, else ChangedUnderneath and nothing changes."""
     data = text.encode("utf-8")
     directory = path.parent
     try:
@@ -74,6 +80,8 @@ def atomic_write(path: Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
+        if expect is not None and path.read_bytes() != expect.encode("utf-8"):
+            raise ChangedUnderneath(str(path))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -149,14 +157,23 @@ def agenda_items(notes: Notes, section: Section) -> list[Item]:
     return [it for it in notes.top_items(section) if not it.is_placeholder]
 
 
+EDIT_ATTEMPTS = 5
+
+
 def _apply(path: Path, change: Callable[[Notes], tuple[list[str], EditResult]]) -> EditResult:
-    notes = read_notes(path)
-    new_lines, result = change(notes)
-    try:
-        atomic_write(path, "".join(new_lines))
-    except OSError as exc:
-        raise write_error(path, exc) from None
-    return result
+    """Read, change, write; if a person (who does not take our lock) saved the file in the
+    meantime, start again from their version so their edit is not lost."""
+    for _ in range(EDIT_ATTEMPTS):
+        notes = read_notes(path)
+        new_lines, result = change(notes)
+        try:
+            atomic_write(path, "".join(new_lines), expect=notes.text)
+        except ChangedUnderneath:
+            continue
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        return result
+    raise EditError(f"{path.name} keeps changing while the bot edits it; try again in a moment")
 
 
 def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
