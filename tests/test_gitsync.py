@@ -1,0 +1,288 @@
+"""Notes in Git: real ``git`` against a real bare repository in a temporary directory.
+
+Layout of every test: ``remote.git`` (bare, the "GitHub" of the community), ``human`` (a
+maintainer's clone with its own identity) and ``botrepo`` (the bot's clone, with NO Git
+identity configured and no global config: the bot must pass author and committer itself).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from chatbot.bot import Bot, Sender
+from chatbot.config import load_config
+from chatbot.gitsync import GitSync, hooks_for, scrub
+from chatbot.messages import render_plain
+
+from conftest import FIXTURES, FixedClock
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # next meeting: Wed 2026-01-07 17:00 UTC
+NOTES = "meetings/archive"
+
+CONFIG = """
+[bot]
+default_meeting = "eco"
+
+[[meetings]]
+id = "eco"
+name = "Conda Ecosystem Meeting"
+call_link = "https://zoom.example/j/1"
+
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;BYDAY=WE"
+start = 2026-01-07
+time = 17:00:00
+timezone = "UTC"
+
+[meetings.notes]
+directory = "{directory}"
+filename = "%Y%m%d-eco.md"
+template = "template.md"
+
+[meetings.git]
+{git}
+
+[[people]]
+initials = "JRG"
+name = "Jaime Rodríguez-Guerra"
+email = "jaime@example.org"
+slack_id = "U1"
+
+[[people]]
+initials = "JL"
+name = "Jannis Leidel"
+github = "jezdez"
+"""
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, text=True, capture_output=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stdout}{proc.stderr}")
+    return proc.stdout.strip()
+
+
+@pytest.fixture
+def repos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # no global or system Git config: like a fresh CI machine or container
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(remote))
+    human = tmp_path / "human"
+    git(tmp_path, "clone", "--quiet", str(remote), str(human))
+    git(human, "config", "user.name", "Human Maintainer")
+    git(human, "config", "user.email", "human@example.org")
+    (human / NOTES).mkdir(parents=True)
+    (human / NOTES / "README.md").write_text("Meeting notes.\n")
+    (human / ".gitignore").write_text(".chatbot.lock\n")
+    git(human, "add", ".")
+    git(human, "commit", "--quiet", "-m", "Initial commit")
+    git(human, "push", "--quiet", "origin", "HEAD:main")
+    bot = tmp_path / "botrepo"
+    git(tmp_path, "clone", "--quiet", str(remote), str(bot))
+    assert git(bot, "config", "user.name", check=False) == ""  # the bot's clone has no identity
+    return remote, human, bot
+
+
+def make_bot(tmp_path: Path, directory: Path, git_toml: str, now: dt.datetime = NOW) -> Bot:
+    cfg = tmp_path / "cfg"
+    cfg.mkdir(exist_ok=True)
+    (cfg / "template.md").write_text((FIXTURES / "agenda_template.md").read_text(encoding="utf-8"), encoding="utf-8")
+    path = cfg / "chatbot.toml"
+    path.write_text(textwrap.dedent(CONFIG).format(directory=directory.as_posix(), git=git_toml), encoding="utf-8")
+    config = load_config(path)
+    return Bot(config, FixedClock(now), hooks=hooks_for(config))
+
+
+PUSH = """enabled = true
+push = true
+committer_name = "Meeting Bot"
+committer_email = "bot@example.org"
+"""
+
+
+def remote_log(remote: Path, fmt: str = "%s") -> list[str]:
+    return git(remote, "log", "main", f"--format={fmt}").splitlines()
+
+
+def say(bot: Bot, text: str, who: str = "JRG") -> str:
+    msg = bot.handle(text, Sender("cli", initials=who))
+    out = render_plain(msg)
+    assert msg.ok, out
+    return out
+
+
+def test_commits_each_change_with_author_and_committer_and_pushes(tmp_path, repos):
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH)
+    assert [type(h) for h in bot.hooks] == [GitSync]
+
+    out = say(bot, "agenda add Release plans <for> 'v2'")
+    assert "⚠" not in out
+    out = say(bot, "agenda add CI budget", who="JL")
+    assert "⚠" not in out
+    out = say(bot, "agenda remove 1")
+    assert "⚠" not in out
+
+    subjects = remote_log(remote)
+    assert subjects == [
+        "agenda: remove 'JRG: Release plans <for> ’v2’' from 2026-01-07 (JRG)",
+        "agenda: add 'CI budget' for 2026-01-07 (JL)",
+        "agenda: add 'Release plans <for> ’v2’' for 2026-01-07 (JRG)",
+        "Initial commit",
+    ]
+    authors = remote_log(remote, "%an <%ae>|%cn <%ce>")
+    assert authors[:3] == [
+        "Jaime Rodríguez-Guerra <jaime@example.org>|Meeting Bot <bot@example.org>",
+        "Jannis Leidel <jezdez@users.noreply.github.com>|Meeting Bot <bot@example.org>",
+        "Jaime Rodríguez-Guerra <jaime@example.org>|Meeting Bot <bot@example.org>",
+    ]
+    # the new notes file was part of the first commit, and said so in the body
+    body = git(remote, "log", "main", "--format=%b", "-1", "--skip=2")
+    assert "notes: create 20260107-eco.md from the template" in body
+    assert git(remote, "show", "--name-status", "--format=", "main~2") == f"A\t{NOTES}/20260107-eco.md"
+    # what the remote has is exactly the bot's file; nothing else (no lock file) committed
+    remote_text = git(remote, "show", f"main:{NOTES}/20260107-eco.md")
+    assert remote_text == (repo / NOTES / "20260107-eco.md").read_text().rstrip("\n")
+    assert "JL: CI budget" in remote_text and "Release plans" not in remote_text
+    assert git(remote, "ls-tree", "-r", "--name-only", "main").splitlines() == [
+        ".gitignore", f"{NOTES}/20260107-eco.md", f"{NOTES}/README.md"]
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_commit_only_without_push_and_other_staged_work_untouched(tmp_path, repos):
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, "enabled = true\n")
+    (repo / "unrelated.txt").write_text("a human's staged work\n")
+    git(repo, "add", "unrelated.txt")
+    say(bot, "agenda add Only commit")
+    assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'Only commit' for 2026-01-07 (JRG)"
+    assert git(repo, "show", "--name-only", "--format=", "HEAD") == f"{NOTES}/20260107-eco.md"
+    assert git(repo, "diff", "--cached", "--name-only") == "unrelated.txt"  # still staged, not committed
+    assert remote_log(remote) == ["Initial commit"]  # push = false
+
+
+def test_concurrent_human_commit_forces_rebase_and_both_reach_the_remote(tmp_path, repos):
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH)
+    say(bot, "agenda add First item")
+    # meanwhile a human pushes a commit the bot's clone has not seen
+    git(human, "pull", "--quiet", "--rebase", "origin", "main")
+    (human / NOTES / "README.md").write_text("Meeting notes, see the template.\n")
+    git(human, "commit", "--quiet", "-am", "Human: README wording")
+    git(human, "push", "--quiet", "origin", "HEAD:main")
+
+    out = say(bot, "agenda add Second item")
+    assert "⚠" not in out, out
+    assert remote_log(remote) == [
+        "agenda: add 'Second item' for 2026-01-07 (JRG)",
+        "Human: README wording",
+        "agenda: add 'First item' for 2026-01-07 (JRG)",
+        "Initial commit",
+    ]
+    assert git(remote, "rev-list", "--merges", "main") == ""  # rebased, not merged
+    assert git(repo, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+    assert (repo / NOTES / "README.md").read_text() == "Meeting notes, see the template.\n"
+
+
+def test_conflicting_human_edit_keeps_local_commit_and_aborts_the_rebase(tmp_path, repos):
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH + "retries = 2\n")
+    say(bot, "agenda add First item")
+    git(human, "pull", "--quiet", "--rebase", "origin", "main")
+    notes = human / NOTES / "20260107-eco.md"
+    text = notes.read_text()
+    notes.write_text(text.replace("- [ ] JRG: First item\n", "- [ ] JRG: First item\n- [ ] JL: From HackMD\n"))
+    git(human, "commit", "--quiet", "-am", "Sync notes from HackMD")
+    git(human, "push", "--quiet", "origin", "HEAD:main")
+
+    out = say(bot, "agenda add Second item")
+    assert "⚠" in out and "could not be pushed to origin/main" in out and "next change will try again" in out
+    assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'Second item' for 2026-01-07 (JRG)"
+    assert not (repo / ".git" / "rebase-merge").exists() and not (repo / ".git" / "rebase-apply").exists()
+    assert "<<<<<<<" not in (repo / NOTES / "20260107-eco.md").read_text()
+    assert remote_log(remote)[0] == "Sync notes from HackMD"
+
+
+def test_pull_before_edit_sees_human_changes(tmp_path, repos):
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH + "pull = true\n")
+    say(bot, "agenda add First item")
+    git(human, "pull", "--quiet", "--rebase", "origin", "main")
+    notes = human / NOTES / "20260107-eco.md"
+    notes.write_text(notes.read_text().replace("- [ ] JRG: First item\n",
+                                               "- [ ] JRG: First item\n- [ ] JL: Merged from a PR\n"))
+    git(human, "commit", "--quiet", "-am", "Merge notes PR")
+    git(human, "push", "--quiet", "origin", "HEAD:main")
+
+    out = say(bot, "agenda add Third item")
+    assert "as item 3" in out, out  # the human's item was there before the bot wrote
+    listing = say(bot, "agenda list")
+    assert "2. JL: Merged from a PR" in listing and "3. JRG: Third item" in listing
+    assert remote_log(remote)[:2] == ["agenda: add 'Third item' for 2026-01-07 (JRG)", "Merge notes PR"]
+
+
+def test_push_that_cannot_succeed_warns_keeps_commit_and_next_change_pushes_both(tmp_path, repos):
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH)
+    say(bot, "agenda add Before the outage")
+    good = git(repo, "remote", "get-url", "origin")
+    # a remote that refuses connections (a closed port on this machine), with a secret in the URL
+    git(repo, "remote", "set-url", "origin", "http://bot:s3cret-token@127.0.0.1:9/governance.git")
+
+    out = say(bot, "agenda add During the outage")
+    assert "⚠" in out and "committed locally" in out and "next change will try again" in out, out
+    assert "s3cret-token" not in out
+    assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'During the outage' for 2026-01-07 (JRG)"
+    assert remote_log(remote)[0] == "agenda: add 'Before the outage' for 2026-01-07 (JRG)"
+
+    git(repo, "remote", "set-url", "origin", good)
+    out = say(bot, "agenda add After the outage")
+    assert "⚠" not in out, out
+    assert remote_log(remote)[:3] == [
+        "agenda: add 'After the outage' for 2026-01-07 (JRG)",
+        "agenda: add 'During the outage' for 2026-01-07 (JRG)",
+        "agenda: add 'Before the outage' for 2026-01-07 (JRG)",
+    ]
+
+
+def test_disabled_or_not_a_work_tree_changes_nothing(tmp_path, repos):
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, "enabled = false\n")
+    assert bot.hooks == []
+    say(bot, "agenda add Not committed")
+    assert git(repo, "log", "--format=%s") == "Initial commit"
+    assert "20260107-eco.md" in git(repo, "status", "--porcelain")
+
+    outside = tmp_path / "plain-notes"
+    bot = make_bot(tmp_path, outside, PUSH)
+    out = say(bot, "agenda add Still saved")
+    assert "⚠" not in out
+    assert "JRG: Still saved" in (outside / "20260107-eco.md").read_text()
+
+
+def test_cli_commits_through_the_hook(tmp_path, repos):
+    remote, human, repo = repos
+    make_bot(tmp_path, repo / NOTES, PUSH)
+    env = dict(os.environ, CHATBOT_FAKE_NOW="2026-01-05T12:00:00Z")
+    proc = subprocess.run([sys.executable, "-m", "chatbot", "agenda", "add", "--as", "JL", "-c",
+                           str(tmp_path / "cfg" / "chatbot.toml"), "From", "the", "CLI"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert remote_log(remote, "%s|%an")[0] == "agenda: add 'From the CLI' for 2026-01-07 (JL)|Jannis Leidel"
+
+
+def test_scrub_hides_credentials():
+    assert scrub("fatal: unable to access 'https://x-access-token:ghp_abc@github.com/o/r.git/'") == \
+        "fatal: unable to access 'https://***@github.com/o/r.git/'"
