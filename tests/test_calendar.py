@@ -1,0 +1,166 @@
+"""The iCalendar feed: built with icalendar, parsed back, expanded by an independent
+implementation (recurring-ical-events) and compared with the bot's own schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import recurring_ical_events
+from icalendar import Calendar
+
+from chatbot.calendar import converter_url, meeting_ics
+from chatbot.config import load_config
+from chatbot.schedule import occurrences
+
+from conftest import write_config
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
+
+CONFIG = """
+[bot]
+default_meeting = "dst"
+
+[web]
+public_url = "https://meet.example.org/bot"
+
+[[meetings]]
+id = "dst"
+name = "Packaging & <Friends> Call"
+call_link = "https://zoom.example/j/42"
+duration = "45m"
+cancelled = [2026-03-18, 2026-04-02]
+
+# 09:00 in Los Angeles, every Wednesday: 17:00 UTC until 2026-03-08, then 16:00 UTC
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;BYDAY=WE"
+start = 2026-02-02             # a Monday: the first meeting is Wednesday 2026-02-04
+time = 09:00:00
+timezone = "America/Los_Angeles"
+
+# every other Thursday 17:00 in Berlin (DST on 2026-03-29)
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;INTERVAL=2;BYDAY=TH"
+start = 2026-02-05
+time = 17:00:00
+timezone = "Europe/Berlin"
+
+# a series that ends, in a zone without DST (UNTIL given as a local date)
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;BYDAY=FR;UNTIL=20260320"
+start = 2026-02-06
+time = 12:00:00
+timezone = "Asia/Kolkata"
+
+# 02:30 on Sundays in New York: does not exist on 2026-03-08 (moves to 03:30 EDT)
+[[meetings.slots]]
+rrule = "FREQ=MONTHLY;BYDAY=2SU"
+start = 2026-02-08
+time = 02:30:00
+timezone = "America/New_York"
+
+[meetings.notes]
+directory = "notes"
+filename = "%Y%m%d-dst.md"
+url = "https://github.com/example/meetings/blob/main/{filename}"
+
+[[people]]
+initials = "JRG"
+name = "Jaime"
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path):
+    return load_config(write_config(tmp_path, CONFIG))
+
+
+def parse(data: bytes) -> Calendar:
+    return Calendar.from_ical(data)
+
+
+def ics_starts(data: bytes, a: dt.datetime, b: dt.datetime) -> list[dt.datetime]:
+    events = recurring_ical_events.of(parse(data)).between(a, b)
+    return sorted(ev["DTSTART"].dt.astimezone(UTC) for ev in events)
+
+
+def test_occurrences_from_the_ics_equal_the_schedule_across_dst(config):
+    meeting = config.meeting("dst")
+    data = meeting_ics(config, meeting, NOW)
+    a, b = dt.datetime(2026, 2, 1, tzinfo=UTC), dt.datetime(2026, 6, 1, tzinfo=UTC)
+    expected = [o.start_utc for o in occurrences(meeting, a, before=b)]
+    assert len(expected) > 25
+    assert ics_starts(data, a, b) == expected
+
+    la = [t for t in expected if t.weekday() == 2]
+    assert dt.datetime(2026, 3, 4, 17, 0, tzinfo=UTC) in la  # 09:00 PST
+    assert dt.datetime(2026, 3, 11, 16, 0, tzinfo=UTC) in la  # 09:00 PDT, after the switch
+    assert dt.datetime(2026, 3, 18, 16, 0, tzinfo=UTC) not in la  # cancelled
+    assert la[0] == dt.datetime(2026, 2, 4, 17, 0, tzinfo=UTC)  # not the Monday "start"
+    berlin = [t for t in expected if t.weekday() == 3]
+    assert dt.datetime(2026, 3, 19, 16, 0, tzinfo=UTC) in berlin  # 17:00 CET
+    assert dt.datetime(2026, 4, 2, 15, 0, tzinfo=UTC) not in berlin  # 17:00 CEST, but cancelled
+    assert dt.datetime(2026, 4, 16, 15, 0, tzinfo=UTC) in berlin  # 17:00 CEST
+    kolkata = [t for t in expected if t.weekday() == 4]
+    assert kolkata[-1] == dt.datetime(2026, 3, 13, 6, 30, tzinfo=UTC)  # UNTIL 2026-03-20 00:00 local
+    assert dt.datetime(2026, 3, 8, 7, 30, tzinfo=UTC) in expected  # 02:30 EST does not exist: 03:30 EDT
+
+
+def test_event_properties(config):
+    meeting = config.meeting("dst")
+    cal = parse(meeting_ics(config, meeting, NOW))
+    assert cal["VERSION"] == "2.0" and cal["X-WR-CALNAME"] == "Packaging & <Friends> Call"
+    tzids = {str(tz["TZID"]) for tz in cal.walk("VTIMEZONE")}
+    assert tzids == {"America/Los_Angeles", "Europe/Berlin", "Asia/Kolkata", "America/New_York"}
+    events = cal.walk("VEVENT")
+    assert len(events) == 4
+    la = events[0]
+    assert la["DTSTART"].params["TZID"] == "America/Los_Angeles"
+    assert la["DTSTART"].dt.replace(tzinfo=None) == dt.datetime(2026, 2, 4, 9, 0)
+    assert la["RRULE"].to_ical() == b"FREQ=WEEKLY;BYDAY=WE"
+    assert la["DURATION"].dt == dt.timedelta(minutes=45)
+    assert [d.dt.replace(tzinfo=None) for d in la["EXDATE"].dts] == [dt.datetime(2026, 3, 18, 9, 0)]
+    assert str(la["LOCATION"]) == str(la["URL"]) == "https://zoom.example/j/42"
+    assert str(la["SUMMARY"]) == "Packaging & <Friends> Call"
+    desc = str(la["DESCRIPTION"])
+    assert "Join: https://zoom.example/j/42" in desc
+    assert "Notes of the next meeting (2026-02-04): https://github.com/example/meetings/blob/main/20260204-dst.md" in desc
+    assert "https://meet.example.org/bot/meetings/dst" in desc
+    assert len({str(ev["UID"]) for ev in events}) == 4
+    kolkata = events[2]
+    assert kolkata["RRULE"]["UNTIL"][0] == dt.datetime(2026, 3, 19, 18, 30, tzinfo=UTC)  # UTC, as RFC 5545 requires
+    berlin = events[1]
+    assert "EXDATE" in berlin and "EXDATE" not in events[3]
+
+
+def test_ics_is_stable_but_for_the_timestamp(config):
+    meeting = config.meeting("dst")
+    one = meeting_ics(config, meeting, NOW).replace(b"\r\n ", b"")
+    two = meeting_ics(config, meeting, NOW + dt.timedelta(minutes=5)).replace(b"\r\n ", b"")
+    diff = [(x, y) for x, y in zip(one.splitlines(), two.splitlines()) if x != y]
+    assert diff and all(x.startswith(b"DTSTAMP:") for x, _ in diff)
+
+
+def test_cli_writes_a_file_that_parses(tmp_path, config):
+    out = tmp_path / "meeting.ics"
+    env = dict(os.environ, CHATBOT_FAKE_NOW="2026-02-01T12:00:00Z")
+    proc = subprocess.run([sys.executable, "-m", "chatbot", "ics", "-c", str(config.path), "--meeting", "dst",
+                           "--output", str(out)], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "4 recurring event(s)" in proc.stderr
+    a, b = dt.datetime(2026, 2, 1, tzinfo=UTC), dt.datetime(2026, 4, 1, tzinfo=UTC)
+    assert ics_starts(out.read_bytes(), a, b) == [o.start_utc for o in occurrences(config.meeting("dst"), a, before=b)]
+    proc = subprocess.run([sys.executable, "-m", "chatbot", "ics", "-c", str(config.path), "--meeting", "nope"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no meeting 'nope'" in proc.stderr
+
+
+def test_converter_url():
+    at = dt.datetime(2026, 3, 11, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-7)))
+    assert converter_url(at, "Eco & co") == (
+        "https://www.timeanddate.com/worldclock/fixedtime.html?iso=20260311T1600&p1=1440&msg=Eco%20%26%20co")
