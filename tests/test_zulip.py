@@ -583,3 +583,35 @@ def test_allowed_places_limit_streams_but_not_dms(fake, start_bot):
     wait_reply(fake, 3)
     notes = bot.notes()
     assert "JRG: In conda" in notes and "JRG: By DM" in notes and "Not here" not in notes
+
+
+@pytest.mark.slow
+def test_kill_9_with_200_adds_in_flight_keeps_every_acknowledged_item_once(fake, start_bot):
+    from chatbot.notes.edit import agenda_items
+    from chatbot.notes.parse import read_notes
+
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    for i in range(200):
+        fake.send_private(jaime, f"agenda add chaos item {i:03d}")
+    wait_reply(fake, 30, timeout=60)
+    bot.proc.kill()  # kill -9 in the middle of the stream of commands
+    bot.proc.wait(10)
+    acked = {int(m.group(1)) for msg in fake.sent_messages()
+             if (m := re.search(r"as item \d+: JRG: chaos item (\d{3})", msg["content"]))}
+    assert len(acked) >= 30
+    path = bot.dir / "notes" / "20260107-eco.md"
+    notes = read_notes(path)  # the file parses: no torn write
+    numbers = [int(it.text.rsplit(" ", 1)[1]) for it in agenda_items(notes, notes.section("New agenda items"))]
+    assert len(numbers) == len(set(numbers)), "no command landed twice"
+    assert acked <= set(numbers), "every command the user saw acknowledged is in the file"
+    # a restarted bot goes on from there
+    since = len(fake.sent_messages())
+    registered = len(fake.requests_to("POST", "register"))
+    start_bot(ready=False)
+    fake.wait_for(lambda: len(fake.requests_to("POST", "register")) > registered, timeout=20)
+    polls = len(fake.requests_to("GET", "events"))
+    fake.wait_for(lambda: len(fake.requests_to("GET", "events")) > polls, timeout=20)  # its queue is live
+    fake.send_private(jaime, "agenda add after the restart")
+    (answer,) = wait_reply(fake, 1, since=since)
+    assert f"as item {len(numbers) + 1}: JRG: after the restart" in answer["content"]
