@@ -250,3 +250,13 @@ def test_notes_filename_cannot_escape_the_notes_directory(tmp_path):
         bad = BASE_CONFIG.replace('filename = "%Y%m%d-eco.md"', f'filename = "{pattern}"')
         with pytest.raises(ConfigError, match=r"meetings\[0\]\.notes\.filename"):
             load_config(write_config(tmp_path, bad))
+
+
+def test_config_file_change_is_picked_up_without_a_signal(tmp_path, bots):
+    cfg = write_config(tmp_path)
+    b = bots(cfg, "2026-01-05T12:00:00Z")
+    b.wait_for("chatbot ready", "err")
+    cfg.write_text(cfg.read_text().replace('reminders = ["24h", "15m"]', 'reminders = ["2d"]'))
+    b.wait_for("config reloaded", "err", timeout=15)
+    # rescheduled: the next reminder is now 2 days before 2026-01-07 17:00 (it was 24 h)
+    b.wait_for(r"rescheduled reminders:eco, next at 2026-01-05T17:00:00\+00:00", "err")
