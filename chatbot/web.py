@@ -57,9 +57,6 @@ LOCAL_TIME_JS = """\
       (zone ? zone + " " : "") + "(UTC" + (off < 0 ? "-" : "+") + p(Math.floor(a / 60)) + ":" + p(a % 60) + ")";
     el.setAttribute("data-rendered", "local");
   });
-  document.querySelectorAll(".your-zone").forEach(function (el) {
-    if (zone) { el.textContent = "in your time zone (" + zone + ")"; }
-  });
 })();
 """
 
@@ -116,8 +113,7 @@ MEETING = """\
 <h1>{{ meeting.name }}</h1>
 {% if next %}
 <p>Next meeting{% if next.running %} (in progress){% endif %}:<br>
-<time class="local when" id="next-time" datetime="{{ next.iso }}">{{ next.fallback }}</time>
-<span class="muted your-zone"></span></p>
+<time class="local when" id="next-time" datetime="{{ next.iso }}">{{ next.fallback }}</time></p>
 <ul class="muted zones">
 {% for z in zones %}  <li>{{ z }}</li>
 {% endfor %}</ul>
@@ -142,7 +138,7 @@ MEETING = """\
 {% for group in owners %}
 <h3>{{ group.label }}{% if group.name %} <span class="muted">— {{ group.name }}</span>{% endif %}{% if not group.resolved %} <span class="muted">(not in the roster)</span>{% endif %}</h3>
 <ul class="items">
-{% for it in group.items %}  <li>{{ it.body }} <span class="muted">({% if it.url %}<a href="{{ it.url }}">{{ it.date }}</a>{% else %}{{ it.date }}{% endif %})</span></li>
+{% for it in group.entries %}  <li>{{ it.body }} <span class="muted">({% if it.url %}<a href="{{ it.url }}">{{ it.date }}</a>{% else %}{{ it.date }}{% endif %})</span></li>
 {% endfor %}</ul>
 {% endfor %}
 </div>
@@ -220,9 +216,9 @@ def render_meeting_page(bot: Bot, meeting: Meeting) -> str:
 
         for initials in sorted(resolved):
             person, its = resolved[initials]
-            ctx["owners"].append({"label": initials, "name": person.name, "resolved": True, "items": rows(its)})
+            ctx["owners"].append({"label": initials, "name": person.name, "resolved": True, "entries": rows(its)})
         for token in sorted(unresolved):
-            ctx["owners"].append({"label": token, "name": None, "resolved": False, "items": rows(unresolved[token])})
+            ctx["owners"].append({"label": token, "name": None, "resolved": False, "entries": rows(unresolved[token])})
     return _env.get_template("meeting").render(**ctx)
 
 
