@@ -17,6 +17,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from . import actions as act
+from .calendar import converter_url
 from .config import Config, Meeting, Person, format_duration
 from .messages import Link, Mention, Message, Text, Time, UserText, error, format_utc, reply
 from .notes.edit import EditError, add_item, agenda_items, clean_item_text, remove_item, set_checked
@@ -379,6 +380,7 @@ class Bot:
             msg.add(Text(meeting.name, bold=True), " — ", Time(occ.start_utc, format_utc(occ.start)), status)
             for zl in self.zone_lines(meeting, occ):
                 msg.add(f"• {zl}")
+            msg.add("• ", Link(converter_url(occ.start, meeting.name), "other time zones"))
         if meeting.call_link:
             msg.add("Join: ", Link(meeting.call_link, "call link"))
         return msg
@@ -389,6 +391,7 @@ class Bot:
                 Time(occ.start_utc, format_utc(occ.start)))
         for zl in self.zone_lines(meeting, occ):
             msg.add(f"• {zl}")
+        msg.add("• ", Link(converter_url(occ.start, meeting.name), "other time zones"))
         if meeting.call_link:
             msg.add("Join: ", Link(meeting.call_link, meeting.call_link))
         try:

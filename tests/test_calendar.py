@@ -164,3 +164,21 @@ def test_converter_url():
     at = dt.datetime(2026, 3, 11, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-7)))
     assert converter_url(at, "Eco & co") == (
         "https://www.timeanddate.com/worldclock/fixedtime.html?iso=20260311T1600&p1=1440&msg=Eco%20%26%20co")
+
+
+def test_next_and_reminders_link_a_time_zone_converter(tmp_path):
+    from chatbot.bot import Bot
+    from chatbot.messages import Link, render_plain
+    from chatbot.schedule import next_occurrence
+
+    from conftest import BASE_CONFIG, FixedClock
+
+    cfg = load_config(write_config(tmp_path, BASE_CONFIG))
+    bot = Bot(cfg, FixedClock(dt.datetime(2026, 1, 5, tzinfo=UTC)))
+    want = ("https://www.timeanddate.com/worldclock/fixedtime.html?iso=20260107T1700&p1=1440"
+            "&msg=Conda%20Ecosystem%20Meeting")
+    meeting = cfg.meeting("eco")
+    for msg in (bot.next_message(meeting), bot.reminder(meeting, next_occurrence(meeting, bot.now()),
+                                                        dt.timedelta(hours=24))):
+        links = [s for line in msg.lines for s in line if isinstance(s, Link)]
+        assert Link(want, "other time zones") in links, render_plain(msg)
