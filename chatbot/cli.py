@@ -157,10 +157,15 @@ def cmd_check_config(args, config) -> int:
 def cmd_ics(args, config) -> int:
     from pathlib import Path
 
-    from .calendar import write_ics
+    from .calendar import CalendarError, write_ics
 
     meeting = config.meeting(args.meeting)
-    data = write_ics(config, meeting, _clock()(), Path(args.output) if args.output and args.output != "-" else None)
+    try:
+        data = write_ics(config, meeting, _clock()(), Path(args.output) if args.output and args.output != "-" else None)
+    except (CalendarError, OSError) as exc:
+        print(f"error: cannot write the calendar of {meeting.id}: {getattr(exc, 'strerror', None) or exc}",
+              file=sys.stderr)
+        return 1
     if not args.output or args.output == "-":
         sys.stdout.write(data.decode("utf-8"))
     else:
@@ -172,7 +177,13 @@ def cmd_serve(args, config) -> int:
     from .web import serve
 
     bot = Bot(config, _clock(), hooks=hooks_for(config))
-    return serve(bot, args.host or config.web.host, args.port or config.web.port)
+    host = args.host or config.web.host
+    port = config.web.port if args.port is None else args.port
+    try:
+        return serve(bot, host, port)
+    except OSError as exc:  # address in use, no permission for a low port, unknown host
+        print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def _date(value: str) -> dt.date:

@@ -218,3 +218,15 @@ def test_visitor_sees_the_page_in_their_time_zone(served, tmp_path):
     artifacts = HERE / "artifacts"
     artifacts.mkdir(exist_ok=True)
     shutil.copyfile(png, artifacts / "status-page.png")
+
+
+def test_serve_reports_a_port_in_use(config):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "chatbot", "serve", "-c", str(config.path), "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in proc.stderr
+    assert "Traceback" not in proc.stderr
