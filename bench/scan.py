@@ -1,0 +1,204 @@
+"""Benchmark 2: the open-action-item scan over a large notes archive, against grep.
+
+Generates N notes files (copies of the fixture corpus ``tests/fixtures/notes/`` and, when
+present, ``../shared/fixtures/conda-governance/archive/``, one per day, named by the meeting's
+filename pattern) in a temporary directory, then times in one run:
+
+* ``grep -c -e '- \\[ \\]'`` over the same files (the floor: reading the bytes),
+* the same in plain Python (read every file, count the boxes): Python's own floor,
+* a cold scan ``chatbot.actions.open_actions`` with the parse cache cleared, in this process
+  (the files are in the OS page cache for both),
+* a cold scan in a fresh ``python`` process (imports excluded: timed inside the child),
+* a warm scan (nothing changed: the parse cache is valid).
+
+    python bench/scan.py [--smoke] [--files 10000] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO, Row, clean_env, ratio, table  # noqa: E402
+
+FIXTURES = [REPO / "tests" / "fixtures" / "notes",
+            REPO.parent / "shared" / "fixtures" / "conda-governance" / "archive"]
+FIRST_DAY = dt.date(2000, 1, 3)
+
+CONFIG = """
+[bot]
+default_meeting = "eco"
+
+[[meetings]]
+id = "eco"
+name = "Conda Ecosystem Meeting"
+
+[[meetings.slots]]
+rrule = "FREQ=DAILY"
+start = 2000-01-03
+time = 17:00:00
+
+[meetings.notes]
+directory = "notes"
+filename = "%Y%m%d-eco.md"
+
+[meetings.actions]
+lookback = "3000w"
+
+[[people]]
+initials = "JRG"
+name = "Jaime Rodriguez-Guerra"
+github = "jaimergp"
+"""
+
+# runs in a fresh interpreter: one cold scan, timed after the imports
+CHILD = """
+import datetime as dt, json, sys, time
+from chatbot.actions import open_actions
+from chatbot.config import load_config
+config = load_config(sys.argv[1])
+meeting = config.meeting("eco")
+before = dt.date.fromisoformat(sys.argv[2])
+t0 = time.perf_counter()
+items = open_actions(config, meeting, before, today=before)
+print(json.dumps({"seconds": time.perf_counter() - t0, "items": len(items)}))
+"""
+
+
+def corpus() -> list[str]:
+    texts = []
+    for d in FIXTURES:
+        if d.is_dir():
+            texts += [p.read_text(encoding="utf-8") for p in sorted(d.glob("*.md"))]
+    if not texts:
+        raise RuntimeError("no fixture notes found in " + ", ".join(map(str, FIXTURES)))
+    return texts
+
+
+def generate(root: Path, n: int) -> tuple[Path, dt.date]:
+    """N notes files, one per day from FIRST_DAY; returns the config and the day after the last."""
+    texts = corpus()
+    notes = root / "notes"
+    notes.mkdir(parents=True)
+    for i in range(n):
+        day = FIRST_DAY + dt.timedelta(days=i)
+        (notes / day.strftime("%Y%m%d-eco.md")).write_text(texts[i % len(texts)], encoding="utf-8")
+    cfg = root / "chatbot.toml"
+    cfg.write_text(CONFIG, encoding="utf-8")
+    return cfg, FIRST_DAY + dt.timedelta(days=n)
+
+
+def time_grep(notes: Path, repeat: int) -> tuple[float, int]:
+    times, total = [], 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = subprocess.run(["grep", "-r", "-c", "-e", r"- \[ \]", str(notes)], capture_output=True,
+                             text=True, check=False)
+        times.append(time.perf_counter() - t0)
+        if out.returncode not in (0, 1):
+            raise RuntimeError(f"grep failed: {out.stderr}")
+        total = sum(int(line.rsplit(":", 1)[1]) for line in out.stdout.splitlines())
+    return statistics.median(times), total
+
+
+def time_python_read(notes: Path, repeat: int) -> float:
+    """Python's own floor: list the directory, read every file, count the checkboxes."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        total = 0
+        for p in notes.iterdir():
+            total += p.read_bytes().count(b"- [ ]")
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run(smoke: bool = False, files: int | None = None, profile: bool = False) -> list[Row]:
+    from chatbot import actions
+    from chatbot.config import load_config
+
+    n = files or (200 if smoke else 10_000)
+    repeat = 1 if smoke else 3
+    tmp = Path(tempfile.mkdtemp(prefix="bench-scan-"))
+    try:
+        cfg, before = generate(tmp, n)
+        config = load_config(cfg)
+        meeting = config.meeting("eco")
+        grep_s, unchecked = time_grep(tmp / "notes", repeat)
+        pyread_s = time_python_read(tmp / "notes", repeat)
+
+        cold, warm, found = [], [], 0
+        for _ in range(repeat):
+            actions._cache.clear()
+            t0 = time.perf_counter()
+            items = actions.open_actions(config, meeting, before, today=before)
+            cold.append(time.perf_counter() - t0)
+            found = len(items)
+            t0 = time.perf_counter()
+            again = actions.open_actions(config, meeting, before, today=before)
+            warm.append(time.perf_counter() - t0)
+            if len(again) != found:
+                raise RuntimeError("the warm scan found something else than the cold one")
+        cold_s, warm_s = statistics.median(cold), statistics.median(warm)
+
+        child = subprocess.run([sys.executable, "-c", CHILD, str(cfg), before.isoformat()], cwd=tmp,
+                               env=clean_env(), capture_output=True, text=True, check=True)
+        fresh = json.loads(child.stdout.strip().splitlines()[-1])
+        fresh_s = fresh["seconds"]
+
+        if profile:
+            import cProfile
+            import pstats
+
+            actions._cache.clear()
+            prof = cProfile.Profile()
+            prof.runcall(actions.open_actions, config, meeting, before, today=before)
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+            actions._cache.clear()
+            prof = cProfile.Profile()
+            prof.runcall(actions.open_actions, config, meeting, before, today=before)
+            prof.runcall(actions.open_actions, config, meeting, before, today=before)
+            print("--- warm ---")
+            pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        actions._cache.clear()
+
+    name = f"2 action scan ({n} files)"
+    fps = lambda s: f"{n / s:,.0f} files/s ({s * 1000:.0f} ms)"  # noqa: E731
+    return [
+        Row(name, "grep -c (floor)", "", fps(grep_s), "", "", None),
+        Row(name, "python read+count (floor)", "", fps(pyread_s) + " py", ratio(pyread_s, grep_s), "", None),
+        Row(name, "cold, cache cleared", fps(cold_s), fps(grep_s), ratio(cold_s, grep_s), "<= 3x grep",
+            cold_s <= 3 * grep_s),
+        Row(name, "cold, fresh process", fps(fresh_s), fps(grep_s), ratio(fresh_s, grep_s), "<= 3x grep",
+            fresh_s <= 3 * grep_s),
+        Row(name, "warm (nothing changed)", fps(warm_s), fps(cold_s) + " cold", ratio(warm_s, cold_s),
+            "well under cold (<= 0.5x)", warm_s <= 0.5 * cold_s),
+        Row(name, "open items found / unchecked boxes", f"{found} / {unchecked}", "", "",
+            "same in fresh process", fresh["items"] == found),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, to check the benchmark works")
+    ap.add_argument("--files", type=int)
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of a cold and a warm scan")
+    args = ap.parse_args(argv)
+    print(table(run(args.smoke, args.files, args.profile)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
