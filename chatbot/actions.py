@@ -20,9 +20,10 @@ from pathlib import Path
 
 from .config import Config, Meeting, Person
 from .notes.files import NotesFiles
-from .notes.parse import Attendee, Notes, read_notes
+from .notes.parse import Attendee, Notes, read_notes, split_owner
 
 _FROM = re.compile(r"\s*\(from \d{4}-\d{2}-\d{2}\)\s*$")
+_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class ActionItem:
 
 def item_key(owners: list[str], body: str) -> tuple[frozenset[str], str]:
     text = _FROM.sub("", body).lower()
-    text = re.sub(r"\s+", " ", text).strip().rstrip(".:;!")
+    text = _SPACES.sub(" ", text).strip().rstrip(".:;!")
     return frozenset(o.upper() for o in owners), text
 
 
@@ -96,31 +97,35 @@ def resolve_owner(token: str, attendees: list[Attendee], config: Config) -> Owne
                  (att.github if att else None) or (person.github if person else None), person)
 
 
-_cache: dict[Path, tuple[tuple[int, int], Notes]] = {}
+_cache: dict[Path, tuple[tuple[int, int], dt.date, Config, list[tuple[ActionItem, bool]]]] = {}
 
 
-def _notes(path: Path) -> Notes:
-    """Parse results are cached by path, mtime and size (a scan re-reads only changed files)."""
+def _file_items(path: Path, day: dt.date, config: Config) -> list[tuple[ActionItem, bool]]:
+    """items_in_file of one notes file, cached by path, mtime and size (and the date and
+    config they were resolved with): a warm scan only stats the files. Only the items are
+    kept, not the parse tree; a big archive's trees would slow down every garbage collection."""
     st = path.stat()
     stamp = (st.st_mtime_ns, st.st_size)
     hit = _cache.get(path)
-    if hit and hit[0] == stamp:
-        return hit[1]
-    notes = read_notes(path)
-    _cache[path] = (stamp, notes)
-    return notes
+    if hit and hit[0] == stamp and hit[1] == day and hit[2] is config:
+        return hit[3]
+    items = items_in_file(read_notes(path), day, config)
+    _cache[path] = (stamp, day, config, items)
+    return items
 
 
 def items_in_file(notes: Notes, day: dt.date, config: Config) -> list[tuple[ActionItem, bool]]:
     """Every owned checkbox item of one file, with whether it is checked."""
-    attendees = notes.attendees()
+    attendees = None  # parsed on first need: many files have no owned checkbox
     out = []
     for it in notes.items:
         if not it.is_checkbox or it.is_placeholder:
             continue
-        tokens, body = it.owners, it.body
+        tokens, body = split_owner(it.text)  # == it.owners, it.body, in one pass
         if not tokens or not body:
             continue
+        if attendees is None:
+            attendees = notes.attendees()
         owners = [resolve_owner(t, attendees, config) for t in tokens]
         out.append((ActionItem(day, notes.path, it.line + 1, it.text, body, owners), bool(it.checked)))
     return out
@@ -140,12 +145,12 @@ def open_actions(config: Config, meeting: Meeting, before: dt.date, *, today: dt
     latest: dict[tuple[frozenset[str], str], tuple[ActionItem, bool]] = {}
     for day, path in files:  # oldest first: newer copies replace older ones
         try:
-            notes = _notes(path)
+            found_here = _file_items(path, day, config)
         except Exception as exc:  # NotesError or an OS error: report, keep scanning
             if errors is not None:
                 errors.append(str(exc))
             continue
-        for item, checked in items_in_file(notes, day, config):
+        for item, checked in found_here:
             latest[item.key] = (item, checked)
     found = [item for item, checked in latest.values() if not checked]
     return sorted(found, key=lambda a: (a.date, a.line))

@@ -161,11 +161,16 @@ _ITEM = re.compile(r"^([ \t]*)([-*+]|\d{1,9}[.)])(?:[ \t]+(.*)|[ \t]*)$")
 _CHECK = re.compile(r"^\[([ xX])\](?:[ \t]+(.*)|[ \t]*)$")
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _EMOJI = re.compile(r":[a-z0-9_+-]+:")
+_SPACES = re.compile(r"[\s]+")
+_BREAK = re.compile(r"^[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$")  # a thematic break
+_OWNER_SEP = re.compile(r"\s*(?:,|/|&|\band\b)\s*")
+_HANDLE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
+_DELIM_CELL = re.compile(r":?-*:?")
 
 
 def normalize_title(title: str) -> str:
     t = _EMOJI.sub("", title).strip().lower()
-    t = re.sub(r"[\s]+", " ", t)
+    t = _SPACES.sub(" ", t)
     return t.strip(" :.-*_")
 
 
@@ -187,7 +192,7 @@ def split_owner(text: str) -> tuple[list[str], str]:
     for rx in (_OWNER_COLON, _OWNER_PAREN, _OWNER_HANDLE):
         m = rx.match(t)
         if m:
-            owners = [o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", m.group(1)) if o]
+            owners = [o for o in _OWNER_SEP.split(m.group(1)) if o]
             return owners, m.group(2).strip()
     return [], t
 
@@ -268,7 +273,9 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
             last_item_line = None
             continue
 
-        m = _FENCE.match(raw_line)
+        # cheap first-character tests before each regex (each regex needs that character)
+        first = stripped[0]
+        m = _FENCE.match(raw_line) if first in "`~" else None
         if m:
             ind = _indent(raw_line[: len(raw_line) - len(raw_line.lstrip())])
             fence = (m.group(1), ind)
@@ -279,7 +286,7 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
             prev_blank = False
             continue
 
-        h = _HEADING.match(raw_line)
+        h = _HEADING.match(raw_line) if first == "#" else None
         if h:
             stack.clear()
             headings.append(Heading(i, len(h.group(1)), (h.group(2) or "").strip()))
@@ -287,8 +294,8 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
             last_item_line = None
             continue
 
-        im = _ITEM.match(raw_line)
-        if im and not re.match(r"^[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$", raw_line):  # not a thematic break
+        im = _ITEM.match(raw_line) if first in "-*+" or first.isdigit() else None
+        if im and not _BREAK.match(raw_line):  # not a thematic break
             ind = _indent(im.group(1))
             rest = im.group(3) or ""
             cm = _CHECK.match(rest)
@@ -368,7 +375,7 @@ def _clean_handle(h: str | None) -> str | None:
     if not h:
         return None
     h = h.strip().strip("()").strip().lstrip("@").strip()
-    return h if re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", h) else None
+    return h if _HANDLE_NAME.fullmatch(h) else None
 
 
 _LIST_TEMPLATE = re.compile(rf"^({_INI}|[A-Za-z]{{2,5}})\s*:\s*([^(,]+?)\s*(?:\((@?[\w-]+)\))?\s*(?:,\s*(.*?))?\.?$")
@@ -418,7 +425,7 @@ def parse_attendees(notes: Notes, section: Section) -> list[Attendee]:
         c_gh, c_aff = col("gh username", "github", "username", "gh"), col("affiliation")
         for row in table[1:]:
             cells = _cells(row)
-            if all(re.fullmatch(r":?-*:?", c) for c in cells):
+            if all(_DELIM_CELL.fullmatch(c) for c in cells):
                 continue
 
             def get(j: int | None) -> str | None:
