@@ -8,12 +8,14 @@ each request's time to the HTTP response (the ack). Then checks that every item 
 notes file exactly once.
 
     python bench/latency.py [--smoke] [--requests 200] [--concurrency 50]
+    python bench/latency.py --what-if-backlog 128 --what-if-executor 64   # diagnosis, see README
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import re
 import shutil
 import sys
@@ -137,7 +139,8 @@ def _measure(fake: FakeSlack, bot_url: str, bare_url: str, forms: list[dict], co
     return bot_lat, bare_lat, bot_refused, bare_refused
 
 
-def run(smoke: bool = False, requests: int | None = None, concurrency: int | None = None) -> list[Row]:
+def run(smoke: bool = False, requests: int | None = None, concurrency: int | None = None,
+        whatif_backlog: int | None = None, whatif_executor: int | None = None) -> list[Row]:
     n = requests or (10 if smoke else 200)
     conc = concurrency or (5 if smoke else 50)
     passes = [(n, conc)]
@@ -158,6 +161,10 @@ def run(smoke: bool = False, requests: int | None = None, concurrency: int | Non
                            encoding="utf-8")
             env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                             CHATBOT_FAKE_NOW=QUIET_NOW)
+            if whatif_backlog or whatif_executor:  # diagnosis only, applied to both servers alike
+                env["PYTHONPATH"] = str(Path(__file__).with_name("whatif")) + os.pathsep + env["PYTHONPATH"]
+                env["BENCH_WHATIF_BACKLOG"] = str(whatif_backlog or "")
+                env["BENCH_WHATIF_EXECUTOR"] = str(whatif_executor or "")
             bot = Proc(chatbot_cmd("run", "--backend", "slack", "--config", str(cfg)), tmp, env, tmp / "bot.log")
             procs.append(bot)
             bare = Proc([sys.executable, str(Path(__file__).with_name("bare_bolt.py")), str(bare_port),
@@ -199,12 +206,21 @@ def run(smoke: bool = False, requests: int | None = None, concurrency: int | Non
     for n_pass, conc_pass, bot_lat, bare_lat, bot_refused, bare_refused in results:
         b99, f99 = pct(bot_lat, 99), pct(bare_lat, 99)
         name = f"1 command ack ({n_pass} req, {conc_pass} concurrent)"
+        if whatif_backlog or whatif_executor:
+            name += f" WHAT-IF backlog={whatif_backlog or 5} executor={whatif_executor or 5}"
         rows += [
             Row(name, "p50", ms(pct(bot_lat, 50)), ms(pct(bare_lat, 50)),
                 ratio(pct(bot_lat, 50), pct(bare_lat, 50))),
-            Row(name, "p99", ms(b99), ms(f99), ratio(b99, f99), "ratio <= 1.2", b99 / f99 <= 1.2),
+            # a p99 of >= 1 s is a dropped SYN retransmitted (listen backlog overflow) on both
+            # sides: then the ratio compares TCP timers, not the servers, and does not count as met
+            Row(name, "p99", ms(b99), ms(f99), ratio(b99, f99),
+                "ratio <= 1.2" if b99 < 1.0 else "ratio <= 1.2, p99 < 1 s", b99 / f99 <= 1.2 and b99 < 1.0),
             Row(name, "max", ms(max(bot_lat)), ms(max(bare_lat)), ratio(max(bot_lat), max(bare_lat))),
         ]
+        slow_bot, slow_bare = sum(t >= 1.0 for t in bot_lat), sum(t >= 1.0 for t in bare_lat)
+        if slow_bot or slow_bare:  # a dropped SYN is retransmitted after 1 s: listen backlog overflow
+            rows.append(Row(name, "answers >= 1 s (SYN retransmit)", str(slow_bot), str(slow_bare), "", "0",
+                            slow_bot == 0))
         if bot_refused or bare_refused:
             rows.append(Row(name, "connections refused/reset", str(bot_refused), str(bare_refused), "",
                             "0", bot_refused == 0))
@@ -221,8 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, to check the benchmark works")
     ap.add_argument("--requests", type=int)
     ap.add_argument("--concurrency", type=int)
+    ap.add_argument("--what-if-backlog", type=int, metavar="N",
+                    help="diagnosis: run both servers with a TCP listen backlog of N (wsgiref's is 5)")
+    ap.add_argument("--what-if-executor", type=int, metavar="N",
+                    help="diagnosis: give both bolt apps N listener threads (bolt's default is 5)")
     args = ap.parse_args(argv)
-    print(table(run(args.smoke, args.requests, args.concurrency)))
+    print(table(run(args.smoke, args.requests, args.concurrency, args.what_if_backlog, args.what_if_executor)))
     return 0
 
 
