@@ -334,13 +334,15 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
 
     # attach sections
     notes = Notes(Path(path) if path else None, lines, metadata, body_start, headings, items, newline)
+    # An item belongs to the section of the last heading above it: that section contains it
+    # (it only ends at a later heading) and is the innermost one that does. Items and
+    # sections are both in line order, so one merge pass does it.
     sections = notes.sections()
+    k = -1
     for it in items:
-        owner = None
-        for s in sections:
-            if s.start < it.line < s.end and (owner is None or s.heading.level > owner.heading.level):
-                owner = s
-        it.section = owner
+        while k + 1 < len(sections) and sections[k + 1].start < it.line:
+            k += 1
+        it.section = sections[k] if k >= 0 else None
     return notes
 
 
