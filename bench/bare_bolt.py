@@ -28,7 +28,8 @@ def main() -> int:
     from wsgiref.simple_server import make_server
 
     # the server and handler classes of the bot's HTTP mode, so the comparison is like for like
-    from chatbot.backends.slack import HTTP_PATH, _QuietHandler, _ThreadingWSGIServer
+    from chatbot.backends.slack import HTTP_PATH, _QuietHandler
+    from chatbot.web import ThreadingServer
 
     client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=api_url)
     app = App(client=client, signing_secret=os.environ["SLACK_SIGNING_SECRET"],
@@ -41,7 +42,7 @@ def main() -> int:
         ack()
 
     server = make_server("127.0.0.1", port, SlackRequestHandler(app, path=HTTP_PATH),
-                         server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+                         server_class=ThreadingServer, handler_class=_QuietHandler)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -295,9 +295,16 @@ def make_app(bot: Bot) -> Callable[[dict, Callable], Iterable[bytes]]:
     return app
 
 
-class _Server(ThreadingMixIn, WSGIServer):
+class ThreadingServer(ThreadingMixIn, WSGIServer):
+    """``wsgiref``'s server with a thread per request and a listen backlog for bursts.
+
+    socketserver's default backlog of 5 makes a burst of connections (50 Slack commands at
+    once) see resets and 1 s SYN retransmits; the Slack backend's HTTP mode uses this class too.
+    """
+
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
 
 
 class _Handler(WSGIRequestHandler):
@@ -306,7 +313,7 @@ class _Handler(WSGIRequestHandler):
 
 
 def make_http_server(bot: Bot, host: str, port: int) -> WSGIServer:
-    return make_server(host, port, make_app(bot), server_class=_Server, handler_class=_Handler)
+    return make_server(host, port, make_app(bot), server_class=ThreadingServer, handler_class=_Handler)
 
 
 def serve(bot: Bot, host: str, port: int, stop: threading.Event | None = None) -> int:

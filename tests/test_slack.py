@@ -587,6 +587,49 @@ def test_http_mode_checks_signatures(tmp_path, fake, start_bot):
     assert_no_secrets(bot.output())
 
 
+def test_http_mode_acks_before_the_work_and_serves_status_pages(tmp_path, fake, start_bot):
+    """The ack must not wait for the notes edit: while another process holds the notes lock the
+    command is acknowledged at once, its answer and item follow when the lock is free. The same
+    port serves the status page and the calendar feed."""
+    from filelock import FileLock
+
+    port = _free_port()
+    bot = start_bot(mode="http", port=port, env=_env(SLACK_APP_TOKEN=None, SLACK_SIGNING_SECRET=SIGNING_SECRET))
+    bot.wait_log(r"listening for slash commands on http://127\.0\.0\.1:\d+/slack/events", timeout=20)
+    base = f"http://127.0.0.1:{port}"
+    (tmp_path / "notes").mkdir(exist_ok=True)
+    lock = FileLock(str(tmp_path / "notes" / ".chatbot.lock"))
+    with lock:
+        form = fake.slash_command_payload("/agenda", "add Acked while locked", user_id="U0JAIME")
+        status, _ = signed_post(base + "/slack/events", SIGNING_SECRET, form)
+        assert status == 200  # acknowledged although the edit cannot start yet
+        with pytest.raises(AssertionError):
+            fake.wait_response(form["response_url"], timeout=1.0)
+        assert "Acked while locked" not in _notes(tmp_path)
+    answer = fake.wait_response(form["response_url"], timeout=20)
+    assert "Acked while locked" in answer["text"]
+    assert "- [ ] JRG: Acked while locked" in _notes(tmp_path)
+
+    import urllib.request
+    with urllib.request.urlopen(base + "/meetings/conda-ecosystem", timeout=10) as resp:
+        page = resp.read().decode()
+        assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/html")
+    assert "Conda Ecosystem Meeting" in page and "Acked while locked" in page
+    with urllib.request.urlopen(base + "/calendar/conda-ecosystem.ics", timeout=10) as resp:
+        ics = resp.read().decode()
+        assert resp.headers["Content-Type"].startswith("text/calendar")
+    assert "BEGIN:VCALENDAR" in ics and "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=WE" in ics
+    # the signed endpoint is still bolt's: a GET there is not a status page
+    try:
+        with urllib.request.urlopen(base + "/slack/events", timeout=10) as resp:
+            assert "Conda Ecosystem Meeting" not in resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        assert exc.code in (401, 404, 405)
+    assert bot.alive()
+    assert bot.stop() == 0
+    assert_no_secrets(bot.output())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode,missing", [("socket", "SLACK_APP_TOKEN"), ("socket", "SLACK_BOT_TOKEN"),
                                           ("http", "SLACK_SIGNING_SECRET")])

@@ -6,7 +6,9 @@ Two ways to receive slash commands (``[slack] mode``):
   is needed. Needs ``SLACK_BOT_TOKEN`` (``xoxb-…``) and ``SLACK_APP_TOKEN`` (``xapp-…``).
 * ``http``: Slack POSTs each command to ``http://HOST:PORT/slack/events`` (``[slack] host``,
   ``port``); every request's signature is checked with ``SLACK_SIGNING_SECRET`` and requests
-  with a missing, wrong or stale (> 5 minutes) signature are refused with 401.
+  with a missing, wrong or stale (> 5 minutes) signature are refused with 401. The same
+  server serves the read-only status pages and calendar feeds (:mod:`chatbot.web`) on every
+  other path.
 
 Commands are acknowledged at once (Slack allows 3 seconds), then answered privately to the
 caller (an ephemeral message through the command's ``response_url``) and, for changes, with a
@@ -29,8 +31,8 @@ import os
 import re
 import socket
 import threading
-from socketserver import ThreadingMixIn
-from typing import Any, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Mapping
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..bot import Bot, Sender
@@ -45,6 +47,8 @@ APP_TOKEN_ENV = "SLACK_APP_TOKEN"
 SIGNING_SECRET_ENV = "SLACK_SIGNING_SECRET"
 HTTP_PATH = "/slack/events"
 DEFAULT_API_URL = "https://slack.com/api/"
+WORK_THREADS = 2  # commands worked on at once: edits of a notes file take turns anyway, and fewer
+# threads leave the GIL to the acks during a burst (bench/latency.py: p99 ratio 1.5 with 8, ~1.15 with 2)
 SOCKET_PING_INTERVAL = 3.0  # seconds; a dead connection is noticed (and replaced) after ~4 missed pongs
 
 # Errors that mean the token itself is wrong: retrying cannot help, the operator must act.
@@ -171,9 +175,17 @@ def _install_redaction(secrets: list[str]) -> RedactSecrets:
 # HTTP mode server
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
+def _ack_only(ack) -> None:
+    ack()  # Slack gives up after 3 seconds; the work follows in SlackBackend._on_command
+
+
+def by_path(routes: Mapping[str, Callable], default: Callable) -> Callable[[dict, Callable], Iterable[bytes]]:
+    """One WSGI application that sends each exact path to its own application."""
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        return routes.get(environ.get("PATH_INFO") or "/", default)(environ, start_response)
+
+    return app
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -197,6 +209,7 @@ class SlackBackend(Backend):
         self._socket_handler = None
         self._http_server: WSGIServer | None = None
         self._http_thread: threading.Thread | None = None
+        self._work: ThreadPoolExecutor | None = None
         self._redaction: RedactSecrets | None = None
         self._client_lock = threading.Lock()
         self.bot_user_id: str | None = None
@@ -282,6 +295,9 @@ class SlackBackend(Backend):
         if self._http_thread is not None:
             self._http_thread.join(timeout=5)
             self._http_thread = None
+        work, self._work = self._work, None
+        if work is not None:  # acknowledged commands finish their edits before the bot exits
+            work.shutdown(wait=True)
 
     # -- secrets and the Web API client -------------------------------------------------
 
@@ -381,17 +397,24 @@ class SlackBackend(Backend):
         bolt_log = logging.getLogger("chatbot.slack.bolt")
         if not any(isinstance(f, _DropNoise) for f in bolt_log.filters):
             bolt_log.addFilter(_DropNoise())
+        # The ack is the whole synchronous part: it runs in the request's own thread (HTTP) or
+        # the websocket's listener (Socket Mode) and the answer goes out at once; the command's
+        # work (notes edit, reply, channel note) is a bolt "lazy" listener on our own pool, so
+        # a burst of commands never queues acks behind other commands' work, and close() can
+        # let in-flight work finish.
+        self._work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="slack-work")
         app = App(
             client=self.client,
             signing_secret=self._env(SIGNING_SECRET_ENV) if http else "unused-in-socket-mode",
             request_verification_enabled=http,
             token_verification_enabled=False,  # _authenticate did it, with a clearer message
-            process_before_response=False,  # ack() goes out before the command's work is done
+            process_before_response=True,  # ack in the request; the work is the lazy listener
             raise_error_for_unhandled_request=False,
+            listener_executor=self._work,
             logger=bolt_log,
         )
         for name in self.commands():
-            app.command(name)(self._on_command)
+            app.command(name)(ack=_ack_only, lazy=[self._on_command])
         app.error(self._on_error)
         self._app = app
         return app
@@ -418,8 +441,20 @@ class SlackBackend(Backend):
             return "next"
         return f"{core} {(text or '').strip()}".strip()
 
-    def _on_command(self, ack, command: dict, respond) -> None:
-        ack()  # first: Slack gives up after 3 seconds
+    def _on_command(self, command: dict, respond) -> None:
+        """A slash command's work, after Slack has its ack (bolt lazy listener)."""
+        try:
+            self._work_on(command, respond)
+        except Exception as exc:  # bolt would log only a one-liner; the bot keeps running
+            log.error("Slack command %s failed: %s: %s", command.get("command") or "?", type(exc).__name__, exc,
+                      exc_info=True)
+            try:
+                respond(text=":warning: something went wrong on the bot's side; see its log",
+                        response_type="ephemeral")
+            except Exception:
+                pass
+
+    def _work_on(self, command: dict, respond) -> None:
         name = command.get("command") or ""
         user_id = command.get("user_id")
         channel = command.get("channel_id")
@@ -497,15 +532,18 @@ class SlackBackend(Backend):
     def _run_http(self, app, stop: threading.Event) -> None:
         from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-        wsgi = SlackRequestHandler(app, path=HTTP_PATH)
+        from .. import web
+
+        wsgi = by_path({HTTP_PATH: SlackRequestHandler(app, path=HTTP_PATH)}, web.make_app(self.bot))
         host, port = self.settings.host, self.settings.port
         try:
-            server = make_server(host, port, wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+            server = make_server(host, port, wsgi, server_class=web.ThreadingServer, handler_class=_QuietHandler)
         except OSError as exc:
             raise ConfigError(f"slack.host/slack.port: cannot listen on {host}:{port}: "
                               f"{exc.strerror or exc}") from None
         self._http_server = server
         self._http_thread = threading.Thread(target=server.serve_forever, name="slack-http", daemon=True)
         self._http_thread.start()
-        log.info("Slack: listening for slash commands on http://%s:%d%s", host, server.server_port, HTTP_PATH)
+        log.info("Slack: listening for slash commands on http://%s:%d%s (status pages and calendars at /)",
+                 host, server.server_port, HTTP_PATH)
         stop.wait()
