@@ -8,14 +8,12 @@ each request's time to the HTTP response (the ack). Then checks that every item 
 notes file exactly once.
 
     python bench/latency.py [--smoke] [--requests 200] [--concurrency 50]
-    python bench/latency.py --what-if-backlog 128 --what-if-executor 64   # diagnosis, see README
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import re
 import shutil
 import sys
@@ -139,13 +137,12 @@ def _measure(fake: FakeSlack, bot_url: str, bare_url: str, forms: list[dict], co
     return bot_lat, bare_lat, bot_refused, bare_refused
 
 
-def run(smoke: bool = False, requests: int | None = None, concurrency: int | None = None,
-        whatif_backlog: int | None = None, whatif_executor: int | None = None) -> list[Row]:
+def run(smoke: bool = False, requests: int | None = None, concurrency: int | None = None) -> list[Row]:
     n = requests or (10 if smoke else 200)
     conc = concurrency or (5 if smoke else 50)
     passes = [(n, conc)]
     if not (smoke or requests or concurrency):
-        # the same below the servers' listen backlog (5): no SYN retransmits, only the bot's own cost
+        # a gentle pass too: the bot's own cost without contention
         passes.append((100, 5))
     tag = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix="bench-latency-"))
@@ -161,10 +158,6 @@ def run(smoke: bool = False, requests: int | None = None, concurrency: int | Non
                            encoding="utf-8")
             env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                             CHATBOT_FAKE_NOW=QUIET_NOW)
-            if whatif_backlog or whatif_executor:  # diagnosis only, applied to both servers alike
-                env["PYTHONPATH"] = str(Path(__file__).with_name("whatif")) + os.pathsep + env["PYTHONPATH"]
-                env["BENCH_WHATIF_BACKLOG"] = str(whatif_backlog or "")
-                env["BENCH_WHATIF_EXECUTOR"] = str(whatif_executor or "")
             bot = Proc(chatbot_cmd("run", "--backend", "slack", "--config", str(cfg)), tmp, env, tmp / "bot.log")
             procs.append(bot)
             bare = Proc([sys.executable, str(Path(__file__).with_name("bare_bolt.py")), str(bare_port),
@@ -206,8 +199,6 @@ def run(smoke: bool = False, requests: int | None = None, concurrency: int | Non
     for n_pass, conc_pass, bot_lat, bare_lat, bot_refused, bare_refused in results:
         b99, f99 = pct(bot_lat, 99), pct(bare_lat, 99)
         name = f"1 command ack ({n_pass} req, {conc_pass} concurrent)"
-        if whatif_backlog or whatif_executor:
-            name += f" WHAT-IF backlog={whatif_backlog or 5} executor={whatif_executor or 5}"
         rows += [
             Row(name, "p50", ms(pct(bot_lat, 50)), ms(pct(bare_lat, 50)),
                 ratio(pct(bot_lat, 50), pct(bare_lat, 50))),
@@ -237,12 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, to check the benchmark works")
     ap.add_argument("--requests", type=int)
     ap.add_argument("--concurrency", type=int)
-    ap.add_argument("--what-if-backlog", type=int, metavar="N",
-                    help="diagnosis: run both servers with a TCP listen backlog of N (wsgiref's is 5)")
-    ap.add_argument("--what-if-executor", type=int, metavar="N",
-                    help="diagnosis: give both bolt apps N listener threads (bolt's default is 5)")
     args = ap.parse_args(argv)
-    print(table(run(args.smoke, args.requests, args.concurrency, args.what_if_backlog, args.what_if_executor)))
+    print(table(run(args.smoke, args.requests, args.concurrency)))
     return 0
 
 
