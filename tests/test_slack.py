@@ -642,6 +642,7 @@ def test_missing_secret_is_a_clear_error(tmp_path, fake, start_bot, mode, missin
     out = bot.output()
     assert f"error: {missing} is not set" in out
     assert "Traceback" not in out
+    assert "chatbot ready" not in out  # checked before the scheduler starts (no reminder without a token)
     assert fake.requests == []  # gave up before talking to Slack
     assert_no_secrets(out)
 

@@ -256,7 +256,9 @@ class SlackBackend(Backend):
             return
         self.post(meeting, message)
 
-    def run(self, stop: threading.Event) -> None:
+    def prepare(self) -> None:
+        """Before the scheduler starts: the secrets the mode needs are all set and look right
+        (ConfigError naming what is missing). No network: Slack is asked in ``run()``."""
         mode = self.settings.mode
         needed = [BOT_TOKEN_ENV, APP_TOKEN_ENV] if mode == "socket" else [BOT_TOKEN_ENV, SIGNING_SECRET_ENV]
         self._require(*needed)
@@ -264,6 +266,11 @@ class SlackBackend(Backend):
         if app_token and not app_token.startswith("xapp-"):
             raise ConfigError(f"{APP_TOKEN_ENV} must be an app-level token starting with 'xapp-' "
                               "(Basic Information > App-Level Tokens, scope connections:write)")
+
+    def run(self, stop: threading.Event) -> None:
+        self.prepare()  # again: run() may be called without the runner
+        mode = self.settings.mode
+        app_token = self._env(APP_TOKEN_ENV) if mode == "socket" else None
         if not self._authenticate(stop):
             return
         app = self._build_app()
