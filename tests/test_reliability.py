@@ -32,12 +32,12 @@ UTC = dt.timezone.utc
 class Bot_:
     """A `chatbot run` console process whose stdout/stderr are collected line by line."""
 
-    def __init__(self, config: Path, fake_now: str, *extra: str, stdin=subprocess.PIPE):
+    def __init__(self, config: Path, fake_now: str, *extra: str, stdin=subprocess.PIPE, preexec_fn=None):
         env = {**os.environ, "CHATBOT_FAKE_NOW": fake_now}
         env.pop("CHATBOT_CONFIG", None)
         self.proc = subprocess.Popen([sys.executable, "-m", "chatbot", "run", "--config", str(config), *extra],
                                      stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=env, cwd=REPO, bufsize=1)
+                                     env=env, cwd=REPO, bufsize=1, preexec_fn=preexec_fn)
         self.out: list[str] = []
         self.err: list[str] = []
         self._threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True),
@@ -260,3 +260,40 @@ def test_config_file_change_is_picked_up_without_a_signal(tmp_path, bots):
     b.wait_for("config reloaded", "err", timeout=15)
     # rescheduled: the next reminder is now 2 days before 2026-01-07 17:00 (it was 24 h)
     b.wait_for(r"rescheduled reminders:eco, next at 2026-01-05T17:00:00\+00:00", "err")
+
+
+def test_disk_full_is_a_clear_error_the_file_is_untouched_and_the_bot_keeps_running(tmp_path, bots):
+    """A write the kernel refuses (here: over RLIMIT_FSIZE, EFBIG, as a full disk refuses with
+    ENOSPC) leaves the notes file as it was, tells the user, and the bot goes on."""
+    import resource
+
+    config = write_config(tmp_path)
+    cli = [sys.executable, "-m", "chatbot", "agenda", "add", "seed item", "--as", "JRG", "--config", str(config)]
+    env = {**os.environ, "CHATBOT_FAKE_NOW": "2026-01-05T12:00:00Z"}
+    assert subprocess.run(cli, env=env, cwd=REPO, capture_output=True, text=True, timeout=60).returncode == 0
+    notes = tmp_path / "notes" / "20260107-eco.md"
+    # a long human-written tail, so the limit below leaves room for the bot's small state files
+    with notes.open("a", encoding="utf-8") as fh:
+        fh.write("".join(f"- discussion line {i}: nothing to see\n" for i in range(2000)))
+    before = notes.read_bytes()
+    limit = len(before) + 4  # any added item makes the file larger than this
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    b = bots(config, "2026-01-05T12:00:00Z", preexec_fn=small_files)
+    b.wait_for("chatbot ready", "err")
+    b.send("/agenda add this one cannot be written")
+    [answer] = b.wait_for(r"could not write 20260107-eco\.md", timeout=30)
+    assert "the file was not changed" in answer and "Traceback" not in "\n".join(b.out + b.err)
+    assert notes.read_bytes() == before
+    assert not [p for p in notes.parent.iterdir() if p.name.endswith(".tmp")]  # no temp file left behind
+    b.send("/agenda list")  # still running and still reading the file
+    b.wait_for(r"1\. JRG: seed item", timeout=30)
+    assert b.proc.poll() is None
+    # the CLI says the same and exits non-zero
+    r = subprocess.run(cli[:5] + ["too big now"] + cli[6:], env=env, cwd=REPO, capture_output=True, text=True,
+                       timeout=60, preexec_fn=small_files)
+    assert r.returncode != 0 and "could not write 20260107-eco.md" in r.stderr + r.stdout
+    assert "Traceback" not in r.stderr
+    assert notes.read_bytes() == before

@@ -102,7 +102,9 @@ def _umask() -> int:
 
 
 def write_error(path: Path, exc: OSError) -> EditError:
-    reason = {28: "the disk is full", 13: "permission denied", 30: "the file system is read-only"}.get(
+    reason = {28: "the disk is full", 27: "the file would exceed the size limit for files (EFBIG)",
+              122: "the disk quota is exceeded", 13: "permission denied",
+              30: "the file system is read-only"}.get(
         exc.errno or 0, exc.strerror or str(exc))
     return EditError(f"could not write {path.name}: {reason}; the file was not changed")
 
