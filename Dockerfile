@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CHATBOT_CONFIG=/app/config/chatbot.toml
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY chatbot ./chatbot
 RUN pip install . && rm -rf /src
 
