@@ -8,6 +8,7 @@ bot is patched. ``CHATBOT_FAKE_NOW`` puts the bot's clock a few seconds before a
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import logging
 import os
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from chatbot.bot import Bot
 from chatbot.config import Person, load_config
 from chatbot.messages import Link, Mention, Message, Text, Time, UserText
 from chatbot.backends.base import BackendError
-from chatbot.backends.slack import RedactSecrets, SlackBackend, date_token, render_mrkdwn
+from chatbot.backends.slack import AckPriority, RedactSecrets, SlackBackend, date_token, render_mrkdwn
 from fakes.slack import FakeSlack, signed_post
 
 REPO = Path(__file__).resolve().parent.parent
@@ -183,6 +185,51 @@ def test_links_and_mentions():
     out = render_mrkdwn(msg)
     assert out == ("<https://x.example/a?b=1&amp;c=2|notes &lt;file&gt;> <https://x.example/> "
                    "<@U0JAIME> Cheng &lt;@\u200bhere&gt; Odd")
+
+
+class _Ack:
+    """A WSGI app standing for bolt acking a command: blocks until released."""
+
+    def __init__(self):
+        self.started, self.release, self.log = threading.Event(), threading.Event(), []
+
+    def __call__(self, environ, start_response):
+        self.started.set()
+        assert self.release.wait(30)
+        self.log.append("acked")
+        start_response("200 OK", [])
+        return [b""]
+
+    def run_in_thread(self, wsgi) -> threading.Thread:
+        t = threading.Thread(target=wsgi, args=({}, lambda *a: None), daemon=True)
+        t.start()
+        assert self.started.wait(10)
+        return t
+
+
+def test_command_work_waits_until_the_acks_in_flight_are_out():
+    prio = AckPriority(threads=1, max_wait=60, settle=0)
+    ack = _Ack()
+    t = ack.run_in_thread(prio.wrap(ack))
+    work = prio.executor.submit(lambda: list(ack.log))  # what had happened when the work began
+    with pytest.raises(concurrent.futures.TimeoutError):
+        work.result(timeout=0.5)  # held: an ack is in flight (and max_wait is a minute)
+    ack.release.set()
+    assert work.result(timeout=10) == ["acked"]
+    t.join(10)
+    # nothing in flight: work starts at once
+    assert prio.executor.submit(lambda: "done").result(timeout=10) == "done"
+    prio.executor.shutdown()
+
+
+def test_command_work_is_held_at_most_max_wait():
+    prio = AckPriority(threads=1, max_wait=0.2, settle=0)
+    ack = _Ack()
+    t = ack.run_in_thread(prio.wrap(ack))
+    assert prio.executor.submit(lambda: list(ack.log)).result(timeout=10) == []  # ran while the ack hung
+    ack.release.set()
+    t.join(10)
+    prio.executor.shutdown()
 
 
 def _config(tmp_path: Path, mode="socket", api_url="http://127.0.0.1:9/api/", port=3000, allow_unknown=False):

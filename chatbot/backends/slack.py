@@ -31,6 +31,7 @@ import os
 import re
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Mapping
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -48,7 +49,7 @@ SIGNING_SECRET_ENV = "SLACK_SIGNING_SECRET"
 HTTP_PATH = "/slack/events"
 DEFAULT_API_URL = "https://slack.com/api/"
 WORK_THREADS = 2  # commands worked on at once: edits of a notes file take turns anyway, and fewer
-# threads leave the GIL to the acks during a burst (bench/latency.py: p99 ratio 1.5 with 8, ~1.15 with 2)
+# threads leave the GIL to the acks during a burst (see bench/README.md)
 SOCKET_PING_INTERVAL = 3.0  # seconds; a dead connection is noticed (and replaced) after ~4 missed pongs
 
 # Errors that mean the token itself is wrong: retrying cannot help, the operator must act.
@@ -179,6 +180,69 @@ def _ack_only(ack) -> None:
     ack()  # Slack gives up after 3 seconds; the work follows in SlackBackend._on_command
 
 
+class AckPriority:
+    """Acks first. Slack waits at most 3 seconds for a command's ack but nobody waits on the
+    millisecond for its answer, so the work behind an ack (notes edit, answer, channel note)
+    holds back while other commands are still being acknowledged: it starts once no ack has
+    been in flight for ``settle`` seconds, and never later than ``max_wait`` seconds after
+    it was queued (so under a steady stream of commands nothing starves).
+
+    ``wrap`` counts the requests of a WSGI application; ``executor`` runs the work."""
+
+    def __init__(self, threads: int, max_wait: float = 1.0, settle: float = 0.02):
+        self.max_wait = max_wait
+        self.settle = settle
+        self._busy = 0
+        self._last = float("-inf")
+        self._cond = threading.Condition()
+        self.executor = _HoldingExecutor(self, max_workers=threads, thread_name_prefix="slack-work")
+
+    def wrap(self, app: Callable) -> Callable[[dict, Callable], Iterable[bytes]]:
+        def counted(environ: dict, start_response: Callable) -> Iterable[bytes]:
+            with self._cond:
+                self._busy += 1
+            try:
+                return app(environ, start_response)
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._last = time.monotonic()
+                    self._cond.notify_all()
+
+        return counted
+
+    def wait_quiet(self, queued_at: float) -> None:
+        """Block until no ack is in flight (and none ended in the last ``settle`` seconds),
+        or until ``queued_at + max_wait``."""
+        deadline = queued_at + self.max_wait
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    return
+                if self._busy:
+                    self._cond.wait(deadline - now)
+                elif now - self._last < self.settle:
+                    self._cond.wait(min(self.settle - (now - self._last), deadline - now))
+                else:
+                    return
+
+
+class _HoldingExecutor(ThreadPoolExecutor):
+    def __init__(self, acks: AckPriority, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._acks = acks
+
+    def submit(self, fn, /, *args, **kwargs):
+        queued_at = time.monotonic()
+
+        def held():
+            self._acks.wait_quiet(queued_at)
+            return fn(*args, **kwargs)
+
+        return super().submit(held)
+
+
 def by_path(routes: Mapping[str, Callable], default: Callable) -> Callable[[dict, Callable], Iterable[bytes]]:
     """One WSGI application that sends each exact path to its own application."""
 
@@ -210,6 +274,7 @@ class SlackBackend(Backend):
         self._http_server: WSGIServer | None = None
         self._http_thread: threading.Thread | None = None
         self._work: ThreadPoolExecutor | None = None
+        self._acks: AckPriority | None = None
         self._redaction: RedactSecrets | None = None
         self._client_lock = threading.Lock()
         self.bot_user_id: str | None = None
@@ -408,8 +473,10 @@ class SlackBackend(Backend):
         # the websocket's listener (Socket Mode) and the answer goes out at once; the command's
         # work (notes edit, reply, channel note) is a bolt "lazy" listener on our own pool, so
         # a burst of commands never queues acks behind other commands' work, and close() can
-        # let in-flight work finish.
-        self._work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="slack-work")
+        # let in-flight work finish. In HTTP mode that work also waits for a burst's acks to
+        # be out (AckPriority, at most 1 s).
+        self._acks = AckPriority(WORK_THREADS)
+        self._work = self._acks.executor
         app = App(
             client=self.client,
             signing_secret=self._env(SIGNING_SECRET_ENV) if http else "unused-in-socket-mode",
@@ -541,7 +608,8 @@ class SlackBackend(Backend):
 
         from .. import web
 
-        wsgi = by_path({HTTP_PATH: SlackRequestHandler(app, path=HTTP_PATH)}, web.make_app(self.bot))
+        bolt = SlackRequestHandler(app, path=HTTP_PATH)
+        wsgi = by_path({HTTP_PATH: self._acks.wrap(bolt) if self._acks else bolt}, web.make_app(self.bot))
         host, port = self.settings.host, self.settings.port
         try:
             server = make_server(host, port, wsgi, server_class=web.ThreadingServer, handler_class=_QuietHandler)
