@@ -24,7 +24,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import jinja2
@@ -291,6 +291,16 @@ def make_app(bot: Bot) -> Callable[[dict, Callable], Iterable[bytes]]:
                             "text/plain; charset=utf-8")
         start_response(resp.status, resp.all_headers())
         return [b"" if method == "HEAD" else resp.body]
+
+    return app
+
+
+def by_path(routes: Mapping[str, Callable], default: Callable) -> Callable[[dict, Callable], Iterable[bytes]]:
+    """One WSGI application that sends each exact path to its own application (e.g. the
+    Slack backend's ``/slack/events`` next to the status pages)."""
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        return routes.get(environ.get("PATH_INFO") or "/", default)(environ, start_response)
 
     return app
 

@@ -4,12 +4,11 @@ files (grep for unchecked boxes, then judging each line), not produced by the co
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
 
-from chatbot.actions import item_key, items_in_file, open_actions
+from chatbot.actions import item_key, items_in_file
 from chatbot.bot import Bot, Sender
 from chatbot.config import load_config
 from chatbot.messages import Mention, render_plain

@@ -428,8 +428,8 @@ def test_socket_mode_slash_commands(tmp_path, fake, start_bot):
 
     answer = fake.wait_response(cmd["response_url"])
     assert answer["response_type"] == "ephemeral"
-    assert answer["text"].startswith(f"Added to the agenda of Conda Ecosystem Meeting on 2026-01-07 as item 1: "
-                                     f"JRG: Release plans for 25.1 &lt;!channel&gt; &amp; @\u200bhere")
+    assert answer["text"].startswith("Added to the agenda of Conda Ecosystem Meeting on 2026-01-07 as item 1: "
+                                     "JRG: Release plans for 25.1 &lt;!channel&gt; &amp; @\u200bhere")
     notes = _notes(tmp_path)
     # the notes file gets the text as typed (the core may defuse the mass mention there too)
     assert re.search(r"^- \[ \] JRG: Release plans for 25\.1 <!channel> & @\u200b?here$", notes, re.M)

@@ -243,15 +243,6 @@ class _HoldingExecutor(ThreadPoolExecutor):
         return super().submit(held)
 
 
-def by_path(routes: Mapping[str, Callable], default: Callable) -> Callable[[dict, Callable], Iterable[bytes]]:
-    """One WSGI application that sends each exact path to its own application."""
-
-    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        return routes.get(environ.get("PATH_INFO") or "/", default)(environ, start_response)
-
-    return app
-
-
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
         log.debug("http %s - %s", self.address_string(), format % args)
@@ -609,7 +600,7 @@ class SlackBackend(Backend):
         from .. import web
 
         bolt = SlackRequestHandler(app, path=HTTP_PATH)
-        wsgi = by_path({HTTP_PATH: self._acks.wrap(bolt) if self._acks else bolt}, web.make_app(self.bot))
+        wsgi = web.by_path({HTTP_PATH: self._acks.wrap(bolt) if self._acks else bolt}, web.make_app(self.bot))
         host, port = self.settings.host, self.settings.port
         try:
             server = make_server(host, port, wsgi, server_class=web.ThreadingServer, handler_class=_QuietHandler)

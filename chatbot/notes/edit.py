@@ -15,6 +15,7 @@ same notes directory:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -102,9 +103,9 @@ def _umask() -> int:
 
 
 def write_error(path: Path, exc: OSError) -> EditError:
-    reason = {28: "the disk is full", 27: "the file would exceed the size limit for files (EFBIG)",
-              122: "the disk quota is exceeded", 13: "permission denied",
-              30: "the file system is read-only"}.get(
+    reason = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file would exceed the size limit for files",
+              errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
+              errno.EPERM: "permission denied", errno.EROFS: "the file system is read-only"}.get(
         exc.errno or 0, exc.strerror or str(exc))
     return EditError(f"could not write {path.name}: {reason}; the file was not changed")
 
