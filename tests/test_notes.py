@@ -167,6 +167,31 @@ def test_malformed_notes_are_never_written(tmp_path: Path, text: str, problem: s
     assert p.read_bytes() == before
 
 
+def test_deeply_nested_frontmatter_is_refused_not_a_crash(tmp_path: Path):
+    """YAML nested tens of thousands deep overflowed the C stack of the YAML loader (a
+    segfault: the whole bot died on every scan of the archive). Run in a child process so a
+    crash shows up as a failure instead of killing the test run."""
+    import subprocess
+    import sys
+    p = tmp_path / "n.md"
+    n = 100_000
+    p.write_text("---\na: " + "[" * n + "]" * n + "\n---\n# T\n## New agenda items\n- [ ] ...\n")
+    before = p.read_bytes()
+    code = ("import sys; from pathlib import Path; from chatbot.notes.edit import add_item, locked\n"
+            "from chatbot.notes.parse import NotesError\n"
+            "p = Path(sys.argv[1])\n"
+            "try:\n"
+            "    with locked(p.parent):\n"
+            "        add_item(p, 'New agenda items', '- [ ] ZZ: x')\n"
+            "except NotesError as exc:\n"
+            "    print('refused:', exc)\n")
+    run = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True,
+                         cwd=Path(__file__).parent.parent)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith(f"refused: {p}: frontmatter is nested too deeply"), run.stdout
+    assert p.read_bytes() == before
+
+
 def test_non_utf8_notes_are_refused(tmp_path: Path):
     p = tmp_path / "n.md"
     p.write_bytes(b"# T\n## New agenda items\n- [ ] caf\xe9\n")

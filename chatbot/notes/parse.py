@@ -207,6 +207,23 @@ def split_lines(text: str) -> list[str]:
     return out
 
 
+MAX_FRONTMATTER_DEPTH = 100
+
+
+def _check_yaml_depth(raw: str, path: Path | str | None) -> None:
+    """Refuse YAML nested deeper than any frontmatter needs. The loader builds nested
+    collections recursively (in C): tens of thousands of levels overflow the stack and kill the
+    process. The event parser is iterative, so counting depth on its events is safe."""
+    depth = 0
+    for event in yaml.parse(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_FRONTMATTER_DEPTH:
+                raise NotesError(path, f"frontmatter is nested too deeply (more than {MAX_FRONTMATTER_DEPTH} levels)")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+
+
 def parse_notes(text: str, path: Path | str | None = None) -> Notes:
     """Parse notes text; raise NotesError for anything we could not safely edit."""
     if "\x00" in text:
@@ -225,6 +242,7 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
             raise NotesError(path, "frontmatter starts with '---' on line 1 but is never closed")
         raw = "".join(lines[1:close])
         try:
+            _check_yaml_depth(raw, path)
             loaded = frontmatter.YAMLHandler().load(raw) if raw.strip() else {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
