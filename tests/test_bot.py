@@ -112,6 +112,14 @@ def test_structure_breaking_text_is_one_safe_line(bot):
     assert items[0].text == "JRG: \\## Not a heading - not a sub item @\u200bchannel look"
 
 
+def test_text_with_a_lone_surrogate_is_added_not_a_traceback(bot):
+    """JSON from a chat platform can carry a lone UTF-16 surrogate ("\\ud800"); it cannot be
+    written as UTF-8 and used to escape as UnicodeEncodeError."""
+    msg = bot.handle("agenda add broken \ud800 emoji \U0001f389", ME)
+    assert msg.ok, render_plain(msg)
+    assert "- [ ] JRG: broken \ufffd emoji \U0001f389\n" in notes_path(bot).read_bytes().decode("utf-8")
+
+
 def test_unknown_platform_user_is_told_how_to_be_added(bot):
     msg = bot.handle("agenda add hi", Sender("slack", user_id="U404", name="stranger"))
     text = render_plain(msg)

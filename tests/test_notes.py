@@ -304,6 +304,7 @@ def test_attendees_found_in_every_file_that_lists_them(path: Path):
     ("hi @channel and @here, @all @everyone", "hi @\u200bchannel and @\u200bhere, @\u200ball @\u200beveryone"),
     ("tab\there\x00nul", "tab here nul"),
     ("<!-- hide the rest", "&lt;!-- hide the rest"),
+    ("lone \udc80 surrogate", "lone \ufffd surrogate"),
 ])
 def test_clean_item_text(raw, clean):
     assert clean_item_text(raw, 1000) == clean

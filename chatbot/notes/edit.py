@@ -116,6 +116,7 @@ def write_error(path: Path, exc: OSError) -> EditError:
 
 _MASS = re.compile(r"(?i)(?<![\w`])@(channel|here|everyone|all|stream|topic)\b")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # lone halves of UTF-16 pairs: not encodable as UTF-8
 
 
 def clean_item_text(text: str, max_length: int) -> str:
@@ -123,6 +124,7 @@ def clean_item_text(text: str, max_length: int) -> str:
     if text is None:
         text = ""
     one = _CONTROL.sub(" ", text.replace("\r\n", " ").replace("\n", " ").replace("\r", " "))
+    one = _SURROGATE.sub("\ufffd", one)
     one = re.sub(r"[ \t]+", " ", one).strip()
     if not one:
         raise EditError("the agenda item is empty; write what you want to discuss, e.g. `/agenda add Release plans for 25.1`")
