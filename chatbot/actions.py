@@ -64,6 +64,12 @@ class ActionItem:
     def key(self) -> tuple[frozenset[str], str]:
         return item_key([o.token for o in self.owners], self.body)
 
+    @property
+    def keys(self) -> set[tuple[frozenset[str], str]]:
+        """The item's identity with owners as written and as resolved: a carried-over copy
+        names resolved owners by their roster initials (``@jaimergp`` -> ``JRG``)."""
+        return {self.key, item_key([o.label for o in self.owners], self.body)}
+
     def owned_by(self, who: str) -> bool:
         w = who.lstrip("@").lower()
         for o in self.owners:
@@ -142,7 +148,11 @@ def open_actions(config: Config, meeting: Meeting, before: dt.date, *, today: dt
     files = [(d, p) for d, p in files if d >= oldest]
     if settings.max_meetings:
         files = files[-settings.max_meetings:]
-    latest: dict[tuple[frozenset[str], str], tuple[ActionItem, bool]] = {}
+    # An item replaces every earlier one it shares a key with (owners as written or as
+    # resolved) and takes over their keys, so a later copy in either form replaces it too.
+    latest: dict[int, tuple[ActionItem, bool]] = {}
+    keys_of: dict[int, set[tuple[frozenset[str], str]]] = {}
+    owner_of: dict[tuple[frozenset[str], str], int] = {}
     for day, path in files:  # oldest first: newer copies replace older ones
         try:
             found_here = _file_items(path, day, config)
@@ -151,7 +161,18 @@ def open_actions(config: Config, meeting: Meeting, before: dt.date, *, today: dt
                 errors.append(str(exc))
             continue
         for item, checked in found_here:
-            latest[item.key] = (item, checked)
+            n = len(keys_of)
+            own = item.keys
+            keys = set(own)
+            for k in own:
+                old = owner_of.get(k)
+                if old is not None and old in latest:
+                    del latest[old]
+                    keys |= keys_of[old]
+            latest[n] = (item, checked)
+            keys_of[n] = keys
+            for k in keys:
+                owner_of[k] = n
     found = [item for item, checked in latest.values() if not checked]
     return sorted(found, key=lambda a: (a.date, a.line))
 

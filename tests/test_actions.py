@@ -165,6 +165,31 @@ def test_new_notes_get_open_items_carried_over(tmp_path):
     assert "## New agenda items\n\n- [ ] JL: Next topic\n" in text
 
 
+def test_carried_over_item_is_one_item_when_its_owner_was_a_handle_or_attendee_initials(tmp_path):
+    """carried_line writes resolved owners as roster initials ('@jaimergp' and the attendee
+    table's 'JG' both become 'JRG'); the copy must still count as the same item, and ticking
+    it must close it, not leave the original open beside it."""
+    att = "## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n| Jaime | JG | jaimergp |\n\n"
+    bot = _series(tmp_path, {"20260128": f"# a\n{att}## New agenda items\n- [ ] @jaimergp please review\n"
+                                          "- [ ] JG: attendee initials\n- [ ] QQ: nobody knows\n"})
+    bot.clock.now = dt.datetime(2026, 2, 2, tzinfo=UTC)  # next meeting: 2026-02-04
+    assert bot.handle("agenda add Next topic", Sender("cli", initials="JL")).ok
+    text = (tmp_path / "notes" / "20260204-eco.md").read_text()
+    assert ("- [ ] JRG: please review (from 2026-01-28)\n- [ ] JRG: attendee initials (from 2026-01-28)\n"
+            "- [ ] QQ: nobody knows (from 2026-01-28)\n") in text
+    bot.clock.now = dt.datetime(2026, 2, 10, tzinfo=UTC)  # after that meeting
+    items = bot.open_actions(bot.config.meeting())
+    assert [(i.date.isoformat(), i.body) for i in items] == [
+        ("2026-02-04", "please review (from 2026-01-28)"),
+        ("2026-02-04", "attendee initials (from 2026-01-28)"),
+        ("2026-02-04", "nobody knows (from 2026-01-28)"),
+        ("2026-02-04", "Next topic"),
+    ]
+    assert bot.handle("actions done 1", Sender("cli", initials="JRG")).ok
+    assert bot.handle("actions done 1", Sender("cli", initials="JRG")).ok
+    assert [i.body for i in bot.open_actions(bot.config.meeting())] == ["nobody knows (from 2026-01-28)", "Next topic"]
+
+
 def test_pings_one_message_per_owner_and_a_summary(tmp_path):
     bot = _series(tmp_path, {"20260128": f"# b\n{ATT}## A\n- [ ] JRG: one\n- [ ] JRG: two\n- [ ] QQ: three\n"})
     occ = bot.next_meeting(bot.config.meeting())
