@@ -230,3 +230,20 @@ def test_allowed_places_and_editors(tmp_path):
     assert not no.ok and "only JL (and admins) can remove" in render_plain(no)
     assert bot.handle("agenda remove 1", SLACK_JL).ok
     assert bot.handle("agenda remove 1", Sender("slack", user_id="U9")).ok  # admin
+
+
+@pytest.mark.parametrize("initials", ["J", "ABCDEF", "Jl2"])
+def test_people_whose_initials_are_not_owner_shaped_can_remove_their_own_items(tmp_path, initials):
+    """The roster accepts initials such as 'J', 'ABCDEF' or 'Jl2'; the notes parser only reads
+    2-5 capitals as owners. The bot wrote '- [ ] J: ...' and then refused to let J remove it."""
+    text = BASE_CONFIG + f'\n[[people]]\ninitials = "{initials}"\nname = "Odd Initials"\nslack_id = "U7"\n'
+    bot = Bot(load_config(write_config(tmp_path, text)), FixedClock(NOW))
+    odd = Sender("slack", user_id="U7")
+    assert bot.handle("agenda add mine", odd).ok
+    assert bot.handle("agenda add yours", ME).ok
+    other = bot.handle("agenda remove 1", ME)
+    assert not other.ok and "only its owner or an admin" in render_plain(other)
+    removed = bot.handle("agenda remove 1", odd)
+    assert removed.ok, render_plain(removed)
+    assert f"{initials}: mine" not in notes_path(bot).read_text()
+    assert not bot.handle("agenda remove 1", odd).ok  # JRG's item stays JRG's
