@@ -247,3 +247,13 @@ def test_people_whose_initials_are_not_owner_shaped_can_remove_their_own_items(t
     assert removed.ok, render_plain(removed)
     assert f"{initials}: mine" not in notes_path(bot).read_text()
     assert not bot.handle("agenda remove 1", odd).ok  # JRG's item stays JRG's
+
+
+def test_a_template_that_renders_unparseable_notes_is_named_in_the_error(tmp_path):
+    """The error used to name the notes file, which was never created: nothing to open and fix."""
+    cfg = load_config(write_config(tmp_path, template="---\ntags: [broken\n---\n# T\n## New agenda items\n- [ ] ...\n"))
+    bot = Bot(cfg, FixedClock(NOW))
+    msg = bot.handle("agenda add hi", ME)
+    text = render_plain(msg)
+    assert not msg.ok and str(tmp_path / "template.md") in text and "not valid YAML" in text
+    assert not notes_path(bot).exists() and "20260107-eco.md" not in text

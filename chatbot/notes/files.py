@@ -75,7 +75,12 @@ class NotesFiles:
         if path.exists():
             return path, False
         text = self.render(occurrence)
-        notes = parse_notes(text, path)
+        try:
+            notes = parse_notes(text, path)
+        except NotesError as exc:  # about the template: the notes file does not exist yet
+            tpl = self.meeting.notes.template
+            raise NotesError(self.config.resolve(tpl) if tpl is not None else "built-in template",
+                             f"the rendered template cannot be used as notes: {exc.problem}") from None
         if notes.section(self.meeting.notes.agenda_section) is None:
             raise NotesError(self.meeting.notes.template or "built-in template",
                              f"the rendered template has no '{self.meeting.notes.agenda_section}' section "
