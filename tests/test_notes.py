@@ -69,11 +69,20 @@ def test_add_changes_only_the_inserted_line_and_remove_restores(path: Path, tmp_
     else:
         assert len(new_lines) == len(old_lines) + 1
         text, old_text = after_bytes.decode(), original.decode()
+        # written in the style of the list it joins: same bullet character and indentation
+        last = real_before[-1] if real_before else None
+        if last is None:
+            assert added.text == "- [ ] ZZ: a test item"
+        else:
+            line = old_lines[last.line]
+            assert added.text.startswith(line[: len(line) - len(line.lstrip())])
+            assert added.text.lstrip().endswith(" [ ] ZZ: a test item")
+            assert added.text.lstrip()[0] == last.bullet[0] or last.bullet[0].isdigit()
         if old_text.endswith("\n") or added.line < len(new_lines):
             assert [op[0] for op in ops] == ["insert"]
-            assert new_lines[added.line - 1] == "- [ ] ZZ: a test item" + before.newline
+            assert new_lines[added.line - 1] == added.text + before.newline
         else:  # appended after a last line without newline: the file still ends without one
-            assert text == old_text + before.newline + "- [ ] ZZ: a test item"
+            assert text == old_text + before.newline + added.text
     # the item is now the last numbered agenda item, parsed with its owner
     after = read_notes(work)
     items = agenda_items(after, after.section(AGENDA))
@@ -91,7 +100,7 @@ def test_add_changes_only_the_inserted_line_and_remove_restores(path: Path, tmp_
         ph = [it for it in before.top_items(section) if it.is_placeholder][0]
         expect = old_lines.copy()
         line = old_lines[ph.line]
-        expect[ph.line] = line[: len(line) - len(line.lstrip())] + "- [ ] ..." + line[len(line.rstrip("\r\n")):]
+        expect[ph.line] = line[: len(line) - len(line.lstrip())] + ph.bullet + " [ ] ..." + line[len(line.rstrip("\r\n")):]
         assert restored.decode() == "".join(expect)
     else:
         assert restored == original
@@ -114,6 +123,37 @@ def test_crlf_files_keep_crlf(tmp_path: Path):
     with locked(tmp_path):
         add_item(p, AGENDA, "- [ ] ZZ: x")
     assert p.read_bytes() == b"# T\r\n\r\n## New Agenda Items\r\n\r\n- [ ] ZZ: x\r\n\r\n## Other\r\n"
+
+
+@pytest.mark.parametrize("before,after", [
+    # '*' lists (most 2020-2022 conda/governance notes): a '-' item would start a second list
+    ("* [ ] JL: a\n    * sub\n* JL: b\n", "* [ ] JL: a\n    * sub\n* JL: b\n* [ ] ZZ: new\n"),
+    ("+ JL: a\n", "+ JL: a\n+ [ ] ZZ: new\n"),
+    ("  - [ ] JL: indented\n", "  - [ ] JL: indented\n  - [ ] ZZ: new\n"),
+    ("1. JL: a\n2. JL: b\n", "1. JL: a\n2. JL: b\n3. [ ] ZZ: new\n"),
+    ("1) JL: a\n1) JL: b\n", "1) JL: a\n1) JL: b\n1) [ ] ZZ: new\n"),
+    ("* [ ] ...\n", "* [ ] ZZ: new\n"),
+    ("- [ ] JL: a\n", "- [ ] JL: a\n- [ ] ZZ: new\n"),
+])
+def test_added_item_continues_the_list_in_its_style(tmp_path: Path, before: str, after: str):
+    p = tmp_path / "n.md"
+    p.write_text(f"# T\n## New agenda items\n{before}\n## Next\n- x\n")
+    with locked(tmp_path):
+        r = add_item(p, AGENDA, "- [ ] ZZ: new")
+    assert p.read_text() == f"# T\n## New agenda items\n{after}\n## Next\n- x\n"
+    with locked(tmp_path):
+        remove_item(p, AGENDA, r.number, lambda i: None)
+    assert p.read_text() == f"# T\n## New agenda items\n{before}\n## Next\n- x\n"
+
+
+def test_inserted_line_takes_the_line_ending_of_its_neighbours(tmp_path: Path):
+    """Line endings are taken from where the line goes, not from line 1 (mixed files exist:
+    a CRLF title pasted into an LF file)."""
+    p = tmp_path / "n.md"
+    p.write_bytes(b"# T\r\n## New agenda items\n- [ ] JL: a\n\n## X\n")
+    with locked(tmp_path):
+        add_item(p, AGENDA, "- [ ] ZZ: new")
+    assert p.read_bytes() == b"# T\r\n## New agenda items\n- [ ] JL: a\n- [ ] ZZ: new\n\n## X\n"
 
 
 def test_insert_goes_after_last_item_subtree_before_next_heading(tmp_path: Path):

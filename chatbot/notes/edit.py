@@ -181,8 +181,31 @@ def _apply(path: Path, change: Callable[[Notes], tuple[list[str], EditResult]]) 
     raise EditError(f"{path.name} keeps changing while the bot edits it; try again in a moment")
 
 
+def _leading_ws(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _in_list_style(line_text: str, bullet: str, indent: str) -> str:
+    """``- [ ] …`` written with the bullet and indentation of the list it joins: a different
+    bullet character would start a new list (CommonMark), shown apart from the others."""
+    if not line_text.startswith("- "):
+        return line_text
+    return f"{indent}{bullet} {line_text[2:]}"
+
+
+def _next_bullet(notes: Notes, real: list[Item]) -> str:
+    last = real[-1]
+    if last.bullet[0].isdigit():
+        number = int(last.bullet[:-1])
+        if len(real) > 1 and real[-2].bullet == last.bullet:
+            return last.bullet  # numbered lazily: "1." for every item
+        return f"{number + 1}{last.bullet[-1]}"
+    return last.bullet
+
+
 def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
-    """Insert ``line_text`` (an item without newline) into the section. Call under ``locked``."""
+    """Insert ``line_text`` (an item without newline, written ``- …``) into the section, after
+    its last item and in that list's bullet style and indentation. Call under ``locked``."""
 
     def change(notes: Notes) -> tuple[list[str], EditResult]:
         section = _section_or_fail(notes, section_title)
@@ -194,24 +217,28 @@ def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
         if not real and placeholders:
             ph = placeholders[0]
             ending = lines[ph.line][len(lines[ph.line].rstrip("\r\n")):]
-            prefix = lines[ph.line][: len(lines[ph.line]) - len(lines[ph.line].lstrip())]
-            lines[ph.line] = prefix + line_text + ending
-            return lines, EditResult(path, ph.line + 1, line_text, 1)
+            text = _in_list_style(line_text, ph.bullet, _leading_ws(lines[ph.line]))
+            lines[ph.line] = text + ending
+            return lines, EditResult(path, ph.line + 1, text, 1)
+        text = line_text
         if real:
             at = real[-1].end
+            text = _in_list_style(line_text, _next_bullet(notes, real), _leading_ws(lines[real[-1].line]))
         else:
             at = section.start + 1
             for i in range(section.end - 1, section.start, -1):
                 if lines[i].strip():
                     at = i + 1
                     break
-        if at > 0 and not lines[at - 1].endswith(("\n", "\r")):
+        if at > 0 and not lines[at - 1].endswith("\n"):
             # inserting after a last line without a newline: keep the file without one
             lines[at - 1] = lines[at - 1] + nl
-            lines.insert(at, line_text)
+            lines.insert(at, text)
         else:
-            lines.insert(at, line_text + nl)
-        return lines, EditResult(path, at + 1, line_text, len(real) + 1)
+            # the line ending of the line above (files with mixed endings exist)
+            above = lines[at - 1] if at > 0 else ""
+            lines.insert(at, text + (above[len(above.rstrip("\r\n")):] or nl))
+        return lines, EditResult(path, at + 1, text, len(real) + 1)
 
     return _apply(path, change)
 
@@ -239,8 +266,7 @@ def remove_item(path: Path, section_title: str, number: int,
         if len(items) == 1 and not any(it.is_placeholder for it in notes.top_items(section)):
             # the section would be empty: put the template's placeholder back
             ending = lines[item.line][len(removed):]
-            prefix = removed[: len(removed) - len(removed.lstrip())]
-            lines[item.line] = prefix + PLACEHOLDER + ending
+            lines[item.line] = _in_list_style(PLACEHOLDER, item.bullet, _leading_ws(removed)) + ending
         else:
             del lines[item.line]
             if item.line == len(lines) and item.line > 0 and not notes.lines[item.line].endswith("\n"):
