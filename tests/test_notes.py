@@ -239,6 +239,22 @@ def test_non_utf8_notes_are_refused(tmp_path: Path):
         read_notes(p)
 
 
+def test_a_byte_order_mark_is_invisible_to_the_structure(tmp_path: Path):
+    """Editors on Windows save UTF-8 with a BOM; it hid line 1's frontmatter (never validated,
+    metadata empty) or heading."""
+    p = tmp_path / "n.md"
+    p.write_bytes("\ufeff---\ntags: [x]\n---\n# T\n## New agenda items\n- [ ] ...\n".encode())
+    notes = read_notes(p)
+    assert notes.metadata == {"tags": ["x"]} and notes.title == "T"
+    with locked(tmp_path):
+        add_item(p, AGENDA, "- [ ] ZZ: x")
+    assert p.read_bytes() == "\ufeff---\ntags: [x]\n---\n# T\n## New agenda items\n- [ ] ZZ: x\n".encode()
+    assert parse_notes("\ufeff## New agenda items\n- [ ] JL: a\n").section(AGENDA) is not None
+    broken = "\ufeff---\ntitle: [unclosed\n---\n# T\n## New agenda items\n- [ ] ...\n"
+    with pytest.raises(NotesError, match="not valid YAML"):
+        parse_notes(broken)
+
+
 def test_frontmatter_bytes_are_never_reserialized(tmp_path: Path):
     fm = "---\ntags:   [meeting-notes]   # keep my spacing\ntitle: 'quoted'\n---\n"
     p = tmp_path / "n.md"

@@ -232,7 +232,9 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     metadata: dict[str, Any] = {}
     body_start = 0
-    if lines and lines[0].rstrip("\r\n").rstrip() == "---":
+    # a byte order mark (editors on Windows) is no text: structure is read as if it were absent
+    bom = 1 if text.startswith("\ufeff") else 0
+    if lines and lines[0][bom:].rstrip("\r\n").rstrip() == "---":
         close = None
         for i in range(1, len(lines)):
             if lines[i].rstrip("\r\n").rstrip() in ("---", "..."):
@@ -266,6 +268,8 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
 
     for i in range(body_start, len(lines)):
         raw_line = lines[i].rstrip("\r\n")
+        if i == 0 and bom:
+            raw_line = raw_line[1:]
         stripped = raw_line.strip()
 
         if fence is not None:
