@@ -435,6 +435,29 @@ def test_unwritable_directory_gives_clear_error_and_file_untouched(tmp_path: Pat
     assert sorted(x.name for x in d.iterdir()) == ["n.md"]
 
 
+def test_edits_through_a_symbolic_link_land_in_its_target_or_are_refused(tmp_path: Path):
+    """The atomic rename used to replace the link itself: the file people read (the target)
+    stayed as it was while the bot answered 'Ticked'."""
+    import os
+    notes_dir = tmp_path / "notes"
+    notes_dir.mkdir()
+    target = notes_dir / "real.md"
+    target.write_text("# T\n## A\n- [ ] JRG: open a PR\n")
+    link = notes_dir / "20260128-eco.md"
+    os.symlink(target.name, link)
+    with locked(notes_dir):
+        set_checked(link, 3, "JRG: open a PR")
+    assert link.is_symlink() and os.readlink(link) == "real.md"
+    assert target.read_text() == "# T\n## A\n- [x] JRG: open a PR\n"
+    outside = tmp_path / "elsewhere.md"
+    outside.write_text("# T\n## A\n- [ ] JRG: open a PR\n")
+    os.unlink(link)
+    os.symlink(outside, link)
+    with locked(notes_dir), pytest.raises(EditError, match="20260128-eco.md is a symbolic link to a file outside"):
+        set_checked(link, 3, "JRG: open a PR")
+    assert link.is_symlink() and outside.read_text() == "# T\n## A\n- [ ] JRG: open a PR\n"
+
+
 def test_a_human_edit_between_read_and_write_is_not_lost(tmp_path: Path, monkeypatch):
     """Fault injection: the first time the bot has read the file, a person saves it."""
     import chatbot.notes.edit as edit

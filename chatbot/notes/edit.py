@@ -168,6 +168,14 @@ EDIT_ATTEMPTS = 5
 def _apply(path: Path, change: Callable[[Notes], tuple[list[str], EditResult]]) -> EditResult:
     """Read, change, write; if a person (who does not take our lock) saved the file in the
     meantime, start again from their version so their edit is not lost."""
+    if path.is_symlink():
+        # write the file the link points to (replacing the link would leave the file people
+        # read unchanged), if it is in the same, locked, directory
+        target = Path(os.path.realpath(path))  # no exception for a link loop: reading reports it
+        if target.parent != Path(os.path.realpath(path.parent)):
+            raise EditError(f"{path.name} is a symbolic link to a file outside {path.parent}; "
+                            "the bot does not edit through it, so nothing was changed")
+        path = target
     for _ in range(EDIT_ATTEMPTS):
         notes = read_notes(path)
         new_lines, result = change(notes)
