@@ -103,15 +103,18 @@ def resolve_owner(token: str, attendees: list[Attendee], config: Config) -> Owne
                  (att.github if att else None) or (person.github if person else None), person)
 
 
-_cache: dict[Path, tuple[tuple[int, int], dt.date, Config, list[tuple[ActionItem, bool]]]] = {}
+_cache: dict[Path, tuple[tuple[int, ...], dt.date, Config, list[tuple[ActionItem, bool]]]] = {}
 
 
 def _file_items(path: Path, day: dt.date, config: Config) -> list[tuple[ActionItem, bool]]:
     """items_in_file of one notes file, cached by path, mtime and size (and the date and
     config they were resolved with): a warm scan only stats the files. Only the items are
-    kept, not the parse tree; a big archive's trees would slow down every garbage collection."""
+    kept, not the parse tree; a big archive's trees would slow down every garbage collection.
+    The inode and ctime are part of the stamp too: a tick keeps the size, and with coarse file
+    timestamps two writes in a row can share an mtime; the bot's own edits rename a new file
+    (a new inode) into place, and setting an mtime back moves the ctime."""
     st = path.stat()
-    stamp = (st.st_mtime_ns, st.st_size)
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
     hit = _cache.get(path)
     if hit and hit[0] == stamp and hit[1] == day and hit[2] is config:
         return hit[3]

@@ -156,6 +156,21 @@ def test_actions_done_ticks_the_box_owner_or_admin_only(tmp_path):
     assert "No open action items" in render_plain(bot.handle("actions", Sender("cli", initials="X")))
 
 
+def test_a_tick_is_seen_even_when_the_clock_gives_the_file_the_same_mtime(tmp_path):
+    """Ticking keeps the size ('[ ]' -> '[x]'); with coarse file timestamps (a jiffy on kernels
+    before 6.13) two writes in a row can share an mtime, and the scan cache (keyed by mtime
+    and size) kept listing the ticked item. Simulated by setting the old mtime back."""
+    import os
+    bot = _series(tmp_path, {"20260114": f"# b\n{ATT}## New agenda items\n- [ ] JRG: open a PR\n- [ ] JL: review\n"})
+    path = tmp_path / "notes" / "20260114-eco.md"
+    st = path.stat()
+    assert len(bot.open_actions(bot.config.meeting())) == 2  # scanned and cached
+    assert bot.handle("actions done 1", Sender("slack", user_id="U1")).ok
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size
+    assert [i.body for i in bot.open_actions(bot.config.meeting())] == ["review"]
+
+
 def test_new_notes_get_open_items_carried_over(tmp_path):
     bot = _series(tmp_path, {"20260128": f"# b\n{ATT}## New agenda items\n- [x] JL: talk\n    - [ ] JRG: open a PR\n"})
     bot.clock.now = dt.datetime(2026, 2, 2, tzinfo=UTC)  # next meeting: 2026-02-04
