@@ -194,6 +194,10 @@ def test_missing_section_is_an_error_and_no_write(tmp_path: Path):
     ("---\ntitle: [unclosed\n---\n# T\n## New agenda items\n", "not valid YAML"),
     ("---\ntags: [x]\n# T\n## New agenda items\n", "never closed"),
     ("---\n- a\n- b\n---\n# T\n## New agenda items\n", "mapping"),
+    # YAML that parses but whose values cannot be built: a ValueError used to escape as a traceback
+    ("---\ndate: 2024-13-45\n---\n# T\n## New agenda items\n", "not valid YAML.*month must be in 1..12"),
+    ("---\nwhen: 2024-02-30 10:00:00\n---\n# T\n## New agenda items\n", "not valid YAML.*day is out of range"),
+    pytest.param("---\nn: 1" + "0" * 5000 + "\n---\n# T\n## New agenda items\n", "not valid YAML", id="5001-digit-int"),
     ("# T\n\x00\n## New agenda items\n", "NUL"),
 ])
 def test_malformed_notes_are_never_written(tmp_path: Path, text: str, problem: str):

@@ -250,6 +250,8 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 2})" if mark is not None else ""
             raise NotesError(path, f"frontmatter is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        except (ValueError, OverflowError) as exc:  # valid syntax, a value that cannot be built (2024-13-45)
+            raise NotesError(path, f"frontmatter is not valid YAML: {exc}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
