@@ -257,3 +257,13 @@ def test_a_template_that_renders_unparseable_notes_is_named_in_the_error(tmp_pat
     text = render_plain(msg)
     assert not msg.ok and str(tmp_path / "template.md") in text and "not valid YAML" in text
     assert not notes_path(bot).exists() and "20260107-eco.md" not in text
+
+
+def test_a_template_that_is_not_utf8_is_a_clear_error(tmp_path):
+    cfg = load_config(write_config(tmp_path))
+    (tmp_path / "template.md").write_bytes("# Caf\xe9 {{ date }}\n## New agenda items\n".encode("latin-1"))
+    bot = Bot(cfg, FixedClock(NOW))
+    msg = bot.handle("agenda add hi", ME)
+    text = render_plain(msg)
+    assert not msg.ok and str(tmp_path / "template.md") in text and "not UTF-8" in text
+    assert not notes_path(bot).exists()

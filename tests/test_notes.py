@@ -462,6 +462,26 @@ def test_edits_through_a_symbolic_link_land_in_its_target_or_are_refused(tmp_pat
     assert link.is_symlink() and outside.read_text() == "# T\n## A\n- [ ] JRG: open a PR\n"
 
 
+def test_a_notes_directory_where_the_lock_cannot_be_made_gives_clear_error(tmp_path: Path):
+    """A read-only notes directory (a volume mounted read-only, wrong owner): creating the lock
+    file failed with a PermissionError traceback instead of an answer."""
+    d = tmp_path / "ro"
+    d.mkdir()
+    (d / "n.md").write_text("# T\n## New agenda items\n- [ ] ...\n")
+    undo = _make_unwritable(d)
+    try:
+        with pytest.raises(EditError, match=f"cannot lock the notes in {d}: .*nothing was changed"):
+            with locked(d):
+                pytest.fail("the body must not run without the lock")
+    finally:
+        undo()
+    assert sorted(x.name for x in d.iterdir()) == ["n.md"]
+    with locked(d):  # and an error inside the body is not mistaken for a lock problem
+        with pytest.raises(OSError, match="inside"):
+            with locked(tmp_path / "other"):
+                raise OSError("inside")
+
+
 def test_a_human_edit_between_read_and_write_is_not_lost(tmp_path: Path, monkeypatch):
     """Fault injection: the first time the bot has read the file, a person saves it."""
     import chatbot.notes.edit as edit

@@ -39,14 +39,19 @@ class EditError(Exception):
 @contextlib.contextmanager
 def locked(directory: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Serialize edits of the notes in ``directory`` across threads and processes."""
-    directory.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(directory / LOCK_NAME), timeout=timeout)
     try:
-        with lock:
-            _remove_stale_temp_files(directory)
-            yield
+        directory.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
     except Timeout:
         raise EditError(f"the notes in {directory} are locked by another edit; try again in a moment") from None
+    except OSError as exc:  # a read-only or foreign directory: the lock file cannot be made
+        raise EditError(f"cannot lock the notes in {directory}: {_reason(exc)}; nothing was changed") from None
+    try:
+        _remove_stale_temp_files(directory)
+        yield
+    finally:
+        lock.release()
 
 
 _TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
@@ -102,12 +107,15 @@ def _umask() -> int:
     return mask
 
 
-def write_error(path: Path, exc: OSError) -> EditError:
-    reason = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file would exceed the size limit for files",
-              errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
-              errno.EPERM: "permission denied", errno.EROFS: "the file system is read-only"}.get(
+def _reason(exc: OSError) -> str:
+    return {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file would exceed the size limit for files",
+            errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
+            errno.EPERM: "permission denied", errno.EROFS: "the file system is read-only"}.get(
         exc.errno or 0, exc.strerror or str(exc))
-    return EditError(f"could not write {path.name}: {reason}; the file was not changed")
+
+
+def write_error(path: Path, exc: OSError) -> EditError:
+    return EditError(f"could not write {path.name}: {_reason(exc)}; the file was not changed")
 
 
 # ---------------------------------------------------------------------------------------

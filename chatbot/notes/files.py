@@ -68,6 +68,8 @@ class NotesFiles:
             raise EditError(f"the notes template {where} could not be rendered: {exc}") from None
         except OSError as exc:
             raise EditError(f"the notes template {tpl_path} could not be read: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise EditError(f"the notes template {where} is not UTF-8 text (byte {exc.start})") from None
 
     def ensure(self, occurrence: Occurrence) -> tuple[Path, bool]:
         """The occurrence's notes file, created from the template if missing. Call under lock."""
