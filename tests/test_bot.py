@@ -267,3 +267,12 @@ def test_a_template_that_is_not_utf8_is_a_clear_error(tmp_path):
     text = render_plain(msg)
     assert not msg.ok and str(tmp_path / "template.md") in text and "not UTF-8" in text
     assert not notes_path(bot).exists()
+
+
+def test_a_template_with_a_comment_that_is_never_closed_is_refused(tmp_path):
+    cfg = load_config(write_config(tmp_path, template="# T\n## New agenda items\n\n<!-- add items below\n"))
+    bot = Bot(cfg, FixedClock(NOW))
+    msg = bot.handle("agenda add hi", ME)
+    text = render_plain(msg)
+    assert not msg.ok and str(tmp_path / "template.md") in text and "HTML comment opened on line 4" in text
+    assert not notes_path(bot).exists()

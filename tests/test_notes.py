@@ -174,6 +174,34 @@ def test_empty_section_gets_item_after_its_last_line(tmp_path: Path):
     assert p.read_text() == "# T\n\n## New agenda items\n<!-- add yours -->\n- [ ] ZZ: new\n\n## Next\n"
 
 
+@pytest.mark.parametrize("body,line,kind", [
+    ("## New agenda items\n\n```\nsome code\n", 5, "code block"),
+    ("## New agenda items\n<!-- add yours below\n\n", 4, "HTML comment"),
+    # a fence left open inside the last item also hides the next heading from the parser: the
+    # item went to the end of the file, under '## Deferred'
+    ("## New agenda items\n- [ ] JL: a\n  ~~~\n  code\n## Deferred\n- [ ] BZ: later\n", 5, "code block"),
+])
+def test_no_item_is_added_inside_a_block_that_is_never_closed(tmp_path: Path, body: str, line: int, kind: str):
+    """The new line went after the section's last line: inside the unclosed code block or
+    comment, hidden or shown as code, while the bot answered 'Added as item 1'."""
+    p = tmp_path / "n.md"
+    p.write_text("# T\n\n" + body)
+    before = p.read_bytes()
+    with locked(tmp_path), pytest.raises(NotesError, match=f"{kind} opened on line {line} is never closed") as err:
+        add_item(p, AGENDA, "- [ ] ZZ: new")
+    assert str(p) in str(err.value)
+    assert p.read_bytes() == before
+
+
+def test_closed_blocks_and_blocks_after_the_insertion_point_are_fine(tmp_path: Path):
+    p = tmp_path / "n.md"
+    p.write_text("# T\n## New agenda items\n- [ ] JL: a\n  ```\n  code\n  ```\n\n## Notes\n<!-- never closed\n")
+    with locked(tmp_path):
+        add_item(p, AGENDA, "- [ ] ZZ: new")
+    assert p.read_text() == ("# T\n## New agenda items\n- [ ] JL: a\n  ```\n  code\n  ```\n- [ ] ZZ: new\n\n"
+                             "## Notes\n<!-- never closed\n")
+
+
 def test_section_matching_ignores_case_level_and_emoji():
     notes = parse_notes("# T\n### New Agenda Items :newspaper: \n- [ ] a\n## X\n")
     assert notes.section("new agenda items") is not None

@@ -246,6 +246,11 @@ def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
                 if lines[i].strip():
                     at = i + 1
                     break
+        if notes.unclosed and notes.unclosed[0] < at:
+            line, kind = notes.unclosed
+            raise NotesError(notes.path, f"the {kind} opened on line {line + 1} is never closed, so an item added "
+                             "after it would be hidden in it (and headings after it cannot be seen); close it "
+                             "and try again")
         if at > 0 and not lines[at - 1].endswith("\n"):
             # inserting after a last line without a newline: keep the file without one
             lines[at - 1] = lines[at - 1] + nl

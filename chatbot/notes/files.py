@@ -77,12 +77,16 @@ class NotesFiles:
         if path.exists():
             return path, False
         text = self.render(occurrence)
+        tpl = self.meeting.notes.template
+        where = self.config.resolve(tpl) if tpl is not None else "built-in template"
         try:
             notes = parse_notes(text, path)
         except NotesError as exc:  # about the template: the notes file does not exist yet
-            tpl = self.meeting.notes.template
-            raise NotesError(self.config.resolve(tpl) if tpl is not None else "built-in template",
-                             f"the rendered template cannot be used as notes: {exc.problem}") from None
+            raise NotesError(where, f"the rendered template cannot be used as notes: {exc.problem}") from None
+        if notes.unclosed:
+            line, kind = notes.unclosed
+            raise NotesError(where, f"the rendered template has a {kind} opened on line {line + 1} that is "
+                             "never closed; everything after it would be hidden")
         if notes.section(self.meeting.notes.agenda_section) is None:
             raise NotesError(self.meeting.notes.template or "built-in template",
                              f"the rendered template has no '{self.meeting.notes.agenda_section}' section "

@@ -113,6 +113,9 @@ class Notes:
     headings: list[Heading]
     items: list[Item]
     newline: str
+    # a code fence or HTML comment that is never closed: (0-based line it opens on, what it is);
+    # everything after it is hidden in it
+    unclosed: tuple[int, str] | None = None
 
     @property
     def text(self) -> str:
@@ -266,6 +269,7 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
     prev_blank = True
     fence: tuple[str, int] | None = None  # (marker, indent)
     in_comment = False
+    opened = 0  # line of the open fence or comment
 
 
     for i in range(body_start, len(lines)):
@@ -290,6 +294,7 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
         if stripped.startswith("<!--"):
             if "-->" not in stripped[4:]:
                 in_comment = True
+                opened = i
             continue
 
         if not stripped:
@@ -303,6 +308,7 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
         if m:
             ind = _indent(raw_line[: len(raw_line) - len(raw_line.lstrip())])
             fence = (m.group(1), ind)
+            opened = i
             while stack and stack[-1].indent >= ind:
                 stack.pop()
             for it in stack:
@@ -357,7 +363,8 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
         prev_blank = False
 
     # attach sections
-    notes = Notes(Path(path) if path else None, lines, metadata, body_start, headings, items, newline)
+    unclosed = (opened, "code block" if fence else "HTML comment") if fence or in_comment else None
+    notes = Notes(Path(path) if path else None, lines, metadata, body_start, headings, items, newline, unclosed)
     # An item belongs to the section of the last heading above it: that section contains it
     # (it only ends at a later heading) and is the innermost one that does. Items and
     # sections are both in line order, so one merge pass does it.
