@@ -115,18 +115,36 @@ def mentions_in(text: str) -> list[str]:
     return [m.group(0) for rx in ZULIP_MENTION_RES for m in rx.finditer(text)]
 
 
-@pytest.mark.parametrize("attack", [
+ATTACKS = [
     "@**all**", "@**everyone**", "@**stream**", "@**channel**", "@**topic**", "@_**all**",
     "@**Jannis Leidel**", "@**Jannis Leidel|42**", "@**|42**", "@_**Jannis Leidel|42**", "@*core team*",
     "@_*core team*", "@all", "@here", "(@**all**)", "'@**all**'", "x\n@**all**", "[@**all**](x)",
     "<@**everyone**>", "{@**all**}", "/@**topic**",
-])
+]
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
 def test_user_text_cannot_mention(attack):
     assert mentions_in(attack), "the regex copy should recognize the raw attack"
     rendered = render_zulip(Message().add("Added: ", UserText(f"hi {attack} there")))
     assert mentions_in(rendered) == []
     assert rendered == "Added: " + neutralize(f"hi {attack} there")
     assert rendered.replace(ZWSP, "") == f"Added: hi {attack} there"  # still readable as typed
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_bot_text_quoting_what_was_typed_cannot_mention(attack):
+    """The core quotes unknown command words in its own text (``unknown command '@**all**'``)."""
+    said = f"unknown command {attack!r}. Try `help`."
+    for rendered in (render_zulip(Message(kind="error").add(said)),
+                     render_zulip(Message().add(Text(attack, bold=True)))):
+        assert mentions_in(rendered) == [], rendered
+    assert render_zulip(Message(kind="error").add(said)).replace(ZWSP, "") == said
+
+
+def test_bot_text_keeps_addresses_and_plain_at_signs():
+    said = 'add zulip_email = "user123@org.zulipchat.com" (all@example.org, a @ b, user@**x**)'
+    assert render_zulip(Message().add(said)) == said
 
 
 def test_render_times_links_bold_and_mentions():
@@ -615,3 +633,147 @@ def test_kill_9_with_200_adds_in_flight_keeps_every_acknowledged_item_once(fake,
     fake.send_private(jaime, "agenda add after the restart")
     (answer,) = wait_reply(fake, 1, since=since)
     assert f"as item {len(numbers) + 1}: JRG: after the restart" in answer["content"]
+
+
+# ---------------------------------------------------------------------------------------
+# Regressions found in review
+
+
+def test_echoed_command_word_cannot_mention(fake, start_bot):
+    """An unknown command is quoted back in the answer ("unknown command '@**all**'"): the
+    quote, next to ', was a live wildcard mention the bot posted to the whole stream."""
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    olga = fake.add_user("olga@example.org", "Olga", api_key="k")
+    start_bot()
+    bot_mention = f"@**{fake.bot.full_name}**"
+    attacks = ["@**all**", "agenda @**everyone**", "actions @**topic**", "@*core*", "@_**channel**",
+               f"@**Olga|{olga.user_id}**"]
+    for attack in attacks:
+        fake.send_stream(jaime, "conda", "t", f"{bot_mention} {attack}")
+    answers = wait_reply(fake, len(attacks))
+    for attack, answer in zip(attacks, answers):
+        assert "unknown" in answer["content"], answer["content"]
+        assert attack.split()[-1].lower() in answer["content"].replace(ZWSP, "")  # still shown as typed
+        assert mentions_in(answer["content"]) == [], answer["content"]
+    # bot text that is not mention syntax is left alone (the address to copy into the config)
+    stranger = fake.add_user("stranger@example.org", "Some Stranger", api_key="k")
+    fake.send_private(stranger, "agenda add x")
+    *_, unknown = wait_reply(fake, len(attacks) + 1)
+    assert 'zulip_email = "stranger@example.org"' in unknown["content"]
+
+
+def quote_and_reply(fake: FakeZulip, message: dict) -> str:
+    """What Zulip's web app puts in the compose box for "Quote and reply" (compose_reply.ts)."""
+    link = f"{fake.site}/#narrow/channel/{message.get('stream_id', 0)}-x/topic/t/near/{message['id']}"
+    fence = "````" if "```" in message["content"] else "```"
+    return (f"@_**{message['sender_full_name']}|{message['sender_id']}** [said]({link}):\n"
+            f"{fence}quote\n{message['content']}\n{fence}\n")
+
+
+def test_quoting_the_bot_is_not_a_command(fake, start_bot):
+    """Quote-and-reply to one of the bot's messages silently mentions the bot in its header;
+    that is a comment on the bot's message, not a command."""
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    fake.send_stream(jaime, "conda", "ecosystem meeting 2026-01-07", f"@**{fake.bot.full_name}** agenda list")
+    (listing,) = wait_reply(fake)
+    fake.send_stream(jaime, "conda", "ecosystem meeting 2026-01-07",
+                     quote_and_reply(fake, listing) + "\nI'll be 5 minutes late")
+    # messages are handled in order: once the next command is answered, the quote was seen
+    fake.send_stream(jaime, "conda", "ecosystem meeting 2026-01-07", f"@**{fake.bot.full_name}** next")
+    _, second = wait_reply(fake, 2)
+    assert "<time:2026-01-07T17:00:00Z>" in second["content"], second["content"]
+    # in a direct message, text after a quote of the bot is the command
+    fake.send_private(jaime, quote_and_reply(fake, listing) + "\nagenda add Quoted then added")
+    *_, added = wait_reply(fake, 3)
+    assert "Added to the agenda" in added["content"], added["content"]
+    assert "- [ ] JRG: Quoted then added" in bot.notes()
+    fake.send_private(jaime, "next")
+    wait_reply(fake, 4)
+    assert len(replies(fake)) == 4, [m["content"] for m in replies(fake)]
+
+
+@pytest.mark.parametrize("content, require, expected", [
+    ("@_**Agenda Bot|100** [said](https://z.example/#narrow/channel/5-conda/topic/t/near/9):\n"
+     "```quote\nagenda list\n```\nthanks!", True, None),
+    ("@_**Agenda Bot|100** [a dit](https://z.example/#narrow/dm/100-dm/near/9) :\n"
+     "````quote\n```\nx\n```\n````\nagenda add Y", False, "agenda add Y"),
+    ("@_**Agenda Bot|100** [said](https://z.example/#narrow/near/9):\n```quote\nold\n```\n"
+     "@**Agenda Bot** next", True, "next"),
+    ("@_**Agenda Bot** next", True, "next"),  # a silent mention outside a quote header still counts
+])
+def test_command_text_quote_header(tmp_path, content, require, expected):
+    backend = _backend(tmp_path)
+    backend._me = {"user_id": 100, "full_name": "Agenda Bot", "email": "bot@zulip.example"}
+    assert backend.command_text(content, require_mention=require) == expected
+
+
+def test_sigterm_while_answering_still_sends_the_answer(fake, start_bot):
+    """The notes edit landed; a stop must not drop the answer that says so."""
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    fake.fail_next("POST", "messages", 1, status=429, retry_after=3.0)
+    fake.send_private(jaime, "agenda add Stopped mid-answer")
+    fake.wait_for(lambda: fake.requests_to("POST", "messages"))  # the answer waits out the 429
+    bot.proc.send_signal(signal.SIGTERM)
+    assert bot.proc.wait(timeout=20) == 0
+    assert "- [ ] JRG: Stopped mid-answer" in bot.notes()
+    answers = [m["content"] for m in replies(fake)]
+    assert len(answers) == 1 and "Stopped mid-answer" in answers[0], answers
+
+
+def test_sigterm_with_the_server_unreachable_deletes_the_queue_once(fake, start_bot):
+    """At stop, deleting the event queue is tried once: the client's own retries of an
+    unreachable server (~10 s) would outlast a supervisor's stop timeout."""
+    bot = start_bot()
+    fake.fail_next("DELETE", "events", 50, status=None)  # connections dropped
+    assert bot.stop() == 0
+    assert [r.status for r in fake.requests_to("DELETE", "events")] == [-1]
+    assert "could not delete the event queue" in bot.output
+
+
+def test_stream_named_like_a_number(fake, start_bot, tmp_path):
+    """Zulip reads a stream's ``to`` as JSON first: the name "2026" must not become stream id 2026."""
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    config = ZULIP_CONFIG.replace('zulip_stream = "conda"', 'zulip_stream = "2026"')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZULIP_")}
+    env.update({"CHATBOT_FAKE_NOW": QUIET_NOW, "ZULIP_SITE": fake.site, "ZULIP_EMAIL": fake.bot.email,
+                "ZULIP_API_KEY": fake.bot.api_key})
+    remind_dir = tmp_path / "remind"
+    remind_dir.mkdir()
+    r = subprocess.run([sys.executable, "-m", "chatbot", "remind", "--backend", "zulip",
+                        "--config", str(write_config(remind_dir, config))],
+                       capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (posted,) = fake.sent_messages()
+    assert (posted["display_recipient"], posted["subject"]) == ("2026", "ecosystem meeting 2026-01-07")
+    # a command in that stream is answered there, and acts on its meeting
+    start_bot(config)
+    fake.send_stream(jaime, "2026", "plans", f"@**{fake.bot.full_name}** agenda add Numbered stream")
+    _, answer = wait_reply(fake, 2)
+    assert (answer["display_recipient"], answer["subject"]) == ("2026", "plans"), answer["content"]
+    assert "Conda Ecosystem Meeting" in answer["content"]
+
+
+@pytest.mark.slow
+def test_server_restart_with_connections_refused_is_survived(fake, start_bot):
+    """The server goes away (connections cut, then refused) and comes back on the same port:
+    a message that reached its kept queue meanwhile is answered; after a restart that lost
+    the queues the bot registers again and goes on."""
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    fake.go_down()
+    fake.wait_for(lambda: "connection problem" in bot.output, timeout=60)  # the client gave up once
+    fake.send_private(jaime, "agenda add During the restart")
+    fake.come_back()
+    (answer,) = wait_reply(fake, timeout=90)
+    assert "During the restart" in answer["content"] and "During the restart" in bot.notes()
+    registered = len(fake.requests_to("POST", "register"))
+    fake.go_down()
+    fake.wait_for(lambda: bot.output.count("connection problem") >= 2, timeout=60)
+    fake.come_back(forget_queues=True)
+    fake.wait_for(lambda: len(fake.requests_to("POST", "register")) > registered and fake.queues, timeout=90)
+    fake.send_private(jaime, "next")
+    _, nxt = wait_reply(fake, 2, timeout=30)
+    assert "<time:2026-01-07T17:00:00Z>" in nxt["content"]
+    assert bot.proc.poll() is None

@@ -20,7 +20,8 @@ reader sees their own zone. Text that people typed can never mention anyone: Zul
 recognizes ``@**…**``, ``@_**…**`` and ``@*group*`` when the ``@`` starts the text or follows
 whitespace or one of ``'"({[/<``; a zero-width space is put before every ``@`` in user text, so
 ``@**all**``, ``@**everyone**``, ``@**channel**``, ``@**topic**``, user and group mentions stay
-plain text. The bot's own mentions are ``@**Full Name|user_id**``.
+plain text; mention syntax in the bot's own text (which may quote a command word someone typed)
+is defused the same way. The bot's own mentions are ``@**Full Name|user_id**``.
 
 Credentials: ``[zulip] zuliprc`` (a path relative to the config file; the file a Zulip admin
 downloads for a bot), else ``$ZULIP_CONFIG``, else the environment variables ``ZULIP_SITE``,
@@ -63,14 +64,24 @@ AUTH_ERRORS = {"UNAUTHORIZED", "INVALID_API_KEY", "USER_DEACTIVATED", "REALM_DEA
 USER_CACHE_TTL = 300.0  # seconds before a failed user lookup may ask the server again
 GITHUB_FIELD_TYPE = 7  # custom profile field type "external account"; subtype github
 MENTION_RE = re.compile(r"@_?\*\*(?P<name>[^*|]*)(?:\|(?P<id>\d+))?\*\*")
+# The header Zulip's "quote and reply" (and "quote") writes before the quoted block:
+# "@_**Agenda Bot|100** [said](https://…/#narrow/…/near/123):" (the word is translated). It
+# silently mentions the quoted message's sender, so quoting the bot is not talking to it.
+QUOTE_HEADER_RE = re.compile(r"^[ \t]*@_\*\*[^*\n]+\*\*[ \t]*\[[^\]\n]*\]\([^)\s]*\)[ \t]*:?[ \t]*\n"
+                             r"(?=[ \t]*(?:`{3,}|~{3,}))", re.M)
+# Mention syntax where Zulip would recognize it (BEFORE_MENTION_ALLOWED_REGEX): @**…**, @_**…**,
+# @*group*, and the bare wildcards older servers took.
+MENTION_START_RE = re.compile(r"(?<![^\s'\"({\[/<])@(?=_?\*|_?(?:all|everyone|stream|channel|topic|online|here)\b)",
+                              re.I)
 # fenced blocks (```quote, ```python, ~~~ …) up to their closing fence or the end
 FENCE_RE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]*(?P=fence)[ \t]*$|\Z)", re.M | re.S)
 
 
 def without_quotes(content: str) -> str:
     """The message minus quoted and fenced blocks: a command (or a mention of the bot) inside
-    a quote of an earlier message is not a new command."""
-    text = FENCE_RE.sub("", content)
+    a quote of an earlier message is not a new command, and neither is the silent mention in
+    the header of a quote of one of the bot's own messages."""
+    text = FENCE_RE.sub("", QUOTE_HEADER_RE.sub("", content))
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">")).strip()
 
 
@@ -88,6 +99,23 @@ def neutralize(text: str) -> str:
     U+200B is none of these, neither for the server's Python regex nor the web app's.
     Backslash escapes do not work for ``@`` in Zulip Markdown (the backslash is shown)."""
     return text.replace("@", ZWSP + "@")
+
+
+def defuse_mentions(text: str) -> str:
+    """Bot text that may quote what someone typed (``unknown command '@**all**'``): mention
+    syntax is defused with a zero-width space, everything else (e-mail addresses) is kept."""
+    return MENTION_START_RE.sub(ZWSP + "@", text)
+
+
+def stream_to(name: str) -> str:
+    """The ``to`` of a stream message for a stream *name*. The server reads ``to`` as JSON
+    first, so a name like ``2026`` would be taken for a stream id (and ``true`` refused):
+    such names are sent JSON-encoded, which the server reads back as the name."""
+    try:
+        json.loads(name)
+    except ValueError:
+        return name
+    return json.dumps(name)
 
 
 def global_time(at: dt.datetime) -> str:
@@ -117,7 +145,9 @@ def render_zulip(message: Message, lookup=None) -> str:
         parts: list[str] = []
         for seg in line:
             if isinstance(seg, Text):
-                parts.append(f"**{seg.text}**" if seg.bold else seg.text)
+                # bot text, but it may quote what someone typed (an unknown command word)
+                text = defuse_mentions(seg.text)
+                parts.append(f"**{text}**" if seg.bold else text)
             elif isinstance(seg, UserText):
                 parts.append(neutralize(seg.text))
             elif isinstance(seg, Time):
@@ -411,7 +441,7 @@ class ZulipBackend(Backend):
         self._client()
         topic = self.topic_for(meeting, message)
         content = self.render(message)
-        self.send({"type": "stream", "to": stream, "topic": topic, "content": content},
+        self.send({"type": "stream", "to": stream_to(stream), "topic": topic, "content": content},
                   f"the {meeting.id} message to #{stream} > {topic}")
         log.info("Zulip: posted to #%s > %s", stream, topic)
 
@@ -482,7 +512,8 @@ class ZulipBackend(Backend):
                 worker = threading.Thread(target=self._poll_forever, args=(stop,), name="zulip-events", daemon=True)
                 worker.start()
         self._stopping.set()
-        # let a command being handled finish writing; an idle long poll is simply abandoned
+        # let a command being handled finish (its notes edit and its answer); an idle long poll
+        # is simply abandoned
         if self._busy.acquire(timeout=10):
             self._busy.release()
 
@@ -491,6 +522,9 @@ class ZulipBackend(Backend):
         qid, self._queue_id = self._queue_id, None
         if qid and self._send_client is not None:
             try:
+                # one try: the client would otherwise retry an unreachable server for ~10 s,
+                # past a supervisor's stop timeout; the server drops idle queues by itself
+                self._send_client.retry_on_errors = False
                 self._send_client.deregister(qid, timeout=2)
             except Exception as exc:
                 log.info("Zulip: could not delete the event queue: %s", self._describe(exc))
@@ -598,7 +632,10 @@ class ZulipBackend(Backend):
                 return
             place = stream if isinstance(stream, str) else None
             meeting_id = self.meeting_for(place)
-            target: dict[str, Any] = {"type": "stream", "to": stream, "topic": topic}
+            # by id: a renamed stream, or one named like a number, still gets the answer
+            stream_id = msg.get("stream_id")
+            to = stream_id if isinstance(stream_id, int) else stream_to(str(stream))
+            target: dict[str, Any] = {"type": "stream", "to": to, "topic": topic}
             where = f"#{stream} > {topic}"
         elif kind in ("private", "direct"):
             people = [r for r in (msg.get("display_recipient") or []) if isinstance(r, dict)]
@@ -613,18 +650,19 @@ class ZulipBackend(Backend):
             return
         sender = self._sender(msg)
         log.info("Zulip: command from %s in %s: %r", msg.get("sender_email"), where, text[:80])
+        # the answer is part of the command: a stop waits for it too (the edit may have landed)
         with self._busy:
             if self._stopping.is_set():
                 return
             answer = self.bot.handle(text, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
                                      place=place)
-        content = self.render(answer)
-        if not answer.ok:
-            content = ":warning: " + content
-        try:
-            self.send({**target, "content": content}, f"the answer in {where}")
-        except BackendError as exc:
-            log.error("Zulip: %s", exc)
+            content = self.render(answer)
+            if not answer.ok:
+                content = ":warning: " + content
+            try:
+                self.send({**target, "content": content}, f"the answer in {where}")
+            except BackendError as exc:
+                log.error("Zulip: %s", exc)
 
     def _sender(self, msg: dict[str, Any]) -> Sender:
         email = msg.get("sender_email") or ""

@@ -12,9 +12,13 @@ What tests can do with it:
   messages, so the bot's replies come back to it too).
 - :meth:`FakeZulip.expire_queues`: the server forgets all event queues (the next
   ``GET /events`` answers ``BAD_EVENT_QUEUE_ID``).
+- :meth:`FakeZulip.go_down` / :meth:`FakeZulip.come_back`: a server restart (connections cut,
+  then refused, then the same port again; queues kept, as Zulip does, unless told otherwise).
 - :meth:`FakeZulip.fail_next`: answer the next N requests to an endpoint with 429
   (``Retry-After`` header and ``retry-after`` JSON field, code ``RATE_LIMIT_HIT``), another
   status, or a dropped connection.
+- ``POST /messages`` reads a stream's ``to`` like the server does: JSON first, so ``2026`` is
+  a stream id (unknown ids answer ``STREAM_DOES_NOT_EXIST``) and ``"2026"`` the stream named so.
 - :attr:`FakeZulip.requests` records every request; :meth:`FakeZulip.sent_messages` the
   messages the bot posted (as stored, i.e. only successful ones).
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -103,15 +108,17 @@ class FakeZulip:
         self._queue_ids = itertools.count(1)
         self._closing = False
         self.bot = self.add_user(bot_email, bot_name, api_key=bot_key, is_bot=True)
+        self._conns: set[socket.socket] = set()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
+        self._port = self.server.server_address[1]
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     @property
     def port(self) -> int:
-        return self.server.server_address[1]
+        return self._port
 
     @property
     def site(self) -> str:
@@ -128,6 +135,33 @@ class FakeZulip:
             self.lock.notify_all()
         self.server.shutdown()
         self.server.server_close()
+
+    def go_down(self) -> None:
+        """Like the server process stopping: open connections are cut and new ones refused
+        (connection refused) until :meth:`come_back`."""
+        with self.lock:
+            self._closing = True
+            self.lock.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+        with self.lock:
+            conns, self._conns = list(self._conns), set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def come_back(self, forget_queues: bool = False) -> None:
+        """The server is up again on the same port. Zulip keeps event queues across a restart
+        (Tornado saves them); ``forget_queues`` is a restart that lost them."""
+        with self.lock:
+            self._closing = False
+            if forget_queues:
+                self.queues.clear()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler_class())
+        self.server.daemon_threads = True
+        self.start()
 
     def __enter__(self) -> "FakeZulip":
         return self.start()
@@ -251,6 +285,19 @@ class FakeZulip:
 
             def log_message(self, *args):  # quiet
                 pass
+
+            def setup(self):
+                super().setup()
+                with fake.lock:
+                    fake._conns.add(self.connection)
+
+            def finish(self):
+                with fake.lock:
+                    fake._conns.discard(self.connection)
+                try:
+                    super().finish()
+                except OSError:  # the connection was cut by go_down()
+                    pass
 
             def do_GET(self):
                 fake._serve(self, "GET")
@@ -416,18 +463,29 @@ class FakeZulip:
             return self._answer(h, record, 400, {"result": "error", "msg": "Message must not be empty",
                                                  "code": "BAD_REQUEST"})
         if kind == "stream" or kind == "channel":
+            # like the server's extract_stream_indicator: ``to`` is read as JSON first, so a
+            # number is a stream id and a JSON string a name; anything else is a raw name
             to = params.get("to")
+            if isinstance(to, list) and len(to) == 1:
+                to = to[0]
             topic = params.get("topic", params.get("subject"))
-            if not isinstance(to, (str, int)) or to == "":
-                return self._answer(h, record, 400, {"result": "error", "msg": "Missing stream",
+            if "to" not in params or to == "":
+                return self._answer(h, record, 400, {"result": "error", "msg": "Missing channel",
                                                      "code": "BAD_REQUEST"})
+            if to is None or isinstance(to, bool) or not isinstance(to, (str, int)):
+                return self._answer(h, record, 400, {"result": "error", "msg": "Invalid data type for channel",
+                                                     "code": "BAD_REQUEST"})
+            if isinstance(to, int) and to not in self.streams.values():
+                return self._answer(h, record, 400, {"result": "error", "code": "STREAM_DOES_NOT_EXIST",
+                                                     "msg": f"Channel with ID '{to}' does not exist",
+                                                     "stream_id": to})
             if not isinstance(topic, str) or not topic.strip():
                 return self._answer(h, record, 400, {"result": "error", "msg": "Topics are required in this organization.",
                                                      "code": "BAD_REQUEST"})
             if len(topic) > 60:
                 return self._answer(h, record, 400, {"result": "error", "msg": "Topic too long",
                                                      "code": "BAD_REQUEST"})
-            name = to if isinstance(to, str) else next((n for n, i in self.streams.items() if i == to), str(to))
+            name = to if isinstance(to, str) else next(n for n, i in self.streams.items() if i == to)
             msg = self.send_stream(user, name, topic, content)
         elif kind in ("private", "direct"):
             to = params.get("to")
