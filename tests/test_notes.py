@@ -305,6 +305,19 @@ def test_code_fences_and_comments_hide_structure():
     assert notes.items[0].end == 7
 
 
+def test_only_ascii_digits_make_an_ordered_list_item(tmp_path: Path):
+    """CommonMark list numbers are ASCII digits; '١. بند' (Arabic-Indic) is a paragraph. Read as
+    an item it made the bot write '2. [ ] …' after it, a lazy continuation of that paragraph."""
+    notes = parse_notes("# T\n## New agenda items\n١. بند أول\n１. fullwidth\n")
+    assert notes.items == []
+    p = tmp_path / "n.md"
+    p.write_text("# T\n## New agenda items\n١. بند أول\n\n## X\n")
+    with locked(tmp_path):
+        r = add_item(p, AGENDA, "- [ ] ZZ: new")
+    assert r.number == 1
+    assert p.read_text() == "# T\n## New agenda items\n١. بند أول\n- [ ] ZZ: new\n\n## X\n"
+
+
 def test_nested_items_and_checked_parents():
     notes = read_notes(next(p for p in NOTES_FIXTURES if p.name.startswith("20240911")))
     by_text = {it.text: it for it in notes.items}

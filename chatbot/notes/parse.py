@@ -160,7 +160,7 @@ class Notes:
 # ---------------------------------------------------------------------------------------
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*#*[ \t]*$")
-_ITEM = re.compile(r"^([ \t]*)([-*+]|\d{1,9}[.)])(?:[ \t]+(.*)|[ \t]*)$")
+_ITEM = re.compile(r"^([ \t]*)([-*+]|[0-9]{1,9}[.)])(?:[ \t]+(.*)|[ \t]*)$")  # ASCII digits only, as CommonMark
 _CHECK = re.compile(r"^\[([ xX])\](?:[ \t]+(.*)|[ \t]*)$")
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _EMOJI = re.compile(r":[a-z0-9_+-]+:")
@@ -324,7 +324,7 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
             last_item_line = None
             continue
 
-        im = _ITEM.match(raw_line) if first in "-*+" or first.isdigit() else None
+        im = _ITEM.match(raw_line) if first in "-*+0123456789" else None
         if im and not _BREAK.match(raw_line):  # not a thematic break
             ind = _indent(im.group(1))
             rest = im.group(3) or ""
