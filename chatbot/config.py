@@ -16,8 +16,9 @@ import datetime as dt
 import os
 import re
 import tomllib
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
@@ -120,6 +121,9 @@ class Slot(_Model):
         if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
             h, m = value.strip().split(":")
             return dt.time(int(h), int(m))
+        if not isinstance(value, (str, dt.time)):
+            # pydantic would read a number as seconds after midnight: 17 -> 00:00:17
+            raise ValueError(f"expected a wall-clock time such as 17:00:00 or \"17:00\", got {value!r}")
         return value
 
 
@@ -352,13 +356,44 @@ def _loc(parts: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model whose keys are allowed at ``loc`` (a pydantic error location), if known."""
+
+    def model_in(annotation: Any) -> type[BaseModel] | None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+        for arg in get_args(annotation):  # list[Meeting], Meeting | None, Annotated[...]
+            found = model_in(arg)
+            if found is not None:
+                return found
+        return None
+
+    model: type[BaseModel] | None = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model is not None else None
+        model = model_in(field.annotation) if field is not None else None
+        if model is None:
+            return None
+    return model
+
+
 def _explain(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
     msg = error.get("msg", "invalid value")
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see the config reference in README.md)"
+        loc = tuple(error.get("loc", ()))
+        model = _model_at(loc[:-1]) if loc else None
+        close = get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6) if model else []
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown key ({hint}check the spelling; see the config reference in README.md)"
     if kind == "missing":
         return "required key is missing"
+    if kind.startswith(("date_", "time_")):
+        example = "a date such as 2026-01-07" if kind.startswith("date_") else "a time such as 17:00:00"
+        detail = msg.split(", ", 1)[1] if ", " in msg else ""
+        msg = f"expected {example}" + (f" ({detail})" if detail else "")
     msg = re.sub(r"^Value error, ", "", msg)
     if "input" in error and not isinstance(error["input"], (dict, list)) and repr(error["input"]) not in msg:
         return f"{msg} (got {error['input']!r})"

@@ -36,6 +36,19 @@ def test_example_config_is_valid():
     ('initials = "JL"', 'initials = "JRG"', "people[1].initials", "already used by people[0]"),
     ('template = "template.md"', 'template = "missing.md"', "meetings[0].notes.template", "template file not found"),
     ('id = "eco"', 'id = "Eco Meeting"', "meetings[0].id", "should match pattern"),
+    # a typo gets the closest key of the same table as a hint
+    ('[bot]\ndefault_meeting', '[bot]\ndefault_meting', "bot.default_meting",
+     "unknown key (did you mean 'default_meeting'?"),
+    ('[meetings.notes]', '[meetings.note]', "meetings[0].note", "unknown key (did you mean 'notes'?"),
+    ('time = 14:00:00', 'time = 14:00:00\ntimezon = "UTC"', "meetings[0].slots[1].timezon",
+     "unknown key (did you mean 'timezone'?"),
+    ('call_link = "https://zoom.example/j/1"', 'frobnicate = 1', "meetings[0].frobnicate",
+     "unknown key (check the spelling"),
+    # a number is not read as seconds after midnight (17 -> 00:00:17)
+    ('time = 17:00:00', 'time = 17', "meetings[0].slots[0].time", "expected a wall-clock time such as 17:00:00"),
+    ('time = 17:00:00', 'time = "5pm"', "meetings[0].slots[0].time", "expected a time such as 17:00:00"),
+    ('start = 2026-01-07', 'start = "07/01/2026"', "meetings[0].slots[0].start",
+     "expected a date such as 2026-01-07"),
 ])
 def test_malformed_config_names_file_and_key(tmp_path: Path, old: str, new: str, key: str, problem: str):
     assert old in BASE_CONFIG
