@@ -51,8 +51,12 @@ def cmd_run(args, config) -> int:
     from .runner import run
 
     name = args.backend or os.environ.get(BACKEND_ENV) or "console"
+    try:
+        cls = backend_class(name)
+    except ValueError as exc:  # only $CHATBOT_BACKEND can name one argparse does not know
+        print(f"error: {BACKEND_ENV}: {exc}", file=sys.stderr)
+        return 2
     bot = Bot(config, _clock(), hooks=hooks_for(config))
-    cls = backend_class(name)
     if name == "console":
         backend = cls(bot, user=args.as_, stay=args.stay)
     else:
@@ -163,7 +167,8 @@ def cmd_ics(args, config) -> int:
     try:
         data = write_ics(config, meeting, _clock()(), Path(args.output) if args.output and args.output != "-" else None)
     except (CalendarError, OSError) as exc:
-        print(f"error: cannot write the calendar of {meeting.id}: {getattr(exc, 'strerror', None) or exc}",
+        where = f" to {args.output}" if args.output and args.output != "-" else ""
+        print(f"error: cannot write the calendar of {meeting.id}{where}: {getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
         return 1
     if not args.output or args.output == "-":
@@ -184,6 +189,16 @@ def cmd_serve(args, config) -> int:
     except OSError as exc:  # address in use, no permission for a low port, unknown host
         print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more: {value!r}")
+    return number
 
 
 def _date(value: str) -> dt.date:
@@ -222,9 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stay", action="store_true", help="console: keep running for reminders after input ends")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("next", parents=[common, meeting], help="show the next meeting(s) in every configured zone",
+    p = sub.add_parser("next", parents=[common], help="show the next meeting(s) in every configured zone",
                        description="Show the next meeting(s) with the time in every configured time zone.")
-    p.add_argument("--count", "-n", type=int, default=1, help="how many upcoming meetings (default 1)")
+    p.add_argument("--meeting", "-m", metavar="ID", help="meeting id (default: every meeting in the config)")
+    p.add_argument("--count", "-n", type=_positive, default=1, metavar="N",
+                   help="how many upcoming meetings of each (default 1)")
     p.set_defaults(func=cmd_next)
 
     p = sub.add_parser("agenda", parents=[common], help="add, list or remove agenda items",
@@ -268,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_actions)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the config and show what it means",
-                       description="Validate the config file; exit 1 with the problem if it is malformed.")
+                       description="Validate the config file; exit 2 with the problem if it is malformed.")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("ics", parents=[common, meeting], help="write the meeting series as an iCalendar file",

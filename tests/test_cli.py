@@ -79,6 +79,31 @@ def test_next_lists_several(tmp_path):
         "Wed 2026-01-07 17:00 UTC", "Wed 2026-01-14 14:00 UTC", "Wed 2026-01-21 17:00 UTC"]
 
 
+def test_next_count_must_be_positive_and_meeting_defaults_to_all(tmp_path):
+    cfg = write_config(tmp_path)
+    for bad in ("0", "-2", "three"):
+        r = chatbot("next", "-n", bad, config=cfg)
+        assert r.returncode == 2 and "expected a whole number of 1 or more" in r.stderr, (bad, r.stderr)
+        assert r.stdout == ""
+    r = chatbot("next", "--help")
+    assert "default: every meeting in the config" in r.stdout
+
+
+def test_unknown_backend_in_environment_is_a_clear_error(tmp_path):
+    r = chatbot("run", config=write_config(tmp_path), stdin="", env={"CHATBOT_BACKEND": "teams"})
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == \
+        "error: CHATBOT_BACKEND: unknown backend 'teams'; choose one of console, slack, zulip"
+    assert "Traceback" not in r.stderr
+
+
+def test_ics_error_names_the_output_file(tmp_path):
+    out = tmp_path / "missing-dir" / "eco.ics"
+    r = chatbot("ics", "--output", str(out), config=write_config(tmp_path))
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"error: cannot write the calendar of eco to {out}: No such file or directory"
+
+
 def test_notes_create(tmp_path):
     cfg = write_config(tmp_path)
     r = chatbot("notes", "create", config=cfg)
