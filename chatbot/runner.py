@@ -90,8 +90,8 @@ class Reminders:
                                        misfire_grace_time=grace, max_instances=1)
 
     def due(self, meeting: Meeting, now: dt.datetime, offsets: list[dt.timedelta] | None = None,
-            kind: str = "reminder") -> list[DueReminder]:
-        """Reminders due now (within the grace period) and not yet sent."""
+            kind: str | None = "reminder") -> list[DueReminder]:
+        """Reminders due now (within the grace period) and, with ``kind``, not yet sent."""
         out = []
         grace = self.bot.config.bot.reminder_grace
         for r in reminders(meeting, now - grace, offsets):
@@ -100,7 +100,7 @@ class Reminders:
             if r.occurrence.start_utc <= now:
                 # never say "starts in 15 minutes" after it started
                 continue
-            if not self.ledger.was_sent(self.key(kind, meeting, r)):
+            if kind is None or not self.ledger.was_sent(self.key(kind, meeting, r)):
                 out.append(r)
         return out
 
@@ -108,16 +108,32 @@ class Reminders:
     def key(kind: str, meeting: Meeting, r: DueReminder, who: str = "") -> str:
         return f"{kind}:{meeting.id}:{r.occurrence.start_utc.isoformat()}:{int(r.offset.total_seconds())}:{who}"
 
-    def _send(self, key: str, what: str, send) -> None:
+    def retry_delay(self) -> dt.timedelta:
+        """How long after a failed send to try again: a tenth of the grace period (5 s to
+        1 min), so a platform outage shorter than the grace period delays a reminder but
+        does not lose it."""
+        tenth = self.bot.config.bot.reminder_grace / 10
+        return min(max(tenth, dt.timedelta(seconds=5)), dt.timedelta(minutes=1))
+
+    def _send(self, key: str, what: str, send, retry) -> bool:
         if self.ledger.was_sent(key):
-            return
+            return True
         try:
             send()
-        except Exception:  # the bot keeps running; the backend logged the details
-            log.exception("sending %s failed", what)
-            return
+        except Exception as exc:  # the bot keeps running; the backend logged the details
+            delay = self.retry_delay()
+            log.error("sending %s failed (%s: %s); trying again in %d s while it is still due",
+                      what, type(exc).__name__, exc, delay.total_seconds())
+            # one pending retry per job: fire() / fire_pings() send whatever is still due
+            # then (within the grace period, never after the meeting started) and not yet sent
+            kind, meeting_id = key.split(":", 2)[:2]
+            self.scheduler.add_job(retry, "date", run_date=dt.datetime.now(UTC) + delay,
+                                   id=f"retry:{'reminders' if kind == 'reminder' else 'pings'}:{meeting_id}",
+                                   replace_existing=True, misfire_grace_time=None)
+            return False
         self.ledger.mark_sent(key)
         log.info("sent %s", what)
+        return True
 
     def fire(self, meeting_id: str) -> None:
         meeting = self.bot.config.meeting(meeting_id)
@@ -126,21 +142,24 @@ class Reminders:
                 message = self.bot.reminder(meeting, r.occurrence, r.offset)
                 self._send(self.key("reminder", meeting, r), f"the {r.offset} reminder for {meeting.id} "
                            f"at {r.occurrence.start_utc.isoformat()}",
-                           lambda: self.backend.post(meeting, message))
+                           lambda: self.backend.post(meeting, message), lambda: self.fire(meeting_id))
 
     def fire_pings(self, meeting_id: str) -> None:
         meeting = self.bot.config.meeting(meeting_id)
         if not (meeting.actions.enabled and meeting.actions.ping_before):
             return
         with self._lock:
-            for r in self.due(meeting, self.bot.now(), [meeting.actions.ping_before], kind="summary"):
+            # every round still in its grace period: a ping that failed is tried again (the
+            # ledger skips what was sent), even after the summary went out
+            for r in self.due(meeting, self.bot.now(), [meeting.actions.ping_before], kind=None):
                 pings, summary = self.bot.action_pings(meeting, r.occurrence)
+                retry = lambda: self.fire_pings(meeting_id)  # noqa: E731
                 for person, message in pings:
                     self._send(self.key("ping", meeting, r, person.initials),
                                f"action-item ping to {person.initials} for {meeting.id}",
-                               lambda: self.backend.notify(meeting, person, message))
+                               lambda: self.backend.notify(meeting, person, message), retry)
                 self._send(self.key("summary", meeting, r), f"action-item summary for {meeting.id}",
-                           lambda: self.backend.post(meeting, summary))
+                           lambda: self.backend.post(meeting, summary), retry)
 
     def stop(self) -> None:
         if self.scheduler.running:

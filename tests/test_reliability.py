@@ -297,3 +297,56 @@ def test_disk_full_is_a_clear_error_the_file_is_untouched_and_the_bot_keeps_runn
     assert r.returncode != 0 and "could not write 20260107-eco.md" in r.stderr + r.stdout
     assert "Traceback" not in r.stderr
     assert notes.read_bytes() == before
+
+
+class _FlakyBackend:
+    """A backend (the runner's interface, no platform) whose first DM to JL fails."""
+
+    name = "flaky"
+
+    def __init__(self):
+        self.posts: list[str] = []
+        self.dms: list[str] = []
+        self.refused = 0
+
+    def wants(self, meeting):
+        return True
+
+    def post(self, meeting, message):
+        self.posts.append(render_plain(message))
+
+    def notify(self, meeting, person, message):
+        from chatbot.backends.base import BackendError
+        if person.initials == "JL" and not self.refused:
+            self.refused += 1
+            raise BackendError("Slack API chat.postMessage failed: internal_error")
+        self.dms.append(person.initials)
+
+
+def test_a_failed_ping_is_tried_again_without_repeating_the_others(tmp_path):
+    from chatbot.runner import Reminders
+    from chatbot.state import Ledger
+
+    config = write_config(tmp_path)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "20260107-eco.md").write_text(
+        "# Meeting\n## Attendees\n- JRG: Jaime (@jaimergp)\n- JL: Jannis (@jezdez)\n\n"
+        "## Discussion\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n", encoding="utf-8")
+    # the pings for the 2026-01-14 14:00 UTC meeting fall due 2 days before
+    bot = Bot(load_config(config), clock=FixedClock(dt.datetime(2026, 1, 12, 14, 1, tzinfo=UTC)))
+    backend = _FlakyBackend()
+    rem = Reminders(bot, backend, Ledger(tmp_path / "state.sqlite3"))
+    rem.fire_pings("eco")
+    assert backend.dms == ["JRG"] and backend.refused == 1
+    assert len(backend.posts) == 1  # the summary still goes to the channel
+    job = rem.scheduler.get_job("retry:pings:eco")
+    assert job is not None  # a retry is planned (the scheduler is not running in this test)
+    assert rem.retry_delay() == dt.timedelta(minutes=1)  # a tenth of the 10 min grace
+    job.func()  # the retry, a minute later
+    assert backend.dms == ["JRG", "JL"] and len(backend.posts) == 1  # JL now; nobody twice
+    job.func()
+    assert backend.dms == ["JRG", "JL"] and len(backend.posts) == 1
+    # past the grace period nothing is due any more, sent or not
+    bot.clock.now = dt.datetime(2026, 1, 12, 14, 11, tzinfo=UTC)
+    assert rem.due(bot.config.meeting("eco"), bot.now(), [dt.timedelta(days=2)], kind=None) == []
+    rem.ledger.close()

@@ -522,6 +522,30 @@ def test_reminder_is_posted_to_the_meeting_channel(tmp_path, fake, start_bot):
 
 
 @pytest.mark.slow
+def test_reminder_the_platform_refused_is_tried_again_and_posted_once(tmp_path, fake):
+    """Slack answers chat.postMessage with HTTP 500 twice: the reminder is not lost (tried
+    again after a tenth of the grace period) and is posted exactly once."""
+    fake.fail("chat.postMessage", "internal_error", times=2, status=500)
+    config = _config(tmp_path, api_url=fake.api_url)
+    config.write_text(config.read_text(encoding="utf-8").replace('reminder_grace = "10m"', 'reminder_grace = "1m"'),
+                      encoding="utf-8")
+    bot = BotProcess(tmp_path, config, _env(CHATBOT_FAKE_NOW=REMINDER_NOW))
+    try:
+        msgs = fake.wait_for(lambda: fake.messages(), timeout=60, what="the reminder, third time lucky")
+        assert len(fake.calls("chat.postMessage")) == 3  # two refused, one accepted
+        assert len(msgs) == 1 and msgs[0]["text"].startswith("*Conda Ecosystem Meeting* starts in 15 min")
+        out = bot.output()
+        assert len(re.findall(r"sending the 0:15:00 reminder .* failed .* trying again in 6 s", out)) == 2
+        bot.wait_log(r"sent the 0:15:00 reminder")
+        time.sleep(0.5)  # would a duplicate follow?
+        assert len(fake.messages()) == 1 and len(fake.calls("chat.postMessage")) == 3
+        assert bot.alive()
+    finally:
+        bot.stop()
+    assert "Traceback" not in bot.output()
+
+
+@pytest.mark.slow
 def test_rate_limited_post_is_retried_after_retry_after(tmp_path, fake, start_bot):
     fake.rate_limit("chat.postMessage", times=1, retry_after=1)
     bot = start_bot(env=_env(CHATBOT_FAKE_NOW=REMINDER_NOW))
