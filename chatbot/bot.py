@@ -225,9 +225,10 @@ class Bot:
                     return self.agenda_remove(meeting, who, arg)
                 if sub == "help":
                     return self.help_message(meeting)
-                return error(f"unknown agenda command {sub!r}. Try `agenda add TEXT`, `agenda list`, "
-                             "`agenda remove N` or `help`.")
-            return error(f"unknown command {cmd!r}. Try `help`.")
+                # the typed word is user text: each platform defuses mentions and markup in it
+                return error("unknown agenda command '", UserText(sub), "'. Try `agenda add TEXT`, "
+                             "`agenda list`, `agenda remove N` or `help`.")
+            return error("unknown command '", UserText(cmd), "'. Try `help`.")
         except (EditError, NotesError) as exc:
             log.warning("command %r refused: %s", cmd, exc)
             return error(str(exc))
@@ -451,7 +452,8 @@ class Bot:
                         or (who.person and who.person.github and it.owned_by(who.person.github))]
                 return self.actions_message(meeting, mine, f"Your open action items, {who.initials}", items)
             return self.actions_done(meeting, who, arg.strip(), items)
-        return error(f"unknown actions command {sub!r}. Try `actions`, `actions mine` or `actions done N`.")
+        return error("unknown actions command '", UserText(sub),
+                     "'. Try `actions`, `actions mine` or `actions done N`.")
 
     def actions_done(self, meeting: Meeting, who: Identity, arg: str, items: list[act.ActionItem]) -> Message:
         if not re.fullmatch(r"\d{1,6}", arg):

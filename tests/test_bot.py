@@ -276,3 +276,15 @@ def test_a_template_with_a_comment_that_is_never_closed_is_refused(tmp_path):
     text = render_plain(msg)
     assert not msg.ok and str(tmp_path / "template.md") in text and "HTML comment opened on line 4" in text
     assert not notes_path(bot).exists()
+
+
+@pytest.mark.parametrize("text", ["@**all**", "agenda <!channel>", "actions @everyone"])
+def test_a_typed_unknown_command_is_quoted_as_user_text(bot, text):
+    """The word a person typed comes back as user text, which every platform defuses (a
+    mention of @**all** quoted as the bot's own text would ping the whole stream)."""
+    word = text.split()[-1]
+    msg = bot.handle(text, Sender("cli", initials="JRG"))
+    assert not msg.ok
+    quoted = [seg for line in msg.lines for seg in line if isinstance(seg, UserText)]
+    assert [seg.text for seg in quoted] == [word]
+    assert word not in "".join(seg.text for line in msg.lines for seg in line if not isinstance(seg, UserText))
