@@ -223,9 +223,13 @@ def render_meeting_page(bot: Bot, meeting: Meeting) -> str:
 
 
 def render_not_found(what: str) -> str:
+    """A 404 page whose link back is relative (``../`` per directory level of ``what``), so it
+    works under any URL prefix like the other pages."""
+    home = "../" * max(what.count("/") - 1, 0) or "./"
     return jinja2.Environment(autoescape=True).from_string(
         "<!doctype html><html lang=en><meta charset=utf-8><title>Not found</title>"
-        "<p>Not found: {{ what }}</p><p><a href=\"/\">All meetings</a></p></html>").render(what=what)
+        "<p>Not found: {{ what }}</p><p><a href=\"{{ home }}\">All meetings</a></p></html>").render(
+            what=what, home=home)
 
 
 @dataclass

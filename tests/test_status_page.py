@@ -121,6 +121,9 @@ def test_http_routes(server):
     assert b"Budget for CI" in body
     status, headers, body = fetch(server + "/meetings/nope")
     assert status == 404 and b"Not found: /meetings/nope" in body
+    assert b'href="../">All meetings' in body  # relative: works behind a proxy's path prefix
+    assert b'href="./">All meetings' in fetch(server + "/nope")[2]
+    assert b'href="../../">All meetings' in fetch(server + "/a/b/c")[2]
     status, headers, _ = fetch(server + "/meetings/eco/")
     assert status == 301 and headers["Location"] == "../eco"
     status, _, _ = fetch(server + "/calendar/nope.ics")
