@@ -1,5 +1,5 @@
 # chatbot: build with `docker build -t chatbot .`, run with the config mounted at /app/config:
-#   docker run --rm -v "$PWD/config:/app/config" -v "$PWD/notes:/app/notes" \
+#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/config:/app/config" -v "$PWD/notes:/app/notes" \
 #     -e CHATBOT_BACKEND=slack -e SLACK_BOT_TOKEN -e SLACK_APP_TOKEN chatbot
 FROM python:3.12-slim
 
