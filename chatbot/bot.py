@@ -230,7 +230,7 @@ class Bot:
                              "`agenda list`, `agenda remove N` or `help`.")
             return error("unknown command '", UserText(cmd), "'. Try `help`.")
         except (EditError, NotesError) as exc:
-            log.warning("command %r refused: %s", cmd, exc)
+            log.info("command %r refused: %s", cmd, exc)  # the person is told; not the bot's problem
             return error(str(exc))
 
     def may_edit(self, who: Identity, owners: list[str]) -> bool:

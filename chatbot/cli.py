@@ -78,6 +78,7 @@ def _sender(args) -> Sender:
 
 
 def cmd_agenda(args, config) -> int:
+    config.meeting(args.meeting)  # an unknown --meeting is a usage error (exit 2) like everywhere
     bot = Bot(config, _clock(), hooks=hooks_for(config))
     if args.agenda_cmd == "add":
         text = " ".join(args.text)

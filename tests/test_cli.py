@@ -168,3 +168,18 @@ def test_fifty_concurrent_processes_all_land_exactly_once(tmp_path):
     assert sorted(texts) == [f"JRG: concurrent item {i:02d}" for i in range(n)]
     # the rest of the template is intact
     assert notes.text.count("## ") == 6 and notes.metadata == {"tags": ["meeting-notes"]}
+
+
+@pytest.mark.parametrize("args", [["agenda", "list"], ["agenda", "add", "x", "--as", "JRG"], ["next"],
+                                  ["notes", "create"], ["actions"]])
+def test_unknown_meeting_is_a_usage_error_everywhere(tmp_path, args):
+    r = chatbot(*args, "--meeting", "nope", config=write_config(tmp_path))
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "error: no meeting 'nope'; configured: eco" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_refused_command_is_said_once(tmp_path):
+    r = chatbot("agenda", "remove", "7", "--as", "JRG", config=write_config(tmp_path))
+    assert r.returncode == 1
+    assert r.stderr.count("no agenda for 2026-01-07") == 1, r.stderr  # not also as a log line
+    assert "WARNING" not in r.stderr
