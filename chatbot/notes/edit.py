@@ -209,7 +209,7 @@ def _in_list_style(line_text: str, bullet: str, indent: str) -> str:
     return f"{indent}{bullet} {line_text[2:]}"
 
 
-def _next_bullet(notes: Notes, real: list[Item]) -> str:
+def _next_bullet(real: list[Item]) -> str:
     last = real[-1]
     if last.bullet[0].isdigit():
         number = int(last.bullet[:-1])
@@ -239,7 +239,7 @@ def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
         text = line_text
         if real:
             at = real[-1].end
-            text = _in_list_style(line_text, _next_bullet(notes, real), _leading_ws(lines[real[-1].line]))
+            text = _in_list_style(line_text, _next_bullet(real), _leading_ws(lines[real[-1].line]))
         else:
             at = section.start + 1
             for i in range(section.end - 1, section.start, -1):
