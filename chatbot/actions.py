@@ -142,11 +142,12 @@ def items_in_file(notes: Notes, day: dt.date, config: Config) -> list[tuple[Acti
 
 def open_actions(config: Config, meeting: Meeting, before: dt.date, *, today: dt.date | None = None,
                  errors: list[str] | None = None) -> list[ActionItem]:
-    """Open items in notes of meetings before ``before`` (the next meeting's date), newest
-    copy of each, ordered by date and line. Unparseable files are skipped and reported in
-    ``errors``."""
+    """Open items in notes of meetings before ``before`` (the next meeting's date) that have
+    happened by ``today``, newest copy of each, ordered by date and line. Unparseable files are
+    skipped and reported in ``errors``."""
     settings = meeting.actions
-    files = [(d, p) for d, p in NotesFiles(config, meeting).existing() if d < before]
+    last = min(before - dt.timedelta(days=1), today) if today else before - dt.timedelta(days=1)
+    files = [(d, p) for d, p in NotesFiles(config, meeting).existing() if d <= last]
     oldest = (today or before) - settings.lookback
     files = [(d, p) for d, p in files if d >= oldest]
     if settings.max_meetings:
@@ -178,6 +179,22 @@ def open_actions(config: Config, meeting: Meeting, before: dt.date, *, today: dt
                 owner_of[k] = n
     found = [item for item, checked in latest.values() if not checked]
     return sorted(found, key=lambda a: (a.date, a.line))
+
+
+def later_copies(config: Config, meeting: Meeting, item: ActionItem) -> list[ActionItem]:
+    """Unticked copies of ``item`` in notes dated after it (carried over into notes already
+    written for the next meetings): ticking the item ticks those too, or the newest copy would
+    bring it back once its meeting has passed."""
+    out = []
+    for day, path in NotesFiles(config, meeting).existing():
+        if day <= item.date:
+            continue
+        try:
+            found = _file_items(path, day, config)
+        except Exception:  # an unparseable file is never written; the scan reports it elsewhere
+            continue
+        out += [other for other, checked in found if not checked and other.keys & item.keys]
+    return out
 
 
 def by_owner(items: list[ActionItem]) -> tuple[dict[str, tuple[Person, list[ActionItem]]], dict[str, list[ActionItem]]]:

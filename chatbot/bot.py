@@ -473,6 +473,14 @@ class Bot:
             set_checked(item.path, item.line, item.text)
             session.record(item.path, f"actions: done {_quote(item.text)} from {item.date.isoformat()} "
                                       f"({who.initials})", who)
+            for copy in act.later_copies(self.config, meeting, item):  # carried into upcoming notes
+                try:
+                    set_checked(copy.path, copy.line, copy.text)
+                except (EditError, NotesError) as exc:  # the item itself is ticked; say what is left
+                    session.warnings.append(f"the copy in {copy.path.name} line {copy.line} is still open: {exc}")
+                    continue
+                session.record(copy.path, f"actions: done {_quote(copy.text)} (carried over) "
+                                          f"({who.initials})", who)
         log.info("action item ticked by %s: %s line %d", who.initials, item.path.name, item.line)
         msg = reply(f"Ticked in {item.path.name}: ", UserText(item.text))
         msg.public = reply(f"{who.initials} completed an action item: ", UserText(item.text))

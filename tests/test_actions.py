@@ -258,3 +258,34 @@ def test_cli_actions_json(tmp_path):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert [(d["line"], d["body"], d["owners"][0]["initials"]) for d in data] == [(8, "one", "JRG")]
+
+
+def test_ticking_also_ticks_the_copy_carried_into_upcoming_notes(tmp_path):
+    """The next meeting's notes already hold a carried-over copy; ticking the item ticks that
+    copy too, so the item does not come back once the next meeting has passed."""
+    bot = _series(tmp_path, {
+        "20260128": f"# a\n{ATT}## Discussion\n- [ ] JRG: open a PR\n- [ ] JRG: other\n",
+        "20260204": f"# b\n{ATT}## From previous meetings\n- [ ] JRG: open a PR (from 2026-01-28)\n"
+                    "- [ ] JRG: other (from 2026-01-28)\n",
+    })
+    assert [i.body for i in bot.open_actions(bot.config.meeting())] == ["open a PR", "other"]
+    assert bot.handle("actions done 1", Sender("cli", initials="JRG")).ok
+    upcoming = (tmp_path / "notes" / "20260204-eco.md").read_text()
+    assert "- [x] JRG: open a PR (from 2026-01-28)" in upcoming
+    assert "- [ ] JRG: other (from 2026-01-28)" in upcoming  # only that item
+    bot.clock.now = dt.datetime(2026, 2, 5, 12, tzinfo=UTC)  # after the 02-04 meeting
+    assert [i.body for i in bot.open_actions(bot.config.meeting())] == ["other (from 2026-01-28)"]
+
+
+def test_notes_of_meetings_still_to_come_are_not_scanned(tmp_path):
+    """Creating notes for a later date must not carry over items from a meeting that has
+    not happened yet (its agenda items are not open action items)."""
+    bot = _series(tmp_path, {"20260204": f"# a\n{ATT}## New agenda items\n- [ ] JRG: a topic\n"})
+    # on 2026-02-01: the 02-04 meeting is still to come; the 02-11 notes are created early
+    assert bot.open_actions(bot.config.meeting()) == []
+    occ = bot.next_meeting(bot.config.meeting())
+    assert occ.date == dt.date(2026, 2, 4)
+    from chatbot.actions import open_actions
+    assert open_actions(bot.config, bot.config.meeting(), dt.date(2026, 2, 11), today=dt.date(2026, 2, 1)) == []
+    assert [i.body for i in open_actions(bot.config, bot.config.meeting(), dt.date(2026, 2, 11),
+                                         today=dt.date(2026, 2, 5))] == ["a topic"]
