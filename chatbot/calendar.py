@@ -43,11 +43,19 @@ def converter_url(start: dt.datetime, title: str | None = None) -> str:
     return url
 
 
+def _wall(naive: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """The rule's wall time in ``zone``, as written (not moved out of a DST gap): a
+    DTSTART or EXDATE inside a gap is read by RFC 5545 with the offset before the gap, the
+    same instant :func:`chatbot.schedule._localize` gives, and a DTSTART moved to 03:30
+    would move every later meeting of the series to 03:30 too."""
+    return naive.replace(tzinfo=zone, fold=0)
+
+
 def _first_start(slot: Slot) -> dt.datetime | None:
     """The slot's first real occurrence (local, aware): RFC 5545 counts DTSTART as an
     instance, dateutil does not when DTSTART does not match the rule, so start there."""
     naive = _rule(slot).after(dt.datetime.combine(slot.start, slot.time), inc=True)
-    return _localize(naive, ZoneInfo(slot.timezone)) if naive else None
+    return _wall(naive, ZoneInfo(slot.timezone)) if naive else None
 
 
 def _recur(slot: Slot) -> vRecur:
@@ -71,9 +79,8 @@ def _exdates(meeting: Meeting, slot: Slot) -> list[dt.datetime]:
     for day in sorted(set(meeting.cancelled)):
         lo = dt.datetime.combine(day, dt.time())
         for naive in _rule(slot).between(lo - dt.timedelta(seconds=1), lo + dt.timedelta(days=1)):
-            when = _localize(naive, zone)
-            if when.date() == day:
-                out.append(when)
+            if _localize(naive, zone).date() == day:
+                out.append(_wall(naive, zone))
     return out
 
 

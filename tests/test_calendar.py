@@ -182,3 +182,40 @@ def test_next_and_reminders_link_a_time_zone_converter(tmp_path):
                                                         dt.timedelta(hours=24))):
         links = [s for line in msg.lines for s in line if isinstance(s, Link)]
         assert Link(want, "other time zones") in links, render_plain(msg)
+
+
+def _one_slot_config(tmp_path: Path, slot: str, extra: str = "") -> tuple:
+    cfg = load_config(write_config(tmp_path, f"""
+[[meetings]]
+id = "m"
+name = "M"
+{extra}
+{slot}
+"""))
+    return cfg, cfg.meeting("m")
+
+
+@pytest.mark.parametrize("rrule,start,time,zone,cancelled", [
+    # the first meeting is on the switch day, at a wall time that does not exist that day
+    ("FREQ=WEEKLY;BYDAY=SU", "2026-03-02", "02:30", "America/New_York", "2027-03-14"),  # next year's gap
+    ("FREQ=WEEKLY;BYDAY=SU", "2026-03-29", "02:30", "Europe/Berlin", "2026-04-05"),
+    ("FREQ=YEARLY;BYMONTH=10;BYDAY=1SU", "2026-10-01", "02:15", "Australia/Lord_Howe", "2027-10-03"),  # 30-min gap
+])
+def test_a_first_meeting_inside_a_dst_gap_does_not_shift_the_whole_series(tmp_path, rrule, start, time, zone,
+                                                                           cancelled):
+    cfg, meeting = _one_slot_config(tmp_path, f"""
+[[meetings.slots]]
+rrule = "{rrule}"
+start = {start}
+time = "{time}"
+timezone = "{zone}"
+""", f"cancelled = [{cancelled}]")
+    data = meeting_ics(cfg, meeting, NOW)
+    a, b = dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2028, 1, 1, tzinfo=UTC)
+    expected = [o.start_utc for o in occurrences(meeting, a, before=b)]
+    assert ics_starts(data, a, b) == expected
+    # DTSTART keeps the rule's wall time (RFC 5545 reads it with the offset before the gap)
+    [event] = parse(data).walk("VEVENT")
+    assert event["DTSTART"].dt.strftime("%H:%M") == time
+    assert [d.dt.strftime("%Y-%m-%d %H:%M") for d in event["EXDATE"].dts] == [f"{cancelled} {time}"]
+    assert dt.date.fromisoformat(cancelled) not in [o.date for o in occurrences(meeting, a, before=b)]
