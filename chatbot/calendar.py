@@ -84,6 +84,41 @@ def _exdates(meeting: Meeting, slot: Slot) -> list[dt.datetime]:
     return out
 
 
+# Meetings two slots share are looked for from a year ago to five years ahead (the feed is
+# fetched again every 12 hours), and at most this many meetings of a slot.
+SHARED_PAST = dt.timedelta(days=366)
+SHARED_AHEAD = dt.timedelta(days=5 * 366)
+SHARED_MAX = 5000
+
+
+def _held(meeting: Meeting, slot: Slot, since: dt.datetime, until: dt.datetime):
+    """(the rule's wall time, the UTC instant) of each meeting of ``slot`` that is not
+    cancelled, starting in [since, until)."""
+    zone = ZoneInfo(slot.timezone)
+    cancelled = set(meeting.cancelled)
+    local_since = since.astimezone(zone).replace(tzinfo=None) - dt.timedelta(days=2)
+    for n, naive in enumerate(_rule(slot).xafter(local_since, inc=True)):
+        when = _localize(naive, zone)
+        if when >= until or n >= SHARED_MAX:
+            return
+        if when >= since and when.date() not in cancelled:
+            yield naive, when.astimezone(UTC)
+
+
+def _duplicates(meeting: Meeting, index: int, now: dt.datetime) -> list[dt.datetime]:
+    """Meetings of slot ``index`` at the same instant as a meeting of an earlier slot: the
+    bot holds one meeting there (the earlier slot's, see
+    :func:`chatbot.schedule.occurrences`), so the calendar must not show two."""
+    if index == 0:
+        return []
+    day = dt.datetime.combine(now.astimezone(UTC).date(), dt.time(), UTC)  # the same feed all day
+    since, until = day - SHARED_PAST, day + SHARED_AHEAD
+    taken = {utc for slot in meeting.slots[:index] for _, utc in _held(meeting, slot, since, until)}
+    zone = ZoneInfo(meeting.slots[index].timezone)
+    return [_wall(naive, zone) for naive, utc in _held(meeting, meeting.slots[index], since, until)
+            if utc in taken]
+
+
 def status_url(config: Config, meeting: Meeting) -> str | None:
     base = config.web.public_url
     return f"{base.rstrip('/')}/meetings/{meeting.id}" if base else None
@@ -118,7 +153,7 @@ def meeting_calendar(config: Config, meeting: Meeting, now: dt.datetime) -> Cale
         ev.add("dtstart", start.astimezone(UTC) if slot.timezone in ("UTC", "Etc/UTC") else start)
         ev.add("duration", meeting.duration)
         ev.add("rrule", _recur(slot))
-        exdates = _exdates(meeting, slot)
+        exdates = sorted(_exdates(meeting, slot) + _duplicates(meeting, index, now))
         if exdates:
             ev.add("exdate", [d.astimezone(UTC) if slot.timezone in ("UTC", "Etc/UTC") else d for d in exdates])
         if meeting.call_link:

@@ -219,3 +219,43 @@ timezone = "{zone}"
     assert event["DTSTART"].dt.strftime("%H:%M") == time
     assert [d.dt.strftime("%Y-%m-%d %H:%M") for d in event["EXDATE"].dts] == [f"{cancelled} {time}"]
     assert dt.date.fromisoformat(cancelled) not in [o.date for o in occurrences(meeting, a, before=b)]
+
+
+def test_two_slots_at_the_same_instant_are_one_event_in_the_calendar_as_in_the_schedule(tmp_path):
+    # 17:00 UTC and 17:00 London are the same instant in winter (one meeting), an hour apart in
+    # summer (two); 23:30 UTC on Tuesday is 08:30 Wednesday in Tokyo: when the Tuesday is
+    # cancelled, the Tokyo slot's meeting (its own date is not cancelled) still takes place
+    cfg, meeting = _one_slot_config(tmp_path, """
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;BYDAY=WE"
+start = 2026-01-07
+time = "17:00"
+timezone = "UTC"
+
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;BYDAY=WE"
+start = 2026-01-07
+time = "17:00"
+timezone = "Europe/London"
+
+[[meetings.slots]]
+rrule = "FREQ=MONTHLY;BYDAY=1TU"
+start = 2026-01-01
+time = "23:30"
+timezone = "UTC"
+
+[[meetings.slots]]
+rrule = "FREQ=MONTHLY;BYDAY=1WE"
+start = 2026-01-01
+time = "08:30"
+timezone = "Asia/Tokyo"
+""", "cancelled = [2026-03-03, 2026-01-14]")
+    data = meeting_ics(cfg, meeting, NOW)
+    a, b = dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2028, 1, 1, tzinfo=UTC)
+    expected = [o.start_utc for o in occurrences(meeting, a, before=b)]
+    assert len(expected) == len(set(expected))
+    assert dt.datetime(2026, 1, 21, 17, 0, tzinfo=UTC) in expected  # one of the two coinciding slots
+    assert dt.datetime(2026, 7, 1, 16, 0, tzinfo=UTC) in expected  # London in summer: its own meeting
+    assert dt.datetime(2026, 3, 3, 23, 30, tzinfo=UTC) in expected  # 2026-03-04 in Tokyo is not cancelled
+    assert dt.datetime(2026, 1, 14, 17, 0, tzinfo=UTC) not in expected  # cancelled in both slots
+    assert ics_starts(data, a, b) == expected
