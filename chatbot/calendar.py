@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vRecur
+from icalendar import Calendar, Event, vRecur, vText
 
 from .config import Config, Meeting, Slot
 from .notes.files import NotesFiles
@@ -130,8 +130,10 @@ def meeting_calendar(config: Config, meeting: Meeting, now: dt.datetime) -> Cale
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", meeting.name)
-    cal.add("name", meeting.name)
+    # TEXT values (RFC 7986 NAME), escaped like SUMMARY: icalendar does not know their type
+    # and would write a comma or semicolon as is, and fail on a newline
+    cal.add("x-wr-calname", vText(meeting.name))
+    cal.add("name", vText(meeting.name))
     cal.add("refresh-interval", dt.timedelta(hours=12), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT12H")
 
@@ -140,6 +142,7 @@ def meeting_calendar(config: Config, meeting: Meeting, now: dt.datetime) -> Cale
 
     host = re.sub(r"[^a-z0-9.-]", "", (config.web.public_url or "").split("://")[-1].split("/")[0].lower())
     earliest = None
+    link = (meeting.call_link or "").strip()
     for index, slot in enumerate(meeting.slots):
         start = _first_start(slot)
         if start is None:
@@ -156,10 +159,11 @@ def meeting_calendar(config: Config, meeting: Meeting, now: dt.datetime) -> Cale
         exdates = sorted(_exdates(meeting, slot) + _duplicates(meeting, index, now))
         if exdates:
             ev.add("exdate", [d.astimezone(UTC) if slot.timezone in ("UTC", "Etc/UTC") else d for d in exdates])
-        if meeting.call_link:
-            ev.add("location", meeting.call_link)
-            ev.add("url", meeting.call_link)
-        description = [f"Join: {meeting.call_link}"] if meeting.call_link else []
+        if link:
+            ev.add("location", link)
+            if not re.search(r"\s", link):  # a URI value cannot hold a line break (icalendar refuses it)
+                ev.add("url", link)
+        description = [f"Join: {link}"] if link else []
         occ = next(_slot_occurrences(meeting, index, now - meeting.duration), None)
         notes_url = files.url_for(files.path_for(occ)) if occ else None
         if notes_url:

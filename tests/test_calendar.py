@@ -259,3 +259,50 @@ timezone = "Asia/Tokyo"
     assert dt.datetime(2026, 3, 3, 23, 30, tzinfo=UTC) in expected  # 2026-03-04 in Tokyo is not cancelled
     assert dt.datetime(2026, 1, 14, 17, 0, tzinfo=UTC) not in expected  # cancelled in both slots
     assert ics_starts(data, a, b) == expected
+
+
+
+def test_names_and_links_with_commas_semicolons_and_newlines_are_escaped(tmp_path):
+    cfg = load_config(write_config(tmp_path, r"""
+[[meetings]]
+id = "m"
+name = "Build, Test; Release\\Deploy\nCall"
+call_link = "https://zoom.example/j/1?pwd=a,b;c"
+
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;BYDAY=WE"
+start = 2026-02-02
+time = "17:00"
+timezone = "Europe/Berlin"
+"""))
+    meeting = cfg.meeting("m")
+    name = "Build, Test; Release\\Deploy\nCall"
+    assert meeting.name == name
+    data = meeting_ics(cfg, meeting, NOW)
+    lines = data.decode().replace("\r\n ", "").split("\r\n")
+    escaped = r"Build\, Test\; Release\\Deploy\nCall"  # RFC 5545 TEXT
+    assert f"NAME:{escaped}" in lines and f"X-WR-CALNAME:{escaped}" in lines and f"SUMMARY:{escaped}" in lines
+    assert r"LOCATION:https://zoom.example/j/1?pwd=a\,b\;c" in lines
+    assert "URL:https://zoom.example/j/1?pwd=a,b;c" in lines  # a URI value is not escaped
+    [event] = parse(data).walk("VEVENT")
+    assert str(event["SUMMARY"]) == name  # the escaped form above reads back as the name and str(event["LOCATION"]) == "https://zoom.example/j/1?pwd=a,b;c"
+
+
+def test_a_call_link_with_a_line_break_does_not_break_the_feed(tmp_path):
+    # e.g. a TOML multi-line string that ends with a newline
+    cfg = load_config(write_config(tmp_path, '''
+[[meetings]]
+id = "m"
+name = "M"
+call_link = """https://zoom.example/j/1
+"""
+
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;BYDAY=WE"
+start = 2026-02-02
+time = "17:00"
+'''))
+    [event] = parse(meeting_ics(cfg, cfg.meeting("m"), NOW)).walk("VEVENT")
+    assert str(event["LOCATION"]) == "https://zoom.example/j/1"
+    assert str(event["URL"]) == "https://zoom.example/j/1"
+    assert str(event["DESCRIPTION"]).startswith("Join: https://zoom.example/j/1")
