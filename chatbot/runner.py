@@ -94,19 +94,33 @@ class Reminders:
         """Reminders due now (within the grace period) and, with ``kind``, not yet sent."""
         out = []
         grace = self.bot.config.bot.reminder_grace
+        offsets = meeting.reminders if offsets is None else offsets
+        soon = now + dt.timedelta(seconds=1)
         for r in reminders(meeting, now - grace, offsets):
-            if r.due > now + dt.timedelta(seconds=1):
+            if r.due > soon:
                 break
             if r.occurrence.start_utc <= now:
                 # never say "starts in 15 minutes" after it started
                 continue
-            if kind is None or not self.ledger.was_sent(self.key(kind, meeting, r)):
+            if any(o < r.offset and r.occurrence.start_utc - o <= soon for o in offsets):
+                # a later reminder of the same meeting is due too (after a downtime longer
+                # than the gap between them): "starts in 1 h" ten minutes before is stale
+                continue
+            if kind is None or not self.was_sent(self.key(kind, meeting, r)):
                 out.append(r)
         return out
 
-    @staticmethod
-    def key(kind: str, meeting: Meeting, r: DueReminder, who: str = "") -> str:
-        return f"{kind}:{meeting.id}:{r.occurrence.start_utc.isoformat()}:{int(r.offset.total_seconds())}:{who}"
+    def key(self, kind: str, meeting: Meeting, r: DueReminder, who: str = "") -> str:
+        """The ledger key of one reminder or ping. It names the platform: one process per
+        platform may share the config and the state directory, and what Slack was sent
+        still has to go to Zulip."""
+        return (f"{kind}:{self.backend.name}:{meeting.id}:{r.occurrence.start_utc.isoformat()}:"
+                f"{int(r.offset.total_seconds())}:{who}")
+
+    def was_sent(self, key: str) -> bool:
+        kind, _platform, rest = key.split(":", 2)
+        # keys written before they named the platform: do not send those again after an upgrade
+        return self.ledger.was_sent(key) or self.ledger.was_sent(f"{kind}:{rest}")
 
     def retry_delay(self) -> dt.timedelta:
         """How long after a failed send to try again: a tenth of the grace period (5 s to
@@ -115,8 +129,8 @@ class Reminders:
         tenth = self.bot.config.bot.reminder_grace / 10
         return min(max(tenth, dt.timedelta(seconds=5)), dt.timedelta(minutes=1))
 
-    def _send(self, key: str, what: str, send, retry) -> bool:
-        if self.ledger.was_sent(key):
+    def _send(self, key: str, what: str, send, retry, retry_id: str) -> bool:
+        if self.was_sent(key):
             return True
         try:
             send()
@@ -126,9 +140,7 @@ class Reminders:
                       what, type(exc).__name__, exc, delay.total_seconds())
             # one pending retry per job: fire() / fire_pings() send whatever is still due
             # then (within the grace period, never after the meeting started) and not yet sent
-            kind, meeting_id = key.split(":", 2)[:2]
-            self.scheduler.add_job(retry, "date", run_date=dt.datetime.now(UTC) + delay,
-                                   id=f"retry:{'reminders' if kind == 'reminder' else 'pings'}:{meeting_id}",
+            self.scheduler.add_job(retry, "date", run_date=dt.datetime.now(UTC) + delay, id=retry_id,
                                    replace_existing=True, misfire_grace_time=None)
             return False
         self.ledger.mark_sent(key)
@@ -142,7 +154,8 @@ class Reminders:
                 message = self.bot.reminder(meeting, r.occurrence, r.offset)
                 self._send(self.key("reminder", meeting, r), f"the {r.offset} reminder for {meeting.id} "
                            f"at {r.occurrence.start_utc.isoformat()}",
-                           lambda: self.backend.post(meeting, message), lambda: self.fire(meeting_id))
+                           lambda: self.backend.post(meeting, message), lambda: self.fire(meeting_id),
+                           f"retry:reminders:{meeting_id}")
 
     def fire_pings(self, meeting_id: str) -> None:
         meeting = self.bot.config.meeting(meeting_id)
@@ -154,12 +167,13 @@ class Reminders:
             for r in self.due(meeting, self.bot.now(), [meeting.actions.ping_before], kind=None):
                 pings, summary = self.bot.action_pings(meeting, r.occurrence)
                 retry = lambda: self.fire_pings(meeting_id)  # noqa: E731
+                retry_id = f"retry:pings:{meeting_id}"
                 for person, message in pings:
                     self._send(self.key("ping", meeting, r, person.initials),
                                f"action-item ping to {person.initials} for {meeting.id}",
-                               lambda: self.backend.notify(meeting, person, message), retry)
+                               lambda: self.backend.notify(meeting, person, message), retry, retry_id)
                 self._send(self.key("summary", meeting, r), f"action-item summary for {meeting.id}",
-                           lambda: self.backend.post(meeting, summary), retry)
+                           lambda: self.backend.post(meeting, summary), retry, retry_id)
 
     def stop(self) -> None:
         if self.scheduler.running:

@@ -350,3 +350,76 @@ def test_a_failed_ping_is_tried_again_without_repeating_the_others(tmp_path):
     bot.clock.now = dt.datetime(2026, 1, 12, 14, 11, tzinfo=UTC)
     assert rem.due(bot.config.meeting("eco"), bot.now(), [dt.timedelta(days=2)], kind=None) == []
     rem.ledger.close()
+
+
+class _RecordingBackend:
+    """The runner's view of a platform: records what it posts."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.posts: list[str] = []
+        self.dms: list[str] = []
+
+    def wants(self, meeting):
+        return True
+
+    def post(self, meeting, message):
+        self.posts.append(render_plain(message).splitlines()[0])
+
+    def notify(self, meeting, person, message):
+        self.dms.append(person.initials)
+
+
+def test_two_platforms_sharing_the_state_directory_each_get_every_reminder_once(tmp_path):
+    """The example config posts to the console, Slack and Zulip: one process per platform,
+    same config, same ledger. What one platform was sent must not count for the others."""
+    from chatbot.runner import Reminders
+    from chatbot.state import Ledger
+
+    config = load_config(write_config(tmp_path, REMINDER_CONFIG))
+    clock = FixedClock(dt.datetime(2026, 1, 7, 16, 45, tzinfo=UTC))  # the 15 min reminder is due
+    ledger = tmp_path / "state" / "chatbot.sqlite3"
+    slack = Reminders(Bot(config, clock), _RecordingBackend("slack"), Ledger(ledger))
+    zulip = Reminders(Bot(config, clock), _RecordingBackend("zulip"), Ledger(ledger))
+    for rem in (slack, zulip, slack, zulip):
+        rem.fire("eco")
+    want = ["*Conda Ecosystem Meeting* starts in 15 min: Wed 2026-01-07 17:00 UTC"]
+    assert slack.backend.posts == want and zulip.backend.posts == want
+    # and each of them remembers its own across a restart
+    clock.now += dt.timedelta(minutes=1)
+    again = Reminders(Bot(config, clock), _RecordingBackend("zulip"), Ledger(ledger))
+    again.fire("eco")
+    assert again.backend.posts == []
+    for rem in (slack, zulip, again):
+        rem.ledger.close()
+
+
+def test_after_a_downtime_only_the_latest_due_reminder_of_a_meeting_is_sent(tmp_path):
+    """With a long grace period, the bot back at 16:50 must not say "starts in 1 h" (and then
+    "starts in 15 min") for a meeting that starts at 17:00."""
+    from chatbot.runner import Reminders
+    from chatbot.state import Ledger
+
+    text = REMINDER_CONFIG.replace('reminders = ["15m"]', 'reminders = ["1h", "15m"]').replace(
+        'default_meeting = "eco"', 'default_meeting = "eco"\nreminder_grace = "1h"')
+    clock = FixedClock(dt.datetime(2026, 1, 7, 16, 50, tzinfo=UTC))
+    rem = Reminders(Bot(load_config(write_config(tmp_path, text)), clock), _RecordingBackend("console"),
+                    Ledger(tmp_path / "state.sqlite3"))
+    rem.fire("eco")
+    assert rem.backend.posts == ["*Conda Ecosystem Meeting* starts in 15 min: Wed 2026-01-07 17:00 UTC"]
+    clock.now += dt.timedelta(minutes=5)  # another job fires, or a reload catches up
+    rem.fire("eco")
+    assert len(rem.backend.posts) == 1
+    # down until 16:10 only: the 1 h reminder is 10 min late, the 15 min one not due yet
+    other = tmp_path / "other"
+    other.mkdir()
+    clock = FixedClock(dt.datetime(2026, 1, 7, 16, 10, tzinfo=UTC))
+    rem2 = Reminders(Bot(load_config(write_config(other, text)), clock), _RecordingBackend("console"),
+                     Ledger(other / "state.sqlite3"))
+    rem2.fire("eco")
+    assert rem2.backend.posts == ["*Conda Ecosystem Meeting* starts in 1 h: Wed 2026-01-07 17:00 UTC"]
+    clock.now = dt.datetime(2026, 1, 7, 16, 45, tzinfo=UTC)
+    rem2.fire("eco")
+    assert rem2.backend.posts[1:] == ["*Conda Ecosystem Meeting* starts in 15 min: Wed 2026-01-07 17:00 UTC"]
+    rem.ledger.close()
+    rem2.ledger.close()
