@@ -13,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from .backends.base import Backend
 from .bot import Bot
 from .config import ConfigError, Meeting, load_config
+from .gitsync import GitSync, hooks_for
 from .schedule import UTC, DueReminder, ReminderTrigger, reminders
 from .state import Ledger
 
@@ -221,6 +222,8 @@ class ConfigWatcher:
             log.error("config not reloaded, keeping the running one: %s", exc)
             return False
         self.bot.config = config
+        # the Git hooks follow the new config ([meetings.git] turned on or off, notes moved)
+        self.bot.hooks = [h for h in self.bot.hooks if not isinstance(h, GitSync)] + hooks_for(config)
         self.reminders.reschedule()
         log.info("config reloaded from %s", path)
         return True

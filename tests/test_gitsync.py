@@ -286,3 +286,33 @@ def test_cli_commits_through_the_hook(tmp_path, repos):
 def test_scrub_hides_credentials():
     assert scrub("fatal: unable to access 'https://x-access-token:ghp_abc@github.com/o/r.git/'") == \
         "fatal: unable to access 'https://***@github.com/o/r.git/'"
+
+
+def test_a_config_reload_that_turns_git_on_or_moves_the_notes_is_followed(tmp_path, repos):
+    """`chatbot run` reloads its config on SIGHUP or when the file changes: turning
+    [meetings.git] on, or pointing the notes at another clone, takes effect without a restart."""
+    from chatbot.runner import ConfigWatcher
+
+    class NoJobs:
+        def reschedule(self):
+            pass
+
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, "enabled = false\n")
+    say(bot, "agenda add Before git")
+    assert git(repo, "log", "--format=%s") == "Initial commit"
+    watcher = ConfigWatcher(bot, NoJobs())
+    path = tmp_path / "cfg" / "chatbot.toml"
+    path.write_text(path.read_text().replace("enabled = false\n", PUSH))
+    assert watcher.reload()
+    say(bot, "agenda add After git")
+    assert remote_log(remote)[0] == "agenda: add 'After git' for 2026-01-07 (JRG)"
+    # the notes move to a second clone of the same repository
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "--quiet", str(remote), str(other))
+    path.write_text(path.read_text().replace((repo / NOTES).as_posix(), (other / NOTES).as_posix()))
+    assert watcher.reload()
+    out = say(bot, "agenda add In the other clone")
+    assert "⚠" not in out, out
+    assert remote_log(remote)[0] == "agenda: add 'In the other clone' for 2026-01-07 (JRG)"
+    assert git(other, "status", "--porcelain") == ""
