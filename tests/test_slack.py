@@ -26,12 +26,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatbot.bot import Bot
+from chatbot.bot import Bot, Sender
 from chatbot.config import Person, load_config
 from chatbot.messages import Link, Mention, Message, Text, Time, UserText
 from chatbot.backends.base import BackendError
-from chatbot.backends.slack import AckPriority, RedactSecrets, SlackBackend, date_token, render_mrkdwn
-from fakes.slack import FakeSlack, signed_post
+from chatbot.backends.slack import (AckPriority, RedactSecrets, SlackBackend, date_token, readable_text,
+                                    render_mrkdwn)
+from fakes.slack import MAX_TEXT, FakeSlack, signed_post, slack_escape
 
 REPO = Path(__file__).resolve().parent.parent
 UTC = dt.timezone.utc
@@ -187,6 +188,24 @@ def test_links_and_mentions():
                    "<@U0JAIME> Cheng &lt;@\u200bhere&gt; Odd")
 
 
+@pytest.mark.parametrize("wire,typed", [
+    ("Q&amp;A &lt;b&gt; a &amp;&amp; b", "Q&A <b> a && b"),
+    ("&amp;lt;not a tag&amp;gt;", "&lt;not a tag&gt;"),  # unescaped once, as typed
+    ("ask <@U0X|ann> and <@W0Y>", "ask @ann and @W0Y"),
+    ("in <#C0OPS|ops> or <#C0RAW> or <#C0E|>", "in #ops or #C0RAW or #C0E"),
+    ("<!channel> <!here|here> <!everyone> <!subteam^S0T|@core> <!subteam^S0U>",
+     "@channel @here @everyone @core @S0U"),
+    ("due <!date^1767805200^{date_short}|Jan 7th>", "due Jan 7th"),
+    ("<https://x.example/a?b=1&amp;c=2|the &lt;doc&gt;>", "the <doc> (https://x.example/a?b=1&c=2)"),
+    ("<https://x.example/> <http://x.org|x.org> <mailto:a@b.org|a@b.org>", "https://x.example/ x.org a@b.org"),
+    ("a < b >", "a < b >"),  # not Slack's wire format, left alone
+])
+def test_readable_text_undoes_slacks_wire_format(wire, typed):
+    assert readable_text(wire) == typed
+    # and rendering it again gives Slack's escaping back, with no entity
+    assert not re.search(r"<[@#!]", render_mrkdwn(Message().add(UserText(readable_text(wire)))))
+
+
 class _Ack:
     """A WSGI app standing for bolt acking a command: blocks until released."""
 
@@ -279,6 +298,67 @@ def test_backend_routing_without_network(tmp_path):
     assert backend.command_text("/next", "whatever") == "next"
     assert backend.command_text("/actions", "done 2") == "actions done 2"
     assert set(backend.commands()) == {"/agenda", "/next", "/actions"}
+
+
+def _long_agenda(bot: Bot, items: int) -> None:
+    """Items people added, long ones full of characters Slack escapes (&, <, >)."""
+    for n in range(items):
+        assert bot.handle(f"agenda add item {n}: " + "a<b & c>d " * 60, Sender("slack", "U0JAIME")).ok
+
+
+def _whole_mrkdwn(text: str) -> bool:
+    """No escape or <…> entity cut in half."""
+    rest = re.sub(r"<[^<>\n]*>", "", text)
+    return "<" not in rest and ">" not in rest and not re.search(r"&(?!amp;|lt;|gt;)", text)
+
+
+def test_a_reminder_longer_than_slack_keeps_is_shortened_at_a_line_break(tmp_path, fake):
+    """Slack cuts a message after 40,000 characters, wherever that falls (inside a link or an
+    escape). The bot shortens it itself, at a line break, and says so."""
+    config = load_config(_config(tmp_path, api_url=fake.api_url))
+    bot = Bot(config, _Clock(dt.datetime(2026, 1, 7, 16, 45, tzinfo=UTC)))
+    backend = SlackBackend(bot, env={"SLACK_BOT_TOKEN": BOT_TOKEN})
+    meeting = config.meeting("conda-ecosystem")
+    _long_agenda(bot, 40)
+    reminder = bot.reminder(meeting, bot.next_meeting(meeting), dt.timedelta(minutes=15))
+    full = render_mrkdwn(reminder)
+    assert len(full) > MAX_TEXT
+    backend.post(meeting, reminder)
+    (sent,) = fake.messages("C0CONDAECO")
+    text = sent["text"]
+    assert len(text) <= MAX_TEXT and fake.shown("C0CONDAECO") == [text]  # nothing left for Slack to cut
+    *kept, note = text.split("\n")
+    assert "shortened" in note and _whole_mrkdwn(text)
+    full_lines = full.split("\n")
+    assert kept[:-1] == full_lines[:len(kept) - 1]  # whole lines, from the top
+    assert kept[-1] == full_lines[len(kept) - 1] or (  # and the next one cut short
+        kept[-1].endswith("…") and full_lines[len(kept) - 1].startswith(kept[-1][:-1]))
+    assert f"|{NOTES_NAME}>" in text and text.startswith("*Conda Ecosystem Meeting* starts in 15 min")
+
+    # one line alone longer than that (max_item_length goes up to 100,000): cut between escapes
+    backend.post(meeting, Message().add("x: ", UserText("&" * MAX_TEXT)))
+    text = fake.messages("C0CONDAECO")[-1]["text"]
+    assert len(text) <= MAX_TEXT and text.startswith("x: &amp;&amp;") and _whole_mrkdwn(text)
+    assert "shortened" in text.split("\n")[-1]
+    # short messages are untouched
+    backend.post(meeting, Message().add("hello ", UserText("<you>")))
+    assert fake.messages("C0CONDAECO")[-1]["text"] == "hello &lt;you&gt;"
+    backend.close()
+
+
+@pytest.mark.slow
+def test_a_long_answer_is_shortened_too(tmp_path, fake, start_bot):
+    config = load_config(_config(tmp_path, api_url=fake.api_url))
+    _long_agenda(Bot(config, _Clock(dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC))), 40)
+    start_bot()
+    fake.wait_connected(1, timeout=20)
+    eid, cmd = fake.send_slash_command("/agenda", "list", user_id="U0JANNIS")
+    fake.wait_ack(eid)
+    listing = fake.wait_response(cmd["response_url"])["text"]
+    assert len(listing) <= MAX_TEXT and _whole_mrkdwn(listing)
+    *_, note, notes_link = listing.split("\n")
+    assert "shortened" in note and notes_link.startswith("Notes: <https://github.com/conda/governance/")
+    assert listing.startswith("*Agenda for Conda Ecosystem Meeting on 2026-01-07*\n1. JRG: item 0: a&lt;b &amp; c")
 
 
 def test_redaction_filter():
@@ -420,7 +500,8 @@ def test_socket_mode_slash_commands(tmp_path, fake, start_bot):
     assert opened and opened[0].headers["authorization"] == f"Bearer {APP_TOKEN}"
 
     sent = time.monotonic()
-    eid, cmd = fake.send_slash_command("/agenda", "add Release plans for 25.1 <!channel> & @here",
+    # as Slack sends it: '&' escaped, the typed @channel as Slack's <!channel> entity
+    eid, cmd = fake.send_slash_command("/agenda", "add Release plans for 25.1 <!channel> &amp; @here",
                                        user_id="U0JAIME", user_name="jaime", channel_id="C0CONDAECO")
     fake.wait_ack(eid)
     assert fake.envelopes[-1].envelope_id == eid
@@ -429,14 +510,14 @@ def test_socket_mode_slash_commands(tmp_path, fake, start_bot):
     answer = fake.wait_response(cmd["response_url"])
     assert answer["response_type"] == "ephemeral"
     assert answer["text"].startswith("Added to the agenda of Conda Ecosystem Meeting on 2026-01-07 as item 1: "
-                                     "JRG: Release plans for 25.1 &lt;!channel&gt; &amp; @\u200bhere")
+                                     "JRG: Release plans for 25.1 @\u200bchannel &amp; @\u200bhere")
     notes = _notes(tmp_path)
-    # the notes file gets the text as typed (the core may defuse the mass mention there too)
-    assert re.search(r"^- \[ \] JRG: Release plans for 25\.1 <!channel> & @\u200b?here$", notes, re.M)
+    # the notes file gets the text as typed, mass mentions defused
+    assert "- [ ] JRG: Release plans for 25.1 @\u200bchannel & @\u200bhere\n" in notes
 
     # the public confirmation, in the meeting's channel, with the bot token
     public = fake.wait_for(lambda: fake.messages("C0CONDAECO"), what="public confirmation")
-    assert public[0]["text"].startswith("JRG added an agenda item for 2026-01-07: Release plans for 25.1 &lt;")
+    assert public[0]["text"].startswith("JRG added an agenda item for 2026-01-07: Release plans for 25.1 @\u200bchannel")
     assert not MASS.search(public[0]["text"])
     posts = fake.calls("chat.postMessage")
     assert all(r.headers["authorization"] == f"Bearer {BOT_TOKEN}" for r in posts)
@@ -446,7 +527,7 @@ def test_socket_mode_slash_commands(tmp_path, fake, start_bot):
     fake.wait_ack(eid)
     listing = fake.wait_response(cmd["response_url"])["text"]
     assert "*Agenda for Conda Ecosystem Meeting on 2026-01-07*" in listing
-    assert "1. JRG: Release plans for 25.1 &lt;!channel&gt;" in listing
+    assert "1. JRG: Release plans for 25.1 @\u200bchannel &amp; @\u200bhere" in listing
 
     eid, cmd = fake.send_slash_command("/next", "", user_id="U0JANNIS", channel_id="C0CONDAECO")
     fake.wait_ack(eid)
@@ -488,6 +569,38 @@ def test_socket_mode_slash_commands(tmp_path, fake, start_bot):
     out = bot.output()
     assert "DEBUG" in out  # the debug logging really was on
     assert_no_secrets(out)
+
+
+@pytest.mark.slow
+def test_command_text_as_slack_sends_it_is_stored_readable(tmp_path, fake, start_bot):
+    """Slack escapes &, < and > in what people type and sends mentions, channels, mass
+    mentions and links as <…> entities. The notes get readable text (not '&amp;' or
+    '<@U0JANNIS>'), Slack's replies show it escaped exactly once, and no entity comes back
+    out as a live mention."""
+    start_bot()
+    fake.wait_connected(1, timeout=20)
+    wire = ("add " + slack_escape("Q&A: is a < b > c?") + " with <@U0JANNIS> <@U0STRANGER> <@W0GRID|grid.admin>"
+            " in <#C0OPS|ops> <!channel> <!here|here> <!subteam^S0CORE|@core>,"
+            " see <https://x.example/doc?a=1&amp;b=2|the doc> and <https://x.example/raw>")
+    eid, cmd = fake.send_slash_command("/agenda", wire, user_id="U0JAIME")
+    fake.wait_ack(eid)
+    answer = fake.wait_response(cmd["response_url"])["text"]
+    readable = ("Q&A: is a < b > c? with @Jannis Leidel @Sam Doe @grid.admin in #ops @\u200bchannel @\u200bhere"
+                " @core, see the doc (https://x.example/doc?a=1&b=2) and https://x.example/raw")
+    assert f"- [ ] JRG: {readable}\n" in _notes(tmp_path)
+    assert "JRG: " + render_mrkdwn(Message().add(UserText(readable))) in answer  # escaped once
+    public = fake.wait_for(lambda: fake.messages("C0CONDAECO"), what="the public note")[0]["text"]
+    assert render_mrkdwn(Message().add(UserText(readable))) in public
+    for out in (answer, public):
+        assert not re.search(r"<[@#!]", out) and not MASS.search(out)
+    # the person not in the roster was looked up by id (users:read), the one in it was not
+    assert [r.params.get("user") for r in fake.calls("users.info")] == ["U0STRANGER"]
+
+    # an entity where a sub-command is expected is quoted back readable, and inert
+    eid, cmd = fake.send_slash_command("/agenda", "<!here> now", user_id="U0JAIME")
+    fake.wait_ack(eid)
+    bad = fake.wait_response(cmd["response_url"])["text"]
+    assert bad.startswith(":warning: unknown agenda command '@\u200bhere'")
 
 
 @pytest.mark.slow

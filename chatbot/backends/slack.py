@@ -123,6 +123,101 @@ def render_mrkdwn(message: Message) -> str:
     return "\n".join("".join(render_segment(s) for s in line) for line in message.lines)
 
 
+MAX_TEXT = 40_000  # Slack keeps this many characters of a message's text and cuts the rest
+_LONG_TAIL = 1_000  # a last line up to this long (e.g. the notes link) is kept after a cut
+SHORTENED = f"_… (shortened: a Slack message holds at most {MAX_TEXT:,} characters)_"
+_ATOM = re.compile(r"<[^<>\n]*>|&(?:amp|lt|gt);|.", re.S)  # never cut inside these
+
+
+def _units(text: str) -> int:
+    """Length as Slack may count it (UTF-16 code units: an emoji counts twice)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _cut(line: str, budget: int) -> str:
+    out, used = [], 0
+    for m in _ATOM.finditer(line):
+        n = _units(m.group())
+        if used + n > budget:
+            break
+        out.append(m.group())
+        used += n
+    return "".join(out)
+
+
+def fit_text(text: str, limit: int = MAX_TEXT, keep_last: bool = False) -> str:
+    """Mrkdwn text Slack will show whole. Slack cuts a longer message wherever the limit falls
+    (inside a link, an escape or a date token); this keeps the first lines that fit (the
+    next one cut between entities, with "…"), says that it shortened the text and, with
+    ``keep_last``, keeps a short last line (the notes link under an agenda)."""
+    if _units(text) <= limit:
+        return text
+    lines = text.split("\n")
+    last = lines.pop() if keep_last and len(lines) > 1 and _units(lines[-1]) <= _LONG_TAIL else None
+    tail = [SHORTENED] + ([last] if last is not None else [])
+    budget = limit - sum(_units(t) + 1 for t in tail)
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        cost = _units(line) + (1 if kept else 0)
+        if used + cost > budget:
+            room = budget - used - (1 if kept else 0) - 1  # the "…"
+            if room > 200 or not kept:
+                kept.append(_cut(line, max(room, 0)) + "…")
+            break
+        kept.append(line)
+        used += cost
+    return "\n".join(kept + tail)
+
+
+# ---------------------------------------------------------------------------------------
+# Slash command text: Slack's wire format -> what the person typed
+
+
+_WIRE = re.compile(r"<([^<>\s|][^<>]*)>|&(amp|lt|gt);")  # an entity starts right after '<'
+_UNESCAPES = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def unescape(text: str) -> str:
+    """Undo Slack's escaping of ``&``, ``<`` and ``>`` (once: ``&amp;lt;`` is ``&lt;``)."""
+    return re.sub(r"&(amp|lt|gt);", lambda m: _UNESCAPES[m.group(1)], text)
+
+
+def readable_text(text: str, user: Callable[[str, str], str] | None = None) -> str:
+    """Slash command text as Slack sends it, turned back into what the person typed and saw:
+    ``&amp;``/``&lt;``/``&gt;`` unescaped; ``<@U123|name>`` -> ``@name`` (``user(id, label)``
+    names the person), ``<#C123|general>`` -> ``#general``, ``<!channel>`` -> ``@channel``
+    (which every renderer defuses), ``<!subteam^S1|@team>`` -> ``@team``, ``<!date^…|text>``
+    -> ``text``, ``<https://x|label>`` -> ``label (https://x)``. Nothing of Slack's markup is
+    left, so the text cannot become a live mention or a disguised link again."""
+
+    def entity(m: re.Match) -> str:
+        if m.group(2):
+            return _UNESCAPES[m.group(2)]
+        target, _, label = m.group(1).partition("|")
+        target, label = unescape(target).strip(), unescape(label).strip()
+        if target.startswith("@"):
+            uid = target[1:]
+            name = user(uid, label) if user else (label or uid)
+            return "@" + (name or label or uid).lstrip("@")
+        if target.startswith("#"):
+            return "#" + (label or target[1:]).lstrip("#")
+        if target.startswith("!"):
+            word, _, arg = target[1:].partition("^")
+            if word == "subteam":
+                return "@" + (label or arg).lstrip("@")
+            if word == "date":
+                return label or arg.partition("^")[0]
+            return "@" + (label or word).lstrip("@")  # channel, here, everyone
+        if not label or label == target:
+            return target
+        if label in (target.partition(":")[2], target.partition("://")[2]):
+            return label  # <mailto:a@b.org|a@b.org>, <http://x.org|x.org>: what was typed
+        return f"{label} ({target})"
+
+    return _WIRE.sub(entity, text)
+
+
 # ---------------------------------------------------------------------------------------
 # Secrets never reach the logs
 
@@ -287,8 +382,12 @@ class SlackBackend(Backend):
                 return m.id
         return None
 
-    def render(self, message: Message) -> str:
-        return render_mrkdwn(message)
+    def render(self, message: Message, prefix: str = "") -> str:
+        """The message as it is posted: mrkdwn, shortened to what Slack keeps (a last line
+        the bot wrote itself, such as the notes link, stays)."""
+        last = message.lines[-1] if message.lines else ()
+        return fit_text(prefix + render_mrkdwn(message),
+                        keep_last=not any(isinstance(seg, UserText) for seg in last))
 
     def post(self, meeting: Meeting, message: Message) -> None:
         channel = meeting.destinations.slack_channel
@@ -531,13 +630,12 @@ class SlackBackend(Backend):
         # direct-message channels (D…) are always allowed; others may be limited by
         # [bot] allowed_places
         place = channel if channel and not channel.startswith("D") else None
-        message = self.bot.handle(self.command_text(name, command.get("text") or ""),
+        typed = readable_text(command.get("text") or "", self._user_label)
+        message = self.bot.handle(self.command_text(name, typed),
                                   Sender("slack", user_id, user_name), meeting_id, allow_unknown=allow,
                                   place=place)
         log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
-        text = self.render(message)
-        if not message.ok:
-            text = ":warning: " + text
+        text = self.render(message, "" if message.ok else ":warning: ")
         try:
             resp = respond(text=text, response_type="ephemeral")
             status = getattr(resp, "status_code", 200)
@@ -554,6 +652,18 @@ class SlackBackend(Backend):
                               unfurl_links=False, unfurl_media=False)
                 except BackendError:
                     pass  # logged by call()
+
+    def _user_label(self, user_id: str, label: str) -> str:
+        """How a ``<@U…>`` mention in command text is written down: the roster's name, else
+        the name Slack sent with it, else the person's Slack name (``users.info``), else the id."""
+        person = self.bot.config.person_by(slack_id=user_id)
+        if person is not None:
+            return person.name
+        if label:
+            return label
+        if not _SLACK_ID.match(user_id):
+            return user_id
+        return self._display_name(user_id) or user_id
 
     def _display_name(self, user_id: str) -> str | None:
         try:

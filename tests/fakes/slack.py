@@ -6,12 +6,17 @@
   ``invalid_auth`` for a wrong one, ``not_allowed_token_type`` for the wrong kind); unknown
   channels give ``channel_not_found``. :meth:`FakeSlack.rate_limit` makes the next N calls of a
   method answer ``429`` with ``Retry-After``; :meth:`FakeSlack.fail` makes them answer
-  ``ok: false`` with a given error.
+  ``ok: false`` with a given error. Like Slack, ``chat.postMessage`` keeps only the first
+  40,000 characters of a longer ``text`` (:meth:`FakeSlack.shown` is what people then see).
 * **response_url** (``/commands/…``): where ``respond()`` posts a slash command's answer.
 * **Socket Mode**: ``apps.connections.open`` hands out a single-use ``ws://`` URL to a real
   websocket server (the ``websockets`` package) that says ``hello``, delivers
   ``slash_commands`` envelopes and records each acknowledgement by ``envelope_id``. It can drop
   the connection or ask the client to refresh it, as Slack does.
+* **Slash command text** is what Slack sends, not what people typed: Slack escapes ``&``, ``<``
+  and ``>`` (:func:`slack_escape`) and sends mentions, channels and links as ``<…>`` entities
+  (``<@U123>``, ``<@U123|name>``, ``<#C123|general>``, ``<!channel>``, ``<!subteam^S123|@team>``,
+  ``<https://x.example|label>``); tests build the wire text with them.
 * **HTTP mode**: :func:`signed_post` sends a slash command the way Slack does
   (``application/x-www-form-urlencoded`` with ``X-Slack-Signature`` v0 HMAC-SHA256 and
   ``X-Slack-Request-Timestamp``), optionally forged or stale.
@@ -42,6 +47,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
 HOST = "127.0.0.1"
+MAX_TEXT = 40_000  # Slack truncates a message's text after this many characters
+
+
+def slack_escape(typed: str) -> str:
+    """Text a person typed, as Slack sends it to apps (slash command ``text``, events): its
+    three control characters escaped. Entities (``<@U123>`` …) are Slack's own and come on top."""
+    return typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass
@@ -55,6 +67,7 @@ class Recorded:
     status: int = 200
     error: str | None = None
     at: float = field(default_factory=time.monotonic)
+    shown: str | None = None  # chat.postMessage: the text as Slack keeps it (cut at MAX_TEXT)
 
     @property
     def token(self) -> str | None:
@@ -200,6 +213,11 @@ class FakeSlack:
         return [r.params for r in self.calls("chat.postMessage")
                 if r.ok and (channel is None or r.params.get("channel") == channel)]
 
+    def shown(self, channel: str | None = None) -> list[str]:
+        """The text of those messages as Slack keeps and shows it (cut after MAX_TEXT)."""
+        return [r.shown or "" for r in self.calls("chat.postMessage")
+                if r.ok and (channel is None or r.params.get("channel") == channel)]
+
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
         """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
         deadline = time.monotonic() + timeout
@@ -246,6 +264,8 @@ class FakeSlack:
         status, payload, extra = self._api(method, rec)
         rec.status = status
         rec.error = None if payload.get("ok") else payload.get("error")
+        if method == "chat.postMessage" and payload.get("ok"):
+            rec.shown = payload["message"]["text"]
         with self._lock:
             self.requests.append(rec)
             self._lock.notify_all()
@@ -316,9 +336,10 @@ class FakeSlack:
         if not (params.get("text") or params.get("blocks") or params.get("attachments")):
             return {"ok": False, "error": "no_text"}
         ts = self._next_ts()
+        text = str(params.get("text", ""))[:MAX_TEXT]  # Slack cuts longer text, wherever that falls
         return {"ok": True, "channel": channel, "ts": ts,
                 "message": {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT",
-                            "text": params.get("text", ""), "ts": ts, "team": self.team_id}}
+                            "text": text, "ts": ts, "team": self.team_id}}
 
     def _api_chat_postEphemeral(self, params: dict) -> dict:
         if not self._channel_ok(params.get("channel")):
