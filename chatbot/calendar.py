@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vRecur, vText
+from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vRecur, vText
 
 from .config import Config, Meeting, Slot
 from .notes.files import NotesFiles
@@ -119,6 +119,49 @@ def _duplicates(meeting: Meeting, index: int, now: dt.datetime) -> list[dt.datet
             if utc in taken]
 
 
+def _vtimezone(name: str, first: dt.date, last: dt.date) -> Timezone:
+    """The VTIMEZONE of an IANA zone from ``first`` to ``last``: every transition zoneinfo
+    knows, to the second, with its onset written as a local time in the offset *before* it
+    (RFC 5545 3.6.5). icalendar's own (``add_missing_timezones``) writes a spring-forward onset
+    in the offset after it, an hour late, and steps over switches less than 64 days apart
+    (Morocco's Ramadan time)."""
+    zone = ZoneInfo(name)
+
+    def state(t: dt.datetime) -> tuple[dt.timedelta, str, bool]:
+        local = t.astimezone(zone)
+        return local.utcoffset(), local.tzname() or "", local.dst() > dt.timedelta(0)
+
+    t = dt.datetime.combine(first, dt.time(), UTC)
+    end = dt.datetime.combine(last, dt.time(), UTC)
+    now = state(t)
+    # (offset from, offset to, name, daylight) -> onsets, local in the offset before
+    onsets: dict[tuple[dt.timedelta, dt.timedelta, str, bool], list[dt.datetime]] = {
+        (now[0], now[0], now[1], now[2]): [(t + now[0]).replace(tzinfo=None)]}
+    while t < end:
+        nxt = t + dt.timedelta(days=1)  # zones switch at most once a day
+        then = state(nxt)
+        if then != now:
+            lo, hi = t, nxt
+            while hi - lo > dt.timedelta(seconds=1):
+                mid = lo + dt.timedelta(seconds=(hi - lo).total_seconds() // 2)
+                lo, hi = (mid, hi) if state(mid) == now else (lo, mid)
+            onsets.setdefault((now[0], *then), []).append((hi + now[0]).replace(tzinfo=None))
+        t, now = nxt, then
+    tz = Timezone()
+    tz.add("tzid", name)
+    tz.add("comment", f"{name} from {first} to {last} (IANA time zone database)")
+    for (before, after, tzname, daylight), starts in onsets.items():
+        part = TimezoneDaylight() if daylight else TimezoneStandard()
+        part.add("dtstart", starts[0])
+        if starts[1:]:
+            part.add("rdate", starts[1:])
+        part.add("tzname", tzname)
+        part.add("tzoffsetfrom", before)
+        part.add("tzoffsetto", after)
+        tz.add_component(part)
+    return tz
+
+
 def status_url(config: Config, meeting: Meeting) -> str | None:
     base = config.web.public_url
     return f"{base.rstrip('/')}/meetings/{meeting.id}" if base else None
@@ -142,12 +185,15 @@ def meeting_calendar(config: Config, meeting: Meeting, now: dt.datetime) -> Cale
 
     host = re.sub(r"[^a-z0-9.-]", "", (config.web.public_url or "").split("://")[-1].split("/")[0].lower())
     earliest = None
+    zones: set[str] = set()
     link = (meeting.call_link or "").strip()
     for index, slot in enumerate(meeting.slots):
         start = _first_start(slot)
         if start is None:
             continue
         earliest = min(earliest, start.date()) if earliest else start.date()
+        if slot.timezone not in ("UTC", "Etc/UTC"):
+            zones.add(slot.timezone)
         ev = Event()
         ev.add("uid", f"{meeting.id}-slot{index}@{host or 'chatbot'}")
         ev.add("dtstamp", now.astimezone(UTC).replace(microsecond=0))
@@ -175,8 +221,10 @@ def meeting_calendar(config: Config, meeting: Meeting, now: dt.datetime) -> Cale
         ev.add("transp", "OPAQUE")
         cal.add_component(ev)
     if earliest is not None:
+        first = earliest - dt.timedelta(days=366)
         last = max(dt.date(2038, 1, 1), now.date() + dt.timedelta(days=366 * 10))
-        cal.add_missing_timezones(first_date=earliest - dt.timedelta(days=366), last_date=last)
+        cal.subcomponents[:0] = [_vtimezone(zone, first, last) for zone in sorted(zones)]
+        cal.add_missing_timezones(first_date=first, last_date=last)  # none should be left
     return cal
 
 

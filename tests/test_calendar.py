@@ -306,3 +306,48 @@ time = "17:00"
     assert str(event["LOCATION"]) == "https://zoom.example/j/1"
     assert str(event["URL"]) == "https://zoom.example/j/1"
     assert str(event["DESCRIPTION"]).startswith("Join: https://zoom.example/j/1")
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Africa/Casablanca",
+                                  "America/Sao_Paulo", "Europe/Dublin", "Pacific/Chatham"])
+def test_the_vtimezone_itself_gives_the_offsets_of_the_iana_zone(tmp_path, zone):
+    """Calendar apps that do not know the TZID (or trust the file) use the VTIMEZONE: it must
+    say what the IANA zone says, at every instant of the next two years (Morocco's Ramadan
+    switches, spring-forward at the exact instant, 30-minute and 45-minute offsets, a zone
+    that abolished DST, Dublin's negative DST)."""
+    from zoneinfo import ZoneInfo
+
+    cfg, meeting = _one_slot_config(tmp_path, f"""
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY"
+start = 2026-01-07
+time = "17:00"
+timezone = "{zone}"
+""")
+    [vtz] = parse(meeting_ics(cfg, meeting, NOW)).walk("VTIMEZONE")
+    assert str(vtz["TZID"]) == zone
+    # RFC 5545 3.6.5: each onset (DTSTART, RDATEs) is a local time in TZOFFSETFROM
+    onsets = []
+    for part in vtz.subcomponents:
+        assert "RRULE" not in part  # not read here
+        before, after = part["TZOFFSETFROM"].td, part["TZOFFSETTO"].td
+        rdates = part.get("RDATE", [])
+        walls = [part["DTSTART"].dt] + [d.dt for r in (rdates if isinstance(rdates, list) else [rdates])
+                                        for d in r.dts]
+        onsets += [((w - before).replace(tzinfo=UTC), after) for w in walls]
+    onsets.sort()
+
+    def offset(when):  # by the VTIMEZONE, not by the IANA zone of that name
+        return [off for at, off in onsets if at <= when][-1]
+
+    iana = ZoneInfo(zone)
+    day, end, wrong = dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2028, 1, 1, tzinfo=UTC), []
+    while day < end:
+        nxt = day + dt.timedelta(days=1)
+        switch = day.astimezone(iana).utcoffset() != nxt.astimezone(iana).utcoffset()
+        # every 6 hours, and every quarter of an hour on a day the zone switches
+        for t in (day + dt.timedelta(minutes=m) for m in range(0, 24 * 60, 15 if switch else 360)):
+            if offset(t) != t.astimezone(iana).utcoffset():
+                wrong.append(t)
+        day = nxt
+    assert wrong == [], [(t.isoformat(), offset(t), t.astimezone(iana).utcoffset()) for t in wrong[:4]]
