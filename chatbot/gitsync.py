@@ -62,6 +62,21 @@ class GitError(Exception):
                 return ln
         return lines[-1] if lines else "no output"
 
+    @property
+    def declined(self) -> bool:
+        """The remote refused the push itself (a server-side hook, a protected branch, no
+        permission): pulling and pushing again gets the same answer."""
+        return "[remote rejected]" in self.output
+
+    @property
+    def remote_said(self) -> str:
+        """The first thing the remote (its hook) printed, e.g. why it declined."""
+        for ln in self.output.splitlines():
+            text = ln.strip()[len("remote:"):].strip() if ln.strip().startswith("remote:") else ""
+            if text:
+                return text
+        return ""
+
 
 @dataclass(frozen=True)
 class Repo:
@@ -248,7 +263,7 @@ class GitSync(EditHooks):
                 last = exc
                 log.warning("%s: push to %s/%s failed (attempt %d): %s", meeting.id, settings.remote, branch,
                             attempt + 1, exc.last_line)
-            if attempt == settings.retries:
+            if attempt == settings.retries or last.declined:
                 break
             try:  # usually: rejected because the remote moved on
                 self._pull(repo, settings, branch)
@@ -258,8 +273,9 @@ class GitSync(EditHooks):
                 break
         assert last is not None
         head = self._git(repo.top, settings, "rev-parse", "--short", "HEAD", check=False).stdout.strip()
+        why = last.last_line + (f": {last.remote_said}" if last.declined and last.remote_said else "")
         return (f"the change was committed locally ({head}) but could not be pushed to {settings.remote}/{branch} "
-                f"({last.last_line}); the next change will try again")
+                f"({why}); the next change will try again")
 
 
 def _reason(exc: Exception) -> str:

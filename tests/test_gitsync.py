@@ -316,3 +316,20 @@ def test_a_config_reload_that_turns_git_on_or_moves_the_notes_is_followed(tmp_pa
     assert "⚠" not in out, out
     assert remote_log(remote)[0] == "agenda: add 'In the other clone' for 2026-01-07 (JRG)"
     assert git(other, "status", "--porcelain") == ""
+
+
+def test_a_push_the_remote_refuses_by_hook_is_not_retried_and_says_why(tmp_path, repos):
+    """A non-fast-forward push is worth a pull --rebase and another try; a push a server-side
+    hook declines (protected branch, policy) is refused again every time."""
+    remote, human, repo = repos
+    attempts = tmp_path / "attempts"
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\necho x >> '{attempts}'\n"
+                    "echo 'main is protected: open a pull request instead' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    bot = make_bot(tmp_path, repo / NOTES, PUSH + "retries = 3\n")
+    out = say(bot, "agenda add Hooked")
+    assert "⚠" in out and "could not be pushed" in out and "pre-receive hook declined" in out, out
+    assert "main is protected: open a pull request instead" in out, out
+    assert attempts.read_text().count("x") == 1
+    assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'Hooked' for 2026-01-07 (JRG)"  # kept locally
