@@ -179,13 +179,32 @@ class GitSync(EditHooks):
         return branch
 
     def _pull(self, repo: Repo, settings: GitSettings, branch: str) -> None:
+        before = self._git(repo.top, settings, "rev-parse", "-q", "--verify", "HEAD", check=False).stdout.strip()
         try:
-            self._git(repo.top, settings, "pull", "--rebase", "--autostash", "--no-edit", settings.remote, branch)
+            proc = self._git(repo.top, settings, "pull", "--rebase", "--autostash", "--no-edit", settings.remote, branch)
         except GitError:
             # a conflicting rebase must not be left half-done in the bot's work tree
             if (repo.git_dir / "rebase-merge").exists() or (repo.git_dir / "rebase-apply").exists():
                 self._git(repo.top, settings, "rebase", "--abort", check=False)
             raise
+        conflicted = self._git(repo.top, settings, "diff", "--name-only", "--diff-filter=U", check=False).stdout.split()
+        if conflicted or "autostash resulted in conflicts" in proc.stdout:
+            # The rebase went fine, but uncommitted changes in the clone (an earlier edit whose
+            # commit failed, a human's) touch the same lines: git exits 0 with conflict markers
+            # in the file, which the next edit would commit. Put the clone back as it was.
+            self._undo_pull(repo, settings, before)
+            raise GitError(["pull", "--rebase", "--autostash", settings.remote, branch], 1,
+                           f"error: uncommitted changes to {', '.join(conflicted) or 'the notes'} conflict with "
+                           f"{settings.remote}/{branch}; the clone was left as it was (commit or undo them)")
+
+    def _undo_pull(self, repo: Repo, settings: GitSettings, before: str) -> None:
+        """Back to HEAD ``before`` with the autostashed changes re-applied where they came from."""
+        top = self._git(repo.top, settings, "stash", "list", "-1", "--format=%gs", check=False).stdout.strip()
+        if before:
+            self._git(repo.top, settings, "reset", "--quiet", "--hard", before, check=False)
+        if top.endswith("autostash"):  # never someone's own stash
+            if self._git(repo.top, settings, "stash", "pop", "--quiet", "--index", check=False).returncode != 0:
+                log.error("%s: the uncommitted changes are kept in 'git stash list' (autostash)", repo.top)
 
     # -- hooks --------------------------------------------------------------------------
 

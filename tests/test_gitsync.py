@@ -333,3 +333,30 @@ def test_a_push_the_remote_refuses_by_hook_is_not_retried_and_says_why(tmp_path,
     assert "main is protected: open a pull request instead" in out, out
     assert attempts.read_text().count("x") == 1
     assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'Hooked' for 2026-01-07 (JRG)"  # kept locally
+
+
+def test_uncommitted_changes_that_conflict_with_the_pull_never_leave_conflict_markers(tmp_path, repos):
+    """An earlier edit whose commit failed (the repository was busy) is still uncommitted when
+    a human pushes a change to the same lines: pull --rebase --autostash then "succeeds" with
+    conflict markers in the notes file, which the next edit committed and pushed."""
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH + "pull = true\n")
+    say(bot, "agenda add One")
+    notes = repo / NOTES / "20260107-eco.md"
+    notes.write_text(notes.read_text().replace("- [ ] JRG: One\n", "- [ ] JRG: One (not committed yet)\n"))
+    git(human, "pull", "--quiet", "--rebase", "origin", "main")
+    theirs = human / NOTES / "20260107-eco.md"
+    theirs.write_text(theirs.read_text().replace("- [ ] JRG: One\n", "- [ ] JRG: One (edited on GitHub)\n"))
+    git(human, "commit", "--quiet", "-am", "Edit on GitHub")
+    git(human, "push", "--quiet", "origin", "HEAD:main")
+
+    msg = bot.handle("agenda add Two", Sender("cli", initials="JRG"))
+    out = render_plain(msg)
+    assert msg.ok and "⚠" in out and "could not update the notes from origin" in out, out
+    for text in (notes.read_text(), git(remote, "show", f"main:{NOTES}/20260107-eco.md")):
+        assert "<<<<<<<" not in text and ">>>>>>>" not in text and "=======" not in text
+    mine = notes.read_text()
+    assert "- [ ] JRG: One (not committed yet)\n- [ ] JRG: Two\n" in mine  # nothing lost
+    assert remote_log(remote)[0] == "Edit on GitHub"  # the conflict is not pushed over
+    assert git(repo, "stash", "list") == ""  # nothing left behind in a stash either
+    assert not (repo / ".git" / "rebase-merge").exists() and not (repo / ".git" / "rebase-apply").exists()
