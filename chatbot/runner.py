@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
+import sqlite3
 import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -34,7 +35,13 @@ class ShiftedTrigger(ReminderTrigger):
 
 
 def default_ledger(bot: Bot) -> Ledger:
-    return Ledger(bot.config.resolve(bot.config.bot.state_dir) / "chatbot.sqlite3")
+    directory = bot.config.resolve(bot.config.bot.state_dir)
+    try:
+        return Ledger(directory / "chatbot.sqlite3")
+    except (OSError, sqlite3.Error) as exc:  # not writable (a container's volume), not a directory
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{bot.config.path}: bot.state_dir: cannot use {directory} for the bot's ledger "
+                          f"of sent reminders ({reason})") from None
 
 
 class Reminders:

@@ -423,3 +423,16 @@ def test_after_a_downtime_only_the_latest_due_reminder_of_a_meeting_is_sent(tmp_
     assert rem2.backend.posts[1:] == ["*Conda Ecosystem Meeting* starts in 15 min: Wed 2026-01-07 17:00 UTC"]
     rem.ledger.close()
     rem2.ledger.close()
+
+
+def test_a_state_directory_that_cannot_be_made_is_a_clear_error_not_a_traceback(tmp_path):
+    # e.g. a Docker volume the container's user cannot write; here: a path through a file
+    config = write_config(tmp_path, BASE_CONFIG.replace('default_meeting = "eco"',
+                                                        'default_meeting = "eco"\nstate_dir = "template.md/state"'))
+    env = {**os.environ, "CHATBOT_FAKE_NOW": "2026-01-05T12:00:00Z"}
+    env.pop("CHATBOT_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "chatbot", "run", "--config", str(config)], input="", env=env,
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"error: {config}: bot.state_dir: cannot use {tmp_path / 'template.md' / 'state'}" in proc.stderr
