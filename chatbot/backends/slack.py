@@ -16,8 +16,11 @@ short public note in the meeting's channel. Reminders are posted with ``chat.pos
 in Slack *mrkdwn*; times are ``<!date^…>`` tokens so every reader sees their own local time.
 
 Everything user-typed is escaped (``&``, ``<``, ``>``) and mass mentions are defused, so nobody
-can make the bot ping ``@channel`` or inject links. Secrets come only from the environment and
-are scrubbed from log output.
+can make the bot ping ``@channel`` or inject links. Command text arrives in Slack's own escaped
+form, with ``<@U…>``/``<#C…|name>``/``<!here>``/``<url|label>`` entities; :func:`readable_text`
+turns it back into what the person saw before the core stores it. Messages longer than Slack
+keeps (40,000 characters) are shortened at a line break (:func:`fit_text`). Secrets come only
+from the environment and are scrubbed from log output.
 
 ``[slack] api_url`` points the Web API client (and with it Socket Mode's
 ``apps.connections.open``) at another base URL, e.g. a proxy or a test server.
