@@ -570,16 +570,23 @@ class SlackBackend(Backend):
         # be out (AckPriority, at most 1 s).
         self._acks = AckPriority(WORK_THREADS)
         self._work = self._acks.executor
-        app = App(
-            client=self.client,
-            signing_secret=self._env(SIGNING_SECRET_ENV) if http else "unused-in-socket-mode",
-            request_verification_enabled=http,
-            token_verification_enabled=False,  # _authenticate did it, with a clearer message
-            process_before_response=True,  # ack in the request; the work is the lazy listener
-            raise_error_for_unhandled_request=False,
-            listener_executor=self._work,
-            logger=bolt_log,
-        )
+        from slack_bolt.error import BoltError
+
+        try:
+            app = App(
+                client=self.client,
+                signing_secret=self._env(SIGNING_SECRET_ENV) if http else "unused-in-socket-mode",
+                request_verification_enabled=http,
+                # bolt's own auth.test, now rather than inside the first command's 3-second ack
+                # (_authenticate already checked the token, with clearer messages and retries)
+                token_verification_enabled=True,
+                process_before_response=True,  # ack in the request; the work is the lazy listener
+                raise_error_for_unhandled_request=False,
+                listener_executor=self._work,
+                logger=bolt_log,
+            )
+        except BoltError as exc:
+            raise BackendError(f"Slack API auth.test failed while starting: {exc}") from None
         for name in self.commands():
             app.command(name)(ack=_ack_only, lazy=[self._on_command])
         app.error(self._on_error)
