@@ -2,7 +2,8 @@
 
 One VEVENT per slot: DTSTART in the slot's own zone (TZID, with a VTIMEZONE) so calendar
 apps keep "09:00 America/Los_Angeles" at 09:00 across DST switches, exactly as
-:mod:`chatbot.schedule` does; the slot's RRULE; cancelled dates as EXDATE; DURATION; the
+:mod:`chatbot.schedule` does; the slot's RRULE; cancelled dates (and meetings an earlier
+slot already holds at the same instant) as EXDATE; DURATION; the
 call link as LOCATION and URL; the call link, the next meeting's notes and the status page
 in DESCRIPTION.
 
@@ -133,20 +134,20 @@ def _vtimezone(name: str, first: dt.date, last: dt.date) -> Timezone:
 
     t = dt.datetime.combine(first, dt.time(), UTC)
     end = dt.datetime.combine(last, dt.time(), UTC)
-    now = state(t)
+    cur = state(t)
     # (offset from, offset to, name, daylight) -> onsets, local in the offset before
     onsets: dict[tuple[dt.timedelta, dt.timedelta, str, bool], list[dt.datetime]] = {
-        (now[0], now[0], now[1], now[2]): [(t + now[0]).replace(tzinfo=None)]}
+        (cur[0], cur[0], cur[1], cur[2]): [(t + cur[0]).replace(tzinfo=None)]}
     while t < end:
         nxt = t + dt.timedelta(days=1)  # zones switch at most once a day
         then = state(nxt)
-        if then != now:
+        if then != cur:
             lo, hi = t, nxt
             while hi - lo > dt.timedelta(seconds=1):
                 mid = lo + dt.timedelta(seconds=(hi - lo).total_seconds() // 2)
-                lo, hi = (mid, hi) if state(mid) == now else (lo, mid)
-            onsets.setdefault((now[0], *then), []).append((hi + now[0]).replace(tzinfo=None))
-        t, now = nxt, then
+                lo, hi = (mid, hi) if state(mid) == cur else (lo, mid)
+            onsets.setdefault((cur[0], *then), []).append((hi + cur[0]).replace(tzinfo=None))
+        t, cur = nxt, then
     tz = Timezone()
     tz.add("tzid", name)
     tz.add("comment", f"{name} from {first} to {last} (IANA time zone database)")
