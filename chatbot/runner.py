@@ -151,7 +151,12 @@ class Reminders:
             self.scheduler.add_job(retry, "date", run_date=dt.datetime.now(UTC) + delay, id=retry_id,
                                    replace_existing=True, misfire_grace_time=None)
             return False
-        self.ledger.mark_sent(key)
+        try:
+            self.ledger.mark_sent(key)
+        except sqlite3.Error as exc:  # e.g. the disk is full: what is still due must go out anyway
+            log.error("sent %s, but could not record it in the ledger (%s); a restart within the grace "
+                      "period may send it again", what, exc)
+            return True
         log.info("sent %s", what)
         return True
 

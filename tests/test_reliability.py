@@ -436,3 +436,29 @@ def test_a_state_directory_that_cannot_be_made_is_a_clear_error_not_a_traceback(
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"error: {config}: bot.state_dir: cannot use {tmp_path / 'template.md' / 'state'}" in proc.stderr
+
+
+def test_a_ledger_that_cannot_record_does_not_stop_the_other_sends(tmp_path):
+    """The disk holding the state directory is full: the ping that went out cannot be recorded
+    (it may be sent again after a restart), but the other pings and the summary still go."""
+    import sqlite3
+
+    from chatbot.runner import Reminders
+    from chatbot.state import Ledger
+
+    class FullLedger(Ledger):
+        def mark_sent(self, key, when=None):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    config = write_config(tmp_path)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "20260107-eco.md").write_text(
+        "# Meeting\n## Attendees\n- JRG: Jaime (@jaimergp)\n- JL: Jannis (@jezdez)\n\n"
+        "## Discussion\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n", encoding="utf-8")
+    bot = Bot(load_config(config), clock=FixedClock(dt.datetime(2026, 1, 12, 14, 1, tzinfo=UTC)))
+    backend = _RecordingBackend("slack")
+    rem = Reminders(bot, backend, FullLedger(tmp_path / "state.sqlite3"))
+    rem.fire_pings("eco")  # no exception
+    assert sorted(backend.dms) == ["JL", "JRG"] and len(backend.posts) == 1
+    assert rem.scheduler.get_job("retry:pings:eco") is None  # sent: nothing to try again
+    rem.ledger.close()
