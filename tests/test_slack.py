@@ -692,6 +692,25 @@ def test_api_errors_are_logged_and_the_bot_keeps_running(tmp_path, fake, start_b
 
 
 @pytest.mark.slow
+def test_a_slash_command_the_config_does_not_name_gets_an_answer(tmp_path, fake, start_bot):
+    """The manifest says /meeting-agenda, the config still /agenda: the user is told, instead
+    of Slack's "dispatch_failed", and the bot keeps working."""
+    bot = start_bot()
+    fake.wait_connected(1, timeout=20)
+    eid, _ = fake.send_slash_command("/meeting-agenda", "add x", user_id="U0JAIME")
+    ack = fake.wait_ack(eid)
+    text = ack["payload"]["text"]
+    assert "does not handle /meeting-agenda" in text and "/agenda" in text
+    assert ack["payload"].get("response_type") == "ephemeral"
+    assert _notes(tmp_path) == ""  # nothing written
+    bot.wait_log(r"Slack sent /meeting-agenda, which \[slack\] command")
+    eid, cmd = fake.send_slash_command("/agenda", "add still fine", user_id="U0JAIME")
+    fake.wait_ack(eid)
+    assert "item 1" in fake.wait_response(cmd["response_url"])["text"]
+    assert bot.alive()
+
+
+@pytest.mark.slow
 def test_socket_mode_reconnects_after_a_disconnect(tmp_path, fake, start_bot):
     bot = start_bot()
     fake.wait_connected(1, timeout=20)

@@ -589,9 +589,20 @@ class SlackBackend(Backend):
             raise BackendError(f"Slack API auth.test failed while starting: {exc}") from None
         for name in self.commands():
             app.command(name)(ack=_ack_only, lazy=[self._on_command])
+        app.command(re.compile(r"^/"))(self._on_unknown_command)  # after the known ones
         app.error(self._on_error)
         self._app = app
         return app
+
+    def _on_unknown_command(self, ack, command: dict) -> None:
+        """A slash command the app's manifest has but the config does not name (renamed in
+        one place only): answer, rather than let Slack show the user "dispatch_failed"."""
+        name = command.get("command") or "?"
+        log.warning("Slack sent %s, which [slack] command/next_command/actions_command do not name", name)
+        known = ", ".join(sorted(self.commands()))
+        ack(text=f":warning: this bot does not handle {escape(name)}; it answers {escape(known)}. "
+                 "(For the admin: the slash command names in the Slack app and in the bot's [slack] "
+                 "settings differ.)", response_type="ephemeral")
 
     def _on_error(self, error: Exception, body: dict) -> None:
         what = body.get("command") if isinstance(body, dict) else None
