@@ -156,6 +156,16 @@ class Destinations(_Model):
     zulip_stream: str | None = None
     zulip_topic: str = "{name} {date:%Y-%m-%d}"
 
+    @field_validator("slack_channel")
+    @classmethod
+    def _channel_id(cls, value: str | None) -> str | None:
+        # commands arrive with the channel's id: a name here would never match, and commands
+        # from the channel would silently go to the default meeting
+        if value is not None and not re.fullmatch(r"[CGD][A-Z0-9]+", value):
+            raise ValueError(f"{value!r} is not a Slack channel id; use the id (like 'C0123ABCD'): in Slack, "
+                             "open the channel's details (click its name); the id is at the bottom")
+        return value
+
 
 class ActionSettings(_Model):
     """Open action items: where to look for them, when to ping their owners."""

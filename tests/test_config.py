@@ -76,3 +76,12 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path, monkeypatch):
     monkeypatch.chdir("/")
     cfg = load_config(path)
     assert cfg.resolve(cfg.meeting().notes.directory) == tmp_path / "notes"
+
+
+@pytest.mark.parametrize("name", ["conda", "#conda", "c0condaeco"])
+def test_a_slack_channel_name_instead_of_its_id_is_refused(tmp_path, name):
+    text = BASE_CONFIG.replace('slack_channel = "C1"', f'slack_channel = "{name}"')
+    with pytest.raises(ConfigError) as exc:
+        load_config(write_config(tmp_path, text))
+    msg = str(exc.value)
+    assert "meetings[0].destinations.slack_channel" in msg and "not a Slack channel id" in msg
