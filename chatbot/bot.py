@@ -282,7 +282,7 @@ class Bot:
             return 0
         if read_notes(path).section(section) is None:
             return 0
-        items = act.open_actions(self.config, meeting, occ.date, today=self.now().date())
+        items = act.open_actions(self.config, meeting, occ.date, today=self.held_until(meeting))
         for item in items:
             add_item(path, section, act.carried_line(item))
         if items:
@@ -413,10 +413,20 @@ class Bot:
 
     # -- action items -----------------------------------------------------------------
 
+    def held_until(self, meeting: Meeting) -> dt.date:
+        """The latest notes date whose meeting has started: today in UTC, or the local date of
+        the last meeting that started, if later (a meeting in Auckland starts on its own date
+        while UTC is still on the day before)."""
+        now = self.now()
+        last = None
+        for last in occurrences(meeting, now - dt.timedelta(days=2), now + dt.timedelta(microseconds=1)):
+            pass
+        return max(now.date(), last.date) if last else now.date()
+
     def open_actions(self, meeting: Meeting) -> list[act.ActionItem]:
         occ = next_occurrence(meeting, self.now())
         before = occ.date if occ else self.now().date() + dt.timedelta(days=1)
-        return act.open_actions(self.config, meeting, before, today=self.now().date())
+        return act.open_actions(self.config, meeting, before, today=self.held_until(meeting))
 
     def actions_message(self, meeting: Meeting, items: list[act.ActionItem], title: str,
                         numbered: list[act.ActionItem] | None = None) -> Message:
@@ -488,7 +498,7 @@ class Bot:
 
     def action_pings(self, meeting: Meeting, occ: Occurrence) -> tuple[list[tuple[Person, Message]], Message]:
         """One message per resolved owner listing all their open items, and a channel summary."""
-        items = act.open_actions(self.config, meeting, occ.date, today=self.now().date())
+        items = act.open_actions(self.config, meeting, occ.date, today=self.held_until(meeting))
         resolved, unresolved = act.by_owner(items)
         files = self.files(meeting)
         pings = []

@@ -289,3 +289,17 @@ def test_notes_of_meetings_still_to_come_are_not_scanned(tmp_path):
     assert open_actions(bot.config, bot.config.meeting(), dt.date(2026, 2, 11), today=dt.date(2026, 2, 1)) == []
     assert [i.body for i in open_actions(bot.config, bot.config.meeting(), dt.date(2026, 2, 11),
                                          today=dt.date(2026, 2, 5))] == ["a topic"]
+
+
+def test_a_meeting_east_of_utc_counts_as_held_on_its_own_date(tmp_path):
+    """Auckland (UTC+13 in January): the 2026-01-07 10:00 meeting is on 2026-01-06 in UTC.
+    Once it has started its notes are past notes, though UTC's date is still the 6th."""
+    text = BASE_CONFIG.replace('time = 17:00:00\ntimezone = "UTC"', 'time = 10:00:00\ntimezone = "Pacific/Auckland"')
+    assert text != BASE_CONFIG
+    cfg = load_config(write_config(tmp_path, text))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "20260107-eco.md").write_text(f"# a\n{ATT}## Discussion\n- [ ] JRG: follow up\n")
+    bot = Bot(cfg, FixedClock(dt.datetime(2026, 1, 6, 20, 0, tzinfo=UTC)))  # 09:00 in Auckland
+    assert bot.open_actions(bot.config.meeting()) == []  # not held yet
+    bot.clock.now = dt.datetime(2026, 1, 6, 22, 30, tzinfo=UTC)  # 11:30 in Auckland, it is over
+    assert [i.body for i in bot.open_actions(bot.config.meeting())] == ["follow up"]
