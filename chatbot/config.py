@@ -93,6 +93,9 @@ class _Model(BaseModel):
 # Meetings
 
 
+_UNTIL_UTC = re.compile(r"(?i)(\bUNTIL\s*=\s*)(\d{8}T\d{6})Z")
+
+
 class Slot(_Model):
     """One recurrence: an RFC 5545 RRULE, from a start date, at a wall-clock time in a zone."""
 
@@ -101,12 +104,38 @@ class Slot(_Model):
     time: dt.time
     timezone: TimeZoneName = "UTC"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _until_in_local_time(cls, data: Any) -> Any:
+        """``UNTIL=…Z`` (UTC, as RFC 5545 and every calendar export write it) becomes the
+        slot's own wall time, the frame the rule is evaluated in."""
+        if not isinstance(data, dict) or not isinstance(data.get("rrule"), str):
+            return data
+        m = _UNTIL_UTC.search(data["rrule"])
+        if not m:
+            return data
+        try:
+            zone = ZoneInfo(str(data.get("timezone") or "UTC"))
+        except (ZoneInfoNotFoundError, ValueError):
+            return data  # the timezone key reports its own error
+        try:
+            utc = dt.datetime.strptime(m.group(2), "%Y%m%dT%H%M%S").replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            return data  # not a date: the rrule check says so
+        local = utc.astimezone(zone).strftime("%Y%m%dT%H%M%S")
+        return {**data, "rrule": data["rrule"][:m.start()] + m.group(1) + local + data["rrule"][m.end():]}
+
     @field_validator("rrule")
     @classmethod
     def _check_rrule(cls, value: str) -> str:
         text = value.strip()
         if text.upper().startswith("RRULE:"):
             text = text[6:]
+        parts = [p.strip() for p in text.split(";") if p.strip()]  # a trailing ';' or spaces are fine
+        for part in parts:
+            if "=" not in part:
+                raise ValueError(f"{part!r} is not KEY=VALUE; write the rule like 'FREQ=WEEKLY;INTERVAL=2;BYDAY=WE'")
+        text = ";".join(parts)
         if "DTSTART" in text.upper():
             raise ValueError("put the first date in 'start', not DTSTART inside the rule")
         try:

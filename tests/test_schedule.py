@@ -128,3 +128,31 @@ def test_naive_after_is_refused():
     m = meeting([{"rrule": "FREQ=DAILY", "start": "2026-01-01", "time": "10:00"}])
     with pytest.raises(ValueError):
         next(occurrences(m, dt.datetime(2026, 1, 1)))
+
+
+def test_until_in_utc_as_calendars_write_it():
+    """RFC 5545 writes UNTIL in UTC ('Z') for a zoned start; the slot takes it as that instant."""
+    ny = {"rrule": "FREQ=WEEKLY;UNTIL=20260318T160000Z", "start": "2026-02-25", "time": "12:00",
+          "timezone": "America/New_York"}  # 12:00 EDT on 03-18 (after the 03-08 switch) is 16:00Z
+    m = meeting([ny])
+    assert [o.date.isoformat() for o in occurrences(m, at("2026-01-01T00:00:00Z"))] == [
+        "2026-02-25", "2026-03-04", "2026-03-11", "2026-03-18"]
+    m = meeting([{**ny, "rrule": "FREQ=WEEKLY;UNTIL=20260318T155959Z"}])  # a second before: not held
+    assert [o.date.isoformat() for o in occurrences(m, at("2026-01-01T00:00:00Z"))][-1] == "2026-03-11"
+
+
+def test_rrule_written_loosely_is_read_and_garbage_is_named():
+    from pydantic import ValidationError
+    loose = meeting([{"rrule": " RRULE:FREQ=WEEKLY; BYDAY=WE; ", "start": "2026-01-07", "time": "17:00"}])
+    assert loose.slots[0].rrule == "FREQ=WEEKLY;BYDAY=WE"
+    assert len(list(occurrences(loose, at("2026-01-01T00:00:00Z"), at("2026-02-01T00:00:00Z")))) == 4
+    with pytest.raises(ValidationError) as exc:
+        meeting([{"rrule": "FREQ=WEEKLY;WE", "start": "2026-01-07", "time": "17:00"}])
+    assert "'WE' is not KEY=VALUE" in str(exc.value)
+
+
+def test_until_in_utc_goes_back_to_the_calendar_feed_unchanged():
+    from chatbot.calendar import _recur
+    ny = meeting([{"rrule": "FREQ=WEEKLY;UNTIL=20260318T160000Z", "start": "2026-02-25", "time": "12:00",
+                   "timezone": "America/New_York"}])
+    assert _recur(ny.slots[0]).to_ical() == b"FREQ=WEEKLY;UNTIL=20260318T160000Z"
