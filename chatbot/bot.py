@@ -393,6 +393,9 @@ class Bot:
 
     def reminder(self, meeting: Meeting, occ: Occurrence, offset: dt.timedelta) -> Message:
         msg = Message(kind="reminder")
+        left = occ.start_utc - self.now()
+        if left < offset * 0.9:  # sent late (after a restart): say what is true, not "15 min"
+            offset = dt.timedelta(minutes=max(1, round(left.total_seconds() / 60)))
         msg.add(Text(meeting.name, bold=True), f" starts in {format_duration(offset)}: ",
                 Time(occ.start_utc, format_utc(occ.start)))
         for zl in self.zone_lines(meeting, occ):

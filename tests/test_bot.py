@@ -201,7 +201,7 @@ def test_reminder_service_posts_once_and_respects_grace(config):
     # 9 minutes late for the 15-minute reminder: still inside the 10-minute grace
     clock.now = dt.datetime(2026, 1, 7, 16, 54, tzinfo=UTC)
     rem.fire("eco")
-    assert len(rec.posts) == 2 and "starts in 15 min" in rec.posts[1][1]
+    assert len(rec.posts) == 2 and "starts in 6 min" in rec.posts[1][1]  # the truth, not "15 min"
     # the meeting started: a missed 15-minute reminder is never sent late
     rem2 = Reminders(bot, rec)
     clock.now = dt.datetime(2026, 1, 7, 17, 1, tzinfo=UTC)
