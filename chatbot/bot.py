@@ -46,6 +46,15 @@ def system_clock() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
+COMMAND_WORDS = frozenset({"help", "agenda", "next", "actions", "action"})
+
+
+def looks_like_command(text: str) -> bool:
+    """Whether ``text`` starts with one of the bot's command words (``/`` optional)."""
+    first = (text or "").strip().lstrip("/").split(maxsplit=1)
+    return bool(first) and first[0].lower() in COMMAND_WORDS
+
+
 @dataclass(frozen=True)
 class Sender:
     """Who typed a command: a platform id and/or name, or initials given directly (CLI)."""

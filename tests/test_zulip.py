@@ -551,6 +551,10 @@ def test_notify_dm_and_summary_topic_in_process(fake, tmp_path, monkeypatch):
     ("```quote\n@**Agenda Bot** agenda add old\n```\nthanks", True, None),
     ("> @**Agenda Bot** agenda add old\nthanks", True, None),
     ("```quote\nagenda add old\n```\n@**Agenda Bot** next", True, "next"),
+    ("thanks @**Agenda Bot**", True, None),  # talk about the bot, not a command
+    ("ask @**Agenda Bot** for the times", True, None),
+    ("@**Agenda Bot** thanks", True, "thanks"),  # addressed: it answers (with help)
+    ("thanks @**Agenda Bot**", False, "thanks"),  # a one-to-one DM is always for the bot
     ("  agenda add X  ", False, "agenda add X"),
     ("~~~\nquoted\n~~~\nagenda list", False, "agenda list"),
 ])

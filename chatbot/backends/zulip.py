@@ -42,7 +42,7 @@ import time
 from typing import Any
 
 from .. import __version__
-from ..bot import Bot, Sender
+from ..bot import Bot, Sender, looks_like_command
 from ..config import ConfigError, Meeting, Person
 from ..messages import Link, Mention, Message, Text, Time, UserText
 from ..schedule import UTC, occurrences
@@ -604,18 +604,19 @@ class ZulipBackend(Backend):
     def command_text(self, content: str, require_mention: bool) -> str | None:
         """The command in a message: the text after the bot's mention (or before it, if the
         mention ends the message); None when a mention is required and missing. Quoted and
-        fenced blocks are ignored."""
+        fenced blocks are ignored. In a stream, a mention inside a sentence ("thanks
+        @**Agenda Bot**") is talk about the bot, not a command, unless a command word follows."""
         content = without_quotes(content)
         for m in MENTION_RE.finditer(content):
             if self._is_me(m.group("id"), m.group("name")):
                 before, after = content[: m.start()].strip(), content[m.end():].strip()
-                text = after or before
-                break
-        else:
-            if require_mention:
-                return None
-            text = content.strip()
-        return re.sub(r"^[:,]\s*", "", text).strip()
+                text = re.sub(r"^[:,]\s*", "", after or before).strip()
+                if require_mention and before and not looks_like_command(text):
+                    return None
+                return text
+        if require_mention:
+            return None
+        return re.sub(r"^[:,]\s*", "", content.strip()).strip()
 
     def on_message(self, msg: dict[str, Any], flags: list[str]) -> None:
         me = self._me or {}
