@@ -4,17 +4,20 @@ as a subprocess whose real ``zulip.Client`` talks to a fake Zulip server on 127.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import zulip
 
-from chatbot.backends.zulip import ZWSP, ZulipBackend, neutralize, render_zulip
+from chatbot.backends.zulip import CATCH_UP_MAX, ZWSP, ZulipBackend, _Backoff, neutralize, render_zulip
 from chatbot.bot import Bot
 from chatbot.config import ConfigError, Person, load_config
 from chatbot.messages import Link, Mention, Message, Text, Time, UserText
@@ -773,9 +776,241 @@ def test_server_restart_with_connections_refused_is_survived(fake, start_bot):
     registered = len(fake.requests_to("POST", "register"))
     fake.go_down()
     fake.wait_for(lambda: bot.output.count("connection problem") >= 2, timeout=60)
+    fake.send_private(jaime, "agenda add Lost with the queues")  # reaches the queue the restart drops
     fake.come_back(forget_queues=True)
     fake.wait_for(lambda: len(fake.requests_to("POST", "register")) > registered and fake.queues, timeout=90)
+    _, caught = wait_reply(fake, 2, timeout=30)  # fetched after the new registration
+    assert "Lost with the queues" in caught["content"]
     fake.send_private(jaime, "next")
-    _, nxt = wait_reply(fake, 2, timeout=30)
+    _, _, nxt = wait_reply(fake, 3, timeout=30)
     assert "<time:2026-01-07T17:00:00Z>" in nxt["content"]
+    assert bot.notes().count("Lost with the queues") == 1
     assert bot.proc.poll() is None
+
+
+# ---------------------------------------------------------------------------------------
+# Catching up after a lost event queue
+
+
+def test_fake_get_messages_behaves_like_the_server(fake):
+    """The fake's ``GET /messages``, through the real client, as zerver/lib/narrow.py answers."""
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    olga = fake.add_user("olga@example.org", "Olga Other", api_key="olga-key")
+    dm = fake.send_private(olga, "hi & <b>", to=[jaime])
+    mention = fake.send_stream(olga, "conda", "t", f"@**{jaime.full_name}** look")
+    plain = fake.send_stream(olga, "conda", "t", "plain")
+    fake.send_private(olga, "not for jaime")  # to the bot
+    wildcard = fake.send_stream(olga, "conda", "t", "@**all** meeting now")
+    fake.send_stream(olga, "conda", "t", f"@_**{jaime.full_name}** silent")
+    own = fake.send_stream(jaime, "conda", "t", f"by id @**x|{jaime.user_id}**")
+    client = zulip.Client(email=jaime.email, api_key=jaime.api_key, site=fake.site)
+
+    def get(**request):
+        return client.get_messages({"apply_markdown": False, **request})
+
+    res = get(anchor="newest", num_before=10, num_after=0, narrow=[{"operator": "is", "operand": "dm"}])
+    assert res["result"] == "success", res
+    assert [m["id"] for m in res["messages"]] == [dm["id"]]
+    assert res["messages"][0]["flags"] == [] and res["messages"][0]["content"] == "hi & <b>"
+    assert (res["anchor"], res["found_anchor"], res["found_oldest"], res["found_newest"]) == (
+        10 ** 16, False, True, True)
+    assert set(res["messages"][0]) >= {"sender_email", "display_recipient", "timestamp", "type", "subject"}
+    res = get(anchor="oldest", num_before=0, num_after=100, narrow=[["is", "mentioned"]])
+    assert [(m["id"], m["flags"]) for m in res["messages"]] == [
+        (mention["id"], ["mentioned"]), (wildcard["id"], ["wildcard_mentioned"]), (own["id"], ["read", "mentioned"])]
+    res = get(anchor="oldest", num_before=0, num_after=100, narrow=[["is", "private"]])
+    assert [m["id"] for m in res["messages"]] == [dm["id"]]
+    res = get(anchor=0, num_before=0, num_after=100,
+              narrow=[{"operator": "is", "operand": "dm", "negated": True}])
+    assert dm["id"] not in [m["id"] for m in res["messages"]] and len(res["messages"]) == 5
+    # a numeric anchor, with and without the anchor message
+    res = get(anchor=mention["id"], num_before=0, num_after=2)
+    assert [m["id"] for m in res["messages"]] == [mention["id"], plain["id"], wildcard["id"]]
+    assert res["found_anchor"] is True and res["found_newest"] is False
+    res = get(anchor=mention["id"], include_anchor=False, num_before=0, num_after=2)
+    assert [m["id"] for m in res["messages"]] == [plain["id"], wildcard["id"]] and res["found_anchor"] is False
+    res = get(anchor=own["id"], include_anchor=False, num_before=0, num_after=2)
+    assert res["messages"] == [] and res["found_newest"] is True
+    res = get(anchor=wildcard["id"], num_before=1, num_after=0)
+    assert [m["id"] for m in res["messages"]] == [plain["id"], wildcard["id"]] and res["found_oldest"] is False
+    assert get(anchor="first_unread", num_before=0, num_after=0)["anchor"] == dm["id"]
+    # rendered unless told otherwise; the errors the server gives
+    html = client.get_messages({"anchor": dm["id"], "num_before": 0, "num_after": 0})["messages"][0]
+    assert html["content"] == "<p>hi &amp; &lt;b></p>" and html["content_type"] == "text/html"
+    assert get(anchor=1, include_anchor=False, num_before=1, num_after=1)["msg"] == \
+        "The anchor can only be excluded at an end of the range"
+    assert get(anchor="newest", num_before=5000, num_after=1)["msg"] == "Too many messages requested (maximum 5000)."
+    assert get(num_before=1, num_after=0)["msg"] == "Missing 'anchor' argument."
+    assert get(anchor="later", num_before=1, num_after=0)["msg"] == "Invalid anchor"
+
+
+def test_fake_get_messages_on_an_old_server():
+    with FakeZulip(version="5.0", feature_level=150) as old:
+        jaime = old.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+        first = old.send_private(jaime, "one")
+        second = old.send_private(jaime, "two")
+        client = zulip.Client(email=jaime.email, api_key=jaime.api_key, site=old.site)
+        res = client.get_messages({"anchor": "oldest", "num_before": 0, "num_after": 9,
+                                   "narrow": [{"operator": "is", "operand": "dm"}]})
+        assert (res["result"], res["code"]) == ("error", "BAD_NARROW")
+        res = client.get_messages({"anchor": first["id"], "include_anchor": False, "num_before": 0, "num_after": 9,
+                                   "narrow": [{"operator": "is", "operand": "private"}]})
+        assert [m["id"] for m in res["messages"]] == [first["id"], second["id"]]  # include_anchor unknown
+
+
+def queue_lost(fake: FakeZulip) -> None:
+    """The server forgets the bot's event queue, and the bot's new registration waits until
+    ``fake.release("POST", "register")``: whatever is sent meanwhile reaches no queue."""
+    registered = len(fake.requests_to("POST", "register"))
+    fake.hold("POST", "register")
+    assert fake.expire_queues()
+    fake.wait_for(lambda: len(fake.requests_to("POST", "register")) > registered)
+
+
+def test_commands_sent_while_the_queue_was_lost_are_answered_once(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    olga = fake.add_user("olga@example.org", "Olga Other", api_key="k")
+    bot = start_bot()
+    first = fake.send_private(jaime, "agenda add Before the loss")
+    wait_reply(fake)
+    queue_lost(fake)
+    mention = f"@**{fake.bot.full_name}**"
+    lost = fake.send_private(jaime, "agenda add Sent while the queue was lost")
+    fake.send_stream(jaime, "conda", "plans", f"thanks {mention}")  # talk about the bot, not a command
+    fake.send_stream(jaime, "conda", "plans", f"```quote\n{mention} agenda add Quoted\n```\nold news")
+    fake.send_private(jaime, "agenda add Group chatter", to=[fake.bot, olga])  # a group DM needs a mention
+    fake.send_stream(jaime, "random", "x", "agenda add not for the bot")
+    fake.send_stream(jaime, "conda", "plans", f"{mention} agenda list")
+    assert not fake.queues  # nothing delivered these
+    fake.release("POST", "register")
+    _, added, listing = wait_reply(fake, 3)
+    assert added["type"] == "private" and "as item 2: JRG: Sent while the queue was lost" in added["content"]
+    assert (listing["display_recipient"], listing["subject"]) == ("conda", "plans")
+    assert "1. JRG: Before the loss" in listing["content"]
+    assert "2. JRG: Sent while the queue was lost" in listing["content"]
+    # fetched through the real API: newer than the last message seen, direct messages and mentions
+    fetches = fake.requests_to("GET", "messages")
+    assert sorted(f.params["narrow"][0]["operand"] for f in fetches) == ["dm", "mentioned"]
+    for f in fetches:
+        assert first["id"] <= f.params["anchor"] < lost["id"], f.params
+        assert (f.params["include_anchor"], f.params["num_before"], f.params["apply_markdown"]) == (False, 0, False)
+    # the new queue goes on, and nothing was answered twice
+    fake.send_private(jaime, "next")
+    *_, nxt = wait_reply(fake, 4)
+    assert "<time:2026-01-07T17:00:00Z>" in nxt["content"]
+    assert len(replies(fake)) == 4, [m["content"] for m in replies(fake)]
+    notes = bot.notes()
+    assert notes.count("Sent while the queue was lost") == 1 and notes.count("Before the loss") == 1
+    assert "Quoted" not in notes and "Group chatter" not in notes and "not for the bot" not in notes
+    assert "caught up 2 message(s) sent while the event queue was lost" in bot.output
+
+
+def test_a_restarted_bot_does_not_answer_old_messages(fake, start_bot):
+    """Catching up is for a lost queue: a new process starts from the newest message, and a
+    lost queue later on is caught up from there, not from before the restart."""
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    first = start_bot()
+    fake.send_private(jaime, "agenda add Answered before the restart")
+    wait_reply(fake)
+    assert first.stop() == 0
+    fake.send_private(jaime, "agenda add Sent while the bot was stopped")
+    registered, polls = len(fake.requests_to("POST", "register")), len(fake.requests_to("GET", "events"))
+    second = start_bot(ready=False)
+    fake.wait_for(lambda: any(r.status == 200 for r in fake.requests_to("POST", "register")[registered:]))
+    fake.wait_for(lambda: any(r.status == 200 for r in fake.requests_to("GET", "events")[polls:]))
+    assert not fake.requests_to("GET", "messages")  # nothing fetched at the start
+    queue_lost(fake)
+    fake.send_private(jaime, "agenda add Sent while the queue was lost")
+    fake.release("POST", "register")
+    _, caught = wait_reply(fake, 2)
+    assert "as item 2: JRG: Sent while the queue was lost" in caught["content"], caught["content"]
+    fake.send_private(jaime, "agenda list")
+    *_, listing = wait_reply(fake, 3)
+    assert len(replies(fake)) == 3, [m["content"] for m in replies(fake)]
+    assert "1. JRG: Answered before the restart" in listing["content"]
+    notes = second.notes()
+    assert notes.count("Answered before the restart") == 1 and "Sent while the bot was stopped" not in notes
+    assert "caught up 1 message(s) sent while the event queue was lost" in second.output
+
+
+def test_a_message_both_caught_up_and_delivered_by_the_new_queue_is_answered_once(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    fake.send_private(jaime, "agenda add Before the loss")
+    wait_reply(fake)
+    fake.hold("GET", "messages")
+    assert fake.expire_queues()
+    fake.wait_for(lambda: fake.requests_to("GET", "messages"))  # a new queue exists; the catch-up waits
+    assert len(fake.queues) == 1
+    twice = fake.send_private(jaime, "agenda add Delivered twice")  # to the new queue, and found by the fetch
+    fake.release("GET", "messages")
+    _, added = wait_reply(fake, 2)
+    assert "as item 2: JRG: Delivered twice" in added["content"]
+    fake.send_private(jaime, "next")
+    *_, nxt = wait_reply(fake, 3)
+    assert "<time:2026-01-07T17:00:00Z>" in nxt["content"]
+    assert len(replies(fake)) == 3, [m["content"] for m in replies(fake)]
+    assert bot.notes().count("Delivered twice") == 1
+    # it really came both ways
+    fetched = [m["id"] for r in fake.requests_to("GET", "messages") for m in (r.answer or {}).get("messages", [])]
+    delivered = [e["message"]["id"] for r in fake.requests_to("GET", "events")
+                 for e in (r.answer or {}).get("events", []) if e.get("type") == "message"]
+    assert twice["id"] in fetched and twice["id"] in delivered
+
+
+def _connected(fake: FakeZulip, tmp_path, monkeypatch) -> ZulipBackend:
+    monkeypatch.delenv("ZULIP_CONFIG", raising=False)
+    monkeypatch.setenv("ZULIP_SITE", fake.site)
+    monkeypatch.setenv("ZULIP_EMAIL", fake.bot.email)
+    monkeypatch.setenv("ZULIP_API_KEY", fake.bot.api_key)
+    backend = _backend(tmp_path)
+    assert backend.connect(threading.Event())
+    return backend
+
+
+def test_catch_up_on_an_old_server_uses_is_private_and_skips_the_anchor(tmp_path, monkeypatch):
+    """Before Zulip 7.0 there is no is:dm, before 6.0 no include_anchor (the anchor message is
+    always returned): the bot asks for is:private from the message after the last one seen."""
+    with FakeZulip(version="5.0", feature_level=150) as old:
+        jaime = old.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+        seen = old.send_private(jaime, "agenda add Seen before the loss")
+        backend = _connected(old, tmp_path, monkeypatch)
+        backend._seen_max = seen["id"]
+        old.send_private(jaime, "agenda add After the loss")
+        old.send_stream(jaime, "conda", "t", f"@**{old.bot.full_name}** next")
+        assert backend._catch_up(backend._events_client, threading.Event(), _Backoff())
+        added, nxt = old.sent_messages()
+        assert "as item 1: JRG: After the loss" in added["content"]
+        assert nxt["display_recipient"] == "conda" and "<time:2026-01-07T17:00:00Z>" in nxt["content"]
+        fetches = old.requests_to("GET", "messages")
+        assert [f.params["narrow"][0]["operand"] for f in fetches] == ["private", "mentioned"]
+        assert all(f.params["anchor"] == seen["id"] + 1 and "include_anchor" not in f.params for f in fetches)
+        assert "Seen before the loss" not in (tmp_path / "notes" / "20260107-eco.md").read_text(encoding="utf-8")
+
+
+def test_catch_up_is_limited_to_1000_messages_and_24_hours(fake, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="chatbot.backends.zulip")
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    olga = fake.add_user("olga@example.org", "Olga Other", api_key="k")
+    seen = fake.send_private(jaime, "agenda add Seen")
+    day_ago = int(time.time()) - 25 * 3600
+    for i in range(3):
+        fake.send_private(jaime, f"agenda add Too old {i}", timestamp=day_ago)
+    fake.send_private(jaime, "agenda add Within the limits")
+    chatter = [fake.send_private(jaime, f"chatter {i}", to=[fake.bot, olga]) for i in range(CATCH_UP_MAX)]
+    fake.send_private(jaime, "agenda add Beyond the limit")
+    backend = _connected(fake, tmp_path, monkeypatch)
+    backend._seen_max = seen["id"]
+    assert backend._catch_up(backend._events_client, threading.Event(), _Backoff())
+    (answer,) = fake.sent_messages()
+    assert "as item 1: JRG: Within the limits" in answer["content"]
+    fetches = fake.requests_to("GET", "messages")
+    dm_anchors = [f.params["anchor"] for f in fetches if f.params["narrow"][0]["operand"] == "dm"]
+    assert len(dm_anchors) == CATCH_UP_MAX // 200 and dm_anchors[0] == seen["id"]  # pages of 200
+    assert all(f.params["num_after"] == 200 for f in fetches)
+    last = chatter[CATCH_UP_MAX - 5]["id"]  # the 1000th message after the one seen
+    text = caplog.text
+    assert "caught up 1 message(s) sent while the event queue was lost" in text
+    assert "3 message(s) sent while the event queue was lost are older than 24 h" in text
+    assert f"those after message {last} were not answered" in text
+    assert backend._seen_max == last

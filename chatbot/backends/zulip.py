@@ -13,7 +13,11 @@ Events come through the real ``zulip`` client's event queue (``register`` + ``ge
 long-polling) in a worker thread, so ``run()`` returns promptly when asked to stop. The queue
 survives faults: ``BAD_EVENT_QUEUE_ID`` (the server forgot the queue) re-registers; dropped
 connections and server errors back off and retry; ``RATE_LIMIT_HIT``/429 answers are retried
-after the delay the server asks for, for sends too.
+after the delay the server asks for, for sends too. Direct messages and mentions sent while the
+queue was lost are fetched (``GET /messages``, narrows ``is:dm`` and ``is:mentioned``, from the
+highest message id seen) once a new queue is registered, and handled oldest first through the
+same path; every message id is handled at most once, so one that the new queue also delivers is
+not answered twice. At the first start of the process nothing older is fetched.
 
 Rendering: Zulip Markdown. Times are global times (``<time:2026-01-07T17:00:00Z>``) so every
 reader sees their own zone. Text that people typed can never mention anyone: Zulip only
@@ -39,6 +43,7 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from .. import __version__
@@ -63,6 +68,13 @@ AUTH_ERRORS = {"UNAUTHORIZED", "INVALID_API_KEY", "USER_DEACTIVATED", "REALM_DEA
                "INVALID_ZULIP_SERVER", "UNAUTHENTICATED_USER"}
 USER_CACHE_TTL = 300.0  # seconds before a failed user lookup may ask the server again
 GITHUB_FIELD_TYPE = 7  # custom profile field type "external account"; subtype github
+# Catching up after a lost event queue: at most this many messages, none older than this.
+CATCH_UP_MAX = 1000
+CATCH_UP_WINDOW = 24 * 3600.0  # seconds
+CATCH_UP_BATCH = 200  # messages per GET /messages (Zulip recommends at most 1000)
+SEEN_IDS_KEPT = 5000  # message ids remembered as handled, so none is handled twice
+FEATURE_INCLUDE_ANCHOR = 155  # Zulip 6.0: GET /messages takes include_anchor
+FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private)
 MENTION_RE = re.compile(r"@_?\*\*(?P<name>[^*|]*)(?:\|(?P<id>\d+))?\*\*")
 # The header Zulip's "quote and reply" (and "quote") writes before the quoted block:
 # "@_**Agenda Bot|100** [said](https://…/#narrow/…/near/123):" (the word is translated). It
@@ -227,6 +239,11 @@ class ZulipBackend(Backend):
         self._github_field: int | None | bool = False  # False: not looked up yet
         self._github_cache: dict[int, str | None] = {}
         self._queue_id: str | None = None
+        # catching up after a lost queue (all used by the event thread only)
+        self._seen_max: int | None = None  # highest message id seen while a queue was live
+        self._seen_ids: set[int] = set()
+        self._seen_order: deque[int] = deque()
+        self._catch_up_pending = False
         self._stopping = threading.Event()
         self._redaction: RedactSecrets | None = None
 
@@ -547,10 +564,19 @@ class ZulipBackend(Backend):
                     res = client.register(event_types=["message"], apply_markdown=False)
                     if res.get("result") == "success":
                         self._queue_id, last_event_id = res["queue_id"], int(res.get("last_event_id", -1))
+                        if self._seen_max is None and isinstance(res.get("max_message_id"), int):
+                            # the first queue: what was sent before it is history, not commands
+                            self._seen_max = res["max_message_id"]
                         log.info("Zulip: listening (event queue %s)", self._queue_id)
                         backoff.reset()
                     else:
                         self._api_problem("register", res, stop, backoff)
+                    continue
+                if self._catch_up_pending:
+                    # after the new queue exists: what is sent from now on arrives through it
+                    if self._catch_up(client, stop, backoff):
+                        self._catch_up_pending = False
+                        backoff.reset()
                     continue
                 res = client.get_events(queue_id=self._queue_id, last_event_id=last_event_id)
             except Exception as exc:
@@ -564,6 +590,7 @@ class ZulipBackend(Backend):
                 if res.get("code") == "BAD_EVENT_QUEUE_ID":
                     log.warning("Zulip: the event queue %s expired; registering a new one", self._queue_id)
                     self._queue_id = None
+                    self._catch_up_pending = True
                     continue
                 self._api_problem("events", res, stop, backoff)
                 continue
@@ -574,10 +601,108 @@ class ZulipBackend(Backend):
                 except (KeyError, TypeError, ValueError):
                     pass
                 if event.get("type") == "message":
-                    try:
-                        self.on_message(event.get("message") or {}, event.get("flags") or [])
-                    except Exception:
-                        log.exception("Zulip: handling message %s failed", (event.get("message") or {}).get("id"))
+                    self._dispatch(event.get("message") or {}, event.get("flags") or [])
+
+    def _dispatch(self, msg: dict[str, Any], flags: list[str]) -> bool:
+        """``on_message`` once per message id (the new queue may deliver a message the catch-up
+        already handled); True if it was a command for the bot."""
+        mid = msg.get("id")
+        if isinstance(mid, int) and not isinstance(mid, bool):
+            if mid in self._seen_ids:
+                log.debug("Zulip: message %s was handled already", mid)
+                return False
+            self._remember(mid)
+        try:
+            return bool(self.on_message(msg, flags))
+        except Exception:
+            log.exception("Zulip: handling message %s failed", mid)
+            return True
+
+    def _remember(self, mid: int) -> None:
+        self._seen_ids.add(mid)
+        self._seen_order.append(mid)
+        while len(self._seen_order) > SEEN_IDS_KEPT:
+            self._seen_ids.discard(self._seen_order.popleft())
+        if self._seen_max is None or mid > self._seen_max:
+            self._seen_max = mid
+
+    def _catch_up(self, client, stop: threading.Event, backoff: _Backoff) -> bool:
+        """Handle the direct messages and mentions sent while the event queue was lost (newer
+        than the highest message id seen before), oldest first. False: a problem worth
+        retrying (already waited for); True: done, or given up (logged)."""
+        since = self._seen_max
+        if since is None:
+            log.warning("Zulip: the event queue was lost before the bot knew the newest message; "
+                        "messages sent meanwhile cannot be caught up")
+            return True
+        level = int(getattr(client, "feature_level", 0) or 0)
+        found: dict[int, dict[str, Any]] = {}
+        cut: int | None = None  # messages after this id were not fetched (too many)
+        for operand in ("dm" if level >= FEATURE_IS_DM else "private", "mentioned"):
+            anchor = since
+            fetched = 0
+            while True:
+                if stop.is_set():
+                    return False
+                request: dict[str, Any] = {"narrow": [{"operator": "is", "operand": operand}],
+                                           "num_before": 0, "num_after": CATCH_UP_BATCH,
+                                           "apply_markdown": False, "client_gravatar": False}
+                if level >= FEATURE_INCLUDE_ANCHOR:
+                    request.update(anchor=anchor, include_anchor=False)
+                else:  # older servers always include the anchor
+                    request["anchor"] = anchor + 1
+                res = client.get_messages(request)
+                if res.get("result") != "success":
+                    if operand == "dm" and res.get("code") == "BAD_NARROW":
+                        operand = "private"  # a server older than it says
+                        continue
+                    code = res.get("code")
+                    if res.get("result") == "error" and code not in AUTH_ERRORS and code != "RATE_LIMIT_HIT" \
+                            and res.get("status_code") != 429:
+                        log.error("Zulip: cannot fetch the messages sent while the event queue was lost "
+                                  "(is:%s after message %s): %s (%s); they are not answered", operand, since,
+                                  self._clean(str(res.get("msg"))), code)
+                        return True
+                    self._api_problem("fetching the messages sent while the event queue was lost", res, stop,
+                                      backoff)
+                    return False
+                batch = sorted((m for m in res.get("messages") or []
+                                if isinstance(m, dict) and isinstance(m.get("id"), int) and m["id"] > anchor),
+                               key=lambda m: m["id"])
+                for m in batch:
+                    found.setdefault(m["id"], m)
+                fetched += len(batch)
+                if res.get("found_newest") or not batch:
+                    break
+                anchor = batch[-1]["id"]
+                if fetched >= CATCH_UP_MAX:
+                    cut = anchor if cut is None else min(cut, anchor)
+                    break
+        messages = [found[mid] for mid in sorted(found)]
+        late = [m for m in messages if cut is not None and m["id"] > cut]
+        messages = [m for m in messages if cut is None or m["id"] <= cut]
+        late += messages[CATCH_UP_MAX:]
+        messages = messages[:CATCH_UP_MAX]
+        oldest = time.time() - CATCH_UP_WINDOW
+        old = [m for m in messages if isinstance(m.get("timestamp"), (int, float)) and m["timestamp"] < oldest]
+        old_ids = {m["id"] for m in old}
+        handled = 0
+        for m in messages:
+            if stop.is_set():
+                break
+            if m["id"] in old_ids:
+                self._remember(m["id"])
+                continue
+            handled += self._dispatch(m, m.get("flags") or [])
+        log.info("Zulip: caught up %d message(s) sent while the event queue was lost", handled)
+        if old:
+            log.warning("Zulip: %d message(s) sent while the event queue was lost are older than %d h and were "
+                        "not answered (ids %s to %s)", len(old), CATCH_UP_WINDOW / 3600, old[0]["id"], old[-1]["id"])
+        if cut is not None or late:
+            log.warning("Zulip: more than %d messages were sent to the bot while the event queue was lost; those "
+                        "after message %s were not answered", CATCH_UP_MAX,
+                        messages[-1]["id"] if messages else since)
+        return True
 
     def _api_problem(self, what: str, res: dict[str, Any], stop: threading.Event, backoff: _Backoff) -> None:
         code = res.get("code")
@@ -618,11 +743,12 @@ class ZulipBackend(Backend):
             return None
         return re.sub(r"^[:,]\s*", "", content.strip()).strip()
 
-    def on_message(self, msg: dict[str, Any], flags: list[str]) -> None:
+    def on_message(self, msg: dict[str, Any], flags: list[str]) -> bool:
+        """Answer the message if it is a command for the bot; True if it was one."""
         me = self._me or {}
         if str(msg.get("sender_id")) == str(me.get("user_id")) or \
                 (msg.get("sender_email") or "").lower() == str(me.get("email", "")).lower():
-            return  # our own messages come back through the queue too
+            return False  # our own messages come back through the queue too
         content = msg.get("content") or ""
         kind = msg.get("type")
         if kind == "stream":
@@ -630,7 +756,7 @@ class ZulipBackend(Backend):
             topic = msg.get("subject") or msg.get("topic") or ""
             text = self.command_text(content, require_mention=True)
             if text is None:
-                return
+                return False
             place = stream if isinstance(stream, str) else None
             meeting_id = self.meeting_for(place)
             # by id: a renamed stream, or one named like a number, still gets the answer
@@ -643,18 +769,18 @@ class ZulipBackend(Backend):
             others = [r["email"] for r in people if str(r.get("id")) != str(me.get("user_id")) and r.get("email")]
             text = self.command_text(content, require_mention=len(others) > 1)
             if text is None:
-                return
+                return False
             meeting_id = place = None
             target = {"type": "private", "to": others or [msg.get("sender_email")]}
             where = "a direct message"
         else:
-            return
+            return False
         sender = self._sender(msg)
         log.info("Zulip: command from %s in %s: %r", msg.get("sender_email"), where, text[:80])
         # the answer is part of the command: a stop waits for it too (the edit may have landed)
         with self._busy:
             if self._stopping.is_set():
-                return
+                return False
             answer = self.bot.handle(text, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
                                      place=place)
             content = self.render(answer)
@@ -664,6 +790,7 @@ class ZulipBackend(Backend):
                 self.send({**target, "content": content}, f"the answer in {where}")
             except BackendError as exc:
                 log.error("Zulip: %s", exc)
+        return True
 
     def _sender(self, msg: dict[str, Any]) -> Sender:
         email = msg.get("sender_email") or ""

@@ -19,7 +19,17 @@ What tests can do with it:
   status, or a dropped connection.
 - ``POST /messages`` reads a stream's ``to`` like the server does: JSON first, so ``2026`` is
   a stream id (unknown ids answer ``STREAM_DOES_NOT_EXIST``) and ``"2026"`` the stream named so.
-- :attr:`FakeZulip.requests` records every request; :meth:`FakeZulip.sent_messages` the
+- ``GET /messages`` (message history) like the server's ``get_messages_backend``: ``anchor``
+  (``newest``, ``oldest``, ``first_unread`` or an id), ``num_before``/``num_after`` (at most
+  5000 together), ``include_anchor`` (ignored below feature level 155, as older servers did),
+  ``apply_markdown``, and the JSON ``narrow`` with the operator ``is`` and the operands ``dm``
+  (feature level 177 and up; ``BAD_NARROW`` below), ``private`` and ``mentioned`` (possibly
+  negated), for the requesting user; the answer has ``messages`` (shaped like message events,
+  each with its ``flags``), ``anchor``, ``found_anchor``, ``found_oldest``, ``found_newest``
+  and ``history_limited``. Other narrow operators answer ``BAD_NARROW`` (not implemented here).
+- :meth:`FakeZulip.hold` / :meth:`FakeZulip.release`: requests to an endpoint wait until
+  released (a test can then act "between" two requests of the bot, without timing).
+- :attr:`FakeZulip.requests` records every request (and the JSON it was answered with); :meth:`FakeZulip.sent_messages` the
   messages the bot posted (as stored, i.e. only successful ones).
 
 Long polls wait at most ``poll_timeout`` seconds and then answer a ``heartbeat`` event
@@ -31,6 +41,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -70,6 +81,7 @@ class Request:
     auth_email: str | None
     status: int = 0
     at: float = field(default_factory=time.monotonic)
+    answer: dict[str, Any] | None = None  # the JSON body of the answer
 
 
 @dataclass
@@ -80,6 +92,9 @@ class Failure:
 
 
 GITHUB_FIELD_ID = 3
+LARGER_THAN_MAX_MESSAGE_ID = 10000000000000000  # the server's anchor for "newest"
+MAX_MESSAGES_PER_FETCH = 5000
+WILDCARDS = ("all", "everyone", "stream", "channel")  # stream wildcard mentions
 
 
 def _decode(value: str) -> Any:
@@ -103,6 +118,7 @@ class FakeZulip:
         self.requests: list[Request] = []
         self.failures: dict[tuple[str, str], Failure] = {}
         self.streams: dict[str, int] = {}
+        self.holds: dict[tuple[str, str], threading.Event] = {}
         self._ids = itertools.count(100)
         self._msg_ids = itertools.count(1000)
         self._queue_ids = itertools.count(1)
@@ -191,15 +207,17 @@ class FakeZulip:
 
     # -- what users do --------------------------------------------------------------------
 
-    def send_stream(self, sender: User, stream: str, topic: str, content: str) -> dict[str, Any]:
+    def send_stream(self, sender: User, stream: str, topic: str, content: str,
+                    timestamp: int | None = None) -> dict[str, Any]:
         with self.lock:
             msg = {
                 "type": "stream", "display_recipient": stream, "stream_id": self.stream_id(stream),
                 "subject": topic, "topic_links": [],
             }
-            return self._store(sender, msg, content)
+            return self._store(sender, msg, content, timestamp)
 
-    def send_private(self, sender: User, content: str, to: list[User] | None = None) -> dict[str, Any]:
+    def send_private(self, sender: User, content: str, to: list[User] | None = None,
+                     timestamp: int | None = None) -> dict[str, Any]:
         recipients = [sender] + [u for u in (to or [self.bot]) if u.user_id != sender.user_id]
         with self.lock:
             msg = {
@@ -207,13 +225,14 @@ class FakeZulip:
                 "display_recipient": [{"id": u.user_id, "email": u.email, "full_name": u.full_name,
                                        "is_mirror_dummy": False} for u in sorted(recipients, key=lambda u: u.user_id)],
             }
-            return self._store(sender, msg, content)
+            return self._store(sender, msg, content, timestamp)
 
-    def _store(self, sender: User, msg: dict[str, Any], content: str) -> dict[str, Any]:
+    def _store(self, sender: User, msg: dict[str, Any], content: str, timestamp: int | None = None) -> dict[str, Any]:
         msg.update({
             "id": next(self._msg_ids), "sender_id": sender.user_id, "sender_email": sender.email,
             "sender_full_name": sender.full_name, "sender_realm_str": "zulip", "content": content,
-            "content_type": "text/x-markdown", "timestamp": int(time.time()), "client": "test",
+            "content_type": "text/x-markdown", "timestamp": int(time.time()) if timestamp is None else timestamp,
+            "client": "test",
             "is_me_message": False, "reactions": [], "submessages": [], "avatar_url": None,
             "recipient_id": 1,
         })
@@ -222,18 +241,39 @@ class FakeZulip:
             if q.event_types is not None and "message" not in q.event_types:
                 continue
             receiver = self.users[q.user_id]
-            if msg["type"] == "private" and receiver.user_id not in [r["id"] for r in msg["display_recipient"]]:
+            if not self._received(receiver, msg):
                 continue
-            flags = ["read"] if sender.user_id == receiver.user_id else []
-            if f"@**{receiver.full_name}" in content or f"|{receiver.user_id}**" in content:
-                flags.append("mentioned")
-            delivered = dict(msg)
-            if q.apply_markdown:
-                delivered["content"] = "<p>" + content.replace("&", "&amp;").replace("<", "&lt;") + "</p>"
-                delivered["content_type"] = "text/html"
-            self._push(q, {"type": "message", "message": delivered, "flags": flags})
+            self._push(q, {"type": "message", "message": self._shaped(msg, q.apply_markdown),
+                           "flags": self._flags(receiver, msg)})
         self.lock.notify_all()
         return msg
+
+    @staticmethod
+    def _received(user: User, msg: dict[str, Any]) -> bool:
+        """Whether ``user`` has the message (no subscriptions here: every stream message)."""
+        return msg["type"] != "private" or user.user_id in [r["id"] for r in msg["display_recipient"]]
+
+    @staticmethod
+    def _flags(user: User, msg: dict[str, Any]) -> list[str]:
+        """The user's flags on a message: ``read`` for their own, ``mentioned`` for a mention of
+        them (``@**Name**``, ``@**Name|id**``; a silent ``@_**…**`` is not one), and
+        ``wildcard_mentioned`` for ``@**all**`` and the like in a stream."""
+        content = msg["content"]
+        flags = ["read"] if msg["sender_id"] == user.user_id else []
+        uid = str(user.user_id)
+        if re.search(r"@\*\*(?:" + re.escape(user.full_name) + r"|[^*|]*\|" + uid + r")\*\*", content, re.I):
+            flags.append("mentioned")
+        elif msg["type"] == "stream" and re.search(r"@\*\*(?:" + "|".join(WILDCARDS) + r")\*\*", content, re.I):
+            flags.append("wildcard_mentioned")
+        return flags
+
+    @staticmethod
+    def _shaped(msg: dict[str, Any], apply_markdown: bool) -> dict[str, Any]:
+        out = dict(msg)
+        if apply_markdown:
+            out["content"] = "<p>" + msg["content"].replace("&", "&amp;").replace("<", "&lt;") + "</p>"
+            out["content_type"] = "text/html"
+        return out
 
     def _push(self, q: Queue, event: dict[str, Any]) -> None:
         event["id"] = q.next_event_id
@@ -247,6 +287,18 @@ class FakeZulip:
             self.queues.clear()
             self.lock.notify_all()
             return gone
+
+    def hold(self, method: str, endpoint: str) -> None:
+        """Requests to ``endpoint`` wait (already recorded in :attr:`requests`) until
+        :meth:`release`, then are answered with the state of that moment."""
+        with self.lock:
+            self.holds[(method.upper(), endpoint)] = threading.Event()
+
+    def release(self, method: str, endpoint: str) -> None:
+        with self.lock:
+            gate = self.holds.pop((method.upper(), endpoint), None)
+        if gate is not None:
+            gate.set()
 
     def fail_next(self, method: str, endpoint: str, count: int = 1, status: int | None = 429,
                   retry_after: float = 0.3) -> None:
@@ -340,6 +392,10 @@ class FakeZulip:
         record = Request(method, endpoint, params, email)
         with self.lock:
             self.requests.append(record)
+            gate = self.holds.get((method, endpoint))
+        if gate is not None:
+            gate.wait(60)
+        with self.lock:
             failure = self.failures.get((method, endpoint))
             if failure and failure.count > 0:
                 failure.count -= 1
@@ -385,6 +441,8 @@ class FakeZulip:
             return self._ok(h, record)
         if route == ("POST", "messages"):
             return self._send(h, record, user, params)
+        if route == ("GET", "messages"):
+            return self._get_messages(h, record, user, params)
         if route == ("GET", "users/me"):
             return self._ok(h, record, **self._user_json(user, False))
         if route == ("GET", "users"):
@@ -507,11 +565,106 @@ class FakeZulip:
                                                  "code": "BAD_REQUEST"})
         return self._ok(h, record, id=msg["id"])
 
+    def _get_messages(self, h, record: Request, user: User, params: dict[str, Any]) -> None:
+        """``GET /messages`` as zerver/views/message_fetch.py and zerver/lib/narrow.py do it."""
+        def bad(msg: str, code: str = "BAD_REQUEST") -> None:
+            return self._answer(h, record, 400, {"result": "error", "msg": msg, "code": code})
+
+        if "message_ids" in params:
+            return bad("the fake does not implement message_ids")
+        counts = {}
+        for name in ("num_before", "num_after"):
+            value = params.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                return bad(f"{name} is not a non-negative integer")
+            counts[name] = value
+        num_before, num_after = counts["num_before"], counts["num_after"]
+        include_anchor = params.get("include_anchor", True)
+        if not isinstance(include_anchor, bool):
+            return bad("include_anchor is not a boolean")
+        if self.feature_level < 155:
+            include_anchor = True  # older servers did not know the parameter
+        apply_markdown = params.get("apply_markdown", True)
+        if not isinstance(apply_markdown, bool):
+            return bad("apply_markdown is not a boolean")
+        if num_before + num_after > MAX_MESSAGES_PER_FETCH:
+            return bad(f"Too many messages requested (maximum {MAX_MESSAGES_PER_FETCH}).")
+        if num_before > 0 and num_after > 0 and not include_anchor:
+            return bad("The anchor can only be excluded at an end of the range")
+        terms = params.get("narrow")
+        if terms is None or terms == "":
+            terms = []
+        if not isinstance(terms, list):
+            return bad("narrow is not a list")
+        narrow: list[tuple[str, Any, bool]] = []
+        for term in terms:
+            if isinstance(term, dict):
+                operator, operand, negated = term.get("operator"), term.get("operand"), term.get("negated", False)
+            elif isinstance(term, list) and len(term) == 2:  # the legacy [operator, operand] form
+                (operator, operand), negated = term, False
+            else:
+                return bad("elem is not a dict")
+            if operator != "is":
+                return bad(f"the fake does not implement the narrow operator {operator!r}", "BAD_NARROW")
+            known = {"private", "mentioned"} | ({"dm"} if self.feature_level >= 177 else set())
+            if operand not in known:
+                return bad(f"Invalid narrow operator: unknown 'is' operand {operand}", "BAD_NARROW")
+            narrow.append((operator, operand, bool(negated)))
+
+        def matches(msg: dict[str, Any], flags: list[str]) -> bool:
+            for _, operand, negated in narrow:
+                if operand in ("dm", "private"):
+                    hit = msg["type"] == "private"
+                else:
+                    hit = "mentioned" in flags or "wildcard_mentioned" in flags
+                if hit == negated:
+                    return False
+            return True
+
+        with self.lock:
+            rows = [(m, flags) for m in self.messages if self._received(user, m)
+                    for flags in [self._flags(user, m)] if matches(m, flags)]
+        value = params.get("anchor")
+        if params.get("use_first_unread_anchor") is True:
+            value = "first_unread"
+        if value is None:
+            return bad("Missing 'anchor' argument.")
+        if value == "oldest":
+            anchor = 0
+        elif value == "newest":
+            anchor = LARGER_THAN_MAX_MESSAGE_ID
+        elif value == "first_unread":
+            anchor = next((m["id"] for m, flags in rows if "read" not in flags), LARGER_THAN_MAX_MESSAGE_ID)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            anchor = min(max(value, 0), LARGER_THAN_MAX_MESSAGE_ID)
+        else:
+            return bad("Invalid anchor")
+        anchored_to_left = anchor == 0
+        anchored_to_right = anchor >= LARGER_THAN_MAX_MESSAGE_ID
+        if anchored_to_right:
+            num_after = 0
+            before, at, after = rows, [], []
+        else:
+            before = [r for r in rows if r[0]["id"] < anchor]
+            at = [r for r in rows if r[0]["id"] == anchor]
+            after = [r for r in rows if r[0]["id"] > anchor]
+        if not include_anchor:
+            at = []
+        # the server queries num_before rows below and num_after above the anchor (none on a
+        # side whose count is 0), plus the anchor row
+        before = before[-num_before:] if num_before else []
+        after = after[:num_after] if num_after else []
+        messages = [{**self._shaped(m, apply_markdown), "flags": flags} for m, flags in [*before, *at, *after]]
+        return self._ok(h, record, messages=messages, anchor=anchor, found_anchor=len(at) == 1,
+                        found_oldest=anchored_to_left or len(before) < num_before,
+                        found_newest=anchored_to_right or len(after) < num_after, history_limited=False)
+
     def _ok(self, h, record: Request, **data: Any) -> None:
         return self._answer(h, record, 200, {"result": "success", "msg": "", **data})
 
     def _answer(self, h, record: Request, status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         record.status = status
+        record.answer = data
         body = json.dumps(data).encode("utf-8")
         h.send_response(status)
         h.send_header("Content-Type", "application/json")
