@@ -99,6 +99,10 @@ def resolve_owner(token: str, attendees: list[Attendee], config: Config) -> Owne
         person = config.person_by(github=att.github)
     if person is None:
         person = config.person_by(initials=token)
+        if person and att and att.github and person.github and person.github.lower() != att.github.lower():
+            # the file says these initials are someone else (initials collide: JL is both
+            # @jezdez and @leej3 in conda's notes): not the roster's person
+            person = None
     return Owner(token, (att.name if att else None) or (person.name if person else None),
                  (att.github if att else None) or (person.github if person else None), person)
 

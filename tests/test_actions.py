@@ -103,6 +103,26 @@ def test_initials_fallback_and_unknown(cfg):
     assert items[41].owners[1].name == "Parsa Bahraminejad"
 
 
+def test_roster_initials_are_not_used_for_an_attendee_the_file_names_as_someone_else(tmp_path):
+    # 2021 notes list "John Lee | JL | @leej3"; the roster's JL is Jannis Leidel (jezdez).
+    # John's items must not be pinged to (or tickable by) Jannis.
+    cfg = load_config(write_config(tmp_path))
+    notes = tmp_path / "20210414-eco.md"
+    notes.write_text("# a\n## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n"
+                     "| John Lee | JL | @leej3 |\n| Someone | SO | |\n\n## Items\n"
+                     "- [ ] JL: review the docs\n- [ ] SO: other\n")
+    (john, _), _ = items_in_file(read_notes(notes), dt.date(2021, 4, 14), cfg)
+    owner = john.owners[0]
+    assert not owner.resolved
+    assert owner.describe() == "JL (John Lee, not in the roster)"
+    assert not john.owned_by("jezdez")
+    # an attendee without a handle still falls back to the roster by initials
+    notes.write_text("# a\n## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n"
+                     "| Jannis | JL | |\n\n## Items\n- [ ] JL: review the docs\n")
+    (jannis, _), = items_in_file(read_notes(notes), dt.date(2021, 4, 14), cfg)
+    assert jannis.owners[0].person.name == "Jannis Leidel"
+
+
 def _series(tmp_path: Path, files: dict[str, str], extra: str = "") -> Bot:
     text = BASE_CONFIG.replace('[meetings.destinations]', extra + '\n[meetings.destinations]')
     cfg = load_config(write_config(tmp_path, text))
