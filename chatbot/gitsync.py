@@ -212,10 +212,10 @@ class GitSync(EditHooks):
         settings = meeting.git
         if not (settings.enabled and settings.pull):
             return
-        repo = self.repo(meeting)
-        if repo is None:
-            return
         try:
+            repo = self.repo(meeting)  # git missing from PATH, or hung: warn, never lose the edit
+            if repo is None:
+                return
             with self._lock, self._repo_lock(repo):
                 self._pull(repo, settings, self._branch(repo, settings))
         except (GitError, Timeout) as exc:

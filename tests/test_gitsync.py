@@ -360,3 +360,21 @@ def test_uncommitted_changes_that_conflict_with_the_pull_never_leave_conflict_ma
     assert remote_log(remote)[0] == "Edit on GitHub"  # the conflict is not pushed over
     assert git(repo, "stash", "list") == ""  # nothing left behind in a stash either
     assert not (repo / ".git" / "rebase-merge").exists() and not (repo / ".git" / "rebase-apply").exists()
+
+
+def test_git_missing_from_path_saves_the_change_and_says_so(tmp_path, repos, monkeypatch):
+    """With pull = true, a machine without ``git`` on PATH (a slim container) made every edit
+    fail with a traceback before the notes were touched; the change is saved and the person told."""
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH + "pull = true\n")
+    empty = tmp_path / "no-git-here"
+    empty.mkdir()
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", str(empty))
+    msg = bot.handle("agenda add Without git", Sender("cli", initials="JRG"))
+    out = render_plain(msg)
+    assert msg.ok, out
+    assert "JRG: Without git" in (repo / NOTES / "20260107-eco.md").read_text()
+    assert "⚠" in out and "git program was not found" in out, out
+    monkeypatch.setenv("PATH", path)
+    assert git(repo, "log", "--format=%s") == "Initial commit"
