@@ -55,10 +55,11 @@ class GitError(Exception):
 
     @property
     def last_line(self) -> str:
-        lines = [ln.strip() for ln in self.output.splitlines() if ln.strip()]
+        # hints (e.g. after "The following paths are ignored ...") say how to silence them
+        lines = [ln.strip() for ln in self.output.splitlines() if ln.strip() and not ln.startswith("hint:")]
         # prefer the line that says what went wrong
         for ln in lines:
-            if ln.startswith(("fatal:", "error:", "! [", " ! [")):
+            if ln.startswith(("fatal:", "error:", "! [", " ! [", "The following paths are ignored")):
                 return ln
         return lines[-1] if lines else "no output"
 

@@ -378,3 +378,15 @@ def test_git_missing_from_path_saves_the_change_and_says_so(tmp_path, repos, mon
     assert "⚠" in out and "git program was not found" in out, out
     monkeypatch.setenv("PATH", path)
     assert git(repo, "log", "--format=%s") == "Initial commit"
+
+
+def test_notes_ignored_by_gitignore_says_so(tmp_path, repos):
+    """Git's answer to adding an ignored file ends in hints; the person was shown
+    '(hint: "git config advice.addIgnoredFile false")' instead of the reason."""
+    remote, human, repo = repos
+    (repo / ".gitignore").write_text(".chatbot.lock\n*-eco.md\n")
+    bot = make_bot(tmp_path, repo / NOTES, PUSH)
+    out = say(bot, "agenda add Ignored")
+    assert "could not be committed" in out and "ignored by one of your .gitignore files" in out, out
+    assert "hint:" not in out, out
+    assert "JRG: Ignored" in (repo / NOTES / "20260107-eco.md").read_text()
