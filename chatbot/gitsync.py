@@ -155,6 +155,9 @@ class GitSync(EditHooks):
             probe = probe.parent
         proc = self._git(probe, meeting.git, "rev-parse", "--show-toplevel", "--absolute-git-dir", check=False)
         lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 and "not a git repository" not in proc.stdout:
+            # a work tree git refuses to use (e.g. "dubious ownership": another user's clone)
+            raise GitError(["rev-parse", "--show-toplevel"], proc.returncode, proc.stdout)
         if proc.returncode != 0 or len(lines) < 2:
             if meeting.id not in self._repos:
                 log.warning("%s: [meetings.git] is enabled but %s is not inside a Git work tree; "
@@ -229,7 +232,11 @@ class GitSync(EditHooks):
         warnings = self._pending.pop(meeting.id, [])
         if not settings.enabled or not changes:
             return "; ".join(warnings) or None
-        repo = self.repo(meeting)
+        try:
+            repo = self.repo(meeting)
+        except GitError as exc:
+            log.error("%s: %s", meeting.id, exc)
+            return "; ".join([*warnings, f"the change was saved but could not be committed to Git ({exc.last_line})"])
         if repo is None:
             return "; ".join(warnings) or None
         try:

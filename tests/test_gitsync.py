@@ -376,6 +376,7 @@ def test_git_missing_from_path_saves_the_change_and_says_so(tmp_path, repos, mon
     assert msg.ok, out
     assert "JRG: Without git" in (repo / NOTES / "20260107-eco.md").read_text()
     assert "⚠" in out and "git program was not found" in out, out
+    assert "could not update the notes from origin" in out and "could not be committed to Git" in out, out
     monkeypatch.setenv("PATH", path)
     assert git(repo, "log", "--format=%s") == "Initial commit"
 
@@ -390,3 +391,17 @@ def test_notes_ignored_by_gitignore_says_so(tmp_path, repos):
     assert "could not be committed" in out and "ignored by one of your .gitignore files" in out, out
     assert "hint:" not in out, out
     assert "JRG: Ignored" in (repo / NOTES / "20260107-eco.md").read_text()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown the clone")
+def test_a_clone_git_refuses_to_use_is_reported_not_taken_for_plain_files(tmp_path, repos):
+    """A clone owned by another user (a Docker volume, a clone made as root) is refused by
+    git ("dubious ownership"): nothing was committed, the person was not told, and the log
+    said the notes were "not inside a Git work tree"."""
+    remote, human, repo = repos
+    for path in [repo, *repo.rglob("*")]:
+        os.chown(path, 12345, 12345, follow_symlinks=False)
+    bot = make_bot(tmp_path, repo / NOTES, PUSH)
+    out = say(bot, "agenda add Owned by someone else")
+    assert "JRG: Owned by someone else" in (repo / NOTES / "20260107-eco.md").read_text()
+    assert "⚠" in out and "could not be committed to Git (fatal: detected dubious ownership" in out, out
