@@ -890,6 +890,18 @@ def test_manifest_matches_the_defaults():
     assert re.search(r"^\s*socket_mode_enabled: true\s*$", text, re.M)
 
 
+def test_manifest_lets_people_type_commands_in_the_bots_direct_messages():
+    """Slash commands in a DM with the bot are always accepted (allowed_places does not apply;
+    the refusal tells people to use one), and action-item pings arrive there. Without an App
+    Home Messages tab that people may write in, Slack shows "Sending messages to this app has
+    been turned off" instead of a message box there."""
+    text = (REPO / "config" / "slack-app-manifest.yml").read_text(encoding="utf-8")
+    home = re.search(r"^  app_home:\s*\n((?:    .*\n)+)", text, re.M)
+    assert home, "features.app_home is missing"
+    assert re.search(r"^\s*messages_tab_enabled: true\s*(#.*)?$", home.group(1), re.M)
+    assert re.search(r"^\s*messages_tab_read_only_enabled: false\s*(#.*)?$", home.group(1), re.M)
+
+
 @pytest.mark.slow
 def test_commands_outside_allowed_channels_are_refused(tmp_path, fake):
     config = _config(tmp_path, api_url=fake.api_url)
