@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .backends.base import Backend
 from .bot import Bot
-from .config import ConfigError, Meeting, load_config
+from .config import ConfigError, Meeting, format_duration, load_config
 from .gitsync import GitSync, hooks_for
 from .schedule import UTC, DueReminder, ReminderTrigger, reminders
 from .state import Ledger
@@ -59,6 +59,7 @@ class Reminders:
         self.schedule()
         self.scheduler.start()
         self._log_jobs("scheduled")
+        self.log_missed()
         self.catch_up()
 
     def _log_jobs(self, verb: str) -> None:
@@ -67,6 +68,37 @@ class Reminders:
             nxt = job.next_run_time
             log.info("%s %s, next at %s", verb, job.id,
                      (nxt + offset).astimezone(UTC).isoformat(timespec="seconds") if nxt else "never")
+
+    def log_missed(self) -> None:
+        """At start: log the reminders and ping rounds that fell due while the bot was down
+        (in the last day, or the longest offset) and will not be sent: too late, or the
+        meeting already started."""
+        now = self.bot.now()
+        grace = self.bot.config.bot.reminder_grace
+        for meeting in self.bot.config.meetings:
+            if not self.backend.wants(meeting):
+                continue
+            kinds = [("reminder", "reminder", meeting.reminders)]
+            if meeting.actions.enabled and meeting.actions.ping_before:
+                kinds.append(("summary", "action-item pings", [meeting.actions.ping_before]))
+            for kind, what, offsets in kinds:
+                if not offsets:
+                    continue
+                sendable = set(self.due(meeting, now, offsets, kind=None))
+                for r in reminders(meeting, now - max(max(offsets), dt.timedelta(days=1)), offsets):
+                    if r.due > now:
+                        break
+                    if r in sendable or self.was_sent(self.key(kind, meeting, r)):
+                        continue
+                    if r.occurrence.start_utc <= now:
+                        why = "the meeting had already started"
+                    elif now - r.due > grace:
+                        why = (f"{format_duration(now - r.due)} late, more than reminder_grace "
+                               f"{format_duration(grace)}")
+                    else:
+                        why = "a later one of the same meeting is due instead"
+                    log.warning("not sent: the %s %s for %s at %s, due at %s (%s)", format_duration(r.offset), what,
+                                meeting.id, r.occurrence.start_utc.isoformat(), r.due.isoformat(), why)
 
     def catch_up(self) -> None:
         """Send what fell due while the bot was down, still within the grace period."""

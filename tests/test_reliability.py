@@ -462,3 +462,40 @@ def test_a_ledger_that_cannot_record_does_not_stop_the_other_sends(tmp_path):
     assert sorted(backend.dms) == ["JL", "JRG"] and len(backend.posts) == 1
     assert rem.scheduler.get_job("retry:pings:eco") is None  # sent: nothing to try again
     rem.ledger.close()
+
+
+def test_a_reminder_missed_beyond_the_grace_period_is_logged_as_skipped_at_start(tmp_path, caplog):
+    """Issue 6: a reminder that fell due while the bot was down is sent within the grace
+    period, "else skipped and logged": the operator can see what was not sent, and why."""
+    import logging
+
+    from chatbot.runner import Reminders
+    from chatbot.state import Ledger
+
+    config = load_config(write_config(tmp_path, REMINDER_CONFIG))
+    ledger = tmp_path / "state.sqlite3"
+
+    def start(now: dt.datetime) -> list[str]:
+        caplog.clear()
+        rem = Reminders(Bot(config, FixedClock(now)), _RecordingBackend("console"), Ledger(ledger))
+        with caplog.at_level(logging.INFO, logger="chatbot.runner"):
+            rem.start()
+            rem.stop()
+        skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("not sent: the 15 min reminder")]
+        return rem.backend.posts, skipped
+
+    # the 15 min reminder was due 16:45; back at 16:58, 13 min late with a 10 min grace
+    posts, skipped = start(dt.datetime(2026, 1, 7, 16, 58, tzinfo=UTC))
+    assert posts == []
+    assert skipped == ["not sent: the 15 min reminder for eco at 2026-01-07T17:00:00+00:00, due at "
+                       "2026-01-07T16:45:00+00:00 (13 min late, more than reminder_grace 10 min)"]
+    # next time: sent within the grace period, so nothing to report, then or after a restart
+    posts, skipped = start(dt.datetime(2026, 1, 14, 13, 50, tzinfo=UTC))
+    assert posts == ["*Conda Ecosystem Meeting* starts in 10 min: Wed 2026-01-14 14:00 UTC"] and skipped == []
+    posts, skipped = start(dt.datetime(2026, 1, 14, 13, 59, tzinfo=UTC))
+    assert posts == [] and skipped == []
+    # a reminder inside the grace period whose meeting already started is not sent either
+    posts, skipped = start(dt.datetime(2026, 1, 21, 17, 2, tzinfo=UTC))
+    assert posts == []
+    assert skipped == ["not sent: the 15 min reminder for eco at 2026-01-21T17:00:00+00:00, due at "
+                       "2026-01-21T16:45:00+00:00 (the meeting had already started)"]
