@@ -54,6 +54,7 @@ class Reminders:
         self.ledger = ledger if ledger is not None else default_ledger(bot)
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._lock = threading.Lock()
+        self._unrecorded: set[str] = set()  # sent, but the ledger could not record it (disk full)
 
     def start(self) -> None:
         self.schedule()
@@ -158,6 +159,8 @@ class Reminders:
                 f"{int(r.offset.total_seconds())}:{who}")
 
     def was_sent(self, key: str) -> bool:
+        if key in self._unrecorded:
+            return True
         kind, _platform, rest = key.split(":", 2)
         # keys written before they named the platform: do not send those again after an upgrade
         return self.ledger.was_sent(key) or self.ledger.was_sent(f"{kind}:{rest}")
@@ -186,6 +189,7 @@ class Reminders:
         try:
             self.ledger.mark_sent(key)
         except sqlite3.Error as exc:  # e.g. the disk is full: what is still due must go out anyway
+            self._unrecorded.add(key)  # this process does not send it again (retries, reloads)
             log.error("sent %s, but could not record it in the ledger (%s); a restart within the grace "
                       "period may send it again", what, exc)
             return True

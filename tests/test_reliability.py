@@ -499,3 +499,31 @@ def test_a_reminder_missed_beyond_the_grace_period_is_logged_as_skipped_at_start
     assert posts == []
     assert skipped == ["not sent: the 15 min reminder for eco at 2026-01-21T17:00:00+00:00, due at "
                        "2026-01-21T16:45:00+00:00 (the meeting had already started)"]
+
+
+def test_a_send_the_ledger_could_not_record_is_not_repeated_by_the_same_process(tmp_path):
+    """Disk full and a flaky platform at once: JL's ping fails and is retried a minute later;
+    JRG's ping and the summary went out but could not be recorded. The retry must not send
+    them again (the process knows what it sent even when the ledger could not say so)."""
+    import sqlite3
+
+    from chatbot.runner import Reminders
+    from chatbot.state import Ledger
+
+    class FullLedger(Ledger):
+        def mark_sent(self, key, when=None):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    config = write_config(tmp_path)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "20260107-eco.md").write_text(
+        "# Meeting\n## Attendees\n- JRG: Jaime (@jaimergp)\n- JL: Jannis (@jezdez)\n\n"
+        "## Discussion\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n", encoding="utf-8")
+    bot = Bot(load_config(config), clock=FixedClock(dt.datetime(2026, 1, 12, 14, 1, tzinfo=UTC)))
+    backend = _FlakyBackend()
+    rem = Reminders(bot, backend, FullLedger(tmp_path / "state.sqlite3"))
+    rem.fire_pings("eco")
+    assert backend.dms == ["JRG"] and len(backend.posts) == 1
+    rem.scheduler.get_job("retry:pings:eco").func()  # the retry, a minute later
+    assert backend.dms == ["JRG", "JL"] and len(backend.posts) == 1
+    rem.ledger.close()
