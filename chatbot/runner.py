@@ -105,8 +105,11 @@ class Reminders:
         """Send what fell due while the bot was down, still within the grace period."""
         for meeting in self.bot.config.meetings:
             if self.backend.wants(meeting):
-                self.fire(meeting.id)
-                self.fire_pings(meeting.id)
+                for job in (self.fire, self.fire_pings):
+                    try:
+                        job(meeting.id)
+                    except Exception:  # one meeting's problem stops neither the start nor the others
+                        log.exception("catching up on %s for %s failed", job.__name__, meeting.id)
 
     def reschedule(self) -> None:
         """After a config reload: replace every job; the ledger prevents duplicates."""

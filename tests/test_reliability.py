@@ -527,3 +527,40 @@ def test_a_send_the_ledger_could_not_record_is_not_repeated_by_the_same_process(
     rem.scheduler.get_job("retry:pings:eco").func()  # the retry, a minute later
     assert backend.dms == ["JRG", "JL"] and len(backend.posts) == 1
     rem.ledger.close()
+
+
+def test_one_meeting_whose_reminder_cannot_be_built_does_not_stop_the_start_or_other_meetings(tmp_path):
+    """The eco meeting's notes file for the next meeting is a symlink out of the notes
+    directory (the bot refuses to read it). Catching up at start must still send the other
+    meeting's reminder, and the bot must start."""
+    from chatbot.runner import Reminders
+    from chatbot.state import Ledger
+
+    text = REMINDER_CONFIG + """
+[[meetings]]
+id = "ops"
+name = "Ops Sync"
+timezones = ["UTC"]
+reminders = ["15m"]
+
+[[meetings.slots]]
+rrule = "FREQ=WEEKLY;BYDAY=WE"
+start = 2026-01-07
+time = 17:00:00
+timezone = "UTC"
+
+[meetings.notes]
+directory = "ops-notes"
+filename = "%Y%m%d-ops.md"
+"""
+    config = load_config(write_config(tmp_path, text))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "elsewhere.md").write_text("# not a notes file\n", encoding="utf-8")
+    (tmp_path / "notes" / "20260107-eco.md").symlink_to(tmp_path / "elsewhere.md")
+    clock = FixedClock(dt.datetime(2026, 1, 7, 16, 50, tzinfo=UTC))  # both 15 min reminders 5 min late
+    rem = Reminders(Bot(config, clock), _RecordingBackend("console"), Ledger(tmp_path / "state.sqlite3"))
+    try:
+        rem.start()
+    finally:
+        rem.stop()
+    assert rem.backend.posts == ["*Ops Sync* starts in 10 min: Wed 2026-01-07 17:00 UTC"]
