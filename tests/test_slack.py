@@ -711,6 +711,26 @@ def test_a_slash_command_the_config_does_not_name_gets_an_answer(tmp_path, fake,
 
 
 @pytest.mark.slow
+def test_a_slash_command_renamed_in_a_reloaded_config_works(tmp_path, fake, start_bot):
+    """The admin renames /agenda to /meeting in the Slack app and in the config; the bot
+    reloads the config while running and answers /meeting, not "does not handle /meeting"."""
+    bot = start_bot()
+    fake.wait_connected(1, timeout=20)
+    config = tmp_path / "chatbot.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("[slack]\n", '[slack]\ncommand = "/meeting"\n'),
+                      encoding="utf-8")
+    bot.proc.send_signal(signal.SIGHUP)
+    bot.wait_log(r"config reloaded from")
+    eid, cmd = fake.send_slash_command("/meeting", "add Renamed", user_id="U0JAIME")
+    ack = fake.wait_ack(eid)
+    assert "does not handle" not in str(ack)
+    assert "item 1" in fake.wait_response(cmd["response_url"])["text"]
+    assert "- [ ] JRG: Renamed" in _notes(tmp_path)
+    fake.wait_for(lambda: fake.messages("C0CONDAECO"), what="the public confirmation")
+    assert bot.alive()
+
+
+@pytest.mark.slow
 def test_socket_mode_reconnects_after_a_disconnect(tmp_path, fake, start_bot):
     bot = start_bot()
     fake.wait_connected(1, timeout=20)

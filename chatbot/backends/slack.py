@@ -587,12 +587,15 @@ class SlackBackend(Backend):
             )
         except BoltError as exc:
             raise BackendError(f"Slack API auth.test failed while starting: {exc}") from None
-        for name in self.commands():
-            app.command(name)(ack=_ack_only, lazy=[self._on_command])
+        # which names are ours is asked per command: a reloaded config may rename them
+        app.command(re.compile(r"^/"), matchers=[self._is_ours])(ack=_ack_only, lazy=[self._on_command])
         app.command(re.compile(r"^/"))(self._on_unknown_command)  # after the known ones
         app.error(self._on_error)
         self._app = app
         return app
+
+    def _is_ours(self, command: dict) -> bool:
+        return (command.get("command") or "") in self.commands()
 
     def _on_unknown_command(self, ack, command: dict) -> None:
         """A slash command the app's manifest has but the config does not name (renamed in
