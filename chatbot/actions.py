@@ -32,6 +32,8 @@ class Owner:
     name: str | None = None
     github: str | None = None
     person: Person | None = None
+    # the roster has someone else with these initials (the file names another GitHub user)
+    shadowed: bool = False
 
     @property
     def resolved(self) -> bool:
@@ -42,6 +44,12 @@ class Owner:
         if self.person:
             return self.person.initials
         return self.token
+
+    @property
+    def carried_label(self) -> str:
+        """How a carried-over copy names this owner: in notes whose attendee list is still
+        empty, initials the roster gives to someone else would become that person's."""
+        return f"@{self.github}" if self.shadowed and self.github else self.label
 
     def describe(self) -> str:
         if self.person:
@@ -67,8 +75,10 @@ class ActionItem:
     @property
     def keys(self) -> set[tuple[frozenset[str], str]]:
         """The item's identity with owners as written and as resolved: a carried-over copy
-        names resolved owners by their roster initials (``@jaimergp`` -> ``JRG``)."""
-        return {self.key, item_key([o.label for o in self.owners], self.body)}
+        names resolved owners by their roster initials (``@jaimergp`` -> ``JRG``), and owners
+        whose initials the roster gives to someone else by their handle (``JL`` -> ``@leej3``)."""
+        return {self.key, item_key([o.label for o in self.owners], self.body),
+                item_key([o.carried_label for o in self.owners], self.body)}
 
     def owned_by(self, who: str) -> bool:
         w = who.lstrip("@").lower()
@@ -97,14 +107,15 @@ def resolve_owner(token: str, attendees: list[Attendee], config: Config) -> Owne
     person = None
     if att and att.github:
         person = config.person_by(github=att.github)
+    shadowed = False
     if person is None:
         person = config.person_by(initials=token)
         if person and att and att.github and person.github and person.github.lower() != att.github.lower():
             # the file says these initials are someone else (initials collide: JL is both
             # @jezdez and @leej3 in conda's notes): not the roster's person
-            person = None
+            person, shadowed = None, True
     return Owner(token, (att.name if att else None) or (person.name if person else None),
-                 (att.github if att else None) or (person.github if person else None), person)
+                 (att.github if att else None) or (person.github if person else None), person, shadowed)
 
 
 _cache: dict[Path, tuple[tuple[int, ...], dt.date, Config, list[tuple[ActionItem, bool]]]] = {}
@@ -215,6 +226,6 @@ def by_owner(items: list[ActionItem]) -> tuple[dict[str, tuple[Person, list[Acti
 
 
 def carried_line(item: ActionItem) -> str:
-    owners = ", ".join(o.label for o in item.owners)
+    owners = ", ".join(o.carried_label for o in item.owners)
     body = _FROM.sub("", item.body)
     return f"- [ ] {owners}: {body} (from {item.date.isoformat()})"

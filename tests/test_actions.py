@@ -225,6 +225,23 @@ def test_carried_over_item_is_one_item_when_its_owner_was_a_handle_or_attendee_i
     assert [i.body for i in bot.open_actions(bot.config.meeting())] == ["nobody knows (from 2026-01-28)", "Next topic"]
 
 
+def test_a_carried_over_item_keeps_its_owner_when_the_roster_has_someone_else_with_those_initials(tmp_path):
+    """The file's JL is John Lee (@leej3); the roster's JL is Jannis. The copy carried into the
+    next notes (whose attendee list is still empty) must not become Jannis's item."""
+    att = "## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n| John Lee | JL | leej3 |\n\n"
+    bot = _series(tmp_path, {"20260128": f"# a\n{att}## New agenda items\n- [ ] JL: review the docs\n"})
+    bot.clock.now = dt.datetime(2026, 2, 2, tzinfo=UTC)  # next meeting: 2026-02-04
+    assert bot.handle("agenda add Next topic", Sender("cli", initials="JRG")).ok
+    text = (tmp_path / "notes" / "20260204-eco.md").read_text()
+    assert "- [ ] @leej3: review the docs (from 2026-01-28)\n" in text
+    bot.clock.now = dt.datetime(2026, 2, 10, tzinfo=UTC)  # after that meeting
+    items = [i for i in bot.open_actions(bot.config.meeting()) if i.body != "Next topic"]
+    assert [(i.date.isoformat(), i.body) for i in items] == [("2026-02-04", "review the docs (from 2026-01-28)")]
+    assert not items[0].owners[0].resolved
+    pings, _ = bot.action_pings(bot.config.meeting(), bot.next_meeting(bot.config.meeting()))
+    assert [p.initials for p, _ in pings] == ["JRG"]  # the agenda item; nothing for Jannis
+
+
 def test_pings_one_message_per_owner_and_a_summary(tmp_path):
     bot = _series(tmp_path, {"20260128": f"# b\n{ATT}## A\n- [ ] JRG: one\n- [ ] JRG: two\n- [ ] QQ: three\n"})
     occ = bot.next_meeting(bot.config.meeting())
