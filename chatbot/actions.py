@@ -83,7 +83,7 @@ class ActionItem:
     def owned_by(self, who: str) -> bool:
         w = who.lstrip("@").lower()
         for o in self.owners:
-            if o.token.lstrip("@").lower() == w:
+            if o.token.lstrip("@").lower() == w and not o.shadowed:  # a shadowed JL is not the roster's JL
                 return True
             if o.person and (o.person.initials.lower() == w or (o.person.github or "").lower() == w):
                 return True

@@ -242,6 +242,17 @@ def test_a_carried_over_item_keeps_its_owner_when_the_roster_has_someone_else_wi
     assert [p.initials for p, _ in pings] == ["JRG"]  # the agenda item; nothing for Jannis
 
 
+def test_the_roster_person_with_the_same_initials_cannot_tick_or_claim_someone_elses_item(tmp_path):
+    att = "## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n| John Lee | JL | leej3 |\n\n"
+    bot = _series(tmp_path, {"20260128": f"# a\n{att}## New agenda items\n- [ ] JL: review the docs\n"})
+    jannis = Sender("slack", user_id="U2")  # the roster's JL
+    assert "No open action items" in render_plain(bot.handle("actions mine", jannis))
+    refused = bot.handle("actions done 1", jannis)
+    assert not refused.ok and "only an owner or an admin can tick it" in render_plain(refused)
+    assert "- [ ] JL: review the docs" in (tmp_path / "notes" / "20260128-eco.md").read_text()
+    assert bot.open_actions(bot.config.meeting())[0].owned_by("leej3")
+
+
 def test_pings_one_message_per_owner_and_a_summary(tmp_path):
     bot = _series(tmp_path, {"20260128": f"# b\n{ATT}## A\n- [ ] JRG: one\n- [ ] JRG: two\n- [ ] QQ: three\n"})
     occ = bot.next_meeting(bot.config.meeting())
