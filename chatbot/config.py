@@ -135,6 +135,10 @@ class Slot(_Model):
         for part in parts:
             if "=" not in part:
                 raise ValueError(f"{part!r} is not KEY=VALUE; write the rule like 'FREQ=WEEKLY;INTERVAL=2;BYDAY=WE'")
+            key, _, val = part.partition("=")
+            # dateutil takes INTERVAL=0 (and then loops forever) and INTERVAL=-1 (and crashes)
+            if key.strip().upper() == "INTERVAL" and not (val.strip().isdigit() and int(val) >= 1):
+                raise ValueError(f"INTERVAL must be a whole number of 1 or more, got {val.strip()!r}")
         text = ";".join(parts)
         if "DTSTART" in text.upper():
             raise ValueError("put the first date in 'start', not DTSTART inside the rule")
@@ -173,6 +177,14 @@ class NotesSettings(_Model):
     def _check_filename(cls, value: str) -> str:
         if "/" in value or "\\" in value or value.startswith("."):
             raise ValueError("must be a plain file name pattern such as '%Y%m%d-meeting.md' (no directories)")
+        # the name is made from the meeting's start: what the pattern writes must be a plain
+        # name too ('%D' and '%x' write '01/07/26'; strftime ends the name at a NUL)
+        for written in (dt.datetime(2026, 1, 7, 17, tzinfo=dt.timezone.utc).strftime(value), value):
+            if "/" in written or "\\" in written or written in (".", ".."):
+                raise ValueError(f"must be a plain file name pattern such as '%Y%m%d-meeting.md' (no directories); "
+                                 f"it writes {written!r}")
+            if any(ord(c) < 32 or ord(c) == 127 for c in written):
+                raise ValueError("must not contain a control character (such as a NUL, a tab or '%n')")
         sample = dt.date(2026, 1, 7).strftime(value)
         if sample == dt.date(2026, 1, 8).strftime(value):
             raise ValueError("must contain the date (e.g. '%Y%m%d') so each meeting gets its own file")

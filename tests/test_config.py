@@ -49,6 +49,16 @@ def test_example_config_is_valid():
     ('time = 17:00:00', 'time = "5pm"', "meetings[0].slots[0].time", "expected a time such as 17:00:00"),
     ('start = 2026-01-07', 'start = "07/01/2026"', "meetings[0].slots[0].start",
      "expected a date such as 2026-01-07"),
+    # dateutil accepts these and then loops forever (0) or crashes (-1) on the first look-up
+    ('rrule = "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE"\nstart = 2026-01-07', 'rrule = "FREQ=WEEKLY;INTERVAL=0"\nstart = 2026-01-07',
+     "meetings[0].slots[0].rrule", "INTERVAL must be a whole number of 1 or more"),
+    ('rrule = "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE"\nstart = 2026-01-07', 'rrule = "FREQ=WEEKLY;INTERVAL=-2"\nstart = 2026-01-07',
+     "meetings[0].slots[0].rrule", "INTERVAL must be a whole number of 1 or more"),
+    # the pattern itself has no '/', the date it writes does ('%D' is 03/04/26)
+    ('filename = "%Y%m%d-eco.md"', 'filename = "%D-eco.md"', "meetings[0].notes.filename", "no directories"),
+    ('filename = "%Y%m%d-eco.md"', 'filename = "eco-%x.md"', "meetings[0].notes.filename", "no directories"),
+    ('filename = "%Y%m%d-eco.md"', 'filename = "%Y%m%d\\u0000.md"', "meetings[0].notes.filename",
+     "control character"),
 ])
 def test_malformed_config_names_file_and_key(tmp_path: Path, old: str, new: str, key: str, problem: str):
     assert old in BASE_CONFIG
