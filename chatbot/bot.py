@@ -118,6 +118,9 @@ def _quote(text: str, limit: int = 60) -> str:
     return "'" + short.replace("'", "’") + "'"
 
 
+_INITIALS = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}")  # as Person.initials in the config
+
+
 def initials_from_name(name: str) -> str:
     words = [w for w in re.split(r"[\s._-]+", name) if w and w[0].isalpha()]
     ini = "".join(w[0].upper() for w in words[:4])
@@ -173,8 +176,14 @@ class Bot:
 
     def identify(self, sender: Sender, allow_unknown: bool = False) -> Identity | Message:
         if sender.initials:
-            person = self.config.person_by(initials=sender.initials)
-            return Identity(person.initials if person else sender.initials.upper(), person)
+            # typed by hand (--as, [console] user): they start the item line, so they must
+            # be initials as the roster has them, not text that changes the notes' structure
+            initials = sender.initials.strip()
+            if not _INITIALS.fullmatch(initials):
+                return error(f"{initials!r} are not initials: use 1 to 8 letters and digits, starting "
+                             "with a letter, e.g. JRG")
+            person = self.config.person_by(initials=initials)
+            return Identity(person.initials if person else initials.upper(), person)
         person = None
         if sender.platform == "slack":
             person = self.config.person_by(slack_id=sender.user_id)

@@ -120,6 +120,23 @@ def test_text_with_a_lone_surrogate_is_added_not_a_traceback(bot):
     assert "- [ ] JRG: broken \ufffd emoji \U0001f389\n" in notes_path(bot).read_bytes().decode("utf-8")
 
 
+@pytest.mark.parametrize("initials", ["Q\n## Injected", "A B: c", "J-R", "@channel"])
+def test_initials_given_directly_must_be_initials(bot, initials):
+    """`chatbot agenda add x --as 'Q<newline>## Injected'` (and the console's --as) wrote a
+    heading into the notes file; 'A B: c' wrote an item no owner check could match."""
+    msg = bot.handle("agenda add hello", Sender("cli", initials=initials))
+    assert not msg.ok and "not initials" in render_plain(msg)
+    assert not notes_path(bot).exists()
+
+
+def test_initials_given_directly_may_have_spaces_around_them(bot):
+    """'--as "jrg "' is JRG from the roster, not an unknown 'JRG ' who cannot remove it later."""
+    assert bot.handle("agenda add hello", Sender("cli", initials=" jrg ")).ok
+    assert "- [ ] JRG: hello\n" in notes_path(bot).read_text()
+    assert bot.handle("agenda remove 1", Sender("cli", initials="JL")).ok is False
+    assert bot.handle("agenda remove 1", Sender("cli", initials="jrg")).ok
+
+
 def test_unknown_platform_user_is_told_how_to_be_added(bot):
     msg = bot.handle("agenda add hi", Sender("slack", user_id="U404", name="stranger"))
     text = render_plain(msg)
