@@ -94,16 +94,8 @@ def test_add_changes_only_the_inserted_line_and_remove_restores(path: Path, tmp_
 
     with locked(tmp_path):
         remove_item(work, AGENDA, added.number, lambda item: None)
-    restored = work.read_bytes()
-    if placeholder_only:
-        # the placeholder comes back in the template's form
-        ph = [it for it in before.top_items(section) if it.is_placeholder][0]
-        expect = old_lines.copy()
-        line = old_lines[ph.line]
-        expect[ph.line] = line[: len(line) - len(line.lstrip())] + ph.bullet + " [ ] ..." + line[len(line.rstrip("\r\n")):]
-        assert restored.decode() == "".join(expect)
-    else:
-        assert restored == original
+    # the placeholder comes back as the file writes its placeholders ('- [ ]' in 2025 notes)
+    assert work.read_bytes() == original
 
 
 def test_add_to_file_without_final_newline_round_trips(tmp_path: Path):
@@ -115,6 +107,23 @@ def test_add_to_file_without_final_newline_round_trips(tmp_path: Path):
     with locked(tmp_path):
         remove_item(p, AGENDA, r.number, lambda i: None)
     assert p.read_bytes() == b"# T\n\n## New agenda items\n\n- [ ] JL: first"
+
+
+@pytest.mark.parametrize("text,restored", [
+    # as the file's other placeholders are written (nearest first), else the template's '- [ ] ...'
+    ("## A\n\n- [ ]\n\n## New agenda items\n\n- [ ]\n", "## A\n\n- [ ]\n\n## New agenda items\n\n- [ ]\n"),
+    ("## A\n\n* [ ] …\n\n## New agenda items\n\n- [ ]\n\n## B\n- [ ]\n",
+     "## A\n\n* [ ] …\n\n## New agenda items\n\n- [ ]\n\n## B\n- [ ]\n"),
+    ("## New agenda items\n\n- [ ]\n\n## B\n\n* [ ] …\n", "## New agenda items\n\n- [ ] …\n\n## B\n\n* [ ] …\n"),
+    ("## New agenda items\n\n- [ ]\n", "## New agenda items\n\n- [ ] ...\n"),
+])
+def test_a_removed_last_item_gives_back_the_files_own_placeholder(tmp_path: Path, text: str, restored: str):
+    p = tmp_path / "n.md"
+    p.write_text(text)
+    with locked(tmp_path):
+        add_item(p, AGENDA, "- [ ] ZZ: x")
+        remove_item(p, AGENDA, 1, lambda i: None)
+    assert p.read_text() == restored
 
 
 def test_crlf_files_keep_crlf(tmp_path: Path):

@@ -264,6 +264,17 @@ def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
     return _apply(path, change)
 
 
+def _placeholder_like(notes: Notes, line: int) -> str:
+    """``- [ ] …`` as the file's placeholder nearest to ``line`` is written (the one above on a
+    tie), else the template's ``- [ ] ...``."""
+    near = sorted((abs(it.line - line), -it.line, it) for it in notes.items
+                  if it.is_placeholder and it.end == it.line + 1 and it.line != line)
+    if not near:
+        return PLACEHOLDER
+    text = notes.lines[near[0][2].line].rstrip("\r\n").lstrip(" \t")
+    return "- " + text[len(near[0][2].bullet):].lstrip(" \t")
+
+
 def remove_item(path: Path, section_title: str, number: int,
                 allowed: Callable[[Item], str | None]) -> EditResult:
     """Delete agenda item ``number`` (1-based) if it is a single line and ``allowed`` says
@@ -285,9 +296,11 @@ def remove_item(path: Path, section_title: str, number: int,
         lines = list(notes.lines)
         removed = lines[item.line].rstrip("\r\n")
         if len(items) == 1 and not any(it.is_placeholder for it in notes.top_items(section)):
-            # the section would be empty: put the template's placeholder back
+            # the section would be empty: put a placeholder back, written as the file writes
+            # its other placeholders ('- [ ]' in some notes), so add-then-remove changes nothing
             ending = lines[item.line][len(removed):]
-            lines[item.line] = _in_list_style(PLACEHOLDER, item.bullet, _leading_ws(removed)) + ending
+            lines[item.line] = _in_list_style(_placeholder_like(notes, item.line), item.bullet,
+                                              _leading_ws(removed)) + ending
         else:
             del lines[item.line]
             if item.line == len(lines) and item.line > 0 and not notes.lines[item.line].endswith("\n"):
