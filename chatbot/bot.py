@@ -194,7 +194,8 @@ class Bot:
         if allow_unknown and sender.name:
             return Identity(initials_from_name(sender.name), None)
         field = {"slack": "slack_id", "zulip": "zulip_email"}.get(sender.platform, "initials")
-        where = self.config.path or "the config file"
+        # the file's name, not its path on the bot's machine: that is no chat user's business
+        where = self.config.path.name if self.config.path else "the config file"
         return error(f"I don't know who you are ({sender.user_id or sender.name or 'no id'}). "
                      f"Ask a maintainer to add you to the roster in {where}: a [[people]] entry with "
                      f"initials, name and {field} = \"{sender.user_id or '…'}\".")
@@ -237,7 +238,9 @@ class Bot:
                 if sub in ("list", "ls", "show"):
                     return self.agenda_list(meeting)
                 if sub in ("remove", "rm", "delete"):
-                    who = self.identify(sender, allow_unknown)
+                    # allow_unknown_users lets strangers add, not remove: initials made from a
+                    # display name ("Jaime R Guerra" -> JRG) may be a roster person's
+                    who = self.identify(sender)
                     if isinstance(who, Message):
                         return who
                     return self.agenda_remove(meeting, who, arg)
@@ -423,9 +426,10 @@ class Bot:
             msg.add("Join: ", Link(meeting.call_link, meeting.call_link))
         try:
             path, items = self._agenda(meeting, occ)
-        except NotesError as exc:
+        except (NotesError, EditError) as exc:  # the reminder goes out without the agenda
             log.warning("reminder: %s", exc)
-            msg.add(f"(The notes file could not be read: {exc.problem})")
+            why = exc.problem if isinstance(exc, NotesError) else "see the bot's log"
+            msg.add(f"(The notes file could not be read: {why})")
             return msg
         msg.add(*self._notes_link(self.files(meeting), path))
         msg.add(Text("Agenda so far:", bold=True))
@@ -475,7 +479,8 @@ class Bot:
         if sub in ("", "list", "all"):
             return self.actions_message(meeting, items, f"Open action items ({meeting.name})")
         if sub in ("mine", "done"):
-            who = self.identify(sender, allow_unknown)
+            # only reading may use initials made from a display name; ticking needs the roster
+            who = self.identify(sender, allow_unknown and sub == "mine")
             if isinstance(who, Message):
                 return who
             if sub == "mine":

@@ -176,6 +176,18 @@ def test_actions_done_ticks_the_box_owner_or_admin_only(tmp_path):
     assert "No open action items" in render_plain(bot.handle("actions", Sender("cli", initials="X")))
 
 
+def test_an_unknown_user_whose_name_makes_an_owners_initials_cannot_tick_the_item(tmp_path):
+    """With allow_unknown_users, "Jaime R Guerra" outside the roster gets the initials JRG
+    for the items they add, not the roster's JRG's right to tick JRG's action items."""
+    bot = _series(tmp_path, {"20260114": f"# b\n{ATT}## New agenda items\n- [ ] JRG: open a PR\n"})
+    path = tmp_path / "notes" / "20260114-eco.md"
+    before = path.read_bytes()
+    refused = bot.handle("actions done 1", Sender("slack", user_id="U666", name="Jaime R Guerra"),
+                         allow_unknown=True)
+    assert not refused.ok and "[[people]]" in render_plain(refused)
+    assert path.read_bytes() == before
+
+
 def test_a_tick_is_seen_even_when_the_clock_gives_the_file_the_same_mtime(tmp_path):
     """Ticking keeps the size ('[ ]' -> '[x]'); with coarse file timestamps (a jiffy on kernels
     before 6.13) two writes in a row can share an mtime, and the scan cache (keyed by mtime

@@ -146,6 +146,39 @@ def test_unknown_platform_user_is_told_how_to_be_added(bot):
     assert ok.ok and "- [ ] SD: hi" in notes_path(bot).read_text()
 
 
+def test_unknown_user_is_not_told_where_the_config_lives_on_the_server(bot):
+    """The answer names the config file for the maintainers, not its absolute path on the
+    bot's machine (which is none of a chat user's business)."""
+    text = render_plain(bot.handle("agenda add hi", Sender("slack", user_id="U404", name="stranger")))
+    assert bot.config.path.name in text
+    assert str(bot.config.path.parent) not in text
+
+
+def test_a_name_that_makes_someone_elses_initials_does_not_let_an_unknown_user_remove_their_items(bot):
+    """allow_unknown_users lets people outside the roster *add* items under initials made
+    from their display name; "Jaime R Guerra" (not in the roster) makes JRG, but must not be
+    able to remove JRG's items."""
+    assert bot.handle("agenda add Release plans", ME).ok
+    impostor = Sender("slack", user_id="U666", name="Jaime R Guerra")
+    refused = bot.handle("agenda remove 1", impostor, allow_unknown=True)
+    assert not refused.ok and "[[people]]" in render_plain(refused)
+    assert "- [ ] JRG: Release plans\n" in notes_path(bot).read_text()
+    assert bot.handle("agenda add mine", impostor, allow_unknown=True).ok  # adding still works
+
+
+def test_reminder_is_sent_when_the_notes_file_is_refused(bot, tmp_path):
+    """A notes file the bot will not read (a symlink out of the notes directory) leaves the
+    agenda out of the reminder; the reminder itself still goes out."""
+    p = notes_path(bot)
+    p.parent.mkdir(parents=True)
+    (tmp_path / "elsewhere.md").write_text("# not notes\n", encoding="utf-8")
+    p.symlink_to(tmp_path / "elsewhere.md")
+    m = bot.config.meeting()
+    msg = bot.reminder(m, next_occurrence(m, NOW), dt.timedelta(hours=24))
+    text = render_plain(msg)
+    assert "starts in" in text and "could not be read" in text
+
+
 def test_malformed_notes_file_is_reported_and_not_written(bot):
     p = notes_path(bot)
     p.parent.mkdir(parents=True)
