@@ -351,6 +351,10 @@ def test_nested_items_and_checked_parents():
     ("Dasha: a first name is not initials", [], "Dasha: a first name is not initials"),
     ("Katherine Abrikian, software engineer", [], "Katherine Abrikian, software engineer"),
     ("", [], ""),
+    # capitalised words that label a line, not people (conda's 2024-06-05 notes: "FYI: Passed vote")
+    ("FYI: Passed vote and created new team", [], "FYI: Passed vote and created new team"),
+    ("TODO: write it down", [], "TODO: write it down"),
+    ("(TBD) who does this", [], "(TBD) who does this"),
 ])
 def test_owner_prefixes(text, owners, body):
     assert split_owner(text) == (owners, body)

@@ -189,6 +189,10 @@ _OWNER_PAREN = re.compile(rf"^\(({_OWNERS})(?:\s*,\s*[a-z][^()]*)?\)\s*:?\s+(.*)
 _OWNER_HANDLE = re.compile(rf"^({_HANDLE}(?:\s*(?:,|/|&)\s*{_HANDLE})*)\s+(.*)$", re.S)
 
 
+# capitalised words that label a line ("FYI: passed the vote"), not people's initials
+NOT_INITIALS = frozenset({"FYI", "TODO", "TBD", "TBA", "WIP", "NOTE", "AOB", "FAQ", "ASAP"})
+
+
 def split_owner(text: str) -> tuple[list[str], str]:
     """``"JRG, BZ: open a PR"`` -> ``(["JRG", "BZ"], "open a PR")``; handles keep their ``@``."""
     t = text.strip()
@@ -196,6 +200,8 @@ def split_owner(text: str) -> tuple[list[str], str]:
         m = rx.match(t)
         if m:
             owners = [o for o in _OWNER_SEP.split(m.group(1)) if o]
+            if any(o in NOT_INITIALS for o in owners):
+                return [], t
             return owners, m.group(2).strip()
     return [], t
 
