@@ -394,6 +394,16 @@ def test_attendee_tables():
     assert (first.name, first.initials, first.github, first.affiliation) == ("Megan Yancy", "MCY", "myancy-anaconda", "Anaconda")
 
 
+def test_attendees_in_absentia_count_after_those_present():
+    """conda's 2024-07-17 notes list TH under "Attendees in Absentia", and TH owns an item."""
+    text = ("# T\n## Attendees\n\n| Name | Initials | GH Username |\n| --- | --- | --- |\n"
+            "| Jaime | JRG | jaimergp |\n\n## Attendees in Absentia\n\n"
+            "| Name | Initials | GH Username |\n| --- | --- | --- |\n| Travis Hathaway | TH | travishathaway |\n\n"
+            "## New agenda items\n- [ ] TH: open a PR\n")
+    att = parse_notes(text).attendees()
+    assert [(a.initials, a.github) for a in att] == [("JRG", "jaimergp"), ("TH", "travishathaway")]
+
+
 @pytest.mark.parametrize("path", ALL, ids=ids(ALL))
 def test_attendees_found_in_every_file_that_lists_them(path: Path):
     notes = read_notes(path)

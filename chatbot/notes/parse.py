@@ -151,10 +151,18 @@ class Notes:
         return self.headings[0].title if self.headings else None
 
     def attendees(self) -> list[Attendee]:
+        """The "Attendees" section's people, then those of "Attendees in Absentia" and the
+        like (absent people own action items too)."""
+        present: list[Attendee] = []
+        others: list[Attendee] = []
+        found = False
         for s in self.sections():
-            if normalize_title(s.title) == "attendees":
-                return parse_attendees(self, s)
-        return []
+            title = normalize_title(s.title)
+            if title == "attendees" and not found:
+                present, found = parse_attendees(self, s), True
+            elif title.startswith("attendees "):
+                others += parse_attendees(self, s)
+        return present + others
 
 
 # ---------------------------------------------------------------------------------------
