@@ -13,7 +13,7 @@ import re
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from . import actions as act
@@ -203,9 +203,12 @@ class Bot:
     # -- commands ---------------------------------------------------------------------
 
     def handle(self, text: str, sender: Sender, meeting_id: str | None = None,
-               allow_unknown: bool = False, place: str | None = None) -> Message:
+               allow_unknown: bool = False, place: str | None = None,
+               spelled: Mapping[str, str] | None = None) -> Message:
         """Run one command typed by a person; never raises for bad input. ``place`` is the
-        channel or stream it was typed in (None for direct messages and the console)."""
+        channel or stream it was typed in (None for direct messages and the console);
+        ``spelled`` says how people type the core commands on this platform, for the help
+        (Slack's slash commands: ``{"agenda": "/agenda", "next": "/next"}``)."""
         try:
             meeting = self.config.meeting(meeting_id)
         except KeyError as exc:
@@ -222,7 +225,7 @@ class Bot:
         rest = rest.strip()
         try:
             if cmd in ("", "help", "agenda") and (cmd != "agenda" or not rest):
-                return self.help_message(meeting)
+                return self.help_message(meeting, spelled)
             if cmd == "next":
                 return self.next_message(meeting)
             if cmd in ("actions", "action"):
@@ -245,7 +248,7 @@ class Bot:
                         return who
                     return self.agenda_remove(meeting, who, arg)
                 if sub == "help":
-                    return self.help_message(meeting)
+                    return self.help_message(meeting, spelled)
                 # the typed word is user text: each platform defuses mentions and markup in it
                 return error("unknown agenda command '", UserText(sub), "'. Try `agenda add TEXT`, "
                              "`agenda list`, `agenda remove N` or `help`.")
@@ -263,9 +266,14 @@ class Bot:
             return who.initials.upper() in editors
         return who.initials.upper() in owners
 
-    def help_message(self, meeting: Meeting) -> Message:
+    def help_message(self, meeting: Meeting, spelled: Mapping[str, str] | None = None) -> Message:
         msg = reply(Text(f"{meeting.name} bot", bold=True), " — commands:")
         for usage, what in HELP:
+            word, _, rest = usage.partition(" ")
+            if spelled and word == "help" and "agenda" in spelled:
+                usage = f"{spelled['agenda']} help"  # e.g. Slack: '/agenda help'
+            elif spelled and word in spelled:
+                usage = f"{spelled[word]} {rest}".strip()
             msg.add(f"• `{usage}`: {what}")
         return msg
 

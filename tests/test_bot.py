@@ -196,6 +196,19 @@ def test_help_lists_commands(bot):
     assert render_plain(bot.handle("/agenda", ME)) == out
 
 
+def test_help_spells_the_commands_as_the_platform_has_them(bot):
+    """On Slack people type slash commands (possibly renamed): the help says `/agenda add TEXT`,
+    `/next`, `/agenda help`, not the bare words Slack would post as a chat message."""
+    spelled = {"agenda": "/meeting", "next": "/when", "actions": "/actions"}
+    out = render_plain(bot.handle("help", ME, spelled=spelled))
+    for usage in ("`/meeting add TEXT`", "`/meeting list`", "`/when`", "`/actions mine`", "`/meeting help`"):
+        assert usage in out
+    assert "`agenda add TEXT`" not in out and "`next`" not in out
+    # a command this platform has no name for keeps the core spelling
+    out = render_plain(bot.handle("help", ME, spelled={"agenda": "/agenda"}))
+    assert "`/agenda add TEXT`" in out and "`next`" in out
+
+
 def test_next_shows_zones_with_day_shift(bot):
     msg = bot.handle("/next", ME)
     out = render_plain(msg)

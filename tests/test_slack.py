@@ -536,6 +536,11 @@ def test_socket_mode_slash_commands(tmp_path, fake, start_bot):
     nxt = fake.wait_response(cmd["response_url"])["text"]
     assert f"<!date^{UNIX_START}^{{date_short_pretty}} at {{time}}|Wed 2026-01-07 17:00 UTC>" in nxt
 
+    eid, cmd = fake.send_slash_command("/agenda", "help", user_id="U0JANNIS", channel_id="C0CONDAECO")
+    fake.wait_ack(eid)
+    helptext = fake.wait_response(cmd["response_url"])["text"]
+    assert "`/agenda add TEXT`" in helptext and "`/next`" in helptext and "`/actions done N`" in helptext
+
     eid, cmd = fake.send_slash_command("/actions", "", user_id="U0JANNIS", channel_id="C0CONDAECO")
     fake.wait_ack(eid)
     actions = fake.wait_response(cmd["response_url"])

@@ -655,9 +655,10 @@ class SlackBackend(Backend):
         # [bot] allowed_places
         place = channel if channel and not channel.startswith("D") else None
         typed = readable_text(command.get("text") or "", self._user_label)
+        spelled = {core: slash for slash, core in reversed(list(self.commands().items()))}
         message = self.bot.handle(self.command_text(name, typed),
                                   Sender("slack", user_id, user_name), meeting_id, allow_unknown=allow,
-                                  place=place)
+                                  place=place, spelled=spelled)
         log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
         text = self.render(message, "" if message.ok else ":warning: ")
         try:
