@@ -800,6 +800,9 @@ def test_http_mode_checks_signatures(tmp_path, fake, start_bot):
     refused.append((unsigned, signed_post(url, None, unsigned)))
     bad = fake.slash_command_payload("/agenda", "add Garbled", user_id="U0JAIME")
     refused.append((bad, signed_post(url, SIGNING_SECRET, bad, signature="v0=" + "0" * 64)))
+    # a timestamp that is not a number (slack_sdk's int() raised: a 500 and a traceback per request)
+    junk = fake.slash_command_payload("/agenda", "add Junk time", user_id="U0JAIME")
+    refused.append((junk, signed_post(url, SIGNING_SECRET, junk, timestamp="soon")))
     for form, (status, _) in refused:
         assert status == 401, form["text"]
 
@@ -815,6 +818,7 @@ def test_http_mode_checks_signatures(tmp_path, fake, start_bot):
     assert bot.alive()
     bot.stop()
     assert_no_secrets(bot.output())
+    assert "Traceback" not in bot.output()
 
 
 def test_http_mode_acks_before_the_work_and_serves_status_pages(tmp_path, fake, start_bot):

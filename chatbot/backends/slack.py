@@ -341,6 +341,27 @@ class _HoldingExecutor(ThreadPoolExecutor):
         return super().submit(held)
 
 
+def _refuse_garbled_timestamps(app: Callable) -> Callable:
+    """A request whose X-Slack-Request-Timestamp is not a number is refused like any other
+    unsigned one (slack_sdk's verifier raised ValueError on it: a 500 and a logged traceback
+    for every such request a scanner sends)."""
+
+    def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        ts = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+        if ts is not None:
+            try:
+                int(ts)
+            except ValueError:
+                log.info("refused a request to %s: X-Slack-Request-Timestamp is not a number", HTTP_PATH)
+                body = b'{"error": "invalid request"}'
+                start_response("401 Unauthorized", [("Content-Type", "application/json"),
+                                                    ("Content-Length", str(len(body)))])
+                return [body]
+        return app(environ, start_response)
+
+    return guarded
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
         log.debug("http %s - %s", self.address_string(), format % args)
@@ -735,6 +756,7 @@ class SlackBackend(Backend):
         from .. import web
 
         bolt = SlackRequestHandler(app, path=HTTP_PATH)
+        bolt = _refuse_garbled_timestamps(bolt)
         wsgi = web.by_path({HTTP_PATH: self._acks.wrap(bolt) if self._acks else bolt}, web.make_app(self.bot))
         host, port = self.settings.host, self.settings.port
         try:

@@ -499,12 +499,12 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def signed_post(url: str, secret: str | None, form: dict[str, str], *, timestamp: int | None = None,
+def signed_post(url: str, secret: str | None, form: dict[str, str], *, timestamp: int | str | None = None,
                 signature: str | None = None, timeout: float = 10.0) -> tuple[int, str]:
     """POST a slash command to the bot in HTTP mode; returns (status, body).
 
     ``secret=None`` sends no signature headers at all; ``signature`` overrides the computed one
-    (a forgery); ``timestamp`` lets a test send a stale request."""
+    (a forgery); ``timestamp`` lets a test send a stale (or garbled) request."""
     host = urllib.parse.urlsplit(url).hostname
     if host != HOST:
         raise ValueError(f"the fake only talks to {HOST}, not {host}")
