@@ -8,6 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     CHATBOT_CONFIG=/app/config/chatbot.toml
 
+# git for [meetings.git] (notes in a Git clone); the slim image has none
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY chatbot ./chatbot
