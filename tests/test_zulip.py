@@ -382,6 +382,19 @@ def test_wildcard_mention_attempt_is_neutralized(fake, start_bot):
     assert mentions_in(listing["content"]) == []
 
 
+def test_a_how_to_with_the_mention_in_inline_code_is_not_a_command(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    fake.send_stream(jaime, "conda", "agenda bot", f"To add an item, type `@**{fake.bot.full_name}** agenda add "
+                                                   "TEXT` in any topic here.")
+    fake.send_stream(jaime, "conda", "agenda bot", f"@**{fake.bot.full_name}** agenda add Real item")
+    (answer,) = wait_reply(fake)  # events are handled in order: the how-to came first
+    assert "JRG: Real item" in answer["content"], answer["content"]
+    notes = bot.notes()
+    assert "- [ ] JRG: Real item" in notes and "TEXT" not in notes
+    assert len(replies(fake)) == 1, [m["content"] for m in replies(fake)]
+
+
 def test_unknown_user_gets_a_clear_answer(fake, start_bot):
     stranger = fake.add_user("stranger@example.org", "Some Stranger", api_key="k")
     bot = start_bot()
@@ -560,6 +573,11 @@ def test_notify_dm_and_summary_topic_in_process(fake, tmp_path, monkeypatch):
     ("thanks @**Agenda Bot**", False, "thanks"),  # a one-to-one DM is always for the bot
     ("  agenda add X  ", False, "agenda add X"),
     ("~~~\nquoted\n~~~\nagenda list", False, "agenda list"),
+    # inside inline code a mention is not one (Zulip renders it as code): how-to text, not a command
+    ("To add an item, type `@**Agenda Bot** agenda add TEXT` in this topic", True, None),
+    ("Try ``@**Agenda Bot** next`` or `@_**Agenda Bot** help`", True, None),
+    ("`@**Agenda Bot** agenda add X` like this:\n@**Agenda Bot** agenda add Real item", True, "agenda add Real item"),
+    ("@**Agenda Bot** agenda add drop `conda-build` 3", True, "agenda add drop `conda-build` 3"),
 ])
 def test_command_text(tmp_path, content, require, expected):
     backend = _backend(tmp_path)

@@ -85,6 +85,9 @@ QUOTE_HEADER_RE = re.compile(r"^[ \t]*@_\*\*[^*\n]+\*\*[ \t]*\[[^\]\n]*\]\([^)\s
 # @*group*, and the bare wildcards older servers took.
 MENTION_START_RE = re.compile(r"(?<![^\s'\"({\[/<])@(?=_?\*|_?(?:all|everyone|stream|channel|topic|online|here)\b)",
                               re.I)
+# inline code (`…`, ``…``) as Python-Markdown's BACKTICK_RE finds it, within a paragraph: Zulip
+# renders no mention inside it
+CODE_SPAN_RE = re.compile(r"(?<!\\)(`+)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", re.S)
 # fenced blocks (```quote, ```python, ~~~ …) up to their closing fence or the end
 FENCE_RE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]*(?P=fence)[ \t]*$|\Z)", re.M | re.S)
 
@@ -729,10 +732,13 @@ class ZulipBackend(Backend):
     def command_text(self, content: str, require_mention: bool) -> str | None:
         """The command in a message: the text after the bot's mention (or before it, if the
         mention ends the message); None when a mention is required and missing. Quoted and
-        fenced blocks are ignored. In a stream, a mention inside a sentence ("thanks
+        fenced blocks are ignored, and so is a mention in inline code. In a stream, a mention inside a sentence ("thanks
         @**Agenda Bot**") is talk about the bot, not a command, unless a command word follows."""
         content = without_quotes(content)
+        code = [c.span() for c in CODE_SPAN_RE.finditer(content)]
         for m in MENTION_RE.finditer(content):
+            if any(start <= m.start() < end for start, end in code):
+                continue  # "type `@**Agenda Bot** agenda add TEXT`" explains, it does not ask
             if self._is_me(m.group("id"), m.group("name")):
                 before, after = content[: m.start()].strip(), content[m.end():].strip()
                 text = re.sub(r"^[:,]\s*", "", after or before).strip()
