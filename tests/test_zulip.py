@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import zulip
 
-from chatbot.backends.zulip import CATCH_UP_MAX, ZWSP, ZulipBackend, _Backoff, neutralize, render_zulip
+from chatbot.backends.zulip import CATCH_UP_MAX, USER_CACHE_TTL, ZWSP, ZulipBackend, _Backoff, neutralize, render_zulip
 from chatbot.bot import Bot
 from chatbot.config import ConfigError, Person, load_config
 from chatbot.messages import Link, Mention, Message, Text, Time, UserText
@@ -553,6 +553,34 @@ def test_notify_dm_and_summary_topic_in_process(fake, tmp_path, monkeypatch):
     assert len(fake.requests_to("GET", "users")) == 1  # the user list is cached
 
 
+def test_a_renamed_user_is_still_mentioned(fake, tmp_path, monkeypatch):
+    """Zulip only takes ``@**Name|id**`` for a mention while Name is the user's current name:
+    the bot's user list must not keep someone's old name for as long as it runs."""
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    monkeypatch.delenv("ZULIP_CONFIG", raising=False)
+    monkeypatch.setenv("ZULIP_SITE", fake.site)
+    monkeypatch.setenv("ZULIP_EMAIL", fake.bot.email)
+    monkeypatch.setenv("ZULIP_API_KEY", fake.bot.api_key)
+    backend = _backend(tmp_path)
+    eco = backend.bot.config.meeting("eco")
+    person = backend.bot.config.person_by(initials="JRG")
+
+    def ping() -> dict:
+        backend.notify(eco, person, Message(kind="notice").add(Mention(person), " you have 1 open action item(s)"))
+        return fake.sent_messages()[-1]
+
+    first = ping()
+    assert first["content"].startswith(f"@**Jaime Rodríguez-Guerra|{jaime.user_id}** ")
+    assert "mentioned" in fake._flags(jaime, first)
+    jaime.full_name = "Jaime R. Guerra"  # renamed in Zulip while the bot runs
+    backend._users_fetched -= USER_CACHE_TTL  # the user list is as old as it may get
+    second = ping()
+    assert second["content"].startswith(f"@**Jaime R. Guerra|{jaime.user_id}** "), second["content"]
+    assert "mentioned" in fake._flags(jaime, second)
+    ping()
+    assert len(fake.requests_to("GET", "users")) == 2  # fetched again once, then cached again
+
+
 @pytest.mark.parametrize("content, require, expected", [
     ("@**Agenda Bot** agenda add X", True, "agenda add X"),
     ("@**agenda bot**: /agenda list", True, "/agenda list"),
@@ -820,7 +848,8 @@ def test_fake_get_messages_behaves_like_the_server(fake):
     fake.send_private(olga, "not for jaime")  # to the bot
     wildcard = fake.send_stream(olga, "conda", "t", "@**all** meeting now")
     fake.send_stream(olga, "conda", "t", f"@_**{jaime.full_name}** silent")
-    own = fake.send_stream(jaime, "conda", "t", f"by id @**x|{jaime.user_id}**")
+    fake.send_stream(olga, "conda", "t", f"another name, same id: @**Jaime|{jaime.user_id}** is no mention")
+    own = fake.send_stream(jaime, "conda", "t", f"by id @**|{jaime.user_id}**")
     client = zulip.Client(email=jaime.email, api_key=jaime.api_key, site=fake.site)
 
     def get(**request):
@@ -840,7 +869,7 @@ def test_fake_get_messages_behaves_like_the_server(fake):
     assert [m["id"] for m in res["messages"]] == [dm["id"]]
     res = get(anchor=0, num_before=0, num_after=100,
               narrow=[{"operator": "is", "operand": "dm", "negated": True}])
-    assert dm["id"] not in [m["id"] for m in res["messages"]] and len(res["messages"]) == 5
+    assert dm["id"] not in [m["id"] for m in res["messages"]] and len(res["messages"]) == 6
     # a numeric anchor, with and without the anchor message
     res = get(anchor=mention["id"], num_before=0, num_after=2)
     assert [m["id"] for m in res["messages"]] == [mention["id"], plain["id"], wildcard["id"]]

@@ -66,7 +66,9 @@ MAX_CONTENT = 10000  # Zulip's default max message length
 # Answers that mean the credentials themselves are wrong: retrying cannot help.
 AUTH_ERRORS = {"UNAUTHORIZED", "INVALID_API_KEY", "USER_DEACTIVATED", "REALM_DEACTIVATED",
                "INVALID_ZULIP_SERVER", "UNAUTHENTICATED_USER"}
-USER_CACHE_TTL = 300.0  # seconds before a failed user lookup may ask the server again
+# seconds the user list is trusted: then it is fetched again (a mention @**Name|id** only counts
+# with the user's current name), and not before (someone not in it is not asked for each time)
+USER_CACHE_TTL = 300.0
 GITHUB_FIELD_TYPE = 7  # custom profile field type "external account"; subtype github
 # Catching up after a lost event queue: at most this many messages, none older than this.
 CATCH_UP_MAX = 1000
@@ -361,22 +363,21 @@ class ZulipBackend(Backend):
         return render_zulip(message, self._lookup_user if self._send_client is not None else None)
 
     def _lookup_user(self, email: str) -> tuple[int, str] | None:
-        """(user_id, full_name) of the Zulip user with this email, from a cached user list."""
+        """(user_id, full_name) of the Zulip user with this email, from a cached user list
+        (at most ``USER_CACHE_TTL`` old, so a renamed user's mentions still work)."""
         key = email.lower()
-        if key in self._users:
-            return self._users[key]
-        if time.monotonic() - self._users_fetched < USER_CACHE_TTL and self._users_fetched:
-            return None
+        if self._users_fetched and time.monotonic() - self._users_fetched < USER_CACHE_TTL:
+            return self._users.get(key)
         self._users_fetched = time.monotonic()
         try:
             with self._send_lock:
                 res = self._client().get_users()
         except Exception as exc:
             log.warning("Zulip: cannot list users for mentions: %s", self._describe(exc))
-            return None
+            return self._users.get(key)  # the last list known is better than none
         if res.get("result") != "success":
             log.warning("Zulip: cannot list users for mentions: %s", res.get("msg"))
-            return None
+            return self._users.get(key)
         users: dict[str, tuple[int, str]] = {}
         for u in res.get("members", []):
             for addr in {u.get("email"), u.get("delivery_email")}:

@@ -256,12 +256,13 @@ class FakeZulip:
     @staticmethod
     def _flags(user: User, msg: dict[str, Any]) -> list[str]:
         """The user's flags on a message: ``read`` for their own, ``mentioned`` for a mention of
-        them (``@**Name**``, ``@**Name|id**``; a silent ``@_**…**`` is not one), and
+        them (``@**Name**`` in any case, ``@**|id**``, and ``@**Name|id**`` only with their current
+        name as it is, as zerver/lib/markdown checks it; a silent ``@_**…**`` is not one), and
         ``wildcard_mentioned`` for ``@**all**`` and the like in a stream."""
         content = msg["content"]
         flags = ["read"] if msg["sender_id"] == user.user_id else []
-        uid = str(user.user_id)
-        if re.search(r"@\*\*(?:" + re.escape(user.full_name) + r"|[^*|]*\|" + uid + r")\*\*", content, re.I):
+        name, uid = re.escape(user.full_name), str(user.user_id)
+        if re.search(r"@\*\*(?i:" + name + r")\*\*|@\*\*(?:" + name + r")?\|" + uid + r"\*\*", content):
             flags.append("mentioned")
         elif msg["type"] == "stream" and re.search(r"@\*\*(?:" + "|".join(WILDCARDS) + r")\*\*", content, re.I):
             flags.append("wildcard_mentioned")
