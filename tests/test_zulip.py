@@ -170,6 +170,11 @@ def test_render_times_links_bold_and_mentions():
     ]
     # without a lookup (e.g. --dry-run) the roster name is used
     assert render_zulip(msg).splitlines()[-1] == "Owners: @**Jaime R** @**No Body**"
+    # Zulip allows '|' in names and takes @**Name|id** only with the name exactly as it is
+    piped = {"jaime@example.org": (7, "Jaime R | he/him")}.get
+    assert render_zulip(Message().add(Mention(jaime)), piped) == "@**Jaime R | he/him|7**"
+    # a roster name (no id) cannot turn into the id syntax
+    assert render_zulip(Message().add(Mention(Person(initials="X", name="X|42")))) == "@**X42**"
 
 
 def test_naive_time_is_refused():

@@ -151,8 +151,13 @@ def _link(url: str, label: str) -> str:
 
 
 def mention_syntax(full_name: str, user_id: int | None) -> str:
-    name = full_name.replace("*", "").replace("|", "").strip() or "?"
-    return f"@**{name}|{user_id}**" if user_id is not None else f"@**{name}**"
+    """``@**Name|id**``: Zulip takes it only with the user's name exactly as it is, ``|`` included
+    (names may have one; the id is what follows the last). A name without an id (the roster's)
+    loses its ``|`` so it cannot become the id syntax."""
+    name = full_name.replace("*", "").strip()
+    if user_id is not None:
+        return f"@**{name}|{user_id}**" if name else f"@**|{user_id}**"
+    return f"@**{name.replace('|', '').strip() or '?'}**"
 
 
 def render_zulip(message: Message, lookup=None) -> str:
