@@ -368,8 +368,14 @@ def test_stream_mention_answers_in_same_topic_and_picks_the_streams_meeting(fake
     assert group["type"] == "private" and "Agenda for Conda Ecosystem Meeting" in group["content"]
     assert sorted(r["email"] for r in group["display_recipient"]) == sorted(
         [fake.bot.email, "jaime@example.org", "olga@example.org"])
+    # the help in a stream spells commands with the mention a stream needs (a DM's help does not)
+    fake.send_stream(jaime, "conda", "agenda talk", f"@**{fake.bot.full_name}** help")
+    *_, helped = wait_reply(fake, 5)
+    assert helped["subject"] == "agenda talk"
+    assert f"`@**{fake.bot.full_name}** agenda add TEXT`" in helped["content"]
+    assert f"`@**{fake.bot.full_name}** next`" in helped["content"]
     time.sleep(1.0)
-    assert len(replies(fake)) == 4
+    assert len(replies(fake)) == 5
 
 
 def test_wildcard_mention_attempt_is_neutralized(fake, start_bot):

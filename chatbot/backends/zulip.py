@@ -776,6 +776,7 @@ class ZulipBackend(Backend):
             to = stream_id if isinstance(stream_id, int) else stream_to(str(stream))
             target: dict[str, Any] = {"type": "stream", "to": to, "topic": topic}
             where = f"#{stream} > {topic}"
+            mentioned = True
         elif kind in ("private", "direct"):
             people = [r for r in (msg.get("display_recipient") or []) if isinstance(r, dict)]
             others = [r["email"] for r in people if str(r.get("id")) != str(me.get("user_id")) and r.get("email")]
@@ -785,6 +786,7 @@ class ZulipBackend(Backend):
             meeting_id = place = None
             target = {"type": "private", "to": others or [msg.get("sender_email")]}
             where = "a direct message"
+            mentioned = len(others) > 1
         else:
             return False
         sender = self._sender(msg)
@@ -793,8 +795,12 @@ class ZulipBackend(Backend):
         with self._busy:
             if self._stopping.is_set():
                 return False
+            # where a command needs the bot's mention, the help says so: `@**Agenda Bot** agenda add TEXT`
+            bot_name = str(me.get("full_name") or "").replace("*", "").strip()
+            spelled = {w: f"@**{bot_name}** {w}" for w in ("agenda", "next", "actions")} \
+                if mentioned and bot_name else None
             answer = self.bot.handle(text, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
-                                     place=place)
+                                     place=place, spelled=spelled)
             content = self.render(answer)
             if not answer.ok:
                 content = ":warning: " + content
