@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="List the next meeting's agenda items, numbered.")
     a.add_argument("--as", dest="as_", metavar="INITIALS", default="CLI", help=argparse.SUPPRESS)
     a = asub.add_parser("remove", parents=[common, meeting], help="remove item N",
-                        description="Remove agenda item N (as numbered by 'list'); only its owner or an admin may.")
+                        description="Remove agenda item N (as numbered by 'list'); only its owner or an admin may (with [bot] editors set: only an editor or an admin).")
     a.add_argument("number", type=int, help="the item's number in 'chatbot agenda list'")
     a.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
     p.set_defaults(func=cmd_agenda)
