@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .config import Config, Meeting, Person
@@ -72,13 +73,16 @@ class ActionItem:
     def key(self) -> tuple[frozenset[str], str]:
         return item_key([o.token for o in self.owners], self.body)
 
-    @property
-    def keys(self) -> set[tuple[frozenset[str], str]]:
+    @cached_property
+    def keys(self) -> frozenset[tuple[frozenset[str], str]]:
         """The item's identity with owners as written and as resolved: a carried-over copy
         names resolved owners by their roster initials (``@jaimergp`` -> ``JRG``), and owners
-        whose initials the roster gives to someone else by their handle (``JL`` -> ``@leej3``)."""
-        return {self.key, item_key([o.label for o in self.owners], self.body),
-                item_key([o.carried_label for o in self.owners], self.body)}
+        whose initials the roster gives to someone else by their handle (``JL`` -> ``@leej3``).
+        Computed once per item: a warm scan reuses the cached items of every file."""
+        text = _key_text(self.body)
+        return frozenset((frozenset(o.upper() for o in names), text) for names in (
+            [o.token for o in self.owners], [o.label for o in self.owners],
+            [o.carried_label for o in self.owners]))
 
     def owned_by(self, who: str) -> bool:
         w = who.lstrip("@").lower()
@@ -92,10 +96,13 @@ class ActionItem:
         return False
 
 
-def item_key(owners: list[str], body: str) -> tuple[frozenset[str], str]:
+def _key_text(body: str) -> str:
     text = _FROM.sub("", body).lower()
-    text = _SPACES.sub(" ", text).strip().rstrip(".:;!")
-    return frozenset(o.upper() for o in owners), text
+    return _SPACES.sub(" ", text).strip().rstrip(".:;!")
+
+
+def item_key(owners: list[str], body: str) -> tuple[frozenset[str], str]:
+    return frozenset(o.upper() for o in owners), _key_text(body)
 
 
 def resolve_owner(token: str, attendees: list[Attendee], config: Config) -> Owner:
