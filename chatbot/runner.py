@@ -60,7 +60,10 @@ class Reminders:
         self.schedule()
         self.scheduler.start()
         self._log_jobs("scheduled")
-        self.log_missed()
+        try:
+            self.log_missed()
+        except Exception:  # only a log line: it never stops the start
+            log.exception("cannot list the reminders missed while the bot was down")
         self.catch_up()
 
     def _log_jobs(self, verb: str) -> None:

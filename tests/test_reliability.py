@@ -605,3 +605,24 @@ filename = "%Y%m%d-ops.md"
     finally:
         rem.stop()
     assert rem.backend.posts == ["*Ops Sync* starts in 10 min: Wed 2026-01-07 17:00 UTC"]
+
+
+def test_a_failure_listing_missed_reminders_does_not_stop_the_start(tmp_path, caplog):
+    """Listing what was missed is only a log line: if it fails (fault injected here), the
+    bot still starts and sends what is due."""
+    from chatbot.runner import Reminders
+    from chatbot.state import Ledger
+
+    class Failing(Reminders):
+        def log_missed(self):
+            raise RuntimeError("a bug")
+
+    config = load_config(write_config(tmp_path, REMINDER_CONFIG))
+    clock = FixedClock(dt.datetime(2026, 1, 7, 16, 50, tzinfo=UTC))
+    rem = Failing(Bot(config, clock), _RecordingBackend("console"), Ledger(tmp_path / "state.sqlite3"))
+    try:
+        rem.start()
+    finally:
+        rem.stop()
+    assert rem.backend.posts == ["*Conda Ecosystem Meeting* starts in 10 min: Wed 2026-01-07 17:00 UTC"]
+    assert "cannot list the reminders missed" in caplog.text
