@@ -529,15 +529,8 @@ def test_a_send_the_ledger_could_not_record_is_not_repeated_by_the_same_process(
     rem.ledger.close()
 
 
-def test_one_meeting_whose_reminder_cannot_be_built_does_not_stop_the_start_or_other_meetings(tmp_path):
-    """The eco meeting's notes file for the next meeting is a symlink out of the notes
-    directory (the bot refuses to read it). Catching up at start must still send the other
-    meeting's reminder, and the bot must start; eco's own reminder goes out without its agenda
-    (it used to raise, and took the whole start with it)."""
-    from chatbot.runner import Reminders
-    from chatbot.state import Ledger
-
-    text = REMINDER_CONFIG + """
+# a second meeting, at the same time as the eco one
+OPS_MEETING = """
 [[meetings]]
 id = "ops"
 name = "Ops Sync"
@@ -554,6 +547,17 @@ timezone = "UTC"
 directory = "ops-notes"
 filename = "%Y%m%d-ops.md"
 """
+
+
+def test_one_meeting_whose_reminder_cannot_be_built_does_not_stop_the_start_or_other_meetings(tmp_path):
+    """The eco meeting's notes file for the next meeting is a symlink out of the notes
+    directory (the bot refuses to read it). Catching up at start must still send the other
+    meeting's reminder, and the bot must start; eco's own reminder goes out without its agenda
+    (it used to raise, and took the whole start with it)."""
+    from chatbot.runner import Reminders
+    from chatbot.state import Ledger
+
+    text = REMINDER_CONFIG + OPS_MEETING
     config = load_config(write_config(tmp_path, text))
     (tmp_path / "notes").mkdir()
     (tmp_path / "elsewhere.md").write_text("# not a notes file\n", encoding="utf-8")
@@ -580,23 +584,7 @@ def test_an_unexpected_error_building_one_meetings_reminder_does_not_stop_the_st
                 raise RuntimeError("a bug")
             return super().reminder(meeting, occ, offset)
 
-    text = REMINDER_CONFIG + """
-[[meetings]]
-id = "ops"
-name = "Ops Sync"
-timezones = ["UTC"]
-reminders = ["15m"]
-
-[[meetings.slots]]
-rrule = "FREQ=WEEKLY;BYDAY=WE"
-start = 2026-01-07
-time = 17:00:00
-timezone = "UTC"
-
-[meetings.notes]
-directory = "ops-notes"
-filename = "%Y%m%d-ops.md"
-"""
+    text = REMINDER_CONFIG + OPS_MEETING
     config = load_config(write_config(tmp_path, text))
     clock = FixedClock(dt.datetime(2026, 1, 7, 16, 50, tzinfo=UTC))  # both 15 min reminders 5 min late
     rem = Reminders(BuggyBot(config, clock), _RecordingBackend("console"), Ledger(tmp_path / "state.sqlite3"))

@@ -535,11 +535,7 @@ def test_remind_dry_run_needs_no_network_or_credentials(tmp_path):
 def test_notify_dm_and_summary_topic_in_process(fake, tmp_path, monkeypatch):
     """notify() and post() with the real client against the fake, without a subprocess."""
     jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
-    monkeypatch.delenv("ZULIP_CONFIG", raising=False)
-    monkeypatch.setenv("ZULIP_SITE", fake.site)
-    monkeypatch.setenv("ZULIP_EMAIL", fake.bot.email)
-    monkeypatch.setenv("ZULIP_API_KEY", fake.bot.api_key)
-    backend = _backend(tmp_path)
+    backend = _env_backend(fake, tmp_path, monkeypatch)
     config = backend.bot.config
     eco = config.meeting("eco")
     person = config.person_by(initials="JRG")
@@ -568,11 +564,7 @@ def test_a_renamed_user_is_still_mentioned(fake, tmp_path, monkeypatch):
     """Zulip only takes ``@**Name|id**`` for a mention while Name is the user's current name:
     the bot's user list must not keep someone's old name for as long as it runs."""
     jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
-    monkeypatch.delenv("ZULIP_CONFIG", raising=False)
-    monkeypatch.setenv("ZULIP_SITE", fake.site)
-    monkeypatch.setenv("ZULIP_EMAIL", fake.bot.email)
-    monkeypatch.setenv("ZULIP_API_KEY", fake.bot.api_key)
-    backend = _backend(tmp_path)
+    backend = _env_backend(fake, tmp_path, monkeypatch)
     eco = backend.bot.config.meeting("eco")
     person = backend.bot.config.person_by(initials="JRG")
 
@@ -1016,12 +1008,18 @@ def test_a_message_both_caught_up_and_delivered_by_the_new_queue_is_answered_onc
     assert twice["id"] in fetched and twice["id"] in delivered
 
 
-def _connected(fake: FakeZulip, tmp_path, monkeypatch) -> ZulipBackend:
+def _env_backend(fake: FakeZulip, tmp_path, monkeypatch) -> ZulipBackend:
+    """A backend whose credentials come from ZULIP_SITE/ZULIP_EMAIL/ZULIP_API_KEY (the fake's)."""
     monkeypatch.delenv("ZULIP_CONFIG", raising=False)
     monkeypatch.setenv("ZULIP_SITE", fake.site)
     monkeypatch.setenv("ZULIP_EMAIL", fake.bot.email)
     monkeypatch.setenv("ZULIP_API_KEY", fake.bot.api_key)
     backend = _backend(tmp_path)
+    return backend
+
+
+def _connected(fake: FakeZulip, tmp_path, monkeypatch) -> ZulipBackend:
+    backend = _env_backend(fake, tmp_path, monkeypatch)
     assert backend.connect(threading.Event())
     return backend
 
