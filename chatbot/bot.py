@@ -121,6 +121,23 @@ def _quote(text: str, limit: int = 60) -> str:
 _INITIALS = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}")  # as Person.initials in the config
 
 
+def spell(usage: str, spelled: Mapping[str, str] | None) -> str:
+    """A command as people type it on this platform: ``agenda add TEXT`` -> ``/agenda add TEXT``
+    with ``spelled = {"agenda": "/agenda"}``; ``help`` -> ``/agenda help``."""
+    word, _, rest = usage.partition(" ")
+    if spelled and word == "help" and "agenda" in spelled:
+        return f"{spelled['agenda']} help"  # e.g. Slack: '/agenda help'
+    if spelled and word in spelled:
+        return f"{spelled[word]} {rest}".strip()
+    return usage
+
+
+def _usages(spelled: Mapping[str, str] | None, *usages: str) -> str:
+    """```a`, `b` or `c``` in the platform's spelling."""
+    quoted = [f"`{spell(u, spelled)}`" for u in usages]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
 def initials_from_name(name: str) -> str:
     words = [w for w in re.split(r"[\s._-]+", name) if w and w[0].isalpha()]
     ini = "".join(w[0].upper() for w in words[:4])
@@ -229,7 +246,7 @@ class Bot:
             if cmd == "next":
                 return self.next_message(meeting)
             if cmd in ("actions", "action"):
-                return self.actions_command(meeting, sender, rest, allow_unknown)
+                return self.actions_command(meeting, sender, rest, allow_unknown, spelled)
             if cmd == "agenda":
                 sub, _, arg = rest.partition(" ")
                 sub = sub.lower()
@@ -250,9 +267,9 @@ class Bot:
                 if sub == "help":
                     return self.help_message(meeting, spelled)
                 # the typed word is user text: each platform defuses mentions and markup in it
-                return error("unknown agenda command '", UserText(sub), "'. Try `agenda add TEXT`, "
-                             "`agenda list`, `agenda remove N` or `help`.")
-            return error("unknown command '", UserText(cmd), "'. Try `help`.")
+                return error("unknown agenda command '", UserText(sub), "'. Try "
+                             f"{_usages(spelled, 'agenda add TEXT', 'agenda list', 'agenda remove N', 'help')}.")
+            return error("unknown command '", UserText(cmd), f"'. Try {_usages(spelled, 'help')}.")
         except (EditError, NotesError) as exc:
             log.info("command %r refused: %s", cmd, exc)  # the person is told; not the bot's problem
             return error(str(exc))
@@ -269,12 +286,7 @@ class Bot:
     def help_message(self, meeting: Meeting, spelled: Mapping[str, str] | None = None) -> Message:
         msg = reply(Text(f"{meeting.name} bot", bold=True), " — commands:")
         for usage, what in HELP:
-            word, _, rest = usage.partition(" ")
-            if spelled and word == "help" and "agenda" in spelled:
-                usage = f"{spelled['agenda']} help"  # e.g. Slack: '/agenda help'
-            elif spelled and word in spelled:
-                usage = f"{spelled[word]} {rest}".strip()
-            msg.add(f"• `{usage}`: {what}")
+            msg.add(f"• `{spell(usage, spelled)}`: {what}")
         return msg
 
     def agenda_add(self, meeting: Meeting, who: Identity, text: str) -> Message:
@@ -478,7 +490,8 @@ class Bot:
             msg.add("Unresolved owners (add them to the roster): ", UserText("; ".join(unresolved)))
         return msg
 
-    def actions_command(self, meeting: Meeting, sender: Sender, rest: str, allow_unknown: bool) -> Message:
+    def actions_command(self, meeting: Meeting, sender: Sender, rest: str, allow_unknown: bool,
+                        spelled: Mapping[str, str] | None = None) -> Message:
         if not meeting.actions.enabled:
             return error(f"action items are turned off for {meeting.name} ([meetings.actions] enabled = false)")
         sub, _, arg = rest.partition(" ")
@@ -497,7 +510,7 @@ class Bot:
                 return self.actions_message(meeting, mine, f"Your open action items, {who.initials}", items)
             return self.actions_done(meeting, who, arg.strip(), items)
         return error("unknown actions command '", UserText(sub),
-                     "'. Try `actions`, `actions mine` or `actions done N`.")
+                     f"'. Try {_usages(spelled, 'actions', 'actions mine', 'actions done N')}.")
 
     def actions_done(self, meeting: Meeting, who: Identity, arg: str, items: list[act.ActionItem]) -> Message:
         if not re.fullmatch(r"\d{1,6}", arg):

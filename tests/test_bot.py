@@ -207,6 +207,14 @@ def test_help_spells_the_commands_as_the_platform_has_them(bot):
     # a command this platform has no name for keeps the core spelling
     out = render_plain(bot.handle("help", ME, spelled={"agenda": "/agenda"}))
     assert "`/agenda add TEXT`" in out and "`next`" in out
+    # so do the hints after a mistyped command
+    out = render_plain(bot.handle("agenda ad x", ME, spelled=spelled))
+    assert "Try `/meeting add TEXT`, `/meeting list`, `/meeting remove N` or `/meeting help`." in out
+    assert render_plain(bot.handle("frobnicate", ME, spelled=spelled)).endswith("Try `/meeting help`.")
+    assert "Try `/actions`, `/actions mine` or `/actions done N`." in render_plain(
+        bot.handle("actions frob", ME, spelled=spelled))
+    assert "Try `agenda add TEXT`, `agenda list`, `agenda remove N` or `help`." in render_plain(
+        bot.handle("agenda ad x", ME))
 
 
 def test_next_shows_zones_with_day_shift(bot):
