@@ -133,7 +133,7 @@ def spell(usage: str, spelled: Mapping[str, str] | None) -> str:
 
 
 def _usages(spelled: Mapping[str, str] | None, *usages: str) -> str:
-    """```a`, `b` or `c``` in the platform's spelling."""
+    """The usages quoted and joined ("`x`, `y` or `z`"), each in the platform's spelling."""
     quoted = [f"`{spell(u, spelled)}`" for u in usages]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
