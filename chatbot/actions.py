@@ -69,10 +69,6 @@ class ActionItem:
     body: str
     owners: list[Owner] = field(default_factory=list)
 
-    @property
-    def key(self) -> tuple[frozenset[str], str]:
-        return item_key([o.token for o in self.owners], self.body)
-
     @cached_property
     def keys(self) -> frozenset[tuple[frozenset[str], str]]:
         """The item's identity with owners as written and as resolved: a carried-over copy
@@ -80,7 +76,7 @@ class ActionItem:
         whose initials the roster gives to someone else by their handle (``JL`` -> ``@leej3``).
         Computed once per item: a warm scan reuses the cached items of every file."""
         text = _key_text(self.body)
-        return frozenset((frozenset(o.upper() for o in names), text) for names in (
+        return frozenset((_owner_set(names), text) for names in (
             [o.token for o in self.owners], [o.label for o in self.owners],
             [o.carried_label for o in self.owners]))
 
@@ -101,8 +97,13 @@ def _key_text(body: str) -> str:
     return _SPACES.sub(" ", text).strip().rstrip(".:;!")
 
 
+def _owner_set(owners: list[str]) -> frozenset[str]:
+    return frozenset(o.upper() for o in owners)
+
+
 def item_key(owners: list[str], body: str) -> tuple[frozenset[str], str]:
-    return frozenset(o.upper() for o in owners), _key_text(body)
+    """One of an item's identity keys (``ActionItem.keys`` holds three, sharing the text)."""
+    return _owner_set(owners), _key_text(body)
 
 
 def resolve_owner(token: str, attendees: list[Attendee], config: Config) -> Owner:
