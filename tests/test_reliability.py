@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import sqlite3
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from chatbot.config import ConfigError, load_config
 from chatbot.messages import render_plain
 from chatbot.notes.edit import agenda_items
 from chatbot.notes.parse import NotesError, parse_notes, read_notes
+from chatbot.state import Ledger
 
 from conftest import BASE_CONFIG, FixedClock, write_config
 
@@ -438,26 +440,31 @@ def test_a_state_directory_that_cannot_be_made_is_a_clear_error_not_a_traceback(
     assert f"error: {config}: bot.state_dir: cannot use {tmp_path / 'template.md' / 'state'}" in proc.stderr
 
 
-def test_a_ledger_that_cannot_record_does_not_stop_the_other_sends(tmp_path):
-    """The disk holding the state directory is full: the ping that went out cannot be recorded
-    (it may be sent again after a restart), but the other pings and the summary still go."""
-    import sqlite3
+class _FullLedger(Ledger):
+    """A ledger on a full disk: nothing can be recorded."""
 
-    from chatbot.runner import Reminders
-    from chatbot.state import Ledger
+    def mark_sent(self, key, when=None):
+        raise sqlite3.OperationalError("database or disk is full")
 
-    class FullLedger(Ledger):
-        def mark_sent(self, key, when=None):
-            raise sqlite3.OperationalError("database or disk is full")
 
+def _bot_with_two_pings_due(tmp_path) -> Bot:
+    """JRG and JL each own an open item of 2026-01-07; the pings for the next meeting are due."""
     config = write_config(tmp_path)
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "20260107-eco.md").write_text(
         "# Meeting\n## Attendees\n- JRG: Jaime (@jaimergp)\n- JL: Jannis (@jezdez)\n\n"
         "## Discussion\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n", encoding="utf-8")
-    bot = Bot(load_config(config), clock=FixedClock(dt.datetime(2026, 1, 12, 14, 1, tzinfo=UTC)))
+    return Bot(load_config(config), clock=FixedClock(dt.datetime(2026, 1, 12, 14, 1, tzinfo=UTC)))
+
+
+def test_a_ledger_that_cannot_record_does_not_stop_the_other_sends(tmp_path):
+    """The disk holding the state directory is full: the ping that went out cannot be recorded
+    (it may be sent again after a restart), but the other pings and the summary still go."""
+    from chatbot.runner import Reminders
+
+    bot = _bot_with_two_pings_due(tmp_path)
     backend = _RecordingBackend("slack")
-    rem = Reminders(bot, backend, FullLedger(tmp_path / "state.sqlite3"))
+    rem = Reminders(bot, backend, _FullLedger(tmp_path / "state.sqlite3"))
     rem.fire_pings("eco")  # no exception
     assert sorted(backend.dms) == ["JL", "JRG"] and len(backend.posts) == 1
     assert rem.scheduler.get_job("retry:pings:eco") is None  # sent: nothing to try again
@@ -505,23 +512,11 @@ def test_a_send_the_ledger_could_not_record_is_not_repeated_by_the_same_process(
     """Disk full and a flaky platform at once: JL's ping fails and is retried a minute later;
     JRG's ping and the summary went out but could not be recorded. The retry must not send
     them again (the process knows what it sent even when the ledger could not say so)."""
-    import sqlite3
-
     from chatbot.runner import Reminders
-    from chatbot.state import Ledger
 
-    class FullLedger(Ledger):
-        def mark_sent(self, key, when=None):
-            raise sqlite3.OperationalError("database or disk is full")
-
-    config = write_config(tmp_path)
-    (tmp_path / "notes").mkdir()
-    (tmp_path / "notes" / "20260107-eco.md").write_text(
-        "# Meeting\n## Attendees\n- JRG: Jaime (@jaimergp)\n- JL: Jannis (@jezdez)\n\n"
-        "## Discussion\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n", encoding="utf-8")
-    bot = Bot(load_config(config), clock=FixedClock(dt.datetime(2026, 1, 12, 14, 1, tzinfo=UTC)))
+    bot = _bot_with_two_pings_due(tmp_path)
     backend = _FlakyBackend()
-    rem = Reminders(bot, backend, FullLedger(tmp_path / "state.sqlite3"))
+    rem = Reminders(bot, backend, _FullLedger(tmp_path / "state.sqlite3"))
     rem.fire_pings("eco")
     assert backend.dms == ["JRG"] and len(backend.posts) == 1
     rem.scheduler.get_job("retry:pings:eco").func()  # the retry, a minute later
