@@ -796,9 +796,9 @@ class ZulipBackend(Backend):
             if self._stopping.is_set():
                 return False
             # where a command needs the bot's mention, the help says so: `@**Agenda Bot** agenda add TEXT`
-            bot_name = str(me.get("full_name") or "").replace("*", "").strip()
-            spelled = {w: f"@**{bot_name}** {w}" for w in ("agenda", "next", "actions")} \
-                if mentioned and bot_name else None
+            bot_name = str(me.get("full_name") or "")
+            spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in ("agenda", "next", "actions")} \
+                if mentioned and bot_name.strip() else None
             answer = self.bot.handle(text, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
                                      place=place, spelled=spelled)
             content = self.render(answer)
