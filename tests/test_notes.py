@@ -269,8 +269,25 @@ def test_deeply_nested_frontmatter_is_refused_not_a_crash(tmp_path: Path):
     run = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True,
                          cwd=Path(__file__).parent.parent)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.startswith(f"refused: {p}: frontmatter is nested too deeply"), run.stdout
+    # the contract: refused with a NotesError naming the file, no crash, the file untouched
+    # (which layer refuses it, ours or the YAML library's own limit, is not the contract)
+    assert run.stdout.startswith(f"refused: {p}: frontmatter"), run.stdout
     assert p.read_bytes() == before
+
+
+def test_frontmatter_deeper_than_our_limit_is_refused(tmp_path: Path):
+    """The project's own depth limit, at a depth the YAML library itself still accepts."""
+    from chatbot.notes.parse import MAX_FRONTMATTER_DEPTH
+    n = MAX_FRONTMATTER_DEPTH + 1
+    p = tmp_path / "n.md"
+    p.write_text("---\na: " + "[" * n + "]" * n + "\n---\n# T\n## New agenda items\n- [ ] ...\n")
+    with pytest.raises(NotesError) as info:
+        read_notes(p)
+    assert str(MAX_FRONTMATTER_DEPTH) in str(info.value)
+    ok = tmp_path / "ok.md"
+    m = MAX_FRONTMATTER_DEPTH - 1
+    ok.write_text("---\na: " + "[" * m + "]" * m + "\n---\n# T\n")
+    read_notes(ok)  # within the limit: parsed
 
 
 def test_non_utf8_notes_are_refused(tmp_path: Path):
