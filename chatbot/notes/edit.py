@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 
 from filelock import FileLock, Timeout
 
-from .parse import Item, Notes, NotesError, Section, read_notes
+from .parse import Item, Notes, NotesError, Section, parse_notes, read_notes
 
 LOCK_NAME = ".chatbot.lock"
 LOCK_TIMEOUT = 30.0
@@ -152,7 +152,7 @@ def clean_item_text(text: str, max_length: int) -> str:
 
 @dataclass
 class EditResult:
-    path: Path
+    path: Path | str | None  # where the notes are (a file, or a note's name)
     line: int  # 1-based line number of the item that was added / removed
     text: str  # the item line as written / removed (without newline)
     number: int | None = None  # its number in the agenda list
@@ -173,7 +173,25 @@ def agenda_items(notes: Notes, section: Section) -> list[Item]:
 EDIT_ATTEMPTS = 5
 
 
-def _apply(path: Path, change: Callable[[Notes], tuple[list[str], EditResult]]) -> EditResult:
+LineEdit = Callable[[Notes], tuple[list[str], EditResult]]
+"""A minimal edit as a pure function: the parsed notes -> their new lines (whole lines inserted,
+replaced or deleted; nothing else changed) and what was done. It raises EditError or NotesError
+to refuse. Stores apply it to wherever the notes live (:func:`apply_to_file`, or a note read
+from a web service with :func:`apply_to_text`)."""
+
+
+def apply_to_text(text: str, change: LineEdit, where: Path | str | None = None) -> tuple[str, EditResult]:
+    """Parse ``text`` (refusing what cannot be parsed) and apply ``change`` to it."""
+    new_lines, result = change(parse_notes(text, where))
+    return "".join(new_lines), result
+
+
+def apply_to_file(path: Path, change: LineEdit) -> EditResult:
+    """Apply ``change`` to the notes file at ``path``. Call under ``locked``."""
+    return _apply(path, change)
+
+
+def _apply(path: Path, change: LineEdit) -> EditResult:
     """Read, change, write; if a person (who does not take our lock) saved the file in the
     meantime, start again from their version so their edit is not lost."""
     if path.is_symlink():
@@ -220,8 +238,13 @@ def _next_bullet(real: list[Item]) -> str:
 
 
 def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
+    """:func:`adding` applied to the notes file at ``path``. Call under ``locked``."""
+    return _apply(path, adding(section_title, line_text))
+
+
+def adding(section_title: str, line_text: str) -> LineEdit:
     """Insert ``line_text`` (an item without newline, written ``- …``) into the section, after
-    its last item and in that list's bullet style and indentation. Call under ``locked``."""
+    its last item and in that list's bullet style and indentation."""
 
     def change(notes: Notes) -> tuple[list[str], EditResult]:
         section = _section_or_fail(notes, section_title)
@@ -235,7 +258,7 @@ def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
             ending = lines[ph.line][len(lines[ph.line].rstrip("\r\n")):]
             text = _in_list_style(line_text, ph.bullet, _leading_ws(lines[ph.line]))
             lines[ph.line] = text + ending
-            return lines, EditResult(path, ph.line + 1, text, 1)
+            return lines, EditResult(notes.path, ph.line + 1, text, 1)
         text = line_text
         if real:
             at = real[-1].end
@@ -259,9 +282,9 @@ def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
             # the line ending of the line above (files with mixed endings exist)
             above = lines[at - 1] if at > 0 else ""
             lines.insert(at, text + (above[len(above.rstrip("\r\n")):] or nl))
-        return lines, EditResult(path, at + 1, text, len(real) + 1)
+        return lines, EditResult(notes.path, at + 1, text, len(real) + 1)
 
-    return _apply(path, change)
+    return change
 
 
 def _placeholder_like(notes: Notes, line: int) -> str:
@@ -277,8 +300,13 @@ def _placeholder_like(notes: Notes, line: int) -> str:
 
 def remove_item(path: Path, section_title: str, number: int,
                 allowed: Callable[[Item], str | None]) -> EditResult:
+    """:func:`removing` applied to the notes file at ``path``. Call under ``locked``."""
+    return _apply(path, removing(section_title, number, allowed))
+
+
+def removing(section_title: str, number: int, allowed: Callable[[Item], str | None]) -> LineEdit:
     """Delete agenda item ``number`` (1-based) if it is a single line and ``allowed`` says
-    nothing against it (it returns a reason to refuse, or None). Call under ``locked``."""
+    nothing against it (it returns a reason to refuse, or None)."""
 
     def change(notes: Notes) -> tuple[list[str], EditResult]:
         section = _section_or_fail(notes, section_title)
@@ -306,12 +334,17 @@ def remove_item(path: Path, section_title: str, number: int,
             if item.line == len(lines) and item.line > 0 and not notes.lines[item.line].endswith("\n"):
                 # we removed the last line, which had no newline: the new last line loses its own
                 lines[-1] = lines[-1].rstrip("\r\n")
-        return lines, EditResult(path, item.line + 1, removed, number)
+        return lines, EditResult(notes.path, item.line + 1, removed, number)
 
-    return _apply(path, change)
+    return change
 
 
 def set_checked(path: Path, line: int, expect_text: str, checked: bool = True) -> EditResult:
+    """:func:`checking` applied to the notes file at ``path``. Call under ``locked``."""
+    return _apply(path, checking(line, expect_text, checked))
+
+
+def checking(line: int, expect_text: str, checked: bool = True) -> LineEdit:
     """Tick (or untick) the checkbox on 1-based ``line`` if it still holds ``expect_text``."""
 
     def change(notes: Notes) -> tuple[list[str], EditResult]:
@@ -321,6 +354,6 @@ def set_checked(path: Path, line: int, expect_text: str, checked: bool = True) -
         lines = list(notes.lines)
         new = re.sub(r"\[[ xX]\]", "[x]" if checked else "[ ]", lines[line - 1], count=1)
         lines[line - 1] = new
-        return lines, EditResult(path, line, new.rstrip("\r\n"))
+        return lines, EditResult(notes.path, line, new.rstrip("\r\n"))
 
-    return _apply(path, change)
+    return change

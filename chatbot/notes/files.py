@@ -50,6 +50,14 @@ class NotesFiles:
             return None
         return pattern.replace("{filename}", path.name).replace("{path}", path.as_posix())
 
+    def url_at(self, path: Path, line: int | None = None) -> str | None:
+        """The public URL of a notes file, at a 1-based line where the pattern has an anchor."""
+        url = self.url_for(path)
+        anchor = self.meeting.notes.line_anchor
+        if url and line is not None and anchor:
+            url += anchor.replace("{line}", str(line))
+        return url
+
     def render(self, occurrence: Occurrence) -> str:
         tpl_path = self.meeting.notes.template
         env = jinja2.Environment(keep_trailing_newline=True, autoescape=False,
