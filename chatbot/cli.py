@@ -12,6 +12,8 @@ from . import __version__
 from .backends.base import BackendError
 from .bot import Bot, Sender, SystemClock
 from .config import CONFIG_ENV, ConfigError, default_config_path, load_config
+from .commands import subcommands
+from .compose import actions_message
 from .messages import Message, render_plain
 from .notes.edit import EditError
 from .notes.parse import NotesError
@@ -77,15 +79,36 @@ def _sender(args) -> Sender:
     return Sender("cli", initials=args.as_)
 
 
-def cmd_agenda(args, config) -> int:
+def cmd_command(args, config) -> int:
+    """A chat command run from the CLI (``chatbot agenda add …``), with typed arguments."""
     config.meeting(args.meeting)  # an unknown --meeting is a usage error (exit 2) like everywhere
     bot = Bot(config, _clock(), hooks=hooks_for(config))
-    if args.agenda_cmd == "add":
-        text = " ".join(args.text)
-        return _emit(bot.handle(f"agenda add {text}", _sender(args), args.meeting))
-    if args.agenda_cmd == "list":
-        return _emit(bot.handle("agenda list", _sender(args), args.meeting))
-    return _emit(bot.handle(f"agenda remove {args.number}", _sender(args), args.meeting))
+    command = args.chat_command
+    values = {}
+    for arg in command.args:
+        value = getattr(args, arg.key)
+        values[arg.key] = " ".join(value) if isinstance(value, list) else value
+    return _emit(bot.run(command.words, _sender(args), args.meeting, **values))
+
+
+def _add_chat_commands(sub, word: str, parents: list[argparse.ArgumentParser], required: bool):
+    """The CLI sub-commands of ``word`` (``agenda add``, ``actions done``…), from the registry."""
+    csub = sub.add_subparsers(dest=f"{word}_cmd", metavar="ACTION", required=required)
+    for command in subcommands(word):
+        if not command.cli:
+            continue
+        c = csub.add_parser(command.words[1], parents=parents, help=command.help,
+                            description=f"{command.help[0].upper()}{command.help[1:]}. {command.help_note}".strip())
+        for arg in command.args:
+            if arg.kind is int:
+                c.add_argument(arg.key, metavar=arg.name, type=int, help=arg.help)
+            else:
+                c.add_argument(arg.key, metavar=arg.name, nargs="+", help=arg.help)
+        if command.who == "anyone":
+            c.add_argument("--as", dest="as_", metavar="INITIALS", default="CLI", help=argparse.SUPPRESS)
+        else:
+            c.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
+        c.set_defaults(func=cmd_command, chat_command=command)
 
 
 def cmd_notes_create(args, config) -> int:
@@ -99,8 +122,9 @@ def cmd_notes_create(args, config) -> int:
     else:
         occ = bot.next_meeting(meeting)
     with bot.editing(meeting) as session:
-        path, created = bot.ensure_notes(meeting, occ, session)
-    print(f"{'created' if created else 'already exists'}: {path}")
+        created = bot.ensure_notes(meeting, occ, session)
+    store = bot.store(meeting)
+    print(f"{'created' if created else 'already exists'}: {store.path(occ.date) or store.name(occ.date)}")
     for warning in session.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
@@ -139,13 +163,13 @@ def cmd_actions(args, config) -> int:
         files = bot.files(meeting)
         print(json.dumps([{
             "date": it.date.isoformat(), "file": str(it.path), "line": it.line, "text": it.text, "body": it.body,
-            "url": getattr(bot._file_ref(files, it.path, it.line), "url", None),
+            "url": files.url_at(it.path, it.line),
             "owners": [{"token": o.token, "name": o.name, "github": o.github, "resolved": o.resolved,
                         "initials": o.person.initials if o.person else None} for o in it.owners],
         } for it in items], indent=2, ensure_ascii=False))
         return 0
     title = f"Open action items ({meeting.name})" + (f" owned by {args.owner}" if args.owner else "")
-    return _emit(bot.actions_message(meeting, items, title))
+    return _emit(actions_message(bot.files(meeting), items, title))
 
 
 def cmd_check_config(args, config) -> int:
@@ -247,19 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("agenda", parents=[common], help="add, list or remove agenda items",
                        description="Edit the agenda of the next meeting's notes file.")
-    asub = p.add_subparsers(dest="agenda_cmd", metavar="ACTION", required=True)
-    a = asub.add_parser("add", parents=[common, meeting], help="add an item",
-                        description="Append '- [ ] INITIALS: TEXT' to the next meeting's agenda.")
-    a.add_argument("text", nargs="+", help="the agenda item")
-    a.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
-    a = asub.add_parser("list", parents=[common, meeting], help="list the items",
-                        description="List the next meeting's agenda items, numbered.")
-    a.add_argument("--as", dest="as_", metavar="INITIALS", default="CLI", help=argparse.SUPPRESS)
-    a = asub.add_parser("remove", parents=[common, meeting], help="remove item N",
-                        description="Remove agenda item N (as numbered by 'list'); only its owner or an admin may (with [bot] editors set: only an editor or an admin).")
-    a.add_argument("number", type=int, help="the item's number in 'chatbot agenda list'")
-    a.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
-    p.set_defaults(func=cmd_agenda)
+    _add_chat_commands(p, "agenda", [common, meeting], required=True)
 
     p = sub.add_parser("notes", parents=[common], help="create the next meeting's notes file",
                        description="Manage notes files.")
@@ -284,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--owner", metavar="WHO", help="only items of these initials or GitHub handle")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_actions)
+    _add_chat_commands(p, "actions", [common, meeting], required=False)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the config and show what it means",
                        description="Validate the config file; exit 2 with the problem if it is malformed.")

@@ -37,6 +37,13 @@ DEFAULT_CONFIG = Path("config/chatbot.toml")
 CONFIG_ENV = "CHATBOT_CONFIG"
 
 
+class UnknownMeeting(KeyError):
+    """A meeting id that the config does not have; the message names the ones it has."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the file and the key."""
 
@@ -368,7 +375,7 @@ class Config(_Model):
         for m in self.meetings:
             if m.id == meeting_id:
                 return m
-        raise KeyError(f"no meeting {meeting_id!r}; configured: {', '.join(m.id for m in self.meetings)}")
+        raise UnknownMeeting(f"no meeting {meeting_id!r}; configured: {', '.join(m.id for m in self.meetings)}")
 
     def person_by(self, **kw: str) -> Person | None:
         ((field, value),) = kw.items()

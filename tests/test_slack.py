@@ -30,7 +30,7 @@ from chatbot.bot import Bot, Sender
 from chatbot.config import Person, load_config
 from chatbot.messages import Link, Mention, Message, Text, Time, UserText
 from chatbot.backends.base import BackendError
-from chatbot.backends.slack import (AckPriority, RedactSecrets, SlackBackend, date_token, readable_text,
+from chatbot.backends.slack import (AckPriority, RedactSecrets, SlackBackend, date_token, readable_text, slack_sender,
                                     render_mrkdwn)
 from fakes.slack import MAX_TEXT, FakeSlack, signed_post, slack_escape
 
@@ -303,7 +303,7 @@ def test_backend_routing_without_network(tmp_path):
 def _long_agenda(bot: Bot, items: int) -> None:
     """Items people added, long ones full of characters Slack escapes (&, <, >)."""
     for n in range(items):
-        assert bot.handle(f"agenda add item {n}: " + "a<b & c>d " * 60, Sender("slack", "U0JAIME")).ok
+        assert bot.handle(f"agenda add item {n}: " + "a<b & c>d " * 60, slack_sender(bot.config, "U0JAIME")).ok
 
 
 def _whole_mrkdwn(text: str) -> bool:

@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable, Mapping
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..bot import Bot, Sender
-from ..config import ConfigError, Meeting, Person
+from ..config import Config, ConfigError, Meeting, Person
 from ..messages import Link, Mention, Message, Text, Time, UserText, plain_user_text
 from .base import Backend, BackendError
 
@@ -371,6 +371,12 @@ class _QuietHandler(WSGIRequestHandler):
 # The backend
 
 
+
+def slack_sender(config: Config, user_id: str | None, name: str | None = None) -> Sender:
+    """The Slack user, resolved to their roster entry by ``slack_id``, as the core gets them."""
+    return Sender("slack", user_id, name, person=config.person_by(slack_id=user_id) if user_id else None,
+                  id_field="slack_id")
+
 class SlackBackend(Backend):
     name = "slack"
 
@@ -678,7 +684,7 @@ class SlackBackend(Backend):
         typed = readable_text(command.get("text") or "", self._user_label)
         spelled = {core: slash for slash, core in reversed(list(self.commands().items()))}
         message = self.bot.handle(self.command_text(name, typed),
-                                  Sender("slack", user_id, user_name), meeting_id, allow_unknown=allow,
+                                  slack_sender(self.bot.config, user_id, user_name), meeting_id, allow_unknown=allow,
                                   place=place, spelled=spelled)
         log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
         text = self.render(message, "" if message.ok else ":warning: ")
