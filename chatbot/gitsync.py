@@ -33,7 +33,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .bot import Change, EditHooks
+from .editing import Change, EditHooks
 from .config import Config, GitSettings, Meeting, Person
 
 log = logging.getLogger(__name__)
