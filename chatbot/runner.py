@@ -10,15 +10,36 @@ import sqlite3
 import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 
 from .backends.base import Backend
 from .bot import Bot
 from .config import ConfigError, Meeting, format_duration, load_config
 from .gitsync import GitSync, hooks_for
-from .schedule import UTC, DueReminder, ReminderTrigger, reminders
+from .schedule import UTC, DueReminder, classify, next_reminder, reminders
 from .state import Ledger
 
 log = logging.getLogger(__name__)
+
+
+class ReminderTrigger(BaseTrigger):
+    """APScheduler trigger that fires at each reminder time of one meeting (or at the
+    given offsets before each occurrence)."""
+
+    def __init__(self, meeting: Meeting, offsets: list[dt.timedelta] | None = None):
+        self.meeting = meeting
+        self.offsets = offsets
+
+    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+        after = now
+        if previous_fire_time is not None:
+            after = max(now, previous_fire_time + dt.timedelta(microseconds=1))
+        due = next_reminder(self.meeting, after.astimezone(UTC), self.offsets)
+        return due.due if due else None
+
+    def __str__(self) -> str:
+        return f"reminders[{self.meeting.id}]"
+
 
 
 class ShiftedTrigger(ReminderTrigger):
@@ -88,15 +109,15 @@ class Reminders:
             for kind, what, offsets in kinds:
                 if not offsets:
                     continue
-                sendable = set(self.due(meeting, now, offsets, kind=None))
                 for r in reminders(meeting, now - max(max(offsets), dt.timedelta(days=1)), offsets):
-                    if r.due > now:
+                    verdict = classify(r, now, grace, offsets)
+                    if verdict == "future":
                         break
-                    if r in sendable or self.was_sent(self.key(kind, meeting, r)):
+                    if verdict == "due" or self.was_sent(self.key(kind, meeting, r)):
                         continue
-                    if r.occurrence.start_utc <= now:
+                    if verdict == "started":
                         why = "the meeting had already started"
-                    elif now - r.due > grace:
+                    elif verdict == "late":
                         why = (f"{format_duration(now - r.due)} late, more than reminder_grace "
                                f"{format_duration(grace)}")
                     else:
@@ -142,16 +163,11 @@ class Reminders:
         out = []
         grace = self.bot.config.bot.reminder_grace
         offsets = meeting.reminders if offsets is None else offsets
-        soon = now + dt.timedelta(seconds=1)
         for r in reminders(meeting, now - grace, offsets):
-            if r.due > soon:
+            verdict = classify(r, now, grace, offsets)
+            if verdict == "future":
                 break
-            if r.occurrence.start_utc <= now:
-                # never say "starts in 15 minutes" after it started
-                continue
-            if any(o < r.offset and r.occurrence.start_utc - o <= soon for o in offsets):
-                # a later reminder of the same meeting is due too (after a downtime longer
-                # than the gap between them): "starts in 1 h" ten minutes before is stale
+            if verdict != "due":
                 continue
             if kind is None or not self.was_sent(self.key(kind, meeting, r)):
                 out.append(r)
