@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -108,7 +109,7 @@ def test_classify_judges_each_reminder_once():
                 reminders=["24h", "15m"])
     offsets = m.reminders
     grace = dt.timedelta(minutes=10)
-    day_before, quarter = list(reminders(m, at("2026-01-01T00:00Z")))[:2]
+    day_before, quarter = itertools.islice(reminders(m, at("2026-01-01T00:00Z")), 2)
     assert classify(day_before, at("2026-01-06T16:00Z"), grace, offsets) == "future"
     assert classify(day_before, at("2026-01-06T17:00Z"), grace, offsets) == "due"
     assert classify(day_before, at("2026-01-06T16:59:59.5Z"), grace, offsets) == "due"  # timers fire early
