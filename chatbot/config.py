@@ -178,6 +178,11 @@ class NotesSettings(_Model):
         description="public URL of a notes file; '{filename}' and '{path}' are replaced",
     )
     line_anchor: str | None = Field(default=None, description="appended to the URL to point at a line, e.g. '#L{line}'")
+    store: Literal["files", "hackmd"] = Field(
+        default="files",
+        description="where the next meeting's notes live: 'files' (the directory, optionally in Git) or 'hackmd' "
+                    "(a live HackMD note; Git receives it through the weekly notes pull request, see [meetings.hackmd] "
+                    "and [meetings.github])")
 
     @field_validator("filename")
     @classmethod
@@ -241,6 +246,41 @@ class GitSettings(_Model):
     timeout: Duration = dt.timedelta(minutes=1)
 
 
+class HackMDSettings(_Model):
+    """The live notes of the next meeting are a HackMD note (``notes.store = "hackmd"``); the
+    token comes from ``HACKMD_TOKEN``."""
+
+    api_url: str = Field(default="https://api.hackmd.io/v1", description="HackMD API base URL")
+    site_url: str = Field(default="https://hackmd.io", description="where notes are read, for links")
+    team: str | None = Field(default=None, description="team path the notes belong to (default: the token's user)")
+    read_permission: Literal["owner", "signed_in", "guest"] = "guest"
+    write_permission: Literal["owner", "signed_in", "guest"] = "signed_in"
+
+
+class GitHubSettings(_Model):
+    """The weekly notes pull request of the Conda workflow: publish before the meeting, sync
+    the live note back after it, nudge the chair while it is unmerged. The token comes from
+    ``GITHUB_TOKEN``."""
+
+    repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+                             description="owner/name of the repository holding the notes")
+    api_url: str = Field(default="https://api.github.com", description="GitHub REST API base URL")
+    base: str = Field(default="main", description="the branch pull requests go into")
+    branch: str = Field(default="%Y-%m-%d-meeting-notes", description="strftime pattern of the weekly branch")
+    remote: str = "origin"
+    publish_before: Duration | None = Field(default=dt.timedelta(days=5),
+                                            description="publish the notes (branch, HackMD note, PR) this long "
+                                                        "before the meeting; none: only `chatbot notes publish`")
+    sync_after: Duration | None = Field(default=dt.timedelta(hours=2),
+                                        description="bring the HackMD note into the PR this long after the "
+                                                    "meeting ends; none: only `chatbot notes sync`")
+    nudge_after: Duration | None = Field(default=dt.timedelta(days=7),
+                                         description="tell the chair once when the PR is still open this long "
+                                                     "after the meeting")
+    labels: list[str] = []
+    title: str = Field(default="{name} notes {date:%Y-%m-%d}", description="the pull request's title")
+
+
 class Meeting(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
@@ -254,6 +294,8 @@ class Meeting(_Model):
     destinations: Destinations = Destinations()
     actions: ActionSettings = ActionSettings()
     git: GitSettings = GitSettings()
+    hackmd: HackMDSettings = HackMDSettings()
+    github: GitHubSettings = GitHubSettings()
 
     @field_validator("reminders")
     @classmethod
@@ -276,6 +318,8 @@ class Person(_Model):
     zulip_email: str | None = None
     email: str | None = Field(default=None, description="Git author email for the person's changes")
     admin: bool = False
+    chair: bool = Field(default=False, description="told when a held meeting's notes pull request is left "
+                                                   "unsynced or unmerged")
 
     @field_validator("github")
     @classmethod
