@@ -84,6 +84,16 @@ class NotesFiles:
         path = self.path_for(occurrence)
         if path.exists():
             return path, False
+        text = self.checked_render(occurrence, path)
+        try:
+            atomic_write(path, text)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        return path, True
+
+    def checked_render(self, occurrence: Occurrence, path: Path | str | None = None) -> str:
+        """The template rendered for the occurrence, refused (NotesError naming the template)
+        if the result could not be used as notes."""
         text = self.render(occurrence)
         tpl = self.meeting.notes.template
         where = self.config.resolve(tpl) if tpl is not None else "built-in template"
@@ -99,11 +109,7 @@ class NotesFiles:
             raise NotesError(self.meeting.notes.template or "built-in template",
                              f"the rendered template has no '{self.meeting.notes.agenda_section}' section "
                              "(check notes.agenda_section in the config)")
-        try:
-            atomic_write(path, text)
-        except OSError as exc:
-            raise write_error(path, exc) from None
-        return path, True
+        return text
 
     def lock(self):
         return locked(self.directory)

@@ -12,6 +12,9 @@ from .files import FilesStore
 
 def store_for(config: Config, meeting: Meeting) -> NotesStore:
     """The notes store of ``meeting`` as configured."""
+    if meeting.notes.store == "hackmd":
+        from .hackmd import HackMDStore
+        return HackMDStore(config, meeting)
     return FilesStore(config, meeting)
 
 
