@@ -60,18 +60,35 @@ TimeZoneName = Annotated[str, BeforeValidator(_zone)]
 _DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
 
+MAX_DURATION = dt.timedelta(weeks=520)  # ten years: any longer cannot be scheduled against a calendar
+
+
 def parse_duration(value: Any) -> dt.timedelta:
-    """'24h', '15m', '1d', '8w', '2d12h', '1h30m' or a number of minutes."""
+    """'24h', '15m', '1d', '8w', '2d12h', '1h30m' or a number of minutes, at most
+    :data:`MAX_DURATION` (a longer one overflows date arithmetic: ValueError, never OverflowError)."""
     if isinstance(value, dt.timedelta):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return dt.timedelta(minutes=value)
-    if isinstance(value, str):
-        m = _DURATION_RE.match(value)
-        if m and any(m.groups()):
-            w, d, h, mins = (int(x) if x else 0 for x in m.groups())
-            return dt.timedelta(weeks=w, days=d, hours=h, minutes=mins)
-    raise ValueError(f"expected a duration like '24h', '15m' or '2d', got {value!r}")
+        delta = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        delta = _bounded(minutes=value)
+    elif isinstance(value, str) and (m := _DURATION_RE.match(value)) and any(m.groups()):
+        w, d, h, mins = (int(x) if x else 0 for x in m.groups())
+        delta = _bounded(weeks=w, days=d, hours=h, minutes=mins)
+    else:
+        raise ValueError(f"expected a duration like '24h', '15m' or '2d', got {value!r}")
+    if abs(delta) > MAX_DURATION:
+        raise ValueError(_too_long())
+    return delta
+
+
+def _too_long() -> str:
+    return f"the duration is too long (at most {MAX_DURATION.days // 7} weeks)"
+
+
+def _bounded(**parts: int) -> dt.timedelta:
+    try:
+        return dt.timedelta(**parts)
+    except OverflowError:
+        raise ValueError(_too_long()) from None
 
 
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
