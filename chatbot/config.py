@@ -325,6 +325,27 @@ class ConsoleSettings(_Model):
     user: str = Field(default="ME", description="initials used for commands typed at the console")
 
 
+# Names a template may never see, whatever the allow-list says: the bot's own secrets and
+# anything named like a credential.
+_SECRET_NAME = re.compile(r"(?i)(TOKEN|SECRET|PASSW|PWD|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNING|CERT)"
+                          r"|^(SLACK|ZULIP|HACKMD|GITHUB|GH|AWS|AZURE|GOOGLE|GCP)_")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _template_env_name(value: Any) -> str:
+    if not isinstance(value, str) or not _ENV_NAME.match(value):
+        raise ValueError(f"expected an environment variable name such as 'MEETING_ROOM', got {value!r}")
+    if _SECRET_NAME.search(value):
+        raise ValueError(f"{value!r} looks like a secret; templates are never given secrets "
+                         "(a template can be changed by anyone who can change the notes repository)")
+    return value
+
+
+class TemplateSettings(_Model):
+    env: list[Annotated[str, BeforeValidator(_template_env_name)]] = Field(
+        default=[], description="environment variables a notes template may read as env.NAME (never secrets)")
+
+
 class BotSettings(_Model):
     default_meeting: str | None = None
     state_dir: Path = Path("state")
@@ -346,6 +367,7 @@ class Config(_Model):
     zulip: ZulipSettings = ZulipSettings()
     console: ConsoleSettings = ConsoleSettings()
     web: WebSettings = WebSettings()
+    templates: TemplateSettings = TemplateSettings()
 
     _path: Path | None = PrivateAttr(default=None)
 
