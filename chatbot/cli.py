@@ -18,6 +18,7 @@ from .messages import Message, render_plain
 from .notes.edit import EditError
 from .notes.parse import NotesError
 from .schedule import UTC, next_reminder, occurrence_on
+from .terminal import for_terminal
 from .gitsync import hooks_for
 
 log = logging.getLogger("chatbot")
@@ -40,7 +41,7 @@ def _clock() -> SystemClock:
 
 
 def _emit(message: Message) -> int:
-    text = render_plain(message)
+    text = for_terminal(render_plain(message))  # notes may hold escape sequences: never printed raw
     if message.ok:
         print(text)
         return 0
@@ -144,7 +145,7 @@ def cmd_remind(args, config) -> int:
     backend = backend_class(name)(bot)
     if args.dry_run:
         print(f"# due {due.due.astimezone(UTC).isoformat()} via {name}")
-        print(backend.render(message))
+        print(for_terminal(backend.render(message)))
         return 0
     backend.post(meeting, message)
     backend.close()

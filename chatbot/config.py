@@ -67,18 +67,35 @@ TimeZoneName = Annotated[str, BeforeValidator(_zone)]
 _DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
 
+MAX_DURATION = dt.timedelta(weeks=520)  # ten years: any longer cannot be scheduled against a calendar
+
+
 def parse_duration(value: Any) -> dt.timedelta:
-    """'24h', '15m', '1d', '8w', '2d12h', '1h30m' or a number of minutes."""
+    """'24h', '15m', '1d', '8w', '2d12h', '1h30m' or a number of minutes, at most
+    :data:`MAX_DURATION` (a longer one overflows date arithmetic: ValueError, never OverflowError)."""
     if isinstance(value, dt.timedelta):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return dt.timedelta(minutes=value)
-    if isinstance(value, str):
-        m = _DURATION_RE.match(value)
-        if m and any(m.groups()):
-            w, d, h, mins = (int(x) if x else 0 for x in m.groups())
-            return dt.timedelta(weeks=w, days=d, hours=h, minutes=mins)
-    raise ValueError(f"expected a duration like '24h', '15m' or '2d', got {value!r}")
+        delta = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        delta = _bounded(minutes=value)
+    elif isinstance(value, str) and (m := _DURATION_RE.match(value)) and any(m.groups()):
+        w, d, h, mins = (int(x) if x else 0 for x in m.groups())
+        delta = _bounded(weeks=w, days=d, hours=h, minutes=mins)
+    else:
+        raise ValueError(f"expected a duration like '24h', '15m' or '2d', got {value!r}")
+    if abs(delta) > MAX_DURATION:
+        raise ValueError(_too_long())
+    return delta
+
+
+def _too_long() -> str:
+    return f"the duration is too long (at most {MAX_DURATION.days // 7} weeks)"
+
+
+def _bounded(**parts: int) -> dt.timedelta:
+    try:
+        return dt.timedelta(**parts)
+    except OverflowError:
+        raise ValueError(_too_long()) from None
 
 
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
@@ -359,6 +376,27 @@ class ConsoleSettings(_Model):
     user: str = Field(default="ME", description="initials used for commands typed at the console")
 
 
+# Names a template may never see, whatever the allow-list says: the bot's own secrets and
+# anything named like a credential.
+_SECRET_NAME = re.compile(r"(?i)(TOKEN|SECRET|PASSW|PWD|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNING|CERT)"
+                          r"|^(SLACK|ZULIP|HACKMD|GITHUB|GH|AWS|AZURE|GOOGLE|GCP)_")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _template_env_name(value: Any) -> str:
+    if not isinstance(value, str) or not _ENV_NAME.match(value):
+        raise ValueError(f"expected an environment variable name such as 'MEETING_ROOM', got {value!r}")
+    if _SECRET_NAME.search(value):
+        raise ValueError(f"{value!r} looks like a secret; templates are never given secrets "
+                         "(a template can be changed by anyone who can change the notes repository)")
+    return value
+
+
+class TemplateSettings(_Model):
+    env: list[Annotated[str, BeforeValidator(_template_env_name)]] = Field(
+        default=[], description="environment variables a notes template may read as env.NAME (never secrets)")
+
+
 class BotSettings(_Model):
     default_meeting: str | None = None
     state_dir: Path = Path("state")
@@ -380,6 +418,7 @@ class Config(_Model):
     zulip: ZulipSettings = ZulipSettings()
     console: ConsoleSettings = ConsoleSettings()
     web: WebSettings = WebSettings()
+    templates: TemplateSettings = TemplateSettings()
 
     _path: Path | None = PrivateAttr(default=None)
 

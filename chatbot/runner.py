@@ -280,7 +280,11 @@ class ConfigWatcher:
             if self.wake.is_set() or (stamp is not None and stamp != self._stamp):
                 self.wake.clear()
                 self._stamp = stamp
-                self.reload()
+                try:
+                    self.reload()
+                except Exception:  # never let one bad reload stop every later one
+                    log.exception("reloading the config failed; the watcher goes on (fix the config "
+                                  "and save it again or send SIGHUP)")
 
     def reload(self) -> bool:
         path = self.bot.config.path
@@ -290,6 +294,9 @@ class ConfigWatcher:
             config = load_config(path)
         except ConfigError as exc:
             log.error("config not reloaded, keeping the running one: %s", exc)
+            return False
+        except Exception as exc:  # a check that failed in an unforeseen way: still one line
+            log.error("config not reloaded, keeping the running one: %s: %s", type(exc).__name__, exc)
             return False
         self.bot.config = config
         # the Git hooks follow the new config ([meetings.git] turned on or off, notes moved)

@@ -226,10 +226,19 @@ def readable_text(text: str, user: Callable[[str, str], str] | None = None) -> s
 
 
 _TOKEN_RE = re.compile(r"\b(xox[a-z]-|xapp-)[A-Za-z0-9-]+")
+# A slash command's response_url lets whoever has it answer in the workspace for 30 minutes,
+# and its legacy verification token ("token") proves requests came from Slack: both are
+# secrets. Redacted by key (form, JSON and Python-repr spellings: debug logs print payloads
+# in all three) and, wherever else such a URL shows up (the webhook client logs the URL it
+# posts to), by shape: everything after /commands/, /actions/, /services/ or /workflows/.
+_SECRET_FIELD_RE = re.compile(r"""(?<![\w-])(["']?(?:response_url|token)["']?\s*[:=]\s*["']?)([^"'&\s,}]+)""")
+_HOOK_URL_RE = re.compile(r"""(https?:(?:\\?/){2}[^\s"'<>]*?(?:\\?/)(?:commands|actions|services|workflows)(?:\\?/))"""
+                          r"""[^\s"'<>,)]+""")
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces the configured secrets (and anything shaped like a Slack token) in log records."""
+    """Replaces the configured secrets, anything shaped like a Slack token, response URLs and
+    the legacy verification token in log records."""
 
     def __init__(self, secrets: list[str]):
         super().__init__()
@@ -238,7 +247,9 @@ class RedactSecrets(logging.Filter):
     def _clean(self, text: str) -> str:
         for s in self.secrets:
             text = text.replace(s, "[redacted]")
-        return _TOKEN_RE.sub(lambda m: m.group(1) + "[redacted]", text)
+        text = _TOKEN_RE.sub(lambda m: m.group(1) + "[redacted]", text)
+        text = _HOOK_URL_RE.sub(lambda m: m.group(1) + "[redacted]", text)
+        return _SECRET_FIELD_RE.sub(lambda m: m.group(1) + "[redacted]", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:

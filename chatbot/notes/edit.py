@@ -15,9 +15,11 @@ same notes directory:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,13 +68,26 @@ def _remove_stale_temp_files(directory: Path) -> None:
                 p.unlink()
 
 
+# A test hook: called with the notes path inside the window between the bot's "unchanged?"
+# check and its rename, where a person's save must not be lost (tests inject a save or a
+# delay here). None in production.
+WRITE_WINDOW_HOOK: Callable[[Path], None] | None = None
+
+
 class ChangedUnderneath(Exception):
     """The file changed between our read and our write (someone edited it by hand)."""
 
 
 def atomic_write(path: Path, text: str, expect: str | None = None) -> None:
     """Write ``text`` to ``path`` atomically. With ``expect``, the file must still hold
-    exactly that text right before the rename, else ChangedUnderneath and nothing changes."""
+    exactly that text when it is replaced, else ChangedUnderneath and the file keeps what
+    is in it (a person's save that lands while the bot writes is never lost).
+
+    Where the system can swap two names atomically (Linux ``renameat2(RENAME_EXCHANGE)``)
+    the new file is swapped in and what it displaced is compared with ``expect``: if a save
+    got in since the check, the swap is undone and the caller starts again from the saved
+    text. Elsewhere the check is made right before ``os.replace``, which leaves a window of
+    a few microseconds."""
     data = text.encode("utf-8")
     directory = path.parent
     try:
@@ -86,9 +101,19 @@ def atomic_write(path: Path, text: str, expect: str | None = None) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
-        if expect is not None and path.read_bytes() != expect.encode("utf-8"):
-            raise ChangedUnderneath(str(path))
-        os.replace(tmp, path)
+        if expect is None:
+            os.replace(tmp, path)
+        else:
+            wanted = expect.encode("utf-8")
+            try:
+                if path.read_bytes() != wanted:
+                    raise ChangedUnderneath(str(path))
+            except FileNotFoundError:
+                raise ChangedUnderneath(str(path)) from None
+            if WRITE_WINDOW_HOOK is not None:
+                WRITE_WINDOW_HOOK(path)
+            if not _swap_checked(tmp, path, data, wanted):
+                os.replace(tmp, path)  # no atomic swap here: the check above is the best we have
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -99,6 +124,64 @@ def atomic_write(path: Path, text: str, expect: str | None = None) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _swap_checked(tmp: str, path: Path, ours: bytes, wanted: bytes) -> bool:
+    """Swap ``tmp`` (our new text) and ``path``; keep the swap if what it displaced is
+    ``wanted``, else undo it and raise ChangedUnderneath. False if the system cannot swap
+    (nothing was done)."""
+    if not _exchange(tmp, path):
+        return False
+    try:
+        displaced = Path(tmp).read_bytes()
+    except OSError:
+        displaced = None
+    if displaced == wanted:
+        os.unlink(tmp)  # the text we read, now replaced
+        return True
+    # A save got in between our check and the swap: give it back.
+    if not _exchange(tmp, path):
+        os.replace(tmp, path)
+        raise ChangedUnderneath(str(path))
+    try:
+        back = Path(tmp).read_bytes()
+    except OSError:
+        back = None
+    if back == ours:
+        os.unlink(tmp)
+    else:
+        # yet another save replaced our text while we looked: that newest save is what counts
+        os.replace(tmp, path)
+    raise ChangedUnderneath(str(path))
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_renameat2: Callable | None | bool = None  # None: not looked up yet; False: not available
+
+
+def _exchange(a: str | Path, b: str | Path) -> bool:
+    """Atomically swap two names in one directory; False where the system cannot."""
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = False
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError, AttributeError):
+                libc = ctypes.CDLL(None, use_errno=True)
+                fn = libc.renameat2  # glibc >= 2.28, musl >= 1.2.?
+                fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+                fn.restype = ctypes.c_int
+                _renameat2 = fn
+    if not _renameat2:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+        return False  # this file system (or kernel, or sandbox) cannot swap
+    if err == errno.ENOENT:
+        raise ChangedUnderneath(str(b))  # the file was removed since it was read
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _umask() -> int:

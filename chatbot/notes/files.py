@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..config import Config, Meeting
 from ..schedule import Occurrence
@@ -60,8 +61,11 @@ class NotesFiles:
 
     def render(self, occurrence: Occurrence) -> str:
         tpl_path = self.meeting.notes.template
-        env = jinja2.Environment(keep_trailing_newline=True, autoescape=False,
-                                 undefined=jinja2.StrictUndefined)
+        # A template may come from the notes repository (anyone who can open a pull request):
+        # rendered in Jinja's sandbox, with only the allow-listed environment variables.
+        env = ImmutableSandboxedEnvironment(keep_trailing_newline=True, autoescape=False,
+                                            undefined=jinja2.StrictUndefined)
+        allowed = {name: os.environ[name] for name in self.config.templates.env if name in os.environ}
         try:
             if tpl_path is None:
                 template = env.from_string(DEFAULT_TEMPLATE)
@@ -70,9 +74,9 @@ class NotesFiles:
                 full = self.config.resolve(tpl_path)
                 where = str(full)
                 template = env.from_string(full.read_text(encoding="utf-8"))
-            return template.render(date=occurrence.start, env=dict(os.environ), meeting=self.meeting,
+            return template.render(date=occurrence.start, env=allowed, meeting=self.meeting,
                                    agenda_section=self.meeting.notes.agenda_section)
-        except jinja2.TemplateError as exc:
+        except jinja2.TemplateError as exc:  # SecurityError (the sandbox said no) included
             raise EditError(f"the notes template {where} could not be rendered: {exc}") from None
         except OSError as exc:
             raise EditError(f"the notes template {tpl_path} could not be read: {exc.strerror}") from None
