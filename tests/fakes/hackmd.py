@@ -321,6 +321,12 @@ class FakeHackMD:
             def log_message(self, *args):
                 pass
 
+            def setup(self):
+                super().setup()
+                # headers and body go out in two writes: without this, Nagle's algorithm and
+                # the client's delayed ACK hold every answer back ~40 ms
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def do_GET(self):
                 fake._serve(self, "GET")
 
