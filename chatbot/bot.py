@@ -543,8 +543,10 @@ class Bot:
         msg.public = reply(f"{who.initials} completed an action item: ", UserText(item.text))
         return self._warn(msg, session)
 
-    def action_pings(self, meeting: Meeting, occ: Occurrence) -> tuple[list[tuple[Person, Message]], Message]:
-        """One message per resolved owner listing all their open items, and a channel summary."""
+    def action_pings(self, meeting: Meeting, occ: Occurrence,
+                     mention: Callable[[Person], bool] | None = None) -> tuple[list[tuple[Person, Message]], Message]:
+        """One message per resolved owner listing all their open items, and a channel summary
+        that mentions the owners ``mention`` says (all by default; the others by name only)."""
         items = act.open_actions(self.config, meeting, occ.date, today=self.held_until(meeting))
         resolved, unresolved = act.by_owner(items)
         files = self.files(meeting)
@@ -561,7 +563,8 @@ class Bot:
             Text(f"Open action items before {meeting.name}", bold=True), f" ({occ.date.isoformat()}): {len(items)}")
         for initials in sorted(resolved):
             person, theirs = resolved[initials]
-            summary.add("• ", Mention(person), f": {len(theirs)}")
+            summary.add("• ", Mention(person) if mention is None or mention(person) else Text(person.name),
+                        f": {len(theirs)}")
         for token in sorted(unresolved):
             summary.add("• ", UserText(token), f": {len(unresolved[token])} (unresolved: not in the roster)")
         return pings, summary

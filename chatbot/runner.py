@@ -220,14 +220,25 @@ class Reminders:
             # every round still in its grace period: a ping that failed is tried again (the
             # ledger skips what was sent), even after the summary went out
             for r in self.due(meeting, self.bot.now(), [meeting.actions.ping_before], kind=None):
-                pings, summary = self.bot.action_pings(meeting, r.occurrence)
+                pings, _ = self.bot.action_pings(meeting, r.occurrence)
                 retry = lambda: self.fire_pings(meeting_id)  # noqa: E731
                 retry_id = f"retry:pings:{meeting_id}"
+                reached: set[str] = set()
                 for person, message in pings:
-                    self._send(self.key("ping", meeting, r, person.initials),
-                               f"action-item ping to {person.initials} for {meeting.id}",
-                               lambda: self.backend.notify(meeting, person, message), retry, retry_id)
-                self._send(self.key("summary", meeting, r), f"action-item summary for {meeting.id}",
+                    if self._send(self.key("ping", meeting, r, person.initials),
+                                  f"action-item ping to {person.initials} for {meeting.id}",
+                                  lambda: self.backend.notify(meeting, person, message), retry, retry_id):
+                        reached.add(person.initials)
+                summary_key = self.key("summary", meeting, r)
+                if self.was_sent(summary_key):
+                    continue
+                # the summary mentions only who could not be reached by their own ping (by
+                # default): nobody is notified twice about the same items
+                wanted = meeting.actions.summary_mentions
+                _, summary = self.bot.action_pings(
+                    meeting, r.occurrence,
+                    mention=lambda p: wanted == "all" or (wanted == "unreached" and p.initials not in reached))
+                self._send(summary_key, f"action-item summary for {meeting.id}",
                            lambda: self.backend.post(meeting, summary), retry, retry_id)
 
     def stop(self) -> None:

@@ -94,3 +94,78 @@ def test_a_healthy_ledger_is_kept(tmp_path):
     ledger = Ledger(path)
     assert ledger.recovered == [] and ledger.was_sent("reminder:console:other:9:900:")
     ledger.close()
+
+
+# ---------------------------------------------------------------------------------------
+# 7. Owners pinged once: the summary mentions only those their own ping did not reach
+
+PAST_NOTES = ("# Conda Ecosystem Meeting 2026-01-07\n\n## Attendees\n\n- JRG: Jaime (@jaimergp)\n"
+              "- JL: Jannis (@jezdez)\n\n## Discussion\n\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n")
+
+
+@pytest.mark.slow
+def test_the_summary_mentions_only_owners_whose_dm_failed(tmp_path):
+    from fakes.slack import FakeSlack
+    from test_slack import APP_TOKEN, BOT_TOKEN, BotProcess, _config, _env
+
+    # U0JANNIS is not a user of this workspace: conversations.open answers user_not_found
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+                   users={"U0JAIME": {"name": "jaime"}}) as fake:
+        config = _config(tmp_path, api_url=fake.api_url)
+        (tmp_path / "notes").mkdir()
+        (tmp_path / "notes" / "20260107-conda-ecosystem.md").write_text(PAST_NOTES, encoding="utf-8")
+        # the pings for the 2026-01-14 14:00 UTC meeting fall due two days before
+        bot = BotProcess(tmp_path, config, _env(CHATBOT_FAKE_NOW="2026-01-12T13:59:58Z"))
+        try:
+            summary = fake.wait_for(lambda: [m for m in fake.messages("C0CONDAECO")
+                                             if "Open action items" in m["text"]], timeout=30, what="the summary")
+            dms = [m for m in fake.messages() if m["channel"].startswith("D")]
+            assert [m["channel"] for m in dms] == ["D0JAIME"] and "<@U0JAIME>" in dms[0]["text"]
+            text = summary[0]["text"]
+            assert "<@U0JANNIS>: 1" in text  # not reached by a DM: mentioned here
+            assert "<@U0JAIME>" not in text and "Jaime Rodríguez-Guerra: 1" in text  # reached: named only
+        finally:
+            bot.stop()
+
+
+class _Posts:
+    name = "slack"
+
+    def __init__(self, fail: set[str] = frozenset()):
+        self.fail = fail
+        self.summaries: list = []
+        self.dms: list[str] = []
+
+    def wants(self, meeting):
+        return True
+
+    def post(self, meeting, message):
+        self.summaries.append(message)
+
+    def notify(self, meeting, person, message):
+        from chatbot.backends.base import BackendError
+        if person.initials in self.fail:
+            raise BackendError("refused")
+        self.dms.append(person.initials)
+
+
+@pytest.mark.parametrize("setting, mentioned", [(None, {"JL"}), ("unreached", {"JL"}), ("all", {"JL", "JRG"}),
+                                                ("none", set())])
+def test_summary_mentions_setting(tmp_path, setting, mentioned):
+    from chatbot.messages import Mention
+    from chatbot.runner import Reminders
+
+    text = BASE_CONFIG.replace("[meetings.destinations]", (f'[meetings.actions]\nsummary_mentions = "{setting}"\n\n'
+                                                            if setting else "") + "[meetings.destinations]")
+    config = load_config(write_config(tmp_path, text))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "20260107-eco.md").write_text(PAST_NOTES, encoding="utf-8")
+    backend = _Posts(fail={"JL"})
+    rem = Reminders(Bot(config, FixedClock(dt.datetime(2026, 1, 12, 14, 1, tzinfo=UTC))), backend,
+                    Ledger(tmp_path / "state.sqlite3"))
+    rem.fire_pings("eco")
+    assert backend.dms == ["JRG"]
+    (summary,) = backend.summaries
+    got = {seg.person.initials for line in summary.lines for seg in line if isinstance(seg, Mention)}
+    assert got == mentioned
+    rem.ledger.close()
