@@ -22,6 +22,7 @@ from chatbot.config import load_config
 from chatbot.state import Ledger
 
 from conftest import BASE_CONFIG, FixedClock, write_config
+from test_gitsync import repos  # noqa: F401 (a fixture)
 from test_reliability import REMINDER_CONFIG, Bot_, bots  # noqa: F401 (a fixture)
 
 UTC = dt.timezone.utc
@@ -169,3 +170,74 @@ def test_summary_mentions_setting(tmp_path, setting, mentioned):
     got = {seg.person.initials for line in summary.lines for seg in line if isinstance(seg, Mention)}
     assert got == mentioned
     rem.ledger.close()
+
+
+# ---------------------------------------------------------------------------------------
+# 9. A person's unresolved merge conflict is never edited
+
+
+def _merge_conflict(repo: Path, notes: Path, git) -> None:
+    ident = ("-c", "user.name=Someone", "-c", "user.email=someone@example.org")
+    git(repo, "checkout", "--quiet", "-b", "theirs")
+    notes.write_text(notes.read_text(encoding="utf-8").replace("First item", "First item, as they wrote it"),
+                     encoding="utf-8")
+    git(repo, *ident, "commit", "--quiet", "-am", "theirs")
+    git(repo, "checkout", "--quiet", "main")
+    notes.write_text(notes.read_text(encoding="utf-8").replace("First item", "First item, as we wrote it"),
+                     encoding="utf-8")
+    git(repo, *ident, "commit", "--quiet", "-am", "ours")
+    proc = subprocess.run(["git", *ident, "merge", "theirs"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode != 0 and "CONFLICT" in proc.stdout
+
+
+@pytest.mark.parametrize("resolved_in_file", [False, True])
+def test_a_notes_file_with_an_unresolved_merge_conflict_is_not_edited(tmp_path, repos, resolved_in_file):
+    from chatbot.bot import Sender
+    from chatbot.messages import render_plain
+    from test_gitsync import NOTES, PUSH, git, make_bot, say
+
+    _remote, _human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH)
+    say(bot, "agenda add First item")
+    notes = repo / NOTES / "20260107-eco.md"
+    _merge_conflict(repo, notes, git)
+    if resolved_in_file:
+        # the person fixed the text but has not told Git (no `git add`): still unmerged
+        text = notes.read_text(encoding="utf-8")
+        kept = [ln for ln in text.splitlines(keepends=True)
+                if not ln.startswith(("<<<<<<<", "=======", ">>>>>>>")) and "as they wrote it" not in ln]
+        notes.write_text("".join(kept), encoding="utf-8")
+    before = notes.read_bytes()
+    msg = bot.handle("agenda add Second item", Sender("slack", "U1"))
+    out = render_plain(msg)
+    assert not msg.ok
+    assert "20260107-eco.md" in out and "merge conflict" in out and "nothing was changed" in out
+    if resolved_in_file:
+        assert "git ls-files -u" in out
+    assert notes.read_bytes() == before
+    assert NOTES + "/20260107-eco.md" in git(repo, "ls-files", "-u")  # the conflict is still the person's
+    # once resolved and committed, the bot edits again
+    git(repo, "checkout", "--quiet", "--ours", "--", NOTES + "/20260107-eco.md")
+    git(repo, "add", NOTES + "/20260107-eco.md")
+    git(repo, "-c", "user.name=Someone", "-c", "user.email=someone@example.org", "commit", "--quiet", "--no-edit")
+    assert "item 2" in say(bot, "agenda add Second item")
+
+
+def test_conflict_markers_are_refused_without_git_but_a_setext_heading_is_not_one(tmp_path):
+    from chatbot.bot import Sender
+    from chatbot.messages import render_plain
+
+    cfg = write_config(tmp_path)
+    bot = Bot(load_config(cfg), FixedClock(dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)))
+    (tmp_path / "notes").mkdir()
+    notes = tmp_path / "notes" / "20260107-eco.md"
+    conflicted = ("# Meeting\n\n## New agenda items\n\n<<<<<<< HEAD\n- [ ] JRG: ours\n=======\n"
+                  "- [ ] JL: theirs\n>>>>>>> hackmd-sync\n")
+    notes.write_text(conflicted, encoding="utf-8")
+    msg = bot.handle("agenda add Third", Sender("slack", "U1"))
+    assert not msg.ok and "unresolved merge conflict" in render_plain(msg) and "line 5" in render_plain(msg)
+    assert notes.read_text(encoding="utf-8") == conflicted
+    setext = "Meeting\n=======\n\n## New agenda items\n\n- [ ] JRG: ours\n"
+    notes.write_text(setext, encoding="utf-8")
+    assert bot.handle("agenda add Third", Sender("slack", "U1")).ok
+    assert notes.read_text(encoding="utf-8").endswith("- [ ] JRG: Third\n")
