@@ -297,6 +297,7 @@ class ConfigWatcher:
 def run(bot: Bot, backend: Backend) -> int:
     stop = threading.Event()
     rem = Reminders(bot, backend)
+    backend.ledger = rem.ledger  # deliveries handled are remembered there (redeliveries act once)
     watcher = ConfigWatcher(bot, rem)
 
     def on_signal(signum, _frame):

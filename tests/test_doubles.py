@@ -241,3 +241,110 @@ def test_conflict_markers_are_refused_without_git_but_a_setext_heading_is_not_on
     notes.write_text(setext, encoding="utf-8")
     assert bot.handle("agenda add Third", Sender("slack", "U1")).ok
     assert notes.read_text(encoding="utf-8").endswith("- [ ] JRG: Third\n")
+
+
+# ---------------------------------------------------------------------------------------
+# 5. Redeliveries and replays act once
+
+
+def _slack_notes(tmp_path: Path) -> str:
+    path = tmp_path / "notes" / "20260107-conda-ecosystem.md"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+@pytest.mark.slow
+def test_a_redelivered_socket_mode_envelope_acts_once_even_after_kill_9(tmp_path):
+    from fakes.slack import FakeSlack
+    from test_slack import APP_TOKEN, BOT_TOKEN, BotProcess, _config, _env
+
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+                   users={"U0JAIME": {"name": "jaime"}}) as fake:
+        config = _config(tmp_path, api_url=fake.api_url)
+        bot = BotProcess(tmp_path, config, _env())
+        try:
+            fake.wait_connected(1, timeout=20)
+            eid, cmd = fake.send_slash_command("/agenda", "add Only once", user_id="U0JAIME")
+            fake.wait_ack(eid)
+            assert "item 1" in fake.wait_response(cmd["response_url"])["text"]
+            fake.redeliver(eid)  # Slack did not get the ack in time
+            fake.wait_ack(eid)  # answered...
+            bot.wait_log(rf"envelope {eid} again \(retry 1, timeout\); it was handled already")
+            bot.proc.kill()  # kill -9
+            bot.proc.wait(10)
+        finally:
+            bot.stop()
+        again = BotProcess(tmp_path, config, _env())
+        try:
+            fake.wait_connected(2, timeout=20)
+            fake.redeliver(eid, retry_reason="refresh_requested")  # to the restarted bot
+            fake.wait_ack(eid)
+            again.wait_log(rf"envelope {eid} again \(retry 2, refresh_requested\); it was handled already")
+            # ...and not acted on: one item, one answer
+            eid2, listing = fake.send_slash_command("/agenda", "list", user_id="U0JAIME")
+            text = fake.wait_response(listing["response_url"])["text"]
+            assert "1. JRG: Only once" in text and "2." not in text
+            assert _slack_notes(tmp_path).count("Only once") == 1
+            path = cmd["response_url"].split(str(fake.port), 1)[1]
+            assert [r.path for r in fake.responses].count(path) == 1
+        finally:
+            again.stop()
+
+
+@pytest.mark.slow
+def test_an_http_retry_and_a_byte_identical_replay_act_once(tmp_path):
+    from fakes.slack import FakeSlack, post_raw, signed_request
+    from test_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, BotProcess, _config, _env, _free_port
+
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+                   users={"U0JAIME": {"name": "jaime"}}) as fake:
+        port = _free_port()
+        config = _config(tmp_path, mode="http", api_url=fake.api_url, port=port)
+        bot = BotProcess(tmp_path, config, _env(SLACK_APP_TOKEN=None, SLACK_SIGNING_SECRET=SIGNING_SECRET))
+        try:
+            bot.wait_log(r"listening for slash commands on http://127\.0\.0\.1:\d+/slack/events", timeout=20)
+            url = f"http://127.0.0.1:{port}/slack/events"
+            form = fake.slash_command_payload("/agenda", "add Only once", user_id="U0JAIME")
+            body, headers = signed_request(SIGNING_SECRET, form)
+            assert post_raw(url, body, headers)[0] == 200
+            assert "item 1" in fake.wait_response(form["response_url"])["text"]
+            # Slack's retry: the same body, signed anew, with X-Slack-Retry-Num
+            retry_body, retry_headers = signed_request(SIGNING_SECRET, form, timestamp=int(time.time()) + 1,
+                                                       retry_num=1)
+            assert retry_body == body
+            assert post_raw(url, retry_body, retry_headers)[0] == 200
+            assert post_raw(url, body, headers)[0] == 200  # someone replays the captured request
+            assert post_raw(url, body, headers)[0] == 200
+            bot.wait_log(r"X-Slack-Retry-Num 1\); it was handled already")
+            bot.wait_log(r"(?s)(same body\); it was handled already.*){2}")
+            listing = fake.slash_command_payload("/agenda", "list", user_id="U0JAIME")
+            assert post_raw(url, *signed_request(SIGNING_SECRET, listing))[0] == 200
+            text = fake.wait_response(listing["response_url"])["text"]
+            assert "1. JRG: Only once" in text and "2." not in text
+            assert _slack_notes(tmp_path).count("Only once") == 1
+            path = form["response_url"].split(str(fake.port), 1)[1]
+            assert [r.path for r in fake.responses].count(path) == 1
+            # a forged "replay" is refused before it is remembered: the real one still works after
+            other = fake.slash_command_payload("/agenda", "add Second", user_id="U0JAIME")
+            forged_body, forged_headers = signed_request("not-the-secret", other)
+            assert post_raw(url, forged_body, forged_headers)[0] == 401
+            assert post_raw(url, *signed_request(SIGNING_SECRET, other))[0] == 200
+            assert "item 2" in fake.wait_response(other["response_url"])["text"]
+        finally:
+            bot.stop()
+
+
+def test_handled_deliveries_are_bounded(tmp_path, monkeypatch):
+    import chatbot.state as state
+
+    monkeypatch.setattr(state, "HANDLED_MAX", 50)
+    ledger = Ledger(tmp_path / "chatbot.sqlite3")
+    t0 = 1_000_000.0
+    assert ledger.claim("old", now=t0) and not ledger.claim("old", now=t0 + 1)
+    for i in range(state._PRUNE_EVERY * 2):
+        ledger.claim(f"k{i}", now=t0 + 10 + i)
+    count = ledger._db.execute("SELECT COUNT(*) FROM handled").fetchone()[0]
+    assert count <= 50 + state._PRUNE_EVERY
+    ledger.prune(now=t0 + state.HANDLED_KEPT_FOR + 1000)  # a day later: all forgotten
+    assert ledger._db.execute("SELECT COUNT(*) FROM handled").fetchone()[0] == 0
+    assert ledger.claim("old", now=t0 + state.HANDLED_KEPT_FOR + 1000)
+    ledger.close()

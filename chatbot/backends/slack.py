@@ -29,6 +29,7 @@ from the environment and are scrubbed from log output.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import re
@@ -608,12 +609,30 @@ class SlackBackend(Backend):
             )
         except BoltError as exc:
             raise BackendError(f"Slack API auth.test failed while starting: {exc}") from None
+        if http:
+            app.use(self._once_per_request)  # after bolt's signature check: only signed requests count
         # which names are ours is asked per command: a reloaded config may rename them
         app.command(re.compile(r"^/"), matchers=[self._is_ours])(ack=_ack_only, lazy=[self._on_command])
         app.command(re.compile(r"^/"))(self._on_unknown_command)  # after the known ones
         app.error(self._on_error)
         self._app = app
         return app
+
+    def _once_per_request(self, req, next) -> Any:  # noqa: A002 (bolt passes it by this name)
+        """HTTP mode: a signed request seen before (Slack's retry with ``X-Slack-Retry-Num``,
+        or the same bytes replayed within the 5-minute signature window) is acknowledged and
+        not acted on again. The key is the digest of the body: each command's body is unique
+        (its ``trigger_id`` and ``response_url``), and a retry repeats it byte for byte."""
+        from slack_bolt.response import BoltResponse
+
+        raw = req.raw_body if isinstance(req.raw_body, str) else str(req.raw_body or "")
+        key = "slack-http:" + hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()
+        if self.first_delivery(key):
+            return next()
+        retry = (req.headers.get("x-slack-retry-num") or [None])[0]
+        log.info("Slack sent a request again (%s); it was handled already: acknowledged, not acted on",
+                 f"X-Slack-Retry-Num {retry}" if retry else "same body")
+        return BoltResponse(status=200, body="")
 
     def _is_ours(self, command: dict) -> bool:
         return (command.get("command") or "") in self.commands()
@@ -729,8 +748,23 @@ class SlackBackend(Backend):
         from slack_bolt.adapter.socket_mode import SocketModeHandler
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        handler = SocketModeHandler(app, app_token, logger=logging.getLogger("chatbot.slack.socket"),
-                                    web_client=self.client, ping_interval=SOCKET_PING_INTERVAL)
+        backend = self
+
+        class OnceHandler(SocketModeHandler):
+            """An envelope Slack delivers again (same ``envelope_id``: our ack did not reach it
+            in time, or a reconnect) is acknowledged and not acted on again."""
+
+            def handle(self, client, req) -> None:
+                if backend.first_delivery(f"slack-envelope:{req.envelope_id}"):
+                    return super().handle(client, req)
+                log.info("Slack delivered envelope %s again (retry %s, %s); it was handled already: "
+                         "acknowledged, not acted on", req.envelope_id, req.retry_attempt, req.retry_reason or "-")
+                from slack_sdk.socket_mode.response import SocketModeResponse
+
+                client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+
+        handler = OnceHandler(app, app_token, logger=logging.getLogger("chatbot.slack.socket"),
+                              web_client=self.client, ping_interval=SOCKET_PING_INTERVAL)
         self._socket_handler = handler
         delay = 1.0
         while not stop.is_set():

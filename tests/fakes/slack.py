@@ -87,6 +87,7 @@ class Envelope:
     type: str
     payload: dict[str, Any]
     sent_at: float = field(default_factory=time.monotonic)
+    attempts: int = 0  # redeliveries so far (Slack's retry_attempt)
 
 
 def _form_or_json(body: bytes, content_type: str) -> dict[str, Any]:
@@ -449,6 +450,22 @@ class FakeSlack:
                               "retry_attempt": 0, "retry_reason": ""}))
         return env.envelope_id
 
+    def redeliver(self, envelope_id: str, retry_reason: str = "timeout") -> None:
+        """Deliver an envelope again, as Slack does when it got no ack in time (or around a
+        reconnect): the same ``envelope_id`` and payload, ``retry_attempt`` one higher, on the
+        newest live connection (which may belong to a restarted client)."""
+        with self._lock:
+            if not self._live:
+                raise AssertionError("no live Socket Mode connection to redeliver on")
+            conn = self._live[-1]
+            env = next(e for e in self.envelopes if e.envelope_id == envelope_id)
+            env.attempts += 1
+            self.acks.pop(envelope_id, None)  # the new delivery gets its own ack
+            attempt = env.attempts
+        conn.send(json.dumps({"envelope_id": env.envelope_id, "type": env.type, "payload": env.payload,
+                              "accepts_response_payload": env.type == "slash_commands",
+                              "retry_attempt": attempt, "retry_reason": retry_reason}))
+
     def send_slash_command(self, command: str, text: str, *, user_id: str, user_name: str = "someone",
                            channel_id: str = "C0CONDAECO") -> tuple[str, dict[str, str]]:
         """Deliver a slash command over Socket Mode; returns (envelope_id, payload)."""
@@ -499,15 +516,11 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def signed_post(url: str, secret: str | None, form: dict[str, str], *, timestamp: int | str | None = None,
-                signature: str | None = None, timeout: float = 10.0) -> tuple[int, str]:
-    """POST a slash command to the bot in HTTP mode; returns (status, body).
-
-    ``secret=None`` sends no signature headers at all; ``signature`` overrides the computed one
-    (a forgery); ``timestamp`` lets a test send a stale (or garbled) request."""
-    host = urllib.parse.urlsplit(url).hostname
-    if host != HOST:
-        raise ValueError(f"the fake only talks to {HOST}, not {host}")
+def signed_request(secret: str | None, form: dict[str, str], *, timestamp: int | str | None = None,
+                   signature: str | None = None, retry_num: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a slash command as Slack sends it in HTTP mode. A retry (Slack
+    sends one when the app did not answer in 3 s) repeats the body, signed anew, with
+    ``X-Slack-Retry-Num`` and ``X-Slack-Retry-Reason``."""
     body = urllib.parse.urlencode(form).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded",
                "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
@@ -515,6 +528,28 @@ def signed_post(url: str, secret: str | None, form: dict[str, str], *, timestamp
         ts = str(int(time.time()) if timestamp is None else timestamp)
         headers["X-Slack-Request-Timestamp"] = ts
         headers["X-Slack-Signature"] = signature or slack_signature(secret, ts, body)
+    if retry_num is not None:
+        headers["X-Slack-Retry-Num"] = str(retry_num)
+        headers["X-Slack-Retry-Reason"] = "http_timeout"
+    return body, headers
+
+
+def signed_post(url: str, secret: str | None, form: dict[str, str], *, timestamp: int | str | None = None,
+                signature: str | None = None, timeout: float = 10.0, retry_num: int | None = None) -> tuple[int, str]:
+    """POST a slash command to the bot in HTTP mode; returns (status, body).
+
+    ``secret=None`` sends no signature headers at all; ``signature`` overrides the computed one
+    (a forgery); ``timestamp`` lets a test send a stale (or garbled) request; ``retry_num``
+    makes it one of Slack's retries."""
+    body, headers = signed_request(secret, form, timestamp=timestamp, signature=signature, retry_num=retry_num)
+    return post_raw(url, body, headers, timeout=timeout)
+
+
+def post_raw(url: str, body: bytes, headers: dict[str, str], timeout: float = 10.0) -> tuple[int, str]:
+    """POST exactly these bytes and headers (e.g. replay a captured request); (status, body)."""
+    host = urllib.parse.urlsplit(url).hostname
+    if host != HOST:
+        raise ValueError(f"the fake only talks to {HOST}, not {host}")
     req = urllib.request.Request(url, data=body, headers=headers, method="POST")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
     try:
