@@ -348,3 +348,58 @@ def test_handled_deliveries_are_bounded(tmp_path, monkeypatch):
     assert ledger._db.execute("SELECT COUNT(*) FROM handled").fetchone()[0] == 0
     assert ledger.claim("old", now=t0 + state.HANDLED_KEPT_FOR + 1000)
     ledger.close()
+
+
+# ---------------------------------------------------------------------------------------
+# 6. A reminder posted once across kill -9 right after (or right before) the post
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crash", ["after", "before"])
+def test_slack_reminder_is_posted_once_across_kill_9_around_the_post(tmp_path, crash):
+    """The fake kills the bot (SIGKILL) from inside chat.postMessage: with ``after`` Slack has
+    stored the reminder and the bot never learns it; with ``before`` Slack never got it. The
+    restarted bot (within reminder_grace) asks conversations.history for the post's metadata
+    and posts only if it is not there."""
+    import os
+    import signal
+
+    from fakes.slack import FakeSlack
+    from test_slack import APP_TOKEN, BOT_TOKEN, REMINDER_NOW, BotProcess, _config, _env
+
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+                   users={"U0JAIME": {"name": "jaime"}}) as fake:
+        config = _config(tmp_path, api_url=fake.api_url)
+        bot = BotProcess(tmp_path, config, _env(CHATBOT_FAKE_NOW=REMINDER_NOW))
+        fake.on_next("chat.postMessage", lambda rec: os.kill(bot.proc.pid, signal.SIGKILL), when=crash)
+        try:
+            assert bot.proc.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            bot.stop()
+        assert len(fake.messages("C0CONDAECO")) == (1 if crash == "after" else 0)
+        again = BotProcess(tmp_path, config, _env(CHATBOT_FAKE_NOW="2026-01-07T16:45:40Z"))
+        try:
+            if crash == "after":
+                again.wait_log(r"the 0:15:00 reminder for conda-ecosystem .* was posted before the bot stopped "
+                               r"\(found on the platform", timeout=30)
+            else:
+                again.wait_log(r"found no post on the platform; posting it", timeout=30)
+                again.wait_log(r"sent the 0:15:00 reminder", timeout=30)
+            again.wait_log(r"chatbot ready")  # after the catch-up at start
+            history = fake.calls("conversations.history")
+            assert history and history[0].params["channel"] == "C0CONDAECO"
+            (msg,) = fake.messages("C0CONDAECO")
+            assert msg["text"].startswith("*Conda Ecosystem Meeting* starts in 15 min")
+            assert msg["metadata"]["event_payload"]["key"] == \
+                "reminder:slack:conda-ecosystem:2026-01-07T17:00:00+00:00:900:"
+        finally:
+            again.stop()
+        # and now it is confirmed: a third start neither asks nor posts
+        third = BotProcess(tmp_path, config, _env(CHATBOT_FAKE_NOW="2026-01-07T16:46:00Z"))
+        try:
+            third.wait_log(r"chatbot ready")
+            third.wait_log(r"Slack: connected in Socket Mode")
+            assert len(fake.calls("conversations.history")) == len(history)
+            assert len(fake.messages("C0CONDAECO")) == 1
+        finally:
+            third.stop()

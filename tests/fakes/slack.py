@@ -1,18 +1,23 @@
 """A fake Slack for end-to-end tests, speaking Slack's real wire protocols on 127.0.0.1.
 
 * **Web API** (``http://127.0.0.1:PORT/api/METHOD``): ``auth.test``, ``apps.connections.open``,
-  ``chat.postMessage``, ``chat.postEphemeral``, ``conversations.open``, ``users.info`` with
-  Slack's JSON shapes. Tokens are checked like Slack does (``not_authed`` without one,
+  ``chat.postMessage`` (with message ``metadata``), ``chat.postEphemeral``, ``conversations.open``,
+  ``conversations.history`` (newest first, ``oldest``, ``limit``/``cursor``, metadata with
+  ``include_all_metadata``), ``users.info`` with Slack's JSON shapes. Tokens are checked like Slack does (``not_authed`` without one,
   ``invalid_auth`` for a wrong one, ``not_allowed_token_type`` for the wrong kind); unknown
   channels give ``channel_not_found``. :meth:`FakeSlack.rate_limit` makes the next N calls of a
   method answer ``429`` with ``Retry-After``; :meth:`FakeSlack.fail` makes them answer
   ``ok: false`` with a given error. Like Slack, ``chat.postMessage`` keeps only the first
   40,000 characters of a longer ``text`` (:meth:`FakeSlack.shown` is what people then see).
+  :meth:`FakeSlack.on_next` runs a test's callback at the next call of a method, just before
+  or just after the fake acts on it (a test kills the bot there). :meth:`FakeSlack.revoke`
+  revokes a token, as an admin or Slack does.
 * **response_url** (``/commands/…``): where ``respond()`` posts a slash command's answer.
 * **Socket Mode**: ``apps.connections.open`` hands out a single-use ``ws://`` URL to a real
   websocket server (the ``websockets`` package) that says ``hello``, delivers
   ``slash_commands`` envelopes and records each acknowledgement by ``envelope_id``. It can drop
-  the connection or ask the client to refresh it, as Slack does.
+  the connection or ask the client to refresh it, as Slack does, and deliver an envelope again
+  (:meth:`FakeSlack.redeliver`, same ``envelope_id``, higher ``retry_attempt``).
 * **Slash command text** is what Slack sends, not what people typed: Slack escapes ``&``, ``<``
   and ``>`` (:func:`slack_escape`) and sends mentions, channels and links as ``<…>`` entities
   (``<@U123>``, ``<@U123|name>``, ``<#C123|general>``, ``<!channel>``, ``<!subteam^S123|@team>``,
@@ -122,6 +127,8 @@ class FakeSlack:
         self._tickets: set[str] = set()
         self._rate_limits: dict[str, list[int]] = {}
         self._failures: dict[str, list[tuple[str, int]]] = {}
+        self._hooks: dict[tuple[str, str], list[Callable[[Recorded], None]]] = {}
+        self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages kept, oldest first
         self._live: list[ServerConnection] = []
         self._ts = itertools.count(1)
         self._lock = threading.Condition()
@@ -203,6 +210,19 @@ class FakeSlack:
         with self._lock:
             self._failures.setdefault(method, []).extend([(error, status)] * times)
 
+    def on_next(self, method: str, callback: Callable[[Recorded], None], when: str = "after") -> None:
+        """Run ``callback(request)`` once, at the next call of ``method``: ``when="after"`` the
+        fake has acted on it (a message is stored) but not yet answered; ``"before"`` it has
+        not acted, and the request is then dropped unanswered (the connection closes). A
+        test kills the bot from there to crash it exactly around the post."""
+        with self._lock:
+            self._hooks.setdefault((method, when), []).append(callback)
+
+    def _hook(self, method: str, when: str):
+        with self._lock:
+            hooks = self._hooks.get((method, when))
+            return hooks.pop(0) if hooks else None
+
     # -- queries ----------------------------------------------------------------------
 
     def calls(self, method: str) -> list[Recorded]:
@@ -262,6 +282,15 @@ class FakeSlack:
             return
         method = url.path[len("/api/"):]
         rec = Recorded(method, url.path, headers, params)
+        before = self._hook(method, "before")
+        if before is not None:
+            rec.status = -1
+            with self._lock:
+                self.requests.append(rec)
+                self._lock.notify_all()
+            before(rec)
+            h.close_connection = True
+            return
         status, payload, extra = self._api(method, rec)
         rec.status = status
         rec.error = None if payload.get("ok") else payload.get("error")
@@ -270,7 +299,13 @@ class FakeSlack:
         with self._lock:
             self.requests.append(rec)
             self._lock.notify_all()
-        self._send(h, status, payload, extra)
+        after = self._hook(method, "after")
+        if after is not None:
+            after(rec)
+        try:
+            self._send(h, status, payload, extra)
+        except OSError:
+            pass  # the client is gone (a test killed it)
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, payload: dict | None,
               headers: dict[str, str] | None = None, text: str | None = None) -> None:
@@ -336,11 +371,45 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not (params.get("text") or params.get("blocks") or params.get("attachments")):
             return {"ok": False, "error": "no_text"}
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):  # form-encoded calls send it as JSON text
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                return {"ok": False, "error": "invalid_metadata_format"}
+        if metadata is not None and not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
+                                         and isinstance(metadata.get("event_payload"), dict)):
+            return {"ok": False, "error": "invalid_metadata_schema"}
         ts = self._next_ts()
         text = str(params.get("text", ""))[:MAX_TEXT]  # Slack cuts longer text, wherever that falls
-        return {"ok": True, "channel": channel, "ts": ts,
-                "message": {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT",
-                            "text": text, "ts": ts, "team": self.team_id}}
+        message = {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT", "text": text, "ts": ts,
+                   "team": self.team_id}
+        kept = dict(message, metadata=metadata) if metadata else dict(message)
+        with self._lock:
+            self.history.setdefault(channel, []).append(kept)
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _api_conversations_history(self, params: dict) -> dict:
+        """Newest first, from ``oldest`` (exclusive), ``limit`` per page (at most 999) with a
+        ``cursor``; ``metadata`` only with ``include_all_metadata``, as Slack does."""
+        channel = params.get("channel")
+        if not self._channel_ok(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        try:
+            oldest = float(params.get("oldest") or 0)
+            limit = min(max(int(params.get("limit") or 100), 1), 999)
+            start = int(params.get("cursor") or 0)
+        except (TypeError, ValueError):
+            return {"ok": False, "error": "invalid_arguments"}
+        with_meta = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            found = [m for m in reversed(self.history.get(channel, [])) if float(m["ts"]) > oldest]
+        page = found[start:start + limit]
+        if not with_meta:
+            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
+        more = start + limit < len(found)
+        return {"ok": True, "messages": page, "has_more": more, "pin_count": 0,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _api_chat_postEphemeral(self, params: dict) -> dict:
         if not self._channel_ok(params.get("channel")):
