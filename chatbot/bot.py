@@ -179,7 +179,9 @@ class Bot:
         before = occ.date if occ else self.now().date() + dt.timedelta(days=1)
         return act.open_actions(self.config, meeting, before, today=self.held_until(meeting))
 
-    def action_pings(self, meeting: Meeting, occ: Occurrence) -> tuple[list[tuple[Person, Message]], Message]:
-        """One message per resolved owner listing all their open items, and a channel summary."""
+    def action_pings(self, meeting: Meeting, occ: Occurrence,
+                     mention: Callable[[Person], bool] | None = None) -> tuple[list[tuple[Person, Message]], Message]:
+        """One message per resolved owner listing all their open items, and a channel summary
+        that mentions the owners ``mention`` says (all by default; the others by name only)."""
         items = act.open_actions(self.config, meeting, occ.date, today=self.held_until(meeting))
-        return action_pings(self.files(meeting), meeting, occ, items)
+        return action_pings(self.files(meeting), meeting, occ, items, mention)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 from zoneinfo import ZoneInfo
 
 from . import actions as act
@@ -113,9 +113,10 @@ def actions_message(files: NotesFiles, items: list[act.ActionItem], title: str,
     return msg
 
 
-def action_pings(files: NotesFiles, meeting: Meeting, occ: Occurrence,
-                 items: list[act.ActionItem]) -> tuple[list[tuple[Person, Message]], Message]:
-    """One message per resolved owner listing all their open items, and a channel summary."""
+def action_pings(files: NotesFiles, meeting: Meeting, occ: Occurrence, items: list[act.ActionItem],
+                 mention: Callable[[Person], bool] | None = None) -> tuple[list[tuple[Person, Message]], Message]:
+    """One message per resolved owner listing all their open items, and a channel summary
+    that mentions the owners ``mention`` says (all by default; the others by name only)."""
     resolved, unresolved = act.by_owner(items)
     pings = []
     for initials in sorted(resolved):
@@ -130,7 +131,8 @@ def action_pings(files: NotesFiles, meeting: Meeting, occ: Occurrence,
         Text(f"Open action items before {meeting.name}", bold=True), f" ({occ.date.isoformat()}): {len(items)}")
     for initials in sorted(resolved):
         person, theirs = resolved[initials]
-        summary.add("• ", Mention(person), f": {len(theirs)}")
+        summary.add("• ", Mention(person) if mention is None or mention(person) else Text(person.name),
+                    f": {len(theirs)}")
     for token in sorted(unresolved):
         summary.add("• ", UserText(token), f": {len(unresolved[token])} (unresolved: not in the roster)")
     return pings, summary

@@ -245,6 +245,9 @@ class ActionSettings(_Model):
     max_meetings: int | None = Field(default=None, ge=1)
     ping_before: Duration | None = dt.timedelta(days=2)
     ping: Literal["dm", "channel"] = "dm"
+    # who the channel summary mentions: only owners whose own ping could not be delivered
+    # ("unreached"), every owner ("all", a second notification for most), or nobody ("none")
+    summary_mentions: Literal["unreached", "all", "none"] = "unreached"
     carry_over: bool = True
 
 

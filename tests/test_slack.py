@@ -915,7 +915,8 @@ def test_manifest_matches_the_defaults():
         assert re.search(rf"^\s*- command: {re.escape(name)}\s*$", text, re.M), name
     scopes = re.search(r"^\s*bot:\s*\n((?:\s*- .*\n)+)", text, re.M).group(1)
     assert {re.match(r"\s*- ([\w:.]+)", ln).group(1) for ln in scopes.splitlines()} == {
-        "commands", "chat:write", "chat:write.public", "im:write", "users:read"}
+        "commands", "chat:write", "chat:write.public", "im:write", "users:read",
+        "channels:history", "groups:history", "im:history"}
     assert re.search(r"^\s*socket_mode_enabled: true\s*$", text, re.M)
 
 

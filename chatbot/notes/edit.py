@@ -287,6 +287,7 @@ def _apply(path: Path, change: LineEdit) -> EditResult:
         path = target
     for _ in range(EDIT_ATTEMPTS):
         notes = read_notes(path)
+        refuse_conflicted(path, notes.text)
         new_lines, result = change(notes)
         try:
             atomic_write(path, "".join(new_lines), expect=notes.text)
@@ -296,6 +297,33 @@ def _apply(path: Path, change: LineEdit) -> EditResult:
             raise write_error(path, exc) from None
         return result
     raise EditError(f"{path.name} keeps changing while the bot edits it; try again in a moment")
+
+
+_CONFLICT_START = re.compile(r"^<{7}(?:[ \t].*)?$", re.M)
+_CONFLICT_END = re.compile(r"^>{7}(?:[ \t].*)?$", re.M)
+_CONFLICT_MIDDLE = re.compile(r"^={7}[ \t]*$", re.M)
+
+
+def conflict_line(text: str) -> int | None:
+    """The line (1-based) of a merge conflict Git left in the text: a ``<<<<<<<`` line followed
+    by a ``=======`` and a ``>>>>>>>`` line. (``=======`` alone is a Markdown heading underline.)"""
+    start = _CONFLICT_START.search(text)
+    if start is None:
+        return None
+    middle = _CONFLICT_MIDDLE.search(text, start.end())
+    if middle is None or _CONFLICT_END.search(text, middle.end()) is None:
+        return None
+    return text.count("\n", 0, start.start()) + 1
+
+
+def refuse_conflicted(path: Path, text: str) -> None:
+    """Never edit a file with an unresolved merge conflict: the person resolving it would find
+    the bot's line inside the conflict, and a commit of it would mark the conflict resolved."""
+    line = conflict_line(text)
+    if line is not None:
+        raise EditError(f"{path.name} has an unresolved merge conflict (the <<<<<<< marker on line {line}); "
+                        "nothing was changed. Resolve the conflict in the file (keep what should stay, delete "
+                        "the <<<<<<<, ======= and >>>>>>> lines) and try again")
 
 
 def _leading_ws(line: str) -> str:
