@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -183,3 +184,24 @@ def test_a_refused_command_is_said_once(tmp_path):
     assert r.returncode == 1
     assert r.stderr.count("no agenda for 2026-01-07") == 1, r.stderr  # not also as a log line
     assert "WARNING" not in r.stderr
+
+
+def _readme_quick_start_commands() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Quick start"):text.index("\n## ", text.index("## Quick start") + 1)]
+    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", section, re.S)]
+
+
+def test_readme_quick_start_uses_a_venv_and_ci_runs_its_test_command_word_for_word():
+    """The quick start works on a Python that refuses `pip install` outside a virtual environment
+    (PEP 668, Debian's): every install goes into .venv, every program is run from there; and
+    .ci/run runs the README's test command exactly."""
+    clone, run, test = _readme_quick_start_commands()
+    assert clone.startswith("git clone ") and clone.endswith("&& cd chatbot")
+    for command in (run, test):
+        steps = [s.strip() for s in command.split("&&")]
+        assert steps[0] == "python3 -m venv .venv"
+        assert all(s.startswith(".venv/bin/") for s in steps[1:]), steps
+    assert run.endswith(".venv/bin/chatbot run")
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert test in ci, "`.ci/run` must run the README's test command word for word"
