@@ -301,6 +301,7 @@ def run(bot: Bot, backend: Backend) -> int:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGHUP, on_hup)
     backend.prepare()
+    web = start_web(bot)
     rem.start()
     threading.Thread(target=watcher.loop, name="config-watcher", daemon=True).start()
     log.info("chatbot ready: backend=%s, meetings=%s", backend.name,
@@ -312,5 +313,27 @@ def run(bot: Bot, backend: Backend) -> int:
         watcher.wake.set()
         rem.stop()
         backend.close()
+        if web is not None:
+            web.shutdown()
+            web.server_close()
         log.info("chatbot stopped")
     return 0
+
+
+def start_web(bot: Bot):
+    """With ``[web] enabled`` (or ``$CHATBOT_WEB``): the status pages, calendars and ``/healthz``
+    served by this process, in a thread; None when not enabled."""
+    settings = bot.config.web
+    if not settings.enabled:
+        return None
+    from .web import make_http_server
+
+    try:
+        server = make_http_server(bot, settings.host, settings.port)
+    except OSError as exc:  # address in use, no permission for a low port, unknown host
+        raise ConfigError(f"{bot.config.path}: web: cannot serve the status pages on {settings.host}:{settings.port}: "
+                          f"{exc.strerror or exc}") from None
+    threading.Thread(target=server.serve_forever, name="chatbot-web", daemon=True).start()
+    log.info("serving the status pages on http://%s:%d/ (/healthz for health checks)", settings.host,
+             server.server_address[1])
+    return server

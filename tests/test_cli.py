@@ -205,3 +205,42 @@ def test_readme_quick_start_uses_a_venv_and_ci_runs_its_test_command_word_for_wo
     assert run.endswith(".venv/bin/chatbot run")
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert test in ci, "`.ci/run` must run the README's test command word for word"
+
+
+def test_run_serves_the_status_pages_and_keeps_its_ledger_where_the_environment_says(tmp_path):
+    """As in the container: `chatbot run` itself serves /healthz and the pages with
+    $CHATBOT_WEB set, and its ledger goes to $CHATBOT_STATE_DIR (not next to the config)."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    cfg = write_config(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CHATBOT_FAKE_NOW": FAKE_NOW, "CHATBOT_WEB": f"127.0.0.1:{port}",
+           "CHATBOT_STATE_DIR": str(tmp_path / "ledger")}
+    proc = subprocess.Popen([sys.executable, "-m", "chatbot", "run", "--stay", "--config", str(cfg)], cwd=REPO,
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    health = (r.status, r.read())
+                break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the status pages never came up"
+                time.sleep(0.1)
+        assert health == (200, b"ok\n")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/meetings/eco", timeout=5) as r:
+            assert "Conda Ecosystem Meeting" in r.read().decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert (tmp_path / "ledger" / "chatbot.sqlite3").is_file()
+    assert not (tmp_path / "state").exists()
