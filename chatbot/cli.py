@@ -107,23 +107,63 @@ def cmd_notes_create(args, config) -> int:
 
 
 def cmd_remind(args, config) -> int:
+    """Without --due: the next meeting's reminder, posted (or printed) now, saying the real time
+    left. With --due: what the running bot would send now (reminders and action-item pings due
+    within ``reminder_grace`` and not in the ledger), so cron can run it every few minutes."""
+    from pathlib import Path
+
+    from filelock import FileLock, Timeout
+
     from .backends import backend_class
+    from .runner import Reminders, default_ledger
 
     bot = Bot(config, _clock(), hooks=hooks_for(config))
-    meeting = config.meeting(args.meeting)
-    due = next_reminder(meeting, bot.now())
-    if due is None:
-        print(f"error: {meeting.name} has no upcoming reminders", file=sys.stderr)
-        return 1
-    message = bot.reminder(meeting, due.occurrence, due.offset)
     name = args.backend or "console"
     backend = backend_class(name)(bot)
+    if args.due:
+        meetings = [config.meeting(args.meeting)] if args.meeting else \
+            [m for m in config.meetings if backend.wants(m)]
+        ledger = default_ledger(bot)
+        # two overlapping runs (a slow platform, a cron every minute) must not both send
+        lock = FileLock(str(Path(ledger.path).with_name("remind.lock")), timeout=120)
+        rem = Reminders(bot, backend, ledger)
+        try:
+            with lock:
+                if args.dry_run:
+                    for m in meetings:
+                        for r in rem.due(m, bot.now()):
+                            print(f"# {m.id}: the {r.offset} reminder due {r.due.astimezone(UTC).isoformat()} "
+                                  f"via {name}")
+                            print(backend.render(bot.reminder(m, r.occurrence, r.offset)))
+                    return 0
+                results = []
+                for m in meetings:
+                    results += rem.fire(m.id, retry=False) + rem.fire_pings(m.id, retry=False)
+        except Timeout:
+            print(f"error: another `chatbot remind --due` is still running ({lock.lock_file})", file=sys.stderr)
+            return 1
+        finally:
+            rem.ledger.close()
+            backend.close()
+        if not all(results):
+            print(f"error: {results.count(False)} of {len(results)} due message(s) could not be sent (see the log "
+                  "above); the next run tries again while they are still due", file=sys.stderr)
+            return 1
+        print(f"sent {len(results)} due message(s)" if results else "nothing due", file=sys.stderr)
+        return 0
+
+    meeting = config.meeting(args.meeting)
+    occ = bot.next_meeting(meeting)
+    # it says the real time left: a reminder posted by hand is rarely at a configured offset
+    message = bot.reminder(meeting, occ)
     if args.dry_run:
-        print(f"# due {due.due.astimezone(UTC).isoformat()} via {name}")
+        print(f"# {meeting.id} at {occ.start_utc.isoformat()}, posted now via {name}")
         print(backend.render(message))
         return 0
-    backend.post(meeting, message)
-    backend.close()
+    try:
+        backend.post(meeting, message)
+    finally:
+        backend.close()
     return 0
 
 
@@ -271,8 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=cmd_notes_create)
 
     p = sub.add_parser("remind", parents=[common, meeting], help="post (or print) the next reminder now",
-                       description="Post the next due reminder now, or with --dry-run print it exactly as it "
-                                   "would be posted.")
+                       description="Post the next meeting's reminder now (saying the real time left), or with "
+                                   "--dry-run print it exactly as it would be posted. With --due: post only the "
+                                   "reminders and action-item pings that are due now (within [bot] "
+                                   "reminder_grace) and not yet sent according to the ledger, as the running "
+                                   "bot would; for cron, every few minutes.")
+    p.add_argument("--due", action="store_true",
+                   help="only what is due and not yet sent (the ledger in [bot] state_dir remembers)")
     p.add_argument("--dry-run", action="store_true", help="print instead of posting")
     p.add_argument("--backend", "-b", choices=["console", "slack", "zulip"], help="whose format (default console)")
     p.set_defaults(func=cmd_remind)

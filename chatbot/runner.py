@@ -179,11 +179,15 @@ class Reminders:
         return min(max(tenth, dt.timedelta(seconds=5)), dt.timedelta(minutes=1))
 
     def _send(self, key: str, what: str, send, retry, retry_id: str) -> bool:
+        """Send once (the ledger remembers); True if it went out now or before."""
         if self.was_sent(key):
             return True
         try:
             send()
         except Exception as exc:  # the bot keeps running; the backend logged the details
+            if retry is None:  # a one-shot run (`chatbot remind --due`): the next run tries again
+                log.error("sending %s failed (%s: %s)", what, type(exc).__name__, exc)
+                return False
             delay = self.retry_delay()
             log.error("sending %s failed (%s: %s); trying again in %d s while it is still due",
                       what, type(exc).__name__, exc, delay.total_seconds())
@@ -202,33 +206,44 @@ class Reminders:
         log.info("sent %s", what)
         return True
 
-    def fire(self, meeting_id: str) -> None:
+    def fire(self, meeting_id: str, retry: bool = True) -> list[bool]:
+        """Post the meeting's reminders that are due and not yet sent; whether each went out.
+        With ``retry`` a failed one is tried again later by the scheduler."""
         meeting = self.bot.config.meeting(meeting_id)
+        results = []
         with self._lock:
             for r in self.due(meeting, self.bot.now()):
                 message = self.bot.reminder(meeting, r.occurrence, r.offset)
-                self._send(self.key("reminder", meeting, r), f"the {r.offset} reminder for {meeting.id} "
-                           f"at {r.occurrence.start_utc.isoformat()}",
-                           lambda: self.backend.post(meeting, message), lambda: self.fire(meeting_id),
-                           f"retry:reminders:{meeting_id}")
+                results.append(self._send(
+                    self.key("reminder", meeting, r), f"the {r.offset} reminder for {meeting.id} "
+                    f"at {r.occurrence.start_utc.isoformat()}", lambda: self.backend.post(meeting, message),
+                    (lambda: self.fire(meeting_id)) if retry else None, f"retry:reminders:{meeting_id}"))
+        return results
 
-    def fire_pings(self, meeting_id: str) -> None:
+    def fire_pings(self, meeting_id: str, retry: bool = True) -> list[bool]:
+        """The action-item pings and summary that are due and not yet sent; whether each went out."""
         meeting = self.bot.config.meeting(meeting_id)
+        results: list[bool] = []
         if not (meeting.actions.enabled and meeting.actions.ping_before):
-            return
+            return results
         with self._lock:
             # every round still in its grace period: a ping that failed is tried again (the
             # ledger skips what was sent), even after the summary went out
             for r in self.due(meeting, self.bot.now(), [meeting.actions.ping_before], kind=None):
                 pings, summary = self.bot.action_pings(meeting, r.occurrence)
-                retry = lambda: self.fire_pings(meeting_id)  # noqa: E731
+                again = (lambda: self.fire_pings(meeting_id)) if retry else None
                 retry_id = f"retry:pings:{meeting_id}"
                 for person, message in pings:
-                    self._send(self.key("ping", meeting, r, person.initials),
-                               f"action-item ping to {person.initials} for {meeting.id}",
-                               lambda: self.backend.notify(meeting, person, message), retry, retry_id)
-                self._send(self.key("summary", meeting, r), f"action-item summary for {meeting.id}",
-                           lambda: self.backend.post(meeting, summary), retry, retry_id)
+                    key = self.key("ping", meeting, r, person.initials)
+                    if not self.was_sent(key):
+                        results.append(self._send(key, f"action-item ping to {person.initials} for {meeting.id}",
+                                                  lambda: self.backend.notify(meeting, person, message), again,
+                                                  retry_id))
+                key = self.key("summary", meeting, r)
+                if not self.was_sent(key):
+                    results.append(self._send(key, f"action-item summary for {meeting.id}",
+                                              lambda: self.backend.post(meeting, summary), again, retry_id))
+        return results
 
     def stop(self) -> None:
         if self.scheduler.running:

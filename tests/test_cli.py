@@ -124,9 +124,39 @@ def test_remind_dry_run(tmp_path):
     r = chatbot("remind", "--dry-run", config=cfg)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == "# due 2026-01-06T17:00:00+00:00 via console"
-    assert lines[1] == "*Conda Ecosystem Meeting* starts in 1 d: Wed 2026-01-07 17:00 UTC"
+    assert lines[0] == "# eco at 2026-01-07T17:00:00+00:00, posted now via console"
+    # the real time left (2026-01-05 12:00 -> 2026-01-07 17:00), not the next reminder's offset
+    assert lines[1] == "*Conda Ecosystem Meeting* starts in 2 d 5 h: Wed 2026-01-07 17:00 UTC"
     assert "1. JL: Budget" in r.stdout
+
+
+def test_remind_says_the_minutes_left_on_meeting_day(tmp_path):
+    r = chatbot("remind", config=write_config(tmp_path), env={"CHATBOT_FAKE_NOW": "2026-01-07T16:22:40Z"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("[eco] *Conda Ecosystem Meeting* starts in 37 min: Wed 2026-01-07 17:00 UTC")
+
+
+def test_remind_due_posts_only_what_is_due_and_not_yet_sent(tmp_path):
+    """For cron: each run posts what the running bot would post now, once."""
+    cfg = write_config(tmp_path)
+    early = chatbot("remind", "--due", config=cfg, env={"CHATBOT_FAKE_NOW": "2026-01-06T16:50:00Z"})
+    assert early.returncode == 0, early.stderr
+    assert early.stdout == "" and "nothing due" in early.stderr
+    runs = [chatbot("remind", "--due", config=cfg, env={"CHATBOT_FAKE_NOW": f"2026-01-06T17:0{m}:00Z"})
+            for m in (1, 4, 7)]
+    assert [r.returncode for r in runs] == [0, 0, 0], [r.stderr for r in runs]
+    posted = "".join(r.stdout for r in runs)
+    assert posted.count("[eco] *Conda Ecosystem Meeting* starts in ") == 1, posted
+    assert posted.startswith("[eco] *Conda Ecosystem Meeting* starts in 1 d: Wed 2026-01-07 17:00 UTC"), posted
+    assert "sent 1 due message(s)" in runs[0].stderr and all("nothing due" in r.stderr for r in runs[1:])
+    # the 15-minute one, later, is its own reminder; a dry run shows it without using it up
+    env = {"CHATBOT_FAKE_NOW": "2026-01-07T16:52:00Z"}  # a late cron run: 8 minutes left, not 15
+    dry = chatbot("remind", "--due", "--dry-run", config=cfg, env=env)
+    assert dry.returncode == 0 and "starts in 8 min" in dry.stdout
+    real = chatbot("remind", "--due", config=cfg, env=env)
+    assert "[eco] *Conda Ecosystem Meeting* starts in 8 min" in real.stdout
+    assert chatbot("remind", "--due", config=cfg, env=env).stdout == ""
+    assert (tmp_path / "state" / "chatbot.sqlite3").is_file()
 
 
 def test_console_run_reads_commands_and_exits_at_end_of_input(tmp_path):
