@@ -189,13 +189,74 @@ def cmd_actions(args, config) -> int:
 
 
 def cmd_check_config(args, config) -> int:
+    """The config is valid (else main() listed every problem); say what it means."""
+    from .backends.zulip import topic_name
+    from .config import format_duration
+    from .schedule import reminders as reminder_times
+
+    def when(at: dt.datetime) -> str:
+        return at.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC")
+
+    def durations(values) -> str:
+        return ", ".join(format_duration(v) for v in values)
+
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
+    now = bot.now()
     print(f"{config.path}: OK")
     for m in config.meetings:
-        bot = Bot(config, _clock(), hooks=hooks_for(config))
         occ = bot.next_meeting(m)
-        print(f"- {m.id}: {m.name}; {len(m.slots)} slot(s); next {occ.start.isoformat()}; "
-              f"notes in {bot.files(m).directory}")
-    print(f"- {len(config.people)} people in the roster")
+        files = bot.files(m)
+        print(f"- {m.id}: {m.name}{' (the default meeting)' if m.id == config.meeting().id else ''}")
+        for s in m.slots:
+            print(f"  slot: {s.rrule} from {s.start.isoformat()} at {s.time.strftime('%H:%M')} {s.timezone}")
+        cancelled = f"; cancelled: {', '.join(d.isoformat() for d in m.cancelled)}" if m.cancelled else ""
+        print(f"  next meeting: {when(occ.start)} ({format_duration(m.duration)}){cancelled}")
+        if m.reminders:
+            nxt = next(reminder_times(m, now), None)
+            after = f"; next: the {format_duration(nxt.offset)} one at {when(nxt.due)}, for {nxt.occurrence.date}" \
+                if nxt else ""
+            print(f"  reminders: {durations(m.reminders)} before each meeting{after}")
+        else:
+            print("  reminders: none")
+        places = []
+        if m.destinations.console:
+            places.append("the console")
+        if m.destinations.slack_channel:
+            places.append(f"Slack channel {m.destinations.slack_channel}")
+        if m.destinations.zulip_stream:
+            places.append(f"Zulip stream #{m.destinations.zulip_stream}, topic '{topic_name(m, occ.start)}'")
+        print(f"  reminders go to: {'; '.join(places) or 'nowhere (no destination set)'}")
+        if m.actions.enabled:
+            how = "by direct message" if m.actions.ping == "dm" else "in the meeting's channel or stream"
+            if m.actions.ping_before:
+                nxt = next(reminder_times(m, now, [m.actions.ping_before]), None)
+                ping = f"owners pinged {how} {format_duration(m.actions.ping_before)} before each meeting" + \
+                       (f", next at {when(nxt.due)}" if nxt else "")
+            else:
+                ping = "owners are not pinged"
+            carry = f"carried over into '{m.notes.actions_section}'" if m.actions.carry_over and m.notes.actions_section \
+                else "not carried over"
+            print(f"  action items: from the last {format_duration(m.actions.lookback)} of notes; {ping}; {carry}")
+        else:
+            print("  action items: off")
+        template = config.resolve(m.notes.template) if m.notes.template else "the built-in template"
+        exists = "exists" if files.path_for(occ).exists() else "not created yet"
+        print(f"  notes store: Markdown files in {files.directory}, named {m.notes.filename} "
+              f"(next: {files.path_for(occ).name}, {exists}); new ones from {template}; "
+              f"agenda items under '{m.notes.agenda_section}'")
+        g = m.git
+        if g.enabled:
+            target = f"{g.remote} {g.branch}" if g.branch else f"{g.remote}, the checked-out branch"
+            steps = (["pull --rebase before each edit"] if g.pull else []) + ["commit each change"] + \
+                ([f"push to {target} ({g.retries} retries)"] if g.push else ["no push"])
+            print(f"  Git: {', '.join(steps)}; committer {g.committer_name} <{g.committer_email}>")
+        else:
+            print("  Git: off (changes are only written to the files)")
+    print(f"- {len(config.people)} people in the roster ({sum(p.admin for p in config.people)} admin(s))")
+    print(f"- ledger of sent reminders: {config.resolve(config.bot.state_dir) / 'chatbot.sqlite3'}; "
+          f"a reminder missed by less than {format_duration(config.bot.reminder_grace)} is still sent")
+    web = config.web
+    print(f"- status pages: {'served by chatbot run' if web.enabled else 'chatbot serve'} on {web.host}:{web.port}")
     return 0
 
 
@@ -366,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         return args.func(args, config)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("\n".join(f"error: {line}" for line in str(exc).splitlines()), file=sys.stderr)
         return 2
     except (EditError, NotesError) as exc:
         print(f"error: {exc}", file=sys.stderr)

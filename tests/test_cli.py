@@ -42,7 +42,7 @@ def test_help_everywhere(args):
 
 def test_check_config_ok_and_malformed(tmp_path):
     ok = chatbot("check-config", config=write_config(tmp_path))
-    assert ok.returncode == 0 and "OK" in ok.stdout and "2026-01-07T17:00:00+00:00" in ok.stdout
+    assert ok.returncode == 0 and "OK" in ok.stdout and "next meeting: Wed 2026-01-07 17:00 UTC" in ok.stdout
     bad = tmp_path / "bad"
     bad.mkdir()
     path = write_config(bad, BASE_CONFIG.replace('timezone = "UTC"', 'timezone = "Mars/Olympus"', 1))
@@ -51,6 +51,37 @@ def test_check_config_ok_and_malformed(tmp_path):
     assert r.stderr.strip() == f"error: {path}: meetings[0].slots[0].timezone: unknown time zone 'Mars/Olympus' " \
                                "(use an IANA name such as 'America/Los_Angeles')"
     assert "Traceback" not in r.stderr
+
+
+def test_check_config_lists_every_problem(tmp_path):
+    path = write_config(tmp_path, BASE_CONFIG.replace('timezone = "UTC"', 'timezone = "Mars/Olympus"', 1)
+                        .replace('reminders = ["24h", "15m"]', 'reminders = ["soon"]'))
+    r = chatbot("check-config", config=path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(ln.startswith(f"error: {path}: meetings[0].") for ln in lines), lines
+    assert "more problem" not in r.stderr
+
+
+def test_check_config_explains_what_the_config_means(tmp_path):
+    """Reminders and when they fire next, where they go, the notes store, Git, ping times."""
+    text = BASE_CONFIG + """
+[meetings.git]
+enabled = true
+push = true
+pull = true
+"""
+    r = chatbot("check-config", config=write_config(tmp_path, text))  # now: Mon 2026-01-05 12:00 UTC
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "reminders: 1 d, 15 min before each meeting; next: the 1 d one at Tue 2026-01-06 17:00 UTC" in out
+    assert "reminders go to: the console; Slack channel C1; Zulip stream #conda, topic " \
+           "'Conda Ecosystem Meeting 2026-01-07'" in out
+    assert "owners pinged by direct message 2 d before each meeting, next at Mon 2026-01-05 17:00 UTC" in out
+    assert f"notes store: Markdown files in {tmp_path / 'notes'}, named %Y%m%d-eco.md " \
+           "(next: 20260107-eco.md, not created yet)" in out
+    assert "Git: pull --rebase before each edit, commit each change, push to origin, the checked-out branch" in out
+    assert f"ledger of sent reminders: {tmp_path / 'state' / 'chatbot.sqlite3'}" in out
 
 
 def test_config_from_environment_variable(tmp_path):
