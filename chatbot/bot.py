@@ -172,6 +172,7 @@ class Bot:
     def _warn(msg: Message, session: EditSession) -> Message:
         for w in session.warnings:
             msg.add("⚠ ", w)
+            msg.warnings.append(w)
         return msg
 
     # -- helpers ----------------------------------------------------------------------

@@ -41,7 +41,9 @@ def _emit(message: Message) -> int:
     text = render_plain(message)
     if message.ok:
         print(text)
-        return 0
+        for warning in message.warnings:  # done, but not published (e.g. a push Git refused)
+            print(f"error: {warning}", file=sys.stderr)
+        return 1 if message.warnings else 0
     print(f"error: {text}", file=sys.stderr)
     return 1
 
@@ -102,8 +104,8 @@ def cmd_notes_create(args, config) -> int:
         path, created = bot.ensure_notes(meeting, occ, session)
     print(f"{'created' if created else 'already exists'}: {path}")
     for warning in session.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    return 0
+        print(f"error: {warning}", file=sys.stderr)
+    return 1 if session.warnings else 0
 
 
 def cmd_remind(args, config) -> int:
