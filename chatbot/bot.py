@@ -160,7 +160,8 @@ class Bot:
         upcoming = list(occurrences(meeting, now - meeting.duration + dt.timedelta(microseconds=1), limit=count))
         return next_message(meeting, upcoming, now)
 
-    def reminder(self, meeting: Meeting, occ: Occurrence, offset: dt.timedelta) -> Message:
+    def reminder(self, meeting: Meeting, occ: Occurrence, offset: dt.timedelta | None = None) -> Message:
+        """The reminder of ``occ``, sent ``offset`` before it (None: now, whenever that is)."""
         msg = reminder_head(meeting, occ, offset, self.now())
         try:
             items = self.agenda(meeting, occ)

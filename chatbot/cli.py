@@ -44,7 +44,9 @@ def _emit(message: Message) -> int:
     text = for_terminal(render_plain(message))  # notes may hold escape sequences: never printed raw
     if message.ok:
         print(text)
-        return 0
+        for warning in message.warnings:  # done, but not published (e.g. a push Git refused)
+            print(f"error: {warning}", file=sys.stderr)
+        return 1 if message.warnings else 0
     print(f"error: {text}", file=sys.stderr)
     return 1
 
@@ -127,28 +129,68 @@ def cmd_notes_create(args, config) -> int:
     store = bot.store(meeting)
     print(f"{'created' if created else 'already exists'}: {store.path(occ.date) or store.name(occ.date)}")
     for warning in session.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    return 0
+        print(f"error: {warning}", file=sys.stderr)
+    return 1 if session.warnings else 0
 
 
 def cmd_remind(args, config) -> int:
+    """Without --due: the next meeting's reminder, posted (or printed) now, saying the real time
+    left. With --due: what the running bot would send now (reminders and action-item pings due
+    within ``reminder_grace`` and not in the ledger), so cron can run it every few minutes."""
+    from pathlib import Path
+
+    from filelock import FileLock, Timeout
+
     from .backends import backend_class
+    from .runner import Reminders, default_ledger
 
     bot = Bot(config, _clock(), hooks=hooks_for(config))
-    meeting = config.meeting(args.meeting)
-    due = next_reminder(meeting, bot.now())
-    if due is None:
-        print(f"error: {meeting.name} has no upcoming reminders", file=sys.stderr)
-        return 1
-    message = bot.reminder(meeting, due.occurrence, due.offset)
     name = args.backend or "console"
     backend = backend_class(name)(bot)
+    if args.due:
+        meetings = [config.meeting(args.meeting)] if args.meeting else \
+            [m for m in config.meetings if backend.wants(m)]
+        ledger = default_ledger(bot)
+        # two overlapping runs (a slow platform, a cron every minute) must not both send
+        lock = FileLock(str(Path(ledger.path).with_name("remind.lock")), timeout=120)
+        rem = Reminders(bot, backend, ledger)
+        try:
+            with lock:
+                if args.dry_run:
+                    for m in meetings:
+                        for r in rem.due(m, bot.now()):
+                            print(f"# {m.id}: the {r.offset} reminder due {r.due.astimezone(UTC).isoformat()} "
+                                  f"via {name}")
+                            print(backend.render(bot.reminder(m, r.occurrence, r.offset)))
+                    return 0
+                results = []
+                for m in meetings:
+                    results += rem.fire(m.id, retry=False) + rem.fire_pings(m.id, retry=False)
+        except Timeout:
+            print(f"error: another `chatbot remind --due` is still running ({lock.lock_file})", file=sys.stderr)
+            return 1
+        finally:
+            rem.ledger.close()
+            backend.close()
+        if not all(results):
+            print(f"error: {results.count(False)} of {len(results)} due message(s) could not be sent (see the log "
+                  "above); the next run tries again while they are still due", file=sys.stderr)
+            return 1
+        print(f"sent {len(results)} due message(s)" if results else "nothing due", file=sys.stderr)
+        return 0
+
+    meeting = config.meeting(args.meeting)
+    occ = bot.next_meeting(meeting)
+    # it says the real time left: a reminder posted by hand is rarely at a configured offset
+    message = bot.reminder(meeting, occ)
     if args.dry_run:
-        print(f"# due {due.due.astimezone(UTC).isoformat()} via {name}")
+        print(f"# {meeting.id} at {occ.start_utc.isoformat()}, posted now via {name}")
         print(for_terminal(backend.render(message)))
         return 0
-    backend.post(meeting, message)
-    backend.close()
+    try:
+        backend.post(meeting, message)
+    finally:
+        backend.close()
     return 0
 
 
@@ -174,13 +216,74 @@ def cmd_actions(args, config) -> int:
 
 
 def cmd_check_config(args, config) -> int:
+    """The config is valid (else main() listed every problem); say what it means."""
+    from .backends.zulip import topic_name
+    from .config import format_duration
+    from .schedule import reminders as reminder_times
+
+    def when(at: dt.datetime) -> str:
+        return at.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC")
+
+    def durations(values) -> str:
+        return ", ".join(format_duration(v) for v in values)
+
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
+    now = bot.now()
     print(f"{config.path}: OK")
     for m in config.meetings:
-        bot = Bot(config, _clock(), hooks=hooks_for(config))
         occ = bot.next_meeting(m)
-        print(f"- {m.id}: {m.name}; {len(m.slots)} slot(s); next {occ.start.isoformat()}; "
-              f"notes in {bot.files(m).directory}")
-    print(f"- {len(config.people)} people in the roster")
+        files = bot.files(m)
+        print(f"- {m.id}: {m.name}{' (the default meeting)' if m.id == config.meeting().id else ''}")
+        for s in m.slots:
+            print(f"  slot: {s.rrule} from {s.start.isoformat()} at {s.time.strftime('%H:%M')} {s.timezone}")
+        cancelled = f"; cancelled: {', '.join(d.isoformat() for d in m.cancelled)}" if m.cancelled else ""
+        print(f"  next meeting: {when(occ.start)} ({format_duration(m.duration)}){cancelled}")
+        if m.reminders:
+            nxt = next(reminder_times(m, now), None)
+            after = f"; next: the {format_duration(nxt.offset)} one at {when(nxt.due)}, for {nxt.occurrence.date}" \
+                if nxt else ""
+            print(f"  reminders: {durations(m.reminders)} before each meeting{after}")
+        else:
+            print("  reminders: none")
+        places = []
+        if m.destinations.console:
+            places.append("the console")
+        if m.destinations.slack_channel:
+            places.append(f"Slack channel {m.destinations.slack_channel}")
+        if m.destinations.zulip_stream:
+            places.append(f"Zulip stream #{m.destinations.zulip_stream}, topic '{topic_name(m, occ.start)}'")
+        print(f"  reminders go to: {'; '.join(places) or 'nowhere (no destination set)'}")
+        if m.actions.enabled:
+            how = "by direct message" if m.actions.ping == "dm" else "in the meeting's channel or stream"
+            if m.actions.ping_before:
+                nxt = next(reminder_times(m, now, [m.actions.ping_before]), None)
+                ping = f"owners pinged {how} {format_duration(m.actions.ping_before)} before each meeting" + \
+                       (f", next at {when(nxt.due)}" if nxt else "")
+            else:
+                ping = "owners are not pinged"
+            carry = f"carried over into '{m.notes.actions_section}'" if m.actions.carry_over and m.notes.actions_section \
+                else "not carried over"
+            print(f"  action items: from the last {format_duration(m.actions.lookback)} of notes; {ping}; {carry}")
+        else:
+            print("  action items: off")
+        template = config.resolve(m.notes.template) if m.notes.template else "the built-in template"
+        exists = "exists" if files.path_for(occ).exists() else "not created yet"
+        print(f"  notes store: Markdown files in {files.directory}, named {m.notes.filename} "
+              f"(next: {files.path_for(occ).name}, {exists}); new ones from {template}; "
+              f"agenda items under '{m.notes.agenda_section}'")
+        g = m.git
+        if g.enabled:
+            target = f"{g.remote} {g.branch}" if g.branch else f"{g.remote}, the checked-out branch"
+            steps = (["pull --rebase before each edit"] if g.pull else []) + ["commit each change"] + \
+                ([f"push to {target} ({g.retries} retries)"] if g.push else ["no push"])
+            print(f"  Git: {', '.join(steps)}; committer {g.committer_name} <{g.committer_email}>")
+        else:
+            print("  Git: off (changes are only written to the files)")
+    print(f"- {len(config.people)} people in the roster ({sum(p.admin for p in config.people)} admin(s))")
+    print(f"- ledger of sent reminders: {config.resolve(config.bot.state_dir) / 'chatbot.sqlite3'}; "
+          f"a reminder missed by less than {format_duration(config.bot.reminder_grace)} is still sent")
+    web = config.web
+    print(f"- status pages: {'served by chatbot run' if web.enabled else 'chatbot serve'} on {web.host}:{web.port}")
     return 0
 
 
@@ -284,8 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=cmd_notes_create)
 
     p = sub.add_parser("remind", parents=[common, meeting], help="post (or print) the next reminder now",
-                       description="Post the next due reminder now, or with --dry-run print it exactly as it "
-                                   "would be posted.")
+                       description="Post the next meeting's reminder now (saying the real time left), or with "
+                                   "--dry-run print it exactly as it would be posted. With --due: post only the "
+                                   "reminders and action-item pings that are due now (within [bot] "
+                                   "reminder_grace) and not yet sent according to the ledger, as the running "
+                                   "bot would; for cron, every few minutes.")
+    p.add_argument("--due", action="store_true",
+                   help="only what is due and not yet sent (the ledger in [bot] state_dir remembers)")
     p.add_argument("--dry-run", action="store_true", help="print instead of posting")
     p.add_argument("--backend", "-b", choices=["console", "slack", "zulip"], help="whose format (default console)")
     p.set_defaults(func=cmd_remind)
@@ -335,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         return args.func(args, config)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("\n".join(f"error: {line}" for line in str(exc).splitlines()), file=sys.stderr)
         return 2
     except (EditError, NotesError) as exc:
         print(f"error: {exc}", file=sys.stderr)

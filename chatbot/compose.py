@@ -80,12 +80,16 @@ def next_message(meeting: Meeting, upcoming: list[Occurrence], now: dt.datetime)
     return msg
 
 
-def reminder_head(meeting: Meeting, occ: Occurrence, offset: dt.timedelta, now: dt.datetime) -> Message:
-    """A reminder's time, zones and call link (the agenda follows)."""
+def reminder_head(meeting: Meeting, occ: Occurrence, offset: dt.timedelta | None, now: dt.datetime) -> Message:
+    """A reminder's time, zones and call link (the agenda follows); ``offset`` is how long
+    before the meeting it is meant to go out (None: now, whenever that is)."""
     msg = Message(kind="reminder")
     left = occ.start_utc - now
-    if left < offset * 0.9:  # sent late (after a restart): say what is true, not "15 min"
-        offset = dt.timedelta(minutes=max(1, round(left.total_seconds() / 60)))
+    if offset is None or left < offset * 0.9:
+        # posted by hand, or sent late (after a restart): say what is true, not "15 min";
+        # to the minute, or to the hour when over a day away
+        step = dt.timedelta(hours=1) if left >= dt.timedelta(days=1) else dt.timedelta(minutes=1)
+        offset = max(step, round(left / step) * step)
     msg.add(Text(meeting.name, bold=True), f" starts in {format_duration(offset)}: ",
             Time(occ.start_utc, format_utc(occ.start)))
     for zl in zone_lines(meeting, occ):

@@ -35,6 +35,10 @@ from pydantic import (
 
 DEFAULT_CONFIG = Path("config/chatbot.toml")
 CONFIG_ENV = "CHATBOT_CONFIG"
+# Deployment settings that override the file (a container image sets them, so the same config
+# file works inside and outside it): where the ledger lives, and the status pages' address.
+STATE_DIR_ENV = "CHATBOT_STATE_DIR"  # a directory; relative: to the current directory
+WEB_ENV = "CHATBOT_WEB"  # HOST:PORT: serve the status pages from `chatbot run` there
 
 
 class UnknownMeeting(KeyError):
@@ -368,8 +372,10 @@ class ZulipSettings(_Model):
 
 
 class WebSettings(_Model):
-    """The read-only status page and calendar feed (``chatbot serve``)."""
+    """The read-only status page and calendar feed (``chatbot serve``, and ``chatbot run`` with
+    ``enabled``)."""
 
+    enabled: bool = Field(default=False, description="also serve the pages from `chatbot run`, in the same process")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     public_url: str | None = Field(default=None, description="where the status pages are reachable, for links")
@@ -544,6 +550,24 @@ def _explain(error: dict[str, Any]) -> str:
     return msg
 
 
+def _environment_overrides(p: Path, data: Any) -> Any:
+    """``$CHATBOT_STATE_DIR`` and ``$CHATBOT_WEB`` over the file's ``[bot] state_dir`` and ``[web]``."""
+    if not isinstance(data, dict):
+        return data
+    state = os.environ.get(STATE_DIR_ENV)
+    web = os.environ.get(WEB_ENV)
+    if state and isinstance(data.get("bot", {}), dict):
+        data = {**data, "bot": {**data.get("bot", {}), "state_dir": str(Path(state).absolute())}}
+    if web:
+        host, sep, port = web.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError(f"${WEB_ENV}: expected HOST:PORT such as 0.0.0.0:8080, got {web!r}")
+        section = data.get("web") or {}
+        if isinstance(section, dict):
+            data = {**data, "web": {**section, "enabled": True, "host": host.strip("[]"), "port": int(port)}}
+    return data
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and validate a config file; raise ConfigError naming file, key and problem."""
     p = Path(path) if path is not None else default_config_path()
@@ -559,17 +583,20 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{p}: config file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    data = _environment_overrides(p, data)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = _loc(first["loc"])
-        text = _explain(first)
-        # model-level checks put the key in the message itself
-        if first["loc"] == () and re.match(r"^[\w\[\].]+: ", text):
-            raise ConfigError(f"{p}: {text}") from None
-        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{p}: {loc}: {text}{more}") from None
+        problems = []
+        for err in exc.errors():
+            text = _explain(err)
+            # model-level checks put the key in the message itself
+            if err["loc"] == () and re.match(r"^[\w\[\].]+: ", text):
+                problems.append(f"{p}: {text}")
+            else:
+                problems.append(f"{p}: {_loc(err['loc'])}: {text}")
+        # every problem, one per line: fixing them one run at a time is no way to learn a config
+        raise ConfigError("\n".join(problems)) from None
     config._path = p.resolve()
     for i, meeting in enumerate(config.meetings):
         tpl = meeting.notes.template

@@ -52,6 +52,7 @@ class EditSession:
         """``message`` with this session's warnings added."""
         for w in self.warnings:
             message.add("⚠ ", w)
+            message.warnings.append(w)  # done, but not published: the CLI exits non-zero
         return message
 
 

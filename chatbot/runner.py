@@ -195,6 +195,9 @@ class Reminders:
         return min(max(tenth, dt.timedelta(seconds=5)), dt.timedelta(minutes=1))
 
     def _retry_later(self, what: str, exc: Exception, retry, retry_id: str, doing: str = "sending") -> None:
+        if retry is None:  # a one-shot run (`chatbot remind --due`): the next run tries again
+            log.error("%s %s failed (%s: %s)", doing, what, type(exc).__name__, exc)
+            return
         delay = self.retry_delay()
         log.error("%s %s failed (%s: %s); trying again in %d s while it is still due",
                   doing, what, type(exc).__name__, exc, delay.total_seconds())
@@ -283,33 +286,42 @@ class Reminders:
         intent = {"text": render(message)} if render else {}
         return send, find, intent
 
-    def fire(self, meeting_id: str) -> None:
+    def fire(self, meeting_id: str, retry: bool = True) -> list[bool]:
+        """Post the meeting's reminders that are due and not yet sent; whether each went out.
+        With ``retry`` a failed one is tried again later by the scheduler."""
         meeting = self.bot.config.meeting(meeting_id)
+        results = []
         with self._lock:
             for r in self.due(meeting, self.bot.now()):
                 message = self.bot.reminder(meeting, r.occurrence, r.offset)
                 key = self.key("reminder", meeting, r)
                 send, find, intent = self._once(meeting, message, key)
-                self._send(key, f"the {r.offset} reminder for {meeting.id} at {r.occurrence.start_utc.isoformat()}",
-                           send, lambda: self.fire(meeting_id), f"retry:reminders:{meeting_id}", find, intent)
+                results.append(self._send(
+                    key, f"the {r.offset} reminder for {meeting.id} at {r.occurrence.start_utc.isoformat()}", send,
+                    (lambda: self.fire(meeting_id)) if retry else None, f"retry:reminders:{meeting_id}", find, intent))
+        return results
 
-    def fire_pings(self, meeting_id: str) -> None:
+    def fire_pings(self, meeting_id: str, retry: bool = True) -> list[bool]:
+        """The action-item pings and summary that are due and not yet sent; whether each went out."""
         meeting = self.bot.config.meeting(meeting_id)
+        results: list[bool] = []
         if not (meeting.actions.enabled and meeting.actions.ping_before):
-            return
+            return results
         with self._lock:
             # every round still in its grace period: a ping that failed is tried again (the
             # ledger skips what was sent), even after the summary went out
             for r in self.due(meeting, self.bot.now(), [meeting.actions.ping_before], kind=None):
                 pings, _ = self.bot.action_pings(meeting, r.occurrence)
-                retry = lambda: self.fire_pings(meeting_id)  # noqa: E731
+                again = (lambda: self.fire_pings(meeting_id)) if retry else None
                 retry_id = f"retry:pings:{meeting_id}"
                 reached: set[str] = set()
                 for person, message in pings:
                     key = self.key("ping", meeting, r, person.initials)
                     send, find, intent = self._once(meeting, message, key, person)
-                    if self._send(key, f"action-item ping to {person.initials} for {meeting.id}",
-                                  send, retry, retry_id, find, intent):
+                    ok = self._send(key, f"action-item ping to {person.initials} for {meeting.id}",
+                                  send, again, retry_id, find, intent)
+                    results.append(ok)
+                    if ok:
                         reached.add(person.initials)
                 summary_key = self.key("summary", meeting, r)
                 if self.was_sent(summary_key):
@@ -321,7 +333,9 @@ class Reminders:
                     meeting, r.occurrence,
                     mention=lambda p: wanted == "all" or (wanted == "unreached" and p.initials not in reached))
                 send, find, intent = self._once(meeting, summary, summary_key)
-                self._send(summary_key, f"action-item summary for {meeting.id}", send, retry, retry_id, find, intent)
+                results.append(self._send(summary_key, f"action-item summary for {meeting.id}", send, again, retry_id,
+                                          find, intent))
+        return results
 
     def stop(self) -> None:
         if self.scheduler.running:
@@ -402,6 +416,7 @@ def run(bot: Bot, backend: Backend) -> int:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGHUP, on_hup)
     backend.prepare()
+    web = start_web(bot)
     rem.start()
     threading.Thread(target=watcher.loop, name="config-watcher", daemon=True).start()
     log.info("chatbot ready: backend=%s, meetings=%s", backend.name,
@@ -413,5 +428,27 @@ def run(bot: Bot, backend: Backend) -> int:
         watcher.wake.set()
         rem.stop()
         backend.close()
+        if web is not None:
+            web.shutdown()
+            web.server_close()
         log.info("chatbot stopped")
     return 0
+
+
+def start_web(bot: Bot):
+    """With ``[web] enabled`` (or ``$CHATBOT_WEB``): the status pages, calendars and ``/healthz``
+    served by this process, in a thread; None when not enabled."""
+    settings = bot.config.web
+    if not settings.enabled:
+        return None
+    from .web import make_http_server
+
+    try:
+        server = make_http_server(bot, settings.host, settings.port)
+    except OSError as exc:  # address in use, no permission for a low port, unknown host
+        raise ConfigError(f"{bot.config.path}: web: cannot serve the status pages on {settings.host}:{settings.port}: "
+                          f"{exc.strerror or exc}") from None
+    threading.Thread(target=server.serve_forever, name="chatbot-web", daemon=True).start()
+    log.info("serving the status pages on http://%s:%d/ (/healthz for health checks)", settings.host,
+             server.server_address[1])
+    return server

@@ -113,7 +113,7 @@ def test_structure_breaking_text_is_one_safe_line(bot):
         "From previous meetings", "New agenda items", "Deferred to next meeting"]
     items = [it for it in notes.items if it.text.startswith("JRG:")]
     assert len(items) == 1
-    assert items[0].text == "JRG: \\## Not a heading - not a sub item @\u200bchannel look"
+    assert items[0].text == "JRG: \\## Not a heading - not a sub item @channel look"
 
 
 def test_text_with_a_lone_surrogate_is_added_not_a_traceback(bot):
@@ -363,3 +363,18 @@ def test_a_typed_unknown_command_is_quoted_as_user_text(bot, text):
     quoted = [seg for line in msg.lines for seg in line if isinstance(seg, UserText)]
     assert [seg.text for seg in quoted] == [word]
     assert word not in "".join(seg.text for line in msg.lines for seg in line if not isinstance(seg, UserText))
+
+
+def test_mass_mentions_are_stored_readable_and_defused_only_in_chat(bot):
+    """The notes keep what was typed (no invisible characters in the users' document); what
+    the bot posts defuses it, on every platform."""
+    from chatbot.backends.slack import render_mrkdwn
+    from chatbot.backends.zulip import render_zulip
+
+    msg = bot.handle("agenda add Ask @here and @channel about it", ME)
+    assert msg.ok
+    text = notes_path(bot).read_text(encoding="utf-8")
+    assert "- [ ] JRG: Ask @here and @channel about it\n" in text and "\u200b" not in text
+    listing = bot.handle("agenda list", ME)
+    for rendered in (render_plain(listing), render_mrkdwn(listing), render_zulip(listing)):
+        assert "@here" not in rendered.replace("\u200b@here", "") and "\u200b" in rendered

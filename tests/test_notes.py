@@ -442,7 +442,7 @@ def test_attendees_found_in_every_file_that_lists_them(path: Path):
     ("- nested", "\\- nested"),
     ("1. numbered", "\\1. numbered"),
     ("[x] checked", "\\[x] checked"),
-    ("hi @channel and @here, @all @everyone", "hi @\u200bchannel and @\u200bhere, @\u200ball @\u200beveryone"),
+    ("hi @channel and @here, @all @everyone", "hi @channel and @here, @all @everyone"),  # readable; defused in chat
     ("tab\there\x00nul", "tab here nul"),
     ("<!-- hide the rest", "&lt;!-- hide the rest"),
     ("lone \udc80 surrogate", "lone \ufffd surrogate"),

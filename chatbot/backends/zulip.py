@@ -161,6 +161,35 @@ def mention_syntax(full_name: str, user_id: int | None) -> str:
     return f"@**{name.replace('|', '').strip() or '?'}**"
 
 
+def topic_name(meeting: Meeting, date: dt.datetime) -> str:
+    """``destinations.zulip_topic`` filled in for a meeting at ``date``, at most Zulip's 60
+    characters. A long meeting name is shortened (with "…") rather than the end of the topic
+    cut, so the date stays in it and each meeting keeps its own topic."""
+    pattern = meeting.destinations.zulip_topic
+
+    def fill(name: str) -> str:
+        return " ".join(pattern.format(name=name, date=date, meeting=meeting.id).split())
+
+    try:
+        topic = fill(meeting.name)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        log.warning("destinations.zulip_topic %r of %s is not a valid pattern (%s); using the meeting name",
+                    pattern, meeting.id, exc)
+        pattern = "{name} {date:%Y-%m-%d}"
+        topic = fill(meeting.name)
+    if not topic:
+        return " ".join(meeting.name.split())[:MAX_TOPIC] or meeting.id
+    if len(topic) <= MAX_TOPIC:
+        return topic
+    name = " ".join(meeting.name.split())
+    if "{name" in pattern:
+        for keep in range(len(name) - 1, 0, -1):
+            shorter = fill(name[:keep].rstrip() + "…")
+            if len(shorter) <= MAX_TOPIC:
+                return shorter
+    return topic[: MAX_TOPIC - 1].rstrip() + "…"  # the pattern's own text is too long
+
+
 def render_zulip(message: Message, lookup=None) -> str:
     """``lookup(email) -> (user_id, full_name) | None`` resolves roster people to Zulip users."""
     out: list[str] = []
@@ -404,17 +433,7 @@ class ZulipBackend(Backend):
         else:
             occ = next(occurrences(meeting, when, limit=1), None)
             date = occ.start if occ is not None and occ.start_utc == when.astimezone(UTC) else when
-        pattern = meeting.destinations.zulip_topic
-        try:
-            topic = pattern.format(name=meeting.name, date=date, meeting=meeting.id)
-        except (KeyError, IndexError, ValueError, AttributeError) as exc:
-            log.warning("destinations.zulip_topic %r of %s is not a valid pattern (%s); using the meeting name",
-                        pattern, meeting.id, exc)
-            topic = f"{meeting.name} {date:%Y-%m-%d}"
-        topic = " ".join(topic.split()) or meeting.name
-        if len(topic) > MAX_TOPIC:
-            topic = topic[: MAX_TOPIC - 1].rstrip() + "…"
-        return topic
+        return topic_name(meeting, date)
 
     # -- sending ------------------------------------------------------------------------
 

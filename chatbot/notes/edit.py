@@ -205,7 +205,6 @@ def write_error(path: Path, exc: OSError) -> EditError:
 # Agenda text
 
 
-_MASS = re.compile(r"(?i)(?<![\w`])@(channel|here|everyone|all|stream|topic)\b")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # lone halves of UTF-16 pairs: not encodable as UTF-8
 
@@ -225,7 +224,9 @@ def clean_item_text(text: str, max_length: int) -> str:
     # checkbox are escaped so the item stays one plain list entry.
     one = re.sub(r"^(#+|>+|[-*+](?=\s)|\d+[.)](?=\s)|\[[ xX]\])", lambda m: "\\" + m.group(1), one)
     one = one.replace("<!--", "&lt;!--")
-    one = _MASS.sub(lambda m: "@\u200b" + m.group(1), one)
+    # @here, @channel stay as typed: the notes are the users' document, and invisible
+    # characters in it would surprise the next person editing it. Each platform defuses them
+    # when it posts user text to chat (messages.plain_user_text, the Slack and Zulip renderers).
     return one
 
 
