@@ -71,7 +71,7 @@ TimeZoneName = Annotated[str, BeforeValidator(_zone)]
 _DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
 
-MAX_DURATION = dt.timedelta(weeks=520)  # ten years: any longer cannot be scheduled against a calendar
+MAX_DURATION = dt.timedelta(weeks=52_000)  # a thousand years: longer overflows date arithmetic near year 1
 
 
 def parse_duration(value: Any) -> dt.timedelta:

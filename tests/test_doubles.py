@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from chatbot.backends.slack import slack_sender
 from chatbot.bot import Bot
 from chatbot.config import load_config
 from chatbot.state import Ledger
@@ -208,7 +209,7 @@ def test_a_notes_file_with_an_unresolved_merge_conflict_is_not_edited(tmp_path, 
                 if not ln.startswith(("<<<<<<<", "=======", ">>>>>>>")) and "as they wrote it" not in ln]
         notes.write_text("".join(kept), encoding="utf-8")
     before = notes.read_bytes()
-    msg = bot.handle("agenda add Second item", Sender("slack", "U1"))
+    msg = bot.handle("agenda add Second item", slack_sender(bot.config, "U1"))
     out = render_plain(msg)
     assert not msg.ok
     assert "20260107-eco.md" in out and "merge conflict" in out and "nothing was changed" in out
@@ -234,12 +235,12 @@ def test_conflict_markers_are_refused_without_git_but_a_setext_heading_is_not_on
     conflicted = ("# Meeting\n\n## New agenda items\n\n<<<<<<< HEAD\n- [ ] JRG: ours\n=======\n"
                   "- [ ] JL: theirs\n>>>>>>> hackmd-sync\n")
     notes.write_text(conflicted, encoding="utf-8")
-    msg = bot.handle("agenda add Third", Sender("slack", "U1"))
+    msg = bot.handle("agenda add Third", slack_sender(bot.config, "U1"))
     assert not msg.ok and "unresolved merge conflict" in render_plain(msg) and "line 5" in render_plain(msg)
     assert notes.read_text(encoding="utf-8") == conflicted
     setext = "Meeting\n=======\n\n## New agenda items\n\n- [ ] JRG: ours\n"
     notes.write_text(setext, encoding="utf-8")
-    assert bot.handle("agenda add Third", Sender("slack", "U1")).ok
+    assert bot.handle("agenda add Third", slack_sender(bot.config, "U1")).ok
     assert notes.read_text(encoding="utf-8").endswith("- [ ] JRG: Third\n")
 
 
