@@ -900,8 +900,8 @@ def test_remind_dry_run_prints_mrkdwn(tmp_path, fake):
                           "--config", str(config)], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines()[0] == "# due 2026-01-07T16:45:00+00:00 via slack"
-    assert (f"*Conda Ecosystem Meeting* starts in 15 min: <!date^{UNIX_START}^{{date_short_pretty}} at {{time}}"
+    assert res.stdout.splitlines()[0] == "# conda-ecosystem at 2026-01-07T17:00:00+00:00, posted now via slack"
+    assert (f"*Conda Ecosystem Meeting* starts in 1 h: <!date^{UNIX_START}^{{date_short_pretty}} at {{time}}"
             "|Wed 2026-01-07 17:00 UTC>") in res.stdout
     assert "<https://zoom.example/j/91385?pwd=abc&amp;x=1>" in res.stdout
     assert fake.requests == []  # a dry run never talks to Slack
