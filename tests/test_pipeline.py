@@ -14,7 +14,7 @@ import pytest
 from chatbot.stores.github_client import GitHubClient, pr_body
 from chatbot.stores.hackmd_client import HackMDClient
 from chatbot.stores.hackmd_edit import apply_edit
-from chatbot.stores.pipeline import PipelineError, load_record, note_title, publish, sync
+from chatbot.stores.pipeline import PipelineError, load_record, locate_note, note_title, publish, sync
 from tests.fakes.github import FakeGitHub
 from tests.fakes.hackmd import FakeHackMD
 
@@ -235,3 +235,30 @@ def test_sync_of_notes_published_by_the_old_workflow(world):
     out = world.sync()
     assert out.status == "updated"
     assert world.branch_file() == world.hm.content(note.id)
+
+
+def test_sync_refuses_to_empty_the_file(world):
+    res = world.publish()
+    sha = world.branch_sha()
+    world.hm.human_edit(res.note_id, "")
+    with pytest.raises(PipelineError, match="empty"):
+        world.sync()
+    assert world.branch_sha() == sha and world.branch_file() == TEXT
+
+
+def test_locate_note_record_then_pr_then_title(world):
+    args = dict(key="eco", day=DAY, hackmd=world.hackmd, state_dir=world.state, team_path=world.hm.team,
+                title="Conda Ecosystem Meeting 2026-01-07")
+    assert locate_note(**args, github=world.github) is None
+    by_title = world.hm.add_note(TEXT, team_path=world.hm.team)
+    found = locate_note(**args)
+    assert found.id == by_title.id and found.content == TEXT
+    res = world.publish()  # finds that note by its title: no second note
+    assert res.note_id == by_title.id and "note" not in res.created
+    for p in world.state.iterdir():
+        p.unlink()
+    other = world.hm.add_note("# Something else\n", team_path=world.hm.team)
+    # the PR's HACKMDID= line wins over the title
+    world.gh.pulls[REPO][0]["body"] = pr_body("u", other.id, DOC)
+    assert locate_note(**args, github=world.github).id == other.id
+    assert locate_note(**args).id == by_title.id  # without GitHub: by title

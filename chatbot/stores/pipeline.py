@@ -40,7 +40,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from .github_client import GitHubClient, pr_body, pr_fields
-from .hackmd_client import HackMDClient, HackMDNotFound
+from .hackmd_client import HackMDClient, HackMDNote, HackMDNotFound
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +282,35 @@ def publish(*, key: str, day: dt.date, text: str, doc_path: str, workdir: Path, 
         return PublishResult(branch, head, rec.note_id, rec.note_url, pr.number, pr.html_url, tuple(created))
 
 
+def locate_note(*, key: str, day: dt.date, hackmd: HackMDClient, state_dir: Path, team_path: str | None,
+                title: str | None, github: GitHubClient | None = None,
+                branch_pattern: str = DEFAULT_BRANCH_PATTERN) -> HackMDNote | None:
+    """The HackMD note of the notes of ``day``, with its content: the one this module recorded,
+    else the one named by the ``HACKMDID=`` line of the open pull request of the day's branch
+    (``github`` given), else the team note titled ``title`` (the rendered H1); None if none is
+    found (the caller may then :func:`publish`, or create a note). A recorded note that HackMD
+    no longer has is skipped."""
+    rec = load_record(Path(state_dir), key, day)
+    if rec is not None and rec.note_id:
+        try:
+            return hackmd.get_note(rec.note_id)
+        except HackMDNotFound:
+            log.warning("the recorded HackMD note %s of %s is gone", rec.note_id, day)
+    if github is not None:
+        pr = github.find_open_pr(day.strftime(branch_pattern))
+        note_id = pr.fields.get("HACKMDID") if pr is not None else None
+        if note_id:
+            try:
+                return hackmd.get_note(note_id)
+            except HackMDNotFound:
+                log.warning("pull request #%s names HackMD note %s, which does not exist", pr.number, note_id)
+    if team_path and title:
+        found = hackmd.find_team_note(team_path, title)
+        if found is not None:
+            return hackmd.get_note(found.id)
+    return None
+
+
 def _perm(perms: dict[str, str] | None) -> dict[str, str]:
     keys = {"read": "read_permission", "write": "write_permission", "comment": "comment_permission"}
     return {keys[k]: v for k, v in (perms or {}).items() if k in keys}
@@ -358,6 +387,9 @@ def sync(*, key: str, day: dt.date, workdir: Path, hackmd: HackMDClient, github:
                 raise PipelineError(f"{rec.doc_path} is not on the branch {rec.branch}")
             note = hackmd.get_note(rec.note_id)
             theirs = _nl(note.content or "")
+            if not theirs.strip() and on_branch.strip():
+                raise PipelineError(f"the HackMD note {rec.note_id} is empty: not emptying {rec.doc_path} on "
+                                    f"{rec.branch} (restore the note from HackMD's history, then sync again)")
             base = rec.synced if rec.synced is not None else on_branch
             if theirs == on_branch or theirs == base:
                 # nothing in the note the branch lacks (the branch may have more: it keeps it)
