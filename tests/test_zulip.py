@@ -205,7 +205,26 @@ def test_topic_pattern_meeting_for_and_wants(tmp_path):
     long.mkdir()
     b = _backend(long, ZULIP_CONFIG.replace("ecosystem meeting {date:%Y-%m-%d}", "{name} " * 6 + "{date:%d %B}"))
     topic = b.topic_for(b.bot.config.meeting("eco"), message)
-    assert len(topic) == 60 and topic.endswith("…")
+    assert len(topic) <= 60 and topic.endswith(" 07 January") and topic.startswith("Conda")
+
+
+def test_a_long_meeting_name_is_shortened_and_the_topic_keeps_its_date(tmp_path):
+    """Zulip keeps 60 characters of a topic: with a 65-character name and the default
+    pattern the name is shortened, never the date, so each meeting keeps its own topic."""
+    name = "Conda Community Ecosystem Interoperability and Governance Meeting"
+    assert len(name) == 65
+    text = ZULIP_CONFIG.replace('name = "Conda Ecosystem Meeting"', f'name = "{name}"', 1) \
+        .replace('zulip_topic = "ecosystem meeting {date:%Y-%m-%d}"\n', "")
+    backend = _backend(tmp_path, text)
+    eco = backend.bot.config.meeting("eco")
+    from chatbot.schedule import occurrences
+
+    topics = []
+    for occ in occurrences(eco, dt.datetime(2026, 1, 6, tzinfo=UTC), limit=2):
+        topics.append(backend.topic_for(eco, backend.bot.reminder(eco, occ, dt.timedelta(minutes=15))))
+    assert topics[0].endswith(" 2026-01-07") and topics[1].endswith(" 2026-01-14"), topics
+    assert all(len(t) <= 60 for t in topics)
+    assert topics[0].startswith("Conda Community Ecosystem") and "…" in topics[0]
 
 
 def test_missing_credentials_are_named(tmp_path, monkeypatch):

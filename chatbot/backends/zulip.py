@@ -47,7 +47,8 @@ from collections import deque
 from typing import Any
 
 from .. import __version__
-from ..bot import Bot, Sender, looks_like_command
+from ..bot import Bot, Sender
+from ..commands import looks_like_command, top_words
 from ..config import ConfigError, Meeting, Person
 from ..messages import Link, Mention, Message, Text, Time, UserText
 from ..schedule import UTC, occurrences
@@ -158,6 +159,35 @@ def mention_syntax(full_name: str, user_id: int | None) -> str:
     if user_id is not None:
         return f"@**{name}|{user_id}**" if name else f"@**|{user_id}**"
     return f"@**{name.replace('|', '').strip() or '?'}**"
+
+
+def topic_name(meeting: Meeting, date: dt.datetime) -> str:
+    """``destinations.zulip_topic`` filled in for a meeting at ``date``, at most Zulip's 60
+    characters. A long meeting name is shortened (with "…") rather than the end of the topic
+    cut, so the date stays in it and each meeting keeps its own topic."""
+    pattern = meeting.destinations.zulip_topic
+
+    def fill(name: str) -> str:
+        return " ".join(pattern.format(name=name, date=date, meeting=meeting.id).split())
+
+    try:
+        topic = fill(meeting.name)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        log.warning("destinations.zulip_topic %r of %s is not a valid pattern (%s); using the meeting name",
+                    pattern, meeting.id, exc)
+        pattern = "{name} {date:%Y-%m-%d}"
+        topic = fill(meeting.name)
+    if not topic:
+        return " ".join(meeting.name.split())[:MAX_TOPIC] or meeting.id
+    if len(topic) <= MAX_TOPIC:
+        return topic
+    name = " ".join(meeting.name.split())
+    if "{name" in pattern:
+        for keep in range(len(name) - 1, 0, -1):
+            shorter = fill(name[:keep].rstrip() + "…")
+            if len(shorter) <= MAX_TOPIC:
+                return shorter
+    return topic[: MAX_TOPIC - 1].rstrip() + "…"  # the pattern's own text is too long
 
 
 def render_zulip(message: Message, lookup=None) -> str:
@@ -403,17 +433,7 @@ class ZulipBackend(Backend):
         else:
             occ = next(occurrences(meeting, when, limit=1), None)
             date = occ.start if occ is not None and occ.start_utc == when.astimezone(UTC) else when
-        pattern = meeting.destinations.zulip_topic
-        try:
-            topic = pattern.format(name=meeting.name, date=date, meeting=meeting.id)
-        except (KeyError, IndexError, ValueError, AttributeError) as exc:
-            log.warning("destinations.zulip_topic %r of %s is not a valid pattern (%s); using the meeting name",
-                        pattern, meeting.id, exc)
-            topic = f"{meeting.name} {date:%Y-%m-%d}"
-        topic = " ".join(topic.split()) or meeting.name
-        if len(topic) > MAX_TOPIC:
-            topic = topic[: MAX_TOPIC - 1].rstrip() + "…"
-        return topic
+        return topic_name(meeting, date)
 
     # -- sending ------------------------------------------------------------------------
 
@@ -797,7 +817,7 @@ class ZulipBackend(Backend):
                 return False
             # where a command needs the bot's mention, the help says so: `@**Agenda Bot** agenda add TEXT`
             bot_name = str(me.get("full_name") or "")
-            spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in ("agenda", "next", "actions")} \
+            spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in top_words() if w != "help"} \
                 if mentioned and bot_name.strip() else None
             answer = self.bot.handle(text, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
                                      place=place, spelled=spelled)
@@ -813,13 +833,14 @@ class ZulipBackend(Backend):
     def _sender(self, msg: dict[str, Any]) -> Sender:
         email = msg.get("sender_email") or ""
         name = msg.get("sender_full_name") or None
-        sender = Sender("zulip", email, name)
-        if self.settings.github_profile_field and self.bot.config.person_by(zulip_email=email) is None:
+        known = self.bot.config.person_by(zulip_email=email)
+        sender = Sender("zulip", email, name, person=known, id_field="zulip_email")
+        if self.settings.github_profile_field and known is None:
             login = self._github_login(msg.get("sender_id"))
             person = self.bot.config.person_by(github=login) if login else None
             if person is not None:
                 log.info("Zulip: %s is %s by their GitHub profile field (%s)", email, person.initials, login)
-                return Sender("zulip", email, name, initials=person.initials)
+                return Sender("zulip", email, name, person=person, id_field="zulip_email")
         return sender
 
     def _github_login(self, user_id: Any) -> str | None:
