@@ -14,7 +14,8 @@ import pytest
 from chatbot.stores.github_client import GitHubClient, pr_body
 from chatbot.stores.hackmd_client import HackMDClient
 from chatbot.stores.hackmd_edit import apply_edit
-from chatbot.stores.pipeline import PipelineError, load_record, locate_note, note_title, publish, sync
+from chatbot.stores.pipeline import PipelineError, load_record, note_title, publish, sync
+from chatbot.stores.records import NoteRecords
 from tests.fakes.github import FakeGitHub
 from tests.fakes.hackmd import FakeHackMD
 
@@ -72,18 +73,19 @@ class World:
     def __init__(self, tmp, remote, human, bot, hm, gh):
         self.tmp, self.remote, self.human, self.bot, self.hm, self.gh = tmp, remote, human, bot, hm, gh
         self.state = tmp / "state"
+        self.records = NoteRecords(self.state / "hackmd-notes.json")
         self.hackmd = HackMDClient(hm.token, base_url=hm.api_url, sleep=Sleeps())
         self.github = GitHubClient(gh.token, REPO, base_url=gh.url, sleep=Sleeps(), seconds_between_writes=None)
 
     def publish(self, **kw):
         args = dict(key="eco", day=DAY, text=TEXT, doc_path=DOC, workdir=self.bot, hackmd=self.hackmd,
-                    github=self.github, state_dir=self.state, team_path=self.hm.team)
+                    github=self.github, records=self.records, team_path=self.hm.team)
         args.update(kw)
         return publish(**args)
 
     def sync(self, **kw):
         args = dict(key="eco", day=DAY, workdir=self.bot, hackmd=self.hackmd, github=self.github,
-                    state_dir=self.state)
+                    records=self.records)
         args.update(kw)
         return sync(**args)
 
@@ -127,7 +129,7 @@ def test_publish_makes_branch_note_and_pr(world):
     assert pulls[0]["title"] == "Conda Ecosystem Meeting 2026-01-07"
     author = git(world.remote, "log", "-1", "--format=%an <%ae>", f"refs/heads/{BRANCH}")
     assert author == "Meeting Bot <meeting-bot@users.noreply.github.com>"
-    rec = load_record(world.state, "eco", DAY)
+    rec = load_record(world.records, "eco", DAY)
     assert rec.note_id == res.note_id and rec.pr_number == res.pr_number and rec.synced == TEXT
 
 
@@ -144,8 +146,7 @@ def test_publish_twice_makes_one_of_each(world):
 
 def test_publish_without_the_record_finds_what_exists(world):
     first = world.publish()
-    for p in world.state.iterdir():
-        p.unlink()
+    world.records.path.unlink()
     again = world.publish()
     assert again.created == ()
     assert again.note_id == first.note_id and again.pr_number == first.pr_number
@@ -246,19 +247,23 @@ def test_sync_refuses_to_empty_the_file(world):
     assert world.branch_sha() == sha and world.branch_file() == TEXT
 
 
-def test_locate_note_record_then_pr_then_title(world):
-    args = dict(key="eco", day=DAY, hackmd=world.hackmd, state_dir=world.state, team_path=world.hm.team,
-                title="Conda Ecosystem Meeting 2026-01-07")
-    assert locate_note(**args, github=world.github) is None
-    by_title = world.hm.add_note(TEXT, team_path=world.hm.team)
-    found = locate_note(**args)
-    assert found.id == by_title.id and found.content == TEXT
-    res = world.publish()  # finds that note by its title: no second note
-    assert res.note_id == by_title.id and "note" not in res.created
-    for p in world.state.iterdir():
-        p.unlink()
-    other = world.hm.add_note("# Something else\n", team_path=world.hm.team)
-    # the PR's HACKMDID= line wins over the title
-    world.gh.pulls[REPO][0]["body"] = pr_body("u", other.id, DOC)
-    assert locate_note(**args, github=world.github).id == other.id
-    assert locate_note(**args).id == by_title.id  # without GitHub: by title
+def test_the_note_the_store_made_is_the_one_published(world):
+    """An agenda item came before the publish: the HackMD store created the note and recorded
+    it (hackmd_id in the shared record); publish uses that note, with its items."""
+    early = world.hm.add_note(TEXT.replace("## Notes", "- [ ] JRG: early item\n\n## Notes"), team_path=world.hm.team)
+    world.records.update("eco", DAY, hackmd_id=early.id, hackmd_url="https://hackmd.io/x", title="t",
+                         team=world.hm.team, created_by_bot=True)
+    res = world.publish()
+    assert res.note_id == early.id and "note" not in res.created
+    assert len(world.hm.team_notes()) == 1
+    entry = world.records.get("eco", DAY)
+    assert entry["created_by_bot"] is True and entry["hackmd_id"] == early.id  # the store's fields kept
+    assert entry["pr_number"] == res.pr_number and entry["branch"] == BRANCH
+    out = world.sync()  # the early item reaches the branch
+    assert out.status == "updated" and "JRG: early item" in world.branch_file()
+
+
+def test_title_finds_a_note_made_by_hand(world):
+    by_hand = world.hm.add_note(TEXT, team_path=world.hm.team)
+    res = world.publish()
+    assert res.note_id == by_hand.id and "note" not in res.created

@@ -6,8 +6,10 @@ named from an strftime pattern (default ``%Y-%m-%d-meeting-notes``), push it, cr
 HackMD team note with the same text, and open the pull request whose body holds the lines
 ``HACKMDURL=``, ``HACKMDID=`` and ``DOCPATH=`` (so the community's own sync workflow keeps
 working). Idempotent: run twice, or twice at once on one machine, it makes one branch, one
-note, one pull request. What it made is recorded in ``state_dir`` (a small JSON file per
-meeting and date), which is also how the next run finds them; without a record the branch is
+note, one pull request. What it made is recorded in the bot's record of live notes
+(:class:`~chatbot.stores.records.NoteRecords`, shared with the HackMD store: a note the store
+created for an early agenda item is the one published), which is also how the next run finds
+them; without a record the branch is
 found on the remote, the note by the ``HACKMDID=`` line of the open pull request or else by
 its title (the first H1) among the team's notes.
 
@@ -28,19 +30,19 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 import logging
 import os
 import re
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from filelock import FileLock
 
 from .github_client import GitHubClient, pr_body, pr_fields
-from .hackmd_client import HackMDClient, HackMDNote, HackMDNotFound
+from .hackmd_client import HackMDClient, HackMDNotFound
+from .records import NoteRecords
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +87,14 @@ def _nl(text: str) -> str:
 
 @dataclass
 class Record:
+    """What the pipeline knows of one meeting date; kept in the bot's shared record of live notes
+    (:class:`~chatbot.stores.records.NoteRecords`, the one the HackMD store also reads), so the
+    note the store created for an early agenda item is the note published, and the reverse."""
+
     key: str
     date: str
-    branch: str
-    doc_path: str
+    branch: str | None = None
+    doc_path: str | None = None
     commit: str | None = None  # the branch commit last created or synced by the bot
     note_id: str | None = None
     note_url: str | None = None
@@ -99,32 +105,35 @@ class Record:
     history: list[str] = field(default_factory=list)
 
 
-def _record_path(state_dir: Path, key: str, day: dt.date) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
-    return Path(state_dir) / f"notes-{safe}-{day:%Y-%m-%d}.json"
+# Record attribute -> field of the shared record (the HackMD store's names where they exist)
+_FIELDS = {"branch": "branch", "doc_path": "doc_path", "commit": "branch_commit", "note_id": "hackmd_id",
+           "note_url": "hackmd_url", "team_path": "team", "pr_number": "pr_number", "pr_url": "pr_url",
+           "synced": "synced", "history": "history"}
 
 
-def load_record(state_dir: Path, key: str, day: dt.date) -> Record | None:
-    path = _record_path(state_dir, key, day)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+def load_record(records: NoteRecords, key: str, day: dt.date) -> Record | None:
+    """The pipeline's view of the shared record of (meeting ``key``, ``day``), or None."""
+    entry = records.get(key, day)
+    if not entry:
         return None
-    except (OSError, ValueError) as exc:
-        raise PipelineError(f"the pipeline record {path} cannot be read ({type(exc).__name__}); "
-                            "move it away to start over") from None
-    return Record(**data)
+    rec = Record(key, day.isoformat())
+    for attr, name in _FIELDS.items():
+        if entry.get(name) is not None:
+            setattr(rec, attr, list(entry[name]) if attr == "history" else entry[name])
+    return rec
 
 
-def _save(state_dir: Path, rec: Record) -> None:
-    path = _record_path(state_dir, rec.key, dt.date.fromisoformat(rec.date))
+def _save(records: NoteRecords, rec: Record) -> None:
+    records.update(rec.key, dt.date.fromisoformat(rec.date),
+                   **{name: getattr(rec, attr) for attr, name in _FIELDS.items() if getattr(rec, attr) is not None})
+
+
+def _lock(records: NoteRecords, key: str, day: dt.date) -> FileLock:
+    """One publish or sync of a meeting date at a time, across the bot's processes."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+    path = Path(records.path).parent / f".pipeline-{safe}-{day:%Y-%m-%d}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(asdict(rec), fh, indent=2, ensure_ascii=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    return FileLock(str(path))
 
 
 # ---------------------------------------------------------------------------------------
@@ -205,24 +214,22 @@ class PublishResult:
 
 
 def publish(*, key: str, day: dt.date, text: str, doc_path: str, workdir: Path, hackmd: HackMDClient,
-            github: GitHubClient, state_dir: Path, team_path: str | None, remote: str = "origin",
+            github: GitHubClient, records: NoteRecords, team_path: str | None, remote: str = "origin",
             base_branch: str = "main", branch_pattern: str = DEFAULT_BRANCH_PATTERN,
             committer: tuple[str, str] = ("Meeting Bot", "meeting-bot@users.noreply.github.com"),
-            pr_title: str | None = None, pr_intro: str = "", note_permissions: dict[str, str] | None = None
-            ) -> PublishResult:
+            pr_title: str | None = None, pr_intro: str = "", read_permission: str | None = None,
+            write_permission: str | None = None) -> PublishResult:
     """Publish the notes of ``day`` (see the module docstring). ``key`` names the meeting in
     the record; ``doc_path`` is the file's path inside the repository."""
     branch = day.strftime(branch_pattern)
     doc_path = doc_path.strip("/")
     text = _nl(text)
     title = pr_title or note_title(text) or f"Meeting notes {day:%Y-%m-%d}"
-    state_dir = Path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
     git = _Git(workdir, remote, committer)
     created: list[str] = []
-    lock = FileLock(str(_record_path(state_dir, key, day)) + ".lock")
-    with lock:
-        rec = load_record(state_dir, key, day) or Record(key, day.isoformat(), branch, doc_path, team_path=team_path)
+    with _lock(records, key, day):
+        rec = load_record(records, key, day) or Record(key, day.isoformat())
+        rec.branch, rec.doc_path, rec.team_path = branch, doc_path, rec.team_path or team_path
 
         # 1. the branch, with the file
         head = git.fetch(branch)
@@ -247,7 +254,7 @@ def publish(*, key: str, day: dt.date, text: str, doc_path: str, workdir: Path, 
             raise PipelineError(f"the branch {branch} exists but has no {doc_path}: fix or delete the branch")
         if rec.synced is None:
             rec.synced = git.show(head, doc_path)
-        _save(state_dir, rec)
+        _save(records, rec)
 
         # 2. the HackMD note
         note = None
@@ -263,10 +270,11 @@ def publish(*, key: str, day: dt.date, text: str, doc_path: str, workdir: Path, 
         if note is None and team_path:
             note = hackmd.find_team_note(team_path, note_title(rec.synced or text) or title)
         if note is None:
-            note = hackmd.create_note(rec.synced or text, team_path=team_path, **_perm(note_permissions))
+            note = hackmd.create_note(rec.synced or text, team_path=team_path, read_permission=read_permission,
+                                      write_permission=write_permission)
             created.append("note")
         rec.note_id, rec.note_url = note.id, note.publish_link or ""
-        _save(state_dir, rec)
+        _save(records, rec)
 
         # 3. the pull request
         if pr is None and rec.pr_number is not None:
@@ -278,42 +286,8 @@ def publish(*, key: str, day: dt.date, text: str, doc_path: str, workdir: Path, 
                 created.append("pr")
         rec.pr_number, rec.pr_url = pr.number, pr.html_url
         rec.history.append(f"published {','.join(created) or 'nothing new'}")
-        _save(state_dir, rec)
+        _save(records, rec)
         return PublishResult(branch, head, rec.note_id, rec.note_url, pr.number, pr.html_url, tuple(created))
-
-
-def locate_note(*, key: str, day: dt.date, hackmd: HackMDClient, state_dir: Path, team_path: str | None,
-                title: str | None, github: GitHubClient | None = None,
-                branch_pattern: str = DEFAULT_BRANCH_PATTERN) -> HackMDNote | None:
-    """The HackMD note of the notes of ``day``, with its content: the one this module recorded,
-    else the one named by the ``HACKMDID=`` line of the open pull request of the day's branch
-    (``github`` given), else the team note titled ``title`` (the rendered H1); None if none is
-    found (the caller may then :func:`publish`, or create a note). A recorded note that HackMD
-    no longer has is skipped."""
-    rec = load_record(Path(state_dir), key, day)
-    if rec is not None and rec.note_id:
-        try:
-            return hackmd.get_note(rec.note_id)
-        except HackMDNotFound:
-            log.warning("the recorded HackMD note %s of %s is gone", rec.note_id, day)
-    if github is not None:
-        pr = github.find_open_pr(day.strftime(branch_pattern))
-        note_id = pr.fields.get("HACKMDID") if pr is not None else None
-        if note_id:
-            try:
-                return hackmd.get_note(note_id)
-            except HackMDNotFound:
-                log.warning("pull request #%s names HackMD note %s, which does not exist", pr.number, note_id)
-    if team_path and title:
-        found = hackmd.find_team_note(team_path, title)
-        if found is not None:
-            return hackmd.get_note(found.id)
-    return None
-
-
-def _perm(perms: dict[str, str] | None) -> dict[str, str]:
-    keys = {"read": "read_permission", "write": "write_permission", "comment": "comment_permission"}
-    return {keys[k]: v for k, v in (perms or {}).items() if k in keys}
 
 
 # ---------------------------------------------------------------------------------------
@@ -362,7 +336,7 @@ def _merge3(git: _Git, ours: str, base: str, theirs: str) -> tuple[str, int]:
     return proc.stdout, proc.returncode
 
 
-def sync(*, key: str, day: dt.date, workdir: Path, hackmd: HackMDClient, github: GitHubClient, state_dir: Path,
+def sync(*, key: str, day: dt.date, workdir: Path, hackmd: HackMDClient, github: GitHubClient, records: NoteRecords,
          remote: str = "origin", doc_path: str | None = None, branch_pattern: str = DEFAULT_BRANCH_PATTERN,
          committer: tuple[str, str] = ("Meeting Bot", "meeting-bot@users.noreply.github.com"),
          attempts: int = 3) -> SyncResult:
@@ -370,12 +344,10 @@ def sync(*, key: str, day: dt.date, workdir: Path, hackmd: HackMDClient, github:
     Without a record (notes published by the old workflow), the branch comes from the pattern,
     the note id and path from the pull request's ``HACKMDID=``/``DOCPATH=`` lines, and the base
     of a three-way merge from the branch's first version of the file."""
-    state_dir = Path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
     git = _Git(workdir, remote, committer)
-    with FileLock(str(_record_path(state_dir, key, day)) + ".lock"):
-        rec = load_record(state_dir, key, day)
-        if rec is None:
+    with _lock(records, key, day):
+        rec = load_record(records, key, day)
+        if rec is None or not rec.branch or not rec.doc_path:
             rec = _adopt(git, github, key, day, branch_pattern, doc_path)
         for _ in range(attempts):
             head = git.fetch(rec.branch)
@@ -394,7 +366,7 @@ def sync(*, key: str, day: dt.date, workdir: Path, hackmd: HackMDClient, github:
             if theirs == on_branch or theirs == base:
                 # nothing in the note the branch lacks (the branch may have more: it keeps it)
                 rec.synced, rec.commit = theirs, head
-                _save(state_dir, rec)
+                _save(records, rec)
                 return SyncResult("unchanged", head, "The notes file already has everything from HackMD.")
             if on_branch == base:
                 merged, status = theirs, "updated"
@@ -417,7 +389,7 @@ def sync(*, key: str, day: dt.date, workdir: Path, hackmd: HackMDClient, github:
             url = _comment(github, rec, f"Synced the notes from HackMD{kept}: {summary}")
             rec.synced, rec.commit = theirs, commit
             rec.history.append(f"synced {status} {commit[:12]}")
-            _save(state_dir, rec)
+            _save(records, rec)
             return SyncResult(status, commit, summary, url)
         raise PipelineError(f"the branch {rec.branch} kept moving while syncing; try again")
 
