@@ -359,3 +359,20 @@ def test_a_library_logging_the_token_is_redacted(hm):
     assert records and hm.token not in records[0] and "[redacted]" in records[0]
     redact_in_logs("")  # an empty token would "redact" everywhere: refused
     assert "" not in RedactTokens.tokens
+
+
+@pytest.mark.parametrize("status", [None, 502])
+def test_a_write_whose_answer_is_lost_is_not_doubled(hm, client, status):
+    note = hm.add_note(NOTES, team_path=hm.team)
+    hm.lose_answer_next("PATCH", f"/v1/notes/{note.id}", status=status)
+    result = apply_edit(client, note.id, add_item(BOT_LINE))
+    assert result.count(BOT_LINE) == 1 and hm.content(note.id).count(BOT_LINE) == 1
+    assert len(hm.requests_to("PATCH")) == 1  # it had landed: not written again
+
+
+def test_a_write_that_failed_is_written_again_once(hm, client):
+    note = hm.add_note(NOTES, team_path=hm.team)
+    hm.fail_next("PATCH", f"/v1/notes/{note.id}", status=None)  # dropped before HackMD acted
+    apply_edit(client, note.id, add_item(BOT_LINE))
+    assert hm.content(note.id).count(BOT_LINE) == 1
+    assert [r.status for r in hm.requests_to("PATCH")] == [-1, 202]
