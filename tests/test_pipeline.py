@@ -267,3 +267,17 @@ def test_title_finds_a_note_made_by_hand(world):
     by_hand = world.hm.add_note(TEXT, team_path=world.hm.team)
     res = world.publish()
     assert res.note_id == by_hand.id and "note" not in res.created
+
+
+def test_publish_after_a_lost_answer_makes_no_second_note(world):
+    """HackMD created the note but its answer was lost: publish fails, the next run finds the
+    note by its title and makes no second one."""
+    from chatbot.stores.hackmd_client import HackMDError
+
+    world.hm.lose_answer_next("POST", f"/v1/teams/{world.hm.team}/notes", status=502)
+    with pytest.raises(HackMDError):
+        world.publish()
+    assert len(world.hm.team_notes()) == 1 and world.gh.open_pulls(REPO) == []
+    res = world.publish()
+    assert res.created == ("pr",)
+    assert len(world.hm.team_notes()) == 1 and res.note_id == world.hm.team_notes()[0].id
