@@ -187,3 +187,11 @@ def test_conflict_and_server_errors_are_not_retried_for_writes(gh, client, sleep
 
 def test_whoami(gh, client):
     assert client.whoami() == "agenda-bot"
+
+
+def test_unreachable_github_is_a_clear_error(sleeps):
+    c = GitHubClient("ghp_x0123456789", REPO, base_url="http://127.0.0.1:9", sleep=sleeps, timeout=2,
+                     seconds_between_writes=None)
+    with pytest.raises(GitHubError) as exc:
+        c.find_open_pr(BRANCH)
+    assert "could not be reached" in str(exc.value)

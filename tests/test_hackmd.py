@@ -16,6 +16,7 @@ from chatbot.stores.hackmd_client import (
     HackMDRateLimited,
     HackMDUnavailable,
 )
+from chatbot.stores.hackmd_client import RedactTokens, redact_in_logs
 from chatbot.stores.hackmd_edit import HackMDEditError, apply_edit, edit_state
 from tests.fakes.hackmd import FakeHackMD, title_of
 
@@ -235,6 +236,9 @@ def test_apply_edit_alone(hm, client):
     result = apply_edit(client, note.id, add_item(BOT_LINE))
     assert result == hm.content(note.id) == add_item(BOT_LINE)(NOTES)
     assert len(hm.requests_to("PATCH")) == 1
+    # an uncontended edit costs 4 API calls (read, check, write, read back): HackMD counts
+    # calls against a monthly quota
+    assert [r.method for r in hm.requests] == ["GET", "GET", "PATCH", "GET"]
 
 
 def test_human_edit_between_read_and_write_survives(hm, client):
@@ -335,3 +339,40 @@ def test_edit_of_a_team_note_through_the_team_path(hm, client):
     apply_edit(client, note.id, add_item(BOT_LINE), team_path=hm.team)
     assert BOT_LINE in hm.content(note.id)
     assert hm.requests_to("PATCH")[0].path == f"/v1/teams/{hm.team}/notes/{note.id}"
+
+
+def test_a_library_logging_the_token_is_redacted(hm):
+    root = logging.getLogger()
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record))
+
+    handler = Keep()
+    root.addHandler(handler)
+    try:
+        HackMDClient(hm.token, base_url=hm.api_url)
+        logging.getLogger("some.library").warning("sending Authorization: Bearer %s", hm.token)
+    finally:
+        root.removeHandler(handler)
+    assert records and hm.token not in records[0] and "[redacted]" in records[0]
+    redact_in_logs("")  # an empty token would "redact" everywhere: refused
+    assert "" not in RedactTokens.tokens
+
+
+@pytest.mark.parametrize("status", [None, 502])
+def test_a_write_whose_answer_is_lost_is_not_doubled(hm, client, status):
+    note = hm.add_note(NOTES, team_path=hm.team)
+    hm.lose_answer_next("PATCH", f"/v1/notes/{note.id}", status=status)
+    result = apply_edit(client, note.id, add_item(BOT_LINE))
+    assert result.count(BOT_LINE) == 1 and hm.content(note.id).count(BOT_LINE) == 1
+    assert len(hm.requests_to("PATCH")) == 1  # it had landed: not written again
+
+
+def test_a_write_that_failed_is_written_again_once(hm, client):
+    note = hm.add_note(NOTES, team_path=hm.team)
+    hm.fail_next("PATCH", f"/v1/notes/{note.id}", status=None)  # dropped before HackMD acted
+    apply_edit(client, note.id, add_item(BOT_LINE))
+    assert hm.content(note.id).count(BOT_LINE) == 1
+    assert [r.status for r in hm.requests_to("PATCH")] == [-1, 202]

@@ -26,6 +26,8 @@ from typing import Any, Callable, TypeVar
 
 from github import Auth, Github, GithubException
 
+from .hackmd_client import redact_in_logs
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.github.com"
@@ -106,6 +108,7 @@ class GitHubClient:
         if repo.count("/") != 1:
             raise GitHubError(f"GitHub repository {repo!r} should be written owner/name")
         self._token = token.strip()
+        redact_in_logs(self._token)
         self.repo_name = repo
         self.max_retries, self.max_wait, self.sleep = max_retries, max_wait, sleep
         self._gh = Github(auth=Auth.Token(self._token), base_url=base_url.rstrip("/"), timeout=timeout, retry=None,

@@ -4,7 +4,8 @@ HackMD has no well-kept Python client, so this is a small module over ``requests
 plain arguments (a token, a base URL); the caller reads the token from ``HACKMD_TOKEN``.
 
 * The token goes only into the ``Authorization`` header. It is never logged, never part of an
-  exception's text (any text that would carry it is redacted), and not in ``repr(client)``.
+  exception's text (any text that would carry it is redacted), and not in ``repr(client)``;
+  :func:`redact_in_logs` also filters it out of the root logger's handlers.
 * Every request has a timeout (connect, read).
 * ``429 Too Many Requests`` with ``Retry-After``: waits that long (at most ``max_wait``) and
   retries, at most ``max_retries`` times; a wait longer than ``max_wait`` is not slept but
@@ -29,6 +30,41 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.hackmd.io/v1"
 TOKEN_ENV = "HACKMD_TOKEN"
+
+
+# ---------------------------------------------------------------------------------------
+# Tokens never reach the logs
+
+
+class RedactTokens(logging.Filter):
+    """Replaces the API tokens of the HackMD and GitHub clients in log records (defence in depth:
+    the clients never log them; this catches a library that would)."""
+
+    tokens: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken format string is not ours to fix
+            return True
+        clean = text
+        for token in self.tokens:
+            clean = clean.replace(token, "[redacted]")
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
+
+
+_redact = RedactTokens()
+
+
+def redact_in_logs(token: str) -> None:
+    """Keep ``token`` out of what the root logger's handlers write."""
+    if token and len(token) >= 8:
+        RedactTokens.tokens.add(token)
+    for handler in logging.getLogger().handlers:
+        if _redact not in handler.filters:
+            handler.addFilter(_redact)
 
 
 # ---------------------------------------------------------------------------------------
@@ -134,6 +170,7 @@ class HackMDClient:
         if not token or not token.strip():
             raise HackMDAuthError(f"no HackMD token: set {TOKEN_ENV} (HackMD > Settings > API > Create API token)")
         self._token = token.strip()
+        redact_in_logs(self._token)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries

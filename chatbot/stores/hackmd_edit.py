@@ -11,7 +11,9 @@ compare-and-swap (no ``If-Match``, no version to send back). :func:`apply_edit` 
 5. reads back: the content must be ``new``, or contain the edit intact with other people's
    changes elsewhere (they typed right after the write). If the edit is not there at all (a
    writer that had not seen it replaced the content), goes back to 2 on what is there now. If
-   people changed the edited lines themselves, their version stands (never doubled).
+   people changed the edited lines themselves, their version stands (never doubled). A write
+   that got no answer (dropped connection, timeout, 5xx) is judged by the same read-back: done
+   if the edit is there, written again if it is not, never blindly repeated.
 
 Steps 2 to 5 run at most ``retries + 1`` times; then :class:`HackMDEditError` says the edit
 could not land, and the note holds whatever people wrote (the bot only ever sends content
@@ -35,7 +37,7 @@ import logging
 from collections import Counter
 from typing import Callable
 
-from .hackmd_client import HackMDClient, HackMDError, HackMDNote, HackMDRateLimited
+from .hackmd_client import HackMDClient, HackMDError, HackMDNote, HackMDRateLimited, HackMDUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +126,17 @@ def apply_edit(client: HackMDClient, note_id: str, edit: Callable[[str], str], r
             client.sleep(exc.retry_after)
             note = read()
             continue
-        after = read()
+        except HackMDUnavailable as exc:
+            # the write may or may not have been carried out: the read-back below tells
+            log.warning("HackMD note %s: no answer to the write (%s); reading back", note_id, exc)
+            try:
+                after = read()
+            except HackMDError:
+                raise HackMDEditError(f"HackMD did not answer while saving the change to note {note_id}, and "
+                                      "cannot be read now: it may or may not be in the note; check the note "
+                                      "before trying again") from None
+        else:
+            after = read()
         for _ in range(settle_reads):  # 202 Accepted: give the write a moment to show
             if after.content != base.content or after.last_changed_at != base.last_changed_at:
                 break

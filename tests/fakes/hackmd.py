@@ -35,7 +35,9 @@ What tests can do:
   server handles the next matching request, e.g. "a human types between the bot's GET and its
   PATCH";
 - :meth:`FakeHackMD.fail_next`: the next N matching requests answer 429 with ``Retry-After``,
-  another status, or a dropped connection;
+  another status, or a dropped connection (not carried out);
+- :meth:`FakeHackMD.lose_answer_next`: the next N matching requests are carried out but their
+  answer is lost (dropped connection or a 502 from a proxy);
 - :attr:`FakeHackMD.requests`: every request (method, path, body, status, whether a token came).
 
 Time: ``createdAt``/``lastChangedAt`` come from ``clock`` (epoch ms; default the wall clock),
@@ -153,6 +155,7 @@ class Failure:
     retry_after: float
     count: int
     body: dict[str, Any] | None = None
+    after: bool = False  # carry the request out, then fail instead of answering (the answer is lost)
 
 
 @dataclass
@@ -281,6 +284,12 @@ class FakeHackMD:
         with self.lock:
             self.failures.append((method.upper(), path or "*", Failure(status, retry_after, count, body)))
 
+    def lose_answer_next(self, method: str, path: str | None = None, count: int = 1, status: int | None = None) -> None:
+        """The next ``count`` matching requests are carried out, but the answer is lost: the
+        connection drops (``status=None``) or a proxy answers ``status`` (e.g. 502)."""
+        with self.lock:
+            self.failures.append((method.upper(), path or "*", Failure(status, 0, count, None, after=True)))
+
     def requests_to(self, method: str, path: str | None = None) -> list[Request]:
         with self.lock:
             return [r for r in self.requests if r.method == method.upper() and (path is None or r.path == path)]
@@ -399,12 +408,12 @@ class FakeHackMD:
             hook.fn()
         with self.lock:
             failure = self._take_failure(method, path)
+        lost = failure if failure is not None and failure.after else None
+        if lost is not None:
+            failure = None
         if failure is not None:
             if failure.status is None:
-                rec.status = -1
-                h.close_connection = True
-                h.connection.shutdown(socket.SHUT_RDWR)
-                return
+                return self._drop(h, rec)
             if failure.status == 429:
                 return self._send(h, rec, 429, failure.body or {"error": "Too many requests"},
                                   {"Retry-After": f"{failure.retry_after:g}"})
@@ -430,7 +439,17 @@ class FakeHackMD:
                 status, payload, headers = self._route(method, parts, user, body, h)
         except _Answer as a:
             status, payload, headers = a.status, a.payload, {}
+        if lost is not None:
+            if lost.status is None:
+                return self._drop(h, rec)
+            return self._send(h, rec, lost.status, {"error": "Bad Gateway"})
         self._send(h, rec, status, payload, headers)
+
+    @staticmethod
+    def _drop(h: BaseHTTPRequestHandler, rec: Request) -> None:
+        rec.status = -1
+        h.close_connection = True
+        h.connection.shutdown(socket.SHUT_RDWR)
 
     # -- routes ---------------------------------------------------------------------------
 
