@@ -178,11 +178,14 @@ def word_set(text: str) -> frozenset[str]:
 
 
 def similar(a: frozenset[str], b: frozenset[str]) -> bool:
-    """Token Jaccard >= SIMILAR. Chosen on conda's notes: copies carried by hand keep most
-    words ("conda-build 24.1.2 incoming" / "conda-build 24.1.2 is out": 0.5; "Future of
-    (micro)mamba: <link>" / "Future of Mamba?": 0.5 once the link is reduced), while
-    different topics of one owner share at most a word or two (below 0.3 on the fixtures;
-    see tests/test_actions.py)."""
+    """Token Jaccard >= SIMILAR (0.5), for entries with the same owners. Chosen on conda's
+    notes: among the 908 pairs of entries with the same owners within three meetings of each
+    other, the copies edited by hand score 0.67 ("[Conda capitalization](…)" -> "CEP: conda
+    Capitalization", 2022-06-22 -> 07-06) and 0.75 ("Status of sharded repodata
+    implementation?" -> "Sharded repodata, status?", 2024-07-31 -> 09-11), while follow-ups and
+    other topics of the same person score at most 0.43 ("Slack to Matrix migration is
+    happening" -> "Any feedback on Slack/Gitter to Matrix migration?", a new question) and
+    889 of the 908 below 0.3 (tests/test_actions.py checks these pairs)."""
     if not a or not b:
         return False
     inter = len(a & b)
@@ -826,7 +829,7 @@ class _Latest:
                 continue
             inter = len(a & b)
             score = inter / (len(a) + len(b) - inter)
-            need = 0.25 if src is not None and other.date == src else SIMILAR
+            need = MARKED_SIMILAR if src is not None and other.date == src else SIMILAR
             if score >= need and score > best_score:
                 best, best_score = n, score
         return {best} if best is not None else set()
@@ -859,8 +862,19 @@ def open_actions(config: Config, meeting: Meeting, before: dt.date, *, today: dt
     return sorted(found, key=lambda a: (a.date, a.line))
 
 
+MARKED_SIMILAR = 0.25  # a copy whose "(from DATE)" names the meeting of the other needs fewer shared words
+
+
 def _is_copy(a: ActionItem, b: ActionItem) -> bool:
-    return bool(a.keys & b.keys) or (bool(a.owners) and a.owner_key == b.owner_key and similar(a.tokens, b.tokens))
+    """``a`` is a copy of ``b``: the same key, or the same owners and similar words (fewer
+    suffice when ``a``'s ``(from DATE)`` marker names ``b``'s meeting)."""
+    if a.keys & b.keys:
+        return True
+    if not a.owners or a.owner_key != b.owner_key or not a.tokens or not b.tokens:
+        return False
+    inter = len(a.tokens & b.tokens)
+    score = inter / (len(a.tokens) + len(b.tokens) - inter)
+    return score >= (MARKED_SIMILAR if a.from_date == b.date else SIMILAR)
 
 
 def _carried_actions(scan: _Scan, day: dt.date, path: Path) -> list[tuple[ActionItem, bool]]:

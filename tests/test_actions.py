@@ -4,6 +4,7 @@ files (grep for unchecked boxes, then judging each line), not produced by the co
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -420,3 +421,187 @@ def test_a_meeting_east_of_utc_counts_as_held_on_its_own_date(tmp_path):
     assert bot.open_actions(bot.config.meeting()) == []  # not held yet
     bot.clock.now = dt.datetime(2026, 1, 6, 22, 30, tzinfo=UTC)  # 11:30 in Auckland, it is over
     assert [i.body for i in bot.open_actions(bot.config.meeting())] == ["follow up"]
+
+
+# ---------------------------------------------------------------------------------------
+# Same item across notes; deferred topics; the people index; the persisted scan cache
+
+
+def _copy_fixture(d: Path, day: str) -> Path:
+    d.mkdir(exist_ok=True)
+    target = d / f"{day}-eco.md"
+    target.write_bytes((SHARED / "archive" / f"{day}_agenda_and_minutes.md").read_bytes())
+    return target
+
+
+def _entry(cfg, day: str, line: int):
+    path = SHARED / "archive" / f"{day}_agenda_and_minutes.md"
+    return _entries_by_line(path, _day(day), cfg)[line]
+
+
+@pytest.mark.parametrize("a,b,same", [
+    (("20220622", 102), ("20220706", 88), True),    # "[Conda capitalization](…)" -> "CEP: conda Capitalization"
+    (("20240731", 58), ("20240911", 66), True),     # "Status of sharded repodata …?" -> "Sharded repodata, status?"
+    (("20230118", 45), ("20230215", 56), False),    # "Slack to Matrix migration is happening" -> a new question
+    (("20230201", 64), ("20230301", 51), False),    # "Intention to launch: Conda Installer Team" -> "… charter merged"
+    (("20230510", 61), ("20230621", 76), False),    # "conda/schemas revamp" -> "Submitted a SDG for conda/schemas"
+    (("20241106", 48), ("20241204", 49), False),    # "rattler-build 0.29 release" -> "rattler-build cache"
+])
+def test_hand_edited_copies_are_told_from_other_topics_on_real_notes(cfg, a, b, same):
+    if not SHARED_NOTES:
+        pytest.skip("the conda-governance fixtures are not available")
+    from chatbot.actions import similar
+    x, y = _entry(cfg, *a), _entry(cfg, *b)
+    assert x.owner_key == y.owner_key
+    assert similar(x.tokens, y.tokens) is same
+
+
+def test_a_hand_edited_copy_of_an_action_item_replaces_it(tmp_path):
+    bot = _series(tmp_path, {
+        "20260107": f"# a\n{ATT}## New agenda items\n- [x] JL: CEP vote\n    - JRG: will open the conda-build PR for .conda default\n"
+                    "    - JRG: will write the blog post\n",
+        "20260114": f"# b\n{ATT}## Action items\n- [x] JRG: opened the conda-build PR for .conda default format\n",
+    })
+    items = bot.open_actions(bot.config.meeting())
+    assert [(i.date.isoformat(), i.body, i.checkbox) for i in items] == [
+        ("2026-01-07", "will write the blog post", False)]
+
+
+def test_a_copy_marked_from_a_date_is_that_meetings_item_even_when_rewritten(tmp_path):
+    bot = _series(tmp_path, {
+        "20260107": f"# a\n{ATT}## New agenda items\n- [x] JL: CEP vote\n    - JRG: will call the vote on CEP 20\n",
+        "20260114": f"# b\n{ATT}## From previous meetings\n- [x] JRG: call vote for CEP-20 in two weeks (from 2026-01-07)\n",
+    })
+    assert bot.open_actions(bot.config.meeting()) == []
+
+
+def test_prose_items_are_done_with_a_marker_and_never_include_topics(tmp_path):
+    bot = _series(tmp_path, {
+        "20260114": f"# b\n{ATT}## New agenda items\n- [ ] JRG: Zulip CEP\n    - Action item: call the vote\n"
+                    "    - JRG: will report this in the infra repo ✓\n    - AI: JL to review the docs (done)\n"
+                    "    - TODO for @jaimergp: tag the release\n",
+    })
+    items = bot.open_actions(bot.config.meeting())
+    assert [(i.line, [o.label for o in i.owners], i.kind) for i in items] == [
+        (9, ["JRG"], "action"), (12, ["JRG"], "action")]
+    pings, summary = bot.action_pings(bot.config.meeting(), bot.next_meeting(bot.config.meeting()))
+    text = render_plain(pings[0][1])
+    assert "call the vote" in text and "tag the release" in text and "Zulip CEP" not in text
+
+
+def test_deferred_topics_of_real_notes(tmp_path):
+    """2024-01-03: "JL: Future of Mamba?" has only a link under it (not discussed); every other
+    topic is ticked. 2024-01-17 lists two topics under "Defer to next meeting"."""
+    if not SHARED_NOTES:
+        pytest.skip("the conda-governance fixtures are not available")
+    from chatbot.actions import carried_topic_line, deferred_topics, open_actions
+    cfg = load_config(write_config(tmp_path))
+    meeting = cfg.meeting()
+    _copy_fixture(tmp_path / "notes", "20240103")
+    topics = deferred_topics(cfg, meeting, dt.date(2024, 1, 17), today=dt.date(2024, 1, 10))
+    assert [(t.line, t.body) for t in topics] == [(63, "Future of Mamba?")]
+    assert carried_topic_line(topics[0]) == "- [ ] JL: Future of Mamba? (from 2024-01-03)"
+    _copy_fixture(tmp_path / "notes", "20240117")
+    topics = deferred_topics(cfg, meeting, dt.date(2024, 1, 31), today=dt.date(2024, 1, 20))
+    assert [carried_topic_line(t) for t in topics] == [
+        "- [ ] JRG: Future of (micro)mamba: https://github.com/mamba-org/mamba/pull/3054 (from 2024-01-17)",
+        "- [ ] CHL: how do we prune/maintain the meeting invite list? (from 2024-01-17)"]
+    # never action items: nothing of the two files is pinged
+    assert all(i.kind == "action" for i in open_actions(cfg, meeting, dt.date(2024, 1, 31), today=dt.date(2024, 1, 20)))
+
+
+def test_a_deferred_topic_ticked_later_under_other_wording_is_no_longer_deferred(tmp_path):
+    from chatbot.actions import carried_topic_line, deferred_topics
+    bot = _series(tmp_path, {
+        "20260114": f"# a\n{ATT}## New agenda items\n- [x] JL: talk\n- [ ] JRG: Status of sharded repodata implementation?\n"
+                    "- [ ] JRG: conda-build 24.1 release\n",
+        "20260128": f"# b\n{ATT}## From previous meetings\n- [ ] JRG: Sharded repodata, status? (from 2026-01-14)\n",
+    })
+    meeting = bot.config.meeting()
+    topics = deferred_topics(bot.config, meeting, dt.date(2026, 1, 28), today=dt.date(2026, 1, 20))
+    assert [t.body for t in topics] == ["Status of sharded repodata implementation?", "conda-build 24.1 release"]
+    assert carried_topic_line(topics[1]) == "- [ ] JRG: conda-build 24.1 release (from 2026-01-14)"
+    (tmp_path / "notes" / "20260128-eco.md").write_text(
+        f"# b\n{ATT}## From previous meetings\n- [x] JRG: Sharded repodata, status? (from 2026-01-14)\n")
+    topics = deferred_topics(bot.config, meeting, dt.date(2026, 1, 28), today=dt.date(2026, 1, 20))
+    assert [t.body for t in topics] == ["conda-build 24.1 release"]
+    # deferred again from 2026-01-28 (not ticked there): the copy keeps the first date
+    (tmp_path / "notes" / "20260128-eco.md").write_text(
+        f"# b\n{ATT}## From previous meetings\n- [ ] JRG: conda-build 24.1 release (from 2026-01-14)\n")
+    topics = deferred_topics(bot.config, meeting, dt.date(2026, 2, 11), today=dt.date(2026, 2, 1))
+    assert [carried_topic_line(t) for t in topics] == ["- [ ] JRG: conda-build 24.1 release (from 2026-01-14)"]
+    # topics are not action items: none of them is listed or pinged
+    assert bot.open_actions(meeting) == []
+
+
+@pytest.mark.parametrize("line,initials,github", [
+    ("HV, Axel Obermeier (@h-vetinari)", "HV", "h-vetinari"),
+    ("DH, Daniel Holth (@ dholth), Anaconda", "DH", "dholth"),
+    ("DH: Daniel Holth (@ dholth), Anaconda", "DH", "dholth"),
+    ("Daniel Holth (DH) (@ dholth)", "DH", "dholth"),
+    ("@dholth", None, "dholth"),
+    ("(@ dholth)", None, "dholth"),
+])
+def test_attendee_styles(line, initials, github):
+    from chatbot.notes.parse import parse_attendee_line
+    a = parse_attendee_line(line)
+    assert (a.initials, a.github) == (initials, github)
+
+
+def test_the_people_index_takes_the_most_recent_handle_and_the_roster_overrides_it(tmp_path):
+    bot = _series(tmp_path, {
+        "20260107": "# a\n## Attendees\n1. HV, Axel Obermeier (@h-vetinari)\n2. JL, John Lee (@leej3)\n"
+                    "3. JRG: Someone Else (@someone-else)\n",
+        "20260114": "# b\n## Attendees\n1. HV, Axel O. (@axel-new)\n\n## Action items\n- HV: will review the CEP\n"
+                    "- JL: will open the issue\n- JRG to tag the release\n- QQ: will do something\n",
+    })
+    items = bot.open_actions(bot.config.meeting())
+    owners = {i.body.split()[-1]: i.owners[0] for i in items}
+    assert owners["CEP"].github == "axel-new"  # this file's own list first
+    assert owners["issue"].github == "jezdez" and owners["issue"].person.name == "Jannis Leidel"  # the roster's JL
+    assert owners["release"].person.initials == "JRG"  # the roster, not the index
+    assert owners["something"].describe() == "QQ (unknown)"
+    (tmp_path / "notes" / "20260121-eco.md").write_text("# c\n## Action items\n- HV: will merge the PR\n")
+    bot.clock.now = dt.datetime(2026, 1, 25, tzinfo=UTC)
+    hv = [i for i in bot.open_actions(bot.config.meeting()) if i.body.endswith("merge the PR")][0]
+    assert hv.owners[0].github == "axel-new" and hv.owners[0].name == "Axel O."  # learned from 01-14
+
+
+def test_the_scan_cache_persists_and_a_restart_does_not_parse_unchanged_files(tmp_path, monkeypatch):
+    from chatbot import actions
+    bot = _series(tmp_path, {
+        "20260107": f"# a\n{ATT}## Action items\n- [ ] JRG: one\n",
+        "20260114": f"# b\n{ATT}## Action items\n- [ ] JRG: two\n",
+    })
+    meeting = bot.config.meeting()
+    first = [i.body for i in bot.open_actions(meeting)]
+    assert first == ["one", "two"]
+    assert (tmp_path / "state" / actions.CACHE_NAME).is_file()
+    actions.reset_caches()  # a restart: nothing in memory
+    parsed: list[Path] = []
+    real = actions.parse_notes
+    monkeypatch.setattr(actions, "parse_notes", lambda text, path=None: parsed.append(path) or real(text, path))
+    assert [i.body for i in bot.open_actions(meeting)] == first
+    assert parsed == []
+    # a changed file is parsed again; one whose bytes are the same is not (a new mtime only)
+    p7, p14 = (tmp_path / "notes" / "20260107-eco.md"), (tmp_path / "notes" / "20260114-eco.md")
+    p7.write_text(p7.read_text().replace("- [ ] JRG: one", "- [x] JRG: one"))
+    os.utime(p14, ns=(p14.stat().st_atime_ns, p14.stat().st_mtime_ns + 10**9))
+    actions.reset_caches()
+    assert [i.body for i in bot.open_actions(meeting)] == ["two"]
+    assert parsed == [p7]
+
+
+def test_a_damaged_scan_cache_is_ignored(tmp_path):
+    from chatbot import actions
+    bot = _series(tmp_path, {"20260107": f"# a\n{ATT}## Action items\n- [ ] JRG: one\n"})
+    meeting = bot.config.meeting()
+    assert len(bot.open_actions(meeting)) == 1
+    actions.reset_caches()
+    import sqlite3
+    with sqlite3.connect(tmp_path / "state" / actions.CACHE_NAME) as db:
+        db.execute("UPDATE files SET facts = x'00ff', stat = stat")
+    assert [i.body for i in bot.open_actions(meeting)] == ["one"]
+    actions.reset_caches()
+    (tmp_path / "state" / actions.CACHE_NAME).write_bytes(b"not a database")
+    assert [i.body for i in bot.open_actions(meeting)] == ["one"]
