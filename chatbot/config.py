@@ -253,6 +253,15 @@ class ActionSettings(_Model):
     # ("unreached"), every owner ("all", a second notification for most), or nobody ("none")
     summary_mentions: Literal["unreached", "all", "none"] = "unreached"
     carry_over: bool = True
+    # agenda sections whose top-level entries are topics (not action items); the first three
+    # are the conda template's, the others the names older conda notes used
+    topic_sections: list[str] = ["New agenda items", "From previous meetings", "Deferred to next meeting",
+                                 "Outstanding items from the previous meeting", "Deferred agenda items",
+                                 "Defer to next meeting", "Your new agenda items"]
+    # sections whose top-level entries are action items
+    action_sections: list[str] = ["Action items", "Current action items", "Previous action items", "TODO"]
+    persist_cache: bool = Field(default=True, description="keep what was read from each notes file in "
+                                "[bot] state_dir, so a restarted bot does not read unchanged files again")
 
 
 class GitSettings(_Model):

@@ -435,7 +435,8 @@ def removing(section_title: str, number: int, allowed: Callable[[Item], str | No
             raise EditError(reason)
         lines = list(notes.lines)
         removed = lines[item.line].rstrip("\r\n")
-        if len(items) == 1 and not any(it.is_placeholder for it in notes.top_items(section)):
+        if (len(items) == 1 and not any(it.is_placeholder for it in notes.top_items(section))
+                and not _other_content(notes, section, item)):
             # the section would be empty: put a placeholder back, written as the file writes
             # its other placeholders ('- [ ]' in some notes), so add-then-remove changes nothing
             ending = lines[item.line][len(removed):]
@@ -449,6 +450,50 @@ def removing(section_title: str, number: int, allowed: Callable[[Item], str | No
         return lines, EditResult(notes.path, item.line + 1, removed, number)
 
     return change
+
+
+def _other_content(notes: Notes, section: Section, item: Item) -> bool:
+    """Whether the section shows anything besides ``item`` (blank lines and HTML comments do
+    not show). A section holding prose (``_No items discussed_``) got the item added after
+    that prose, not in place of a placeholder: removing it must not leave a placeholder."""
+    in_comment = False
+    for i in range(section.start + 1, section.end):
+        if item.line <= i < item.end:
+            continue
+        t = notes.lines[i].strip()
+        if in_comment:
+            in_comment = "-->" not in t
+            continue
+        if t.startswith("<!--"):
+            in_comment = "-->" not in t[4:]
+            if in_comment or t.endswith("-->"):
+                continue
+        if t:
+            return True
+    return False
+
+
+_PROSE_BULLET = re.compile(r"^([ \t]*(?:[-*+]|[0-9]{1,9}[.)])[ \t]+)(?!\[[ xX]\](?:[ \t]|$))")
+
+
+def tick_prose(path: Path, line: int, expect_text: str) -> EditResult:
+    """Mark the prose list item on 1-based ``line`` done by turning it into a ticked checkbox
+    in place, if it still holds ``expect_text``: ``- JRG: will x`` -> ``- [x] JRG: will x``.
+    Only that line changes (bullet, indentation and line ending kept)."""
+
+    def change(notes: Notes) -> tuple[list[str], EditResult]:
+        match = [it for it in notes.items if it.line == line - 1]
+        if not match or match[0].is_checkbox or match[0].text != expect_text:
+            raise EditError("the notes file changed since the item was listed; list the items again")
+        lines = list(notes.lines)
+        m = _PROSE_BULLET.match(lines[line - 1])
+        if m is None:  # the parser saw an item here: its bullet is followed by a space or a tab
+            raise EditError("the notes file changed since the item was listed; list the items again")
+        new = m.group(1) + "[x] " + lines[line - 1][m.end():]
+        lines[line - 1] = new
+        return lines, EditResult(path, line, new.rstrip("\r\n"))
+
+    return _apply(path, change)
 
 
 def set_checked(path: Path, line: int, expect_text: str, checked: bool = True) -> EditResult:
