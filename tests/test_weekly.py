@@ -124,6 +124,10 @@ def test_agenda_items_reach_the_published_note_and_survive_the_communitys_sync(w
     assert bot.handle("agenda add CI costs", Sender("cli", initials="JL")).ok
     content = world.hm.content(note.id)
     assert "- [ ] JRG: Release plans for 26.1\n- [ ] JL: CI costs\n" in content
+    # the agenda list and the reminder link the live note and the pull request
+    (pr,) = world.gh.open_pulls(REPO)
+    listing = render_plain(bot.handle("agenda list", JRG))
+    assert f"/{note.short_id}" in listing and pr["html_url"] in listing, listing
     assert "1. JL: Jannis Leidel" in content
     # the community's own sync workflow: GET the note, overwrite the file on the branch
     got = HackMDClient(world.hm.token, base_url=world.hm.api_url).get_note(note.id).content
