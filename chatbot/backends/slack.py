@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import re
@@ -41,8 +42,8 @@ from typing import Any, Callable, Iterable, Mapping
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..bot import Bot, Sender
-from ..config import Config, ConfigError, Meeting, Person
-from ..messages import Link, Mention, Message, Text, Time, UserText, plain_user_text
+from ..config import Config, ConfigError, Meeting, Person, UnknownMeeting
+from ..messages import Link, Mention, Message, Text, Time, UserText, error, plain_user_text, render_plain
 from .base import Backend, BackendError
 
 log = logging.getLogger(__name__)
@@ -133,10 +134,14 @@ def render_segment(seg: Any) -> str:
     return safe_text(str(seg))
 
 
+def render_segments(line: Iterable[Any]) -> str:
+    return "".join(render_segment(s) for s in line)
+
+
 def render_mrkdwn(message: Message) -> str:
     """The message as Slack mrkdwn text. Never contains ``<!channel>``/``<!here>`` or a raw
     ``<`` from user text."""
-    return "\n".join("".join(render_segment(s) for s in line) for line in message.lines)
+    return "\n".join(render_segments(line) for line in message.lines)
 
 
 MAX_TEXT = 40_000  # Slack keeps this many characters of a message's text and cuts the rest
@@ -184,6 +189,145 @@ def fit_text(text: str, limit: int = MAX_TEXT, keep_last: bool = False) -> str:
         kept.append(line)
         used += cost
     return "\n".join(kept + tail)
+
+
+# ---------------------------------------------------------------------------------------
+# Block Kit: reminders, action-item pings and /actions answers with buttons
+
+MAX_BLOCKS = 50  # Slack refuses a message with more blocks
+MAX_SECTION_TEXT = 3_000  # a section's text
+ACTION_DONE = "chatbot_done"  # button: tick the action item in the notes
+ACTION_CARRY = "chatbot_carry"  # button: carry the action item into the next meeting's notes
+ACTION_ADD = "chatbot_agenda_add"  # button: open the "Add agenda item" modal
+AGENDA_VIEW = "chatbot_agenda_add"  # the modal's callback_id
+AGENDA_BLOCK = "agenda_item"  # its input block, and the element's action_id
+AGENDA_INPUT = "text"
+MAX_INPUT = 3_000  # plain_text_input max_length at most
+
+
+def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def _context(text: str, block_id: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut_to(text, MAX_SECTION_TEXT)}]}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def _button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": label, "emoji": True},
+                              "action_id": action_id, "value": value}
+    if style:
+        button["style"] = style
+    return button
+
+
+def _cut_to(text: str, limit: int) -> str:
+    """Mrkdwn cut to ``limit`` UTF-16 units, between entities, with "…"."""
+    return text if _units(text) <= limit else _cut(text, limit - 1) + "…"
+
+
+def _sections(lines: list[str]) -> list[dict[str, Any]]:
+    """Lines of mrkdwn as few sections as fit Slack's 3,000 characters each."""
+    out: list[dict[str, Any]] = []
+    chunk: list[str] = []
+    used = 0
+    for line in lines:
+        line = _cut_to(line, MAX_SECTION_TEXT)
+        cost = _units(line) + (1 if chunk else 0)
+        if chunk and used + cost > MAX_SECTION_TEXT:
+            out.append(_section("\n".join(chunk)))
+            chunk, used = [], 0
+            cost = _units(line)
+        chunk.append(line)
+        used += cost
+    if chunk and "\n".join(chunk).strip():
+        out.append(_section("\n".join(chunk)))
+    return [b for b in out if b["text"]["text"].strip()]
+
+
+def item_value(meeting_id: str | None, item: str, listing: str | None = None) -> str:
+    """A Done / Next meeting button's value: which meeting and item (and, for an ephemeral
+    /actions answer, the command that listed it, to show the list again after the click)."""
+    data: dict[str, Any] = {"m": meeting_id or "", "i": item}
+    if listing:
+        data["l"] = listing
+    return json.dumps(data, separators=(",", ":"))
+
+
+def render_blocks(message: Message, meeting_id: str | None, prefix: str = "",
+                  listing: str | None = None, max_blocks: int = MAX_BLOCKS) -> list[dict[str, Any]]:
+    """The message as Block Kit: its lines in sections; under each line that shows an open
+    action item (``message.actions``) a **Done** and a **Next meeting** button; under a
+    reminder an **Add agenda item** button. When the items would need more than Slack's 50
+    blocks, the first ones get buttons and a note says how to tick the others."""
+    lines = [render_segments(line) for line in message.lines]
+    if prefix and lines:
+        lines[0] = prefix + lines[0]
+    reminder = message.kind == "reminder" and bool(meeting_id)
+    marked = sorted(i for i in message.actions if 0 <= i < len(lines))
+
+    def build(with_buttons: int) -> list[dict[str, Any]]:
+        buttons = set(marked[:with_buttons])
+        blocks: list[dict[str, Any]] = []
+        plain: list[str] = []
+        for i, line in enumerate(lines):
+            if i not in buttons:
+                plain.append(line)
+                continue
+            blocks += _sections(plain)
+            plain = []
+            value = item_value(meeting_id, message.actions[i], listing)
+            blocks.append(_section(_cut_to(line, MAX_SECTION_TEXT) or " ", f"item:{i}"))
+            blocks.append({"type": "actions", "block_id": f"act:{i}", "elements": [
+                _button("Done", ACTION_DONE, value, "primary"), _button("Next meeting", ACTION_CARRY, value)]})
+        blocks += _sections(plain)
+        if with_buttons < len(marked):
+            blocks.append(_context(f"Buttons are on the first {with_buttons} items; tick the others with "
+                                   "`/actions done N`."))
+        if reminder:
+            blocks.append({"type": "actions", "block_id": "agenda", "elements": [
+                _button("Add agenda item", ACTION_ADD, json.dumps({"m": meeting_id}, separators=(",", ":")))]})
+        return blocks
+
+    n = len(marked)
+    blocks = build(n)
+    while len(blocks) > max_blocks and n > 0:
+        n = max(0, min(n - 1, n - (len(blocks) - max_blocks + 1) // 2))
+        blocks = build(n)
+    if len(blocks) > max_blocks:  # even without buttons (a message of very long lines): shorten
+        keep = blocks[:max_blocks - 2] + [_context(SHORTENED.strip("_"))]
+        blocks = keep + [b for b in blocks[-1:] if reminder]
+    return blocks
+
+
+def blocks_text(blocks: list[dict[str, Any]]) -> str:
+    """The fallback text of a Block Kit message: its sections' and contexts' text, in order."""
+    out = []
+    for b in blocks:
+        if b.get("type") == "section" and isinstance(b.get("text"), dict):
+            out.append(str(b["text"].get("text", "")))
+        elif b.get("type") == "context":
+            out += [str(e.get("text", "")) for e in b.get("elements") or [] if isinstance(e, dict) and "text" in e]
+    return fit_text("\n".join(out))
+
+
+def mark_item(blocks: list[dict[str, Any]], block_id: str, note: str) -> list[dict[str, Any]] | None:
+    """The blocks of a message whose buttons under ``block_id`` became ``note`` (a context
+    line: done, by whom); None when that block is not in them (the message changed)."""
+    out, found = [], False
+    for b in blocks:
+        if isinstance(b, dict) and b.get("block_id") == block_id and b.get("type") == "actions":
+            out.append(_context(note, "done:" + block_id.partition(":")[2]))
+            found = True
+        else:
+            out.append(b)
+    return out if found else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -443,6 +587,18 @@ class SlackBackend(Backend):
         return fit_text(prefix + render_mrkdwn(message),
                         keep_last=not any(isinstance(seg, UserText) for seg in last))
 
+    def blocks(self, message: Message, meeting_id: str | None, prefix: str = "",
+               listing: str | None = None) -> dict[str, Any]:
+        """``{"blocks": [...]}`` for a message people act on (a reminder, a message listing
+        open action items), else nothing: the text alone (which stays, as the fallback)."""
+        if not (message.actions or message.kind == "reminder"):
+            return {}
+        try:
+            meeting = self.bot.config.meeting(meeting_id)
+        except UnknownMeeting:
+            return {}
+        return {"blocks": render_blocks(message, meeting.id, prefix, listing)}
+
     def post(self, meeting: Meeting, message: Message) -> None:
         self.post_once(meeting, message, None)
 
@@ -454,7 +610,7 @@ class SlackBackend(Backend):
         if not channel:
             raise BackendError(f"meeting {meeting.id!r} has no destinations.slack_channel")
         self.call("chat.postMessage", channel=channel, text=self.render(message),
-                  unfurl_links=False, unfurl_media=False, **_metadata(key))
+                  unfurl_links=False, unfurl_media=False, **self.blocks(message, meeting.id), **_metadata(key))
         log.info("posted to Slack channel %s for %s", channel, meeting.id)
 
     def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
@@ -468,7 +624,7 @@ class SlackBackend(Backend):
             self.post_once(meeting, message, key)
             return
         self.call("chat.postMessage", channel=dm, text=self.render(message),
-                  unfurl_links=False, unfurl_media=False, **_metadata(key))
+                  unfurl_links=False, unfurl_media=False, **self.blocks(message, meeting.id), **_metadata(key))
         log.info("sent a Slack direct message to %s (%s)", person.initials, person.slack_id)
 
     def _dm_channel(self, meeting: Meeting, person: Person | None) -> str | None:
@@ -698,6 +854,13 @@ class SlackBackend(Backend):
         # which names are ours is asked per command: a reloaded config may rename them
         app.command(re.compile(r"^/"), matchers=[self._is_ours])(ack=_ack_only, lazy=[self._on_command])
         app.command(re.compile(r"^/"))(self._on_unknown_command)  # after the known ones
+        # buttons: Done / Next meeting work after the ack (like commands); Add agenda item must
+        # open its modal within the click's 3 seconds, and the modal's submission is answered
+        # in its ack (errors are shown in the modal)
+        for button in (ACTION_DONE, ACTION_CARRY):
+            app.action(button)(ack=_ack_only, lazy=[self._on_item_button])
+        app.action(ACTION_ADD)(self._on_add_button)
+        app.view(AGENDA_VIEW)(self._on_agenda_view)
         app.error(self._on_error)
         self._app = app
         return app
@@ -766,41 +929,206 @@ class SlackBackend(Backend):
             except Exception:
                 pass
 
+    def _sender(self, user_id: str | None, user_name: str | None) -> Sender:
+        """The Slack user as the core gets them; with ``allow_unknown_users``, someone not in
+        the roster is named by their Slack name."""
+        if self.settings.allow_unknown_users and user_id and self.bot.config.person_by(slack_id=user_id) is None:
+            user_name = self._display_name(user_id) or user_name
+        return slack_sender(self.bot.config, user_id, user_name)
+
+    def _spelled(self) -> dict[str, str]:
+        return {core: slash for slash, core in reversed(list(self.commands().items()))}
+
     def _work_on(self, command: dict, respond) -> None:
         name = command.get("command") or ""
         user_id = command.get("user_id")
         channel = command.get("channel_id")
         meeting_id = self.meeting_for(channel)
         allow = self.settings.allow_unknown_users
-        user_name = command.get("user_name")
-        if allow and user_id and self.bot.config.person_by(slack_id=user_id) is None:
-            user_name = self._display_name(user_id) or user_name
         # direct-message channels (D…) are always allowed; others may be limited by
         # [bot] allowed_places
         place = channel if channel and not channel.startswith("D") else None
         typed = readable_text(command.get("text") or "", self._user_label)
-        spelled = {core: slash for slash, core in reversed(list(self.commands().items()))}
-        message = self.bot.handle(self.command_text(name, typed),
-                                  slack_sender(self.bot.config, user_id, user_name), meeting_id, allow_unknown=allow,
-                                  place=place, spelled=spelled)
+        core_text = self.command_text(name, typed)
+        message = self.bot.handle(core_text, self._sender(user_id, command.get("user_name")), meeting_id,
+                                  allow_unknown=allow, place=place, spelled=self._spelled())
         log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
-        text = self.render(message, "" if message.ok else ":warning: ")
+        prefix = "" if message.ok else ":warning: "
+        text = self.render(message, prefix)
+        # an action-item list gets buttons; after a click the list is shown again (it is
+        # ephemeral: Slack does not send it back with the click)
+        listing = core_text if core_text.split() in (["actions"], ["actions", "mine"]) else None
         try:
-            resp = respond(text=text, response_type="ephemeral")
+            resp = respond(text=text, response_type="ephemeral",
+                           **self.blocks(message, meeting_id, prefix, listing))
             status = getattr(resp, "status_code", 200)
             if status >= 300:
                 log.error("Slack response_url answered HTTP %s for %s", status, name)
         except Exception as exc:  # the answer is lost, but the bot keeps running
             log.error("Slack response_url failed for %s: %s", name, exc)
-        if message.ok and message.public is not None and self.settings.public_confirmation:
+        self._public_note(message, meeting_id, channel)
+
+    def _public_note(self, message: Message, meeting_id: str | None, channel: str | None) -> None:
+        """A change's short public note in the meeting's channel (``public_confirmation``)."""
+        if not (message.ok and message.public is not None and self.settings.public_confirmation):
+            return
+        try:
             meeting = self.bot.config.meeting(meeting_id)
-            target = meeting.destinations.slack_channel or channel
-            if target:
-                try:
-                    self.call("chat.postMessage", channel=target, text=self.render(message.public),
-                              unfurl_links=False, unfurl_media=False)
-                except BackendError:
-                    pass  # logged by call()
+        except UnknownMeeting:
+            return
+        target = meeting.destinations.slack_channel or channel
+        if target:
+            try:
+                self.call("chat.postMessage", channel=target, text=self.render(message.public),
+                          unfurl_links=False, unfurl_media=False)
+            except BackendError:
+                pass  # logged by call()
+
+    # -- buttons and the agenda modal ----------------------------------------------------
+
+    def _on_item_button(self, body: dict, action: dict, respond) -> None:
+        """Done / Next meeting on an action item (bolt lazy listener, after the ack)."""
+        try:
+            self._item_button(body, action, respond)
+        except Exception as exc:  # the bot keeps running; the person is told
+            log.error("Slack button %s failed: %s: %s", action.get("action_id"), type(exc).__name__, exc,
+                      exc_info=True)
+            try:
+                respond(text=":warning: something went wrong on the bot's side; see its log",
+                        response_type="ephemeral", replace_original=False)
+            except Exception:
+                pass
+
+    def _item_button(self, body: dict, action: dict, respond) -> None:
+        try:
+            value = json.loads(action.get("value") or "{}")
+            if not isinstance(value, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            value = {}
+        meeting_id, ident, listing = value.get("m") or None, value.get("i"), value.get("l")
+        user = body.get("user") or {}
+        user_id = user.get("id")
+        sender = self._sender(user_id, user.get("username") or user.get("name"))
+        done = action.get("action_id") == ACTION_DONE
+        if not isinstance(ident, str) or not ident:
+            message = error("this button names no action item; list them again (`actions`)")
+        else:
+            try:
+                message = self.bot.run(("actions", "done-item" if done else "carry"), sender, meeting_id, item=ident)
+            except UnknownMeeting as exc:
+                message = error(str(exc))
+        container = body.get("container") or {}
+        log.info("slack button %s from %s on %s: %s", action.get("action_id"), user_id, ident, message.kind)
+        if not message.ok:
+            respond(text=":warning: " + self.render(message), response_type="ephemeral", replace_original=False)
+            return
+        by = f"<@{user_id}>" if user_id and _SLACK_ID.match(user_id) else safe_text(sender.name or "?")
+        head = message.lines[0][0] if message.lines and message.lines[0] else Text("Done")
+        what = head.text.strip().rstrip(":") if isinstance(head, Text) else "Done"
+        note = f"{'✅' if done else '➡️'} {safe_text(what)} — by {by}"
+        for warning in message.warnings:
+            note += f"\n⚠ {safe_text(warning)}"
+        original = body.get("message") or {}
+        blocks = None
+        if isinstance(original.get("blocks"), list):
+            blocks = mark_item(original["blocks"], str(action.get("block_id") or ""), note)
+        if blocks is None and listing:  # an ephemeral /actions answer: the list again, as it is now
+            again = self.bot.handle(listing, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
+                                    spelled=self._spelled())
+            item_text = "".join(s.text for s in message.lines[0][1:] if isinstance(s, (Text, UserText)))
+            blocks = [_context(f"{note}: {safe_text(item_text)}")] + render_blocks(again, meeting_id, listing=listing)
+        if blocks is None:  # nothing to update in place: say it in a message of its own
+            respond(text=self.render(message), response_type="ephemeral", replace_original=False)
+        else:
+            self._replace(body, container, respond, blocks)
+        self._public_note(message, meeting_id, container.get("channel_id"))
+
+    def _replace(self, body: dict, container: dict, respond, blocks: list[dict[str, Any]]) -> None:
+        """Update the clicked message in place: through the click's ``response_url`` (works for
+        ephemeral messages too), else ``chat.update`` (messages the bot posted)."""
+        text = blocks_text(blocks)
+        if body.get("response_url"):
+            try:
+                resp = respond(text=text, blocks=blocks, replace_original=True)
+                if getattr(resp, "status_code", 200) < 300:
+                    return
+                log.error("Slack response_url answered HTTP %s to a message update", resp.status_code)
+            except Exception as exc:
+                log.error("Slack response_url failed to update a message: %s", exc)
+        channel, ts = container.get("channel_id"), container.get("message_ts")
+        if channel and ts and not container.get("is_ephemeral"):
+            try:
+                self.call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+            except BackendError:
+                pass  # logged by call()
+
+    def agenda_view(self, meeting: Meeting, channel: str | None) -> dict[str, Any]:
+        """The "Add agenda item" modal: one text field; the meeting goes in private_metadata."""
+        try:
+            when = f" on {self.bot.next_meeting(meeting).date.isoformat()}"
+        except Exception:
+            when = ""
+        label = f"Agenda item for {meeting.name}{when}"
+        return {
+            "type": "modal", "callback_id": AGENDA_VIEW,
+            "title": {"type": "plain_text", "text": "Add agenda item"},
+            "submit": {"type": "plain_text", "text": "Add"},
+            "close": {"type": "plain_text", "text": "Cancel"},
+            "private_metadata": json.dumps({"m": meeting.id, "c": channel or ""}, separators=(",", ":")),
+            "blocks": [{"type": "input", "block_id": AGENDA_BLOCK,
+                        "label": {"type": "plain_text", "text": label[:2000]},
+                        "element": {"type": "plain_text_input", "action_id": AGENDA_INPUT,
+                                    "max_length": min(MAX_INPUT, self.bot.config.bot.max_item_length),
+                                    "placeholder": {"type": "plain_text", "text": "What should the meeting discuss?"}}}],
+        }
+
+    def _on_add_button(self, ack, body: dict, action: dict, respond) -> None:
+        """Add agenda item: open the modal now (the click's trigger_id is valid 3 seconds)."""
+        ack()
+        try:
+            value = json.loads(action.get("value") or "{}")
+            meeting = self.bot.config.meeting(value.get("m") if isinstance(value, dict) else None)
+        except (ValueError, UnknownMeeting) as exc:
+            respond(text=f":warning: {escape(str(exc))}", response_type="ephemeral", replace_original=False)
+            return
+        channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
+        try:
+            self.call("views.open", trigger_id=body.get("trigger_id"), view=self.agenda_view(meeting, channel))
+        except BackendError:
+            agenda = next((slash for slash, core in self.commands().items() if core == "agenda"), "/agenda")
+            respond(text=f":warning: the form could not be opened; type `{escape(agenda)} add TEXT` instead",
+                    response_type="ephemeral", replace_original=False)
+
+    def _on_agenda_view(self, ack, body: dict, view: dict) -> None:
+        """The modal's submission: the same as ``/agenda add TEXT``; a refusal is shown in the
+        modal (``response_action: errors``), success replaces it with the answer."""
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            if not isinstance(meta, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            meta = {}
+        values = ((view.get("state") or {}).get("values") or {}).get(AGENDA_BLOCK) or {}
+        text = str((values.get(AGENDA_INPUT) or {}).get("value") or "")
+        if not text.strip():
+            ack(response_action="errors", errors={AGENDA_BLOCK: "Write the agenda item first."})
+            return
+        user = body.get("user") or {}
+        message = self.bot.handle(f"agenda add {text}", self._sender(user.get("id"), user.get("username") or
+                                                                     user.get("name")),
+                                  meta.get("m") or None, allow_unknown=self.settings.allow_unknown_users,
+                                  spelled=self._spelled())
+        log.info("slack agenda form from %s: %s", user.get("id"), message.kind)
+        if not message.ok:
+            ack(response_action="errors", errors={AGENDA_BLOCK: _cut_to(render_plain(message), 2000)})
+            return
+        ack(response_action="update", view={
+            "type": "modal", "title": {"type": "plain_text", "text": "Add agenda item"},
+            "close": {"type": "plain_text", "text": "Close"},
+            "blocks": [_section(_cut_to(self.render(message), MAX_SECTION_TEXT))]})
+        if self._work is not None:  # the public note after the ack, not before it
+            self._work.submit(self._public_note, message, meta.get("m") or None, meta.get("c") or None)
 
     def _user_label(self, user_id: str, label: str) -> str:
         """How a ``<@U…>`` mention in command text is written down: the roster's name, else

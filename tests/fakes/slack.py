@@ -12,7 +12,26 @@
   :meth:`FakeSlack.on_next` runs a test's callback at the next call of a method, just before
   or just after the fake acts on it (a test kills the bot there). :meth:`FakeSlack.revoke`
   revokes a token, as an admin or Slack does.
-* **response_url** (``/commands/…``): where ``respond()`` posts a slash command's answer.
+* **response_url** (``/commands/…`` for a slash command, ``/actions/…`` for a click): where
+  ``respond()`` posts. A slash command's answer is an ephemeral message (kept in
+  :attr:`FakeSlack.ephemeral`) unless ``response_type`` is ``in_channel``; a click's
+  ``replace_original: true`` replaces the clicked message (ephemeral or not) in place,
+  ``delete_original`` deletes it, anything else is a new ephemeral message to the clicker.
+* **Block Kit** (``blocks`` of ``chat.postMessage``, ``chat.update``, response URLs, views):
+  checked minimally as Slack does (:func:`block_errors`: known block types, at most 50 blocks
+  in a message and 100 in a modal, unique ``block_id`` ≤ 255, text objects 1–3,000
+  characters, buttons with plain-text labels ≤ 75, ``action_id`` ≤ 255 unique in a block,
+  ``value`` ≤ 2,000); a broken payload is refused with ``invalid_blocks``.
+* **Interactivity**: :meth:`FakeSlack.click` presses a button of a kept message as a person
+  does: a ``block_actions`` payload (with ``message`` for a posted message, ``container``
+  with ``is_ephemeral`` and no ``message`` for an ephemeral one, a fresh ``trigger_id`` and
+  ``response_url``), delivered as a Socket Mode envelope of type ``interactive`` or as a
+  signed HTTP POST with the JSON in a ``payload`` form field. ``views.open`` takes a
+  ``trigger_id`` at most 3 seconds old and only once (``expired_trigger_id``,
+  ``trigger_exchanged``, ``invalid_trigger_id``) and keeps the modal (:attr:`FakeSlack.views`);
+  :meth:`FakeSlack.submit_view` submits it (``view_submission``) and applies the app's answer
+  (``response_action`` ``errors`` / ``update`` / ``clear``, or closed). ``chat.update``
+  edits a message the bot posted (``message_not_found``, ``cant_update_message``).
 * **Socket Mode**: ``apps.connections.open`` hands out a single-use ``ws://`` URL to a real
   websocket server (the ``websockets`` package) that says ``hello``, delivers
   ``slash_commands`` envelopes and records each acknowledgement by ``envelope_id``. It can drop
@@ -95,6 +114,111 @@ class Envelope:
     attempts: int = 0  # redeliveries so far (Slack's retry_attempt)
 
 
+# -- Block Kit, checked minimally (https://docs.slack.dev/reference/block-kit/blocks) ---------
+
+BLOCK_TYPES = {"section", "actions", "context", "divider", "header", "input", "image", "rich_text", "markdown"}
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+
+
+def _text_errors(obj: Any, where: str, limit: int = 3000, plain: bool = False) -> list[str]:
+    if not isinstance(obj, dict) or obj.get("type") not in (("plain_text",) if plain else ("plain_text", "mrkdwn")):
+        return [f"{where}: must be a {'plain_text' if plain else 'text'} object"]
+    text = obj.get("text")
+    if not isinstance(text, str) or not text:
+        return [f"{where}/text: must be a non-empty string"]
+    if len(text) > limit:
+        return [f"{where}/text: must be less than {limit + 1} characters"]
+    return []
+
+
+def _element_errors(el: Any, where: str) -> list[str]:
+    if not isinstance(el, dict) or not isinstance(el.get("type"), str):
+        return [f"{where}: must be an element object"]
+    errs = []
+    aid = el.get("action_id")
+    if aid is not None and (not isinstance(aid, str) or not aid or len(aid) > 255):
+        errs.append(f"{where}/action_id: must be 1-255 characters")
+    if el["type"] == "button":
+        errs += _text_errors(el.get("text"), f"{where}/text", 75, plain=True)
+        if "value" in el and (not isinstance(el["value"], str) or len(el["value"]) > 2000):
+            errs.append(f"{where}/value: must be a string of at most 2000 characters")
+        if "style" in el and el["style"] not in ("primary", "danger"):
+            errs.append(f"{where}/style: must be primary or danger")
+    elif el["type"] == "plain_text_input":
+        if not aid:
+            errs.append(f"{where}/action_id: required")
+        if "max_length" in el and not (isinstance(el["max_length"], int) and 1 <= el["max_length"] <= 3000):
+            errs.append(f"{where}/max_length: must be 1-3000")
+    return errs
+
+
+def block_errors(blocks: Any, limit: int = MAX_MESSAGE_BLOCKS, modal: bool = False) -> list[str]:
+    """What Slack would refuse in ``blocks`` (empty: fine)."""
+    if not isinstance(blocks, list):
+        return ["blocks: must be an array"]
+    errs = []
+    if len(blocks) > limit:
+        errs.append(f"blocks: no more than {limit} items allowed")
+    ids: set[str] = set()
+    for i, b in enumerate(blocks):
+        where = f"[json-pointer:/blocks/{i}]"
+        if not isinstance(b, dict) or b.get("type") not in BLOCK_TYPES:
+            errs.append(f"{where}/type: unsupported block type {b.get('type') if isinstance(b, dict) else b!r}")
+            continue
+        bid = b.get("block_id")
+        if bid is not None:
+            if not isinstance(bid, str) or not bid or len(bid) > 255:
+                errs.append(f"{where}/block_id: must be 1-255 characters")
+            elif bid in ids:
+                errs.append(f"{where}/block_id: duplicate block_id {bid}")
+            else:
+                ids.add(bid)
+        kind = b["type"]
+        if kind == "section":
+            if "text" not in b and "fields" not in b:
+                errs.append(f"{where}: must have text or fields")
+            if "text" in b:
+                errs += _text_errors(b["text"], f"{where}/text")
+            if "accessory" in b:
+                errs += _element_errors(b["accessory"], f"{where}/accessory")
+        elif kind == "actions":
+            els = b.get("elements")
+            if not isinstance(els, list) or not 1 <= len(els) <= 25:
+                errs.append(f"{where}/elements: must have 1-25 elements")
+                continue
+            seen: set[str] = set()
+            for j, el in enumerate(els):
+                errs += _element_errors(el, f"{where}/elements/{j}")
+                aid = el.get("action_id") if isinstance(el, dict) else None
+                if aid in seen:
+                    errs.append(f"{where}/elements/{j}/action_id: duplicate action_id {aid}")
+                seen.add(aid)
+        elif kind == "context":
+            els = b.get("elements")
+            if not isinstance(els, list) or not 1 <= len(els) <= 10:
+                errs.append(f"{where}/elements: must have 1-10 elements")
+                continue
+            for j, el in enumerate(els):
+                if not (isinstance(el, dict) and el.get("type") == "image"):
+                    errs += _text_errors(el, f"{where}/elements/{j}")
+        elif kind == "header":
+            errs += _text_errors(b.get("text"), f"{where}/text", 150, plain=True)
+        elif kind == "input":
+            if not modal:
+                errs.append(f"{where}/type: input blocks are for modals")
+            errs += _text_errors(b.get("label"), f"{where}/label", 2000, plain=True)
+            errs += _element_errors(b.get("element"), f"{where}/element")
+    return errs
+
+
+def _json_field(value: Any) -> Any:
+    """Form-encoded Web API calls send arrays and objects as JSON text."""
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
 def _form_or_json(body: bytes, content_type: str) -> dict[str, Any]:
     if not body:
         return {}
@@ -129,6 +253,12 @@ class FakeSlack:
         self._failures: dict[str, list[tuple[str, int]]] = {}
         self._hooks: dict[tuple[str, str], list[Callable[[Recorded], None]]] = {}
         self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages kept, oldest first
+        # ephemeral messages (slash command answers, refusals of clicks), each with "channel",
+        # "user", "ts", "text", "blocks"
+        self.ephemeral: list[dict[str, Any]] = []
+        self.views: dict[str, dict[str, Any]] = {}  # view id -> the modal as opened (and answered)
+        self._triggers: dict[str, tuple[float, str]] = {}  # trigger_id -> (issued at, user)
+        self._urls: dict[str, dict[str, Any]] = {}  # response_url path -> what it answers
         self._live: list[ServerConnection] = []
         self._ts = itertools.count(1)
         self._lock = threading.Condition()
@@ -269,13 +399,17 @@ class FakeSlack:
         except (ValueError, UnicodeDecodeError):
             self._send(h, 400, {"ok": False, "error": "invalid_json"})
             return
-        if url.path.startswith("/commands/"):
+        if url.path.startswith(("/commands/", "/actions/")):
             rec = Recorded("response_url", url.path, headers, params)
+            status, answer = self._response_url(url.path, params)
+            rec.status = status
+            rec.error = None if status == 200 else answer
             with self._lock:
                 self.requests.append(rec)
-                self.responses.append(rec)
+                if status == 200:
+                    self.responses.append(rec)
                 self._lock.notify_all()
-            self._send(h, 200, None, text="ok")
+            self._send(h, status, None, text=answer)
             return
         if not url.path.startswith("/api/"):
             self._send(h, 404, None, text="not found")
@@ -371,6 +505,16 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not (params.get("text") or params.get("blocks") or params.get("attachments")):
             return {"ok": False, "error": "no_text"}
+        blocks = None
+        if params.get("blocks") is not None:
+            try:
+                blocks = _json_field(params["blocks"])
+            except ValueError:
+                return {"ok": False, "error": "invalid_blocks_format"}
+            errors = block_errors(blocks)
+            if errors:
+                return {"ok": False, "error": "invalid_blocks", "errors": errors,
+                        "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]}}
         metadata = params.get("metadata")
         if isinstance(metadata, str):  # form-encoded calls send it as JSON text
             try:
@@ -384,10 +528,79 @@ class FakeSlack:
         text = str(params.get("text", ""))[:MAX_TEXT]  # Slack cuts longer text, wherever that falls
         message = {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT", "text": text, "ts": ts,
                    "team": self.team_id}
+        if blocks is not None:
+            message["blocks"] = blocks
         kept = dict(message, metadata=metadata) if metadata else dict(message)
         with self._lock:
             self.history.setdefault(channel, []).append(kept)
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _api_chat_update(self, params: dict) -> dict:
+        """Edit a message the bot posted (its channel and ``ts``)."""
+        channel, ts = params.get("channel"), params.get("ts")
+        if not self._channel_ok(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        if not (params.get("text") or params.get("blocks") or params.get("attachments")):
+            return {"ok": False, "error": "no_text"}
+        blocks = None
+        if params.get("blocks") is not None:
+            try:
+                blocks = _json_field(params["blocks"])
+            except ValueError:
+                return {"ok": False, "error": "invalid_blocks_format"}
+            errors = block_errors(blocks)
+            if errors:
+                return {"ok": False, "error": "invalid_blocks", "errors": errors}
+        with self._lock:
+            kept = next((m for m in self.history.get(channel, []) if m["ts"] == ts), None)
+            if kept is None:
+                return {"ok": False, "error": "message_not_found"}
+            if kept.get("user") != self.bot_user_id:
+                return {"ok": False, "error": "cant_update_message"}
+            kept["text"] = str(params.get("text") or "")[:MAX_TEXT]
+            if blocks is not None:
+                kept["blocks"] = blocks
+            kept["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
+            message = {k: v for k, v in kept.items() if k != "metadata"}
+        return {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": message}
+
+    def _api_views_open(self, params: dict) -> dict:
+        """Open a modal for the person whose click (or command) issued ``trigger_id``."""
+        tid = params.get("trigger_id")
+        try:
+            view = _json_field(params.get("view"))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            issued = self._triggers.get(tid) if isinstance(tid, str) else None
+            if issued is None:
+                return {"ok": False, "error": "invalid_trigger_id"}
+            at, user = issued
+            if at is None:
+                return {"ok": False, "error": "trigger_exchanged"}
+            if time.monotonic() - at > 3.0:
+                return {"ok": False, "error": "expired_trigger_id"}
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return {"ok": False, "error": "invalid_arguments"}
+        errors = _text_errors(view.get("title"), "view/title", 24, plain=True)
+        for key in ("submit", "close"):
+            if key in view:
+                errors += _text_errors(view[key], f"view/{key}", 24, plain=True)
+        errors += block_errors(view.get("blocks"), MAX_VIEW_BLOCKS, modal=True)
+        if len(str(view.get("private_metadata") or "")) > 3000:
+            errors.append("view/private_metadata: must be at most 3000 characters")
+        if any(b.get("type") == "input" for b in view.get("blocks") or [] if isinstance(b, dict)) and "submit" not in view:
+            errors.append("view/submit: required when the view has input blocks")
+        if errors:
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": errors}}
+        view_id = "V" + uuid.uuid4().hex[:10].upper()
+        opened = dict(view, id=view_id, team_id=self.team_id, state={"values": {}}, hash=uuid.uuid4().hex[:16],
+                      root_view_id=view_id, app_id=self.app_id, bot_id="B0BOT", user=user, closed=False, errors=None)
+        with self._lock:
+            self._triggers[tid] = (None, user)  # type: ignore[assignment]  # used up
+            self.views[view_id] = opened
+            self._lock.notify_all()
+        return {"ok": True, "view": {k: v for k, v in opened.items() if k not in ("user", "closed", "errors")}}
 
     def _api_conversations_history(self, params: dict) -> dict:
         """Newest first, from ``oldest`` (exclusive), ``limit`` per page (at most 999) with a
@@ -441,6 +654,62 @@ class FakeSlack:
 
     # -- response_url -----------------------------------------------------------------
 
+    def _response_url(self, path: str, params: dict) -> tuple[int, str]:
+        """A response URL's semantics (the request is recorded either way)."""
+        if "blocks" in params:
+            try:
+                params["blocks"] = _json_field(params["blocks"])
+            except ValueError:
+                return 400, "invalid_blocks_format"
+            if block_errors(params["blocks"]):
+                return 400, "invalid_blocks"
+        if not (params.get("text") or params.get("blocks") or params.get("delete_original")):
+            return 400, "no_text"
+        with self._lock:
+            ctx = self._urls.get(path)
+            if ctx is None:
+                return 404, "expired_url"  # not one the fake handed out (or a forged one)
+            ctx["uses"] = ctx.get("uses", 0) + 1
+            if ctx["uses"] > 5:  # at most 5 times, as Slack allows
+                return 404, "used_url"
+            target = ctx.get("message")
+            if ctx["kind"] == "action" and target is not None and str(params.get("replace_original")).lower() == "true":
+                target["text"] = str(params.get("text") or "")[:MAX_TEXT]
+                if "blocks" in params:
+                    target["blocks"] = params["blocks"]
+                else:
+                    target.pop("blocks", None)
+                target["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
+                return 200, "ok"
+            if ctx["kind"] == "action" and target is not None and str(params.get("delete_original")).lower() == "true":
+                for kept in [self.ephemeral] + list(self.history.values()):
+                    if target in kept:
+                        kept.remove(target)
+                return 200, "ok"
+            message = {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT", "ts": self._next_ts(),
+                       "text": str(params.get("text") or "")[:MAX_TEXT], "team": self.team_id}
+            if "blocks" in params:
+                message["blocks"] = params["blocks"]
+            if params.get("response_type") == "in_channel":
+                self.history.setdefault(ctx["channel"], []).append(message)
+            else:
+                self.ephemeral.append(dict(message, channel=ctx["channel"], user=ctx["user"]))
+        return 200, "ok"
+
+    def _register_url(self, kind: str, channel: str, user: str, message: dict | None = None) -> str:
+        url = self.response_url() if kind == "command" else \
+            f"{self.base_url}/actions/{self.team_id}/{next(self._ts)}/{uuid.uuid4().hex[:24]}"
+        with self._lock:
+            self._urls[urllib.parse.urlsplit(url).path] = {"kind": kind, "channel": channel, "user": user,
+                                                           "message": message}
+        return url
+
+    def _trigger(self, user: str) -> str:
+        tid = f"{next(self._ts)}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:16]}"
+        with self._lock:
+            self._triggers[tid] = (time.monotonic(), user)
+        return tid
+
     def response_url(self, n: int | None = None) -> str:
         return f"{self.base_url}/commands/{self.team_id}/{n or next(self._ts)}/{uuid.uuid4().hex[:24]}"
 
@@ -454,8 +723,8 @@ class FakeSlack:
             "user_id": user_id, "user_name": user_name,
             "command": command, "text": text,
             "api_app_id": self.app_id, "is_enterprise_install": "false",
-            "response_url": self.response_url(),
-            "trigger_id": f"{next(self._ts)}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:16]}",
+            "response_url": self._register_url("command", channel_id, user_id),
+            "trigger_id": self._trigger(user_id),
         }
 
     # -- Socket Mode ------------------------------------------------------------------
@@ -515,7 +784,7 @@ class FakeSlack:
             env = Envelope(uuid.uuid4().hex, type_, payload)
             self.envelopes.append(env)
         conn.send(json.dumps({"envelope_id": env.envelope_id, "type": type_, "payload": payload,
-                              "accepts_response_payload": type_ == "slash_commands",
+                              "accepts_response_payload": type_ in ("slash_commands", "interactive"),
                               "retry_attempt": 0, "retry_reason": ""}))
         return env.envelope_id
 
@@ -532,7 +801,7 @@ class FakeSlack:
             self.acks.pop(envelope_id, None)  # the new delivery gets its own ack
             attempt = env.attempts
         conn.send(json.dumps({"envelope_id": env.envelope_id, "type": env.type, "payload": env.payload,
-                              "accepts_response_payload": env.type == "slash_commands",
+                              "accepts_response_payload": env.type in ("slash_commands", "interactive"),
                               "retry_attempt": attempt, "retry_reason": retry_reason}))
 
     def send_slash_command(self, command: str, text: str, *, user_id: str, user_name: str = "someone",
@@ -541,6 +810,114 @@ class FakeSlack:
         payload = self.slash_command_payload(command, text, user_id=user_id, user_name=user_name,
                                              channel_id=channel_id)
         return self.send_envelope("slash_commands", payload), payload
+
+    # -- interactivity ----------------------------------------------------------------
+
+    def find(self, ts: str) -> tuple[str, dict[str, Any], bool]:
+        """(channel, message, ephemeral) of the message with ``ts``."""
+        with self._lock:
+            for channel, msgs in self.history.items():
+                for m in msgs:
+                    if m["ts"] == ts:
+                        return channel, m, False
+            for m in self.ephemeral:
+                if m["ts"] == ts:
+                    return m["channel"], m, True
+        raise AssertionError(f"no message {ts}")
+
+    @staticmethod
+    def buttons(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """The buttons of a message: (block_id, element), in order."""
+        return [(b.get("block_id", ""), el) for b in message.get("blocks") or [] if b.get("type") == "actions"
+                for el in b.get("elements") or [] if el.get("type") == "button"]
+
+    def click_payload(self, ts: str, action_id: str, *, user_id: str, user_name: str = "someone",
+                      nth: int = 0) -> dict[str, Any]:
+        """The ``block_actions`` payload of a person pressing the ``nth`` button ``action_id``
+        of message ``ts``, as Slack sends it (a fresh trigger_id and response_url)."""
+        channel, message, ephemeral = self.find(ts)
+        block_id, button = [b for b in self.buttons(message) if b[1].get("action_id") == action_id][nth]
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": self.team_id},
+            "api_app_id": self.app_id, "token": "deprecated-verification-token",
+            "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": ephemeral},
+            "trigger_id": self._trigger(user_id),
+            "team": {"id": self.team_id, "domain": "fake-workspace"},
+            "enterprise": None, "is_enterprise_install": False,
+            "channel": {"id": channel, "name": self.channels.get(channel, "directmessage")},
+            "state": {"values": {}},
+            "response_url": self._register_url("action", channel, user_id, message),
+            "actions": [{"action_id": action_id, "block_id": block_id, "text": button["text"],
+                         "value": button.get("value", ""), "style": button.get("style"), "type": "button",
+                         "action_ts": f"{time.time():.6f}"}],
+        }
+        if not ephemeral:  # Slack sends the message back only when it is not ephemeral
+            with self._lock:
+                payload["message"] = json.loads(json.dumps({k: v for k, v in message.items() if k != "metadata"}))
+        return payload
+
+    def click(self, ts: str, action_id: str, *, user_id: str, user_name: str = "someone", nth: int = 0,
+              http: tuple[str, str] | None = None) -> tuple[str | tuple[int, str], dict[str, Any]]:
+        """Press a button: over Socket Mode (returns the envelope id) or, with ``http=(url,
+        secret)``, as a signed POST (returns (status, body)); and the payload."""
+        payload = self.click_payload(ts, action_id, user_id=user_id, user_name=user_name, nth=nth)
+        return self.deliver_interaction(payload, http), payload
+
+    def deliver_interaction(self, payload: dict[str, Any], http: tuple[str, str] | None = None):
+        if http is None:
+            return self.send_envelope("interactive", payload)
+        url, secret = http
+        return signed_post(url, secret, {"payload": json.dumps(payload)})
+
+    def submission_payload(self, view_id: str, values: dict[str, dict[str, str]]) -> dict[str, Any]:
+        """A ``view_submission`` payload: the open modal ``view_id`` with ``values``
+        (``{block_id: {action_id: text}}``) typed into its plain-text inputs."""
+        with self._lock:
+            view = self.views[view_id]
+            state = {"values": {b: {a: {"type": "plain_text_input", "value": v} for a, v in acts.items()}
+                                for b, acts in values.items()}}
+            sent = {k: v for k, v in view.items() if k not in ("user", "closed", "errors")}
+            sent = json.loads(json.dumps(dict(sent, state=state)))
+            user = view["user"]
+        return {"type": "view_submission", "team": {"id": self.team_id, "domain": "fake-workspace"},
+                "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": self.team_id},
+                "api_app_id": self.app_id, "token": "deprecated-verification-token",
+                "trigger_id": self._trigger(user), "view": sent, "response_urls": [],
+                "enterprise": None, "is_enterprise_install": False}
+
+    def submit_view(self, view_id: str, values: dict[str, dict[str, str]],
+                    http: tuple[str, str] | None = None, timeout: float = 10.0) -> dict[str, Any]:
+        """Submit the modal as a person does and apply the app's answer to it, as Slack does:
+        ``errors`` stay on the modal (their keys must be its input blocks), ``update``
+        replaces it (checked like views.open), anything else closes it. Returns the answer."""
+        payload = self.submission_payload(view_id, values)
+        delivered = self.deliver_interaction(payload, http)
+        if http is None:
+            ack = self.wait_ack(delivered, timeout)
+            answer = ack.get("payload") or {}
+        else:
+            status, body = delivered
+            assert status == 200, (status, body)
+            answer = json.loads(body) if body.strip() else {}
+        with self._lock:
+            view = self.views[view_id]
+            action = answer.get("response_action")
+            if action == "errors":
+                inputs = {b.get("block_id") for b in view.get("blocks") or [] if b.get("type") == "input"}
+                errors = answer.get("errors") or {}
+                assert errors and set(errors) <= inputs, f"errors for blocks the modal does not have: {errors}"
+                view["errors"] = errors
+            elif action == "update":
+                new = answer.get("view") or {}
+                problems = block_errors(new.get("blocks"), MAX_VIEW_BLOCKS, modal=True) + \
+                    _text_errors(new.get("title"), "view/title", 24, plain=True)
+                assert not problems, problems
+                view.update(new, errors=None)
+            else:
+                view["closed"] = True
+            self._lock.notify_all()
+        return answer
 
     def wait_ack(self, envelope_id: str, timeout: float = 10.0) -> dict:
         return self.wait_for(lambda: self.acks.get(envelope_id), timeout, f"ack of envelope {envelope_id}")
