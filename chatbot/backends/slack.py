@@ -1026,9 +1026,10 @@ class SlackBackend(Backend):
         by = f"<@{user_id}>" if user_id and _SLACK_ID.match(user_id) else safe_text(sender.name or "?")
         head = message.lines[0][0] if message.lines and message.lines[0] else Text("Done")
         what = head.text.strip().rstrip(":") if isinstance(head, Text) else "Done"
-        note = f"{'✅' if done else '➡️'} {safe_text(what)} — by {by}"
-        for warning in message.warnings:
-            note += f"\n⚠ {safe_text(warning)}"
+        mark = "✅" if done else "➡️"
+        item_text = "".join(s.text for s in message.lines[0][1:] if isinstance(s, (Text, UserText)))
+        warned = "".join(f"\n⚠ {safe_text(w)}" for w in message.warnings)
+        note = f"{mark} {safe_text(what)} — by {by}{warned}"
         original = body.get("message") or {}
         blocks = None
         if isinstance(original.get("blocks"), list):
@@ -1036,8 +1037,8 @@ class SlackBackend(Backend):
         if blocks is None and listing:  # an ephemeral /actions answer: the list again, as it is now
             again = self.bot.handle(listing, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
                                     spelled=self._spelled())
-            item_text = "".join(s.text for s in message.lines[0][1:] if isinstance(s, (Text, UserText)))
-            blocks = [_context(f"{note}: {safe_text(item_text)}")] + render_blocks(again, meeting_id, listing=listing)
+            said = f"{mark} {safe_text(what)}: {safe_text(item_text)} — by {by}{warned}"
+            blocks = [_context(said)] + render_blocks(again, meeting_id, listing=listing)
         if blocks is None:  # nothing to update in place: say it in a message of its own
             respond(text=self.render(message), response_type="ephemeral", replace_original=False)
         else:
@@ -1111,9 +1112,6 @@ class SlackBackend(Backend):
             meta = {}
         values = ((view.get("state") or {}).get("values") or {}).get(AGENDA_BLOCK) or {}
         text = str((values.get(AGENDA_INPUT) or {}).get("value") or "")
-        if not text.strip():
-            ack(response_action="errors", errors={AGENDA_BLOCK: "Write the agenda item first."})
-            return
         user = body.get("user") or {}
         message = self.bot.handle(f"agenda add {text}", self._sender(user.get("id"), user.get("username") or
                                                                      user.get("name")),
