@@ -317,3 +317,40 @@ def test_buttons_in_http_mode_are_signed_and_a_retried_click_acts_once(tmp_path,
     bot.stop()
     assert_no_secrets(bot.output())
     assert "Traceback" not in bot.output()
+
+
+@pytest.mark.slow
+def test_the_agenda_modal_in_http_mode(tmp_path, fake, start_bot):
+    port = _free_port()
+    bot = start_bot(mode="http", now=REMINDER_NOW, port=port)
+    bot.wait_log(r"listening for slash commands on http://127\.0\.0\.1:\d+/slack/events", timeout=20)
+    http = (f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET)
+    reminder = fake.wait_for(lambda: [m for m in fake.history.get("C0CONDAECO", []) if m.get("blocks")],
+                             timeout=30, what="the reminder")[0]
+
+    # Slack cannot open the form (the trigger expired on the way): the clicker is told what to type
+    fake.fail("views.open", "expired_trigger_id")
+    (status, _), _ = fake.click(reminder["ts"], ACTION_ADD, user_id="U0JANNIS", user_name="jannis", http=http)
+    assert status == 200
+    told = fake.wait_for(lambda: fake.ephemeral, what="the answer")[0]
+    assert told["user"] == "U0JANNIS" and "type `/agenda add TEXT` instead" in told["text"]
+    assert fake.views == {}
+
+    (status, _), _ = fake.click(reminder["ts"], ACTION_ADD, user_id="U0JANNIS", user_name="jannis", http=http)
+    assert status == 200
+    (view_id,) = fake.wait_for(lambda: list(fake.views), what="the modal")
+    answer = fake.submit_view(view_id, {AGENDA_BLOCK: {AGENDA_INPUT: "Docs sprint"}}, http=http)
+    assert answer["response_action"] == "update"
+    assert "- [ ] JL: Docs sprint\n" in _read(tmp_path, NEXT)
+    assert "edited" not in reminder  # the reminder itself stays as it was
+    bot.stop()
+    assert_no_secrets(bot.output())
+    assert "Traceback" not in bot.output()
+
+
+def test_the_manifest_turns_interactivity_on():
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "slack-app-manifest.yml")
+                              .read_text(encoding="utf-8"))
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True

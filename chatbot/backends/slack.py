@@ -15,6 +15,17 @@ caller (an ephemeral message through the command's ``response_url``) and, for ch
 short public note in the meeting's channel. Reminders are posted with ``chat.postMessage``
 in Slack *mrkdwn*; times are ``<!date^…>`` tokens so every reader sees their own local time.
 
+Reminders, action-item pings and ``/actions`` answers are Block Kit messages (``blocks``, with
+the same mrkdwn as fallback ``text``): every line the core marked as an open action item
+(``Message.actions``) gets **Done** and **Next meeting** buttons, the reminder an **Add agenda
+item** button that opens a modal (``views.open`` with the click's ``trigger_id``). Clicks
+arrive as ``block_actions`` (Socket Mode envelopes of type ``interactive``, or signed HTTP
+POSTs with a ``payload`` field, through the same de-duplication as commands), run the core's
+``actions done-item`` / ``actions carry`` and update the clicked message in place through the
+click's ``response_url`` (``replace_original``; ``chat.update`` if that fails). The modal's
+``view_submission`` runs ``agenda add`` and answers in its ack (``response_action: errors``
+shown in the modal, or ``update`` with the answer).
+
 Everything user-typed is escaped (``&``, ``<``, ``>``) and mass mentions are defused, so nobody
 can make the bot ping ``@channel`` or inject links. Command text arrives in Slack's own escaped
 form, with ``<@U…>``/``<#C…|name>``/``<!here>``/``<url|label>`` entities; :func:`readable_text`
