@@ -60,7 +60,9 @@ TimeZoneName = Annotated[str, BeforeValidator(_zone)]
 _DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
 
-MAX_DURATION = dt.timedelta(weeks=520)  # ten years: any longer cannot be scheduled against a calendar
+# About a thousand years: room for a lookback over every notes file there is, while any date
+# the bot computes with it stays inside the calendar (years 1 to 9999) instead of overflowing.
+MAX_DURATION = dt.timedelta(days=365_000)
 
 
 def parse_duration(value: Any) -> dt.timedelta:
@@ -81,7 +83,7 @@ def parse_duration(value: Any) -> dt.timedelta:
 
 
 def _too_long() -> str:
-    return f"the duration is too long (at most {MAX_DURATION.days // 7} weeks)"
+    return f"the duration is too long (at most {MAX_DURATION.days:,} days)"
 
 
 def _bounded(**parts: int) -> dt.timedelta:
