@@ -1,6 +1,6 @@
 """The floor for command latency: a bare slack-bolt app whose /agenda handler only calls
 ack(), served exactly like the bot serves HTTP mode (bolt's WSGI adapter behind the same
-threading wsgiref server class the Slack backend uses).
+server the Slack backend uses, chatbot.web.make_wsgi_server).
 
     python bench/bare_bolt.py PORT API_URL      # SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET from env
 """

@@ -11,7 +11,8 @@ text, never markup); no build step, no external assets, relative links only, so 
 work under any URL prefix. :func:`render_index`, :func:`render_meeting_page` and
 :func:`respond` are plain functions and :func:`make_app` a WSGI application, so any HTTP
 server (the Slack backend's HTTP mode, gunicorn, ...) can mount them; :func:`serve` runs
-them with the standard library's ``wsgiref`` for ``chatbot serve``.
+them for ``chatbot serve`` (and :func:`make_wsgi_server` serves the Slack backend's HTTP mode) on
+``waitress``, with the :class:`Limits` that keep hostile clients from exhausting the process.
 """
 
 from __future__ import annotations
