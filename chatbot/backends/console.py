@@ -14,6 +14,7 @@ import threading
 from typing import TextIO
 
 from ..bot import Bot, Sender
+from ..commands import top_words
 from ..config import Meeting
 from ..messages import Message, render_plain
 from ..terminal import for_terminal
@@ -78,7 +79,8 @@ class ConsoleBackend(Backend):
 
     def run(self, stop: threading.Event) -> None:
         if self.stdin.isatty():
-            self.say(f"Type commands as in chat, e.g. /agenda add Release plans, /agenda list, /next, /help "
+            words = ", ".join("/" + w for w in top_words())
+            self.say(f"Type commands as in chat ({words}), e.g. /agenda add Release plans "
                      f"(you are {self.user}; Ctrl-D to quit).")
         # stdin is read in a daemon thread so that a signal (SIGTERM) stops the bot at once
         lines: queue.Queue[object] = queue.Queue()

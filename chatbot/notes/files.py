@@ -51,6 +51,14 @@ class NotesFiles:
             return None
         return pattern.replace("{filename}", path.name).replace("{path}", path.as_posix())
 
+    def url_at(self, path: Path, line: int | None = None) -> str | None:
+        """The public URL of a notes file, at a 1-based line where the pattern has an anchor."""
+        url = self.url_for(path)
+        anchor = self.meeting.notes.line_anchor
+        if url and line is not None and anchor:
+            url += anchor.replace("{line}", str(line))
+        return url
+
     def render(self, occurrence: Occurrence) -> str:
         tpl_path = self.meeting.notes.template
         # A template may come from the notes repository (anyone who can open a pull request):
@@ -80,6 +88,16 @@ class NotesFiles:
         path = self.path_for(occurrence)
         if path.exists():
             return path, False
+        text = self.checked_render(occurrence, path)
+        try:
+            atomic_write(path, text)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        return path, True
+
+    def checked_render(self, occurrence: Occurrence, path: Path | str | None = None) -> str:
+        """The template rendered for the occurrence, refused (NotesError naming the template)
+        if the result could not be used as notes."""
         text = self.render(occurrence)
         tpl = self.meeting.notes.template
         where = self.config.resolve(tpl) if tpl is not None else "built-in template"
@@ -95,11 +113,7 @@ class NotesFiles:
             raise NotesError(self.meeting.notes.template or "built-in template",
                              f"the rendered template has no '{self.meeting.notes.agenda_section}' section "
                              "(check notes.agenda_section in the config)")
-        try:
-            atomic_write(path, text)
-        except OSError as exc:
-            raise write_error(path, exc) from None
-        return path, True
+        return text
 
     def lock(self):
         return locked(self.directory)
