@@ -323,6 +323,11 @@ def test_allow_listed_environment_variables_are_visible(tmp_path):
     "{{ cycler.__init__.__globals__.os.popen('echo PWNED').read() }}",
     "{{ meeting.__class__.__init__.__globals__ }}",
     "{{ date.__class__.__subclasses__() }}",
+    "{{ 'x' * 1000000000 }}",
+    "{{ [1, 2] * 999999999 }}",
+    "{{ 2 ** 1000000000 }}",
+    "{{ ((2 ** 100) ** 100) ** 100 }}",
+    "{% for i in range(10 ** 9) %}{% endfor %}",
 ])
 def test_template_code_cannot_escape_the_sandbox(tmp_path, tpl):
     with pytest.raises(EditError, match="could not be rendered"):
