@@ -467,13 +467,22 @@ def _waitress_classes():
     return Server
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _printable(text: str | None) -> str:
+    """A client's text for one log line: control characters (a newline would forge a line)
+    written as escapes."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text or "")
+
+
 def _logged(app: Callable, level: int) -> Callable:
     """Logs each request's method, path and status (never its query or body)."""
 
     def wrapped(environ: dict, start_response: Callable) -> Iterable[bytes]:
         def start(status: str, headers: list, *exc: Any) -> Any:
-            log.log(level, "%s %s %s %s", environ.get("REMOTE_ADDR", "-"), environ.get("REQUEST_METHOD"),
-                    environ.get("PATH_INFO"), status.split(" ", 1)[0])
+            log.log(level, "%s %s %s %s", environ.get("REMOTE_ADDR", "-"), _printable(environ.get("REQUEST_METHOD")),
+                    _printable(environ.get("PATH_INFO")), status.split(" ", 1)[0])
             return start_response(status, headers, *exc)
 
         return app(environ, start)

@@ -301,3 +301,33 @@ def test_the_redaction_filter_hides_response_urls_and_the_verification_token(lin
     RedactSecrets([]).filter(rec)
     text = rec.getMessage()
     assert "SECRETpart" not in text and "legacyTOKENvalue" not in text and "[redacted]" in text
+
+
+def test_a_request_path_cannot_forge_log_lines(tmp_path, caplog):
+    import datetime as dt
+    import logging
+    import threading
+
+    from chatbot.bot import Bot
+    from chatbot.config import load_config
+    from chatbot.web import make_http_server
+    from conftest import FixedClock
+
+    bot = Bot(load_config(write_config(tmp_path)), FixedClock(dt.datetime(2026, 1, 5, 12, tzinfo=dt.timezone.utc)))
+    srv = make_http_server(bot, "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="chatbot.web"):
+            status, _ = exchange(srv.server_address[1], b"GET /x%0a2026-01-01 CRITICAL forged%00 HTTP/1.1\r\n"
+                                                        b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert status == 404
+            deadline = time.monotonic() + 5
+            while not any("forged" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(5)
+    (line,) = [r.getMessage() for r in caplog.records if "forged" in r.getMessage()]
+    assert "\n" not in line and "\x00" not in line and "\\x0a" in line
