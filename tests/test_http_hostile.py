@@ -319,7 +319,7 @@ def test_a_request_path_cannot_forge_log_lines(tmp_path, caplog):
     thread.start()
     try:
         with caplog.at_level(logging.INFO, logger="chatbot.web"):
-            status, _ = exchange(srv.server_address[1], b"GET /x%0a2026-01-01 CRITICAL forged%00 HTTP/1.1\r\n"
+            status, _ = exchange(srv.server_address[1], b"GET /x%0a2026-01-01%20CRITICAL%20forged%00 HTTP/1.1\r\n"
                                                         b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
             assert status == 404
             deadline = time.monotonic() + 5
