@@ -24,6 +24,7 @@ import errno
 import hashlib
 import logging
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -501,16 +502,24 @@ def make_wsgi_server(host: str, port: int, app: Callable, limits: Limits | None 
 
     limits = limits or Limits()
     server_class = _waitress_classes()
-    adj = Adjustments(
-        host=host, port=port, threads=limits.threads, connection_limit=limits.connection_limit(),
-        channel_timeout=max(1, int(limits.idle_timeout)), cleanup_interval=1,
-        max_request_body_size=limits.max_body, max_request_header_size=limits.max_header,
-        log_socket_errors=False, expose_tracebacks=False, ident="chatbot", asyncore_use_poll=True,
-        backlog=1024)
+    try:
+        adj = Adjustments(
+            host=host, port=port, threads=limits.threads, connection_limit=limits.connection_limit(),
+            channel_timeout=max(1, int(limits.idle_timeout)), cleanup_interval=1,
+            max_request_body_size=limits.max_body, max_request_header_size=limits.max_header,
+            log_socket_errors=False, expose_tracebacks=False, ident="chatbot", asyncore_use_poll=True,
+            backlog=1024)
+    except ValueError:  # waitress's word for a host that does not resolve or a bad port
+        raise OSError(errno.EADDRNOTAVAIL, "unknown host or invalid port") from None
+    # one socket; IPv4 where the name has both (as before: "localhost" is 127.0.0.1)
+    sockinfo = next((s for s in adj.listen if s[0] == socket.AF_INET), adj.listen[0])
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(limits.threads)
-    server = server_class(_logged(app, log_level), map={}, dispatcher=dispatcher, adj=adj,
-                          sockinfo=adj.listen[0])
+    try:
+        server = server_class(_logged(app, log_level), map={}, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+    except BaseException:  # address in use, no permission: no worker threads left behind
+        dispatcher.shutdown(timeout=1)
+        raise
     server.limits = limits
     server._stopped = threading.Event()
     return server
