@@ -52,8 +52,12 @@ def file_ref(files: NotesFiles, path: Path, line: int | None = None) -> Link | T
     return Link(url, label) if url else Text(label)
 
 
-def notes_link(store: "NotesStore", day: dt.date) -> tuple[str, Link | Text]:
-    return ("Notes: ", notes_ref(store, day))
+def notes_link(store: "NotesStore", day: dt.date) -> tuple[str | Link | Text, ...]:
+    """``Notes: <link>`` and the store's related links (`` · pull request #12``)."""
+    out: list[str | Link | Text] = ["Notes: ", notes_ref(store, day)]
+    for label, url in store.related(day):
+        out += [" · ", Link(url, label)]
+    return tuple(out)
 
 
 def agenda_lines(msg: Message, items: list[Item] | None) -> None:
