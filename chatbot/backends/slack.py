@@ -805,12 +805,12 @@ class SlackBackend(Backend):
                 log.error("Slack response_url answered HTTP %s for %s", status, name)
         except Exception as exc:  # the answer is lost, but the bot keeps running
             log.error("Slack response_url failed for %s: %s", name, exc)
-        if message.ok and message.public is not None and self.settings.public_confirmation:
+        if message.ok and message.announcement is not None and self.settings.public_confirmation:
             meeting = self.bot.config.meeting(meeting_id)
             target = meeting.destinations.slack_channel or channel
             if target:
                 try:
-                    self.call("chat.postMessage", channel=target, text=self.render(message.public),
+                    self.call("chat.postMessage", channel=target, text=self.render(message.announcement),
                               unfurl_links=False, unfurl_media=False)
                 except BackendError:
                     pass  # logged by call()
