@@ -376,6 +376,7 @@ def _waitress_classes():
     class Server(TcpWSGIServer):
         channel_class = Channel
         limits: Limits = Limits()
+        next_channel_cleanup: float = 0
         _stopping = False
         _running = False
 

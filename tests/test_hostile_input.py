@@ -27,7 +27,7 @@ from chatbot.schedule import occurrences
 from conftest import BASE_CONFIG, SHARED, FixedClock, write_config
 
 REPO = Path(__file__).parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 QUIET = dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 FAKE_NOW = "2026-01-05T12:00:00Z"
 NOTES = "20260107-eco.md"
@@ -166,7 +166,7 @@ def test_a_fifo_as_notes_file_is_refused_without_blocking(tmp_path):
         t.start()
     for t in threads:
         t.join(10)
-    hung = [n for n, t in zip(jobs, threads) if t.is_alive()]
+    hung = [n for n, t in zip(jobs, threads, strict=True) if t.is_alive()]
     if hung:  # unblock them (a writer opens and closes the FIFO) before failing
         for _ in hung:
             with open(fifo, "wb"):

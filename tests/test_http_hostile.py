@@ -1,6 +1,7 @@
 """Hostile HTTP clients against the Slack backend's HTTP mode and `chatbot serve` (issue 16,
 items 1, 2 and 4): huge and broken bodies, slow and idle connections, and what debug logs
 may show. Real bot processes and servers on loopback; every wait is bounded."""
+# ruff: noqa: F811 (the Slack fixtures are imported from test_slack and used as arguments)
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from conftest import write_config
 from fakes.slack import signed_post, slack_signature
 import re
 
-from test_slack import SIGNING_SECRET, _env, _free_port, _notes, assert_no_secrets, fake, start_bot  # noqa: F401
+from test_slack import SIGNING_SECRET, _env, _free_port, assert_no_secrets, fake, start_bot  # noqa: F401
 
 LISTENING = r"listening for slash commands on http://127\.0\.0\.1:\d+/slack/events"
 REPO = Path(__file__).resolve().parent.parent
@@ -36,7 +37,7 @@ def exchange(port: int, raw: bytes, timeout: float = 10.0) -> tuple[int, bytes]:
         while time.monotonic() < deadline:
             try:
                 chunk = s.recv(65536)
-            except (ConnectionResetError, TimeoutError, socket.timeout):
+            except (ConnectionResetError, TimeoutError):
                 break
             if not chunk:
                 break
@@ -228,7 +229,7 @@ def test_a_request_trickled_byte_by_byte_is_cut_off(tmp_path):
     from chatbot.web import Limits, make_http_server
     from conftest import FixedClock
 
-    bot = Bot(load_config(write_config(tmp_path)), FixedClock(dt.datetime(2026, 1, 5, 12, tzinfo=dt.timezone.utc)))
+    bot = Bot(load_config(write_config(tmp_path)), FixedClock(dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)))
     srv = make_http_server(bot, "127.0.0.1", 0, limits=Limits(request_timeout=2, idle_timeout=1))
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -313,7 +314,7 @@ def test_a_request_path_cannot_forge_log_lines(tmp_path, caplog):
     from chatbot.web import make_http_server
     from conftest import FixedClock
 
-    bot = Bot(load_config(write_config(tmp_path)), FixedClock(dt.datetime(2026, 1, 5, 12, tzinfo=dt.timezone.utc)))
+    bot = Bot(load_config(write_config(tmp_path)), FixedClock(dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)))
     srv = make_http_server(bot, "127.0.0.1", 0)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()

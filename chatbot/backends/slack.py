@@ -919,8 +919,7 @@ class SlackBackend(Backend):
 
         from .. import web
 
-        bolt = SlackRequestHandler(app, path=HTTP_PATH)
-        bolt = _checked_requests(bolt, lambda: self._env(SIGNING_SECRET_ENV))
+        bolt = _checked_requests(SlackRequestHandler(app, path=HTTP_PATH), lambda: self._env(SIGNING_SECRET_ENV))
         wsgi = web.by_path({HTTP_PATH: self._acks.wrap(bolt) if self._acks else bolt}, web.make_app(self.bot))
         host, port = self.settings.host, self.settings.port
         try:
