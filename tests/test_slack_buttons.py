@@ -291,9 +291,11 @@ def test_buttons_in_http_mode_are_signed_and_a_retried_click_acts_once(tmp_path,
     url = f"http://127.0.0.1:{port}/slack/events"
     ping = _ping(fake)
 
-    # a forged click is refused and does nothing
+    # a forged click is refused and does nothing; a signed one whose payload is not JSON is a 400
     forged = fake.click_payload(ping["ts"], ACTION_DONE, user_id="U0JAIME")
     assert signed_post(url, "not-the-secret", {"payload": json.dumps(forged)})[0] == 401
+    assert signed_post(url, SIGNING_SECRET, {"payload": json.dumps(forged)[:-1]})[0] == 400
+    assert signed_post(url, SIGNING_SECRET, {"payload": "[1, 2]"})[0] == 400
 
     payload = fake.click_payload(ping["ts"], ACTION_DONE, user_id="U0JAIME", user_name="jaime")
     form = {"payload": json.dumps(payload)}
