@@ -23,7 +23,7 @@ from fakes.slack import FakeSlack, block_errors, signed_post
 from test_slack import (APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, BotProcess, _Clock, _config, _env, _free_port,
                         assert_no_secrets)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 PAST = "20251224-conda-ecosystem.md"  # the meeting before the first one of the test config
 NEXT = "20260107-conda-ecosystem.md"
 PING_NOW = "2026-01-05T16:59:57Z"  # pings go out 2 days before the 2026-01-07 17:00 meeting

@@ -1100,7 +1100,8 @@ class SlackBackend(Backend):
             again = self.bot.handle(listing, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
                                     spelled=self._spelled())
             said = f"{mark} {safe_text(what)}: {safe_text(item_text)} — by {by}{warned}"
-            blocks = [_context(said)] + render_blocks(again, meeting_id, listing=listing)
+            blocks = [_context(said)] + render_blocks(again, meeting_id, listing=listing,
+                                                             max_blocks=MAX_BLOCKS - 1)
         if blocks is None:  # nothing to update in place: say it in a message of its own
             respond(text=self.render(message), response_type="ephemeral", replace_original=False)
         else:
