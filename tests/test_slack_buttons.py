@@ -49,7 +49,7 @@ def _read(tmp_path: Path, name: str) -> str:
 @pytest.fixture
 def fake():
     with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
-                   users={"U0JAIME": {"name": "jaime"}, "U0JANNIS": {"name": "jannis"}}) as f:
+                   users={"U0JAIME": {"name": "jaime"}, "U0JANNIS": {"name": "jannis"}, "U0STRANGER": {"name": "sam"}}) as f:
         yield f
 
 
@@ -196,10 +196,14 @@ def test_owner_ticks_an_item_from_the_ping_and_carries_another(tmp_path, fake, s
     assert len([r for r in fake.responses if r.path in click["response_url"]]) == 1
     assert fake.ephemeral == [] and len(completed()) == 1
 
-    # Next meeting on the second: carried into the next notes, the message says so
+    # Next meeting on the second: carried into the next notes, the message says so (its
+    # response URL has expired: the bot edits its own message with chat.update instead)
+    fake.fail_response_urls(1)
     eid, _ = fake.click(ping["ts"], ACTION_CARRY, user_id="U0JAIME", user_name="jaime")
     fake.wait_ack(eid)
     fake.wait_for(lambda: len(_contexts(fake.find(ping["ts"])[1])) == 2, what="the second update")
+    (update,) = fake.calls("chat.update")
+    assert update.ok and update.params["channel"] == "D0JAIME" and update.params["ts"] == ping["ts"]
     assert "- [ ] JRG: write the release notes (from 2025-12-24)\n" in _read(tmp_path, NEXT)
     assert "- [ ] JRG: write the release notes\n" in past.read_text(encoding="utf-8")  # still open where it was
     _, updated, _ = fake.find(ping["ts"])
@@ -233,7 +237,21 @@ def test_actions_list_buttons_refuse_someone_not_allowed_and_relist_after_a_tick
     assert past.read_text(encoding="utf-8") == PAST_NOTES
     assert "edited" not in listing
 
+    # someone the bot does not know at all: told how to be added, nothing changes
+    eid, cmd = fake.send_slash_command("/actions", "", user_id="U0STRANGER", user_name="sam")
+    fake.wait_ack(eid)
+    fake.wait_response(cmd["response_url"])
+    theirs = fake.ephemeral[-1]
+    assert theirs["user"] == "U0STRANGER" and len(_buttons(theirs)) == 6
+    eid, _ = fake.click(theirs["ts"], ACTION_CARRY, user_id="U0STRANGER", user_name="sam")
+    fake.wait_ack(eid)
+    told = fake.wait_for(lambda: [m for m in fake.ephemeral if m["user"] == "U0STRANGER"][1:], what="the refusal")[0]
+    assert told["text"].startswith(":warning: ") and "roster" in told["text"]
+    assert past.read_text(encoding="utf-8") == PAST_NOTES and not _read(tmp_path, NEXT)
+    refusals = len(fake.ephemeral)
+
     # his own item (the third): ticked; the ephemeral list is shown again, as it is now
+    assert len(fake.ephemeral) == refusals
     eid, _ = fake.click(listing["ts"], ACTION_DONE, user_id="U0JANNIS", user_name="jannis", nth=2)
     fake.wait_ack(eid)
     fake.wait_for(lambda: "edited" in listing, what="the list updated in place")
@@ -269,6 +287,13 @@ def test_add_agenda_item_from_the_reminder_opens_a_modal_with_the_same_validatio
     answer = fake.submit_view(view_id, {AGENDA_BLOCK: {AGENDA_INPUT: "Release plans for 25.1 <!here> & co"}})
     assert answer["response_action"] == "update"
     assert "- [ ] JRG: Release plans for 25.1 <!here> & co\n" in _read(tmp_path, NEXT)
+    # the submission delivered again (Slack got no ack in time): acknowledged, added once
+    submitted = fake.envelopes[-1].envelope_id
+    fake.redeliver(submitted)
+    assert fake.wait_ack(submitted).get("payload") in (None, {})
+    time.sleep(0.5)
+    assert _read(tmp_path, NEXT).count("Release plans for 25.1") == 1
+    assert len([m for m in fake.messages("C0CONDAECO") if "added an agenda item" in m["text"]]) == 1
     shown = fake.views[view_id]["blocks"][0]["text"]["text"]
     assert shown.startswith("Added to the agenda of Conda Ecosystem Meeting on 2026-01-07 as item 1")
     assert "&lt;!here&gt; &amp; co" in shown

@@ -259,6 +259,7 @@ class FakeSlack:
         self.views: dict[str, dict[str, Any]] = {}  # view id -> the modal as opened (and answered)
         self._triggers: dict[str, tuple[float, str]] = {}  # trigger_id -> (issued at, user)
         self._urls: dict[str, dict[str, Any]] = {}  # response_url path -> what it answers
+        self._url_failures: list[tuple[int, str]] = []
         self._live: list[ServerConnection] = []
         self._ts = itertools.count(1)
         self._lock = threading.Condition()
@@ -339,6 +340,12 @@ class FakeSlack:
         """Answer the next ``times`` calls of ``method`` with ``{"ok": false, "error": error}``."""
         with self._lock:
             self._failures.setdefault(method, []).extend([(error, status)] * times)
+
+    def fail_response_urls(self, times: int = 1, status: int = 404, error: str = "expired_url") -> None:
+        """Answer the next ``times`` posts to any response URL with ``status`` and ``error``
+        (as Slack does for one past its 30 minutes or 5 uses), without acting on them."""
+        with self._lock:
+            self._url_failures.extend([(status, error)] * times)
 
     def on_next(self, method: str, callback: Callable[[Recorded], None], when: str = "after") -> None:
         """Run ``callback(request)`` once, at the next call of ``method``: ``when="after"`` the
@@ -666,6 +673,8 @@ class FakeSlack:
         if not (params.get("text") or params.get("blocks") or params.get("delete_original")):
             return 400, "no_text"
         with self._lock:
+            if self._url_failures:
+                return self._url_failures.pop(0)
             ctx = self._urls.get(path)
             if ctx is None:
                 return 404, "expired_url"  # not one the fake handed out (or a forged one)
