@@ -1,4 +1,4 @@
-"""Run all four benchmarks and print one table (ratios against baselines measured in the same
+"""Run all the benchmarks and print one table (ratios against baselines measured in the same
 run). Run by hand; see bench/README.md.
 
     python bench/run.py            # full size, a few minutes
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Row, table  # noqa: E402
 
-BENCHES = ("latency", "scan", "startup", "reminders")
+BENCHES = ("latency", "scan", "startup", "reminders", "clicks")
 
 
 def machine() -> str:

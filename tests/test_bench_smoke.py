@@ -17,7 +17,7 @@ def test_bench_smoke_run_prints_the_table():
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
     assert "| benchmark" in out and "| metric" in out and "| chatbot" in out, out
-    for bench in ("1 command ack", "2 action scan", "3 start-up", "4 reminders"):
+    for bench in ("1 command ack", "2 action scan", "3 start-up", "4 reminders", "5 Done click"):
         assert bench in out, out
     assert "FAILED" not in out, out
     # correctness checks inside the benchmarks hold even at tiny sizes
