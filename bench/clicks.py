@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (BOT_TOKEN, HOST, REPO, SIGNING_SECRET, Proc, Row, chatbot_cmd, clean_env, free_port,  # noqa: E402
+from common import (BOT_TOKEN, HOST, SIGNING_SECRET, Proc, Row, chatbot_cmd, clean_env, free_port,  # noqa: E402
                     ms, pct, ratio, table)
 
 from tests.fakes.slack import FakeSlack, signed_post  # noqa: E402
