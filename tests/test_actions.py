@@ -600,7 +600,7 @@ def test_a_damaged_scan_cache_is_ignored(tmp_path):
     actions.reset_caches()
     import sqlite3
     with sqlite3.connect(tmp_path / "state" / actions.CACHE_NAME) as db:
-        db.execute("UPDATE files SET facts = x'00ff', stat = stat")
+        db.execute("UPDATE files SET facts = x'00ff'")
     assert [i.body for i in bot.open_actions(meeting)] == ["one"]
     actions.reset_caches()
     (tmp_path / "state" / actions.CACHE_NAME).write_bytes(b"not a database")
