@@ -250,7 +250,7 @@ def _question(text: str) -> bool:
 
 
 def _placeholder(text: str) -> bool:
-    return text.strip().lower() in _NOTHING
+    return not text or (len(text) <= 24 and text.strip().lower() in _NOTHING)
 
 
 def _ancestor_owners(it: Item) -> tuple[str, ...]:
@@ -297,6 +297,10 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
         return None
     checkbox = it.checked is not None
     done = bool(it.checked) if checkbox else bool(_DONE.search(text))
+    if in_topics and it.parent is None:
+        owners_l, body = split_owner(text)
+        return Raw("topic", it.line + 1, text, body, tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS),
+                   checkbox, done, discussed=any(_is_discussion(c) for c in it.children))
     line = it.line + 1
     owners_l, body = split_owner(text)
     owners = tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS)
@@ -304,8 +308,9 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
     if top and in_topics:
         discussed = any(_is_discussion(c) for c in it.children)
         return Raw("topic", line, text, body, owners, checkbox, done, discussed=discussed)
+    low = text.lower()
     # a labelled entry: "Action item: …", "AI: …", "TODO for @x: …", "(TODO) … (SA, next two weeks)"
-    m = _MARKER.match(text)
+    m = _MARKER.match(text) if text[:1] in "(aAtT" else None
     if m and m.group(2).strip():  # (a bare "Action items:" heads a list: its entries are the items)
         rest = m.group(2).strip()
         own, inherited, by_name = _marker_owners(rest, m.group(1), it)
@@ -324,6 +329,8 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
     if owners and (_COMMIT.match(body) or _IMPERATIVE.match(body) and not body.rstrip().endswith(":")) \
             and not _question(body):
         return Raw("action", line, text, body, owners, checkbox, done)
+    if "will" not in low and " to " not in low and "looking into" not in low:
+        return None  # every rule below needs one of these (a cheap test first: most entries are notes)
     # "KK will discuss", "WV/JL will meet", "JRG to create a PR", "RA looking into it"
     w = _WHO_COMMITS.match(text)
     if w:
@@ -388,12 +395,17 @@ def extract(notes: Notes, topic_sections: frozenset[str], action_sections: froze
     """Every topic and action item of one parsed file, in line order."""
     listed = _listed_items(notes)
     out = []
+    kinds: dict[int, tuple[bool, bool, bool]] = {}  # section heading line -> (attendees, topics, actions)
     for it in notes.items:
         sec = it.section
-        title = normalize_title(sec.title) if sec is not None else ""
-        if title.startswith("attendees"):
+        key = sec.start if sec is not None else -1
+        kind = kinds.get(key)
+        if kind is None:
+            title = normalize_title(sec.title) if sec is not None else ""
+            kind = kinds[key] = (title.startswith("attendees"), title in topic_sections, title in action_sections)
+        if kind[0]:
             continue
-        raw = _classify(it, title in topic_sections, title in action_sections, it.line in listed)
+        raw = _classify(it, kind[1], kind[2], it.line in listed)
         if raw is not None:
             out.append(raw)
     return out
@@ -596,7 +608,10 @@ def _facts_of(data: bytes, path: Path, sections: str) -> FileFacts:
         raise NotesError(path, f"not UTF-8 text (byte {exc.start})") from None
     notes = parse_notes(text, path)
     topics, acts = _SECTIONS_CACHE[sections]
-    return _facts(extract(notes, topics, acts), notes.attendees())
+    facts = _facts(extract(notes, topics, acts), notes.attendees())
+    for it in notes.items:  # parent <-> children cycles: freed now by reference counting, not by a
+        it.parent = None    # garbage collection walking ten thousand parse trees after the scan
+    return facts
 
 
 _stores: dict[str, ScanStore] = {}
