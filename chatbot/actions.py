@@ -528,14 +528,19 @@ class ScanStore:
         assert self._db is not None
         mem = self._mem
         for p, size, mtime, ino, ctime, digest, sections, blob in self._db.execute("SELECT * FROM files"):
-            facts = _decode(blob) if isinstance(blob, bytes) else None
-            if facts is not None:
-                mem[p] = ((size, mtime, ino, ctime), digest, sections, facts)
+            if isinstance(blob, bytes):  # decoded when first asked for (a scan may need few files)
+                mem[p] = ((size, mtime, ino, ctime), digest, sections, blob)
+        self._db.execute("CREATE TABLE IF NOT EXISTS derived (key TEXT PRIMARY KEY, value BLOB)")
 
     def get(self, path: Path, st: os.stat_result, sections: str) -> FileFacts:
         key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         name = str(path)
         hit = self._mem.get(name)
+        if hit is not None and type(hit[3]) is bytes:
+            facts = _decode(hit[3])
+            hit = self._mem[name] = (hit[0], hit[1], hit[2], facts) if facts is not None else None
+            if hit is None:
+                del self._mem[name]
         if hit is not None and hit[0] == key and hit[2] == sections:
             return hit[3]
         data = _read_bytes(path)
@@ -563,6 +568,25 @@ class ScanStore:
                 log.warning("could not save the notes scan cache %s: %s", self.path, exc)
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
+
+    def load_derived(self, key: str) -> bytes | None:
+        if self._db is None:
+            return None
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT value FROM derived WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return None
+        return row[0] if row and isinstance(row[0], bytes) else None
+
+    def save_derived(self, key: str, value: bytes) -> None:
+        if self._db is None:
+            return
+        try:
+            with self._lock:
+                self._db.execute("INSERT OR REPLACE INTO derived VALUES (?, ?)", (key, value))
+        except sqlite3.Error as exc:
+            log.warning("could not save the notes scan cache %s: %s", self.path, exc)
 
     def _close_db(self) -> None:
         if self._db is not None:
@@ -777,10 +801,29 @@ class _Scan:
     files: list[tuple[dt.date, Path]]
     people: PeopleIndex
     version: int
-    facts: dict[Path, FileFacts]
+    stats: dict[Path, os.stat_result]  # every notes file of the meeting
     config: Config
     meeting: Meeting
     days: dict[Path, dt.date] = field(default_factory=dict)
+    errors: list[str] | None = None
+    facts: dict[Path, FileFacts | None] = field(default_factory=dict)
+
+    def facts_of(self, path: Path) -> FileFacts | None:
+        """What the file says (read through the cache on first need), None if unreadable
+        (reported in ``errors``)."""
+        if path in self.facts:
+            return self.facts[path]
+        st = self.stats.get(path)
+        facts = None
+        if st is not None:
+            store = scan_store(self.config, self.meeting)
+            try:
+                facts = store.get(path, st, _sections_key(self.meeting))
+            except NotesError as exc:
+                if self.errors is not None:
+                    self.errors.append(str(exc))
+        self.facts[path] = facts
+        return facts
 
     def path_on(self, day: dt.date) -> Path | None:
         by_day = self.__dict__.get("_by_day")
@@ -789,7 +832,7 @@ class _Scan:
         return by_day.get(day)
 
     def _facts(self, path: Path) -> FileFacts:
-        facts = self.facts.get(path)
+        facts = self.facts_of(path)
         if facts is None:
             raise NotesError(path, "could not be read")
         return facts
@@ -801,7 +844,7 @@ class _Scan:
         return _entries(self._facts(path), path, day, self.config, self.people, self.version, True)[1]
 
     def has_marked_topics(self, path: Path) -> bool:
-        facts = self.facts.get(path)
+        facts = self.facts_of(path)
         return bool(facts) and any("(from " in r.body for r in facts.topics)
 
     def entries(self, day: dt.date, path: Path):
@@ -809,7 +852,7 @@ class _Scan:
         return self.actions(day, path), self.topics(day, path)
 
 
-_index_cache: dict[tuple[str, int], tuple[tuple, PeopleIndex, int]] = {}
+_index_cache: dict[tuple[str, int], tuple[str, PeopleIndex, int]] = {}
 _versions = itertools.count(1)
 _paths: dict[str, Path] = {}  # one Path object per notes file: made once, not per scan
 _FILENAME_PARTS = {"%Y": r"(?P<Y>\d{4})", "%m": r"(?P<m>\d{2})", "%d": r"(?P<d>\d{2})"}
@@ -856,39 +899,52 @@ def _listing(config: Config, meeting: Meeting) -> list[tuple[dt.date, Path, os.s
     return out
 
 
+def _listing_digest(listing: list[tuple[dt.date, Path, os.stat_result]], sections: str) -> str:
+    h = hashlib.blake2b(sections.encode(), digest_size=16)
+    h.update("\0".join(f"{p}\x1f{st.st_size}\x1f{st.st_mtime_ns}\x1f{st.st_ino}\x1f{st.st_ctime_ns}"
+                       for _, p, st in listing).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
 def _people_index(config: Config, meeting: Meeting, listing: list[tuple[dt.date, Path, os.stat_result]],
-                  errors: list[str] | None) -> tuple[PeopleIndex, int, dict[Path, FileFacts]]:
-    """What every notes file of the meeting says (cached), and the people index learned
-    from them (oldest first), rebuilt only when some file changed."""
+                  errors: list[str] | None, scan_facts: dict[Path, FileFacts | None]) -> tuple[PeopleIndex, int]:
+    """The people index learned from every notes file of the meeting (oldest first). It is
+    kept, in memory and in the persisted cache, under a digest of every file's path and stat:
+    while no file changed, a restarted bot does not even decode the files' cached facts."""
     store = scan_store(config, meeting)
     sections = _sections_key(meeting)
-    stamp = []
-    by_path: dict[Path, FileFacts] = {}
-    get = store.get
-    for day, path, st in listing:
-        try:
-            facts = get(path, st, sections)
-        except NotesError as exc:
-            if errors is not None:
-                errors.append(str(exc))
-            continue
-        stamp.append(id(facts))
-        by_path[path] = facts
-    store.flush()
+    digest = _listing_digest(listing, sections)
     key = (str(NotesFiles(config, meeting).directory), id(config))
-    token = tuple(stamp)
     hit = _index_cache.get(key)
-    if hit and hit[0] == token:
-        return hit[1], hit[2], by_path
-    index = PeopleIndex()
-    learn = index.learn_rows
-    for day, path, _ in listing:
-        facts = by_path.get(path)
-        if facts is not None and facts.attendees:
-            learn(facts.attendees, day)
+    if hit and hit[0] == digest:
+        return hit[1], hit[2]
+    index = None
+    saved = store.load_derived("people:" + str(NotesFiles(config, meeting).directory))
+    if saved is not None:
+        with contextlib.suppress(ValueError, EOFError, TypeError):
+            version, saved_digest, rows = marshal.loads(saved)
+            if version == CACHE_FORMAT and saved_digest == digest:
+                index = PeopleIndex.from_rows(rows)
+    if index is None:
+        index = PeopleIndex()
+        learn = index.learn_rows
+        get = store.get
+        for day, path, st in listing:
+            try:
+                facts = get(path, st, sections)
+            except NotesError as exc:
+                if errors is not None:
+                    errors.append(str(exc))
+                facts = None
+            scan_facts[path] = facts
+            if facts is not None and facts.attendees:
+                learn(facts.attendees, day)
+        store.flush()
+        store.save_derived("people:" + str(NotesFiles(config, meeting).directory),
+                           marshal.dumps((CACHE_FORMAT, digest, index.rows())))
     version = next(_versions)
-    _index_cache[key] = (token, index, version)
-    return index, version, by_path
+    _index_cache[key] = (digest, index, version)
+    return index, version
 
 
 def _scan(config: Config, meeting: Meeting, before: dt.date, today: dt.date | None,
@@ -896,13 +952,15 @@ def _scan(config: Config, meeting: Meeting, before: dt.date, today: dt.date | No
     settings = meeting.actions
     last = min(before - dt.timedelta(days=1), today) if today else before - dt.timedelta(days=1)
     listing = _listing(config, meeting)
-    people, version, facts = _people_index(config, meeting, listing, errors)
+    facts: dict[Path, FileFacts | None] = {}
+    people, version = _people_index(config, meeting, listing, errors, facts)
     files = [(d, p) for d, p, _ in listing if d <= last]
     oldest = (today or before) - settings.lookback
     files = [(d, p) for d, p in files if d >= oldest]
     if settings.max_meetings:
         files = files[-settings.max_meetings:]
-    return _Scan(files, people, version, facts, config, meeting, {p: d for d, p, _ in listing})
+    return _Scan(files, people, version, {p: st for _, p, st in listing}, config, meeting,
+                 {p: d for d, p, _ in listing}, errors, facts)
 
 
 MATCH_WINDOW = 6  # a hand-edited copy is looked for among the items of the 6 notes before it
