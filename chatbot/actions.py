@@ -610,6 +610,11 @@ def _no_gc():
         yield
     finally:
         if was:
+            # what the scan built goes straight to the oldest generation (freeze, then unfreeze
+            # into it): re-enabling would otherwise start with a young collection over all of
+            # it. Any cyclic garbage among it is collected by the next full collection.
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
@@ -807,6 +812,8 @@ class _Scan:
     days: dict[Path, dt.date] = field(default_factory=dict)
     errors: list[str] | None = None
     facts: dict[Path, FileFacts | None] = field(default_factory=dict)
+    _store: "ScanStore | None" = None
+    _sections: str = ""
 
     def facts_of(self, path: Path) -> FileFacts | None:
         """What the file says (read through the cache on first need), None if unreadable
@@ -816,9 +823,10 @@ class _Scan:
         st = self.stats.get(path)
         facts = None
         if st is not None:
-            store = scan_store(self.config, self.meeting)
+            if self._store is None:
+                self._store, self._sections = scan_store(self.config, self.meeting), _sections_key(self.meeting)
             try:
-                facts = store.get(path, st, _sections_key(self.meeting))
+                facts = self._store.get(path, st, self._sections)
             except NotesError as exc:
                 if self.errors is not None:
                     self.errors.append(str(exc))
