@@ -527,7 +527,7 @@ class Bot:
             return error(f"action item {n} belongs to {', '.join(o.label for o in item.owners)}; "
                          "only an owner or an admin can tick it")
         with self.editing(meeting) as session:
-            set_checked(item.path, item.line, item.text)
+            act.mark_done(item)  # its checkbox, or a prose item turned into a ticked one
             session.record(item.path, f"actions: done {_quote(item.text)} from {item.date.isoformat()} "
                                       f"({who.initials})", who)
             for copy in act.later_copies(self.config, meeting, item):  # carried into upcoming notes

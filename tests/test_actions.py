@@ -605,3 +605,16 @@ def test_a_damaged_scan_cache_is_ignored(tmp_path):
     actions.reset_caches()
     (tmp_path / "state" / actions.CACHE_NAME).write_bytes(b"not a database")
     assert [i.body for i in bot.open_actions(meeting)] == ["one"]
+
+
+def test_actions_done_on_a_prose_item_ticks_that_line_in_place(tmp_path):
+    bot = _series(tmp_path, {"20260128": f"# b\n{ATT}## New agenda items\n- [x] JL: infra\n"
+                                         "    - JRG: will report this in the infra repo.\n    - notes\n"})
+    path = tmp_path / "notes" / "20260128-eco.md"
+    before = path.read_text()
+    assert [(i.body, i.checkbox) for i in bot.open_actions(bot.config.meeting())] == [
+        ("will report this in the infra repo.", False)]
+    ok = bot.handle("actions done 1", Sender("cli", initials="JRG"))
+    assert ok.ok, render_plain(ok)
+    assert path.read_text() == before.replace("    - JRG: will report", "    - [x] JRG: will report")
+    assert bot.open_actions(bot.config.meeting()) == []
