@@ -210,16 +210,17 @@ _NOT_A_COMMIT = (r"(?!(?:also\s+)?(?:be\b(?!\s+\w+ing\b)|have\b|not\b|need\b|lik
                  r"that\b|we\b|you\b|they\b|there\b))")
 _COMMIT = re.compile(rf"^(?:(?:ok|yes|sure)[,.!]?\s+(?:i\s+|we\s+|this\s+|that\s+)?(?:will|'ll)\b"
                      rf"|(?:(?:i|we)\s+)?(?:will|'ll|shall|to)\s+{_NOT_A_COMMIT}(?:also\s+)?\w"
-                     rf"|(?:is\s+)?(?:looking into|working on|taking care of|following up)\b)", re.I)
-_IMPERATIVE = re.compile(r"^(?:\w+ly\s+)?(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|"
+                     rf"|(?:is\s+)?(?:looking into|working on|taking care of|following up|preparing|drafting)\b"
+                     rf"|owes\b)", re.I)
+_IMPERATIVE = re.compile(r"^(?:let's\s+|let’s\s+|\w+ly\s+)?(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|"
                          r"schedule|report|submit|send|contact|look into|investigate|start|prepare|dig out|"
                          r"publish|organi[sz]e|coordinate|reach)\b", re.I)
 _WHO_COMMITS = re.compile(rf"^({_OWNER_LIST})\s+(?:will\s+{_NOT_A_COMMIT}|to\s+|(?:is\s+)?looking into\b)")
 _NAME_COMMITS = re.compile(rf"^([A-Z][a-z]{{2,}})\s+(?:will\s+{_NOT_A_COMMIT}|to\s+|(?:is\s+)?looking into\b)")
-_LATER_COMMIT = re.compile(rf"[.;!]\s+({_OWNER_LIST})\s+will\s+{_NOT_A_COMMIT}")
+_LATER_COMMIT = re.compile(rf"[.;!]\s+({_OWNER_LIST}|[A-Z][a-z]{{2,}})\s+will\s+{_NOT_A_COMMIT}")
 _NOT_NAMES = frozenset("and also then we they it this that someone everyone nobody who he she you will need "
                        "want plan plans planning going next consensus".split())
-_WILL = re.compile(rf"(?:^(?:and\s+|also\s+|then\s+)?|[.;!]\s+)will\s+{_NOT_A_COMMIT}(?:also\s+)?\w", re.I)
+_WILL = re.compile(rf"(?:^(?:and\s+|also\s+|then\s+)?|[.;!]\s+)will\s+{_NOT_A_COMMIT}(?:also\s+)?[\"'“‘]?\w", re.I)
 _TRAILING_OWNERS = re.compile(rf"\(\s*((?:{_INITIALS})\??(?:\s*[,/&]?\s*(?:{_INITIALS})\??)*)(?:\s*,[^()]*)?\)\s*$")
 _DONE = re.compile(r"[✓✔✅]|(?:^|\s)\(?(?:done|DONE|Done)\)?[.!]?\s*$|^(?:done|DONE|Done)\s*[:\-–]")
 _NOTHING = frozenset({"", "...", "…", "n/a", "na", "none", "none yet", "tbd", "-", "_no items discussed_",
@@ -341,12 +342,16 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
     w = _NAME_COMMITS.match(text)
     if w and w.group(1).lower() not in _NOT_NAMES:
         return Raw("action", line, text, text, (w.group(1),), checkbox, done, by_name=True)
-    # "Next steps: CEP, probably. DPC will reach out to …"
+    # "Next steps: CEP, probably. DPC will reach out to …", "… Lilly will publicize SLAs"
     w = _LATER_COMMIT.search(text)
     if w:
-        own = tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", w.group(1)) if o and o not in _NOT_OWNER_WORDS)
-        if own:
-            return Raw("action", line, text, text, own, checkbox, done)
+        who = w.group(1)
+        if _INITIALS_RX.match(who):
+            own = tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", who) if o and o not in _NOT_OWNER_WORDS)
+            if own:
+                return Raw("action", line, text, text, own, checkbox, done)
+        elif who.lower() not in _NOT_NAMES:
+            return Raw("action", line, text, text, (who,), checkbox, done, by_name=True)
     # "Will draft an application" noted under "(DPC) Governance update": the topic owner's
     if not owners and it.parent is not None and _WILL.search(text) and not _question(text):
         inherited_owners = _ancestor_owners(it)
