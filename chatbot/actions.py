@@ -251,7 +251,8 @@ def _question(text: str) -> bool:
 
 
 def _placeholder(text: str) -> bool:
-    return not text or (len(text) <= 24 and text.strip().lower() in _NOTHING)
+    """Nothing written yet: ``...``, ``N/A``, ``_No items discussed_``, ``()``."""
+    return not text or (len(text) <= 24 and (text.strip().lower() in _NOTHING or not any(c.isalnum() for c in text)))
 
 
 def _ancestor_owners(it: Item) -> tuple[str, ...]:
