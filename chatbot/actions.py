@@ -1184,14 +1184,18 @@ def later_copies(config: Config, meeting: Meeting, item: ActionItem) -> list[Act
     return out
 
 
+def done_edit(item: ActionItem):
+    """The minimal edit that marks ``item`` done where it is written: its checkbox ticked, or,
+    for a prose item, its line turned into a ticked checkbox in place (``- JRG: will x`` ->
+    ``- [x] JRG: will x``). A ``LineEdit`` for ``apply_to_file``/``apply_to_text``."""
+    from .notes.edit import checking, ticking_prose
+    return checking(item.line, item.text) if item.checkbox else ticking_prose(item.line, item.text)
+
+
 def mark_done(item: ActionItem):
-    """Tick ``item`` in its notes file: its checkbox, or, for a prose item, the line turned
-    into a ticked checkbox in place (``- JRG: will x`` -> ``- [x] JRG: will x``). Call it
-    inside the bot's editing session, as ``set_checked`` is."""
-    from .notes.edit import set_checked, tick_prose
-    if item.checkbox:
-        return set_checked(item.path, item.line, item.text)
-    return tick_prose(item.path, item.line, item.text)
+    """:func:`done_edit` applied to the item's notes file (call it under the notes' lock)."""
+    from .notes.edit import apply_to_file
+    return apply_to_file(item.path, done_edit(item))
 
 
 def by_owner(items: list[ActionItem]) -> tuple[dict[str, tuple[Person, list[ActionItem]]], dict[str, list[ActionItem]]]:

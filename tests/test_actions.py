@@ -12,6 +12,7 @@ import pytest
 import tomllib
 
 from chatbot.actions import entries_in_file, item_key, items_in_file
+from chatbot.backends.slack import slack_sender
 from chatbot.people import PeopleIndex
 from chatbot.bot import Bot, Sender
 from chatbot.config import load_config
@@ -213,7 +214,7 @@ def test_carried_over_item_counts_once_and_ticked_later_is_done(tmp_path):
     assert "1. [2026-01-14] JRG: open a PR (from 2026-01-07)" in out
     assert "2. [2026-01-14] ZZ, JRG: pair on it" in out
     assert "Unresolved owners (add them to the roster): ZZ (unknown)" in out
-    mine = render_plain(bot.handle("actions mine", Sender("slack", user_id="U2")))
+    mine = render_plain(bot.handle("actions mine", slack_sender(bot.config, "U2")))
     assert "No open action items" in mine
 
 
@@ -224,13 +225,13 @@ def test_item_key_ignores_the_from_suffix_case_and_spacing():
 def test_actions_done_ticks_the_box_owner_or_admin_only(tmp_path):
     bot = _series(tmp_path, {"20260114": f"# b\n{ATT}## Action items\n- [ ] JRG: open a PR\n- [ ] JL: review\n"})
     path = tmp_path / "notes" / "20260114-eco.md"
-    refused = bot.handle("actions done 1", Sender("slack", user_id="U2"))
+    refused = bot.handle("actions done 1", slack_sender(bot.config, "U2"))
     assert not refused.ok and "only an owner or an admin" in render_plain(refused)
-    assert not bot.handle("actions done 9", Sender("slack", user_id="U2")).ok
-    ok = bot.handle("actions done 1", Sender("slack", user_id="U1"))
+    assert not bot.handle("actions done 9", slack_sender(bot.config, "U2")).ok
+    ok = bot.handle("actions done 1", slack_sender(bot.config, "U1"))
     assert ok.ok, render_plain(ok)
     assert path.read_text().endswith("- [x] JRG: open a PR\n- [ ] JL: review\n")
-    assert bot.handle("actions done 1", Sender("slack", user_id="U9")).ok  # admin ticks JL's
+    assert bot.handle("actions done 1", slack_sender(bot.config, "U9")).ok  # admin ticks JL's
     assert path.read_text().endswith("- [x] JRG: open a PR\n- [x] JL: review\n")
     assert "No open action items" in render_plain(bot.handle("actions", Sender("cli", initials="X")))
 
@@ -241,7 +242,7 @@ def test_an_unknown_user_whose_name_makes_an_owners_initials_cannot_tick_the_ite
     bot = _series(tmp_path, {"20260114": f"# b\n{ATT}## Action items\n- [ ] JRG: open a PR\n"})
     path = tmp_path / "notes" / "20260114-eco.md"
     before = path.read_bytes()
-    refused = bot.handle("actions done 1", Sender("slack", user_id="U666", name="Jaime R Guerra"),
+    refused = bot.handle("actions done 1", slack_sender(bot.config, "U666", "Jaime R Guerra"),
                          allow_unknown=True)
     assert not refused.ok and "[[people]]" in render_plain(refused)
     assert path.read_bytes() == before
@@ -256,7 +257,7 @@ def test_a_tick_is_seen_even_when_the_clock_gives_the_file_the_same_mtime(tmp_pa
     path = tmp_path / "notes" / "20260114-eco.md"
     st = path.stat()
     assert len(bot.open_actions(bot.config.meeting())) == 2  # scanned and cached
-    assert bot.handle("actions done 1", Sender("slack", user_id="U1")).ok
+    assert bot.handle("actions done 1", slack_sender(bot.config, "U1")).ok
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert path.stat().st_size == st.st_size
     assert [i.body for i in bot.open_actions(bot.config.meeting())] == ["review"]
@@ -315,7 +316,7 @@ def test_a_carried_over_item_keeps_its_owner_when_the_roster_has_someone_else_wi
 def test_the_roster_person_with_the_same_initials_cannot_tick_or_claim_someone_elses_item(tmp_path):
     att = "## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n| John Lee | JL | leej3 |\n\n"
     bot = _series(tmp_path, {"20260128": f"# a\n{att}## Action items\n- [ ] JL: review the docs\n"})
-    jannis = Sender("slack", user_id="U2")  # the roster's JL
+    jannis = slack_sender(bot.config, "U2")  # the roster's JL
     assert "No open action items" in render_plain(bot.handle("actions mine", jannis))
     refused = bot.handle("actions done 1", jannis)
     assert not refused.ok and "only an owner or an admin can tick it" in render_plain(refused)

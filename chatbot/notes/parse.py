@@ -21,7 +21,10 @@ Formats understood (all seen in real conda/governance notes):
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -410,8 +413,11 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
 
 
 def read_notes(path: Path) -> Notes:
+    """Read and parse a notes file. Only a regular file is read: a FIFO, device or socket at
+    the path is refused at once (opened without blocking, checked on the open descriptor, so
+    nothing can swap it in between)."""
     try:
-        data = Path(path).read_bytes()
+        data = _read_regular(Path(path))
     except FileNotFoundError:
         raise NotesError(path, "notes file not found") from None
     except OSError as exc:
@@ -421,6 +427,27 @@ def read_notes(path: Path) -> Notes:
     except UnicodeDecodeError as exc:
         raise NotesError(path, f"not UTF-8 text (byte {exc.start})") from None
     return parse_notes(text, path)
+
+
+class _NotRegular(OSError):
+    pass
+
+
+def _read_regular(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _NotRegular(errno.EINVAL, "not a regular file (a FIFO, device or socket); "
+                              "the bot reads and edits only regular files")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            return fh.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------
