@@ -48,7 +48,9 @@ from typing import NamedTuple
 
 from .config import Config, Meeting, Person
 from .notes.files import NotesFiles
+from .notes import parse as _parse_module
 from .notes.parse import Attendee, Item, Notes, NotesError, normalize_title, parse_notes, split_owner
+from . import people as _people_module
 from .people import PeopleIndex, first_name
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,7 @@ class ActionItem:
     owners: list[Owner] = field(default_factory=list)
     kind: str = "action"  # or "topic"
     checkbox: bool = True  # False: a prose line ("- JRG: will report this")
+    carried: bool = False  # a carried-over copy written as a topic ("- [ ] JRG: x (from DATE)")
 
     @cached_property
     def keys(self) -> frozenset[tuple[frozenset[str], str]]:
@@ -514,6 +517,7 @@ class ScanStore:
         self._mem: dict[str, tuple[tuple[int, int, int, int], bytes, str, FileFacts]] = {}
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple] = []
+        self._all = False  # every row of the database is in _mem
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -524,24 +528,48 @@ class ScanStore:
                     self._db.execute(f"PRAGMA user_version = {CACHE_FORMAT}")
                 self._db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
                                  "mtime INTEGER, ino INTEGER, ctime INTEGER, hash BLOB, sections TEXT, facts BLOB)")
-                with _no_gc():
-                    self._load()
+                self._db.execute("CREATE TABLE IF NOT EXISTS derived (key TEXT PRIMARY KEY, value BLOB)")
             except (sqlite3.Error, OSError) as exc:
                 log.warning("the notes scan cache %s cannot be used (%s); scanning without it", path, exc)
                 self._close_db()
 
-    def _load(self) -> None:
-        assert self._db is not None
+    def preload(self) -> None:
+        """Read every row at once (a scan about to visit every file); otherwise rows are read
+        one by one when first asked for, and decoded then (a restart that reuses the last
+        answer visits a few files)."""
+        if self._db is None or self._all:
+            return
         mem = self._mem
-        for p, size, mtime, ino, ctime, digest, sections, blob in self._db.execute("SELECT * FROM files"):
-            if isinstance(blob, bytes):  # decoded when first asked for (a scan may need few files)
-                mem[p] = ((size, mtime, ino, ctime), digest, sections, blob)
-        self._db.execute("CREATE TABLE IF NOT EXISTS derived (key TEXT PRIMARY KEY, value BLOB)")
+        with self._lock, _no_gc():
+            try:
+                rows = self._db.execute("SELECT * FROM files").fetchall()
+            except sqlite3.Error:
+                return
+            for p, size, mtime, ino, ctime, digest, sections, blob in rows:
+                if isinstance(blob, bytes) and p not in mem:
+                    mem[p] = ((size, mtime, ino, ctime), digest, sections, blob)
+            self._all = True
+
+    def _row(self, name: str):
+        if self._db is None or self._all:
+            return None
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT * FROM files WHERE path = ?", (name,)).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None or not isinstance(row[7], bytes):
+            return None
+        _, size, mtime, ino, ctime, digest, sections, blob = row
+        hit = self._mem[name] = ((size, mtime, ino, ctime), digest, sections, blob)
+        return hit
 
     def get(self, path: Path, st: os.stat_result, sections: str) -> FileFacts:
         key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         name = str(path)
         hit = self._mem.get(name)
+        if hit is None:
+            hit = self._row(name)
         if hit is not None and type(hit[3]) is bytes:
             facts = _decode(hit[3])
             hit = self._mem[name] = (hit[0], hit[1], hit[2], facts) if facts is not None else None
@@ -679,6 +707,7 @@ def reset_caches() -> None:
     _resolved.clear()
     _owners.clear()
     _index_cache.clear()
+    _memo.clear()
 
 
 def _sections_key(meeting: Meeting) -> str:
@@ -820,6 +849,7 @@ class _Scan:
     facts: dict[Path, FileFacts | None] = field(default_factory=dict)
     _store: "ScanStore | None" = None
     _sections: str = ""
+    digest: str = ""  # of every notes file's path and stat (and the section names)
 
     def facts_of(self, path: Path) -> FileFacts | None:
         """What the file says (read through the cache on first need), None if unreadable
@@ -921,7 +951,8 @@ def _listing_digest(listing: list[tuple[dt.date, Path, os.stat_result]], section
 
 
 def _people_index(config: Config, meeting: Meeting, listing: list[tuple[dt.date, Path, os.stat_result]],
-                  errors: list[str] | None, scan_facts: dict[Path, FileFacts | None]) -> tuple[PeopleIndex, int]:
+                  errors: list[str] | None, scan_facts: dict[Path, FileFacts | None]
+                  ) -> tuple[PeopleIndex, int, str]:
     """The people index learned from every notes file of the meeting (oldest first). It is
     kept, in memory and in the persisted cache, under a digest of every file's path and stat:
     while no file changed, a restarted bot does not even decode the files' cached facts."""
@@ -931,7 +962,7 @@ def _people_index(config: Config, meeting: Meeting, listing: list[tuple[dt.date,
     key = (str(NotesFiles(config, meeting).directory), id(config))
     hit = _index_cache.get(key)
     if hit and hit[0] == digest:
-        return hit[1], hit[2]
+        return hit[1], hit[2], digest
     index = None
     saved = store.load_derived("people:" + str(NotesFiles(config, meeting).directory))
     if saved is not None:
@@ -940,6 +971,7 @@ def _people_index(config: Config, meeting: Meeting, listing: list[tuple[dt.date,
             if version == CACHE_FORMAT and saved_digest == digest:
                 index = PeopleIndex.from_rows(rows)
     if index is None:
+        store.preload()
         index = PeopleIndex()
         learn = index.learn_rows
         get = store.get
@@ -958,7 +990,7 @@ def _people_index(config: Config, meeting: Meeting, listing: list[tuple[dt.date,
                            marshal.dumps((CACHE_FORMAT, digest, index.rows())))
     version = next(_versions)
     _index_cache[key] = (digest, index, version)
-    return index, version
+    return index, version, digest
 
 
 def _scan(config: Config, meeting: Meeting, before: dt.date, today: dt.date | None,
@@ -967,14 +999,14 @@ def _scan(config: Config, meeting: Meeting, before: dt.date, today: dt.date | No
     last = min(before - dt.timedelta(days=1), today) if today else before - dt.timedelta(days=1)
     listing = _listing(config, meeting)
     facts: dict[Path, FileFacts | None] = {}
-    people, version = _people_index(config, meeting, listing, errors, facts)
+    people, version, digest = _people_index(config, meeting, listing, errors, facts)
     files = [(d, p) for d, p, _ in listing if d <= last]
     oldest = (today or before) - settings.lookback
     files = [(d, p) for d, p in files if d >= oldest]
     if settings.max_meetings:
         files = files[-settings.max_meetings:]
     return _Scan(files, people, version, {p: st for _, p, st in listing}, config, meeting,
-                 {p: d for d, p, _ in listing}, errors, facts)
+                 {p: d for d, p, _ in listing}, errors, facts, digest=digest)
 
 
 MATCH_WINDOW = 6  # a hand-edited copy is looked for among the items of the 6 notes before it
@@ -1051,9 +1083,79 @@ def open_actions(config: Config, meeting: Meeting, before: dt.date, *, today: dt
         return _open_actions(config, meeting, before, today, errors)
 
 
+_CODE_DIGEST = hashlib.blake2b(b"".join(Path(f).read_bytes() for f in (__file__, _parse_module.__file__,
+                                                                     _people_module.__file__)),
+                               digest_size=16).hexdigest()
+_memo: dict[str, tuple[str, tuple, tuple]] = {}
+
+
+def _memo_key(scan: _Scan, config: Config, meeting: Meeting, before: dt.date, today: dt.date | None) -> str:
+    """Everything the list of open items depends on: every notes file (path and stat), the
+    roster, the meeting's settings, the dates, and this code."""
+    people = tuple((p.initials, p.name, p.github) for p in config.people)
+    inputs = (scan.digest, people, meeting.actions.model_dump(mode="json"), meeting.notes.filename,
+              str(NotesFiles(config, meeting).directory), before, today, _CODE_DIGEST)
+    return hashlib.blake2b(repr(inputs).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+def _from_memo(scan: _Scan, rows: tuple) -> list[ActionItem] | None:
+    """The open items a previous scan with the same inputs found, looked up again in their
+    files' cached entries; None if one is not where it was (then the scan runs)."""
+    out = []
+    for path_s, line, text, carried in rows:
+        path = _paths.get(path_s) or Path(path_s)
+        day = scan.days.get(path)
+        if day is None:
+            return None
+        try:
+            found = _carried_actions(scan, day, path) if carried else scan.actions(day, path)
+        except NotesError:
+            return None
+        item = next((it for it, done in found if it.line == line and it.text == text and not done), None)
+        if item is None:
+            return None
+        out.append(item)
+    return out
+
+
 def _open_actions(config: Config, meeting: Meeting, before: dt.date, today: dt.date | None,
                   errors: list[str] | None) -> list[ActionItem]:
-    scan = _scan(config, meeting, before, today, errors)
+    """The scan, or, when none of its inputs changed since the last one (in this process or,
+    through the persisted cache, before a restart), that scan's answer."""
+    scan_errors: list[str] = []
+    scan = _scan(config, meeting, before, today, scan_errors)
+    key = _memo_key(scan, config, meeting, before, today)
+    name = "open:" + str(NotesFiles(config, meeting).directory)
+    store = scan_store(config, meeting)
+    hit = _memo.get(name)
+    if hit is None or hit[0] != key:
+        saved = store.load_derived(name)
+        hit = None
+        if saved is not None:
+            with contextlib.suppress(ValueError, EOFError, TypeError):
+                version, saved_key, rows, saved_errors = marshal.loads(saved)
+                if version == CACHE_FORMAT and saved_key == key:
+                    hit = (key, rows, saved_errors)
+    if hit is not None:
+        items = _from_memo(scan, hit[1])
+        if items is not None:
+            _memo[name] = hit
+            if errors is not None:
+                errors.extend(hit[2])
+            return items
+    items = _scan_open(scan)
+    scan_errors = list(dict.fromkeys(scan_errors))
+    if errors is not None:
+        errors.extend(scan_errors)
+    rows = tuple((str(it.path), it.line, it.text, it.kind == "action" and it.carried) for it in items)
+    _memo[name] = (key, rows, tuple(scan_errors))
+    store.save_derived(name, marshal.dumps((CACHE_FORMAT, key, rows, tuple(scan_errors))))
+    return items
+
+
+def _scan_open(scan: _Scan) -> list[ActionItem]:
+    if len(scan.files) > 64:  # one read of the persisted cache rather than a query per file
+        scan_store(scan.config, scan.meeting).preload()
     latest = _Latest()
     for fileno, (day, path) in enumerate(scan.files):  # oldest first: newer copies replace older ones
         try:
@@ -1105,7 +1207,7 @@ def _carried_actions(scan: _Scan, day: dt.date, path: Path) -> list[tuple[Action
         if any(_is_copy(topic, a) for a, _ in actions) or any(
                 _is_copy(topic, t) for t, _ in _carried_actions(scan, src, src_path)):
             copy = ActionItem(topic.date, topic.path, topic.line, topic.text, topic.body, topic.owners, "action",
-                              topic.checkbox)
+                              topic.checkbox, carried=True)
             out.append((copy, done))
     return out
 

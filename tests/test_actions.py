@@ -619,3 +619,34 @@ def test_actions_done_on_a_prose_item_ticks_that_line_in_place(tmp_path):
     assert ok.ok, render_plain(ok)
     assert path.read_text() == before.replace("    - JRG: will report", "    - [x] JRG: will report")
     assert bot.open_actions(bot.config.meeting()) == []
+
+
+def test_a_restart_with_nothing_changed_reuses_the_last_answer_and_any_change_recomputes(tmp_path, monkeypatch):
+    """The list of open items is kept with a key of everything it depends on (every notes
+    file's path and stat, the roster, the settings, the dates, the code): a restarted bot
+    with unchanged notes answers from it; a new roster entry, another day or an edited file
+    gives a new scan."""
+    from chatbot import actions
+    bot = _series(tmp_path, {
+        "20260107": f"# a\n{ATT}## Action items\n- [ ] JRG: one\n- [ ] QQ: two\n",
+        "20260114": f"# b\n{ATT}## Action items\n- [ ] JRG: three\n",
+    })
+    meeting = bot.config.meeting()
+    first = [(i.body, [o.describe() for o in i.owners]) for i in bot.open_actions(meeting)]
+    actions.reset_caches()  # a restart
+    scans: list[int] = []
+    real = actions._scan_open
+    monkeypatch.setattr(actions, "_scan_open", lambda scan: scans.append(1) or real(scan))
+    assert [(i.body, [o.describe() for o in i.owners]) for i in bot.open_actions(meeting)] == first
+    assert scans == []
+    # the roster learns QQ: QQ's item is now resolved
+    text = (tmp_path / "chatbot.toml").read_text() + '\n[[people]]\ninitials = "QQ"\nname = "Quinn Q"\n'
+    (tmp_path / "chatbot.toml").write_text(text)
+    bot2 = Bot(load_config(tmp_path / "chatbot.toml"), bot.clock)
+    assert [o.describe() for i in bot2.open_actions(bot2.config.meeting()) for o in i.owners if i.body == "two"] == [
+        "QQ (Quinn Q)"]
+    assert scans == [1]
+    # another day: the scan runs again (lookback and held meetings depend on it)
+    bot2.clock.now = bot2.clock.now + dt.timedelta(days=30)
+    bot2.open_actions(bot2.config.meeting())
+    assert scans == [1, 1]
