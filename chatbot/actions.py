@@ -218,6 +218,11 @@ _COMMIT = re.compile(rf"^(?:(?:ok|yes|sure)[,.!]?\s+(?:i\s+|we\s+|this\s+|that\s
 _IMPERATIVE = re.compile(r"^(?:let's\s+|let’s\s+|\w+ly\s+)?(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|"
                          r"schedule|report|submit|send|contact|look into|investigate|start|prepare|dig out|"
                          r"publish|organi[sz]e|coordinate|reach)\b", re.I)
+# a word every commitment or task rule below needs (one C-speed search before the others)
+_GATE = re.compile(r"will|\bto\b|'ll|shall|looking into|working on|taking care|following up|preparing|drafting|"
+                   r"owes|\b(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|schedule|report|"
+                   r"submit|send|contact|look into|investigate|start|prepare|dig out|publish|organi[sz]e|"
+                   r"coordinate|reach)\b")
 _WHO_COMMITS = re.compile(rf"^({_OWNER_LIST})\s+(?:will\s+{_NOT_A_COMMIT}|to\s+|(?:is\s+)?looking into\b)")
 _NAME_COMMITS = re.compile(rf"^([A-Z][a-z]{{2,}})\s+(?:will\s+{_NOT_A_COMMIT}|to\s+|(?:is\s+)?looking into\b)")
 _LATER_COMMIT = re.compile(rf"[.;!]\s+({_OWNER_LIST}|[A-Z][a-z]{{2,}})\s+will\s+{_NOT_A_COMMIT}")
@@ -301,22 +306,22 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
     if _placeholder(text):
         return None
     checkbox = it.checked is not None
-    done = bool(it.checked) if checkbox else bool(_DONE.search(text))
-    if in_topics and it.parent is None:
-        owners_l, body = split_owner(text)
-        return Raw("topic", it.line + 1, text, body, tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS),
-                   checkbox, done, discussed=any(_is_discussion(c) for c in it.children))
-    line = it.line + 1
-    owners_l, body = split_owner(text)
-    owners = tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS)
     top = it.parent is None
-    if top and in_topics:
-        discussed = any(_is_discussion(c) for c in it.children)
-        return Raw("topic", line, text, body, owners, checkbox, done, discussed=discussed)
-    low = text.lower()
+    line = it.line + 1
+    if in_topics and top:
+        owners_l, body = split_owner(text)
+        return Raw("topic", line, text, body, tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS),
+                   checkbox, bool(it.checked), discussed=any(_is_discussion(c) for c in it.children))
     # a labelled entry: "Action item: …", "AI: …", "TODO for @x: …", "(TODO) … (SA, next two weeks)"
     m = _MARKER.match(text) if text[:1] in "(aAtT" else None
-    if m and m.group(2).strip():  # (a bare "Action items:" heads a list: its entries are the items)
+    labelled = m is not None and m.group(2).strip()  # (a bare "Action items:" heads a list of items)
+    low = text.lower()
+    if not (labelled or (in_actions and top) or listed or _GATE.search(low)):
+        return None  # every rule below needs a commitment or a task verb: most entries are notes
+    done = bool(it.checked) if checkbox else bool(_DONE.search(text))
+    owners_l, body = split_owner(text)
+    owners = tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS)
+    if labelled:
         rest = m.group(2).strip()
         own, inherited, by_name = _marker_owners(rest, m.group(1), it)
         return Raw("action", line, text, rest or body, own, checkbox, done, inherited, by_name)
@@ -335,7 +340,7 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
             and not _question(body):
         return Raw("action", line, text, body, owners, checkbox, done)
     if "will" not in low and " to " not in low and "looking into" not in low:
-        return None  # every rule below needs one of these (a cheap test first: most entries are notes)
+        return None  # the rules below need one of these
     # "KK will discuss", "WV/JL will meet", "JRG to create a PR", "RA looking into it"
     w = _WHO_COMMITS.match(text)
     if w:
