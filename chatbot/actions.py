@@ -799,19 +799,6 @@ def _entries(facts: FileFacts, path: Path, day: dt.date, config: Config, people:
     return hit[4], (hit[5] if topics else None)
 
 
-def _file_entries(path: Path, day: dt.date, config: Config, meeting: Meeting | None = None):
-    meeting = meeting or config.meeting()
-    store = scan_store(config, meeting)
-    facts = store.get(path, path.stat(), _sections_key(meeting))
-    store.flush()
-    return _entries(facts, path, day, config, None, 0, True)
-
-
-def _file_items(path: Path, day: dt.date, config: Config) -> list[tuple[ActionItem, bool]]:
-    """The action items of one notes file (cached), with whether each is done."""
-    return _file_entries(path, day, config)[0]
-
-
 def items_in_file(notes: Notes, day: dt.date, config: Config, meeting: Meeting | None = None,
                   people: PeopleIndex | None = None) -> list[tuple[ActionItem, bool]]:
     """Every action item of one parsed file, with whether it is done (not cached)."""
