@@ -756,6 +756,8 @@ def _owner(token: str, view: _FileView, config: Config, people: PeopleIndex | No
     key = (id(config), version, token, att)
     o = _owners.get(key)
     if o is None:
+        if len(_owners) > 50_000:  # each change of the archive makes a new index version: bounded
+            _owners.clear()
         attendees = [Attendee(att[1], att[0], att[2])] if att else []
         o = _owners[key] = resolve_owner(token, attendees, config, people)
     return o
@@ -981,6 +983,8 @@ def _people_index(config: Config, meeting: Meeting, listing: list[tuple[dt.date,
         store.save_derived("people:" + str(NotesFiles(config, meeting).directory),
                            marshal.dumps((CACHE_FORMAT, digest, index.rows())))
     version = next(_versions)
+    if len(_index_cache) > 16:  # a reloaded config is a new key
+        _index_cache.clear()
     _index_cache[key] = (digest, index, version)
     return index, version, digest
 
