@@ -650,3 +650,31 @@ def test_a_restart_with_nothing_changed_reuses_the_last_answer_and_any_change_re
     bot2.clock.now = bot2.clock.now + dt.timedelta(days=30)
     bot2.open_actions(bot2.config.meeting())
     assert scans == [1, 1]
+
+
+@pytest.mark.parametrize("snippet,expected", [
+    # an "Action items:" line, then a list: each entry is an action item (its details are not)
+    ("## Discussion\n\nAction items:\n\n- JRG: update the docs\n    - see the PR\n- LW & DG: the blog post\n\nMore text\n",
+     [(6, "action", ["JRG"]), (8, "action", ["LW", "DG"])]),
+    ("## Discussion\n\n**Action items:**\n- @jaimergp the release notes\n", [(5, "action", ["@jaimergp"])]),
+    # an item that says only "Action items:", with the entries under it
+    ("## New agenda items\n\n- [x] JL: CEP 20\n    - Action items:\n        - JRG (conda-forge): call the vote\n",
+     [(4, "topic", ["JL"]), (6, "action", ["JRG"])]),
+    # labels, with and without owners
+    ("## New agenda items\n\n- [x] DG: Zulip\n    - AI: JRG: open the stream\n    - TODO for @chenghlee: check names\n"
+     "    - TODO: write it up\n    - AI transcription is good now\n",
+     [(4, "topic", ["DG"]), (5, "action", ["JRG"]), (6, "action", ["@chenghlee"]), (7, "action", ["DG"])]),
+    # owner forms and commitments; comments and questions are not tasks
+    ("## New agenda items\n\n- [ ] JRG (conda-forge): Release plans\n    - JRG (conda-forge): will tag it\n"
+     "    - LW & DG: to write the announcement\n    - MB: Are you handling cycles?\n"
+     "    - [ ] JRG: CEP at https://example.org/1\n    - Will the API return hashes?\n    - KK will discuss it\n",
+     [(4, "topic", ["JRG"]), (5, "action", ["JRG"]), (6, "action", ["LW", "DG"]), (10, "action", ["KK"])]),
+    # placeholders and other sections' entries are nothing
+    ("## Announcements\n\n- [ ] JRG: conda 26.1 is out\n\n## New agenda items\n\n- [ ] ...\n- [ ] N/A\n- [ ] ()\n", []),
+])
+def test_entries_by_structure(cfg, snippet, expected):
+    from chatbot.notes.parse import parse_notes
+    actions, topics = entries_in_file(parse_notes("# T\n" + snippet, "n.md"), dt.date(2026, 1, 7), cfg)
+    got = sorted([(a.line, "action", [o.token for o in a.owners]) for a, _ in actions]
+                 + [(t.line, "topic", [o.token for o in t.owners]) for t, _, _ in topics])
+    assert got == expected
