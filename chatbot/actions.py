@@ -1185,10 +1185,15 @@ def _is_copy(a: ActionItem, b: ActionItem) -> bool:
 def _carried_actions(scan: _Scan, day: dt.date, path: Path) -> list[tuple[ActionItem, bool]]:
     """Action items carried over as top-level entries of an agenda section (the bot writes
     ``- [ ] JRG: open a PR (from 2026-01-07)`` into "From previous meetings"): by structure
-    topics, they are copies of the action item of the meeting their marker names."""
-    out = []
+    topics, they are copies of the action item of the meeting their marker names. A deferred
+    topic carried the same way stays a topic: it is a copy of a topic of that meeting."""
     if not scan.has_marked_topics(path):
         return []
+    memo = scan.__dict__.setdefault("_carried", {})
+    if path in memo:
+        return memo[path]
+    memo[path] = []  # (a marker naming its own file's date cannot loop)
+    out = []
     for topic, done, _ in scan.topics(day, path):
         src = topic.from_date
         if src is None or src >= day:
@@ -1198,13 +1203,19 @@ def _carried_actions(scan: _Scan, day: dt.date, path: Path) -> list[tuple[Action
             continue
         try:
             actions = scan.actions(src, src_path)
+            src_carried = _carried_actions(scan, src, src_path)
+            carried_lines = {c.line for c, _ in src_carried}
+            src_topics = [t for t, _, _ in scan.topics(src, src_path) if t.line not in carried_lines]
         except NotesError:
             continue
-        if any(_is_copy(topic, a) for a, _ in actions) or any(
-                _is_copy(topic, t) for t, _ in _carried_actions(scan, src, src_path)):
+        if any(t.keys & topic.keys or (t.owner_key == topic.owner_key and similar(t.tokens, topic.tokens))
+               for t in src_topics):
+            continue  # a deferred topic, carried over
+        if any(_is_copy(topic, a) for a, _ in actions) or any(_is_copy(topic, c) for c, _ in src_carried):
             copy = ActionItem(topic.date, topic.path, topic.line, topic.text, topic.body, topic.owners, "action",
                               topic.checkbox, carried=True)
             out.append((copy, done))
+    memo[path] = out
     return out
 
 

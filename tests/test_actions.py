@@ -678,3 +678,25 @@ def test_entries_by_structure(cfg, snippet, expected):
     got = sorted([(a.line, "action", [o.token for o in a.owners]) for a, _ in actions]
                  + [(t.line, "topic", [o.token for o in t.owners]) for t, _, _ in topics])
     assert got == expected
+
+
+def test_a_carried_topic_stays_a_topic_and_a_carried_action_item_stays_an_action_item(tmp_path):
+    """Both are written '- [ ] XX: text (from DATE)' into 'From previous meetings'; each is a
+    copy of what it was in the meeting its marker names, even when their words overlap."""
+    from chatbot.actions import carried_topic_line, deferred_topics
+    bot = _series(tmp_path, {
+        "20260114": f"# a\n{ATT}## New agenda items\n- [ ] JRG: Zulip CEP\n- [x] JL: talk\n"
+                    "    - JRG: will call the Zulip CEP vote\n",
+    })
+    meeting = bot.config.meeting()
+    topics = deferred_topics(bot.config, meeting, dt.date(2026, 1, 28), today=dt.date(2026, 1, 20))
+    actions = bot.open_actions(meeting)
+    (tmp_path / "notes" / "20260128-eco.md").write_text(
+        f"# b\n{ATT}## From previous meetings\n{carried_topic_line(topics[0])}\n"
+        + "\n".join(f"- [ ] JRG: {a.body} (from 2026-01-14)" for a in actions) + "\n")
+    bot.clock.now = dt.datetime(2026, 2, 1, tzinfo=UTC)
+    assert [(i.line, i.body) for i in bot.open_actions(meeting)] == [
+        (9, "will call the Zulip CEP vote (from 2026-01-14)")]
+    assert [(t.line, t.body) for t in deferred_topics(bot.config, meeting, dt.date(2026, 2, 11),
+                                                       today=dt.date(2026, 2, 1))] == [
+        (8, "Zulip CEP (from 2026-01-14)")]
