@@ -49,7 +49,8 @@ from typing import NamedTuple
 from .config import Config, Meeting, Person
 from .notes.files import NotesFiles
 from .notes import parse as _parse_module
-from .notes.parse import Attendee, Item, Notes, NotesError, normalize_title, parse_notes, split_owner
+from .notes.parse import (Attendee, Item, Notes, NotesError, normalize_title, parse_notes, read_regular_file,
+                          split_owner)
 from . import people as _people_module
 from .people import PeopleIndex, first_name
 
@@ -659,7 +660,7 @@ def _no_gc():
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return read_regular_file(path)  # a FIFO swapped in since the listing never blocks
     except FileNotFoundError:
         raise NotesError(path, "notes file not found") from None
     except OSError as exc:

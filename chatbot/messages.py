@@ -13,9 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, Union
+from typing import Literal, Protocol, TYPE_CHECKING, Union
 
 from .config import Person
+
+if TYPE_CHECKING:
+    from .schedule import Occurrence
 
 UTC = dt.timezone.utc
 
@@ -65,9 +68,12 @@ Kind = Literal["reply", "error", "reminder", "notice"]
 class Message:
     lines: list[Line] = field(default_factory=list)
     kind: Kind = "reply"
-    # A short public note for the channel (e.g. "JRG added an agenda item"), when the
-    # platform answers the caller privately.
-    public: "Message | None" = None
+    # The reply is for the person who asked (privately where the platform can); this short
+    # note is for everyone in the meeting's channel ("JRG added an agenda item").
+    announcement: "Message | None" = None
+    # The meeting occurrence the message is about (a reminder, a ping, a nudge): platforms
+    # that file messages by meeting (Zulip topics) use it.
+    about: "Occurrence | None" = None
     # The change was made but not all of it went through (not committed or pushed to Git, a
     # copy not ticked): each reason. Chat shows them as "⚠" lines; the CLI exits non-zero.
     warnings: list[str] = field(default_factory=list)

@@ -59,7 +59,7 @@ def test_add_creates_next_notes_from_template_and_replaces_placeholder(bot):
     assert "as item 1" in render_plain(msg)
     assert any(isinstance(s, Link) and s.url == "https://example.org/notes/20260107-eco.md"
                for line in msg.lines for s in line)
-    assert render_plain(msg.public) == "JRG added an agenda item for 2026-01-07: Release plans for 26.1"
+    assert render_plain(msg.announcement) == "JRG added an agenda item for 2026-01-07: Release plans for 26.1"
     msg2 = bot.handle("agenda add Second thing", slack_jl(bot))
     assert msg2.ok and "as item 2" in render_plain(msg2)
     assert "- [ ] JRG: Release plans for 26.1\n- [ ] JL: Second thing\n" in p.read_text()

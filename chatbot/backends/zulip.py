@@ -51,7 +51,7 @@ from ..bot import Bot, Sender
 from ..commands import looks_like_command, top_words
 from ..config import ConfigError, Meeting, Person
 from ..messages import Link, Mention, Message, Text, Time, UserText, render, error
-from ..schedule import UTC, occurrences
+from ..schedule import UTC
 from .base import Backend, BackendError
 
 log = logging.getLogger(__name__)
@@ -517,17 +517,14 @@ class ZulipBackend(Backend):
         return users.get(key)
 
     def topic_for(self, meeting: Meeting, message: Message) -> str:
-        """``destinations.zulip_topic`` with ``{name}`` and ``{date}`` (the meeting's start,
-        taken from the message's first time, in the meeting's own zone)."""
-        when = next((seg.at for line in message.lines for seg in line if isinstance(seg, Time)), None)
-        if when is None:  # e.g. the action-item summary: it is about the next meeting
-            try:
-                date = self.bot.next_meeting(meeting).start
-            except Exception:
-                date = self.bot.now()
-        else:
-            occ = next(occurrences(meeting, when, limit=1), None)
-            date = occ.start if occ is not None and occ.start_utc == when.astimezone(UTC) else when
+        """``destinations.zulip_topic`` with ``{name}`` and ``{date}``: the start of the meeting
+        the message is about (``message.about``), else of the next meeting."""
+        if message.about is not None:
+            return topic_name(meeting, message.about.start)
+        try:
+            date = self.bot.next_meeting(meeting).start
+        except Exception:
+            date = self.bot.now()
         return topic_name(meeting, date)
 
     # -- sending ------------------------------------------------------------------------
