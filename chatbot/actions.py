@@ -322,7 +322,7 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
     done = bool(it.checked) if checkbox else bool(_DONE.search(text))
     owners_l, body = split_owner(text)
     owners = tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS)
-    if labelled:
+    if labelled and m is not None:
         rest = m.group(2).strip()
         own, inherited, by_name = _marker_owners(rest, m.group(1), it)
         return Raw("action", line, text, rest or body, own, checkbox, done, inherited, by_name)
@@ -519,8 +519,8 @@ class ScanStore:
     def __init__(self, path: Path | None):
         self.path = path
         self._lock = threading.Lock()
-        # path -> (stat key, hash, sections key, facts)
-        self._mem: dict[str, tuple[tuple[int, int, int, int], bytes, str, FileFacts]] = {}
+        # path -> (stat key, hash, sections key, facts, or their encoded bytes until first use)
+        self._mem: dict[str, tuple[tuple[int, int, int, int], bytes, str, FileFacts | bytes]] = {}
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple] = []
         self._all = False  # every row of the database is in _mem
@@ -576,16 +576,18 @@ class ScanStore:
         hit = self._mem.get(name)
         if hit is None:
             hit = self._row(name)
-        if hit is not None and type(hit[3]) is bytes:
-            facts = _decode(hit[3])
-            hit = self._mem[name] = (hit[0], hit[1], hit[2], facts) if facts is not None else None
-            if hit is None:
+        if hit is not None and isinstance(hit[3], bytes):
+            decoded = _decode(hit[3])
+            if decoded is None:  # damaged: parsed again below
                 del self._mem[name]
-        if hit is not None and hit[0] == key and hit[2] == sections:
+                hit = None
+            else:
+                hit = self._mem[name] = (hit[0], hit[1], hit[2], decoded)
+        if hit is not None and hit[0] == key and hit[2] == sections and isinstance(hit[3], FileFacts):
             return hit[3]
         data = _read_bytes(path)
         digest = hashlib.blake2b(data, digest_size=16).digest()
-        if hit is not None and hit[1] == digest and hit[2] == sections:
+        if hit is not None and hit[1] == digest and hit[2] == sections and isinstance(hit[3], FileFacts):
             facts = hit[3]
         else:
             facts = _facts_of(data, path, sections)
@@ -842,7 +844,7 @@ class _Scan:
     days: dict[Path, dt.date] = field(default_factory=dict)
     errors: list[str] | None = None
     facts: dict[Path, FileFacts | None] = field(default_factory=dict)
-    _store: "ScanStore | None" = None
+    _store: ScanStore | None = None
     _sections: str = ""
     digest: str = ""  # of every notes file's path and stat (and the section names)
 
@@ -884,7 +886,7 @@ class _Scan:
 
     def has_marked_topics(self, path: Path) -> bool:
         facts = self.facts_of(path)
-        return bool(facts) and any("(from " in r.body for r in facts.topics)
+        return facts is not None and any("(from " in r.body for r in facts.topics)
 
     def entries(self, day: dt.date, path: Path):
         """(action items, topics) of one file of the scan, resolved (cached)."""
@@ -908,7 +910,7 @@ def _listing(config: Config, meeting: Meeting) -> list[tuple[dt.date, Path, os.s
     if all(p in _FILENAME_PARTS or "%" not in p for p in parts) and all(k in pattern for k in _FILENAME_PARTS) \
             and not any(pattern.count(k) > 1 for k in _FILENAME_PARTS):
         rx = re.compile("".join(_FILENAME_PARTS.get(p) or re.escape(p) for p in parts) + r"\Z")
-    out = []
+    out: list[tuple[dt.date, Path, os.stat_result]] = []
     try:
         entries = list(os.scandir(files.directory))
     except OSError:

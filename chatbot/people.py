@@ -109,7 +109,7 @@ class PeopleIndex:
         )
 
     @classmethod
-    def from_rows(cls, rows: tuple) -> "PeopleIndex":
+    def from_rows(cls, rows: tuple) -> PeopleIndex:
         initials, initials_rows, first, first_rows, names = rows
         index = cls()
         day = dt.date.fromordinal

@@ -23,7 +23,7 @@ from chatbot.state import Ledger
 
 from conftest import FIXTURES, BASE_CONFIG, NOTES_FIXTURES, SHARED, SHARED_NOTES, FixedClock, write_config
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOTES = FIXTURES / "notes"
 
 CHAIR = Path(__file__).parent / "data" / "chair_expectations.toml"
