@@ -25,7 +25,8 @@ that cannot be resolved are kept and reported as unresolved, never dropped.
 
 What is read from each file is cached by path, size, mtime and a content hash, in memory and
 (``[meetings.actions] persist_cache``) in an SQLite file in ``[bot] state_dir``, so that a
-restarted bot does not parse unchanged files again.
+restarted bot does not parse unchanged files again. The people index and the last list of
+open items are kept there too, under digests of everything they depend on.
 """
 
 from __future__ import annotations
