@@ -700,3 +700,22 @@ def test_a_carried_topic_stays_a_topic_and_a_carried_action_item_stays_an_action
     assert [(t.line, t.body) for t in deferred_topics(bot.config, meeting, dt.date(2026, 2, 11),
                                                        today=dt.date(2026, 2, 1))] == [
         (8, "Zulip CEP (from 2026-01-14)")]
+
+
+@pytest.mark.parametrize("seq", range(3))
+def test_open_items_across_real_meetings_as_a_chair_sees_them(tmp_path, seq):
+    """What a chair would chase before the next meeting, over real notes copied into one
+    directory (tests/data/chair_expectations.toml, [[sequence]]). Items the chair knows are
+    done from context the rules cannot read (a vote announced as running) are listed apart:
+    they must still be the only difference."""
+    if not SHARED_NOTES:
+        pytest.skip("the conda-governance fixtures are not available")
+    from chatbot.actions import open_actions
+    data = tomllib.loads(CHAIR.read_text(encoding="utf-8"))["sequence"][seq]
+    cfg = load_config(write_config(tmp_path))
+    for day in data["files"]:
+        _copy_fixture(tmp_path / "notes", day)
+    before = dt.date.fromisoformat(data["before"])
+    items = open_actions(cfg, cfg.meeting(), before, today=before - dt.timedelta(days=1))
+    got = [f"{i.date:%Y%m%d}:{i.line}" for i in items]
+    assert got == sorted(data["open"] + data["known_miss"])
