@@ -214,8 +214,7 @@ class Reminders:
                      since.isoformat(timespec="seconds"))
         return found
 
-    def _send(self, key: str, what: str, send, retry, retry_id: str, find=None,
-              intent: dict | None = None) -> bool:
+    def _send(self, key: str, what: str, send, retry, retry_id: str, find=None, intent=None) -> bool:
         """Send once: skip what the ledger says was sent; reconcile an intent left by a crash
         with the platform (``find``); record the intent (``intent``: what identifies the post
         on the platform) before sending and the confirmation after."""
@@ -228,11 +227,12 @@ class Reminders:
             self._retry_later(what, exc, retry, retry_id, doing="checking whether the platform already has")
             return False
         try:
-            self.ledger.record_intent(key, intent or {})
-        except sqlite3.Error as exc:  # a full disk: the send goes out anyway, unprotected
-            log.error("cannot record the intent to send %s in the ledger (%s); a crash right after the post "
-                      "may post it again", what, exc)
-        try:
+            data = intent() if callable(intent) else (intent or {})
+            try:
+                self.ledger.record_intent(key, data)
+            except sqlite3.Error as exc:  # a full disk: the send goes out anyway, unprotected
+                log.error("cannot record the intent to send %s in the ledger (%s); a crash right after the post "
+                          "may post it again", what, exc)
             send()
         except Exception as exc:  # the bot keeps running; the backend logged the details
             self._retry_later(what, exc, retry, retry_id)
@@ -263,8 +263,12 @@ class Reminders:
                 else (lambda: b.notify(meeting, person, message))
         find_sent = getattr(b, "find_sent", None)
         find = (lambda since, data: find_sent(meeting, key, since, data, person)) if find_sent else None
+        describe = getattr(b, "intent_data", None)
         render = getattr(b, "render", None)
-        intent = {"text": render(message)} if render else {}
+
+        def intent() -> dict:
+            return describe(meeting, message) if describe else ({"text": render(message)} if render else {})
+
         return send, find, intent
 
     def fire(self, meeting_id: str) -> None:

@@ -403,3 +403,57 @@ def test_slack_reminder_is_posted_once_across_kill_9_around_the_post(tmp_path, c
             assert len(fake.messages("C0CONDAECO")) == 1
         finally:
             third.stop()
+
+
+def _wait_output(proc, pattern: str, timeout: float = 30.0) -> str:
+    import re
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.search(pattern, proc.output)
+        if m:
+            return m.group(0)
+        if proc.proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"no {pattern!r} in the bot's output:\n{proc.output[-3000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crash", ["after", "before"])
+def test_zulip_reminder_is_posted_once_across_kill_9_around_the_post(tmp_path, crash):
+    """As for Slack, with Zulip's own way to look: the bot's newest messages in the meeting's
+    stream and topic (GET /messages, narrow channel + topic + sender), matched by content."""
+    import os
+    import signal
+
+    from fakes.zulip import FakeZulip
+    from test_zulip import BEFORE_REMINDER, ZULIP_CONFIG, BotProcess as ZulipBot
+
+    fake = FakeZulip(poll_timeout=0.5).start()
+    procs = []
+    try:
+        bot = ZulipBot(fake, tmp_path, ZULIP_CONFIG, BEFORE_REMINDER, None, [])
+        procs.append(bot)
+        fake.on_next_send(lambda rec: os.kill(bot.proc.pid, signal.SIGKILL), when=crash)
+        assert bot.proc.wait(timeout=30) == -signal.SIGKILL
+        assert len(fake.sent_messages()) == (1 if crash == "after" else 0)
+        again = ZulipBot(fake, tmp_path, ZULIP_CONFIG, "2026-01-07T16:45:40Z", None, [])
+        procs.append(again)
+        if crash == "after":
+            _wait_output(again, r"the 0:15:00 reminder for eco .* was posted before the bot stopped \(found on the "
+                                r"platform")
+        else:
+            _wait_output(again, r"found no post on the platform; posting it")
+        _wait_output(again, r"chatbot ready")
+        lookups = [r for r in fake.requests_to("GET", "messages") if any(
+            t.get("operator") == "topic" for t in r.params.get("narrow") or [] if isinstance(t, dict))]
+        assert lookups and {t["operator"]: t["operand"] for t in lookups[0].params["narrow"]} == {
+            "channel": "conda", "topic": "ecosystem meeting 2026-01-07", "sender": fake.bot.email}
+        (reminder,) = fake.sent_messages()
+        assert reminder["content"].startswith("**Conda Ecosystem Meeting** starts in 15 min")
+        assert reminder["subject"] == "ecosystem meeting 2026-01-07"
+    finally:
+        for p in procs:
+            p.stop()
+        fake.stop()

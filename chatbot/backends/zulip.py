@@ -76,7 +76,10 @@ CATCH_UP_WINDOW = 24 * 3600.0  # seconds
 CATCH_UP_BATCH = 200  # messages per GET /messages (Zulip recommends at most 1000)
 SEEN_IDS_KEPT = 5000  # message ids remembered as handled, so none is handled twice
 FEATURE_INCLUDE_ANCHOR = 155  # Zulip 6.0: GET /messages takes include_anchor
-FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private)
+FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private), and dm: (before: pm-with:)
+FEATURE_CHANNEL = 250  # Zulip 9.0: the narrow operator channel (before: stream)
+FIND_RECENT = 100  # the bot's newest messages in a topic looked at after a crash
+FIND_SLACK_SECONDS = 120  # and only those from this long before the intent on (clock skew)
 MENTION_RE = re.compile(r"@_?\*\*(?P<name>[^*|]*)(?:\|(?P<id>\d+))?\*\*")
 # The header Zulip's "quote and reply" (and "quote") writes before the quoted block:
 # "@_**Agenda Bot|100** [said](https://…/#narrow/…/near/123):" (the word is translated). It
@@ -481,6 +484,58 @@ class ZulipBackend(Backend):
             log.info("Zulip: sent a direct message to %s", person.initials)
             return
         self.post(meeting, message)
+
+    def intent_data(self, meeting: Meeting, message: Message) -> dict[str, Any]:
+        """What :meth:`find_sent` needs to recognise the post after a crash: its content exactly
+        as it will be sent, and its topic."""
+        self._client()  # as post() does: mentions are rendered with the server's user ids
+        return {"text": self.render(message), "topic": self.topic_for(meeting, message)}
+
+    def find_sent(self, meeting: Meeting, key: str, since: dt.datetime, data: dict[str, Any],
+                  person: Person | None = None) -> bool | None:
+        """After a crash: whether the post recorded as an intent at ``since`` (``data["text"]``:
+        its content) is on the server: the bot's own recent messages in the meeting's topic (or
+        its direct messages with ``person``), ``GET /messages`` with a narrow. Zulip keeps no
+        metadata on messages, so the content must match exactly. BackendError when the server
+        cannot be asked now; None when it never can (the runner then posts)."""
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return None
+        creds = self.credentials()
+        client = self._client()
+        level = int(getattr(client, "feature_level", 0) or 0)
+        me = {"operator": "sender", "operand": creds["email"]}
+        if person is not None and meeting.actions.ping == "dm" and person.zulip_email:
+            where = f"the direct messages with {person.initials}"
+            narrow = [{"operator": "dm" if level >= FEATURE_IS_DM else "pm-with", "operand": [person.zulip_email]}, me]
+        else:
+            stream = meeting.destinations.zulip_stream
+            if not stream:
+                return False
+            topic = data.get("topic")
+            if not isinstance(topic, str) or not topic:
+                return None
+            where = f"#{stream} > {topic}"
+            narrow = [{"operator": "channel" if level >= FEATURE_CHANNEL else "stream", "operand": stream},
+                      {"operator": "topic", "operand": topic}, me]
+        with self._send_lock:
+            res = client.get_messages({"anchor": "newest", "num_before": FIND_RECENT, "num_after": 0,
+                                       "narrow": narrow, "apply_markdown": False, "client_gravatar": True})
+        if res.get("result") != "success":
+            code = res.get("code")
+            if code == "RATE_LIMIT_HIT" or res.get("result") == "http-error" or \
+                    res.get("status_code") in (429, 500, 502, 503, 504):
+                raise BackendError(f"cannot look for the post in {where}: {self._clean(str(res.get('msg')))}")
+            log.warning("Zulip: cannot look for a post made before a crash in %s: %s (%s)", where,
+                        self._clean(str(res.get("msg"))), code)
+            return None
+        oldest = since.timestamp() - FIND_SLACK_SECONDS
+        want = text.strip()
+        for m in res.get("messages") or []:
+            if isinstance(m, dict) and (m.get("timestamp") or 0) >= oldest \
+                    and str(m.get("content") or "").strip() == want:
+                return True
+        return False
 
     # -- receiving ----------------------------------------------------------------------
 

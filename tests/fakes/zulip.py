@@ -24,9 +24,13 @@ What tests can do with it:
   5000 together), ``include_anchor`` (ignored below feature level 155, as older servers did),
   ``apply_markdown``, and the JSON ``narrow`` with the operator ``is`` and the operands ``dm``
   (feature level 177 and up; ``BAD_NARROW`` below), ``private`` and ``mentioned`` (possibly
-  negated), for the requesting user; the answer has ``messages`` (shaped like message events,
+  negated), and the operators ``stream`` (``channel`` from feature level 250), ``topic``,
+  ``sender`` and ``pm-with`` (``dm`` from 177), for the requesting user; the answer has ``messages`` (shaped like message events,
   each with its ``flags``), ``anchor``, ``found_anchor``, ``found_oldest``, ``found_newest``
   and ``history_limited``. Other narrow operators answer ``BAD_NARROW`` (not implemented here).
+- :meth:`FakeZulip.on_next_send`: a test's callback runs at the next ``POST /messages``, just
+  before or just after the message is stored (a test kills the bot there);
+  :meth:`FakeZulip.revoke`: the bot's API key stops working (401 ``INVALID_API_KEY``).
 - :meth:`FakeZulip.hold` / :meth:`FakeZulip.release`: requests to an endpoint wait until
   released (a test can then act "between" two requests of the bot, without timing).
 - :attr:`FakeZulip.requests` records every request (and the JSON it was answered with); :meth:`FakeZulip.sent_messages` the
@@ -119,6 +123,7 @@ class FakeZulip:
         self.failures: dict[tuple[str, str], Failure] = {}
         self.streams: dict[str, int] = {}
         self.holds: dict[tuple[str, str], threading.Event] = {}
+        self.hooks: dict[tuple[str, str], Any] = {}
         self._ids = itertools.count(100)
         self._msg_ids = itertools.count(1000)
         self._queue_ids = itertools.count(1)
@@ -301,6 +306,13 @@ class FakeZulip:
         if gate is not None:
             gate.set()
 
+    def on_next_send(self, callback, when: str = "after") -> None:
+        """Run ``callback(request)`` once at the next ``POST /messages``: ``"after"`` the message
+        is stored but before the answer, ``"before"`` instead of storing it (the request is then
+        dropped unanswered). A test kills the bot from there."""
+        with self.lock:
+            self.hooks[(when, "messages")] = callback
+
     def fail_next(self, method: str, endpoint: str, count: int = 1, status: int | None = 429,
                   retry_after: float = 0.3) -> None:
         with self.lock:
@@ -441,6 +453,13 @@ class FakeZulip:
                 del self.queues[q.queue_id]
             return self._ok(h, record)
         if route == ("POST", "messages"):
+            with self.lock:
+                before = self.hooks.pop(("before", "messages"), None)
+            if before is not None:  # a test crashes the client before the server acts
+                record.status = -1
+                before(record)
+                h.close_connection = True
+                return
             return self._send(h, record, user, params)
         if route == ("GET", "messages"):
             return self._get_messages(h, record, user, params)
@@ -564,7 +583,14 @@ class FakeZulip:
         else:
             return self._answer(h, record, 400, {"result": "error", "msg": "Invalid message type",
                                                  "code": "BAD_REQUEST"})
-        return self._ok(h, record, id=msg["id"])
+        with self.lock:
+            after = self.hooks.pop(("after", "messages"), None)
+        if after is not None:  # stored, not yet answered: a test crashes the client here
+            after(record)
+        try:
+            return self._ok(h, record, id=msg["id"])
+        except OSError:
+            return None  # the client is gone
 
     def _get_messages(self, h, record: Request, user: User, params: dict[str, Any]) -> None:
         """``GET /messages`` as zerver/views/message_fetch.py and zerver/lib/narrow.py do it."""
@@ -605,19 +631,45 @@ class FakeZulip:
                 (operator, operand), negated = term, False
             else:
                 return bad("elem is not a dict")
-            if operator != "is":
-                return bad(f"the fake does not implement the narrow operator {operator!r}", "BAD_NARROW")
-            known = {"private", "mentioned"} | ({"dm"} if self.feature_level >= 177 else set())
-            if operand not in known:
-                return bad(f"Invalid narrow operator: unknown 'is' operand {operand}", "BAD_NARROW")
+            operators = {"is", "stream", "topic", "sender", "pm-with"} | \
+                ({"dm"} if self.feature_level >= 177 else set()) | ({"channel"} if self.feature_level >= 250 else set())
+            if operator not in operators:
+                return bad(f"Invalid narrow operator: unknown operator {operator}", "BAD_NARROW")
+            if operator == "is":
+                known = {"private", "mentioned"} | ({"dm"} if self.feature_level >= 177 else set())
+                if operand not in known:
+                    return bad(f"Invalid narrow operator: unknown 'is' operand {operand}", "BAD_NARROW")
             narrow.append((operator, operand, bool(negated)))
 
+        def people(operand: Any) -> set[str]:
+            items = operand if isinstance(operand, list) else str(operand).split(",")
+            out = set()
+            for it in items:
+                u = self.users.get(it) if isinstance(it, int) else self.user_by_email(str(it).strip())
+                out.add(u.email.lower() if u else str(it).strip().lower())
+            return out
+
         def matches(msg: dict[str, Any], flags: list[str]) -> bool:
-            for _, operand, negated in narrow:
-                if operand in ("dm", "private"):
+            for operator, operand, negated in narrow:
+                if operator == "is" and operand in ("dm", "private"):
                     hit = msg["type"] == "private"
-                else:
+                elif operator == "is":
                     hit = "mentioned" in flags or "wildcard_mentioned" in flags
+                elif operator in ("stream", "channel"):
+                    hit = msg["type"] == "stream" and (
+                        msg["stream_id"] == operand if isinstance(operand, int)
+                        else str(msg["display_recipient"]).lower() == str(operand).lower())
+                elif operator == "topic":
+                    hit = msg["type"] == "stream" and msg["subject"].lower() == str(operand).lower()
+                elif operator == "sender":
+                    hit = msg["sender_id"] == operand if isinstance(operand, int) \
+                        else msg["sender_email"].lower() == str(operand).lower()
+                else:  # dm / pm-with: the conversation with exactly these people (and the user)
+                    if msg["type"] != "private":
+                        hit = False
+                    else:
+                        others = {r["email"].lower() for r in msg["display_recipient"]} - {user.email.lower()}
+                        hit = others == people(operand) - {user.email.lower()}
                 if hit == negated:
                     return False
             return True
