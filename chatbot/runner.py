@@ -11,7 +11,7 @@ import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .backends.base import Backend
+from .backends.base import Backend, BackendError
 from .bot import Bot
 from .config import ConfigError, Meeting, format_duration, load_config
 from .gitsync import GitSync, hooks_for
@@ -368,6 +368,7 @@ def run(bot: Bot, backend: Backend) -> int:
     stop = threading.Event()
     rem = Reminders(bot, backend)
     backend.ledger = rem.ledger  # deliveries handled are remembered there (redeliveries act once)
+    backend._stop = stop  # a credential refused for good stops the bot (Backend.refused)
     watcher = ConfigWatcher(bot, rem)
 
     def on_signal(signum, _frame):
@@ -388,11 +389,14 @@ def run(bot: Bot, backend: Backend) -> int:
     log.info("chatbot ready: backend=%s, meetings=%s", backend.name,
              ", ".join(m.id for m in bot.config.meetings))
     try:
-        backend.run(stop)
+        if backend.fatal is None:
+            backend.run(stop)
     finally:
         watcher.stop.set()
         watcher.wake.set()
         rem.stop()
         backend.close()
         log.info("chatbot stopped")
+    if backend.fatal:
+        raise BackendError(backend.fatal)  # exit status 3, with the message
     return 0

@@ -457,3 +457,129 @@ def test_zulip_reminder_is_posted_once_across_kill_9_around_the_post(tmp_path, c
         for p in procs:
             p.stop()
         fake.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# 13. Credentials revoked while running
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["revoked", "link_disabled"])
+def test_a_refused_app_token_stops_socket_mode_with_its_name_and_exit_status_3(tmp_path, how):
+    from fakes.slack import FakeSlack
+    from test_slack import APP_TOKEN, BOT_TOKEN, BotProcess, _config, _env, assert_no_secrets
+
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"}) as fake:
+        bot = BotProcess(tmp_path, _config(tmp_path, api_url=fake.api_url), _env())
+        try:
+            fake.wait_connected(1, timeout=20)
+            opened = len(fake.calls("apps.connections.open"))
+            if how == "revoked":
+                fake.revoke("app")  # also closes the connection: the client asks for a new one
+            else:  # Socket Mode turned off for the app
+                fake.fail("apps.connections.open", "link_disabled", times=1000)
+                fake.drop_connections()
+            assert bot.proc.wait(timeout=30) == 3
+        finally:
+            bot.stop()
+        out = bot.output()
+        error = "invalid_auth" if how == "revoked" else "link_disabled"
+        assert f"ERROR chatbot.backends.base: SLACK_APP_TOKEN was refused by Slack ({error}) on apps.connections.open" \
+            in out
+        assert out.rstrip().splitlines()[-1].startswith(f"error: SLACK_APP_TOKEN was refused by Slack ({error})")
+        assert len(fake.calls("apps.connections.open")) - opened <= 2  # not hammered
+        assert_no_secrets(out)
+        assert "Traceback" not in out
+
+
+@pytest.mark.slow
+def test_a_revoked_bot_token_in_http_mode_is_named_and_healthz_says_so(tmp_path):
+    import urllib.request
+
+    from fakes.slack import FakeSlack, signed_post
+    from test_slack import (APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, BotProcess, _config, _env, _free_port,
+                            assert_no_secrets)
+
+    def healthz(port: int) -> tuple[int, str]:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+                   users={"U0JAIME": {"name": "jaime"}}) as fake:
+        port = _free_port()
+        config = _config(tmp_path, mode="http", api_url=fake.api_url, port=port)
+        bot = BotProcess(tmp_path, config, _env(SLACK_APP_TOKEN=None, SLACK_SIGNING_SECRET=SIGNING_SECRET))
+        try:
+            bot.wait_log(r"listening for slash commands", timeout=20)
+            url = f"http://127.0.0.1:{port}/slack/events"
+            assert healthz(port) == (200, "ok\n")
+            fake.revoke("bot")  # the app was uninstalled, or an admin revoked the token
+            first = fake.slash_command_payload("/agenda", "add After revocation", user_id="U0JAIME")
+            assert signed_post(url, SIGNING_SECRET, first)[0] == 200
+            # the answer needs no token (response_url); the public note does, and is refused
+            assert "item 1" in fake.wait_response(first["response_url"])["text"]
+            fake.wait_for(lambda: fake.calls("chat.postMessage"), what="the refused channel note")
+            status, body = fake.wait_for(lambda: (lambda h: h if h[0] == 503 else None)(healthz(port)),
+                                         what="/healthz to report the token")
+            assert body.startswith("unhealthy\n") and "SLACK_BOT_TOKEN was refused by Slack (token_revoked)" in body
+            second = fake.slash_command_payload("/agenda", "add Still answered", user_id="U0JAIME")
+            assert signed_post(url, SIGNING_SECRET, second)[0] == 200
+            assert "item 2" in fake.wait_response(second["response_url"])["text"]
+            bot.wait_log(r"Slack API chat\.postMessage not called: SLACK_BOT_TOKEN was refused earlier")
+            assert len(fake.calls("chat.postMessage")) == 1  # Slack is not asked again
+            assert bot.alive()
+        finally:
+            bot.stop()
+        out = bot.output()
+        assert len([ln for ln in out.splitlines() if "ERROR" in ln and "SLACK_BOT_TOKEN was refused" in ln]) == 1
+        assert_no_secrets(out)
+
+
+@pytest.mark.slow
+def test_a_revoked_bot_token_in_socket_mode_stops_the_bot_with_exit_status_3(tmp_path):
+    from fakes.slack import FakeSlack
+    from test_slack import APP_TOKEN, BOT_TOKEN, REMINDER_NOW, BotProcess, _config, _env, assert_no_secrets
+
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"}) as fake:
+        bot = BotProcess(tmp_path, _config(tmp_path, api_url=fake.api_url), _env(CHATBOT_FAKE_NOW=REMINDER_NOW))
+        try:
+            fake.wait_connected(1, timeout=20)
+            fake.revoke("bot", error="account_inactive")
+            assert bot.proc.wait(timeout=30) == 3  # at the reminder, 3 s after the start
+        finally:
+            bot.stop()
+        out = bot.output()
+        assert "SLACK_BOT_TOKEN was refused by Slack (account_inactive) on chat.postMessage" in out
+        assert out.rstrip().splitlines()[-1].startswith("error: SLACK_BOT_TOKEN was refused by Slack")
+        assert len(fake.calls("chat.postMessage")) == 1
+        assert_no_secrets(out)
+
+
+@pytest.mark.slow
+def test_a_revoked_zulip_key_stops_the_bot_with_its_name_and_exit_status_3(tmp_path):
+    from fakes.zulip import FakeZulip
+    from test_zulip import QUIET_NOW, ZULIP_CONFIG, BotProcess as ZulipBot
+
+    fake = FakeZulip(poll_timeout=0.5).start()
+    bot = None
+    try:
+        key = fake.bot.api_key
+        bot = ZulipBot(fake, tmp_path, ZULIP_CONFIG, QUIET_NOW, None, [])
+        bot.wait_ready()
+        fake.revoke()
+        assert bot.proc.wait(timeout=30) == 3
+        out = bot.output
+        assert "ERROR chatbot.backends.base: Zulip refused the bot's credentials (INVALID_API_KEY)" in out
+        assert "ZULIP_API_KEY (for agenda-bot@zulip.example) no longer works" in out
+        assert out.rstrip().splitlines()[-1].startswith("error: Zulip refused the bot's credentials")
+        refused = [r for r in fake.requests if r.status == 401]
+        assert 1 <= len(refused) <= 2  # not hammered
+        assert key not in out and "Traceback" not in out
+    finally:
+        if bot is not None:
+            bot.stop()
+        fake.stop()

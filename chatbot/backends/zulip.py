@@ -460,6 +460,7 @@ class ZulipBackend(Backend):
                 time.sleep(delay)
                 continue
             if code in AUTH_ERRORS:
+                self._refuse_key(code, f"sending {what}")
                 raise BackendError(f"Zulip refused the bot's credentials ({code}: {self._clean(str(res.get('msg')))})")
             raise BackendError(f"Zulip refused {what}: {self._clean(str(res.get('msg')))} ({code or 'no code'})")
 
@@ -768,18 +769,29 @@ class ZulipBackend(Backend):
                         messages[-1]["id"] if messages else since)
         return True
 
+    def _refuse_key(self, code: str, what: str) -> None:
+        """The server refused the bot's key while running (regenerated, the bot deactivated):
+        nothing works until the key is replaced, so say which credential, once, and stop (the
+        process exits non-zero) rather than retry every minute."""
+        creds = self._creds or {}
+        credential = f"the API key in {creds['config_file']}" if creds.get("config_file") else API_KEY_ENV
+        message = (f"Zulip refused the bot's credentials ({code}) on {what}: {credential} (for "
+                   f"{creds.get('email') or '?'}) no longer works; put the bot's current API key there and restart")
+        self.refused(API_KEY_ENV if not creds.get("config_file") else "zuliprc", message, fatal=True)
+
     def _api_problem(self, what: str, res: dict[str, Any], stop: threading.Event, backoff: _Backoff) -> None:
         code = res.get("code")
+        if code in AUTH_ERRORS:
+            self._refuse_key(code, what)  # stops the bot (the runner's stop event)
+            stop.wait(backoff.next())
+            return
         if code == "RATE_LIMIT_HIT" or res.get("status_code") == 429:
             delay = _retry_after(res)
             log.warning("Zulip: rate limited on %s; retrying in %.1f s", what, delay)
         else:
             delay = backoff.next()
-            if code in AUTH_ERRORS:
-                log.error("Zulip: %s refused the credentials (%s); retrying in %.0f s", what, code, delay)
-            else:
-                log.warning("Zulip: %s failed: %s (%s); retrying in %.0f s", what,
-                            self._clean(str(res.get("msg"))), code or res.get("status_code"), delay)
+            log.warning("Zulip: %s failed: %s (%s); retrying in %.0f s", what,
+                        self._clean(str(res.get("msg"))), code or res.get("status_code"), delay)
         stop.wait(delay)
 
     # -- commands -----------------------------------------------------------------------
