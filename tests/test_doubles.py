@@ -542,14 +542,15 @@ def test_a_revoked_bot_token_in_http_mode_is_named_and_healthz_says_so(tmp_path)
 @pytest.mark.slow
 def test_a_revoked_bot_token_in_socket_mode_stops_the_bot_with_exit_status_3(tmp_path):
     from fakes.slack import FakeSlack
-    from test_slack import APP_TOKEN, BOT_TOKEN, REMINDER_NOW, BotProcess, _config, _env, assert_no_secrets
+    from test_slack import APP_TOKEN, BOT_TOKEN, BotProcess, _config, _env, assert_no_secrets
 
     with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"}) as fake:
-        bot = BotProcess(tmp_path, _config(tmp_path, api_url=fake.api_url), _env(CHATBOT_FAKE_NOW=REMINDER_NOW))
+        # revoked once the bot is running (auth.test passed), before the reminder falls due
+        fake.on_next("apps.connections.open", lambda rec: fake.revoke("bot", error="account_inactive"))
+        bot = BotProcess(tmp_path, _config(tmp_path, api_url=fake.api_url),
+                         _env(CHATBOT_FAKE_NOW="2026-01-07T16:44:52Z"))  # the reminder is due in 8 s
         try:
-            fake.wait_connected(1, timeout=20)
-            fake.revoke("bot", error="account_inactive")
-            assert bot.proc.wait(timeout=30) == 3  # at the reminder, 3 s after the start
+            assert bot.proc.wait(timeout=40) == 3
         finally:
             bot.stop()
         out = bot.output()
