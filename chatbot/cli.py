@@ -12,10 +12,13 @@ from . import __version__
 from .backends.base import BackendError
 from .bot import Bot, Sender, SystemClock
 from .config import CONFIG_ENV, ConfigError, default_config_path, load_config
+from .commands import subcommands
+from .compose import actions_message
 from .messages import Message, render_plain
 from .notes.edit import EditError
 from .notes.parse import NotesError
 from .schedule import UTC, next_reminder, occurrence_on
+from .terminal import for_terminal
 from .gitsync import hooks_for
 
 log = logging.getLogger("chatbot")
@@ -38,10 +41,12 @@ def _clock() -> SystemClock:
 
 
 def _emit(message: Message) -> int:
-    text = render_plain(message)
+    text = for_terminal(render_plain(message))  # notes may hold escape sequences: never printed raw
     if message.ok:
         print(text)
-        return 0
+        for warning in message.warnings:  # done, but not published (e.g. a push Git refused)
+            print(f"error: {warning}", file=sys.stderr)
+        return 1 if message.warnings else 0
     print(f"error: {text}", file=sys.stderr)
     return 1
 
@@ -77,15 +82,36 @@ def _sender(args) -> Sender:
     return Sender("cli", initials=args.as_)
 
 
-def cmd_agenda(args, config) -> int:
+def cmd_command(args, config) -> int:
+    """A chat command run from the CLI (``chatbot agenda add …``), with typed arguments."""
     config.meeting(args.meeting)  # an unknown --meeting is a usage error (exit 2) like everywhere
     bot = Bot(config, _clock(), hooks=hooks_for(config))
-    if args.agenda_cmd == "add":
-        text = " ".join(args.text)
-        return _emit(bot.handle(f"agenda add {text}", _sender(args), args.meeting))
-    if args.agenda_cmd == "list":
-        return _emit(bot.handle("agenda list", _sender(args), args.meeting))
-    return _emit(bot.handle(f"agenda remove {args.number}", _sender(args), args.meeting))
+    command = args.chat_command
+    values = {}
+    for arg in command.args:
+        value = getattr(args, arg.key)
+        values[arg.key] = " ".join(value) if isinstance(value, list) else value
+    return _emit(bot.run(command.words, _sender(args), args.meeting, **values))
+
+
+def _add_chat_commands(sub, word: str, parents: list[argparse.ArgumentParser], required: bool):
+    """The CLI sub-commands of ``word`` (``agenda add``, ``actions done``…), from the registry."""
+    csub = sub.add_subparsers(dest=f"{word}_cmd", metavar="ACTION", required=required)
+    for command in subcommands(word):
+        if not command.cli:
+            continue
+        c = csub.add_parser(command.words[1], parents=parents, help=command.help,
+                            description=f"{command.help[0].upper()}{command.help[1:]}. {command.help_note}".strip())
+        for arg in command.args:
+            if arg.kind is int:
+                c.add_argument(arg.key, metavar=arg.name, type=int, help=arg.help)
+            else:
+                c.add_argument(arg.key, metavar=arg.name, nargs="+", help=arg.help)
+        if command.who == "anyone":
+            c.add_argument("--as", dest="as_", metavar="INITIALS", default="CLI", help=argparse.SUPPRESS)
+        else:
+            c.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
+        c.set_defaults(func=cmd_command, chat_command=command)
 
 
 def cmd_notes_create(args, config) -> int:
@@ -99,31 +125,72 @@ def cmd_notes_create(args, config) -> int:
     else:
         occ = bot.next_meeting(meeting)
     with bot.editing(meeting) as session:
-        path, created = bot.ensure_notes(meeting, occ, session)
-    print(f"{'created' if created else 'already exists'}: {path}")
+        created = bot.ensure_notes(meeting, occ, session)
+    store = bot.store(meeting)
+    print(f"{'created' if created else 'already exists'}: {store.path(occ.date) or store.name(occ.date)}")
     for warning in session.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    return 0
+        print(f"error: {warning}", file=sys.stderr)
+    return 1 if session.warnings else 0
 
 
 def cmd_remind(args, config) -> int:
+    """Without --due: the next meeting's reminder, posted (or printed) now, saying the real time
+    left. With --due: what the running bot would send now (reminders and action-item pings due
+    within ``reminder_grace`` and not in the ledger), so cron can run it every few minutes."""
+    from pathlib import Path
+
+    from filelock import FileLock, Timeout
+
     from .backends import backend_class
+    from .runner import Reminders, default_ledger
 
     bot = Bot(config, _clock(), hooks=hooks_for(config))
-    meeting = config.meeting(args.meeting)
-    due = next_reminder(meeting, bot.now())
-    if due is None:
-        print(f"error: {meeting.name} has no upcoming reminders", file=sys.stderr)
-        return 1
-    message = bot.reminder(meeting, due.occurrence, due.offset)
     name = args.backend or "console"
     backend = backend_class(name)(bot)
-    if args.dry_run:
-        print(f"# due {due.due.astimezone(UTC).isoformat()} via {name}")
-        print(backend.render(message))
+    if args.due:
+        meetings = [config.meeting(args.meeting)] if args.meeting else \
+            [m for m in config.meetings if backend.wants(m)]
+        ledger = default_ledger(bot)
+        # two overlapping runs (a slow platform, a cron every minute) must not both send
+        lock = FileLock(str(Path(ledger.path).with_name("remind.lock")), timeout=120)
+        rem = Reminders(bot, backend, ledger)
+        try:
+            with lock:
+                if args.dry_run:
+                    for m in meetings:
+                        for r in rem.due(m, bot.now()):
+                            print(f"# {m.id}: the {r.offset} reminder due {r.due.astimezone(UTC).isoformat()} "
+                                  f"via {name}")
+                            print(backend.render(bot.reminder(m, r.occurrence, r.offset)))
+                    return 0
+                results = []
+                for m in meetings:
+                    results += rem.fire(m.id, retry=False) + rem.fire_pings(m.id, retry=False)
+        except Timeout:
+            print(f"error: another `chatbot remind --due` is still running ({lock.lock_file})", file=sys.stderr)
+            return 1
+        finally:
+            rem.ledger.close()
+            backend.close()
+        if not all(results):
+            print(f"error: {results.count(False)} of {len(results)} due message(s) could not be sent (see the log "
+                  "above); the next run tries again while they are still due", file=sys.stderr)
+            return 1
+        print(f"sent {len(results)} due message(s)" if results else "nothing due", file=sys.stderr)
         return 0
-    backend.post(meeting, message)
-    backend.close()
+
+    meeting = config.meeting(args.meeting)
+    occ = bot.next_meeting(meeting)
+    # it says the real time left: a reminder posted by hand is rarely at a configured offset
+    message = bot.reminder(meeting, occ)
+    if args.dry_run:
+        print(f"# {meeting.id} at {occ.start_utc.isoformat()}, posted now via {name}")
+        print(for_terminal(backend.render(message)))
+        return 0
+    try:
+        backend.post(meeting, message)
+    finally:
+        backend.close()
     return 0
 
 
@@ -139,23 +206,84 @@ def cmd_actions(args, config) -> int:
         files = bot.files(meeting)
         print(json.dumps([{
             "date": it.date.isoformat(), "file": str(it.path), "line": it.line, "text": it.text, "body": it.body,
-            "url": getattr(bot._file_ref(files, it.path, it.line), "url", None),
+            "url": files.url_at(it.path, it.line),
             "owners": [{"token": o.token, "name": o.name, "github": o.github, "resolved": o.resolved,
                         "initials": o.person.initials if o.person else None} for o in it.owners],
         } for it in items], indent=2, ensure_ascii=False))
         return 0
     title = f"Open action items ({meeting.name})" + (f" owned by {args.owner}" if args.owner else "")
-    return _emit(bot.actions_message(meeting, items, title))
+    return _emit(actions_message(bot.files(meeting), items, title))
 
 
 def cmd_check_config(args, config) -> int:
+    """The config is valid (else main() listed every problem); say what it means."""
+    from .backends.zulip import topic_name
+    from .config import format_duration
+    from .schedule import reminders as reminder_times
+
+    def when(at: dt.datetime) -> str:
+        return at.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC")
+
+    def durations(values) -> str:
+        return ", ".join(format_duration(v) for v in values)
+
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
+    now = bot.now()
     print(f"{config.path}: OK")
     for m in config.meetings:
-        bot = Bot(config, _clock(), hooks=hooks_for(config))
         occ = bot.next_meeting(m)
-        print(f"- {m.id}: {m.name}; {len(m.slots)} slot(s); next {occ.start.isoformat()}; "
-              f"notes in {bot.files(m).directory}")
-    print(f"- {len(config.people)} people in the roster")
+        files = bot.files(m)
+        print(f"- {m.id}: {m.name}{' (the default meeting)' if m.id == config.meeting().id else ''}")
+        for s in m.slots:
+            print(f"  slot: {s.rrule} from {s.start.isoformat()} at {s.time.strftime('%H:%M')} {s.timezone}")
+        cancelled = f"; cancelled: {', '.join(d.isoformat() for d in m.cancelled)}" if m.cancelled else ""
+        print(f"  next meeting: {when(occ.start)} ({format_duration(m.duration)}){cancelled}")
+        if m.reminders:
+            nxt = next(reminder_times(m, now), None)
+            after = f"; next: the {format_duration(nxt.offset)} one at {when(nxt.due)}, for {nxt.occurrence.date}" \
+                if nxt else ""
+            print(f"  reminders: {durations(m.reminders)} before each meeting{after}")
+        else:
+            print("  reminders: none")
+        places = []
+        if m.destinations.console:
+            places.append("the console")
+        if m.destinations.slack_channel:
+            places.append(f"Slack channel {m.destinations.slack_channel}")
+        if m.destinations.zulip_stream:
+            places.append(f"Zulip stream #{m.destinations.zulip_stream}, topic '{topic_name(m, occ.start)}'")
+        print(f"  reminders go to: {'; '.join(places) or 'nowhere (no destination set)'}")
+        if m.actions.enabled:
+            how = "by direct message" if m.actions.ping == "dm" else "in the meeting's channel or stream"
+            if m.actions.ping_before:
+                nxt = next(reminder_times(m, now, [m.actions.ping_before]), None)
+                ping = f"owners pinged {how} {format_duration(m.actions.ping_before)} before each meeting" + \
+                       (f", next at {when(nxt.due)}" if nxt else "")
+            else:
+                ping = "owners are not pinged"
+            carry = f"carried over into '{m.notes.actions_section}'" if m.actions.carry_over and m.notes.actions_section \
+                else "not carried over"
+            print(f"  action items: from the last {format_duration(m.actions.lookback)} of notes; {ping}; {carry}")
+        else:
+            print("  action items: off")
+        template = config.resolve(m.notes.template) if m.notes.template else "the built-in template"
+        exists = "exists" if files.path_for(occ).exists() else "not created yet"
+        print(f"  notes store: Markdown files in {files.directory}, named {m.notes.filename} "
+              f"(next: {files.path_for(occ).name}, {exists}); new ones from {template}; "
+              f"agenda items under '{m.notes.agenda_section}'")
+        g = m.git
+        if g.enabled:
+            target = f"{g.remote} {g.branch}" if g.branch else f"{g.remote}, the checked-out branch"
+            steps = (["pull --rebase before each edit"] if g.pull else []) + ["commit each change"] + \
+                ([f"push to {target} ({g.retries} retries)"] if g.push else ["no push"])
+            print(f"  Git: {', '.join(steps)}; committer {g.committer_name} <{g.committer_email}>")
+        else:
+            print("  Git: off (changes are only written to the files)")
+    print(f"- {len(config.people)} people in the roster ({sum(p.admin for p in config.people)} admin(s))")
+    print(f"- ledger of sent reminders: {config.resolve(config.bot.state_dir) / 'chatbot.sqlite3'}; "
+          f"a reminder missed by less than {format_duration(config.bot.reminder_grace)} is still sent")
+    web = config.web
+    print(f"- status pages: {'served by chatbot run' if web.enabled else 'chatbot serve'} on {web.host}:{web.port}")
     return 0
 
 
@@ -247,19 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("agenda", parents=[common], help="add, list or remove agenda items",
                        description="Edit the agenda of the next meeting's notes file.")
-    asub = p.add_subparsers(dest="agenda_cmd", metavar="ACTION", required=True)
-    a = asub.add_parser("add", parents=[common, meeting], help="add an item",
-                        description="Append '- [ ] INITIALS: TEXT' to the next meeting's agenda.")
-    a.add_argument("text", nargs="+", help="the agenda item")
-    a.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
-    a = asub.add_parser("list", parents=[common, meeting], help="list the items",
-                        description="List the next meeting's agenda items, numbered.")
-    a.add_argument("--as", dest="as_", metavar="INITIALS", default="CLI", help=argparse.SUPPRESS)
-    a = asub.add_parser("remove", parents=[common, meeting], help="remove item N",
-                        description="Remove agenda item N (as numbered by 'list'); only its owner or an admin may (with [bot] editors set: only an editor or an admin).")
-    a.add_argument("number", type=int, help="the item's number in 'chatbot agenda list'")
-    a.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
-    p.set_defaults(func=cmd_agenda)
+    _add_chat_commands(p, "agenda", [common, meeting], required=True)
 
     p = sub.add_parser("notes", parents=[common], help="create the next meeting's notes file",
                        description="Manage notes files.")
@@ -271,8 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=cmd_notes_create)
 
     p = sub.add_parser("remind", parents=[common, meeting], help="post (or print) the next reminder now",
-                       description="Post the next due reminder now, or with --dry-run print it exactly as it "
-                                   "would be posted.")
+                       description="Post the next meeting's reminder now (saying the real time left), or with "
+                                   "--dry-run print it exactly as it would be posted. With --due: post only the "
+                                   "reminders and action-item pings that are due now (within [bot] "
+                                   "reminder_grace) and not yet sent according to the ledger, as the running "
+                                   "bot would; for cron, every few minutes.")
+    p.add_argument("--due", action="store_true",
+                   help="only what is due and not yet sent (the ledger in [bot] state_dir remembers)")
     p.add_argument("--dry-run", action="store_true", help="print instead of posting")
     p.add_argument("--backend", "-b", choices=["console", "slack", "zulip"], help="whose format (default console)")
     p.set_defaults(func=cmd_remind)
@@ -284,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--owner", metavar="WHO", help="only items of these initials or GitHub handle")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_actions)
+    _add_chat_commands(p, "actions", [common, meeting], required=False)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the config and show what it means",
                        description="Validate the config file; exit 2 with the problem if it is malformed.")
@@ -321,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         return args.func(args, config)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("\n".join(f"error: {line}" for line in str(exc).splitlines()), file=sys.stderr)
         return 2
     except (EditError, NotesError) as exc:
         print(f"error: {exc}", file=sys.stderr)

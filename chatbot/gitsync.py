@@ -33,7 +33,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .bot import Change, EditHooks
+from .editing import Change, EditHooks
 from .config import Config, GitSettings, Meeting, Person
 from .notes.edit import EditError
 
@@ -262,6 +262,7 @@ class GitSync(EditHooks):
     def after_edit(self, meeting: Meeting, changes: list[Change]) -> str | None:
         settings = meeting.git
         warnings = self._pending.pop(meeting.id, [])
+        changes = [c for c in changes if c.path is not None]  # a live note (HackMD) is no file to commit
         if not settings.enabled or not changes:
             return "; ".join(warnings) or None
         try:

@@ -68,6 +68,9 @@ class Message:
     # A short public note for the channel (e.g. "JRG added an agenda item"), when the
     # platform answers the caller privately.
     public: "Message | None" = None
+    # The change was made but not all of it went through (not committed or pushed to Git, a
+    # copy not ticked): each reason. Chat shows them as "⚠" lines; the CLI exits non-zero.
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, *segments: Segment | str) -> "Message":
         self.lines.append(tuple(Text(s) if isinstance(s, str) else s for s in segments))

@@ -10,15 +10,36 @@ import sqlite3
 import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 
 from .backends.base import Backend, BackendError
 from .bot import Bot
 from .config import ConfigError, Meeting, format_duration, load_config
 from .gitsync import GitSync, hooks_for
-from .schedule import UTC, DueReminder, ReminderTrigger, reminders
+from .schedule import UTC, DueReminder, classify, next_reminder, reminders
 from .state import Ledger
 
 log = logging.getLogger(__name__)
+
+
+class ReminderTrigger(BaseTrigger):
+    """APScheduler trigger that fires at each reminder time of one meeting (or at the
+    given offsets before each occurrence)."""
+
+    def __init__(self, meeting: Meeting, offsets: list[dt.timedelta] | None = None):
+        self.meeting = meeting
+        self.offsets = offsets
+
+    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+        after = now
+        if previous_fire_time is not None:
+            after = max(now, previous_fire_time + dt.timedelta(microseconds=1))
+        due = next_reminder(self.meeting, after.astimezone(UTC), self.offsets)
+        return due.due if due else None
+
+    def __str__(self) -> str:
+        return f"reminders[{self.meeting.id}]"
+
 
 
 class ShiftedTrigger(ReminderTrigger):
@@ -55,6 +76,7 @@ class Reminders:
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._lock = threading.Lock()
         self._unrecorded: set[str] = set()  # sent, but the ledger could not record it (disk full)
+        self._stopping = False
 
     def start(self) -> None:
         self.schedule()
@@ -88,15 +110,15 @@ class Reminders:
             for kind, what, offsets in kinds:
                 if not offsets:
                     continue
-                sendable = set(self.due(meeting, now, offsets, kind=None))
                 for r in reminders(meeting, now - max(max(offsets), dt.timedelta(days=1)), offsets):
-                    if r.due > now:
+                    verdict = classify(r, now, grace, offsets)
+                    if verdict == "future":
                         break
-                    if r in sendable or self.was_sent(self.key(kind, meeting, r)):
+                    if verdict == "due" or self.was_sent(self.key(kind, meeting, r)):
                         continue
-                    if r.occurrence.start_utc <= now:
+                    if verdict == "started":
                         why = "the meeting had already started"
-                    elif now - r.due > grace:
+                    elif verdict == "late":
                         why = (f"{format_duration(now - r.due)} late, more than reminder_grace "
                                f"{format_duration(grace)}")
                     else:
@@ -142,16 +164,11 @@ class Reminders:
         out = []
         grace = self.bot.config.bot.reminder_grace
         offsets = meeting.reminders if offsets is None else offsets
-        soon = now + dt.timedelta(seconds=1)
         for r in reminders(meeting, now - grace, offsets):
-            if r.due > soon:
+            verdict = classify(r, now, grace, offsets)
+            if verdict == "future":
                 break
-            if r.occurrence.start_utc <= now:
-                # never say "starts in 15 minutes" after it started
-                continue
-            if any(o < r.offset and r.occurrence.start_utc - o <= soon for o in offsets):
-                # a later reminder of the same meeting is due too (after a downtime longer
-                # than the gap between them): "starts in 1 h" ten minutes before is stale
+            if verdict != "due":
                 continue
             if kind is None or not self.was_sent(self.key(kind, meeting, r)):
                 out.append(r)
@@ -179,6 +196,9 @@ class Reminders:
         return min(max(tenth, dt.timedelta(seconds=5)), dt.timedelta(minutes=1))
 
     def _retry_later(self, what: str, exc: Exception, retry, retry_id: str, doing: str = "sending") -> None:
+        if retry is None or self._stopping:  # a one-shot run (`chatbot remind --due`), or stopping:
+            log.error("%s %s failed (%s: %s)", doing, what, type(exc).__name__, exc)  # the next run tries again
+            return
         delay = self.retry_delay()
         log.error("%s %s failed (%s: %s); trying again in %d s while it is still due",
                   doing, what, type(exc).__name__, exc, delay.total_seconds())
@@ -271,33 +291,42 @@ class Reminders:
 
         return send, find, intent
 
-    def fire(self, meeting_id: str) -> None:
+    def fire(self, meeting_id: str, retry: bool = True) -> list[bool]:
+        """Post the meeting's reminders that are due and not yet sent; whether each went out.
+        With ``retry`` a failed one is tried again later by the scheduler."""
         meeting = self.bot.config.meeting(meeting_id)
+        results = []
         with self._lock:
             for r in self.due(meeting, self.bot.now()):
                 message = self.bot.reminder(meeting, r.occurrence, r.offset)
                 key = self.key("reminder", meeting, r)
                 send, find, intent = self._once(meeting, message, key)
-                self._send(key, f"the {r.offset} reminder for {meeting.id} at {r.occurrence.start_utc.isoformat()}",
-                           send, lambda: self.fire(meeting_id), f"retry:reminders:{meeting_id}", find, intent)
+                results.append(self._send(
+                    key, f"the {r.offset} reminder for {meeting.id} at {r.occurrence.start_utc.isoformat()}", send,
+                    (lambda: self.fire(meeting_id)) if retry else None, f"retry:reminders:{meeting_id}", find, intent))
+        return results
 
-    def fire_pings(self, meeting_id: str) -> None:
+    def fire_pings(self, meeting_id: str, retry: bool = True) -> list[bool]:
+        """The action-item pings and summary that are due and not yet sent; whether each went out."""
         meeting = self.bot.config.meeting(meeting_id)
+        results: list[bool] = []
         if not (meeting.actions.enabled and meeting.actions.ping_before):
-            return
+            return results
         with self._lock:
             # every round still in its grace period: a ping that failed is tried again (the
             # ledger skips what was sent), even after the summary went out
             for r in self.due(meeting, self.bot.now(), [meeting.actions.ping_before], kind=None):
                 pings, _ = self.bot.action_pings(meeting, r.occurrence)
-                retry = lambda: self.fire_pings(meeting_id)  # noqa: E731
+                again = (lambda: self.fire_pings(meeting_id)) if retry else None
                 retry_id = f"retry:pings:{meeting_id}"
                 reached: set[str] = set()
                 for person, message in pings:
                     key = self.key("ping", meeting, r, person.initials)
                     send, find, intent = self._once(meeting, message, key, person)
-                    if self._send(key, f"action-item ping to {person.initials} for {meeting.id}",
-                                  send, retry, retry_id, find, intent):
+                    ok = self._send(key, f"action-item ping to {person.initials} for {meeting.id}",
+                                  send, again, retry_id, find, intent)
+                    results.append(ok)
+                    if ok:
                         reached.add(person.initials)
                 summary_key = self.key("summary", meeting, r)
                 if self.was_sent(summary_key):
@@ -309,9 +338,18 @@ class Reminders:
                     meeting, r.occurrence,
                     mention=lambda p: wanted == "all" or (wanted == "unreached" and p.initials not in reached))
                 send, find, intent = self._once(meeting, summary, summary_key)
-                self._send(summary_key, f"action-item summary for {meeting.id}", send, retry, retry_id, find, intent)
+                results.append(self._send(summary_key, f"action-item summary for {meeting.id}", send, again, retry_id,
+                                          find, intent))
+        return results
 
     def stop(self) -> None:
+        # No job may add a retry once the shutdown began: APScheduler's shutdown(wait=True)
+        # holds the job store lock while it waits for running jobs, and add_job needs that
+        # lock (a stop from inside a send, e.g. a refused token, deadlocked here). Jobs add
+        # retries under self._lock: once it was free with _stopping set, none will.
+        self._stopping = True
+        with self._lock:
+            pass
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.ledger.close()
@@ -345,7 +383,11 @@ class ConfigWatcher:
             if self.wake.is_set() or (stamp is not None and stamp != self._stamp):
                 self.wake.clear()
                 self._stamp = stamp
-                self.reload()
+                try:
+                    self.reload()
+                except Exception:  # never let one bad reload stop every later one
+                    log.exception("reloading the config failed; the watcher goes on (fix the config "
+                                  "and save it again or send SIGHUP)")
 
     def reload(self) -> bool:
         path = self.bot.config.path
@@ -355,6 +397,9 @@ class ConfigWatcher:
             config = load_config(path)
         except ConfigError as exc:
             log.error("config not reloaded, keeping the running one: %s", exc)
+            return False
+        except Exception as exc:  # a check that failed in an unforeseen way: still one line
+            log.error("config not reloaded, keeping the running one: %s: %s", type(exc).__name__, exc)
             return False
         self.bot.config = config
         # the Git hooks follow the new config ([meetings.git] turned on or off, notes moved)
@@ -384,6 +429,7 @@ def run(bot: Bot, backend: Backend) -> int:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGHUP, on_hup)
     backend.prepare()
+    web = start_web(bot)
     rem.start()
     threading.Thread(target=watcher.loop, name="config-watcher", daemon=True).start()
     log.info("chatbot ready: backend=%s, meetings=%s", backend.name,
@@ -396,7 +442,29 @@ def run(bot: Bot, backend: Backend) -> int:
         watcher.wake.set()
         rem.stop()
         backend.close()
+        if web is not None:
+            web.shutdown()
+            web.server_close()
         log.info("chatbot stopped")
     if backend.fatal:
         raise BackendError(backend.fatal)  # exit status 3, with the message
     return 0
+
+
+def start_web(bot: Bot):
+    """With ``[web] enabled`` (or ``$CHATBOT_WEB``): the status pages, calendars and ``/healthz``
+    served by this process, in a thread; None when not enabled."""
+    settings = bot.config.web
+    if not settings.enabled:
+        return None
+    from .web import make_http_server
+
+    try:
+        server = make_http_server(bot, settings.host, settings.port)
+    except OSError as exc:  # address in use, no permission for a low port, unknown host
+        raise ConfigError(f"{bot.config.path}: web: cannot serve the status pages on {settings.host}:{settings.port}: "
+                          f"{exc.strerror or exc}") from None
+    threading.Thread(target=server.serve_forever, name="chatbot-web", daemon=True).start()
+    log.info("serving the status pages on http://%s:%d/ (/healthz for health checks)", settings.host,
+             server.server_address[1])
+    return server

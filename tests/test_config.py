@@ -95,3 +95,34 @@ def test_a_slack_channel_name_instead_of_its_id_is_refused(tmp_path, name):
         load_config(write_config(tmp_path, text))
     msg = str(exc.value)
     assert "meetings[0].destinations.slack_channel" in msg and "not a Slack channel id" in msg
+
+
+def test_every_problem_is_shown_not_only_the_first(tmp_path):
+    text = BASE_CONFIG.replace('timezone = "UTC"', 'timezone = "Mars/Olympus"', 1) \
+        .replace('reminders = ["24h", "15m"]', 'reminders = ["soon"]')
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2, lines
+    assert any(ln.startswith(f"{path}: meetings[0].slots[0].timezone: unknown time zone") for ln in lines)
+    assert any(ln.startswith(f"{path}: meetings[0].reminders[0]: expected a duration") for ln in lines)
+    assert "more problem" not in str(err.value)
+
+
+def test_state_dir_and_web_from_the_environment(tmp_path, monkeypatch):
+    """What a container image sets: the ledger's directory and the status pages' address win
+    over the file, so the config directory can be mounted read-only."""
+    path = write_config(tmp_path)
+    monkeypatch.setenv("CHATBOT_STATE_DIR", str(tmp_path / "ledger"))
+    monkeypatch.setenv("CHATBOT_WEB", "0.0.0.0:8181")
+    cfg = load_config(path)
+    assert cfg.resolve(cfg.bot.state_dir) == tmp_path / "ledger"
+    assert (cfg.web.enabled, cfg.web.host, cfg.web.port) == (True, "0.0.0.0", 8181)
+    monkeypatch.setenv("CHATBOT_WEB", "8181")
+    with pytest.raises(ConfigError, match=r"\$CHATBOT_WEB: expected HOST:PORT"):
+        load_config(path)
+    monkeypatch.delenv("CHATBOT_WEB")
+    monkeypatch.delenv("CHATBOT_STATE_DIR")
+    cfg = load_config(path)
+    assert not cfg.web.enabled and cfg.resolve(cfg.bot.state_dir) == tmp_path / "state"

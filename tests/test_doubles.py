@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from chatbot.backends.slack import slack_sender
 from chatbot.bot import Bot
 from chatbot.config import load_config
 from chatbot.state import Ledger
@@ -208,7 +209,7 @@ def test_a_notes_file_with_an_unresolved_merge_conflict_is_not_edited(tmp_path, 
                 if not ln.startswith(("<<<<<<<", "=======", ">>>>>>>")) and "as they wrote it" not in ln]
         notes.write_text("".join(kept), encoding="utf-8")
     before = notes.read_bytes()
-    msg = bot.handle("agenda add Second item", Sender("slack", "U1"))
+    msg = bot.handle("agenda add Second item", slack_sender(bot.config, "U1"))
     out = render_plain(msg)
     assert not msg.ok
     assert "20260107-eco.md" in out and "merge conflict" in out and "nothing was changed" in out
@@ -234,12 +235,12 @@ def test_conflict_markers_are_refused_without_git_but_a_setext_heading_is_not_on
     conflicted = ("# Meeting\n\n## New agenda items\n\n<<<<<<< HEAD\n- [ ] JRG: ours\n=======\n"
                   "- [ ] JL: theirs\n>>>>>>> hackmd-sync\n")
     notes.write_text(conflicted, encoding="utf-8")
-    msg = bot.handle("agenda add Third", Sender("slack", "U1"))
+    msg = bot.handle("agenda add Third", slack_sender(bot.config, "U1"))
     assert not msg.ok and "unresolved merge conflict" in render_plain(msg) and "line 5" in render_plain(msg)
     assert notes.read_text(encoding="utf-8") == conflicted
     setext = "Meeting\n=======\n\n## New agenda items\n\n- [ ] JRG: ours\n"
     notes.write_text(setext, encoding="utf-8")
-    assert bot.handle("agenda add Third", Sender("slack", "U1")).ok
+    assert bot.handle("agenda add Third", slack_sender(bot.config, "U1")).ok
     assert notes.read_text(encoding="utf-8").endswith("- [ ] JRG: Third\n")
 
 
@@ -584,3 +585,29 @@ def test_a_revoked_zulip_key_stops_the_bot_with_its_name_and_exit_status_3(tmp_p
         if bot is not None:
             bot.stop()
         fake.stop()
+
+
+def test_zulip_finds_a_ping_sent_before_a_crash_in_the_direct_messages(tmp_path, monkeypatch):
+    """The ping's intent (its content) is looked up among the bot's direct messages with the
+    person; a message to someone else, or an older one with other content, does not count."""
+    from chatbot.messages import Mention, Message, UserText
+    from fakes.zulip import FakeZulip
+    from test_zulip import _env_backend
+
+    with FakeZulip(poll_timeout=0.5) as fake:
+        fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+        other = fake.add_user("someone@example.org", "Someone Else", api_key="other-key")
+        backend = _env_backend(fake, tmp_path, monkeypatch)
+        eco = backend.bot.config.meeting("eco")
+        jaime = backend.bot.config.person_by(initials="JRG")
+        ping = Message(kind="notice").add(Mention(jaime), " you have 1 open action item(s): ", UserText("fix it"))
+        since = dt.datetime.now(UTC)
+        data = backend.intent_data(eco, ping)
+        assert backend.find_sent(eco, "k", since, data, jaime) is False
+        fake.send_private(fake.bot, data["text"], to=[other])  # the same text to someone else
+        assert backend.find_sent(eco, "k", since, data, jaime) is False
+        backend.notify(eco, jaime, ping)
+        assert backend.find_sent(eco, "k", since, data, jaime) is True
+        narrow = fake.requests_to("GET", "messages")[-1].params["narrow"]
+        assert {t["operator"]: t["operand"] for t in narrow} == {"dm": ["jaime@example.org"],
+                                                                 "sender": fake.bot.email}

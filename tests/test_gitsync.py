@@ -405,3 +405,32 @@ def test_a_clone_git_refuses_to_use_is_reported_not_taken_for_plain_files(tmp_pa
     out = say(bot, "agenda add Owned by someone else")
     assert "JRG: Owned by someone else" in (repo / NOTES / "20260107-eco.md").read_text()
     assert "⚠" in out and "could not be committed to Git (fatal: detected dubious ownership" in out, out
+
+
+def test_cli_exits_non_zero_with_the_reason_when_git_refuses_the_push(tmp_path, repos):
+    """The change is saved (and committed locally), but not published: a script or CI job
+    running the command must see it failed, and why."""
+    remote, human, repo = repos
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'main is protected: open a pull request instead' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    make_bot(tmp_path, repo / NOTES, PUSH + "retries = 0\n")
+    env = dict(os.environ, CHATBOT_FAKE_NOW="2026-01-05T12:00:00Z")
+    cfg = str(tmp_path / "cfg" / "chatbot.toml")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "chatbot", *args, "-c", cfg], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    proc = cli("agenda", "add", "--as", "JL", "Refused", "push")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "Added to the agenda" in proc.stdout  # what was done is still said
+    assert "error: the change was committed locally" in proc.stderr and "could not be pushed" in proc.stderr
+    assert "main is protected: open a pull request instead" in proc.stderr
+    assert remote_log(remote) == ["Initial commit"]
+    proc = cli("notes", "create", "--date", "2026-01-14")
+    assert proc.returncode == 1 and "could not be pushed" in proc.stderr, (proc.stdout, proc.stderr)
+    hook.unlink()  # the remote accepts again: the next change publishes everything, exit 0
+    proc = cli("agenda", "add", "--as", "JL", "Accepted")
+    assert proc.returncode == 0, proc.stderr
+    assert len(remote_log(remote)) == 4

@@ -442,7 +442,7 @@ def test_attendees_found_in_every_file_that_lists_them(path: Path):
     ("- nested", "\\- nested"),
     ("1. numbered", "\\1. numbered"),
     ("[x] checked", "\\[x] checked"),
-    ("hi @channel and @here, @all @everyone", "hi @\u200bchannel and @\u200bhere, @\u200ball @\u200beveryone"),
+    ("hi @channel and @here, @all @everyone", "hi @channel and @here, @all @everyone"),  # readable; defused in chat
     ("tab\there\x00nul", "tab here nul"),
     ("<!-- hide the rest", "&lt;!-- hide the rest"),
     ("lone \udc80 surrogate", "lone \ufffd surrogate"),
@@ -585,3 +585,13 @@ def test_a_human_edit_between_read_and_write_is_not_lost(tmp_path: Path, monkeyp
     assert p.read_text() == "# T\n## New agenda items\n- [ ] JL: first\n- [ ] CHL: typed by hand\n- [ ] ZZ: from the bot\n"
     assert len(calls) == 2
     assert not [x for x in tmp_path.iterdir() if x.name.endswith(".tmp")]
+
+
+def test_the_shared_conda_notes_are_here():
+    """The per-file tests over the 123 real notes in ../shared are generated only where that
+    folder exists (a clone without it still runs the copied subset): say so, never silently
+    collect fewer."""
+    from conftest import SHARED, SHARED_NOTES
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: the tests over each real notes file were not generated")
+    assert len(SHARED_NOTES) >= 123

@@ -30,7 +30,7 @@ from chatbot.bot import Bot, Sender
 from chatbot.config import Person, load_config
 from chatbot.messages import Link, Mention, Message, Text, Time, UserText
 from chatbot.backends.base import BackendError
-from chatbot.backends.slack import (AckPriority, RedactSecrets, SlackBackend, date_token, readable_text,
+from chatbot.backends.slack import (AckPriority, RedactSecrets, SlackBackend, date_token, readable_text, slack_sender,
                                     render_mrkdwn)
 from fakes.slack import MAX_TEXT, FakeSlack, signed_post, slack_escape
 
@@ -303,7 +303,7 @@ def test_backend_routing_without_network(tmp_path):
 def _long_agenda(bot: Bot, items: int) -> None:
     """Items people added, long ones full of characters Slack escapes (&, <, >)."""
     for n in range(items):
-        assert bot.handle(f"agenda add item {n}: " + "a<b & c>d " * 60, Sender("slack", "U0JAIME")).ok
+        assert bot.handle(f"agenda add item {n}: " + "a<b & c>d " * 60, slack_sender(bot.config, "U0JAIME")).ok
 
 
 def _whole_mrkdwn(text: str) -> bool:
@@ -514,8 +514,8 @@ def test_socket_mode_slash_commands(tmp_path, fake, start_bot):
     assert answer["text"].startswith("Added to the agenda of Conda Ecosystem Meeting on 2026-01-07 as item 1: "
                                      "JRG: Release plans for 25.1 @\u200bchannel &amp; @\u200bhere")
     notes = _notes(tmp_path)
-    # the notes file gets the text as typed, mass mentions defused
-    assert "- [ ] JRG: Release plans for 25.1 @\u200bchannel & @\u200bhere\n" in notes
+    # the notes file gets the text as typed, readable (defused only where it is posted to chat)
+    assert "- [ ] JRG: Release plans for 25.1 @channel & @here\n" in notes
 
     # the public confirmation, in the meeting's channel, with the bot token
     public = fake.wait_for(lambda: fake.messages("C0CONDAECO"), what="public confirmation")
@@ -592,7 +592,7 @@ def test_command_text_as_slack_sends_it_is_stored_readable(tmp_path, fake, start
     eid, cmd = fake.send_slash_command("/agenda", wire, user_id="U0JAIME")
     fake.wait_ack(eid)
     answer = fake.wait_response(cmd["response_url"])["text"]
-    readable = ("Q&A: is a < b > c? with @Jannis Leidel @Sam Doe @grid.admin in #ops @\u200bchannel @\u200bhere"
+    readable = ("Q&A: is a < b > c? with @Jannis Leidel @Sam Doe @grid.admin in #ops @channel @here"
                 " @core, see the doc (https://x.example/doc?a=1&b=2) and https://x.example/raw")
     assert f"- [ ] JRG: {readable}\n" in _notes(tmp_path)
     assert "JRG: " + render_mrkdwn(Message().add(UserText(readable))) in answer  # escaped once
@@ -900,8 +900,8 @@ def test_remind_dry_run_prints_mrkdwn(tmp_path, fake):
                           "--config", str(config)], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines()[0] == "# due 2026-01-07T16:45:00+00:00 via slack"
-    assert (f"*Conda Ecosystem Meeting* starts in 15 min: <!date^{UNIX_START}^{{date_short_pretty}} at {{time}}"
+    assert res.stdout.splitlines()[0] == "# conda-ecosystem at 2026-01-07T17:00:00+00:00, posted now via slack"
+    assert (f"*Conda Ecosystem Meeting* starts in 1 h: <!date^{UNIX_START}^{{date_short_pretty}} at {{time}}"
             "|Wed 2026-01-07 17:00 UTC>") in res.stdout
     assert "<https://zoom.example/j/91385?pwd=abc&amp;x=1>" in res.stdout
     assert fake.requests == []  # a dry run never talks to Slack

@@ -205,7 +205,26 @@ def test_topic_pattern_meeting_for_and_wants(tmp_path):
     long.mkdir()
     b = _backend(long, ZULIP_CONFIG.replace("ecosystem meeting {date:%Y-%m-%d}", "{name} " * 6 + "{date:%d %B}"))
     topic = b.topic_for(b.bot.config.meeting("eco"), message)
-    assert len(topic) == 60 and topic.endswith("…")
+    assert len(topic) <= 60 and topic.endswith(" 07 January") and topic.startswith("Conda")
+
+
+def test_a_long_meeting_name_is_shortened_and_the_topic_keeps_its_date(tmp_path):
+    """Zulip keeps 60 characters of a topic: with a 65-character name and the default
+    pattern the name is shortened, never the date, so each meeting keeps its own topic."""
+    name = "Conda Community Ecosystem Interoperability and Governance Meeting"
+    assert len(name) == 65
+    text = ZULIP_CONFIG.replace('name = "Conda Ecosystem Meeting"', f'name = "{name}"', 1) \
+        .replace('zulip_topic = "ecosystem meeting {date:%Y-%m-%d}"\n', "")
+    backend = _backend(tmp_path, text)
+    eco = backend.bot.config.meeting("eco")
+    from chatbot.schedule import occurrences
+
+    topics = []
+    for occ in occurrences(eco, dt.datetime(2026, 1, 6, tzinfo=UTC), limit=2):
+        topics.append(backend.topic_for(eco, backend.bot.reminder(eco, occ, dt.timedelta(minutes=15))))
+    assert topics[0].endswith(" 2026-01-07") and topics[1].endswith(" 2026-01-14"), topics
+    assert all(len(t) <= 60 for t in topics)
+    assert topics[0].startswith("Conda Community Ecosystem") and "…" in topics[0]
 
 
 def test_missing_credentials_are_named(tmp_path, monkeypatch):
@@ -529,7 +548,8 @@ def test_remind_dry_run_needs_no_network_or_credentials(tmp_path):
     r = subprocess.run([sys.executable, "-m", "chatbot", "remind", "--dry-run", "--backend", "zulip",
                         "--config", str(config)], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert "**Conda Ecosystem Meeting** starts in 1 d: <time:2026-01-07T17:00:00Z>" in r.stdout
+    # the real time left (2026-01-05 12:00 -> 2026-01-07 17:00), not the next reminder's offset
+    assert "**Conda Ecosystem Meeting** starts in 2 d 5 h: <time:2026-01-07T17:00:00Z>" in r.stdout
 
 
 def test_notify_dm_and_summary_topic_in_process(fake, tmp_path, monkeypatch):
@@ -639,7 +659,7 @@ def test_remind_now_posts_once_to_the_stream(fake, tmp_path):
     assert r.returncode == 0, r.stderr
     (posted,) = fake.sent_messages()
     assert (posted["display_recipient"], posted["subject"]) == ("conda", "ecosystem meeting 2026-01-07")
-    assert posted["content"].startswith("**Conda Ecosystem Meeting** starts in 1 d: <time:2026-01-07T17:00:00Z>")
+    assert posted["content"].startswith("**Conda Ecosystem Meeting** starts in 2 d 5 h: <time:2026-01-07T17:00:00Z>")
     assert fake.bot.api_key not in r.stdout + r.stderr
 
 
@@ -908,6 +928,12 @@ def test_fake_get_messages_on_an_old_server():
         assert [m["id"] for m in res["messages"]] == [first["id"], second["id"]]  # include_anchor unknown
 
 
+def narrow_operand(request) -> str | None:
+    """The ``is:`` operand of a ``GET /messages`` request; None for no narrow (all messages)."""
+    narrow = request.params["narrow"]
+    return narrow[0]["operand"] if narrow else None
+
+
 def queue_lost(fake: FakeZulip) -> None:
     """The server forgets the bot's event queue, and the bot's new registration waits until
     ``fake.release("POST", "register")``: whatever is sent meanwhile reaches no queue."""
@@ -940,7 +966,8 @@ def test_commands_sent_while_the_queue_was_lost_are_answered_once(fake, start_bo
     assert "2. JRG: Sent while the queue was lost" in listing["content"]
     # fetched through the real API: newer than the last message seen, direct messages and mentions
     fetches = fake.requests_to("GET", "messages")
-    assert sorted(f.params["narrow"][0]["operand"] for f in fetches) == ["dm", "mentioned"]
+    # and everything the bot received (no narrow), for silent mentions, which is:mentioned misses
+    assert sorted(map(str, map(narrow_operand, fetches))) == ["None", "dm", "mentioned"]
     for f in fetches:
         assert first["id"] <= f.params["anchor"] < lost["id"], f.params
         assert (f.params["include_anchor"], f.params["num_before"], f.params["apply_markdown"]) == (False, 0, False)
@@ -1039,7 +1066,7 @@ def test_catch_up_on_an_old_server_uses_is_private_and_skips_the_anchor(tmp_path
         assert "as item 1: JRG: After the loss" in added["content"]
         assert nxt["display_recipient"] == "conda" and "<time:2026-01-07T17:00:00Z>" in nxt["content"]
         fetches = old.requests_to("GET", "messages")
-        assert [f.params["narrow"][0]["operand"] for f in fetches] == ["private", "mentioned"]
+        assert [narrow_operand(f) for f in fetches] == ["private", "mentioned", None]
         assert all(f.params["anchor"] == seen["id"] + 1 and "include_anchor" not in f.params for f in fetches)
         assert "Seen before the loss" not in (tmp_path / "notes" / "20260107-eco.md").read_text(encoding="utf-8")
 
@@ -1061,7 +1088,7 @@ def test_catch_up_is_limited_to_1000_messages_and_24_hours(fake, tmp_path, monke
     (answer,) = fake.sent_messages()
     assert "as item 1: JRG: Within the limits" in answer["content"]
     fetches = fake.requests_to("GET", "messages")
-    dm_anchors = [f.params["anchor"] for f in fetches if f.params["narrow"][0]["operand"] == "dm"]
+    dm_anchors = [f.params["anchor"] for f in fetches if narrow_operand(f) == "dm"]
     assert len(dm_anchors) == CATCH_UP_MAX // 200 and dm_anchors[0] == seen["id"]  # pages of 200
     assert all(f.params["num_after"] == 200 for f in fetches)
     last = chatter[CATCH_UP_MAX - 5]["id"]  # the 1000th message after the one seen
@@ -1070,3 +1097,128 @@ def test_catch_up_is_limited_to_1000_messages_and_24_hours(fake, tmp_path, monke
     assert "3 message(s) sent while the event queue was lost are older than 24 h" in text
     assert f"those after message {last} were not answered" in text
     assert backend._seen_max == last
+
+
+# ---------------------------------------------------------------------------------------
+# Platform edges: long answers, other bots, floods, code blocks, multi-line items, silent mentions
+
+
+def test_split_content_keeps_everything_under_the_limit():
+    from chatbot.backends.zulip import split_content
+
+    lines = [f"{n}. " + "word " * 40 for n in range(1, 400)]
+    text = "\n".join(lines)
+    parts = split_content(text)
+    assert len(parts) == 9 and all(len(p) <= 10000 for p in parts)
+    assert "\n".join(parts) == text  # split between lines: nothing dropped, nothing added
+    # a single line longer than a message is split inside it (after a space where it has one)
+    long = "\n".join(["head", "x" * 25000, "a " * 6000, "tail"])
+    parts = split_content(long)
+    assert all(len(p) <= 10000 for p in parts)
+    assert "".join(parts).replace("\n", "") == long.replace("\n", "")
+    assert split_content("short") == ["short"]
+
+
+def test_a_long_answer_is_sent_as_several_messages_never_cut(fake, start_bot):
+    """Zulip cuts a message after 10,000 characters: a long agenda comes as several messages,
+    each whole, together with every item."""
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    fake.send_private(jaime, "agenda add First item")
+    wait_reply(fake)
+    path = bot.dir / "notes" / "20260107-eco.md"
+    text = path.read_text(encoding="utf-8")
+    items = [f"- [ ] JL: item {n:02d} " + "long discussion " * 55 for n in range(2, 31)]
+    path.write_text(text.replace("- [ ] JRG: First item\n", "- [ ] JRG: First item\n" + "\n".join(items) + "\n"),
+                    encoding="utf-8")
+    fake.send_private(jaime, "agenda list")
+    wait_reply(fake, 3, since=1)
+    time.sleep(1.0)  # would more follow?
+    parts = replies(fake, since=1)
+    assert len(parts) == 3, [len(p["content"]) for p in parts]
+    assert all("[message truncated]" not in p["content"] and len(p["content"]) <= 10000 for p in parts)
+    listing = "\n".join(p["content"] for p in parts)
+    assert all(f"{n}. JL: item {n:02d} " in listing for n in range(2, 31)), listing[-300:]
+    assert listing.startswith("**Agenda for Conda Ecosystem Meeting on 2026-01-07**")
+    assert "Notes: [20260107-eco.md]" in parts[-1]["content"]
+
+
+def test_other_bots_are_not_answered(fake, start_bot):
+    """An echo bot and this bot would otherwise talk without end."""
+    echo = fake.add_user("echo-bot@zulip.example", "Echo Bot", api_key="echo-key", is_bot=True)
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    fake.send_private(echo, "agenda list")
+    fake.send_stream(echo, "conda", "echo", f"@**{fake.bot.full_name}** next")
+    fake.send_private(jaime, "next")  # handled after the two above (one event queue, in order)
+    (answer,) = wait_reply(fake)
+    assert answer["display_recipient"][1]["email"] == "jaime@example.org"
+    time.sleep(0.5)
+    assert len(replies(fake)) == 1
+    assert "ignored a command from the bot echo-bot@zulip.example" in bot.output
+    assert len([r for r in fake.requests_to("GET", f"users/{echo.user_id}")]) == 1  # asked once
+
+
+def test_replies_are_rate_limited_per_conversation(fake, tmp_path, monkeypatch):
+    from chatbot.backends.zulip import ReplyLimiter
+
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    backend = _connected(fake, tmp_path, monkeypatch)
+    now = [0.0]
+    backend.limiter = ReplyLimiter(burst=10, refill=3.0, clock=lambda: now[0])  # a fixed clock
+    flood = [fake.send_stream(jaime, "conda", "loop", f"@**{fake.bot.full_name}** next") for _ in range(15)]
+    for m in flood:
+        backend.on_message(m, [])
+    assert len(fake.sent_messages()) == 10
+    backend.on_message(fake.send_private(jaime, "next"), [])  # another conversation is answered
+    assert len(fake.sent_messages()) == 11
+    now[0] += 6.0  # two more answers in that topic after 6 s
+    for m in flood[:3]:
+        backend.on_message(m, [])
+    assert len(fake.sent_messages()) == 13
+
+
+def test_a_mention_in_an_indented_code_block_is_not_a_command(tmp_path):
+    backend = _backend(tmp_path)
+    backend._me = {"user_id": 100, "full_name": "Agenda Bot", "email": "bot@zulip.example"}
+    assert backend.command_text("Example:\n\n    @**Agenda Bot** agenda add TEXT\n\nthat's it", True) is None
+    assert backend.command_text("    @**Agenda Bot** agenda add X", True) is None
+    assert backend.command_text("\t@**Agenda Bot** next", True) is None
+    # indented lines inside a paragraph are not a code block (Markdown needs a blank line first)
+    assert backend.command_text("see\n    @**Agenda Bot** next", True) == "next"
+    assert backend.command_text("    code\n\n@**Agenda Bot** next", True) == "next"
+
+
+def test_a_multi_line_agenda_add_is_refused_with_a_reason_never_cut(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    bot = start_bot()
+    cases = [("agenda add Build matrix\n```yaml\nos: [linux, osx]\n```", "code block"),
+             ("agenda add Governance\n> quoted policy text", "quote"),
+             ("agenda add Surprise\n```spoiler Details\nhidden\n```", "spoiler"),
+             ("agenda add Traceback\n\n    File x.py, line 1", "code block")]
+    for n, (content, kind) in enumerate(cases, 1):
+        fake.send_private(jaime, content)
+        answer = wait_reply(fake, n)[-1]["content"]
+        assert answer.startswith(":warning:") and f"a {kind} after it" in answer and "nothing was added" in answer
+    # plain extra lines are kept, folded into the one line
+    fake.send_private(jaime, "agenda add Two lines\nof text")
+    assert "JRG: Two lines of text" in wait_reply(fake, 5)[-1]["content"]
+    notes = bot.notes()
+    assert "- [ ] JRG: Two lines of text" in notes
+    assert not any(word in notes for word in ("Build matrix", "Governance", "Surprise", "Traceback"))
+
+
+def test_a_silent_mention_sent_while_the_queue_was_lost_is_answered(fake, start_bot):
+    jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+    start_bot()
+    fake.send_private(jaime, "next")
+    wait_reply(fake)
+    queue_lost(fake)
+    fake.send_stream(jaime, "conda", "plans", f"@_**{fake.bot.full_name}** agenda add Silently asked")
+    fake.send_stream(jaime, "conda", "plans", "unrelated chatter")
+    fake.release("POST", "register")
+    (_, answer) = wait_reply(fake, 2)
+    assert (answer["display_recipient"], answer["subject"]) == ("conda", "plans")
+    assert "JRG: Silently asked" in answer["content"]
+    time.sleep(0.5)
+    assert len(replies(fake)) == 2

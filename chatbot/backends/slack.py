@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Mapping
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..bot import Bot, Sender
-from ..config import ConfigError, Meeting, Person
+from ..config import Config, ConfigError, Meeting, Person
 from ..messages import Link, Mention, Message, Text, Time, UserText, plain_user_text
 from .base import Backend, BackendError
 
@@ -243,10 +243,19 @@ def readable_text(text: str, user: Callable[[str, str], str] | None = None) -> s
 
 
 _TOKEN_RE = re.compile(r"\b(xox[a-z]-|xapp-)[A-Za-z0-9-]+")
+# A slash command's response_url lets whoever has it answer in the workspace for 30 minutes,
+# and its legacy verification token ("token") proves requests came from Slack: both are
+# secrets. Redacted by key (form, JSON and Python-repr spellings: debug logs print payloads
+# in all three) and, wherever else such a URL shows up (the webhook client logs the URL it
+# posts to), by shape: everything after /commands/, /actions/, /services/ or /workflows/.
+_SECRET_FIELD_RE = re.compile(r"""(?<![\w-])(["']?(?:response_url|token)["']?\s*[:=]\s*["']?)([^"'&\s,}]+)""")
+_HOOK_URL_RE = re.compile(r"""(https?:(?:\\?/){2}[^\s"'<>]*?(?:\\?/)(?:commands|actions|services|workflows)(?:\\?/))"""
+                          r"""[^\s"'<>,)]+""")
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces the configured secrets (and anything shaped like a Slack token) in log records."""
+    """Replaces the configured secrets, anything shaped like a Slack token, response URLs and
+    the legacy verification token in log records."""
 
     def __init__(self, secrets: list[str]):
         super().__init__()
@@ -255,7 +264,9 @@ class RedactSecrets(logging.Filter):
     def _clean(self, text: str) -> str:
         for s in self.secrets:
             text = text.replace(s, "[redacted]")
-        return _TOKEN_RE.sub(lambda m: m.group(1) + "[redacted]", text)
+        text = _TOKEN_RE.sub(lambda m: m.group(1) + "[redacted]", text)
+        text = _HOOK_URL_RE.sub(lambda m: m.group(1) + "[redacted]", text)
+        return _SECRET_FIELD_RE.sub(lambda m: m.group(1) + "[redacted]", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -387,6 +398,12 @@ class _QuietHandler(WSGIRequestHandler):
 # ---------------------------------------------------------------------------------------
 # The backend
 
+
+
+def slack_sender(config: Config, user_id: str | None, name: str | None = None) -> Sender:
+    """The Slack user, resolved to their roster entry by ``slack_id``, as the core gets them."""
+    return Sender("slack", user_id, name, person=config.person_by(slack_id=user_id) if user_id else None,
+                  id_field="slack_id")
 
 class SlackBackend(Backend):
     name = "slack"
@@ -818,7 +835,7 @@ class SlackBackend(Backend):
         typed = readable_text(command.get("text") or "", self._user_label)
         spelled = {core: slash for slash, core in reversed(list(self.commands().items()))}
         message = self.bot.handle(self.command_text(name, typed),
-                                  Sender("slack", user_id, user_name), meeting_id, allow_unknown=allow,
+                                  slack_sender(self.bot.config, user_id, user_name), meeting_id, allow_unknown=allow,
                                   place=place, spelled=spelled)
         log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
         text = self.render(message, "" if message.ok else ":warning: ")

@@ -47,9 +47,10 @@ from collections import deque
 from typing import Any
 
 from .. import __version__
-from ..bot import Bot, Sender, looks_like_command
+from ..bot import Bot, Sender
+from ..commands import looks_like_command, top_words
 from ..config import ConfigError, Meeting, Person
-from ..messages import Link, Mention, Message, Text, Time, UserText
+from ..messages import Link, Mention, Message, Text, Time, UserText, error
 from ..schedule import UTC, occurrences
 from .base import Backend, BackendError
 
@@ -75,6 +76,11 @@ CATCH_UP_MAX = 1000
 CATCH_UP_WINDOW = 24 * 3600.0  # seconds
 CATCH_UP_BATCH = 200  # messages per GET /messages (Zulip recommends at most 1000)
 SEEN_IDS_KEPT = 5000  # message ids remembered as handled, so none is handled twice
+# Answers per conversation (a stream's topic, a direct-message group): this many at once, then
+# one more every REPLY_REFILL seconds. Another bot (or a script) that is not flagged as a bot
+# cannot make the bot talk without end; people never type that fast.
+REPLY_BURST = 10
+REPLY_REFILL = 3.0  # seconds
 FEATURE_INCLUDE_ANCHOR = 155  # Zulip 6.0: GET /messages takes include_anchor
 FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private), and dm: (before: pm-with:)
 FEATURE_CHANNEL = 250  # Zulip 9.0: the narrow operator channel (before: stream)
@@ -97,12 +103,95 @@ CODE_SPAN_RE = re.compile(r"(?<!\\)(`+)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", re
 FENCE_RE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]*(?P=fence)[ \t]*$|\Z)", re.M | re.S)
 
 
+def without_indented_code(text: str) -> str:
+    """The text minus indented code blocks: in each block of lines (blocks are separated by
+    blank lines), the leading lines indented by 4 spaces or a tab are code, as Python-Markdown's
+    CodeBlockProcessor (which Zulip uses) renders them; no mention counts there."""
+    blocks = []
+    for block in re.split(r"\n[ \t]*\n", text):
+        lines = block.split("\n")
+        i = 0
+        while i < len(lines) and (lines[i].startswith("    ") or lines[i].startswith("\t")):
+            i += 1
+        blocks.append("\n".join(lines[i:]))
+    return "\n\n".join(blocks)
+
+
 def without_quotes(content: str) -> str:
-    """The message minus quoted and fenced blocks: a command (or a mention of the bot) inside
-    a quote of an earlier message is not a new command, and neither is the silent mention in
-    the header of a quote of one of the bot's own messages."""
-    text = FENCE_RE.sub("", QUOTE_HEADER_RE.sub("", content))
+    """The message minus quoted, fenced and indented code blocks: a command (or a mention of
+    the bot) inside a quote of an earlier message is not a new command, and neither is the
+    silent mention in the header of a quote of one of the bot's own messages, nor a mention in
+    a code block (Zulip renders none there)."""
+    text = without_indented_code(FENCE_RE.sub("", QUOTE_HEADER_RE.sub("", content)))
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">")).strip()
+
+
+AGENDA_ADD_RE = re.compile(r"^/?agenda\s+add\b", re.I)
+
+
+def blocks_after(content: str, text: str) -> str | None:
+    """For ``agenda add``: the kind of block (code block, quote, spoiler) that follows the
+    item's text in the message and would be lost from the one-line item; None if none."""
+    if not AGENDA_ADD_RE.match(text):
+        return None
+    first = text.split("\n", 1)[0].strip()
+    pos = content.find(first)
+    if pos < 0:
+        return None
+    rest = content[pos + len(first):]
+    for fence in FENCE_RE.finditer(rest):
+        words = fence.group(0).split("\n", 1)[0].strip().lstrip("`~").split()
+        kind = words[0].lower() if words else ""
+        return {"spoiler": "spoiler", "quote": "quote"}.get(kind, "code block")
+    if any(line.lstrip().startswith(">") for line in rest.splitlines()):
+        return "quote"
+    if without_indented_code(rest) != rest:
+        return "code block"
+    return None
+
+
+def split_content(text: str, limit: int = MAX_CONTENT) -> list[str]:
+    """A long answer as several messages, each at most ``limit`` characters (what Zulip keeps:
+    it cuts longer ones), split between lines; a single longer line is split after a space
+    (or, with none, anywhere). Nothing is dropped: joined with newlines, the parts are the text."""
+    pieces: list[str] = []
+    for line in text.split("\n"):
+        while len(line) > limit:
+            cut = line.rfind(" ", 0, limit) + 1 or limit
+            pieces.append(line[:cut])
+            line = line[cut:]
+        pieces.append(line)
+    chunks: list[str] = []
+    current: str | None = None
+    for piece in pieces:
+        if current is not None and len(current) + 1 + len(piece) <= limit:
+            current += "\n" + piece
+        else:
+            if current is not None:
+                chunks.append(current)
+            current = piece
+    chunks.append(current or "")
+    return chunks
+
+
+class ReplyLimiter:
+    """A token bucket per conversation: ``burst`` answers at once, then one per ``refill`` s."""
+
+    def __init__(self, burst: int = REPLY_BURST, refill: float = REPLY_REFILL, clock=time.monotonic):
+        self.burst, self.refill, self.clock = burst, refill, clock
+        self._buckets: dict[Any, tuple[float, float]] = {}
+
+    def allow(self, key: Any) -> bool:
+        now = self.clock()
+        tokens, at = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) / self.refill)
+        allowed = tokens >= 1
+        self._buckets[key] = (tokens - 1 if allowed else tokens, now)
+        if len(self._buckets) > 10000:  # forget conversations whose bucket is full again
+            full = [k for k, (n, a) in self._buckets.items() if n + (now - a) / self.refill >= self.burst]
+            for k in full:
+                del self._buckets[k]
+        return allowed
 
 
 # ---------------------------------------------------------------------------------------
@@ -163,6 +252,35 @@ def mention_syntax(full_name: str, user_id: int | None) -> str:
     return f"@**{name.replace('|', '').strip() or '?'}**"
 
 
+def topic_name(meeting: Meeting, date: dt.datetime) -> str:
+    """``destinations.zulip_topic`` filled in for a meeting at ``date``, at most Zulip's 60
+    characters. A long meeting name is shortened (with "…") rather than the end of the topic
+    cut, so the date stays in it and each meeting keeps its own topic."""
+    pattern = meeting.destinations.zulip_topic
+
+    def fill(name: str) -> str:
+        return " ".join(pattern.format(name=name, date=date, meeting=meeting.id).split())
+
+    try:
+        topic = fill(meeting.name)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        log.warning("destinations.zulip_topic %r of %s is not a valid pattern (%s); using the meeting name",
+                    pattern, meeting.id, exc)
+        pattern = "{name} {date:%Y-%m-%d}"
+        topic = fill(meeting.name)
+    if not topic:
+        return " ".join(meeting.name.split())[:MAX_TOPIC] or meeting.id
+    if len(topic) <= MAX_TOPIC:
+        return topic
+    name = " ".join(meeting.name.split())
+    if "{name" in pattern:
+        for keep in range(len(name) - 1, 0, -1):
+            shorter = fill(name[:keep].rstrip() + "…")
+            if len(shorter) <= MAX_TOPIC:
+                return shorter
+    return topic[: MAX_TOPIC - 1].rstrip() + "…"  # the pattern's own text is too long
+
+
 def render_zulip(message: Message, lookup=None) -> str:
     """``lookup(email) -> (user_id, full_name) | None`` resolves roster people to Zulip users."""
     out: list[str] = []
@@ -186,10 +304,8 @@ def render_zulip(message: Message, lookup=None) -> str:
                 else:
                     parts.append(mention_syntax(seg.person.name, None))
         out.append("".join(parts))
-    text = "\n".join(out)
-    if len(text) > MAX_CONTENT:
-        text = text[: MAX_CONTENT - 40].rsplit("\n", 1)[0] + "\n… (cut: message too long)"
-    return text
+    # may be longer than Zulip keeps: ZulipBackend.send_long splits it into several messages
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -259,6 +375,8 @@ class ZulipBackend(Backend):
         self._catch_up_pending = False
         self._stopping = threading.Event()
         self._redaction: RedactSecrets | None = None
+        self._is_bot: dict[int, bool] = {}  # sender id -> whether Zulip says it is a bot
+        self.limiter = ReplyLimiter()
 
     # -- configuration ------------------------------------------------------------------
 
@@ -406,17 +524,7 @@ class ZulipBackend(Backend):
         else:
             occ = next(occurrences(meeting, when, limit=1), None)
             date = occ.start if occ is not None and occ.start_utc == when.astimezone(UTC) else when
-        pattern = meeting.destinations.zulip_topic
-        try:
-            topic = pattern.format(name=meeting.name, date=date, meeting=meeting.id)
-        except (KeyError, IndexError, ValueError, AttributeError) as exc:
-            log.warning("destinations.zulip_topic %r of %s is not a valid pattern (%s); using the meeting name",
-                        pattern, meeting.id, exc)
-            topic = f"{meeting.name} {date:%Y-%m-%d}"
-        topic = " ".join(topic.split()) or meeting.name
-        if len(topic) > MAX_TOPIC:
-            topic = topic[: MAX_TOPIC - 1].rstrip() + "…"
-        return topic
+        return topic_name(meeting, date)
 
     # -- sending ------------------------------------------------------------------------
 
@@ -464,6 +572,13 @@ class ZulipBackend(Backend):
                 raise BackendError(f"Zulip refused the bot's credentials ({code}: {self._clean(str(res.get('msg')))})")
             raise BackendError(f"Zulip refused {what}: {self._clean(str(res.get('msg')))} ({code or 'no code'})")
 
+    def send_long(self, request: dict[str, Any], content: str, what: str) -> None:
+        """Send ``content`` to where ``request`` says, as several messages when it is longer
+        than Zulip keeps (it would cut it), in order."""
+        parts = split_content(content)
+        for n, part in enumerate(parts, 1):
+            self.send({**request, "content": part}, what if len(parts) == 1 else f"{what} (part {n} of {len(parts)})")
+
     def post(self, meeting: Meeting, message: Message) -> None:
         stream = meeting.destinations.zulip_stream
         if not stream:
@@ -471,8 +586,8 @@ class ZulipBackend(Backend):
         self._client()
         topic = self.topic_for(meeting, message)
         content = self.render(message)
-        self.send({"type": "stream", "to": stream_to(stream), "topic": topic, "content": content},
-                  f"the {meeting.id} message to #{stream} > {topic}")
+        self.send_long({"type": "stream", "to": stream_to(stream), "topic": topic}, content,
+                       f"the {meeting.id} message to #{stream} > {topic}")
         log.info("Zulip: posted to #%s > %s", stream, topic)
 
     def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
@@ -480,8 +595,8 @@ class ZulipBackend(Backend):
         has a ``zulip_email``, else in the meeting's stream (the message mentions them)."""
         if meeting.actions.ping == "dm" and person.zulip_email:
             self._client()
-            self.send({"type": "private", "to": [person.zulip_email], "content": self.render(message)},
-                      f"the {meeting.id} direct message to {person.initials}")
+            self.send_long({"type": "private", "to": [person.zulip_email]}, self.render(message),
+                           f"the {meeting.id} direct message to {person.initials}")
             log.info("Zulip: sent a direct message to %s", person.initials)
             return
         self.post(meeting, message)
@@ -703,13 +818,16 @@ class ZulipBackend(Backend):
         level = int(getattr(client, "feature_level", 0) or 0)
         found: dict[int, dict[str, Any]] = {}
         cut: int | None = None  # messages after this id were not fetched (too many)
-        for operand in ("dm" if level >= FEATURE_IS_DM else "private", "mentioned"):
+        # is:mentioned has no silent mentions (@_**Bot** sets no flag): those are found among
+        # all the messages the bot received (no narrow), keeping stream messages with one
+        for operand in ("dm" if level >= FEATURE_IS_DM else "private", "mentioned", None):
             anchor = since
             fetched = 0
             while True:
                 if stop.is_set():
                     return False
-                request: dict[str, Any] = {"narrow": [{"operator": "is", "operand": operand}],
+                narrow = [{"operator": "is", "operand": operand}] if operand else []
+                request: dict[str, Any] = {"narrow": narrow,
                                            "num_before": 0, "num_after": CATCH_UP_BATCH,
                                            "apply_markdown": False, "client_gravatar": False}
                 if level >= FEATURE_INCLUDE_ANCHOR:
@@ -735,12 +853,19 @@ class ZulipBackend(Backend):
                                 if isinstance(m, dict) and isinstance(m.get("id"), int) and m["id"] > anchor),
                                key=lambda m: m["id"])
                 for m in batch:
+                    if operand is None and not (m.get("type") == "stream" and "@_**" in (m.get("content") or "")):
+                        continue  # only silent mentions are looked for here
                     found.setdefault(m["id"], m)
                 fetched += len(batch)
                 if res.get("found_newest") or not batch:
                     break
                 anchor = batch[-1]["id"]
                 if fetched >= CATCH_UP_MAX:
+                    if operand is None:  # a busy stream: the direct messages and mentions are complete
+                        log.warning("Zulip: more than %d messages arrived while the event queue was lost; "
+                                    "silent mentions (@_**…**) after message %s are not answered",
+                                    CATCH_UP_MAX, anchor)
+                        break
                     cut = anchor if cut is None else min(cut, anchor)
                     break
         messages = [found[mid] for mid in sorted(found)]
@@ -856,37 +981,73 @@ class ZulipBackend(Backend):
             mentioned = len(others) > 1
         else:
             return False
+        if self._sender_is_bot(msg):
+            log.info("Zulip: ignored a command from the bot %s in %s (bots are not answered)",
+                     msg.get("sender_email"), where)
+            return False
+        conversation = (target["type"], str(target["to"]), target.get("topic", ""))
+        if not self.limiter.allow(conversation):
+            log.warning("Zulip: not answering %s in %s: more than %d commands in a row in this conversation "
+                        "(one more every %.0f s)", msg.get("sender_email"), where, self.limiter.burst,
+                        self.limiter.refill)
+            return False
         sender = self._sender(msg)
         log.info("Zulip: command from %s in %s: %r", msg.get("sender_email"), where, text[:80])
+        lost = blocks_after(content, text)
         # the answer is part of the command: a stop waits for it too (the edit may have landed)
         with self._busy:
             if self._stopping.is_set():
                 return False
             # where a command needs the bot's mention, the help says so: `@**Agenda Bot** agenda add TEXT`
             bot_name = str(me.get("full_name") or "")
-            spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in ("agenda", "next", "actions")} \
+            spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in top_words() if w != "help"} \
                 if mentioned and bot_name.strip() else None
-            answer = self.bot.handle(text, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
-                                     place=place, spelled=spelled)
+            if lost:  # never keep the first line and silently drop the rest
+                answer = error(f"an agenda item is one line of text, and your message has a {lost} after it that "
+                               f"the item cannot hold; nothing was added. Send the item as one line and link to "
+                               f"the details, e.g. `agenda add Release plans (see https://…)`.")
+            else:
+                answer = self.bot.handle(text, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
+                                         place=place, spelled=spelled)
             content = self.render(answer)
             if not answer.ok:
                 content = ":warning: " + content
             try:
-                self.send({**target, "content": content}, f"the answer in {where}")
+                self.send_long(target, content, f"the answer in {where}")
             except BackendError as exc:
                 log.error("Zulip: %s", exc)
         return True
 
+    def _sender_is_bot(self, msg: dict[str, Any]) -> bool:
+        """Whether Zulip says the sender is a bot (``is_bot`` of the user): bots are not
+        answered, so two bots cannot talk to each other without end. Asked once per sender."""
+        uid = msg.get("sender_id")
+        if not isinstance(uid, int) or isinstance(uid, bool):
+            return False
+        if uid not in self._is_bot:
+            try:
+                with self._send_lock:
+                    res = self._client().get_user_by_id(uid)
+            except Exception as exc:
+                log.warning("Zulip: cannot look up user %s: %s", uid, self._describe(exc))
+                return False
+            if res.get("result") != "success":
+                log.warning("Zulip: cannot look up user %s: %s", uid, res.get("msg"))
+                return False
+            self._is_bot[uid] = bool((res.get("user") or {}).get("is_bot"))
+        return self._is_bot[uid]
+
     def _sender(self, msg: dict[str, Any]) -> Sender:
         email = msg.get("sender_email") or ""
         name = msg.get("sender_full_name") or None
-        sender = Sender("zulip", email, name)
-        if self.settings.github_profile_field and self.bot.config.person_by(zulip_email=email) is None:
+        known = self.bot.config.person_by(zulip_email=email)
+        sender = Sender("zulip", email, name, person=known, id_field="zulip_email")
+        if self.settings.github_profile_field and known is None:
             login = self._github_login(msg.get("sender_id"))
             person = self.bot.config.person_by(github=login) if login else None
             if person is not None:
                 log.info("Zulip: %s is %s by their GitHub profile field (%s)", email, person.initials, login)
-                return Sender("zulip", email, name, initials=person.initials)
+                return Sender("zulip", email, name, person=person, id_field="zulip_email")
         return sender
 
     def _github_login(self, user_id: Any) -> str | None:

@@ -17,7 +17,8 @@ What tests can do with it:
 - :meth:`FakeZulip.fail_next`: answer the next N requests to an endpoint with 429
   (``Retry-After`` header and ``retry-after`` JSON field, code ``RATE_LIMIT_HIT``), another
   status, or a dropped connection.
-- ``POST /messages`` reads a stream's ``to`` like the server does: JSON first, so ``2026`` is
+- ``POST /messages`` cuts content over 10,000 characters as the server does (ending
+  ``[message truncated]``), and reads a stream's ``to`` like the server does: JSON first, so ``2026`` is
   a stream id (unknown ids answer ``STREAM_DOES_NOT_EXIST``) and ``"2026"`` the stream named so.
 - ``GET /messages`` (message history) like the server's ``get_messages_backend``: ``anchor``
   (``newest``, ``oldest``, ``first_unread`` or an id), ``num_before``/``num_after`` (at most
@@ -98,6 +99,8 @@ class Failure:
 GITHUB_FIELD_ID = 3
 LARGER_THAN_MAX_MESSAGE_ID = 10000000000000000  # the server's anchor for "newest"
 MAX_MESSAGES_PER_FETCH = 5000
+MAX_MESSAGE_LENGTH = 10000  # settings.MAX_MESSAGE_LENGTH: longer messages are cut, not refused
+TRUNCATED = "\n[message truncated]"
 WILDCARDS = ("all", "everyone", "stream", "channel")  # stream wildcard mentions
 
 
@@ -549,6 +552,11 @@ class FakeZulip:
         if not isinstance(content, str) or not content.strip():
             return self._answer(h, record, 400, {"result": "error", "msg": "Message must not be empty",
                                                  "code": "BAD_REQUEST"})
+        # the server's normalize_body: trailing whitespace and leading newlines go, and a message
+        # over MAX_MESSAGE_LENGTH is silently cut (truncate_content), ending "[message truncated]"
+        content = content.rstrip().lstrip("\n")
+        if len(content) > MAX_MESSAGE_LENGTH:
+            content = content[: MAX_MESSAGE_LENGTH - len(TRUNCATED)] + TRUNCATED
         if kind == "stream" or kind == "channel":
             # like the server's extract_stream_indicator: ``to`` is read as JSON first, so a
             # number is a stream id and a JSON string a name; anything else is a raw name
