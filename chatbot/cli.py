@@ -114,6 +114,27 @@ def _add_chat_commands(sub, word: str, parents: list[argparse.ArgumentParser], r
         c.set_defaults(func=cmd_command, chat_command=command)
 
 
+def cmd_notes_pipeline(args, config) -> int:
+    """``chatbot notes publish|sync``: a step of the weekly notes pipeline, now."""
+    from .stores import weekly
+
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
+    pipe = weekly.Weekly(bot, config.meeting(args.meeting))
+    try:
+        if args.notes_cmd == "publish":
+            res = pipe.publish(args.date)
+            made = ", ".join(res.created) or "nothing new (all there already)"
+            print(f"published the notes of {res.branch}: created {made}\n"
+                  f"  pull request: {res.pr_url}\n  HackMD note: {res.note_url}\n  branch: {res.branch}")
+            return 0
+        result = pipe.sync(args.date)
+    except weekly.Failure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"sync: {result.status}: {result.summary}" + (f"\n  comment: {result.comment_url}" if result.comment_url else ""))
+    return 0 if result.ok else 1
+
+
 def cmd_notes_create(args, config) -> int:
     bot = Bot(config, _clock(), hooks=hooks_for(config))
     meeting = config.meeting(args.meeting)
@@ -377,14 +398,30 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Edit the agenda of the next meeting's notes file.")
     _add_chat_commands(p, "agenda", [common, meeting], required=True)
 
-    p = sub.add_parser("notes", parents=[common], help="create the next meeting's notes file",
-                       description="Manage notes files.")
+    p = sub.add_parser("notes", parents=[common], help="create, publish or sync the next meeting's notes",
+                       description="Manage a meeting's notes: create them from the template; with notes in "
+                                   "HackMD and a weekly pull request, publish and sync them.")
     nsub = p.add_subparsers(dest="notes_cmd", metavar="ACTION", required=True)
     n = nsub.add_parser("create", parents=[common, meeting], help="render the template for the next meeting",
                         description="Render the meeting's template into the next meeting's notes file "
                                     "(left alone if it exists).")
     n.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD) instead of the next one")
     n.set_defaults(func=cmd_notes_create)
+    n = nsub.add_parser("publish", parents=[common, meeting], help="publish the notes: branch, HackMD note, pull request",
+                        description="Render the template (open action items carried over), commit it on the week's "
+                                    "branch ([meetings.github] branch), create the HackMD note (or use the one the "
+                                    "bot made already) and open the pull request with HACKMDURL=/HACKMDID=/DOCPATH= "
+                                    "lines. Safe to run again: one branch, one note, one pull request. Needs "
+                                    "HACKMD_TOKEN and GITHUB_TOKEN.")
+    n.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD) instead of the next one")
+    n.set_defaults(func=cmd_notes_pipeline)
+    n = nsub.add_parser("sync", parents=[common, meeting], help="bring the HackMD note into its pull request",
+                        description="Bring the HackMD note of a held meeting into the file on its pull request's "
+                                    "branch; changes made on the branch since the last sync are merged three-way; "
+                                    "a conflict is reported on the pull request (exit 1), never resolved silently. "
+                                    "Needs HACKMD_TOKEN and GITHUB_TOKEN.")
+    n.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD; default: the last meeting held)")
+    n.set_defaults(func=cmd_notes_pipeline)
 
     p = sub.add_parser("remind", parents=[common, meeting], help="post (or print) the next reminder now",
                        description="Post the next meeting's reminder now (saying the real time left), or with "

@@ -52,8 +52,12 @@ def file_ref(files: NotesFiles, path: Path, line: int | None = None) -> Link | T
     return Link(url, label) if url else Text(label)
 
 
-def notes_link(store: "NotesStore", day: dt.date) -> tuple[str, Link | Text]:
-    return ("Notes: ", notes_ref(store, day))
+def notes_link(store: "NotesStore", day: dt.date) -> tuple[str | Link | Text, ...]:
+    """``Notes: <link>`` and the store's related links (`` · pull request #12``)."""
+    out: list[str | Link | Text] = ["Notes: ", notes_ref(store, day)]
+    for label, url in store.related(day):
+        out += [" · ", Link(url, label)]
+    return tuple(out)
 
 
 def agenda_lines(msg: Message, items: list[Item] | None) -> None:
@@ -83,7 +87,7 @@ def next_message(meeting: Meeting, upcoming: list[Occurrence], now: dt.datetime)
 def reminder_head(meeting: Meeting, occ: Occurrence, offset: dt.timedelta | None, now: dt.datetime) -> Message:
     """A reminder's time, zones and call link (the agenda follows); ``offset`` is how long
     before the meeting it is meant to go out (None: now, whenever that is)."""
-    msg = Message(kind="reminder")
+    msg = Message(kind="reminder", about=occ)
     left = occ.start_utc - now
     if offset is None or left < offset * 0.9:
         # posted by hand, or sent late (after a restart): say what is true, not "15 min";
@@ -125,13 +129,13 @@ def action_pings(files: NotesFiles, meeting: Meeting, occ: Occurrence, items: li
     pings = []
     for initials in sorted(resolved):
         person, theirs = resolved[initials]
-        msg = Message(kind="notice").add(
+        msg = Message(kind="notice", about=occ).add(
             Mention(person), f" you have {len(theirs)} open action item(s) before {meeting.name} on ",
             Time(occ.start_utc, format_utc(occ.start)), ":")
         for it in theirs:
             msg.add(f"• [{it.date.isoformat()}] ", UserText(it.body), " — ", file_ref(files, it.path, it.line))
         pings.append((person, msg))
-    summary = Message(kind="notice").add(
+    summary = Message(kind="notice", about=occ).add(
         Text(f"Open action items before {meeting.name}", bold=True), f" ({occ.date.isoformat()}): {len(items)}")
     for initials in sorted(resolved):
         person, theirs = resolved[initials]

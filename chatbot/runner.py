@@ -17,9 +17,13 @@ from .bot import Bot
 from .config import ConfigError, Meeting, format_duration, load_config
 from .gitsync import GitSync, hooks_for
 from .schedule import UTC, DueReminder, classify, next_reminder, reminders
+from .messages import Message, Text, UserText
 from .state import Ledger
+from .stores import weekly_enabled
 
 log = logging.getLogger(__name__)
+
+PIPELINE_EVERY_MINUTES = 10
 
 
 class ReminderTrigger(BaseTrigger):
@@ -130,7 +134,7 @@ class Reminders:
         """Send what fell due while the bot was down, still within the grace period."""
         for meeting in self.bot.config.meetings:
             if self.backend.wants(meeting):
-                for job in (self.fire, self.fire_pings):
+                for job in (self.fire, self.fire_pings, self.fire_pipeline):
                     try:
                         job(meeting.id)
                     except Exception:  # one meeting's problem stops neither the start nor the others
@@ -156,6 +160,12 @@ class Reminders:
             if meeting.actions.enabled and meeting.actions.ping_before:
                 self.scheduler.add_job(self.fire_pings, ShiftedTrigger(meeting, offset, [meeting.actions.ping_before]),
                                        args=[meeting.id], id=f"pings:{meeting.id}", coalesce=True,
+                                       misfire_grace_time=grace, max_instances=1)
+            if weekly_enabled(meeting):
+                # publish, sync and nudge are judged every few minutes (each done once, see
+                # weekly.due_steps): a missed moment is caught up on the next tick
+                self.scheduler.add_job(self.fire_pipeline, "interval", minutes=PIPELINE_EVERY_MINUTES,
+                                       args=[meeting.id], id=f"pipeline:{meeting.id}", coalesce=True,
                                        misfire_grace_time=grace, max_instances=1)
 
     def due(self, meeting: Meeting, now: dt.datetime, offsets: list[dt.timedelta] | None = None,
@@ -341,6 +351,54 @@ class Reminders:
                 results.append(self._send(summary_key, f"action-item summary for {meeting.id}", send, again, retry_id,
                                           find, intent))
         return results
+
+    def fire_pipeline(self, meeting_id: str) -> None:
+        """The weekly notes pipeline's steps that are due (publish, sync, nudge), each once."""
+        from .stores import weekly  # HackMD and GitHub clients: loaded only where the pipeline runs
+
+        meeting = self.bot.config.meeting(meeting_id)
+        if not weekly_enabled(meeting):
+            return
+        pipe = weekly.Weekly(self.bot, meeting)
+        for step, occ in weekly.due_steps(meeting, self.bot.now()):
+            key = f"pipeline-{step}:{self.backend.name}:{meeting.id}:{occ.date.isoformat()}"
+            if self.was_sent(key):
+                continue
+            what = f"the notes pipeline's {step} of {meeting.id} {occ.date.isoformat()}"
+            try:
+                if step == "publish":
+                    pipe.publish(occ.date)
+                elif step == "sync":
+                    result = pipe.sync(occ.date)
+                    if not result.ok:  # reported on the pull request; tell the meeting's channel too
+                        message = Message(kind="notice").add(Text(f"{meeting.name} notes", bold=True), ": ",
+                                                             UserText(result.summary))
+                        send, find, intent = self._once(meeting, message, key + ":conflict")
+                        self._send(key + ":conflict", what + " (conflict)", send, None, "", find, intent)
+                else:
+                    self._nudge(pipe, meeting, occ, key, what)
+                    continue
+            except weekly.Failure as exc:  # tried again on the next tick while the step is due
+                log.error("%s failed: %s", what, exc)
+                continue
+            self._record_sent(key, what, verb="done:")
+
+    def _nudge(self, pipe, meeting: Meeting, occ, key: str, what: str) -> None:
+        pr = pipe.pull_request(occ.date)
+        synced = pipe.synced_since_meeting(occ.date)
+        if pr is None or pr.state != "open":  # merged (or closed): nothing to chase
+            self._record_sent(key, what, verb="not needed:")
+            return
+        message = pipe.nudge_message(occ.date, pr, synced)
+        chairs = [p for p in self.bot.config.people if p.chair]
+        for person in chairs:
+            k = f"{key}:{person.initials}"
+            send, find, intent = self._once(meeting, message, k, person)
+            self._send(k, f"{what} to {person.initials}", send, None, "", find, intent)
+        if not chairs:  # nobody is the chair: the meeting's channel is told
+            send, find, intent = self._once(meeting, message, key + ":channel")
+            self._send(key + ":channel", what, send, None, "", find, intent)
+        self._record_sent(key, what, verb="sent")
 
     def stop(self) -> None:
         # No job may add a retry once the shutdown began: APScheduler's shutdown(wait=True)

@@ -10,6 +10,12 @@ from .base import NotesStore
 from .files import FilesStore
 
 
+def weekly_enabled(meeting: Meeting) -> bool:
+    """Whether the bot runs the weekly notes pipeline (publish, sync, nudge) for ``meeting``:
+    its notes live in HackMD and reach Git through a pull request."""
+    return meeting.notes.store == "hackmd" and bool(meeting.github.repo)
+
+
 def store_for(config: Config, meeting: Meeting) -> NotesStore:
     """The notes store of ``meeting`` as configured."""
     if meeting.notes.store == "hackmd":
@@ -18,4 +24,4 @@ def store_for(config: Config, meeting: Meeting) -> NotesStore:
     return FilesStore(config, meeting)
 
 
-__all__ = ["NotesStore", "FilesStore", "store_for"]
+__all__ = ["NotesStore", "FilesStore", "store_for", "weekly_enabled"]

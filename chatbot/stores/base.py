@@ -59,6 +59,11 @@ class NotesStore(ABC):
     def lock(self) -> AbstractContextManager[None]:
         """Serialize edits of this meeting's notes (across threads and processes)."""
 
+    def related(self, day: dt.date) -> list[tuple[str, str]]:
+        """Other links about the notes of ``day`` as (label, url), e.g. the pull request that
+        brings a live note into Git."""
+        return []
+
     def path(self, day: dt.date) -> Path | None:
         """The local file holding the notes of ``day``, if the store keeps them in one (used by
         hooks such as Git commits)."""

@@ -146,6 +146,12 @@ class HackMDStore(NotesStore):
         ref = self.locate_quietly(day)
         return ref.url if ref else None
 
+    def related(self, day: dt.date) -> list[tuple[str, str]]:
+        record = self.records.get(self.meeting.id, day) or {}
+        pr = record.get("pr_url")
+        return [(f"pull request #{record.get('pr_number')}" if record.get("pr_number") else "pull request", pr)] \
+            if pr else []
+
     def exists(self, day: dt.date) -> bool:
         return self.locate(day) is not None
 

@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from ..notes.edit import atomic_write
 
 _lock = threading.Lock()
@@ -36,11 +38,12 @@ class NoteRecords:
         return dict(entry) if isinstance(entry, dict) else None
 
     def update(self, meeting_id: str, day: dt.date, **fields: Any) -> dict[str, Any]:
-        """Merge ``fields`` into the record of (meeting, day) and write it atomically."""
-        with _lock:
+        """Merge ``fields`` into the record of (meeting, day) and write it atomically (one
+        writer at a time, across threads and the bot's processes)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _lock, FileLock(str(self.path.with_name(f".{self.path.name}.lock")), timeout=30):
             data = self._load()
             entry = data.setdefault(meeting_id, {}).setdefault(day.isoformat(), {})
-            entry.update({k: v for k, v in fields.items()})
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            entry.update(fields)
             atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
             return dict(entry)
