@@ -8,13 +8,14 @@ import logging
 import signal
 import sqlite3
 import threading
+from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from .backends.base import Backend, BackendError
 from .bot import Bot
-from .config import ConfigError, Meeting, format_duration, load_config
+from .config import ConfigError, Meeting, Person, format_duration, load_config
 from .gitsync import GitSync, hooks_for
 from .schedule import UTC, DueReminder, classify, next_reminder, reminders
 from .messages import Message, Text, UserText
@@ -343,10 +344,8 @@ class Reminders:
                     continue
                 # the summary mentions only who could not be reached by their own ping (by
                 # default): nobody is notified twice about the same items
-                wanted = meeting.actions.summary_mentions
-                _, summary = self.bot.action_pings(
-                    meeting, r.occurrence,
-                    mention=lambda p: wanted == "all" or (wanted == "unreached" and p.initials not in reached))
+                _, summary = self.bot.action_pings(meeting, r.occurrence,
+                                                   mention=_summary_mentions(meeting.actions.summary_mentions, reached))
                 send, find, intent = self._once(meeting, summary, summary_key)
                 results.append(self._send(summary_key, f"action-item summary for {meeting.id}", send, again, retry_id,
                                           find, intent))
@@ -411,6 +410,16 @@ class Reminders:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.ledger.close()
+
+
+def _summary_mentions(wanted: str, reached: set[str]) -> Callable[[Person], bool]:
+    """Whom the action-item summary mentions: ``unreached`` (owners whose own ping was not
+    delivered), ``all`` or ``none`` (``[meetings.actions] summary_mentions``)."""
+
+    def mention(person: Person) -> bool:
+        return wanted == "all" or (wanted == "unreached" and person.initials not in reached)
+
+    return mention
 
 
 class ConfigWatcher:

@@ -193,7 +193,6 @@ def _merge_conflict(repo: Path, notes: Path, git) -> None:
 
 @pytest.mark.parametrize("resolved_in_file", [False, True])
 def test_a_notes_file_with_an_unresolved_merge_conflict_is_not_edited(tmp_path, repos, resolved_in_file):
-    from chatbot.bot import Sender
     from chatbot.messages import render_plain
     from test_gitsync import NOTES, PUSH, git, make_bot, say
 
@@ -225,7 +224,6 @@ def test_a_notes_file_with_an_unresolved_merge_conflict_is_not_edited(tmp_path, 
 
 
 def test_conflict_markers_are_refused_without_git_but_a_setext_heading_is_not_one(tmp_path):
-    from chatbot.bot import Sender
     from chatbot.messages import render_plain
 
     cfg = write_config(tmp_path)
