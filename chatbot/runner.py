@@ -84,6 +84,10 @@ class Reminders:
         self._stopping = False
 
     def start(self) -> None:
+        try:
+            self.ledger.prune()  # old handled deliveries and unconfirmed intents
+        except sqlite3.Error as exc:
+            log.warning("cannot prune the ledger: %s", exc)
         self.schedule()
         self.scheduler.start()
         self._log_jobs("scheduled")

@@ -609,3 +609,15 @@ def test_zulip_finds_a_ping_sent_before_a_crash_in_the_direct_messages(tmp_path,
         narrow = fake.requests_to("GET", "messages")[-1].params["narrow"]
         assert {t["operator"]: t["operand"] for t in narrow} == {"dm": ["jaime@example.org"],
                                                                  "sender": fake.bot.email}
+
+
+def test_unconfirmed_intents_are_forgotten_after_a_week(tmp_path):
+    ledger = Ledger(tmp_path / "chatbot.sqlite3")
+    week_ago = dt.datetime.now(UTC) - dt.timedelta(days=8)
+    ledger.record_intent("old", {"text": "x"}, when=week_ago)
+    ledger.record_intent("new", {"text": "y"})
+    ledger.prune()
+    assert ledger.intent("old") is None and ledger.intent("new")[1] == {"text": "y"}
+    ledger.mark_sent("new")  # a confirmation removes its intent
+    assert ledger.intent("new") is None and ledger.was_sent("new")
+    ledger.close()
