@@ -23,7 +23,7 @@ from chatbot.messages import render_plain
 
 from conftest import FIXTURES, FixedClock, say
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # next meeting: Wed 2026-01-07 17:00 UTC
 NOTES = "meetings/archive"
 

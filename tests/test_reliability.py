@@ -29,7 +29,7 @@ from fakes.recording import RecordingBackend
 from conftest import BASE_CONFIG, FixedClock, write_config
 
 REPO = Path(__file__).parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class Bot_:

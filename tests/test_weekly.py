@@ -26,7 +26,7 @@ from fakes.hackmd import FakeHackMD
 from fakes.recording import RecordingBackend
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 REPO = "conda/governance"
 BRANCH = "2026-01-07-meeting-notes"
 DOC = "meetings/archive/20260107-eco.md"
