@@ -64,6 +64,10 @@ FIND_SLACK_SECONDS = 120  # look this much before an intent's time (clock skew b
 FIND_PAGES = 5  # pages of conversations.history searched after a crash
 
 
+# Refusals of a token that worked before: revoked, app uninstalled, account deactivated.
+REVOKED_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+# apps.connections.open: the app-level token is refused, or Socket Mode was turned off
+APP_TOKEN_REFUSED = REVOKED_ERRORS | {"link_disabled", "not_allowed_token_type"}
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -464,6 +468,7 @@ class SlackBackend(Backend):
         self._redaction: RedactSecrets | None = None
         self._client_lock = threading.Lock()
         self.bot_user_id: str | None = None
+        self._bot_token_refused: str | None = None
 
     @property
     def settings(self):
@@ -667,12 +672,19 @@ class SlackBackend(Backend):
         Any failure is logged with the method name and raised as BackendError."""
         from slack_sdk.errors import SlackApiError, SlackClientError
 
+        if self._bot_token_refused:  # Slack said the token is no good: do not keep asking
+            log.info("Slack API %s not called: %s was refused earlier (see /healthz)", method, BOT_TOKEN_ENV)
+            error = BackendError(f"Slack API {method} not called: {self._bot_token_refused}")
+            error.code = "token_refused"  # type: ignore[attr-defined]
+            raise error
         func = getattr(self.client, method.replace(".", "_"))
         try:
             return func(**params).data
         except SlackApiError as exc:
             err = (exc.response.get("error") if exc.response is not None else None) or "unknown_error"
             status = getattr(exc.response, "status_code", "?")
+            if err in REVOKED_ERRORS:
+                self._refuse_bot_token(err, method)
             log.error("Slack API %s failed: %s (HTTP %s)", method, err, status)
             error = BackendError(f"Slack API {method} failed: {err}")
             error.code = err  # type: ignore[attr-defined]
@@ -680,6 +692,48 @@ class SlackBackend(Backend):
         except (SlackClientError, OSError) as exc:
             log.error("Slack API %s failed: cannot reach %s (%s)", method, self.api_url, exc)
             raise BackendError(f"Slack API {method} failed: {exc}") from None
+
+    def _refuse_bot_token(self, err: str, method: str) -> None:
+        """The bot token was refused while running (revoked, the app uninstalled, the account
+        deactivated): no post can work until it is replaced and the bot restarted. Said once;
+        ``/healthz`` reports it; in Socket Mode (no /healthz) the bot stops and exits non-zero.
+        In HTTP mode it keeps serving (slash commands are still answered through their
+        response_url, which needs no token) and ``/healthz`` says what is wrong."""
+        message = (f"{BOT_TOKEN_ENV} was refused by Slack ({err}) on {method}: reminders, pings and channel notes "
+                   "cannot be posted; put a valid Bot User OAuth Token (xoxb-…) in the environment and restart")
+        self._bot_token_refused = message
+        self.refused(BOT_TOKEN_ENV, message, fatal=self.settings.mode == "socket")
+
+    def _refuse_app_token(self, err: str) -> None:
+        message = (f"{APP_TOKEN_ENV} was refused by Slack ({err}) on apps.connections.open: no slash command can "
+                   "arrive; generate a new app-level token (xapp-…, scope connections:write) or turn Socket Mode "
+                   "back on, put it in the environment and restart")
+        self.refused(APP_TOKEN_ENV, message, fatal=True)
+
+    def _app_token_client(self):
+        """The Web API client Socket Mode opens connections with (``apps.connections.open`` with
+        the app-level token): a refused token stops the bot instead of being retried forever."""
+        from slack_sdk import WebClient
+        from slack_sdk.errors import SlackApiError
+        from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+        backend = self
+
+        class AppTokenClient(WebClient):
+            def apps_connections_open(self, *, app_token: str, **kwargs: Any):
+                if backend.fatal:  # stopping: do not ask again
+                    raise BackendError(backend.fatal)
+                try:
+                    return super().apps_connections_open(app_token=app_token, **kwargs)
+                except SlackApiError as exc:
+                    err = (exc.response.get("error") if exc.response is not None else None) or "unknown_error"
+                    if err in APP_TOKEN_REFUSED:
+                        backend._refuse_app_token(err)
+                    raise
+
+        return AppTokenClient(base_url=self.api_url, timeout=30, logger=logging.getLogger("chatbot.slack.web"),
+                              retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
+                                              RateLimitErrorRetryHandler(max_retry_count=5)])
 
     def _authenticate(self, stop: threading.Event) -> bool:
         """auth.test until it works: a refused token stops the bot with a clear message, an
@@ -894,7 +948,7 @@ class SlackBackend(Backend):
                 client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
 
         handler = OnceHandler(app, app_token, logger=logging.getLogger("chatbot.slack.socket"),
-                              web_client=self.client, ping_interval=SOCKET_PING_INTERVAL)
+                              web_client=self._app_token_client(), ping_interval=SOCKET_PING_INTERVAL)
         self._socket_handler = handler
         delay = 1.0
         while not stop.is_set():
@@ -904,7 +958,7 @@ class SlackBackend(Backend):
                 break
             except SlackApiError as exc:
                 err = exc.response.get("error") if exc.response is not None else "unknown_error"
-                if err in AUTH_ERRORS:
+                if err in AUTH_ERRORS or err in APP_TOKEN_REFUSED:
                     raise ConfigError(f"{APP_TOKEN_ENV} was refused by Slack ({err}); use an app-level token "
                                       "(xapp-…) with the connections:write scope") from None
                 log.warning("Slack API apps.connections.open failed: %s; retrying in %.0f s", err, delay)

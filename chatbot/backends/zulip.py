@@ -82,7 +82,10 @@ SEEN_IDS_KEPT = 5000  # message ids remembered as handled, so none is handled tw
 REPLY_BURST = 10
 REPLY_REFILL = 3.0  # seconds
 FEATURE_INCLUDE_ANCHOR = 155  # Zulip 6.0: GET /messages takes include_anchor
-FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private)
+FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private), and dm: (before: pm-with:)
+FEATURE_CHANNEL = 250  # Zulip 9.0: the narrow operator channel (before: stream)
+FIND_RECENT = 100  # the bot's newest messages in a topic looked at after a crash
+FIND_SLACK_SECONDS = 120  # and only those from this long before the intent on (clock skew)
 MENTION_RE = re.compile(r"@_?\*\*(?P<name>[^*|]*)(?:\|(?P<id>\d+))?\*\*")
 # The header Zulip's "quote and reply" (and "quote") writes before the quoted block:
 # "@_**Agenda Bot|100** [said](https://…/#narrow/…/near/123):" (the word is translated). It
@@ -569,6 +572,7 @@ class ZulipBackend(Backend):
                 time.sleep(delay)
                 continue
             if code in AUTH_ERRORS:
+                self._refuse_key(code, f"sending {what}")
                 raise BackendError(f"Zulip refused the bot's credentials ({code}: {self._clean(str(res.get('msg')))})")
             raise BackendError(f"Zulip refused {what}: {self._clean(str(res.get('msg')))} ({code or 'no code'})")
 
@@ -600,6 +604,58 @@ class ZulipBackend(Backend):
             log.info("Zulip: sent a direct message to %s", person.initials)
             return
         self.post(meeting, message)
+
+    def intent_data(self, meeting: Meeting, message: Message) -> dict[str, Any]:
+        """What :meth:`find_sent` needs to recognise the post after a crash: its content exactly
+        as it will be sent, and its topic."""
+        self._client()  # as post() does: mentions are rendered with the server's user ids
+        return {"text": self.render(message), "topic": self.topic_for(meeting, message)}
+
+    def find_sent(self, meeting: Meeting, key: str, since: dt.datetime, data: dict[str, Any],
+                  person: Person | None = None) -> bool | None:
+        """After a crash: whether the post recorded as an intent at ``since`` (``data["text"]``:
+        its content) is on the server: the bot's own recent messages in the meeting's topic (or
+        its direct messages with ``person``), ``GET /messages`` with a narrow. Zulip keeps no
+        metadata on messages, so the content must match exactly. BackendError when the server
+        cannot be asked now; None when it never can (the runner then posts)."""
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return None
+        creds = self.credentials()
+        client = self._client()
+        level = int(getattr(client, "feature_level", 0) or 0)
+        me = {"operator": "sender", "operand": creds["email"]}
+        if person is not None and meeting.actions.ping == "dm" and person.zulip_email:
+            where = f"the direct messages with {person.initials}"
+            narrow = [{"operator": "dm" if level >= FEATURE_IS_DM else "pm-with", "operand": [person.zulip_email]}, me]
+        else:
+            stream = meeting.destinations.zulip_stream
+            if not stream:
+                return False
+            topic = data.get("topic")
+            if not isinstance(topic, str) or not topic:
+                return None
+            where = f"#{stream} > {topic}"
+            narrow = [{"operator": "channel" if level >= FEATURE_CHANNEL else "stream", "operand": stream},
+                      {"operator": "topic", "operand": topic}, me]
+        with self._send_lock:
+            res = client.get_messages({"anchor": "newest", "num_before": FIND_RECENT, "num_after": 0,
+                                       "narrow": narrow, "apply_markdown": False, "client_gravatar": True})
+        if res.get("result") != "success":
+            code = res.get("code")
+            if code == "RATE_LIMIT_HIT" or res.get("result") == "http-error" or \
+                    res.get("status_code") in (429, 500, 502, 503, 504):
+                raise BackendError(f"cannot look for the post in {where}: {self._clean(str(res.get('msg')))}")
+            log.warning("Zulip: cannot look for a post made before a crash in %s: %s (%s)", where,
+                        self._clean(str(res.get("msg"))), code)
+            return None
+        oldest = since.timestamp() - FIND_SLACK_SECONDS
+        want = text.strip()
+        for m in res.get("messages") or []:
+            if isinstance(m, dict) and (m.get("timestamp") or 0) >= oldest \
+                    and str(m.get("content") or "").strip() == want:
+                return True
+        return False
 
     # -- receiving ----------------------------------------------------------------------
 
@@ -842,18 +898,29 @@ class ZulipBackend(Backend):
                         messages[-1]["id"] if messages else since)
         return True
 
+    def _refuse_key(self, code: str, what: str) -> None:
+        """The server refused the bot's key while running (regenerated, the bot deactivated):
+        nothing works until the key is replaced, so say which credential, once, and stop (the
+        process exits non-zero) rather than retry every minute."""
+        creds = self._creds or {}
+        credential = f"the API key in {creds['config_file']}" if creds.get("config_file") else API_KEY_ENV
+        message = (f"Zulip refused the bot's credentials ({code}) on {what}: {credential} (for "
+                   f"{creds.get('email') or '?'}) no longer works; put the bot's current API key there and restart")
+        self.refused(API_KEY_ENV if not creds.get("config_file") else "zuliprc", message, fatal=True)
+
     def _api_problem(self, what: str, res: dict[str, Any], stop: threading.Event, backoff: _Backoff) -> None:
         code = res.get("code")
+        if code in AUTH_ERRORS:
+            self._refuse_key(code, what)  # stops the bot (the runner's stop event)
+            stop.wait(backoff.next())
+            return
         if code == "RATE_LIMIT_HIT" or res.get("status_code") == 429:
             delay = _retry_after(res)
             log.warning("Zulip: rate limited on %s; retrying in %.1f s", what, delay)
         else:
             delay = backoff.next()
-            if code in AUTH_ERRORS:
-                log.error("Zulip: %s refused the credentials (%s); retrying in %.0f s", what, code, delay)
-            else:
-                log.warning("Zulip: %s failed: %s (%s); retrying in %.0f s", what,
-                            self._clean(str(res.get("msg"))), code or res.get("status_code"), delay)
+            log.warning("Zulip: %s failed: %s (%s); retrying in %.0f s", what,
+                        self._clean(str(res.get("msg"))), code or res.get("status_code"), delay)
         stop.wait(delay)
 
     # -- commands -----------------------------------------------------------------------
