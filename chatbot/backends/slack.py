@@ -19,7 +19,9 @@ Everything user-typed is escaped (``&``, ``<``, ``>``) and mass mentions are def
 can make the bot ping ``@channel`` or inject links. Command text arrives in Slack's own escaped
 form, with ``<@U…>``/``<#C…|name>``/``<!here>``/``<url|label>`` entities; :func:`readable_text`
 turns it back into what the person saw before the core stores it. Messages longer than Slack
-keeps (40,000 characters) are shortened at a line break (:func:`fit_text`). Secrets come only
+keeps (40,000 characters) are sent as several messages, split at line breaks and never inside
+an entity (:func:`split_text`); only an answer through a ``response_url``, which takes at most
+5 messages, is shortened after that (:func:`fit_text`). Secrets come only
 from the environment and are scrubbed from log output.
 
 ``[slack] api_url`` points the Web API client (and with it Socket Mode's
@@ -171,6 +173,52 @@ def fit_text(text: str, limit: int = MAX_TEXT, keep_last: bool = False) -> str:
         kept.append(line)
         used += cost
     return "\n".join(kept + tail)
+
+
+MAX_RESPONSES = 5  # a response_url takes up to 5 messages (within 30 minutes)
+
+
+def _cut_at_space(line: str, budget: int) -> str:
+    """The longest prefix of ``line`` within ``budget`` units, never inside an entity; ending
+    after a space if one falls in its second half."""
+    out, used, space = [], 0, 0
+    for m in _ATOM.finditer(line):
+        n = _units(m.group())
+        if used + n > budget:
+            break
+        out.append(m.group())
+        used += n
+        if m.group() == " ":
+            space = len(out)
+    if space > len(out) // 2:
+        out = out[:space]
+    return "".join(out) or line[:1]
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Mrkdwn text as messages Slack shows whole (each within ``limit``), split at line
+    breaks; a single longer line is split between entities (after a space where it can be).
+    Nothing is dropped: the parts, joined with newlines, are the text (except inside such a line)."""
+    if _units(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    for line in text.split("\n"):
+        while _units(line) > limit:
+            head = _cut_at_space(line, limit)
+            pieces.append(head)
+            line = line[len(head):]
+        pieces.append(line)
+    chunks: list[str] = []
+    current: str | None = None
+    for piece in pieces:
+        if current is not None and _units(current) + 1 + _units(piece) <= limit:
+            current += "\n" + piece
+        else:
+            if current is not None:
+                chunks.append(current)
+            current = piece
+    chunks.append(current or "")
+    return chunks
 
 
 # ---------------------------------------------------------------------------------------
@@ -407,18 +455,29 @@ class SlackBackend(Backend):
         return None
 
     def render(self, message: Message, prefix: str = "") -> str:
-        """The message as it is posted: mrkdwn, shortened to what Slack keeps (a last line
-        the bot wrote itself, such as the notes link, stays)."""
-        last = message.lines[-1] if message.lines else ()
-        return fit_text(prefix + render_mrkdwn(message),
-                        keep_last=not any(isinstance(seg, UserText) for seg in last))
+        """The message as mrkdwn, whole (``render_parts``: as it is posted)."""
+        return prefix + render_mrkdwn(message)
+
+    def render_parts(self, message: Message, prefix: str = "", most: int | None = None) -> list[str]:
+        """The message as the messages it is posted as: split at line breaks where it is longer
+        than Slack keeps; with ``most``, the last allowed part is shortened (a last line the bot
+        wrote itself, such as the notes link, stays)."""
+        parts = split_text(self.render(message, prefix))
+        if most is not None and len(parts) > most:
+            last = message.lines[-1] if message.lines else ()
+            rest = "\n".join(parts[most - 1:])
+            parts = parts[: most - 1] + [fit_text(rest, keep_last=not any(isinstance(s, UserText) for s in last))]
+        return parts
+
+    def _post_parts(self, channel: str, message: Message) -> None:
+        for part in self.render_parts(message):
+            self.call("chat.postMessage", channel=channel, text=part, unfurl_links=False, unfurl_media=False)
 
     def post(self, meeting: Meeting, message: Message) -> None:
         channel = meeting.destinations.slack_channel
         if not channel:
             raise BackendError(f"meeting {meeting.id!r} has no destinations.slack_channel")
-        self.call("chat.postMessage", channel=channel, text=self.render(message),
-                  unfurl_links=False, unfurl_media=False)
+        self._post_parts(channel, message)
         log.info("posted to Slack channel %s for %s", channel, meeting.id)
 
     def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
@@ -429,8 +488,7 @@ class SlackBackend(Backend):
             dm = (opened.get("channel") or {}).get("id")
             if not dm:
                 raise BackendError("Slack API conversations.open returned no channel")
-            self.call("chat.postMessage", channel=dm, text=self.render(message),
-                      unfurl_links=False, unfurl_media=False)
+            self._post_parts(dm, message)
             log.info("sent a Slack direct message to %s (%s)", person.initials, person.slack_id)
             return
         self.post(meeting, message)
@@ -681,12 +739,12 @@ class SlackBackend(Backend):
                                   Sender("slack", user_id, user_name), meeting_id, allow_unknown=allow,
                                   place=place, spelled=spelled)
         log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
-        text = self.render(message, "" if message.ok else ":warning: ")
         try:
-            resp = respond(text=text, response_type="ephemeral")
-            status = getattr(resp, "status_code", 200)
-            if status >= 300:
-                log.error("Slack response_url answered HTTP %s for %s", status, name)
+            for text in self.render_parts(message, "" if message.ok else ":warning: ", most=MAX_RESPONSES):
+                resp = respond(text=text, response_type="ephemeral")
+                status = getattr(resp, "status_code", 200)
+                if status >= 300:
+                    log.error("Slack response_url answered HTTP %s for %s", status, name)
         except Exception as exc:  # the answer is lost, but the bot keeps running
             log.error("Slack response_url failed for %s: %s", name, exc)
         if message.ok and message.public is not None and self.settings.public_confirmation:
@@ -694,8 +752,7 @@ class SlackBackend(Backend):
             target = meeting.destinations.slack_channel or channel
             if target:
                 try:
-                    self.call("chat.postMessage", channel=target, text=self.render(message.public),
-                              unfurl_links=False, unfurl_media=False)
+                    self._post_parts(target, message.public)
                 except BackendError:
                     pass  # logged by call()
 
