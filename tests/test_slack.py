@@ -774,11 +774,31 @@ def test_socket_mode_reconnects_after_a_disconnect(tmp_path, fake, start_bot):
 
 
 @pytest.mark.slow
+def test_a_command_right_after_a_reconnect_request_is_acked_and_done_once(tmp_path, fake, start_bot):
+    """Slack asks for a reconnect and a command arrives on the old connection at that moment:
+    it is acknowledged (through the new connection) and acted on once; so is one on the new."""
+    bot = start_bot()
+    fake.wait_connected(1, timeout=20)
+    fake.request_refresh()
+    eid, cmd = fake.send_slash_command("/agenda", "add On the old connection", user_id="U0JAIME")
+    fake.wait_ack(eid)
+    assert "item 1" in fake.wait_response(cmd["response_url"])["text"]
+    fake.wait_connected(2, timeout=20)
+    eid, cmd = fake.send_slash_command("/agenda", "add On the new connection", user_id="U0JAIME")
+    fake.wait_ack(eid)
+    assert "item 2" in fake.wait_response(cmd["response_url"])["text"]
+    fake.wait_for(lambda: fake.live_connections == 1, what="the old connection to close")
+    notes = _notes(tmp_path)
+    assert notes.count("- [ ] JRG: On the old connection") == 1 and notes.count("- [ ] JRG: On the new connection") == 1
+    assert bot.alive() and " ERROR " not in bot.output()
+
+
+@pytest.mark.slow
 def test_socket_mode_recovers_from_a_dead_connection(tmp_path, fake, start_bot):
     bot = start_bot()
     fake.wait_connected(1, timeout=20)
     fake.drop_connections(abrupt=True)  # TCP gone without a close frame, as when the network fails
-    # slack_sdk notices through its pings (a few ping intervals) and opens a new connection
+    # the bot sees the end of the stream (bench/latency.py times it) and opens a new connection
     fake.wait_connected(2, timeout=40)
     assert fake.tickets_issued == 2
     eid, cmd = fake.send_slash_command("/agenda", "add After the network came back", user_id="U0JAIME")

@@ -55,7 +55,9 @@ HTTP_PATH = "/slack/events"
 DEFAULT_API_URL = "https://slack.com/api/"
 WORK_THREADS = 2  # commands worked on at once: edits of a notes file take turns anyway, and fewer
 # threads leave the GIL to the acks during a burst (see bench/README.md)
-SOCKET_PING_INTERVAL = 3.0  # seconds; a dead connection is noticed (and replaced) after ~4 missed pongs
+SOCKET_PING_INTERVAL = 3.0  # seconds; a silently dead connection is noticed after ~4 missed pongs
+SOCKET_WATCH_INTERVAL = 0.2  # seconds between checks for a connection the server closed (EOF)
+SOCKET_RETIRE_GRACE = 0.3  # seconds an old connection may take to close by itself after a replacement
 
 # Errors that mean the token itself is wrong: retrying cannot help, the operator must act.
 AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
@@ -387,6 +389,123 @@ class _HoldingExecutor(ThreadPoolExecutor):
             return fn(*args, **kwargs)
 
         return super().submit(held)
+
+
+def prompt_socket_mode_handler(app, app_token: str, logger: logging.Logger, web_client):
+    """bolt's Socket Mode handler on slack_sdk's built-in client, with its two stalls removed
+    (measured in ``bench/latency.py``, Socket Mode case):
+
+    * Replacing a connection (Slack's ``disconnect`` request, or any reconnect): the built-in
+      client closed the old connection before using the new one, and closing waited for the
+      old connection's reader to give up its ``recv`` (a 3 s timeout); the thread that runs
+      the acks waited with it, so a command arriving then was acked after ~3 s, past Slack's
+      limit. Here the new connection is used at once and the old one is retired in the
+      background: its write side is shut (the server answers with its own close, after
+      delivering what it had sent), then, after ``SOCKET_RETIRE_GRACE``, it is shut for good.
+    * A connection the server closed without a close frame (TCP FIN or reset): the built-in
+      reader takes end-of-file for "no data yet" and only missing pongs revealed it, after
+      four ping intervals (~15 s deaf). A watcher looks for end-of-file every
+      ``SOCKET_WATCH_INTERVAL`` and reconnects at once.
+    """
+    from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
+    from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
+    from slack_sdk.socket_mode.builtin.client import SocketModeClient
+    from slack_sdk.socket_mode.builtin.connection import Connection, ConnectionState
+
+    def at_eof(sock) -> bool:
+        """Whether the peer closed the TCP connection and nothing is left to read (a look at
+        the raw socket, under any TLS layer, without taking anything from the reader)."""
+        try:
+            fd = sock.fileno()
+            if fd < 0:
+                return True
+            with socket.fromfd(fd, sock.family, sock.type) as raw:
+                raw.setblocking(False)
+                return raw.recv(1, socket.MSG_PEEK) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
+    def retire(old) -> None:
+        sock = getattr(old, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            time.sleep(SOCKET_RETIRE_GRACE)
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes its reader if the server did not close
+            except OSError:
+                pass
+        try:
+            old.close()
+        except Exception as exc:
+            logger.debug("closing a replaced Socket Mode connection: %s", exc)
+
+    class PromptClient(SocketModeClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._watcher_stop = threading.Event()
+            threading.Thread(target=self._watch, name="slack-socket-watch", daemon=True).start()
+
+        def connect(self) -> None:  # the built-in connect(), retiring the old connection in the background
+            old_session, old_state = self.current_session, self.current_session_state
+            if self.wss_uri is None:
+                self.wss_uri = self.issue_new_wss_url()
+            session = Connection(
+                url=self.wss_uri, logger=self.logger, ping_interval=self.ping_interval,
+                trace_enabled=self.trace_enabled, all_message_trace_enabled=self.all_message_trace_enabled,
+                ping_pong_trace_enabled=self.ping_pong_trace_enabled, receive_buffer_size=self.receive_buffer_size,
+                proxy=self.proxy, proxy_headers=self.proxy_headers, on_message_listener=self._on_message,
+                on_error_listener=self._on_error, on_close_listener=self._on_close, ssl_context=self.web_client.ssl)
+            session.connect()
+            if old_state is not None:
+                old_state.terminated = True
+            self.current_session = session
+            self.current_session_state = ConnectionState()
+            self.auto_reconnect_enabled = self.default_auto_reconnect_enabled
+            if old_session is not None:
+                threading.Thread(target=retire, args=(old_session,), name="slack-socket-retire", daemon=True).start()
+            if not self.current_app_monitor_started:
+                self.current_app_monitor_started = True
+                self.current_app_monitor.start()
+            self.logger.info(f"A new session has been established (session id: {self.session_id()})")
+
+        def _watch(self) -> None:
+            while not self._watcher_stop.wait(SOCKET_WATCH_INTERVAL):
+                session = self.current_session
+                if self.closed or session is None or not self.auto_reconnect_enabled:
+                    continue
+                try:
+                    sock = session.sock
+                    if sock is not None and not at_eof(sock):
+                        continue
+                    if sock is not None:
+                        self.logger.info("Slack closed the Socket Mode connection; reconnecting")
+                        session.disconnect()
+                    self.connect_to_new_endpoint()
+                except Exception as exc:  # the built-in monitor tries again too
+                    self.logger.warning("reconnecting to Slack failed: %s: %s", type(exc).__name__, exc)
+
+        def close(self) -> None:
+            self._watcher_stop.set()
+            super().close()
+
+    class PromptHandler(BaseSocketModeHandler):
+        def __init__(self):
+            self.app = app
+            self.app_token = app_token
+            self.client = PromptClient(app_token=app_token, logger=logger, web_client=web_client,
+                                       proxy=web_client.proxy, ping_interval=SOCKET_PING_INTERVAL)
+            self.client.socket_mode_request_listeners.append(self.handle)
+
+        def handle(self, client, req) -> None:  # as bolt's built-in handler
+            start = time.time()
+            send_response(client, req, run_bolt_app(self.app, req), start)
+
+    return PromptHandler()
 
 
 def _refuse_garbled_timestamps(app: Callable) -> Callable:
@@ -783,11 +902,9 @@ class SlackBackend(Backend):
     # -- transports -------------------------------------------------------------------
 
     def _run_socket(self, app, app_token: str, stop: threading.Event) -> None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        handler = SocketModeHandler(app, app_token, logger=logging.getLogger("chatbot.slack.socket"),
-                                    web_client=self.client, ping_interval=SOCKET_PING_INTERVAL)
+        handler = prompt_socket_mode_handler(app, app_token, logging.getLogger("chatbot.slack.socket"), self.client)
         self._socket_handler = handler
         delay = 1.0
         while not stop.is_set():
