@@ -12,10 +12,13 @@ from . import __version__
 from .backends.base import BackendError
 from .bot import Bot, Sender, SystemClock
 from .config import CONFIG_ENV, ConfigError, default_config_path, load_config
+from .commands import subcommands
+from .compose import actions_message
 from .messages import Message, render_plain
 from .notes.edit import EditError
 from .notes.parse import NotesError
 from .schedule import UTC, next_reminder, occurrence_on
+from .terminal import for_terminal
 from .gitsync import hooks_for
 
 log = logging.getLogger("chatbot")
@@ -38,7 +41,7 @@ def _clock() -> SystemClock:
 
 
 def _emit(message: Message) -> int:
-    text = render_plain(message)
+    text = for_terminal(render_plain(message))  # notes may hold escape sequences: never printed raw
     if message.ok:
         print(text)
         for warning in message.warnings:  # done, but not published (e.g. a push Git refused)
@@ -79,15 +82,57 @@ def _sender(args) -> Sender:
     return Sender("cli", initials=args.as_)
 
 
-def cmd_agenda(args, config) -> int:
+def cmd_command(args, config) -> int:
+    """A chat command run from the CLI (``chatbot agenda add …``), with typed arguments."""
     config.meeting(args.meeting)  # an unknown --meeting is a usage error (exit 2) like everywhere
     bot = Bot(config, _clock(), hooks=hooks_for(config))
-    if args.agenda_cmd == "add":
-        text = " ".join(args.text)
-        return _emit(bot.handle(f"agenda add {text}", _sender(args), args.meeting))
-    if args.agenda_cmd == "list":
-        return _emit(bot.handle("agenda list", _sender(args), args.meeting))
-    return _emit(bot.handle(f"agenda remove {args.number}", _sender(args), args.meeting))
+    command = args.chat_command
+    values = {}
+    for arg in command.args:
+        value = getattr(args, arg.key)
+        values[arg.key] = " ".join(value) if isinstance(value, list) else value
+    return _emit(bot.run(command.words, _sender(args), args.meeting, **values))
+
+
+def _add_chat_commands(sub, word: str, parents: list[argparse.ArgumentParser], required: bool):
+    """The CLI sub-commands of ``word`` (``agenda add``, ``actions done``…), from the registry."""
+    csub = sub.add_subparsers(dest=f"{word}_cmd", metavar="ACTION", required=required)
+    for command in subcommands(word):
+        if not command.cli:
+            continue
+        c = csub.add_parser(command.words[1], parents=parents, help=command.help,
+                            description=f"{command.help[0].upper()}{command.help[1:]}. {command.help_note}".strip())
+        for arg in command.args:
+            if arg.kind is int:
+                c.add_argument(arg.key, metavar=arg.name, type=int, help=arg.help)
+            else:
+                c.add_argument(arg.key, metavar=arg.name, nargs="+", help=arg.help)
+        if command.who == "anyone":
+            c.add_argument("--as", dest="as_", metavar="INITIALS", default="CLI", help=argparse.SUPPRESS)
+        else:
+            c.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
+        c.set_defaults(func=cmd_command, chat_command=command)
+
+
+def cmd_notes_pipeline(args, config) -> int:
+    """``chatbot notes publish|sync``: a step of the weekly notes pipeline, now."""
+    from .stores import weekly
+
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
+    pipe = weekly.Weekly(bot, config.meeting(args.meeting))
+    try:
+        if args.notes_cmd == "publish":
+            res = pipe.publish(args.date)
+            made = ", ".join(res.created) or "nothing new (all there already)"
+            print(f"published the notes of {res.branch}: created {made}\n"
+                  f"  pull request: {res.pr_url}\n  HackMD note: {res.note_url}\n  branch: {res.branch}")
+            return 0
+        result = pipe.sync(args.date)
+    except weekly.Failure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"sync: {result.status}: {result.summary}" + (f"\n  comment: {result.comment_url}" if result.comment_url else ""))
+    return 0 if result.ok else 1
 
 
 def cmd_notes_create(args, config) -> int:
@@ -101,8 +146,9 @@ def cmd_notes_create(args, config) -> int:
     else:
         occ = bot.next_meeting(meeting)
     with bot.editing(meeting) as session:
-        path, created = bot.ensure_notes(meeting, occ, session)
-    print(f"{'created' if created else 'already exists'}: {path}")
+        created = bot.ensure_notes(meeting, occ, session)
+    store = bot.store(meeting)
+    print(f"{'created' if created else 'already exists'}: {store.path(occ.date) or store.name(occ.date)}")
     for warning in session.warnings:
         print(f"error: {warning}", file=sys.stderr)
     return 1 if session.warnings else 0
@@ -160,7 +206,7 @@ def cmd_remind(args, config) -> int:
     message = bot.reminder(meeting, occ)
     if args.dry_run:
         print(f"# {meeting.id} at {occ.start_utc.isoformat()}, posted now via {name}")
-        print(backend.render(message))
+        print(for_terminal(backend.render(message)))
         return 0
     try:
         backend.post(meeting, message)
@@ -181,13 +227,13 @@ def cmd_actions(args, config) -> int:
         files = bot.files(meeting)
         print(json.dumps([{
             "date": it.date.isoformat(), "file": str(it.path), "line": it.line, "text": it.text, "body": it.body,
-            "url": getattr(bot._file_ref(files, it.path, it.line), "url", None),
+            "url": files.url_at(it.path, it.line),
             "owners": [{"token": o.token, "name": o.name, "github": o.github, "resolved": o.resolved,
                         "initials": o.person.initials if o.person else None} for o in it.owners],
         } for it in items], indent=2, ensure_ascii=False))
         return 0
     title = f"Open action items ({meeting.name})" + (f" owned by {args.owner}" if args.owner else "")
-    return _emit(bot.actions_message(meeting, items, title))
+    return _emit(actions_message(bot.files(meeting), items, title))
 
 
 def cmd_check_config(args, config) -> int:
@@ -350,28 +396,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("agenda", parents=[common], help="add, list or remove agenda items",
                        description="Edit the agenda of the next meeting's notes file.")
-    asub = p.add_subparsers(dest="agenda_cmd", metavar="ACTION", required=True)
-    a = asub.add_parser("add", parents=[common, meeting], help="add an item",
-                        description="Append '- [ ] INITIALS: TEXT' to the next meeting's agenda.")
-    a.add_argument("text", nargs="+", help="the agenda item")
-    a.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
-    a = asub.add_parser("list", parents=[common, meeting], help="list the items",
-                        description="List the next meeting's agenda items, numbered.")
-    a.add_argument("--as", dest="as_", metavar="INITIALS", default="CLI", help=argparse.SUPPRESS)
-    a = asub.add_parser("remove", parents=[common, meeting], help="remove item N",
-                        description="Remove agenda item N (as numbered by 'list'); only its owner or an admin may (with [bot] editors set: only an editor or an admin).")
-    a.add_argument("number", type=int, help="the item's number in 'chatbot agenda list'")
-    a.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
-    p.set_defaults(func=cmd_agenda)
+    _add_chat_commands(p, "agenda", [common, meeting], required=True)
 
-    p = sub.add_parser("notes", parents=[common], help="create the next meeting's notes file",
-                       description="Manage notes files.")
+    p = sub.add_parser("notes", parents=[common], help="create, publish or sync the next meeting's notes",
+                       description="Manage a meeting's notes: create them from the template; with notes in "
+                                   "HackMD and a weekly pull request, publish and sync them.")
     nsub = p.add_subparsers(dest="notes_cmd", metavar="ACTION", required=True)
     n = nsub.add_parser("create", parents=[common, meeting], help="render the template for the next meeting",
                         description="Render the meeting's template into the next meeting's notes file "
                                     "(left alone if it exists).")
     n.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD) instead of the next one")
     n.set_defaults(func=cmd_notes_create)
+    n = nsub.add_parser("publish", parents=[common, meeting], help="publish the notes: branch, HackMD note, pull request",
+                        description="Render the template (open action items carried over), commit it on the week's "
+                                    "branch ([meetings.github] branch), create the HackMD note (or use the one the "
+                                    "bot made already) and open the pull request with HACKMDURL=/HACKMDID=/DOCPATH= "
+                                    "lines. Safe to run again: one branch, one note, one pull request. Needs "
+                                    "HACKMD_TOKEN and GITHUB_TOKEN.")
+    n.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD) instead of the next one")
+    n.set_defaults(func=cmd_notes_pipeline)
+    n = nsub.add_parser("sync", parents=[common, meeting], help="bring the HackMD note into its pull request",
+                        description="Bring the HackMD note of a held meeting into the file on its pull request's "
+                                    "branch; changes made on the branch since the last sync are merged three-way; "
+                                    "a conflict is reported on the pull request (exit 1), never resolved silently. "
+                                    "Needs HACKMD_TOKEN and GITHUB_TOKEN.")
+    n.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD; default: the last meeting held)")
+    n.set_defaults(func=cmd_notes_pipeline)
 
     p = sub.add_parser("remind", parents=[common, meeting], help="post (or print) the next reminder now",
                        description="Post the next meeting's reminder now (saying the real time left), or with "
@@ -392,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--owner", metavar="WHO", help="only items of these initials or GitHub handle")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_actions)
+    _add_chat_commands(p, "actions", [common, meeting], required=False)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the config and show what it means",
                        description="Validate the config file; exit 2 with the problem if it is malformed.")

@@ -41,6 +41,13 @@ STATE_DIR_ENV = "CHATBOT_STATE_DIR"  # a directory; relative: to the current dir
 WEB_ENV = "CHATBOT_WEB"  # HOST:PORT: serve the status pages from `chatbot run` there
 
 
+class UnknownMeeting(KeyError):
+    """A meeting id that the config does not have; the message names the ones it has."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the file and the key."""
 
@@ -64,18 +71,35 @@ TimeZoneName = Annotated[str, BeforeValidator(_zone)]
 _DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
 
+MAX_DURATION = dt.timedelta(weeks=52_000)  # a thousand years: longer overflows date arithmetic near year 1
+
+
 def parse_duration(value: Any) -> dt.timedelta:
-    """'24h', '15m', '1d', '8w', '2d12h', '1h30m' or a number of minutes."""
+    """'24h', '15m', '1d', '8w', '2d12h', '1h30m' or a number of minutes, at most
+    :data:`MAX_DURATION` (a longer one overflows date arithmetic: ValueError, never OverflowError)."""
     if isinstance(value, dt.timedelta):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return dt.timedelta(minutes=value)
-    if isinstance(value, str):
-        m = _DURATION_RE.match(value)
-        if m and any(m.groups()):
-            w, d, h, mins = (int(x) if x else 0 for x in m.groups())
-            return dt.timedelta(weeks=w, days=d, hours=h, minutes=mins)
-    raise ValueError(f"expected a duration like '24h', '15m' or '2d', got {value!r}")
+        delta = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        delta = _bounded(minutes=value)
+    elif isinstance(value, str) and (m := _DURATION_RE.match(value)) and any(m.groups()):
+        w, d, h, mins = (int(x) if x else 0 for x in m.groups())
+        delta = _bounded(weeks=w, days=d, hours=h, minutes=mins)
+    else:
+        raise ValueError(f"expected a duration like '24h', '15m' or '2d', got {value!r}")
+    if abs(delta) > MAX_DURATION:
+        raise ValueError(_too_long())
+    return delta
+
+
+def _too_long() -> str:
+    return f"the duration is too long (at most {MAX_DURATION.days // 7} weeks)"
+
+
+def _bounded(**parts: int) -> dt.timedelta:
+    try:
+        return dt.timedelta(**parts)
+    except OverflowError:
+        raise ValueError(_too_long()) from None
 
 
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
@@ -175,6 +199,11 @@ class NotesSettings(_Model):
         description="public URL of a notes file; '{filename}' and '{path}' are replaced",
     )
     line_anchor: str | None = Field(default=None, description="appended to the URL to point at a line, e.g. '#L{line}'")
+    store: Literal["files", "hackmd"] = Field(
+        default="files",
+        description="where the next meeting's notes live: 'files' (the directory, optionally in Git) or 'hackmd' "
+                    "(a live HackMD note; Git receives it through the weekly notes pull request, see [meetings.hackmd] "
+                    "and [meetings.github])")
 
     @field_validator("filename")
     @classmethod
@@ -220,7 +249,19 @@ class ActionSettings(_Model):
     max_meetings: int | None = Field(default=None, ge=1)
     ping_before: Duration | None = dt.timedelta(days=2)
     ping: Literal["dm", "channel"] = "dm"
+    # who the channel summary mentions: only owners whose own ping could not be delivered
+    # ("unreached"), every owner ("all", a second notification for most), or nobody ("none")
+    summary_mentions: Literal["unreached", "all", "none"] = "unreached"
     carry_over: bool = True
+    # agenda sections whose top-level entries are topics (not action items); the first three
+    # are the conda template's, the others the names older conda notes used
+    topic_sections: list[str] = ["New agenda items", "From previous meetings", "Deferred to next meeting",
+                                 "Outstanding items from the previous meeting", "Deferred agenda items",
+                                 "Defer to next meeting", "Your new agenda items"]
+    # sections whose top-level entries are action items
+    action_sections: list[str] = ["Action items", "Current action items", "Previous action items", "TODO"]
+    persist_cache: bool = Field(default=True, description="keep what was read from each notes file in "
+                                "[bot] state_dir, so a restarted bot does not read unchanged files again")
 
 
 class GitSettings(_Model):
@@ -238,6 +279,41 @@ class GitSettings(_Model):
     timeout: Duration = dt.timedelta(minutes=1)
 
 
+class HackMDSettings(_Model):
+    """The live notes of the next meeting are a HackMD note (``notes.store = "hackmd"``); the
+    token comes from ``HACKMD_TOKEN``."""
+
+    api_url: str = Field(default="https://api.hackmd.io/v1", description="HackMD API base URL")
+    site_url: str = Field(default="https://hackmd.io", description="where notes are read, for links")
+    team: str | None = Field(default=None, description="team path the notes belong to (default: the token's user)")
+    read_permission: Literal["owner", "signed_in", "guest"] = "guest"
+    write_permission: Literal["owner", "signed_in", "guest"] = "signed_in"
+
+
+class GitHubSettings(_Model):
+    """The weekly notes pull request of the Conda workflow: publish before the meeting, sync
+    the live note back after it, nudge the chair while it is unmerged. The token comes from
+    ``GITHUB_TOKEN``."""
+
+    repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+                             description="owner/name of the repository holding the notes")
+    api_url: str = Field(default="https://api.github.com", description="GitHub REST API base URL")
+    base: str = Field(default="main", description="the branch pull requests go into")
+    branch: str = Field(default="%Y-%m-%d-meeting-notes", description="strftime pattern of the weekly branch")
+    remote: str = "origin"
+    publish_before: Duration | None = Field(default=dt.timedelta(days=5),
+                                            description="publish the notes (branch, HackMD note, PR) this long "
+                                                        "before the meeting; none: only `chatbot notes publish`")
+    sync_after: Duration | None = Field(default=dt.timedelta(hours=2),
+                                        description="bring the HackMD note into the PR this long after the "
+                                                    "meeting ends; none: only `chatbot notes sync`")
+    nudge_after: Duration | None = Field(default=dt.timedelta(days=7),
+                                         description="tell the chair once when the PR is still open this long "
+                                                     "after the meeting")
+    labels: list[str] = []
+    title: str = Field(default="{name} notes {date:%Y-%m-%d}", description="the pull request's title")
+
+
 class Meeting(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
@@ -251,6 +327,8 @@ class Meeting(_Model):
     destinations: Destinations = Destinations()
     actions: ActionSettings = ActionSettings()
     git: GitSettings = GitSettings()
+    hackmd: HackMDSettings = HackMDSettings()
+    github: GitHubSettings = GitHubSettings()
 
     @field_validator("reminders")
     @classmethod
@@ -273,6 +351,8 @@ class Person(_Model):
     zulip_email: str | None = None
     email: str | None = Field(default=None, description="Git author email for the person's changes")
     admin: bool = False
+    chair: bool = Field(default=False, description="told when a held meeting's notes pull request is left "
+                                                   "unsynced or unmerged")
 
     @field_validator("github")
     @classmethod
@@ -314,6 +394,27 @@ class ConsoleSettings(_Model):
     user: str = Field(default="ME", description="initials used for commands typed at the console")
 
 
+# Names a template may never see, whatever the allow-list says: the bot's own secrets and
+# anything named like a credential.
+_SECRET_NAME = re.compile(r"(?i)(TOKEN|SECRET|PASSW|PWD|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNING|CERT)"
+                          r"|^(SLACK|ZULIP|HACKMD|GITHUB|GH|AWS|AZURE|GOOGLE|GCP)_")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _template_env_name(value: Any) -> str:
+    if not isinstance(value, str) or not _ENV_NAME.match(value):
+        raise ValueError(f"expected an environment variable name such as 'MEETING_ROOM', got {value!r}")
+    if _SECRET_NAME.search(value):
+        raise ValueError(f"{value!r} looks like a secret; templates are never given secrets "
+                         "(a template can be changed by anyone who can change the notes repository)")
+    return value
+
+
+class TemplateSettings(_Model):
+    env: list[Annotated[str, BeforeValidator(_template_env_name)]] = Field(
+        default=[], description="environment variables a notes template may read as env.NAME (never secrets)")
+
+
 class BotSettings(_Model):
     default_meeting: str | None = None
     state_dir: Path = Path("state")
@@ -335,6 +436,7 @@ class Config(_Model):
     zulip: ZulipSettings = ZulipSettings()
     console: ConsoleSettings = ConsoleSettings()
     web: WebSettings = WebSettings()
+    templates: TemplateSettings = TemplateSettings()
 
     _path: Path | None = PrivateAttr(default=None)
 
@@ -374,7 +476,7 @@ class Config(_Model):
         for m in self.meetings:
             if m.id == meeting_id:
                 return m
-        raise KeyError(f"no meeting {meeting_id!r}; configured: {', '.join(m.id for m in self.meetings)}")
+        raise UnknownMeeting(f"no meeting {meeting_id!r}; configured: {', '.join(m.id for m in self.meetings)}")
 
     def person_by(self, **kw: str) -> Person | None:
         ((field, value),) = kw.items()

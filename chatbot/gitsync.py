@@ -33,8 +33,9 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .bot import Change, EditHooks
+from .editing import Change, EditHooks
 from .config import Config, GitSettings, Meeting, Person
+from .notes.edit import EditError
 
 log = logging.getLogger(__name__)
 
@@ -212,14 +213,45 @@ class GitSync(EditHooks):
 
     # -- hooks --------------------------------------------------------------------------
 
+    def unmerged(self, repo: Repo, meeting: Meeting) -> list[str]:
+        """Notes files Git lists as unmerged (``git ls-files -u``): a person's merge or rebase
+        stopped on a conflict in them and is not finished."""
+        directory = self.config.resolve(meeting.notes.directory).resolve()
+        if not directory.is_dir():
+            return []
+        proc = self._git(repo.top, meeting.git, "ls-files", "-u", "-z", "--", str(directory), check=False)
+        paths: list[str] = []
+        for entry in proc.stdout.split("\0"):
+            _, _, path = entry.partition("\t")
+            if path and path not in paths:
+                paths.append(path)
+        return paths
+
     def before_edit(self, meeting: Meeting) -> None:
         settings = meeting.git
-        if not (settings.enabled and settings.pull):
+        if not settings.enabled:
             return
         try:
             repo = self.repo(meeting)  # git missing from PATH, or hung: warn, never lose the edit
             if repo is None:
                 return
+            conflicted = self.unmerged(repo, meeting)
+        except (GitError, Timeout) as exc:
+            log.warning("%s: could not look at the notes clone before editing: %s", meeting.id, exc)
+            if settings.pull:
+                self._pending.setdefault(meeting.id, []).append(
+                    f"could not update the notes from {settings.remote} before editing ({_reason(exc)})")
+            return
+        if conflicted:
+            # our `git add` would mark the conflict resolved, markers and all
+            names = ", ".join(Path(p).name for p in conflicted)
+            log.warning("%s: refusing to edit: unmerged in Git: %s", meeting.id, ", ".join(conflicted))
+            raise EditError(f"{names} {'has' if len(conflicted) == 1 else 'have'} an unresolved merge conflict in "
+                            "Git (git ls-files -u lists it as unmerged); nothing was changed. Someone must finish "
+                            "the merge in the notes clone (resolve, git add, git commit) before the bot can edit")
+        if not settings.pull:
+            return
+        try:
             with self._lock, self._repo_lock(repo):
                 self._pull(repo, settings, self._branch(repo, settings))
         except (GitError, Timeout) as exc:
@@ -230,6 +262,7 @@ class GitSync(EditHooks):
     def after_edit(self, meeting: Meeting, changes: list[Change]) -> str | None:
         settings = meeting.git
         warnings = self._pending.pop(meeting.id, [])
+        changes = [c for c in changes if c.path is not None]  # a live note (HackMD) is no file to commit
         if not settings.enabled or not changes:
             return "; ".join(warnings) or None
         try:

@@ -10,15 +10,40 @@ import sqlite3
 import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 
 from .backends.base import Backend
 from .bot import Bot
 from .config import ConfigError, Meeting, format_duration, load_config
 from .gitsync import GitSync, hooks_for
-from .schedule import UTC, DueReminder, ReminderTrigger, reminders
+from .schedule import UTC, DueReminder, classify, next_reminder, reminders
+from .messages import Message, Text, UserText
 from .state import Ledger
+from .stores import weekly_enabled
 
 log = logging.getLogger(__name__)
+
+PIPELINE_EVERY_MINUTES = 10
+
+
+class ReminderTrigger(BaseTrigger):
+    """APScheduler trigger that fires at each reminder time of one meeting (or at the
+    given offsets before each occurrence)."""
+
+    def __init__(self, meeting: Meeting, offsets: list[dt.timedelta] | None = None):
+        self.meeting = meeting
+        self.offsets = offsets
+
+    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+        after = now
+        if previous_fire_time is not None:
+            after = max(now, previous_fire_time + dt.timedelta(microseconds=1))
+        due = next_reminder(self.meeting, after.astimezone(UTC), self.offsets)
+        return due.due if due else None
+
+    def __str__(self) -> str:
+        return f"reminders[{self.meeting.id}]"
+
 
 
 class ShiftedTrigger(ReminderTrigger):
@@ -88,15 +113,15 @@ class Reminders:
             for kind, what, offsets in kinds:
                 if not offsets:
                     continue
-                sendable = set(self.due(meeting, now, offsets, kind=None))
                 for r in reminders(meeting, now - max(max(offsets), dt.timedelta(days=1)), offsets):
-                    if r.due > now:
+                    verdict = classify(r, now, grace, offsets)
+                    if verdict == "future":
                         break
-                    if r in sendable or self.was_sent(self.key(kind, meeting, r)):
+                    if verdict == "due" or self.was_sent(self.key(kind, meeting, r)):
                         continue
-                    if r.occurrence.start_utc <= now:
+                    if verdict == "started":
                         why = "the meeting had already started"
-                    elif now - r.due > grace:
+                    elif verdict == "late":
                         why = (f"{format_duration(now - r.due)} late, more than reminder_grace "
                                f"{format_duration(grace)}")
                     else:
@@ -108,7 +133,7 @@ class Reminders:
         """Send what fell due while the bot was down, still within the grace period."""
         for meeting in self.bot.config.meetings:
             if self.backend.wants(meeting):
-                for job in (self.fire, self.fire_pings):
+                for job in (self.fire, self.fire_pings, self.fire_pipeline):
                     try:
                         job(meeting.id)
                     except Exception:  # one meeting's problem stops neither the start nor the others
@@ -135,6 +160,12 @@ class Reminders:
                 self.scheduler.add_job(self.fire_pings, ShiftedTrigger(meeting, offset, [meeting.actions.ping_before]),
                                        args=[meeting.id], id=f"pings:{meeting.id}", coalesce=True,
                                        misfire_grace_time=grace, max_instances=1)
+            if weekly_enabled(meeting):
+                # publish, sync and nudge are judged every few minutes (each done once, see
+                # weekly.due_steps): a missed moment is caught up on the next tick
+                self.scheduler.add_job(self.fire_pipeline, "interval", minutes=PIPELINE_EVERY_MINUTES,
+                                       args=[meeting.id], id=f"pipeline:{meeting.id}", coalesce=True,
+                                       misfire_grace_time=grace, max_instances=1)
 
     def due(self, meeting: Meeting, now: dt.datetime, offsets: list[dt.timedelta] | None = None,
             kind: str | None = "reminder") -> list[DueReminder]:
@@ -142,16 +173,11 @@ class Reminders:
         out = []
         grace = self.bot.config.bot.reminder_grace
         offsets = meeting.reminders if offsets is None else offsets
-        soon = now + dt.timedelta(seconds=1)
         for r in reminders(meeting, now - grace, offsets):
-            if r.due > soon:
+            verdict = classify(r, now, grace, offsets)
+            if verdict == "future":
                 break
-            if r.occurrence.start_utc <= now:
-                # never say "starts in 15 minutes" after it started
-                continue
-            if any(o < r.offset and r.occurrence.start_utc - o <= soon for o in offsets):
-                # a later reminder of the same meeting is due too (after a downtime longer
-                # than the gap between them): "starts in 1 h" ten minutes before is stale
+            if verdict != "due":
                 continue
             if kind is None or not self.was_sent(self.key(kind, meeting, r)):
                 out.append(r)
@@ -178,24 +204,71 @@ class Reminders:
         tenth = self.bot.config.bot.reminder_grace / 10
         return min(max(tenth, dt.timedelta(seconds=5)), dt.timedelta(minutes=1))
 
-    def _send(self, key: str, what: str, send, retry, retry_id: str) -> bool:
-        """Send once (the ledger remembers); True if it went out now or before."""
+    def _retry_later(self, what: str, exc: Exception, retry, retry_id: str, doing: str = "sending") -> None:
+        if retry is None:  # a one-shot run (`chatbot remind --due`): the next run tries again
+            log.error("%s %s failed (%s: %s)", doing, what, type(exc).__name__, exc)
+            return
+        delay = self.retry_delay()
+        log.error("%s %s failed (%s: %s); trying again in %d s while it is still due",
+                  doing, what, type(exc).__name__, exc, delay.total_seconds())
+        # one pending retry per job: fire() / fire_pings() send whatever is still due
+        # then (within the grace period, never after the meeting started) and not yet sent
+        self.scheduler.add_job(retry, "date", run_date=dt.datetime.now(UTC) + delay, id=retry_id,
+                               replace_existing=True, misfire_grace_time=None)
+
+    def _posted_before(self, key: str, what: str, find, retry, retry_id: str) -> bool | None:
+        """After a crash: was the post whose intent is recorded (and never confirmed) made? The
+        platform is asked (``find(since, data) -> True/False/None``). True: it was, record it and
+        post nothing. False or None (the backend cannot tell): post. Raises when the platform
+        cannot be asked now (the caller tries again later)."""
+        try:
+            pending = self.ledger.intent(key)
+        except sqlite3.Error as exc:
+            log.error("cannot read the ledger's intents (%s); %s may be posted twice", exc, what)
+            return None
+        if pending is None:
+            return False
+        since, data = pending
+        found = find(since, data) if find is not None else None
+        if found:
+            log.warning("%s was posted before the bot stopped (found on the platform, intent of %s); "
+                        "not posting it again", what, since.isoformat(timespec="seconds"))
+            return True
+        if found is None:
+            log.warning("%s may have been posted just before the bot stopped (intent of %s without a "
+                        "confirmation) and this platform cannot be asked; posting it, it may appear twice",
+                        what, since.isoformat(timespec="seconds"))
+        else:
+            log.info("%s: the intent of %s found no post on the platform; posting it", what,
+                     since.isoformat(timespec="seconds"))
+        return found
+
+    def _send(self, key: str, what: str, send, retry, retry_id: str, find=None,
+              intent: dict | None = None) -> bool:
+        """Send once: skip what the ledger says was sent; reconcile an intent left by a crash
+        with the platform (``find``); record the intent (``intent``: what identifies the post
+        on the platform) before sending and the confirmation after."""
         if self.was_sent(key):
             return True
         try:
+            if self._posted_before(key, what, find, retry, retry_id):
+                return self._record_sent(key, what, verb="recorded as sent")
+        except Exception as exc:  # the platform cannot be asked now: never guess, try again later
+            self._retry_later(what, exc, retry, retry_id, doing="checking whether the platform already has")
+            return False
+        try:
+            self.ledger.record_intent(key, intent or {})
+        except sqlite3.Error as exc:  # a full disk: the send goes out anyway, unprotected
+            log.error("cannot record the intent to send %s in the ledger (%s); a crash right after the post "
+                      "may post it again", what, exc)
+        try:
             send()
         except Exception as exc:  # the bot keeps running; the backend logged the details
-            if retry is None:  # a one-shot run (`chatbot remind --due`): the next run tries again
-                log.error("sending %s failed (%s: %s)", what, type(exc).__name__, exc)
-                return False
-            delay = self.retry_delay()
-            log.error("sending %s failed (%s: %s); trying again in %d s while it is still due",
-                      what, type(exc).__name__, exc, delay.total_seconds())
-            # one pending retry per job: fire() / fire_pings() send whatever is still due
-            # then (within the grace period, never after the meeting started) and not yet sent
-            self.scheduler.add_job(retry, "date", run_date=dt.datetime.now(UTC) + delay, id=retry_id,
-                                   replace_existing=True, misfire_grace_time=None)
+            self._retry_later(what, exc, retry, retry_id)
             return False
+        return self._record_sent(key, what)
+
+    def _record_sent(self, key: str, what: str, verb: str = "sent") -> bool:
         try:
             self.ledger.mark_sent(key)
         except sqlite3.Error as exc:  # e.g. the disk is full: what is still due must go out anyway
@@ -203,8 +276,25 @@ class Reminders:
             log.error("sent %s, but could not record it in the ledger (%s); a restart within the grace "
                       "period may send it again", what, exc)
             return True
-        log.info("sent %s", what)
+        log.info("%s %s", verb, what)
         return True
+
+    def _once(self, meeting: Meeting, message, key: str, person=None):
+        """(send, find, intent) for one post: the backend marks the post with ``key`` where the
+        platform keeps such a mark (Slack's message metadata) and can look for it after a crash."""
+        b = self.backend
+        if person is None:
+            marked = getattr(b, "post_once", None)
+            send = (lambda: marked(meeting, message, key)) if marked else (lambda: b.post(meeting, message))
+        else:
+            marked = getattr(b, "notify_once", None)
+            send = (lambda: marked(meeting, person, message, key)) if marked \
+                else (lambda: b.notify(meeting, person, message))
+        find_sent = getattr(b, "find_sent", None)
+        find = (lambda since, data: find_sent(meeting, key, since, data, person)) if find_sent else None
+        render = getattr(b, "render", None)
+        intent = {"text": render(message)} if render else {}
+        return send, find, intent
 
     def fire(self, meeting_id: str, retry: bool = True) -> list[bool]:
         """Post the meeting's reminders that are due and not yet sent; whether each went out.
@@ -214,10 +304,11 @@ class Reminders:
         with self._lock:
             for r in self.due(meeting, self.bot.now()):
                 message = self.bot.reminder(meeting, r.occurrence, r.offset)
+                key = self.key("reminder", meeting, r)
+                send, find, intent = self._once(meeting, message, key)
                 results.append(self._send(
-                    self.key("reminder", meeting, r), f"the {r.offset} reminder for {meeting.id} "
-                    f"at {r.occurrence.start_utc.isoformat()}", lambda: self.backend.post(meeting, message),
-                    (lambda: self.fire(meeting_id)) if retry else None, f"retry:reminders:{meeting_id}"))
+                    key, f"the {r.offset} reminder for {meeting.id} at {r.occurrence.start_utc.isoformat()}", send,
+                    (lambda: self.fire(meeting_id)) if retry else None, f"retry:reminders:{meeting_id}", find, intent))
         return results
 
     def fire_pings(self, meeting_id: str, retry: bool = True) -> list[bool]:
@@ -230,20 +321,79 @@ class Reminders:
             # every round still in its grace period: a ping that failed is tried again (the
             # ledger skips what was sent), even after the summary went out
             for r in self.due(meeting, self.bot.now(), [meeting.actions.ping_before], kind=None):
-                pings, summary = self.bot.action_pings(meeting, r.occurrence)
+                pings, _ = self.bot.action_pings(meeting, r.occurrence)
                 again = (lambda: self.fire_pings(meeting_id)) if retry else None
                 retry_id = f"retry:pings:{meeting_id}"
+                reached: set[str] = set()
                 for person, message in pings:
                     key = self.key("ping", meeting, r, person.initials)
-                    if not self.was_sent(key):
-                        results.append(self._send(key, f"action-item ping to {person.initials} for {meeting.id}",
-                                                  lambda: self.backend.notify(meeting, person, message), again,
-                                                  retry_id))
-                key = self.key("summary", meeting, r)
-                if not self.was_sent(key):
-                    results.append(self._send(key, f"action-item summary for {meeting.id}",
-                                              lambda: self.backend.post(meeting, summary), again, retry_id))
+                    send, find, intent = self._once(meeting, message, key, person)
+                    ok = self._send(key, f"action-item ping to {person.initials} for {meeting.id}",
+                                  send, again, retry_id, find, intent)
+                    results.append(ok)
+                    if ok:
+                        reached.add(person.initials)
+                summary_key = self.key("summary", meeting, r)
+                if self.was_sent(summary_key):
+                    continue
+                # the summary mentions only who could not be reached by their own ping (by
+                # default): nobody is notified twice about the same items
+                wanted = meeting.actions.summary_mentions
+                _, summary = self.bot.action_pings(
+                    meeting, r.occurrence,
+                    mention=lambda p: wanted == "all" or (wanted == "unreached" and p.initials not in reached))
+                send, find, intent = self._once(meeting, summary, summary_key)
+                results.append(self._send(summary_key, f"action-item summary for {meeting.id}", send, again, retry_id,
+                                          find, intent))
         return results
+
+    def fire_pipeline(self, meeting_id: str) -> None:
+        """The weekly notes pipeline's steps that are due (publish, sync, nudge), each once."""
+        from .stores import weekly  # HackMD and GitHub clients: loaded only where the pipeline runs
+
+        meeting = self.bot.config.meeting(meeting_id)
+        if not weekly_enabled(meeting):
+            return
+        pipe = weekly.Weekly(self.bot, meeting)
+        for step, occ in weekly.due_steps(meeting, self.bot.now()):
+            key = f"pipeline-{step}:{self.backend.name}:{meeting.id}:{occ.date.isoformat()}"
+            if self.was_sent(key):
+                continue
+            what = f"the notes pipeline's {step} of {meeting.id} {occ.date.isoformat()}"
+            try:
+                if step == "publish":
+                    pipe.publish(occ.date)
+                elif step == "sync":
+                    result = pipe.sync(occ.date)
+                    if not result.ok:  # reported on the pull request; tell the meeting's channel too
+                        message = Message(kind="notice").add(Text(f"{meeting.name} notes", bold=True), ": ",
+                                                             UserText(result.summary))
+                        send, find, intent = self._once(meeting, message, key + ":conflict")
+                        self._send(key + ":conflict", what + " (conflict)", send, None, "", find, intent)
+                else:
+                    self._nudge(pipe, meeting, occ, key, what)
+                    continue
+            except weekly.Failure as exc:  # tried again on the next tick while the step is due
+                log.error("%s failed: %s", what, exc)
+                continue
+            self._record_sent(key, what, verb="done:")
+
+    def _nudge(self, pipe, meeting: Meeting, occ, key: str, what: str) -> None:
+        pr = pipe.pull_request(occ.date)
+        synced = pipe.synced_since_meeting(occ.date)
+        if pr is None or pr.state != "open":  # merged (or closed): nothing to chase
+            self._record_sent(key, what, verb="not needed:")
+            return
+        message = pipe.nudge_message(occ.date, pr, synced)
+        chairs = [p for p in self.bot.config.people if p.chair]
+        for person in chairs:
+            k = f"{key}:{person.initials}"
+            send, find, intent = self._once(meeting, message, k, person)
+            self._send(k, f"{what} to {person.initials}", send, None, "", find, intent)
+        if not chairs:  # nobody is the chair: the meeting's channel is told
+            send, find, intent = self._once(meeting, message, key + ":channel")
+            self._send(key + ":channel", what, send, None, "", find, intent)
+        self._record_sent(key, what, verb="sent")
 
     def stop(self) -> None:
         if self.scheduler.running:
@@ -279,7 +429,11 @@ class ConfigWatcher:
             if self.wake.is_set() or (stamp is not None and stamp != self._stamp):
                 self.wake.clear()
                 self._stamp = stamp
-                self.reload()
+                try:
+                    self.reload()
+                except Exception:  # never let one bad reload stop every later one
+                    log.exception("reloading the config failed; the watcher goes on (fix the config "
+                                  "and save it again or send SIGHUP)")
 
     def reload(self) -> bool:
         path = self.bot.config.path
@@ -289,6 +443,9 @@ class ConfigWatcher:
             config = load_config(path)
         except ConfigError as exc:
             log.error("config not reloaded, keeping the running one: %s", exc)
+            return False
+        except Exception as exc:  # a check that failed in an unforeseen way: still one line
+            log.error("config not reloaded, keeping the running one: %s: %s", type(exc).__name__, exc)
             return False
         self.bot.config = config
         # the Git hooks follow the new config ([meetings.git] turned on or off, notes moved)
@@ -301,6 +458,7 @@ class ConfigWatcher:
 def run(bot: Bot, backend: Backend) -> int:
     stop = threading.Event()
     rem = Reminders(bot, backend)
+    backend.ledger = rem.ledger  # deliveries handled are remembered there (redeliveries act once)
     watcher = ConfigWatcher(bot, rem)
 
     def on_signal(signum, _frame):

@@ -11,10 +11,9 @@ import datetime as dt
 import heapq
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
+from typing import Iterator, Literal
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.base import BaseTrigger
 from dateutil.rrule import rrule, rrulestr
 
 from .config import Meeting, Slot
@@ -142,23 +141,30 @@ def next_reminder(meeting: Meeting, after: dt.datetime,
     return next(reminders(meeting, after, offsets), None)
 
 
-class ReminderTrigger(BaseTrigger):
-    """APScheduler trigger that fires at each reminder time of one meeting (or at the
-    given offsets before each occurrence)."""
+Verdict = Literal["future", "due", "started", "superseded", "late"]
 
-    def __init__(self, meeting: Meeting, offsets: list[dt.timedelta] | None = None):
-        self.meeting = meeting
-        self.offsets = offsets
 
-    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
-        after = now
-        if previous_fire_time is not None:
-            after = max(now, previous_fire_time + dt.timedelta(microseconds=1))
-        due = next_reminder(self.meeting, after.astimezone(UTC), self.offsets)
-        return due.due if due else None
+def classify(r: DueReminder, now: dt.datetime, grace: dt.timedelta,
+             offsets: list[dt.timedelta]) -> Verdict:
+    """What to do about one reminder (or ping round) at ``now``, the one place this is judged:
 
-    def __str__(self) -> str:
-        return f"reminders[{self.meeting.id}]"
+    - ``future``: not due yet (due within the next second counts as due: timers fire early);
+    - ``started``: the meeting has started: never say "starts in 15 minutes" after that;
+    - ``superseded``: a later reminder of the same occurrence is due too (after a downtime
+      longer than the gap between them): "starts in 1 h" ten minutes before is stale;
+    - ``late``: due longer ago than ``grace`` (missed while the bot was down);
+    - ``due``: send it now (unless it was sent already: that is the ledger's business).
+    """
+    soon = now + dt.timedelta(seconds=1)
+    if r.due > soon:
+        return "future"
+    if r.occurrence.start_utc <= now:
+        return "started"
+    if any(o < r.offset and r.occurrence.start_utc - o <= soon for o in offsets):
+        return "superseded"
+    if now - r.due > grace:
+        return "late"
+    return "due"
 
 
 def day_shift(local: dt.datetime, reference: dt.date) -> int:

@@ -1,23 +1,75 @@
-"""The bot's own state: a SQLite ledger of what was sent, so nothing is sent twice.
+"""The bot's own state: a SQLite ledger, so nothing is sent twice and nothing is handled twice.
 
-A reminder or ping is recorded right after the platform accepted it; on restart the ledger
-says which ones are done. The database lives in ``[bot] state_dir`` (relative to the
-config file), never in the notes directory.
+Three tables, in ``[bot] state_dir`` (relative to the config file), never in the notes
+directory:
+
+* ``sent``: reminders and pings the platform accepted;
+* ``intents``: a reminder or ping about to be posted, written *before* the post (with what
+  the backend needs to recognise the message on the platform). An intent without a ``sent``
+  row after a crash is reconciled against the platform before anything is posted again
+  (:class:`chatbot.runner.Reminders`);
+* ``handled``: deliveries of commands already acted on (a Socket Mode ``envelope_id``, the
+  digest of a signed HTTP request), so a redelivery or replay is answered without acting again.
+  Bounded: rows older than :data:`HANDLED_KEPT_FOR` go, and at most :data:`HANDLED_MAX` stay.
+
+A ledger that is damaged (damaged pages, or a file that is not a database at all) must not
+silently stop reminders: it is checked when opened (``PRAGMA quick_check``) and whenever
+SQLite reports damage; a damaged file is moved aside (``chatbot.sqlite3.damaged-<UTC time>``)
+with an ERROR log line, and the bot goes on with a fresh, empty ledger.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sent (
     key TEXT PRIMARY KEY,
     sent_at TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS intents (
+    key TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS handled (
+    key TEXT PRIMARY KEY,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS handled_at ON handled (at);
 """
+
+HANDLED_KEPT_FOR = 24 * 3600.0  # seconds: Slack redelivers within minutes; replays are signed for 5
+HANDLED_MAX = 20_000  # rows; older ones are forgotten first
+_PRUNE_EVERY = 200  # inserts
+
+# SQLite's primary result codes for a damaged database (sqlite3.Error.sqlite_errorcode & 0xff)
+SQLITE_CORRUPT = 11
+SQLITE_NOTADB = 26
+
+T = TypeVar("T")
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether an SQLite error says the database file is damaged or not a database (as opposed
+    to busy, locked, read-only or a full disk, which a fresh file would not cure)."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        return True
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
 
 
 class Ledger:
@@ -25,22 +77,145 @@ class Ledger:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._inserts = 0
+        self.recovered: list[Path] = []  # where damaged files were moved (for tests and logs)
+        self._db = self._open(check=True)
+
+    # -- opening, checking, recovering ---------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        if self.path != ":memory:":
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+        return db
+
+    def _open(self, check: bool) -> sqlite3.Connection:
+        try:
+            db = self._connect()
+            if check and self.path != ":memory:":
+                rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+                if rows != ["ok"]:
+                    db.close()
+                    return self._recover("PRAGMA quick_check: " + "; ".join(str(r) for r in rows[:3]))
+            return db
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise  # not writable, disk full…: a fresh file would not help; the caller says so
+            return self._recover(str(exc))
+
+    def _recover(self, why: str) -> sqlite3.Connection:
+        """Move the damaged file (and its -wal/-shm) aside and open a fresh ledger."""
+        path = Path(self.path)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        aside = path.with_name(f"{path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(path) + suffix)
+            if src.exists():
+                os.replace(src, Path(str(aside) + suffix))
+        self.recovered.append(aside)
+        log.error("the ledger %s is damaged (%s); moved it aside to %s and started a fresh one. Reminders and "
+                  "pings go on; what was sent before is forgotten, so one still within reminder_grace may be "
+                  "posted again", path, why, aside.name)
+        return self._connect()
+
+    def _run(self, what: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``what`` on the database; damage found on the way is recovered from (once)."""
         with self._lock:
-            if path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(SCHEMA)
+            try:
+                return what(self._db)
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc) or self.path == ":memory:":
+                    raise
+                try:
+                    self._db.close()
+                except sqlite3.Error:
+                    pass
+                self._db = self._recover(str(exc))
+                return what(self._db)
+
+    def check(self) -> None:
+        """``PRAGMA quick_check`` now; a damaged file is moved aside and replaced."""
+        def quick(db: sqlite3.Connection) -> None:
+            rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+            if rows != ["ok"]:
+                raise sqlite3.DatabaseError("database disk image is malformed (" + "; ".join(map(str, rows[:3])) + ")")
+
+        if self.path != ":memory:":
+            self._run(quick)
+
+    # -- sent ---------------------------------------------------------------------------
 
     def was_sent(self, key: str) -> bool:
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM sent WHERE key = ?", (key,)).fetchone() is not None
+        return self._run(lambda db: db.execute("SELECT 1 FROM sent WHERE key = ?", (key,)).fetchone() is not None)
 
     def mark_sent(self, key: str, when: dt.datetime | None = None) -> None:
         stamp = (when or dt.datetime.now(dt.timezone.utc)).isoformat()
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO sent (key, sent_at) VALUES (?, ?)", (key, stamp))
+
+        def mark(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("INSERT OR IGNORE INTO sent (key, sent_at) VALUES (?, ?)", (key, stamp))
+                db.execute("DELETE FROM intents WHERE key = ?", (key,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        self._run(mark)
+
+    # -- intents ------------------------------------------------------------------------
+
+    def record_intent(self, key: str, data: dict[str, Any], when: dt.datetime | None = None) -> None:
+        """Written (and synced) before a post: if the bot dies after the post but before
+        ``mark_sent``, the restart finds the intent and asks the platform."""
+        stamp = (when or dt.datetime.now(dt.timezone.utc)).isoformat()
+        self._run(lambda db: db.execute("INSERT OR REPLACE INTO intents (key, at, data) VALUES (?, ?, ?)",
+                                        (key, stamp, json.dumps(data, sort_keys=True))))
+
+    def intent(self, key: str) -> tuple[dt.datetime, dict[str, Any]] | None:
+        """The unconfirmed intent recorded for ``key`` (when, and its data), if any."""
+        row = self._run(lambda db: db.execute("SELECT at, data FROM intents WHERE key = ?", (key,)).fetchone())
+        if row is None:
+            return None
+        try:
+            data = json.loads(row[1])
+        except ValueError:
+            data = {}
+        return dt.datetime.fromisoformat(row[0]), data if isinstance(data, dict) else {}
+
+    def drop_intent(self, key: str) -> None:
+        self._run(lambda db: db.execute("DELETE FROM intents WHERE key = ?", (key,)))
+
+    # -- handled deliveries -------------------------------------------------------------
+
+    def claim(self, key: str, now: float | None = None) -> bool:
+        """Record that the delivery ``key`` is being acted on. True the first time; False if it
+        was claimed before (a redelivery or a replay: answer it, do not act again)."""
+        stamp = time.time() if now is None else now
+
+        def insert(db: sqlite3.Connection) -> bool:
+            cur = db.execute("INSERT OR IGNORE INTO handled (key, at) VALUES (?, ?)", (key, stamp))
+            return cur.rowcount == 1
+
+        first = self._run(insert)
+        if first:
+            self._inserts += 1
+            if self._inserts % _PRUNE_EVERY == 0:
+                self.prune(stamp)
+        return first
+
+    def prune(self, now: float | None = None) -> None:
+        stamp = time.time() if now is None else now
+
+        def prune(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM handled WHERE at < ?", (stamp - HANDLED_KEPT_FOR,))
+            db.execute("DELETE FROM handled WHERE key IN (SELECT key FROM handled ORDER BY at DESC LIMIT -1 OFFSET ?)",
+                       (HANDLED_MAX,))
+
+        self._run(prune)
 
     def close(self) -> None:
         with self._lock:

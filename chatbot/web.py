@@ -196,9 +196,11 @@ def render_meeting_page(bot: Bot, meeting: Meeting) -> str:
         ctx["zones"] = bot.zone_lines(meeting, occ)
         ctx["upcoming"] = [_moment(o.start) for o in upcoming[1:]]
         try:
-            path, items = bot._agenda(meeting, occ)
-            ctx["notes_name"] = path.name if path.exists() else None
-            ctx["notes_url"] = files.url_for(path) if path.exists() else None
+            store = bot.store(meeting)
+            items = bot.agenda(meeting, occ)
+            exists = items is not None
+            ctx["notes_name"] = store.name(occ.date) if exists else None
+            ctx["notes_url"] = store.url(occ.date) if exists else None
             ctx["agenda"] = [{"owners": ", ".join(it.owners), "body": it.body if it.owners else it.text,
                               "checked": bool(it.checked)} for it in (items or [])]
         except NotesError as exc:
@@ -210,8 +212,7 @@ def render_meeting_page(bot: Bot, meeting: Meeting) -> str:
         def rows(its: list[act.ActionItem]) -> list[dict[str, Any]]:
             out = []
             for it in its:
-                ref = bot._file_ref(files, it.path, it.line)
-                out.append({"body": it.body, "date": it.date.isoformat(), "url": getattr(ref, "url", None)})
+                out.append({"body": it.body, "date": it.date.isoformat(), "url": files.url_at(it.path, it.line)})
             return out
 
         for initials in sorted(resolved):

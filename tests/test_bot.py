@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from chatbot.backends.slack import slack_sender
 from chatbot.bot import Bot, Sender
 from chatbot.config import load_config
 from chatbot.messages import Link, Time, UserText, render_plain
@@ -20,7 +21,10 @@ from conftest import FIXTURES, BASE_CONFIG, FixedClock, write_config
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # Monday before the 2026-01-07 17:00 UTC meeting
 ME = Sender("cli", initials="JRG")
-SLACK_JL = Sender("slack", user_id="U2", name="jannis")
+
+
+def slack_jl(bot: Bot) -> Sender:
+    return slack_sender(bot.config, "U2", "jannis")
 
 
 @pytest.fixture
@@ -56,7 +60,7 @@ def test_add_creates_next_notes_from_template_and_replaces_placeholder(bot):
     assert any(isinstance(s, Link) and s.url == "https://example.org/notes/20260107-eco.md"
                for line in msg.lines for s in line)
     assert render_plain(msg.public) == "JRG added an agenda item for 2026-01-07: Release plans for 26.1"
-    msg2 = bot.handle("agenda add Second thing", SLACK_JL)
+    msg2 = bot.handle("agenda add Second thing", slack_jl(bot))
     assert msg2.ok and "as item 2" in render_plain(msg2)
     assert "- [ ] JRG: Release plans for 26.1\n- [ ] JL: Second thing\n" in p.read_text()
 
@@ -64,13 +68,13 @@ def test_add_creates_next_notes_from_template_and_replaces_placeholder(bot):
 def test_list_and_remove(bot):
     for t in ("one", "two", "three"):
         bot.handle(f"agenda add {t}", ME)
-    listing = render_plain(bot.handle("agenda list", SLACK_JL))
+    listing = render_plain(bot.handle("agenda list", slack_jl(bot)))
     assert "1. JRG: one\n2. JRG: two\n3. JRG: three" in listing
-    refused = bot.handle("agenda remove 2", SLACK_JL)
+    refused = bot.handle("agenda remove 2", slack_jl(bot))
     assert not refused.ok and "only its owner or an admin" in render_plain(refused)
     ok = bot.handle("agenda remove 2", ME)
     assert ok.ok and "JRG: two" in render_plain(ok)
-    admin = bot.handle("agenda remove 1", Sender("slack", user_id="U9"))
+    admin = bot.handle("agenda remove 1", slack_sender(bot.config, "U9"))
     assert admin.ok
     assert render_plain(bot.handle("agenda list", ME)).count("JRG:") == 1
     bot.handle("agenda remove 1", ME)
@@ -138,18 +142,18 @@ def test_initials_given_directly_may_have_spaces_around_them(bot):
 
 
 def test_unknown_platform_user_is_told_how_to_be_added(bot):
-    msg = bot.handle("agenda add hi", Sender("slack", user_id="U404", name="stranger"))
+    msg = bot.handle("agenda add hi", slack_sender(bot.config, "U404", "stranger"))
     text = render_plain(msg)
     assert not msg.ok and "U404" in text and "[[people]]" in text and "slack_id" in text
     assert not notes_path(bot).exists()
-    ok = bot.handle("agenda add hi", Sender("slack", user_id="U404", name="Sam Doe"), allow_unknown=True)
+    ok = bot.handle("agenda add hi", slack_sender(bot.config, "U404", "Sam Doe"), allow_unknown=True)
     assert ok.ok and "- [ ] SD: hi" in notes_path(bot).read_text()
 
 
 def test_unknown_user_is_not_told_where_the_config_lives_on_the_server(bot):
     """The answer names the config file for the maintainers, not its absolute path on the
     bot's machine (which is none of a chat user's business)."""
-    text = render_plain(bot.handle("agenda add hi", Sender("slack", user_id="U404", name="stranger")))
+    text = render_plain(bot.handle("agenda add hi", slack_sender(bot.config, "U404", "stranger")))
     assert bot.config.path.name in text
     assert str(bot.config.path.parent) not in text
 
@@ -159,7 +163,7 @@ def test_a_name_that_makes_someone_elses_initials_does_not_let_an_unknown_user_r
     from their display name; "Jaime R Guerra" (not in the roster) makes JRG, but must not be
     able to remove JRG's items."""
     assert bot.handle("agenda add Release plans", ME).ok
-    impostor = Sender("slack", user_id="U666", name="Jaime R Guerra")
+    impostor = slack_sender(bot.config, "U666", "Jaime R Guerra")
     refused = bot.handle("agenda remove 1", impostor, allow_unknown=True)
     assert not refused.ok and "[[people]]" in render_plain(refused)
     assert "- [ ] JRG: Release plans\n" in notes_path(bot).read_text()
@@ -299,8 +303,8 @@ def test_allowed_places_and_editors(tmp_path):
     # JRG owns the items but is not an editor; JL is
     no = bot.handle("agenda remove 1", ME)
     assert not no.ok and "only JL (and admins) can remove" in render_plain(no)
-    assert bot.handle("agenda remove 1", SLACK_JL).ok
-    assert bot.handle("agenda remove 1", Sender("slack", user_id="U9")).ok  # admin
+    assert bot.handle("agenda remove 1", slack_jl(bot)).ok
+    assert bot.handle("agenda remove 1", slack_sender(bot.config, "U9")).ok  # admin
 
 
 @pytest.mark.parametrize("initials", ["J", "ABCDEF", "Jl2"])
@@ -309,7 +313,7 @@ def test_people_whose_initials_are_not_owner_shaped_can_remove_their_own_items(t
     2-5 capitals as owners. The bot wrote '- [ ] J: ...' and then refused to let J remove it."""
     text = BASE_CONFIG + f'\n[[people]]\ninitials = "{initials}"\nname = "Odd Initials"\nslack_id = "U7"\n'
     bot = Bot(load_config(write_config(tmp_path, text)), FixedClock(NOW))
-    odd = Sender("slack", user_id="U7")
+    odd = slack_sender(bot.config, "U7")
     assert bot.handle("agenda add mine", odd).ok
     assert bot.handle("agenda add yours", ME).ok
     other = bot.handle("agenda remove 1", ME)

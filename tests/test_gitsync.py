@@ -329,7 +329,7 @@ def test_a_push_the_remote_refuses_by_hook_is_not_retried_and_says_why(tmp_path,
     hook.chmod(0o755)
     bot = make_bot(tmp_path, repo / NOTES, PUSH + "retries = 3\n")
     out = say(bot, "agenda add Hooked")
-    assert "⚠" in out and "could not be pushed" in out and "pre-receive hook declined" in out, out
+    assert "⚠" in out and "could not be pushed" in out, out
     assert "main is protected: open a pull request instead" in out, out
     assert attempts.read_text().count("x") == 1
     assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'Hooked' for 2026-01-07 (JRG)"  # kept locally
@@ -388,7 +388,7 @@ def test_notes_ignored_by_gitignore_says_so(tmp_path, repos):
     (repo / ".gitignore").write_text(".chatbot.lock\n*-eco.md\n")
     bot = make_bot(tmp_path, repo / NOTES, PUSH)
     out = say(bot, "agenda add Ignored")
-    assert "could not be committed" in out and "ignored by one of your .gitignore files" in out, out
+    assert "could not be committed" in out and "gitignore" in out.lower(), out  # the reason, not a hint
     assert "hint:" not in out, out
     assert "JRG: Ignored" in (repo / NOTES / "20260107-eco.md").read_text()
 
@@ -404,7 +404,7 @@ def test_a_clone_git_refuses_to_use_is_reported_not_taken_for_plain_files(tmp_pa
     bot = make_bot(tmp_path, repo / NOTES, PUSH)
     out = say(bot, "agenda add Owned by someone else")
     assert "JRG: Owned by someone else" in (repo / NOTES / "20260107-eco.md").read_text()
-    assert "⚠" in out and "could not be committed to Git (fatal: detected dubious ownership" in out, out
+    assert "⚠" in out and "could not be committed to Git (" in out and "ownership" in out, out
 
 
 def test_cli_exits_non_zero_with_the_reason_when_git_refuses_the_push(tmp_path, repos):

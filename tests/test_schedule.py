@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from chatbot.config import Meeting
-from chatbot.schedule import (ReminderTrigger, next_occurrence, next_reminder, occurrence_on, occurrences,
+from chatbot.runner import ReminderTrigger
+from chatbot.schedule import (classify, next_occurrence, reminders, next_reminder, occurrence_on, occurrences,
                               reminders)
 
 UTC = dt.timezone.utc
@@ -100,6 +102,22 @@ def test_apscheduler_trigger_fires_at_each_reminder():
     second = trig.get_next_fire_time(first, first)
     assert second == at("2026-01-07T16:45Z")
     assert trig.get_next_fire_time(second, second) == at("2026-01-13T17:00Z")
+
+
+def test_classify_judges_each_reminder_once():
+    m = meeting([{"rrule": "FREQ=WEEKLY;BYDAY=WE", "start": "2026-01-07", "time": "17:00", "timezone": "UTC"}],
+                reminders=["24h", "15m"])
+    offsets = m.reminders
+    grace = dt.timedelta(minutes=10)
+    day_before, quarter = itertools.islice(reminders(m, at("2026-01-01T00:00Z")), 2)
+    assert classify(day_before, at("2026-01-06T16:00Z"), grace, offsets) == "future"
+    assert classify(day_before, at("2026-01-06T17:00Z"), grace, offsets) == "due"
+    assert classify(day_before, at("2026-01-06T16:59:59.5Z"), grace, offsets) == "due"  # timers fire early
+    assert classify(day_before, at("2026-01-06T17:11Z"), grace, offsets) == "late"
+    # down from the day before until the 15-minute reminder: the 24 h one is stale
+    assert classify(day_before, at("2026-01-07T16:46Z"), dt.timedelta(days=2), offsets) == "superseded"
+    assert classify(quarter, at("2026-01-07T16:46Z"), grace, offsets) == "due"
+    assert classify(quarter, at("2026-01-07T17:00Z"), grace, offsets) == "started"
 
 
 def test_next_occurrence_counts_a_running_meeting_until_it_ends():

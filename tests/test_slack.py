@@ -30,7 +30,7 @@ from chatbot.bot import Bot, Sender
 from chatbot.config import Person, load_config
 from chatbot.messages import Link, Mention, Message, Text, Time, UserText
 from chatbot.backends.base import BackendError
-from chatbot.backends.slack import (AckPriority, RedactSecrets, SlackBackend, date_token, readable_text,
+from chatbot.backends.slack import (AckPriority, RedactSecrets, SlackBackend, date_token, readable_text, slack_sender,
                                     render_mrkdwn)
 from fakes.slack import MAX_TEXT, FakeSlack, signed_post, slack_escape
 
@@ -303,7 +303,7 @@ def test_backend_routing_without_network(tmp_path):
 def _long_agenda(bot: Bot, items: int) -> None:
     """Items people added, long ones full of characters Slack escapes (&, <, >)."""
     for n in range(items):
-        assert bot.handle(f"agenda add item {n}: " + "a<b & c>d " * 60, Sender("slack", "U0JAIME")).ok
+        assert bot.handle(f"agenda add item {n}: " + "a<b & c>d " * 60, slack_sender(bot.config, "U0JAIME")).ok
 
 
 def _whole_mrkdwn(text: str) -> bool:
@@ -947,7 +947,8 @@ def test_manifest_matches_the_defaults():
         assert re.search(rf"^\s*- command: {re.escape(name)}\s*$", text, re.M), name
     scopes = re.search(r"^\s*bot:\s*\n((?:\s*- .*\n)+)", text, re.M).group(1)
     assert {re.match(r"\s*- ([\w:.]+)", ln).group(1) for ln in scopes.splitlines()} == {
-        "commands", "chat:write", "chat:write.public", "im:write", "users:read"}
+        "commands", "chat:write", "chat:write.public", "im:write", "users:read",
+        "channels:history", "groups:history", "im:history"}
     assert re.search(r"^\s*socket_mode_enabled: true\s*$", text, re.M)
 
 

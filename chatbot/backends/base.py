@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 
 from ..bot import Bot
 from ..config import Meeting, Person
 from ..messages import Message
+from ..state import Ledger
+
+log = logging.getLogger(__name__)
 
 
 class BackendError(Exception):
     """The platform could not be reached or refused us; the message says why (never a secret)."""
+
+
+SEEN_IN_MEMORY = 5000  # deliveries remembered without a ledger (in-process use, tests)
 
 
 class Backend(ABC):
@@ -19,6 +28,30 @@ class Backend(ABC):
 
     def __init__(self, bot: Bot):
         self.bot = bot
+        # the runner's ledger: deliveries handled are remembered there, across restarts
+        self.ledger: Ledger | None = None
+        self._seen: set[str] = set()
+        self._seen_order: deque[str] = deque()
+        self._seen_lock = threading.Lock()
+
+    def first_delivery(self, key: str) -> bool:
+        """True the first time a delivery (a command's envelope, a signed request) is seen;
+        False for a redelivery or a replay of one already acted on, which must be answered
+        without acting again. Remembered in the ledger (bounded, survives a restart), else in
+        memory."""
+        if self.ledger is not None:
+            try:
+                return self.ledger.claim(key)
+            except sqlite3.Error as exc:  # e.g. a full disk: this process still remembers
+                log.error("cannot record a handled delivery in the ledger (%s); remembering it in memory", exc)
+        with self._seen_lock:
+            if key in self._seen:
+                return False
+            self._seen.add(key)
+            self._seen_order.append(key)
+            while len(self._seen_order) > SEEN_IN_MEMORY:
+                self._seen.discard(self._seen_order.popleft())
+            return True
 
     def meeting_for(self, place: str | None) -> str | None:
         """The meeting a command belongs to, given where it was typed (channel, stream…)."""

@@ -7,17 +7,21 @@ from ``[console] user`` in the config (or ``--as``).
 
 from __future__ import annotations
 
+import logging
 import queue
 import sys
 import threading
 from typing import TextIO
 
 from ..bot import Bot, Sender
+from ..commands import top_words
 from ..config import Meeting
 from ..messages import Message, render_plain
+from ..terminal import for_terminal
 from .base import Backend
 
 _EOF = object()
+log = logging.getLogger(__name__)
 
 
 class ConsoleBackend(Backend):
@@ -39,6 +43,7 @@ class ConsoleBackend(Backend):
         return render_plain(message)
 
     def say(self, text: str) -> None:
+        text = for_terminal(text)  # notes are written by others: no escape sequences reach the terminal
         with self._out:
             self.stdout.write(text + "\n")
             self.stdout.flush()
@@ -52,16 +57,30 @@ class ConsoleBackend(Backend):
                 self.stdout.write("> ")
                 self.stdout.flush()
 
+    def _lines(self):
+        """Lines of standard input as text; bytes that are not valid in its encoding become
+        U+FFFD instead of ending the input (and every command after them)."""
+        raw = getattr(self.stdin, "buffer", None)
+        if raw is None:  # already text (a StringIO in tests)
+            yield from self.stdin
+            return
+        encoding = getattr(self.stdin, "encoding", None) or "utf-8"
+        for line in raw:
+            yield line.decode(encoding, errors="replace")
+
     def _reader(self, lines: "queue.Queue[object]") -> None:
         try:
-            for line in self.stdin:
+            for line in self._lines():
                 lines.put(line)
+        except Exception:  # standard input itself failed: the commands read so far still run
+            log.exception("reading standard input failed")
         finally:
             lines.put(_EOF)
 
     def run(self, stop: threading.Event) -> None:
         if self.stdin.isatty():
-            self.say(f"Type commands as in chat, e.g. /agenda add Release plans, /agenda list, /next, /help "
+            words = ", ".join("/" + w for w in top_words())
+            self.say(f"Type commands as in chat ({words}), e.g. /agenda add Release plans "
                      f"(you are {self.user}; Ctrl-D to quit).")
         # stdin is read in a daemon thread so that a signal (SIGTERM) stops the bot at once
         lines: queue.Queue[object] = queue.Queue()

@@ -31,6 +31,7 @@ from the environment and are scrubbed from log output.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import re
@@ -42,7 +43,7 @@ from typing import Any, Callable, Iterable, Mapping
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..bot import Bot, Sender
-from ..config import ConfigError, Meeting, Person
+from ..config import Config, ConfigError, Meeting, Person
 from ..messages import Link, Mention, Message, Text, Time, UserText, plain_user_text
 from .base import Backend, BackendError
 
@@ -58,6 +59,18 @@ WORK_THREADS = 2  # commands worked on at once: edits of a notes file take turns
 SOCKET_PING_INTERVAL = 3.0  # seconds; a silently dead connection is noticed after ~4 missed pongs
 SOCKET_WATCH_INTERVAL = 0.2  # seconds between checks for a connection the server closed (EOF)
 SOCKET_RETIRE_GRACE = 0.3  # seconds an old connection may take to close by itself after a replacement
+
+METADATA_EVENT = "chatbot_post"  # message metadata event_type: {"key": the runner's ledger key}
+FIND_SLACK_SECONDS = 120  # look this much before an intent's time (clock skew between bot and Slack)
+FIND_PAGES = 5  # pages of conversations.history searched after a crash
+
+
+TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+
+
+def _metadata(key: str | None) -> dict[str, Any]:
+    return {"metadata": {"event_type": METADATA_EVENT, "event_payload": {"key": key}}} if key else {}
+
 
 # Errors that mean the token itself is wrong: retrying cannot help, the operator must act.
 AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
@@ -276,10 +289,19 @@ def readable_text(text: str, user: Callable[[str, str], str] | None = None) -> s
 
 
 _TOKEN_RE = re.compile(r"\b(xox[a-z]-|xapp-)[A-Za-z0-9-]+")
+# A slash command's response_url lets whoever has it answer in the workspace for 30 minutes,
+# and its legacy verification token ("token") proves requests came from Slack: both are
+# secrets. Redacted by key (form, JSON and Python-repr spellings: debug logs print payloads
+# in all three) and, wherever else such a URL shows up (the webhook client logs the URL it
+# posts to), by shape: everything after /commands/, /actions/, /services/ or /workflows/.
+_SECRET_FIELD_RE = re.compile(r"""(?<![\w-])(["']?(?:response_url|token)["']?\s*[:=]\s*["']?)([^"'&\s,}]+)""")
+_HOOK_URL_RE = re.compile(r"""(https?:(?:\\?/){2}[^\s"'<>]*?(?:\\?/)(?:commands|actions|services|workflows)(?:\\?/))"""
+                          r"""[^\s"'<>,)]+""")
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces the configured secrets (and anything shaped like a Slack token) in log records."""
+    """Replaces the configured secrets, anything shaped like a Slack token, response URLs and
+    the legacy verification token in log records."""
 
     def __init__(self, secrets: list[str]):
         super().__init__()
@@ -288,7 +310,9 @@ class RedactSecrets(logging.Filter):
     def _clean(self, text: str) -> str:
         for s in self.secrets:
             text = text.replace(s, "[redacted]")
-        return _TOKEN_RE.sub(lambda m: m.group(1) + "[redacted]", text)
+        text = _TOKEN_RE.sub(lambda m: m.group(1) + "[redacted]", text)
+        text = _HOOK_URL_RE.sub(lambda m: m.group(1) + "[redacted]", text)
+        return _SECRET_FIELD_RE.sub(lambda m: m.group(1) + "[redacted]", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -391,7 +415,8 @@ class _HoldingExecutor(ThreadPoolExecutor):
         return super().submit(held)
 
 
-def prompt_socket_mode_handler(app, app_token: str, logger: logging.Logger, web_client):
+def prompt_socket_mode_handler(app, app_token: str, logger: logging.Logger, web_client,
+                               accept: Callable[[Any, Any], bool] | None = None):
     """bolt's Socket Mode handler on slack_sdk's built-in client, with its two stalls removed
     (measured in ``bench/latency.py``, Socket Mode case):
 
@@ -406,6 +431,9 @@ def prompt_socket_mode_handler(app, app_token: str, logger: logging.Logger, web_
       reader takes end-of-file for "no data yet" and only missing pongs revealed it, after
       four ping intervals (~15 s deaf). A watcher looks for end-of-file every
       ``SOCKET_WATCH_INTERVAL`` and reconnects at once.
+
+    ``accept(client, request)`` (optional) is asked before bolt runs a request; False: it is
+    not run (``accept`` acknowledged it itself).
     """
     from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
     from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
@@ -502,6 +530,8 @@ def prompt_socket_mode_handler(app, app_token: str, logger: logging.Logger, web_
             self.client.socket_mode_request_listeners.append(self.handle)
 
         def handle(self, client, req) -> None:  # as bolt's built-in handler
+            if accept is not None and not accept(client, req):
+                return
             start = time.time()
             send_response(client, req, run_bolt_app(self.app, req), start)
 
@@ -537,6 +567,12 @@ class _QuietHandler(WSGIRequestHandler):
 # ---------------------------------------------------------------------------------------
 # The backend
 
+
+
+def slack_sender(config: Config, user_id: str | None, name: str | None = None) -> Sender:
+    """The Slack user, resolved to their roster entry by ``slack_id``, as the core gets them."""
+    return Sender("slack", user_id, name, person=config.person_by(slack_id=user_id) if user_id else None,
+                  id_field="slack_id")
 
 class SlackBackend(Backend):
     name = "slack"
@@ -588,29 +624,86 @@ class SlackBackend(Backend):
             parts = parts[: most - 1] + [fit_text(rest, keep_last=not any(isinstance(s, UserText) for s in last))]
         return parts
 
-    def _post_parts(self, channel: str, message: Message) -> None:
-        for part in self.render_parts(message):
-            self.call("chat.postMessage", channel=channel, text=part, unfurl_links=False, unfurl_media=False)
+    def _post_parts(self, channel: str, message: Message, key: str | None = None) -> None:
+        """Post the message, in several parts if it is long; the ledger key goes on the last
+        part, so a crash between parts counts as not sent (posted again whole, never lost)."""
+        parts = self.render_parts(message)
+        for n, part in enumerate(parts, 1):
+            self.call("chat.postMessage", channel=channel, text=part, unfurl_links=False, unfurl_media=False,
+                      **_metadata(key if n == len(parts) else None))
 
     def post(self, meeting: Meeting, message: Message) -> None:
+        self.post_once(meeting, message, None)
+
+    def post_once(self, meeting: Meeting, message: Message, key: str | None) -> None:
+        """``post``, with the runner's ledger key in the message's metadata (invisible to
+        people; ``conversations.history`` returns it), so after a crash :meth:`find_sent` can
+        tell whether this very post was made."""
         channel = meeting.destinations.slack_channel
         if not channel:
             raise BackendError(f"meeting {meeting.id!r} has no destinations.slack_channel")
-        self._post_parts(channel, message)
+        self._post_parts(channel, message, key)
         log.info("posted to Slack channel %s for %s", channel, meeting.id)
 
     def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
+        self.notify_once(meeting, person, message, None)
+
+    def notify_once(self, meeting: Meeting, person: Person, message: Message, key: str | None) -> None:
         """An action-item ping: a direct message when the meeting says ``actions.ping = "dm"``
         and the person has a ``slack_id``, else a post in the meeting's channel."""
-        if meeting.actions.ping == "dm" and person.slack_id:
-            opened = self.call("conversations.open", users=person.slack_id)
-            dm = (opened.get("channel") or {}).get("id")
-            if not dm:
-                raise BackendError("Slack API conversations.open returned no channel")
-            self._post_parts(dm, message)
-            log.info("sent a Slack direct message to %s (%s)", person.initials, person.slack_id)
+        dm = self._dm_channel(meeting, person)
+        if dm is None:
+            self.post_once(meeting, message, key)
             return
-        self.post(meeting, message)
+        self._post_parts(dm, message, key)
+        log.info("sent a Slack direct message to %s (%s)", person.initials, person.slack_id)
+
+    def _dm_channel(self, meeting: Meeting, person: Person | None) -> str | None:
+        if person is None or not (meeting.actions.ping == "dm" and person.slack_id):
+            return None
+        opened = self.call("conversations.open", users=person.slack_id)
+        dm = (opened.get("channel") or {}).get("id")
+        if not dm:
+            raise BackendError("Slack API conversations.open returned no channel")
+        return dm
+
+    def find_sent(self, meeting: Meeting, key: str, since: dt.datetime, data: dict,
+                  person: Person | None = None) -> bool | None:
+        """Whether the post marked ``key`` is in its channel (``conversations.history`` since
+        shortly before the intent was recorded, with metadata). BackendError when Slack cannot
+        be asked now (the runner tries again later rather than guess); None when it never
+        can (e.g. the app lacks the ``channels:history`` scope): the runner posts."""
+        try:
+            return self._find_sent(meeting, key, since, person)
+        except BackendError as exc:
+            code = getattr(exc, "code", None)
+            if code is None or code in TRANSIENT_ERRORS:
+                raise
+            log.warning("Slack: cannot look for a post made before a crash (%s); add the scopes channels:history, "
+                        "groups:history and im:history to the app so a crash never doubles a reminder", code)
+            return None
+
+    def _find_sent(self, meeting: Meeting, key: str, since: dt.datetime, person: Person | None) -> bool:
+        channel = self._dm_channel(meeting, person) or meeting.destinations.slack_channel
+        if not channel:
+            return False
+        oldest = f"{since.timestamp() - FIND_SLACK_SECONDS:.6f}"
+        cursor = None
+        for _ in range(FIND_PAGES):
+            params: dict[str, Any] = {"channel": channel, "oldest": oldest, "limit": 200, "include_all_metadata": True}
+            if cursor:
+                params["cursor"] = cursor
+            data_ = self.call("conversations.history", **params)
+            for m in data_.get("messages") or []:
+                meta = m.get("metadata") or {}
+                if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                    return True
+            cursor = (data_.get("response_metadata") or {}).get("next_cursor")
+            if not (data_.get("has_more") and cursor):
+                return False
+        log.warning("Slack: %s has more than %d pages of messages since %s; not searched further",
+                    channel, FIND_PAGES, since.isoformat(timespec="seconds"))
+        return False
 
     def prepare(self) -> None:
         """Before the scheduler starts: the secrets the mode needs are all set and look right
@@ -722,7 +815,9 @@ class SlackBackend(Backend):
             err = (exc.response.get("error") if exc.response is not None else None) or "unknown_error"
             status = getattr(exc.response, "status_code", "?")
             log.error("Slack API %s failed: %s (HTTP %s)", method, err, status)
-            raise BackendError(f"Slack API {method} failed: {err}") from None
+            error = BackendError(f"Slack API {method} failed: {err}")
+            error.code = err  # type: ignore[attr-defined]
+            raise error from None
         except (SlackClientError, OSError) as exc:
             log.error("Slack API %s failed: cannot reach %s (%s)", method, self.api_url, exc)
             raise BackendError(f"Slack API {method} failed: {exc}") from None
@@ -785,12 +880,30 @@ class SlackBackend(Backend):
             )
         except BoltError as exc:
             raise BackendError(f"Slack API auth.test failed while starting: {exc}") from None
+        if http:
+            app.use(self._once_per_request)  # after bolt's signature check: only signed requests count
         # which names are ours is asked per command: a reloaded config may rename them
         app.command(re.compile(r"^/"), matchers=[self._is_ours])(ack=_ack_only, lazy=[self._on_command])
         app.command(re.compile(r"^/"))(self._on_unknown_command)  # after the known ones
         app.error(self._on_error)
         self._app = app
         return app
+
+    def _once_per_request(self, req, next) -> Any:  # noqa: A002 (bolt passes it by this name)
+        """HTTP mode: a signed request seen before (Slack's retry with ``X-Slack-Retry-Num``,
+        or the same bytes replayed within the 5-minute signature window) is acknowledged and
+        not acted on again. The key is the digest of the body: each command's body is unique
+        (its ``trigger_id`` and ``response_url``), and a retry repeats it byte for byte."""
+        from slack_bolt.response import BoltResponse
+
+        raw = req.raw_body if isinstance(req.raw_body, str) else str(req.raw_body or "")
+        key = "slack-http:" + hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()
+        if self.first_delivery(key):
+            return next()
+        retry = (req.headers.get("x-slack-retry-num") or [None])[0]
+        log.info("Slack sent a request again (%s); it was handled already: acknowledged, not acted on",
+                 f"X-Slack-Retry-Num {retry}" if retry else "same body")
+        return BoltResponse(status=200, body="")
 
     def _is_ours(self, command: dict) -> bool:
         return (command.get("command") or "") in self.commands()
@@ -855,7 +968,7 @@ class SlackBackend(Backend):
         typed = readable_text(command.get("text") or "", self._user_label)
         spelled = {core: slash for slash, core in reversed(list(self.commands().items()))}
         message = self.bot.handle(self.command_text(name, typed),
-                                  Sender("slack", user_id, user_name), meeting_id, allow_unknown=allow,
+                                  slack_sender(self.bot.config, user_id, user_name), meeting_id, allow_unknown=allow,
                                   place=place, spelled=spelled)
         log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
         try:
@@ -904,7 +1017,20 @@ class SlackBackend(Backend):
     def _run_socket(self, app, app_token: str, stop: threading.Event) -> None:
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        handler = prompt_socket_mode_handler(app, app_token, logging.getLogger("chatbot.slack.socket"), self.client)
+        def first(client, req) -> bool:
+            """An envelope Slack delivers again (same ``envelope_id``: our ack did not reach it
+            in time, or a reconnect) is acknowledged and not acted on again."""
+            if self.first_delivery(f"slack-envelope:{req.envelope_id}"):
+                return True
+            log.info("Slack delivered envelope %s again (retry %s, %s); it was handled already: "
+                     "acknowledged, not acted on", req.envelope_id, req.retry_attempt, req.retry_reason or "-")
+            from slack_sdk.socket_mode.response import SocketModeResponse
+
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return False
+
+        handler = prompt_socket_mode_handler(app, app_token, logging.getLogger("chatbot.slack.socket"), self.client,
+                                             first)
         self._socket_handler = handler
         delay = 1.0
         while not stop.is_set():

@@ -47,7 +47,8 @@ from collections import deque
 from typing import Any
 
 from .. import __version__
-from ..bot import Bot, Sender, looks_like_command
+from ..bot import Bot, Sender
+from ..commands import looks_like_command, top_words
 from ..config import ConfigError, Meeting, Person
 from ..messages import Link, Mention, Message, Text, Time, UserText, error
 from ..schedule import UTC, occurrences
@@ -932,7 +933,7 @@ class ZulipBackend(Backend):
                 return False
             # where a command needs the bot's mention, the help says so: `@**Agenda Bot** agenda add TEXT`
             bot_name = str(me.get("full_name") or "")
-            spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in ("agenda", "next", "actions")} \
+            spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in top_words() if w != "help"} \
                 if mentioned and bot_name.strip() else None
             if lost:  # never keep the first line and silently drop the rest
                 answer = error(f"an agenda item is one line of text, and your message has a {lost} after it that "
@@ -972,13 +973,14 @@ class ZulipBackend(Backend):
     def _sender(self, msg: dict[str, Any]) -> Sender:
         email = msg.get("sender_email") or ""
         name = msg.get("sender_full_name") or None
-        sender = Sender("zulip", email, name)
-        if self.settings.github_profile_field and self.bot.config.person_by(zulip_email=email) is None:
+        known = self.bot.config.person_by(zulip_email=email)
+        sender = Sender("zulip", email, name, person=known, id_field="zulip_email")
+        if self.settings.github_profile_field and known is None:
             login = self._github_login(msg.get("sender_id"))
             person = self.bot.config.person_by(github=login) if login else None
             if person is not None:
                 log.info("Zulip: %s is %s by their GitHub profile field (%s)", email, person.initials, login)
-                return Sender("zulip", email, name, initials=person.initials)
+                return Sender("zulip", email, name, person=person, id_field="zulip_email")
         return sender
 
     def _github_login(self, user_id: Any) -> str | None:

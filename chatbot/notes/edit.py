@@ -15,9 +15,11 @@ same notes directory:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from typing import Callable, Iterator
 
 from filelock import FileLock, Timeout
 
-from .parse import Item, Notes, NotesError, Section, read_notes
+from .parse import Item, Notes, NotesError, Section, parse_notes, read_notes
 
 LOCK_NAME = ".chatbot.lock"
 LOCK_TIMEOUT = 30.0
@@ -66,13 +68,26 @@ def _remove_stale_temp_files(directory: Path) -> None:
                 p.unlink()
 
 
+# A test hook: called with the notes path inside the window between the bot's "unchanged?"
+# check and its rename, where a person's save must not be lost (tests inject a save or a
+# delay here). None in production.
+WRITE_WINDOW_HOOK: Callable[[Path], None] | None = None
+
+
 class ChangedUnderneath(Exception):
     """The file changed between our read and our write (someone edited it by hand)."""
 
 
 def atomic_write(path: Path, text: str, expect: str | None = None) -> None:
     """Write ``text`` to ``path`` atomically. With ``expect``, the file must still hold
-    exactly that text right before the rename, else ChangedUnderneath and nothing changes."""
+    exactly that text when it is replaced, else ChangedUnderneath and the file keeps what
+    is in it (a person's save that lands while the bot writes is never lost).
+
+    Where the system can swap two names atomically (Linux ``renameat2(RENAME_EXCHANGE)``)
+    the new file is swapped in and what it displaced is compared with ``expect``: if a save
+    got in since the check, the swap is undone and the caller starts again from the saved
+    text. Elsewhere the check is made right before ``os.replace``, which leaves a window of
+    a few microseconds."""
     data = text.encode("utf-8")
     directory = path.parent
     try:
@@ -86,9 +101,19 @@ def atomic_write(path: Path, text: str, expect: str | None = None) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
-        if expect is not None and path.read_bytes() != expect.encode("utf-8"):
-            raise ChangedUnderneath(str(path))
-        os.replace(tmp, path)
+        if expect is None:
+            os.replace(tmp, path)
+        else:
+            wanted = expect.encode("utf-8")
+            try:
+                if path.read_bytes() != wanted:
+                    raise ChangedUnderneath(str(path))
+            except FileNotFoundError:
+                raise ChangedUnderneath(str(path)) from None
+            if WRITE_WINDOW_HOOK is not None:
+                WRITE_WINDOW_HOOK(path)
+            if not _swap_checked(tmp, path, data, wanted):
+                os.replace(tmp, path)  # no atomic swap here: the check above is the best we have
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -99,6 +124,64 @@ def atomic_write(path: Path, text: str, expect: str | None = None) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _swap_checked(tmp: str, path: Path, ours: bytes, wanted: bytes) -> bool:
+    """Swap ``tmp`` (our new text) and ``path``; keep the swap if what it displaced is
+    ``wanted``, else undo it and raise ChangedUnderneath. False if the system cannot swap
+    (nothing was done)."""
+    if not _exchange(tmp, path):
+        return False
+    try:
+        displaced = Path(tmp).read_bytes()
+    except OSError:
+        displaced = None
+    if displaced == wanted:
+        os.unlink(tmp)  # the text we read, now replaced
+        return True
+    # A save got in between our check and the swap: give it back.
+    if not _exchange(tmp, path):
+        os.replace(tmp, path)
+        raise ChangedUnderneath(str(path))
+    try:
+        back = Path(tmp).read_bytes()
+    except OSError:
+        back = None
+    if back == ours:
+        os.unlink(tmp)
+    else:
+        # yet another save replaced our text while we looked: that newest save is what counts
+        os.replace(tmp, path)
+    raise ChangedUnderneath(str(path))
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_renameat2: Callable | None | bool = None  # None: not looked up yet; False: not available
+
+
+def _exchange(a: str | Path, b: str | Path) -> bool:
+    """Atomically swap two names in one directory; False where the system cannot."""
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = False
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError, AttributeError):
+                libc = ctypes.CDLL(None, use_errno=True)
+                fn = libc.renameat2  # glibc >= 2.28, musl >= 1.2.?
+                fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+                fn.restype = ctypes.c_int
+                _renameat2 = fn
+    if not _renameat2:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+        return False  # this file system (or kernel, or sandbox) cannot swap
+    if err == errno.ENOENT:
+        raise ChangedUnderneath(str(b))  # the file was removed since it was read
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _umask() -> int:
@@ -153,7 +236,7 @@ def clean_item_text(text: str, max_length: int) -> str:
 
 @dataclass
 class EditResult:
-    path: Path
+    path: Path | str | None  # where the notes are (a file, or a note's name)
     line: int  # 1-based line number of the item that was added / removed
     text: str  # the item line as written / removed (without newline)
     number: int | None = None  # its number in the agenda list
@@ -174,7 +257,25 @@ def agenda_items(notes: Notes, section: Section) -> list[Item]:
 EDIT_ATTEMPTS = 5
 
 
-def _apply(path: Path, change: Callable[[Notes], tuple[list[str], EditResult]]) -> EditResult:
+LineEdit = Callable[[Notes], tuple[list[str], EditResult]]
+"""A minimal edit as a pure function: the parsed notes -> their new lines (whole lines inserted,
+replaced or deleted; nothing else changed) and what was done. It raises EditError or NotesError
+to refuse. Stores apply it to wherever the notes live (:func:`apply_to_file`, or a note read
+from a web service with :func:`apply_to_text`)."""
+
+
+def apply_to_text(text: str, change: LineEdit, where: Path | str | None = None) -> tuple[str, EditResult]:
+    """Parse ``text`` (refusing what cannot be parsed) and apply ``change`` to it."""
+    new_lines, result = change(parse_notes(text, where))
+    return "".join(new_lines), result
+
+
+def apply_to_file(path: Path, change: LineEdit) -> EditResult:
+    """Apply ``change`` to the notes file at ``path``. Call under ``locked``."""
+    return _apply(path, change)
+
+
+def _apply(path: Path, change: LineEdit) -> EditResult:
     """Read, change, write; if a person (who does not take our lock) saved the file in the
     meantime, start again from their version so their edit is not lost."""
     if path.is_symlink():
@@ -187,6 +288,7 @@ def _apply(path: Path, change: Callable[[Notes], tuple[list[str], EditResult]]) 
         path = target
     for _ in range(EDIT_ATTEMPTS):
         notes = read_notes(path)
+        refuse_conflicted(path, notes.text)
         new_lines, result = change(notes)
         try:
             atomic_write(path, "".join(new_lines), expect=notes.text)
@@ -196,6 +298,33 @@ def _apply(path: Path, change: Callable[[Notes], tuple[list[str], EditResult]]) 
             raise write_error(path, exc) from None
         return result
     raise EditError(f"{path.name} keeps changing while the bot edits it; try again in a moment")
+
+
+_CONFLICT_START = re.compile(r"^<{7}(?:[ \t].*)?$", re.M)
+_CONFLICT_END = re.compile(r"^>{7}(?:[ \t].*)?$", re.M)
+_CONFLICT_MIDDLE = re.compile(r"^={7}[ \t]*$", re.M)
+
+
+def conflict_line(text: str) -> int | None:
+    """The line (1-based) of a merge conflict Git left in the text: a ``<<<<<<<`` line followed
+    by a ``=======`` and a ``>>>>>>>`` line. (``=======`` alone is a Markdown heading underline.)"""
+    start = _CONFLICT_START.search(text)
+    if start is None:
+        return None
+    middle = _CONFLICT_MIDDLE.search(text, start.end())
+    if middle is None or _CONFLICT_END.search(text, middle.end()) is None:
+        return None
+    return text.count("\n", 0, start.start()) + 1
+
+
+def refuse_conflicted(path: Path, text: str) -> None:
+    """Never edit a file with an unresolved merge conflict: the person resolving it would find
+    the bot's line inside the conflict, and a commit of it would mark the conflict resolved."""
+    line = conflict_line(text)
+    if line is not None:
+        raise EditError(f"{path.name} has an unresolved merge conflict (the <<<<<<< marker on line {line}); "
+                        "nothing was changed. Resolve the conflict in the file (keep what should stay, delete "
+                        "the <<<<<<<, ======= and >>>>>>> lines) and try again")
 
 
 def _leading_ws(line: str) -> str:
@@ -221,8 +350,13 @@ def _next_bullet(real: list[Item]) -> str:
 
 
 def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
+    """:func:`adding` applied to the notes file at ``path``. Call under ``locked``."""
+    return _apply(path, adding(section_title, line_text))
+
+
+def adding(section_title: str, line_text: str) -> LineEdit:
     """Insert ``line_text`` (an item without newline, written ``- …``) into the section, after
-    its last item and in that list's bullet style and indentation. Call under ``locked``."""
+    its last item and in that list's bullet style and indentation."""
 
     def change(notes: Notes) -> tuple[list[str], EditResult]:
         section = _section_or_fail(notes, section_title)
@@ -236,7 +370,7 @@ def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
             ending = lines[ph.line][len(lines[ph.line].rstrip("\r\n")):]
             text = _in_list_style(line_text, ph.bullet, _leading_ws(lines[ph.line]))
             lines[ph.line] = text + ending
-            return lines, EditResult(path, ph.line + 1, text, 1)
+            return lines, EditResult(notes.path, ph.line + 1, text, 1)
         text = line_text
         if real:
             at = real[-1].end
@@ -260,9 +394,9 @@ def add_item(path: Path, section_title: str, line_text: str) -> EditResult:
             # the line ending of the line above (files with mixed endings exist)
             above = lines[at - 1] if at > 0 else ""
             lines.insert(at, text + (above[len(above.rstrip("\r\n")):] or nl))
-        return lines, EditResult(path, at + 1, text, len(real) + 1)
+        return lines, EditResult(notes.path, at + 1, text, len(real) + 1)
 
-    return _apply(path, change)
+    return change
 
 
 def _placeholder_like(notes: Notes, line: int) -> str:
@@ -278,8 +412,13 @@ def _placeholder_like(notes: Notes, line: int) -> str:
 
 def remove_item(path: Path, section_title: str, number: int,
                 allowed: Callable[[Item], str | None]) -> EditResult:
+    """:func:`removing` applied to the notes file at ``path``. Call under ``locked``."""
+    return _apply(path, removing(section_title, number, allowed))
+
+
+def removing(section_title: str, number: int, allowed: Callable[[Item], str | None]) -> LineEdit:
     """Delete agenda item ``number`` (1-based) if it is a single line and ``allowed`` says
-    nothing against it (it returns a reason to refuse, or None). Call under ``locked``."""
+    nothing against it (it returns a reason to refuse, or None)."""
 
     def change(notes: Notes) -> tuple[list[str], EditResult]:
         section = _section_or_fail(notes, section_title)
@@ -296,7 +435,8 @@ def remove_item(path: Path, section_title: str, number: int,
             raise EditError(reason)
         lines = list(notes.lines)
         removed = lines[item.line].rstrip("\r\n")
-        if len(items) == 1 and not any(it.is_placeholder for it in notes.top_items(section)):
+        if (len(items) == 1 and not any(it.is_placeholder for it in notes.top_items(section))
+                and not _other_content(notes, section, item)):
             # the section would be empty: put a placeholder back, written as the file writes
             # its other placeholders ('- [ ]' in some notes), so add-then-remove changes nothing
             ending = lines[item.line][len(removed):]
@@ -307,12 +447,61 @@ def remove_item(path: Path, section_title: str, number: int,
             if item.line == len(lines) and item.line > 0 and not notes.lines[item.line].endswith("\n"):
                 # we removed the last line, which had no newline: the new last line loses its own
                 lines[-1] = lines[-1].rstrip("\r\n")
-        return lines, EditResult(path, item.line + 1, removed, number)
+        return lines, EditResult(notes.path, item.line + 1, removed, number)
+
+    return change
+
+
+def _other_content(notes: Notes, section: Section, item: Item) -> bool:
+    """Whether the section shows anything besides ``item`` (blank lines and HTML comments do
+    not show). A section holding prose (``_No items discussed_``) got the item added after
+    that prose, not in place of a placeholder: removing it must not leave a placeholder."""
+    in_comment = False
+    for i in range(section.start + 1, section.end):
+        if item.line <= i < item.end:
+            continue
+        t = notes.lines[i].strip()
+        if in_comment:
+            in_comment = "-->" not in t
+            continue
+        if t.startswith("<!--"):
+            in_comment = "-->" not in t[4:]
+            if in_comment or t.endswith("-->"):
+                continue
+        if t:
+            return True
+    return False
+
+
+_PROSE_BULLET = re.compile(r"^([ \t]*(?:[-*+]|[0-9]{1,9}[.)])[ \t]+)(?!\[[ xX]\](?:[ \t]|$))")
+
+
+def tick_prose(path: Path, line: int, expect_text: str) -> EditResult:
+    """Mark the prose list item on 1-based ``line`` done by turning it into a ticked checkbox
+    in place, if it still holds ``expect_text``: ``- JRG: will x`` -> ``- [x] JRG: will x``.
+    Only that line changes (bullet, indentation and line ending kept)."""
+
+    def change(notes: Notes) -> tuple[list[str], EditResult]:
+        match = [it for it in notes.items if it.line == line - 1]
+        if not match or match[0].is_checkbox or match[0].text != expect_text:
+            raise EditError("the notes file changed since the item was listed; list the items again")
+        lines = list(notes.lines)
+        m = _PROSE_BULLET.match(lines[line - 1])
+        if m is None:  # the parser saw an item here: its bullet is followed by a space or a tab
+            raise EditError("the notes file changed since the item was listed; list the items again")
+        new = m.group(1) + "[x] " + lines[line - 1][m.end():]
+        lines[line - 1] = new
+        return lines, EditResult(path, line, new.rstrip("\r\n"))
 
     return _apply(path, change)
 
 
 def set_checked(path: Path, line: int, expect_text: str, checked: bool = True) -> EditResult:
+    """:func:`checking` applied to the notes file at ``path``. Call under ``locked``."""
+    return _apply(path, checking(line, expect_text, checked))
+
+
+def checking(line: int, expect_text: str, checked: bool = True) -> LineEdit:
     """Tick (or untick) the checkbox on 1-based ``line`` if it still holds ``expect_text``."""
 
     def change(notes: Notes) -> tuple[list[str], EditResult]:
@@ -322,6 +511,6 @@ def set_checked(path: Path, line: int, expect_text: str, checked: bool = True) -
         lines = list(notes.lines)
         new = re.sub(r"\[[ xX]\]", "[x]" if checked else "[ ]", lines[line - 1], count=1)
         lines[line - 1] = new
-        return lines, EditResult(path, line, new.rstrip("\r\n"))
+        return lines, EditResult(notes.path, line, new.rstrip("\r\n"))
 
-    return _apply(path, change)
+    return change

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..config import Config, Meeting
 from ..schedule import Occurrence
@@ -50,10 +51,21 @@ class NotesFiles:
             return None
         return pattern.replace("{filename}", path.name).replace("{path}", path.as_posix())
 
+    def url_at(self, path: Path, line: int | None = None) -> str | None:
+        """The public URL of a notes file, at a 1-based line where the pattern has an anchor."""
+        url = self.url_for(path)
+        anchor = self.meeting.notes.line_anchor
+        if url and line is not None and anchor:
+            url += anchor.replace("{line}", str(line))
+        return url
+
     def render(self, occurrence: Occurrence) -> str:
         tpl_path = self.meeting.notes.template
-        env = jinja2.Environment(keep_trailing_newline=True, autoescape=False,
-                                 undefined=jinja2.StrictUndefined)
+        # A template may come from the notes repository (anyone who can open a pull request):
+        # rendered in Jinja's sandbox, with only the allow-listed environment variables.
+        env = ImmutableSandboxedEnvironment(keep_trailing_newline=True, autoescape=False,
+                                            undefined=jinja2.StrictUndefined)
+        allowed = {name: os.environ[name] for name in self.config.templates.env if name in os.environ}
         try:
             if tpl_path is None:
                 template = env.from_string(DEFAULT_TEMPLATE)
@@ -62,9 +74,9 @@ class NotesFiles:
                 full = self.config.resolve(tpl_path)
                 where = str(full)
                 template = env.from_string(full.read_text(encoding="utf-8"))
-            return template.render(date=occurrence.start, env=dict(os.environ), meeting=self.meeting,
+            return template.render(date=occurrence.start, env=allowed, meeting=self.meeting,
                                    agenda_section=self.meeting.notes.agenda_section)
-        except jinja2.TemplateError as exc:
+        except jinja2.TemplateError as exc:  # SecurityError (the sandbox said no) included
             raise EditError(f"the notes template {where} could not be rendered: {exc}") from None
         except OSError as exc:
             raise EditError(f"the notes template {tpl_path} could not be read: {exc.strerror}") from None
@@ -76,6 +88,16 @@ class NotesFiles:
         path = self.path_for(occurrence)
         if path.exists():
             return path, False
+        text = self.checked_render(occurrence, path)
+        try:
+            atomic_write(path, text)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        return path, True
+
+    def checked_render(self, occurrence: Occurrence, path: Path | str | None = None) -> str:
+        """The template rendered for the occurrence, refused (NotesError naming the template)
+        if the result could not be used as notes."""
         text = self.render(occurrence)
         tpl = self.meeting.notes.template
         where = self.config.resolve(tpl) if tpl is not None else "built-in template"
@@ -91,11 +113,7 @@ class NotesFiles:
             raise NotesError(self.meeting.notes.template or "built-in template",
                              f"the rendered template has no '{self.meeting.notes.agenda_section}' section "
                              "(check notes.agenda_section in the config)")
-        try:
-            atomic_write(path, text)
-        except OSError as exc:
-            raise write_error(path, exc) from None
-        return path, True
+        return text
 
     def lock(self):
         return locked(self.directory)

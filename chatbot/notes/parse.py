@@ -21,7 +21,10 @@ Formats understood (all seen in real conda/governance notes):
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,7 +177,7 @@ _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _EMOJI = re.compile(r":[a-z0-9_+-]+:")
 _SPACES = re.compile(r"[\s]+")
 _BREAK = re.compile(r"^[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$")  # a thematic break
-_OWNER_SEP = re.compile(r"\s*(?:,|/|&|\band\b)\s*")
+_OWNER_SEP = re.compile(r"\s*(?:,|/|&|;|\band\b)\s*")
 _HANDLE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 _DELIM_CELL = re.compile(r":?-*:?")
 
@@ -191,23 +194,41 @@ def _indent(ws: str) -> int:
 
 _INI = r"[A-Z](?:[a-z]?[A-Z]){1,4}"
 _HANDLE = r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})"
-_OWNERS = rf"(?:{_INI}|{_HANDLE})(?:\s*(?:,|/|&|\band\b)\s*(?:{_INI}|{_HANDLE}))*"
+_OWNERS = rf"(?:{_INI}|{_HANDLE})(?:\s*(?:,|/|&|;|\band\b)\s*(?:{_INI}|{_HANDLE}))*"
 _OWNER_COLON = re.compile(rf"^\(?({_OWNERS})\)?\s*:\s*(.*)$", re.S)
 _OWNER_PAREN = re.compile(rf"^\(({_OWNERS})(?:\s*,\s*[a-z][^()]*)?\)\s*:?\s+(.*)$", re.S)
 _OWNER_HANDLE = re.compile(rf"^({_HANDLE}(?:\s*(?:,|/|&)\s*{_HANDLE})*)\s+(.*)$", re.S)
+# "[CHL] Drafting a CEP", "[WV / AD] TUF questions" (2021 notes); not a link "[CEP](url)"
+_OWNER_BRACKET = re.compile(rf"^\[\s*({_OWNERS}|@?[a-z][a-z0-9-]{{1,38}})\s*\]\s*:?\s+(.*)$", re.S)
+# "JRG (conda-forge): …", "LW & DG (Anaconda): …": owners, then who they speak for
+_OWNER_AFFIL = re.compile(rf"^({_OWNERS})\s*\([^()]*\)\s*:\s*(.*)$", re.S)
 
 
 # capitalised words that label a line ("FYI: passed the vote"), not people's initials
-NOT_INITIALS = frozenset({"FYI", "TODO", "TBD", "TBA", "WIP", "NOTE", "AOB", "FAQ", "ASAP"})
+NOT_INITIALS = frozenset({"FYI", "TODO", "TBD", "TBA", "WIP", "NOTE", "AOB", "FAQ", "ASAP", "AI", "OK", "YES",
+                          "CEP", "CEPS", "PR", "PRS", "API", "CI", "CDN", "RFC", "CLI", "OSS", "URL", "ARM"})
 
 
 def split_owner(text: str) -> tuple[list[str], str]:
     """``"JRG, BZ: open a PR"`` -> ``(["JRG", "BZ"], "open a PR")``; handles keep their ``@``."""
     t = text.strip()
-    for rx in (_OWNER_COLON, _OWNER_PAREN, _OWNER_HANDLE):
+    if not t:
+        return [], t
+    first = t[0]
+    if first == "[":
+        rxs: tuple[re.Pattern[str], ...] = (_OWNER_BRACKET,)
+    elif first == "@":
+        rxs = (_OWNER_COLON, _OWNER_HANDLE)
+    elif first == "(" or "A" <= first <= "Z":
+        rxs = (_OWNER_COLON, _OWNER_PAREN, _OWNER_AFFIL)
+    else:
+        return [], t
+    for rx in rxs:
         m = rx.match(t)
         if m:
-            owners = [o for o in _OWNER_SEP.split(m.group(1)) if o]
+            owners = [o.strip() for o in _OWNER_SEP.split(m.group(1)) if o.strip()]
+            if rx is _OWNER_BRACKET and owners and owners[0][0].islower():
+                owners = ["@" + o.lstrip("@") for o in owners]  # "[jezdez] CI improvements": a handle
             if any(o in NOT_INITIALS for o in owners):
                 return [], t
             return owners, m.group(2).strip()
@@ -392,8 +413,11 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
 
 
 def read_notes(path: Path) -> Notes:
+    """Read and parse a notes file. Only a regular file is read: a FIFO, device or socket at
+    the path is refused at once (opened without blocking, checked on the open descriptor, so
+    nothing can swap it in between)."""
     try:
-        data = Path(path).read_bytes()
+        data = _read_regular(Path(path))
     except FileNotFoundError:
         raise NotesError(path, "notes file not found") from None
     except OSError as exc:
@@ -403,6 +427,27 @@ def read_notes(path: Path) -> Notes:
     except UnicodeDecodeError as exc:
         raise NotesError(path, f"not UTF-8 text (byte {exc.start})") from None
     return parse_notes(text, path)
+
+
+class _NotRegular(OSError):
+    pass
+
+
+def _read_regular(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _NotRegular(errno.EINVAL, "not a regular file (a FIFO, device or socket); "
+                              "the bot reads and edits only regular files")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            return fh.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------
@@ -425,19 +470,31 @@ def _clean_handle(h: str | None) -> str | None:
     return h if _HANDLE_NAME.fullmatch(h) else None
 
 
-_LIST_TEMPLATE = re.compile(rf"^({_INI}|[A-Za-z]{{2,5}})\s*:\s*([^(,]+?)\s*(?:\((@?[\w-]+)\))?\s*(?:,\s*(.*?))?\.?$")
-_LIST_PAREN = re.compile(r"^(.+?)\s*\(([A-Za-z]{2,5})\)\s*(?:\(?@?([\w-]+)\)?)?\s*$")
+_GH = r"\(\s*(@?\s*[\w-]+)\s*\)"  # "(@jaimergp)", "(jaimergp)", "(@ dholth)"
+_LIST_TEMPLATE = re.compile(rf"^({_INI}|[A-Za-z]{{2,5}})\s*:\s*([^(,]+?)\s*(?:{_GH})?\s*(?:,\s*(.*?))?\.?$")
+# "HV, Axel Obermeier (@h-vetinari)", "HV, Axel Obermeier (@h-vetinari), conda-forge"
+_LIST_COMMA = re.compile(rf"^({_INI}|[A-Z]{{2,5}})\s*,\s*([^(,@]+?)\s*(?:{_GH}|(@[\w-]+))?\s*(?:,\s*(.*?))?\.?$")
+_LIST_PAREN = re.compile(r"^(.+?)\s*\(([A-Za-z]{2,5})\)\s*(?:\(?\s*@?\s*([\w-]+)\s*\)?)?\s*$")
 _LIST_TRAILING = re.compile(rf"^(.+?)\s+({_INI})\s*(@[\w-]+)?\s*$")
-_LIST_NAME = re.compile(r"^([^@()]+?)\s*(@[\w-]+)?\s*$")
+_LIST_NAME = re.compile(r"^([^@()]+?)\s*(?:(@[\w-]+)|\(\s*(@\s*[\w-]+)\s*\))?\s*$")
+_LIST_HANDLE = re.compile(r"^\(?\s*@\s*([A-Za-z0-9][\w-]*)\s*\)?\.?$")  # the handle alone
 
 
 def parse_attendee_line(text: str) -> Attendee | None:
     t = text.strip()
     if not t or t in ("...", "…") or t.startswith("**") or "Initials" in t:
         return None
+    if t.startswith("[") or t.startswith("(") and not t.startswith("(@"):  # "[CJW] Deprecation of …": not a person
+        return None
+    m = _LIST_HANDLE.match(t)
+    if m:
+        return Attendee(None, None, _clean_handle(m.group(1)))
     m = _LIST_TEMPLATE.match(t)
     if m:
         return Attendee(m.group(2).strip(), m.group(1), _clean_handle(m.group(3)), (m.group(4) or None))
+    m = _LIST_COMMA.match(t)
+    if m:
+        return Attendee(m.group(2).strip(), m.group(1), _clean_handle(m.group(3) or m.group(4)), (m.group(5) or None))
     m = _LIST_PAREN.match(t)
     if m:
         return Attendee(m.group(1).strip(), m.group(2), _clean_handle(m.group(3)))
@@ -446,11 +503,15 @@ def parse_attendee_line(text: str) -> Attendee | None:
         return Attendee(m.group(1).strip(), m.group(2), _clean_handle(m.group(3)))
     m = _LIST_NAME.match(t)
     if m:
-        return Attendee(m.group(1).strip(), None, _clean_handle(m.group(2)))
+        return Attendee(m.group(1).strip(), None, _clean_handle(m.group(2) or m.group(3)))
     return None
 
 
 def parse_attendees(notes: Notes, section: Section) -> list[Attendee]:
+    """The people of an attendee section, not of its subsections (2021 notes put
+    "### Introductions" and "### Announcements" under "## Attendees")."""
+    end = next((h.line for h in notes.headings if section.start < h.line < section.end), section.end)
+    section = Section(section.heading, end)
     lines = [notes.lines[i].rstrip("\r\n") for i in range(section.start + 1, section.end)]
     table = [ln for ln in lines if ln.strip().startswith("|")]
     out: list[Attendee] = []

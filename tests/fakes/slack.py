@@ -1,18 +1,23 @@
 """A fake Slack for end-to-end tests, speaking Slack's real wire protocols on 127.0.0.1.
 
 * **Web API** (``http://127.0.0.1:PORT/api/METHOD``): ``auth.test``, ``apps.connections.open``,
-  ``chat.postMessage``, ``chat.postEphemeral``, ``conversations.open``, ``users.info`` with
-  Slack's JSON shapes. Tokens are checked like Slack does (``not_authed`` without one,
+  ``chat.postMessage`` (with message ``metadata``), ``chat.postEphemeral``, ``conversations.open``,
+  ``conversations.history`` (newest first, ``oldest``, ``limit``/``cursor``, metadata with
+  ``include_all_metadata``), ``users.info`` with Slack's JSON shapes. Tokens are checked like Slack does (``not_authed`` without one,
   ``invalid_auth`` for a wrong one, ``not_allowed_token_type`` for the wrong kind); unknown
   channels give ``channel_not_found``. :meth:`FakeSlack.rate_limit` makes the next N calls of a
   method answer ``429`` with ``Retry-After``; :meth:`FakeSlack.fail` makes them answer
   ``ok: false`` with a given error. Like Slack, ``chat.postMessage`` keeps only the first
   40,000 characters of a longer ``text`` (:meth:`FakeSlack.shown` is what people then see).
+  :meth:`FakeSlack.on_next` runs a test's callback at the next call of a method, just before
+  or just after the fake acts on it (a test kills the bot there). :meth:`FakeSlack.revoke`
+  revokes a token, as an admin or Slack does.
 * **response_url** (``/commands/…``): where ``respond()`` posts a slash command's answer.
 * **Socket Mode**: ``apps.connections.open`` hands out a single-use ``ws://`` URL to a real
   websocket server (the ``websockets`` package) that says ``hello``, delivers
   ``slash_commands`` envelopes and records each acknowledgement by ``envelope_id``. It can drop
-  the connection or ask the client to refresh it, as Slack does.
+  the connection or ask the client to refresh it, as Slack does, and deliver an envelope again
+  (:meth:`FakeSlack.redeliver`, same ``envelope_id``, higher ``retry_attempt``).
 * **Slash command text** is what Slack sends, not what people typed: Slack escapes ``&``, ``<``
   and ``>`` (:func:`slack_escape`) and sends mentions, channels and links as ``<…>`` entities
   (``<@U123>``, ``<@U123|name>``, ``<#C123|general>``, ``<!channel>``, ``<!subteam^S123|@team>``,
@@ -87,6 +92,7 @@ class Envelope:
     type: str
     payload: dict[str, Any]
     sent_at: float = field(default_factory=time.monotonic)
+    attempts: int = 0  # redeliveries so far (Slack's retry_attempt)
 
 
 def _form_or_json(body: bytes, content_type: str) -> dict[str, Any]:
@@ -121,6 +127,8 @@ class FakeSlack:
         self._tickets: set[str] = set()
         self._rate_limits: dict[str, list[int]] = {}
         self._failures: dict[str, list[tuple[str, int]]] = {}
+        self._hooks: dict[tuple[str, str], list[Callable[[Recorded], None]]] = {}
+        self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages kept, oldest first
         self._live: list[ServerConnection] = []
         self._ts = itertools.count(1)
         self._lock = threading.Condition()
@@ -202,6 +210,19 @@ class FakeSlack:
         with self._lock:
             self._failures.setdefault(method, []).extend([(error, status)] * times)
 
+    def on_next(self, method: str, callback: Callable[[Recorded], None], when: str = "after") -> None:
+        """Run ``callback(request)`` once, at the next call of ``method``: ``when="after"`` the
+        fake has acted on it (a message is stored) but not yet answered; ``"before"`` it has
+        not acted, and the request is then dropped unanswered (the connection closes). A
+        test kills the bot from there to crash it exactly around the post."""
+        with self._lock:
+            self._hooks.setdefault((method, when), []).append(callback)
+
+    def _hook(self, method: str, when: str):
+        with self._lock:
+            hooks = self._hooks.get((method, when))
+            return hooks.pop(0) if hooks else None
+
     # -- queries ----------------------------------------------------------------------
 
     def calls(self, method: str) -> list[Recorded]:
@@ -261,6 +282,15 @@ class FakeSlack:
             return
         method = url.path[len("/api/"):]
         rec = Recorded(method, url.path, headers, params)
+        before = self._hook(method, "before")
+        if before is not None:
+            rec.status = -1
+            with self._lock:
+                self.requests.append(rec)
+                self._lock.notify_all()
+            before(rec)
+            h.close_connection = True
+            return
         status, payload, extra = self._api(method, rec)
         rec.status = status
         rec.error = None if payload.get("ok") else payload.get("error")
@@ -269,7 +299,13 @@ class FakeSlack:
         with self._lock:
             self.requests.append(rec)
             self._lock.notify_all()
-        self._send(h, status, payload, extra)
+        after = self._hook(method, "after")
+        if after is not None:
+            after(rec)
+        try:
+            self._send(h, status, payload, extra)
+        except OSError:
+            pass  # the client is gone (a test killed it)
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, payload: dict | None,
               headers: dict[str, str] | None = None, text: str | None = None) -> None:
@@ -335,11 +371,45 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not (params.get("text") or params.get("blocks") or params.get("attachments")):
             return {"ok": False, "error": "no_text"}
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):  # form-encoded calls send it as JSON text
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                return {"ok": False, "error": "invalid_metadata_format"}
+        if metadata is not None and not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
+                                         and isinstance(metadata.get("event_payload"), dict)):
+            return {"ok": False, "error": "invalid_metadata_schema"}
         ts = self._next_ts()
         text = str(params.get("text", ""))[:MAX_TEXT]  # Slack cuts longer text, wherever that falls
-        return {"ok": True, "channel": channel, "ts": ts,
-                "message": {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT",
-                            "text": text, "ts": ts, "team": self.team_id}}
+        message = {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT", "text": text, "ts": ts,
+                   "team": self.team_id}
+        kept = dict(message, metadata=metadata) if metadata else dict(message)
+        with self._lock:
+            self.history.setdefault(channel, []).append(kept)
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _api_conversations_history(self, params: dict) -> dict:
+        """Newest first, from ``oldest`` (exclusive), ``limit`` per page (at most 999) with a
+        ``cursor``; ``metadata`` only with ``include_all_metadata``, as Slack does."""
+        channel = params.get("channel")
+        if not self._channel_ok(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        try:
+            oldest = float(params.get("oldest") or 0)
+            limit = min(max(int(params.get("limit") or 100), 1), 999)
+            start = int(params.get("cursor") or 0)
+        except (TypeError, ValueError):
+            return {"ok": False, "error": "invalid_arguments"}
+        with_meta = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            found = [m for m in reversed(self.history.get(channel, [])) if float(m["ts"]) > oldest]
+        page = found[start:start + limit]
+        if not with_meta:
+            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
+        more = start + limit < len(found)
+        return {"ok": True, "messages": page, "has_more": more, "pin_count": 0,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _api_chat_postEphemeral(self, params: dict) -> dict:
         if not self._channel_ok(params.get("channel")):
@@ -449,6 +519,22 @@ class FakeSlack:
                               "retry_attempt": 0, "retry_reason": ""}))
         return env.envelope_id
 
+    def redeliver(self, envelope_id: str, retry_reason: str = "timeout") -> None:
+        """Deliver an envelope again, as Slack does when it got no ack in time (or around a
+        reconnect): the same ``envelope_id`` and payload, ``retry_attempt`` one higher, on the
+        newest live connection (which may belong to a restarted client)."""
+        with self._lock:
+            if not self._live:
+                raise AssertionError("no live Socket Mode connection to redeliver on")
+            conn = self._live[-1]
+            env = next(e for e in self.envelopes if e.envelope_id == envelope_id)
+            env.attempts += 1
+            self.acks.pop(envelope_id, None)  # the new delivery gets its own ack
+            attempt = env.attempts
+        conn.send(json.dumps({"envelope_id": env.envelope_id, "type": env.type, "payload": env.payload,
+                              "accepts_response_payload": env.type == "slash_commands",
+                              "retry_attempt": attempt, "retry_reason": retry_reason}))
+
     def send_slash_command(self, command: str, text: str, *, user_id: str, user_name: str = "someone",
                            channel_id: str = "C0CONDAECO") -> tuple[str, dict[str, str]]:
         """Deliver a slash command over Socket Mode; returns (envelope_id, payload)."""
@@ -499,15 +585,11 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def signed_post(url: str, secret: str | None, form: dict[str, str], *, timestamp: int | str | None = None,
-                signature: str | None = None, timeout: float = 10.0) -> tuple[int, str]:
-    """POST a slash command to the bot in HTTP mode; returns (status, body).
-
-    ``secret=None`` sends no signature headers at all; ``signature`` overrides the computed one
-    (a forgery); ``timestamp`` lets a test send a stale (or garbled) request."""
-    host = urllib.parse.urlsplit(url).hostname
-    if host != HOST:
-        raise ValueError(f"the fake only talks to {HOST}, not {host}")
+def signed_request(secret: str | None, form: dict[str, str], *, timestamp: int | str | None = None,
+                   signature: str | None = None, retry_num: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a slash command as Slack sends it in HTTP mode. A retry (Slack
+    sends one when the app did not answer in 3 s) repeats the body, signed anew, with
+    ``X-Slack-Retry-Num`` and ``X-Slack-Retry-Reason``."""
     body = urllib.parse.urlencode(form).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded",
                "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
@@ -515,6 +597,28 @@ def signed_post(url: str, secret: str | None, form: dict[str, str], *, timestamp
         ts = str(int(time.time()) if timestamp is None else timestamp)
         headers["X-Slack-Request-Timestamp"] = ts
         headers["X-Slack-Signature"] = signature or slack_signature(secret, ts, body)
+    if retry_num is not None:
+        headers["X-Slack-Retry-Num"] = str(retry_num)
+        headers["X-Slack-Retry-Reason"] = "http_timeout"
+    return body, headers
+
+
+def signed_post(url: str, secret: str | None, form: dict[str, str], *, timestamp: int | str | None = None,
+                signature: str | None = None, timeout: float = 10.0, retry_num: int | None = None) -> tuple[int, str]:
+    """POST a slash command to the bot in HTTP mode; returns (status, body).
+
+    ``secret=None`` sends no signature headers at all; ``signature`` overrides the computed one
+    (a forgery); ``timestamp`` lets a test send a stale (or garbled) request; ``retry_num``
+    makes it one of Slack's retries."""
+    body, headers = signed_request(secret, form, timestamp=timestamp, signature=signature, retry_num=retry_num)
+    return post_raw(url, body, headers, timeout=timeout)
+
+
+def post_raw(url: str, body: bytes, headers: dict[str, str], timeout: float = 10.0) -> tuple[int, str]:
+    """POST exactly these bytes and headers (e.g. replay a captured request); (status, body)."""
+    host = urllib.parse.urlsplit(url).hostname
+    if host != HOST:
+        raise ValueError(f"the fake only talks to {HOST}, not {host}")
     req = urllib.request.Request(url, data=body, headers=headers, method="POST")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
     try:

@@ -1,0 +1,127 @@
+"""The agenda of the next meeting: adding, listing and removing items, and creating the
+notes (from the template, with open action items carried over) when they are missing."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from . import actions as act
+from .compose import agenda_lines, notes_link, quote
+from .config import Meeting
+from .editing import EditSession
+from .identity import Refused, may_edit
+from .messages import Message, Text, UserText, reply
+from .notes.edit import adding, agenda_items, clean_item_text, removing
+from .notes.parse import Item, NotesError
+from .schedule import Occurrence
+
+if TYPE_CHECKING:
+    from .bot import Bot
+    from .commands import Call
+
+log = logging.getLogger(__name__)
+
+
+def ensure_notes(bot: "Bot", meeting: Meeting, occ: Occurrence, session: EditSession) -> bool:
+    """Create the occurrence's notes from the template (with open action items carried over)
+    if missing; True if created. Call inside ``bot.editing``."""
+    store = bot.store(meeting)
+    created = store.ensure(occ)
+    if created:
+        log.info("created notes %s from the template", store.name(occ.date))
+        carried = carry_over(bot, meeting, occ)
+        extra = f" with {carried} open action item(s) carried over" if carried else ""
+        session.record(store.path(occ.date), f"notes: create {store.name(occ.date)} from the template{extra}")
+    return created
+
+
+def carry_over(bot: "Bot", meeting: Meeting, occ: Occurrence) -> int:
+    section = meeting.notes.actions_section
+    if not (meeting.actions.enabled and meeting.actions.carry_over and section):
+        return 0
+    store = bot.store(meeting)
+    notes = store.read(occ.date)
+    if notes is None or notes.section(section) is None:
+        return 0
+    items = act.open_actions(bot.config, meeting, occ.date, today=bot.held_until(meeting))
+    for item in items:
+        store.apply(occ.date, adding(section, act.carried_line(item)))
+    if items:
+        log.info("carried %d open action item(s) into %s", len(items), store.name(occ.date))
+    return len(items)
+
+
+def read_agenda(bot: "Bot", meeting: Meeting, occ: Occurrence) -> list[Item] | None:
+    """The numbered agenda items of the occurrence's notes; None if there are no notes yet."""
+    notes = bot.store(meeting).read(occ.date)
+    if notes is None:
+        return None
+    section = notes.section(meeting.notes.agenda_section)
+    if section is None:
+        raise NotesError(notes.path, f"has no '{meeting.notes.agenda_section}' section")
+    return agenda_items(notes, section)
+
+
+def add(call: "Call", text: str) -> Message:
+    bot, meeting, who = call.bot, call.meeting, call.identity()
+    body = clean_item_text(text, bot.config.bot.max_item_length)
+    line = f"- [ ] {who.initials}: {body}"
+    occ = bot.next_meeting(meeting)
+    store = bot.store(meeting)
+    with bot.editing(meeting) as session:
+        ensure_notes(bot, meeting, occ, session)
+        result = store.apply(occ.date, adding(meeting.notes.agenda_section, line))
+        session.record(store.path(occ.date), f"agenda: add {quote(body)} for {occ.date.isoformat()} "
+                                             f"({who.initials})", who)
+    log.info("agenda add by %s to %s line %d", who.initials, store.name(occ.date), result.line)
+    msg = reply(f"Added to the agenda of {meeting.name} on {occ.date.isoformat()} as item {result.number}: ",
+                UserText(f"{who.initials}: {body}"))
+    msg.add(*notes_link(store, occ.date))
+    msg.public = reply(f"{who.initials} added an agenda item for {occ.date.isoformat()}: ", UserText(body))
+    return session.warn(msg)
+
+
+def list_(call: "Call") -> Message:
+    bot, meeting = call.bot, call.meeting
+    occ = bot.next_meeting(meeting)
+    items = read_agenda(bot, meeting, occ)
+    msg = reply(Text(f"Agenda for {meeting.name} on {occ.date.isoformat()}", bold=True))
+    agenda_lines(msg, items)
+    msg.add(*notes_link(bot.store(meeting), occ.date))
+    return msg
+
+
+def remove(call: "Call", number: int) -> Message:
+    bot, meeting, who = call.bot, call.meeting, call.identity()
+    config = bot.config
+    occ = bot.next_meeting(meeting)
+    store = bot.store(meeting)
+    if not store.exists(occ.date):
+        raise Refused(f"there is no agenda for {occ.date.isoformat()} yet")
+
+    def allowed(item: Item) -> str | None:
+        owners = [o.upper() for o in item.owners]
+        if item.text.startswith(f"{who.initials}:"):
+            # as agenda add wrote it: also for initials the notes parser does not read as
+            # owners (the roster allows 'J', 'ABCDEF', 'Jl2'; owners are 2-5 capitals)
+            owners.append(who.initials.upper())
+        if may_edit(config, who, owners):
+            return None
+        if config.bot.editors:
+            return f"only {', '.join(config.bot.editors)} (and admins) can remove agenda items"
+        return (f"item {number} belongs to {', '.join(item.owners) or 'nobody in particular'}; "
+                "only its owner or an admin can remove it")
+
+    with bot.editing(meeting) as session:
+        result = store.apply(occ.date, removing(meeting.notes.agenda_section, number, allowed))
+        text = re.sub(r"^\s*([-*+]|\d+[.)])\s+(\[[ xX]\]\s*)?", "", result.text)
+        session.record(store.path(occ.date), f"agenda: remove {quote(text)} from {occ.date.isoformat()} "
+                                             f"({who.initials})", who)
+    log.info("agenda remove %d by %s from %s", number, who.initials, store.name(occ.date))
+    msg = reply(f"Removed item {number} from the agenda of {occ.date.isoformat()}: ", UserText(text))
+    msg.public = reply(f"{who.initials} removed an agenda item for {occ.date.isoformat()}: ", UserText(text))
+    return session.warn(msg)
+
+

@@ -1,0 +1,27 @@
+"""Notes stores: where a meeting's notes live (a directory of Markdown files, optionally in
+Git; or a live HackMD note). The bot reads and edits notes only through
+:class:`~chatbot.stores.base.NotesStore`; :func:`store_for` picks the one a meeting's config
+asks for."""
+
+from __future__ import annotations
+
+from ..config import Config, Meeting
+from .base import NotesStore
+from .files import FilesStore
+
+
+def weekly_enabled(meeting: Meeting) -> bool:
+    """Whether the bot runs the weekly notes pipeline (publish, sync, nudge) for ``meeting``:
+    its notes live in HackMD and reach Git through a pull request."""
+    return meeting.notes.store == "hackmd" and bool(meeting.github.repo)
+
+
+def store_for(config: Config, meeting: Meeting) -> NotesStore:
+    """The notes store of ``meeting`` as configured."""
+    if meeting.notes.store == "hackmd":
+        from .hackmd import HackMDStore
+        return HackMDStore(config, meeting)
+    return FilesStore(config, meeting)
+
+
+__all__ = ["NotesStore", "FilesStore", "store_for", "weekly_enabled"]
