@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,7 @@ from . import actions as act
 from .compose import actions_message, quote
 from .identity import Refused, may_edit
 from .messages import Message, UserText, reply
-from .notes.edit import EditError, apply_to_file, checking
+from .notes.edit import EditError, adding, apply_to_file, checking
 from .notes.files import NotesFiles
 from .notes.parse import NotesError
 
@@ -41,22 +42,81 @@ def mine(call: "Call") -> Message:
                            f"Your open action items, {who.initials}", items)
 
 
-def done(call: "Call", number: int) -> Message:
-    _enabled(call)
-    bot, meeting = call.bot, call.meeting
-    items = bot.open_actions(meeting)
-    who = call.identity()
-    n = number
-    if not 1 <= n <= len(items):
-        raise Refused(f"there is no open action item {n}" + (f"; there are {len(items)}" if items else ""))
-    item = items[n - 1]
+def item_id(item: act.ActionItem) -> str:
+    """A stable name for an open action item (its notes date, line and text), for buttons and
+    reactions that act on it later: numbers change as items are done, this does not; a changed
+    line no longer matches (the person is told to look again)."""
+    digest = hashlib.sha1(item.text.encode("utf-8")).hexdigest()[:10]
+    return f"{item.date.isoformat()}:{item.line}:{digest}"
+
+
+def _by_id(call: "Call", ident: str) -> tuple[int, act.ActionItem]:
+    items = call.bot.open_actions(call.meeting)
+    for n, item in enumerate(items, 1):
+        if item_id(item) == ident:
+            return n, item
+    raise Refused("that action item is done already or its line changed in the notes; list them again (`actions`)")
+
+
+def _check_may_tick(call: "Call", item: act.ActionItem, label: str) -> None:
+    bot, who = call.bot, call.identity()
     owns = item.owned_by(who.initials) or bool(who.person and who.person.github
                                                 and item.owned_by(who.person.github))
     if not may_edit(bot.config, who, [who.initials.upper()] if owns else []):
         if bot.config.bot.editors:
             raise Refused(f"only {', '.join(bot.config.bot.editors)} (and admins) can tick action items")
-        raise Refused(f"action item {n} belongs to {', '.join(o.label for o in item.owners)}; "
+        raise Refused(f"{label} belongs to {', '.join(o.label for o in item.owners)}; "
                       "only an owner or an admin can tick it")
+
+
+def done(call: "Call", number: int) -> Message:
+    """Tick open action item ``number`` (as ``actions`` numbers them)."""
+    _enabled(call)
+    items = call.bot.open_actions(call.meeting)
+    n = number
+    if not 1 <= n <= len(items):
+        raise Refused(f"there is no open action item {n}" + (f"; there are {len(items)}" if items else ""))
+    return _tick(call, items[n - 1], f"action item {n}")
+
+
+def done_item(call: "Call", item: str) -> Message:
+    """Tick the open action item named by :func:`item_id` (a button, a reaction)."""
+    _enabled(call)
+    n, found = _by_id(call, item)
+    return _tick(call, found, f"action item {n}")
+
+
+def carry(call: "Call", item: str) -> Message:
+    """Carry the open action item named by :func:`item_id` into the next meeting's notes now
+    (the ``Next meeting`` button), unless a copy is there already."""
+    _enabled(call)
+    bot, meeting = call.bot, call.meeting
+    n, found = _by_id(call, item)
+    _check_may_tick(call, found, f"action item {n}")
+    who = call.identity()
+    section = meeting.notes.actions_section
+    if not section:
+        raise Refused(f"{meeting.name} has no section to carry action items into ([meetings.notes] actions_section)")
+    occ = bot.next_meeting(meeting)
+    store = bot.store(meeting)
+    with bot.editing(meeting) as session:
+        from .agenda import ensure_notes  # the next notes may not exist yet
+        ensure_notes(bot, meeting, occ, session)
+        notes = store.read(occ.date)
+        line = act.carried_line(found)
+        if notes is not None and any(line.split("] ", 1)[-1] in it.text for it in notes.items):
+            return reply(f"Already on the notes of {occ.date.isoformat()}: ", UserText(found.text))
+        store.apply(occ.date, adding(section, line))
+        session.record(store.path(occ.date), f"actions: carry {quote(found.text)} to {occ.date.isoformat()} "
+                                             f"({who.initials})", who)
+    msg = reply(f"Carried to the notes of {occ.date.isoformat()}: ", UserText(found.text))
+    return session.warn(msg)
+
+
+def _tick(call: "Call", item: act.ActionItem, label: str) -> Message:
+    bot, meeting = call.bot, call.meeting
+    _check_may_tick(call, item, label)
+    who = call.identity()
     # action items are found in the meeting's notes files (the archive), so they are ticked there
     with bot.editing(meeting) as session:
         apply_to_file(item.path, checking(item.line, item.text))

@@ -57,6 +57,7 @@ class Command:
     who: Who = "anyone"
     cli: bool = True  # offered as a CLI sub-command (under its first word)
     help_note: str = ""  # shown after the help in the CLI
+    hidden: bool = False  # run by buttons and reactions (Bot.run), never typed: no help, no CLI, no parsing
 
     @property
     def usage(self) -> str:
@@ -114,8 +115,14 @@ COMMANDS: tuple[Command, ...] = (
             action_commands.done, (N_ACTION,), who="roster",
             help_note="Only an owner or an admin may (with [bot] editors set: only an editor or an admin)."),
     Command(("help",), "this help", help_command, cli=False),
+    Command(("actions", "done-item"), "tick the action item a button or reaction names", action_commands.done_item,
+            (Arg("ITEM", str, "the item's id (action_commands.item_id)", param="item"),), who="roster", cli=False,
+            hidden=True),
+    Command(("actions", "carry"), "carry an action item into the next meeting's notes", action_commands.carry,
+            (Arg("ITEM", str, "the item's id (action_commands.item_id)", param="item"),), who="roster", cli=False,
+            hidden=True),
 )
-HELP_ORDER = COMMANDS
+HELP_ORDER = tuple(c for c in COMMANDS if not c.hidden)
 WORD_ALIASES = {"action": "actions"}  # other spellings of a first word
 
 
@@ -125,7 +132,7 @@ def top_words() -> tuple[str, ...]:
 
 
 def subcommands(word: str) -> list[Command]:
-    return [c for c in COMMANDS if c.words[0] == word and len(c.words) == 2]
+    return [c for c in COMMANDS if c.words[0] == word and len(c.words) == 2 and not c.hidden]
 
 
 def looks_like_command(text: str) -> bool:
