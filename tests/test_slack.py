@@ -794,6 +794,25 @@ def test_a_command_right_after_a_reconnect_request_is_acked_and_done_once(tmp_pa
 
 
 @pytest.mark.slow
+def test_private_answers_do_not_wait_behind_a_rate_limited_channel_note(tmp_path, fake, start_bot):
+    """The channel is rate limited (429, Retry-After): the notes of a burst of commands wait
+    their turn, each person's private answer does not."""
+    bot = start_bot()
+    fake.wait_connected(1, timeout=20)
+    fake.rate_limit("chat.postMessage", times=2, retry_after=3)
+    cmds = [fake.send_slash_command("/agenda", f"add Burst {i}", user_id="U0JAIME") for i in range(4)]
+    for eid, cmd in cmds:
+        fake.wait_ack(eid)
+        fake.wait_response(cmd["response_url"], timeout=30)
+    fake.wait_for(lambda: len(fake.messages("C0CONDAECO")) == 4, timeout=40, what="the 4 channel notes")
+    seen = [r for r in fake.requests if r.method in ("response_url", "chat.postMessage")]
+    first_note = next(i for i, r in enumerate(seen) if r.method == "chat.postMessage" and r.ok)
+    assert [r.method for r in seen[:first_note]].count("response_url") == 4, [(r.method, r.status) for r in seen]
+    assert sorted(m["text"].rsplit(": ", 1)[1] for m in fake.messages("C0CONDAECO")) == [f"Burst {i}" for i in range(4)]
+    assert bot.alive()
+
+
+@pytest.mark.slow
 def test_socket_mode_recovers_from_a_dead_connection(tmp_path, fake, start_bot):
     bot = start_bot()
     fake.wait_connected(1, timeout=20)

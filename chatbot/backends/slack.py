@@ -587,6 +587,8 @@ class SlackBackend(Backend):
         self._http_server: WSGIServer | None = None
         self._http_thread: threading.Thread | None = None
         self._work: ThreadPoolExecutor | None = None
+        self._public: ThreadPoolExecutor | None = None  # channel notes, one at a time, in order
+        self._public_lock = threading.Lock()
         self._acks: AckPriority | None = None
         self._redaction: RedactSecrets | None = None
         self._client_lock = threading.Lock()
@@ -754,6 +756,10 @@ class SlackBackend(Backend):
         work, self._work = self._work, None
         if work is not None:  # acknowledged commands finish their edits before the bot exits
             work.shutdown(wait=True)
+        with self._public_lock:
+            public, self._public = self._public, None
+        if public is not None:  # and their channel notes go out
+            public.shutdown(wait=True)
 
     # -- secrets and the Web API client -------------------------------------------------
 
@@ -983,10 +989,24 @@ class SlackBackend(Backend):
             meeting = self.bot.config.meeting(meeting_id)
             target = meeting.destinations.slack_channel or channel
             if target:
-                try:
-                    self._post_parts(target, message.public)
-                except BackendError:
-                    pass  # logged by call()
+                # on a queue of its own: a channel post that is rate limited (waiting out a
+                # Retry-After) must not hold a worker, and with it other people's private answers
+                self._public_queue().submit(self._post_public, target, message.public)
+
+    def _public_queue(self) -> ThreadPoolExecutor:
+        with self._public_lock:
+            if self._public is None:
+                # one thread: the channel notes go out one at a time, in the order they were made
+                self._public = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack-public")
+            return self._public
+
+    def _post_public(self, target: str, message: Message) -> None:
+        try:
+            self._post_parts(target, message)
+        except BackendError:
+            pass  # logged by call()
+        except Exception:
+            log.exception("Slack: posting a channel note failed")
 
     def _user_label(self, user_id: str, label: str) -> str:
         """How a ``<@U…>`` mention in command text is written down: the roster's name, else
