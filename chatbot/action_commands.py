@@ -132,5 +132,5 @@ def _tick(call: "Call", item: act.ActionItem, label: str) -> Message:
                                       f"({who.initials})", who)
     log.info("action item ticked by %s: %s line %d", who.initials, item.path.name, item.line)
     msg = reply(f"Ticked in {item.path.name}: ", UserText(item.text))
-    msg.public = reply(f"{who.initials} completed an action item: ", UserText(item.text))
+    msg.announcement = reply(f"{who.initials} completed an action item: ", UserText(item.text))
     return session.warn(msg)

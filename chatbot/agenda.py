@@ -79,7 +79,7 @@ def add(call: "Call", text: str) -> Message:
     msg = reply(f"Added to the agenda of {meeting.name} on {occ.date.isoformat()} as item {result.number}: ",
                 UserText(f"{who.initials}: {body}"))
     msg.add(*notes_link(store, occ.date))
-    msg.public = reply(f"{who.initials} added an agenda item for {occ.date.isoformat()}: ", UserText(body))
+    msg.announcement = reply(f"{who.initials} added an agenda item for {occ.date.isoformat()}: ", UserText(body))
     return session.warn(msg)
 
 
@@ -121,7 +121,7 @@ def remove(call: "Call", number: int) -> Message:
                                              f"({who.initials})", who)
     log.info("agenda remove %d by %s from %s", number, who.initials, store.name(occ.date))
     msg = reply(f"Removed item {number} from the agenda of {occ.date.isoformat()}: ", UserText(text))
-    msg.public = reply(f"{who.initials} removed an agenda item for {occ.date.isoformat()}: ", UserText(text))
+    msg.announcement = reply(f"{who.initials} removed an agenda item for {occ.date.isoformat()}: ", UserText(text))
     return session.warn(msg)
 
 

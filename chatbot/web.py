@@ -35,6 +35,7 @@ from .calendar import CONTENT_TYPE as ICS_TYPE
 from .calendar import converter_url, meeting_ics
 from .config import Meeting
 from .messages import format_utc
+from .notes.edit import EditError
 from .notes.parse import NotesError
 from .schedule import UTC, occurrences
 
@@ -197,14 +198,14 @@ def render_meeting_page(bot: Bot, meeting: Meeting) -> str:
         ctx["upcoming"] = [_moment(o.start) for o in upcoming[1:]]
         try:
             store = bot.store(meeting)
-            items = bot.agenda(meeting, occ)
-            exists = items is not None
+            agenda = bot.agenda(meeting, occ)
+            exists = agenda is not None
             ctx["notes_name"] = store.name(occ.date) if exists else None
             ctx["notes_url"] = store.url(occ.date) if exists else None
             ctx["agenda"] = [{"owners": ", ".join(it.owners), "body": it.body if it.owners else it.text,
-                              "checked": bool(it.checked)} for it in (items or [])]
-        except NotesError as exc:
-            ctx["agenda_error"] = exc.problem if hasattr(exc, "problem") else str(exc)
+                              "checked": bool(it.checked)} for it in (agenda or [])]
+        except (NotesError, EditError) as exc:  # unreadable notes, or the live note's service refused
+            ctx["agenda_error"] = exc.problem if isinstance(exc, NotesError) else str(exc)
     if meeting.actions.enabled:
         items = bot.open_actions(meeting)
         resolved, unresolved = act.by_owner(items)

@@ -44,6 +44,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..bot import Bot, Sender
 from ..config import Config, ConfigError, Meeting, Person
+from .. import messages
 from ..messages import Link, Mention, Message, Text, Time, UserText, plain_user_text
 from .base import Backend, BackendError
 
@@ -119,28 +120,40 @@ def _bold(text: str) -> str:
 _SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
-def render_segment(seg: Any) -> str:
-    if isinstance(seg, Text):
+class MrkdwnRenderer:
+    """Slack mrkdwn: user text escaped, times as ``<!date^…>``, people as ``<@U…>``."""
+
+    def text(self, seg: Text) -> str:
         # bot text can quote what a user typed (e.g. "unknown command 'x'"): escape it too
         return _bold(seg.text) if seg.bold else safe_text(seg.text)
-    if isinstance(seg, UserText):
+
+    def user_text(self, seg: UserText) -> str:
         return safe_text(seg.text)
-    if isinstance(seg, Time):
+
+    def time(self, seg: Time) -> str:
         return date_token(seg.at, seg.fallback)
-    if isinstance(seg, Link):
+
+    def link(self, seg: Link) -> str:
         return _link(seg.url, seg.label)
-    if isinstance(seg, Mention):
+
+    def mention(self, seg: Mention) -> str:
         sid = seg.person.slack_id
         if sid and _SLACK_ID.match(sid):
             return f"<@{sid}>"
         return safe_text(seg.person.name)
-    return safe_text(str(seg))
+
+
+MRKDWN = MrkdwnRenderer()
+
+
+def render_segment(seg: Any) -> str:
+    return messages.render_segment(MRKDWN, seg)
 
 
 def render_mrkdwn(message: Message) -> str:
     """The message as Slack mrkdwn text. Never contains ``<!channel>``/``<!here>`` or a raw
     ``<`` from user text."""
-    return "\n".join("".join(render_segment(s) for s in line) for line in message.lines)
+    return messages.render(MRKDWN, message)
 
 
 MAX_TEXT = 40_000  # Slack keeps this many characters of a message's text and cuts the rest
@@ -985,13 +998,13 @@ class SlackBackend(Backend):
                     log.error("Slack response_url answered HTTP %s for %s", status, name)
         except Exception as exc:  # the answer is lost, but the bot keeps running
             log.error("Slack response_url failed for %s: %s", name, exc)
-        if message.ok and message.public is not None and self.settings.public_confirmation:
+        if message.ok and message.announcement is not None and self.settings.public_confirmation:
             meeting = self.bot.config.meeting(meeting_id)
             target = meeting.destinations.slack_channel or channel
             if target:
                 # on a queue of its own: a channel post that is rate limited (waiting out a
                 # Retry-After) must not hold a worker, and with it other people's private answers
-                self._public_queue().submit(self._post_public, target, message.public)
+                self._public_queue().submit(self._post_public, target, message.announcement)
 
     def _public_queue(self) -> ThreadPoolExecutor:
         with self._public_lock:

@@ -50,8 +50,8 @@ from .. import __version__
 from ..bot import Bot, Sender
 from ..commands import looks_like_command, top_words
 from ..config import ConfigError, Meeting, Person
-from ..messages import Link, Mention, Message, Text, Time, UserText, error
-from ..schedule import UTC, occurrences
+from ..messages import Link, Mention, Message, Text, Time, UserText, render, error
+from ..schedule import UTC
 from .base import Backend, BackendError
 
 log = logging.getLogger(__name__)
@@ -289,31 +289,38 @@ def topic_name(meeting: Meeting, date: dt.datetime) -> str:
     return topic[: MAX_TOPIC - 1].rstrip() + "…"  # the pattern's own text is too long
 
 
+class ZulipRenderer:
+    """Zulip Markdown: mentions only of roster people, times as ``<time:…>``.
+    ``lookup(email) -> (user_id, full_name) | None`` resolves roster people to Zulip users."""
+
+    def __init__(self, lookup=None):
+        self.lookup = lookup
+
+    def text(self, seg: Text) -> str:
+        # bot text, but it may quote what someone typed (an unknown command word)
+        text = defuse_mentions(seg.text)
+        return f"**{text}**" if seg.bold else text
+
+    def user_text(self, seg: UserText) -> str:
+        return neutralize(seg.text)
+
+    def time(self, seg: Time) -> str:
+        return global_time(seg.at)
+
+    def link(self, seg: Link) -> str:
+        return _link(seg.url, seg.label)
+
+    def mention(self, seg: Mention) -> str:
+        found = self.lookup(seg.person.zulip_email) if (self.lookup and seg.person.zulip_email) else None
+        if found:
+            return mention_syntax(found[1] or seg.person.name, found[0])
+        return mention_syntax(seg.person.name, None)
+
+
 def render_zulip(message: Message, lookup=None) -> str:
-    """``lookup(email) -> (user_id, full_name) | None`` resolves roster people to Zulip users."""
-    out: list[str] = []
-    for line in message.lines:
-        parts: list[str] = []
-        for seg in line:
-            if isinstance(seg, Text):
-                # bot text, but it may quote what someone typed (an unknown command word)
-                text = defuse_mentions(seg.text)
-                parts.append(f"**{text}**" if seg.bold else text)
-            elif isinstance(seg, UserText):
-                parts.append(neutralize(seg.text))
-            elif isinstance(seg, Time):
-                parts.append(global_time(seg.at))
-            elif isinstance(seg, Link):
-                parts.append(_link(seg.url, seg.label))
-            elif isinstance(seg, Mention):
-                found = lookup(seg.person.zulip_email) if (lookup and seg.person.zulip_email) else None
-                if found:
-                    parts.append(mention_syntax(found[1] or seg.person.name, found[0]))
-                else:
-                    parts.append(mention_syntax(seg.person.name, None))
-        out.append("".join(parts))
-    # may be longer than Zulip keeps: ZulipBackend.send_long splits it into several messages
-    return "\n".join(out)
+    """The message in Zulip Markdown (may be longer than Zulip keeps: ZulipBackend.send_long
+    splits it into several messages)."""
+    return render(ZulipRenderer(lookup), message)
 
 
 # ---------------------------------------------------------------------------------------
@@ -521,17 +528,14 @@ class ZulipBackend(Backend):
         return users.get(key)
 
     def topic_for(self, meeting: Meeting, message: Message) -> str:
-        """``destinations.zulip_topic`` with ``{name}`` and ``{date}`` (the meeting's start,
-        taken from the message's first time, in the meeting's own zone)."""
-        when = next((seg.at for line in message.lines for seg in line if isinstance(seg, Time)), None)
-        if when is None:  # e.g. the action-item summary: it is about the next meeting
-            try:
-                date = self.bot.next_meeting(meeting).start
-            except Exception:
-                date = self.bot.now()
-        else:
-            occ = next(occurrences(meeting, when, limit=1), None)
-            date = occ.start if occ is not None and occ.start_utc == when.astimezone(UTC) else when
+        """``destinations.zulip_topic`` with ``{name}`` and ``{date}``: the start of the meeting
+        the message is about (``message.about``), else of the next meeting."""
+        if message.about is not None:
+            return topic_name(meeting, message.about.start)
+        try:
+            date = self.bot.next_meeting(meeting).start
+        except Exception:
+            date = self.bot.now()
         return topic_name(meeting, date)
 
     # -- sending ------------------------------------------------------------------------

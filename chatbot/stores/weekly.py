@@ -163,7 +163,7 @@ class Weekly:
     def nudge_message(self, day: dt.date, pr: PullInfo, synced: bool) -> Message:
         rec = load_record(self.records, self.meeting.id, day)
         why = "is not merged yet" if synced else "has not been synced from HackMD yet"
-        msg = Message(kind="notice").add(
+        msg = Message(kind="notice", about=occurrence_on(self.meeting, day)).add(
             Text(f"The notes of {self.meeting.name} on {day.isoformat()}", bold=True), f" {why}: ",
             Link(pr.html_url, f"pull request #{pr.number}"))
         if rec and rec.note_url:
