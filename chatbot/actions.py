@@ -46,7 +46,8 @@ from pathlib import Path
 
 from .config import Config, Meeting, Person
 from .notes.files import NotesFiles
-from .notes.parse import Attendee, Item, Notes, NotesError, normalize_title, parse_notes, split_owner
+from .notes.parse import (Attendee, Item, Notes, NotesError, normalize_title, parse_notes, read_regular_file,
+                          split_owner)
 from .people import PeopleIndex
 
 log = logging.getLogger(__name__)
@@ -560,7 +561,7 @@ class ScanStore:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return read_regular_file(path)  # a FIFO swapped in since the listing never blocks
     except FileNotFoundError:
         raise NotesError(path, "notes file not found") from None
     except OSError as exc:

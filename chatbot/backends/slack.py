@@ -32,6 +32,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
+import io
+import json
 import logging
 import os
 import re
@@ -40,7 +43,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Mapping
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..bot import Bot, Sender
 from ..config import Config, ConfigError, Meeting, Person
@@ -551,30 +553,61 @@ def prompt_socket_mode_handler(app, app_token: str, logger: logging.Logger, web_
     return PromptHandler()
 
 
-def _refuse_garbled_timestamps(app: Callable) -> Callable:
-    """A request whose X-Slack-Request-Timestamp is not a number is refused like any other
-    unsigned one (slack_sdk's verifier raised ValueError on it: a 500 and a logged traceback
-    for every such request a scanner sends)."""
+def _refuse(start_response: Callable, status: str, why: str) -> Iterable[bytes]:
+    log.info("refused a request to %s: %s", HTTP_PATH, why)
+    body = b'{"error": "invalid request"}'
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
+
+SIGNATURE_MAX_AGE = 5 * 60  # seconds, as Slack documents (and bolt checks)
+
+
+def _signature_ok(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
+    """Slack's v0 request signature over the raw bytes (slack_sdk's verifier decodes the body
+    as UTF-8 first and raises on anything else)."""
+    if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE:
+        return False
+    base = b"v0:" + timestamp.encode("ascii", "replace") + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def _checked_requests(app: Callable, signing_secret: Callable[[], str]) -> Callable:
+    """Requests to the slash command endpoint as bolt may see them. The server has already
+    refused bodies over the size limit (413) and read the rest whole; here a request is
+    refused unless its signature is valid (401: missing, wrong, stale, or a timestamp that is
+    not a number), and then unless its body is UTF-8 text (and JSON, when it says it is JSON)
+    (400). Bolt would have answered such bodies with a 500 and logged a traceback."""
     def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _refuse(start_response, "400 Bad Request", "Content-Length is not a number")
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
         ts = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
-        if ts is not None:
-            try:
-                int(ts)
-            except ValueError:
-                log.info("refused a request to %s: X-Slack-Request-Timestamp is not a number", HTTP_PATH)
-                body = b'{"error": "invalid request"}'
-                start_response("401 Unauthorized", [("Content-Type", "application/json"),
-                                                    ("Content-Length", str(len(body)))])
-                return [body]
+        sig = environ.get("HTTP_X_SLACK_SIGNATURE")
+        if ts is None or sig is None:
+            return _refuse(start_response, "401 Unauthorized", "no signature")
+        try:
+            int(ts)
+        except ValueError:
+            return _refuse(start_response, "401 Unauthorized", "X-Slack-Request-Timestamp is not a number")
+        if not _signature_ok(signing_secret(), body, ts, sig):
+            return _refuse(start_response, "401 Unauthorized", "wrong or stale signature")
+        try:
+            text = body.decode("utf-8")
+            if "json" in (environ.get("CONTENT_TYPE") or "").lower():
+                json.loads(text)
+        except (UnicodeDecodeError, ValueError):
+            return _refuse(start_response, "400 Bad Request", "a signed body that is not UTF-8 text or not JSON")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
         return app(environ, start_response)
 
     return guarded
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
-        log.debug("http %s - %s", self.address_string(), format % args)
 
 
 # ---------------------------------------------------------------------------------------
@@ -597,7 +630,7 @@ class SlackBackend(Backend):
         self._client = None
         self._app = None
         self._socket_handler = None
-        self._http_server: WSGIServer | None = None
+        self._http_server: Any = None
         self._http_thread: threading.Thread | None = None
         self._work: ThreadPoolExecutor | None = None
         self._public: ThreadPoolExecutor | None = None  # channel notes, one at a time, in order
@@ -1088,12 +1121,12 @@ class SlackBackend(Backend):
 
         from .. import web
 
-        bolt = SlackRequestHandler(app, path=HTTP_PATH)
-        bolt = _refuse_garbled_timestamps(bolt)
+        bolt = _checked_requests(SlackRequestHandler(app, path=HTTP_PATH), lambda: self._env(SIGNING_SECRET_ENV))
         wsgi = web.by_path({HTTP_PATH: self._acks.wrap(bolt) if self._acks else bolt}, web.make_app(self.bot))
         host, port = self.settings.host, self.settings.port
         try:
-            server = make_server(host, port, wsgi, server_class=web.ThreadingServer, handler_class=_QuietHandler)
+            # body size limit, read timeouts and a bound on connections: see web.Limits
+            server = web.make_wsgi_server(host, port, wsgi, log_level=logging.DEBUG)
         except OSError as exc:
             raise ConfigError(f"slack.host/slack.port: cannot listen on {host}:{port}: "
                               f"{exc.strerror or exc}") from None

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from filelock import FileLock, Timeout
 
@@ -157,7 +157,7 @@ def _swap_checked(tmp: str, path: Path, ours: bytes, wanted: bytes) -> bool:
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
-_renameat2: Callable | None | bool = None  # None: not looked up yet; False: not available
+_renameat2: Any = None  # None: not looked up yet; False: not available; else libc's function
 
 
 def _exchange(a: str | Path, b: str | Path) -> bool:
@@ -172,7 +172,7 @@ def _exchange(a: str | Path, b: str | Path) -> bool:
                 fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
                 fn.restype = ctypes.c_int
                 _renameat2 = fn
-    if not _renameat2:
+    if _renameat2 is False:
         return False
     if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
