@@ -76,11 +76,11 @@ CATCH_UP_MAX = 1000
 CATCH_UP_WINDOW = 24 * 3600.0  # seconds
 CATCH_UP_BATCH = 200  # messages per GET /messages (Zulip recommends at most 1000)
 SEEN_IDS_KEPT = 5000  # message ids remembered as handled, so none is handled twice
-# Answers per conversation (a stream's topic, a direct-message group): this many at once, then
+# Commands per conversation (a stream's topic, a direct-message group): this many at once, then
 # one more every REPLY_REFILL seconds. Another bot (or a script) that is not flagged as a bot
 # cannot make the bot talk without end; people never type that fast.
-REPLY_BURST = 10
-REPLY_REFILL = 3.0  # seconds
+REPLY_BURST = 30
+REPLY_REFILL = 1.0  # seconds
 FEATURE_INCLUDE_ANCHOR = 155  # Zulip 6.0: GET /messages takes include_anchor
 FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private), and dm: (before: pm-with:)
 FEATURE_CHANNEL = 250  # Zulip 9.0: the narrow operator channel (before: stream)
@@ -180,6 +180,14 @@ class ReplyLimiter:
     def __init__(self, burst: int = REPLY_BURST, refill: float = REPLY_REFILL, clock=time.monotonic):
         self.burst, self.refill, self.clock = burst, refill, clock
         self._buckets: dict[Any, tuple[float, float]] = {}
+        self._told: set[Any] = set()  # conversations told about the limit since their last command ran
+
+    def first_refusal(self, key: Any) -> bool:
+        """True once per run of refused commands: the conversation is told, once, why."""
+        if key in self._told:
+            return False
+        self._told.add(key)
+        return True
 
     def allow(self, key: Any) -> bool:
         now = self.clock()
@@ -187,10 +195,13 @@ class ReplyLimiter:
         tokens = min(float(self.burst), tokens + (now - at) / self.refill)
         allowed = tokens >= 1
         self._buckets[key] = (tokens - 1 if allowed else tokens, now)
+        if allowed:
+            self._told.discard(key)
         if len(self._buckets) > 10000:  # forget conversations whose bucket is full again
             full = [k for k, (n, a) in self._buckets.items() if n + (now - a) / self.refill >= self.burst]
             for k in full:
                 del self._buckets[k]
+                self._told.discard(k)
         return allowed
 
 
@@ -991,9 +1002,17 @@ class ZulipBackend(Backend):
             return False
         conversation = (target["type"], str(target["to"]), target.get("topic", ""))
         if not self.limiter.allow(conversation):
-            log.warning("Zulip: not answering %s in %s: more than %d commands in a row in this conversation "
-                        "(one more every %.0f s)", msg.get("sender_email"), where, self.limiter.burst,
+            log.warning("Zulip: not running a command of %s in %s: more than %d commands in a row in this "
+                        "conversation (one more every %.0f s)", msg.get("sender_email"), where, self.limiter.burst,
                         self.limiter.refill)
+            if self.limiter.first_refusal(conversation):
+                notice = error(f"too many commands in this conversation at once: this one was not run, nor will "
+                               f"be any more in the next few seconds (at most {self.limiter.burst} in a row, then "
+                               f"one every {self.limiter.refill:g} s). Send it again in a minute.")
+                try:
+                    self.send_long(target, ":warning: " + self.render(notice), f"the rate-limit notice in {where}")
+                except BackendError as exc:
+                    log.error("Zulip: %s", exc)
             return False
         sender = self._sender(msg)
         log.info("Zulip: command from %s in %s: %r", msg.get("sender_email"), where, text[:80])
