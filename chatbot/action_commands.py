@@ -119,7 +119,7 @@ def _tick(call: "Call", item: act.ActionItem, label: str) -> Message:
     who = call.identity()
     # action items are found in the meeting's notes files (the archive), so they are ticked there
     with bot.editing(meeting) as session:
-        apply_to_file(item.path, checking(item.line, item.text))
+        apply_to_file(item.path, act.done_edit(item))  # a checkbox, or a prose item ticked in place
         session.record(item.path, f"actions: done {quote(item.text)} from {item.date.isoformat()} "
                                   f"({who.initials})", who)
         for copy in act.later_copies(bot.config, meeting, item):  # carried into upcoming notes

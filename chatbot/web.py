@@ -282,6 +282,11 @@ def respond(bot: Bot, method: str, path: str) -> Response:
         return Response("200 OK", data, ICS_TYPE,
                         [("Content-Disposition", f'inline; filename="{m.group(1)}.ics"')])
     if path == "/healthz":
+        health = getattr(bot, "health", None)
+        problems = health.problems if health is not None else []
+        if problems:  # e.g. a token the platform refused: the operator must act
+            body = "unhealthy\n" + "".join(f"- {p}\n" for p in problems)
+            return Response("503 Service Unavailable", body.encode(), "text/plain; charset=utf-8")
         return Response("200 OK", b"ok\n", "text/plain; charset=utf-8")
     return Response("404 Not Found", render_not_found(path).encode())
 

@@ -30,7 +30,9 @@ Everything user-typed is escaped (``&``, ``<``, ``>``) and mass mentions are def
 can make the bot ping ``@channel`` or inject links. Command text arrives in Slack's own escaped
 form, with ``<@U…>``/``<#C…|name>``/``<!here>``/``<url|label>`` entities; :func:`readable_text`
 turns it back into what the person saw before the core stores it. Messages longer than Slack
-keeps (40,000 characters) are shortened at a line break (:func:`fit_text`). Secrets come only
+keeps (40,000 characters) are sent as several messages, split at line breaks and never inside
+an entity (:func:`split_text`); only an answer through a ``response_url``, which takes at most
+5 messages, is shortened after that (:func:`fit_text`). Secrets come only
 from the environment and are scrubbed from log output.
 
 ``[slack] api_url`` points the Web API client (and with it Socket Mode's
@@ -69,13 +71,19 @@ HTTP_PATH = "/slack/events"
 DEFAULT_API_URL = "https://slack.com/api/"
 WORK_THREADS = 2  # commands worked on at once: edits of a notes file take turns anyway, and fewer
 # threads leave the GIL to the acks during a burst (see bench/README.md)
-SOCKET_PING_INTERVAL = 3.0  # seconds; a dead connection is noticed (and replaced) after ~4 missed pongs
+SOCKET_PING_INTERVAL = 3.0  # seconds; a silently dead connection is noticed after ~4 missed pongs
+SOCKET_WATCH_INTERVAL = 0.2  # seconds between checks for a connection the server closed (EOF)
+SOCKET_RETIRE_GRACE = 0.3  # seconds an old connection may take to close by itself after a replacement
 
 METADATA_EVENT = "chatbot_post"  # message metadata event_type: {"key": the runner's ledger key}
 FIND_SLACK_SECONDS = 120  # look this much before an intent's time (clock skew between bot and Slack)
 FIND_PAGES = 5  # pages of conversations.history searched after a crash
 
 
+# Refusals of a token that worked before: revoked, app uninstalled, account deactivated.
+REVOKED_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+# apps.connections.open: the app-level token is refused, or Socket Mode was turned off
+APP_TOKEN_REFUSED = REVOKED_ERRORS | {"link_disabled", "not_allowed_token_type"}
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -218,6 +226,52 @@ def fit_text(text: str, limit: int = MAX_TEXT, keep_last: bool = False) -> str:
     return "\n".join(kept + tail)
 
 
+MAX_RESPONSES = 5  # a response_url takes up to 5 messages (within 30 minutes)
+
+
+def _cut_at_space(line: str, budget: int) -> str:
+    """The longest prefix of ``line`` within ``budget`` units, never inside an entity; ending
+    after a space if one falls in its second half."""
+    out, used, space = [], 0, 0
+    for m in _ATOM.finditer(line):
+        n = _units(m.group())
+        if used + n > budget:
+            break
+        out.append(m.group())
+        used += n
+        if m.group() == " ":
+            space = len(out)
+    if space > len(out) // 2:
+        out = out[:space]
+    return "".join(out) or line[:1]
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Mrkdwn text as messages Slack shows whole (each within ``limit``), split at line
+    breaks; a single longer line is split between entities (after a space where it can be).
+    Nothing is dropped: the parts, joined with newlines, are the text (except inside such a line)."""
+    if _units(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    for line in text.split("\n"):
+        while _units(line) > limit:
+            head = _cut_at_space(line, limit)
+            pieces.append(head)
+            line = line[len(head):]
+        pieces.append(line)
+    chunks: list[str] = []
+    current: str | None = None
+    for piece in pieces:
+        if current is not None and _units(current) + 1 + _units(piece) <= limit:
+            current += "\n" + piece
+        else:
+            if current is not None:
+                chunks.append(current)
+            current = piece
+    chunks.append(current or "")
+    return chunks
+
+
 # ---------------------------------------------------------------------------------------
 # Block Kit: reminders, action-item pings and /actions answers with buttons
 
@@ -287,6 +341,12 @@ def item_value(meeting_id: str | None, item: str, listing: str | None = None) ->
     return json.dumps(data, separators=(",", ":"))
 
 
+def agenda_button(meeting_id: str) -> dict[str, Any]:
+    """The reminder's **Add agenda item** button (its value names the meeting)."""
+    return {"type": "actions", "block_id": "agenda", "elements": [
+        _button("Add agenda item", ACTION_ADD, json.dumps({"m": meeting_id}, separators=(",", ":")))]}
+
+
 def render_blocks(message: Message, meeting_id: str | None, prefix: str = "",
                   listing: str | None = None, max_blocks: int = MAX_BLOCKS) -> list[dict[str, Any]]:
     """The message as Block Kit: its lines in sections; under each line that shows an open
@@ -318,8 +378,7 @@ def render_blocks(message: Message, meeting_id: str | None, prefix: str = "",
             blocks.append(_context(f"Buttons are on the first {with_buttons} items; tick the others with "
                                    "`/actions done N`."))
         if reminder:
-            blocks.append({"type": "actions", "block_id": "agenda", "elements": [
-                _button("Add agenda item", ACTION_ADD, json.dumps({"m": meeting_id}, separators=(",", ":")))]})
+            blocks.append(agenda_button(meeting_id or ""))
         return blocks
 
     n = len(marked)
@@ -536,6 +595,129 @@ class _HoldingExecutor(ThreadPoolExecutor):
         return super().submit(held)
 
 
+def prompt_socket_mode_handler(app, app_token: str, logger: logging.Logger, web_client,
+                               accept: Callable[[Any, Any], bool] | None = None):
+    """bolt's Socket Mode handler on slack_sdk's built-in client, with its two stalls removed
+    (measured in ``bench/latency.py``, Socket Mode case):
+
+    * Replacing a connection (Slack's ``disconnect`` request, or any reconnect): the built-in
+      client closed the old connection before using the new one, and closing waited for the
+      old connection's reader to give up its ``recv`` (a 3 s timeout); the thread that runs
+      the acks waited with it, so a command arriving then was acked after ~3 s, past Slack's
+      limit. Here the new connection is used at once and the old one is retired in the
+      background: its write side is shut (the server answers with its own close, after
+      delivering what it had sent), then, after ``SOCKET_RETIRE_GRACE``, it is shut for good.
+    * A connection the server closed without a close frame (TCP FIN or reset): the built-in
+      reader takes end-of-file for "no data yet" and only missing pongs revealed it, after
+      four ping intervals (~15 s deaf). A watcher looks for end-of-file every
+      ``SOCKET_WATCH_INTERVAL`` and reconnects at once.
+
+    ``accept(client, request)`` (optional) is asked before bolt runs a request; False: it is
+    not run (``accept`` acknowledged it itself).
+    """
+    from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
+    from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
+    from slack_sdk.socket_mode.builtin.client import SocketModeClient
+    from slack_sdk.socket_mode.builtin.connection import Connection, ConnectionState
+
+    def at_eof(sock) -> bool:
+        """Whether the peer closed the TCP connection and nothing is left to read (a look at
+        the raw socket, under any TLS layer, without taking anything from the reader)."""
+        try:
+            fd = sock.fileno()
+            if fd < 0:
+                return True
+            with socket.fromfd(fd, sock.family, sock.type) as raw:
+                raw.setblocking(False)
+                return raw.recv(1, socket.MSG_PEEK) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
+    def retire(old) -> None:
+        sock = getattr(old, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            time.sleep(SOCKET_RETIRE_GRACE)
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes its reader if the server did not close
+            except OSError:
+                pass
+        try:
+            old.close()
+        except Exception as exc:
+            logger.debug("closing a replaced Socket Mode connection: %s", exc)
+
+    class PromptClient(SocketModeClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._watcher_stop = threading.Event()
+            threading.Thread(target=self._watch, name="slack-socket-watch", daemon=True).start()
+
+        def connect(self) -> None:  # the built-in connect(), retiring the old connection in the background
+            old_session, old_state = self.current_session, self.current_session_state
+            if self.wss_uri is None:
+                self.wss_uri = self.issue_new_wss_url()
+            session = Connection(
+                url=self.wss_uri, logger=self.logger, ping_interval=self.ping_interval,
+                trace_enabled=self.trace_enabled, all_message_trace_enabled=self.all_message_trace_enabled,
+                ping_pong_trace_enabled=self.ping_pong_trace_enabled, receive_buffer_size=self.receive_buffer_size,
+                proxy=self.proxy, proxy_headers=self.proxy_headers, on_message_listener=self._on_message,
+                on_error_listener=self._on_error, on_close_listener=self._on_close, ssl_context=self.web_client.ssl)
+            session.connect()
+            if old_state is not None:
+                old_state.terminated = True
+            self.current_session = session
+            self.current_session_state = ConnectionState()
+            self.auto_reconnect_enabled = self.default_auto_reconnect_enabled
+            if old_session is not None:
+                threading.Thread(target=retire, args=(old_session,), name="slack-socket-retire", daemon=True).start()
+            if not self.current_app_monitor_started:
+                self.current_app_monitor_started = True
+                self.current_app_monitor.start()
+            self.logger.info(f"A new session has been established (session id: {self.session_id()})")
+
+        def _watch(self) -> None:
+            while not self._watcher_stop.wait(SOCKET_WATCH_INTERVAL):
+                session = self.current_session
+                if self.closed or session is None or not self.auto_reconnect_enabled:
+                    continue
+                try:
+                    sock = session.sock
+                    if sock is not None and not at_eof(sock):
+                        continue
+                    if sock is not None:
+                        self.logger.info("Slack closed the Socket Mode connection; reconnecting")
+                        session.disconnect()
+                    self.connect_to_new_endpoint()
+                except Exception as exc:  # the built-in monitor tries again too
+                    self.logger.warning("reconnecting to Slack failed: %s: %s", type(exc).__name__, exc)
+
+        def close(self) -> None:
+            self._watcher_stop.set()
+            super().close()
+
+    class PromptHandler(BaseSocketModeHandler):
+        def __init__(self):
+            self.app = app
+            self.app_token = app_token
+            self.client = PromptClient(app_token=app_token, logger=logger, web_client=web_client,
+                                       proxy=web_client.proxy, ping_interval=SOCKET_PING_INTERVAL)
+            self.client.socket_mode_request_listeners.append(self.handle)
+
+        def handle(self, client, req) -> None:  # as bolt's built-in handler
+            if accept is not None and not accept(client, req):
+                return
+            start = time.time()
+            send_response(client, req, run_bolt_app(self.app, req), start)
+
+    return PromptHandler()
+
+
 def _refuse(start_response: Callable, status: str, why: str) -> Iterable[bytes]:
     log.info("refused a request to %s: %s", HTTP_PATH, why)
     body = b'{"error": "invalid request"}'
@@ -620,10 +802,13 @@ class SlackBackend(Backend):
         self._http_server: Any = None
         self._http_thread: threading.Thread | None = None
         self._work: ThreadPoolExecutor | None = None
+        self._public: ThreadPoolExecutor | None = None  # channel notes, one at a time, in order
+        self._public_lock = threading.Lock()
         self._acks: AckPriority | None = None
         self._redaction: RedactSecrets | None = None
         self._client_lock = threading.Lock()
         self.bot_user_id: str | None = None
+        self._bot_token_refused: str | None = None
 
     @property
     def settings(self):
@@ -643,11 +828,36 @@ class SlackBackend(Backend):
         return None
 
     def render(self, message: Message, prefix: str = "") -> str:
-        """The message as it is posted: mrkdwn, shortened to what Slack keeps (a last line
-        the bot wrote itself, such as the notes link, stays)."""
-        last = message.lines[-1] if message.lines else ()
-        return fit_text(prefix + render_mrkdwn(message),
-                        keep_last=not any(isinstance(seg, UserText) for seg in last))
+        """The message as mrkdwn, whole (``render_parts``: as it is posted)."""
+        return prefix + render_mrkdwn(message)
+
+    def render_parts(self, message: Message, prefix: str = "", most: int | None = None) -> list[str]:
+        """The message as the messages it is posted as: split at line breaks where it is longer
+        than Slack keeps; with ``most``, the last allowed part is shortened (a last line the bot
+        wrote itself, such as the notes link, stays)."""
+        parts = split_text(self.render(message, prefix))
+        if most is not None and len(parts) > most:
+            last = message.lines[-1] if message.lines else ()
+            rest = "\n".join(parts[most - 1:])
+            parts = parts[: most - 1] + [fit_text(rest, keep_last=not any(isinstance(s, UserText) for s in last))]
+        return parts
+
+    def _post_parts(self, channel: str, message: Message, key: str | None = None,
+                    meeting_id: str | None = None) -> None:
+        """Post the message, in several parts if it is long; the ledger key goes on the last
+        part, so a crash between parts counts as not sent (posted again whole, never lost).
+        With ``meeting_id``, a message people act on is posted with its Block Kit buttons
+        (:meth:`blocks`); a reminder in several parts has its button under the last one."""
+        parts = self.render_parts(message)
+        blocks = self.blocks(message, meeting_id) if meeting_id else {}
+        for n, part in enumerate(parts, 1):
+            extra = {}
+            if blocks and len(parts) == 1:
+                extra = blocks
+            elif blocks and n == len(parts) and message.kind == "reminder":
+                extra = {"blocks": _sections(part.split("\n")) + [agenda_button(meeting_id or "")]}
+            self.call("chat.postMessage", channel=channel, text=part, unfurl_links=False, unfurl_media=False,
+                      **extra, **_metadata(key if n == len(parts) else None))
 
     def blocks(self, message: Message, meeting_id: str | None, prefix: str = "",
                listing: str | None = None) -> dict[str, Any]:
@@ -671,8 +881,7 @@ class SlackBackend(Backend):
         channel = meeting.destinations.slack_channel
         if not channel:
             raise BackendError(f"meeting {meeting.id!r} has no destinations.slack_channel")
-        self.call("chat.postMessage", channel=channel, text=self.render(message),
-                  unfurl_links=False, unfurl_media=False, **self.blocks(message, meeting.id), **_metadata(key))
+        self._post_parts(channel, message, key, meeting.id)
         log.info("posted to Slack channel %s for %s", channel, meeting.id)
 
     def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
@@ -685,8 +894,7 @@ class SlackBackend(Backend):
         if dm is None:
             self.post_once(meeting, message, key)
             return
-        self.call("chat.postMessage", channel=dm, text=self.render(message),
-                  unfurl_links=False, unfurl_media=False, **self.blocks(message, meeting.id), **_metadata(key))
+        self._post_parts(dm, message, key, meeting.id)
         log.info("sent a Slack direct message to %s (%s)", person.initials, person.slack_id)
 
     def _dm_channel(self, meeting: Meeting, person: Person | None) -> str | None:
@@ -785,6 +993,10 @@ class SlackBackend(Backend):
         work, self._work = self._work, None
         if work is not None:  # acknowledged commands finish their edits before the bot exits
             work.shutdown(wait=True)
+        with self._public_lock:
+            public, self._public = self._public, None
+        if public is not None:  # and their channel notes go out
+            public.shutdown(wait=True)
 
     # -- secrets and the Web API client -------------------------------------------------
 
@@ -839,12 +1051,19 @@ class SlackBackend(Backend):
         Any failure is logged with the method name and raised as BackendError."""
         from slack_sdk.errors import SlackApiError, SlackClientError
 
+        if self._bot_token_refused:  # Slack said the token is no good: do not keep asking
+            log.info("Slack API %s not called: %s was refused earlier (see /healthz)", method, BOT_TOKEN_ENV)
+            error = BackendError(f"Slack API {method} not called: {self._bot_token_refused}")
+            error.code = "token_refused"  # type: ignore[attr-defined]
+            raise error
         func = getattr(self.client, method.replace(".", "_"))
         try:
             return func(**params).data
         except SlackApiError as exc:
             err = (exc.response.get("error") if exc.response is not None else None) or "unknown_error"
             status = getattr(exc.response, "status_code", "?")
+            if err in REVOKED_ERRORS:
+                self._refuse_bot_token(err, method)
             log.error("Slack API %s failed: %s (HTTP %s)", method, err, status)
             error = BackendError(f"Slack API {method} failed: {err}")
             error.code = err  # type: ignore[attr-defined]
@@ -852,6 +1071,48 @@ class SlackBackend(Backend):
         except (SlackClientError, OSError) as exc:
             log.error("Slack API %s failed: cannot reach %s (%s)", method, self.api_url, exc)
             raise BackendError(f"Slack API {method} failed: {exc}") from None
+
+    def _refuse_bot_token(self, err: str, method: str) -> None:
+        """The bot token was refused while running (revoked, the app uninstalled, the account
+        deactivated): no post can work until it is replaced and the bot restarted. Said once;
+        ``/healthz`` reports it; in Socket Mode (no /healthz) the bot stops and exits non-zero.
+        In HTTP mode it keeps serving (slash commands are still answered through their
+        response_url, which needs no token) and ``/healthz`` says what is wrong."""
+        message = (f"{BOT_TOKEN_ENV} was refused by Slack ({err}) on {method}: reminders, pings and channel notes "
+                   "cannot be posted; put a valid Bot User OAuth Token (xoxb-…) in the environment and restart")
+        self._bot_token_refused = message
+        self.refused(BOT_TOKEN_ENV, message, fatal=self.settings.mode == "socket")
+
+    def _refuse_app_token(self, err: str) -> None:
+        message = (f"{APP_TOKEN_ENV} was refused by Slack ({err}) on apps.connections.open: no slash command can "
+                   "arrive; generate a new app-level token (xapp-…, scope connections:write) or turn Socket Mode "
+                   "back on, put it in the environment and restart")
+        self.refused(APP_TOKEN_ENV, message, fatal=True)
+
+    def _app_token_client(self):
+        """The Web API client Socket Mode opens connections with (``apps.connections.open`` with
+        the app-level token): a refused token stops the bot instead of being retried forever."""
+        from slack_sdk import WebClient
+        from slack_sdk.errors import SlackApiError
+        from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+        backend = self
+
+        class AppTokenClient(WebClient):
+            def apps_connections_open(self, *, app_token: str, **kwargs: Any):
+                if backend.fatal:  # stopping: do not ask again
+                    raise BackendError(backend.fatal)
+                try:
+                    return super().apps_connections_open(app_token=app_token, **kwargs)
+                except SlackApiError as exc:
+                    err = (exc.response.get("error") if exc.response is not None else None) or "unknown_error"
+                    if err in APP_TOKEN_REFUSED:
+                        backend._refuse_app_token(err)
+                    raise
+
+        return AppTokenClient(base_url=self.api_url, timeout=30, logger=logging.getLogger("chatbot.slack.web"),
+                              retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
+                                              RateLimitErrorRetryHandler(max_retry_count=5)])
 
     def _authenticate(self, stop: threading.Event) -> bool:
         """auth.test until it works: a refused token stops the bot with a clear message, an
@@ -1016,16 +1277,17 @@ class SlackBackend(Backend):
                                   allow_unknown=allow, place=place, spelled=self._spelled())
         log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
         prefix = "" if message.ok else ":warning: "
-        text = self.render(message, prefix)
         # an action-item list gets buttons; after a click the list is shown again (it is
         # ephemeral: Slack does not send it back with the click)
         listing = core_text if core_text.split() in (["actions"], ["actions", "mine"]) else None
         try:
-            resp = respond(text=text, response_type="ephemeral",
-                           **self.blocks(message, meeting_id, prefix, listing))
-            status = getattr(resp, "status_code", 200)
-            if status >= 300:
-                log.error("Slack response_url answered HTTP %s for %s", status, name)
+            parts = self.render_parts(message, prefix, most=MAX_RESPONSES)
+            blocks = self.blocks(message, meeting_id, prefix, listing) if len(parts) == 1 else {}
+            for text in parts:
+                resp = respond(text=text, response_type="ephemeral", **blocks)
+                status = getattr(resp, "status_code", 200)
+                if status >= 300:
+                    log.error("Slack response_url answered HTTP %s for %s", status, name)
         except Exception as exc:  # the answer is lost, but the bot keeps running
             log.error("Slack response_url failed for %s: %s", name, exc)
         self._public_note(message, meeting_id, channel)
@@ -1040,11 +1302,24 @@ class SlackBackend(Backend):
             return
         target = meeting.destinations.slack_channel or channel
         if target:
-            try:
-                self.call("chat.postMessage", channel=target, text=self.render(message.announcement),
-                          unfurl_links=False, unfurl_media=False)
-            except BackendError:
-                pass  # logged by call()
+            # on a queue of its own: a channel post that is rate limited (waiting out a
+            # Retry-After) must not hold a worker, and with it other people's private answers
+            self._public_queue().submit(self._post_public, target, message.announcement)
+
+    def _public_queue(self) -> ThreadPoolExecutor:
+        with self._public_lock:
+            if self._public is None:
+                # one thread: the channel notes go out one at a time, in the order they were made
+                self._public = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack-public")
+            return self._public
+
+    def _post_public(self, target: str, message: Message) -> None:
+        try:
+            self._post_parts(target, message)
+        except BackendError:
+            pass  # logged by call()
+        except Exception:
+            log.exception("Slack: posting a channel note failed")
 
     # -- buttons and the agenda modal ----------------------------------------------------
 
@@ -1188,8 +1463,7 @@ class SlackBackend(Backend):
             "type": "modal", "title": {"type": "plain_text", "text": "Add agenda item"},
             "close": {"type": "plain_text", "text": "Close"},
             "blocks": [_section(_cut_to(self.render(message), MAX_SECTION_TEXT))]})
-        if self._work is not None:  # the public note after the ack, not before it
-            self._work.submit(self._public_note, message, meta.get("m") or None, meta.get("c") or None)
+        self._public_note(message, meta.get("m") or None, meta.get("c") or None)  # (queued)
 
     def _user_label(self, user_id: str, label: str) -> str:
         """How a ``<@U…>`` mention in command text is written down: the roster's name, else
@@ -1218,26 +1492,22 @@ class SlackBackend(Backend):
     # -- transports -------------------------------------------------------------------
 
     def _run_socket(self, app, app_token: str, stop: threading.Event) -> None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        backend = self
-
-        class OnceHandler(SocketModeHandler):
+        def first(client, req) -> bool:
             """An envelope Slack delivers again (same ``envelope_id``: our ack did not reach it
             in time, or a reconnect) is acknowledged and not acted on again."""
+            if self.first_delivery(f"slack-envelope:{req.envelope_id}"):
+                return True
+            log.info("Slack delivered envelope %s again (retry %s, %s); it was handled already: "
+                     "acknowledged, not acted on", req.envelope_id, req.retry_attempt, req.retry_reason or "-")
+            from slack_sdk.socket_mode.response import SocketModeResponse
 
-            def handle(self, client, req) -> None:
-                if backend.first_delivery(f"slack-envelope:{req.envelope_id}"):
-                    return super().handle(client, req)
-                log.info("Slack delivered envelope %s again (retry %s, %s); it was handled already: "
-                         "acknowledged, not acted on", req.envelope_id, req.retry_attempt, req.retry_reason or "-")
-                from slack_sdk.socket_mode.response import SocketModeResponse
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return False
 
-                client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-
-        handler = OnceHandler(app, app_token, logger=logging.getLogger("chatbot.slack.socket"),
-                              web_client=self.client, ping_interval=SOCKET_PING_INTERVAL)
+        handler = prompt_socket_mode_handler(app, app_token, logging.getLogger("chatbot.slack.socket"), self._app_token_client(),
+                                             first)
         self._socket_handler = handler
         delay = 1.0
         while not stop.is_set():
@@ -1247,7 +1517,7 @@ class SlackBackend(Backend):
                 break
             except SlackApiError as exc:
                 err = exc.response.get("error") if exc.response is not None else "unknown_error"
-                if err in AUTH_ERRORS:
+                if err in AUTH_ERRORS or err in APP_TOKEN_REFUSED:
                     raise ConfigError(f"{APP_TOKEN_ENV} was refused by Slack ({err}); use an app-level token "
                                       "(xapp-…) with the connections:write scope") from None
                 log.warning("Slack API apps.connections.open failed: %s; retrying in %.0f s", err, delay)

@@ -76,13 +76,16 @@ CATCH_UP_MAX = 1000
 CATCH_UP_WINDOW = 24 * 3600.0  # seconds
 CATCH_UP_BATCH = 200  # messages per GET /messages (Zulip recommends at most 1000)
 SEEN_IDS_KEPT = 5000  # message ids remembered as handled, so none is handled twice
-# Answers per conversation (a stream's topic, a direct-message group): this many at once, then
+# Commands per conversation (a stream's topic, a direct-message group): this many at once, then
 # one more every REPLY_REFILL seconds. Another bot (or a script) that is not flagged as a bot
 # cannot make the bot talk without end; people never type that fast.
-REPLY_BURST = 10
-REPLY_REFILL = 3.0  # seconds
+REPLY_BURST = 30
+REPLY_REFILL = 1.0  # seconds
 FEATURE_INCLUDE_ANCHOR = 155  # Zulip 6.0: GET /messages takes include_anchor
-FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private)
+FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private), and dm: (before: pm-with:)
+FEATURE_CHANNEL = 250  # Zulip 9.0: the narrow operator channel (before: stream)
+FIND_RECENT = 100  # the bot's newest messages in a topic looked at after a crash
+FIND_SLACK_SECONDS = 120  # and only those from this long before the intent on (clock skew)
 MENTION_RE = re.compile(r"@_?\*\*(?P<name>[^*|]*)(?:\|(?P<id>\d+))?\*\*")
 # The header Zulip's "quote and reply" (and "quote") writes before the quoted block:
 # "@_**Agenda Bot|100** [said](https://…/#narrow/…/near/123):" (the word is translated). It
@@ -177,6 +180,14 @@ class ReplyLimiter:
     def __init__(self, burst: int = REPLY_BURST, refill: float = REPLY_REFILL, clock=time.monotonic):
         self.burst, self.refill, self.clock = burst, refill, clock
         self._buckets: dict[Any, tuple[float, float]] = {}
+        self._told: set[Any] = set()  # conversations told about the limit since their last command ran
+
+    def first_refusal(self, key: Any) -> bool:
+        """True once per run of refused commands: the conversation is told, once, why."""
+        if key in self._told:
+            return False
+        self._told.add(key)
+        return True
 
     def allow(self, key: Any) -> bool:
         now = self.clock()
@@ -184,10 +195,13 @@ class ReplyLimiter:
         tokens = min(float(self.burst), tokens + (now - at) / self.refill)
         allowed = tokens >= 1
         self._buckets[key] = (tokens - 1 if allowed else tokens, now)
+        if allowed:
+            self._told.discard(key)
         if len(self._buckets) > 10000:  # forget conversations whose bucket is full again
             full = [k for k, (n, a) in self._buckets.items() if n + (now - a) / self.refill >= self.burst]
             for k in full:
                 del self._buckets[k]
+                self._told.discard(k)
         return allowed
 
 
@@ -569,6 +583,7 @@ class ZulipBackend(Backend):
                 time.sleep(delay)
                 continue
             if code in AUTH_ERRORS:
+                self._refuse_key(code, f"sending {what}")
                 raise BackendError(f"Zulip refused the bot's credentials ({code}: {self._clean(str(res.get('msg')))})")
             raise BackendError(f"Zulip refused {what}: {self._clean(str(res.get('msg')))} ({code or 'no code'})")
 
@@ -600,6 +615,58 @@ class ZulipBackend(Backend):
             log.info("Zulip: sent a direct message to %s", person.initials)
             return
         self.post(meeting, message)
+
+    def intent_data(self, meeting: Meeting, message: Message) -> dict[str, Any]:
+        """What :meth:`find_sent` needs to recognise the post after a crash: its content exactly
+        as it will be sent, and its topic."""
+        self._client()  # as post() does: mentions are rendered with the server's user ids
+        return {"text": self.render(message), "topic": self.topic_for(meeting, message)}
+
+    def find_sent(self, meeting: Meeting, key: str, since: dt.datetime, data: dict[str, Any],
+                  person: Person | None = None) -> bool | None:
+        """After a crash: whether the post recorded as an intent at ``since`` (``data["text"]``:
+        its content) is on the server: the bot's own recent messages in the meeting's topic (or
+        its direct messages with ``person``), ``GET /messages`` with a narrow. Zulip keeps no
+        metadata on messages, so the content must match exactly. BackendError when the server
+        cannot be asked now; None when it never can (the runner then posts)."""
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return None
+        creds = self.credentials()
+        client = self._client()
+        level = int(getattr(client, "feature_level", 0) or 0)
+        me = {"operator": "sender", "operand": creds["email"]}
+        if person is not None and meeting.actions.ping == "dm" and person.zulip_email:
+            where = f"the direct messages with {person.initials}"
+            narrow = [{"operator": "dm" if level >= FEATURE_IS_DM else "pm-with", "operand": [person.zulip_email]}, me]
+        else:
+            stream = meeting.destinations.zulip_stream
+            if not stream:
+                return False
+            topic = data.get("topic")
+            if not isinstance(topic, str) or not topic:
+                return None
+            where = f"#{stream} > {topic}"
+            narrow = [{"operator": "channel" if level >= FEATURE_CHANNEL else "stream", "operand": stream},
+                      {"operator": "topic", "operand": topic}, me]
+        with self._send_lock:
+            res = client.get_messages({"anchor": "newest", "num_before": FIND_RECENT, "num_after": 0,
+                                       "narrow": narrow, "apply_markdown": False, "client_gravatar": True})
+        if res.get("result") != "success":
+            code = res.get("code")
+            if code == "RATE_LIMIT_HIT" or res.get("result") == "http-error" or \
+                    res.get("status_code") in (429, 500, 502, 503, 504):
+                raise BackendError(f"cannot look for the post in {where}: {self._clean(str(res.get('msg')))}")
+            log.warning("Zulip: cannot look for a post made before a crash in %s: %s (%s)", where,
+                        self._clean(str(res.get("msg"))), code)
+            return None
+        oldest = since.timestamp() - FIND_SLACK_SECONDS
+        want = text.strip()
+        for m in res.get("messages") or []:
+            if isinstance(m, dict) and (m.get("timestamp") or 0) >= oldest \
+                    and str(m.get("content") or "").strip() == want:
+                return True
+        return False
 
     # -- receiving ----------------------------------------------------------------------
 
@@ -842,18 +909,29 @@ class ZulipBackend(Backend):
                         messages[-1]["id"] if messages else since)
         return True
 
+    def _refuse_key(self, code: str, what: str) -> None:
+        """The server refused the bot's key while running (regenerated, the bot deactivated):
+        nothing works until the key is replaced, so say which credential, once, and stop (the
+        process exits non-zero) rather than retry every minute."""
+        creds = self._creds or {}
+        credential = f"the API key in {creds['config_file']}" if creds.get("config_file") else API_KEY_ENV
+        message = (f"Zulip refused the bot's credentials ({code}) on {what}: {credential} (for "
+                   f"{creds.get('email') or '?'}) no longer works; put the bot's current API key there and restart")
+        self.refused(API_KEY_ENV if not creds.get("config_file") else "zuliprc", message, fatal=True)
+
     def _api_problem(self, what: str, res: dict[str, Any], stop: threading.Event, backoff: _Backoff) -> None:
         code = res.get("code")
+        if code in AUTH_ERRORS:
+            self._refuse_key(code, what)  # stops the bot (the runner's stop event)
+            stop.wait(backoff.next())
+            return
         if code == "RATE_LIMIT_HIT" or res.get("status_code") == 429:
             delay = _retry_after(res)
             log.warning("Zulip: rate limited on %s; retrying in %.1f s", what, delay)
         else:
             delay = backoff.next()
-            if code in AUTH_ERRORS:
-                log.error("Zulip: %s refused the credentials (%s); retrying in %.0f s", what, code, delay)
-            else:
-                log.warning("Zulip: %s failed: %s (%s); retrying in %.0f s", what,
-                            self._clean(str(res.get("msg"))), code or res.get("status_code"), delay)
+            log.warning("Zulip: %s failed: %s (%s); retrying in %.0f s", what,
+                        self._clean(str(res.get("msg"))), code or res.get("status_code"), delay)
         stop.wait(delay)
 
     # -- commands -----------------------------------------------------------------------
@@ -924,9 +1002,17 @@ class ZulipBackend(Backend):
             return False
         conversation = (target["type"], str(target["to"]), target.get("topic", ""))
         if not self.limiter.allow(conversation):
-            log.warning("Zulip: not answering %s in %s: more than %d commands in a row in this conversation "
-                        "(one more every %.0f s)", msg.get("sender_email"), where, self.limiter.burst,
+            log.warning("Zulip: not running a command of %s in %s: more than %d commands in a row in this "
+                        "conversation (one more every %.0f s)", msg.get("sender_email"), where, self.limiter.burst,
                         self.limiter.refill)
+            if self.limiter.first_refusal(conversation):
+                notice = error(f"too many commands in this conversation at once: this one was not run, nor will "
+                               f"be any more in the next few seconds (at most {self.limiter.burst} in a row, then "
+                               f"one every {self.limiter.refill:g} s). Send it again in a minute.")
+                try:
+                    self.send_long(target, ":warning: " + self.render(notice), f"the rate-limit notice in {where}")
+                except BackendError as exc:
+                    log.error("Zulip: %s", exc)
             return False
         sender = self._sender(msg)
         log.info("Zulip: command from %s in %s: %r", msg.get("sender_email"), where, text[:80])
