@@ -21,7 +21,7 @@ from chatbot.config import load_config
 from chatbot.messages import Message, UserText, render_plain
 from fakes.slack import FakeSlack, block_errors, signed_post
 from test_slack import (APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, BotProcess, _Clock, _config, _env, _free_port,
-                        assert_no_secrets)
+                        _long_agenda, assert_no_secrets)
 
 UTC = dt.UTC
 PAST = "20251224-conda-ecosystem.md"  # the meeting before the first one of the test config
@@ -119,6 +119,21 @@ def test_the_reminder_offers_add_agenda_item(tmp_path):
     assert button[1]["action_id"] == ACTION_ADD and json.loads(button[1]["value"]) == {"m": "conda-ecosystem"}
     assert blocks_text(blocks) == backend.render(reminder)
     assert backend.blocks(Message().add("a plain answer"), meeting.id) == {}  # no buttons, no blocks
+
+
+def test_a_reminder_in_several_parts_has_its_button_under_the_last(tmp_path, fake):
+    config = load_config(_config(tmp_path, api_url=fake.api_url))
+    bot = Bot(config, _Clock(dt.datetime(2026, 1, 7, 16, 45, tzinfo=UTC)))
+    backend = SlackBackend(bot, env={"SLACK_BOT_TOKEN": BOT_TOKEN})
+    meeting = config.meeting("conda-ecosystem")
+    _long_agenda(bot, 80)
+    backend.post(meeting, bot.reminder(meeting, bot.next_meeting(meeting), dt.timedelta(minutes=15)))
+    *first, last = fake.messages("C0CONDAECO")
+    assert len(first) == 2 and not any("blocks" in m for m in first)
+    assert block_errors(last["blocks"]) == []
+    assert [el["action_id"] for _, el in FakeSlack.buttons(last)] == [ACTION_ADD]
+    assert blocks_text(last["blocks"]) == last["text"]  # the part's lines, all of them
+    backend.close()
 
 
 def test_more_items_than_fit_in_50_blocks_get_buttons_on_the_first_ones(tmp_path):
