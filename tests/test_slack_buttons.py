@@ -396,3 +396,29 @@ def test_the_manifest_turns_interactivity_on():
     manifest = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "slack-app-manifest.yml")
                               .read_text(encoding="utf-8"))
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+
+
+@pytest.mark.slow
+def test_a_form_submitted_while_the_notes_are_busy_is_answered_at_once_and_shows_the_result(
+        tmp_path, fake, start_bot):
+    """Slack waits 3 seconds for a form's answer, then shows an error and people submit again
+    (a second item). While another process holds the notes lock the bot answers "adding…" in
+    time, and puts the result into the form (views.update) when the edit is done."""
+    from filelock import FileLock
+
+    start_bot(now=REMINDER_NOW)
+    fake.wait_connected(1, timeout=20)
+    reminder = fake.wait_for(lambda: [m for m in fake.history.get("C0CONDAECO", []) if m.get("blocks")],
+                             timeout=30, what="the reminder")[0]
+    eid, _ = fake.click(reminder["ts"], ACTION_ADD, user_id="U0JAIME", user_name="jaime")
+    fake.wait_ack(eid)
+    (view_id,) = fake.wait_for(lambda: list(fake.views), what="the modal")
+    lock = FileLock(str(tmp_path / "notes" / ".chatbot.lock"))
+    with lock:
+        answer = fake.submit_view(view_id, {AGENDA_BLOCK: {AGENDA_INPUT: "Busy notes item"}})
+        assert answer["response_action"] == "update"
+        assert "Adding your item" in fake.views[view_id]["blocks"][0]["text"]["text"]
+        assert "Busy notes item" not in _read(tmp_path, NEXT)
+    fake.wait_for(lambda: fake.calls("views.update"), timeout=20, what="the result in the form")
+    assert fake.views[view_id]["blocks"][0]["text"]["text"].startswith("Added to the agenda of Conda Ecosystem")
+    assert _read(tmp_path, NEXT).count("- [ ] JRG: Busy notes item") == 1

@@ -54,6 +54,7 @@ import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable, Iterable, Mapping
 
 from ..bot import Bot, Sender
@@ -345,6 +346,16 @@ def agenda_button(meeting_id: str) -> dict[str, Any]:
     """The reminder's **Add agenda item** button (its value names the meeting)."""
     return {"type": "actions", "block_id": "agenda", "elements": [
         _button("Add agenda item", ACTION_ADD, json.dumps({"m": meeting_id}, separators=(",", ":")))]}
+
+
+FORM_SECONDS = 2.0  # of the 3 seconds Slack waits for a form's answer
+
+
+def _form_view(mrkdwn: str) -> dict[str, Any]:
+    """The agenda form after its submission: the answer, and a Close button."""
+    return {"type": "modal", "title": {"type": "plain_text", "text": "Add agenda item"},
+            "close": {"type": "plain_text", "text": "Close"},
+            "blocks": [_section(_cut_to(mrkdwn, MAX_SECTION_TEXT) or " ")]}
 
 
 def render_blocks(message: Message, meeting_id: str | None, prefix: str = "",
@@ -804,6 +815,7 @@ class SlackBackend(Backend):
         self._work: ThreadPoolExecutor | None = None
         self._public: ThreadPoolExecutor | None = None  # channel notes, one at a time, in order
         self._public_lock = threading.Lock()
+        self._forms: ThreadPoolExecutor | None = None  # agenda form submissions (see _on_agenda_view)
         self._acks: AckPriority | None = None
         self._redaction: RedactSecrets | None = None
         self._client_lock = threading.Lock()
@@ -993,6 +1005,10 @@ class SlackBackend(Backend):
         work, self._work = self._work, None
         if work is not None:  # acknowledged commands finish their edits before the bot exits
             work.shutdown(wait=True)
+        with self._public_lock:
+            forms, self._forms = self._forms, None
+        if forms is not None:  # so do submitted agenda forms (their channel notes queue below)
+            forms.shutdown(wait=True)
         with self._public_lock:
             public, self._public = self._public, None
         if public is not None:  # and their channel notes go out
@@ -1451,19 +1467,51 @@ class SlackBackend(Backend):
         values = ((view.get("state") or {}).get("values") or {}).get(AGENDA_BLOCK) or {}
         text = str((values.get(AGENDA_INPUT) or {}).get("value") or "")
         user = body.get("user") or {}
-        message = self.bot.handle(f"agenda add {text}", self._sender(user.get("id"), user.get("username") or
-                                                                     user.get("name")),
-                                  meta.get("m") or None, allow_unknown=self.settings.allow_unknown_users,
-                                  spelled=self._spelled())
-        log.info("slack agenda form from %s: %s", user.get("id"), message.kind)
+
+        def add() -> Message:
+            message = self.bot.handle(f"agenda add {text}", self._sender(user.get("id"), user.get("username") or
+                                                                         user.get("name")),
+                                      meta.get("m") or None, allow_unknown=self.settings.allow_unknown_users,
+                                      spelled=self._spelled())
+            log.info("slack agenda form from %s: %s", user.get("id"), message.kind)
+            if message.ok:
+                self._public_note(message, meta.get("m") or None, meta.get("c") or None)  # (queued)
+            return message
+
+        with self._public_lock:
+            if self._forms is None:
+                self._forms = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="slack-form")
+            work = self._forms.submit(add)
+        try:
+            message = work.result(timeout=FORM_SECONDS)
+        except FutureTimeout:
+            # Slack shows its own error after 3 seconds, and the person would submit again (a
+            # second item): answer now, show the result when the edit is done (views.update)
+            ack(response_action="update", view=_form_view(
+                "Adding your item… the notes are busy; this form shows the result in a moment."))
+            view_id = str(view.get("id") or "")
+            work.add_done_callback(lambda done: self._form_done(done, view_id))
+            return
+        except Exception as exc:
+            log.error("Slack agenda form failed: %s: %s", type(exc).__name__, exc, exc_info=True)
+            message = error("something went wrong on the bot's side; see its log")
         if not message.ok:
             ack(response_action="errors", errors={AGENDA_BLOCK: _cut_to(render_plain(message), 2000)})
             return
-        ack(response_action="update", view={
-            "type": "modal", "title": {"type": "plain_text", "text": "Add agenda item"},
-            "close": {"type": "plain_text", "text": "Close"},
-            "blocks": [_section(_cut_to(self.render(message), MAX_SECTION_TEXT))]})
-        self._public_note(message, meta.get("m") or None, meta.get("c") or None)  # (queued)
+        ack(response_action="update", view=_form_view(self.render(message)))
+
+    def _form_done(self, done: Any, view_id: str) -> None:
+        """A form answered "adding…": its result, into the modal (if still open)."""
+        try:
+            message = done.result()
+        except Exception as exc:
+            log.error("Slack agenda form failed: %s: %s", type(exc).__name__, exc, exc_info=True)
+            message = error("something went wrong on the bot's side; see its log")
+        shown = self.render(message, "" if message.ok else ":warning: ")
+        try:
+            self.call("views.update", view_id=view_id, view=_form_view(shown))
+        except BackendError:  # logged by call(); e.g. the person closed the form
+            pass
 
     def _user_label(self, user_id: str, label: str) -> str:
         """How a ``<@U…>`` mention in command text is written down: the roster's name, else

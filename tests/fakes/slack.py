@@ -30,7 +30,8 @@
   ``trigger_id`` at most 3 seconds old and only once (``expired_trigger_id``,
   ``trigger_exchanged``, ``invalid_trigger_id``) and keeps the modal (:attr:`FakeSlack.views`);
   :meth:`FakeSlack.submit_view` submits it (``view_submission``) and applies the app's answer
-  (``response_action`` ``errors`` / ``update`` / ``clear``, or closed). ``chat.update``
+  (``response_action`` ``errors`` / ``update`` / ``clear``, or closed); ``views.update``
+  replaces an open modal (``not_found`` once closed). ``chat.update``
   edits a message the bot posted (``message_not_found``, ``cant_update_message``).
 * **Socket Mode**: ``apps.connections.open`` hands out a single-use ``ws://`` URL to a real
   websocket server (the ``websockets`` package) that says ``hello``, delivers
@@ -624,6 +625,30 @@ class FakeSlack:
             self.views[view_id] = opened
             self._lock.notify_all()
         return {"ok": True, "view": {k: v for k, v in opened.items() if k not in ("user", "closed", "errors")}}
+
+    def _api_views_update(self, params: dict) -> dict:
+        """Replace an open modal (by ``view_id``), checked like ``views.open``."""
+        try:
+            view = _json_field(params.get("view"))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            kept = self.views.get(params.get("view_id") or "")
+            if kept is None or kept.get("closed"):
+                return {"ok": False, "error": "not_found"}
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return {"ok": False, "error": "invalid_arguments"}
+        errors = _text_errors(view.get("title"), "view/title", 24, plain=True)
+        errors += block_errors(view.get("blocks"), MAX_VIEW_BLOCKS, modal=True)
+        if errors:
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": errors}}
+        with self._lock:
+            for key in ("submit", "private_metadata", "callback_id"):
+                kept.pop(key, None)
+            kept.update(view, errors=None)
+            self._lock.notify_all()
+            shown = {k: v for k, v in kept.items() if k not in ("user", "closed", "errors")}
+        return {"ok": True, "view": shown}
 
     def _api_conversations_history(self, params: dict) -> dict:
         """Newest first, from ``oldest`` (exclusive), ``limit`` per page (at most 999) with a
