@@ -108,3 +108,126 @@ def test_waking_hours_are_parsed(text, expected):
 def test_bad_waking_hours_are_refused(bad):
     with pytest.raises(ValueError):
         parse_waking_hours(bad)
+
+
+# ---------------------------------------------------------------------------------------
+# The runner: each owner's ping at their own moment, once; the summary at ping_before
+
+from chatbot.bot import Bot  # noqa: E402
+from chatbot.config import ConfigError, load_config  # noqa: E402
+from chatbot.messages import render_plain  # noqa: E402
+from chatbot.runner import Reminders  # noqa: E402
+from chatbot.state import Ledger  # noqa: E402
+
+from conftest import BASE_CONFIG, FixedClock, write_config  # noqa: E402
+
+ATT = "## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n| Jaime | JRG | jaimergp |\n\n"
+
+
+class Recorder:
+    name = "rec"
+
+    def __init__(self, zones=None):
+        self.posts, self.dms = [], []
+        self.zones = zones or {}
+        self.ledger = None
+
+    def wants(self, meeting):
+        return True
+
+    def post(self, meeting, message):
+        self.posts.append(render_plain(message))
+
+    def notify(self, meeting, person, message):
+        self.dms.append((person.initials, render_plain(message)))
+
+    def timezone_of(self, person):
+        return self.zones.get(person.initials)
+
+
+def _bot(tmp_path, waking='waking_hours = "09:00-18:00"', jrg_zone='timezone = "Asia/Tokyo"'):
+    text = BASE_CONFIG.replace("[meetings.destinations]", f"[meetings.actions]\n{waking}\n\n[meetings.destinations]")
+    text = text.replace('zulip_email = "jaime@example.org"\n', f'zulip_email = "jaime@example.org"\n{jrg_zone}\n')
+    text = text.replace('slack_id = "U2"\n', 'slack_id = "U2"\ntimezone = "America/Los_Angeles"\n')
+    cfg = load_config(write_config(tmp_path, text))
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "20260121-eco.md").write_text(f"# b\n{ATT}## Action items\n- [ ] JRG: one\n- [ ] JL: two\n")
+    return Bot(cfg, FixedClock(at("2026-02-01T12:00:00Z")))
+
+
+def test_pings_go_out_in_each_owners_daytime_once(tmp_path):
+    # the meeting: 2026-02-04 17:00 UTC; ping_before 2 d: 2026-02-02 17:00 UTC, which is 09:00 in
+    # Los Angeles (JL) and 02:00 in Tokyo (JRG): JRG's ping waits for 09:00 JST (00:00 UTC)
+    bot = _bot(tmp_path)
+    rec = Recorder()
+    rem = Reminders(bot, rec, Ledger(tmp_path / "state.sqlite3"))
+    eco = bot.config.meeting("eco")
+    assert rem.next_ping_moment(eco, at("2026-02-01T12:00:00Z")) == at("2026-02-02T17:00:00Z")
+    bot.clock.now = at("2026-02-02T17:00:30Z")
+    rem.fire_pings("eco")
+    assert [who for who, _ in rec.dms] == ["JL"]
+    (summary,) = rec.posts
+    assert "@JL" not in summary and "• Jannis Leidel: 1" in summary
+    assert "@JRG" not in summary  # pinged later by their own message: not mentioned here
+    assert rem.next_ping_moment(eco, at("2026-02-02T17:00:31Z")) == at("2026-02-03T00:00:00Z")
+    bot.clock.now = at("2026-02-02T23:59:00Z")  # still night in Tokyo
+    rem.fire_pings("eco")
+    assert len(rec.dms) == 1
+    bot.clock.now = at("2026-02-03T00:00:20Z")
+    rem.fire_pings("eco")
+    assert [who for who, _ in rec.dms] == ["JL", "JRG"]
+    assert "one" in rec.dms[1][1]
+    rem.fire_pings("eco")
+    rem.ledger.close()
+    # a restart sends nothing again
+    again = Reminders(bot, rec, Ledger(tmp_path / "state.sqlite3"))
+    again.fire_pings("eco")
+    assert len(rec.dms) == 2 and len(rec.posts) == 1
+
+
+def test_the_platforms_zone_is_used_without_a_roster_zone(tmp_path):
+    bot = _bot(tmp_path, jrg_zone="")
+    rem = Reminders(bot, Recorder({"JRG": "Asia/Tokyo"}), Ledger(":memory:"))
+    eco = bot.config.meeting("eco")
+    occ = bot.next_meeting(eco)
+    jrg = bot.config.person_by(initials="JRG")
+    assert rem.ping_moment(eco, occ, jrg) == at("2026-02-03T00:00:00Z")
+    rem.backend.zones = {"JRG": "Not/AZone"}  # an unknown zone from the platform: ping_before
+    assert rem.ping_moment(eco, occ, jrg) == at("2026-02-02T17:00:00Z")
+
+
+def test_without_waking_hours_everyone_is_pinged_at_ping_before(tmp_path):
+    bot = _bot(tmp_path, waking="")
+    rec = Recorder()
+    rem = Reminders(bot, rec, Ledger(":memory:"))
+    bot.clock.now = at("2026-02-02T17:00:30Z")
+    rem.fire_pings("eco")
+    assert sorted(who for who, _ in rec.dms) == ["JL", "JRG"]
+
+
+def test_a_missed_moment_is_not_sent_after_the_grace_period_or_the_start(tmp_path):
+    bot = _bot(tmp_path)
+    rec = Recorder()
+    rem = Reminders(bot, rec, Ledger(":memory:"))
+    bot.clock.now = at("2026-02-03T00:30:00Z")  # 30 min after JRG's moment, grace is 10 min
+    rem.fire_pings("eco")
+    assert rec.dms == []
+
+
+@pytest.mark.parametrize("line, problem", [
+    ('timezone = "Mars/Olympus"', "unknown time zone"),
+])
+def test_a_bad_person_zone_is_named(tmp_path, line, problem):
+    text = BASE_CONFIG.replace('slack_id = "U2"\n', f'slack_id = "U2"\n{line}\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(write_config(tmp_path, text))
+    assert "people" in str(exc.value) and "timezone" in str(exc.value) and problem in str(exc.value)
+
+
+def test_bad_waking_hours_in_the_config_are_named(tmp_path):
+    text = BASE_CONFIG.replace("[meetings.destinations]", '[meetings.actions]\nwaking_hours = "9 to 5"\n\n'
+                                                          "[meetings.destinations]")
+    with pytest.raises(ConfigError) as exc:
+        load_config(write_config(tmp_path, text))
+    assert "waking_hours" in str(exc.value)

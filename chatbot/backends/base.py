@@ -75,6 +75,12 @@ class Backend(ABC):
         which starts with a mention of the person, goes to the meeting's destination."""
         self.post(meeting, message)
 
+    def timezone_of(self, person: Person) -> str | None:
+        """The IANA time zone the platform reports for this person (their profile's), or None.
+        Answered from what the backend already knows or can look up quickly; the runner uses it
+        for ``waking_hours`` when the roster gives the person no ``timezone``."""
+        return None
+
     def prepare(self) -> None:
         """Check credentials and settings before anything starts (raise BackendError with a
         clear message); called once by the runner before the scheduler starts."""
