@@ -71,9 +71,16 @@ class Message:
     # The change was made but not all of it went through (not committed or pushed to Git, a
     # copy not ticked): each reason. Chat shows them as "⚠" lines; the CLI exits non-zero.
     warnings: list[str] = field(default_factory=list)
+    # Lines that show one open action item: line index -> the item's stable id
+    # (chatbot.action_commands.item_id). Platforms with buttons offer "Done" / "Next meeting"
+    # on those lines; every other renderer ignores this and shows the line as it is.
+    actions: dict[int, str] = field(default_factory=dict)
 
-    def add(self, *segments: Segment | str) -> "Message":
+    def add(self, *segments: Segment | str, action: str | None = None) -> "Message":
+        """Append a line; ``action`` names the open action item it shows (see ``actions``)."""
         self.lines.append(tuple(Text(s) if isinstance(s, str) else s for s in segments))
+        if action is not None:
+            self.actions[len(self.lines) - 1] = action
         return self
 
     @property
