@@ -114,6 +114,7 @@ class Reminders:
         self._unrecorded: set[str] = set()  # sent, but the ledger could not record it (disk full)
 
     def start(self) -> None:
+        self.learn_people()
         self.schedule()
         self.scheduler.start()
         self._log_jobs("scheduled")
@@ -174,6 +175,7 @@ class Reminders:
     def reschedule(self) -> None:
         """After a config reload: replace every job; the ledger prevents duplicates."""
         self.scheduler.remove_all_jobs()
+        self.learn_people()
         self.schedule()
         self._log_jobs("rescheduled")
         self.catch_up()
@@ -347,12 +349,25 @@ class Reminders:
 
     # -- action-item pings, each at its owner's own moment ----------------------------------
 
+    def learn_people(self) -> None:
+        """Where some meeting pings within waking hours: what the platform says about people
+        (their time zones), refreshed if stale, before the moments are computed."""
+        if any(m.actions.enabled and m.actions.ping_before and m.actions.waking_hours
+               for m in self.bot.config.meetings if self.backend.wants(m)):
+            try:
+                learn = getattr(self.backend, "learn_people", None)
+                if learn is not None:
+                    learn()
+            except Exception as exc:  # only the waking hours suffer: zones fall back to the roster's
+                log.warning("cannot look up people's time zones on %s: %s", self.backend.name, exc)
+
     def zone_of(self, person: Person) -> str | None:
         """The person's time zone for ``waking_hours``: the roster's, else the platform's."""
         if person.timezone:
             return person.timezone
         try:
-            zone = self.backend.timezone_of(person)
+            lookup = getattr(self.backend, "timezone_of", None)
+            zone = lookup(person) if lookup is not None else None
         except Exception as exc:  # a lookup problem only costs the waking hours
             log.warning("cannot learn %s's time zone from %s (%s); pinging at ping_before", person.initials,
                         self.backend.name, exc)
@@ -411,6 +426,8 @@ class Reminders:
             return results
         before = meeting.actions.ping_before
         grace = self.bot.config.bot.reminder_grace
+        if meeting.actions.waking_hours and next(self._ping_occurrences(meeting, self.bot.now(), self.bot.now()), None):
+            self.learn_people()
         with self._lock:
             now = self.bot.now()
             soon = now + dt.timedelta(seconds=1)

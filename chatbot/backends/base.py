@@ -77,9 +77,13 @@ class Backend(ABC):
 
     def timezone_of(self, person: Person) -> str | None:
         """The IANA time zone the platform reports for this person (their profile's), or None.
-        Answered from what the backend already knows or can look up quickly; the runner uses it
-        for ``waking_hours`` when the roster gives the person no ``timezone``."""
+        Answered from what the backend already knows (no network: see ``learn_people``); the
+        runner uses it for ``waking_hours`` when the roster gives the person no ``timezone``."""
         return None
+
+    def learn_people(self) -> None:
+        """Look up what the platform says about people (their time zones) now, if what the
+        backend knows is stale; may use the network. Problems are logged, never raised."""
 
     def prepare(self) -> None:
         """Check credentials and settings before anything starts (raise BackendError with a

@@ -558,11 +558,12 @@ class ZulipBackend(Backend):
 
     def timezone_of(self, person: Person) -> str | None:
         """The time zone the person set in Zulip (the user's ``timezone``; empty when unset),
-        from the cached user list (fetched again when older than ``USER_CACHE_TTL``)."""
-        if not person.zulip_email or self._send_client is None:
-            return None
-        self._lookup_user(person.zulip_email)  # refreshes the list when it is stale
-        return self._zones.get(person.zulip_email.lower()) or None
+        from the cached user list (``learn_people`` fetches it again when it is stale)."""
+        return self._zones.get(person.zulip_email.lower()) or None if person.zulip_email else None
+
+    def learn_people(self) -> None:
+        """The user list (names, ids, time zones), fetched again when older than USER_CACHE_TTL."""
+        self._lookup_user("")
 
     def topic_for(self, meeting: Meeting, message: Message) -> str:
         """``destinations.zulip_topic`` with ``{name}`` and ``{date}`` (the meeting's start,
@@ -1160,8 +1161,9 @@ class ZulipBackend(Backend):
             spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in top_words() if w != "help"} \
                 if mentioned and bot_name.strip() else None
             done = self._done_reply(text, target, sender) if kind in ("private", "direct") and not lost else None
-            if done is None and DONE_RE.match(text.strip()) and not text.strip().lower().startswith(("action", "/")):
-                text = "actions " + text.strip()  # `done N` with no list here: as `actions` numbers them
+            bare = text.strip().lstrip("/")
+            if done is None and DONE_RE.match(bare) and bare.lower().startswith("done"):
+                text = "actions " + bare  # `done N` with no list here: N as `actions` numbers them
             if done is not None:
                 answer = done
             elif lost:  # never keep the first line and silently drop the rest

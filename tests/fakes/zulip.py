@@ -390,6 +390,7 @@ class FakeZulip:
     @staticmethod
     def _shaped(msg: dict[str, Any], apply_markdown: bool) -> dict[str, Any]:
         out = dict(msg)
+        out["reactions"] = [dict(r) for r in msg["reactions"]]  # as they are now, not as they change
         if apply_markdown:
             out["content"] = "<p>" + msg["content"].replace("&", "&amp;").replace("<", "&lt;") + "</p>"
             out["content_type"] = "text/html"
