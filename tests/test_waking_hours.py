@@ -231,3 +231,29 @@ def test_bad_waking_hours_in_the_config_are_named(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_config(write_config(tmp_path, text))
     assert "waking_hours" in str(exc.value)
+
+
+def test_remind_due_sends_each_ping_at_its_owners_moment_once(tmp_path):
+    """``chatbot remind --due`` from cron does what the running bot does."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _bot(tmp_path)  # the config and the notes
+
+    def remind(now: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "CHATBOT_FAKE_NOW": now}
+        env.pop("CHATBOT_CONFIG", None)
+        return subprocess.run([sys.executable, "-m", "chatbot", "remind", "--due", "--config",
+                               str(tmp_path / "chatbot.toml")], capture_output=True, text=True, timeout=60, env=env,
+                              cwd=Path(__file__).parent.parent)
+
+    la = remind("2026-02-02T17:02:00Z")  # 09:02 in Los Angeles, 02:02 in Tokyo
+    assert la.returncode == 0, la.stderr
+    assert "@JL you have 1 open action item(s)" in la.stdout and "@JRG you have" not in la.stdout
+    assert "Open action items before Conda Ecosystem Meeting" in la.stdout
+    assert remind("2026-02-02T17:05:00Z").stdout == ""
+    tokyo = remind("2026-02-03T00:03:00Z")  # 09:03 in Tokyo
+    assert "@JRG you have 1 open action item(s)" in tokyo.stdout and "@JL" not in tokyo.stdout
+    assert remind("2026-02-03T00:06:00Z").stdout == ""
