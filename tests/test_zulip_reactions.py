@@ -238,4 +238,20 @@ def test_listed_items_and_conversations():
     assert listed_items(msg) == [{"n": 4, "id": "2026-01-07:9:abc", "line": 1},
                                  {"n": None, "id": "2026-01-07:10:def", "line": 2}]
     assert conversation_key({"type": "private", "to": ["B@x.org", "a@x.org"]}) == "zulip:dm:a@x.org,b@x.org"
-    assert conversation_key({"type": "stream", "to": "conda", "topic": "t"}) == "zulip:stream:conda:t"
+    assert conversation_key({"type": "stream", "to": 12, "topic": "T"}, "Conda") == "zulip:stream:conda:t"
+
+
+def test_done_n_in_the_topic_of_a_channel_ping(fake, start_bot, tmp_path):
+    maria = fake.add_user("maria@example.org", "Maria Owner", api_key="maria-key")
+    past_notes(tmp_path, "- [ ] MO: write the docs\n- [ ] MO: update the site\n")
+    start_bot(config('ping = "channel"'), fake_now=BEFORE_PINGS)
+
+    def ping_in_stream():
+        return [m for m in fake.sent_messages() if m["type"] == "stream" and "update the site" in m["content"]]
+    (ping,) = fake.wait_for(ping_in_stream)
+    since = len(fake.sent_messages())
+    fake.send_stream(maria, "conda", ping["subject"], "@**Agenda Bot** done 2")
+    (answer,) = wait_reply(fake, 1, since=since)
+    assert answer["subject"] == ping["subject"] and "update the site" in answer["content"]
+    assert "- [x] MO: update the site" in notes_text(tmp_path) and "- [ ] MO: write the docs" in notes_text(tmp_path)
+    fake.wait_for(lambda: "~~2. [2026-01-07] update the site" in fake.message(ping["id"])["content"])

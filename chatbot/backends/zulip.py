@@ -200,13 +200,14 @@ def is_check(event: dict[str, Any]) -> bool:
     return str(event.get("emoji_name") or "").lower() in CHECK_NAMES
 
 
-def conversation_key(target: dict[str, Any]) -> str:
-    """Where a message went, as the listings table names it: ``zulip:dm:a@x.org,b@y.org`` or
-    ``zulip:stream:NAME:TOPIC``."""
+def conversation_key(target: dict[str, Any], stream: str | None = None) -> str:
+    """Where a message went, as the listings table names it: ``zulip:dm:a@x.org,b@y.org``, or
+    ``zulip:stream:NAME:TOPIC`` for a stream message (``stream``: its name; names and topics
+    are case-insensitive in Zulip)."""
     if target.get("type") == "private":
         to = target.get("to") or []
         return "zulip:dm:" + ",".join(sorted(str(t).lower() for t in to))
-    return f"zulip:stream:{target.get('to')}:{target.get('topic', '')}"
+    return f"zulip:stream:{(stream or str(target.get('to'))).lower()}:{str(target.get('topic', '')).lower()}"
 
 
 class ReplyLimiter:
@@ -646,13 +647,12 @@ class ZulipBackend(Backend):
     # -- acting on the bot's own messages: reactions, `done N` -----------------------------
 
     def remember_listing(self, sent: list[tuple[int | None, str, int]], message: Message, meeting_id: str,
-                         target: dict[str, Any]) -> None:
+                         conversation: str) -> None:
         """Remember which of the sent messages list which action items (the ledger's listings),
         so a ✅ on one, or `done N` in the conversation, acts on them, also after a restart."""
         items = listed_items(message)
         if not items or self.ledger is None:
             return
-        conversation = conversation_key(target)
         for mid, part, first in sent:
             lines = part.count("\n") + 1
             mine = [{**it, "line": it["line"] - first} for it in items if first <= it["line"] < first + lines]
@@ -774,7 +774,7 @@ class ZulipBackend(Backend):
                 log.info("Zulip: %s's reaction on message %s refused again (told once already)", email, mid)
         return True
 
-    def _done_reply(self, text: str, target: dict[str, Any], sender: Sender) -> Message | None:
+    def _done_reply(self, text: str, conversation: str, sender: Sender) -> Message | None:
         """``done N`` (or ``actions done N``) in a conversation where the bot listed action items:
         item N of the newest such list, by its stable id (numbers shown then may have changed
         since). None: not such a reply (the core handles the text)."""
@@ -782,7 +782,7 @@ class ZulipBackend(Backend):
         if not m or self.ledger is None:
             return None
         try:
-            listing = self.ledger.latest_listing(conversation_key(target))
+            listing = self.ledger.latest_listing(conversation)
         except Exception as exc:
             log.error("Zulip: cannot read the action items listed in this conversation (%s)", exc)
             return None
@@ -802,7 +802,7 @@ class ZulipBackend(Backend):
         target = {"type": "stream", "to": stream_to(stream), "topic": topic}
         sent = self.send_long(target, content, f"the {meeting.id} message to #{stream} > {topic}")
         log.info("Zulip: posted to #%s > %s", stream, topic)
-        self.remember_listing(sent, message, meeting.id, target)
+        self.remember_listing(sent, message, meeting.id, conversation_key(target, stream))
 
     def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
         """An action-item ping: a direct message when ``actions.ping = "dm"`` and the person
@@ -812,7 +812,7 @@ class ZulipBackend(Backend):
             target = {"type": "private", "to": [person.zulip_email]}
             sent = self.send_long(target, self.render(message), f"the {meeting.id} direct message to {person.initials}")
             log.info("Zulip: sent a direct message to %s", person.initials)
-            self.remember_listing(sent, message, meeting.id, target)
+            self.remember_listing(sent, message, meeting.id, conversation_key(target))
             return
         self.post(meeting, message)
 
@@ -1160,7 +1160,10 @@ class ZulipBackend(Backend):
             bot_name = str(me.get("full_name") or "")
             spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in top_words() if w != "help"} \
                 if mentioned and bot_name.strip() else None
-            done = self._done_reply(text, target, sender) if kind in ("private", "direct") and not lost else None
+            allowed = self.bot.config.bot.allowed_places
+            conversation = conversation_key(target, place)
+            done = self._done_reply(text, conversation, sender) if not lost and (
+                place is None or not allowed or place in allowed) else None
             bare = text.strip().lstrip("/")
             if done is None and DONE_RE.match(bare) and bare.lower().startswith("done"):
                 text = "actions " + bare  # `done N` with no list here: N as `actions` numbers them
@@ -1187,7 +1190,7 @@ class ZulipBackend(Backend):
                     except KeyError:
                         listed_meeting = None
                     if listed_meeting:
-                        self.remember_listing(sent, answer, listed_meeting, target)
+                        self.remember_listing(sent, answer, listed_meeting, conversation)
         return True
 
     def _sender_is_bot(self, msg: dict[str, Any]) -> bool:
