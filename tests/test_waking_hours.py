@@ -257,3 +257,23 @@ def test_remind_due_sends_each_ping_at_its_owners_moment_once(tmp_path):
     tokyo = remind("2026-02-03T00:03:00Z")  # 09:03 in Tokyo
     assert "@JRG you have 1 open action item(s)" in tokyo.stdout and "@JL" not in tokyo.stdout
     assert remind("2026-02-03T00:06:00Z").stdout == ""
+
+
+def test_slack_reports_the_zone_of_the_users_account(tmp_path):
+    """Slack: ``users.info`` ``tz`` (the fake answers as Slack does) is the person's zone."""
+    from fakes.slack import FakeSlack
+    from test_slack import APP_TOKEN, BOT_TOKEN, _config
+
+    from chatbot.backends.slack import SlackBackend
+
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem"},
+                   users={"U0JAIME": {"name": "jaime", "tz": "Asia/Tokyo"}}) as fake:
+        config = load_config(_config(tmp_path, api_url=fake.api_url))
+        backend = SlackBackend(Bot(config), env={"SLACK_BOT_TOKEN": BOT_TOKEN})
+        jaime = config.person_by(slack_id="U0JAIME")
+        assert backend.timezone_of(jaime) is None  # nothing asked yet: no network
+        backend.learn_people()
+        assert backend.timezone_of(jaime) == "Asia/Tokyo"
+        asked = len(fake.calls("users.info"))
+        backend.learn_people()  # within 5 minutes: not asked again
+        assert len(fake.calls("users.info")) == asked
