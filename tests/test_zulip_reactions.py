@@ -255,3 +255,37 @@ def test_done_n_in_the_topic_of_a_channel_ping(fake, start_bot, tmp_path):
     assert answer["subject"] == ping["subject"] and "update the site" in answer["content"]
     assert "- [x] MO: update the site" in notes_text(tmp_path) and "- [ ] MO: write the docs" in notes_text(tmp_path)
     fake.wait_for(lambda: "~~2. [2026-01-07] update the site" in fake.message(ping["id"])["content"])
+
+
+def test_the_fake_answers_reactions_and_edits_as_zulip_does(fake):
+    """The wire behaviour the bot relies on, through the real client."""
+    import zulip
+
+    maria = fake.add_user("maria@example.org", "Maria Owner", api_key="maria-key", timezone="Asia/Tokyo")
+    bot = zulip.Client(email=fake.bot.email, api_key=fake.bot.api_key, site=fake.site)
+    queue = bot.register(event_types=["reaction"])
+    sent = bot.send_message({"type": "private", "to": [maria.email], "content": "1. an item"})
+    mid = sent["id"]
+    assert bot.add_reaction({"message_id": mid, "emoji_name": "check"})["result"] == "success"
+    again = bot.add_reaction({"message_id": mid, "emoji_name": "check"})
+    assert (again["result"], again["code"]) == ("error", "REACTION_ALREADY_EXISTS")
+    unknown = bot.add_reaction({"message_id": mid, "emoji_name": "no_such_emoji_here"})
+    assert unknown["result"] == "error"
+    events = bot.get_events(queue_id=queue["queue_id"], last_event_id=-1)["events"]
+    (event,) = [e for e in events if e["type"] == "reaction"]
+    assert {k: event[k] for k in ("op", "user_id", "message_id", "emoji_name", "emoji_code", "reaction_type")} == {
+        "op": "add", "user_id": fake.bot.user_id, "message_id": mid, "emoji_name": "check", "emoji_code": "2705",
+        "reaction_type": "unicode_emoji"}
+    assert bot.remove_reaction({"message_id": mid, "emoji_name": "check"})["result"] == "success"
+    missing = bot.remove_reaction({"message_id": mid, "emoji_name": "check"})
+    assert missing["code"] == "REACTION_DOES_NOT_EXIST"
+    # editing: only the sender, only while the organization allows it
+    assert bot.update_message({"message_id": mid, "content": "~~1. an item~~ done"})["result"] == "success"
+    assert fake.message(mid)["content"] == "~~1. an item~~ done"
+    other = zulip.Client(email=maria.email, api_key="maria-key", site=fake.site)
+    assert other.update_message({"message_id": mid, "content": "mine now"})["result"] == "error"
+    fake.edit_limit_seconds = -1  # every message is past the limit
+    late = bot.update_message({"message_id": mid, "content": "later"})
+    assert late["result"] == "error" and fake.message(mid)["content"] == "~~1. an item~~ done"
+    assert other.get_user_by_id(maria.user_id)["user"]["timezone"] == "Asia/Tokyo"
+    assert bot.add_reaction({"message_id": 999999, "emoji_name": "check"})["result"] == "error"

@@ -749,6 +749,10 @@ class ZulipBackend(Backend):
         if self._is_bot.get(uid):
             log.info("Zulip: ignored a reaction by the bot %s (bots are not answered)", email)
             return False
+        if not self.limiter.allow(("reaction", uid)):
+            log.warning("Zulip: not acting on %s's reaction on message %s: more than %d in a row (one more every "
+                        "%.0f s)", email, mid, self.limiter.burst, self.limiter.refill)
+            return False
         sender = self._sender({"sender_email": email, "sender_full_name": name, "sender_id": uid})
         items = listing["items"]
         with self._busy:
