@@ -1,6 +1,6 @@
 """The floor for command latency: a bare slack-bolt app whose /agenda handler only calls
 ack(), served exactly like the bot serves HTTP mode (bolt's WSGI adapter behind the same
-threading wsgiref server class the Slack backend uses).
+server the Slack backend uses, chatbot.web.make_wsgi_server).
 
     python bench/bare_bolt.py PORT API_URL      # SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET from env
 """
@@ -25,11 +25,9 @@ def main() -> int:
     from slack_bolt import App
     from slack_bolt.adapter.wsgi import SlackRequestHandler
     from slack_sdk import WebClient
-    from wsgiref.simple_server import make_server
-
-    # the server and handler classes of the bot's HTTP mode, so the comparison is like for like
-    from chatbot.backends.slack import HTTP_PATH, _QuietHandler
-    from chatbot.web import ThreadingServer
+    # the server of the bot's HTTP mode, so the comparison is like for like
+    from chatbot.backends.slack import HTTP_PATH
+    from chatbot.web import make_wsgi_server
 
     client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=api_url)
     app = App(client=client, signing_secret=os.environ["SLACK_SIGNING_SECRET"],
@@ -41,8 +39,8 @@ def main() -> int:
     def agenda(ack):
         ack()
 
-    server = make_server("127.0.0.1", port, SlackRequestHandler(app, path=HTTP_PATH),
-                         server_class=ThreadingServer, handler_class=_QuietHandler)
+    server = make_wsgi_server("127.0.0.1", port, SlackRequestHandler(app, path=HTTP_PATH),
+                              log_level=logging.DEBUG)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -7,7 +7,14 @@ alternating bursts between the two servers so that machine noise hits both alike
 each request's time to the HTTP response (the ack). Then checks that every item is in the
 notes file exactly once.
 
-    python bench/latency.py [--smoke] [--requests 200] [--concurrency 50]
+Then Socket Mode across connection changes (``--socket-rounds``): the bot in Socket Mode against
+the fake Slack's websocket; in each round Slack asks for a reconnect (``disconnect``,
+``refresh_requested``) and a command arrives right away on the old connection, then one on the
+new connection as soon as it is up; then the server drops the connection without a close frame
+(TCP closed) and a command is sent as soon as the bot is connected again. Each is timed from the
+request (or the drop) to its ack; Slack shows the user an error after 3 s.
+
+    python bench/latency.py [--smoke] [--requests 200] [--concurrency 50] [--socket-rounds 10]
 """
 
 from __future__ import annotations
@@ -145,7 +152,15 @@ def _measure(fake: FakeSlack, bot_url: str, bare_url: str, forms: list[dict], co
     return bot_lat, bare_lat, bot_refused, bare_refused, answered
 
 
-def run(smoke: bool = False, requests: int | None = None, concurrency: int | None = None) -> list[Row]:
+def run(smoke: bool = False, requests: int | None = None, concurrency: int | None = None,
+        socket_rounds: int | None = None) -> list[Row]:
+    rows = run_http(smoke, requests, concurrency)
+    if socket_rounds != 0:
+        rows += run_socket(smoke, socket_rounds)
+    return rows
+
+
+def run_http(smoke: bool = False, requests: int | None = None, concurrency: int | None = None) -> list[Row]:
     n = requests or (10 if smoke else 200)
     conc = concurrency or (5 if smoke else 50)
     passes = [(n, conc)]
@@ -235,13 +250,72 @@ def run(smoke: bool = False, requests: int | None = None, concurrency: int | Non
     return rows
 
 
+APP_TOKEN = "xapp-1-A0FAKE-4444-BENCHAPPTOKEN"
+SOCKET_CONFIG = CONFIG.replace('mode = "http"\nhost = "127.0.0.1"\nport = {port}\n', 'mode = "socket"\n')
+
+
+def run_socket(smoke: bool = False, rounds: int | None = None) -> list[Row]:
+    """Acks in Socket Mode right after Slack asks for a reconnect, and after a dropped connection."""
+    rounds = rounds or (2 if smoke else 10)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-socket-"))
+    bot = None
+    old_conn: list[float] = []
+    new_conn: list[float] = []
+    dropped: list[float] = []
+    try:
+        with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={CHANNEL: "conda-ecosystem"},
+                       users={USER: {"name": "jaime"}}) as fake:
+            (tmp / "templates").mkdir()
+            shutil.copyfile(REPO / "config" / "templates" / "conda-ecosystem.md",
+                            tmp / "templates" / "conda-ecosystem.md")
+            cfg = tmp / "chatbot.toml"
+            cfg.write_text(SOCKET_CONFIG.format(channel=CHANNEL, user=USER, api_url=fake.api_url), encoding="utf-8")
+            env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN, CHATBOT_FAKE_NOW=QUIET_NOW)
+            bot = Proc(chatbot_cmd("run", "--backend", "slack", "--config", str(cfg)), tmp, env, tmp / "bot.log")
+            fake.wait_connected(1, timeout=30)
+
+            def command() -> float:
+                start = time.perf_counter()
+                eid, _ = fake.send_slash_command("/agenda", "list", user_id=USER, user_name="jaime")
+                fake.wait_ack(eid, timeout=60)
+                return time.perf_counter() - start
+
+            command()  # warm-up
+            for _ in range(rounds):
+                count = fake.ws_connections
+                fake.request_refresh()
+                old_conn.append(command())  # still on the old connection
+                fake.wait_connected(count + 1, timeout=60)
+                new_conn.append(command())  # on the new one, the moment Slack sees it
+                fake.wait_for(lambda: fake.live_connections == 1, 60, "the old connection to close")
+                count = fake.ws_connections
+                start = time.perf_counter()
+                fake.drop_connections(abrupt=True)
+                fake.wait_connected(count + 1, timeout=60)
+                command()
+                dropped.append(time.perf_counter() - start)
+    finally:
+        if bot is not None:
+            bot.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    name = f"1 Socket Mode ack across reconnects ({rounds} rounds)"
+    rows = []
+    for label, values in (("after a reconnect request, old connection", old_conn),
+                          ("after a reconnect request, new connection", new_conn),
+                          ("after a dropped connection (drop to ack)", dropped)):
+        rows.append(Row(name, f"{label}: p50 / max", f"{ms(pct(values, 50))} / {ms(max(values))}", "", "",
+                        "max < 3 s", max(values) < 3.0))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, to check the benchmark works")
     ap.add_argument("--requests", type=int)
     ap.add_argument("--concurrency", type=int)
+    ap.add_argument("--socket-rounds", type=int, help="Socket Mode reconnect rounds (default 10; 0: skip)")
     args = ap.parse_args(argv)
-    print(table(run(args.smoke, args.requests, args.concurrency)))
+    print(table(run(args.smoke, args.requests, args.concurrency, args.socket_rounds)))
     return 0
 
 

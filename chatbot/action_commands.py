@@ -119,7 +119,7 @@ def _tick(call: "Call", item: act.ActionItem, label: str) -> Message:
     who = call.identity()
     # action items are found in the meeting's notes files (the archive), so they are ticked there
     with bot.editing(meeting) as session:
-        apply_to_file(item.path, checking(item.line, item.text))
+        apply_to_file(item.path, act.done_edit(item))  # a checkbox, or a prose item ticked in place
         session.record(item.path, f"actions: done {quote(item.text)} from {item.date.isoformat()} "
                                   f"({who.initials})", who)
         for copy in act.later_copies(bot.config, meeting, item):  # carried into upcoming notes
@@ -132,5 +132,5 @@ def _tick(call: "Call", item: act.ActionItem, label: str) -> Message:
                                       f"({who.initials})", who)
     log.info("action item ticked by %s: %s line %d", who.initials, item.path.name, item.line)
     msg = reply(f"Ticked in {item.path.name}: ", UserText(item.text))
-    msg.public = reply(f"{who.initials} completed an action item: ", UserText(item.text))
+    msg.announcement = reply(f"{who.initials} completed an action item: ", UserText(item.text))
     return session.warn(msg)

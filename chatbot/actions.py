@@ -25,13 +25,15 @@ that cannot be resolved are kept and reported as unresolved, never dropped.
 
 What is read from each file is cached by path, size, mtime and a content hash, in memory and
 (``[meetings.actions] persist_cache``) in an SQLite file in ``[bot] state_dir``, so that a
-restarted bot does not parse unchanged files again.
+restarted bot does not parse unchanged files again. The people index and the last list of
+open items are kept there too, under digests of everything they depend on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import itertools
 import logging
@@ -43,11 +45,15 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from .config import Config, Meeting, Person
 from .notes.files import NotesFiles
-from .notes.parse import Attendee, Item, Notes, NotesError, normalize_title, parse_notes, split_owner
-from .people import PeopleIndex
+from .notes import parse as _parse_module
+from .notes.parse import (Attendee, Item, Notes, NotesError, normalize_title, parse_notes, read_regular_file,
+                          split_owner)
+from . import people as _people_module
+from .people import PeopleIndex, first_name
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +112,7 @@ class ActionItem:
     owners: list[Owner] = field(default_factory=list)
     kind: str = "action"  # or "topic"
     checkbox: bool = True  # False: a prose line ("- JRG: will report this")
+    carried: bool = False  # a carried-over copy written as a topic ("- [ ] JRG: x (from DATE)")
 
     @cached_property
     def keys(self) -> frozenset[tuple[frozenset[str], str]]:
@@ -208,24 +215,29 @@ _NOT_A_COMMIT = (r"(?!(?:also\s+)?(?:be\b(?!\s+\w+ing\b)|have\b|not\b|need\b|lik
                  r"that\b|we\b|you\b|they\b|there\b))")
 _COMMIT = re.compile(rf"^(?:(?:ok|yes|sure)[,.!]?\s+(?:i\s+|we\s+|this\s+|that\s+)?(?:will|'ll)\b"
                      rf"|(?:(?:i|we)\s+)?(?:will|'ll|shall|to)\s+{_NOT_A_COMMIT}(?:also\s+)?\w"
-                     rf"|(?:is\s+)?(?:looking into|working on|taking care of|following up)\b)", re.I)
-_IMPERATIVE = re.compile(r"^(?:\w+ly\s+)?(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|"
+                     rf"|(?:is\s+)?(?:looking into|working on|taking care of|following up|preparing|drafting)\b"
+                     rf"|owes\b)", re.I)
+_IMPERATIVE = re.compile(r"^(?:let's\s+|let’s\s+|\w+ly\s+)?(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|"
                          r"schedule|report|submit|send|contact|look into|investigate|start|prepare|dig out|"
                          r"publish|organi[sz]e|coordinate|reach)\b", re.I)
+# a word every commitment or task rule below needs (one C-speed search before the others)
+_GATE = re.compile(r"will|\bto\b|'ll|shall|looking into|working on|taking care|following up|preparing|drafting|"
+                   r"owes|\b(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|schedule|report|"
+                   r"submit|send|contact|look into|investigate|start|prepare|dig out|publish|organi[sz]e|"
+                   r"coordinate|reach)\b")
 _WHO_COMMITS = re.compile(rf"^({_OWNER_LIST})\s+(?:will\s+{_NOT_A_COMMIT}|to\s+|(?:is\s+)?looking into\b)")
 _NAME_COMMITS = re.compile(rf"^([A-Z][a-z]{{2,}})\s+(?:will\s+{_NOT_A_COMMIT}|to\s+|(?:is\s+)?looking into\b)")
-_LATER_COMMIT = re.compile(rf"[.;!]\s+({_OWNER_LIST})\s+will\s+{_NOT_A_COMMIT}")
+_LATER_COMMIT = re.compile(rf"[.;!]\s+({_OWNER_LIST}|[A-Z][a-z]{{2,}})\s+will\s+{_NOT_A_COMMIT}")
 _NOT_NAMES = frozenset("and also then we they it this that someone everyone nobody who he she you will need "
                        "want plan plans planning going next consensus".split())
-_WILL = re.compile(rf"(?:^(?:and\s+|also\s+|then\s+)?|[.;!]\s+)will\s+{_NOT_A_COMMIT}(?:also\s+)?\w", re.I)
+_WILL = re.compile(rf"(?:^(?:and\s+|also\s+|then\s+)?|[.;!]\s+)will\s+{_NOT_A_COMMIT}(?:also\s+)?[\"'“‘]?\w", re.I)
 _TRAILING_OWNERS = re.compile(rf"\(\s*((?:{_INITIALS})\??(?:\s*[,/&]?\s*(?:{_INITIALS})\??)*)(?:\s*,[^()]*)?\)\s*$")
 _DONE = re.compile(r"[✓✔✅]|(?:^|\s)\(?(?:done|DONE|Done)\)?[.!]?\s*$|^(?:done|DONE|Done)\s*[:\-–]")
 _NOTHING = frozenset({"", "...", "…", "n/a", "na", "none", "none yet", "tbd", "-", "_no items discussed_",
                       "no items discussed", "*no items discussed*"})
 
 
-@dataclass(frozen=True)
-class Raw:
+class Raw(NamedTuple):
     """One entry as read from the file, before owners are resolved (what the cache keeps)."""
 
     kind: str  # "action" | "topic"
@@ -249,7 +261,8 @@ def _question(text: str) -> bool:
 
 
 def _placeholder(text: str) -> bool:
-    return text.strip().lower() in _NOTHING
+    """Nothing written yet: ``...``, ``N/A``, ``_No items discussed_``, ``()``."""
+    return not text or (len(text) <= 24 and (text.strip().lower() in _NOTHING or not any(c.isalnum() for c in text)))
 
 
 def _ancestor_owners(it: Item) -> tuple[str, ...]:
@@ -295,17 +308,22 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
     if _placeholder(text):
         return None
     checkbox = it.checked is not None
-    done = bool(it.checked) if checkbox else bool(_DONE.search(text))
+    top = it.parent is None
     line = it.line + 1
+    if in_topics and top:
+        owners_l, body = split_owner(text)
+        return Raw("topic", line, text, body, tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS),
+                   checkbox, bool(it.checked), discussed=any(_is_discussion(c) for c in it.children))
+    # a labelled entry: "Action item: …", "AI: …", "TODO for @x: …", "(TODO) … (SA, next two weeks)"
+    m = _MARKER.match(text) if text[:1] in "(aAtT" else None
+    labelled = m is not None and m.group(2).strip()  # (a bare "Action items:" heads a list of items)
+    low = text.lower()
+    if not (labelled or (in_actions and top) or listed or _GATE.search(low)):
+        return None  # every rule below needs a commitment or a task verb: most entries are notes
+    done = bool(it.checked) if checkbox else bool(_DONE.search(text))
     owners_l, body = split_owner(text)
     owners = tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS)
-    top = it.parent is None
-    if top and in_topics:
-        discussed = any(_is_discussion(c) for c in it.children)
-        return Raw("topic", line, text, body, owners, checkbox, done, discussed=discussed)
-    # a labelled entry: "Action item: …", "AI: …", "TODO for @x: …", "(TODO) … (SA, next two weeks)"
-    m = _MARKER.match(text)
-    if m and m.group(2).strip():  # (a bare "Action items:" heads a list: its entries are the items)
+    if labelled and m is not None:
         rest = m.group(2).strip()
         own, inherited, by_name = _marker_owners(rest, m.group(1), it)
         return Raw("action", line, text, rest or body, own, checkbox, done, inherited, by_name)
@@ -323,6 +341,8 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
     if owners and (_COMMIT.match(body) or _IMPERATIVE.match(body) and not body.rstrip().endswith(":")) \
             and not _question(body):
         return Raw("action", line, text, body, owners, checkbox, done)
+    if "will" not in low and " to " not in low and "looking into" not in low:
+        return None  # the rules below need one of these
     # "KK will discuss", "WV/JL will meet", "JRG to create a PR", "RA looking into it"
     w = _WHO_COMMITS.match(text)
     if w:
@@ -333,12 +353,16 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
     w = _NAME_COMMITS.match(text)
     if w and w.group(1).lower() not in _NOT_NAMES:
         return Raw("action", line, text, text, (w.group(1),), checkbox, done, by_name=True)
-    # "Next steps: CEP, probably. DPC will reach out to …"
+    # "Next steps: CEP, probably. DPC will reach out to …", "… Lilly will publicize SLAs"
     w = _LATER_COMMIT.search(text)
     if w:
-        own = tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", w.group(1)) if o and o not in _NOT_OWNER_WORDS)
-        if own:
-            return Raw("action", line, text, text, own, checkbox, done)
+        who = w.group(1)
+        if _INITIALS_RX.match(who):
+            own = tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", who) if o and o not in _NOT_OWNER_WORDS)
+            if own:
+                return Raw("action", line, text, text, own, checkbox, done)
+        elif who.lower() not in _NOT_NAMES:
+            return Raw("action", line, text, text, (who,), checkbox, done, by_name=True)
     # "Will draft an application" noted under "(DPC) Governance update": the topic owner's
     if not owners and it.parent is not None and _WILL.search(text) and not _question(text):
         inherited_owners = _ancestor_owners(it)
@@ -387,12 +411,17 @@ def extract(notes: Notes, topic_sections: frozenset[str], action_sections: froze
     """Every topic and action item of one parsed file, in line order."""
     listed = _listed_items(notes)
     out = []
+    kinds: dict[int, tuple[bool, bool, bool]] = {}  # section heading line -> (attendees, topics, actions)
     for it in notes.items:
         sec = it.section
-        title = normalize_title(sec.title) if sec is not None else ""
-        if title.startswith("attendees"):
+        key = sec.start if sec is not None else -1
+        kind = kinds.get(key)
+        if kind is None:
+            title = normalize_title(sec.title) if sec is not None else ""
+            kind = kinds[key] = (title.startswith("attendees"), title in topic_sections, title in action_sections)
+        if kind[0]:
             continue
-        raw = _classify(it, title in topic_sections, title in action_sections, it.line in listed)
+        raw = _classify(it, kind[1], kind[2], it.line in listed)
         if raw is not None:
             out.append(raw)
     return out
@@ -443,37 +472,38 @@ def resolve_owner(token: str, attendees: list[Attendee], config: Config,
     return Owner(token, name, github, person, shadowed)
 
 
-def _name_known(token: str, attendees: list[Attendee], people: PeopleIndex | None, config: Config) -> bool:
-    if any(a.name and a.name.split()[0].lower() == token.lower() for a in attendees):
-        return True
-    if any(p.name.split()[0].lower() == token.lower() for p in config.people if p.name):
-        return True
-    return bool(people and people.by_first_name(token))
-
-
 # ---------------------------------------------------------------------------------------
 # The per-file cache: in memory, and persisted in SQLite in [bot] state_dir
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
-@dataclass
-class FileFacts:
-    raws: list[Raw]
-    attendees: list[tuple[str | None, str | None, str | None]]
+class FileFacts(NamedTuple):
+    """What one notes file says: its entries (action items first, then topics, each in line
+    order) and its attendees as (initials, name, github, first name)."""
+
+    actions: tuple[Raw, ...]
+    topics: tuple[Raw, ...]
+    attendees: tuple[tuple[str | None, str | None, str | None, str | None], ...]
+
+
+def _facts(raws: list[Raw], attendees: list[Attendee]) -> FileFacts:
+    return FileFacts(tuple(r for r in raws if r.kind == "action"), tuple(r for r in raws if r.kind == "topic"),
+                     tuple((a.initials, a.name, a.github, first_name(a.name)) for a in attendees))
 
 
 def _encode(facts: FileFacts) -> bytes:
-    return marshal.dumps((CACHE_FORMAT, [(r.kind, r.line, r.text, r.body, r.owners, r.checkbox, r.done, r.inherited,
-                                           r.by_name, r.discussed) for r in facts.raws], facts.attendees))
+    return marshal.dumps((CACHE_FORMAT, tuple(tuple(r) for r in facts.actions),
+                          tuple(tuple(r) for r in facts.topics), facts.attendees))
 
 
 def _decode(blob: bytes) -> FileFacts | None:
     try:
-        version, raws, attendees = marshal.loads(blob)
+        version, actions, topics, attendees = marshal.loads(blob)
         if version != CACHE_FORMAT:
             return None
-        return FileFacts([Raw(*r) for r in raws], [tuple(a) for a in attendees])
+        make = Raw._make
+        return FileFacts(tuple(map(make, actions)), tuple(map(make, topics)), attendees)
     except (ValueError, EOFError, TypeError):
         return None
 
@@ -482,85 +512,158 @@ class ScanStore:
     """What was read from each notes file, keyed by path, size, mtime_ns (and inode and
     ctime_ns: a tick keeps the size, and two writes can share a coarse mtime) and a content
     hash: a file whose stat changed but whose bytes did not (a ``git checkout``, a copy) is
-    not parsed again. ``path=None`` keeps it in memory only."""
+    not parsed again. ``path=None`` keeps it in memory only.
+
+    The SQLite file is the bot's own, like the reminder ledger beside it; a damaged or
+    foreign one is ignored (and rewritten), never trusted over the notes."""
 
     def __init__(self, path: Path | None):
         self.path = path
         self._lock = threading.Lock()
-        # path -> (stat key, hash, sections key, facts)
-        self._mem: dict[str, tuple[tuple[int, ...], bytes, str, FileFacts]] = {}
+        # path -> (stat key, hash, sections key, facts, or their encoded bytes until first use)
+        self._mem: dict[str, tuple[tuple[int, int, int, int], bytes, str, FileFacts | bytes]] = {}
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple] = []
+        self._all = False  # every row of the database is in _mem
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, stat BLOB, hash BLOB, "
-                                 "sections TEXT, facts BLOB)")
-                self._load()
+                if self._db.execute("PRAGMA user_version").fetchone()[0] != CACHE_FORMAT:
+                    self._db.execute("DROP TABLE IF EXISTS files")
+                    self._db.execute(f"PRAGMA user_version = {CACHE_FORMAT}")
+                self._db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
+                                 "mtime INTEGER, ino INTEGER, ctime INTEGER, hash BLOB, sections TEXT, facts BLOB)")
+                self._db.execute("CREATE TABLE IF NOT EXISTS derived (key TEXT PRIMARY KEY, value BLOB)")
             except (sqlite3.Error, OSError) as exc:
                 log.warning("the notes scan cache %s cannot be used (%s); scanning without it", path, exc)
-                self._db = None
+                self._close_db()
 
-    def _load(self) -> None:
-        assert self._db is not None
-        for p, stat, digest, sections, blob in self._db.execute("SELECT path, stat, hash, sections, facts FROM files"):
-            facts = _decode(blob)
-            if facts is None:
-                continue
+    def preload(self) -> None:
+        """Read every row at once (a scan about to visit every file); otherwise rows are read
+        one by one when first asked for, and decoded then (a restart that reuses the last
+        answer visits a few files)."""
+        if self._db is None or self._all:
+            return
+        mem = self._mem
+        with self._lock, _no_gc():
             try:
-                key = tuple(marshal.loads(stat))
-            except (ValueError, EOFError, TypeError):
-                continue
-            self._mem[p] = (key, digest, sections, facts)
+                rows = self._db.execute("SELECT * FROM files").fetchall()
+            except sqlite3.Error:
+                return
+            for p, size, mtime, ino, ctime, digest, sections, blob in rows:
+                if isinstance(blob, bytes) and p not in mem:
+                    mem[p] = ((size, mtime, ino, ctime), digest, sections, blob)
+            self._all = True
+
+    def _row(self, name: str):
+        if self._db is None or self._all:
+            return None
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT * FROM files WHERE path = ?", (name,)).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None or not isinstance(row[7], bytes):
+            return None
+        _, size, mtime, ino, ctime, digest, sections, blob = row
+        hit = self._mem[name] = ((size, mtime, ino, ctime), digest, sections, blob)
+        return hit
 
     def get(self, path: Path, st: os.stat_result, sections: str) -> FileFacts:
         key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         name = str(path)
         hit = self._mem.get(name)
-        if hit and hit[0] == key and hit[2] == sections:
+        if hit is None:
+            hit = self._row(name)
+        if hit is not None and isinstance(hit[3], bytes):
+            decoded = _decode(hit[3])
+            if decoded is None:  # damaged: parsed again below
+                del self._mem[name]
+                hit = None
+            else:
+                hit = self._mem[name] = (hit[0], hit[1], hit[2], decoded)
+        if hit is not None and hit[0] == key and hit[2] == sections and isinstance(hit[3], FileFacts):
             return hit[3]
         data = _read_bytes(path)
         digest = hashlib.blake2b(data, digest_size=16).digest()
-        if hit and hit[1] == digest and hit[2] == sections:
+        if hit is not None and hit[1] == digest and hit[2] == sections and isinstance(hit[3], FileFacts):
             facts = hit[3]
         else:
             facts = _facts_of(data, path, sections)
         with self._lock:
             self._mem[name] = (key, digest, sections, facts)
             if self._db is not None:
-                self._pending.append((name, marshal.dumps(key), digest, sections, _encode(facts)))
+                self._pending.append((name, *key, digest, sections, _encode(facts)))
         return facts
 
     def flush(self) -> None:
         with self._lock:
             rows, self._pending = self._pending, []
-        if not rows or self._db is None:
+            if not rows or self._db is None:
+                return
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:  # a full disk: the scan is right, only slower next time
+                log.warning("could not save the notes scan cache %s: %s", self.path, exc)
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+
+    def load_derived(self, key: str) -> bytes | None:
+        if self._db is None:
+            return None
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT value FROM derived WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return None
+        return row[0] if row and isinstance(row[0], bytes) else None
+
+    def save_derived(self, key: str, value: bytes) -> None:
+        if self._db is None:
             return
         try:
             with self._lock:
-                self._db.execute("BEGIN")
-                self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
-                self._db.execute("COMMIT")
-        except sqlite3.Error as exc:  # a full disk: the scan is right, only slower next time
+                self._db.execute("INSERT OR REPLACE INTO derived VALUES (?, ?)", (key, value))
+        except sqlite3.Error as exc:
             log.warning("could not save the notes scan cache %s: %s", self.path, exc)
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
 
-    def clear_memory(self) -> None:
-        self._mem.clear()
+    def _close_db(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
 
     def close(self) -> None:
         self.flush()
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        with self._lock:
+            self._close_db()
+
+
+@contextlib.contextmanager
+def _no_gc():
+    """Collections paused while a scan builds tens of thousands of small objects that all
+    stay alive: each automatic collection would walk every one of them again."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            # what the scan built goes straight to the oldest generation (freeze, then unfreeze
+            # into it): re-enabling would otherwise start with a young collection over all of
+            # it. Any cyclic garbage among it is collected by the next full collection.
+            gc.freeze()
+            gc.unfreeze()
+            gc.enable()
 
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return read_regular_file(path)  # a FIFO swapped in since the listing never blocks
     except FileNotFoundError:
         raise NotesError(path, "notes file not found") from None
     except OSError as exc:
@@ -577,13 +680,10 @@ def _facts_of(data: bytes, path: Path, sections: str) -> FileFacts:
         raise NotesError(path, f"not UTF-8 text (byte {exc.start})") from None
     notes = parse_notes(text, path)
     topics, acts = _SECTIONS_CACHE[sections]
-    raws = extract(notes, topics, acts)
-    attendees = [(a.initials, a.name, a.github) for a in notes.attendees()] if (raws or _has_attendees(notes)) else []
-    return FileFacts(raws, attendees)
-
-
-def _has_attendees(notes: Notes) -> bool:
-    return any(h.title.lower().lstrip(": ").startswith("attendees") for h in notes.headings)
+    facts = _facts(extract(notes, topics, acts), notes.attendees())
+    for it in notes.items:  # parent <-> children cycles: freed now by reference counting, not by a
+        it.parent = None    # garbage collection walking ten thousand parse trees after the scan
+    return facts
 
 
 _stores: dict[str, ScanStore] = {}
@@ -614,11 +714,9 @@ def reset_caches() -> None:
             s.close()
         _stores.clear()
     _resolved.clear()
-
-
-# resolved entries per file: (path) -> (facts, day, config, index version, resolved)
-_resolved: dict[Path, tuple[FileFacts, dt.date, Config, int, list[tuple[ActionItem, bool]],
-                            list[tuple[ActionItem, bool, bool]]]] = {}
+    _owners.clear()
+    _index_cache.clear()
+    _memo.clear()
 
 
 def _sections_key(meeting: Meeting) -> str:
@@ -628,47 +726,83 @@ def _sections_key(meeting: Meeting) -> str:
     return key
 
 
-def _resolve(facts: FileFacts, path: Path, day: dt.date, config: Config, people: PeopleIndex | None
-             ) -> tuple[list[tuple[ActionItem, bool]], list[tuple[ActionItem, bool, bool]]]:
-    attendees = [Attendee(n, i, g) for i, n, g in facts.attendees]
-    owners_of: dict[str, Owner] = {}
+# ---------------------------------------------------------------------------------------
+# Resolving a file's entries
 
-    def owner(t: str) -> Owner:
-        o = owners_of.get(t)
-        if o is None:
-            o = owners_of[t] = resolve_owner(t, attendees, config, people)
-        return o
+# resolved owners: (config, index version, token, this file's attendee for it) -> Owner
+_owners: dict[tuple, Owner] = {}
 
-    actions: list[tuple[ActionItem, bool]] = []
-    topics: list[tuple[ActionItem, bool, bool]] = []
-    for r in facts.raws:
-        if r.by_name and not all(_name_known(t, attendees, people, config) for t in r.owners
+
+class _FileView:
+    """One file's attendees, looked up by initials and by first name."""
+
+    __slots__ = ("by_initials", "by_first", "attendees", "facts")
+
+    def __init__(self, facts: FileFacts):
+        self.facts = facts
+        self.by_initials: dict[str, tuple] = {}
+        self.by_first: dict[str, tuple] = {}
+        for a in facts.attendees:
+            if a[0]:
+                self.by_initials.setdefault(a[0].upper(), a)
+            if a[3] and a[2]:
+                self.by_first.setdefault(a[3], a)
+        self.attendees = facts.attendees
+
+
+def _owner(token: str, view: _FileView, config: Config, people: PeopleIndex | None, version: int) -> Owner:
+    if token.startswith("@"):
+        att = None
+    elif _INITIALS_RX.fullmatch(token):
+        att = view.by_initials.get(token.upper())
+    else:
+        att = view.by_first.get(token.lower())
+    key = (id(config), version, token, att)
+    o = _owners.get(key)
+    if o is None:
+        if len(_owners) > 50_000:  # each change of the archive makes a new index version: bounded
+            _owners.clear()
+        attendees = [Attendee(att[1], att[0], att[2])] if att else []
+        o = _owners[key] = resolve_owner(token, attendees, config, people)
+    return o
+
+
+def _name_known_view(token: str, view: _FileView, people: PeopleIndex | None, config: Config) -> bool:
+    t = token.lower()
+    if any(a[3] == t for a in view.attendees):
+        return True
+    if any(p.name.split()[0].lower() == t for p in config.people if p.name):
+        return True
+    return bool(people and people.by_first_name(token))
+
+
+def _resolve_raws(raws: tuple[Raw, ...], view: _FileView, path: Path, day: dt.date, config: Config,
+                  people: PeopleIndex | None, version: int) -> list[tuple[ActionItem, bool, bool]]:
+    out = []
+    for r in raws:
+        if r.by_name and not all(_name_known_view(t, view, people, config) for t in r.owners
                                  if not t.startswith("@") and not _INITIALS_RX.fullmatch(t)):
-            continue  # "Planning to have a vote": not a person
-        item = ActionItem(day, path, r.line, r.text, r.body, [owner(t) for t in r.owners], r.kind, r.checkbox)
-        if r.kind == "topic":
-            topics.append((item, r.done, r.discussed))
-        else:
-            actions.append((item, r.done))
-    return actions, topics
+            continue  # "Happy to give a demo": not a person
+        item = ActionItem(day, path, r.line, r.text, r.body, [_owner(t, view, config, people, version) for t in r.owners],
+                          r.kind, r.checkbox)
+        out.append((item, r.done, r.discussed))
+    return out
 
 
-def _file_entries(path: Path, day: dt.date, config: Config, meeting: Meeting | None = None,
-                  people: PeopleIndex | None = None, version: int = 0):
-    meeting = meeting or config.meeting()
-    store = scan_store(config, meeting)
-    facts = store.get(path, path.stat(), _sections_key(meeting))
+# resolved entries per file: path -> (facts, day, config, index version, actions, topics or None)
+_resolved: dict[Path, list] = {}
+
+
+def _entries(facts: FileFacts, path: Path, day: dt.date, config: Config, people: PeopleIndex | None,
+             version: int, topics: bool):
     hit = _resolved.get(path)
-    if hit and hit[0] is facts and hit[1] == day and hit[2] is config and hit[3] == version:
-        return hit[4], hit[5]
-    actions, topics = _resolve(facts, path, day, config, people)
-    _resolved[path] = (facts, day, config, version, actions, topics)
-    return actions, topics
-
-
-def _file_items(path: Path, day: dt.date, config: Config) -> list[tuple[ActionItem, bool]]:
-    """The action items of one notes file (cached), with whether each is done."""
-    return _file_entries(path, day, config)[0]
+    if hit is None or hit[0] is not facts or hit[1] != day or hit[2] is not config or hit[3] != version:
+        view = _FileView(facts)
+        acts = [(a, done) for a, done, _ in _resolve_raws(facts.actions, view, path, day, config, people, version)]
+        hit = _resolved[path] = [facts, day, config, version, acts, None, view]
+    if topics and hit[5] is None:
+        hit[5] = _resolve_raws(facts.topics, hit[6], path, day, config, people, version)
+    return hit[4], (hit[5] if topics else None)
 
 
 def items_in_file(notes: Notes, day: dt.date, config: Config, meeting: Meeting | None = None,
@@ -685,11 +819,15 @@ def topics_in_file(notes: Notes, day: dt.date, config: Config, meeting: Meeting 
 
 def entries_in_file(notes: Notes, day: dt.date, config: Config, meeting: Meeting | None = None,
                     people: PeopleIndex | None = None):
+    """(action items with done, topics with (ticked, discussed)) of one parsed file."""
     meeting = meeting or config.meeting()
     topics, acts = _section_names(meeting)
-    raws = extract(notes, topics, acts)
-    facts = FileFacts(raws, [(a.initials, a.name, a.github) for a in notes.attendees()])
-    return _resolve(facts, notes.path or Path(""), day, config, people)
+    facts = _facts(extract(notes, topics, acts), notes.attendees())
+    view = _FileView(facts)
+    path = notes.path or Path("")
+    version = -next(_versions)  # owners resolved with this index are not shared with scans
+    actions = [(a, done) for a, done, _ in _resolve_raws(facts.actions, view, path, day, config, people, version)]
+    return actions, _resolve_raws(facts.topics, view, path, day, config, people, version)
 
 
 # ---------------------------------------------------------------------------------------
@@ -701,10 +839,33 @@ class _Scan:
     files: list[tuple[dt.date, Path]]
     people: PeopleIndex
     version: int
-    facts: dict[Path, FileFacts]
+    stats: dict[Path, os.stat_result]  # every notes file of the meeting
     config: Config
     meeting: Meeting
     days: dict[Path, dt.date] = field(default_factory=dict)
+    errors: list[str] | None = None
+    facts: dict[Path, FileFacts | None] = field(default_factory=dict)
+    _store: ScanStore | None = None
+    _sections: str = ""
+    digest: str = ""  # of every notes file's path and stat (and the section names)
+
+    def facts_of(self, path: Path) -> FileFacts | None:
+        """What the file says (read through the cache on first need), None if unreadable
+        (reported in ``errors``)."""
+        if path in self.facts:
+            return self.facts[path]
+        st = self.stats.get(path)
+        facts = None
+        if st is not None:
+            if self._store is None:
+                self._store, self._sections = scan_store(self.config, self.meeting), _sections_key(self.meeting)
+            try:
+                facts = self._store.get(path, st, self._sections)
+            except NotesError as exc:
+                if self.errors is not None:
+                    self.errors.append(str(exc))
+        self.facts[path] = facts
+        return facts
 
     def path_on(self, day: dt.date) -> Path | None:
         by_day = self.__dict__.get("_by_day")
@@ -712,69 +873,140 @@ class _Scan:
             by_day = self.__dict__["_by_day"] = {d: p for p, d in self.days.items()}
         return by_day.get(day)
 
-    def entries(self, day: dt.date, path: Path):
-        """(action items, topics) of one file of the scan, resolved (cached)."""
-        facts = self.facts.get(path)
+    def _facts(self, path: Path) -> FileFacts:
+        facts = self.facts_of(path)
         if facts is None:
             raise NotesError(path, "could not be read")
-        hit = _resolved.get(path)
-        if hit and hit[0] is facts and hit[1] == day and hit[2] is self.config and hit[3] == self.version:
-            return hit[4], hit[5]
-        actions, topics = _resolve(facts, path, day, self.config, self.people)
-        _resolved[path] = (facts, day, self.config, self.version, actions, topics)
-        return actions, topics
+        return facts
+
+    def actions(self, day: dt.date, path: Path) -> list[tuple[ActionItem, bool]]:
+        return _entries(self._facts(path), path, day, self.config, self.people, self.version, False)[0]
+
+    def topics(self, day: dt.date, path: Path) -> list[tuple[ActionItem, bool, bool]]:
+        return _entries(self._facts(path), path, day, self.config, self.people, self.version, True)[1]
+
+    def has_marked_topics(self, path: Path) -> bool:
+        facts = self.facts_of(path)
+        return facts is not None and any("(from " in r.body for r in facts.topics)
+
+    def entries(self, day: dt.date, path: Path):
+        """(action items, topics) of one file of the scan, resolved (cached)."""
+        return self.actions(day, path), self.topics(day, path)
 
 
-_index_cache: dict[tuple[str, int], tuple[tuple, PeopleIndex, int]] = {}
+_index_cache: dict[tuple[str, int], tuple[str, PeopleIndex, int]] = {}
 _versions = itertools.count(1)
+_paths: dict[str, Path] = {}  # one Path object per notes file: made once, not per scan
+_FILENAME_PARTS = {"%Y": r"(?P<Y>\d{4})", "%m": r"(?P<m>\d{2})", "%d": r"(?P<d>\d{2})"}
 
 
-def _people_index(config: Config, meeting: Meeting, all_files: list[tuple[dt.date, Path]],
-                  errors: list[str] | None) -> tuple[PeopleIndex, int, dict[Path, FileFacts]]:
-    """What every notes file of the meeting says (cached), and the people index learned
-    from them (oldest first), rebuilt only when some file changed."""
+def _listing(config: Config, meeting: Meeting) -> list[tuple[dt.date, Path, os.stat_result]]:
+    """NotesFiles.existing() with each file's stat, in one pass over the directory: file
+    names matched by a regex when the pattern is made of %Y, %m, %d and plain characters
+    (strptime per file was a tenth of a warm scan), else by strptime as there."""
+    files = NotesFiles(config, meeting)
+    pattern = meeting.notes.filename
+    parts = re.split(r"(%.)", pattern)
+    rx = None
+    if all(p in _FILENAME_PARTS or "%" not in p for p in parts) and all(k in pattern for k in _FILENAME_PARTS) \
+            and not any(pattern.count(k) > 1 for k in _FILENAME_PARTS):
+        rx = re.compile("".join(_FILENAME_PARTS.get(p) or re.escape(p) for p in parts) + r"\Z")
+    out: list[tuple[dt.date, Path, os.stat_result]] = []
+    try:
+        entries = list(os.scandir(files.directory))
+    except OSError:
+        return out
+    for e in entries:
+        name = e.name
+        if name.startswith("."):
+            continue
+        try:
+            if rx is not None:
+                m = rx.match(name)
+                if m is None:
+                    continue
+                day = dt.date(int(m["Y"]), int(m["m"]), int(m["d"]))
+            else:
+                day = dt.datetime.strptime(name, pattern).date()
+            if not e.is_file():
+                continue
+            st = e.stat()
+        except (ValueError, OSError):
+            continue
+        path = _paths.get(e.path)
+        if path is None:
+            path = _paths[e.path] = Path(e.path)
+        out.append((day, path, st))
+    out.sort(key=lambda t: (t[0], t[1]))
+    return out
+
+
+def _listing_digest(listing: list[tuple[dt.date, Path, os.stat_result]], sections: str) -> str:
+    h = hashlib.blake2b(sections.encode(), digest_size=16)
+    h.update("\0".join(f"{p}\x1f{st.st_size}\x1f{st.st_mtime_ns}\x1f{st.st_ino}\x1f{st.st_ctime_ns}"
+                       for _, p, st in listing).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _people_index(config: Config, meeting: Meeting, listing: list[tuple[dt.date, Path, os.stat_result]],
+                  errors: list[str] | None, scan_facts: dict[Path, FileFacts | None]
+                  ) -> tuple[PeopleIndex, int, str]:
+    """The people index learned from every notes file of the meeting (oldest first). It is
+    kept, in memory and in the persisted cache, under a digest of every file's path and stat:
+    while no file changed, a restarted bot does not even decode the files' cached facts."""
     store = scan_store(config, meeting)
     sections = _sections_key(meeting)
-    stamp = []
-    facts_list = []
-    by_path: dict[Path, FileFacts] = {}
-    stat = os.stat
-    for day, path in all_files:
-        try:
-            facts = store.get(path, stat(path), sections)
-        except (NotesError, OSError) as exc:
-            if errors is not None:
-                errors.append(str(exc))
-            continue
-        stamp.append(id(facts))
-        facts_list.append((day, facts))
-        by_path[path] = facts
-    store.flush()
+    digest = _listing_digest(listing, sections)
     key = (str(NotesFiles(config, meeting).directory), id(config))
-    token = tuple(stamp)
     hit = _index_cache.get(key)
-    if hit and hit[0] == token:
-        return hit[1], hit[2], by_path
-    index = PeopleIndex()
-    for day, facts in facts_list:
-        index.learn(facts.attendees, day)
+    if hit and hit[0] == digest:
+        return hit[1], hit[2], digest
+    index = None
+    saved = store.load_derived("people:" + str(NotesFiles(config, meeting).directory))
+    if saved is not None:
+        with contextlib.suppress(ValueError, EOFError, TypeError):
+            version, saved_digest, rows = marshal.loads(saved)
+            if version == CACHE_FORMAT and saved_digest == digest:
+                index = PeopleIndex.from_rows(rows)
+    if index is None:
+        store.preload()
+        index = PeopleIndex()
+        learn = index.learn_rows
+        get = store.get
+        for day, path, st in listing:
+            try:
+                facts = get(path, st, sections)
+            except NotesError as exc:
+                if errors is not None:
+                    errors.append(str(exc))
+                facts = None
+            scan_facts[path] = facts
+            if facts is not None and facts.attendees:
+                learn(facts.attendees, day)
+        store.flush()
+        store.save_derived("people:" + str(NotesFiles(config, meeting).directory),
+                           marshal.dumps((CACHE_FORMAT, digest, index.rows())))
     version = next(_versions)
-    _index_cache[key] = (token, index, version)
-    return index, version, by_path
+    if len(_index_cache) > 16:  # a reloaded config is a new key
+        _index_cache.clear()
+    _index_cache[key] = (digest, index, version)
+    return index, version, digest
 
 
 def _scan(config: Config, meeting: Meeting, before: dt.date, today: dt.date | None,
           errors: list[str] | None) -> _Scan:
     settings = meeting.actions
     last = min(before - dt.timedelta(days=1), today) if today else before - dt.timedelta(days=1)
-    all_files = NotesFiles(config, meeting).existing()
-    people, version, facts = _people_index(config, meeting, all_files, errors)
-    files = [(d, p) for d, p in all_files if d <= last]
+    listing = _listing(config, meeting)
+    facts: dict[Path, FileFacts | None] = {}
+    people, version, digest = _people_index(config, meeting, listing, errors, facts)
+    files = [(d, p) for d, p, _ in listing if d <= last]
     oldest = (today or before) - settings.lookback
     files = [(d, p) for d, p in files if d >= oldest]
     if settings.max_meetings:
         files = files[-settings.max_meetings:]
-    return _Scan(files, people, version, facts, config, meeting, {p: d for d, p in all_files})
+    return _Scan(files, people, version, {p: st for _, p, st in listing}, config, meeting,
+                 {p: d for d, p, _ in listing}, errors, facts, digest=digest)
 
 
 MATCH_WINDOW = 6  # a hand-edited copy is looked for among the items of the 6 notes before it
@@ -847,17 +1079,94 @@ def open_actions(config: Config, meeting: Meeting, before: dt.date, *, today: dt
     meeting's date) that have happened by ``today``, newest copy of each, ordered by date
     and line. Only items with an owner are listed: they are the ones a chair can chase.
     Unparseable files are skipped and reported in ``errors``."""
-    scan = _scan(config, meeting, before, today, errors)
+    with _no_gc():
+        return _open_actions(config, meeting, before, today, errors)
+
+
+_CODE_DIGEST = hashlib.blake2b(b"".join(Path(f).read_bytes() for f in (__file__, _parse_module.__file__,
+                                                                     _people_module.__file__)),
+                               digest_size=16).hexdigest()
+_memo: dict[str, tuple[str, tuple, tuple]] = {}
+
+
+def _memo_key(scan: _Scan, config: Config, meeting: Meeting, before: dt.date, today: dt.date | None) -> str:
+    """Everything the list of open items depends on: every notes file (path and stat), the
+    roster, the meeting's settings, the dates, and this code."""
+    people = tuple((p.initials, p.name, p.github) for p in config.people)
+    inputs = (scan.digest, people, meeting.actions.model_dump(mode="json"), meeting.notes.filename,
+              str(NotesFiles(config, meeting).directory), before, today, _CODE_DIGEST)
+    return hashlib.blake2b(repr(inputs).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+def _from_memo(scan: _Scan, rows: tuple) -> list[ActionItem] | None:
+    """The open items a previous scan with the same inputs found, looked up again in their
+    files' cached entries; None if one is not where it was (then the scan runs)."""
+    out = []
+    for path_s, line, text, carried in rows:
+        path = _paths.get(path_s) or Path(path_s)
+        day = scan.days.get(path)
+        if day is None:
+            return None
+        try:
+            found = _carried_actions(scan, day, path) if carried else scan.actions(day, path)
+        except NotesError:
+            return None
+        item = next((it for it, done in found if it.line == line and it.text == text and not done), None)
+        if item is None:
+            return None
+        out.append(item)
+    return out
+
+
+def _open_actions(config: Config, meeting: Meeting, before: dt.date, today: dt.date | None,
+                  errors: list[str] | None) -> list[ActionItem]:
+    """The scan, or, when none of its inputs changed since the last one (in this process or,
+    through the persisted cache, before a restart), that scan's answer."""
+    scan_errors: list[str] = []
+    scan = _scan(config, meeting, before, today, scan_errors)
+    key = _memo_key(scan, config, meeting, before, today)
+    name = "open:" + str(NotesFiles(config, meeting).directory)
+    store = scan_store(config, meeting)
+    hit = _memo.get(name)
+    if hit is None or hit[0] != key:
+        saved = store.load_derived(name)
+        hit = None
+        if saved is not None:
+            with contextlib.suppress(ValueError, EOFError, TypeError):
+                version, saved_key, rows, saved_errors = marshal.loads(saved)
+                if version == CACHE_FORMAT and saved_key == key:
+                    hit = (key, rows, saved_errors)
+    if hit is not None:
+        items = _from_memo(scan, hit[1])
+        if items is not None:
+            _memo[name] = hit
+            if errors is not None:
+                errors.extend(hit[2])
+            return items
+    items = _scan_open(scan)
+    scan_errors = list(dict.fromkeys(scan_errors))
+    if errors is not None:
+        errors.extend(scan_errors)
+    rows = tuple((str(it.path), it.line, it.text, it.kind == "action" and it.carried) for it in items)
+    _memo[name] = (key, rows, tuple(scan_errors))
+    store.save_derived(name, marshal.dumps((CACHE_FORMAT, key, rows, tuple(scan_errors))))
+    return items
+
+
+def _scan_open(scan: _Scan) -> list[ActionItem]:
+    if len(scan.files) > 64:  # one read of the persisted cache rather than a query per file
+        scan_store(scan.config, scan.meeting).preload()
     latest = _Latest()
     for fileno, (day, path) in enumerate(scan.files):  # oldest first: newer copies replace older ones
         try:
-            found_here = scan.entries(day, path)[0]
+            found_here = scan.actions(day, path)
         except NotesError:  # reported by the scan
             continue
         for item, done in found_here:
             latest.add(item, done, fileno)
-        for topic, done in _carried_actions(scan, day, path):
-            latest.add(topic, done, fileno)
+        if scan.has_marked_topics(path):
+            for topic, done in _carried_actions(scan, day, path):
+                latest.add(topic, done, fileno)
     found = [item for item, done, _ in latest.latest.values() if not done and item.owners]
     return sorted(found, key=lambda a: (a.date, a.line))
 
@@ -880,9 +1189,16 @@ def _is_copy(a: ActionItem, b: ActionItem) -> bool:
 def _carried_actions(scan: _Scan, day: dt.date, path: Path) -> list[tuple[ActionItem, bool]]:
     """Action items carried over as top-level entries of an agenda section (the bot writes
     ``- [ ] JRG: open a PR (from 2026-01-07)`` into "From previous meetings"): by structure
-    topics, they are copies of the action item of the meeting their marker names."""
+    topics, they are copies of the action item of the meeting their marker names. A deferred
+    topic carried the same way stays a topic: it is a copy of a topic of that meeting."""
+    if not scan.has_marked_topics(path):
+        return []
+    memo = scan.__dict__.setdefault("_carried", {})
+    if path in memo:
+        return memo[path]
+    memo[path] = []  # (a marker naming its own file's date cannot loop)
     out = []
-    for topic, done, _ in scan.entries(day, path)[1]:
+    for topic, done, _ in scan.topics(day, path):
         src = topic.from_date
         if src is None or src >= day:
             continue
@@ -890,14 +1206,20 @@ def _carried_actions(scan: _Scan, day: dt.date, path: Path) -> list[tuple[Action
         if src_path is None:
             continue
         try:
-            actions = scan.entries(src, src_path)[0]
+            actions = scan.actions(src, src_path)
+            src_carried = _carried_actions(scan, src, src_path)
+            carried_lines = {c.line for c, _ in src_carried}
+            src_topics = [t for t, _, _ in scan.topics(src, src_path) if t.line not in carried_lines]
         except NotesError:
             continue
-        if any(_is_copy(topic, a) for a, _ in actions) or any(
-                _is_copy(topic, t) for t, _ in _carried_actions(scan, src, src_path)):
+        if any(t.keys & topic.keys or (t.owner_key == topic.owner_key and similar(t.tokens, topic.tokens))
+               for t in src_topics):
+            continue  # a deferred topic, carried over
+        if any(_is_copy(topic, a) for a, _ in actions) or any(_is_copy(topic, c) for c, _ in src_carried):
             copy = ActionItem(topic.date, topic.path, topic.line, topic.text, topic.body, topic.owners, "action",
-                              topic.checkbox)
+                              topic.checkbox, carried=True)
             out.append((copy, done))
+    memo[path] = out
     return out
 
 
@@ -912,7 +1234,7 @@ def deferred_topics(config: Config, meeting: Meeting, before: dt.date, *, today:
         return []
     day, path = scan.files[-1]
     try:
-        topics = scan.entries(day, path)[1]
+        topics = scan.topics(day, path)
     except NotesError:
         return []
     deferred_titles = {"deferred to next meeting", "defer to next meeting", "deferred agenda items"}
@@ -932,7 +1254,7 @@ def deferred_topics(config: Config, meeting: Meeting, before: dt.date, *, today:
         if d <= day:
             continue
         try:
-            later = scan.entries(d, p)[1]
+            later = scan.topics(d, p)
         except NotesError:
             continue
         ticked += [t for t, done, _ in later if done]
@@ -975,14 +1297,18 @@ def later_copies(config: Config, meeting: Meeting, item: ActionItem) -> list[Act
     return out
 
 
+def done_edit(item: ActionItem):
+    """The minimal edit that marks ``item`` done where it is written: its checkbox ticked, or,
+    for a prose item, its line turned into a ticked checkbox in place (``- JRG: will x`` ->
+    ``- [x] JRG: will x``). A ``LineEdit`` for ``apply_to_file``/``apply_to_text``."""
+    from .notes.edit import checking, ticking_prose
+    return checking(item.line, item.text) if item.checkbox else ticking_prose(item.line, item.text)
+
+
 def mark_done(item: ActionItem):
-    """Tick ``item`` in its notes file: its checkbox, or, for a prose item, the line turned
-    into a ticked checkbox in place (``- JRG: will x`` -> ``- [x] JRG: will x``). Call it
-    inside the bot's editing session, as ``set_checked`` is."""
-    from .notes.edit import set_checked, tick_prose
-    if item.checkbox:
-        return set_checked(item.path, item.line, item.text)
-    return tick_prose(item.path, item.line, item.text)
+    """:func:`done_edit` applied to the item's notes file (call it under the notes' lock)."""
+    from .notes.edit import apply_to_file
+    return apply_to_file(item.path, done_edit(item))
 
 
 def by_owner(items: list[ActionItem]) -> tuple[dict[str, tuple[Person, list[ActionItem]]], dict[str, list[ActionItem]]]:

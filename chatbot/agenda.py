@@ -32,25 +32,45 @@ def ensure_notes(bot: "Bot", meeting: Meeting, occ: Occurrence, session: EditSes
     if created:
         log.info("created notes %s from the template", store.name(occ.date))
         carried = carry_over(bot, meeting, occ)
-        extra = f" with {carried} open action item(s) carried over" if carried else ""
+        extra = f" with {carried} open action item(s) and deferred topic(s) carried over" if carried else ""
         session.record(store.path(occ.date), f"notes: create {store.name(occ.date)} from the template{extra}")
     return created
 
 
+def carried_lines(bot: "Bot", meeting: Meeting, occ: Occurrence) -> list[str]:
+    """What new notes of ``occ`` get in their ``actions_section``: the open action items, then
+    the topics the last meeting did not reach (deferred, ``(from YYYY-MM-DD)``)."""
+    if not (meeting.actions.enabled and meeting.actions.carry_over and meeting.notes.actions_section):
+        return []
+    held = bot.held_until(meeting)
+    lines = [act.carried_line(item) for item in act.open_actions(bot.config, meeting, occ.date, today=held)]
+    lines += [act.carried_topic_line(t) for t in act.deferred_topics(bot.config, meeting, occ.date, today=held)]
+    return list(dict.fromkeys(lines))
+
+
 def carry_over(bot: "Bot", meeting: Meeting, occ: Occurrence) -> int:
     section = meeting.notes.actions_section
-    if not (meeting.actions.enabled and meeting.actions.carry_over and section):
+    lines = carried_lines(bot, meeting, occ)
+    if not lines or not section:
         return 0
     store = bot.store(meeting)
     notes = store.read(occ.date)
     if notes is None or notes.section(section) is None:
         return 0
-    items = act.open_actions(bot.config, meeting, occ.date, today=bot.held_until(meeting))
-    for item in items:
-        store.apply(occ.date, adding(section, act.carried_line(item)))
-    if items:
-        log.info("carried %d open action item(s) into %s", len(items), store.name(occ.date))
-    return len(items)
+    present = {ln.rstrip("\r\n").strip() for ln in notes.lines}
+    lines = [ln for ln in lines if ln not in present]
+    for line in lines:
+        store.apply(occ.date, adding(section, line))
+    if lines:
+        log.info("carried %d open action item(s) and deferred topic(s) into %s", len(lines), store.name(occ.date))
+    return len(lines)
+
+
+def deferred(bot: "Bot", meeting: Meeting, occ: Occurrence) -> list[act.ActionItem]:
+    """The topics the last meeting before ``occ`` did not reach."""
+    if not meeting.actions.enabled:
+        return []
+    return act.deferred_topics(bot.config, meeting, occ.date, today=bot.held_until(meeting))
 
 
 def read_agenda(bot: "Bot", meeting: Meeting, occ: Occurrence) -> list[Item] | None:
@@ -79,7 +99,7 @@ def add(call: "Call", text: str) -> Message:
     msg = reply(f"Added to the agenda of {meeting.name} on {occ.date.isoformat()} as item {result.number}: ",
                 UserText(f"{who.initials}: {body}"))
     msg.add(*notes_link(store, occ.date))
-    msg.public = reply(f"{who.initials} added an agenda item for {occ.date.isoformat()}: ", UserText(body))
+    msg.announcement = reply(f"{who.initials} added an agenda item for {occ.date.isoformat()}: ", UserText(body))
     return session.warn(msg)
 
 
@@ -89,6 +109,11 @@ def list_(call: "Call") -> Message:
     items = read_agenda(bot, meeting, occ)
     msg = reply(Text(f"Agenda for {meeting.name} on {occ.date.isoformat()}", bold=True))
     agenda_lines(msg, items)
+    topics = deferred(bot, meeting, occ)
+    if topics:
+        msg.add(Text("Deferred from earlier meetings", bold=True), f" ({meeting.notes.actions_section or 'carried over'}):")
+        for t in topics:
+            msg.add("• ", UserText(act.carried_topic_line(t)[len("- [ ] "):]))
     msg.add(*notes_link(bot.store(meeting), occ.date))
     return msg
 
@@ -121,7 +146,7 @@ def remove(call: "Call", number: int) -> Message:
                                              f"({who.initials})", who)
     log.info("agenda remove %d by %s from %s", number, who.initials, store.name(occ.date))
     msg = reply(f"Removed item {number} from the agenda of {occ.date.isoformat()}: ", UserText(text))
-    msg.public = reply(f"{who.initials} removed an agenda item for {occ.date.isoformat()}: ", UserText(text))
+    msg.announcement = reply(f"{who.initials} removed an agenda item for {occ.date.isoformat()}: ", UserText(text))
     return session.warn(msg)
 
 

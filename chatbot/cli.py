@@ -45,7 +45,7 @@ def _emit(message: Message) -> int:
     if message.ok:
         print(text)
         for warning in message.warnings:  # done, but not published (e.g. a push Git refused)
-            print(f"error: {warning}", file=sys.stderr)
+            print(f"error: {for_terminal(str(warning))}", file=sys.stderr)
         return 1 if message.warnings else 0
     print(f"error: {text}", file=sys.stderr)
     return 1
@@ -182,7 +182,7 @@ def cmd_remind(args, config) -> int:
                         for r in rem.due(m, bot.now()):
                             print(f"# {m.id}: the {r.offset} reminder due {r.due.astimezone(UTC).isoformat()} "
                                   f"via {name}")
-                            print(backend.render(bot.reminder(m, r.occurrence, r.offset)))
+                            print(for_terminal(backend.render(bot.reminder(m, r.occurrence, r.offset))))
                     return 0
                 results = []
                 for m in meetings:

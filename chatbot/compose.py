@@ -87,7 +87,7 @@ def next_message(meeting: Meeting, upcoming: list[Occurrence], now: dt.datetime)
 def reminder_head(meeting: Meeting, occ: Occurrence, offset: dt.timedelta | None, now: dt.datetime) -> Message:
     """A reminder's time, zones and call link (the agenda follows); ``offset`` is how long
     before the meeting it is meant to go out (None: now, whenever that is)."""
-    msg = Message(kind="reminder")
+    msg = Message(kind="reminder", about=occ)
     left = occ.start_utc - now
     if offset is None or left < offset * 0.9:
         # posted by hand, or sent late (after a restart): say what is true, not "15 min";
@@ -134,14 +134,14 @@ def action_pings(files: NotesFiles, meeting: Meeting, occ: Occurrence, items: li
     pings = []
     for initials in sorted(resolved):
         person, theirs = resolved[initials]
-        msg = Message(kind="notice").add(
+        msg = Message(kind="notice", about=occ).add(
             Mention(person), f" you have {len(theirs)} open action item(s) before {meeting.name} on ",
             Time(occ.start_utc, format_utc(occ.start)), ":")
         for it in theirs:  # numbered as `actions` numbers them: `actions done N` (Zulip: `done N`)
             msg.add(f"{numbering[id(it)]}. [{it.date.isoformat()}] ", UserText(it.body), " — ",
                     file_ref(files, it.path, it.line), action=item_id(it))
         pings.append((person, msg))
-    summary = Message(kind="notice").add(
+    summary = Message(kind="notice", about=occ).add(
         Text(f"Open action items before {meeting.name}", bold=True), f" ({occ.date.isoformat()}): {len(items)}")
     for initials in sorted(resolved):
         person, theirs = resolved[initials]

@@ -92,7 +92,7 @@ def parse_duration(value: Any) -> dt.timedelta:
 
 
 def _too_long() -> str:
-    return f"the duration is too long (at most {MAX_DURATION.days // 7} weeks)"
+    return f"the duration is too long (at most {MAX_DURATION.days // 7:,} weeks, about a thousand years)"
 
 
 def _bounded(**parts: int) -> dt.timedelta:

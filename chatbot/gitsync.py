@@ -285,6 +285,7 @@ class GitSync(EditHooks):
         settings = meeting.git
         paths: list[str] = []
         for c in changes:
+            assert c.path is not None  # after_edit keeps only changes of local files
             rel = os.path.relpath(Path(c.path).resolve(), repo.top)
             if rel not in paths:
                 paths.append(rel)

@@ -13,9 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal, Protocol, TYPE_CHECKING, Union
 
 from .config import Person
+
+if TYPE_CHECKING:
+    from .schedule import Occurrence
 
 UTC = dt.timezone.utc
 
@@ -65,9 +68,12 @@ Kind = Literal["reply", "error", "reminder", "notice"]
 class Message:
     lines: list[Line] = field(default_factory=list)
     kind: Kind = "reply"
-    # A short public note for the channel (e.g. "JRG added an agenda item"), when the
-    # platform answers the caller privately.
-    public: "Message | None" = None
+    # The reply is for the person who asked (privately where the platform can); this short
+    # note is for everyone in the meeting's channel ("JRG added an agenda item").
+    announcement: "Message | None" = None
+    # The meeting occurrence the message is about (a reminder, a ping, a nudge): platforms
+    # that file messages by meeting (Zulip topics) use it.
+    about: "Occurrence | None" = None
     # The change was made but not all of it went through (not committed or pushed to Git, a
     # copy not ticked): each reason. Chat shows them as "⚠" lines; the CLI exits non-zero.
     warnings: list[str] = field(default_factory=list)
@@ -108,20 +114,61 @@ def plain_user_text(text: str) -> str:
     return _MASS.sub(lambda m: "@\u200b" + m.group(1), text)
 
 
+class Renderer(Protocol):
+    """How one platform shows each kind of segment: one method per kind, so a new kind of
+    segment is a type error in every renderer, never silently dropped."""
+
+    def text(self, seg: Text) -> str: ...
+
+    def user_text(self, seg: UserText) -> str: ...
+
+    def time(self, seg: Time) -> str: ...
+
+    def link(self, seg: Link) -> str: ...
+
+    def mention(self, seg: Mention) -> str: ...
+
+
+def render_segment(renderer: Renderer, seg: Segment) -> str:
+    if isinstance(seg, Text):
+        return renderer.text(seg)
+    if isinstance(seg, UserText):
+        return renderer.user_text(seg)
+    if isinstance(seg, Time):
+        return renderer.time(seg)
+    if isinstance(seg, Link):
+        return renderer.link(seg)
+    if isinstance(seg, Mention):
+        return renderer.mention(seg)
+    raise TypeError(f"no rendering for a {type(seg).__name__} segment")
+
+
+def render(renderer: Renderer, message: Message) -> str:
+    """The message's lines, each segment rendered by ``renderer``."""
+    return "\n".join("".join(render_segment(renderer, seg) for seg in line) for line in message.lines)
+
+
+class PlainRenderer:
+    """Terminals and logs."""
+
+    def text(self, seg: Text) -> str:
+        return f"*{seg.text}*" if seg.bold else seg.text
+
+    def user_text(self, seg: UserText) -> str:
+        return plain_user_text(seg.text)
+
+    def time(self, seg: Time) -> str:
+        return seg.fallback
+
+    def link(self, seg: Link) -> str:
+        return f"{seg.label} <{seg.url}>" if seg.label and seg.label != seg.url else seg.url
+
+    def mention(self, seg: Mention) -> str:
+        return f"@{seg.person.initials}"
+
+
+PLAIN = PlainRenderer()
+
+
 def render_plain(message: Message) -> str:
-    out: list[str] = []
-    for line in message.lines:
-        parts: list[str] = []
-        for seg in line:
-            if isinstance(seg, Text):
-                parts.append(f"*{seg.text}*" if seg.bold else seg.text)
-            elif isinstance(seg, UserText):
-                parts.append(plain_user_text(seg.text))
-            elif isinstance(seg, Time):
-                parts.append(seg.fallback)
-            elif isinstance(seg, Link):
-                parts.append(f"{seg.label} <{seg.url}>" if seg.label and seg.label != seg.url else seg.url)
-            elif isinstance(seg, Mention):
-                parts.append(f"@{seg.person.initials}")
-        out.append("".join(parts))
-    return "\n".join(out)
+    return render(PLAIN, message)

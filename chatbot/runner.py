@@ -8,12 +8,13 @@ import logging
 import signal
 import sqlite3
 import threading
+from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from .backends.base import Backend
+from .backends.base import Backend, BackendError
 from .bot import Bot
 from .config import ConfigError, Meeting, Person, format_duration, load_config
 from .gitsync import GitSync, hooks_for
@@ -112,8 +113,13 @@ class Reminders:
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._lock = threading.Lock()
         self._unrecorded: set[str] = set()  # sent, but the ledger could not record it (disk full)
+        self._stopping = False
 
     def start(self) -> None:
+        try:
+            self.ledger.prune()  # old handled deliveries and unconfirmed intents
+        except sqlite3.Error as exc:
+            log.warning("cannot prune the ledger: %s", exc)
         self.learn_people()
         self.schedule()
         self.scheduler.start()
@@ -241,8 +247,8 @@ class Reminders:
         return min(max(tenth, dt.timedelta(seconds=5)), dt.timedelta(minutes=1))
 
     def _retry_later(self, what: str, exc: Exception, retry, retry_id: str, doing: str = "sending") -> None:
-        if retry is None:  # a one-shot run (`chatbot remind --due`): the next run tries again
-            log.error("%s %s failed (%s: %s)", doing, what, type(exc).__name__, exc)
+        if retry is None or self._stopping:  # a one-shot run (`chatbot remind --due`), or stopping:
+            log.error("%s %s failed (%s: %s)", doing, what, type(exc).__name__, exc)  # the next run tries again
             return
         delay = self.retry_delay()
         log.error("%s %s failed (%s: %s); trying again in %d s while it is still due",
@@ -279,8 +285,7 @@ class Reminders:
                      since.isoformat(timespec="seconds"))
         return found
 
-    def _send(self, key: str, what: str, send, retry, retry_id: str, find=None,
-              intent: dict | None = None) -> bool:
+    def _send(self, key: str, what: str, send, retry, retry_id: str, find=None, intent=None) -> bool:
         """Send once: skip what the ledger says was sent; reconcile an intent left by a crash
         with the platform (``find``); record the intent (``intent``: what identifies the post
         on the platform) before sending and the confirmation after."""
@@ -293,11 +298,12 @@ class Reminders:
             self._retry_later(what, exc, retry, retry_id, doing="checking whether the platform already has")
             return False
         try:
-            self.ledger.record_intent(key, intent or {})
-        except sqlite3.Error as exc:  # a full disk: the send goes out anyway, unprotected
-            log.error("cannot record the intent to send %s in the ledger (%s); a crash right after the post "
-                      "may post it again", what, exc)
-        try:
+            data = intent() if callable(intent) else (intent or {})
+            try:
+                self.ledger.record_intent(key, data)
+            except sqlite3.Error as exc:  # a full disk: the send goes out anyway, unprotected
+                log.error("cannot record the intent to send %s in the ledger (%s); a crash right after the post "
+                          "may post it again", what, exc)
             send()
         except Exception as exc:  # the bot keeps running; the backend logged the details
             self._retry_later(what, exc, retry, retry_id)
@@ -328,8 +334,12 @@ class Reminders:
                 else (lambda: b.notify(meeting, person, message))
         find_sent = getattr(b, "find_sent", None)
         find = (lambda since, data: find_sent(meeting, key, since, data, person)) if find_sent else None
+        describe = getattr(b, "intent_data", None)
         render = getattr(b, "render", None)
-        intent = {"text": render(message)} if render else {}
+
+        def intent() -> dict:
+            return describe(meeting, message) if describe else ({"text": render(message)} if render else {})
+
         return send, find, intent
 
     def fire(self, meeting_id: str, retry: bool = True) -> list[bool]:
@@ -464,10 +474,8 @@ class Reminders:
                     continue
                 # the summary mentions only who could not be reached by their own ping (by
                 # default): nobody is notified twice about the same items
-                wanted = meeting.actions.summary_mentions
-                _, summary = self.bot.action_pings(
-                    meeting, occ,
-                    mention=lambda p: wanted == "all" or (wanted == "unreached" and p.initials not in reached))
+                _, summary = self.bot.action_pings(meeting, occ,
+                                                   mention=_summary_mentions(meeting.actions.summary_mentions, reached))
                 send, find, intent = self._once(meeting, summary, summary_key)
                 results.append(self._send(summary_key, f"action-item summary for {meeting.id}", send, again, retry_id,
                                           find, intent))
@@ -522,9 +530,26 @@ class Reminders:
         self._record_sent(key, what, verb="sent")
 
     def stop(self) -> None:
+        # No job may add a retry once the shutdown began: APScheduler's shutdown(wait=True)
+        # holds the job store lock while it waits for running jobs, and add_job needs that
+        # lock (a stop from inside a send, e.g. a refused token, deadlocked here). Jobs add
+        # retries under self._lock: once it was free with _stopping set, none will.
+        self._stopping = True
+        with self._lock:
+            pass
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.ledger.close()
+
+
+def _summary_mentions(wanted: str, reached: set[str]) -> Callable[[Person], bool]:
+    """Whom the action-item summary mentions: ``unreached`` (owners whose own ping was not
+    delivered), ``all`` or ``none`` (``[meetings.actions] summary_mentions``)."""
+
+    def mention(person: Person) -> bool:
+        return wanted == "all" or (wanted == "unreached" and person.initials not in reached)
+
+    return mention
 
 
 class ConfigWatcher:
@@ -585,6 +610,7 @@ def run(bot: Bot, backend: Backend) -> int:
     stop = threading.Event()
     rem = Reminders(bot, backend)
     backend.ledger = rem.ledger  # deliveries handled are remembered there (redeliveries act once)
+    backend._stop = stop  # a credential refused for good stops the bot (Backend.refused)
     watcher = ConfigWatcher(bot, rem)
 
     def on_signal(signum, _frame):
@@ -606,7 +632,8 @@ def run(bot: Bot, backend: Backend) -> int:
     log.info("chatbot ready: backend=%s, meetings=%s", backend.name,
              ", ".join(m.id for m in bot.config.meetings))
     try:
-        backend.run(stop)
+        if backend.fatal is None:
+            backend.run(stop)
     finally:
         watcher.stop.set()
         watcher.wake.set()
@@ -616,6 +643,8 @@ def run(bot: Bot, backend: Backend) -> int:
             web.shutdown()
             web.server_close()
         log.info("chatbot stopped")
+    if backend.fatal:
+        raise BackendError(backend.fatal)  # exit status 3, with the message
     return 0
 
 

@@ -64,6 +64,7 @@ CREATE INDEX IF NOT EXISTS listings_conversation ON listings (conversation, at);
 
 HANDLED_KEPT_FOR = 24 * 3600.0  # seconds: Slack redelivers within minutes; replays are signed for 5
 HANDLED_MAX = 20_000  # rows; older ones are forgotten first
+INTENTS_KEPT_FOR = 7 * 24 * 3600.0  # seconds an unconfirmed intent is kept
 _PRUNE_EVERY = 200  # inserts
 LISTINGS_KEPT_FOR = 90 * 24 * 3600.0  # seconds: pings and lists older than this are not acted on
 
@@ -224,10 +225,15 @@ class Ledger:
     def prune(self, now: float | None = None) -> None:
         stamp = time.time() if now is None else now
 
+        # an intent never confirmed (a post that failed until it was no longer due) is of no
+        # use after its reminder_grace; a week is far beyond any
+        old_intents = dt.datetime.fromtimestamp(stamp - INTENTS_KEPT_FOR, dt.timezone.utc).isoformat()
+
         def prune(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM handled WHERE at < ?", (stamp - HANDLED_KEPT_FOR,))
             db.execute("DELETE FROM handled WHERE key IN (SELECT key FROM handled ORDER BY at DESC LIMIT -1 OFFSET ?)",
                        (HANDLED_MAX,))
+            db.execute("DELETE FROM intents WHERE at < ?", (old_intents,))
 
         self._run(prune)
 

@@ -11,21 +11,24 @@ text, never markup); no build step, no external assets, relative links only, so 
 work under any URL prefix. :func:`render_index`, :func:`render_meeting_page` and
 :func:`respond` are plain functions and :func:`make_app` a WSGI application, so any HTTP
 server (the Slack backend's HTTP mode, gunicorn, ...) can mount them; :func:`serve` runs
-them with the standard library's ``wsgiref`` for ``chatbot serve``.
+them for ``chatbot serve`` (and :func:`make_wsgi_server` serves the Slack backend's HTTP mode) on
+``waitress``, with the :class:`Limits` that keep hostile clients from exhausting the process.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import errno
 import hashlib
 import logging
 import re
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
-from socketserver import ThreadingMixIn
 from typing import Any, Callable, Iterable, Mapping
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import jinja2
 
@@ -35,6 +38,7 @@ from .calendar import CONTENT_TYPE as ICS_TYPE
 from .calendar import converter_url, meeting_ics
 from .config import Meeting
 from .messages import format_utc
+from .notes.edit import EditError
 from .notes.parse import NotesError
 from .schedule import UTC, occurrences
 
@@ -197,14 +201,14 @@ def render_meeting_page(bot: Bot, meeting: Meeting) -> str:
         ctx["upcoming"] = [_moment(o.start) for o in upcoming[1:]]
         try:
             store = bot.store(meeting)
-            items = bot.agenda(meeting, occ)
-            exists = items is not None
+            agenda = bot.agenda(meeting, occ)
+            exists = agenda is not None
             ctx["notes_name"] = store.name(occ.date) if exists else None
             ctx["notes_url"] = store.url(occ.date) if exists else None
             ctx["agenda"] = [{"owners": ", ".join(it.owners), "body": it.body if it.owners else it.text,
-                              "checked": bool(it.checked)} for it in (items or [])]
-        except NotesError as exc:
-            ctx["agenda_error"] = exc.problem if hasattr(exc, "problem") else str(exc)
+                              "checked": bool(it.checked)} for it in (agenda or [])]
+        except (NotesError, EditError) as exc:  # unreadable notes, or the live note's service refused
+            ctx["agenda_error"] = exc.problem if isinstance(exc, NotesError) else str(exc)
     if meeting.actions.enabled:
         items = bot.open_actions(meeting)
         resolved, unresolved = act.by_owner(items)
@@ -278,6 +282,11 @@ def respond(bot: Bot, method: str, path: str) -> Response:
         return Response("200 OK", data, ICS_TYPE,
                         [("Content-Disposition", f'inline; filename="{m.group(1)}.ics"')])
     if path == "/healthz":
+        health = getattr(bot, "health", None)
+        problems = health.problems if health is not None else []
+        if problems:  # e.g. a token the platform refused: the operator must act
+            body = "unhealthy\n" + "".join(f"- {p}\n" for p in problems)
+            return Response("503 Service Unavailable", body.encode(), "text/plain; charset=utf-8")
         return Response("200 OK", b"ok\n", "text/plain; charset=utf-8")
     return Response("404 Not Found", render_not_found(path).encode())
 
@@ -310,25 +319,221 @@ def by_path(routes: Mapping[str, Callable], default: Callable) -> Callable[[dict
     return app
 
 
-class ThreadingServer(ThreadingMixIn, WSGIServer):
-    """``wsgiref``'s server with a thread per request and a listen backlog for bursts.
+# ---------------------------------------------------------------------------------------
+# The HTTP server (status pages here, slash commands in the Slack backend's HTTP mode)
 
-    socketserver's default backlog of 5 makes a burst of connections (50 Slack commands at
-    once) see resets and 1 s SYN retransmits; the Slack backend's HTTP mode uses this class too.
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost the server. Both ``chatbot serve`` and the Slack backend's
+    HTTP port listen on the open network, so:
+
+    * a request whose body is larger than ``max_body`` bytes is refused with 413 from its
+      headers alone (a chunked one as soon as it grows past it); headers larger than
+      ``max_header`` get 431/400;
+    * a connection that sends nothing for ``idle_timeout`` seconds is closed, and a request
+      must arrive whole within ``request_timeout`` seconds however steadily it trickles
+      (slowloris);
+    * at most ``max_connections`` connections are held (fewer if the open-file limit is
+      low); when they are all taken, the one that has been quiet longest and is not being
+      answered makes room for the newcomer;
+    * idle and slow connections cost no thread: requests are read by one event loop and
+      only whole requests reach the ``threads`` that run the application.
     """
 
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+    max_body: int = 64 * 1024  # Slack's slash command payloads are a few KB
+    max_header: int = 32 * 1024
+    idle_timeout: float = 10.0
+    request_timeout: float = 30.0
+    max_connections: int = 500
+    threads: int = 8
+
+    def connection_limit(self) -> int:
+        """``max_connections``, lowered so the process never runs out of file descriptors
+        (64 stay free for notes, logs, the ledger and API clients)."""
+        try:
+            import resource
+
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        except (ImportError, OSError, ValueError):
+            return self.max_connections
+        if soft == getattr(resource, "RLIM_INFINITY", -1) or soft <= 0:
+            return self.max_connections
+        return max(8, min(self.max_connections, soft - 64))
 
 
-class _Handler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.info("%s %s", self.address_string(), format % args)
+def _waitress_classes():
+    """The server and channel classes, built on first use (``waitress`` imported lazily)."""
+    from waitress.channel import HTTPChannel
+    from waitress.server import TcpWSGIServer
+
+    class Channel(HTTPChannel):
+        request_started = 0.0  # when the first byte of the request being read arrived
+
+        def received(self, data: bytes) -> bool:
+            if self.request is None and data:
+                self.request_started = time.monotonic()
+            return super().received(data)
+
+        def waiting(self) -> bool:
+            """Not answering a request now (so it may be closed without losing an answer)."""
+            return not self.requests and not self.total_outbufs_len
+
+    class Server(TcpWSGIServer):
+        channel_class = Channel
+        limits: Limits = Limits()
+        next_channel_cleanup: float = 0
+        _stopping = False
+        _running = False
+
+        def readable(self) -> bool:
+            # waitress stops accepting at its connection limit and leaves the newcomers in
+            # the kernel's queue behind the idle ones; we accept and make room instead
+            now = time.time()
+            if now >= self.next_channel_cleanup:
+                self.next_channel_cleanup = now + self.adj.cleanup_interval
+                self.maintenance(now)
+            return self.accepting
+
+        def handle_accept(self) -> None:
+            if len(self.active_channels) >= self.adj.connection_limit and not self._make_room():
+                self._refuse_one()
+                return
+            try:
+                accepted = self.accept()
+            except OSError as exc:  # out of file descriptors: free one rather than spin
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    if not self._make_room():
+                        time.sleep(0.05)
+                return
+            if accepted is None:
+                return
+            conn, addr = accepted
+            self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
+
+        def _make_room(self) -> bool:
+            quiet = [ch for ch in list(self.active_channels.values()) if ch.waiting() and not ch.will_close]
+            if not quiet:
+                return False
+            oldest = min(quiet, key=lambda ch: ch.last_activity)
+            log.debug("connection limit reached: closing the connection quiet for longest")
+            oldest.handle_close()
+            return True
+
+        def _refuse_one(self) -> None:
+            try:
+                accepted = self.accept()
+            except OSError:
+                time.sleep(0.05)
+                return
+            if accepted is not None:
+                accepted[0].close()
+
+        def maintenance(self, now: float) -> None:
+            super().maintenance(now)  # idle connections (channel_timeout)
+            cutoff = time.monotonic() - self.limits.request_timeout
+            for ch in list(self.active_channels.values()):
+                if ch.request is not None and ch.waiting() and ch.request_started < cutoff:
+                    ch.will_close = True  # a request still incomplete after request_timeout
+
+        def serve_forever(self) -> None:
+            from waitress import wasyncore
+
+            self._running = True
+            try:
+                while not self._stopping:
+                    wasyncore.loop(timeout=self.adj.asyncore_loop_timeout, map=self._map, use_poll=True, count=1)
+            finally:
+                for ch in list(self._map.values()):
+                    with contextlib.suppress(Exception):
+                        ch.close()
+                self.task_dispatcher.shutdown(timeout=5)
+                self._stopped.set()
+
+        def shutdown(self) -> None:
+            self._stopping = True
+            if not self._running:  # never served: just let go of the socket
+                with contextlib.suppress(Exception):
+                    self.close()
+                self.task_dispatcher.shutdown(timeout=5)
+                return
+            with contextlib.suppress(Exception):
+                self.pull_trigger()
+            self._stopped.wait(10)
+
+        def server_close(self) -> None:
+            pass  # closed by serve_forever on its way out
+
+        @property
+        def server_address(self) -> tuple[str, int]:
+            return str(self.effective_host), int(self.effective_port)
+
+        @property
+        def server_port(self) -> int:
+            return int(self.effective_port)
+
+    return Server
 
 
-def make_http_server(bot: Bot, host: str, port: int) -> WSGIServer:
-    return make_server(host, port, make_app(bot), server_class=ThreadingServer, handler_class=_Handler)
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _printable(text: str | None) -> str:
+    """A client's text for one log line: control characters (a newline would forge a line)
+    written as escapes."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text or "")
+
+
+def _logged(app: Callable, level: int) -> Callable:
+    """Logs each request's method, path and status (never its query or body)."""
+
+    def wrapped(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        def start(status: str, headers: list, *exc: Any) -> Any:
+            log.log(level, "%s %s %s %s", environ.get("REMOTE_ADDR", "-"), _printable(environ.get("REQUEST_METHOD")),
+                    _printable(environ.get("PATH_INFO")), status.split(" ", 1)[0])
+            return start_response(status, headers, *exc)
+
+        return app(environ, start)
+
+    return wrapped
+
+
+def make_wsgi_server(host: str, port: int, app: Callable, limits: Limits | None = None,
+                     log_level: int = logging.INFO):
+    """A server for ``app`` on ``host:port`` with the :class:`Limits` against hostile
+    clients (``waitress`` underneath). It has ``serve_forever()``, ``shutdown()`` (from
+    another thread), ``server_close()`` and ``server_address``/``server_port``; OSError if
+    it cannot listen."""
+    from waitress.adjustments import Adjustments
+    from waitress.task import ThreadedTaskDispatcher
+
+    limits = limits or Limits()
+    server_class = _waitress_classes()
+    try:
+        adj = Adjustments(
+            host=host, port=port, threads=limits.threads, connection_limit=limits.connection_limit(),
+            channel_timeout=max(1, int(limits.idle_timeout)), cleanup_interval=1,
+            max_request_body_size=limits.max_body, max_request_header_size=limits.max_header,
+            log_socket_errors=False, expose_tracebacks=False, ident="chatbot", asyncore_use_poll=True,
+            backlog=1024)
+    except ValueError:  # waitress's word for a host that does not resolve or a bad port
+        raise OSError(errno.EADDRNOTAVAIL, "unknown host or invalid port") from None
+    # one socket; IPv4 where the name has both (as before: "localhost" is 127.0.0.1)
+    sockinfo = next((s for s in adj.listen if s[0] == socket.AF_INET), adj.listen[0])
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(limits.threads)
+    try:
+        server = server_class(_logged(app, log_level), map={}, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+    except BaseException:  # address in use, no permission: no worker threads left behind
+        dispatcher.shutdown(timeout=1)
+        raise
+    server.limits = limits
+    server._stopped = threading.Event()
+    return server
+
+
+def make_http_server(bot: Bot, host: str, port: int, limits: Limits | None = None):
+    return make_wsgi_server(host, port, make_app(bot), limits)
 
 
 def serve(bot: Bot, host: str, port: int, stop: threading.Event | None = None) -> int:

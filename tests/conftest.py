@@ -103,3 +103,14 @@ def copy_fixture(src: Path, dst_dir: Path) -> Path:
     dst = dst_dir / src.name
     shutil.copyfile(src, dst)
     return dst
+
+
+def say(bot, text: str, who: str = "JRG") -> str:
+    """What the bot answers ``who`` (typed initials) for ``text``, which must succeed."""
+    from chatbot.bot import Sender
+    from chatbot.messages import render_plain
+
+    msg = bot.handle(text, Sender("cli", initials=who))
+    out = render_plain(msg)
+    assert msg.ok, out
+    return out

@@ -59,7 +59,7 @@ def test_add_creates_next_notes_from_template_and_replaces_placeholder(bot):
     assert "as item 1" in render_plain(msg)
     assert any(isinstance(s, Link) and s.url == "https://example.org/notes/20260107-eco.md"
                for line in msg.lines for s in line)
-    assert render_plain(msg.public) == "JRG added an agenda item for 2026-01-07: Release plans for 26.1"
+    assert render_plain(msg.announcement) == "JRG added an agenda item for 2026-01-07: Release plans for 26.1"
     msg2 = bot.handle("agenda add Second thing", slack_jl(bot))
     assert msg2.ok and "as item 2" in render_plain(msg2)
     assert "- [ ] JRG: Release plans for 26.1\n- [ ] JL: Second thing\n" in p.read_text()
@@ -378,3 +378,27 @@ def test_mass_mentions_are_stored_readable_and_defused_only_in_chat(bot):
     listing = bot.handle("agenda list", ME)
     for rendered in (render_plain(listing), render_mrkdwn(listing), render_zulip(listing)):
         assert "@here" not in rendered.replace("\u200b@here", "") and "\u200b" in rendered
+
+
+def test_every_renderer_renders_every_segment_kind_and_refuses_an_unknown_one():
+    """One method per segment kind (console, Slack, Zulip): a new kind is never dropped silently."""
+    from chatbot.backends.slack import MRKDWN
+    from chatbot.backends.zulip import ZulipRenderer
+    from chatbot.config import Person
+    from chatbot.messages import PLAIN, Mention, Message, Text, render
+
+    person = Person(initials="JRG", name="Jaime", slack_id="U1", zulip_email="j@example.org")
+    msg = Message().add(Text("T", bold=True), UserText("u"), Time(NOW, "Mon"), Link("https://x.example", "x"),
+                        Mention(person))
+    for renderer in (PLAIN, MRKDWN, ZulipRenderer()):
+        out = render(renderer, msg)
+        assert "T" in out and "u" in out and "x" in out and ("JRG" in out or "Jaime" in out or "U1" in out)
+
+    class Strange:
+        pass
+
+    odd = Message()
+    odd.lines.append((Strange(),))  # type: ignore[arg-type]
+    for renderer in (PLAIN, MRKDWN, ZulipRenderer()):
+        with pytest.raises(TypeError):
+            render(renderer, odd)

@@ -193,7 +193,6 @@ def _merge_conflict(repo: Path, notes: Path, git) -> None:
 
 @pytest.mark.parametrize("resolved_in_file", [False, True])
 def test_a_notes_file_with_an_unresolved_merge_conflict_is_not_edited(tmp_path, repos, resolved_in_file):
-    from chatbot.bot import Sender
     from chatbot.messages import render_plain
     from test_gitsync import NOTES, PUSH, git, make_bot, say
 
@@ -225,7 +224,6 @@ def test_a_notes_file_with_an_unresolved_merge_conflict_is_not_edited(tmp_path, 
 
 
 def test_conflict_markers_are_refused_without_git_but_a_setext_heading_is_not_one(tmp_path):
-    from chatbot.bot import Sender
     from chatbot.messages import render_plain
 
     cfg = write_config(tmp_path)
@@ -404,3 +402,222 @@ def test_slack_reminder_is_posted_once_across_kill_9_around_the_post(tmp_path, c
             assert len(fake.messages("C0CONDAECO")) == 1
         finally:
             third.stop()
+
+
+def _wait_output(proc, pattern: str, timeout: float = 30.0) -> str:
+    import re
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.search(pattern, proc.output)
+        if m:
+            return m.group(0)
+        if proc.proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"no {pattern!r} in the bot's output:\n{proc.output[-3000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crash", ["after", "before"])
+def test_zulip_reminder_is_posted_once_across_kill_9_around_the_post(tmp_path, crash):
+    """As for Slack, with Zulip's own way to look: the bot's newest messages in the meeting's
+    stream and topic (GET /messages, narrow channel + topic + sender), matched by content."""
+    import os
+    import signal
+
+    from fakes.zulip import FakeZulip
+    from test_zulip import BEFORE_REMINDER, ZULIP_CONFIG, BotProcess as ZulipBot
+
+    fake = FakeZulip(poll_timeout=0.5).start()
+    procs = []
+    try:
+        bot = ZulipBot(fake, tmp_path, ZULIP_CONFIG, BEFORE_REMINDER, None, [])
+        procs.append(bot)
+        fake.on_next_send(lambda rec: os.kill(bot.proc.pid, signal.SIGKILL), when=crash)
+        assert bot.proc.wait(timeout=30) == -signal.SIGKILL
+        assert len(fake.sent_messages()) == (1 if crash == "after" else 0)
+        again = ZulipBot(fake, tmp_path, ZULIP_CONFIG, "2026-01-07T16:45:40Z", None, [])
+        procs.append(again)
+        if crash == "after":
+            _wait_output(again, r"the 0:15:00 reminder for eco .* was posted before the bot stopped \(found on the "
+                                r"platform")
+        else:
+            _wait_output(again, r"found no post on the platform; posting it")
+        _wait_output(again, r"chatbot ready")
+        lookups = [r for r in fake.requests_to("GET", "messages") if any(
+            t.get("operator") == "topic" for t in r.params.get("narrow") or [] if isinstance(t, dict))]
+        assert lookups and {t["operator"]: t["operand"] for t in lookups[0].params["narrow"]} == {
+            "channel": "conda", "topic": "ecosystem meeting 2026-01-07", "sender": fake.bot.email}
+        (reminder,) = fake.sent_messages()
+        assert reminder["content"].startswith("**Conda Ecosystem Meeting** starts in 15 min")
+        assert reminder["subject"] == "ecosystem meeting 2026-01-07"
+    finally:
+        for p in procs:
+            p.stop()
+        fake.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# 13. Credentials revoked while running
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["revoked", "link_disabled"])
+def test_a_refused_app_token_stops_socket_mode_with_its_name_and_exit_status_3(tmp_path, how):
+    from fakes.slack import FakeSlack
+    from test_slack import APP_TOKEN, BOT_TOKEN, BotProcess, _config, _env, assert_no_secrets
+
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"}) as fake:
+        bot = BotProcess(tmp_path, _config(tmp_path, api_url=fake.api_url), _env())
+        try:
+            fake.wait_connected(1, timeout=20)
+            opened = len(fake.calls("apps.connections.open"))
+            if how == "revoked":
+                fake.revoke("app")  # also closes the connection: the client asks for a new one
+            else:  # Socket Mode turned off for the app
+                fake.fail("apps.connections.open", "link_disabled", times=1000)
+                fake.drop_connections()
+            assert bot.proc.wait(timeout=30) == 3
+        finally:
+            bot.stop()
+        out = bot.output()
+        error = "invalid_auth" if how == "revoked" else "link_disabled"
+        assert f"ERROR chatbot.backends.base: SLACK_APP_TOKEN was refused by Slack ({error}) on apps.connections.open" \
+            in out
+        assert out.rstrip().splitlines()[-1].startswith(f"error: SLACK_APP_TOKEN was refused by Slack ({error})")
+        assert len(fake.calls("apps.connections.open")) - opened <= 2  # not hammered
+        assert_no_secrets(out)
+        assert "Traceback" not in out
+
+
+@pytest.mark.slow
+def test_a_revoked_bot_token_in_http_mode_is_named_and_healthz_says_so(tmp_path):
+    import urllib.request
+
+    from fakes.slack import FakeSlack, signed_post
+    from test_slack import (APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, BotProcess, _config, _env, _free_port,
+                            assert_no_secrets)
+
+    def healthz(port: int) -> tuple[int, str]:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+                   users={"U0JAIME": {"name": "jaime"}}) as fake:
+        port = _free_port()
+        config = _config(tmp_path, mode="http", api_url=fake.api_url, port=port)
+        bot = BotProcess(tmp_path, config, _env(SLACK_APP_TOKEN=None, SLACK_SIGNING_SECRET=SIGNING_SECRET))
+        try:
+            bot.wait_log(r"listening for slash commands", timeout=20)
+            url = f"http://127.0.0.1:{port}/slack/events"
+            assert healthz(port) == (200, "ok\n")
+            fake.revoke("bot")  # the app was uninstalled, or an admin revoked the token
+            first = fake.slash_command_payload("/agenda", "add After revocation", user_id="U0JAIME")
+            assert signed_post(url, SIGNING_SECRET, first)[0] == 200
+            # the answer needs no token (response_url); the public note does, and is refused
+            assert "item 1" in fake.wait_response(first["response_url"])["text"]
+            fake.wait_for(lambda: fake.calls("chat.postMessage"), what="the refused channel note")
+            status, body = fake.wait_for(lambda: (lambda h: h if h[0] == 503 else None)(healthz(port)),
+                                         what="/healthz to report the token")
+            assert body.startswith("unhealthy\n") and "SLACK_BOT_TOKEN was refused by Slack (token_revoked)" in body
+            second = fake.slash_command_payload("/agenda", "add Still answered", user_id="U0JAIME")
+            assert signed_post(url, SIGNING_SECRET, second)[0] == 200
+            assert "item 2" in fake.wait_response(second["response_url"])["text"]
+            bot.wait_log(r"Slack API chat\.postMessage not called: SLACK_BOT_TOKEN was refused earlier")
+            assert len(fake.calls("chat.postMessage")) == 1  # Slack is not asked again
+            assert bot.alive()
+        finally:
+            bot.stop()
+        out = bot.output()
+        assert len([ln for ln in out.splitlines() if "ERROR" in ln and "SLACK_BOT_TOKEN was refused" in ln]) == 1
+        assert_no_secrets(out)
+
+
+@pytest.mark.slow
+def test_a_revoked_bot_token_in_socket_mode_stops_the_bot_with_exit_status_3(tmp_path):
+    from fakes.slack import FakeSlack
+    from test_slack import APP_TOKEN, BOT_TOKEN, BotProcess, _config, _env, assert_no_secrets
+
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"}) as fake:
+        # revoked once the bot is running (auth.test passed), before the reminder falls due
+        fake.on_next("apps.connections.open", lambda rec: fake.revoke("bot", error="account_inactive"))
+        bot = BotProcess(tmp_path, _config(tmp_path, api_url=fake.api_url),
+                         _env(CHATBOT_FAKE_NOW="2026-01-07T16:44:52Z"))  # the reminder is due in 8 s
+        try:
+            assert bot.proc.wait(timeout=40) == 3
+        finally:
+            bot.stop()
+        out = bot.output()
+        assert "SLACK_BOT_TOKEN was refused by Slack (account_inactive) on chat.postMessage" in out
+        assert out.rstrip().splitlines()[-1].startswith("error: SLACK_BOT_TOKEN was refused by Slack")
+        assert len(fake.calls("chat.postMessage")) == 1
+        assert_no_secrets(out)
+
+
+@pytest.mark.slow
+def test_a_revoked_zulip_key_stops_the_bot_with_its_name_and_exit_status_3(tmp_path):
+    from fakes.zulip import FakeZulip
+    from test_zulip import QUIET_NOW, ZULIP_CONFIG, BotProcess as ZulipBot
+
+    fake = FakeZulip(poll_timeout=0.5).start()
+    bot = None
+    try:
+        key = fake.bot.api_key
+        bot = ZulipBot(fake, tmp_path, ZULIP_CONFIG, QUIET_NOW, None, [])
+        bot.wait_ready()
+        fake.revoke()
+        assert bot.proc.wait(timeout=30) == 3
+        out = bot.output
+        assert "ERROR chatbot.backends.base: Zulip refused the bot's credentials (INVALID_API_KEY)" in out
+        assert "ZULIP_API_KEY (for agenda-bot@zulip.example) no longer works" in out
+        assert out.rstrip().splitlines()[-1].startswith("error: Zulip refused the bot's credentials")
+        refused = [r for r in fake.requests if r.status == 401]
+        assert 1 <= len(refused) <= 2  # not hammered
+        assert key not in out and "Traceback" not in out
+    finally:
+        if bot is not None:
+            bot.stop()
+        fake.stop()
+
+
+def test_zulip_finds_a_ping_sent_before_a_crash_in_the_direct_messages(tmp_path, monkeypatch):
+    """The ping's intent (its content) is looked up among the bot's direct messages with the
+    person; a message to someone else, or an older one with other content, does not count."""
+    from chatbot.messages import Mention, Message, UserText
+    from fakes.zulip import FakeZulip
+    from test_zulip import _env_backend
+
+    with FakeZulip(poll_timeout=0.5) as fake:
+        fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+        other = fake.add_user("someone@example.org", "Someone Else", api_key="other-key")
+        backend = _env_backend(fake, tmp_path, monkeypatch)
+        eco = backend.bot.config.meeting("eco")
+        jaime = backend.bot.config.person_by(initials="JRG")
+        ping = Message(kind="notice").add(Mention(jaime), " you have 1 open action item(s): ", UserText("fix it"))
+        since = dt.datetime.now(UTC)
+        data = backend.intent_data(eco, ping)
+        assert backend.find_sent(eco, "k", since, data, jaime) is False
+        fake.send_private(fake.bot, data["text"], to=[other])  # the same text to someone else
+        assert backend.find_sent(eco, "k", since, data, jaime) is False
+        backend.notify(eco, jaime, ping)
+        assert backend.find_sent(eco, "k", since, data, jaime) is True
+        narrow = fake.requests_to("GET", "messages")[-1].params["narrow"]
+        assert {t["operator"]: t["operand"] for t in narrow} == {"dm": ["jaime@example.org"],
+                                                                 "sender": fake.bot.email}
+
+
+def test_unconfirmed_intents_are_forgotten_after_a_week(tmp_path):
+    ledger = Ledger(tmp_path / "chatbot.sqlite3")
+    week_ago = dt.datetime.now(UTC) - dt.timedelta(days=8)
+    ledger.record_intent("old", {"text": "x"}, when=week_ago)
+    ledger.record_intent("new", {"text": "y"})
+    ledger.prune()
+    assert ledger.intent("old") is None and ledger.intent("new")[1] == {"text": "y"}
+    ledger.mark_sent("new")  # a confirmation removes its intent
+    assert ledger.intent("new") is None and ledger.was_sent("new")
+    ledger.close()

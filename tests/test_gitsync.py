@@ -21,9 +21,9 @@ from chatbot.config import load_config
 from chatbot.gitsync import GitSync, hooks_for, scrub
 from chatbot.messages import render_plain
 
-from conftest import FIXTURES, FixedClock
+from conftest import FIXTURES, FixedClock, say
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # next meeting: Wed 2026-01-07 17:00 UTC
 NOTES = "meetings/archive"
 
@@ -114,13 +114,6 @@ committer_email = "bot@example.org"
 
 def remote_log(remote: Path, fmt: str = "%s") -> list[str]:
     return git(remote, "log", "main", f"--format={fmt}").splitlines()
-
-
-def say(bot: Bot, text: str, who: str = "JRG") -> str:
-    msg = bot.handle(text, Sender("cli", initials=who))
-    out = render_plain(msg)
-    assert msg.ok, out
-    return out
 
 
 def test_commits_each_change_with_author_and_committer_and_pushes(tmp_path, repos):

@@ -25,10 +25,11 @@ from chatbot.notes.edit import agenda_items
 from chatbot.notes.parse import NotesError, parse_notes, read_notes
 from chatbot.state import Ledger
 
+from fakes.recording import RecordingBackend
 from conftest import BASE_CONFIG, FixedClock, write_config
 
 REPO = Path(__file__).parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class Bot_:
@@ -357,24 +358,6 @@ def test_a_failed_ping_is_tried_again_without_repeating_the_others(tmp_path):
     rem.ledger.close()
 
 
-class _RecordingBackend:
-    """The runner's view of a platform: records what it posts."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.posts: list[str] = []
-        self.dms: list[str] = []
-
-    def wants(self, meeting):
-        return True
-
-    def post(self, meeting, message):
-        self.posts.append(render_plain(message).splitlines()[0])
-
-    def notify(self, meeting, person, message):
-        self.dms.append(person.initials)
-
-
 def test_two_platforms_sharing_the_state_directory_each_get_every_reminder_once(tmp_path):
     """The example config posts to the console, Slack and Zulip: one process per platform,
     same config, same ledger. What one platform was sent must not count for the others."""
@@ -384,15 +367,15 @@ def test_two_platforms_sharing_the_state_directory_each_get_every_reminder_once(
     config = load_config(write_config(tmp_path, REMINDER_CONFIG))
     clock = FixedClock(dt.datetime(2026, 1, 7, 16, 45, tzinfo=UTC))  # the 15 min reminder is due
     ledger = tmp_path / "state" / "chatbot.sqlite3"
-    slack = Reminders(Bot(config, clock), _RecordingBackend("slack"), Ledger(ledger))
-    zulip = Reminders(Bot(config, clock), _RecordingBackend("zulip"), Ledger(ledger))
+    slack = Reminders(Bot(config, clock), RecordingBackend("slack"), Ledger(ledger))
+    zulip = Reminders(Bot(config, clock), RecordingBackend("zulip"), Ledger(ledger))
     for rem in (slack, zulip, slack, zulip):
         rem.fire("eco")
     want = ["*Conda Ecosystem Meeting* starts in 15 min: Wed 2026-01-07 17:00 UTC"]
     assert slack.backend.posts == want and zulip.backend.posts == want
     # and each of them remembers its own across a restart
     clock.now += dt.timedelta(minutes=1)
-    again = Reminders(Bot(config, clock), _RecordingBackend("zulip"), Ledger(ledger))
+    again = Reminders(Bot(config, clock), RecordingBackend("zulip"), Ledger(ledger))
     again.fire("eco")
     assert again.backend.posts == []
     for rem in (slack, zulip, again):
@@ -408,7 +391,7 @@ def test_after_a_downtime_only_the_latest_due_reminder_of_a_meeting_is_sent(tmp_
     text = REMINDER_CONFIG.replace('reminders = ["15m"]', 'reminders = ["1h", "15m"]').replace(
         'default_meeting = "eco"', 'default_meeting = "eco"\nreminder_grace = "1h"')
     clock = FixedClock(dt.datetime(2026, 1, 7, 16, 50, tzinfo=UTC))
-    rem = Reminders(Bot(load_config(write_config(tmp_path, text)), clock), _RecordingBackend("console"),
+    rem = Reminders(Bot(load_config(write_config(tmp_path, text)), clock), RecordingBackend("console"),
                     Ledger(tmp_path / "state.sqlite3"))
     rem.fire("eco")
     assert rem.backend.posts == ["*Conda Ecosystem Meeting* starts in 10 min: Wed 2026-01-07 17:00 UTC"]
@@ -419,7 +402,7 @@ def test_after_a_downtime_only_the_latest_due_reminder_of_a_meeting_is_sent(tmp_
     other = tmp_path / "other"
     other.mkdir()
     clock = FixedClock(dt.datetime(2026, 1, 7, 16, 10, tzinfo=UTC))
-    rem2 = Reminders(Bot(load_config(write_config(other, text)), clock), _RecordingBackend("console"),
+    rem2 = Reminders(Bot(load_config(write_config(other, text)), clock), RecordingBackend("console"),
                      Ledger(other / "state.sqlite3"))
     rem2.fire("eco")
     assert rem2.backend.posts == ["*Conda Ecosystem Meeting* starts in 50 min: Wed 2026-01-07 17:00 UTC"]
@@ -466,7 +449,7 @@ def test_a_ledger_that_cannot_record_does_not_stop_the_other_sends(tmp_path):
     from chatbot.runner import Reminders
 
     bot = _bot_with_two_pings_due(tmp_path)
-    backend = _RecordingBackend("slack")
+    backend = RecordingBackend("slack")
     rem = Reminders(bot, backend, _FullLedger(tmp_path / "state.sqlite3"))
     rem.fire_pings("eco")  # no exception
     assert sorted(backend.dms) == ["JL", "JRG"] and len(backend.posts) == 1
@@ -487,7 +470,7 @@ def test_a_reminder_missed_beyond_the_grace_period_is_logged_as_skipped_at_start
 
     def start(now: dt.datetime) -> list[str]:
         caplog.clear()
-        rem = Reminders(Bot(config, FixedClock(now)), _RecordingBackend("console"), Ledger(ledger))
+        rem = Reminders(Bot(config, FixedClock(now)), RecordingBackend("console"), Ledger(ledger))
         with caplog.at_level(logging.INFO, logger="chatbot.runner"):
             rem.start()
             rem.stop()
@@ -561,7 +544,7 @@ def test_one_meeting_whose_reminder_cannot_be_built_does_not_stop_the_start_or_o
     (tmp_path / "elsewhere.md").write_text("# not a notes file\n", encoding="utf-8")
     (tmp_path / "notes" / "20260107-eco.md").symlink_to(tmp_path / "elsewhere.md")
     clock = FixedClock(dt.datetime(2026, 1, 7, 16, 50, tzinfo=UTC))  # both 15 min reminders 5 min late
-    rem = Reminders(Bot(config, clock), _RecordingBackend("console"), Ledger(tmp_path / "state.sqlite3"))
+    rem = Reminders(Bot(config, clock), RecordingBackend("console"), Ledger(tmp_path / "state.sqlite3"))
     try:
         rem.start()
     finally:
@@ -585,7 +568,7 @@ def test_an_unexpected_error_building_one_meetings_reminder_does_not_stop_the_st
     text = REMINDER_CONFIG + OPS_MEETING
     config = load_config(write_config(tmp_path, text))
     clock = FixedClock(dt.datetime(2026, 1, 7, 16, 50, tzinfo=UTC))  # both 15 min reminders 5 min late
-    rem = Reminders(BuggyBot(config, clock), _RecordingBackend("console"), Ledger(tmp_path / "state.sqlite3"))
+    rem = Reminders(BuggyBot(config, clock), RecordingBackend("console"), Ledger(tmp_path / "state.sqlite3"))
     try:
         rem.start()
     finally:
@@ -605,7 +588,7 @@ def test_a_failure_listing_missed_reminders_does_not_stop_the_start(tmp_path, ca
 
     config = load_config(write_config(tmp_path, REMINDER_CONFIG))
     clock = FixedClock(dt.datetime(2026, 1, 7, 16, 50, tzinfo=UTC))
-    rem = Failing(Bot(config, clock), _RecordingBackend("console"), Ledger(tmp_path / "state.sqlite3"))
+    rem = Failing(Bot(config, clock), RecordingBackend("console"), Ledger(tmp_path / "state.sqlite3"))
     try:
         rem.start()
     finally:

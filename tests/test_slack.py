@@ -312,34 +312,29 @@ def _whole_mrkdwn(text: str) -> bool:
     return "<" not in rest and ">" not in rest and not re.search(r"&(?!amp;|lt;|gt;)", text)
 
 
-def test_a_reminder_longer_than_slack_keeps_is_shortened_at_a_line_break(tmp_path, fake):
+def test_a_reminder_longer_than_slack_keeps_is_split_at_line_breaks(tmp_path, fake):
     """Slack cuts a message after 40,000 characters, wherever that falls (inside a link or an
-    escape). The bot shortens it itself, at a line break, and says so."""
+    escape). The bot sends a longer one as several messages, split at line breaks, each whole."""
     config = load_config(_config(tmp_path, api_url=fake.api_url))
     bot = Bot(config, _Clock(dt.datetime(2026, 1, 7, 16, 45, tzinfo=UTC)))
     backend = SlackBackend(bot, env={"SLACK_BOT_TOKEN": BOT_TOKEN})
     meeting = config.meeting("conda-ecosystem")
-    _long_agenda(bot, 40)
+    _long_agenda(bot, 80)
     reminder = bot.reminder(meeting, bot.next_meeting(meeting), dt.timedelta(minutes=15))
     full = render_mrkdwn(reminder)
-    assert len(full) > MAX_TEXT
+    assert len(full) > 2 * MAX_TEXT
     backend.post(meeting, reminder)
-    (sent,) = fake.messages("C0CONDAECO")
-    text = sent["text"]
-    assert len(text) <= MAX_TEXT and fake.shown("C0CONDAECO") == [text]  # nothing left for Slack to cut
-    *kept, note = text.split("\n")
-    assert "shortened" in note and _whole_mrkdwn(text)
-    full_lines = full.split("\n")
-    assert kept[:-1] == full_lines[:len(kept) - 1]  # whole lines, from the top
-    assert kept[-1] == full_lines[len(kept) - 1] or (  # and the next one cut short
-        kept[-1].endswith("…") and full_lines[len(kept) - 1].startswith(kept[-1][:-1]))
-    assert f"|{NOTES_NAME}>" in text and text.startswith("*Conda Ecosystem Meeting* starts in 15 min")
+    texts = [m["text"] for m in fake.messages("C0CONDAECO")]
+    assert len(texts) == 3 and fake.shown("C0CONDAECO") == texts  # nothing left for Slack to cut
+    assert all(len(x) <= MAX_TEXT and _whole_mrkdwn(x) for x in texts)
+    assert "\n".join(texts) == full  # every line, in order, none cut
+    assert texts[0].startswith("*Conda Ecosystem Meeting* starts in 15 min") and f"|{NOTES_NAME}>" in full
 
-    # one line alone longer than that (max_item_length goes up to 100,000): cut between escapes
+    # one line alone longer than that (max_item_length goes up to 100,000): split between escapes
     backend.post(meeting, Message().add("x: ", UserText("&" * MAX_TEXT)))
-    text = fake.messages("C0CONDAECO")[-1]["text"]
-    assert len(text) <= MAX_TEXT and text.startswith("x: &amp;&amp;") and _whole_mrkdwn(text)
-    assert "shortened" in text.split("\n")[-1]
+    texts = [m["text"] for m in fake.messages("C0CONDAECO")[3:]]
+    assert len(texts) == 6 and all(len(x) <= MAX_TEXT and _whole_mrkdwn(x) for x in texts)
+    assert "".join(texts) == "x: " + "&amp;" * MAX_TEXT
     # short messages are untouched
     backend.post(meeting, Message().add("hello ", UserText("<you>")))
     assert fake.messages("C0CONDAECO")[-1]["text"] == "hello &lt;you&gt;"
@@ -347,18 +342,35 @@ def test_a_reminder_longer_than_slack_keeps_is_shortened_at_a_line_break(tmp_pat
 
 
 @pytest.mark.slow
-def test_a_long_answer_is_shortened_too(tmp_path, fake, start_bot):
+def test_a_long_answer_comes_as_several_responses(tmp_path, fake, start_bot):
     config = load_config(_config(tmp_path, api_url=fake.api_url))
-    _long_agenda(Bot(config, _Clock(dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC))), 40)
+    _long_agenda(Bot(config, _Clock(dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC))), 80)
     start_bot()
     fake.wait_connected(1, timeout=20)
     eid, cmd = fake.send_slash_command("/agenda", "list", user_id="U0JANNIS")
     fake.wait_ack(eid)
-    listing = fake.wait_response(cmd["response_url"])["text"]
-    assert len(listing) <= MAX_TEXT and _whole_mrkdwn(listing)
-    *_, note, notes_link = listing.split("\n")
-    assert "shortened" in note and notes_link.startswith("Notes: <https://github.com/conda/governance/")
+    fake.wait_response(cmd["response_url"])
+    path = cmd["response_url"].split("//", 1)[1].split("/", 1)[1]
+    fake.wait_for(lambda: len([r for r in fake.responses if r.path.endswith(path)]) >= 3, what="3 responses")
+    texts = [r.params["text"] for r in fake.responses if r.path.endswith(path)]
+    assert all(len(x) <= MAX_TEXT and _whole_mrkdwn(x) for x in texts)
+    listing = "\n".join(texts)
     assert listing.startswith("*Agenda for Conda Ecosystem Meeting on 2026-01-07*\n1. JRG: item 0: a&lt;b &amp; c")
+    assert all(f"{n + 1}. JRG: item {n}: " in listing for n in range(80))
+    assert texts[-1].split("\n")[-1].startswith("Notes: <https://github.com/conda/governance/")
+
+
+def test_a_response_url_takes_five_messages_the_rest_is_shortened(tmp_path):
+    config = load_config(_config(tmp_path))
+    backend = SlackBackend(Bot(config, _Clock(dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC))),
+                           env={"SLACK_BOT_TOKEN": BOT_TOKEN})
+    message = Message()
+    for n in range(300):
+        message.add(f"{n}. ", UserText("long line " * 100))
+    message.add("Notes: ", Link("https://example.org/n.md", "n.md"))
+    parts = backend.render_parts(message, most=5)
+    assert len(parts) == 5 and all(len(x) <= MAX_TEXT for x in parts)
+    assert "shortened" in parts[-1].split("\n")[-2] and parts[-1].endswith("|n.md>")
 
 
 def test_redaction_filter():
@@ -762,11 +774,50 @@ def test_socket_mode_reconnects_after_a_disconnect(tmp_path, fake, start_bot):
 
 
 @pytest.mark.slow
+def test_a_command_right_after_a_reconnect_request_is_acked_and_done_once(tmp_path, fake, start_bot):
+    """Slack asks for a reconnect and a command arrives on the old connection at that moment:
+    it is acknowledged (through the new connection) and acted on once; so is one on the new."""
+    bot = start_bot()
+    fake.wait_connected(1, timeout=20)
+    fake.request_refresh()
+    eid, cmd = fake.send_slash_command("/agenda", "add On the old connection", user_id="U0JAIME")
+    fake.wait_ack(eid)
+    assert "item 1" in fake.wait_response(cmd["response_url"])["text"]
+    fake.wait_connected(2, timeout=20)
+    eid, cmd = fake.send_slash_command("/agenda", "add On the new connection", user_id="U0JAIME")
+    fake.wait_ack(eid)
+    assert "item 2" in fake.wait_response(cmd["response_url"])["text"]
+    fake.wait_for(lambda: fake.live_connections == 1, what="the old connection to close")
+    notes = _notes(tmp_path)
+    assert notes.count("- [ ] JRG: On the old connection") == 1 and notes.count("- [ ] JRG: On the new connection") == 1
+    assert bot.alive() and " ERROR " not in bot.output()
+
+
+@pytest.mark.slow
+def test_private_answers_do_not_wait_behind_a_rate_limited_channel_note(tmp_path, fake, start_bot):
+    """The channel is rate limited (429, Retry-After): the notes of a burst of commands wait
+    their turn, each person's private answer does not."""
+    bot = start_bot()
+    fake.wait_connected(1, timeout=20)
+    fake.rate_limit("chat.postMessage", times=2, retry_after=3)
+    cmds = [fake.send_slash_command("/agenda", f"add Burst {i}", user_id="U0JAIME") for i in range(4)]
+    for eid, cmd in cmds:
+        fake.wait_ack(eid)
+        fake.wait_response(cmd["response_url"], timeout=30)
+    fake.wait_for(lambda: len(fake.messages("C0CONDAECO")) == 4, timeout=40, what="the 4 channel notes")
+    seen = [r for r in fake.requests if r.method in ("response_url", "chat.postMessage")]
+    first_note = next(i for i, r in enumerate(seen) if r.method == "chat.postMessage" and r.ok)
+    assert [r.method for r in seen[:first_note]].count("response_url") == 4, [(r.method, r.status) for r in seen]
+    assert sorted(m["text"].rsplit(": ", 1)[1] for m in fake.messages("C0CONDAECO")) == [f"Burst {i}" for i in range(4)]
+    assert bot.alive()
+
+
+@pytest.mark.slow
 def test_socket_mode_recovers_from_a_dead_connection(tmp_path, fake, start_bot):
     bot = start_bot()
     fake.wait_connected(1, timeout=20)
     fake.drop_connections(abrupt=True)  # TCP gone without a close frame, as when the network fails
-    # slack_sdk notices through its pings (a few ping intervals) and opens a new connection
+    # the bot sees the end of the stream (bench/latency.py times it) and opens a new connection
     fake.wait_connected(2, timeout=40)
     assert fake.tickets_issued == 2
     eid, cmd = fake.send_slash_command("/agenda", "add After the network came back", user_id="U0JAIME")

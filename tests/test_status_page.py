@@ -38,12 +38,15 @@ def add(bot: Bot, who: str, text: str) -> None:
 
 @pytest.fixture
 def config(tmp_path: Path):
-    """Notes made the only allowed way, through the bot: items for 2026-01-07 (now past: open
-    action items) and for 2026-01-14 (the agenda so far)."""
+    """Notes made through the bot: topics for 2026-01-07 and for 2026-01-14 (the agenda so
+    far); during the 2026-01-07 meeting the note-taker wrote its action items (now open)."""
     cfg = load_config(write_config(tmp_path, BASE_CONFIG))
     before = Bot(cfg, FixedClock(dt.datetime(2026, 1, 2, 9, 0, tzinfo=UTC)))
-    add(before, "JRG", EVIL)
-    add(before, "JL", "Review the docs")
+    add(before, "JRG", "Release plans")
+    add(before, "JL", "Docs")
+    past = tmp_path / "notes" / "20260107-eco.md"
+    past.write_text(past.read_text(encoding="utf-8") + f"\n## Action items\n\n- [ ] JRG: {EVIL}\n"
+                    "- [ ] JL: Review the docs\n", encoding="utf-8")
     now = Bot(cfg, FixedClock(dt.datetime.fromisoformat(SERVE_NOW.replace("Z", "+00:00"))))
     add(now, "JL", "Discuss <em>conda</em> 26.1 & friends")
     add(now, "ADM", "Budget for CI")
@@ -68,6 +71,7 @@ def test_page_content_and_escaping(config):
     assert "JRG <span class=\"muted\">— Jaime Rodríguez-Guerra</span>" in html
     assert "JL <span class=\"muted\">— Jannis Leidel</span>" in html
     assert html.index("Jaime Rodríguez-Guerra") < html.index("Ship the")  # grouped under the owner
+    assert "Release plans" not in html  # a past meeting's topic is not an action item (issue 14)
     # links: notes, calendar, call, converter
     assert 'href="https://example.org/notes/20260114-eco.md"' in html
     assert 'href="https://example.org/notes/20260107-eco.md"' in html  # action items point at their file

@@ -23,9 +23,10 @@ from chatbot.stores.weekly import due_steps
 from conftest import BASE_CONFIG, FixedClock, write_config
 from fakes.github import FakeGitHub
 from fakes.hackmd import FakeHackMD
+from fakes.recording import RecordingBackend
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 REPO = "conda/governance"
 BRANCH = "2026-01-07-meeting-notes"
 DOC = "meetings/archive/20260107-eco.md"
@@ -186,29 +187,10 @@ def test_due_steps_follow_the_configured_times(world):
     assert ("nudge", "2026-01-07") in steps(start + dt.timedelta(days=7, hours=1))
 
 
-class Recording:
-    name = "console"
-
-    def __init__(self):
-        self.sent: list[tuple[str, str]] = []
-
-    def wants(self, meeting):
-        return True
-
-    def render(self, message):
-        return render_plain(message)
-
-    def post(self, meeting, message):
-        self.sent.append(("channel", render_plain(message)))
-
-    def notify(self, meeting, person, message):
-        self.sent.append((person.initials, render_plain(message)))
-
-
 def test_the_scheduled_pipeline_publishes_syncs_and_nudges_the_chair_once(world, tmp_path):
     config = world.config()
     clock = FixedClock(dt.datetime(2026, 1, 3, 12, tzinfo=UTC))  # within publish_before
-    backend = Recording()
+    backend = RecordingBackend()
     rem = Reminders(Bot(config, clock), backend, Ledger(tmp_path / "ledger.sqlite3"))
     rem.fire_pipeline("eco")
     (note,) = world.hm.team_notes()

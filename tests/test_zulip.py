@@ -1166,16 +1166,22 @@ def test_replies_are_rate_limited_per_conversation(fake, tmp_path, monkeypatch):
     backend = _connected(fake, tmp_path, monkeypatch)
     now = [0.0]
     backend.limiter = ReplyLimiter(burst=10, refill=3.0, clock=lambda: now[0])  # a fixed clock
-    flood = [fake.send_stream(jaime, "conda", "loop", f"@**{fake.bot.full_name}** next") for _ in range(15)]
+    flood = [fake.send_stream(jaime, "conda", "loop", f"@**{fake.bot.full_name}** agenda add loop")
+             for _ in range(15)]
     for m in flood:
         backend.on_message(m, [])
-    assert len(fake.sent_messages()) == 10
+    sent = fake.sent_messages()
+    assert len(sent) == 11  # 10 answers, then one notice for the 5 commands not run
+    assert sum("Added to the agenda" in m["content"] for m in sent) == 10
+    assert sent[-1]["content"].startswith(":warning: too many commands in this conversation")
+    assert (tmp_path / "notes" / "20260107-eco.md").read_text(encoding="utf-8").count("JRG: loop") == 10
     backend.on_message(fake.send_private(jaime, "next"), [])  # another conversation is answered
-    assert len(fake.sent_messages()) == 11
-    now[0] += 6.0  # two more answers in that topic after 6 s
+    assert len(fake.sent_messages()) == 12
+    now[0] += 6.0  # two more commands in that topic after 6 s; the third is refused and said so again
     for m in flood[:3]:
         backend.on_message(m, [])
-    assert len(fake.sent_messages()) == 13
+    sent = fake.sent_messages()
+    assert len(sent) == 15 and sent[-1]["content"].startswith(":warning: too many commands")
 
 
 def test_a_mention_in_an_indented_code_block_is_not_a_command(tmp_path):

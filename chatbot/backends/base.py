@@ -11,6 +11,7 @@ from collections import deque
 from ..bot import Bot
 from ..config import Meeting, Person
 from ..messages import Message
+from ..health import health_of
 from ..state import Ledger
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,27 @@ class Backend(ABC):
         self._seen: set[str] = set()
         self._seen_order: deque[str] = deque()
         self._seen_lock = threading.Lock()
+        self.health = health_of(bot)
+        # set when a credential was refused and the bot cannot go on: the runner stops and
+        # exits non-zero with this message
+        self.fatal: str | None = None
+        self._stop: threading.Event | None = None
+        self._refused_seen: set[str] = set()
+
+    def refused(self, credential: str, message: str, fatal: bool) -> None:
+        """The platform refused ``credential`` (an environment variable's name, or where the
+        key came from; never its value) while running: say so once, loudly; report it on
+        ``/healthz``; with ``fatal`` (nothing works without it, or nothing else can report it)
+        stop the bot so that it exits non-zero."""
+        first = credential not in self._refused_seen
+        self._refused_seen.add(credential)
+        self.health.fail(credential, message)
+        if first:
+            log.error("%s", message)
+        if fatal and self.fatal is None:
+            self.fatal = message
+            if self._stop is not None:
+                self._stop.set()
 
     def first_delivery(self, key: str) -> bool:
         """True the first time a delivery (a command's envelope, a signed request) is seen;

@@ -19,7 +19,9 @@ Everything user-typed is escaped (``&``, ``<``, ``>``) and mass mentions are def
 can make the bot ping ``@channel`` or inject links. Command text arrives in Slack's own escaped
 form, with ``<@U…>``/``<#C…|name>``/``<!here>``/``<url|label>`` entities; :func:`readable_text`
 turns it back into what the person saw before the core stores it. Messages longer than Slack
-keeps (40,000 characters) are shortened at a line break (:func:`fit_text`). Secrets come only
+keeps (40,000 characters) are sent as several messages, split at line breaks and never inside
+an entity (:func:`split_text`); only an answer through a ``response_url``, which takes at most
+5 messages, is shortened after that (:func:`fit_text`). Secrets come only
 from the environment and are scrubbed from log output.
 
 ``[slack] api_url`` points the Web API client (and with it Socket Mode's
@@ -30,6 +32,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
+import io
+import json
 import logging
 import os
 import re
@@ -38,10 +43,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Mapping
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..bot import Bot, Sender
 from ..config import Config, ConfigError, Meeting, Person
+from .. import messages
 from ..messages import Link, Mention, Message, Text, Time, UserText, plain_user_text
 from .base import Backend, BackendError
 
@@ -54,13 +59,19 @@ HTTP_PATH = "/slack/events"
 DEFAULT_API_URL = "https://slack.com/api/"
 WORK_THREADS = 2  # commands worked on at once: edits of a notes file take turns anyway, and fewer
 # threads leave the GIL to the acks during a burst (see bench/README.md)
-SOCKET_PING_INTERVAL = 3.0  # seconds; a dead connection is noticed (and replaced) after ~4 missed pongs
+SOCKET_PING_INTERVAL = 3.0  # seconds; a silently dead connection is noticed after ~4 missed pongs
+SOCKET_WATCH_INTERVAL = 0.2  # seconds between checks for a connection the server closed (EOF)
+SOCKET_RETIRE_GRACE = 0.3  # seconds an old connection may take to close by itself after a replacement
 
 METADATA_EVENT = "chatbot_post"  # message metadata event_type: {"key": the runner's ledger key}
 FIND_SLACK_SECONDS = 120  # look this much before an intent's time (clock skew between bot and Slack)
 FIND_PAGES = 5  # pages of conversations.history searched after a crash
 
 
+# Refusals of a token that worked before: revoked, app uninstalled, account deactivated.
+REVOKED_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+# apps.connections.open: the app-level token is refused, or Socket Mode was turned off
+APP_TOKEN_REFUSED = REVOKED_ERRORS | {"link_disabled", "not_allowed_token_type"}
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -115,28 +126,40 @@ def _bold(text: str) -> str:
 _SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
-def render_segment(seg: Any) -> str:
-    if isinstance(seg, Text):
+class MrkdwnRenderer:
+    """Slack mrkdwn: user text escaped, times as ``<!date^…>``, people as ``<@U…>``."""
+
+    def text(self, seg: Text) -> str:
         # bot text can quote what a user typed (e.g. "unknown command 'x'"): escape it too
         return _bold(seg.text) if seg.bold else safe_text(seg.text)
-    if isinstance(seg, UserText):
+
+    def user_text(self, seg: UserText) -> str:
         return safe_text(seg.text)
-    if isinstance(seg, Time):
+
+    def time(self, seg: Time) -> str:
         return date_token(seg.at, seg.fallback)
-    if isinstance(seg, Link):
+
+    def link(self, seg: Link) -> str:
         return _link(seg.url, seg.label)
-    if isinstance(seg, Mention):
+
+    def mention(self, seg: Mention) -> str:
         sid = seg.person.slack_id
         if sid and _SLACK_ID.match(sid):
             return f"<@{sid}>"
         return safe_text(seg.person.name)
-    return safe_text(str(seg))
+
+
+MRKDWN = MrkdwnRenderer()
+
+
+def render_segment(seg: Any) -> str:
+    return messages.render_segment(MRKDWN, seg)
 
 
 def render_mrkdwn(message: Message) -> str:
     """The message as Slack mrkdwn text. Never contains ``<!channel>``/``<!here>`` or a raw
     ``<`` from user text."""
-    return "\n".join("".join(render_segment(s) for s in line) for line in message.lines)
+    return messages.render(MRKDWN, message)
 
 
 MAX_TEXT = 40_000  # Slack keeps this many characters of a message's text and cuts the rest
@@ -184,6 +207,52 @@ def fit_text(text: str, limit: int = MAX_TEXT, keep_last: bool = False) -> str:
         kept.append(line)
         used += cost
     return "\n".join(kept + tail)
+
+
+MAX_RESPONSES = 5  # a response_url takes up to 5 messages (within 30 minutes)
+
+
+def _cut_at_space(line: str, budget: int) -> str:
+    """The longest prefix of ``line`` within ``budget`` units, never inside an entity; ending
+    after a space if one falls in its second half."""
+    out, used, space = [], 0, 0
+    for m in _ATOM.finditer(line):
+        n = _units(m.group())
+        if used + n > budget:
+            break
+        out.append(m.group())
+        used += n
+        if m.group() == " ":
+            space = len(out)
+    if space > len(out) // 2:
+        out = out[:space]
+    return "".join(out) or line[:1]
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Mrkdwn text as messages Slack shows whole (each within ``limit``), split at line
+    breaks; a single longer line is split between entities (after a space where it can be).
+    Nothing is dropped: the parts, joined with newlines, are the text (except inside such a line)."""
+    if _units(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    for line in text.split("\n"):
+        while _units(line) > limit:
+            head = _cut_at_space(line, limit)
+            pieces.append(head)
+            line = line[len(head):]
+        pieces.append(line)
+    chunks: list[str] = []
+    current: str | None = None
+    for piece in pieces:
+        if current is not None and _units(current) + 1 + _units(piece) <= limit:
+            current += "\n" + piece
+        else:
+            if current is not None:
+                chunks.append(current)
+            current = piece
+    chunks.append(current or "")
+    return chunks
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,30 +434,184 @@ class _HoldingExecutor(ThreadPoolExecutor):
         return super().submit(held)
 
 
-def _refuse_garbled_timestamps(app: Callable) -> Callable:
-    """A request whose X-Slack-Request-Timestamp is not a number is refused like any other
-    unsigned one (slack_sdk's verifier raised ValueError on it: a 500 and a logged traceback
-    for every such request a scanner sends)."""
+def prompt_socket_mode_handler(app, app_token: str, logger: logging.Logger, web_client,
+                               accept: Callable[[Any, Any], bool] | None = None):
+    """bolt's Socket Mode handler on slack_sdk's built-in client, with its two stalls removed
+    (measured in ``bench/latency.py``, Socket Mode case):
 
-    def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        ts = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
-        if ts is not None:
+    * Replacing a connection (Slack's ``disconnect`` request, or any reconnect): the built-in
+      client closed the old connection before using the new one, and closing waited for the
+      old connection's reader to give up its ``recv`` (a 3 s timeout); the thread that runs
+      the acks waited with it, so a command arriving then was acked after ~3 s, past Slack's
+      limit. Here the new connection is used at once and the old one is retired in the
+      background: its write side is shut (the server answers with its own close, after
+      delivering what it had sent), then, after ``SOCKET_RETIRE_GRACE``, it is shut for good.
+    * A connection the server closed without a close frame (TCP FIN or reset): the built-in
+      reader takes end-of-file for "no data yet" and only missing pongs revealed it, after
+      four ping intervals (~15 s deaf). A watcher looks for end-of-file every
+      ``SOCKET_WATCH_INTERVAL`` and reconnects at once.
+
+    ``accept(client, request)`` (optional) is asked before bolt runs a request; False: it is
+    not run (``accept`` acknowledged it itself).
+    """
+    from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
+    from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
+    from slack_sdk.socket_mode.builtin.client import SocketModeClient
+    from slack_sdk.socket_mode.builtin.connection import Connection, ConnectionState
+
+    def at_eof(sock) -> bool:
+        """Whether the peer closed the TCP connection and nothing is left to read (a look at
+        the raw socket, under any TLS layer, without taking anything from the reader)."""
+        try:
+            fd = sock.fileno()
+            if fd < 0:
+                return True
+            with socket.fromfd(fd, sock.family, sock.type) as raw:
+                raw.setblocking(False)
+                return raw.recv(1, socket.MSG_PEEK) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
+    def retire(old) -> None:
+        sock = getattr(old, "sock", None)
+        if sock is not None:
             try:
-                int(ts)
-            except ValueError:
-                log.info("refused a request to %s: X-Slack-Request-Timestamp is not a number", HTTP_PATH)
-                body = b'{"error": "invalid request"}'
-                start_response("401 Unauthorized", [("Content-Type", "application/json"),
-                                                    ("Content-Length", str(len(body)))])
-                return [body]
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            time.sleep(SOCKET_RETIRE_GRACE)
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes its reader if the server did not close
+            except OSError:
+                pass
+        try:
+            old.close()
+        except Exception as exc:
+            logger.debug("closing a replaced Socket Mode connection: %s", exc)
+
+    class PromptClient(SocketModeClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._watcher_stop = threading.Event()
+            threading.Thread(target=self._watch, name="slack-socket-watch", daemon=True).start()
+
+        def connect(self) -> None:  # the built-in connect(), retiring the old connection in the background
+            old_session, old_state = self.current_session, self.current_session_state
+            if self.wss_uri is None:
+                self.wss_uri = self.issue_new_wss_url()
+            session = Connection(
+                url=self.wss_uri, logger=self.logger, ping_interval=self.ping_interval,
+                trace_enabled=self.trace_enabled, all_message_trace_enabled=self.all_message_trace_enabled,
+                ping_pong_trace_enabled=self.ping_pong_trace_enabled, receive_buffer_size=self.receive_buffer_size,
+                proxy=self.proxy, proxy_headers=self.proxy_headers, on_message_listener=self._on_message,
+                on_error_listener=self._on_error, on_close_listener=self._on_close, ssl_context=self.web_client.ssl)
+            session.connect()
+            if old_state is not None:
+                old_state.terminated = True
+            self.current_session = session
+            self.current_session_state = ConnectionState()
+            self.auto_reconnect_enabled = self.default_auto_reconnect_enabled
+            if old_session is not None:
+                threading.Thread(target=retire, args=(old_session,), name="slack-socket-retire", daemon=True).start()
+            if not self.current_app_monitor_started:
+                self.current_app_monitor_started = True
+                self.current_app_monitor.start()
+            self.logger.info(f"A new session has been established (session id: {self.session_id()})")
+
+        def _watch(self) -> None:
+            while not self._watcher_stop.wait(SOCKET_WATCH_INTERVAL):
+                session = self.current_session
+                if self.closed or session is None or not self.auto_reconnect_enabled:
+                    continue
+                try:
+                    sock = session.sock
+                    if sock is not None and not at_eof(sock):
+                        continue
+                    if sock is not None:
+                        self.logger.info("Slack closed the Socket Mode connection; reconnecting")
+                        session.disconnect()
+                    self.connect_to_new_endpoint()
+                except Exception as exc:  # the built-in monitor tries again too
+                    self.logger.warning("reconnecting to Slack failed: %s: %s", type(exc).__name__, exc)
+
+        def close(self) -> None:
+            self._watcher_stop.set()
+            super().close()
+
+    class PromptHandler(BaseSocketModeHandler):
+        def __init__(self):
+            self.app = app
+            self.app_token = app_token
+            self.client = PromptClient(app_token=app_token, logger=logger, web_client=web_client,
+                                       proxy=web_client.proxy, ping_interval=SOCKET_PING_INTERVAL)
+            self.client.socket_mode_request_listeners.append(self.handle)
+
+        def handle(self, client, req) -> None:  # as bolt's built-in handler
+            if accept is not None and not accept(client, req):
+                return
+            start = time.time()
+            send_response(client, req, run_bolt_app(self.app, req), start)
+
+    return PromptHandler()
+
+
+def _refuse(start_response: Callable, status: str, why: str) -> Iterable[bytes]:
+    log.info("refused a request to %s: %s", HTTP_PATH, why)
+    body = b'{"error": "invalid request"}'
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+SIGNATURE_MAX_AGE = 5 * 60  # seconds, as Slack documents (and bolt checks)
+
+
+def _signature_ok(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
+    """Slack's v0 request signature over the raw bytes (slack_sdk's verifier decodes the body
+    as UTF-8 first and raises on anything else)."""
+    if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE:
+        return False
+    base = b"v0:" + timestamp.encode("ascii", "replace") + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def _checked_requests(app: Callable, signing_secret: Callable[[], str]) -> Callable:
+    """Requests to the slash command endpoint as bolt may see them. The server has already
+    refused bodies over the size limit (413) and read the rest whole; here a request is
+    refused unless its signature is valid (401: missing, wrong, stale, or a timestamp that is
+    not a number), and then unless its body is UTF-8 text (and JSON, when it says it is JSON)
+    (400). Bolt would have answered such bodies with a 500 and logged a traceback."""
+    def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _refuse(start_response, "400 Bad Request", "Content-Length is not a number")
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        ts = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+        sig = environ.get("HTTP_X_SLACK_SIGNATURE")
+        if ts is None or sig is None:
+            return _refuse(start_response, "401 Unauthorized", "no signature")
+        try:
+            int(ts)
+        except ValueError:
+            return _refuse(start_response, "401 Unauthorized", "X-Slack-Request-Timestamp is not a number")
+        if not _signature_ok(signing_secret(), body, ts, sig):
+            return _refuse(start_response, "401 Unauthorized", "wrong or stale signature")
+        try:
+            text = body.decode("utf-8")
+            if "json" in (environ.get("CONTENT_TYPE") or "").lower():
+                json.loads(text)
+        except (UnicodeDecodeError, ValueError):
+            return _refuse(start_response, "400 Bad Request", "a signed body that is not UTF-8 text or not JSON")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
         return app(environ, start_response)
 
     return guarded
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
-        log.debug("http %s - %s", self.address_string(), format % args)
 
 
 # ---------------------------------------------------------------------------------------
@@ -411,13 +634,16 @@ class SlackBackend(Backend):
         self._client = None
         self._app = None
         self._socket_handler = None
-        self._http_server: WSGIServer | None = None
+        self._http_server: Any = None
         self._http_thread: threading.Thread | None = None
         self._work: ThreadPoolExecutor | None = None
+        self._public: ThreadPoolExecutor | None = None  # channel notes, one at a time, in order
+        self._public_lock = threading.Lock()
         self._acks: AckPriority | None = None
         self._redaction: RedactSecrets | None = None
         self._client_lock = threading.Lock()
         self.bot_user_id: str | None = None
+        self._bot_token_refused: str | None = None
 
     @property
     def settings(self):
@@ -437,11 +663,27 @@ class SlackBackend(Backend):
         return None
 
     def render(self, message: Message, prefix: str = "") -> str:
-        """The message as it is posted: mrkdwn, shortened to what Slack keeps (a last line
-        the bot wrote itself, such as the notes link, stays)."""
-        last = message.lines[-1] if message.lines else ()
-        return fit_text(prefix + render_mrkdwn(message),
-                        keep_last=not any(isinstance(seg, UserText) for seg in last))
+        """The message as mrkdwn, whole (``render_parts``: as it is posted)."""
+        return prefix + render_mrkdwn(message)
+
+    def render_parts(self, message: Message, prefix: str = "", most: int | None = None) -> list[str]:
+        """The message as the messages it is posted as: split at line breaks where it is longer
+        than Slack keeps; with ``most``, the last allowed part is shortened (a last line the bot
+        wrote itself, such as the notes link, stays)."""
+        parts = split_text(self.render(message, prefix))
+        if most is not None and len(parts) > most:
+            last = message.lines[-1] if message.lines else ()
+            rest = "\n".join(parts[most - 1:])
+            parts = parts[: most - 1] + [fit_text(rest, keep_last=not any(isinstance(s, UserText) for s in last))]
+        return parts
+
+    def _post_parts(self, channel: str, message: Message, key: str | None = None) -> None:
+        """Post the message, in several parts if it is long; the ledger key goes on the last
+        part, so a crash between parts counts as not sent (posted again whole, never lost)."""
+        parts = self.render_parts(message)
+        for n, part in enumerate(parts, 1):
+            self.call("chat.postMessage", channel=channel, text=part, unfurl_links=False, unfurl_media=False,
+                      **_metadata(key if n == len(parts) else None))
 
     def post(self, meeting: Meeting, message: Message) -> None:
         self.post_once(meeting, message, None)
@@ -453,8 +695,7 @@ class SlackBackend(Backend):
         channel = meeting.destinations.slack_channel
         if not channel:
             raise BackendError(f"meeting {meeting.id!r} has no destinations.slack_channel")
-        self.call("chat.postMessage", channel=channel, text=self.render(message),
-                  unfurl_links=False, unfurl_media=False, **_metadata(key))
+        self._post_parts(channel, message, key)
         log.info("posted to Slack channel %s for %s", channel, meeting.id)
 
     def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
@@ -467,8 +708,7 @@ class SlackBackend(Backend):
         if dm is None:
             self.post_once(meeting, message, key)
             return
-        self.call("chat.postMessage", channel=dm, text=self.render(message),
-                  unfurl_links=False, unfurl_media=False, **_metadata(key))
+        self._post_parts(dm, message, key)
         log.info("sent a Slack direct message to %s (%s)", person.initials, person.slack_id)
 
     def _dm_channel(self, meeting: Meeting, person: Person | None) -> str | None:
@@ -567,6 +807,10 @@ class SlackBackend(Backend):
         work, self._work = self._work, None
         if work is not None:  # acknowledged commands finish their edits before the bot exits
             work.shutdown(wait=True)
+        with self._public_lock:
+            public, self._public = self._public, None
+        if public is not None:  # and their channel notes go out
+            public.shutdown(wait=True)
 
     # -- secrets and the Web API client -------------------------------------------------
 
@@ -621,12 +865,19 @@ class SlackBackend(Backend):
         Any failure is logged with the method name and raised as BackendError."""
         from slack_sdk.errors import SlackApiError, SlackClientError
 
+        if self._bot_token_refused:  # Slack said the token is no good: do not keep asking
+            log.info("Slack API %s not called: %s was refused earlier (see /healthz)", method, BOT_TOKEN_ENV)
+            error = BackendError(f"Slack API {method} not called: {self._bot_token_refused}")
+            error.code = "token_refused"  # type: ignore[attr-defined]
+            raise error
         func = getattr(self.client, method.replace(".", "_"))
         try:
             return func(**params).data
         except SlackApiError as exc:
             err = (exc.response.get("error") if exc.response is not None else None) or "unknown_error"
             status = getattr(exc.response, "status_code", "?")
+            if err in REVOKED_ERRORS:
+                self._refuse_bot_token(err, method)
             log.error("Slack API %s failed: %s (HTTP %s)", method, err, status)
             error = BackendError(f"Slack API {method} failed: {err}")
             error.code = err  # type: ignore[attr-defined]
@@ -634,6 +885,48 @@ class SlackBackend(Backend):
         except (SlackClientError, OSError) as exc:
             log.error("Slack API %s failed: cannot reach %s (%s)", method, self.api_url, exc)
             raise BackendError(f"Slack API {method} failed: {exc}") from None
+
+    def _refuse_bot_token(self, err: str, method: str) -> None:
+        """The bot token was refused while running (revoked, the app uninstalled, the account
+        deactivated): no post can work until it is replaced and the bot restarted. Said once;
+        ``/healthz`` reports it; in Socket Mode (no /healthz) the bot stops and exits non-zero.
+        In HTTP mode it keeps serving (slash commands are still answered through their
+        response_url, which needs no token) and ``/healthz`` says what is wrong."""
+        message = (f"{BOT_TOKEN_ENV} was refused by Slack ({err}) on {method}: reminders, pings and channel notes "
+                   "cannot be posted; put a valid Bot User OAuth Token (xoxb-…) in the environment and restart")
+        self._bot_token_refused = message
+        self.refused(BOT_TOKEN_ENV, message, fatal=self.settings.mode == "socket")
+
+    def _refuse_app_token(self, err: str) -> None:
+        message = (f"{APP_TOKEN_ENV} was refused by Slack ({err}) on apps.connections.open: no slash command can "
+                   "arrive; generate a new app-level token (xapp-…, scope connections:write) or turn Socket Mode "
+                   "back on, put it in the environment and restart")
+        self.refused(APP_TOKEN_ENV, message, fatal=True)
+
+    def _app_token_client(self):
+        """The Web API client Socket Mode opens connections with (``apps.connections.open`` with
+        the app-level token): a refused token stops the bot instead of being retried forever."""
+        from slack_sdk import WebClient
+        from slack_sdk.errors import SlackApiError
+        from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+        backend = self
+
+        class AppTokenClient(WebClient):
+            def apps_connections_open(self, *, app_token: str, **kwargs: Any):
+                if backend.fatal:  # stopping: do not ask again
+                    raise BackendError(backend.fatal)
+                try:
+                    return super().apps_connections_open(app_token=app_token, **kwargs)
+                except SlackApiError as exc:
+                    err = (exc.response.get("error") if exc.response is not None else None) or "unknown_error"
+                    if err in APP_TOKEN_REFUSED:
+                        backend._refuse_app_token(err)
+                    raise
+
+        return AppTokenClient(base_url=self.api_url, timeout=30, logger=logging.getLogger("chatbot.slack.web"),
+                              retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
+                                              RateLimitErrorRetryHandler(max_retry_count=5)])
 
     def _authenticate(self, stop: threading.Event) -> bool:
         """auth.test until it works: a refused token stops the bot with a clear message, an
@@ -784,23 +1077,36 @@ class SlackBackend(Backend):
                                   slack_sender(self.bot.config, user_id, user_name), meeting_id, allow_unknown=allow,
                                   place=place, spelled=spelled)
         log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
-        text = self.render(message, "" if message.ok else ":warning: ")
         try:
-            resp = respond(text=text, response_type="ephemeral")
-            status = getattr(resp, "status_code", 200)
-            if status >= 300:
-                log.error("Slack response_url answered HTTP %s for %s", status, name)
+            for text in self.render_parts(message, "" if message.ok else ":warning: ", most=MAX_RESPONSES):
+                resp = respond(text=text, response_type="ephemeral")
+                status = getattr(resp, "status_code", 200)
+                if status >= 300:
+                    log.error("Slack response_url answered HTTP %s for %s", status, name)
         except Exception as exc:  # the answer is lost, but the bot keeps running
             log.error("Slack response_url failed for %s: %s", name, exc)
-        if message.ok and message.public is not None and self.settings.public_confirmation:
+        if message.ok and message.announcement is not None and self.settings.public_confirmation:
             meeting = self.bot.config.meeting(meeting_id)
             target = meeting.destinations.slack_channel or channel
             if target:
-                try:
-                    self.call("chat.postMessage", channel=target, text=self.render(message.public),
-                              unfurl_links=False, unfurl_media=False)
-                except BackendError:
-                    pass  # logged by call()
+                # on a queue of its own: a channel post that is rate limited (waiting out a
+                # Retry-After) must not hold a worker, and with it other people's private answers
+                self._public_queue().submit(self._post_public, target, message.announcement)
+
+    def _public_queue(self) -> ThreadPoolExecutor:
+        with self._public_lock:
+            if self._public is None:
+                # one thread: the channel notes go out one at a time, in the order they were made
+                self._public = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack-public")
+            return self._public
+
+    def _post_public(self, target: str, message: Message) -> None:
+        try:
+            self._post_parts(target, message)
+        except BackendError:
+            pass  # logged by call()
+        except Exception:
+            log.exception("Slack: posting a channel note failed")
 
     def _user_label(self, user_id: str, label: str) -> str:
         """How a ``<@U…>`` mention in command text is written down: the roster's name, else
@@ -849,26 +1155,22 @@ class SlackBackend(Backend):
     # -- transports -------------------------------------------------------------------
 
     def _run_socket(self, app, app_token: str, stop: threading.Event) -> None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        backend = self
-
-        class OnceHandler(SocketModeHandler):
+        def first(client, req) -> bool:
             """An envelope Slack delivers again (same ``envelope_id``: our ack did not reach it
             in time, or a reconnect) is acknowledged and not acted on again."""
+            if self.first_delivery(f"slack-envelope:{req.envelope_id}"):
+                return True
+            log.info("Slack delivered envelope %s again (retry %s, %s); it was handled already: "
+                     "acknowledged, not acted on", req.envelope_id, req.retry_attempt, req.retry_reason or "-")
+            from slack_sdk.socket_mode.response import SocketModeResponse
 
-            def handle(self, client, req) -> None:
-                if backend.first_delivery(f"slack-envelope:{req.envelope_id}"):
-                    return super().handle(client, req)
-                log.info("Slack delivered envelope %s again (retry %s, %s); it was handled already: "
-                         "acknowledged, not acted on", req.envelope_id, req.retry_attempt, req.retry_reason or "-")
-                from slack_sdk.socket_mode.response import SocketModeResponse
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return False
 
-                client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-
-        handler = OnceHandler(app, app_token, logger=logging.getLogger("chatbot.slack.socket"),
-                              web_client=self.client, ping_interval=SOCKET_PING_INTERVAL)
+        handler = prompt_socket_mode_handler(app, app_token, logging.getLogger("chatbot.slack.socket"), self._app_token_client(),
+                                             first)
         self._socket_handler = handler
         delay = 1.0
         while not stop.is_set():
@@ -878,7 +1180,7 @@ class SlackBackend(Backend):
                 break
             except SlackApiError as exc:
                 err = exc.response.get("error") if exc.response is not None else "unknown_error"
-                if err in AUTH_ERRORS:
+                if err in AUTH_ERRORS or err in APP_TOKEN_REFUSED:
                     raise ConfigError(f"{APP_TOKEN_ENV} was refused by Slack ({err}); use an app-level token "
                                       "(xapp-…) with the connections:write scope") from None
                 log.warning("Slack API apps.connections.open failed: %s; retrying in %.0f s", err, delay)
@@ -893,12 +1195,12 @@ class SlackBackend(Backend):
 
         from .. import web
 
-        bolt = SlackRequestHandler(app, path=HTTP_PATH)
-        bolt = _refuse_garbled_timestamps(bolt)
+        bolt = _checked_requests(SlackRequestHandler(app, path=HTTP_PATH), lambda: self._env(SIGNING_SECRET_ENV))
         wsgi = web.by_path({HTTP_PATH: self._acks.wrap(bolt) if self._acks else bolt}, web.make_app(self.bot))
         host, port = self.settings.host, self.settings.port
         try:
-            server = make_server(host, port, wsgi, server_class=web.ThreadingServer, handler_class=_QuietHandler)
+            # body size limit, read timeouts and a bound on connections: see web.Limits
+            server = web.make_wsgi_server(host, port, wsgi, log_level=logging.DEBUG)
         except OSError as exc:
             raise ConfigError(f"slack.host/slack.port: cannot listen on {host}:{port}: "
                               f"{exc.strerror or exc}") from None

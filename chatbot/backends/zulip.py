@@ -50,8 +50,8 @@ from .. import __version__
 from ..bot import Bot, Sender
 from ..commands import looks_like_command, top_words
 from ..config import ConfigError, Meeting, Person
-from ..messages import Link, Mention, Message, Text, Time, UserText, error
-from ..schedule import UTC, occurrences
+from ..messages import Link, Mention, Message, Text, Time, UserText, render, error
+from ..schedule import UTC
 from .base import Backend, BackendError
 
 log = logging.getLogger(__name__)
@@ -76,13 +76,16 @@ CATCH_UP_MAX = 1000
 CATCH_UP_WINDOW = 24 * 3600.0  # seconds
 CATCH_UP_BATCH = 200  # messages per GET /messages (Zulip recommends at most 1000)
 SEEN_IDS_KEPT = 5000  # message ids remembered as handled, so none is handled twice
-# Answers per conversation (a stream's topic, a direct-message group): this many at once, then
+# Commands per conversation (a stream's topic, a direct-message group): this many at once, then
 # one more every REPLY_REFILL seconds. Another bot (or a script) that is not flagged as a bot
 # cannot make the bot talk without end; people never type that fast.
-REPLY_BURST = 10
-REPLY_REFILL = 3.0  # seconds
+REPLY_BURST = 30
+REPLY_REFILL = 1.0  # seconds
 FEATURE_INCLUDE_ANCHOR = 155  # Zulip 6.0: GET /messages takes include_anchor
-FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private)
+FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private), and dm: (before: pm-with:)
+FEATURE_CHANNEL = 250  # Zulip 9.0: the narrow operator channel (before: stream)
+FIND_RECENT = 100  # the bot's newest messages in a topic looked at after a crash
+FIND_SLACK_SECONDS = 120  # and only those from this long before the intent on (clock skew)
 # Reactions that tick an action item: ✅ (Zulip's name "check", aliases "all_good", "approved";
 # other emoji sets call it "white_check_mark"), ✔ ("check_mark", "heavy_check_mark") and ☑
 # ("checkbox", "ballot_box_with_check"). Matched by Unicode code point (emoji_code) where the
@@ -216,6 +219,14 @@ class ReplyLimiter:
     def __init__(self, burst: int = REPLY_BURST, refill: float = REPLY_REFILL, clock=time.monotonic):
         self.burst, self.refill, self.clock = burst, refill, clock
         self._buckets: dict[Any, tuple[float, float]] = {}
+        self._told: set[Any] = set()  # conversations told about the limit since their last command ran
+
+    def first_refusal(self, key: Any) -> bool:
+        """True once per run of refused commands: the conversation is told, once, why."""
+        if key in self._told:
+            return False
+        self._told.add(key)
+        return True
 
     def allow(self, key: Any) -> bool:
         now = self.clock()
@@ -223,10 +234,13 @@ class ReplyLimiter:
         tokens = min(float(self.burst), tokens + (now - at) / self.refill)
         allowed = tokens >= 1
         self._buckets[key] = (tokens - 1 if allowed else tokens, now)
+        if allowed:
+            self._told.discard(key)
         if len(self._buckets) > 10000:  # forget conversations whose bucket is full again
             full = [k for k, (n, a) in self._buckets.items() if n + (now - a) / self.refill >= self.burst]
             for k in full:
                 del self._buckets[k]
+                self._told.discard(k)
         return allowed
 
 
@@ -317,31 +331,38 @@ def topic_name(meeting: Meeting, date: dt.datetime) -> str:
     return topic[: MAX_TOPIC - 1].rstrip() + "…"  # the pattern's own text is too long
 
 
+class ZulipRenderer:
+    """Zulip Markdown: mentions only of roster people, times as ``<time:…>``.
+    ``lookup(email) -> (user_id, full_name) | None`` resolves roster people to Zulip users."""
+
+    def __init__(self, lookup=None):
+        self.lookup = lookup
+
+    def text(self, seg: Text) -> str:
+        # bot text, but it may quote what someone typed (an unknown command word)
+        text = defuse_mentions(seg.text)
+        return f"**{text}**" if seg.bold else text
+
+    def user_text(self, seg: UserText) -> str:
+        return neutralize(seg.text)
+
+    def time(self, seg: Time) -> str:
+        return global_time(seg.at)
+
+    def link(self, seg: Link) -> str:
+        return _link(seg.url, seg.label)
+
+    def mention(self, seg: Mention) -> str:
+        found = self.lookup(seg.person.zulip_email) if (self.lookup and seg.person.zulip_email) else None
+        if found:
+            return mention_syntax(found[1] or seg.person.name, found[0])
+        return mention_syntax(seg.person.name, None)
+
+
 def render_zulip(message: Message, lookup=None) -> str:
-    """``lookup(email) -> (user_id, full_name) | None`` resolves roster people to Zulip users."""
-    out: list[str] = []
-    for line in message.lines:
-        parts: list[str] = []
-        for seg in line:
-            if isinstance(seg, Text):
-                # bot text, but it may quote what someone typed (an unknown command word)
-                text = defuse_mentions(seg.text)
-                parts.append(f"**{text}**" if seg.bold else text)
-            elif isinstance(seg, UserText):
-                parts.append(neutralize(seg.text))
-            elif isinstance(seg, Time):
-                parts.append(global_time(seg.at))
-            elif isinstance(seg, Link):
-                parts.append(_link(seg.url, seg.label))
-            elif isinstance(seg, Mention):
-                found = lookup(seg.person.zulip_email) if (lookup and seg.person.zulip_email) else None
-                if found:
-                    parts.append(mention_syntax(found[1] or seg.person.name, found[0]))
-                else:
-                    parts.append(mention_syntax(seg.person.name, None))
-        out.append("".join(parts))
-    # may be longer than Zulip keeps: ZulipBackend.send_long splits it into several messages
-    return "\n".join(out)
+    """The message in Zulip Markdown (may be longer than Zulip keeps: ZulipBackend.send_long
+    splits it into several messages)."""
+    return render(ZulipRenderer(lookup), message)
 
 
 # ---------------------------------------------------------------------------------------
@@ -567,17 +588,14 @@ class ZulipBackend(Backend):
         self._lookup_user("")
 
     def topic_for(self, meeting: Meeting, message: Message) -> str:
-        """``destinations.zulip_topic`` with ``{name}`` and ``{date}`` (the meeting's start,
-        taken from the message's first time, in the meeting's own zone)."""
-        when = next((seg.at for line in message.lines for seg in line if isinstance(seg, Time)), None)
-        if when is None:  # e.g. the action-item summary: it is about the next meeting
-            try:
-                date = self.bot.next_meeting(meeting).start
-            except Exception:
-                date = self.bot.now()
-        else:
-            occ = next(occurrences(meeting, when, limit=1), None)
-            date = occ.start if occ is not None and occ.start_utc == when.astimezone(UTC) else when
+        """``destinations.zulip_topic`` with ``{name}`` and ``{date}``: the start of the meeting
+        the message is about (``message.about``), else of the next meeting."""
+        if message.about is not None:
+            return topic_name(meeting, message.about.start)
+        try:
+            date = self.bot.next_meeting(meeting).start
+        except Exception:
+            date = self.bot.now()
         return topic_name(meeting, date)
 
     # -- sending ------------------------------------------------------------------------
@@ -627,6 +645,7 @@ class ZulipBackend(Backend):
                 time.sleep(delay)
                 continue
             if code in AUTH_ERRORS:
+                self._refuse_key(code, f"sending {what}")
                 raise BackendError(f"Zulip refused the bot's credentials ({code}: {self._clean(str(res.get('msg')))})")
             raise BackendError(f"Zulip refused {what}: {self._clean(str(res.get('msg')))} ({code or 'no code'})")
 
@@ -819,6 +838,58 @@ class ZulipBackend(Backend):
             self.remember_listing(sent, message, meeting.id, conversation_key(target))
             return
         self.post(meeting, message)
+
+    def intent_data(self, meeting: Meeting, message: Message) -> dict[str, Any]:
+        """What :meth:`find_sent` needs to recognise the post after a crash: its content exactly
+        as it will be sent, and its topic."""
+        self._client()  # as post() does: mentions are rendered with the server's user ids
+        return {"text": self.render(message), "topic": self.topic_for(meeting, message)}
+
+    def find_sent(self, meeting: Meeting, key: str, since: dt.datetime, data: dict[str, Any],
+                  person: Person | None = None) -> bool | None:
+        """After a crash: whether the post recorded as an intent at ``since`` (``data["text"]``:
+        its content) is on the server: the bot's own recent messages in the meeting's topic (or
+        its direct messages with ``person``), ``GET /messages`` with a narrow. Zulip keeps no
+        metadata on messages, so the content must match exactly. BackendError when the server
+        cannot be asked now; None when it never can (the runner then posts)."""
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return None
+        creds = self.credentials()
+        client = self._client()
+        level = int(getattr(client, "feature_level", 0) or 0)
+        me = {"operator": "sender", "operand": creds["email"]}
+        if person is not None and meeting.actions.ping == "dm" and person.zulip_email:
+            where = f"the direct messages with {person.initials}"
+            narrow = [{"operator": "dm" if level >= FEATURE_IS_DM else "pm-with", "operand": [person.zulip_email]}, me]
+        else:
+            stream = meeting.destinations.zulip_stream
+            if not stream:
+                return False
+            topic = data.get("topic")
+            if not isinstance(topic, str) or not topic:
+                return None
+            where = f"#{stream} > {topic}"
+            narrow = [{"operator": "channel" if level >= FEATURE_CHANNEL else "stream", "operand": stream},
+                      {"operator": "topic", "operand": topic}, me]
+        with self._send_lock:
+            res = client.get_messages({"anchor": "newest", "num_before": FIND_RECENT, "num_after": 0,
+                                       "narrow": narrow, "apply_markdown": False, "client_gravatar": True})
+        if res.get("result") != "success":
+            code = res.get("code")
+            if code == "RATE_LIMIT_HIT" or res.get("result") == "http-error" or \
+                    res.get("status_code") in (429, 500, 502, 503, 504):
+                raise BackendError(f"cannot look for the post in {where}: {self._clean(str(res.get('msg')))}")
+            log.warning("Zulip: cannot look for a post made before a crash in %s: %s (%s)", where,
+                        self._clean(str(res.get("msg"))), code)
+            return None
+        oldest = since.timestamp() - FIND_SLACK_SECONDS
+        want = text.strip()
+        for m in res.get("messages") or []:
+            if isinstance(m, dict) and (m.get("timestamp") or 0) >= oldest \
+                    and str(m.get("content") or "").strip() == want:
+                return True
+        return False
 
     # -- receiving ----------------------------------------------------------------------
 
@@ -1067,18 +1138,29 @@ class ZulipBackend(Backend):
                         messages[-1]["id"] if messages else since)
         return True
 
+    def _refuse_key(self, code: str, what: str) -> None:
+        """The server refused the bot's key while running (regenerated, the bot deactivated):
+        nothing works until the key is replaced, so say which credential, once, and stop (the
+        process exits non-zero) rather than retry every minute."""
+        creds = self._creds or {}
+        credential = f"the API key in {creds['config_file']}" if creds.get("config_file") else API_KEY_ENV
+        message = (f"Zulip refused the bot's credentials ({code}) on {what}: {credential} (for "
+                   f"{creds.get('email') or '?'}) no longer works; put the bot's current API key there and restart")
+        self.refused(API_KEY_ENV if not creds.get("config_file") else "zuliprc", message, fatal=True)
+
     def _api_problem(self, what: str, res: dict[str, Any], stop: threading.Event, backoff: _Backoff) -> None:
         code = res.get("code")
+        if code in AUTH_ERRORS:
+            self._refuse_key(code, what)  # stops the bot (the runner's stop event)
+            stop.wait(backoff.next())
+            return
         if code == "RATE_LIMIT_HIT" or res.get("status_code") == 429:
             delay = _retry_after(res)
             log.warning("Zulip: rate limited on %s; retrying in %.1f s", what, delay)
         else:
             delay = backoff.next()
-            if code in AUTH_ERRORS:
-                log.error("Zulip: %s refused the credentials (%s); retrying in %.0f s", what, code, delay)
-            else:
-                log.warning("Zulip: %s failed: %s (%s); retrying in %.0f s", what,
-                            self._clean(str(res.get("msg"))), code or res.get("status_code"), delay)
+            log.warning("Zulip: %s failed: %s (%s); retrying in %.0f s", what,
+                        self._clean(str(res.get("msg"))), code or res.get("status_code"), delay)
         stop.wait(delay)
 
     # -- commands -----------------------------------------------------------------------
@@ -1149,9 +1231,17 @@ class ZulipBackend(Backend):
             return False
         conversation = (target["type"], str(target["to"]), target.get("topic", ""))
         if not self.limiter.allow(conversation):
-            log.warning("Zulip: not answering %s in %s: more than %d commands in a row in this conversation "
-                        "(one more every %.0f s)", msg.get("sender_email"), where, self.limiter.burst,
+            log.warning("Zulip: not running a command of %s in %s: more than %d commands in a row in this "
+                        "conversation (one more every %.0f s)", msg.get("sender_email"), where, self.limiter.burst,
                         self.limiter.refill)
+            if self.limiter.first_refusal(conversation):
+                notice = error(f"too many commands in this conversation at once: this one was not run, nor will "
+                               f"be any more in the next few seconds (at most {self.limiter.burst} in a row, then "
+                               f"one every {self.limiter.refill:g} s). Send it again in a minute.")
+                try:
+                    self.send_long(target, ":warning: " + self.render(notice), f"the rate-limit notice in {where}")
+                except BackendError as exc:
+                    log.error("Zulip: %s", exc)
             return False
         sender = self._sender(msg)
         log.info("Zulip: command from %s in %s: %r", msg.get("sender_email"), where, text[:80])
@@ -1165,8 +1255,8 @@ class ZulipBackend(Backend):
             spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in top_words() if w != "help"} \
                 if mentioned and bot_name.strip() else None
             allowed = self.bot.config.bot.allowed_places
-            conversation = conversation_key(target, place)
-            done = self._done_reply(text, conversation, sender) if not lost and (
+            listed_in = conversation_key(target, place)
+            done = self._done_reply(text, listed_in, sender) if not lost and (
                 place is None or not allowed or place in allowed) else None
             bare = text.strip().lstrip("/")
             if done is None and DONE_RE.match(bare) and bare.lower().startswith("done"):
@@ -1194,7 +1284,7 @@ class ZulipBackend(Backend):
                     except KeyError:
                         listed_meeting = None
                     if listed_meeting:
-                        self.remember_listing(sent, answer, listed_meeting, conversation)
+                        self.remember_listing(sent, answer, listed_meeting, listed_in)
         return True
 
     def _sender_is_bot(self, msg: dict[str, Any]) -> bool:

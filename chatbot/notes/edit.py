@@ -23,7 +23,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from filelock import FileLock, Timeout
 
@@ -157,7 +157,7 @@ def _swap_checked(tmp: str, path: Path, ours: bytes, wanted: bytes) -> bool:
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
-_renameat2: Callable | None | bool = None  # None: not looked up yet; False: not available
+_renameat2: Any = None  # None: not looked up yet; False: not available; else libc's function
 
 
 def _exchange(a: str | Path, b: str | Path) -> bool:
@@ -172,7 +172,7 @@ def _exchange(a: str | Path, b: str | Path) -> bool:
                 fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
                 fn.restype = ctypes.c_int
                 _renameat2 = fn
-    if not _renameat2:
+    if _renameat2 is False:
         return False
     if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
@@ -477,6 +477,11 @@ _PROSE_BULLET = re.compile(r"^([ \t]*(?:[-*+]|[0-9]{1,9}[.)])[ \t]+)(?!\[[ xX]\]
 
 
 def tick_prose(path: Path, line: int, expect_text: str) -> EditResult:
+    """:func:`ticking_prose` applied to the notes file at ``path``. Call under ``locked``."""
+    return _apply(path, ticking_prose(line, expect_text))
+
+
+def ticking_prose(line: int, expect_text: str) -> LineEdit:
     """Mark the prose list item on 1-based ``line`` done by turning it into a ticked checkbox
     in place, if it still holds ``expect_text``: ``- JRG: will x`` -> ``- [x] JRG: will x``.
     Only that line changes (bullet, indentation and line ending kept)."""
@@ -491,9 +496,9 @@ def tick_prose(path: Path, line: int, expect_text: str) -> EditResult:
             raise EditError("the notes file changed since the item was listed; list the items again")
         new = m.group(1) + "[x] " + lines[line - 1][m.end():]
         lines[line - 1] = new
-        return lines, EditResult(path, line, new.rstrip("\r\n"))
+        return lines, EditResult(notes.path, line, new.rstrip("\r\n"))
 
-    return _apply(path, change)
+    return change
 
 
 def set_checked(path: Path, line: int, expect_text: str, checked: bool = True) -> EditResult:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import jinja2
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..config import Config, Meeting
@@ -27,6 +28,23 @@ DEFAULT_TEMPLATE = """\
 
 - [ ] ...
 """
+
+
+class _TemplateSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox (no Python internals, no changing what the template is
+    given), where ``*`` and ``**`` also cannot build a huge string, list or number."""
+
+    intercepted_binops = frozenset(["*", "**"])
+    LIMIT = 1_000_000
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 100:
+            raise SecurityError("exponent too large in the template")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > self.LIMIT:
+                    raise SecurityError("the template repeats text or a list too many times")
+        return super().call_binop(context, operator, left, right)
 
 
 class NotesFiles:
@@ -63,8 +81,7 @@ class NotesFiles:
         tpl_path = self.meeting.notes.template
         # A template may come from the notes repository (anyone who can open a pull request):
         # rendered in Jinja's sandbox, with only the allow-listed environment variables.
-        env = ImmutableSandboxedEnvironment(keep_trailing_newline=True, autoescape=False,
-                                            undefined=jinja2.StrictUndefined)
+        env = _TemplateSandbox(keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined)
         allowed = {name: os.environ[name] for name in self.config.templates.env if name in os.environ}
         try:
             if tpl_path is None:
@@ -82,6 +99,9 @@ class NotesFiles:
             raise EditError(f"the notes template {tpl_path} could not be read: {exc.strerror}") from None
         except UnicodeDecodeError as exc:
             raise EditError(f"the notes template {where} is not UTF-8 text (byte {exc.start})") from None
+        except Exception as exc:  # the template's own code failed (a range or number too big, ...)
+            raise EditError(f"the notes template {where} could not be rendered: "
+                            f"{type(exc).__name__}: {exc}") from None
 
     def ensure(self, occurrence: Occurrence) -> tuple[Path, bool]:
         """The occurrence's notes file, created from the template if missing. Call under lock."""

@@ -417,7 +417,7 @@ def read_notes(path: Path) -> Notes:
     the path is refused at once (opened without blocking, checked on the open descriptor, so
     nothing can swap it in between)."""
     try:
-        data = _read_regular(Path(path))
+        data = read_regular_file(Path(path))
     except FileNotFoundError:
         raise NotesError(path, "notes file not found") from None
     except OSError as exc:
@@ -433,7 +433,9 @@ class _NotRegular(OSError):
     pass
 
 
-def _read_regular(path: Path) -> bytes:
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file; OSError (EINVAL, "not a regular file")
+    at once for a FIFO, device or socket, which would block or never end."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     try:
         st = os.fstat(fd)

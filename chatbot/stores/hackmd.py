@@ -116,10 +116,10 @@ class HackMDStore(NotesStore):
                     ref = NoteRef(note.id, note.publish_link or note_url(self.settings.site_url, note.id), note.title,
                                   team)
                 elif team and (title := self.title_for(day)):
-                    note = self.client.find_team_note(team, title)
-                    if note is not None:
-                        ref = NoteRef(note.id, note.publish_link or note_url(self.settings.site_url, note.id),
-                                      note.title, team)
+                    titled = self.client.find_team_note(team, title)
+                    if titled is not None:
+                        ref = NoteRef(titled.id, titled.publish_link or note_url(self.settings.site_url, titled.id),
+                                      titled.title, team)
         except HackMDError as exc:
             log.warning("HackMD: %s", exc)
             raise EditError(f"HackMD: {exc}") from None

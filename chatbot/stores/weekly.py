@@ -101,15 +101,13 @@ class Weekly:
     # -- the steps ----------------------------------------------------------------------
 
     def text(self, occ: Occurrence) -> str:
-        """The template rendered for ``occ``, with open action items carried over."""
-        from .. import actions as act
-        files = self.bot.files(self.meeting)
-        text = files.checked_render(occ)
-        m = self.meeting
-        section = m.notes.actions_section
-        if m.actions.enabled and m.actions.carry_over and section:
-            for item in act.open_actions(self.bot.config, m, occ.date, today=self.bot.held_until(m)):
-                text, _ = apply_to_text(text, adding(section, act.carried_line(item)), "the rendered template")
+        """The template rendered for ``occ``, with open action items and deferred topics carried
+        over (as new notes files get them)."""
+        from ..agenda import carried_lines
+        text = self.bot.files(self.meeting).checked_render(occ)
+        section = self.meeting.notes.actions_section
+        for line in carried_lines(self.bot, self.meeting, occ) if section else []:
+            text, _ = apply_to_text(text, adding(section, line), "the rendered template")
         return text
 
     def publish(self, day: dt.date | None = None) -> PublishResult:
@@ -163,7 +161,7 @@ class Weekly:
     def nudge_message(self, day: dt.date, pr: PullInfo, synced: bool) -> Message:
         rec = load_record(self.records, self.meeting.id, day)
         why = "is not merged yet" if synced else "has not been synced from HackMD yet"
-        msg = Message(kind="notice").add(
+        msg = Message(kind="notice", about=occurrence_on(self.meeting, day)).add(
             Text(f"The notes of {self.meeting.name} on {day.isoformat()}", bold=True), f" {why}: ",
             Link(pr.html_url, f"pull request #{pr.number}"))
         if rec and rec.note_url:

@@ -128,6 +128,7 @@ class FakeSlack:
         self._rate_limits: dict[str, list[int]] = {}
         self._failures: dict[str, list[tuple[str, int]]] = {}
         self._hooks: dict[tuple[str, str], list[Callable[[Recorded], None]]] = {}
+        self._revoked: dict[str, str] = {}  # token -> the error Slack answers it with
         self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages kept, oldest first
         self._live: list[ServerConnection] = []
         self._ts = itertools.count(1)
@@ -209,6 +210,17 @@ class FakeSlack:
         """Answer the next ``times`` calls of ``method`` with ``{"ok": false, "error": error}``."""
         with self._lock:
             self._failures.setdefault(method, []).extend([(error, status)] * times)
+
+    def revoke(self, which: str = "bot", error: str | None = None) -> None:
+        """Revoke a token, as a workspace admin (or Slack) does: every later call with it is
+        answered ``ok: false`` with ``error`` (``token_revoked`` for the bot token and
+        ``invalid_auth`` for the app-level one, by default); revoking the app-level token
+        also closes its Socket Mode connections."""
+        token = self.bot_token if which == "bot" else self.app_token
+        with self._lock:
+            self._revoked[token] = error or ("token_revoked" if which == "bot" else "invalid_auth")
+        if which != "bot" and self.live_connections:
+            self.drop_connections()
 
     def on_next(self, method: str, callback: Callable[[Recorded], None], when: str = "after") -> None:
         """Run ``callback(request)`` once, at the next call of ``method``: ``when="after"`` the
@@ -336,6 +348,10 @@ class FakeSlack:
         want = self.app_token if method == "apps.connections.open" else self.bot_token
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, {}
+        with self._lock:
+            revoked = self._revoked.get(token)
+        if revoked:
+            return 200, {"ok": False, "error": revoked}, {}
         if token != want:
             if method == "apps.connections.open" and token == self.bot_token:
                 return 200, {"ok": False, "error": "not_allowed_token_type"}, {}

@@ -1,0 +1,41 @@
+"""What ``/healthz`` reports: problems the bot cannot fix by itself (a credential the platform
+refused at run time). Backends record them here; :func:`chatbot.web.respond` answers ``/healthz``
+with ``503`` and the list while there is any. Never holds a secret: problems name the
+environment variable (``SLACK_BOT_TOKEN``), never its value."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class Health:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._problems: dict[str, str] = {}
+
+    def fail(self, what: str, why: str) -> None:
+        with self._lock:
+            self._problems[what] = why
+
+    def clear(self, what: str) -> None:
+        with self._lock:
+            self._problems.pop(what, None)
+
+    @property
+    def problems(self) -> list[str]:
+        with self._lock:
+            return list(self._problems.values())
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def health_of(bot: Any) -> Health:
+    """The bot's health record (made on first use: the core need not know about it)."""
+    health = getattr(bot, "health", None)
+    if not isinstance(health, Health):
+        health = Health()
+        bot.health = health
+    return health
