@@ -289,3 +289,35 @@ def test_the_fake_answers_reactions_and_edits_as_zulip_does(fake):
     assert late["result"] == "error" and fake.message(mid)["content"] == "~~1. an item~~ done"
     assert other.get_user_by_id(maria.user_id)["user"]["timezone"] == "Asia/Tokyo"
     assert bot.add_reaction({"message_id": 999999, "emoji_name": "check"})["result"] == "error"
+
+
+def test_a_reaction_on_an_item_changed_in_the_notes_since_is_refused_and_the_edit_kept(fake, start_bot, tmp_path):
+    maria = fake.add_user("maria@example.org", "Maria Owner", api_key="maria-key")
+    past_notes(tmp_path, "- [ ] MO: write the docs\n")
+    start_bot(config(), fake_now=BEFORE_PINGS)
+    (ping,) = wait_dm(fake, maria)
+    path = tmp_path / "notes" / "20260107-eco.md"
+    path.write_text(notes_text(tmp_path).replace("write the docs", "write the docs (half done)"), encoding="utf-8")
+    fake.react(maria, ping["id"], "check")
+    (_, told) = wait_dm(fake, maria, 2)
+    assert told["content"].startswith(":warning: Your ✅ did not tick the action item")
+    assert "- [ ] MO: write the docs (half done)" in notes_text(tmp_path)
+    assert fake.edits == []
+
+
+def test_the_ledger_remembers_listings(tmp_path):
+    from chatbot.state import LISTINGS_KEPT_FOR, Ledger
+
+    ledger = Ledger(tmp_path / "state.sqlite3")
+    items = [{"n": 2, "id": "2026-01-07:9:abc", "line": 1}]
+    ledger.remember_listing("zulip:5", "zulip:dm:a@x.org", "eco", items, "head\n2. item", now=1000.0)
+    ledger.remember_listing("zulip:7", "zulip:dm:a@x.org", "eco", [], "newer", now=2000.0)
+    assert ledger.latest_listing("zulip:dm:a@x.org")["message"] == "zulip:7"
+    assert ledger.latest_listing("zulip:dm:b@x.org") is None
+    ledger.update_listing("zulip:5", "head\n~~2. item~~")
+    ledger.close()
+    again = Ledger(tmp_path / "state.sqlite3")  # a restart
+    got = again.listing("zulip:5")
+    assert (got["meeting"], got["items"], got["content"]) == ("eco", items, "head\n~~2. item~~")
+    again.remember_listing("zulip:9", "zulip:dm:c@x.org", "eco", items, "x", now=1000.0 + LISTINGS_KEPT_FOR + 1)
+    assert again.listing("zulip:5") is None  # older than kept: forgotten
