@@ -113,6 +113,7 @@ class Reminders:
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._lock = threading.Lock()
         self._unrecorded: set[str] = set()  # sent, but the ledger could not record it (disk full)
+        self._bad_zones: set[tuple[str, str]] = set()  # (initials, zone) the platform gave, unknown here
         self._stopping = False
 
     def start(self) -> None:
@@ -387,8 +388,10 @@ class Reminders:
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            log.warning("%s reports the unknown time zone %r for %s; pinging at ping_before", self.backend.name,
-                        zone, person.initials)
+            if (person.initials, zone) not in self._bad_zones:  # said once, not at every recheck
+                self._bad_zones.add((person.initials, zone))
+                log.warning("%s reports the unknown time zone %r for %s; pinging at ping_before", self.backend.name,
+                            zone, person.initials)
             return None
         return zone
 
