@@ -10,7 +10,6 @@ import pytest
 from chatbot.config import parse_waking_hours
 from chatbot.schedule import ping_time
 
-UTC = dt.timezone.utc
 DAY = (dt.time(9), dt.time(18))
 
 

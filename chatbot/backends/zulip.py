@@ -734,7 +734,7 @@ class ZulipBackend(Backend):
             except Exception as exc:
                 log.warning("Zulip: cannot look up user %s: %s", uid, self._describe(exc))
                 return None
-            user = res.get("user") or {} if res.get("result") == "success" else {}
+            user = (res.get("user") or {}) if res.get("result") == "success" else {}
             if not user.get("email"):
                 log.warning("Zulip: cannot look up user %s: %s", uid, res.get("msg"))
                 return None

@@ -306,7 +306,7 @@ class FakeZulip:
                                "reaction_type": reaction_type})
             self.lock.notify_all()
 
-    def _message_route(self, h, record: "Request", user: User, method: str, endpoint: str,
+    def _message_route(self, h, record: Request, user: User, method: str, endpoint: str,
                        params: dict[str, Any]):
         """``PATCH /messages/{id}``, ``POST``/``DELETE /messages/{id}/reactions``; None: not one."""
         m = re.fullmatch(r"messages/(\d+)(/reactions)?", endpoint)
@@ -339,7 +339,7 @@ class FakeZulip:
         self.react(user, mid, name, code, kind, "add" if method == "POST" else "remove")
         return self._ok(h, record)
 
-    def _edit(self, h, record: "Request", user: User, msg: dict[str, Any], params: dict[str, Any]):
+    def _edit(self, h, record: Request, user: User, msg: dict[str, Any], params: dict[str, Any]):
         """As zerver/views/message_edit.py: the sender edits the content, within the limits."""
         content = params.get("content")
         if content is None:
