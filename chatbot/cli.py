@@ -292,9 +292,30 @@ def cmd_check_config(args, config) -> int:
             print("  action items: off")
         template = config.resolve(m.notes.template) if m.notes.template else "the built-in template"
         exists = "exists" if files.path_for(occ).exists() else "not created yet"
-        print(f"  notes store: Markdown files in {files.directory}, named {m.notes.filename} "
-              f"(next: {files.path_for(occ).name}, {exists}); new ones from {template}; "
-              f"agenda items under '{m.notes.agenda_section}'")
+        if m.notes.store == "hackmd":
+            hm = m.hackmd
+            token = "set" if os.environ.get("HACKMD_TOKEN") else "NOT SET: agenda commands will fail"
+            where = f"team {hm.team}" if hm.team else "the token's own notes"
+            print(f"  notes store: a live HackMD note per meeting ({where}, API {hm.api_url}), created from "
+                  f"{template}; agenda items under '{m.notes.agenda_section}'; HACKMD_TOKEN {token} "
+                  "(needs: read and write notes of the team); past notes (action items) in "
+                  f"{files.directory}, named {m.notes.filename}")
+            gh = m.github
+            if gh.repo:
+                gtoken = "set" if os.environ.get("GITHUB_TOKEN") else "NOT SET: publish and sync will fail"
+                when = lambda d, what: f"{format_duration(d)} {what}" if d is not None else "only by hand"  # noqa: E731
+                print(f"  weekly notes PR: {gh.repo}, branch {occ.start.strftime(gh.branch)} "
+                      f"(pattern {gh.branch}) into {gh.base}; publish {when(gh.publish_before, 'before')}, "
+                      f"sync {when(gh.sync_after, 'after the end')}, nudge the chair "
+                      f"{when(gh.nudge_after, 'after the end')}; GITHUB_TOKEN {gtoken} (needs: pull requests "
+                      f"read/write; the branch is pushed with the clone's own Git credentials)")
+            else:
+                print("  weekly notes PR: off ([meetings.github] repo not set; the HackMD note is not published "
+                      "to Git by the bot)")
+        else:
+            print(f"  notes store: Markdown files in {files.directory}, named {m.notes.filename} "
+                  f"(next: {files.path_for(occ).name}, {exists}); new ones from {template}; "
+                  f"agenda items under '{m.notes.agenda_section}'")
         g = m.git
         if g.enabled:
             target = f"{g.remote} {g.branch}" if g.branch else f"{g.remote}, the checked-out branch"

@@ -207,3 +207,17 @@ def test_the_scheduled_pipeline_publishes_syncs_and_nudges_the_chair_once(world,
     rem.fire_pipeline("eco")
     (nudge,) = backend.sent
     assert nudge[0] == "JRG" and "not merged yet" in nudge[1] and "pull/" in nudge[1]
+
+
+def test_check_config_explains_the_store_the_branch_and_the_tokens(world):
+    res = world.cli("check-config")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "live HackMD note" in out and f"team {world.hm.team}" in out and "HACKMD_TOKEN set" in out
+    assert "branch 2026-01-07-meeting-notes (pattern %Y-%m-%d-meeting-notes) into main" in out
+    assert "GITHUB_TOKEN set" in out and "pull requests" in out
+    env = {k: v for k, v in world.env.items() if k not in ("HACKMD_TOKEN", "GITHUB_TOKEN")}
+    missing = subprocess.run([sys.executable, "-m", "chatbot", "check-config", "--config", str(world.config_path)],
+                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert "HACKMD_TOKEN NOT SET" in missing.stdout and "GITHUB_TOKEN NOT SET" in missing.stdout
+    assert world.hm.token not in out and world.gh.token not in out
