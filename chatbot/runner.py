@@ -110,6 +110,7 @@ class Reminders:
         self.ledger = ledger if ledger is not None else default_ledger(bot)
         if getattr(backend, "ledger", None) is None:  # what the backend remembers goes there too
             backend.ledger = self.ledger
+        backend.people_changed = self.people_changed
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._lock = threading.Lock()
         self._unrecorded: set[str] = set()  # sent, but the ledger could not record it (disk full)
@@ -198,9 +199,7 @@ class Reminders:
                                        id=f"reminders:{meeting.id}", coalesce=True,
                                        misfire_grace_time=grace, max_instances=1)
             if meeting.actions.enabled and meeting.actions.ping_before:
-                recheck = max(min(self.bot.config.bot.reminder_grace / 2, dt.timedelta(minutes=5)),
-                              dt.timedelta(seconds=30))
-                self.scheduler.add_job(self.fire_pings, PingTrigger(self, meeting, offset, recheck),
+                self.scheduler.add_job(self.fire_pings, self._ping_trigger(meeting),
                                        args=[meeting.id], id=f"pings:{meeting.id}", coalesce=True,
                                        misfire_grace_time=grace, max_instances=1)
             if weekly_enabled(meeting):
@@ -359,6 +358,30 @@ class Reminders:
         return results
 
     # -- action-item pings, each at its owner's own moment ----------------------------------
+
+    def _ping_trigger(self, meeting: Meeting) -> PingTrigger:
+        offset = getattr(self.bot.clock, "offset", dt.timedelta(0))
+        recheck = max(min(self.bot.config.bot.reminder_grace / 2, dt.timedelta(minutes=5)), dt.timedelta(seconds=30))
+        return PingTrigger(self, meeting, offset, recheck)
+
+    def people_changed(self) -> None:
+        """The backend learned new time zones (e.g. once connected): the ping moments are
+        computed again, soon, in the scheduler's thread (this returns at once)."""
+        if self.scheduler.running:
+            self.scheduler.add_job(self._recompute_pings, "date", run_date=dt.datetime.now(UTC),
+                                   id="people-changed", replace_existing=True, misfire_grace_time=None)
+
+    def _recompute_pings(self) -> None:
+        for meeting in self.bot.config.meetings:
+            job = self.scheduler.get_job(f"pings:{meeting.id}")
+            if job is None:
+                continue
+            job.reschedule(self._ping_trigger(meeting))
+            try:
+                self.fire_pings(meeting.id)  # a moment that moved into the recent past
+            except Exception:
+                log.exception("sending the pings of %s after the time zones changed failed", meeting.id)
+        self._log_jobs("after the time zones changed:")
 
     def learn_people(self) -> None:
         """Where some meeting pings within waking hours: what the platform says about people

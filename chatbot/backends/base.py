@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 
 from ..bot import Bot
 from ..config import Meeting, Person
@@ -26,6 +27,9 @@ SEEN_IN_MEMORY = 5000  # deliveries remembered without a ledger (in-process use,
 
 class Backend(ABC):
     name: str = "?"
+    # set by the runner: called when the backend learned something new about people (their
+    # time zones), so the ping moments are computed again; it must return at once
+    people_changed: Callable[[], None] | None = None
 
     def __init__(self, bot: Bot):
         self.bot = bot

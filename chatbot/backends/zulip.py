@@ -422,6 +422,7 @@ class ZulipBackend(Backend):
         self._me: dict[str, Any] | None = None
         self._users: dict[str, tuple[int, str]] = {}
         self._zones: dict[str, str] = {}  # email -> the user's time zone, as Zulip reports it
+        self._listening = False  # prepare() was called: run() will connect
         self._by_id: dict[int, tuple[str, str]] = {}  # user id -> (email, full name)
         self._users_fetched = 0.0
         self._github_field: int | None | bool = False  # False: not looked up yet
@@ -575,7 +576,13 @@ class ZulipBackend(Backend):
                         zones[addr.lower()] = zone
             if u.get("email"):
                 by_id[int(u["user_id"])] = (u["email"], u.get("full_name") or "")
+        changed = zones != self._zones
         self._users, self._zones, self._by_id = users, zones, by_id
+        if changed and self.people_changed is not None:
+            try:
+                self.people_changed()  # the runner computes the ping moments again
+            except Exception:
+                log.exception("Zulip: telling the scheduler about changed time zones failed")
         return users.get(key)
 
     def timezone_of(self, person: Person) -> str | None:
@@ -584,7 +591,11 @@ class ZulipBackend(Backend):
         return self._zones.get(person.zulip_email.lower()) or None if person.zulip_email else None
 
     def learn_people(self) -> None:
-        """The user list (names, ids, time zones), fetched again when older than USER_CACHE_TTL."""
+        """The user list (names, ids, time zones), fetched again when older than USER_CACHE_TTL.
+        Before ``run()`` has connected nothing is asked: connecting reads the list (and tells
+        the runner through ``people_changed``)."""
+        if self._listening and self._me is None:
+            return
         self._lookup_user("")
 
     def topic_for(self, meeting: Meeting, message: Message) -> str:
@@ -897,6 +908,7 @@ class ZulipBackend(Backend):
         """Before the scheduler starts: the credentials are all there (ConfigError naming what
         is missing). No network: the server is asked in ``run()``, with retries."""
         self.credentials()
+        self._listening = True
 
     def connect(self, stop: threading.Event) -> bool:
         """Create the clients and learn who the bot is; retried until it works or ``stop``.
