@@ -72,7 +72,7 @@ class PingTrigger(BaseTrigger):
     moment inside their waking hours (:func:`chatbot.schedule.ping_time`). It also fires every
     ``recheck`` at the latest, so a zone the platform reports later is still honoured."""
 
-    def __init__(self, reminders: "Reminders", meeting: Meeting, offset: dt.timedelta, recheck: dt.timedelta):
+    def __init__(self, reminders: Reminders, meeting: Meeting, offset: dt.timedelta, recheck: dt.timedelta):
         self.reminders = reminders
         self.meeting = meeting
         self.offset = offset

@@ -110,6 +110,7 @@ class Backend(ABC):
     def learn_people(self) -> None:
         """Look up what the platform says about people (their time zones) now, if what the
         backend knows is stale; may use the network. Problems are logged, never raised."""
+        return None
 
     def prepare(self) -> None:
         """Check credentials and settings before anything starts (raise BackendError with a
