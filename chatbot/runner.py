@@ -428,7 +428,7 @@ class Reminders:
 
     def _ping_occurrences(self, meeting: Meeting, after: dt.datetime, until: dt.datetime):
         """Meetings starting after ``after`` whose pings may be due by ``until``."""
-        before = meeting.actions.ping_before
+        before = meeting.actions.ping_before or dt.timedelta(0)
         for occ in occurrences(meeting, after + dt.timedelta(microseconds=1)):
             if occ.start_utc - before - PING_EARLIEST > until:
                 return
