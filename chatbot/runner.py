@@ -150,7 +150,9 @@ class Reminders:
                 continue
             kinds = [("reminder", "reminder", meeting.reminders)]
             if meeting.actions.enabled and meeting.actions.ping_before:
-                kinds.append(("summary", "action-item pings", [meeting.actions.ping_before]))
+                # with waking hours only the summary is due at ping_before (each owner's ping has its own moment)
+                kinds.append(("summary", "action-item summary" if meeting.actions.waking_hours else "action-item pings",
+                              [meeting.actions.ping_before]))
             for kind, what, offsets in kinds:
                 if not offsets:
                     continue
