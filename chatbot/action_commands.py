@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -42,12 +41,7 @@ def mine(call: "Call") -> Message:
                            f"Your open action items, {who.initials}", items)
 
 
-def item_id(item: act.ActionItem) -> str:
-    """A stable name for an open action item (its notes date, line and text), for buttons and
-    reactions that act on it later: numbers change as items are done, this does not; a changed
-    line no longer matches (the person is told to look again)."""
-    digest = hashlib.sha1(item.text.encode("utf-8")).hexdigest()[:10]
-    return f"{item.date.isoformat()}:{item.line}:{digest}"
+item_id = act.item_id  # where buttons and reactions have always found it
 
 
 def _by_id(call: "Call", ident: str) -> tuple[int, act.ActionItem]:

@@ -1333,6 +1333,14 @@ def carried_line(item: ActionItem) -> str:
     return f"- [ ] {owners}: {body} (from {item.date.isoformat()})"
 
 
+def item_id(item: ActionItem) -> str:
+    """A stable name for an open action item (its notes date, line and text), for buttons and
+    reactions that act on it later: numbers change as items are done, this does not; a changed
+    line no longer matches (the person is told to look again)."""
+    digest = hashlib.sha1(item.text.encode("utf-8")).hexdigest()[:10]
+    return f"{item.date.isoformat()}:{item.line}:{digest}"
+
+
 def carried_topic_line(topic: ActionItem) -> str:
     """``- [ ] XX: text (from YYYY-MM-DD)`` for the next notes' "From previous meetings": the
     date of the meeting it was first proposed for, when it was carried before."""

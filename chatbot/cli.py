@@ -280,6 +280,9 @@ def cmd_check_config(args, config) -> int:
                 nxt = next(reminder_times(m, now, [m.actions.ping_before]), None)
                 ping = f"owners pinged {how} {format_duration(m.actions.ping_before)} before each meeting" + \
                        (f", next at {when(nxt.due)}" if nxt else "")
+                if m.actions.waking_hours:
+                    start, end = m.actions.waking_hours
+                    ping += f" (moved into {start:%H:%M}-{end:%H:%M} in each owner's time zone)"
             else:
                 ping = "owners are not pinged"
             carry = f"carried over into '{m.notes.actions_section}'" if m.actions.carry_over and m.notes.actions_section \

@@ -110,13 +110,12 @@ def actions_message(files: NotesFiles, items: list[act.ActionItem], title: str,
     if not items:
         msg.add("No open action items. 🎉")
         return msg
-    from .action_commands import item_id  # (that module builds on this one)
 
     numbering = {id(it): n for n, it in enumerate(numbered or items, 1)}
     for it in items:
         owners = ", ".join(o.label for o in it.owners)
         msg.add(f"{numbering[id(it)]}. [{it.date.isoformat()}] ", UserText(f"{owners}: {it.body}"), " — ",
-                file_ref(files, it.path, it.line), action=item_id(it))
+                file_ref(files, it.path, it.line), action=act.item_id(it))
     unresolved = sorted({o.describe() for it in items for o in it.owners if not o.resolved})
     if unresolved:
         msg.add("Unresolved owners (add them to the roster): ", UserText("; ".join(unresolved)))
@@ -127,18 +126,18 @@ def action_pings(files: NotesFiles, meeting: Meeting, occ: Occurrence, items: li
                  mention: Callable[[Person], bool] | None = None) -> tuple[list[tuple[Person, Message]], Message]:
     """One message per resolved owner listing all their open items, and a channel summary
     that mentions the owners ``mention`` says (all by default; the others by name only)."""
-    from .action_commands import item_id  # (that module builds on this one)
 
     resolved, unresolved = act.by_owner(items)
+    numbering = {id(it): n for n, it in enumerate(items, 1)}
     pings = []
     for initials in sorted(resolved):
         person, theirs = resolved[initials]
         msg = Message(kind="notice", about=occ).add(
             Mention(person), f" you have {len(theirs)} open action item(s) before {meeting.name} on ",
             Time(occ.start_utc, format_utc(occ.start)), ":")
-        for it in theirs:
-            msg.add(f"• [{it.date.isoformat()}] ", UserText(it.body), " — ", file_ref(files, it.path, it.line),
-                    action=item_id(it))
+        for it in theirs:  # numbered as `actions` numbers them: `actions done N` (Zulip: `done N`)
+            msg.add(f"{numbering[id(it)]}. [{it.date.isoformat()}] ", UserText(it.body), " — ",
+                    file_ref(files, it.path, it.line), action=act.item_id(it))
         pings.append((person, msg))
     summary = Message(kind="notice", about=occ).add(
         Text(f"Open action items before {meeting.name}", bold=True), f" ({occ.date.isoformat()}): {len(items)}")

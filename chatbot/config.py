@@ -104,6 +104,30 @@ def _bounded(**parts: int) -> dt.timedelta:
 
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
 
+_HOURS_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_waking_hours(value: Any) -> tuple[dt.time, dt.time]:
+    """'09:00-18:00': a local window (start, end); an end before the start crosses midnight
+    ('22:00-06:00'). '24:00' is the end of the day."""
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, dt.time) for v in value):
+        return (value[0], value[1])
+    m = _HOURS_RE.match(value) if isinstance(value, str) else None
+    if not m:
+        raise ValueError(f"expected local hours like '09:00-18:00', got {value!r}")
+    h1, m1, h2, m2 = (int(x) for x in m.groups())
+    if h2 == 24 and m2 == 0:
+        h2, m2 = 23, 59
+    if not (h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60):
+        raise ValueError(f"{value!r}: hours are 00-23 and minutes 00-59")
+    start, end = dt.time(h1, m1), dt.time(h2, m2)
+    if start == end:
+        raise ValueError(f"{value!r}: the window is empty (start and end are the same)")
+    return (start, end)
+
+
+WakingHours = Annotated[tuple[dt.time, dt.time], BeforeValidator(parse_waking_hours)]
+
 
 def format_duration(delta: dt.timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
@@ -252,6 +276,9 @@ class ActionSettings(_Model):
     # who the channel summary mentions: only owners whose own ping could not be delivered
     # ("unreached"), every owner ("all", a second notification for most), or nobody ("none")
     summary_mentions: Literal["unreached", "all", "none"] = "unreached"
+    # each owner's ping goes out within these local hours of theirs ("09:00-18:00"), as close
+    # to ping_before as that allows and before the meeting starts; none: at ping_before
+    waking_hours: WakingHours | None = None
     carry_over: bool = True
     # agenda sections whose top-level entries are topics (not action items); the first three
     # are the conda template's, the others the names older conda notes used
@@ -349,6 +376,9 @@ class Person(_Model):
     github: str | None = None
     slack_id: str | None = None
     zulip_email: str | None = None
+    timezone: TimeZoneName | None = Field(default=None, description="the person's IANA time zone: their action-item "
+                                          "ping goes out within [meetings.actions] waking_hours there (default: "
+                                          "the zone their chat platform reports, where it does)")
     email: str | None = Field(default=None, description="Git author email for the person's changes")
     admin: bool = False
     chair: bool = Field(default=False, description="told when a held meeting's notes pull request is left "

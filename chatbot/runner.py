@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import threading
 from collections.abc import Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -17,7 +18,7 @@ from .backends.base import Backend, BackendError
 from .bot import Bot
 from .config import ConfigError, Meeting, Person, format_duration, load_config
 from .gitsync import GitSync, hooks_for
-from .schedule import UTC, DueReminder, classify, next_reminder, reminders
+from .schedule import UTC, DueReminder, Occurrence, classify, next_reminder, occurrences, ping_time, reminders
 from .messages import Message, Text, UserText
 from .state import Ledger
 from .stores import weekly_enabled
@@ -60,6 +61,35 @@ class ShiftedTrigger(ReminderTrigger):
         return fire - self.offset if fire else None
 
 
+# the earliest a ping can be moved before ping_before by waking_hours (the nearest window that
+# ends before the meeting starts is at most a day and a bit earlier)
+PING_EARLIEST = dt.timedelta(days=2)
+
+
+class PingTrigger(BaseTrigger):
+    """Fires at each moment one of the meeting's action-item pings falls due: ``ping_before``
+    the meeting (the channel summary, and everyone without a time zone) and each person's own
+    moment inside their waking hours (:func:`chatbot.schedule.ping_time`). It also fires every
+    ``recheck`` at the latest, so a zone the platform reports later is still honoured."""
+
+    def __init__(self, reminders: Reminders, meeting: Meeting, offset: dt.timedelta, recheck: dt.timedelta):
+        self.reminders = reminders
+        self.meeting = meeting
+        self.offset = offset
+        self.recheck = recheck
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        after = now + self.offset
+        if previous_fire_time is not None:
+            after = max(after, previous_fire_time + self.offset + dt.timedelta(microseconds=1))
+        due = self.reminders.next_ping_moment(self.meeting, after.astimezone(UTC))
+        fire = min(due, after + self.recheck) if due is not None else after + self.recheck
+        return fire - self.offset
+
+    def __str__(self) -> str:
+        return f"pings[{self.meeting.id}]"
+
+
 def default_ledger(bot: Bot) -> Ledger:
     directory = bot.config.resolve(bot.config.bot.state_dir)
     try:
@@ -78,9 +108,13 @@ class Reminders:
         self.bot = bot
         self.backend = backend
         self.ledger = ledger if ledger is not None else default_ledger(bot)
+        if getattr(backend, "ledger", None) is None:  # what the backend remembers goes there too
+            backend.ledger = self.ledger
+        backend.people_changed = self.people_changed
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._lock = threading.Lock()
         self._unrecorded: set[str] = set()  # sent, but the ledger could not record it (disk full)
+        self._bad_zones: set[tuple[str, str]] = set()  # (initials, zone) the platform gave, unknown here
         self._stopping = False
 
     def start(self) -> None:
@@ -88,6 +122,7 @@ class Reminders:
             self.ledger.prune()  # old handled deliveries and unconfirmed intents
         except sqlite3.Error as exc:
             log.warning("cannot prune the ledger: %s", exc)
+        self.learn_people()
         self.schedule()
         self.scheduler.start()
         self._log_jobs("scheduled")
@@ -115,7 +150,9 @@ class Reminders:
                 continue
             kinds = [("reminder", "reminder", meeting.reminders)]
             if meeting.actions.enabled and meeting.actions.ping_before:
-                kinds.append(("summary", "action-item pings", [meeting.actions.ping_before]))
+                # with waking hours only the summary is due at ping_before (each owner's ping has its own moment)
+                kinds.append(("summary", "action-item summary" if meeting.actions.waking_hours else "action-item pings",
+                              [meeting.actions.ping_before]))
             for kind, what, offsets in kinds:
                 if not offsets:
                     continue
@@ -148,6 +185,7 @@ class Reminders:
     def reschedule(self) -> None:
         """After a config reload: replace every job; the ledger prevents duplicates."""
         self.scheduler.remove_all_jobs()
+        self.learn_people()
         self.schedule()
         self._log_jobs("rescheduled")
         self.catch_up()
@@ -163,7 +201,7 @@ class Reminders:
                                        id=f"reminders:{meeting.id}", coalesce=True,
                                        misfire_grace_time=grace, max_instances=1)
             if meeting.actions.enabled and meeting.actions.ping_before:
-                self.scheduler.add_job(self.fire_pings, ShiftedTrigger(meeting, offset, [meeting.actions.ping_before]),
+                self.scheduler.add_job(self.fire_pings, self._ping_trigger(meeting),
                                        args=[meeting.id], id=f"pings:{meeting.id}", coalesce=True,
                                        misfire_grace_time=grace, max_instances=1)
             if weekly_enabled(meeting):
@@ -321,34 +359,150 @@ class Reminders:
                     (lambda: self.fire(meeting_id)) if retry else None, f"retry:reminders:{meeting_id}", find, intent))
         return results
 
+    # -- action-item pings, each at its owner's own moment ----------------------------------
+
+    def _ping_trigger(self, meeting: Meeting) -> PingTrigger:
+        offset = getattr(self.bot.clock, "offset", dt.timedelta(0))
+        recheck = max(min(self.bot.config.bot.reminder_grace / 2, dt.timedelta(minutes=5)), dt.timedelta(seconds=30))
+        return PingTrigger(self, meeting, offset, recheck)
+
+    def people_changed(self) -> None:
+        """The backend learned new time zones (e.g. once connected): the ping moments are
+        computed again, soon, in the scheduler's thread (this returns at once)."""
+        if self.scheduler.running:
+            self.scheduler.add_job(self._recompute_pings, "date", run_date=dt.datetime.now(UTC),
+                                   id="people-changed", replace_existing=True, misfire_grace_time=None)
+
+    def _recompute_pings(self) -> None:
+        for meeting in self.bot.config.meetings:
+            job = self.scheduler.get_job(f"pings:{meeting.id}")
+            if job is None:
+                continue
+            job.reschedule(self._ping_trigger(meeting))
+            try:
+                self.fire_pings(meeting.id)  # a moment that moved into the recent past
+            except Exception:
+                log.exception("sending the pings of %s after the time zones changed failed", meeting.id)
+        self._log_jobs("after the time zones changed:")
+
+    def learn_people(self) -> None:
+        """Where some meeting pings within waking hours: what the platform says about people
+        (their time zones), refreshed if stale, before the moments are computed."""
+        if any(m.actions.enabled and m.actions.ping_before and m.actions.waking_hours
+               for m in self.bot.config.meetings if self.backend.wants(m)):
+            try:
+                learn = getattr(self.backend, "learn_people", None)
+                if learn is not None:
+                    learn()
+            except Exception as exc:  # only the waking hours suffer: zones fall back to the roster's
+                log.warning("cannot look up people's time zones on %s: %s", self.backend.name, exc)
+
+    def zone_of(self, person: Person) -> str | None:
+        """The person's time zone for ``waking_hours``: the roster's, else the platform's."""
+        if person.timezone:
+            return person.timezone
+        try:
+            lookup = getattr(self.backend, "timezone_of", None)
+            zone = lookup(person) if lookup is not None else None
+        except Exception as exc:  # a lookup problem only costs the waking hours
+            log.warning("cannot learn %s's time zone from %s (%s); pinging at ping_before", person.initials,
+                        self.backend.name, exc)
+            return None
+        if not zone:
+            return None
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            if (person.initials, zone) not in self._bad_zones:  # said once, not at every recheck
+                self._bad_zones.add((person.initials, zone))
+                log.warning("%s reports the unknown time zone %r for %s; pinging at ping_before", self.backend.name,
+                            zone, person.initials)
+            return None
+        return zone
+
+    def ping_moment(self, meeting: Meeting, occ: Occurrence, person: Person | None) -> dt.datetime:
+        """When ``person``'s ping about ``occ`` is due (None: the channel summary, at ping_before)."""
+        before = meeting.actions.ping_before
+        assert before is not None
+        hours = meeting.actions.waking_hours
+        zone = self.zone_of(person) if person is not None and hours is not None else None
+        return ping_time(occ.start_utc, before, zone, meeting.actions.waking_hours)
+
+    def _ping_occurrences(self, meeting: Meeting, after: dt.datetime, until: dt.datetime):
+        """Meetings starting after ``after`` whose pings may be due by ``until``."""
+        before = meeting.actions.ping_before or dt.timedelta(0)
+        for occ in occurrences(meeting, after + dt.timedelta(microseconds=1)):
+            if occ.start_utc - before - PING_EARLIEST > until:
+                return
+            yield occ
+
+    def next_ping_moment(self, meeting: Meeting, after: dt.datetime) -> dt.datetime | None:
+        """The next moment at or after ``after`` when a ping or the summary of ``meeting`` falls due."""
+        if not (meeting.actions.enabled and meeting.actions.ping_before):
+            return None
+        best: dt.datetime | None = None
+        people: list[Person | None] = [None, *self.bot.config.people]
+        for n, occ in enumerate(occurrences(meeting, after + dt.timedelta(microseconds=1))):
+            if best is not None and occ.start_utc - meeting.actions.ping_before - PING_EARLIEST > best:
+                break
+            if n > 50:
+                break
+            for person in people:
+                moment = self.ping_moment(meeting, occ, person)
+                if moment >= after and (best is None or moment < best):
+                    best = moment
+        return best
+
     def fire_pings(self, meeting_id: str, retry: bool = True) -> list[bool]:
-        """The action-item pings and summary that are due and not yet sent; whether each went out."""
+        """The action-item pings and summary that are due and not yet sent; whether each went out.
+        Each owner's ping is due at their own moment (``waking_hours`` in their zone), the
+        channel summary at ``ping_before``; each is sent once (the ledger's keys are per round
+        and person), within ``reminder_grace`` of its moment and never after the meeting started."""
         meeting = self.bot.config.meeting(meeting_id)
         results: list[bool] = []
         if not (meeting.actions.enabled and meeting.actions.ping_before):
             return results
+        before = meeting.actions.ping_before
+        grace = self.bot.config.bot.reminder_grace
+        if meeting.actions.waking_hours and next(self._ping_occurrences(meeting, self.bot.now(), self.bot.now()), None):
+            self.learn_people()
         with self._lock:
-            # every round still in its grace period: a ping that failed is tried again (the
-            # ledger skips what was sent), even after the summary went out
-            for r in self.due(meeting, self.bot.now(), [meeting.actions.ping_before], kind=None):
-                pings, _ = self.bot.action_pings(meeting, r.occurrence)
+            now = self.bot.now()
+            soon = now + dt.timedelta(seconds=1)
+
+            def due(moment: dt.datetime, occ: Occurrence) -> bool:
+                return moment <= soon and occ.start_utc > now and now - moment <= grace
+
+            for occ in list(self._ping_occurrences(meeting, now, soon)):
+                r = DueReminder(occ.start_utc - before, occ, before)  # the round: the ledger's keys
+                summary_key = self.key("summary", meeting, r)
+                moments = {p.initials: self.ping_moment(meeting, occ, p) for p in self.bot.config.people}
+                summary_due = due(r.due, occ) and not self.was_sent(summary_key)
+                if not summary_due and not any(due(m, occ) and not self.was_sent(self.key("ping", meeting, r, i))
+                                               for i, m in moments.items()):
+                    continue
+                pings, _ = self.bot.action_pings(meeting, occ)
                 again = (lambda: self.fire_pings(meeting_id)) if retry else None
                 retry_id = f"retry:pings:{meeting_id}"
                 reached: set[str] = set()
                 for person, message in pings:
                     key = self.key("ping", meeting, r, person.initials)
+                    moment = moments.get(person.initials) or self.ping_moment(meeting, occ, person)
+                    if not self.was_sent(key) and not due(moment, occ):
+                        if moment > now:  # their own ping comes later, in their waking hours
+                            reached.add(person.initials)
+                        continue
                     send, find, intent = self._once(meeting, message, key, person)
                     ok = self._send(key, f"action-item ping to {person.initials} for {meeting.id}",
-                                  send, again, retry_id, find, intent)
+                                    send, again, retry_id, find, intent)
                     results.append(ok)
                     if ok:
                         reached.add(person.initials)
-                summary_key = self.key("summary", meeting, r)
-                if self.was_sent(summary_key):
+                if not summary_due:
                     continue
                 # the summary mentions only who could not be reached by their own ping (by
                 # default): nobody is notified twice about the same items
-                _, summary = self.bot.action_pings(meeting, r.occurrence,
+                _, summary = self.bot.action_pings(meeting, occ,
                                                    mention=_summary_mentions(meeting.actions.summary_mentions, reached))
                 send, find, intent = self._once(meeting, summary, summary_key)
                 results.append(self._send(summary_key, f"action-item summary for {meeting.id}", send, again, retry_id,

@@ -167,5 +167,34 @@ def classify(r: DueReminder, now: dt.datetime, grace: dt.timedelta,
     return "due"
 
 
+def ping_time(start: dt.datetime, before: dt.timedelta, zone: str | None,
+              hours: tuple[dt.time, dt.time] | None) -> dt.datetime:
+    """When one person's action-item ping about a meeting starting at ``start`` goes out (UTC):
+    ``before`` the start, moved to the nearest moment inside their local ``hours`` window
+    (``(09:00, 18:00)``; an end before the start crosses midnight) in ``zone``, the earlier one
+    on a tie, and always before the start. Without a zone or a window: ``start - before``.
+    Wall times are the zone's on each day (DST-correct); a window edge in a spring-forward gap
+    moves forward by the gap."""
+    ideal = (start - before).astimezone(UTC)
+    if zone is None or hours is None:
+        return ideal
+    tz = ZoneInfo(zone)
+    limit = start.astimezone(UTC) - dt.timedelta(seconds=1)
+    first, last = hours
+    base = ideal.astimezone(tz).date()
+    best: dt.datetime | None = None
+    for shift in range(-2, 3):
+        day = base + dt.timedelta(days=shift)
+        lo = _localize(dt.datetime.combine(day, first), tz).astimezone(UTC)
+        end_day = day if last > first else day + dt.timedelta(days=1)
+        hi = min(_localize(dt.datetime.combine(end_day, last), tz).astimezone(UTC), limit)
+        if lo > hi:
+            continue
+        candidate = min(max(ideal, lo), hi)
+        if best is None or (abs(candidate - ideal), candidate) < (abs(best - ideal), best):
+            best = candidate
+    return best if best is not None else ideal
+
+
 def day_shift(local: dt.datetime, reference: dt.date) -> int:
     return (local.date() - reference).days

@@ -8,6 +8,10 @@ directory:
   the backend needs to recognise the message on the platform). An intent without a ``sent``
   row after a crash is reconciled against the platform before anything is posted again
   (:class:`chatbot.runner.Reminders`);
+* ``listings``: which of the bot's chat messages list which open action items (platform and
+  message id -> conversation, meeting, the items' numbers, stable ids and lines, the text as
+  sent), so a reaction on a ping or a ``done 2`` reply acts on the item the person saw, also
+  after a restart. Kept :data:`LISTINGS_KEPT_FOR`;
 * ``handled``: deliveries of commands already acted on (a Socket Mode ``envelope_id``, the
   digest of a signed HTTP request), so a redelivery or replay is answered without acting again.
   Bounded: rows older than :data:`HANDLED_KEPT_FOR` go, and at most :data:`HANDLED_MAX` stay.
@@ -47,12 +51,22 @@ CREATE TABLE IF NOT EXISTS handled (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS handled_at ON handled (at);
+CREATE TABLE IF NOT EXISTS listings (
+    message TEXT PRIMARY KEY,
+    conversation TEXT NOT NULL,
+    meeting TEXT NOT NULL,
+    items TEXT NOT NULL,
+    content TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS listings_conversation ON listings (conversation, at);
 """
 
 HANDLED_KEPT_FOR = 24 * 3600.0  # seconds: Slack redelivers within minutes; replays are signed for 5
 HANDLED_MAX = 20_000  # rows; older ones are forgotten first
 INTENTS_KEPT_FOR = 7 * 24 * 3600.0  # seconds an unconfirmed intent is kept
 _PRUNE_EVERY = 200  # inserts
+LISTINGS_KEPT_FOR = 90 * 24 * 3600.0  # seconds: pings and lists older than this are not acted on
 
 # SQLite's primary result codes for a damaged database (sqlite3.Error.sqlite_errorcode & 0xff)
 SQLITE_CORRUPT = 11
@@ -222,6 +236,48 @@ class Ledger:
             db.execute("DELETE FROM intents WHERE at < ?", (old_intents,))
 
         self._run(prune)
+
+    # -- messages that list action items ------------------------------------------------
+
+    def remember_listing(self, message: str, conversation: str, meeting: str, items: list[dict[str, Any]],
+                         content: str, now: float | None = None) -> None:
+        """``message`` (``zulip:1234``) lists ``items`` (each ``{"n", "id", "line"}``) of ``meeting``
+        in ``conversation`` (``zulip:dm:a@b.org``); ``content`` is the text as sent."""
+        stamp = time.time() if now is None else now
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO listings (message, conversation, meeting, items, content, at) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", (message, conversation, meeting, json.dumps(items), content, stamp))
+            db.execute("DELETE FROM listings WHERE at < ?", (stamp - LISTINGS_KEPT_FOR,))
+
+        self._run(insert)
+
+    @staticmethod
+    def _listing(row) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        try:
+            items = json.loads(row[3])
+        except ValueError:
+            items = []
+        return {"message": row[0], "conversation": row[1], "meeting": row[2],
+                "items": items if isinstance(items, list) else [], "content": row[4], "at": row[5]}
+
+    def listing(self, message: str) -> dict[str, Any] | None:
+        """What ``remember_listing`` recorded for ``message``, or None."""
+        return self._listing(self._run(lambda db: db.execute(
+            "SELECT message, conversation, meeting, items, content, at FROM listings WHERE message = ?",
+            (message,)).fetchone()))
+
+    def latest_listing(self, conversation: str) -> dict[str, Any] | None:
+        """The newest message listing action items in ``conversation``, or None."""
+        return self._listing(self._run(lambda db: db.execute(
+            "SELECT message, conversation, meeting, items, content, at FROM listings WHERE conversation = ? "
+            "ORDER BY at DESC, rowid DESC LIMIT 1", (conversation,)).fetchone()))
+
+    def update_listing(self, message: str, content: str) -> None:
+        """The message's text after the bot edited it (a ticked item shown as done)."""
+        self._run(lambda db: db.execute("UPDATE listings SET content = ? WHERE message = ?", (content, message)))
 
     def close(self) -> None:
         with self._lock:

@@ -332,7 +332,7 @@ def test_pings_one_message_per_owner_and_a_summary(tmp_path):
     person, msg = pings[0]
     assert person.initials == "JRG" and isinstance(msg.lines[0][0], Mention)
     text = render_plain(msg)
-    assert "you have 2 open action item(s)" in text and "• [2026-01-28] one" in text and "• [2026-01-28] two" in text
+    assert "you have 2 open action item(s)" in text and "1. [2026-01-28] one" in text and "2. [2026-01-28] two" in text
     s = render_plain(summary)
     assert "• @JRG: 2" in s and "• QQ: 1 (unresolved: not in the roster)" in s
 

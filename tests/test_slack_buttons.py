@@ -105,7 +105,7 @@ def test_a_ping_has_done_and_next_meeting_under_each_item_and_the_same_text(tmp_
     assert blocks_text(blocks) == render_mrkdwn(ping)
     assert "open a PR for &lt;the&gt; docs &amp; more" in blocks_text(blocks)
     # other renderers show the same lines, unchanged
-    assert render_plain(ping).count("• [2025-12-24]") == 2
+    assert render_plain(ping).count(". [2025-12-24]") == 2
 
 
 def test_the_reminder_offers_add_agenda_item(tmp_path):

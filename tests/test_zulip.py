@@ -339,7 +339,7 @@ def test_dm_agenda_add_lands_in_notes_and_is_answered_by_dm(fake, start_bot):
     jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
     bot = start_bot(args=["-v"])
     reg = fake.requests_to("POST", "register")[0]
-    assert reg.params["event_types"] == ["message"] and reg.params["apply_markdown"] is False
+    assert reg.params["event_types"] == ["message", "reaction"] and reg.params["apply_markdown"] is False
     fake.send_private(jaime, "agenda add Release plans for 25.1")
     (answer,) = wait_reply(fake)
     assert answer["type"] == "private"

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 
 from ..bot import Bot
 from ..config import Meeting, Person
@@ -26,6 +27,9 @@ SEEN_IN_MEMORY = 5000  # deliveries remembered without a ledger (in-process use,
 
 class Backend(ABC):
     name: str = "?"
+    # set by the runner: called when the backend learned something new about people (their
+    # time zones), so the ping moments are computed again; it must return at once
+    people_changed: Callable[[], None] | None = None
 
     def __init__(self, bot: Bot):
         self.bot = bot
@@ -96,6 +100,17 @@ class Backend(ABC):
         messages override this when ``meeting.actions.ping == "dm"``; by default the message,
         which starts with a mention of the person, goes to the meeting's destination."""
         self.post(meeting, message)
+
+    def timezone_of(self, person: Person) -> str | None:
+        """The IANA time zone the platform reports for this person (their profile's), or None.
+        Answered from what the backend already knows (no network: see ``learn_people``); the
+        runner uses it for ``waking_hours`` when the roster gives the person no ``timezone``."""
+        return None
+
+    def learn_people(self) -> None:
+        """Look up what the platform says about people (their time zones) now, if what the
+        backend knows is stale; may use the network. Problems are logged, never raised."""
+        return None
 
     def prepare(self) -> None:
         """Check credentials and settings before anything starts (raise BackendError with a

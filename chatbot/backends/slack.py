@@ -1537,6 +1537,26 @@ class SlackBackend(Backend):
                 return str(profile[key])
         return user.get("real_name") or user.get("name")
 
+    def timezone_of(self, person: Person) -> str | None:
+        """The time zone of the person's Slack account (``users.info`` ``user.tz``), as
+        ``learn_people`` last read it; for ``[meetings.actions] waking_hours``."""
+        return self.__dict__.get("_zones", {}).get(person.slack_id or "")
+
+    def learn_people(self) -> None:
+        """``users.info`` of each roster person with a ``slack_id``, at most every 5 minutes."""
+        zones: dict[str, str] = self.__dict__.setdefault("_zones", {})
+        if zones and time.monotonic() - self.__dict__.get("_zones_at", 0.0) < 300:
+            return
+        self.__dict__["_zones_at"] = time.monotonic()
+        for person in self.bot.config.people:
+            if person.slack_id:
+                try:
+                    tz = (self.call("users.info", user=person.slack_id).get("user") or {}).get("tz")
+                except BackendError:
+                    continue  # logged by call(); their ping goes at ping_before
+                if isinstance(tz, str) and tz:
+                    zones[person.slack_id] = tz
+
     # -- transports -------------------------------------------------------------------
 
     def _run_socket(self, app, app_token: str, stop: threading.Event) -> None:

@@ -86,6 +86,17 @@ FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private), and dm:
 FEATURE_CHANNEL = 250  # Zulip 9.0: the narrow operator channel (before: stream)
 FIND_RECENT = 100  # the bot's newest messages in a topic looked at after a crash
 FIND_SLACK_SECONDS = 120  # and only those from this long before the intent on (clock skew)
+# Reactions that tick an action item: ✅ (Zulip's name "check", aliases "all_good", "approved";
+# other emoji sets call it "white_check_mark"), ✔ ("check_mark", "heavy_check_mark") and ☑
+# ("checkbox", "ballot_box_with_check"). Matched by Unicode code point (emoji_code) where the
+# reaction is a Unicode emoji, so any name the server uses works; by name otherwise.
+CHECK_CODES = {"2705", "2714", "2611"}
+CHECK_NAMES = {"check", "white_check_mark", "all_good", "approved", "check_mark", "heavy_check_mark", "checkbox",
+               "ballot_box_with_check"}
+# the bot's confirmation when it cannot edit its message (e.g. past the organization's edit limit)
+CONFIRM_REACTION = {"emoji_name": "check", "emoji_code": "2705", "reaction_type": "unicode_emoji"}
+DONE_RE = re.compile(r"^/?(?:actions?\s+)?done\s+(\d{1,6})\s*$", re.I)
+NUMBERED_RE = re.compile(r"^(\d+)\.\s")
 MENTION_RE = re.compile(r"@_?\*\*(?P<name>[^*|]*)(?:\|(?P<id>\d+))?\*\*")
 # The header Zulip's "quote and reply" (and "quote") writes before the quoted block:
 # "@_**Agenda Bot|100** [said](https://…/#narrow/…/near/123):" (the word is translated). It
@@ -172,6 +183,34 @@ def split_content(text: str, limit: int = MAX_CONTENT) -> list[str]:
             current = piece
     chunks.append(current or "")
     return chunks
+
+
+def listed_items(message: Message) -> list[dict[str, Any]]:
+    """The open action items a message lists: ``{"n": number or None, "id": stable id, "line":
+    its line in the rendered text}`` (a rendered message has one line per message line)."""
+    out = []
+    for index, item in sorted(message.actions.items()):
+        first = message.lines[index][0] if message.lines[index] else None
+        m = NUMBERED_RE.match(first.text) if isinstance(first, Text) else None
+        out.append({"n": int(m.group(1)) if m else None, "id": item, "line": index})
+    return out
+
+
+def is_check(event: dict[str, Any]) -> bool:
+    """Whether a reaction event's emoji is one of the check marks that tick an item."""
+    if event.get("reaction_type", "unicode_emoji") == "unicode_emoji" and event.get("emoji_code") in CHECK_CODES:
+        return True
+    return str(event.get("emoji_name") or "").lower() in CHECK_NAMES
+
+
+def conversation_key(target: dict[str, Any], stream: str | None = None) -> str:
+    """Where a message went, as the listings table names it: ``zulip:dm:a@x.org,b@y.org``, or
+    ``zulip:stream:NAME:TOPIC`` for a stream message (``stream``: its name; names and topics
+    are case-insensitive in Zulip)."""
+    if target.get("type") == "private":
+        to = target.get("to") or []
+        return "zulip:dm:" + ",".join(sorted(str(t).lower() for t in to))
+    return f"zulip:stream:{(stream or str(target.get('to'))).lower()}:{str(target.get('topic', '')).lower()}"
 
 
 class ReplyLimiter:
@@ -382,6 +421,9 @@ class ZulipBackend(Backend):
         self._busy = threading.Lock()  # held while a command is being handled
         self._me: dict[str, Any] | None = None
         self._users: dict[str, tuple[int, str]] = {}
+        self._zones: dict[str, str] = {}  # email -> the user's time zone, as Zulip reports it
+        self._listening = False  # prepare() was called: run() will connect
+        self._by_id: dict[int, tuple[str, str]] = {}  # user id -> (email, full name)
         self._users_fetched = 0.0
         self._github_field: int | None | bool = False  # False: not looked up yet
         self._github_cache: dict[int, str | None] = {}
@@ -523,12 +565,38 @@ class ZulipBackend(Backend):
             log.warning("Zulip: cannot list users for mentions: %s", res.get("msg"))
             return self._users.get(key)
         users: dict[str, tuple[int, str]] = {}
+        zones: dict[str, str] = {}
+        by_id: dict[int, tuple[str, str]] = {}
         for u in res.get("members", []):
+            zone = u.get("timezone")
             for addr in {u.get("email"), u.get("delivery_email")}:
                 if addr:
                     users[addr.lower()] = (int(u["user_id"]), u.get("full_name") or "")
-        self._users = users
+                    if isinstance(zone, str) and zone:
+                        zones[addr.lower()] = zone
+            if u.get("email"):
+                by_id[int(u["user_id"])] = (u["email"], u.get("full_name") or "")
+        changed = zones != self._zones
+        self._users, self._zones, self._by_id = users, zones, by_id
+        if changed and self.people_changed is not None:
+            try:
+                self.people_changed()  # the runner computes the ping moments again
+            except Exception:
+                log.exception("Zulip: telling the scheduler about changed time zones failed")
         return users.get(key)
+
+    def timezone_of(self, person: Person) -> str | None:
+        """The time zone the person set in Zulip (the user's ``timezone``; empty when unset),
+        from the cached user list (``learn_people`` fetches it again when it is stale)."""
+        return self._zones.get(person.zulip_email.lower()) or None if person.zulip_email else None
+
+    def learn_people(self) -> None:
+        """The user list (names, ids, time zones), fetched again when older than USER_CACHE_TTL.
+        Before ``run()`` has connected nothing is asked: connecting reads the list (and tells
+        the runner through ``people_changed``)."""
+        if self._listening and self._me is None:
+            return
+        self._lookup_user("")
 
     def topic_for(self, meeting: Meeting, message: Message) -> str:
         """``destinations.zulip_topic`` with ``{name}`` and ``{date}``: the start of the meeting
@@ -546,13 +614,18 @@ class ZulipBackend(Backend):
     def send(self, request: dict[str, Any], what: str) -> dict[str, Any]:
         """Send one message; rate limits are waited out (as the server asks), connection
         problems retried with back-off; BackendError when it cannot be sent."""
+        return self._request(lambda client: client.send_message(request), what)
+
+    def _request(self, call, what: str) -> dict[str, Any]:
+        """One API call (``call(client)``) made like a send: rate limits waited out, connection
+        problems retried with back-off; BackendError when the server refuses it."""
         backoff = _Backoff(1.0, 16.0)
         failures = 0
         rate_limited = 0
         while True:
             try:
                 with self._send_lock:
-                    res = self._client().send_message(request)
+                    res = call(self._client())
             except ConfigError:
                 raise
             except Exception as exc:
@@ -587,12 +660,171 @@ class ZulipBackend(Backend):
                 raise BackendError(f"Zulip refused the bot's credentials ({code}: {self._clean(str(res.get('msg')))})")
             raise BackendError(f"Zulip refused {what}: {self._clean(str(res.get('msg')))} ({code or 'no code'})")
 
-    def send_long(self, request: dict[str, Any], content: str, what: str) -> None:
+    def send_long(self, request: dict[str, Any], content: str, what: str) -> list[tuple[int | None, str, int]]:
         """Send ``content`` to where ``request`` says, as several messages when it is longer
-        than Zulip keeps (it would cut it), in order."""
+        than Zulip keeps (it would cut it), in order. Each part's (message id, text, index of
+        its first line in ``content``)."""
         parts = split_content(content)
+        sent = []
+        line = 0
         for n, part in enumerate(parts, 1):
-            self.send({**request, "content": part}, what if len(parts) == 1 else f"{what} (part {n} of {len(parts)})")
+            res = self.send({**request, "content": part}, what if len(parts) == 1 else f"{what} (part {n} of {len(parts)})")
+            mid = res.get("id")
+            sent.append((mid if isinstance(mid, int) else None, part, line))
+            line += part.count("\n") + 1
+        return sent
+
+    # -- acting on the bot's own messages: reactions, `done N` -----------------------------
+
+    def remember_listing(self, sent: list[tuple[int | None, str, int]], message: Message, meeting_id: str,
+                         conversation: str) -> None:
+        """Remember which of the sent messages list which action items (the ledger's listings),
+        so a ✅ on one, or `done N` in the conversation, acts on them, also after a restart."""
+        items = listed_items(message)
+        if not items or self.ledger is None:
+            return
+        for mid, part, first in sent:
+            lines = part.count("\n") + 1
+            mine = [{**it, "line": it["line"] - first} for it in items if first <= it["line"] < first + lines]
+            if mid is None or not mine:
+                continue
+            try:
+                self.ledger.remember_listing(f"zulip:{mid}", conversation, meeting_id, mine, part)
+            except Exception as exc:  # a full disk: the message went out, reactions on it will not work
+                log.error("Zulip: cannot remember the action items listed in message %s (%s); a reaction on it "
+                          "will not tick them", mid, exc)
+
+    def _tell(self, email: str, content: str, what: str) -> None:
+        try:
+            self.send({"type": "private", "to": [email], "content": content}, what)
+        except BackendError as exc:
+            log.error("Zulip: %s", exc)
+
+    def _mark_done(self, listing: dict[str, Any], item: dict[str, Any], who: str) -> None:
+        """Show the item as done in the bot's message (PATCH /messages/{id}); when Zulip refuses
+        the edit (the organization's edit time limit, editing turned off), react ✅ instead."""
+        mid = int(listing["message"].split(":", 1)[1])
+        lines = listing["content"].split("\n")
+        index = item.get("line")
+        if isinstance(index, int) and 0 <= index < len(lines) and not lines[index].startswith("~~"):
+            lines[index] = f"~~{lines[index]}~~ ✅ done ({neutralize(who)})"
+            content = "\n".join(lines)
+            try:
+                self._request(lambda c: c.update_message({"message_id": mid, "content": content}),
+                              f"the edit of message {mid}")
+                if self.ledger is not None:
+                    self.ledger.update_listing(listing["message"], content)
+                return
+            except BackendError as exc:
+                log.warning("Zulip: %s; confirming with a reaction instead", exc)
+        try:
+            self._request(lambda c: c.add_reaction({"message_id": mid, **CONFIRM_REACTION}),
+                          f"the confirmation reaction on message {mid}")
+        except BackendError as exc:
+            if "REACTION_ALREADY_EXISTS" not in str(exc):
+                log.error("Zulip: %s", exc)
+
+    def _tick_listed(self, listing: dict[str, Any], item: dict[str, Any], sender: Sender) -> Message:
+        """Tick one listed item through the core (its permission rules); on success the listing
+        message shows it done."""
+        try:
+            answer = self.bot.run(("actions", "done-item"), sender, listing["meeting"], item=item["id"])
+        except KeyError:  # UnknownMeeting: the meeting left the config
+            return error(f"the meeting {listing['meeting']!r} of that message is no longer configured")
+        if answer.ok:
+            who = sender.person.initials if sender.person else (sender.name or sender.user_id or "?")
+            self._mark_done(listing, item, who)
+        return answer
+
+    def _user(self, uid: int) -> tuple[str, str] | None:
+        """(email, full name) of a user id: the cached user list, else ``GET /users/{id}``."""
+        if uid not in self._by_id:
+            try:
+                with self._send_lock:
+                    res = self._client().get_user_by_id(uid)
+            except Exception as exc:
+                log.warning("Zulip: cannot look up user %s: %s", uid, self._describe(exc))
+                return None
+            user = (res.get("user") or {}) if res.get("result") == "success" else {}
+            if not user.get("email"):
+                log.warning("Zulip: cannot look up user %s: %s", uid, res.get("msg"))
+                return None
+            self._by_id[uid] = (user["email"], user.get("full_name") or "")
+            self._is_bot[uid] = bool(user.get("is_bot"))
+        return self._by_id[uid]
+
+    def on_reaction(self, event: dict[str, Any]) -> bool:
+        """A ✅ on one of the bot's messages that lists a single action item ticks it (owners,
+        editors and admins; anyone else is told why, once per message, by direct message).
+        True if it was acted on or answered."""
+        me = self._me or {}
+        uid = event.get("user_id")
+        if uid is None and isinstance(event.get("user"), dict):  # servers before 3.0 (feature level 1)
+            uid = event["user"].get("user_id")
+        mid = event.get("message_id")
+        if event.get("op") != "add" or not isinstance(uid, int) or not isinstance(mid, int) \
+                or str(uid) == str(me.get("user_id")) or not is_check(event) or self.ledger is None:
+            return False
+        try:
+            listing = self.ledger.listing(f"zulip:{mid}")
+        except Exception as exc:
+            log.error("Zulip: cannot read which items message %s lists (%s)", mid, exc)
+            return False
+        if listing is None:
+            return False  # not a message of the bot's that lists action items
+        user = self._user(uid)
+        if user is None:
+            return False
+        email, name = user
+        if self._is_bot.get(uid):
+            log.info("Zulip: ignored a reaction by the bot %s (bots are not answered)", email)
+            return False
+        if not self.limiter.allow(("reaction", uid)):
+            log.warning("Zulip: not acting on %s's reaction on message %s: more than %d in a row (one more every "
+                        "%.0f s)", email, mid, self.limiter.burst, self.limiter.refill)
+            return False
+        sender = self._sender({"sender_email": email, "sender_full_name": name, "sender_id": uid})
+        items = listing["items"]
+        with self._busy:
+            if self._stopping.is_set():
+                return False
+            if len(items) != 1:
+                if self.first_delivery(f"zulip:reaction-told:{mid}:{uid}"):
+                    numbers = ", ".join(str(it["n"]) for it in items if it.get("n") is not None)
+                    self._tell(email, f"That message lists {len(items)} action items ({numbers}), so a reaction "
+                                      "cannot say which one is done: reply `done N` to the bot with the item's "
+                                      "number.", "the reaction hint")
+                return True
+            log.info("Zulip: %s reacted ✅ on message %s (action item %s)", email, mid, items[0]["id"])
+            answer = self._tick_listed(listing, items[0], sender)
+            if answer.ok and not answer.warnings:
+                return True
+            if answer.ok or self.first_delivery(f"zulip:reaction-told:{mid}:{uid}"):
+                content = self.render(answer)
+                if not answer.ok:
+                    content = ":warning: Your ✅ did not tick the action item: " + content
+                self._tell(email, content, "the answer to a reaction")
+            else:
+                log.info("Zulip: %s's reaction on message %s refused again (told once already)", email, mid)
+        return True
+
+    def _done_reply(self, text: str, conversation: str, sender: Sender) -> Message | None:
+        """``done N`` (or ``actions done N``) in a conversation where the bot listed action items:
+        item N of the newest such list, by its stable id (numbers shown then may have changed
+        since). None: not such a reply (the core handles the text)."""
+        m = DONE_RE.match(text.strip())
+        if not m or self.ledger is None:
+            return None
+        try:
+            listing = self.ledger.latest_listing(conversation)
+        except Exception as exc:
+            log.error("Zulip: cannot read the action items listed in this conversation (%s)", exc)
+            return None
+        number = int(m.group(1))
+        item = next((it for it in (listing or {}).get("items", []) if it.get("n") == number), None)
+        if listing is None or item is None:
+            return None
+        return self._tick_listed(listing, item, sender)
 
     def post(self, meeting: Meeting, message: Message) -> None:
         stream = meeting.destinations.zulip_stream
@@ -601,18 +833,20 @@ class ZulipBackend(Backend):
         self._client()
         topic = self.topic_for(meeting, message)
         content = self.render(message)
-        self.send_long({"type": "stream", "to": stream_to(stream), "topic": topic}, content,
-                       f"the {meeting.id} message to #{stream} > {topic}")
+        target = {"type": "stream", "to": stream_to(stream), "topic": topic}
+        sent = self.send_long(target, content, f"the {meeting.id} message to #{stream} > {topic}")
         log.info("Zulip: posted to #%s > %s", stream, topic)
+        self.remember_listing(sent, message, meeting.id, conversation_key(target, stream))
 
     def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
         """An action-item ping: a direct message when ``actions.ping = "dm"`` and the person
         has a ``zulip_email``, else in the meeting's stream (the message mentions them)."""
         if meeting.actions.ping == "dm" and person.zulip_email:
             self._client()
-            self.send_long({"type": "private", "to": [person.zulip_email]}, self.render(message),
-                           f"the {meeting.id} direct message to {person.initials}")
+            target = {"type": "private", "to": [person.zulip_email]}
+            sent = self.send_long(target, self.render(message), f"the {meeting.id} direct message to {person.initials}")
             log.info("Zulip: sent a direct message to %s", person.initials)
+            self.remember_listing(sent, message, meeting.id, conversation_key(target))
             return
         self.post(meeting, message)
 
@@ -674,6 +908,7 @@ class ZulipBackend(Backend):
         """Before the scheduler starts: the credentials are all there (ConfigError naming what
         is missing). No network: the server is asked in ``run()``, with retries."""
         self.credentials()
+        self._listening = True
 
     def connect(self, stop: threading.Event) -> bool:
         """Create the clients and learn who the bot is; retried until it works or ``stop``.
@@ -688,6 +923,7 @@ class ZulipBackend(Backend):
                 if res.get("result") == "success":
                     self._me = res
                     self._events_client = self._new_client()
+                    self._lookup_user("")  # the user list: mentions, ids and time zones
                     log.info("Zulip: connected to %s as %s (%s, user id %s)", creds["site"], res.get("full_name"),
                              res.get("email"), res.get("user_id"))
                     return True
@@ -756,7 +992,7 @@ class ZulipBackend(Backend):
         while not stop.is_set():
             try:
                 if self._queue_id is None:
-                    res = client.register(event_types=["message"], apply_markdown=False)
+                    res = client.register(event_types=["message", "reaction"], apply_markdown=False)
                     if res.get("result") == "success":
                         self._queue_id, last_event_id = res["queue_id"], int(res.get("last_event_id", -1))
                         if self._seen_max is None and isinstance(res.get("max_message_id"), int):
@@ -797,6 +1033,11 @@ class ZulipBackend(Backend):
                     pass
                 if event.get("type") == "message":
                     self._dispatch(event.get("message") or {}, event.get("flags") or [])
+                elif event.get("type") == "reaction":
+                    try:
+                        self.on_reaction(event)
+                    except Exception:
+                        log.exception("Zulip: handling a reaction on message %s failed", event.get("message_id"))
 
     def _dispatch(self, msg: dict[str, Any], flags: list[str]) -> bool:
         """``on_message`` once per message id (the new queue may deliver a message the catch-up
@@ -1025,7 +1266,16 @@ class ZulipBackend(Backend):
             bot_name = str(me.get("full_name") or "")
             spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in top_words() if w != "help"} \
                 if mentioned and bot_name.strip() else None
-            if lost:  # never keep the first line and silently drop the rest
+            allowed = self.bot.config.bot.allowed_places
+            listed_in = conversation_key(target, place)
+            done = self._done_reply(text, listed_in, sender) if not lost and (
+                place is None or not allowed or place in allowed) else None
+            bare = text.strip().lstrip("/")
+            if done is None and DONE_RE.match(bare) and bare.lower().startswith("done"):
+                text = "actions " + bare  # `done N` with no list here: N as `actions` numbers them
+            if done is not None:
+                answer = done
+            elif lost:  # never keep the first line and silently drop the rest
                 answer = error(f"an agenda item is one line of text, and your message has a {lost} after it that "
                                f"the item cannot hold; nothing was added. Send the item as one line and link to "
                                f"the details, e.g. `agenda add Release plans (see https://…)`.")
@@ -1036,9 +1286,17 @@ class ZulipBackend(Backend):
             if not answer.ok:
                 content = ":warning: " + content
             try:
-                self.send_long(target, content, f"the answer in {where}")
+                sent = self.send_long(target, content, f"the answer in {where}")
             except BackendError as exc:
                 log.error("Zulip: %s", exc)
+            else:
+                if answer.actions:  # an `actions` list: a reaction or `done N` acts on its items
+                    try:
+                        listed_meeting = self.bot.config.meeting(meeting_id).id
+                    except KeyError:
+                        listed_meeting = None
+                    if listed_meeting:
+                        self.remember_listing(sent, answer, listed_meeting, listed_in)
         return True
 
     def _sender_is_bot(self, msg: dict[str, Any]) -> bool:

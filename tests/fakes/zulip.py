@@ -32,6 +32,19 @@ What tests can do with it:
 - :meth:`FakeZulip.on_next_send`: a test's callback runs at the next ``POST /messages``, just
   before or just after the message is stored (a test kills the bot there);
   :meth:`FakeZulip.revoke`: the bot's API key stops working (401 ``INVALID_API_KEY``).
+- :meth:`FakeZulip.react`: a user adds (or removes) an emoji reaction on a message; every event
+  queue registered for ``reaction`` events whose user has the message gets a ``reaction`` event
+  (``op`` ``add``/``remove``, ``user_id``, the deprecated ``user`` object, ``message_id``,
+  ``emoji_name``, ``emoji_code``, ``reaction_type``), and the message's ``reactions`` change.
+- ``POST /messages/{id}/reactions`` (``emoji_name`` required; ``emoji_code`` and
+  ``reaction_type`` optional, the code looked up from the name as the server does for the few
+  names known here; unknown names answer ``BAD_REQUEST``, a reaction the user already has
+  ``REACTION_ALREADY_EXISTS``) and ``DELETE /messages/{id}/reactions`` (``REACTION_DOES_NOT_EXIST``).
+- ``PATCH /messages/{id}`` with ``content``: only the sender edits a message's content, within
+  :attr:`FakeZulip.edit_limit_seconds` of sending (None: no limit) and only while
+  :attr:`FakeZulip.allow_message_editing`; each edit keeps the old text in
+  :attr:`FakeZulip.edits` and sends ``update_message`` events.
+- Users have a ``timezone`` (``GET /users``, ``/users/{id}``, ``/users/me``), empty when unset.
 - :meth:`FakeZulip.hold` / :meth:`FakeZulip.release`: requests to an endpoint wait until
   released (a test can then act "between" two requests of the bot, without timing).
 - :attr:`FakeZulip.requests` records every request (and the JSON it was answered with); :meth:`FakeZulip.sent_messages` the
@@ -66,6 +79,7 @@ class User:
     api_key: str | None = None
     is_bot: bool = False
     github: str | None = None  # value of the custom profile field of type GitHub
+    timezone: str = ""  # the IANA zone the user set in their settings ("" when unset)
 
 
 @dataclass
@@ -102,6 +116,9 @@ MAX_MESSAGES_PER_FETCH = 5000
 MAX_MESSAGE_LENGTH = 10000  # settings.MAX_MESSAGE_LENGTH: longer messages are cut, not refused
 TRUNCATED = "\n[message truncated]"
 WILDCARDS = ("all", "everyone", "stream", "channel")  # stream wildcard mentions
+# emoji names the fake knows (Zulip's names, tools/setup/emoji/emoji_names.py) -> code point
+EMOJI = {"check": "2705", "all_good": "2705", "approved": "2705", "check_mark": "2714", "checkbox": "2611",
+         "+1": "1f44d", "thumbs_up": "1f44d", "octopus": "1f419", "tada": "1f389", "eyes": "1f440"}
 
 
 def _decode(value: str) -> Any:
@@ -125,6 +142,9 @@ class FakeZulip:
         self.requests: list[Request] = []
         self.failures: dict[tuple[str, str], Failure] = {}
         self.streams: dict[str, int] = {}
+        self.allow_message_editing = True
+        self.edit_limit_seconds: float | None = None
+        self.edits: list[dict[str, Any]] = []  # {"message_id", "old", "new", "by"}
         self.holds: dict[tuple[str, str], threading.Event] = {}
         self.hooks: dict[tuple[str, str], Any] = {}
         self._ids = itertools.count(100)
@@ -196,9 +216,9 @@ class FakeZulip:
     # -- the organization -----------------------------------------------------------------
 
     def add_user(self, email: str, full_name: str, api_key: str | None = None, is_bot: bool = False,
-                 github: str | None = None) -> User:
+                 github: str | None = None, timezone: str = "") -> User:
         with self.lock:
-            user = User(next(self._ids), email, full_name, api_key, is_bot, github)
+            user = User(next(self._ids), email, full_name, api_key, is_bot, github, timezone)
             self.users[user.user_id] = user
             return user
 
@@ -256,6 +276,102 @@ class FakeZulip:
         self.lock.notify_all()
         return msg
 
+    def message(self, message_id: int) -> dict[str, Any] | None:
+        with self.lock:
+            return next((m for m in self.messages if m["id"] == message_id), None)
+
+    def react(self, user: User, message_id: int, emoji_name: str, emoji_code: str | None = None,
+              reaction_type: str = "unicode_emoji", op: str = "add") -> None:
+        """``user`` adds (``op="add"``) or removes an emoji reaction, as the web app does."""
+        with self.lock:
+            msg = self.message(message_id)
+            if msg is None or not self._received(user, msg):
+                raise KeyError(f"user {user.user_id} has no message {message_id}")
+            code = emoji_code or EMOJI.get(emoji_name, emoji_name)
+            reaction = {"emoji_name": emoji_name, "emoji_code": code, "reaction_type": reaction_type,
+                        "user_id": user.user_id}
+            if op == "add":
+                msg["reactions"].append(reaction)
+            else:
+                msg["reactions"] = [r for r in msg["reactions"]
+                                    if not (r["user_id"] == user.user_id and r["emoji_code"] == code)]
+            for q in self.queues.values():
+                if q.event_types is not None and "reaction" not in q.event_types:
+                    continue
+                if not self._received(self.users[q.user_id], msg):
+                    continue
+                self._push(q, {"type": "reaction", "op": op, "user_id": user.user_id,
+                               "user": {"user_id": user.user_id, "email": user.email, "full_name": user.full_name},
+                               "message_id": message_id, "emoji_name": emoji_name, "emoji_code": code,
+                               "reaction_type": reaction_type})
+            self.lock.notify_all()
+
+    def _message_route(self, h, record: Request, user: User, method: str, endpoint: str,
+                       params: dict[str, Any]):
+        """``PATCH /messages/{id}``, ``POST``/``DELETE /messages/{id}/reactions``; None: not one."""
+        m = re.fullmatch(r"messages/(\d+)(/reactions)?", endpoint)
+        if not m or (method, bool(m.group(2))) not in {("PATCH", False), ("POST", True), ("DELETE", True)}:
+            return None
+        mid = int(m.group(1))
+        msg = self.message(mid)
+        if msg is None or not self._received(user, msg):
+            return self._answer(h, record, 400, {"result": "error", "msg": "Invalid message(s)", "code": "BAD_REQUEST"})
+        if method == "PATCH":
+            return self._edit(h, record, user, msg, params)
+        name = params.get("emoji_name")
+        if not isinstance(name, str) or not name:
+            return self._answer(h, record, 400, {"result": "error", "msg": "Missing 'emoji_name' argument",
+                                                 "code": "BAD_REQUEST", "var_name": "emoji_name"})
+        kind = params.get("reaction_type") or "unicode_emoji"
+        code = params.get("emoji_code")
+        code = str(code) if code not in (None, "") else EMOJI.get(name)
+        if code is None:
+            return self._answer(h, record, 400, {"result": "error", "msg": f"Emoji '{name}' does not exist",
+                                                 "code": "BAD_REQUEST"})
+        has = any(r["user_id"] == user.user_id and r["emoji_code"] == code and r["reaction_type"] == kind
+                  for r in msg["reactions"])
+        if method == "POST" and has:
+            return self._answer(h, record, 400, {"result": "error", "msg": "Reaction already exists.",
+                                                 "code": "REACTION_ALREADY_EXISTS"})
+        if method == "DELETE" and not has:
+            return self._answer(h, record, 400, {"result": "error", "msg": "Reaction doesn't exist.",
+                                                 "code": "REACTION_DOES_NOT_EXIST"})
+        self.react(user, mid, name, code, kind, "add" if method == "POST" else "remove")
+        return self._ok(h, record)
+
+    def _edit(self, h, record: Request, user: User, msg: dict[str, Any], params: dict[str, Any]):
+        """As zerver/views/message_edit.py: the sender edits the content, within the limits."""
+        content = params.get("content")
+        if content is None:
+            return self._answer(h, record, 400, {"result": "error", "msg": "Nothing to change", "code": "BAD_REQUEST"})
+        if not self.allow_message_editing:
+            return self._answer(h, record, 400, {"result": "error", "msg": "Your organization has turned off "
+                                                 "message editing", "code": "BAD_REQUEST"})
+        if msg["sender_id"] != user.user_id:
+            return self._answer(h, record, 400, {"result": "error", "msg": "You don't have permission to edit "
+                                                 "this message", "code": "BAD_REQUEST"})
+        if self.edit_limit_seconds is not None and time.time() - msg["timestamp"] > self.edit_limit_seconds:
+            return self._answer(h, record, 400, {"result": "error", "msg": "The time limit for editing this "
+                                                 "message's content has passed", "code": "BAD_REQUEST"})
+        content = str(content).rstrip().lstrip("\n")
+        if len(content) > MAX_MESSAGE_LENGTH:
+            content = content[: MAX_MESSAGE_LENGTH - len(TRUNCATED)] + TRUNCATED
+        with self.lock:
+            old = msg["content"]
+            msg["content"] = content
+            msg["last_edit_timestamp"] = int(time.time())
+            self.edits.append({"message_id": msg["id"], "old": old, "new": content, "by": user.user_id})
+            for q in self.queues.values():
+                if q.event_types is not None and "update_message" not in q.event_types:
+                    continue
+                if not self._received(self.users[q.user_id], msg):
+                    continue
+                self._push(q, {"type": "update_message", "user_id": user.user_id, "message_id": msg["id"],
+                               "message_ids": [msg["id"]], "orig_content": old, "content": content,
+                               "edit_timestamp": msg["last_edit_timestamp"], "rendering_only": False, "flags": []})
+            self.lock.notify_all()
+        return self._ok(h, record)
+
     @staticmethod
     def _received(user: User, msg: dict[str, Any]) -> bool:
         """Whether ``user`` has the message (no subscriptions here: every stream message)."""
@@ -279,6 +395,7 @@ class FakeZulip:
     @staticmethod
     def _shaped(msg: dict[str, Any], apply_markdown: bool) -> dict[str, Any]:
         out = dict(msg)
+        out["reactions"] = [dict(r) for r in msg["reactions"]]  # as they are now, not as they change
         if apply_markdown:
             out["content"] = "<p>" + msg["content"].replace("&", "&amp;").replace("<", "&lt;") + "</p>"
             out["content_type"] = "text/html"
@@ -473,6 +590,10 @@ class FakeZulip:
                 h.close_connection = True
                 return
             return self._send(h, record, user, params)
+        if endpoint.startswith("messages/"):
+            done = self._message_route(h, record, user, method, endpoint, params)
+            if done is not None or record.answer is not None:
+                return done
         if route == ("GET", "messages"):
             return self._get_messages(h, record, user, params)
         if route == ("GET", "users/me"):
@@ -498,7 +619,7 @@ class FakeZulip:
     def _user_json(self, u: User, custom: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"user_id": u.user_id, "email": u.email, "delivery_email": u.email,
                                "full_name": u.full_name, "is_bot": u.is_bot, "is_active": True,
-                               "is_admin": False, "role": 400, "timezone": "", "avatar_url": None}
+                               "is_admin": False, "role": 400, "timezone": u.timezone, "avatar_url": None}
         if custom:
             out["profile_data"] = ({str(GITHUB_FIELD_ID): {"value": u.github, "rendered_value": None}}
                                    if u.github else {})
