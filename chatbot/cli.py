@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import signal
+import threading
 import datetime as dt
 import logging
 import os
@@ -489,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGUSR1") and threading.current_thread() is threading.main_thread():
+        # `kill -USR1 PID` writes every thread's stack to stderr: for a bot that seems stuck
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]

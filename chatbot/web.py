@@ -544,7 +544,9 @@ def serve(bot: Bot, host: str, port: int, stop: threading.Event | None = None) -
     thread = threading.Thread(target=server.serve_forever, name="chatbot-web", daemon=True)
     thread.start()
     try:
-        (stop or threading.Event()).wait()
+        stop = stop or threading.Event()
+        while not stop.wait(0.5):  # short waits: a signal delivered to another thread runs its handler
+            pass
     except KeyboardInterrupt:
         pass
     finally:

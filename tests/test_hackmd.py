@@ -16,7 +16,8 @@ from chatbot.stores.hackmd_client import (
     HackMDRateLimited,
     HackMDUnavailable,
 )
-from chatbot.stores.hackmd_client import RedactTokens, redact_in_logs
+from chatbot.logs import _process_filter
+from chatbot.stores.hackmd_client import redact_in_logs
 from chatbot.stores.hackmd_edit import HackMDEditError, apply_edit, edit_state
 from tests.fakes.hackmd import FakeHackMD, title_of
 
@@ -358,7 +359,7 @@ def test_a_library_logging_the_token_is_redacted(hm):
         root.removeHandler(handler)
     assert records and hm.token not in records[0] and "[redacted]" in records[0]
     redact_in_logs("")  # an empty token would "redact" everywhere: refused
-    assert "" not in RedactTokens.tokens
+    assert "" not in _process_filter.secrets
 
 
 @pytest.mark.parametrize("status", [None, 502])

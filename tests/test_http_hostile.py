@@ -276,7 +276,8 @@ def test_debug_logs_hold_no_response_url_and_no_verification_token(tmp_path, fak
         _, form = fake.send_slash_command("/agenda", "add Logged item", user_id="U0JAIME", user_name="jaime")
     assert "Logged item" in fake.wait_response(form["response_url"])["text"]
     bot.wait_log(r"slack /agenda from U0JAIME", timeout=10)
-    assert bot.stop() == 0
+    code = bot.stop()
+    assert code == 0, bot.output()[-6000:]
     out = bot.output()
     assert "DEBUG" in out  # debug logging was on
     secret_part = urllib.parse.urlsplit(form["response_url"]).path

@@ -442,6 +442,8 @@ class BotProcess:
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGUSR1)  # the stacks of a bot that did not stop, in its log
+                time.sleep(1)
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self.log.close()

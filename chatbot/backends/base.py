@@ -18,6 +18,14 @@ from ..state import Ledger
 log = logging.getLogger(__name__)
 
 
+def wait_for_stop(stop: threading.Event) -> None:
+    """Block until ``stop`` is set. In short waits: a signal (SIGTERM) that the kernel delivers
+    to another thread only runs its Python handler when the main thread wakes up, and an
+    untimed wait never does, so the bot would not stop."""
+    while not stop.wait(0.5):
+        pass
+
+
 class BackendError(Exception):
     """The platform could not be reached or refused us; the message says why (never a secret)."""
 

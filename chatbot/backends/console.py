@@ -18,7 +18,7 @@ from ..commands import top_words
 from ..config import Meeting
 from ..messages import Message, render_plain
 from ..terminal import for_terminal
-from .base import Backend
+from .base import Backend, wait_for_stop
 
 _EOF = object()
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class ConsoleBackend(Backend):
                 continue
             if line is _EOF:
                 if self.stay:
-                    stop.wait()
+                    wait_for_stop(stop)
                 return
             text = str(line).strip()
             if text:

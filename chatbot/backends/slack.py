@@ -59,9 +59,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..bot import Bot, Sender
 from ..config import Config, ConfigError, Meeting, Person, UnknownMeeting
-from .. import messages
+from .. import logs, messages
 from ..messages import Link, Mention, Message, Text, Time, UserText, error, plain_user_text, render_plain
-from .base import Backend, BackendError
+from .base import Backend, BackendError, wait_for_stop
 
 log = logging.getLogger(__name__)
 
@@ -490,33 +490,15 @@ _HOOK_URL_RE = re.compile(r"""(https?:(?:\\?/){2}[^\s"'<>]*?(?:\\?/)(?:commands|
                           r"""[^\s"'<>,)]+""")
 
 
-class RedactSecrets(logging.Filter):
-    """Replaces the configured secrets, anything shaped like a Slack token, response URLs and
-    the legacy verification token in log records."""
+SLACK_SECRET_PATTERNS = (_TOKEN_RE, _HOOK_URL_RE, _SECRET_FIELD_RE)
+
+
+class RedactSecrets(logs.RedactSecrets):
+    """The configured secrets, anything shaped like a Slack token, response URLs and the
+    legacy verification token."""
 
     def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
-
-    def _clean(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, "[redacted]")
-        text = _TOKEN_RE.sub(lambda m: m.group(1) + "[redacted]", text)
-        text = _HOOK_URL_RE.sub(lambda m: m.group(1) + "[redacted]", text)
-        return _SECRET_FIELD_RE.sub(lambda m: m.group(1) + "[redacted]", text)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # a broken format string is not ours to fix
-            return True
-        clean = self._clean(text)
-        if clean != text:
-            record.msg, record.args = clean, None
-        if record.exc_info and record.exc_info[1] is not None:
-            exc_text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = self._clean(exc_text)
-        return True
+        super().__init__(secrets, SLACK_SECRET_PATTERNS)
 
 
 class _DropNoise(logging.Filter):
@@ -527,12 +509,8 @@ class _DropNoise(logging.Filter):
         return not str(record.msg).startswith("As you gave `client` as well")
 
 
-def _install_redaction(secrets: list[str]) -> RedactSecrets:
-    filt = RedactSecrets(secrets)
-    root = logging.getLogger()
-    for handler in root.handlers:
-        handler.addFilter(filt)
-    return filt
+def _install_redaction(secrets: list[str]) -> logs.RedactSecrets:
+    return logs.redact_in_logs(*secrets, patterns=SLACK_SECRET_PATTERNS)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1593,7 +1571,7 @@ class SlackBackend(Backend):
                 log.warning("cannot open a Socket Mode connection (%s); retrying in %.0f s", exc, delay)
             stop.wait(delay)
             delay = min(delay * 2, 60.0)
-        stop.wait()
+        wait_for_stop(stop)
 
     def _run_http(self, app, stop: threading.Event) -> None:
         from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -1614,4 +1592,4 @@ class SlackBackend(Backend):
         self._http_thread.start()
         log.info("Slack: listening for slash commands on http://%s:%d%s (status pages and calendars at /)",
                  host, server.server_port, HTTP_PATH)
-        stop.wait()
+        wait_for_stop(stop)

@@ -46,7 +46,7 @@ import time
 from collections import deque
 from typing import Any
 
-from .. import __version__
+from .. import __version__, logs
 from ..bot import Bot, Sender
 from ..commands import looks_like_command, top_words
 from ..config import ConfigError, Meeting, Person
@@ -369,44 +369,14 @@ def render_zulip(message: Message, lookup=None) -> str:
 # Secrets never reach the logs
 
 
-class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
-
-    def clean(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, "[redacted]")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:
-            return True
-        clean = self.clean(text)
-        if clean != text:
-            record.msg, record.args = clean, None
-        if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = self.clean(logging.Formatter().formatException(record.exc_info))
-        return True
+RedactSecrets = logs.RedactSecrets  # where tests and older code found it
 
 
 # ---------------------------------------------------------------------------------------
 # The backend
 
 
-class _Backoff:
-    def __init__(self, first: float = 1.0, most: float = 60.0):
-        self.first, self.most, self.delay = first, most, first
-
-    def next(self) -> float:
-        d = self.delay
-        self.delay = min(self.delay * 2, self.most)
-        return d
-
-    def reset(self) -> None:
-        self.delay = self.first
+_Backoff = logs.Backoff
 
 
 class ZulipBackend(Backend):
@@ -496,9 +466,7 @@ class ZulipBackend(Backend):
     def _install_redaction(self, secrets: list[str]) -> None:
         if self._redaction is not None:
             return
-        self._redaction = RedactSecrets(secrets)
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(self._redaction)
+        self._redaction = logs.redact_in_logs(*secrets)
 
     def _clean(self, text: str) -> str:
         return self._redaction.clean(text) if self._redaction else text

@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 import requests
 
+from .. import logs
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.hackmd.io/v1"
@@ -36,35 +38,11 @@ TOKEN_ENV = "HACKMD_TOKEN"
 # Tokens never reach the logs
 
 
-class RedactTokens(logging.Filter):
-    """Replaces the API tokens of the HackMD and GitHub clients in log records (defence in depth:
-    the clients never log them; this catches a library that would)."""
-
-    tokens: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # a broken format string is not ours to fix
-            return True
-        clean = text
-        for token in self.tokens:
-            clean = clean.replace(token, "[redacted]")
-        if clean != text:
-            record.msg, record.args = clean, None
-        return True
-
-
-_redact = RedactTokens()
-
-
 def redact_in_logs(token: str) -> None:
-    """Keep ``token`` out of what the root logger's handlers write."""
+    """Keep ``token`` out of what the root logger's handlers write (defence in depth: the
+    clients never log it; this catches a library that would)."""
     if token and len(token) >= 8:
-        RedactTokens.tokens.add(token)
-    for handler in logging.getLogger().handlers:
-        if _redact not in handler.filters:
-            handler.addFilter(_redact)
+        logs.redact_in_logs(token)
 
 
 # ---------------------------------------------------------------------------------------
