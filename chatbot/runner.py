@@ -20,6 +20,7 @@ from .config import ConfigError, Meeting, Person, format_duration, load_config
 from .gitsync import GitSync, hooks_for
 from .schedule import UTC, DueReminder, Occurrence, classify, next_reminder, occurrences, ping_time, reminders
 from .messages import Message, Text, UserText
+from .outbox import Outbox
 from .state import Ledger
 from .stores import weekly_enabled
 
@@ -113,7 +114,7 @@ class Reminders:
         backend.people_changed = self.people_changed
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._lock = threading.Lock()
-        self._unrecorded: set[str] = set()  # sent, but the ledger could not record it (disk full)
+        self.outbox = Outbox(backend, self.ledger, lambda: self.bot.config.bot.reminder_grace, self.scheduler.add_job)
         self._bad_zones: set[tuple[str, str]] = set()  # (initials, zone) the platform gave, unknown here
         self._stopping = False
 
@@ -227,122 +228,15 @@ class Reminders:
                 out.append(r)
         return out
 
+    # what sending once means lives in the outbox; these names are where the jobs use it
     def key(self, kind: str, meeting: Meeting, r: DueReminder, who: str = "") -> str:
-        """The ledger key of one reminder or ping. It names the platform: one process per
-        platform may share the config and the state directory, and what Slack was sent
-        still has to go to Zulip."""
-        return (f"{kind}:{self.backend.name}:{meeting.id}:{r.occurrence.start_utc.isoformat()}:"
-                f"{int(r.offset.total_seconds())}:{who}")
+        return self.outbox.key(kind, meeting, r, who)
 
     def was_sent(self, key: str) -> bool:
-        if key in self._unrecorded:
-            return True
-        kind, _platform, rest = key.split(":", 2)
-        # keys written before they named the platform: do not send those again after an upgrade
-        return self.ledger.was_sent(key) or self.ledger.was_sent(f"{kind}:{rest}")
+        return self.outbox.was_sent(key)
 
     def retry_delay(self) -> dt.timedelta:
-        """How long after a failed send to try again: a tenth of the grace period (5 s to
-        1 min), so a platform outage shorter than the grace period delays a reminder but
-        does not lose it."""
-        tenth = self.bot.config.bot.reminder_grace / 10
-        return min(max(tenth, dt.timedelta(seconds=5)), dt.timedelta(minutes=1))
-
-    def _retry_later(self, what: str, exc: Exception, retry, retry_id: str, doing: str = "sending") -> None:
-        if retry is None or self._stopping:  # a one-shot run (`chatbot remind --due`), or stopping:
-            log.error("%s %s failed (%s: %s)", doing, what, type(exc).__name__, exc)  # the next run tries again
-            return
-        delay = self.retry_delay()
-        log.error("%s %s failed (%s: %s); trying again in %d s while it is still due",
-                  doing, what, type(exc).__name__, exc, delay.total_seconds())
-        # one pending retry per job: fire() / fire_pings() send whatever is still due
-        # then (within the grace period, never after the meeting started) and not yet sent
-        self.scheduler.add_job(retry, "date", run_date=dt.datetime.now(UTC) + delay, id=retry_id,
-                               replace_existing=True, misfire_grace_time=None)
-
-    def _posted_before(self, key: str, what: str, find, retry, retry_id: str) -> bool | None:
-        """After a crash: was the post whose intent is recorded (and never confirmed) made? The
-        platform is asked (``find(since, data) -> True/False/None``). True: it was, record it and
-        post nothing. False or None (the backend cannot tell): post. Raises when the platform
-        cannot be asked now (the caller tries again later)."""
-        try:
-            pending = self.ledger.intent(key)
-        except sqlite3.Error as exc:
-            log.error("cannot read the ledger's intents (%s); %s may be posted twice", exc, what)
-            return None
-        if pending is None:
-            return False
-        since, data = pending
-        found = find(since, data) if find is not None else None
-        if found:
-            log.warning("%s was posted before the bot stopped (found on the platform, intent of %s); "
-                        "not posting it again", what, since.isoformat(timespec="seconds"))
-            return True
-        if found is None:
-            log.warning("%s may have been posted just before the bot stopped (intent of %s without a "
-                        "confirmation) and this platform cannot be asked; posting it, it may appear twice",
-                        what, since.isoformat(timespec="seconds"))
-        else:
-            log.info("%s: the intent of %s found no post on the platform; posting it", what,
-                     since.isoformat(timespec="seconds"))
-        return found
-
-    def _send(self, key: str, what: str, send, retry, retry_id: str, find=None, intent=None) -> bool:
-        """Send once: skip what the ledger says was sent; reconcile an intent left by a crash
-        with the platform (``find``); record the intent (``intent``: what identifies the post
-        on the platform) before sending and the confirmation after."""
-        if self.was_sent(key):
-            return True
-        try:
-            if self._posted_before(key, what, find, retry, retry_id):
-                return self._record_sent(key, what, verb="recorded as sent")
-        except Exception as exc:  # the platform cannot be asked now: never guess, try again later
-            self._retry_later(what, exc, retry, retry_id, doing="checking whether the platform already has")
-            return False
-        try:
-            data = intent() if callable(intent) else (intent or {})
-            try:
-                self.ledger.record_intent(key, data)
-            except sqlite3.Error as exc:  # a full disk: the send goes out anyway, unprotected
-                log.error("cannot record the intent to send %s in the ledger (%s); a crash right after the post "
-                          "may post it again", what, exc)
-            send()
-        except Exception as exc:  # the bot keeps running; the backend logged the details
-            self._retry_later(what, exc, retry, retry_id)
-            return False
-        return self._record_sent(key, what)
-
-    def _record_sent(self, key: str, what: str, verb: str = "sent") -> bool:
-        try:
-            self.ledger.mark_sent(key)
-        except sqlite3.Error as exc:  # e.g. the disk is full: what is still due must go out anyway
-            self._unrecorded.add(key)  # this process does not send it again (retries, reloads)
-            log.error("sent %s, but could not record it in the ledger (%s); a restart within the grace "
-                      "period may send it again", what, exc)
-            return True
-        log.info("%s %s", verb, what)
-        return True
-
-    def _once(self, meeting: Meeting, message, key: str, person=None):
-        """(send, find, intent) for one post: the backend marks the post with ``key`` where the
-        platform keeps such a mark (Slack's message metadata) and can look for it after a crash."""
-        b = self.backend
-        if person is None:
-            marked = getattr(b, "post_once", None)
-            send = (lambda: marked(meeting, message, key)) if marked else (lambda: b.post(meeting, message))
-        else:
-            marked = getattr(b, "notify_once", None)
-            send = (lambda: marked(meeting, person, message, key)) if marked \
-                else (lambda: b.notify(meeting, person, message))
-        find_sent = getattr(b, "find_sent", None)
-        find = (lambda since, data: find_sent(meeting, key, since, data, person)) if find_sent else None
-        describe = getattr(b, "intent_data", None)
-        render = getattr(b, "render", None)
-
-        def intent() -> dict:
-            return describe(meeting, message) if describe else ({"text": render(message)} if render else {})
-
-        return send, find, intent
+        return self.outbox.retry_delay()
 
     def fire(self, meeting_id: str, retry: bool = True) -> list[bool]:
         """Post the meeting's reminders that are due and not yet sent; whether each went out.
@@ -353,8 +247,8 @@ class Reminders:
             for r in self.due(meeting, self.bot.now()):
                 message = self.bot.reminder(meeting, r.occurrence, r.offset)
                 key = self.key("reminder", meeting, r)
-                send, find, intent = self._once(meeting, message, key)
-                results.append(self._send(
+                send, find, intent = self.outbox.prepared(meeting, message, key)
+                results.append(self.outbox.send(
                     key, f"the {r.offset} reminder for {meeting.id} at {r.occurrence.start_utc.isoformat()}", send,
                     (lambda: self.fire(meeting_id)) if retry else None, f"retry:reminders:{meeting_id}", find, intent))
         return results
@@ -492,8 +386,8 @@ class Reminders:
                         if moment > now:  # their own ping comes later, in their waking hours
                             reached.add(person.initials)
                         continue
-                    send, find, intent = self._once(meeting, message, key, person)
-                    ok = self._send(key, f"action-item ping to {person.initials} for {meeting.id}",
+                    send, find, intent = self.outbox.prepared(meeting, message, key, person)
+                    ok = self.outbox.send(key, f"action-item ping to {person.initials} for {meeting.id}",
                                     send, again, retry_id, find, intent)
                     results.append(ok)
                     if ok:
@@ -504,8 +398,8 @@ class Reminders:
                 # default): nobody is notified twice about the same items
                 _, summary = self.bot.action_pings(meeting, occ,
                                                    mention=_summary_mentions(meeting.actions.summary_mentions, reached))
-                send, find, intent = self._once(meeting, summary, summary_key)
-                results.append(self._send(summary_key, f"action-item summary for {meeting.id}", send, again, retry_id,
+                send, find, intent = self.outbox.prepared(meeting, summary, summary_key)
+                results.append(self.outbox.send(summary_key, f"action-item summary for {meeting.id}", send, again, retry_id,
                                           find, intent))
         return results
 
@@ -530,32 +424,32 @@ class Reminders:
                     if not result.ok:  # reported on the pull request; tell the meeting's channel too
                         message = Message(kind="notice").add(Text(f"{meeting.name} notes", bold=True), ": ",
                                                              UserText(result.summary))
-                        send, find, intent = self._once(meeting, message, key + ":conflict")
-                        self._send(key + ":conflict", what + " (conflict)", send, None, "", find, intent)
+                        send, find, intent = self.outbox.prepared(meeting, message, key + ":conflict")
+                        self.outbox.send(key + ":conflict", what + " (conflict)", send, None, "", find, intent)
                 else:
                     self._nudge(pipe, meeting, occ, key, what)
                     continue
             except weekly.Failure as exc:  # tried again on the next tick while the step is due
                 log.error("%s failed: %s", what, exc)
                 continue
-            self._record_sent(key, what, verb="done:")
+            self.outbox.record_sent(key, what, verb="done:")
 
     def _nudge(self, pipe, meeting: Meeting, occ, key: str, what: str) -> None:
         pr = pipe.pull_request(occ.date)
         synced = pipe.synced_since_meeting(occ.date)
         if pr is None or pr.state != "open":  # merged (or closed): nothing to chase
-            self._record_sent(key, what, verb="not needed:")
+            self.outbox.record_sent(key, what, verb="not needed:")
             return
         message = pipe.nudge_message(occ.date, pr, synced)
         chairs = [p for p in self.bot.config.people if p.chair]
         for person in chairs:
             k = f"{key}:{person.initials}"
-            send, find, intent = self._once(meeting, message, k, person)
-            self._send(k, f"{what} to {person.initials}", send, None, "", find, intent)
+            send, find, intent = self.outbox.prepared(meeting, message, k, person)
+            self.outbox.send(k, f"{what} to {person.initials}", send, None, "", find, intent)
         if not chairs:  # nobody is the chair: the meeting's channel is told
-            send, find, intent = self._once(meeting, message, key + ":channel")
-            self._send(key + ":channel", what, send, None, "", find, intent)
-        self._record_sent(key, what, verb="sent")
+            send, find, intent = self.outbox.prepared(meeting, message, key + ":channel")
+            self.outbox.send(key + ":channel", what, send, None, "", find, intent)
+        self.outbox.record_sent(key, what, verb="sent")
 
     def stop(self) -> None:
         # No job may add a retry once the shutdown began: APScheduler's shutdown(wait=True)
@@ -563,6 +457,7 @@ class Reminders:
         # lock (a stop from inside a send, e.g. a refused token, deadlocked here). Jobs add
         # retries under self._lock: once it was free with _stopping set, none will.
         self._stopping = True
+        self.outbox.stopping = True
         with self._lock:
             pass
         if self.scheduler.running:

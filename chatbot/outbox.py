@@ -1,0 +1,187 @@
+"""The outbox: every reminder, ping and notice is posted once.
+
+It owns the ledger keys, the intent recorded before a post and reconciled with the platform
+after a crash (``find``), the confirmation after it, retries while a post is still due, and
+the posts this process sent but could not record (a full disk). The runner's jobs decide
+*what* is due (:func:`chatbot.schedule.classify`); the outbox decides whether it still has to
+go out and sends it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+from typing import Any, Callable
+
+from .backends.base import Backend
+from .config import Meeting
+from .schedule import DueReminder
+from .state import Ledger
+
+log = logging.getLogger(__name__)
+
+UTC = dt.timezone.utc
+
+
+class Outbox:
+    def __init__(
+        self, backend: Backend, ledger: Ledger, grace: Callable[[], dt.timedelta], schedule_retry: Callable[..., Any]
+    ):
+        self.backend = backend
+        self.ledger = ledger
+        self.grace = grace  # the config's reminder_grace, read live (the config may be reloaded)
+        self.schedule_retry = schedule_retry  # APScheduler's add_job (a one-shot job at run_date)
+        self.unrecorded: set[str] = set()  # sent, but the ledger could not record it (disk full)
+        self.stopping = False  # no retries are scheduled once the runner is stopping
+
+    def key(self, kind: str, meeting: Meeting, r: DueReminder, who: str = "") -> str:
+        """The ledger key of one reminder or ping. It names the platform: one process per
+        platform may share the config and the state directory, and what Slack was sent
+        still has to go to Zulip."""
+        return (
+            f"{kind}:{self.backend.name}:{meeting.id}:{r.occurrence.start_utc.isoformat()}:"
+            f"{int(r.offset.total_seconds())}:{who}"
+        )
+
+    def was_sent(self, key: str) -> bool:
+        if key in self.unrecorded:
+            return True
+        kind, _platform, rest = key.split(":", 2)
+        # keys written before they named the platform: do not send those again after an upgrade
+        return self.ledger.was_sent(key) or self.ledger.was_sent(f"{kind}:{rest}")
+
+    def retry_delay(self) -> dt.timedelta:
+        """How long after a failed send to try again: a tenth of the grace period (5 s to
+        1 min), so a platform outage shorter than the grace period delays a reminder but
+        does not lose it."""
+        tenth = self.grace() / 10
+        return min(max(tenth, dt.timedelta(seconds=5)), dt.timedelta(minutes=1))
+
+    def retry_later(self, what: str, exc: Exception, retry, retry_id: str, doing: str = "sending") -> None:
+        if retry is None or self.stopping:  # a one-shot run (`chatbot remind --due`), or stopping:
+            log.error("%s %s failed (%s: %s)", doing, what, type(exc).__name__, exc)  # the next run tries again
+            return
+        delay = self.retry_delay()
+        log.error(
+            "%s %s failed (%s: %s); trying again in %d s while it is still due",
+            doing,
+            what,
+            type(exc).__name__,
+            exc,
+            delay.total_seconds(),
+        )
+        # one pending retry per job: fire() / fire_pings() send whatever is still due
+        # then (within the grace period, never after the meeting started) and not yet sent
+        self.schedule_retry(
+            retry,
+            "date",
+            run_date=dt.datetime.now(UTC) + delay,
+            id=retry_id,
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    def posted_before(self, key: str, what: str, find, retry, retry_id: str) -> bool | None:
+        """After a crash: was the post whose intent is recorded (and never confirmed) made? The
+        platform is asked (``find(since, data) -> True/False/None``). True: it was, record it and
+        post nothing. False or None (the backend cannot tell): post. Raises when the platform
+        cannot be asked now (the caller tries again later)."""
+        try:
+            pending = self.ledger.intent(key)
+        except sqlite3.Error as exc:
+            log.error("cannot read the ledger's intents (%s); %s may be posted twice", exc, what)
+            return None
+        if pending is None:
+            return False
+        since, data = pending
+        found = find(since, data) if find is not None else None
+        if found:
+            log.warning(
+                "%s was posted before the bot stopped (found on the platform, intent of %s); not posting it again",
+                what,
+                since.isoformat(timespec="seconds"),
+            )
+            return True
+        if found is None:
+            log.warning(
+                "%s may have been posted just before the bot stopped (intent of %s without a "
+                "confirmation) and this platform cannot be asked; posting it, it may appear twice",
+                what,
+                since.isoformat(timespec="seconds"),
+            )
+        else:
+            log.info(
+                "%s: the intent of %s found no post on the platform; posting it",
+                what,
+                since.isoformat(timespec="seconds"),
+            )
+        return found
+
+    def send(self, key: str, what: str, send, retry, retry_id: str, find=None, intent=None) -> bool:
+        """Send once: skip what the ledger says was sent; reconcile an intent left by a crash
+        with the platform (``find``); record the intent (``intent``: what identifies the post
+        on the platform) before sending and the confirmation after."""
+        if self.was_sent(key):
+            return True
+        try:
+            if self.posted_before(key, what, find, retry, retry_id):
+                return self.record_sent(key, what, verb="recorded as sent")
+        except Exception as exc:  # the platform cannot be asked now: never guess, try again later
+            self.retry_later(what, exc, retry, retry_id, doing="checking whether the platform already has")
+            return False
+        try:
+            data = intent() if callable(intent) else (intent or {})
+            try:
+                self.ledger.record_intent(key, data)
+            except sqlite3.Error as exc:  # a full disk: the send goes out anyway, unprotected
+                log.error(
+                    "cannot record the intent to send %s in the ledger (%s); a crash right after the post "
+                    "may post it again",
+                    what,
+                    exc,
+                )
+            send()
+        except Exception as exc:  # the bot keeps running; the backend logged the details
+            self.retry_later(what, exc, retry, retry_id)
+            return False
+        return self.record_sent(key, what)
+
+    def record_sent(self, key: str, what: str, verb: str = "sent") -> bool:
+        try:
+            self.ledger.mark_sent(key)
+        except sqlite3.Error as exc:  # e.g. the disk is full: what is still due must go out anyway
+            self.unrecorded.add(key)  # this process does not send it again (retries, reloads)
+            log.error(
+                "sent %s, but could not record it in the ledger (%s); a restart within the grace "
+                "period may send it again",
+                what,
+                exc,
+            )
+            return True
+        log.info("%s %s", verb, what)
+        return True
+
+    def prepared(self, meeting: Meeting, message, key: str, person=None):
+        """(send, find, intent) for one post: the backend marks the post with ``key`` where the
+        platform keeps such a mark (Slack's message metadata) and can look for it after a crash."""
+        b = self.backend
+        if person is None:
+            marked = getattr(b, "post_once", None)
+            send = (lambda: marked(meeting, message, key)) if marked else (lambda: b.post(meeting, message))
+        else:
+            marked = getattr(b, "notify_once", None)
+            send = (
+                (lambda: marked(meeting, person, message, key))
+                if marked
+                else (lambda: b.notify(meeting, person, message))
+            )
+        find_sent = getattr(b, "find_sent", None)
+        find = (lambda since, data: find_sent(meeting, key, since, data, person)) if find_sent else None
+        describe = getattr(b, "intent_data", None)
+        render = getattr(b, "render", None)
+
+        def intent() -> dict:
+            return describe(meeting, message) if describe else ({"text": render(message)} if render else {})
+
+        return send, find, intent
