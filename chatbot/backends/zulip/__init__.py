@@ -1,0 +1,38 @@
+"""The Zulip backend: commands by direct message or @-mention, reminders to a stream and topic.
+
+Zulip has no custom slash commands for bots, so people talk to the bot in one of two ways:
+
+* a direct message to the bot: ``agenda add Release plans``, ``/agenda list``, ``next``, ``help``;
+* a stream message that mentions it: ``@**Agenda Bot** agenda add Release plans``.
+
+The bot answers where the command came from (the same stream and topic, or a direct message).
+A command typed in a meeting's stream (``destinations.zulip_stream``) acts on that meeting;
+anywhere else on the config's default meeting.
+
+Events come through the real ``zulip`` client's event queue (``register`` + ``get_events``
+long-polling) in a worker thread, so ``run()`` returns promptly when asked to stop. The queue
+survives faults: ``BAD_EVENT_QUEUE_ID`` (the server forgot the queue) re-registers; dropped
+connections and server errors back off and retry; ``RATE_LIMIT_HIT``/429 answers are retried
+after the delay the server asks for, for sends too. Direct messages and mentions sent while the
+queue was lost are fetched (``GET /messages``, narrows ``is:dm`` and ``is:mentioned``, from the
+highest message id seen) once a new queue is registered, and handled oldest first through the
+same path; every message id is handled at most once, so one that the new queue also delivers is
+not answered twice. At the first start of the process nothing older is fetched.
+
+Rendering: Zulip Markdown. Times are global times (``<time:2026-01-07T17:00:00Z>``) so every
+reader sees their own zone. Text that people typed can never mention anyone: Zulip only
+recognizes ``@**…**``, ``@_**…**`` and ``@*group*`` when the ``@`` starts the text or follows
+whitespace or one of ``'"({[/<``; a zero-width space is put before every ``@`` in user text, so
+``@**all**``, ``@**everyone**``, ``@**channel**``, ``@**topic**``, user and group mentions stay
+plain text; mention syntax in the bot's own text (which may quote a command word someone typed)
+is defused the same way. The bot's own mentions are ``@**Full Name|user_id**``.
+
+Credentials: ``[zulip] zuliprc`` (a path relative to the config file; the file a Zulip admin
+downloads for a bot), else ``$ZULIP_CONFIG``, else the environment variables ``ZULIP_SITE``,
+``ZULIP_EMAIL`` and ``ZULIP_API_KEY``; ``[zulip] site`` overrides the site. The API key is
+scrubbed from all log output. Nothing touches the network before ``run()`` or ``post()``.
+"""
+
+from .wire import AGENDA_ADD_RE, API_KEY_ENV, AUTH_ERRORS, CATCH_UP_BATCH, CATCH_UP_MAX, CATCH_UP_WINDOW, CHECK_CODES, CHECK_NAMES, CODE_SPAN_RE, CONFIG_FILE_ENV, CONFIRM_REACTION, DONE_RE, EMAIL_ENV, FEATURE_CHANNEL, FEATURE_INCLUDE_ANCHOR, FEATURE_IS_DM, FENCE_RE, FIND_RECENT, FIND_SLACK_SECONDS, GITHUB_FIELD_TYPE, MAX_CONTENT, MAX_TOPIC, MENTION_RE, MENTION_START_RE, NUMBERED_RE, QUOTE_HEADER_RE, REPLY_BURST, REPLY_REFILL, ReplyLimiter, SEEN_IDS_KEPT, SITE_ENV, USER_CACHE_TTL, ZWSP, blocks_after, conversation_key, is_check, listed_items, split_content, without_indented_code, without_quotes  # noqa: F401
+from .render import RedactSecrets, ZulipRenderer, _link, defuse_mentions, global_time, mention_syntax, neutralize, render_zulip, stream_to, topic_name  # noqa: F401
+from .backend import ZulipBackend, _Backoff, _retry_after  # noqa: F401

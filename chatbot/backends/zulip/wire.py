@@ -1,0 +1,203 @@
+"""Zulip's wire facts and what arrives from it: environment variables, limits and feature levels, a message's text as a command (quotes, code and spoilers set aside), reactions, long content split, the per-conversation reply limit."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from ...messages import Message, Text
+
+log = logging.getLogger("chatbot.backends.zulip")
+
+
+SITE_ENV = "ZULIP_SITE"
+EMAIL_ENV = "ZULIP_EMAIL"
+API_KEY_ENV = "ZULIP_API_KEY"
+CONFIG_FILE_ENV = "ZULIP_CONFIG"
+
+ZWSP = "\u200b"
+MAX_TOPIC = 60  # Zulip's limit on topic names
+MAX_CONTENT = 10000  # Zulip's default max message length
+# Answers that mean the credentials themselves are wrong: retrying cannot help.
+AUTH_ERRORS = {"UNAUTHORIZED", "INVALID_API_KEY", "USER_DEACTIVATED", "REALM_DEACTIVATED",
+               "INVALID_ZULIP_SERVER", "UNAUTHENTICATED_USER"}
+# seconds the user list is trusted: then it is fetched again (a mention @**Name|id** only counts
+# with the user's current name), and not before (someone not in it is not asked for each time)
+USER_CACHE_TTL = 300.0
+GITHUB_FIELD_TYPE = 7  # custom profile field type "external account"; subtype github
+# Catching up after a lost event queue: at most this many messages, none older than this.
+CATCH_UP_MAX = 1000
+CATCH_UP_WINDOW = 24 * 3600.0  # seconds
+CATCH_UP_BATCH = 200  # messages per GET /messages (Zulip recommends at most 1000)
+SEEN_IDS_KEPT = 5000  # message ids remembered as handled, so none is handled twice
+# Commands per conversation (a stream's topic, a direct-message group): this many at once, then
+# one more every REPLY_REFILL seconds. Another bot (or a script) that is not flagged as a bot
+# cannot make the bot talk without end; people never type that fast.
+REPLY_BURST = 30
+REPLY_REFILL = 1.0  # seconds
+FEATURE_INCLUDE_ANCHOR = 155  # Zulip 6.0: GET /messages takes include_anchor
+FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private), and dm: (before: pm-with:)
+FEATURE_CHANNEL = 250  # Zulip 9.0: the narrow operator channel (before: stream)
+FIND_RECENT = 100  # the bot's newest messages in a topic looked at after a crash
+FIND_SLACK_SECONDS = 120  # and only those from this long before the intent on (clock skew)
+# Reactions that tick an action item: ✅ (Zulip's name "check", aliases "all_good", "approved";
+# other emoji sets call it "white_check_mark"), ✔ ("check_mark", "heavy_check_mark") and ☑
+# ("checkbox", "ballot_box_with_check"). Matched by Unicode code point (emoji_code) where the
+# reaction is a Unicode emoji, so any name the server uses works; by name otherwise.
+CHECK_CODES = {"2705", "2714", "2611"}
+CHECK_NAMES = {"check", "white_check_mark", "all_good", "approved", "check_mark", "heavy_check_mark", "checkbox",
+               "ballot_box_with_check"}
+# the bot's confirmation when it cannot edit its message (e.g. past the organization's edit limit)
+CONFIRM_REACTION = {"emoji_name": "check", "emoji_code": "2705", "reaction_type": "unicode_emoji"}
+DONE_RE = re.compile(r"^/?(?:actions?\s+)?done\s+(\d{1,6})\s*$", re.I)
+NUMBERED_RE = re.compile(r"^(\d+)\.\s")
+MENTION_RE = re.compile(r"@_?\*\*(?P<name>[^*|]*)(?:\|(?P<id>\d+))?\*\*")
+# The header Zulip's "quote and reply" (and "quote") writes before the quoted block:
+# "@_**Agenda Bot|100** [said](https://…/#narrow/…/near/123):" (the word is translated). It
+# silently mentions the quoted message's sender, so quoting the bot is not talking to it.
+QUOTE_HEADER_RE = re.compile(r"^[ \t]*@_\*\*[^*\n]+\*\*[ \t]*\[[^\]\n]*\]\([^)\s]*\)[ \t]*:?[ \t]*\n"
+                             r"(?=[ \t]*(?:`{3,}|~{3,}))", re.M)
+# Mention syntax where Zulip would recognize it (BEFORE_MENTION_ALLOWED_REGEX): @**…**, @_**…**,
+# @*group*, and the bare wildcards older servers took.
+MENTION_START_RE = re.compile(r"(?<![^\s'\"({\[/<])@(?=_?\*|_?(?:all|everyone|stream|channel|topic|online|here)\b)",
+                              re.I)
+# inline code (`…`, ``…``) as Python-Markdown's BACKTICK_RE finds it, within a paragraph: Zulip
+# renders no mention inside it
+CODE_SPAN_RE = re.compile(r"(?<!\\)(`+)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", re.S)
+# fenced blocks (```quote, ```python, ~~~ …) up to their closing fence or the end
+FENCE_RE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]*(?P=fence)[ \t]*$|\Z)", re.M | re.S)
+
+
+def without_indented_code(text: str) -> str:
+    """The text minus indented code blocks: in each block of lines (blocks are separated by
+    blank lines), the leading lines indented by 4 spaces or a tab are code, as Python-Markdown's
+    CodeBlockProcessor (which Zulip uses) renders them; no mention counts there."""
+    blocks = []
+    for block in re.split(r"\n[ \t]*\n", text):
+        lines = block.split("\n")
+        i = 0
+        while i < len(lines) and (lines[i].startswith("    ") or lines[i].startswith("\t")):
+            i += 1
+        blocks.append("\n".join(lines[i:]))
+    return "\n\n".join(blocks)
+
+
+def without_quotes(content: str) -> str:
+    """The message minus quoted, fenced and indented code blocks: a command (or a mention of
+    the bot) inside a quote of an earlier message is not a new command, and neither is the
+    silent mention in the header of a quote of one of the bot's own messages, nor a mention in
+    a code block (Zulip renders none there)."""
+    text = without_indented_code(FENCE_RE.sub("", QUOTE_HEADER_RE.sub("", content)))
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">")).strip()
+
+
+AGENDA_ADD_RE = re.compile(r"^/?agenda\s+add\b", re.I)
+
+
+def blocks_after(content: str, text: str) -> str | None:
+    """For ``agenda add``: the kind of block (code block, quote, spoiler) that follows the
+    item's text in the message and would be lost from the one-line item; None if none."""
+    if not AGENDA_ADD_RE.match(text):
+        return None
+    first = text.split("\n", 1)[0].strip()
+    pos = content.find(first)
+    if pos < 0:
+        return None
+    rest = content[pos + len(first):]
+    for fence in FENCE_RE.finditer(rest):
+        words = fence.group(0).split("\n", 1)[0].strip().lstrip("`~").split()
+        kind = words[0].lower() if words else ""
+        return {"spoiler": "spoiler", "quote": "quote"}.get(kind, "code block")
+    if any(line.lstrip().startswith(">") for line in rest.splitlines()):
+        return "quote"
+    if without_indented_code(rest) != rest:
+        return "code block"
+    return None
+
+
+def split_content(text: str, limit: int = MAX_CONTENT) -> list[str]:
+    """A long answer as several messages, each at most ``limit`` characters (what Zulip keeps:
+    it cuts longer ones), split between lines; a single longer line is split after a space
+    (or, with none, anywhere). Nothing is dropped: joined with newlines, the parts are the text."""
+    pieces: list[str] = []
+    for line in text.split("\n"):
+        while len(line) > limit:
+            cut = line.rfind(" ", 0, limit) + 1 or limit
+            pieces.append(line[:cut])
+            line = line[cut:]
+        pieces.append(line)
+    chunks: list[str] = []
+    current: str | None = None
+    for piece in pieces:
+        if current is not None and len(current) + 1 + len(piece) <= limit:
+            current += "\n" + piece
+        else:
+            if current is not None:
+                chunks.append(current)
+            current = piece
+    chunks.append(current or "")
+    return chunks
+
+
+def listed_items(message: Message) -> list[dict[str, Any]]:
+    """The open action items a message lists: ``{"n": number or None, "id": stable id, "line":
+    its line in the rendered text}`` (a rendered message has one line per message line)."""
+    out = []
+    for index, item in sorted(message.actions.items()):
+        first = message.lines[index][0] if message.lines[index] else None
+        m = NUMBERED_RE.match(first.text) if isinstance(first, Text) else None
+        out.append({"n": int(m.group(1)) if m else None, "id": item, "line": index})
+    return out
+
+
+def is_check(event: dict[str, Any]) -> bool:
+    """Whether a reaction event's emoji is one of the check marks that tick an item."""
+    if event.get("reaction_type", "unicode_emoji") == "unicode_emoji" and event.get("emoji_code") in CHECK_CODES:
+        return True
+    return str(event.get("emoji_name") or "").lower() in CHECK_NAMES
+
+
+def conversation_key(target: dict[str, Any], stream: str | None = None) -> str:
+    """Where a message went, as the listings table names it: ``zulip:dm:a@x.org,b@y.org``, or
+    ``zulip:stream:NAME:TOPIC`` for a stream message (``stream``: its name; names and topics
+    are case-insensitive in Zulip)."""
+    if target.get("type") == "private":
+        to = target.get("to") or []
+        return "zulip:dm:" + ",".join(sorted(str(t).lower() for t in to))
+    return f"zulip:stream:{(stream or str(target.get('to'))).lower()}:{str(target.get('topic', '')).lower()}"
+
+
+class ReplyLimiter:
+    """A token bucket per conversation: ``burst`` answers at once, then one per ``refill`` s."""
+
+    def __init__(self, burst: int = REPLY_BURST, refill: float = REPLY_REFILL, clock=time.monotonic):
+        self.burst, self.refill, self.clock = burst, refill, clock
+        self._buckets: dict[Any, tuple[float, float]] = {}
+        self._told: set[Any] = set()  # conversations told about the limit since their last command ran
+
+    def first_refusal(self, key: Any) -> bool:
+        """True once per run of refused commands: the conversation is told, once, why."""
+        if key in self._told:
+            return False
+        self._told.add(key)
+        return True
+
+    def allow(self, key: Any) -> bool:
+        now = self.clock()
+        tokens, at = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) / self.refill)
+        allowed = tokens >= 1
+        self._buckets[key] = (tokens - 1 if allowed else tokens, now)
+        if allowed:
+            self._told.discard(key)
+        if len(self._buckets) > 10000:  # forget conversations whose bucket is full again
+            full = [k for k, (n, a) in self._buckets.items() if n + (now - a) / self.refill >= self.burst]
+            for k in full:
+                del self._buckets[k]
+                self._told.discard(k)
+        return allowed
+
+
+# ---------------------------------------------------------------------------------------
