@@ -26,10 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (BOT_TOKEN, HOST, SIGNING_SECRET, Proc, Row, chatbot_cmd, clean_env, free_port,  # noqa: E402
-                    ms, pct, ratio, table)
+from common import BOT_TOKEN, HOST, SIGNING_SECRET, Proc, Row, chatbot_cmd, clean_env, free_port, ms, pct, ratio, table
 
-from tests.fakes.slack import FakeSlack, signed_post  # noqa: E402
+from tests.fakes.slack import FakeSlack, signed_post
 
 CHANNEL = "C0CONDAECO"
 USER = "U0JAIME"
@@ -87,19 +86,19 @@ def run(smoke: bool = False, items: int | None = None) -> list[Row]:
         with FakeSlack(BOT_TOKEN, channels={CHANNEL: "conda-ecosystem"}, users={USER: {"name": "jaime"}}) as fake:
             (tmp / "notes").mkdir()
             # words of their own: items of one owner with similar words count as one (carried copies)
-            texts = [" ".join(uuid.uuid4().hex[k:k + 6] for k in (0, 8, 16)) for _ in range(n)]
+            texts = [" ".join(uuid.uuid4().hex[k : k + 6] for k in (0, 8, 16)) for _ in range(n)]
             lines = "".join(f"- [ ] JRG: {t}\n" for t in texts)
             (tmp / "notes" / PAST).write_text(f"# 2025-12-31\n\n## Action items\n\n{lines}", encoding="utf-8")
             port = free_port()
             cfg = tmp / "chatbot.toml"
-            cfg.write_text(CONFIG.format(channel=CHANNEL, user=USER, port=port, api_url=fake.api_url),
-                           encoding="utf-8")
+            cfg.write_text(CONFIG.format(channel=CHANNEL, user=USER, port=port, api_url=fake.api_url), encoding="utf-8")
             env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, CHATBOT_FAKE_NOW=PING_NOW)
             bot = Proc(chatbot_cmd("run", "--backend", "slack", "--config", str(cfg)), tmp, env, tmp / "bot.log")
             bot.wait_log(r"listening for slash commands on http://127\.0\.0\.1:\d+/slack/events")
             url = f"http://{HOST}:{port}/slack/events"
-            ping = fake.wait_for(lambda: [m for m in fake.history.get("D" + USER[1:], []) if m.get("blocks")],
-                                 30, "the ping")[0]
+            ping = fake.wait_for(
+                lambda: [m for m in fake.history.get("D" + USER[1:], []) if m.get("blocks")], 30, "the ping"
+            )[0]
             # warm-up: the first request pays for lazy imports and connection set-up
             form = fake.slash_command_payload("/actions", "", user_id=USER, user_name="jaime")
             signed_post(url, SIGNING_SECRET, form)
@@ -114,8 +113,7 @@ def run(smoke: bool = False, items: int | None = None) -> list[Row]:
                     signed_post(url, SIGNING_SECRET, {"payload": json.dumps(payload)})
                     clicks.append(_answered(fake, seen + 1, "the ping updated") - t0)
                 else:
-                    form = fake.slash_command_payload("/actions", f"done {open_left}", user_id=USER,
-                                                      user_name="jaime")
+                    form = fake.slash_command_payload("/actions", f"done {open_left}", user_id=USER, user_name="jaime")
                     t0 = time.monotonic()
                     signed_post(url, SIGNING_SECRET, form)
                     commands.append(_answered(fake, seen + 1, "the command's answer") - t0)
@@ -131,8 +129,15 @@ def run(smoke: bool = False, items: int | None = None) -> list[Row]:
     name = f"5 Done click vs /actions done ({len(clicks)} + {len(commands)}, one at a time)"
     c50, k50 = pct(clicks, 50), pct(commands, 50)
     rows = [
-        Row(name, "to the answer at response_url p50", ms(c50), ms(k50), ratio(c50, k50), "ratio <= 1.2",
-            c50 / k50 <= 1.2),
+        Row(
+            name,
+            "to the answer at response_url p50",
+            ms(c50),
+            ms(k50),
+            ratio(c50, k50),
+            "ratio <= 1.2",
+            c50 / k50 <= 1.2,
+        ),
         Row(name, "max", ms(max(clicks)), ms(max(commands)), ratio(max(clicks), max(commands))),
         Row(name, "items ticked exactly once", f"{ticked.count(1)}/{n}", "", "", "all", ticked.count(1) == n),
     ]

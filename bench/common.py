@@ -11,7 +11,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
+from collections.abc import Sequence
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -81,9 +82,12 @@ def free_port() -> int:
 def clean_env(**extra: str | None) -> dict[str, str]:
     """The environment for a child process: no real Slack/chatbot settings, no proxies, the
     repo on PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLACK_", "CHATBOT_", "ZULIP_")) and k.lower() not in
-           ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "CHATBOT_", "ZULIP_"))
+        and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     for k, v in extra.items():
         if v is None:
@@ -96,13 +100,15 @@ def clean_env(**extra: str | None) -> dict[str, str]:
 class Proc:
     """A child process whose combined output goes to a log file we can poll."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str], log: Path,
-                 stdin: int | IO | None = subprocess.DEVNULL):
+    def __init__(
+        self, args: list[str], cwd: Path, env: dict[str, str], log: Path, stdin: int | IO | None = subprocess.DEVNULL
+    ):
         self.log_path = log
         self._log = open(log, "w+", encoding="utf-8")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=stdin, stdout=self._log,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            args, cwd=cwd, env=env, stdin=stdin, stdout=self._log, stderr=subprocess.STDOUT, text=True
+        )
 
     @property
     def pid(self) -> int:

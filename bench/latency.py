@@ -34,10 +34,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (BOT_TOKEN, HOST, REPO, SIGNING_SECRET, Proc, Row, chatbot_cmd, clean_env, free_port,  # noqa: E402
-                    ms, pct, ratio, table)
+from common import (
+    BOT_TOKEN,
+    HOST,
+    REPO,
+    SIGNING_SECRET,
+    Proc,
+    Row,
+    chatbot_cmd,
+    clean_env,
+    free_port,
+    ms,
+    pct,
+    ratio,
+    table,
+)
 
-from tests.fakes.slack import FakeSlack, signed_post  # noqa: E402
+from tests.fakes.slack import FakeSlack, signed_post
 
 CHANNEL = "C0CONDAECO"
 USER = "U0JAIME"
@@ -82,8 +95,9 @@ api_url = "{api_url}"
 """
 
 
-def _burst(url: str, forms: list[dict[str, str]], concurrency: int,
-           sent: dict[str, float] | None = None) -> tuple[list[float], list[dict]]:
+def _burst(
+    url: str, forms: list[dict[str, str]], concurrency: int, sent: dict[str, float] | None = None
+) -> tuple[list[float], list[dict]]:
     """POST the forms, ``concurrency`` at a time. Returns the seconds from send to response of
     each answered request, and the forms whose connection was refused or reset before an
     answer (the server's listen backlog overflowed). ``sent`` gets each form's send time
@@ -135,9 +149,10 @@ def _measure(fake: FakeSlack, bot_url: str, bare_url: str, forms: list[dict], co
     sent: dict[str, float] = {}
     bot_refused = bare_refused = 0
     for start in range(0, len(forms), conc):
-        chunk = forms[start:start + conc]
-        lat, refused = _burst(bare_url, [fake.slash_command_payload("/agenda", "add x", user_id=USER)
-                                         for _ in chunk], conc)
+        chunk = forms[start : start + conc]
+        lat, refused = _burst(
+            bare_url, [fake.slash_command_payload("/agenda", "add x", user_id=USER) for _ in chunk], conc
+        )
         bare_lat += lat
         bare_refused += len(refused)
         before = len(fake.responses)
@@ -146,14 +161,15 @@ def _measure(fake: FakeSlack, bot_url: str, bare_url: str, forms: list[dict], co
         bot_refused += len(refused)
         _resend(bot_url, refused)
         # let the bot finish the work behind the acks before the next burst
-        fake.wait_for(lambda: len(fake.responses) >= before + len(chunk), 120, "the bot's answers")
+        fake.wait_for(lambda: len(fake.responses) >= before + len(chunk), 120, "the bot's answers")  # noqa: B023
     # the answer (respond() to response_url) after the command was sent, for the bot only
     answered = [r.at - sent[r.path] for r in list(fake.responses) if r.path in sent]
     return bot_lat, bare_lat, bot_refused, bare_refused, answered
 
 
-def run(smoke: bool = False, requests: int | None = None, concurrency: int | None = None,
-        socket_rounds: int | None = None) -> list[Row]:
+def run(
+    smoke: bool = False, requests: int | None = None, concurrency: int | None = None, socket_rounds: int | None = None
+) -> list[Row]:
     rows = run_http(smoke, requests, concurrency)
     if socket_rounds != 0:
         rows += run_socket(smoke, socket_rounds)
@@ -173,18 +189,23 @@ def run_http(smoke: bool = False, requests: int | None = None, concurrency: int 
     try:
         with FakeSlack(BOT_TOKEN, channels={CHANNEL: "conda-ecosystem"}, users={USER: {"name": "jaime"}}) as fake:
             (tmp / "templates").mkdir()
-            shutil.copyfile(REPO / "config" / "templates" / "conda-ecosystem.md",
-                            tmp / "templates" / "conda-ecosystem.md")
+            shutil.copyfile(
+                REPO / "config" / "templates" / "conda-ecosystem.md", tmp / "templates" / "conda-ecosystem.md"
+            )
             bot_port, bare_port = free_port(), free_port()
             cfg = tmp / "chatbot.toml"
-            cfg.write_text(CONFIG.format(channel=CHANNEL, user=USER, port=bot_port, api_url=fake.api_url),
-                           encoding="utf-8")
-            env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                            CHATBOT_FAKE_NOW=QUIET_NOW)
+            cfg.write_text(
+                CONFIG.format(channel=CHANNEL, user=USER, port=bot_port, api_url=fake.api_url), encoding="utf-8"
+            )
+            env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, CHATBOT_FAKE_NOW=QUIET_NOW)
             bot = Proc(chatbot_cmd("run", "--backend", "slack", "--config", str(cfg)), tmp, env, tmp / "bot.log")
             procs.append(bot)
-            bare = Proc([sys.executable, str(Path(__file__).with_name("bare_bolt.py")), str(bare_port),
-                         fake.api_url], tmp, env, tmp / "bare.log")
+            bare = Proc(
+                [sys.executable, str(Path(__file__).with_name("bare_bolt.py")), str(bare_port), fake.api_url],
+                tmp,
+                env,
+                tmp / "bare.log",
+            )
             procs.append(bare)
             bot.wait_log(r"listening for slash commands on http://127\.0\.0\.1:\d+/slack/events")
             bare.wait_log(r"bare bolt listening")
@@ -201,15 +222,20 @@ def run_http(smoke: bool = False, requests: int | None = None, concurrency: int 
             results = []
             counter = 0
             for n_pass, conc_pass in passes:
-                forms = [fake.slash_command_payload("/agenda", f"add bench item {counter + i:04d} {tag}",
-                                                    user_id=USER, user_name="jaime") for i in range(n_pass)]
+                forms = [
+                    fake.slash_command_payload(
+                        "/agenda", f"add bench item {counter + i:04d} {tag}", user_id=USER, user_name="jaime"
+                    )
+                    for i in range(n_pass)
+                ]
                 counter += n_pass
                 results.append((n_pass, conc_pass, *_measure(fake, bot_url, bare_url, forms, conc_pass)))
 
             notes_files = sorted((tmp / "notes").glob("*.md"))
             text = "\n".join(p.read_text(encoding="utf-8") for p in notes_files)
-            counts = [len(re.findall(rf"^\s*- \[ \] JRG: bench item {i:04d} {tag}\s*$", text, re.M))
-                      for i in range(counter)]
+            counts = [
+                len(re.findall(rf"^\s*- \[ \] JRG: bench item {i:04d} {tag}\s*$", text, re.M)) for i in range(counter)
+            ]
             missing = sum(1 for c in counts if c == 0)
             doubled = sum(1 for c in counts if c > 1)
             errors = [line for line in bot.output().splitlines() if " ERROR " in line]
@@ -223,28 +249,44 @@ def run_http(smoke: bool = False, requests: int | None = None, concurrency: int 
         b99, f99 = pct(bot_lat, 99), pct(bare_lat, 99)
         name = f"1 command ack ({n_pass} req, {conc_pass} concurrent)"
         rows += [
-            Row(name, "p50", ms(pct(bot_lat, 50)), ms(pct(bare_lat, 50)),
-                ratio(pct(bot_lat, 50), pct(bare_lat, 50))),
+            Row(name, "p50", ms(pct(bot_lat, 50)), ms(pct(bare_lat, 50)), ratio(pct(bot_lat, 50), pct(bare_lat, 50))),
             # a p99 of >= 1 s is a dropped SYN retransmitted (listen backlog overflow) on both
             # sides: then the ratio compares TCP timers, not the servers, and does not count as met
-            Row(name, "p99", ms(b99), ms(f99), ratio(b99, f99),
-                "ratio <= 1.2" if b99 < 1.0 else "ratio <= 1.2, p99 < 1 s", b99 / f99 <= 1.2 and b99 < 1.0),
+            Row(
+                name,
+                "p99",
+                ms(b99),
+                ms(f99),
+                ratio(b99, f99),
+                "ratio <= 1.2" if b99 < 1.0 else "ratio <= 1.2, p99 < 1 s",
+                b99 / f99 <= 1.2 and b99 < 1.0,
+            ),
             Row(name, "max", ms(max(bot_lat)), ms(max(bare_lat)), ratio(max(bot_lat), max(bare_lat))),
             # the work behind the ack: no baseline (bare bolt answers nothing); Slack accepts
             # answers at a response_url for 30 minutes
-            Row(name, "answer at response_url p50 / p99", f"{ms(pct(answered, 50))} / {ms(pct(answered, 99))}",
-                "", ""),
+            Row(name, "answer at response_url p50 / p99", f"{ms(pct(answered, 50))} / {ms(pct(answered, 99))}", "", ""),
         ]
         slow_bot, slow_bare = sum(t >= 1.0 for t in bot_lat), sum(t >= 1.0 for t in bare_lat)
         if slow_bot or slow_bare:  # a dropped SYN is retransmitted after 1 s: listen backlog overflow
-            rows.append(Row(name, "answers >= 1 s (SYN retransmit)", str(slow_bot), str(slow_bare), "", "0",
-                            slow_bot == 0))
+            rows.append(
+                Row(name, "answers >= 1 s (SYN retransmit)", str(slow_bot), str(slow_bare), "", "0", slow_bot == 0)
+            )
         if bot_refused or bare_refused:
-            rows.append(Row(name, "connections refused/reset", str(bot_refused), str(bare_refused), "",
-                            "0", bot_refused == 0))
+            rows.append(
+                Row(name, "connections refused/reset", str(bot_refused), str(bare_refused), "", "0", bot_refused == 0)
+            )
     name = "1 command ack (all passes)"
-    rows.append(Row(name, "items in notes exactly once", f"{counts.count(1)}/{counter}", "", "",
-                    "all, none doubled", missing == 0 and doubled == 0))
+    rows.append(
+        Row(
+            name,
+            "items in notes exactly once",
+            f"{counts.count(1)}/{counter}",
+            "",
+            "",
+            "all, none doubled",
+            missing == 0 and doubled == 0,
+        )
+    )
     if errors:
         rows.append(Row(name, "bot ERROR log lines", str(len(errors)), "", "", "0", False))
     return rows
@@ -263,11 +305,13 @@ def run_socket(smoke: bool = False, rounds: int | None = None) -> list[Row]:
     new_conn: list[float] = []
     dropped: list[float] = []
     try:
-        with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={CHANNEL: "conda-ecosystem"},
-                       users={USER: {"name": "jaime"}}) as fake:
+        with FakeSlack(
+            BOT_TOKEN, APP_TOKEN, channels={CHANNEL: "conda-ecosystem"}, users={USER: {"name": "jaime"}}
+        ) as fake:
             (tmp / "templates").mkdir()
-            shutil.copyfile(REPO / "config" / "templates" / "conda-ecosystem.md",
-                            tmp / "templates" / "conda-ecosystem.md")
+            shutil.copyfile(
+                REPO / "config" / "templates" / "conda-ecosystem.md", tmp / "templates" / "conda-ecosystem.md"
+            )
             cfg = tmp / "chatbot.toml"
             cfg.write_text(SOCKET_CONFIG.format(channel=CHANNEL, user=USER, api_url=fake.api_url), encoding="utf-8")
             env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN, CHATBOT_FAKE_NOW=QUIET_NOW)
@@ -300,11 +344,22 @@ def run_socket(smoke: bool = False, rounds: int | None = None) -> list[Row]:
         shutil.rmtree(tmp, ignore_errors=True)
     name = f"1 Socket Mode ack across reconnects ({rounds} rounds)"
     rows = []
-    for label, values in (("after a reconnect request, old connection", old_conn),
-                          ("after a reconnect request, new connection", new_conn),
-                          ("after a dropped connection (drop to ack)", dropped)):
-        rows.append(Row(name, f"{label}: p50 / max", f"{ms(pct(values, 50))} / {ms(max(values))}", "", "",
-                        "max < 3 s", max(values) < 3.0))
+    for label, values in (
+        ("after a reconnect request, old connection", old_conn),
+        ("after a reconnect request, new connection", new_conn),
+        ("after a dropped connection (drop to ack)", dropped),
+    ):
+        rows.append(
+            Row(
+                name,
+                f"{label}: p50 / max",
+                f"{ms(pct(values, 50))} / {ms(max(values))}",
+                "",
+                "",
+                "max < 3 s",
+                max(values) < 3.0,
+            )
+        )
     return rows
 
 

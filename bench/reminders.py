@@ -28,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BOT_TOKEN, SIGNING_SECRET, Proc, Row, chatbot_cmd, clean_env, free_port, ms, pct, table  # noqa: E402
+from common import BOT_TOKEN, SIGNING_SECRET, Proc, Row, chatbot_cmd, clean_env, free_port, ms, pct, table
 
-from tests.fakes.slack import FakeSlack  # noqa: E402
+from tests.fakes.slack import FakeSlack
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 LEAD = 5.0  # seconds from launch to the first due reminder (start-up takes ~0.5 s)
 SMOKE_LEAD = 2.0
 
@@ -88,8 +88,14 @@ def run(smoke: bool = False, n: int | None = None, spread: int | None = None) ->
                 at = first_due + i % spread
                 start = dt.datetime.fromtimestamp(at + 60, UTC)  # the reminder is 1 min before
                 due[channel] = at - wall_minus_mono
-                parts.append(MEETING.format(i=i, date=start.date().isoformat(),
-                                            time=start.time().isoformat(timespec="seconds"), channel=channel))
+                parts.append(
+                    MEETING.format(
+                        i=i,
+                        date=start.date().isoformat(),
+                        time=start.time().isoformat(timespec="seconds"),
+                        channel=channel,
+                    )
+                )
             cfg = tmp / "chatbot.toml"
             cfg.write_text("".join(parts), encoding="utf-8")
             env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET)
@@ -98,12 +104,15 @@ def run(smoke: bool = False, n: int | None = None, spread: int | None = None) ->
             last_due = max(due.values())
             # wait for all, then a little longer to catch doubles
             try:
-                fake.wait_for(lambda: len(fake.calls("chat.postMessage")) >= n,
-                              last_due - time.monotonic() + 30, f"{n} reminders")
+                fake.wait_for(
+                    lambda: len(fake.calls("chat.postMessage")) >= n, last_due - time.monotonic() + 30, f"{n} reminders"
+                )
             except AssertionError:
                 pass
             time.sleep(0.5 if smoke else 2.0)
-            posts = [r for r in fake.calls("chat.postMessage") if r.ok and "starts in 1 min" in r.params.get("text", "")]
+            posts = [
+                r for r in fake.calls("chat.postMessage") if r.ok and "starts in 1 min" in r.params.get("text", "")
+            ]
             errors = [line for line in proc.output().splitlines() if " ERROR " in line]
     finally:
         if proc is not None:
@@ -120,11 +129,25 @@ def run(smoke: bool = False, n: int | None = None, spread: int | None = None) ->
     name = f"4 reminders ({n} due within {spread} s, {n // spread} at once)"
     rows = [
         Row(name, "lateness p50", ms(pct(late, 50)) if late else "n/a"),
-        Row(name, "lateness p99", ms(pct(late, 99)) if late else "n/a", "", "", "< 1 s",
-            bool(late) and pct(late, 99) < 1.0),
+        Row(
+            name,
+            "lateness p99",
+            ms(pct(late, 99)) if late else "n/a",
+            "",
+            "",
+            "< 1 s",
+            bool(late) and pct(late, 99) < 1.0,
+        ),
         Row(name, "lateness max", ms(max(late)) if late else "n/a"),
-        Row(name, "lateness min (early < 0)", ms(min(late)) if late else "n/a", "", "", ">= 0",
-            bool(late) and min(late) >= -0.005),
+        Row(
+            name,
+            "lateness min (early < 0)",
+            ms(min(late)) if late else "n/a",
+            "",
+            "",
+            ">= 0",
+            bool(late) and min(late) >= -0.005,
+        ),
         Row(name, "missing / doubled", f"{missing} / {doubled}", "", "", "0 / 0", missing == 0 and doubled == 0),
     ]
     if errors:

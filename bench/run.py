@@ -19,15 +19,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Row, table  # noqa: E402
+from common import Row, table
 
 BENCHES = ("latency", "scan", "startup", "reminders", "clicks")
 
 
 def machine() -> str:
-    return (f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores (nproc), "
-            f"Python {platform.python_version()} ({platform.python_implementation()}), "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores (nproc), "
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # one broken benchmark must not hide the others' numbers
             failed = True
             traceback.print_exc()
-            rows.append(Row(name, "FAILED", f"{type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}"))
+            rows.append(
+                Row(name, "FAILED", f"{type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}")
+            )
         print(f"  {name} took {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
     print(f"Machine: {machine()}")

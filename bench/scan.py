@@ -34,10 +34,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, Row, clean_env, ratio, table  # noqa: E402
+from common import REPO, Row, clean_env, ratio, table
 
-FIXTURES = [REPO / "tests" / "fixtures" / "notes",
-            REPO.parent / "shared" / "fixtures" / "conda-governance" / "archive"]
+FIXTURES = [REPO / "tests" / "fixtures" / "notes", REPO.parent / "shared" / "fixtures" / "conda-governance" / "archive"]
 FIRST_DAY = dt.date(2000, 1, 3)
 
 CONFIG = """
@@ -107,8 +106,9 @@ def time_grep(notes: Path, repeat: int) -> tuple[float, int]:
     times, total = [], 0
     for _ in range(repeat):
         t0 = time.perf_counter()
-        out = subprocess.run(["grep", "-r", "-c", "-e", r"- \[ \]", str(notes)], capture_output=True,
-                             text=True, check=False)
+        out = subprocess.run(
+            ["grep", "-r", "-c", "-e", r"- \[ \]", str(notes)], capture_output=True, text=True, check=False
+        )
         times.append(time.perf_counter() - t0)
         if out.returncode not in (0, 1):
             raise RuntimeError(f"grep failed: {out.stderr}")
@@ -129,8 +129,14 @@ def time_python_read(notes: Path, repeat: int) -> float:
 
 
 def _child(cfg: Path, before: dt.date, cwd: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(cfg), before.isoformat()], cwd=cwd,
-                         env=clean_env(), capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(cfg), before.isoformat()],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -184,8 +190,9 @@ def run(smoke: bool = False, files: int | None = None, profile: bool = False) ->
         changed_s = time.perf_counter() - t0
 
         # the bot's default lookback (8 weeks): the people index still covers every file
-        recent = meeting.model_copy(update={"actions": meeting.actions.model_copy(
-            update={"lookback": dt.timedelta(weeks=8)})})
+        recent = meeting.model_copy(
+            update={"actions": meeting.actions.model_copy(update={"lookback": dt.timedelta(weeks=8)})}
+        )
         forget(on_disk=False)
         t0 = time.perf_counter()
         recent_found = len(actions.open_actions(config, recent, before, today=before))
@@ -221,22 +228,78 @@ def run(smoke: bool = False, files: int | None = None, profile: bool = False) ->
     return [
         Row(name, "grep -c (floor)", "", fps(grep_s), "", "", None),
         Row(name, "python read+count (floor)", "", fps(pyread_s) + " py", ratio(pyread_s, grep_s), "", None),
-        Row(name, "cold, no cache (in process)", fps(cold_s), fps(grep_s), ratio(cold_s, grep_s), "<= 10x grep",
-            cold_s <= 10 * grep_s),
-        Row(name, "cold, no cache, fresh process", fps(fresh_s), fps(grep_s), ratio(fresh_s, grep_s), "<= 10x grep",
-            fresh_s <= 10 * grep_s),
-        Row(name, "restart, persisted cache (in process)", fps(restart_s), fps(grep_s), ratio(restart_s, grep_s),
-            "<= 3x grep", restart_s <= 3 * grep_s),
-        Row(name, "restart, persisted cache, fresh process", fps(restarted_s), fps(grep_s),
-            ratio(restarted_s, grep_s), "<= 3x grep", restarted_s <= 3 * grep_s),
-        Row(name, "restart, persisted cache, one file changed", fps(changed_s), fps(grep_s), ratio(changed_s, grep_s),
-            "", None),
-        Row(name, f"restart, persisted cache, default 8-week lookback ({recent_found} open)", fps(recent_restart_s),
-            fps(grep_s), ratio(recent_restart_s, grep_s), "", None),
-        Row(name, "warm (nothing changed)", fps(warm_s), fps(cold_s) + " cold", ratio(warm_s, cold_s),
-            "well under cold (<= 0.5x)", warm_s <= 0.5 * cold_s),
-        Row(name, "open items found / unchecked boxes", f"{found} / {unchecked}", "", "",
-            "same in fresh processes", fresh["items"] == found == restarted["items"]),
+        Row(
+            name,
+            "cold, no cache (in process)",
+            fps(cold_s),
+            fps(grep_s),
+            ratio(cold_s, grep_s),
+            "<= 10x grep",
+            cold_s <= 10 * grep_s,
+        ),
+        Row(
+            name,
+            "cold, no cache, fresh process",
+            fps(fresh_s),
+            fps(grep_s),
+            ratio(fresh_s, grep_s),
+            "<= 10x grep",
+            fresh_s <= 10 * grep_s,
+        ),
+        Row(
+            name,
+            "restart, persisted cache (in process)",
+            fps(restart_s),
+            fps(grep_s),
+            ratio(restart_s, grep_s),
+            "<= 3x grep",
+            restart_s <= 3 * grep_s,
+        ),
+        Row(
+            name,
+            "restart, persisted cache, fresh process",
+            fps(restarted_s),
+            fps(grep_s),
+            ratio(restarted_s, grep_s),
+            "<= 3x grep",
+            restarted_s <= 3 * grep_s,
+        ),
+        Row(
+            name,
+            "restart, persisted cache, one file changed",
+            fps(changed_s),
+            fps(grep_s),
+            ratio(changed_s, grep_s),
+            "",
+            None,
+        ),
+        Row(
+            name,
+            f"restart, persisted cache, default 8-week lookback ({recent_found} open)",
+            fps(recent_restart_s),
+            fps(grep_s),
+            ratio(recent_restart_s, grep_s),
+            "",
+            None,
+        ),
+        Row(
+            name,
+            "warm (nothing changed)",
+            fps(warm_s),
+            fps(cold_s) + " cold",
+            ratio(warm_s, cold_s),
+            "well under cold (<= 0.5x)",
+            warm_s <= 0.5 * cold_s,
+        ),
+        Row(
+            name,
+            "open items found / unchecked boxes",
+            f"{found} / {unchecked}",
+            "",
+            "",
+            "same in fresh processes",
+            fresh["items"] == found == restarted["items"],
+        ),
     ]
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH, REPO, Proc, Row, chatbot_cmd, clean_env, ratio, table, vm_hwm_kib  # noqa: E402
+from common import BENCH, REPO, Proc, Row, chatbot_cmd, clean_env, ratio, table, vm_hwm_kib
 
 VENV = BENCH / ".venv-errbot"
 ERRBOT = VENV / "bin" / "errbot"
@@ -44,8 +44,13 @@ def ensure_errbot(install: bool) -> str | None:
         return f"not installed ({VENV} missing; run without --no-install)"
     try:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, text=True)
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "errbot"], check=True,
-                       capture_output=True, text=True, timeout=600)
+        subprocess.run(
+            [str(VENV / "bin" / "pip"), "install", "-q", "errbot"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         err = getattr(exc, "stderr", "") or str(exc)
         return "pip install errbot failed: " + err.strip().splitlines()[-1][:120] if err.strip() else str(exc)
@@ -100,8 +105,13 @@ def run(smoke: bool = False, rounds: int | None = None, install: bool = True) ->
         env = clean_env(PYTHONUNBUFFERED="1")
 
         def chatbot_once(i: int):
-            p = _start(chatbot_cmd("run", "--config", str(cfgdir / "chatbot.toml")), tmp / "chatbot", env,
-                       tmp / f"chatbot-{i}.log", "/next")
+            p = _start(
+                chatbot_cmd("run", "--config", str(cfgdir / "chatbot.toml")),
+                tmp / "chatbot",
+                env,
+                tmp / f"chatbot-{i}.log",
+                "/next",
+            )
             try:
                 return _measure(p, "chatbot ready", "Conda Ecosystem Meeting")
             finally:
@@ -149,12 +159,33 @@ def run(smoke: bool = False, rounds: int | None = None, install: bool = True) ->
             Row(name, "peak RSS", mib(med(cb, 2)), "n/a"),
         ]
     return [
-        Row(name, "to ready", sec(med(cb, 0)), sec(med(eb, 0)), ratio(med(cb, 0), med(eb, 0)),
-            "faster than errbot", med(cb, 0) < med(eb, 0)),
-        Row(name, "to first answer", sec(med(cb, 1)), sec(med(eb, 1)), ratio(med(cb, 1), med(eb, 1)),
-            "faster than errbot", med(cb, 1) < med(eb, 1)),
-        Row(name, "peak RSS", mib(med(cb, 2)), mib(med(eb, 2)), ratio(med(cb, 2), med(eb, 2)),
-            "less than errbot", med(cb, 2) < med(eb, 2)),
+        Row(
+            name,
+            "to ready",
+            sec(med(cb, 0)),
+            sec(med(eb, 0)),
+            ratio(med(cb, 0), med(eb, 0)),
+            "faster than errbot",
+            med(cb, 0) < med(eb, 0),
+        ),
+        Row(
+            name,
+            "to first answer",
+            sec(med(cb, 1)),
+            sec(med(eb, 1)),
+            ratio(med(cb, 1), med(eb, 1)),
+            "faster than errbot",
+            med(cb, 1) < med(eb, 1),
+        ),
+        Row(
+            name,
+            "peak RSS",
+            mib(med(cb, 2)),
+            mib(med(eb, 2)),
+            ratio(med(cb, 2), med(eb, 2)),
+            "less than errbot",
+            med(cb, 2) < med(eb, 2),
+        ),
     ]
 
 

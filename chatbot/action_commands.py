@@ -19,32 +19,35 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _enabled(call: "Call") -> None:
+def _enabled(call: Call) -> None:
     if not call.meeting.actions.enabled:
         raise Refused(f"action items are turned off for {call.meeting.name} ([meetings.actions] enabled = false)")
 
 
-def list_all(call: "Call") -> Message:
+def list_all(call: Call) -> Message:
     _enabled(call)
     items = call.bot.open_actions(call.meeting)
-    return actions_message(NotesFiles(call.bot.config, call.meeting), items,
-                           f"Open action items ({call.meeting.name})")
+    return actions_message(NotesFiles(call.bot.config, call.meeting), items, f"Open action items ({call.meeting.name})")
 
 
-def mine(call: "Call") -> Message:
+def mine(call: Call) -> Message:
     _enabled(call)
     items = call.bot.open_actions(call.meeting)
     who = call.identity()
-    theirs = [it for it in items if it.owned_by(who.initials)
-              or (who.person and who.person.github and it.owned_by(who.person.github))]
-    return actions_message(NotesFiles(call.bot.config, call.meeting), theirs,
-                           f"Your open action items, {who.initials}", items)
+    theirs = [
+        it
+        for it in items
+        if it.owned_by(who.initials) or (who.person and who.person.github and it.owned_by(who.person.github))
+    ]
+    return actions_message(
+        NotesFiles(call.bot.config, call.meeting), theirs, f"Your open action items, {who.initials}", items
+    )
 
 
 item_id = act.item_id  # where buttons and reactions have always found it
 
 
-def _by_id(call: "Call", ident: str) -> tuple[int, act.ActionItem]:
+def _by_id(call: Call, ident: str) -> tuple[int, act.ActionItem]:
     items = call.bot.open_actions(call.meeting)
     for n, item in enumerate(items, 1):
         if item_id(item) == ident:
@@ -52,18 +55,18 @@ def _by_id(call: "Call", ident: str) -> tuple[int, act.ActionItem]:
     raise Refused("that action item is done already or its line changed in the notes; list them again (`actions`)")
 
 
-def _check_may_tick(call: "Call", item: act.ActionItem, label: str) -> None:
+def _check_may_tick(call: Call, item: act.ActionItem, label: str) -> None:
     bot, who = call.bot, call.identity()
-    owns = item.owned_by(who.initials) or bool(who.person and who.person.github
-                                                and item.owned_by(who.person.github))
+    owns = item.owned_by(who.initials) or bool(who.person and who.person.github and item.owned_by(who.person.github))
     if not may_edit(bot.config, who, [who.initials.upper()] if owns else []):
         if bot.config.bot.editors:
             raise Refused(f"only {', '.join(bot.config.bot.editors)} (and admins) can tick action items")
-        raise Refused(f"{label} belongs to {', '.join(o.label for o in item.owners)}; "
-                      "only an owner or an admin can tick it")
+        raise Refused(
+            f"{label} belongs to {', '.join(o.label for o in item.owners)}; only an owner or an admin can tick it"
+        )
 
 
-def done(call: "Call", number: int) -> Message:
+def done(call: Call, number: int) -> Message:
     """Tick open action item ``number`` (as ``actions`` numbers them)."""
     _enabled(call)
     items = call.bot.open_actions(call.meeting)
@@ -73,14 +76,14 @@ def done(call: "Call", number: int) -> Message:
     return _tick(call, items[n - 1], f"action item {n}")
 
 
-def done_item(call: "Call", item: str) -> Message:
+def done_item(call: Call, item: str) -> Message:
     """Tick the open action item named by :func:`item_id` (a button, a reaction)."""
     _enabled(call)
     n, found = _by_id(call, item)
     return _tick(call, found, f"action item {n}")
 
 
-def carry(call: "Call", item: str) -> Message:
+def carry(call: Call, item: str) -> Message:
     """Carry the open action item named by :func:`item_id` into the next meeting's notes now
     (the ``Next meeting`` button), unless a copy is there already."""
     _enabled(call)
@@ -95,35 +98,37 @@ def carry(call: "Call", item: str) -> Message:
     store = bot.store(meeting)
     with bot.editing(meeting) as session:
         from .agenda import ensure_notes  # the next notes may not exist yet
+
         ensure_notes(bot, meeting, occ, session)
         notes = store.read(occ.date)
         line = act.carried_line(found)
         if notes is not None and any(line.split("] ", 1)[-1] in it.text for it in notes.items):
             return reply(f"Already on the notes of {occ.date.isoformat()}: ", UserText(found.text))
         store.apply(occ.date, adding(section, line))
-        session.record(store.path(occ.date), f"actions: carry {quote(found.text)} to {occ.date.isoformat()} "
-                                             f"({who.initials})", who)
+        session.record(
+            store.path(occ.date), f"actions: carry {quote(found.text)} to {occ.date.isoformat()} ({who.initials})", who
+        )
     msg = reply(f"Carried to the notes of {occ.date.isoformat()}: ", UserText(found.text))
     return session.warn(msg)
 
 
-def _tick(call: "Call", item: act.ActionItem, label: str) -> Message:
+def _tick(call: Call, item: act.ActionItem, label: str) -> Message:
     bot, meeting = call.bot, call.meeting
     _check_may_tick(call, item, label)
     who = call.identity()
     # action items are found in the meeting's notes files (the archive), so they are ticked there
     with bot.editing(meeting) as session:
         apply_to_file(item.path, act.done_edit(item))  # a checkbox, or a prose item ticked in place
-        session.record(item.path, f"actions: done {quote(item.text)} from {item.date.isoformat()} "
-                                  f"({who.initials})", who)
+        session.record(
+            item.path, f"actions: done {quote(item.text)} from {item.date.isoformat()} ({who.initials})", who
+        )
         for copy in act.later_copies(bot.config, meeting, item):  # carried into upcoming notes
             try:
                 apply_to_file(copy.path, checking(copy.line, copy.text))
             except (EditError, NotesError) as exc:  # the item itself is ticked; say what is left
                 session.warnings.append(f"the copy in {copy.path.name} line {copy.line} is still open: {exc}")
                 continue
-            session.record(copy.path, f"actions: done {quote(copy.text)} (carried over) "
-                                      f"({who.initials})", who)
+            session.record(copy.path, f"actions: done {quote(copy.text)} (carried over) ({who.initials})", who)
     log.info("action item ticked by %s: %s line %d", who.initials, item.path.name, item.line)
     msg = reply(f"Ticked in {item.path.name}: ", UserText(item.text))
     msg.announcement = reply(f"{who.initials} completed an action item: ", UserText(item.text))

@@ -50,8 +50,7 @@ from typing import NamedTuple
 from .config import Config, Meeting, Person
 from .notes.files import NotesFiles
 from .notes import parse as _parse_module
-from .notes.parse import (Attendee, Item, Notes, NotesError, normalize_title, parse_notes, read_regular_file,
-                          split_owner)
+from .notes.parse import Attendee, Item, Notes, NotesError, normalize_title, parse_notes, read_regular_file, split_owner
 from . import people as _people_module
 from .people import PeopleIndex, first_name
 
@@ -121,9 +120,14 @@ class ActionItem:
         whose initials the roster gives to someone else by their handle (``JL`` -> ``@leej3``).
         Computed once per item: a warm scan reuses the cached items of every file."""
         text = _key_text(self.body)
-        return frozenset((_owner_set(names), text) for names in (
-            [o.token for o in self.owners], [o.label for o in self.owners],
-            [o.carried_label for o in self.owners]))
+        return frozenset(
+            (_owner_set(names), text)
+            for names in (
+                [o.token for o in self.owners],
+                [o.label for o in self.owners],
+                [o.carried_label for o in self.owners],
+            )
+        )
 
     @cached_property
     def owner_key(self) -> frozenset[str]:
@@ -206,35 +210,65 @@ _INITIALS = r"[A-Z](?:[a-z]?[A-Z]){1,4}"
 _INITIALS_RX = re.compile(_INITIALS)
 _OWNER_LIST = rf"{_INITIALS}(?:\s*(?:,|/|&|\band\b)\s*{_INITIALS})*"
 _NOT_OWNER_WORDS = frozenset({"AI", "TODO", "OK", "YES", "CEP", "PR", "API", "CI", "CDN", "FYI", "TBD", "ARM"})
-_MARKER = re.compile(r"^(?:\((?:action[ -]items?|(?-i:AI)|todo)\)|(?:action[ -]items?|(?-i:AI)|todo)"
-                     r"(?:\s+for\s+(@?[\w-]+))?\s*[:\-–])\s*(.*)$", re.S | re.I)
-_ACTION_LIST_LINE = re.compile(r"^[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?action[ -]items?(?:\*\*|__)?[ \t]*:(?:\*\*|__)?[ \t]*$",
-                               re.I | re.M)
+_MARKER = re.compile(
+    r"^(?:\((?:action[ -]items?|(?-i:AI)|todo)\)|(?:action[ -]items?|(?-i:AI)|todo)"
+    r"(?:\s+for\s+(@?[\w-]+))?\s*[:\-–])\s*(.*)$",
+    re.S | re.I,
+)
+_ACTION_LIST_LINE = re.compile(
+    r"^[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?action[ -]items?(?:\*\*|__)?[ \t]*:(?:\*\*|__)?[ \t]*$", re.I | re.M
+)
 # "will be done", "will have a dev room", "Will the API return …?": not someone committing
-_NOT_A_COMMIT = (r"(?!(?:also\s+)?(?:be\b(?!\s+\w+ing\b)|have\b|not\b|need\b|likely\b|probably\b|the\b|it\b|this\b|"
-                 r"that\b|we\b|you\b|they\b|there\b))")
-_COMMIT = re.compile(rf"^(?:(?:ok|yes|sure)[,.!]?\s+(?:i\s+|we\s+|this\s+|that\s+)?(?:will|'ll)\b"
-                     rf"|(?:(?:i|we)\s+)?(?:will|'ll|shall|to)\s+{_NOT_A_COMMIT}(?:also\s+)?\w"
-                     rf"|(?:is\s+)?(?:looking into|working on|taking care of|following up|preparing|drafting)\b"
-                     rf"|owes\b)", re.I)
-_IMPERATIVE = re.compile(r"^(?:let's\s+|let’s\s+|\w+ly\s+)?(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|"
-                         r"schedule|report|submit|send|contact|look into|investigate|start|prepare|dig out|"
-                         r"publish|organi[sz]e|coordinate|reach)\b", re.I)
+_NOT_A_COMMIT = (
+    r"(?!(?:also\s+)?(?:be\b(?!\s+\w+ing\b)|have\b|not\b|need\b|likely\b|probably\b|the\b|it\b|this\b|"
+    r"that\b|we\b|you\b|they\b|there\b))"
+)
+_COMMIT = re.compile(
+    rf"^(?:(?:ok|yes|sure)[,.!]?\s+(?:i\s+|we\s+|this\s+|that\s+)?(?:will|'ll)\b"
+    rf"|(?:(?:i|we)\s+)?(?:will|'ll|shall|to)\s+{_NOT_A_COMMIT}(?:also\s+)?\w"
+    rf"|(?:is\s+)?(?:looking into|working on|taking care of|following up|preparing|drafting)\b"
+    rf"|owes\b)",
+    re.I,
+)
+_IMPERATIVE = re.compile(
+    r"^(?:let's\s+|let’s\s+|\w+ly\s+)?(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|"
+    r"schedule|report|submit|send|contact|look into|investigate|start|prepare|dig out|"
+    r"publish|organi[sz]e|coordinate|reach)\b",
+    re.I,
+)
 # a word every commitment or task rule below needs (one C-speed search before the others)
-_GATE = re.compile(r"will|\bto\b|'ll|shall|looking into|working on|taking care|following up|preparing|drafting|"
-                   r"owes|\b(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|schedule|report|"
-                   r"submit|send|contact|look into|investigate|start|prepare|dig out|publish|organi[sz]e|"
-                   r"coordinate|reach)\b")
+_GATE = re.compile(
+    r"will|\bto\b|'ll|shall|looking into|working on|taking care|following up|preparing|drafting|"
+    r"owes|\b(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|schedule|report|"
+    r"submit|send|contact|look into|investigate|start|prepare|dig out|publish|organi[sz]e|"
+    r"coordinate|reach)\b"
+)
 _WHO_COMMITS = re.compile(rf"^({_OWNER_LIST})\s+(?:will\s+{_NOT_A_COMMIT}|to\s+|(?:is\s+)?looking into\b)")
 _NAME_COMMITS = re.compile(rf"^([A-Z][a-z]{{2,}})\s+(?:will\s+{_NOT_A_COMMIT}|to\s+|(?:is\s+)?looking into\b)")
 _LATER_COMMIT = re.compile(rf"[.;!]\s+({_OWNER_LIST}|[A-Z][a-z]{{2,}})\s+will\s+{_NOT_A_COMMIT}")
-_NOT_NAMES = frozenset("and also then we they it this that someone everyone nobody who he she you will need "
-                       "want plan plans planning going next consensus".split())
+_NOT_NAMES = frozenset(
+    "and also then we they it this that someone everyone nobody who he she you will need "
+    "want plan plans planning going next consensus".split()
+)
 _WILL = re.compile(rf"(?:^(?:and\s+|also\s+|then\s+)?|[.;!]\s+)will\s+{_NOT_A_COMMIT}(?:also\s+)?[\"'“‘]?\w", re.I)
 _TRAILING_OWNERS = re.compile(rf"\(\s*((?:{_INITIALS})\??(?:\s*[,/&]?\s*(?:{_INITIALS})\??)*)(?:\s*,[^()]*)?\)\s*$")
 _DONE = re.compile(r"[✓✔✅]|(?:^|\s)\(?(?:done|DONE|Done)\)?[.!]?\s*$|^(?:done|DONE|Done)\s*[:\-–]")
-_NOTHING = frozenset({"", "...", "…", "n/a", "na", "none", "none yet", "tbd", "-", "_no items discussed_",
-                      "no items discussed", "*no items discussed*"})
+_NOTHING = frozenset(
+    {
+        "",
+        "...",
+        "…",
+        "n/a",
+        "na",
+        "none",
+        "none yet",
+        "tbd",
+        "-",
+        "_no items discussed_",
+        "no items discussed",
+        "*no items discussed*",
+    }
+)
 
 
 class Raw(NamedTuple):
@@ -285,8 +319,11 @@ def _is_discussion(child: Item) -> bool:
 def _marker_owners(rest: str, forwho: str | None, it: Item) -> tuple[tuple[str, ...], bool, bool]:
     """Owners of an ``Action item:``/``TODO`` entry: (owners, inherited, by_name)."""
     if forwho:
-        return ((forwho if forwho.startswith("@") or _INITIALS_RX.fullmatch(forwho) else forwho),), False, \
-            not forwho.startswith("@") and not _INITIALS_RX.fullmatch(forwho)
+        return (
+            ((forwho if forwho.startswith("@") or _INITIALS_RX.fullmatch(forwho) else forwho),),
+            False,
+            not forwho.startswith("@") and not _INITIALS_RX.fullmatch(forwho),
+        )
     owners, _ = split_owner(rest)
     if owners:
         return tuple(owners), False, False
@@ -312,8 +349,16 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
     line = it.line + 1
     if in_topics and top:
         owners_l, body = split_owner(text)
-        return Raw("topic", line, text, body, tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS),
-                   checkbox, bool(it.checked), discussed=any(_is_discussion(c) for c in it.children))
+        return Raw(
+            "topic",
+            line,
+            text,
+            body,
+            tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS),
+            checkbox,
+            bool(it.checked),
+            discussed=any(_is_discussion(c) for c in it.children),
+        )
     # a labelled entry: "Action item: …", "AI: …", "TODO for @x: …", "(TODO) … (SA, next two weeks)"
     m = _MARKER.match(text) if text[:1] in "(aAtT" else None
     labelled = m is not None and m.group(2).strip()  # (a bare "Action items:" heads a list of items)
@@ -338,8 +383,11 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
                 own = tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", w.group(1)) if o) if w else ()
         return Raw("action", line, text, body, own, checkbox, done)
     # owners who commit: "JRG: will report this", "(CHL) will draft", "JRG: start the doc"
-    if owners and (_COMMIT.match(body) or _IMPERATIVE.match(body) and not body.rstrip().endswith(":")) \
-            and not _question(body):
+    if (
+        owners
+        and (_COMMIT.match(body) or _IMPERATIVE.match(body) and not body.rstrip().endswith(":"))
+        and not _question(body)
+    ):
         return Raw("action", line, text, body, owners, checkbox, done)
     if "will" not in low and " to " not in low and "looking into" not in low:
         return None  # the rules below need one of these
@@ -429,16 +477,17 @@ def extract(notes: Notes, topic_sections: frozenset[str], action_sections: froze
 
 def _section_names(meeting: Meeting) -> tuple[frozenset[str], frozenset[str]]:
     s = meeting.actions
-    return (frozenset(normalize_title(t) for t in s.topic_sections),
-            frozenset(normalize_title(t) for t in s.action_sections))
+    return (
+        frozenset(normalize_title(t) for t in s.topic_sections),
+        frozenset(normalize_title(t) for t in s.action_sections),
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # Owner resolution
 
 
-def resolve_owner(token: str, attendees: list[Attendee], config: Config,
-                  people: PeopleIndex | None = None) -> Owner:
+def resolve_owner(token: str, attendees: list[Attendee], config: Config, people: PeopleIndex | None = None) -> Owner:
     if token.startswith("@"):
         handle = token[1:]
         person = config.person_by(github=handle)
@@ -488,13 +537,17 @@ class FileFacts(NamedTuple):
 
 
 def _facts(raws: list[Raw], attendees: list[Attendee]) -> FileFacts:
-    return FileFacts(tuple(r for r in raws if r.kind == "action"), tuple(r for r in raws if r.kind == "topic"),
-                     tuple((a.initials, a.name, a.github, first_name(a.name)) for a in attendees))
+    return FileFacts(
+        tuple(r for r in raws if r.kind == "action"),
+        tuple(r for r in raws if r.kind == "topic"),
+        tuple((a.initials, a.name, a.github, first_name(a.name)) for a in attendees),
+    )
 
 
 def _encode(facts: FileFacts) -> bytes:
-    return marshal.dumps((CACHE_FORMAT, tuple(tuple(r) for r in facts.actions),
-                          tuple(tuple(r) for r in facts.topics), facts.attendees))
+    return marshal.dumps(
+        (CACHE_FORMAT, tuple(tuple(r) for r in facts.actions), tuple(tuple(r) for r in facts.topics), facts.attendees)
+    )
 
 
 def _decode(blob: bytes) -> FileFacts | None:
@@ -533,8 +586,10 @@ class ScanStore:
                 if self._db.execute("PRAGMA user_version").fetchone()[0] != CACHE_FORMAT:
                     self._db.execute("DROP TABLE IF EXISTS files")
                     self._db.execute(f"PRAGMA user_version = {CACHE_FORMAT}")
-                self._db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
-                                 "mtime INTEGER, ino INTEGER, ctime INTEGER, hash BLOB, sections TEXT, facts BLOB)")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
+                    "mtime INTEGER, ino INTEGER, ctime INTEGER, hash BLOB, sections TEXT, facts BLOB)"
+                )
                 self._db.execute("CREATE TABLE IF NOT EXISTS derived (key TEXT PRIMARY KEY, value BLOB)")
             except (sqlite3.Error, OSError) as exc:
                 log.warning("the notes scan cache %s cannot be used (%s); scanning without it", path, exc)
@@ -682,7 +737,7 @@ def _facts_of(data: bytes, path: Path, sections: str) -> FileFacts:
     topics, acts = _SECTIONS_CACHE[sections]
     facts = _facts(extract(notes, topics, acts), notes.attendees())
     for it in notes.items:  # parent <-> children cycles: freed now by reference counting, not by a
-        it.parent = None    # garbage collection walking ten thousand parse trees after the scan
+        it.parent = None  # garbage collection walking ten thousand parse trees after the scan
     return facts
 
 
@@ -776,15 +831,33 @@ def _name_known_view(token: str, view: _FileView, people: PeopleIndex | None, co
     return bool(people and people.by_first_name(token))
 
 
-def _resolve_raws(raws: tuple[Raw, ...], view: _FileView, path: Path, day: dt.date, config: Config,
-                  people: PeopleIndex | None, version: int) -> list[tuple[ActionItem, bool, bool]]:
+def _resolve_raws(
+    raws: tuple[Raw, ...],
+    view: _FileView,
+    path: Path,
+    day: dt.date,
+    config: Config,
+    people: PeopleIndex | None,
+    version: int,
+) -> list[tuple[ActionItem, bool, bool]]:
     out = []
     for r in raws:
-        if r.by_name and not all(_name_known_view(t, view, people, config) for t in r.owners
-                                 if not t.startswith("@") and not _INITIALS_RX.fullmatch(t)):
+        if r.by_name and not all(
+            _name_known_view(t, view, people, config)
+            for t in r.owners
+            if not t.startswith("@") and not _INITIALS_RX.fullmatch(t)
+        ):
             continue  # "Happy to give a demo": not a person
-        item = ActionItem(day, path, r.line, r.text, r.body, [_owner(t, view, config, people, version) for t in r.owners],
-                          r.kind, r.checkbox)
+        item = ActionItem(
+            day,
+            path,
+            r.line,
+            r.text,
+            r.body,
+            [_owner(t, view, config, people, version) for t in r.owners],
+            r.kind,
+            r.checkbox,
+        )
         out.append((item, r.done, r.discussed))
     return out
 
@@ -793,8 +866,9 @@ def _resolve_raws(raws: tuple[Raw, ...], view: _FileView, path: Path, day: dt.da
 _resolved: dict[Path, list] = {}
 
 
-def _entries(facts: FileFacts, path: Path, day: dt.date, config: Config, people: PeopleIndex | None,
-             version: int, topics: bool):
+def _entries(
+    facts: FileFacts, path: Path, day: dt.date, config: Config, people: PeopleIndex | None, version: int, topics: bool
+):
     hit = _resolved.get(path)
     if hit is None or hit[0] is not facts or hit[1] != day or hit[2] is not config or hit[3] != version:
         view = _FileView(facts)
@@ -805,20 +879,23 @@ def _entries(facts: FileFacts, path: Path, day: dt.date, config: Config, people:
     return hit[4], (hit[5] if topics else None)
 
 
-def items_in_file(notes: Notes, day: dt.date, config: Config, meeting: Meeting | None = None,
-                  people: PeopleIndex | None = None) -> list[tuple[ActionItem, bool]]:
+def items_in_file(
+    notes: Notes, day: dt.date, config: Config, meeting: Meeting | None = None, people: PeopleIndex | None = None
+) -> list[tuple[ActionItem, bool]]:
     """Every action item of one parsed file, with whether it is done (not cached)."""
     return entries_in_file(notes, day, config, meeting, people)[0]
 
 
-def topics_in_file(notes: Notes, day: dt.date, config: Config, meeting: Meeting | None = None,
-                   people: PeopleIndex | None = None) -> list[tuple[ActionItem, bool]]:
+def topics_in_file(
+    notes: Notes, day: dt.date, config: Config, meeting: Meeting | None = None, people: PeopleIndex | None = None
+) -> list[tuple[ActionItem, bool]]:
     """Every topic of one parsed file, with whether it is ticked (not cached)."""
     return [(t, done) for t, done, _ in entries_in_file(notes, day, config, meeting, people)[1]]
 
 
-def entries_in_file(notes: Notes, day: dt.date, config: Config, meeting: Meeting | None = None,
-                    people: PeopleIndex | None = None):
+def entries_in_file(
+    notes: Notes, day: dt.date, config: Config, meeting: Meeting | None = None, people: PeopleIndex | None = None
+):
     """(action items with done, topics with (ticked, discussed)) of one parsed file."""
     meeting = meeting or config.meeting()
     topics, acts = _section_names(meeting)
@@ -908,8 +985,11 @@ def _listing(config: Config, meeting: Meeting) -> list[tuple[dt.date, Path, os.s
     pattern = meeting.notes.filename
     parts = re.split(r"(%.)", pattern)
     rx = None
-    if all(p in _FILENAME_PARTS or "%" not in p for p in parts) and all(k in pattern for k in _FILENAME_PARTS) \
-            and not any(pattern.count(k) > 1 for k in _FILENAME_PARTS):
+    if (
+        all(p in _FILENAME_PARTS or "%" not in p for p in parts)
+        and all(k in pattern for k in _FILENAME_PARTS)
+        and not any(pattern.count(k) > 1 for k in _FILENAME_PARTS)
+    ):
         rx = re.compile("".join(_FILENAME_PARTS.get(p) or re.escape(p) for p in parts) + r"\Z")
     out: list[tuple[dt.date, Path, os.stat_result]] = []
     try:
@@ -943,14 +1023,21 @@ def _listing(config: Config, meeting: Meeting) -> list[tuple[dt.date, Path, os.s
 
 def _listing_digest(listing: list[tuple[dt.date, Path, os.stat_result]], sections: str) -> str:
     h = hashlib.blake2b(sections.encode(), digest_size=16)
-    h.update("\0".join(f"{p}\x1f{st.st_size}\x1f{st.st_mtime_ns}\x1f{st.st_ino}\x1f{st.st_ctime_ns}"
-                       for _, p, st in listing).encode("utf-8", "surrogateescape"))
+    h.update(
+        "\0".join(
+            f"{p}\x1f{st.st_size}\x1f{st.st_mtime_ns}\x1f{st.st_ino}\x1f{st.st_ctime_ns}" for _, p, st in listing
+        ).encode("utf-8", "surrogateescape")
+    )
     return h.hexdigest()
 
 
-def _people_index(config: Config, meeting: Meeting, listing: list[tuple[dt.date, Path, os.stat_result]],
-                  errors: list[str] | None, scan_facts: dict[Path, FileFacts | None]
-                  ) -> tuple[PeopleIndex, int, str]:
+def _people_index(
+    config: Config,
+    meeting: Meeting,
+    listing: list[tuple[dt.date, Path, os.stat_result]],
+    errors: list[str] | None,
+    scan_facts: dict[Path, FileFacts | None],
+) -> tuple[PeopleIndex, int, str]:
     """The people index learned from every notes file of the meeting (oldest first). It is
     kept, in memory and in the persisted cache, under a digest of every file's path and stat:
     while no file changed, a restarted bot does not even decode the files' cached facts."""
@@ -984,8 +1071,9 @@ def _people_index(config: Config, meeting: Meeting, listing: list[tuple[dt.date,
             if facts is not None and facts.attendees:
                 learn(facts.attendees, day)
         store.flush()
-        store.save_derived("people:" + str(NotesFiles(config, meeting).directory),
-                           marshal.dumps((CACHE_FORMAT, digest, index.rows())))
+        store.save_derived(
+            "people:" + str(NotesFiles(config, meeting).directory), marshal.dumps((CACHE_FORMAT, digest, index.rows()))
+        )
     version = next(_versions)
     if len(_index_cache) > 16:  # a reloaded config is a new key
         _index_cache.clear()
@@ -993,8 +1081,7 @@ def _people_index(config: Config, meeting: Meeting, listing: list[tuple[dt.date,
     return index, version, digest
 
 
-def _scan(config: Config, meeting: Meeting, before: dt.date, today: dt.date | None,
-          errors: list[str] | None) -> _Scan:
+def _scan(config: Config, meeting: Meeting, before: dt.date, today: dt.date | None, errors: list[str] | None) -> _Scan:
     settings = meeting.actions
     last = min(before - dt.timedelta(days=1), today) if today else before - dt.timedelta(days=1)
     listing = _listing(config, meeting)
@@ -1004,9 +1091,19 @@ def _scan(config: Config, meeting: Meeting, before: dt.date, today: dt.date | No
     oldest = (today or before) - settings.lookback
     files = [(d, p) for d, p in files if d >= oldest]
     if settings.max_meetings:
-        files = files[-settings.max_meetings:]
-    return _Scan(files, people, version, {p: st for _, p, st in listing}, config, meeting,
-                 {p: d for d, p, _ in listing}, errors, facts, digest=digest)
+        files = files[-settings.max_meetings :]
+    return _Scan(
+        files,
+        people,
+        version,
+        {p: st for _, p, st in listing},
+        config,
+        meeting,
+        {p: d for d, p, _ in listing},
+        errors,
+        facts,
+        digest=digest,
+    )
 
 
 MATCH_WINDOW = 6  # a hand-edited copy is looked for among the items of the 6 notes before it
@@ -1073,8 +1170,9 @@ class _Latest:
             group.discard(n)
 
 
-def open_actions(config: Config, meeting: Meeting, before: dt.date, *, today: dt.date | None = None,
-                 errors: list[str] | None = None) -> list[ActionItem]:
+def open_actions(
+    config: Config, meeting: Meeting, before: dt.date, *, today: dt.date | None = None, errors: list[str] | None = None
+) -> list[ActionItem]:
     """Open action items (never topics) in notes of meetings before ``before`` (the next
     meeting's date) that have happened by ``today``, newest copy of each, ordered by date
     and line. Only items with an owner are listed: they are the ones a chair can chase.
@@ -1083,9 +1181,9 @@ def open_actions(config: Config, meeting: Meeting, before: dt.date, *, today: dt
         return _open_actions(config, meeting, before, today, errors)
 
 
-_CODE_DIGEST = hashlib.blake2b(b"".join(Path(f).read_bytes() for f in (__file__, _parse_module.__file__,
-                                                                     _people_module.__file__)),
-                               digest_size=16).hexdigest()
+_CODE_DIGEST = hashlib.blake2b(
+    b"".join(Path(f).read_bytes() for f in (__file__, _parse_module.__file__, _people_module.__file__)), digest_size=16
+).hexdigest()
 _memo: dict[str, tuple[str, tuple, tuple]] = {}
 
 
@@ -1093,8 +1191,16 @@ def _memo_key(scan: _Scan, config: Config, meeting: Meeting, before: dt.date, to
     """Everything the list of open items depends on: every notes file (path and stat), the
     roster, the meeting's settings, the dates, and this code."""
     people = tuple((p.initials, p.name, p.github) for p in config.people)
-    inputs = (scan.digest, people, meeting.actions.model_dump(mode="json"), meeting.notes.filename,
-              str(NotesFiles(config, meeting).directory), before, today, _CODE_DIGEST)
+    inputs = (
+        scan.digest,
+        people,
+        meeting.actions.model_dump(mode="json"),
+        meeting.notes.filename,
+        str(NotesFiles(config, meeting).directory),
+        before,
+        today,
+        _CODE_DIGEST,
+    )
     return hashlib.blake2b(repr(inputs).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
@@ -1118,8 +1224,9 @@ def _from_memo(scan: _Scan, rows: tuple) -> list[ActionItem] | None:
     return out
 
 
-def _open_actions(config: Config, meeting: Meeting, before: dt.date, today: dt.date | None,
-                  errors: list[str] | None) -> list[ActionItem]:
+def _open_actions(
+    config: Config, meeting: Meeting, before: dt.date, today: dt.date | None, errors: list[str] | None
+) -> list[ActionItem]:
     """The scan, or, when none of its inputs changed since the last one (in this process or,
     through the persisted cache, before a restart), that scan's answer."""
     scan_errors: list[str] = []
@@ -1212,19 +1319,31 @@ def _carried_actions(scan: _Scan, day: dt.date, path: Path) -> list[tuple[Action
             src_topics = [t for t, _, _ in scan.topics(src, src_path) if t.line not in carried_lines]
         except NotesError:
             continue
-        if any(t.keys & topic.keys or (t.owner_key == topic.owner_key and similar(t.tokens, topic.tokens))
-               for t in src_topics):
+        if any(
+            t.keys & topic.keys or (t.owner_key == topic.owner_key and similar(t.tokens, topic.tokens))
+            for t in src_topics
+        ):
             continue  # a deferred topic, carried over
         if any(_is_copy(topic, a) for a, _ in actions) or any(_is_copy(topic, c) for c, _ in src_carried):
-            copy = ActionItem(topic.date, topic.path, topic.line, topic.text, topic.body, topic.owners, "action",
-                              topic.checkbox, carried=True)
+            copy = ActionItem(
+                topic.date,
+                topic.path,
+                topic.line,
+                topic.text,
+                topic.body,
+                topic.owners,
+                "action",
+                topic.checkbox,
+                carried=True,
+            )
             out.append((copy, done))
     memo[path] = out
     return out
 
 
-def deferred_topics(config: Config, meeting: Meeting, before: dt.date, *, today: dt.date | None = None,
-                    errors: list[str] | None = None) -> list[ActionItem]:
+def deferred_topics(
+    config: Config, meeting: Meeting, before: dt.date, *, today: dt.date | None = None, errors: list[str] | None = None
+) -> list[ActionItem]:
     """Topics of the last meeting held before ``before`` that were neither ticked nor
     discussed there (an unticked topic with notes under it was discussed; one in a
     "Deferred to next meeting" section is deferred whatever is under it), and that no later
@@ -1244,8 +1363,11 @@ def deferred_topics(config: Config, meeting: Meeting, before: dt.date, *, today:
     except (NotesError, OSError):
         deferred_lines = set()
     carried = {t.line for t, _ in _carried_actions(scan, day, path)}
-    candidates = [t for t, done, discussed in topics
-                  if t.checkbox and not done and (not discussed or t.line in deferred_lines) and t.line not in carried]
+    candidates = [
+        t
+        for t, done, discussed in topics
+        if t.checkbox and not done and (not discussed or t.line in deferred_lines) and t.line not in carried
+    ]
     if not candidates:
         return []
     # ticked later (in this file or any later one, e.g. notes written ahead) under any wording
@@ -1270,6 +1392,7 @@ def _lines_in_sections(path: Path, titles: set[str], topics: dict[int, ActionIte
     if not topics:
         return set()
     from .notes.parse import read_notes
+
     notes = read_notes(path)
     out = set()
     for s in notes.sections():
@@ -1302,12 +1425,14 @@ def done_edit(item: ActionItem):
     for a prose item, its line turned into a ticked checkbox in place (``- JRG: will x`` ->
     ``- [x] JRG: will x``). A ``LineEdit`` for ``apply_to_file``/``apply_to_text``."""
     from .notes.edit import checking, ticking_prose
+
     return checking(item.line, item.text) if item.checkbox else ticking_prose(item.line, item.text)
 
 
 def mark_done(item: ActionItem):
     """:func:`done_edit` applied to the item's notes file (call it under the notes' lock)."""
     from .notes.edit import apply_to_file
+
     return apply_to_file(item.path, done_edit(item))
 
 
@@ -1347,4 +1472,6 @@ def carried_topic_line(topic: ActionItem) -> str:
     body = _FROM.sub("", topic.body)
     since = topic.from_date or topic.date
     owners = ", ".join(o.carried_label for o in topic.owners)
-    return f"- [ ] {owners}: {body} (from {since.isoformat()})" if owners else f"- [ ] {body} (from {since.isoformat()})"
+    return (
+        f"- [ ] {owners}: {body} (from {since.isoformat()})" if owners else f"- [ ] {body} (from {since.isoformat()})"
+    )

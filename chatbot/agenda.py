@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def ensure_notes(bot: "Bot", meeting: Meeting, occ: Occurrence, session: EditSession) -> bool:
+def ensure_notes(bot: Bot, meeting: Meeting, occ: Occurrence, session: EditSession) -> bool:
     """Create the occurrence's notes from the template (with open action items carried over)
     if missing; True if created. Call inside ``bot.editing``."""
     store = bot.store(meeting)
@@ -37,7 +37,7 @@ def ensure_notes(bot: "Bot", meeting: Meeting, occ: Occurrence, session: EditSes
     return created
 
 
-def carried_lines(bot: "Bot", meeting: Meeting, occ: Occurrence) -> list[str]:
+def carried_lines(bot: Bot, meeting: Meeting, occ: Occurrence) -> list[str]:
     """What new notes of ``occ`` get in their ``actions_section``: the open action items, then
     the topics the last meeting did not reach (deferred, ``(from YYYY-MM-DD)``)."""
     if not (meeting.actions.enabled and meeting.actions.carry_over and meeting.notes.actions_section):
@@ -48,7 +48,7 @@ def carried_lines(bot: "Bot", meeting: Meeting, occ: Occurrence) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
-def carry_over(bot: "Bot", meeting: Meeting, occ: Occurrence) -> int:
+def carry_over(bot: Bot, meeting: Meeting, occ: Occurrence) -> int:
     section = meeting.notes.actions_section
     lines = carried_lines(bot, meeting, occ)
     if not lines or not section:
@@ -66,14 +66,14 @@ def carry_over(bot: "Bot", meeting: Meeting, occ: Occurrence) -> int:
     return len(lines)
 
 
-def deferred(bot: "Bot", meeting: Meeting, occ: Occurrence) -> list[act.ActionItem]:
+def deferred(bot: Bot, meeting: Meeting, occ: Occurrence) -> list[act.ActionItem]:
     """The topics the last meeting before ``occ`` did not reach."""
     if not meeting.actions.enabled:
         return []
     return act.deferred_topics(bot.config, meeting, occ.date, today=bot.held_until(meeting))
 
 
-def read_agenda(bot: "Bot", meeting: Meeting, occ: Occurrence) -> list[Item] | None:
+def read_agenda(bot: Bot, meeting: Meeting, occ: Occurrence) -> list[Item] | None:
     """The numbered agenda items of the occurrence's notes; None if there are no notes yet."""
     notes = bot.store(meeting).read(occ.date)
     if notes is None:
@@ -84,7 +84,7 @@ def read_agenda(bot: "Bot", meeting: Meeting, occ: Occurrence) -> list[Item] | N
     return agenda_items(notes, section)
 
 
-def add(call: "Call", text: str) -> Message:
+def add(call: Call, text: str) -> Message:
     bot, meeting, who = call.bot, call.meeting, call.identity()
     body = clean_item_text(text, bot.config.bot.max_item_length)
     line = f"- [ ] {who.initials}: {body}"
@@ -93,17 +93,20 @@ def add(call: "Call", text: str) -> Message:
     with bot.editing(meeting) as session:
         ensure_notes(bot, meeting, occ, session)
         result = store.apply(occ.date, adding(meeting.notes.agenda_section, line))
-        session.record(store.path(occ.date), f"agenda: add {quote(body)} for {occ.date.isoformat()} "
-                                             f"({who.initials})", who)
+        session.record(
+            store.path(occ.date), f"agenda: add {quote(body)} for {occ.date.isoformat()} ({who.initials})", who
+        )
     log.info("agenda add by %s to %s line %d", who.initials, store.name(occ.date), result.line)
-    msg = reply(f"Added to the agenda of {meeting.name} on {occ.date.isoformat()} as item {result.number}: ",
-                UserText(f"{who.initials}: {body}"))
+    msg = reply(
+        f"Added to the agenda of {meeting.name} on {occ.date.isoformat()} as item {result.number}: ",
+        UserText(f"{who.initials}: {body}"),
+    )
     msg.add(*notes_link(store, occ.date))
     msg.announcement = reply(f"{who.initials} added an agenda item for {occ.date.isoformat()}: ", UserText(body))
     return session.warn(msg)
 
 
-def list_(call: "Call") -> Message:
+def list_(call: Call) -> Message:
     bot, meeting = call.bot, call.meeting
     occ = bot.next_meeting(meeting)
     items = read_agenda(bot, meeting, occ)
@@ -111,14 +114,16 @@ def list_(call: "Call") -> Message:
     agenda_lines(msg, items)
     topics = deferred(bot, meeting, occ)
     if topics:
-        msg.add(Text("Deferred from earlier meetings", bold=True), f" ({meeting.notes.actions_section or 'carried over'}):")
+        msg.add(
+            Text("Deferred from earlier meetings", bold=True), f" ({meeting.notes.actions_section or 'carried over'}):"
+        )
         for t in topics:
-            msg.add("• ", UserText(act.carried_topic_line(t)[len("- [ ] "):]))
+            msg.add("• ", UserText(act.carried_topic_line(t)[len("- [ ] ") :]))
     msg.add(*notes_link(bot.store(meeting), occ.date))
     return msg
 
 
-def remove(call: "Call", number: int) -> Message:
+def remove(call: Call, number: int) -> Message:
     bot, meeting, who = call.bot, call.meeting, call.identity()
     config = bot.config
     occ = bot.next_meeting(meeting)
@@ -136,17 +141,18 @@ def remove(call: "Call", number: int) -> Message:
             return None
         if config.bot.editors:
             return f"only {', '.join(config.bot.editors)} (and admins) can remove agenda items"
-        return (f"item {number} belongs to {', '.join(item.owners) or 'nobody in particular'}; "
-                "only its owner or an admin can remove it")
+        return (
+            f"item {number} belongs to {', '.join(item.owners) or 'nobody in particular'}; "
+            "only its owner or an admin can remove it"
+        )
 
     with bot.editing(meeting) as session:
         result = store.apply(occ.date, removing(meeting.notes.agenda_section, number, allowed))
         text = re.sub(r"^\s*([-*+]|\d+[.)])\s+(\[[ xX]\]\s*)?", "", result.text)
-        session.record(store.path(occ.date), f"agenda: remove {quote(text)} from {occ.date.isoformat()} "
-                                             f"({who.initials})", who)
+        session.record(
+            store.path(occ.date), f"agenda: remove {quote(text)} from {occ.date.isoformat()} ({who.initials})", who
+        )
     log.info("agenda remove %d by %s from %s", number, who.initials, store.name(occ.date))
     msg = reply(f"Removed item {number} from the agenda of {occ.date.isoformat()}: ", UserText(text))
     msg.announcement = reply(f"{who.initials} removed an agenda item for {occ.date.isoformat()}: ", UserText(text))
     return session.warn(msg)
-
-

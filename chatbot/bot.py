@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
+from collections.abc import Callable, Iterator, Mapping
 
 from . import actions as act
 from . import commands
@@ -36,8 +37,19 @@ Clock = Callable[[], dt.datetime]
 
 # re-exported: where backends and hooks have always found them
 looks_like_command = commands.looks_like_command
-__all__ = ["Bot", "Change", "Clock", "EditHooks", "EditSession", "Identity", "Sender", "SystemClock",
-           "initials_from_name", "looks_like_command", "system_clock"]
+__all__ = [
+    "Bot",
+    "Change",
+    "Clock",
+    "EditHooks",
+    "EditSession",
+    "Identity",
+    "Sender",
+    "SystemClock",
+    "initials_from_name",
+    "looks_like_command",
+    "system_clock",
+]
 
 
 class SystemClock:
@@ -96,15 +108,21 @@ class Bot:
         while UTC is still on the day before)."""
         now = self.now()
         last = None
-        for last in occurrences(meeting, now - dt.timedelta(days=2), now + dt.timedelta(microseconds=1)):
+        for last in occurrences(meeting, now - dt.timedelta(days=2), now + dt.timedelta(microseconds=1)):  # noqa: B007
             pass
         return max(now.date(), last.date) if last else now.date()
 
     # -- commands ---------------------------------------------------------------------
 
-    def handle(self, text: str, sender: Sender, meeting_id: str | None = None,
-               allow_unknown: bool = False, place: str | None = None,
-               spelled: Mapping[str, str] | None = None) -> Message:
+    def handle(
+        self,
+        text: str,
+        sender: Sender,
+        meeting_id: str | None = None,
+        allow_unknown: bool = False,
+        place: str | None = None,
+        spelled: Mapping[str, str] | None = None,
+    ) -> Message:
         """Run one command typed by a person; never raises for bad input. ``place`` is the
         channel or stream it was typed in (None for direct messages and the console);
         ``spelled`` says how people type the core commands on this platform, for the help
@@ -116,8 +134,10 @@ class Bot:
         allowed = self.config.bot.allowed_places
         if place is not None and allowed and place not in allowed:
             log.info("command from %s refused in %s (not in bot.allowed_places)", sender.platform, place)
-            return error("commands are not accepted here; use a direct message to the bot or one of the "
-                         "channels the maintainers allowed")
+            return error(
+                "commands are not accepted here; use a direct message to the bot or one of the "
+                "channels the maintainers allowed"
+            )
         call = commands.Call(self, meeting, sender, allow_unknown, spelled)
         try:
             parsed = commands.parse(text, spelled)
@@ -125,8 +145,7 @@ class Bot:
             return exc.message
         return self._run(call, parsed.command, parsed.args)
 
-    def run(self, words: tuple[str, ...], sender: Sender, meeting_id: str | None = None,
-            **args: Any) -> Message:
+    def run(self, words: tuple[str, ...], sender: Sender, meeting_id: str | None = None, **args: Any) -> Message:
         """Run the command ``words`` with typed arguments (the CLI); never raises for bad input
         but an unknown meeting (UnknownMeeting)."""
         meeting = self.config.meeting(meeting_id)
@@ -180,8 +199,9 @@ class Bot:
         before = occ.date if occ else self.now().date() + dt.timedelta(days=1)
         return act.open_actions(self.config, meeting, before, today=self.held_until(meeting))
 
-    def action_pings(self, meeting: Meeting, occ: Occurrence,
-                     mention: Callable[[Person], bool] | None = None) -> tuple[list[tuple[Person, Message]], Message]:
+    def action_pings(
+        self, meeting: Meeting, occ: Occurrence, mention: Callable[[Person], bool] | None = None
+    ) -> tuple[list[tuple[Person, Message]], Message]:
         """One message per resolved owner listing all their open items, and a channel summary
         that mentions the owners ``mention`` says (all by default; the others by name only)."""
         items = act.open_actions(self.config, meeting, occ.date, today=self.held_until(meeting))

@@ -116,8 +116,7 @@ def _duplicates(meeting: Meeting, index: int, now: dt.datetime) -> list[dt.datet
     since, until = day - SHARED_PAST, day + SHARED_AHEAD
     taken = {utc for slot in meeting.slots[:index] for _, utc in _held(meeting, slot, since, until)}
     zone = ZoneInfo(meeting.slots[index].timezone)
-    return [_wall(naive, zone) for naive, utc in _held(meeting, meeting.slots[index], since, until)
-            if utc in taken]
+    return [_wall(naive, zone) for naive, utc in _held(meeting, meeting.slots[index], since, until) if utc in taken]
 
 
 def _vtimezone(name: str, first: dt.date, last: dt.date) -> Timezone:
@@ -137,7 +136,8 @@ def _vtimezone(name: str, first: dt.date, last: dt.date) -> Timezone:
     cur = state(t)
     # (offset from, offset to, name, daylight) -> onsets, local in the offset before
     onsets: dict[tuple[dt.timedelta, dt.timedelta, str, bool], list[dt.datetime]] = {
-        (cur[0], cur[0], cur[1], cur[2]): [(t + cur[0]).replace(tzinfo=None)]}
+        (cur[0], cur[0], cur[1], cur[2]): [(t + cur[0]).replace(tzinfo=None)]
+    }
     while t < end:
         nxt = t + dt.timedelta(days=1)  # zones switch at most once a day
         then = state(nxt)

@@ -20,7 +20,7 @@ from .compose import actions_message
 from .messages import Message, render_plain
 from .notes.edit import EditError
 from .notes.parse import NotesError
-from .schedule import UTC, next_reminder, occurrence_on
+from .schedule import UTC, occurrence_on
 from .terminal import for_terminal
 from .gitsync import hooks_for
 
@@ -103,8 +103,12 @@ def _add_chat_commands(sub, word: str, parents: list[argparse.ArgumentParser], r
     for command in subcommands(word):
         if not command.cli:
             continue
-        c = csub.add_parser(command.words[1], parents=parents, help=command.help,
-                            description=f"{command.help[0].upper()}{command.help[1:]}. {command.help_note}".strip())
+        c = csub.add_parser(
+            command.words[1],
+            parents=parents,
+            help=command.help,
+            description=f"{command.help[0].upper()}{command.help[1:]}. {command.help_note}".strip(),
+        )
         for arg in command.args:
             if arg.kind is int:
                 c.add_argument(arg.key, metavar=arg.name, type=int, help=arg.help)
@@ -127,14 +131,19 @@ def cmd_notes_pipeline(args, config) -> int:
         if args.notes_cmd == "publish":
             res = pipe.publish(args.date)
             made = ", ".join(res.created) or "nothing new (all there already)"
-            print(f"published the notes of {res.branch}: created {made}\n"
-                  f"  pull request: {res.pr_url}\n  HackMD note: {res.note_url}\n  branch: {res.branch}")
+            print(
+                f"published the notes of {res.branch}: created {made}\n"
+                f"  pull request: {res.pr_url}\n  HackMD note: {res.note_url}\n  branch: {res.branch}"
+            )
             return 0
         result = pipe.sync(args.date)
     except weekly.Failure as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"sync: {result.status}: {result.summary}" + (f"\n  comment: {result.comment_url}" if result.comment_url else ""))
+    print(
+        f"sync: {result.status}: {result.summary}"
+        + (f"\n  comment: {result.comment_url}" if result.comment_url else "")
+    )
     return 0 if result.ok else 1
 
 
@@ -172,8 +181,7 @@ def cmd_remind(args, config) -> int:
     name = args.backend or "console"
     backend = backend_class(name)(bot)
     if args.due:
-        meetings = [config.meeting(args.meeting)] if args.meeting else \
-            [m for m in config.meetings if backend.wants(m)]
+        meetings = [config.meeting(args.meeting)] if args.meeting else [m for m in config.meetings if backend.wants(m)]
         ledger = default_ledger(bot)
         # two overlapping runs (a slow platform, a cron every minute) must not both send
         lock = FileLock(str(Path(ledger.path).with_name("remind.lock")), timeout=120)
@@ -183,8 +191,9 @@ def cmd_remind(args, config) -> int:
                 if args.dry_run:
                     for m in meetings:
                         for r in rem.due(m, bot.now()):
-                            print(f"# {m.id}: the {r.offset} reminder due {r.due.astimezone(UTC).isoformat()} "
-                                  f"via {name}")
+                            print(
+                                f"# {m.id}: the {r.offset} reminder due {r.due.astimezone(UTC).isoformat()} via {name}"
+                            )
                             print(for_terminal(backend.render(bot.reminder(m, r.occurrence, r.offset))))
                     return 0
                 results = []
@@ -197,8 +206,11 @@ def cmd_remind(args, config) -> int:
             rem.ledger.close()
             backend.close()
         if not all(results):
-            print(f"error: {results.count(False)} of {len(results)} due message(s) could not be sent (see the log "
-                  "above); the next run tries again while they are still due", file=sys.stderr)
+            print(
+                f"error: {results.count(False)} of {len(results)} due message(s) could not be sent (see the log "
+                "above); the next run tries again while they are still due",
+                file=sys.stderr,
+            )
             return 1
         print(f"sent {len(results)} due message(s)" if results else "nothing due", file=sys.stderr)
         return 0
@@ -228,12 +240,33 @@ def cmd_actions(args, config) -> int:
         items = [it for it in items if it.owned_by(args.owner)]
     if args.json:
         files = bot.files(meeting)
-        print(json.dumps([{
-            "date": it.date.isoformat(), "file": str(it.path), "line": it.line, "text": it.text, "body": it.body,
-            "url": files.url_at(it.path, it.line),
-            "owners": [{"token": o.token, "name": o.name, "github": o.github, "resolved": o.resolved,
-                        "initials": o.person.initials if o.person else None} for o in it.owners],
-        } for it in items], indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                [
+                    {
+                        "date": it.date.isoformat(),
+                        "file": str(it.path),
+                        "line": it.line,
+                        "text": it.text,
+                        "body": it.body,
+                        "url": files.url_at(it.path, it.line),
+                        "owners": [
+                            {
+                                "token": o.token,
+                                "name": o.name,
+                                "github": o.github,
+                                "resolved": o.resolved,
+                                "initials": o.person.initials if o.person else None,
+                            }
+                            for o in it.owners
+                        ],
+                    }
+                    for it in items
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return 0
     title = f"Open action items ({meeting.name})" + (f" owned by {args.owner}" if args.owner else "")
     return _emit(actions_message(bot.files(meeting), items, title))
@@ -264,8 +297,11 @@ def cmd_check_config(args, config) -> int:
         print(f"  next meeting: {when(occ.start)} ({format_duration(m.duration)}){cancelled}")
         if m.reminders:
             nxt = next(reminder_times(m, now), None)
-            after = f"; next: the {format_duration(nxt.offset)} one at {when(nxt.due)}, for {nxt.occurrence.date}" \
-                if nxt else ""
+            after = (
+                f"; next: the {format_duration(nxt.offset)} one at {when(nxt.due)}, for {nxt.occurrence.date}"
+                if nxt
+                else ""
+            )
             print(f"  reminders: {durations(m.reminders)} before each meeting{after}")
         else:
             print("  reminders: none")
@@ -281,15 +317,19 @@ def cmd_check_config(args, config) -> int:
             how = "by direct message" if m.actions.ping == "dm" else "in the meeting's channel or stream"
             if m.actions.ping_before:
                 nxt = next(reminder_times(m, now, [m.actions.ping_before]), None)
-                ping = f"owners pinged {how} {format_duration(m.actions.ping_before)} before each meeting" + \
-                       (f", next at {when(nxt.due)}" if nxt else "")
+                ping = f"owners pinged {how} {format_duration(m.actions.ping_before)} before each meeting" + (
+                    f", next at {when(nxt.due)}" if nxt else ""
+                )
                 if m.actions.waking_hours:
                     start, end = m.actions.waking_hours
                     ping += f" (moved into {start:%H:%M}-{end:%H:%M} in each owner's time zone)"
             else:
                 ping = "owners are not pinged"
-            carry = f"carried over into '{m.notes.actions_section}'" if m.actions.carry_over and m.notes.actions_section \
+            carry = (
+                f"carried over into '{m.notes.actions_section}'"
+                if m.actions.carry_over and m.notes.actions_section
                 else "not carried over"
+            )
             print(f"  action items: from the last {format_duration(m.actions.lookback)} of notes; {ping}; {carry}")
         else:
             print("  action items: off")
@@ -299,37 +339,50 @@ def cmd_check_config(args, config) -> int:
             hm = m.hackmd
             token = "set" if os.environ.get("HACKMD_TOKEN") else "NOT SET: agenda commands will fail"
             where = f"team {hm.team}" if hm.team else "the token's own notes"
-            print(f"  notes store: a live HackMD note per meeting ({where}, API {hm.api_url}), created from "
-                  f"{template}; agenda items under '{m.notes.agenda_section}'; HACKMD_TOKEN {token} "
-                  "(needs: read and write notes of the team); past notes (action items) in "
-                  f"{files.directory}, named {m.notes.filename}")
+            print(
+                f"  notes store: a live HackMD note per meeting ({where}, API {hm.api_url}), created from "
+                f"{template}; agenda items under '{m.notes.agenda_section}'; HACKMD_TOKEN {token} "
+                "(needs: read and write notes of the team); past notes (action items) in "
+                f"{files.directory}, named {m.notes.filename}"
+            )
             gh = m.github
             if gh.repo:
                 gtoken = "set" if os.environ.get("GITHUB_TOKEN") else "NOT SET: publish and sync will fail"
                 when = lambda d, what: f"{format_duration(d)} {what}" if d is not None else "only by hand"  # noqa: E731
-                print(f"  weekly notes PR: {gh.repo}, branch {occ.start.strftime(gh.branch)} "
-                      f"(pattern {gh.branch}) into {gh.base}; publish {when(gh.publish_before, 'before')}, "
-                      f"sync {when(gh.sync_after, 'after the end')}, nudge the chair "
-                      f"{when(gh.nudge_after, 'after the end')}; GITHUB_TOKEN {gtoken} (needs: pull requests "
-                      f"read/write; the branch is pushed with the clone's own Git credentials)")
+                print(
+                    f"  weekly notes PR: {gh.repo}, branch {occ.start.strftime(gh.branch)} "
+                    f"(pattern {gh.branch}) into {gh.base}; publish {when(gh.publish_before, 'before')}, "
+                    f"sync {when(gh.sync_after, 'after the end')}, nudge the chair "
+                    f"{when(gh.nudge_after, 'after the end')}; GITHUB_TOKEN {gtoken} (needs: pull requests "
+                    f"read/write; the branch is pushed with the clone's own Git credentials)"
+                )
             else:
-                print("  weekly notes PR: off ([meetings.github] repo not set; the HackMD note is not published "
-                      "to Git by the bot)")
+                print(
+                    "  weekly notes PR: off ([meetings.github] repo not set; the HackMD note is not published "
+                    "to Git by the bot)"
+                )
         else:
-            print(f"  notes store: Markdown files in {files.directory}, named {m.notes.filename} "
-                  f"(next: {files.path_for(occ).name}, {exists}); new ones from {template}; "
-                  f"agenda items under '{m.notes.agenda_section}'")
+            print(
+                f"  notes store: Markdown files in {files.directory}, named {m.notes.filename} "
+                f"(next: {files.path_for(occ).name}, {exists}); new ones from {template}; "
+                f"agenda items under '{m.notes.agenda_section}'"
+            )
         g = m.git
         if g.enabled:
             target = f"{g.remote} {g.branch}" if g.branch else f"{g.remote}, the checked-out branch"
-            steps = (["pull --rebase before each edit"] if g.pull else []) + ["commit each change"] + \
-                ([f"push to {target} ({g.retries} retries)"] if g.push else ["no push"])
+            steps = (
+                (["pull --rebase before each edit"] if g.pull else [])
+                + ["commit each change"]
+                + ([f"push to {target} ({g.retries} retries)"] if g.push else ["no push"])
+            )
             print(f"  Git: {', '.join(steps)}; committer {g.committer_name} <{g.committer_email}>")
         else:
             print("  Git: off (changes are only written to the files)")
     print(f"- {len(config.people)} people in the roster ({sum(p.admin for p in config.people)} admin(s))")
-    print(f"- ledger of sent reminders: {config.resolve(config.bot.state_dir) / 'chatbot.sqlite3'}; "
-          f"a reminder missed by less than {format_duration(config.bot.reminder_grace)} is still sent")
+    print(
+        f"- ledger of sent reminders: {config.resolve(config.bot.state_dir) / 'chatbot.sqlite3'}; "
+        f"a reminder missed by less than {format_duration(config.bot.reminder_grace)} is still sent"
+    )
     web = config.web
     print(f"- status pages: {'served by chatbot run' if web.enabled else 'chatbot serve'} on {web.host}:{web.port}")
     return 0
@@ -345,8 +398,10 @@ def cmd_ics(args, config) -> int:
         data = write_ics(config, meeting, _clock()(), Path(args.output) if args.output and args.output != "-" else None)
     except (CalendarError, OSError) as exc:
         where = f" to {args.output}" if args.output and args.output != "-" else ""
-        print(f"error: cannot write the calendar of {meeting.id}{where}: {getattr(exc, 'strerror', None) or exc}",
-              file=sys.stderr)
+        print(
+            f"error: cannot write the calendar of {meeting.id}{where}: {getattr(exc, 'strerror', None) or exc}",
+            file=sys.stderr,
+        )
         return 1
     if not args.output or args.output == "-":
         sys.stdout.write(data.decode("utf-8"))
@@ -390,10 +445,20 @@ def build_parser() -> argparse.ArgumentParser:
         # sub-commands repeat the global options; SUPPRESS keeps a value given before the
         # sub-command from being reset by the sub-command's default
         p = argparse.ArgumentParser(add_help=False)
-        p.add_argument("--config", "-c", metavar="PATH", default=None if default else argparse.SUPPRESS,
-                       help=f"config file (default: ${CONFIG_ENV} or {default_config_path()})")
-        p.add_argument("--verbose", "-v", action="count", default=0 if default else argparse.SUPPRESS,
-                       help="more logging (-vv for debug)")
+        p.add_argument(
+            "--config",
+            "-c",
+            metavar="PATH",
+            default=None if default else argparse.SUPPRESS,
+            help=f"config file (default: ${CONFIG_ENV} or {default_config_path()})",
+        )
+        p.add_argument(
+            "--verbose",
+            "-v",
+            action="count",
+            default=0 if default else argparse.SUPPRESS,
+            help="more logging (-vv for debug)",
+        )
         return p
 
     common = options(False)
@@ -401,90 +466,145 @@ def build_parser() -> argparse.ArgumentParser:
     meeting.add_argument("--meeting", "-m", metavar="ID", help="meeting id (default: the config's default meeting)")
 
     parser = argparse.ArgumentParser(
-        prog="chatbot", parents=[options(True)],
-        description="A chat-ops bot for recurring community meetings: reminders, agenda, action items.")
+        prog="chatbot",
+        parents=[options(True)],
+        description="A chat-ops bot for recurring community meetings: reminders, agenda, action items.",
+    )
     parser.add_argument("--version", action="version", version=f"chatbot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("run", parents=[common], help="run the bot (console backend by default)",
-                       description="Run the bot: answer commands and post reminders until stopped.")
-    p.add_argument("--backend", "-b", choices=["console", "slack", "zulip"],
-                   help=f"chat platform (default: ${BACKEND_ENV} or console)")
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run the bot (console backend by default)",
+        description="Run the bot: answer commands and post reminders until stopped.",
+    )
+    p.add_argument(
+        "--backend",
+        "-b",
+        choices=["console", "slack", "zulip"],
+        help=f"chat platform (default: ${BACKEND_ENV} or console)",
+    )
     p.add_argument("--as", dest="as_", metavar="INITIALS", help="console: your initials (default: [console] user)")
     p.add_argument("--stay", action="store_true", help="console: keep running for reminders after input ends")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("next", parents=[common], help="show the next meeting(s) in every configured zone",
-                       description="Show the next meeting(s) with the time in every configured time zone.")
+    p = sub.add_parser(
+        "next",
+        parents=[common],
+        help="show the next meeting(s) in every configured zone",
+        description="Show the next meeting(s) with the time in every configured time zone.",
+    )
     p.add_argument("--meeting", "-m", metavar="ID", help="meeting id (default: every meeting in the config)")
-    p.add_argument("--count", "-n", type=_positive, default=1, metavar="N",
-                   help="how many upcoming meetings of each (default 1)")
+    p.add_argument(
+        "--count", "-n", type=_positive, default=1, metavar="N", help="how many upcoming meetings of each (default 1)"
+    )
     p.set_defaults(func=cmd_next)
 
-    p = sub.add_parser("agenda", parents=[common], help="add, list or remove agenda items",
-                       description="Edit the agenda of the next meeting's notes file.")
+    p = sub.add_parser(
+        "agenda",
+        parents=[common],
+        help="add, list or remove agenda items",
+        description="Edit the agenda of the next meeting's notes file.",
+    )
     _add_chat_commands(p, "agenda", [common, meeting], required=True)
 
-    p = sub.add_parser("notes", parents=[common], help="create, publish or sync the next meeting's notes",
-                       description="Manage a meeting's notes: create them from the template; with notes in "
-                                   "HackMD and a weekly pull request, publish and sync them.")
+    p = sub.add_parser(
+        "notes",
+        parents=[common],
+        help="create, publish or sync the next meeting's notes",
+        description="Manage a meeting's notes: create them from the template; with notes in "
+        "HackMD and a weekly pull request, publish and sync them.",
+    )
     nsub = p.add_subparsers(dest="notes_cmd", metavar="ACTION", required=True)
-    n = nsub.add_parser("create", parents=[common, meeting], help="render the template for the next meeting",
-                        description="Render the meeting's template into the next meeting's notes file "
-                                    "(left alone if it exists).")
+    n = nsub.add_parser(
+        "create",
+        parents=[common, meeting],
+        help="render the template for the next meeting",
+        description="Render the meeting's template into the next meeting's notes file (left alone if it exists).",
+    )
     n.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD) instead of the next one")
     n.set_defaults(func=cmd_notes_create)
-    n = nsub.add_parser("publish", parents=[common, meeting], help="publish the notes: branch, HackMD note, pull request",
-                        description="Render the template (open action items carried over), commit it on the week's "
-                                    "branch ([meetings.github] branch), create the HackMD note (or use the one the "
-                                    "bot made already) and open the pull request with HACKMDURL=/HACKMDID=/DOCPATH= "
-                                    "lines. Safe to run again: one branch, one note, one pull request. Needs "
-                                    "HACKMD_TOKEN and GITHUB_TOKEN.")
+    n = nsub.add_parser(
+        "publish",
+        parents=[common, meeting],
+        help="publish the notes: branch, HackMD note, pull request",
+        description="Render the template (open action items carried over), commit it on the week's "
+        "branch ([meetings.github] branch), create the HackMD note (or use the one the "
+        "bot made already) and open the pull request with HACKMDURL=/HACKMDID=/DOCPATH= "
+        "lines. Safe to run again: one branch, one note, one pull request. Needs "
+        "HACKMD_TOKEN and GITHUB_TOKEN.",
+    )
     n.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD) instead of the next one")
     n.set_defaults(func=cmd_notes_pipeline)
-    n = nsub.add_parser("sync", parents=[common, meeting], help="bring the HackMD note into its pull request",
-                        description="Bring the HackMD note of a held meeting into the file on its pull request's "
-                                    "branch; changes made on the branch since the last sync are merged three-way; "
-                                    "a conflict is reported on the pull request (exit 1), never resolved silently. "
-                                    "Needs HACKMD_TOKEN and GITHUB_TOKEN.")
+    n = nsub.add_parser(
+        "sync",
+        parents=[common, meeting],
+        help="bring the HackMD note into its pull request",
+        description="Bring the HackMD note of a held meeting into the file on its pull request's "
+        "branch; changes made on the branch since the last sync are merged three-way; "
+        "a conflict is reported on the pull request (exit 1), never resolved silently. "
+        "Needs HACKMD_TOKEN and GITHUB_TOKEN.",
+    )
     n.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD; default: the last meeting held)")
     n.set_defaults(func=cmd_notes_pipeline)
 
-    p = sub.add_parser("remind", parents=[common, meeting], help="post (or print) the next reminder now",
-                       description="Post the next meeting's reminder now (saying the real time left), or with "
-                                   "--dry-run print it exactly as it would be posted. With --due: post only the "
-                                   "reminders and action-item pings that are due now (within [bot] "
-                                   "reminder_grace) and not yet sent according to the ledger, as the running "
-                                   "bot would; for cron, every few minutes.")
-    p.add_argument("--due", action="store_true",
-                   help="only what is due and not yet sent (the ledger in [bot] state_dir remembers)")
+    p = sub.add_parser(
+        "remind",
+        parents=[common, meeting],
+        help="post (or print) the next reminder now",
+        description="Post the next meeting's reminder now (saying the real time left), or with "
+        "--dry-run print it exactly as it would be posted. With --due: post only the "
+        "reminders and action-item pings that are due now (within [bot] "
+        "reminder_grace) and not yet sent according to the ledger, as the running "
+        "bot would; for cron, every few minutes.",
+    )
+    p.add_argument(
+        "--due", action="store_true", help="only what is due and not yet sent (the ledger in [bot] state_dir remembers)"
+    )
     p.add_argument("--dry-run", action="store_true", help="print instead of posting")
     p.add_argument("--backend", "-b", choices=["console", "slack", "zulip"], help="whose format (default console)")
     p.set_defaults(func=cmd_remind)
 
-    p = sub.add_parser("actions", parents=[common, meeting], help="list open action items from past notes",
-                       description="List open action items (unchecked '- [ ] OWNER: …' items) from the notes of "
-                                   "past meetings, newest copy of each, with owners resolved through the "
-                                   "attendee lists and the roster.")
+    p = sub.add_parser(
+        "actions",
+        parents=[common, meeting],
+        help="list open action items from past notes",
+        description="List open action items (unchecked '- [ ] OWNER: …' items) from the notes of "
+        "past meetings, newest copy of each, with owners resolved through the "
+        "attendee lists and the roster.",
+    )
     p.add_argument("--owner", metavar="WHO", help="only items of these initials or GitHub handle")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_actions)
     _add_chat_commands(p, "actions", [common, meeting], required=False)
 
-    p = sub.add_parser("check-config", parents=[common], help="validate the config and show what it means",
-                       description="Validate the config file; exit 2 with the problem if it is malformed.")
+    p = sub.add_parser(
+        "check-config",
+        parents=[common],
+        help="validate the config and show what it means",
+        description="Validate the config file; exit 2 with the problem if it is malformed.",
+    )
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("ics", parents=[common, meeting], help="write the meeting series as an iCalendar file",
-                       description="Write an RFC 5545 iCalendar file of the meeting series: one recurring event "
-                                   "per slot (in its own time zone), cancelled dates excluded, call and notes "
-                                   "links in the event.")
+    p = sub.add_parser(
+        "ics",
+        parents=[common, meeting],
+        help="write the meeting series as an iCalendar file",
+        description="Write an RFC 5545 iCalendar file of the meeting series: one recurring event "
+        "per slot (in its own time zone), cancelled dates excluded, call and notes "
+        "links in the event.",
+    )
     p.add_argument("--output", "-o", metavar="FILE", help="where to write it (default: standard output)")
     p.set_defaults(func=cmd_ics)
 
-    p = sub.add_parser("serve", parents=[common], help="serve the read-only status pages and calendars over HTTP",
-                       description="Serve / (the meetings), /meetings/ID (next meeting, agenda, open action "
-                                   "items) and /calendar/ID.ics until stopped.")
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the read-only status pages and calendars over HTTP",
+        description="Serve / (the meetings), /meetings/ID (next meeting, agenda, open action "
+        "items) and /calendar/ID.ics until stopped.",
+    )
     p.add_argument("--host", metavar="ADDR", help="address to listen on (default: [web] host, 127.0.0.1)")
     p.add_argument("--port", "-p", type=int, metavar="N", help="port (default: [web] port, 8080)")
     p.set_defaults(func=cmd_serve)

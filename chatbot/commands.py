@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Mapping
 
 from . import action_commands, agenda
 from .config import Meeting
@@ -69,7 +70,7 @@ class Call:
     """One command being run: for whom, about which meeting, and how the platform spells
     commands (for hints)."""
 
-    bot: "Bot"
+    bot: Bot
     meeting: Meeting
     sender: Sender
     allow_unknown: bool = False
@@ -95,32 +96,75 @@ def _next(call: Call) -> Message:
     return call.bot.next_message(call.meeting)
 
 
-N_AGENDA = Arg("N", int, "the item's number in the agenda list",
-               "say which item to remove by its number, e.g. `agenda remove 2` (see `agenda list`)", "number")
-N_ACTION = Arg("N", int, "the item's number in the actions list",
-               "say which item by its number, e.g. `actions done 2` (see `actions`)", "number")
+N_AGENDA = Arg(
+    "N",
+    int,
+    "the item's number in the agenda list",
+    "say which item to remove by its number, e.g. `agenda remove 2` (see `agenda list`)",
+    "number",
+)
+N_ACTION = Arg(
+    "N",
+    int,
+    "the item's number in the actions list",
+    "say which item by its number, e.g. `actions done 2` (see `actions`)",
+    "number",
+)
 
 COMMANDS: tuple[Command, ...] = (
-    Command(("agenda", "add"), "add an item to the next meeting's agenda", agenda.add,
-            (Arg("TEXT", str, "the agenda item"),), who="member"),
+    Command(
+        ("agenda", "add"),
+        "add an item to the next meeting's agenda",
+        agenda.add,
+        (Arg("TEXT", str, "the agenda item"),),
+        who="member",
+    ),
     Command(("agenda", "list"), "show the next meeting's agenda", agenda.list_, aliases=("ls", "show")),
-    Command(("agenda", "remove"), "remove item N (your own items; admins: any)", agenda.remove, (N_AGENDA,),
-            aliases=("rm", "delete"), who="roster",
-            help_note="Only its owner or an admin may (with [bot] editors set: only an editor or an admin)."),
+    Command(
+        ("agenda", "remove"),
+        "remove item N (your own items; admins: any)",
+        agenda.remove,
+        (N_AGENDA,),
+        aliases=("rm", "delete"),
+        who="roster",
+        help_note="Only its owner or an admin may (with [bot] editors set: only an editor or an admin).",
+    ),
     Command(("next",), "when the next meeting is, in several time zones", _next, cli=False),
-    Command(("actions",), "open action items from past meetings", action_commands.list_all,
-            aliases=("list", "all"), cli=False),
+    Command(
+        ("actions",),
+        "open action items from past meetings",
+        action_commands.list_all,
+        aliases=("list", "all"),
+        cli=False,
+    ),
     Command(("actions", "mine"), "your open action items", action_commands.mine, who="member"),
-    Command(("actions", "done"), "tick action item N (as numbered by `actions`) in its notes file",
-            action_commands.done, (N_ACTION,), who="roster",
-            help_note="Only an owner or an admin may (with [bot] editors set: only an editor or an admin)."),
+    Command(
+        ("actions", "done"),
+        "tick action item N (as numbered by `actions`) in its notes file",
+        action_commands.done,
+        (N_ACTION,),
+        who="roster",
+        help_note="Only an owner or an admin may (with [bot] editors set: only an editor or an admin).",
+    ),
     Command(("help",), "this help", help_command, cli=False),
-    Command(("actions", "done-item"), "tick the action item a button or reaction names", action_commands.done_item,
-            (Arg("ITEM", str, "the item's id (action_commands.item_id)", param="item"),), who="roster", cli=False,
-            hidden=True),
-    Command(("actions", "carry"), "carry an action item into the next meeting's notes", action_commands.carry,
-            (Arg("ITEM", str, "the item's id (action_commands.item_id)", param="item"),), who="roster", cli=False,
-            hidden=True),
+    Command(
+        ("actions", "done-item"),
+        "tick the action item a button or reaction names",
+        action_commands.done_item,
+        (Arg("ITEM", str, "the item's id (action_commands.item_id)", param="item"),),
+        who="roster",
+        cli=False,
+        hidden=True,
+    ),
+    Command(
+        ("actions", "carry"),
+        "carry an action item into the next meeting's notes",
+        action_commands.carry,
+        (Arg("ITEM", str, "the item's id (action_commands.item_id)", param="item"),),
+        who="roster",
+        cli=False,
+        hidden=True,
+    ),
 )
 HELP_ORDER = tuple(c for c in COMMANDS if not c.hidden)
 WORD_ALIASES = {"action": "actions"}  # other spellings of a first word
@@ -218,5 +262,17 @@ def run(call: Call, command: Command, args: Mapping[str, Any]) -> Message:
     return command.handler(call, **args)
 
 
-__all__ = ["Arg", "Call", "Command", "COMMANDS", "Parsed", "error", "looks_like_command", "parse", "run", "spell",
-           "top_words", "usages"]
+__all__ = [
+    "Arg",
+    "Call",
+    "Command",
+    "COMMANDS",
+    "Parsed",
+    "error",
+    "looks_like_command",
+    "parse",
+    "run",
+    "spell",
+    "top_words",
+    "usages",
+]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from . import actions as act
@@ -36,7 +37,7 @@ def zone_lines(meeting: Meeting, occ: Occurrence) -> list[str]:
     return out
 
 
-def notes_ref(store: "NotesStore", day: dt.date, line: int | None = None) -> Link | Text:
+def notes_ref(store: NotesStore, day: dt.date, line: int | None = None) -> Link | Text:
     """A link to a meeting's notes (to a line, where the store can), or their name."""
     name = store.name(day)
     label = name if line is None else f"{name}:{line}"
@@ -52,7 +53,7 @@ def file_ref(files: NotesFiles, path: Path, line: int | None = None) -> Link | T
     return Link(url, label) if url else Text(label)
 
 
-def notes_link(store: "NotesStore", day: dt.date) -> tuple[str | Link | Text, ...]:
+def notes_link(store: NotesStore, day: dt.date) -> tuple[str | Link | Text, ...]:
     """``Notes: <link>`` and the store's related links (`` · pull request #12``)."""
     out: list[str | Link | Text] = ["Notes: ", notes_ref(store, day)]
     for label, url in store.related(day):
@@ -94,8 +95,11 @@ def reminder_head(meeting: Meeting, occ: Occurrence, offset: dt.timedelta | None
         # to the minute, or to the hour when over a day away
         step = dt.timedelta(hours=1) if left >= dt.timedelta(days=1) else dt.timedelta(minutes=1)
         offset = max(step, round(left / step) * step)
-    msg.add(Text(meeting.name, bold=True), f" starts in {format_duration(offset)}: ",
-            Time(occ.start_utc, format_utc(occ.start)))
+    msg.add(
+        Text(meeting.name, bold=True),
+        f" starts in {format_duration(offset)}: ",
+        Time(occ.start_utc, format_utc(occ.start)),
+    )
     for zl in zone_lines(meeting, occ):
         msg.add(f"• {zl}")
     msg.add("• ", Link(converter_url(occ.start, meeting.name), "other time zones"))
@@ -104,8 +108,9 @@ def reminder_head(meeting: Meeting, occ: Occurrence, offset: dt.timedelta | None
     return msg
 
 
-def actions_message(files: NotesFiles, items: list[act.ActionItem], title: str,
-                    numbered: list[act.ActionItem] | None = None) -> Message:
+def actions_message(
+    files: NotesFiles, items: list[act.ActionItem], title: str, numbered: list[act.ActionItem] | None = None
+) -> Message:
     msg = reply(Text(title, bold=True))
     if not items:
         msg.add("No open action items. 🎉")
@@ -114,16 +119,26 @@ def actions_message(files: NotesFiles, items: list[act.ActionItem], title: str,
     numbering = {id(it): n for n, it in enumerate(numbered or items, 1)}
     for it in items:
         owners = ", ".join(o.label for o in it.owners)
-        msg.add(f"{numbering[id(it)]}. [{it.date.isoformat()}] ", UserText(f"{owners}: {it.body}"), " — ",
-                file_ref(files, it.path, it.line), action=act.item_id(it))
+        msg.add(
+            f"{numbering[id(it)]}. [{it.date.isoformat()}] ",
+            UserText(f"{owners}: {it.body}"),
+            " — ",
+            file_ref(files, it.path, it.line),
+            action=act.item_id(it),
+        )
     unresolved = sorted({o.describe() for it in items for o in it.owners if not o.resolved})
     if unresolved:
         msg.add("Unresolved owners (add them to the roster): ", UserText("; ".join(unresolved)))
     return msg
 
 
-def action_pings(files: NotesFiles, meeting: Meeting, occ: Occurrence, items: list[act.ActionItem],
-                 mention: Callable[[Person], bool] | None = None) -> tuple[list[tuple[Person, Message]], Message]:
+def action_pings(
+    files: NotesFiles,
+    meeting: Meeting,
+    occ: Occurrence,
+    items: list[act.ActionItem],
+    mention: Callable[[Person], bool] | None = None,
+) -> tuple[list[tuple[Person, Message]], Message]:
     """One message per resolved owner listing all their open items, and a channel summary
     that mentions the owners ``mention`` says (all by default; the others by name only)."""
 
@@ -133,18 +148,28 @@ def action_pings(files: NotesFiles, meeting: Meeting, occ: Occurrence, items: li
     for initials in sorted(resolved):
         person, theirs = resolved[initials]
         msg = Message(kind="notice", about=occ).add(
-            Mention(person), f" you have {len(theirs)} open action item(s) before {meeting.name} on ",
-            Time(occ.start_utc, format_utc(occ.start)), ":")
+            Mention(person),
+            f" you have {len(theirs)} open action item(s) before {meeting.name} on ",
+            Time(occ.start_utc, format_utc(occ.start)),
+            ":",
+        )
         for it in theirs:  # numbered as `actions` numbers them: `actions done N` (Zulip: `done N`)
-            msg.add(f"{numbering[id(it)]}. [{it.date.isoformat()}] ", UserText(it.body), " — ",
-                    file_ref(files, it.path, it.line), action=act.item_id(it))
+            msg.add(
+                f"{numbering[id(it)]}. [{it.date.isoformat()}] ",
+                UserText(it.body),
+                " — ",
+                file_ref(files, it.path, it.line),
+                action=act.item_id(it),
+            )
         pings.append((person, msg))
     summary = Message(kind="notice", about=occ).add(
-        Text(f"Open action items before {meeting.name}", bold=True), f" ({occ.date.isoformat()}): {len(items)}")
+        Text(f"Open action items before {meeting.name}", bold=True), f" ({occ.date.isoformat()}): {len(items)}"
+    )
     for initials in sorted(resolved):
         person, theirs = resolved[initials]
-        summary.add("• ", Mention(person) if mention is None or mention(person) else Text(person.name),
-                    f": {len(theirs)}")
+        summary.add(
+            "• ", Mention(person) if mention is None or mention(person) else Text(person.name), f": {len(theirs)}"
+        )
     for token in sorted(unresolved):
         summary.add("• ", UserText(token), f": {len(unresolved[token])} (unresolved: not in the roster)")
     return pings, summary

@@ -171,11 +171,11 @@ class Slot(_Model):
         except (ZoneInfoNotFoundError, ValueError):
             return data  # the timezone key reports its own error
         try:
-            utc = dt.datetime.strptime(m.group(2), "%Y%m%dT%H%M%S").replace(tzinfo=dt.timezone.utc)
+            utc = dt.datetime.strptime(m.group(2), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
         except ValueError:
             return data  # not a date: the rrule check says so
         local = utc.astimezone(zone).strftime("%Y%m%dT%H%M%S")
-        return {**data, "rrule": data["rrule"][:m.start()] + m.group(1) + local + data["rrule"][m.end():]}
+        return {**data, "rrule": data["rrule"][: m.start()] + m.group(1) + local + data["rrule"][m.end() :]}
 
     @field_validator("rrule")
     @classmethod
@@ -208,7 +208,7 @@ class Slot(_Model):
             return dt.time(int(h), int(m))
         if not isinstance(value, (str, dt.time)):
             # pydantic would read a number as seconds after midnight: 17 -> 00:00:17
-            raise ValueError(f"expected a wall-clock time such as 17:00:00 or \"17:00\", got {value!r}")
+            raise ValueError(f'expected a wall-clock time such as 17:00:00 or "17:00", got {value!r}')
         return value
 
 
@@ -226,8 +226,9 @@ class NotesSettings(_Model):
     store: Literal["files", "hackmd"] = Field(
         default="files",
         description="where the next meeting's notes live: 'files' (the directory, optionally in Git) or 'hackmd' "
-                    "(a live HackMD note; Git receives it through the weekly notes pull request, see [meetings.hackmd] "
-                    "and [meetings.github])")
+        "(a live HackMD note; Git receives it through the weekly notes pull request, see [meetings.hackmd] "
+        "and [meetings.github])",
+    )
 
     @field_validator("filename")
     @classmethod
@@ -236,10 +237,12 @@ class NotesSettings(_Model):
             raise ValueError("must be a plain file name pattern such as '%Y%m%d-meeting.md' (no directories)")
         # the name is made from the meeting's start: what the pattern writes must be a plain
         # name too ('%D' and '%x' write '01/07/26'; strftime ends the name at a NUL)
-        for written in (dt.datetime(2026, 1, 7, 17, tzinfo=dt.timezone.utc).strftime(value), value):
+        for written in (dt.datetime(2026, 1, 7, 17, tzinfo=dt.UTC).strftime(value), value):
             if "/" in written or "\\" in written or written in (".", ".."):
-                raise ValueError(f"must be a plain file name pattern such as '%Y%m%d-meeting.md' (no directories); "
-                                 f"it writes {written!r}")
+                raise ValueError(
+                    f"must be a plain file name pattern such as '%Y%m%d-meeting.md' (no directories); "
+                    f"it writes {written!r}"
+                )
             if any(ord(c) < 32 or ord(c) == 127 for c in written):
                 raise ValueError("must not contain a control character (such as a NUL, a tab or '%n')")
         sample = dt.date(2026, 1, 7).strftime(value)
@@ -260,8 +263,10 @@ class Destinations(_Model):
         # commands arrive with the channel's id: a name here would never match, and commands
         # from the channel would silently go to the default meeting
         if value is not None and not re.fullmatch(r"[CGD][A-Z0-9]+", value):
-            raise ValueError(f"{value!r} is not a Slack channel id; use the id (like 'C0123ABCD'): in Slack, "
-                             "open the channel's details (click its name); the id is at the bottom")
+            raise ValueError(
+                f"{value!r} is not a Slack channel id; use the id (like 'C0123ABCD'): in Slack, "
+                "open the channel's details (click its name); the id is at the bottom"
+            )
         return value
 
 
@@ -282,13 +287,22 @@ class ActionSettings(_Model):
     carry_over: bool = True
     # agenda sections whose top-level entries are topics (not action items); the first three
     # are the conda template's, the others the names older conda notes used
-    topic_sections: list[str] = ["New agenda items", "From previous meetings", "Deferred to next meeting",
-                                 "Outstanding items from the previous meeting", "Deferred agenda items",
-                                 "Defer to next meeting", "Your new agenda items"]
+    topic_sections: list[str] = [
+        "New agenda items",
+        "From previous meetings",
+        "Deferred to next meeting",
+        "Outstanding items from the previous meeting",
+        "Deferred agenda items",
+        "Defer to next meeting",
+        "Your new agenda items",
+    ]
     # sections whose top-level entries are action items
     action_sections: list[str] = ["Action items", "Current action items", "Previous action items", "TODO"]
-    persist_cache: bool = Field(default=True, description="keep what was read from each notes file in "
-                                "[bot] state_dir, so a restarted bot does not read unchanged files again")
+    persist_cache: bool = Field(
+        default=True,
+        description="keep what was read from each notes file in "
+        "[bot] state_dir, so a restarted bot does not read unchanged files again",
+    )
 
 
 class GitSettings(_Model):
@@ -322,21 +336,29 @@ class GitHubSettings(_Model):
     the live note back after it, nudge the chair while it is unmerged. The token comes from
     ``GITHUB_TOKEN``."""
 
-    repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
-                             description="owner/name of the repository holding the notes")
+    repo: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        description="owner/name of the repository holding the notes",
+    )
     api_url: str = Field(default="https://api.github.com", description="GitHub REST API base URL")
     base: str = Field(default="main", description="the branch pull requests go into")
     branch: str = Field(default="%Y-%m-%d-meeting-notes", description="strftime pattern of the weekly branch")
     remote: str = "origin"
-    publish_before: Duration | None = Field(default=dt.timedelta(days=5),
-                                            description="publish the notes (branch, HackMD note, PR) this long "
-                                                        "before the meeting; none: only `chatbot notes publish`")
-    sync_after: Duration | None = Field(default=dt.timedelta(hours=2),
-                                        description="bring the HackMD note into the PR this long after the "
-                                                    "meeting ends; none: only `chatbot notes sync`")
-    nudge_after: Duration | None = Field(default=dt.timedelta(days=7),
-                                         description="tell the chair once when the PR is still open this long "
-                                                     "after the meeting")
+    publish_before: Duration | None = Field(
+        default=dt.timedelta(days=5),
+        description="publish the notes (branch, HackMD note, PR) this long "
+        "before the meeting; none: only `chatbot notes publish`",
+    )
+    sync_after: Duration | None = Field(
+        default=dt.timedelta(hours=2),
+        description="bring the HackMD note into the PR this long after the "
+        "meeting ends; none: only `chatbot notes sync`",
+    )
+    nudge_after: Duration | None = Field(
+        default=dt.timedelta(days=7),
+        description="tell the chair once when the PR is still open this long after the meeting",
+    )
     labels: list[str] = []
     title: str = Field(default="{name} notes {date:%Y-%m-%d}", description="the pull request's title")
 
@@ -376,13 +398,17 @@ class Person(_Model):
     github: str | None = None
     slack_id: str | None = None
     zulip_email: str | None = None
-    timezone: TimeZoneName | None = Field(default=None, description="the person's IANA time zone: their action-item "
-                                          "ping goes out within [meetings.actions] waking_hours there (default: "
-                                          "the zone their chat platform reports, where it does)")
+    timezone: TimeZoneName | None = Field(
+        default=None,
+        description="the person's IANA time zone: their action-item "
+        "ping goes out within [meetings.actions] waking_hours there (default: "
+        "the zone their chat platform reports, where it does)",
+    )
     email: str | None = Field(default=None, description="Git author email for the person's changes")
     admin: bool = False
-    chair: bool = Field(default=False, description="told when a held meeting's notes pull request is left "
-                                                   "unsynced or unmerged")
+    chair: bool = Field(
+        default=False, description="told when a held meeting's notes pull request is left unsynced or unmerged"
+    )
 
     @field_validator("github")
     @classmethod
@@ -397,8 +423,9 @@ class SlackSettings(_Model):
     port: int = Field(default=3000, ge=1, le=65535)
     command: str = "/agenda"
     next_command: str = "/next"
-    actions_command: str | None = Field(default="/actions", description="slash command for action items; "
-                                        "empty to not register it")
+    actions_command: str | None = Field(
+        default="/actions", description="slash command for action items; empty to not register it"
+    )
     public_confirmation: bool = True
     allow_unknown_users: bool = False
 
@@ -426,8 +453,10 @@ class ConsoleSettings(_Model):
 
 # Names a template may never see, whatever the allow-list says: the bot's own secrets and
 # anything named like a credential.
-_SECRET_NAME = re.compile(r"(?i)(TOKEN|SECRET|PASSW|PWD|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNING|CERT)"
-                          r"|^(SLACK|ZULIP|HACKMD|GITHUB|GH|AWS|AZURE|GOOGLE|GCP)_")
+_SECRET_NAME = re.compile(
+    r"(?i)(TOKEN|SECRET|PASSW|PWD|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNING|CERT)"
+    r"|^(SLACK|ZULIP|HACKMD|GITHUB|GH|AWS|AZURE|GOOGLE|GCP)_"
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -435,14 +464,17 @@ def _template_env_name(value: Any) -> str:
     if not isinstance(value, str) or not _ENV_NAME.match(value):
         raise ValueError(f"expected an environment variable name such as 'MEETING_ROOM', got {value!r}")
     if _SECRET_NAME.search(value):
-        raise ValueError(f"{value!r} looks like a secret; templates are never given secrets "
-                         "(a template can be changed by anyone who can change the notes repository)")
+        raise ValueError(
+            f"{value!r} looks like a secret; templates are never given secrets "
+            "(a template can be changed by anyone who can change the notes repository)"
+        )
     return value
 
 
 class TemplateSettings(_Model):
     env: list[Annotated[str, BeforeValidator(_template_env_name)]] = Field(
-        default=[], description="environment variables a notes template may read as env.NAME (never secrets)")
+        default=[], description="environment variables a notes template may read as env.NAME (never secrets)"
+    )
 
 
 class BotSettings(_Model):
@@ -451,11 +483,15 @@ class BotSettings(_Model):
     max_item_length: int = Field(default=1000, ge=10, le=100_000)
     reminder_grace: Duration = dt.timedelta(minutes=10)
     allowed_places: list[str] = Field(
-        default=[], description="channels (Slack ids) / streams (Zulip names) where commands are accepted; "
-                                "empty: everywhere. Direct messages are always accepted.")
+        default=[],
+        description="channels (Slack ids) / streams (Zulip names) where commands are accepted; "
+        "empty: everywhere. Direct messages are always accepted.",
+    )
     editors: list[str] = Field(
-        default=[], description="initials of the people who may remove agenda items or tick action items; "
-                                "empty: each item's owners (and admins)")
+        default=[],
+        description="initials of the people who may remove agenda items or tick action items; "
+        "empty: each item's owners (and admins)",
+    )
 
 
 class Config(_Model):
@@ -471,13 +507,15 @@ class Config(_Model):
     _path: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> "Config":
+    def _cross_checks(self) -> Config:
         ids = [m.id for m in self.meetings]
         for i, mid in enumerate(ids):
             if mid in ids[:i]:
                 raise ValueError(f"meetings[{i}].id: duplicate meeting id {mid!r}")
         if self.bot.default_meeting is not None and self.bot.default_meeting not in ids:
-            raise ValueError(f"bot.default_meeting: no meeting with id {self.bot.default_meeting!r} (have {', '.join(ids)})")
+            raise ValueError(
+                f"bot.default_meeting: no meeting with id {self.bot.default_meeting!r} (have {', '.join(ids)})"
+            )
         seen: dict[str, int] = {}
         for i, person in enumerate(self.people):
             key = person.initials.upper()

@@ -7,7 +7,8 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
 from .config import Meeting, Person
 from .messages import Message
@@ -45,7 +46,7 @@ class EditSession:
     changes: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    def record(self, path: Path | None, summary: str, who: "Identity | None" = None) -> None:
+    def record(self, path: Path | None, summary: str, who: Identity | None = None) -> None:
         self.changes.append(Change(path, summary, who.person if who else None))
 
     def warn(self, message: Message) -> Message:
@@ -57,7 +58,7 @@ class EditSession:
 
 
 @contextlib.contextmanager
-def editing(store: "NotesStore", hooks: list[EditHooks]) -> Iterator[EditSession]:
+def editing(store: NotesStore, hooks: list[EditHooks]) -> Iterator[EditSession]:
     """Hold the meeting's notes lock for one command's edits; run the hooks around them."""
     meeting = store.meeting
     session = EditSession()

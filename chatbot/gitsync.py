@@ -74,7 +74,7 @@ class GitError(Exception):
     def remote_said(self) -> str:
         """The first thing the remote (its hook) printed, e.g. why it declined."""
         for ln in self.output.splitlines():
-            text = ln.strip()[len("remote:"):].strip() if ln.strip().startswith("remote:") else ""
+            text = ln.strip()[len("remote:") :].strip() if ln.strip().startswith("remote:") else ""
             if text:
                 return text
         return ""
@@ -120,24 +120,34 @@ class GitSync(EditHooks):
 
     def _env(self, settings: GitSettings, author: tuple[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "GIT_TERMINAL_PROMPT": "0",  # never wait for a password
-            "GIT_COMMITTER_NAME": settings.committer_name,
-            "GIT_COMMITTER_EMAIL": settings.committer_email,
-            "LC_ALL": "C",
-        })
+        env.update(
+            {
+                "GIT_TERMINAL_PROMPT": "0",  # never wait for a password
+                "GIT_COMMITTER_NAME": settings.committer_name,
+                "GIT_COMMITTER_EMAIL": settings.committer_email,
+                "LC_ALL": "C",
+            }
+        )
         name, email = author or (settings.committer_name, settings.committer_email)
         env["GIT_AUTHOR_NAME"] = name
         env["GIT_AUTHOR_EMAIL"] = email
         return env
 
-    def _git(self, cwd: Path, settings: GitSettings, *args: str, author: tuple[str, str] | None = None,
-             check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _git(
+        self, cwd: Path, settings: GitSettings, *args: str, author: tuple[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         log.debug("git %s (in %s)", scrub(" ".join(args)), cwd)
         try:
-            proc = subprocess.run(["git", *args], cwd=cwd, env=self._env(settings, author), text=True,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  timeout=settings.timeout.total_seconds())
+            proc = subprocess.run(
+                ["git", *args],
+                cwd=cwd,
+                env=self._env(settings, author),
+                text=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=settings.timeout.total_seconds(),
+            )
         except subprocess.TimeoutExpired as exc:
             raise GitError(list(args), -1, f"timed out after {exc.timeout:.0f} s") from None
         except FileNotFoundError:
@@ -161,8 +171,11 @@ class GitSync(EditHooks):
             raise GitError(["rev-parse", "--show-toplevel"], proc.returncode, proc.stdout)
         if proc.returncode != 0 or len(lines) < 2:
             if meeting.id not in self._repos:
-                log.warning("%s: [meetings.git] is enabled but %s is not inside a Git work tree; "
-                            "changes are not committed", meeting.id, directory)
+                log.warning(
+                    "%s: [meetings.git] is enabled but %s is not inside a Git work tree; changes are not committed",
+                    meeting.id,
+                    directory,
+                )
             self._repos[meeting.id] = None
             return None
         repo = Repo(Path(lines[0]).resolve(), Path(lines[1]).resolve())
@@ -179,14 +192,19 @@ class GitSync(EditHooks):
         proc = self._git(repo.top, settings, "symbolic-ref", "--short", "-q", "HEAD", check=False)
         branch = proc.stdout.strip()
         if proc.returncode != 0 or not branch:
-            raise GitError(["symbolic-ref", "HEAD"], proc.returncode,
-                           "fatal: not on a branch (detached HEAD); set [meetings.git] branch")
+            raise GitError(
+                ["symbolic-ref", "HEAD"],
+                proc.returncode,
+                "fatal: not on a branch (detached HEAD); set [meetings.git] branch",
+            )
         return branch
 
     def _pull(self, repo: Repo, settings: GitSettings, branch: str) -> None:
         before = self._git(repo.top, settings, "rev-parse", "-q", "--verify", "HEAD", check=False).stdout.strip()
         try:
-            proc = self._git(repo.top, settings, "pull", "--rebase", "--autostash", "--no-edit", settings.remote, branch)
+            proc = self._git(
+                repo.top, settings, "pull", "--rebase", "--autostash", "--no-edit", settings.remote, branch
+            )
         except GitError:
             # a conflicting rebase must not be left half-done in the bot's work tree
             if (repo.git_dir / "rebase-merge").exists() or (repo.git_dir / "rebase-apply").exists():
@@ -198,9 +216,12 @@ class GitSync(EditHooks):
             # commit failed, a human's) touch the same lines: git exits 0 with conflict markers
             # in the file, which the next edit would commit. Put the clone back as it was.
             self._undo_pull(repo, settings, before)
-            raise GitError(["pull", "--rebase", "--autostash", settings.remote, branch], 1,
-                           f"error: uncommitted changes to {', '.join(conflicted) or 'the notes'} conflict with "
-                           f"{settings.remote}/{branch}; the clone was left as it was (commit or undo them)")
+            raise GitError(
+                ["pull", "--rebase", "--autostash", settings.remote, branch],
+                1,
+                f"error: uncommitted changes to {', '.join(conflicted) or 'the notes'} conflict with "
+                f"{settings.remote}/{branch}; the clone was left as it was (commit or undo them)",
+            )
 
     def _undo_pull(self, repo: Repo, settings: GitSettings, before: str) -> None:
         """Back to HEAD ``before`` with the autostashed changes re-applied where they came from."""
@@ -240,15 +261,18 @@ class GitSync(EditHooks):
             log.warning("%s: could not look at the notes clone before editing: %s", meeting.id, exc)
             if settings.pull:
                 self._pending.setdefault(meeting.id, []).append(
-                    f"could not update the notes from {settings.remote} before editing ({_reason(exc)})")
+                    f"could not update the notes from {settings.remote} before editing ({_reason(exc)})"
+                )
             return
         if conflicted:
             # our `git add` would mark the conflict resolved, markers and all
             names = ", ".join(Path(p).name for p in conflicted)
             log.warning("%s: refusing to edit: unmerged in Git: %s", meeting.id, ", ".join(conflicted))
-            raise EditError(f"{names} {'has' if len(conflicted) == 1 else 'have'} an unresolved merge conflict in "
-                            "Git (git ls-files -u lists it as unmerged); nothing was changed. Someone must finish "
-                            "the merge in the notes clone (resolve, git add, git commit) before the bot can edit")
+            raise EditError(
+                f"{names} {'has' if len(conflicted) == 1 else 'have'} an unresolved merge conflict in "
+                "Git (git ls-files -u lists it as unmerged); nothing was changed. Someone must finish "
+                "the merge in the notes clone (resolve, git add, git commit) before the bot can edit"
+            )
         if not settings.pull:
             return
         try:
@@ -257,7 +281,8 @@ class GitSync(EditHooks):
         except (GitError, Timeout) as exc:
             log.warning("%s: could not pull before editing: %s", meeting.id, exc)
             self._pending.setdefault(meeting.id, []).append(
-                f"could not update the notes from {settings.remote} before editing ({_reason(exc)})")
+                f"could not update the notes from {settings.remote} before editing ({_reason(exc)})"
+            )
 
     def after_edit(self, meeting: Meeting, changes: list[Change]) -> str | None:
         settings = meeting.git
@@ -297,8 +322,18 @@ class GitSync(EditHooks):
                 log.info("%s: nothing to commit for %s", meeting.id, ", ".join(paths))
             else:
                 # only these paths, even if a human left other changes staged
-                self._git(repo.top, settings, "commit", "--quiet", "--no-edit", "-m", commit_message(changes),
-                          "--", *paths, author=author_of(lead.person, settings))
+                self._git(
+                    repo.top,
+                    settings,
+                    "commit",
+                    "--quiet",
+                    "--no-edit",
+                    "-m",
+                    commit_message(changes),
+                    "--",
+                    *paths,
+                    author=author_of(lead.person, settings),
+                )
                 log.info("%s: committed %s", meeting.id, lead.summary)
         except GitError as exc:
             log.error("%s: %s\n%s", meeting.id, exc, exc.output)
@@ -322,8 +357,14 @@ class GitSync(EditHooks):
                 return None
             except GitError as exc:
                 last = exc
-                log.warning("%s: push to %s/%s failed (attempt %d): %s", meeting.id, settings.remote, branch,
-                            attempt + 1, exc.last_line)
+                log.warning(
+                    "%s: push to %s/%s failed (attempt %d): %s",
+                    meeting.id,
+                    settings.remote,
+                    branch,
+                    attempt + 1,
+                    exc.last_line,
+                )
             if attempt == settings.retries or last.declined:
                 break
             try:  # usually: rejected because the remote moved on
@@ -335,8 +376,10 @@ class GitSync(EditHooks):
         assert last is not None
         head = self._git(repo.top, settings, "rev-parse", "--short", "HEAD", check=False).stdout.strip()
         why = last.last_line + (f": {last.remote_said}" if last.declined and last.remote_said else "")
-        return (f"the change was committed locally ({head}) but could not be pushed to {settings.remote}/{branch} "
-                f"({why}); the next change will try again")
+        return (
+            f"the change was committed locally ({head}) but could not be pushed to {settings.remote}/{branch} "
+            f"({why}); the next change will try again"
+        )
 
 
 def _reason(exc: Exception) -> str:

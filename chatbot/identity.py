@@ -62,8 +62,9 @@ def identify(config: Config, sender: Sender, allow_unknown: bool = False) -> Ide
         # be initials as the roster has them, not text that changes the notes' structure
         initials = sender.initials.strip()
         if not _INITIALS.fullmatch(initials):
-            raise Refused(f"{initials!r} are not initials: use 1 to 8 letters and digits, starting "
-                          "with a letter, e.g. JRG")
+            raise Refused(
+                f"{initials!r} are not initials: use 1 to 8 letters and digits, starting with a letter, e.g. JRG"
+            )
         person = sender.person or config.person_by(initials=initials)
         return Identity(person.initials if person else initials.upper(), person)
     if sender.person:
@@ -72,9 +73,11 @@ def identify(config: Config, sender: Sender, allow_unknown: bool = False) -> Ide
         return Identity(initials_from_name(sender.name), None)
     # the file's name, not its path on the bot's machine: that is no chat user's business
     where = config.path.name if config.path else "the config file"
-    raise Refused(f"I don't know who you are ({sender.user_id or sender.name or 'no id'}). "
-                  f"Ask a maintainer to add you to the roster in {where}: a [[people]] entry with "
-                  f"initials, name and {sender.id_field} = \"{sender.user_id or '…'}\".")
+    raise Refused(
+        f"I don't know who you are ({sender.user_id or sender.name or 'no id'}). "
+        f"Ask a maintainer to add you to the roster in {where}: a [[people]] entry with "
+        f'initials, name and {sender.id_field} = "{sender.user_id or "…"}".'
+    )
 
 
 def may_edit(config: Config, who: Identity, owners: list[str]) -> bool:

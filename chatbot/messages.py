@@ -13,14 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TYPE_CHECKING, Union
+from typing import Literal, Protocol, TYPE_CHECKING
 
 from .config import Person
 
 if TYPE_CHECKING:
     from .schedule import Occurrence
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Mention:
     person: Person
 
 
-Segment = Union[Text, UserText, Time, Link, Mention]
+Segment = Text | UserText | Time | Link | Mention
 Line = tuple[Segment, ...]
 Kind = Literal["reply", "error", "reminder", "notice"]
 
@@ -70,10 +70,10 @@ class Message:
     kind: Kind = "reply"
     # The reply is for the person who asked (privately where the platform can); this short
     # note is for everyone in the meeting's channel ("JRG added an agenda item").
-    announcement: "Message | None" = None
+    announcement: Message | None = None
     # The meeting occurrence the message is about (a reminder, a ping, a nudge): platforms
     # that file messages by meeting (Zulip topics) use it.
-    about: "Occurrence | None" = None
+    about: Occurrence | None = None
     # The change was made but not all of it went through (not committed or pushed to Git, a
     # copy not ticked): each reason. Chat shows them as "⚠" lines; the CLI exits non-zero.
     warnings: list[str] = field(default_factory=list)
@@ -82,7 +82,7 @@ class Message:
     # on those lines; every other renderer ignores this and shows the line as it is.
     actions: dict[int, str] = field(default_factory=dict)
 
-    def add(self, *segments: Segment | str, action: str | None = None) -> "Message":
+    def add(self, *segments: Segment | str, action: str | None = None) -> Message:
         """Append a line; ``action`` names the open action item it shows (see ``actions``)."""
         self.lines.append(tuple(Text(s) if isinstance(s, str) else s for s in segments))
         if action is not None:

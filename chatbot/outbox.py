@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sqlite3
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .backends.base import Backend
 from .config import Meeting
@@ -21,7 +22,7 @@ from .state import Ledger
 
 log = logging.getLogger(__name__)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class Outbox:

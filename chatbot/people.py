@@ -103,8 +103,10 @@ class PeopleIndex:
             tuple((key, known(k)) for key, k in self._initials.items()),
             tuple((key, (*row, day.toordinal())) for key, (row, day) in self._initials_rows.items()),
             tuple((first, tuple((low, known(k)) for low, k in seen.items())) for first, seen in self._first.items()),
-            tuple((first, tuple((low, (*row, day.toordinal())) for low, (row, day) in seen.items()))
-                  for first, seen in self._first_rows.items()),
+            tuple(
+                (first, tuple((low, (*row, day.toordinal())) for low, (row, day) in seen.items()))
+                for first, seen in self._first_rows.items()
+            ),
             tuple(self._names.items()),
         )
 
@@ -116,8 +118,9 @@ class PeopleIndex:
         index._initials = {key: Known(i, n, g, day(d)) for key, (i, n, g, d) in initials}
         index._initials_rows = {key: ((i, n, g, f), day(d)) for key, (i, n, g, f, d) in initials_rows}
         index._first = {first_: {low: Known(i, n, g, day(d)) for low, (i, n, g, d) in seen} for first_, seen in first}
-        index._first_rows = {first_: {low: ((i, n, g, f), day(d)) for low, (i, n, g, f, d) in seen}
-                             for first_, seen in first_rows}
+        index._first_rows = {
+            first_: {low: ((i, n, g, f), day(d)) for low, (i, n, g, f, d) in seen} for first_, seen in first_rows
+        }
         index._names = dict(names)
         return index
 

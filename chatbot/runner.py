@@ -48,7 +48,6 @@ class ReminderTrigger(BaseTrigger):
         return f"reminders[{self.meeting.id}]"
 
 
-
 class ShiftedTrigger(ReminderTrigger):
     """A ReminderTrigger in the bot's clock (which may be shifted from real time)."""
 
@@ -97,8 +96,10 @@ def default_ledger(bot: Bot) -> Ledger:
         return Ledger(directory / "chatbot.sqlite3")
     except (OSError, sqlite3.Error) as exc:  # not writable (a container's volume), not a directory
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"{bot.config.path}: bot.state_dir: cannot use {directory} for the bot's ledger "
-                          f"of sent reminders ({reason})") from None
+        raise ConfigError(
+            f"{bot.config.path}: bot.state_dir: cannot use {directory} for the bot's ledger "
+            f"of sent reminders ({reason})"
+        ) from None
 
 
 class Reminders:
@@ -137,8 +138,12 @@ class Reminders:
         offset = getattr(self.bot.clock, "offset", dt.timedelta(0))
         for job in self.scheduler.get_jobs():
             nxt = job.next_run_time
-            log.info("%s %s, next at %s", verb, job.id,
-                     (nxt + offset).astimezone(UTC).isoformat(timespec="seconds") if nxt else "never")
+            log.info(
+                "%s %s, next at %s",
+                verb,
+                job.id,
+                (nxt + offset).astimezone(UTC).isoformat(timespec="seconds") if nxt else "never",
+            )
 
     def log_missed(self) -> None:
         """At start: log the reminders and ping rounds that fell due while the bot was down
@@ -152,8 +157,13 @@ class Reminders:
             kinds = [("reminder", "reminder", meeting.reminders)]
             if meeting.actions.enabled and meeting.actions.ping_before:
                 # with waking hours only the summary is due at ping_before (each owner's ping has its own moment)
-                kinds.append(("summary", "action-item summary" if meeting.actions.waking_hours else "action-item pings",
-                              [meeting.actions.ping_before]))
+                kinds.append(
+                    (
+                        "summary",
+                        "action-item summary" if meeting.actions.waking_hours else "action-item pings",
+                        [meeting.actions.ping_before],
+                    )
+                )
             for kind, what, offsets in kinds:
                 if not offsets:
                     continue
@@ -166,12 +176,18 @@ class Reminders:
                     if verdict == "started":
                         why = "the meeting had already started"
                     elif verdict == "late":
-                        why = (f"{format_duration(now - r.due)} late, more than reminder_grace "
-                               f"{format_duration(grace)}")
+                        why = f"{format_duration(now - r.due)} late, more than reminder_grace {format_duration(grace)}"
                     else:
                         why = "a later one of the same meeting is due instead"
-                    log.warning("not sent: the %s %s for %s at %s, due at %s (%s)", format_duration(r.offset), what,
-                                meeting.id, r.occurrence.start_utc.isoformat(), r.due.isoformat(), why)
+                    log.warning(
+                        "not sent: the %s %s for %s at %s, due at %s (%s)",
+                        format_duration(r.offset),
+                        what,
+                        meeting.id,
+                        r.occurrence.start_utc.isoformat(),
+                        r.due.isoformat(),
+                        why,
+                    )
 
     def catch_up(self) -> None:
         """Send what fell due while the bot was down, still within the grace period."""
@@ -198,22 +214,46 @@ class Reminders:
             if not self.backend.wants(meeting):
                 continue
             if meeting.reminders:
-                self.scheduler.add_job(self.fire, ShiftedTrigger(meeting, offset), args=[meeting.id],
-                                       id=f"reminders:{meeting.id}", coalesce=True,
-                                       misfire_grace_time=grace, max_instances=1)
+                self.scheduler.add_job(
+                    self.fire,
+                    ShiftedTrigger(meeting, offset),
+                    args=[meeting.id],
+                    id=f"reminders:{meeting.id}",
+                    coalesce=True,
+                    misfire_grace_time=grace,
+                    max_instances=1,
+                )
             if meeting.actions.enabled and meeting.actions.ping_before:
-                self.scheduler.add_job(self.fire_pings, self._ping_trigger(meeting),
-                                       args=[meeting.id], id=f"pings:{meeting.id}", coalesce=True,
-                                       misfire_grace_time=grace, max_instances=1)
+                self.scheduler.add_job(
+                    self.fire_pings,
+                    self._ping_trigger(meeting),
+                    args=[meeting.id],
+                    id=f"pings:{meeting.id}",
+                    coalesce=True,
+                    misfire_grace_time=grace,
+                    max_instances=1,
+                )
             if weekly_enabled(meeting):
                 # publish, sync and nudge are judged every few minutes (each done once, see
                 # weekly.due_steps): a missed moment is caught up on the next tick
-                self.scheduler.add_job(self.fire_pipeline, "interval", minutes=PIPELINE_EVERY_MINUTES,
-                                       args=[meeting.id], id=f"pipeline:{meeting.id}", coalesce=True,
-                                       misfire_grace_time=grace, max_instances=1)
+                self.scheduler.add_job(
+                    self.fire_pipeline,
+                    "interval",
+                    minutes=PIPELINE_EVERY_MINUTES,
+                    args=[meeting.id],
+                    id=f"pipeline:{meeting.id}",
+                    coalesce=True,
+                    misfire_grace_time=grace,
+                    max_instances=1,
+                )
 
-    def due(self, meeting: Meeting, now: dt.datetime, offsets: list[dt.timedelta] | None = None,
-            kind: str | None = "reminder") -> list[DueReminder]:
+    def due(
+        self,
+        meeting: Meeting,
+        now: dt.datetime,
+        offsets: list[dt.timedelta] | None = None,
+        kind: str | None = "reminder",
+    ) -> list[DueReminder]:
         """Reminders due now (within the grace period) and, with ``kind``, not yet sent."""
         out = []
         grace = self.bot.config.bot.reminder_grace
@@ -248,9 +288,17 @@ class Reminders:
                 message = self.bot.reminder(meeting, r.occurrence, r.offset)
                 key = self.key("reminder", meeting, r)
                 send, find, intent = self.outbox.prepared(meeting, message, key)
-                results.append(self.outbox.send(
-                    key, f"the {r.offset} reminder for {meeting.id} at {r.occurrence.start_utc.isoformat()}", send,
-                    (lambda: self.fire(meeting_id)) if retry else None, f"retry:reminders:{meeting_id}", find, intent))
+                results.append(
+                    self.outbox.send(
+                        key,
+                        f"the {r.offset} reminder for {meeting.id} at {r.occurrence.start_utc.isoformat()}",
+                        send,
+                        (lambda: self.fire(meeting_id)) if retry else None,
+                        f"retry:reminders:{meeting_id}",
+                        find,
+                        intent,
+                    )
+                )
         return results
 
     # -- action-item pings, each at its owner's own moment ----------------------------------
@@ -264,8 +312,14 @@ class Reminders:
         """The backend learned new time zones (e.g. once connected): the ping moments are
         computed again, soon, in the scheduler's thread (this returns at once)."""
         if self.scheduler.running:
-            self.scheduler.add_job(self._recompute_pings, "date", run_date=dt.datetime.now(UTC),
-                                   id="people-changed", replace_existing=True, misfire_grace_time=None)
+            self.scheduler.add_job(
+                self._recompute_pings,
+                "date",
+                run_date=dt.datetime.now(UTC),
+                id="people-changed",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
 
     def _recompute_pings(self) -> None:
         for meeting in self.bot.config.meetings:
@@ -282,8 +336,11 @@ class Reminders:
     def learn_people(self) -> None:
         """Where some meeting pings within waking hours: what the platform says about people
         (their time zones), refreshed if stale, before the moments are computed."""
-        if any(m.actions.enabled and m.actions.ping_before and m.actions.waking_hours
-               for m in self.bot.config.meetings if self.backend.wants(m)):
+        if any(
+            m.actions.enabled and m.actions.ping_before and m.actions.waking_hours
+            for m in self.bot.config.meetings
+            if self.backend.wants(m)
+        ):
             try:
                 learn = getattr(self.backend, "learn_people", None)
                 if learn is not None:
@@ -299,8 +356,12 @@ class Reminders:
             lookup = getattr(self.backend, "timezone_of", None)
             zone = lookup(person) if lookup is not None else None
         except Exception as exc:  # a lookup problem only costs the waking hours
-            log.warning("cannot learn %s's time zone from %s (%s); pinging at ping_before", person.initials,
-                        self.backend.name, exc)
+            log.warning(
+                "cannot learn %s's time zone from %s (%s); pinging at ping_before",
+                person.initials,
+                self.backend.name,
+                exc,
+            )
             return None
         if not zone:
             return None
@@ -309,8 +370,12 @@ class Reminders:
         except (ZoneInfoNotFoundError, ValueError):
             if (person.initials, zone) not in self._bad_zones:  # said once, not at every recheck
                 self._bad_zones.add((person.initials, zone))
-                log.warning("%s reports the unknown time zone %r for %s; pinging at ping_before", self.backend.name,
-                            zone, person.initials)
+                log.warning(
+                    "%s reports the unknown time zone %r for %s; pinging at ping_before",
+                    self.backend.name,
+                    zone,
+                    person.initials,
+                )
             return None
         return zone
 
@@ -372,8 +437,9 @@ class Reminders:
                 summary_key = self.key("summary", meeting, r)
                 moments = {p.initials: self.ping_moment(meeting, occ, p) for p in self.bot.config.people}
                 summary_due = due(r.due, occ) and not self.was_sent(summary_key)
-                if not summary_due and not any(due(m, occ) and not self.was_sent(self.key("ping", meeting, r, i))
-                                               for i, m in moments.items()):
+                if not summary_due and not any(
+                    due(m, occ) and not self.was_sent(self.key("ping", meeting, r, i)) for i, m in moments.items()
+                ):
                     continue
                 pings, _ = self.bot.action_pings(meeting, occ)
                 again = (lambda: self.fire_pings(meeting_id)) if retry else None
@@ -387,8 +453,15 @@ class Reminders:
                             reached.add(person.initials)
                         continue
                     send, find, intent = self.outbox.prepared(meeting, message, key, person)
-                    ok = self.outbox.send(key, f"action-item ping to {person.initials} for {meeting.id}",
-                                    send, again, retry_id, find, intent)
+                    ok = self.outbox.send(
+                        key,
+                        f"action-item ping to {person.initials} for {meeting.id}",
+                        send,
+                        again,
+                        retry_id,
+                        find,
+                        intent,
+                    )
                     results.append(ok)
                     if ok:
                         reached.add(person.initials)
@@ -396,11 +469,15 @@ class Reminders:
                     continue
                 # the summary mentions only who could not be reached by their own ping (by
                 # default): nobody is notified twice about the same items
-                _, summary = self.bot.action_pings(meeting, occ,
-                                                   mention=_summary_mentions(meeting.actions.summary_mentions, reached))
+                _, summary = self.bot.action_pings(
+                    meeting, occ, mention=_summary_mentions(meeting.actions.summary_mentions, reached)
+                )
                 send, find, intent = self.outbox.prepared(meeting, summary, summary_key)
-                results.append(self.outbox.send(summary_key, f"action-item summary for {meeting.id}", send, again, retry_id,
-                                          find, intent))
+                results.append(
+                    self.outbox.send(
+                        summary_key, f"action-item summary for {meeting.id}", send, again, retry_id, find, intent
+                    )
+                )
         return results
 
     def fire_pipeline(self, meeting_id: str) -> None:
@@ -422,8 +499,9 @@ class Reminders:
                 elif step == "sync":
                     result = pipe.sync(occ.date)
                     if not result.ok:  # reported on the pull request; tell the meeting's channel too
-                        message = Message(kind="notice").add(Text(f"{meeting.name} notes", bold=True), ": ",
-                                                             UserText(result.summary))
+                        message = Message(kind="notice").add(
+                            Text(f"{meeting.name} notes", bold=True), ": ", UserText(result.summary)
+                        )
                         send, find, intent = self.outbox.prepared(meeting, message, key + ":conflict")
                         self.outbox.send(key + ":conflict", what + " (conflict)", send, None, "", find, intent)
                 else:
@@ -506,8 +584,10 @@ class ConfigWatcher:
                 try:
                     self.reload()
                 except Exception:  # never let one bad reload stop every later one
-                    log.exception("reloading the config failed; the watcher goes on (fix the config "
-                                  "and save it again or send SIGHUP)")
+                    log.exception(
+                        "reloading the config failed; the watcher goes on (fix the config "
+                        "and save it again or send SIGHUP)"
+                    )
 
     def reload(self) -> bool:
         path = self.bot.config.path
@@ -552,8 +632,7 @@ def run(bot: Bot, backend: Backend) -> int:
     web = start_web(bot)
     rem.start()
     threading.Thread(target=watcher.loop, name="config-watcher", daemon=True).start()
-    log.info("chatbot ready: backend=%s, meetings=%s", backend.name,
-             ", ".join(m.id for m in bot.config.meetings))
+    log.info("chatbot ready: backend=%s, meetings=%s", backend.name, ", ".join(m.id for m in bot.config.meetings))
     try:
         if backend.fatal is None:
             backend.run(stop)
@@ -582,9 +661,14 @@ def start_web(bot: Bot):
     try:
         server = make_http_server(bot, settings.host, settings.port)
     except OSError as exc:  # address in use, no permission for a low port, unknown host
-        raise ConfigError(f"{bot.config.path}: web: cannot serve the status pages on {settings.host}:{settings.port}: "
-                          f"{exc.strerror or exc}") from None
+        raise ConfigError(
+            f"{bot.config.path}: web: cannot serve the status pages on {settings.host}:{settings.port}: "
+            f"{exc.strerror or exc}"
+        ) from None
     threading.Thread(target=server.serve_forever, name="chatbot-web", daemon=True).start()
-    log.info("serving the status pages on http://%s:%d/ (/healthz for health checks)", settings.host,
-             server.server_address[1])
+    log.info(
+        "serving the status pages on http://%s:%d/ (/healthz for health checks)",
+        settings.host,
+        server.server_address[1],
+    )
     return server

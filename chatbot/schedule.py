@@ -11,14 +11,15 @@ import datetime as dt
 import heapq
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Literal
+from typing import Literal
+from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 
 from .config import Meeting, Slot
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True, order=True)
@@ -66,13 +67,15 @@ def _slot_occurrences(meeting: Meeting, index: int, after: dt.datetime) -> Itera
         yield Occurrence(when, meeting.id, index)
 
 
-def occurrences(meeting: Meeting, after: dt.datetime, before: dt.datetime | None = None,
-                limit: int | None = None) -> Iterator[Occurrence]:
+def occurrences(
+    meeting: Meeting, after: dt.datetime, before: dt.datetime | None = None, limit: int | None = None
+) -> Iterator[Occurrence]:
     """Occurrences starting at or after ``after`` (aware), in order, across all slots."""
     if after.tzinfo is None:
         raise ValueError("after must be time-zone aware")
-    merged = heapq.merge(*(_slot_occurrences(meeting, i, after) for i in range(len(meeting.slots))),
-                         key=lambda o: o.start_utc)
+    merged = heapq.merge(
+        *(_slot_occurrences(meeting, i, after) for i in range(len(meeting.slots))), key=lambda o: o.start_utc
+    )
     count = 0
     last: dt.datetime | None = None
     for occ in merged:
@@ -112,8 +115,7 @@ class DueReminder:
     offset: dt.timedelta
 
 
-def reminders(meeting: Meeting, after: dt.datetime,
-              offsets: list[dt.timedelta] | None = None) -> Iterator[DueReminder]:
+def reminders(meeting: Meeting, after: dt.datetime, offsets: list[dt.timedelta] | None = None) -> Iterator[DueReminder]:
     """Reminders due at or after ``after``, in order of due time (``offsets`` defaults to
     the meeting's reminder offsets)."""
     offsets = meeting.reminders if offsets is None else offsets
@@ -136,16 +138,16 @@ def reminders(meeting: Meeting, after: dt.datetime,
         yield heapq.heappop(pending)
 
 
-def next_reminder(meeting: Meeting, after: dt.datetime,
-                  offsets: list[dt.timedelta] | None = None) -> DueReminder | None:
+def next_reminder(
+    meeting: Meeting, after: dt.datetime, offsets: list[dt.timedelta] | None = None
+) -> DueReminder | None:
     return next(reminders(meeting, after, offsets), None)
 
 
 Verdict = Literal["future", "due", "started", "superseded", "late"]
 
 
-def classify(r: DueReminder, now: dt.datetime, grace: dt.timedelta,
-             offsets: list[dt.timedelta]) -> Verdict:
+def classify(r: DueReminder, now: dt.datetime, grace: dt.timedelta, offsets: list[dt.timedelta]) -> Verdict:
     """What to do about one reminder (or ping round) at ``now``, the one place this is judged:
 
     - ``future``: not due yet (due within the next second counts as due: timers fire early);
@@ -167,8 +169,9 @@ def classify(r: DueReminder, now: dt.datetime, grace: dt.timedelta,
     return "due"
 
 
-def ping_time(start: dt.datetime, before: dt.timedelta, zone: str | None,
-              hours: tuple[dt.time, dt.time] | None) -> dt.datetime:
+def ping_time(
+    start: dt.datetime, before: dt.timedelta, zone: str | None, hours: tuple[dt.time, dt.time] | None
+) -> dt.datetime:
     """When one person's action-item ping about a meeting starting at ``start`` goes out (UTC):
     ``before`` the start, moved to the nearest moment inside their local ``hours`` window
     (``(09:00, 18:00)``; an end before the start crosses midnight) in ``zone``, the earlier one

@@ -32,7 +32,8 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -124,16 +125,21 @@ class Ledger:
     def _recover(self, why: str) -> sqlite3.Connection:
         """Move the damaged file (and its -wal/-shm) aside and open a fresh ledger."""
         path = Path(self.path)
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         aside = path.with_name(f"{path.name}.damaged-{stamp}")
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(path) + suffix)
             if src.exists():
                 os.replace(src, Path(str(aside) + suffix))
         self.recovered.append(aside)
-        log.error("the ledger %s is damaged (%s); moved it aside to %s and started a fresh one. Reminders and "
-                  "pings go on; what was sent before is forgotten, so one still within reminder_grace may be "
-                  "posted again", path, why, aside.name)
+        log.error(
+            "the ledger %s is damaged (%s); moved it aside to %s and started a fresh one. Reminders and "
+            "pings go on; what was sent before is forgotten, so one still within reminder_grace may be "
+            "posted again",
+            path,
+            why,
+            aside.name,
+        )
         return self._connect()
 
     def _run(self, what: Callable[[sqlite3.Connection], T]) -> T:
@@ -153,6 +159,7 @@ class Ledger:
 
     def check(self) -> None:
         """``PRAGMA quick_check`` now; a damaged file is moved aside and replaced."""
+
         def quick(db: sqlite3.Connection) -> None:
             rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
             if rows != ["ok"]:
@@ -167,7 +174,7 @@ class Ledger:
         return self._run(lambda db: db.execute("SELECT 1 FROM sent WHERE key = ?", (key,)).fetchone() is not None)
 
     def mark_sent(self, key: str, when: dt.datetime | None = None) -> None:
-        stamp = (when or dt.datetime.now(dt.timezone.utc)).isoformat()
+        stamp = (when or dt.datetime.now(dt.UTC)).isoformat()
 
         def mark(db: sqlite3.Connection) -> None:
             db.execute("BEGIN IMMEDIATE")
@@ -186,9 +193,13 @@ class Ledger:
     def record_intent(self, key: str, data: dict[str, Any], when: dt.datetime | None = None) -> None:
         """Written (and synced) before a post: if the bot dies after the post but before
         ``mark_sent``, the restart finds the intent and asks the platform."""
-        stamp = (when or dt.datetime.now(dt.timezone.utc)).isoformat()
-        self._run(lambda db: db.execute("INSERT OR REPLACE INTO intents (key, at, data) VALUES (?, ?, ?)",
-                                        (key, stamp, json.dumps(data, sort_keys=True))))
+        stamp = (when or dt.datetime.now(dt.UTC)).isoformat()
+        self._run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO intents (key, at, data) VALUES (?, ?, ?)",
+                (key, stamp, json.dumps(data, sort_keys=True)),
+            )
+        )
 
     def intent(self, key: str) -> tuple[dt.datetime, dict[str, Any]] | None:
         """The unconfirmed intent recorded for ``key`` (when, and its data), if any."""
@@ -227,27 +238,39 @@ class Ledger:
 
         # an intent never confirmed (a post that failed until it was no longer due) is of no
         # use after its reminder_grace; a week is far beyond any
-        old_intents = dt.datetime.fromtimestamp(stamp - INTENTS_KEPT_FOR, dt.timezone.utc).isoformat()
+        old_intents = dt.datetime.fromtimestamp(stamp - INTENTS_KEPT_FOR, dt.UTC).isoformat()
 
         def prune(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM handled WHERE at < ?", (stamp - HANDLED_KEPT_FOR,))
-            db.execute("DELETE FROM handled WHERE key IN (SELECT key FROM handled ORDER BY at DESC LIMIT -1 OFFSET ?)",
-                       (HANDLED_MAX,))
+            db.execute(
+                "DELETE FROM handled WHERE key IN (SELECT key FROM handled ORDER BY at DESC LIMIT -1 OFFSET ?)",
+                (HANDLED_MAX,),
+            )
             db.execute("DELETE FROM intents WHERE at < ?", (old_intents,))
 
         self._run(prune)
 
     # -- messages that list action items ------------------------------------------------
 
-    def remember_listing(self, message: str, conversation: str, meeting: str, items: list[dict[str, Any]],
-                         content: str, now: float | None = None) -> None:
+    def remember_listing(
+        self,
+        message: str,
+        conversation: str,
+        meeting: str,
+        items: list[dict[str, Any]],
+        content: str,
+        now: float | None = None,
+    ) -> None:
         """``message`` (``zulip:1234``) lists ``items`` (each ``{"n", "id", "line"}``) of ``meeting``
         in ``conversation`` (``zulip:dm:a@b.org``); ``content`` is the text as sent."""
         stamp = time.time() if now is None else now
 
         def insert(db: sqlite3.Connection) -> None:
-            db.execute("INSERT OR REPLACE INTO listings (message, conversation, meeting, items, content, at) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", (message, conversation, meeting, json.dumps(items), content, stamp))
+            db.execute(
+                "INSERT OR REPLACE INTO listings (message, conversation, meeting, items, content, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (message, conversation, meeting, json.dumps(items), content, stamp),
+            )
             db.execute("DELETE FROM listings WHERE at < ?", (stamp - LISTINGS_KEPT_FOR,))
 
         self._run(insert)
@@ -260,20 +283,37 @@ class Ledger:
             items = json.loads(row[3])
         except ValueError:
             items = []
-        return {"message": row[0], "conversation": row[1], "meeting": row[2],
-                "items": items if isinstance(items, list) else [], "content": row[4], "at": row[5]}
+        return {
+            "message": row[0],
+            "conversation": row[1],
+            "meeting": row[2],
+            "items": items if isinstance(items, list) else [],
+            "content": row[4],
+            "at": row[5],
+        }
 
     def listing(self, message: str) -> dict[str, Any] | None:
         """What ``remember_listing`` recorded for ``message``, or None."""
-        return self._listing(self._run(lambda db: db.execute(
-            "SELECT message, conversation, meeting, items, content, at FROM listings WHERE message = ?",
-            (message,)).fetchone()))
+        return self._listing(
+            self._run(
+                lambda db: db.execute(
+                    "SELECT message, conversation, meeting, items, content, at FROM listings WHERE message = ?",
+                    (message,),
+                ).fetchone()
+            )
+        )
 
     def latest_listing(self, conversation: str) -> dict[str, Any] | None:
         """The newest message listing action items in ``conversation``, or None."""
-        return self._listing(self._run(lambda db: db.execute(
-            "SELECT message, conversation, meeting, items, content, at FROM listings WHERE conversation = ? "
-            "ORDER BY at DESC, rowid DESC LIMIT 1", (conversation,)).fetchone()))
+        return self._listing(
+            self._run(
+                lambda db: db.execute(
+                    "SELECT message, conversation, meeting, items, content, at FROM listings WHERE conversation = ? "
+                    "ORDER BY at DESC, rowid DESC LIMIT 1",
+                    (conversation,),
+                ).fetchone()
+            )
+        )
 
     def update_listing(self, message: str, content: str) -> None:
         """The message's text after the bot edited it (a ticked item shown as done)."""

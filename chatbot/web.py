@@ -28,7 +28,8 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 import jinja2
 
@@ -65,8 +66,10 @@ LOCAL_TIME_JS = """\
 """
 
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(LOCAL_TIME_JS.encode()).digest()).decode()
-CSP = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{_SCRIPT_HASH}'; "
-       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+CSP = (
+    f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{_SCRIPT_HASH}'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 BASE = """\
 <!doctype html>
@@ -169,8 +172,12 @@ _env.globals["script"] = jinja2.utils.markupsafe.Markup(LOCAL_TIME_JS)
 
 def _moment(start: dt.datetime) -> dict[str, str]:
     utc = start.astimezone(UTC)
-    return {"iso": utc.strftime("%Y-%m-%dT%H:%M:%SZ"), "fallback": format_utc(start),
-            "date": start.date().isoformat(), "converter": converter_url(start)}
+    return {
+        "iso": utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "fallback": format_utc(start),
+        "date": start.date().isoformat(),
+        "converter": converter_url(start),
+    }
 
 
 def _next(bot: Bot, meeting: Meeting, count: int = 1) -> list:
@@ -191,9 +198,18 @@ def render_meeting_page(bot: Bot, meeting: Meeting) -> str:
     now = bot.now()
     upcoming = _next(bot, meeting, 5)
     files = bot.files(meeting)
-    ctx: dict[str, Any] = {"meeting": meeting, "next": None, "zones": [], "agenda": None, "agenda_error": None,
-                           "notes_url": None, "notes_name": None, "owners": [], "upcoming": [],
-                           "generated": format_utc(now)}
+    ctx: dict[str, Any] = {
+        "meeting": meeting,
+        "next": None,
+        "zones": [],
+        "agenda": None,
+        "agenda_error": None,
+        "notes_url": None,
+        "notes_name": None,
+        "owners": [],
+        "upcoming": [],
+        "generated": format_utc(now),
+    }
     if upcoming:
         occ = upcoming[0]
         ctx["next"] = dict(_moment(occ.start), running=occ.start_utc <= now)
@@ -205,8 +221,10 @@ def render_meeting_page(bot: Bot, meeting: Meeting) -> str:
             exists = agenda is not None
             ctx["notes_name"] = store.name(occ.date) if exists else None
             ctx["notes_url"] = store.url(occ.date) if exists else None
-            ctx["agenda"] = [{"owners": ", ".join(it.owners), "body": it.body if it.owners else it.text,
-                              "checked": bool(it.checked)} for it in (agenda or [])]
+            ctx["agenda"] = [
+                {"owners": ", ".join(it.owners), "body": it.body if it.owners else it.text, "checked": bool(it.checked)}
+                for it in (agenda or [])
+            ]
         except (NotesError, EditError) as exc:  # unreadable notes, or the live note's service refused
             ctx["agenda_error"] = exc.problem if isinstance(exc, NotesError) else str(exc)
     if meeting.actions.enabled:
@@ -231,10 +249,14 @@ def render_not_found(what: str) -> str:
     """A 404 page whose link back is relative (``../`` per directory level of ``what``), so it
     works under any URL prefix like the other pages."""
     home = "../" * max(what.count("/") - 1, 0) or "./"
-    return jinja2.Environment(autoescape=True).from_string(
-        "<!doctype html><html lang=en><meta charset=utf-8><title>Not found</title>"
-        "<p>Not found: {{ what }}</p><p><a href=\"{{ home }}\">All meetings</a></p></html>").render(
-            what=what, home=home)
+    return (
+        jinja2.Environment(autoescape=True)
+        .from_string(
+            "<!doctype html><html lang=en><meta charset=utf-8><title>Not found</title>"
+            '<p>Not found: {{ what }}</p><p><a href="{{ home }}">All meetings</a></p></html>'
+        )
+        .render(what=what, home=home)
+    )
 
 
 @dataclass
@@ -245,8 +267,12 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
     def all_headers(self) -> list[tuple[str, str]]:
-        base = [("Content-Type", self.content_type), ("Content-Length", str(len(self.body))),
-                ("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-cache")]
+        base = [
+            ("Content-Type", self.content_type),
+            ("Content-Length", str(len(self.body))),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Cache-Control", "no-cache"),
+        ]
         if self.content_type.startswith("text/html"):
             base += [("Content-Security-Policy", CSP), ("Referrer-Policy", "no-referrer")]
         return base + self.headers
@@ -259,8 +285,7 @@ _ICS = re.compile(r"^/calendar/([a-z0-9][a-z0-9_-]*)\.ics$")
 def respond(bot: Bot, method: str, path: str) -> Response:
     """Route one request (no I/O beyond reading the notes)."""
     if method not in ("GET", "HEAD"):
-        return Response("405 Method Not Allowed", b"read-only\n", "text/plain; charset=utf-8",
-                        [("Allow", "GET, HEAD")])
+        return Response("405 Method Not Allowed", b"read-only\n", "text/plain; charset=utf-8", [("Allow", "GET, HEAD")])
 
     def meeting_or_none(mid: str) -> Meeting | None:
         try:
@@ -273,14 +298,14 @@ def respond(bot: Bot, method: str, path: str) -> Response:
     m = _MEETING.match(path)
     if m and meeting_or_none(m.group(1)):
         if m.group(2):  # relative links need the canonical form
-            return Response("301 Moved Permanently", b"", "text/plain; charset=utf-8",
-                            [("Location", f"../{m.group(1)}")])
+            return Response(
+                "301 Moved Permanently", b"", "text/plain; charset=utf-8", [("Location", f"../{m.group(1)}")]
+            )
         return Response("200 OK", render_meeting_page(bot, bot.config.meeting(m.group(1))).encode())
     m = _ICS.match(path)
     if m and meeting_or_none(m.group(1)):
         data = meeting_ics(bot.config, bot.config.meeting(m.group(1)), bot.now())
-        return Response("200 OK", data, ICS_TYPE,
-                        [("Content-Disposition", f'inline; filename="{m.group(1)}.ics"')])
+        return Response("200 OK", data, ICS_TYPE, [("Content-Disposition", f'inline; filename="{m.group(1)}.ics"')])
     if path == "/healthz":
         health = getattr(bot, "health", None)
         problems = health.problems if health is not None else []
@@ -301,8 +326,9 @@ def make_app(bot: Bot) -> Callable[[dict, Callable], Iterable[bytes]]:
             resp = respond(bot, method, path)
         except Exception:  # a broken notes file or template never takes the server down
             log.exception("status page %s failed", path)
-            resp = Response("500 Internal Server Error", b"internal error; see the bot's log\n",
-                            "text/plain; charset=utf-8")
+            resp = Response(
+                "500 Internal Server Error", b"internal error; see the bot's log\n", "text/plain; charset=utf-8"
+            )
         start_response(resp.status, resp.all_headers())
         return [b"" if method == "HEAD" else resp.body]
 
@@ -489,8 +515,14 @@ def _logged(app: Callable, level: int) -> Callable:
 
     def wrapped(environ: dict, start_response: Callable) -> Iterable[bytes]:
         def start(status: str, headers: list, *exc: Any) -> Any:
-            log.log(level, "%s %s %s %s", environ.get("REMOTE_ADDR", "-"), _printable(environ.get("REQUEST_METHOD")),
-                    _printable(environ.get("PATH_INFO")), status.split(" ", 1)[0])
+            log.log(
+                level,
+                "%s %s %s %s",
+                environ.get("REMOTE_ADDR", "-"),
+                _printable(environ.get("REQUEST_METHOD")),
+                _printable(environ.get("PATH_INFO")),
+                status.split(" ", 1)[0],
+            )
             return start_response(status, headers, *exc)
 
         return app(environ, start)
@@ -498,8 +530,7 @@ def _logged(app: Callable, level: int) -> Callable:
     return wrapped
 
 
-def make_wsgi_server(host: str, port: int, app: Callable, limits: Limits | None = None,
-                     log_level: int = logging.INFO):
+def make_wsgi_server(host: str, port: int, app: Callable, limits: Limits | None = None, log_level: int = logging.INFO):
     """A server for ``app`` on ``host:port`` with the :class:`Limits` against hostile
     clients (``waitress`` underneath). It has ``serve_forever()``, ``shutdown()`` (from
     another thread), ``server_close()`` and ``server_address``/``server_port``; OSError if
@@ -511,11 +542,20 @@ def make_wsgi_server(host: str, port: int, app: Callable, limits: Limits | None 
     server_class = _waitress_classes()
     try:
         adj = Adjustments(
-            host=host, port=port, threads=limits.threads, connection_limit=limits.connection_limit(),
-            channel_timeout=max(1, int(limits.idle_timeout)), cleanup_interval=1,
-            max_request_body_size=limits.max_body, max_request_header_size=limits.max_header,
-            log_socket_errors=False, expose_tracebacks=False, ident="chatbot", asyncore_use_poll=True,
-            backlog=1024)
+            host=host,
+            port=port,
+            threads=limits.threads,
+            connection_limit=limits.connection_limit(),
+            channel_timeout=max(1, int(limits.idle_timeout)),
+            cleanup_interval=1,
+            max_request_body_size=limits.max_body,
+            max_request_header_size=limits.max_header,
+            log_socket_errors=False,
+            expose_tracebacks=False,
+            ident="chatbot",
+            asyncore_use_poll=True,
+            backlog=1024,
+        )
     except ValueError:  # waitress's word for a host that does not resolve or a bad port
         raise OSError(errno.EADDRNOTAVAIL, "unknown host or invalid port") from None
     # one socket; IPv4 where the name has both (as before: "localhost" is 127.0.0.1)

@@ -16,7 +16,7 @@ FIXTURES = HERE / "fixtures"
 NOTES_FIXTURES = sorted((FIXTURES / "notes").glob("*.md"))
 SHARED = HERE.parent.parent / "shared" / "fixtures" / "conda-governance"
 SHARED_NOTES = sorted((SHARED / "archive").glob("*.md")) if SHARED.is_dir() else []
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 BASE_CONFIG = """
 [bot]

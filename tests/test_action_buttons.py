@@ -12,7 +12,7 @@ from chatbot.messages import render_plain
 
 from conftest import BASE_CONFIG, FixedClock, write_config
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ATT = "## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n| Jaime | JRG | jaimergp |\n\n"
 JRG, JL = Sender("cli", initials="JRG"), Sender("cli", initials="JL")
 
@@ -32,7 +32,9 @@ def test_done_by_id_ticks_that_item_even_after_the_numbering_changed(tmp_path):
     assert bot.run(("actions", "done"), JRG, number=1).ok  # item 1 done: "write docs" is item 1 now
     msg = bot.run(("actions", "done-item"), JRG, item=ident)
     assert msg.ok, render_plain(msg)
-    assert (tmp_path / "notes" / "20260114-eco.md").read_text().endswith("- [x] JRG: open a PR\n- [x] JRG: write docs\n")
+    assert (
+        (tmp_path / "notes" / "20260114-eco.md").read_text().endswith("- [x] JRG: open a PR\n- [x] JRG: write docs\n")
+    )
     again = bot.run(("actions", "done-item"), JRG, item=ident)
     assert not again.ok and "list them again" in render_plain(again)
 

@@ -59,8 +59,10 @@ def _chair_scores(cfg, people):
     for f in data["file"]:
         path = SHARED / "archive" / f["name"]
         actions, topics = entries_in_file(read_notes(path), _day(f["name"]), cfg, people=people)
-        found = {"action": {a.line: (a, done) for a, done in actions},
-                 "topic": {t.line: (t, done) for t, done, _ in topics}}
+        found = {
+            "action": {a.line: (a, done) for a, done in actions},
+            "topic": {t.line: (t, done) for t, done, _ in topics},
+        }
         for kind, key in (("topic", "topics"), ("action", "actions")):
             expected = {e["line"]: e for e in f[key]}
             got = found[kind]
@@ -149,8 +151,9 @@ def test_initials_fallback_and_unknown(cfg):
 def test_the_people_index_resolves_owners_a_file_does_not_list(cfg, archive_people):
     # 2023-10-11: "RA will look into this." -- RA is not in that file's attendee table;
     # "MVN will bring this up" -- written in capitals, listed elsewhere as MvN
-    items = _entries_by_line(SHARED / "archive" / "20231011_agenda_and_minutes.md", dt.date(2023, 10, 11), cfg,
-                             archive_people)
+    items = _entries_by_line(
+        SHARED / "archive" / "20231011_agenda_and_minutes.md", dt.date(2023, 10, 11), cfg, archive_people
+    )
     assert items[42].owners[0].github == "ruben-arts" and items[42].owners[0].name == "Ruben Arts"
     assert items[54].owners[0].github == "mariusvniekerk"
     assert items[42].owners[0].describe() == "RA (Ruben Arts, not in the roster)"
@@ -158,8 +161,9 @@ def test_the_people_index_resolves_owners_a_file_does_not_list(cfg, archive_peop
     alone = _entries_by_line(SHARED / "archive" / "20231011_agenda_and_minutes.md", dt.date(2023, 10, 11), cfg)
     assert alone[42].owners[0].github is None
     # "Action item: Jaime to call the vote": a first name, resolved to the roster's JRG
-    items = _entries_by_line(SHARED / "archive" / "20241120_agenda_and_minutes.md", dt.date(2024, 11, 20), cfg,
-                             archive_people)
+    items = _entries_by_line(
+        SHARED / "archive" / "20241120_agenda_and_minutes.md", dt.date(2024, 11, 20), cfg, archive_people
+    )
     assert items[40].owners[0].person.initials == "JRG"
 
 
@@ -168,23 +172,27 @@ def test_roster_initials_are_not_used_for_an_attendee_the_file_names_as_someone_
     # John's items must not be pinged to (or tickable by) Jannis.
     cfg = load_config(write_config(tmp_path))
     notes = tmp_path / "20210414-eco.md"
-    notes.write_text("# a\n## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n"
-                     "| John Lee | JL | @leej3 |\n| Someone | SO | |\n\n## Action items\n"
-                     "- [ ] JL: review the docs\n- [ ] SO: other\n")
+    notes.write_text(
+        "# a\n## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n"
+        "| John Lee | JL | @leej3 |\n| Someone | SO | |\n\n## Action items\n"
+        "- [ ] JL: review the docs\n- [ ] SO: other\n"
+    )
     (john, _), _ = items_in_file(read_notes(notes), dt.date(2021, 4, 14), cfg)
     owner = john.owners[0]
     assert not owner.resolved
     assert owner.describe() == "JL (John Lee, not in the roster)"
     assert not john.owned_by("jezdez")
     # an attendee without a handle still falls back to the roster by initials
-    notes.write_text("# a\n## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n"
-                     "| Jannis | JL | |\n\n## Action items\n- [ ] JL: review the docs\n")
-    (jannis, _), = items_in_file(read_notes(notes), dt.date(2021, 4, 14), cfg)
+    notes.write_text(
+        "# a\n## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n"
+        "| Jannis | JL | |\n\n## Action items\n- [ ] JL: review the docs\n"
+    )
+    ((jannis, _),) = items_in_file(read_notes(notes), dt.date(2021, 4, 14), cfg)
     assert jannis.owners[0].person.name == "Jannis Leidel"
 
 
 def _series(tmp_path: Path, files: dict[str, str], extra: str = "") -> Bot:
-    text = BASE_CONFIG.replace('[meetings.destinations]', extra + '\n[meetings.destinations]')
+    text = BASE_CONFIG.replace("[meetings.destinations]", extra + "\n[meetings.destinations]")
     cfg = load_config(write_config(tmp_path, text))
     d = tmp_path / "notes"
     d.mkdir(exist_ok=True)
@@ -197,13 +205,16 @@ ATT = "## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n| Jaim
 
 
 def test_carried_over_item_counts_once_and_ticked_later_is_done(tmp_path):
-    bot = _series(tmp_path, {
-        "20260107": f"# a\n{ATT}## New agenda items\n- [x] JL: topic\n    - [ ] JRG: open a PR\n    - [ ] JRG: write docs\n",
-        "20260114": f"# b\n{ATT}## From previous meetings\n- [ ] JRG: open a PR (from 2026-01-07)\n"
-                    "- [x] JRG: write docs (from 2026-01-07)\n\n## Action items\n\n- [ ] ZZ, JRG: pair on it\n",
-        "20251001": "# too old\n## Action items\n- [ ] JRG: ancient\n",
-        "20260204": "# future meeting\n## Action items\n- [ ] JRG: not yet\n",
-    })
+    bot = _series(
+        tmp_path,
+        {
+            "20260107": f"# a\n{ATT}## New agenda items\n- [x] JL: topic\n    - [ ] JRG: open a PR\n    - [ ] JRG: write docs\n",
+            "20260114": f"# b\n{ATT}## From previous meetings\n- [ ] JRG: open a PR (from 2026-01-07)\n"
+            "- [x] JRG: write docs (from 2026-01-07)\n\n## Action items\n\n- [ ] ZZ, JRG: pair on it\n",
+            "20251001": "# too old\n## Action items\n- [ ] JRG: ancient\n",
+            "20260204": "# future meeting\n## Action items\n- [ ] JRG: not yet\n",
+        },
+    )
     items = bot.open_actions(bot.config.meeting())
     assert [(i.date.isoformat(), i.line, i.body) for i in items] == [
         ("2026-01-14", 8, "open a PR (from 2026-01-07)"),
@@ -242,8 +253,7 @@ def test_an_unknown_user_whose_name_makes_an_owners_initials_cannot_tick_the_ite
     bot = _series(tmp_path, {"20260114": f"# b\n{ATT}## Action items\n- [ ] JRG: open a PR\n"})
     path = tmp_path / "notes" / "20260114-eco.md"
     before = path.read_bytes()
-    refused = bot.handle("actions done 1", slack_sender(bot.config, "U666", "Jaime R Guerra"),
-                         allow_unknown=True)
+    refused = bot.handle("actions done 1", slack_sender(bot.config, "U666", "Jaime R Guerra"), allow_unknown=True)
     assert not refused.ok and "[[people]]" in render_plain(refused)
     assert path.read_bytes() == before
 
@@ -253,6 +263,7 @@ def test_a_tick_is_seen_even_when_the_clock_gives_the_file_the_same_mtime(tmp_pa
     before 6.13) two writes in a row can share an mtime, and the scan cache (keyed by mtime
     and size) kept listing the ticked item. Simulated by setting the old mtime back."""
     import os
+
     bot = _series(tmp_path, {"20260114": f"# b\n{ATT}## Action items\n- [ ] JRG: open a PR\n- [ ] JL: review\n"})
     path = tmp_path / "notes" / "20260114-eco.md"
     st = path.stat()
@@ -277,13 +288,20 @@ def test_carried_over_item_is_one_item_when_its_owner_was_a_handle_or_attendee_i
     table's 'JG' both become 'JRG'); the copy must still count as the same item, and ticking
     it must close it, not leave the original open beside it."""
     att = "## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n| Jaime | JG | jaimergp |\n\n"
-    bot = _series(tmp_path, {"20260128": f"# a\n{att}## Action items\n- [ ] @jaimergp please review\n"
-                                          "- [ ] JG: attendee initials\n- [ ] QQ: nobody knows\n"})
+    bot = _series(
+        tmp_path,
+        {
+            "20260128": f"# a\n{att}## Action items\n- [ ] @jaimergp please review\n"
+            "- [ ] JG: attendee initials\n- [ ] QQ: nobody knows\n"
+        },
+    )
     bot.clock.now = dt.datetime(2026, 2, 2, tzinfo=UTC)  # next meeting: 2026-02-04
     assert bot.handle("agenda add Next topic", Sender("cli", initials="JL")).ok
     text = (tmp_path / "notes" / "20260204-eco.md").read_text()
-    assert ("- [ ] JRG: please review (from 2026-01-28)\n- [ ] JRG: attendee initials (from 2026-01-28)\n"
-            "- [ ] QQ: nobody knows (from 2026-01-28)\n") in text
+    assert (
+        "- [ ] JRG: please review (from 2026-01-28)\n- [ ] JRG: attendee initials (from 2026-01-28)\n"
+        "- [ ] QQ: nobody knows (from 2026-01-28)\n"
+    ) in text
     bot.clock.now = dt.datetime(2026, 2, 10, tzinfo=UTC)  # after that meeting
     items = bot.open_actions(bot.config.meeting())
     assert [(i.date.isoformat(), i.body) for i in items] == [
@@ -325,7 +343,9 @@ def test_the_roster_person_with_the_same_initials_cannot_tick_or_claim_someone_e
 
 
 def test_pings_one_message_per_owner_and_a_summary(tmp_path):
-    bot = _series(tmp_path, {"20260128": f"# b\n{ATT}## Action items\n- [ ] JRG: one\n- [ ] JRG: two\n- [ ] QQ: three\n"})
+    bot = _series(
+        tmp_path, {"20260128": f"# b\n{ATT}## Action items\n- [ ] JRG: one\n- [ ] JRG: two\n- [ ] QQ: three\n"}
+    )
     occ = bot.next_meeting(bot.config.meeting())
     pings, summary = bot.action_pings(bot.config.meeting(), occ)
     assert len(pings) == 1
@@ -370,10 +390,24 @@ def test_cli_actions_json(tmp_path):
     import os
     import subprocess
     import sys
+
     _series(tmp_path, {"20260128": f"# b\n{ATT}## Action items\n- [ ] JRG: one\n- [ ] QQ: two\n"})
-    r = subprocess.run([sys.executable, "-m", "chatbot", "actions", "--json", "--owner", "jaimergp",
-                        "--config", str(tmp_path / "chatbot.toml")], capture_output=True, text=True,
-                       env={**os.environ, "CHATBOT_FAKE_NOW": "2026-02-01T00:00:00Z"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chatbot",
+            "actions",
+            "--json",
+            "--owner",
+            "jaimergp",
+            "--config",
+            str(tmp_path / "chatbot.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CHATBOT_FAKE_NOW": "2026-02-01T00:00:00Z"},
+    )
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert [(d["line"], d["body"], d["owners"][0]["initials"]) for d in data] == [(8, "one", "JRG")]
@@ -382,11 +416,14 @@ def test_cli_actions_json(tmp_path):
 def test_ticking_also_ticks_the_copy_carried_into_upcoming_notes(tmp_path):
     """The next meeting's notes already hold a carried-over copy; ticking the item ticks that
     copy too, so the item does not come back once the next meeting has passed."""
-    bot = _series(tmp_path, {
-        "20260128": f"# a\n{ATT}## Action items\n- [ ] JRG: open a PR\n- [ ] JRG: other\n",
-        "20260204": f"# b\n{ATT}## From previous meetings\n- [ ] JRG: open a PR (from 2026-01-28)\n"
-                    "- [ ] JRG: other (from 2026-01-28)\n",
-    })
+    bot = _series(
+        tmp_path,
+        {
+            "20260128": f"# a\n{ATT}## Action items\n- [ ] JRG: open a PR\n- [ ] JRG: other\n",
+            "20260204": f"# b\n{ATT}## From previous meetings\n- [ ] JRG: open a PR (from 2026-01-28)\n"
+            "- [ ] JRG: other (from 2026-01-28)\n",
+        },
+    )
     assert [i.body for i in bot.open_actions(bot.config.meeting())] == ["open a PR", "other"]
     assert bot.handle("actions done 1", Sender("cli", initials="JRG")).ok
     upcoming = (tmp_path / "notes" / "20260204-eco.md").read_text()
@@ -405,9 +442,11 @@ def test_notes_of_meetings_still_to_come_are_not_scanned(tmp_path):
     occ = bot.next_meeting(bot.config.meeting())
     assert occ.date == dt.date(2026, 2, 4)
     from chatbot.actions import open_actions
+
     assert open_actions(bot.config, bot.config.meeting(), dt.date(2026, 2, 11), today=dt.date(2026, 2, 1)) == []
-    assert [i.body for i in open_actions(bot.config, bot.config.meeting(), dt.date(2026, 2, 11),
-                                         today=dt.date(2026, 2, 5))] == ["a topic"]
+    assert [
+        i.body for i in open_actions(bot.config, bot.config.meeting(), dt.date(2026, 2, 11), today=dt.date(2026, 2, 5))
+    ] == ["a topic"]
 
 
 def test_a_meeting_east_of_utc_counts_as_held_on_its_own_date(tmp_path):
@@ -440,51 +479,71 @@ def _entry(cfg, day: str, line: int):
     return _entries_by_line(path, _day(day), cfg)[line]
 
 
-@pytest.mark.parametrize("a,b,same", [
-    (("20220622", 102), ("20220706", 88), True),    # "[Conda capitalization](…)" -> "CEP: conda Capitalization"
-    (("20240731", 58), ("20240911", 66), True),     # "Status of sharded repodata …?" -> "Sharded repodata, status?"
-    (("20230118", 45), ("20230215", 56), False),    # "Slack to Matrix migration is happening" -> a new question
-    (("20230201", 64), ("20230301", 51), False),    # "Intention to launch: Conda Installer Team" -> "… charter merged"
-    (("20230510", 61), ("20230621", 76), False),    # "conda/schemas revamp" -> "Submitted a SDG for conda/schemas"
-    (("20241106", 48), ("20241204", 49), False),    # "rattler-build 0.29 release" -> "rattler-build cache"
-])
+@pytest.mark.parametrize(
+    "a,b,same",
+    [
+        (("20220622", 102), ("20220706", 88), True),  # "[Conda capitalization](…)" -> "CEP: conda Capitalization"
+        (("20240731", 58), ("20240911", 66), True),  # "Status of sharded repodata …?" -> "Sharded repodata, status?"
+        (("20230118", 45), ("20230215", 56), False),  # "Slack to Matrix migration is happening" -> a new question
+        (
+            ("20230201", 64),
+            ("20230301", 51),
+            False,
+        ),  # "Intention to launch: Conda Installer Team" -> "… charter merged"
+        (("20230510", 61), ("20230621", 76), False),  # "conda/schemas revamp" -> "Submitted a SDG for conda/schemas"
+        (("20241106", 48), ("20241204", 49), False),  # "rattler-build 0.29 release" -> "rattler-build cache"
+    ],
+)
 def test_hand_edited_copies_are_told_from_other_topics_on_real_notes(cfg, a, b, same):
     if not SHARED_NOTES:
         pytest.skip("the conda-governance fixtures are not available")
     from chatbot.actions import similar
+
     x, y = _entry(cfg, *a), _entry(cfg, *b)
     assert x.owner_key == y.owner_key
     assert similar(x.tokens, y.tokens) is same
 
 
 def test_a_hand_edited_copy_of_an_action_item_replaces_it(tmp_path):
-    bot = _series(tmp_path, {
-        "20260107": f"# a\n{ATT}## New agenda items\n- [x] JL: CEP vote\n    - JRG: will open the conda-build PR for .conda default\n"
-                    "    - JRG: will write the blog post\n",
-        "20260114": f"# b\n{ATT}## Action items\n- [x] JRG: opened the conda-build PR for .conda default format\n",
-    })
+    bot = _series(
+        tmp_path,
+        {
+            "20260107": f"# a\n{ATT}## New agenda items\n- [x] JL: CEP vote\n    - JRG: will open the conda-build PR for .conda default\n"
+            "    - JRG: will write the blog post\n",
+            "20260114": f"# b\n{ATT}## Action items\n- [x] JRG: opened the conda-build PR for .conda default format\n",
+        },
+    )
     items = bot.open_actions(bot.config.meeting())
     assert [(i.date.isoformat(), i.body, i.checkbox) for i in items] == [
-        ("2026-01-07", "will write the blog post", False)]
+        ("2026-01-07", "will write the blog post", False)
+    ]
 
 
 def test_a_copy_marked_from_a_date_is_that_meetings_item_even_when_rewritten(tmp_path):
-    bot = _series(tmp_path, {
-        "20260107": f"# a\n{ATT}## New agenda items\n- [x] JL: CEP vote\n    - JRG: will call the vote on CEP 20\n",
-        "20260114": f"# b\n{ATT}## From previous meetings\n- [x] JRG: call vote for CEP-20 in two weeks (from 2026-01-07)\n",
-    })
+    bot = _series(
+        tmp_path,
+        {
+            "20260107": f"# a\n{ATT}## New agenda items\n- [x] JL: CEP vote\n    - JRG: will call the vote on CEP 20\n",
+            "20260114": f"# b\n{ATT}## From previous meetings\n- [x] JRG: call vote for CEP-20 in two weeks (from 2026-01-07)\n",
+        },
+    )
     assert bot.open_actions(bot.config.meeting()) == []
 
 
 def test_prose_items_are_done_with_a_marker_and_never_include_topics(tmp_path):
-    bot = _series(tmp_path, {
-        "20260114": f"# b\n{ATT}## New agenda items\n- [ ] JRG: Zulip CEP\n    - Action item: call the vote\n"
-                    "    - JRG: will report this in the infra repo ✓\n    - AI: JL to review the docs (done)\n"
-                    "    - TODO for @jaimergp: tag the release\n",
-    })
+    bot = _series(
+        tmp_path,
+        {
+            "20260114": f"# b\n{ATT}## New agenda items\n- [ ] JRG: Zulip CEP\n    - Action item: call the vote\n"
+            "    - JRG: will report this in the infra repo ✓\n    - AI: JL to review the docs (done)\n"
+            "    - TODO for @jaimergp: tag the release\n",
+        },
+    )
     items = bot.open_actions(bot.config.meeting())
     assert [(i.line, [o.label for o in i.owners], i.kind) for i in items] == [
-        (9, ["JRG"], "action"), (12, ["JRG"], "action")]
+        (9, ["JRG"], "action"),
+        (12, ["JRG"], "action"),
+    ]
     pings, summary = bot.action_pings(bot.config.meeting(), bot.next_meeting(bot.config.meeting()))
     text = render_plain(pings[0][1])
     assert "call the vote" in text and "tag the release" in text and "Zulip CEP" not in text
@@ -496,6 +555,7 @@ def test_deferred_topics_of_real_notes(tmp_path):
     if not SHARED_NOTES:
         pytest.skip("the conda-governance fixtures are not available")
     from chatbot.actions import carried_topic_line, deferred_topics, open_actions
+
     cfg = load_config(write_config(tmp_path))
     meeting = cfg.meeting()
     _copy_fixture(tmp_path / "notes", "20240103")
@@ -506,56 +566,70 @@ def test_deferred_topics_of_real_notes(tmp_path):
     topics = deferred_topics(cfg, meeting, dt.date(2024, 1, 31), today=dt.date(2024, 1, 20))
     assert [carried_topic_line(t) for t in topics] == [
         "- [ ] JRG: Future of (micro)mamba: https://github.com/mamba-org/mamba/pull/3054 (from 2024-01-17)",
-        "- [ ] CHL: how do we prune/maintain the meeting invite list? (from 2024-01-17)"]
+        "- [ ] CHL: how do we prune/maintain the meeting invite list? (from 2024-01-17)",
+    ]
     # never action items: nothing of the two files is pinged
     assert all(i.kind == "action" for i in open_actions(cfg, meeting, dt.date(2024, 1, 31), today=dt.date(2024, 1, 20)))
 
 
 def test_a_deferred_topic_ticked_later_under_other_wording_is_no_longer_deferred(tmp_path):
     from chatbot.actions import carried_topic_line, deferred_topics
-    bot = _series(tmp_path, {
-        "20260114": f"# a\n{ATT}## New agenda items\n- [x] JL: talk\n- [ ] JRG: Status of sharded repodata implementation?\n"
-                    "- [ ] JRG: conda-build 24.1 release\n",
-        "20260128": f"# b\n{ATT}## From previous meetings\n- [ ] JRG: Sharded repodata, status? (from 2026-01-14)\n",
-    })
+
+    bot = _series(
+        tmp_path,
+        {
+            "20260114": f"# a\n{ATT}## New agenda items\n- [x] JL: talk\n- [ ] JRG: Status of sharded repodata implementation?\n"
+            "- [ ] JRG: conda-build 24.1 release\n",
+            "20260128": f"# b\n{ATT}## From previous meetings\n- [ ] JRG: Sharded repodata, status? (from 2026-01-14)\n",
+        },
+    )
     meeting = bot.config.meeting()
     topics = deferred_topics(bot.config, meeting, dt.date(2026, 1, 28), today=dt.date(2026, 1, 20))
     assert [t.body for t in topics] == ["Status of sharded repodata implementation?", "conda-build 24.1 release"]
     assert carried_topic_line(topics[1]) == "- [ ] JRG: conda-build 24.1 release (from 2026-01-14)"
     (tmp_path / "notes" / "20260128-eco.md").write_text(
-        f"# b\n{ATT}## From previous meetings\n- [x] JRG: Sharded repodata, status? (from 2026-01-14)\n")
+        f"# b\n{ATT}## From previous meetings\n- [x] JRG: Sharded repodata, status? (from 2026-01-14)\n"
+    )
     topics = deferred_topics(bot.config, meeting, dt.date(2026, 1, 28), today=dt.date(2026, 1, 20))
     assert [t.body for t in topics] == ["conda-build 24.1 release"]
     # deferred again from 2026-01-28 (not ticked there): the copy keeps the first date
     (tmp_path / "notes" / "20260128-eco.md").write_text(
-        f"# b\n{ATT}## From previous meetings\n- [ ] JRG: conda-build 24.1 release (from 2026-01-14)\n")
+        f"# b\n{ATT}## From previous meetings\n- [ ] JRG: conda-build 24.1 release (from 2026-01-14)\n"
+    )
     topics = deferred_topics(bot.config, meeting, dt.date(2026, 2, 11), today=dt.date(2026, 2, 1))
     assert [carried_topic_line(t) for t in topics] == ["- [ ] JRG: conda-build 24.1 release (from 2026-01-14)"]
     # topics are not action items: none of them is listed or pinged
     assert bot.open_actions(meeting) == []
 
 
-@pytest.mark.parametrize("line,initials,github", [
-    ("HV, Axel Obermeier (@h-vetinari)", "HV", "h-vetinari"),
-    ("DH, Daniel Holth (@ dholth), Anaconda", "DH", "dholth"),
-    ("DH: Daniel Holth (@ dholth), Anaconda", "DH", "dholth"),
-    ("Daniel Holth (DH) (@ dholth)", "DH", "dholth"),
-    ("@dholth", None, "dholth"),
-    ("(@ dholth)", None, "dholth"),
-])
+@pytest.mark.parametrize(
+    "line,initials,github",
+    [
+        ("HV, Axel Obermeier (@h-vetinari)", "HV", "h-vetinari"),
+        ("DH, Daniel Holth (@ dholth), Anaconda", "DH", "dholth"),
+        ("DH: Daniel Holth (@ dholth), Anaconda", "DH", "dholth"),
+        ("Daniel Holth (DH) (@ dholth)", "DH", "dholth"),
+        ("@dholth", None, "dholth"),
+        ("(@ dholth)", None, "dholth"),
+    ],
+)
 def test_attendee_styles(line, initials, github):
     from chatbot.notes.parse import parse_attendee_line
+
     a = parse_attendee_line(line)
     assert (a.initials, a.github) == (initials, github)
 
 
 def test_the_people_index_takes_the_most_recent_handle_and_the_roster_overrides_it(tmp_path):
-    bot = _series(tmp_path, {
-        "20260107": "# a\n## Attendees\n1. HV, Axel Obermeier (@h-vetinari)\n2. JL, John Lee (@leej3)\n"
-                    "3. JRG: Someone Else (@someone-else)\n",
-        "20260114": "# b\n## Attendees\n1. HV, Axel O. (@axel-new)\n\n## Action items\n- HV: will review the CEP\n"
-                    "- JL: will open the issue\n- JRG to tag the release\n- QQ: will do something\n",
-    })
+    bot = _series(
+        tmp_path,
+        {
+            "20260107": "# a\n## Attendees\n1. HV, Axel Obermeier (@h-vetinari)\n2. JL, John Lee (@leej3)\n"
+            "3. JRG: Someone Else (@someone-else)\n",
+            "20260114": "# b\n## Attendees\n1. HV, Axel O. (@axel-new)\n\n## Action items\n- HV: will review the CEP\n"
+            "- JL: will open the issue\n- JRG to tag the release\n- QQ: will do something\n",
+        },
+    )
     items = bot.open_actions(bot.config.meeting())
     owners = {i.body.split()[-1]: i.owners[0] for i in items}
     assert owners["CEP"].github == "axel-new"  # this file's own list first
@@ -570,10 +644,14 @@ def test_the_people_index_takes_the_most_recent_handle_and_the_roster_overrides_
 
 def test_the_scan_cache_persists_and_a_restart_does_not_parse_unchanged_files(tmp_path, monkeypatch):
     from chatbot import actions
-    bot = _series(tmp_path, {
-        "20260107": f"# a\n{ATT}## Action items\n- [ ] JRG: one\n",
-        "20260114": f"# b\n{ATT}## Action items\n- [ ] JRG: two\n",
-    })
+
+    bot = _series(
+        tmp_path,
+        {
+            "20260107": f"# a\n{ATT}## Action items\n- [ ] JRG: one\n",
+            "20260114": f"# b\n{ATT}## Action items\n- [ ] JRG: two\n",
+        },
+    )
     meeting = bot.config.meeting()
     first = [i.body for i in bot.open_actions(meeting)]
     assert first == ["one", "two"]
@@ -595,11 +673,13 @@ def test_the_scan_cache_persists_and_a_restart_does_not_parse_unchanged_files(tm
 
 def test_a_damaged_scan_cache_is_ignored(tmp_path):
     from chatbot import actions
+
     bot = _series(tmp_path, {"20260107": f"# a\n{ATT}## Action items\n- [ ] JRG: one\n"})
     meeting = bot.config.meeting()
     assert len(bot.open_actions(meeting)) == 1
     actions.reset_caches()
     import sqlite3
+
     with sqlite3.connect(tmp_path / "state" / actions.CACHE_NAME) as db:
         db.execute("UPDATE files SET facts = x'00ff'")
     assert [i.body for i in bot.open_actions(meeting)] == ["one"]
@@ -609,12 +689,18 @@ def test_a_damaged_scan_cache_is_ignored(tmp_path):
 
 
 def test_actions_done_on_a_prose_item_ticks_that_line_in_place(tmp_path):
-    bot = _series(tmp_path, {"20260128": f"# b\n{ATT}## New agenda items\n- [x] JL: infra\n"
-                                         "    - JRG: will report this in the infra repo.\n    - notes\n"})
+    bot = _series(
+        tmp_path,
+        {
+            "20260128": f"# b\n{ATT}## New agenda items\n- [x] JL: infra\n"
+            "    - JRG: will report this in the infra repo.\n    - notes\n"
+        },
+    )
     path = tmp_path / "notes" / "20260128-eco.md"
     before = path.read_text()
     assert [(i.body, i.checkbox) for i in bot.open_actions(bot.config.meeting())] == [
-        ("will report this in the infra repo.", False)]
+        ("will report this in the infra repo.", False)
+    ]
     ok = bot.handle("actions done 1", Sender("cli", initials="JRG"))
     assert ok.ok, render_plain(ok)
     assert path.read_text() == before.replace("    - JRG: will report", "    - [x] JRG: will report")
@@ -627,10 +713,14 @@ def test_a_restart_with_nothing_changed_reuses_the_last_answer_and_any_change_re
     with unchanged notes answers from it; a new roster entry, another day or an edited file
     gives a new scan."""
     from chatbot import actions
-    bot = _series(tmp_path, {
-        "20260107": f"# a\n{ATT}## Action items\n- [ ] JRG: one\n- [ ] QQ: two\n",
-        "20260114": f"# b\n{ATT}## Action items\n- [ ] JRG: three\n",
-    })
+
+    bot = _series(
+        tmp_path,
+        {
+            "20260107": f"# a\n{ATT}## Action items\n- [ ] JRG: one\n- [ ] QQ: two\n",
+            "20260114": f"# b\n{ATT}## Action items\n- [ ] JRG: three\n",
+        },
+    )
     meeting = bot.config.meeting()
     first = [(i.body, [o.describe() for o in i.owners]) for i in bot.open_actions(meeting)]
     actions.reset_caches()  # a restart
@@ -644,7 +734,8 @@ def test_a_restart_with_nothing_changed_reuses_the_last_answer_and_any_change_re
     (tmp_path / "chatbot.toml").write_text(text)
     bot2 = Bot(load_config(tmp_path / "chatbot.toml"), bot.clock)
     assert [o.describe() for i in bot2.open_actions(bot2.config.meeting()) for o in i.owners if i.body == "two"] == [
-        "QQ (Quinn Q)"]
+        "QQ (Quinn Q)"
+    ]
     assert scans == [1]
     # another day: the scan runs again (lookback and held meetings depend on it)
     bot2.clock.now = bot2.clock.now + dt.timedelta(days=30)
@@ -652,31 +743,48 @@ def test_a_restart_with_nothing_changed_reuses_the_last_answer_and_any_change_re
     assert scans == [1, 1]
 
 
-@pytest.mark.parametrize("snippet,expected", [
-    # an "Action items:" line, then a list: each entry is an action item (its details are not)
-    ("## Discussion\n\nAction items:\n\n- JRG: update the docs\n    - see the PR\n- LW & DG: the blog post\n\nMore text\n",
-     [(6, "action", ["JRG"]), (8, "action", ["LW", "DG"])]),
-    ("## Discussion\n\n**Action items:**\n- @jaimergp the release notes\n", [(5, "action", ["@jaimergp"])]),
-    # an item that says only "Action items:", with the entries under it
-    ("## New agenda items\n\n- [x] JL: CEP 20\n    - Action items:\n        - JRG (conda-forge): call the vote\n",
-     [(4, "topic", ["JL"]), (6, "action", ["JRG"])]),
-    # labels, with and without owners
-    ("## New agenda items\n\n- [x] DG: Zulip\n    - AI: JRG: open the stream\n    - TODO for @chenghlee: check names\n"
-     "    - TODO: write it up\n    - AI transcription is good now\n",
-     [(4, "topic", ["DG"]), (5, "action", ["JRG"]), (6, "action", ["@chenghlee"]), (7, "action", ["DG"])]),
-    # owner forms and commitments; comments and questions are not tasks
-    ("## New agenda items\n\n- [ ] JRG (conda-forge): Release plans\n    - JRG (conda-forge): will tag it\n"
-     "    - LW & DG: to write the announcement\n    - MB: Are you handling cycles?\n"
-     "    - [ ] JRG: CEP at https://example.org/1\n    - Will the API return hashes?\n    - KK will discuss it\n",
-     [(4, "topic", ["JRG"]), (5, "action", ["JRG"]), (6, "action", ["LW", "DG"]), (10, "action", ["KK"])]),
-    # placeholders and other sections' entries are nothing
-    ("## Announcements\n\n- [ ] JRG: conda 26.1 is out\n\n## New agenda items\n\n- [ ] ...\n- [ ] N/A\n- [ ] ()\n", []),
-])
+@pytest.mark.parametrize(
+    "snippet,expected",
+    [
+        # an "Action items:" line, then a list: each entry is an action item (its details are not)
+        (
+            "## Discussion\n\nAction items:\n\n- JRG: update the docs\n    - see the PR\n- LW & DG: the blog post\n\nMore text\n",
+            [(6, "action", ["JRG"]), (8, "action", ["LW", "DG"])],
+        ),
+        ("## Discussion\n\n**Action items:**\n- @jaimergp the release notes\n", [(5, "action", ["@jaimergp"])]),
+        # an item that says only "Action items:", with the entries under it
+        (
+            "## New agenda items\n\n- [x] JL: CEP 20\n    - Action items:\n        - JRG (conda-forge): call the vote\n",
+            [(4, "topic", ["JL"]), (6, "action", ["JRG"])],
+        ),
+        # labels, with and without owners
+        (
+            "## New agenda items\n\n- [x] DG: Zulip\n    - AI: JRG: open the stream\n    - TODO for @chenghlee: check names\n"
+            "    - TODO: write it up\n    - AI transcription is good now\n",
+            [(4, "topic", ["DG"]), (5, "action", ["JRG"]), (6, "action", ["@chenghlee"]), (7, "action", ["DG"])],
+        ),
+        # owner forms and commitments; comments and questions are not tasks
+        (
+            "## New agenda items\n\n- [ ] JRG (conda-forge): Release plans\n    - JRG (conda-forge): will tag it\n"
+            "    - LW & DG: to write the announcement\n    - MB: Are you handling cycles?\n"
+            "    - [ ] JRG: CEP at https://example.org/1\n    - Will the API return hashes?\n    - KK will discuss it\n",
+            [(4, "topic", ["JRG"]), (5, "action", ["JRG"]), (6, "action", ["LW", "DG"]), (10, "action", ["KK"])],
+        ),
+        # placeholders and other sections' entries are nothing
+        (
+            "## Announcements\n\n- [ ] JRG: conda 26.1 is out\n\n## New agenda items\n\n- [ ] ...\n- [ ] N/A\n- [ ] ()\n",
+            [],
+        ),
+    ],
+)
 def test_entries_by_structure(cfg, snippet, expected):
     from chatbot.notes.parse import parse_notes
+
     actions, topics = entries_in_file(parse_notes("# T\n" + snippet, "n.md"), dt.date(2026, 1, 7), cfg)
-    got = sorted([(a.line, "action", [o.token for o in a.owners]) for a, _ in actions]
-                 + [(t.line, "topic", [o.token for o in t.owners]) for t, _, _ in topics])
+    got = sorted(
+        [(a.line, "action", [o.token for o in a.owners]) for a, _ in actions]
+        + [(t.line, "topic", [o.token for o in t.owners]) for t, _, _ in topics]
+    )
     assert got == expected
 
 
@@ -684,22 +792,29 @@ def test_a_carried_topic_stays_a_topic_and_a_carried_action_item_stays_an_action
     """Both are written '- [ ] XX: text (from DATE)' into 'From previous meetings'; each is a
     copy of what it was in the meeting its marker names, even when their words overlap."""
     from chatbot.actions import carried_topic_line, deferred_topics
-    bot = _series(tmp_path, {
-        "20260114": f"# a\n{ATT}## New agenda items\n- [ ] JRG: Zulip CEP\n- [x] JL: talk\n"
-                    "    - JRG: will call the Zulip CEP vote\n",
-    })
+
+    bot = _series(
+        tmp_path,
+        {
+            "20260114": f"# a\n{ATT}## New agenda items\n- [ ] JRG: Zulip CEP\n- [x] JL: talk\n"
+            "    - JRG: will call the Zulip CEP vote\n",
+        },
+    )
     meeting = bot.config.meeting()
     topics = deferred_topics(bot.config, meeting, dt.date(2026, 1, 28), today=dt.date(2026, 1, 20))
     actions = bot.open_actions(meeting)
     (tmp_path / "notes" / "20260128-eco.md").write_text(
         f"# b\n{ATT}## From previous meetings\n{carried_topic_line(topics[0])}\n"
-        + "\n".join(f"- [ ] JRG: {a.body} (from 2026-01-14)" for a in actions) + "\n")
+        + "\n".join(f"- [ ] JRG: {a.body} (from 2026-01-14)" for a in actions)
+        + "\n"
+    )
     bot.clock.now = dt.datetime(2026, 2, 1, tzinfo=UTC)
     assert [(i.line, i.body) for i in bot.open_actions(meeting)] == [
-        (9, "will call the Zulip CEP vote (from 2026-01-14)")]
-    assert [(t.line, t.body) for t in deferred_topics(bot.config, meeting, dt.date(2026, 2, 11),
-                                                       today=dt.date(2026, 2, 1))] == [
-        (8, "Zulip CEP (from 2026-01-14)")]
+        (9, "will call the Zulip CEP vote (from 2026-01-14)")
+    ]
+    assert [
+        (t.line, t.body) for t in deferred_topics(bot.config, meeting, dt.date(2026, 2, 11), today=dt.date(2026, 2, 1))
+    ] == [(8, "Zulip CEP (from 2026-01-14)")]
 
 
 @pytest.mark.parametrize("seq", range(3))
@@ -711,6 +826,7 @@ def test_open_items_across_real_meetings_as_a_chair_sees_them(tmp_path, seq):
     if not SHARED_NOTES:
         pytest.skip("the conda-governance fixtures are not available")
     from chatbot.actions import open_actions
+
     data = tomllib.loads(CHAIR.read_text(encoding="utf-8"))["sequence"][seq]
     cfg = load_config(write_config(tmp_path))
     for day in data["files"]:

@@ -12,8 +12,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_bench_smoke_run_prints_the_table():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CHATBOT_"))}
-    res = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--smoke"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--smoke"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
     assert "| benchmark" in out and "| metric" in out and "| chatbot" in out, out

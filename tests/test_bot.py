@@ -18,7 +18,7 @@ from chatbot.schedule import next_occurrence
 
 from conftest import FIXTURES, BASE_CONFIG, FixedClock, write_config
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # Monday before the 2026-01-07 17:00 UTC meeting
 ME = Sender("cli", initials="JRG")
 
@@ -44,6 +44,7 @@ def test_template_renders_unchanged_except_the_date(bot):
     assert text == template.replace('{{ date.strftime("%Y-%m-%d") }}', "2026-01-07")
     # and the parser accepts it, with the agenda section holding a placeholder
     from chatbot.notes.parse import parse_notes
+
     notes = parse_notes(text)
     sec = notes.section("New agenda items")
     assert sec and [it.is_placeholder for it in notes.top_items(sec)] == [True]
@@ -57,8 +58,9 @@ def test_add_creates_next_notes_from_template_and_replaces_placeholder(bot):
     text = p.read_text()
     assert "## New agenda items\n\n- [ ] JRG: Release plans for 26.1\n\n## Deferred" in text
     assert "as item 1" in render_plain(msg)
-    assert any(isinstance(s, Link) and s.url == "https://example.org/notes/20260107-eco.md"
-               for line in msg.lines for s in line)
+    assert any(
+        isinstance(s, Link) and s.url == "https://example.org/notes/20260107-eco.md" for line in msg.lines for s in line
+    )
     assert render_plain(msg.announcement) == "JRG added an agenda item for 2026-01-07: Release plans for 26.1"
     msg2 = bot.handle("agenda add Second thing", slack_jl(bot))
     assert msg2.ok and "as item 2" in render_plain(msg2)
@@ -88,16 +90,19 @@ def test_list_before_any_notes_exist(bot):
     assert not notes_path(bot).exists()
 
 
-@pytest.mark.parametrize("text,problem", [
-    ("agenda add", "empty"),
-    ("agenda add    ", "empty"),
-    ("agenda add " + "x" * 1001, "limit is 1000"),
-    ("agenda remove", "by its number"),
-    ("agenda remove two", "by its number"),
-    ("agenda remove 7", "no agenda for 2026-01-07 yet"),
-    ("agenda frobnicate", "unknown agenda command 'frobnicate'"),
-    ("dance", "unknown command 'dance'"),
-])
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("agenda add", "empty"),
+        ("agenda add    ", "empty"),
+        ("agenda add " + "x" * 1001, "limit is 1000"),
+        ("agenda remove", "by its number"),
+        ("agenda remove two", "by its number"),
+        ("agenda remove 7", "no agenda for 2026-01-07 yet"),
+        ("agenda frobnicate", "unknown agenda command 'frobnicate'"),
+        ("dance", "unknown command 'dance'"),
+    ],
+)
 def test_bad_input_gets_a_clear_answer(bot, text, problem):
     msg = bot.handle(text, ME)
     assert not msg.ok
@@ -109,8 +114,14 @@ def test_structure_breaking_text_is_one_safe_line(bot):
     bot.handle("agenda add ## Not a heading\n- not a sub item\n@channel look", ME)
     notes = read_notes(notes_path(bot))
     assert [h.title for h in notes.headings] == [
-        "2026-01-07 Conda Ecosystem Meeting", "Attendees", "Introductions", "Announcements",
-        "From previous meetings", "New agenda items", "Deferred to next meeting"]
+        "2026-01-07 Conda Ecosystem Meeting",
+        "Attendees",
+        "Introductions",
+        "Announcements",
+        "From previous meetings",
+        "New agenda items",
+        "Deferred to next meeting",
+    ]
     items = [it for it in notes.items if it.text.startswith("JRG:")]
     assert len(items) == 1
     assert items[0].text == "JRG: \\## Not a heading - not a sub item @channel look"
@@ -216,9 +227,11 @@ def test_help_spells_the_commands_as_the_platform_has_them(bot):
     assert "Try `/meeting add TEXT`, `/meeting list`, `/meeting remove N` or `/meeting help`." in out
     assert render_plain(bot.handle("frobnicate", ME, spelled=spelled)).endswith("Try `/meeting help`.")
     assert "Try `/actions`, `/actions mine` or `/actions done N`." in render_plain(
-        bot.handle("actions frob", ME, spelled=spelled))
+        bot.handle("actions frob", ME, spelled=spelled)
+    )
     assert "Try `agenda add TEXT`, `agenda list`, `agenda remove N` or `help`." in render_plain(
-        bot.handle("agenda ad x", ME))
+        bot.handle("agenda ad x", ME)
+    )
 
 
 def test_next_shows_zones_with_day_shift(bot):
@@ -232,9 +245,14 @@ def test_next_shows_zones_with_day_shift(bot):
 
 
 def test_minus_one_day(tmp_path):
-    cfg = load_config(write_config(tmp_path, BASE_CONFIG.replace(
-        'timezones = ["UTC", "America/Los_Angeles", "Asia/Tokyo"]', 'timezones = ["Pacific/Honolulu"]').replace(
-        'time = 17:00:00', 'time = 02:00:00')))
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            BASE_CONFIG.replace(
+                'timezones = ["UTC", "America/Los_Angeles", "Asia/Tokyo"]', 'timezones = ["Pacific/Honolulu"]'
+            ).replace("time = 17:00:00", "time = 02:00:00"),
+        )
+    )
     out = render_plain(Bot(cfg, FixedClock(NOW)).handle("next", ME))
     assert "Pacific/Honolulu: Tue 16:00 (−1 day)" in out
 
@@ -293,8 +311,9 @@ def test_reminder_service_posts_once_and_respects_grace(config):
 
 
 def test_allowed_places_and_editors(tmp_path):
-    text = BASE_CONFIG.replace('default_meeting = "eco"',
-                               'default_meeting = "eco"\nallowed_places = ["C1"]\neditors = ["JL"]')
+    text = BASE_CONFIG.replace(
+        'default_meeting = "eco"', 'default_meeting = "eco"\nallowed_places = ["C1"]\neditors = ["JL"]'
+    )
     bot = Bot(load_config(write_config(tmp_path, text)), FixedClock(NOW))
     refused = bot.handle("agenda add hi", ME, place="C-random")
     assert not refused.ok and "not accepted here" in render_plain(refused)
@@ -388,8 +407,9 @@ def test_every_renderer_renders_every_segment_kind_and_refuses_an_unknown_one():
     from chatbot.messages import PLAIN, Mention, Message, Text, render
 
     person = Person(initials="JRG", name="Jaime", slack_id="U1", zulip_email="j@example.org")
-    msg = Message().add(Text("T", bold=True), UserText("u"), Time(NOW, "Mon"), Link("https://x.example", "x"),
-                        Mention(person))
+    msg = Message().add(
+        Text("T", bold=True), UserText("u"), Time(NOW, "Mon"), Link("https://x.example", "x"), Mention(person)
+    )
     for renderer in (PLAIN, MRKDWN, ZulipRenderer()):
         out = render(renderer, msg)
         assert "T" in out and "u" in out and "x" in out and ("JRG" in out or "Jaime" in out or "U1" in out)

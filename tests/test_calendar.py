@@ -19,7 +19,7 @@ from chatbot.schedule import occurrences
 
 from conftest import write_config
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
 
 CONFIG = """
@@ -129,7 +129,9 @@ def test_event_properties(config):
     assert str(la["SUMMARY"]) == "Packaging & <Friends> Call"
     desc = str(la["DESCRIPTION"])
     assert "Join: https://zoom.example/j/42" in desc
-    assert "Notes of the next meeting (2026-02-04): https://github.com/example/meetings/blob/main/20260204-dst.md" in desc
+    assert (
+        "Notes of the next meeting (2026-02-04): https://github.com/example/meetings/blob/main/20260204-dst.md" in desc
+    )
     assert "https://meet.example.org/bot/meetings/dst" in desc
     assert len({str(ev["UID"]) for ev in events}) == 4
     kolkata = events[2]
@@ -149,21 +151,31 @@ def test_ics_is_stable_but_for_the_timestamp(config):
 def test_cli_writes_a_file_that_parses(tmp_path, config):
     out = tmp_path / "meeting.ics"
     env = dict(os.environ, CHATBOT_FAKE_NOW="2026-02-01T12:00:00Z")
-    proc = subprocess.run([sys.executable, "-m", "chatbot", "ics", "-c", str(config.path), "--meeting", "dst",
-                           "--output", str(out)], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "chatbot", "ics", "-c", str(config.path), "--meeting", "dst", "--output", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "4 recurring event(s)" in proc.stderr
     a, b = dt.datetime(2026, 2, 1, tzinfo=UTC), dt.datetime(2026, 4, 1, tzinfo=UTC)
     assert ics_starts(out.read_bytes(), a, b) == [o.start_utc for o in occurrences(config.meeting("dst"), a, before=b)]
-    proc = subprocess.run([sys.executable, "-m", "chatbot", "ics", "-c", str(config.path), "--meeting", "nope"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "chatbot", "ics", "-c", str(config.path), "--meeting", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "no meeting 'nope'" in proc.stderr
 
 
 def test_converter_url():
     at = dt.datetime(2026, 3, 11, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-7)))
     assert converter_url(at, "Eco & co") == (
-        "https://www.timeanddate.com/worldclock/fixedtime.html?iso=20260311T1600&p1=1440&msg=Eco%20%26%20co")
+        "https://www.timeanddate.com/worldclock/fixedtime.html?iso=20260311T1600&p1=1440&msg=Eco%20%26%20co"
+    )
 
 
 def test_next_and_reminders_link_a_time_zone_converter(tmp_path):
@@ -175,41 +187,58 @@ def test_next_and_reminders_link_a_time_zone_converter(tmp_path):
 
     cfg = load_config(write_config(tmp_path, BASE_CONFIG))
     bot = Bot(cfg, FixedClock(dt.datetime(2026, 1, 5, tzinfo=UTC)))
-    want = ("https://www.timeanddate.com/worldclock/fixedtime.html?iso=20260107T1700&p1=1440"
-            "&msg=Conda%20Ecosystem%20Meeting")
+    want = (
+        "https://www.timeanddate.com/worldclock/fixedtime.html?iso=20260107T1700&p1=1440"
+        "&msg=Conda%20Ecosystem%20Meeting"
+    )
     meeting = cfg.meeting("eco")
-    for msg in (bot.next_message(meeting), bot.reminder(meeting, next_occurrence(meeting, bot.now()),
-                                                        dt.timedelta(hours=24))):
+    for msg in (
+        bot.next_message(meeting),
+        bot.reminder(meeting, next_occurrence(meeting, bot.now()), dt.timedelta(hours=24)),
+    ):
         links = [s for line in msg.lines for s in line if isinstance(s, Link)]
         assert Link(want, "other time zones") in links, render_plain(msg)
 
 
 def _one_slot_config(tmp_path: Path, slot: str, extra: str = "") -> tuple:
-    cfg = load_config(write_config(tmp_path, f"""
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            f"""
 [[meetings]]
 id = "m"
 name = "M"
 {extra}
 {slot}
-"""))
+""",
+        )
+    )
     return cfg, cfg.meeting("m")
 
 
-@pytest.mark.parametrize("rrule,start,time,zone,cancelled", [
-    # the first meeting is on the switch day, at a wall time that does not exist that day
-    ("FREQ=WEEKLY;BYDAY=SU", "2026-03-02", "02:30", "America/New_York", "2027-03-14"),  # next year's gap
-    ("FREQ=WEEKLY;BYDAY=SU", "2026-03-29", "02:30", "Europe/Berlin", "2026-04-05"),
-    ("FREQ=YEARLY;BYMONTH=10;BYDAY=1SU", "2026-10-01", "02:15", "Australia/Lord_Howe", "2027-10-03"),  # 30-min gap
-])
-def test_a_first_meeting_inside_a_dst_gap_does_not_shift_the_whole_series(tmp_path, rrule, start, time, zone,
-                                                                           cancelled):
-    cfg, meeting = _one_slot_config(tmp_path, f"""
+@pytest.mark.parametrize(
+    "rrule,start,time,zone,cancelled",
+    [
+        # the first meeting is on the switch day, at a wall time that does not exist that day
+        ("FREQ=WEEKLY;BYDAY=SU", "2026-03-02", "02:30", "America/New_York", "2027-03-14"),  # next year's gap
+        ("FREQ=WEEKLY;BYDAY=SU", "2026-03-29", "02:30", "Europe/Berlin", "2026-04-05"),
+        ("FREQ=YEARLY;BYMONTH=10;BYDAY=1SU", "2026-10-01", "02:15", "Australia/Lord_Howe", "2027-10-03"),  # 30-min gap
+    ],
+)
+def test_a_first_meeting_inside_a_dst_gap_does_not_shift_the_whole_series(
+    tmp_path, rrule, start, time, zone, cancelled
+):
+    cfg, meeting = _one_slot_config(
+        tmp_path,
+        f"""
 [[meetings.slots]]
 rrule = "{rrule}"
 start = {start}
 time = "{time}"
 timezone = "{zone}"
-""", f"cancelled = [{cancelled}]")
+""",
+        f"cancelled = [{cancelled}]",
+    )
     data = meeting_ics(cfg, meeting, NOW)
     a, b = dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2028, 1, 1, tzinfo=UTC)
     expected = [o.start_utc for o in occurrences(meeting, a, before=b)]
@@ -225,7 +254,9 @@ def test_two_slots_at_the_same_instant_are_one_event_in_the_calendar_as_in_the_s
     # 17:00 UTC and 17:00 London are the same instant in winter (one meeting), an hour apart in
     # summer (two); 23:30 UTC on Tuesday is 08:30 Wednesday in Tokyo: when the Tuesday is
     # cancelled, the Tokyo slot's meeting (its own date is not cancelled) still takes place
-    cfg, meeting = _one_slot_config(tmp_path, """
+    cfg, meeting = _one_slot_config(
+        tmp_path,
+        """
 [[meetings.slots]]
 rrule = "FREQ=WEEKLY;BYDAY=WE"
 start = 2026-01-07
@@ -249,7 +280,9 @@ rrule = "FREQ=MONTHLY;BYDAY=1WE"
 start = 2026-01-01
 time = "08:30"
 timezone = "Asia/Tokyo"
-""", "cancelled = [2026-03-03, 2026-01-14]")
+""",
+        "cancelled = [2026-03-03, 2026-01-14]",
+    )
     data = meeting_ics(cfg, meeting, NOW)
     a, b = dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2028, 1, 1, tzinfo=UTC)
     expected = [o.start_utc for o in occurrences(meeting, a, before=b)]
@@ -261,9 +294,11 @@ timezone = "Asia/Tokyo"
     assert ics_starts(data, a, b) == expected
 
 
-
 def test_names_and_links_with_commas_semicolons_and_newlines_are_escaped(tmp_path):
-    cfg = load_config(write_config(tmp_path, r"""
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            r"""
 [[meetings]]
 id = "m"
 name = "Build, Test; Release\\Deploy\nCall"
@@ -274,7 +309,9 @@ rrule = "FREQ=WEEKLY;BYDAY=WE"
 start = 2026-02-02
 time = "17:00"
 timezone = "Europe/Berlin"
-"""))
+""",
+        )
+    )
     meeting = cfg.meeting("m")
     name = "Build, Test; Release\\Deploy\nCall"
     assert meeting.name == name
@@ -285,12 +322,17 @@ timezone = "Europe/Berlin"
     assert r"LOCATION:https://zoom.example/j/1?pwd=a\,b\;c" in lines
     assert "URL:https://zoom.example/j/1?pwd=a,b;c" in lines  # a URI value is not escaped
     [event] = parse(data).walk("VEVENT")
-    assert str(event["SUMMARY"]) == name  # the escaped form above reads back as the name and str(event["LOCATION"]) == "https://zoom.example/j/1?pwd=a,b;c"
+    assert (
+        str(event["SUMMARY"]) == name
+    )  # the escaped form above reads back as the name and str(event["LOCATION"]) == "https://zoom.example/j/1?pwd=a,b;c"
 
 
 def test_a_call_link_with_a_line_break_does_not_break_the_feed(tmp_path):
     # e.g. a TOML multi-line string that ends with a newline
-    cfg = load_config(write_config(tmp_path, '''
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            '''
 [[meetings]]
 id = "m"
 name = "M"
@@ -301,15 +343,27 @@ call_link = """https://zoom.example/j/1
 rrule = "FREQ=WEEKLY;BYDAY=WE"
 start = 2026-02-02
 time = "17:00"
-'''))
+''',
+        )
+    )
     [event] = parse(meeting_ics(cfg, cfg.meeting("m"), NOW)).walk("VEVENT")
     assert str(event["LOCATION"]) == "https://zoom.example/j/1"
     assert str(event["URL"]) == "https://zoom.example/j/1"
     assert str(event["DESCRIPTION"]).startswith("Join: https://zoom.example/j/1")
 
 
-@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Africa/Casablanca",
-                                  "America/Sao_Paulo", "Europe/Dublin", "Pacific/Chatham"])
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "America/New_York",
+        "Europe/Berlin",
+        "Australia/Lord_Howe",
+        "Africa/Casablanca",
+        "America/Sao_Paulo",
+        "Europe/Dublin",
+        "Pacific/Chatham",
+    ],
+)
 def test_the_vtimezone_itself_gives_the_offsets_of_the_iana_zone(tmp_path, zone):
     """Calendar apps that do not know the TZID (or trust the file) use the VTIMEZONE: it must
     say what the IANA zone says, at every instant of the next two years (Morocco's Ramadan
@@ -317,13 +371,16 @@ def test_the_vtimezone_itself_gives_the_offsets_of_the_iana_zone(tmp_path, zone)
     that abolished DST, Dublin's negative DST)."""
     from zoneinfo import ZoneInfo
 
-    cfg, meeting = _one_slot_config(tmp_path, f"""
+    cfg, meeting = _one_slot_config(
+        tmp_path,
+        f"""
 [[meetings.slots]]
 rrule = "FREQ=WEEKLY"
 start = 2026-01-07
 time = "17:00"
 timezone = "{zone}"
-""")
+""",
+    )
     [vtz] = parse(meeting_ics(cfg, meeting, NOW)).walk("VTIMEZONE")
     assert str(vtz["TZID"]) == zone
     # RFC 5545 3.6.5: each onset (DTSTART, RDATEs) is a local time in TZOFFSETFROM
@@ -332,8 +389,7 @@ timezone = "{zone}"
         assert "RRULE" not in part  # not read here
         before, after = part["TZOFFSETFROM"].td, part["TZOFFSETTO"].td
         rdates = part.get("RDATE", [])
-        walls = [part["DTSTART"].dt] + [d.dt for r in (rdates if isinstance(rdates, list) else [rdates])
-                                        for d in r.dts]
+        walls = [part["DTSTART"].dt] + [d.dt for r in (rdates if isinstance(rdates, list) else [rdates]) for d in r.dts]
         onsets += [((w - before).replace(tzinfo=UTC), after) for w in walls]
     onsets.sort()
 

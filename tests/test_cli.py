@@ -20,20 +20,33 @@ REPO = Path(__file__).parent.parent
 FAKE_NOW = "2026-01-05T12:00:00Z"
 
 
-def chatbot(*args: str, config: Path | None = None, stdin: str | None = None, env: dict | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess:
+def chatbot(
+    *args: str, config: Path | None = None, stdin: str | None = None, env: dict | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "CHATBOT_FAKE_NOW": FAKE_NOW, **(env or {})}
     full_env.pop("CHATBOT_CONFIG", None)
     cmd = [sys.executable, "-m", "chatbot", *args]
     if config is not None:
         cmd += ["--config", str(config)]
-    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, env=full_env,
-                          cwd=REPO)
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO)
 
 
-@pytest.mark.parametrize("args", [[], ["run"], ["next"], ["agenda"], ["agenda", "add"], ["agenda", "list"],
-                                  ["agenda", "remove"], ["notes"], ["notes", "create"], ["remind"],
-                                  ["check-config"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["run"],
+        ["next"],
+        ["agenda"],
+        ["agenda", "add"],
+        ["agenda", "list"],
+        ["agenda", "remove"],
+        ["notes"],
+        ["notes", "create"],
+        ["remind"],
+        ["check-config"],
+    ],
+)
 def test_help_everywhere(args):
     r = chatbot(*args, "--help")
     assert r.returncode == 0, r.stderr
@@ -48,14 +61,20 @@ def test_check_config_ok_and_malformed(tmp_path):
     path = write_config(bad, BASE_CONFIG.replace('timezone = "UTC"', 'timezone = "Mars/Olympus"', 1))
     r = chatbot("check-config", config=path)
     assert r.returncode == 2
-    assert r.stderr.strip() == f"error: {path}: meetings[0].slots[0].timezone: unknown time zone 'Mars/Olympus' " \
-                               "(use an IANA name such as 'America/Los_Angeles')"
+    assert (
+        r.stderr.strip() == f"error: {path}: meetings[0].slots[0].timezone: unknown time zone 'Mars/Olympus' "
+        "(use an IANA name such as 'America/Los_Angeles')"
+    )
     assert "Traceback" not in r.stderr
 
 
 def test_check_config_lists_every_problem(tmp_path):
-    path = write_config(tmp_path, BASE_CONFIG.replace('timezone = "UTC"', 'timezone = "Mars/Olympus"', 1)
-                        .replace('reminders = ["24h", "15m"]', 'reminders = ["soon"]'))
+    path = write_config(
+        tmp_path,
+        BASE_CONFIG.replace('timezone = "UTC"', 'timezone = "Mars/Olympus"', 1).replace(
+            'reminders = ["24h", "15m"]', 'reminders = ["soon"]'
+        ),
+    )
     r = chatbot("check-config", config=path)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
@@ -65,29 +84,41 @@ def test_check_config_lists_every_problem(tmp_path):
 
 def test_check_config_explains_what_the_config_means(tmp_path):
     """Reminders and when they fire next, where they go, the notes store, Git, ping times."""
-    text = BASE_CONFIG + """
+    text = (
+        BASE_CONFIG
+        + """
 [meetings.git]
 enabled = true
 push = true
 pull = true
 """
+    )
     r = chatbot("check-config", config=write_config(tmp_path, text))  # now: Mon 2026-01-05 12:00 UTC
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "reminders: 1 d, 15 min before each meeting; next: the 1 d one at Tue 2026-01-06 17:00 UTC" in out
-    assert "reminders go to: the console; Slack channel C1; Zulip stream #conda, topic " \
-           "'Conda Ecosystem Meeting 2026-01-07'" in out
+    assert (
+        "reminders go to: the console; Slack channel C1; Zulip stream #conda, topic "
+        "'Conda Ecosystem Meeting 2026-01-07'" in out
+    )
     assert "owners pinged by direct message 2 d before each meeting, next at Mon 2026-01-05 17:00 UTC" in out
-    assert f"notes store: Markdown files in {tmp_path / 'notes'}, named %Y%m%d-eco.md " \
-           "(next: 20260107-eco.md, not created yet)" in out
+    assert (
+        f"notes store: Markdown files in {tmp_path / 'notes'}, named %Y%m%d-eco.md "
+        "(next: 20260107-eco.md, not created yet)" in out
+    )
     assert "Git: pull --rebase before each edit, commit each change, push to origin, the checked-out branch" in out
     assert f"ledger of sent reminders: {tmp_path / 'state' / 'chatbot.sqlite3'}" in out
 
 
 def test_config_from_environment_variable(tmp_path):
     path = write_config(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "chatbot", "check-config"], capture_output=True, text=True,
-                       cwd=REPO, env={**os.environ, "CHATBOT_CONFIG": str(path), "CHATBOT_FAKE_NOW": FAKE_NOW})
+    r = subprocess.run(
+        [sys.executable, "-m", "chatbot", "check-config"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "CHATBOT_CONFIG": str(path), "CHATBOT_FAKE_NOW": FAKE_NOW},
+    )
     assert r.returncode == 0 and str(path) in r.stdout
 
 
@@ -108,7 +139,10 @@ def test_next_lists_several(tmp_path):
     r = chatbot("next", "-n", "3", config=write_config(tmp_path))
     assert r.returncode == 0
     assert [ln.split(" — ")[1] for ln in r.stdout.splitlines() if " — " in ln] == [
-        "Wed 2026-01-07 17:00 UTC", "Wed 2026-01-14 14:00 UTC", "Wed 2026-01-21 17:00 UTC"]
+        "Wed 2026-01-07 17:00 UTC",
+        "Wed 2026-01-14 14:00 UTC",
+        "Wed 2026-01-21 17:00 UTC",
+    ]
 
 
 def test_next_count_must_be_positive_and_meeting_defaults_to_all(tmp_path):
@@ -124,8 +158,10 @@ def test_next_count_must_be_positive_and_meeting_defaults_to_all(tmp_path):
 def test_unknown_backend_in_environment_is_a_clear_error(tmp_path):
     r = chatbot("run", config=write_config(tmp_path), stdin="", env={"CHATBOT_BACKEND": "teams"})
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines()[-1] == \
-        "error: CHATBOT_BACKEND: unknown backend 'teams'; choose one of console, slack, zulip"
+    assert (
+        r.stderr.strip().splitlines()[-1]
+        == "error: CHATBOT_BACKEND: unknown backend 'teams'; choose one of console, slack, zulip"
+    )
     assert "Traceback" not in r.stderr
 
 
@@ -144,7 +180,9 @@ def test_notes_create(tmp_path):
     r = chatbot("notes", "create", config=cfg)
     assert r.stdout.startswith("already exists: ")
     r = chatbot("notes", "create", "--date", "2026-01-14", config=cfg)
-    assert (tmp_path / "notes" / "20260114-eco.md").read_text().startswith("---\ntags: [meeting-notes]\n---\n# 2026-01-14")
+    assert (
+        (tmp_path / "notes" / "20260114-eco.md").read_text().startswith("---\ntags: [meeting-notes]\n---\n# 2026-01-14")
+    )
     r = chatbot("notes", "create", "--date", "2026-01-15", config=cfg)
     assert r.returncode == 1 and "no meeting on 2026-01-15" in r.stderr
 
@@ -173,8 +211,9 @@ def test_remind_due_posts_only_what_is_due_and_not_yet_sent(tmp_path):
     early = chatbot("remind", "--due", config=cfg, env={"CHATBOT_FAKE_NOW": "2026-01-06T16:50:00Z"})
     assert early.returncode == 0, early.stderr
     assert early.stdout == "" and "nothing due" in early.stderr
-    runs = [chatbot("remind", "--due", config=cfg, env={"CHATBOT_FAKE_NOW": f"2026-01-06T17:0{m}:00Z"})
-            for m in (1, 4, 7)]
+    runs = [
+        chatbot("remind", "--due", config=cfg, env={"CHATBOT_FAKE_NOW": f"2026-01-06T17:0{m}:00Z"}) for m in (1, 4, 7)
+    ]
     assert [r.returncode for r in runs] == [0, 0, 0], [r.stderr for r in runs]
     posted = "".join(r.stdout for r in runs)
     assert posted.count("[eco] *Conda Ecosystem Meeting* starts in ") == 1, posted
@@ -192,8 +231,7 @@ def test_remind_due_posts_only_what_is_due_and_not_yet_sent(tmp_path):
 
 def test_console_run_reads_commands_and_exits_at_end_of_input(tmp_path):
     cfg = write_config(tmp_path)
-    r = chatbot("run", "--as", "JRG", config=cfg,
-                stdin="/agenda add Console item\n/agenda list\n/next\n/bogus\n")
+    r = chatbot("run", "--as", "JRG", config=cfg, stdin="/agenda add Console item\n/agenda list\n/next\n/bogus\n")
     assert r.returncode == 0, r.stderr
     assert "as item 1: JRG: Console item" in r.stdout
     assert "1. JRG: Console item" in r.stdout
@@ -205,8 +243,10 @@ def test_readme_default_run_works_from_a_checkout(tmp_path):
     """The README's first command: `chatbot run` on the example config (its notes dir is redirected)."""
     text = (REPO / "config" / "chatbot.toml").read_text()
     text = text.replace('directory = "../notes"', f'directory = "{tmp_path / "notes"}"')
-    text = text.replace('template = "templates/conda-ecosystem.md"',
-                        f'template = "{REPO / "config" / "templates" / "conda-ecosystem.md"}"')
+    text = text.replace(
+        'template = "templates/conda-ecosystem.md"',
+        f'template = "{REPO / "config" / "templates" / "conda-ecosystem.md"}"',
+    )
     cfg = tmp_path / "chatbot.toml"
     cfg.write_text(text)
     r = chatbot("run", config=cfg, stdin="/agenda add From the README\n/agenda list\n")
@@ -232,8 +272,9 @@ def test_fifty_concurrent_processes_all_land_exactly_once(tmp_path):
     assert notes.text.count("## ") == 6 and notes.metadata == {"tags": ["meeting-notes"]}
 
 
-@pytest.mark.parametrize("args", [["agenda", "list"], ["agenda", "add", "x", "--as", "JRG"], ["next"],
-                                  ["notes", "create"], ["actions"]])
+@pytest.mark.parametrize(
+    "args", [["agenda", "list"], ["agenda", "add", "x", "--as", "JRG"], ["next"], ["notes", "create"], ["actions"]]
+)
 def test_unknown_meeting_is_a_usage_error_everywhere(tmp_path, args):
     r = chatbot(*args, "--meeting", "nope", config=write_config(tmp_path))
     assert r.returncode == 2, (r.returncode, r.stderr)
@@ -249,7 +290,7 @@ def test_a_refused_command_is_said_once(tmp_path):
 
 def _readme_quick_start_commands() -> list[str]:
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Quick start"):text.index("\n## ", text.index("## Quick start") + 1)]
+    section = text[text.index("## Quick start") : text.index("\n## ", text.index("## Quick start") + 1)]
     return [block.strip() for block in re.findall(r"```sh\n(.*?)```", section, re.S)]
 
 
@@ -280,11 +321,21 @@ def test_run_serves_the_status_pages_and_keeps_its_ledger_where_the_environment_
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "CHATBOT_FAKE_NOW": FAKE_NOW, "CHATBOT_WEB": f"127.0.0.1:{port}",
-           "CHATBOT_STATE_DIR": str(tmp_path / "ledger")}
-    proc = subprocess.Popen([sys.executable, "-m", "chatbot", "run", "--stay", "--config", str(cfg)], cwd=REPO,
-                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    env = {
+        **os.environ,
+        "CHATBOT_FAKE_NOW": FAKE_NOW,
+        "CHATBOT_WEB": f"127.0.0.1:{port}",
+        "CHATBOT_STATE_DIR": str(tmp_path / "ledger"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatbot", "run", "--stay", "--config", str(cfg)],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -13,11 +13,13 @@ from chatbot.schedule import next_occurrence
 
 from conftest import BASE_CONFIG, FixedClock, write_config
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ATT = "## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n| Jannis | JL | jezdez |\n\n"
-HELD = (f"# 2026-01-14\n{ATT}## From previous meetings\n\n- [ ] ...\n\n## New agenda items\n\n"
-        "- [x] JRG: Release plans\n    - JRG: will tag 26.1 on Friday\n"
-        "- [ ] JL: CI costs\n- [ ] ADM: Budget\n    - discussed, no decision\n")
+HELD = (
+    f"# 2026-01-14\n{ATT}## From previous meetings\n\n- [ ] ...\n\n## New agenda items\n\n"
+    "- [x] JRG: Release plans\n    - JRG: will tag 26.1 on Friday\n"
+    "- [ ] JL: CI costs\n- [ ] ADM: Budget\n    - discussed, no decision\n"
+)
 
 
 def make_bot(tmp_path) -> Bot:
@@ -53,6 +55,7 @@ def test_a_topic_ticked_later_under_other_words_is_no_longer_deferred(tmp_path):
     # the next notes, written ahead by hand, tick it under other words
     (tmp_path / "notes" / "20260121-eco.md").write_text(
         f"# 2026-01-21\n{ATT}## From previous meetings\n\n- [ ] ...\n\n## New agenda items\n\n"
-        "- [x] JL: the costs of CI\n")
+        "- [x] JL: the costs of CI\n"
+    )
     listing = render_plain(bot.handle("agenda list", Sender("cli", initials="JRG")))
     assert "Deferred from earlier meetings" not in listing

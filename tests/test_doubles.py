@@ -26,7 +26,7 @@ from conftest import BASE_CONFIG, FixedClock, write_config
 from test_gitsync import repos  # noqa: F401 (a fixture)
 from test_reliability import REMINDER_CONFIG, Bot_, bots  # noqa: F401 (a fixture)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 # ---------------------------------------------------------------------------------------
@@ -38,7 +38,7 @@ def _damage_pages(path: Path) -> None:
     data = bytearray(path.read_bytes())
     page = int.from_bytes(data[16:18], "big") or 65536
     for off in range(page, len(data), page):
-        data[off:off + 64] = b"\xff" * 64
+        data[off : off + 64] = b"\xff" * 64
     path.write_bytes(bytes(data))
 
 
@@ -101,8 +101,10 @@ def test_a_healthy_ledger_is_kept(tmp_path):
 # ---------------------------------------------------------------------------------------
 # 7. Owners pinged once: the summary mentions only those their own ping did not reach
 
-PAST_NOTES = ("# Conda Ecosystem Meeting 2026-01-07\n\n## Attendees\n\n- JRG: Jaime (@jaimergp)\n"
-              "- JL: Jannis (@jezdez)\n\n## Discussion\n\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n")
+PAST_NOTES = (
+    "# Conda Ecosystem Meeting 2026-01-07\n\n## Attendees\n\n- JRG: Jaime (@jaimergp)\n"
+    "- JL: Jannis (@jezdez)\n\n## Discussion\n\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n"
+)
 
 
 @pytest.mark.slow
@@ -111,16 +113,23 @@ def test_the_summary_mentions_only_owners_whose_dm_failed(tmp_path):
     from test_slack import APP_TOKEN, BOT_TOKEN, BotProcess, _config, _env
 
     # U0JANNIS is not a user of this workspace: conversations.open answers user_not_found
-    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
-                   users={"U0JAIME": {"name": "jaime"}}) as fake:
+    with FakeSlack(
+        BOT_TOKEN,
+        APP_TOKEN,
+        channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+        users={"U0JAIME": {"name": "jaime"}},
+    ) as fake:
         config = _config(tmp_path, api_url=fake.api_url)
         (tmp_path / "notes").mkdir()
         (tmp_path / "notes" / "20260107-conda-ecosystem.md").write_text(PAST_NOTES, encoding="utf-8")
         # the pings for the 2026-01-14 14:00 UTC meeting fall due two days before
         bot = BotProcess(tmp_path, config, _env(CHATBOT_FAKE_NOW="2026-01-12T13:59:58Z"))
         try:
-            summary = fake.wait_for(lambda: [m for m in fake.messages("C0CONDAECO")
-                                             if "Open action items" in m["text"]], timeout=30, what="the summary")
+            summary = fake.wait_for(
+                lambda: [m for m in fake.messages("C0CONDAECO") if "Open action items" in m["text"]],
+                timeout=30,
+                what="the summary",
+            )
             dms = [m for m in fake.messages() if m["channel"].startswith("D")]
             assert [m["channel"] for m in dms] == ["D0JAIME"] and "<@U0JAIME>" in dms[0]["text"]
             text = summary[0]["text"]
@@ -146,25 +155,32 @@ class _Posts:
 
     def notify(self, meeting, person, message):
         from chatbot.backends.base import BackendError
+
         if person.initials in self.fail:
             raise BackendError("refused")
         self.dms.append(person.initials)
 
 
-@pytest.mark.parametrize("setting, mentioned", [(None, {"JL"}), ("unreached", {"JL"}), ("all", {"JL", "JRG"}),
-                                                ("none", set())])
+@pytest.mark.parametrize(
+    "setting, mentioned", [(None, {"JL"}), ("unreached", {"JL"}), ("all", {"JL", "JRG"}), ("none", set())]
+)
 def test_summary_mentions_setting(tmp_path, setting, mentioned):
     from chatbot.messages import Mention
     from chatbot.runner import Reminders
 
-    text = BASE_CONFIG.replace("[meetings.destinations]", (f'[meetings.actions]\nsummary_mentions = "{setting}"\n\n'
-                                                            if setting else "") + "[meetings.destinations]")
+    text = BASE_CONFIG.replace(
+        "[meetings.destinations]",
+        (f'[meetings.actions]\nsummary_mentions = "{setting}"\n\n' if setting else "") + "[meetings.destinations]",
+    )
     config = load_config(write_config(tmp_path, text))
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "20260107-eco.md").write_text(PAST_NOTES, encoding="utf-8")
     backend = _Posts(fail={"JL"})
-    rem = Reminders(Bot(config, FixedClock(dt.datetime(2026, 1, 12, 14, 1, tzinfo=UTC))), backend,
-                    Ledger(tmp_path / "state.sqlite3"))
+    rem = Reminders(
+        Bot(config, FixedClock(dt.datetime(2026, 1, 12, 14, 1, tzinfo=UTC))),
+        backend,
+        Ledger(tmp_path / "state.sqlite3"),
+    )
     rem.fire_pings("eco")
     assert backend.dms == ["JRG"]
     (summary,) = backend.summaries
@@ -180,12 +196,14 @@ def test_summary_mentions_setting(tmp_path, setting, mentioned):
 def _merge_conflict(repo: Path, notes: Path, git) -> None:
     ident = ("-c", "user.name=Someone", "-c", "user.email=someone@example.org")
     git(repo, "checkout", "--quiet", "-b", "theirs")
-    notes.write_text(notes.read_text(encoding="utf-8").replace("First item", "First item, as they wrote it"),
-                     encoding="utf-8")
+    notes.write_text(
+        notes.read_text(encoding="utf-8").replace("First item", "First item, as they wrote it"), encoding="utf-8"
+    )
     git(repo, *ident, "commit", "--quiet", "-am", "theirs")
     git(repo, "checkout", "--quiet", "main")
-    notes.write_text(notes.read_text(encoding="utf-8").replace("First item", "First item, as we wrote it"),
-                     encoding="utf-8")
+    notes.write_text(
+        notes.read_text(encoding="utf-8").replace("First item", "First item, as we wrote it"), encoding="utf-8"
+    )
     git(repo, *ident, "commit", "--quiet", "-am", "ours")
     proc = subprocess.run(["git", *ident, "merge", "theirs"], cwd=repo, capture_output=True, text=True)
     assert proc.returncode != 0 and "CONFLICT" in proc.stdout
@@ -204,8 +222,11 @@ def test_a_notes_file_with_an_unresolved_merge_conflict_is_not_edited(tmp_path, 
     if resolved_in_file:
         # the person fixed the text but has not told Git (no `git add`): still unmerged
         text = notes.read_text(encoding="utf-8")
-        kept = [ln for ln in text.splitlines(keepends=True)
-                if not ln.startswith(("<<<<<<<", "=======", ">>>>>>>")) and "as they wrote it" not in ln]
+        kept = [
+            ln
+            for ln in text.splitlines(keepends=True)
+            if not ln.startswith(("<<<<<<<", "=======", ">>>>>>>")) and "as they wrote it" not in ln
+        ]
         notes.write_text("".join(kept), encoding="utf-8")
     before = notes.read_bytes()
     msg = bot.handle("agenda add Second item", slack_sender(bot.config, "U1"))
@@ -230,8 +251,10 @@ def test_conflict_markers_are_refused_without_git_but_a_setext_heading_is_not_on
     bot = Bot(load_config(cfg), FixedClock(dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)))
     (tmp_path / "notes").mkdir()
     notes = tmp_path / "notes" / "20260107-eco.md"
-    conflicted = ("# Meeting\n\n## New agenda items\n\n<<<<<<< HEAD\n- [ ] JRG: ours\n=======\n"
-                  "- [ ] JL: theirs\n>>>>>>> hackmd-sync\n")
+    conflicted = (
+        "# Meeting\n\n## New agenda items\n\n<<<<<<< HEAD\n- [ ] JRG: ours\n=======\n"
+        "- [ ] JL: theirs\n>>>>>>> hackmd-sync\n"
+    )
     notes.write_text(conflicted, encoding="utf-8")
     msg = bot.handle("agenda add Third", slack_sender(bot.config, "U1"))
     assert not msg.ok and "unresolved merge conflict" in render_plain(msg) and "line 5" in render_plain(msg)
@@ -256,8 +279,12 @@ def test_a_redelivered_socket_mode_envelope_acts_once_even_after_kill_9(tmp_path
     from fakes.slack import FakeSlack
     from test_slack import APP_TOKEN, BOT_TOKEN, BotProcess, _config, _env
 
-    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
-                   users={"U0JAIME": {"name": "jaime"}}) as fake:
+    with FakeSlack(
+        BOT_TOKEN,
+        APP_TOKEN,
+        channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+        users={"U0JAIME": {"name": "jaime"}},
+    ) as fake:
         config = _config(tmp_path, api_url=fake.api_url)
         bot = BotProcess(tmp_path, config, _env())
         try:
@@ -294,8 +321,12 @@ def test_an_http_retry_and_a_byte_identical_replay_act_once(tmp_path):
     from fakes.slack import FakeSlack, post_raw, signed_request
     from test_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, BotProcess, _config, _env, _free_port
 
-    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
-                   users={"U0JAIME": {"name": "jaime"}}) as fake:
+    with FakeSlack(
+        BOT_TOKEN,
+        APP_TOKEN,
+        channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+        users={"U0JAIME": {"name": "jaime"}},
+    ) as fake:
         port = _free_port()
         config = _config(tmp_path, mode="http", api_url=fake.api_url, port=port)
         bot = BotProcess(tmp_path, config, _env(SLACK_APP_TOKEN=None, SLACK_SIGNING_SECRET=SIGNING_SECRET))
@@ -307,8 +338,9 @@ def test_an_http_retry_and_a_byte_identical_replay_act_once(tmp_path):
             assert post_raw(url, body, headers)[0] == 200
             assert "item 1" in fake.wait_response(form["response_url"])["text"]
             # Slack's retry: the same body, signed anew, with X-Slack-Retry-Num
-            retry_body, retry_headers = signed_request(SIGNING_SECRET, form, timestamp=int(time.time()) + 1,
-                                                       retry_num=1)
+            retry_body, retry_headers = signed_request(
+                SIGNING_SECRET, form, timestamp=int(time.time()) + 1, retry_num=1
+            )
             assert retry_body == body
             assert post_raw(url, retry_body, retry_headers)[0] == 200
             assert post_raw(url, body, headers)[0] == 200  # someone replays the captured request
@@ -366,8 +398,12 @@ def test_slack_reminder_is_posted_once_across_kill_9_around_the_post(tmp_path, c
     from fakes.slack import FakeSlack
     from test_slack import APP_TOKEN, BOT_TOKEN, REMINDER_NOW, BotProcess, _config, _env
 
-    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
-                   users={"U0JAIME": {"name": "jaime"}}) as fake:
+    with FakeSlack(
+        BOT_TOKEN,
+        APP_TOKEN,
+        channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+        users={"U0JAIME": {"name": "jaime"}},
+    ) as fake:
         config = _config(tmp_path, api_url=fake.api_url)
         bot = BotProcess(tmp_path, config, _env(CHATBOT_FAKE_NOW=REMINDER_NOW))
         fake.on_next("chat.postMessage", lambda rec: os.kill(bot.proc.pid, signal.SIGKILL), when=crash)
@@ -379,8 +415,11 @@ def test_slack_reminder_is_posted_once_across_kill_9_around_the_post(tmp_path, c
         again = BotProcess(tmp_path, config, _env(CHATBOT_FAKE_NOW="2026-01-07T16:45:40Z"))
         try:
             if crash == "after":
-                again.wait_log(r"the 0:15:00 reminder for conda-ecosystem .* was posted before the bot stopped "
-                               r"\(found on the platform", timeout=30)
+                again.wait_log(
+                    r"the 0:15:00 reminder for conda-ecosystem .* was posted before the bot stopped "
+                    r"\(found on the platform",
+                    timeout=30,
+                )
             else:
                 again.wait_log(r"found no post on the platform; posting it", timeout=30)
                 again.wait_log(r"sent the 0:15:00 reminder", timeout=30)
@@ -389,8 +428,10 @@ def test_slack_reminder_is_posted_once_across_kill_9_around_the_post(tmp_path, c
             assert history and history[0].params["channel"] == "C0CONDAECO"
             (msg,) = fake.messages("C0CONDAECO")
             assert msg["text"].startswith("*Conda Ecosystem Meeting* starts in 15 min")
-            assert msg["metadata"]["event_payload"]["key"] == \
-                "reminder:slack:conda-ecosystem:2026-01-07T17:00:00+00:00:900:"
+            assert (
+                msg["metadata"]["event_payload"]["key"]
+                == "reminder:slack:conda-ecosystem:2026-01-07T17:00:00+00:00:900:"
+            )
         finally:
             again.stop()
         # and now it is confirmed: a third start neither asks nor posts
@@ -440,15 +481,24 @@ def test_zulip_reminder_is_posted_once_across_kill_9_around_the_post(tmp_path, c
         again = ZulipBot(fake, tmp_path, ZULIP_CONFIG, "2026-01-07T16:45:40Z", None, [])
         procs.append(again)
         if crash == "after":
-            _wait_output(again, r"the 0:15:00 reminder for eco .* was posted before the bot stopped \(found on the "
-                                r"platform")
+            _wait_output(
+                again,
+                r"the 0:15:00 reminder for eco .* was posted before the bot stopped \(found on the "
+                r"platform",
+            )
         else:
             _wait_output(again, r"found no post on the platform; posting it")
         _wait_output(again, r"chatbot ready")
-        lookups = [r for r in fake.requests_to("GET", "messages") if any(
-            t.get("operator") == "topic" for t in r.params.get("narrow") or [] if isinstance(t, dict))]
+        lookups = [
+            r
+            for r in fake.requests_to("GET", "messages")
+            if any(t.get("operator") == "topic" for t in r.params.get("narrow") or [] if isinstance(t, dict))
+        ]
         assert lookups and {t["operator"]: t["operand"] for t in lookups[0].params["narrow"]} == {
-            "channel": "conda", "topic": "ecosystem meeting 2026-01-07", "sender": fake.bot.email}
+            "channel": "conda",
+            "topic": "ecosystem meeting 2026-01-07",
+            "sender": fake.bot.email,
+        }
         (reminder,) = fake.sent_messages()
         assert reminder["content"].startswith("**Conda Ecosystem Meeting** starts in 15 min")
         assert reminder["subject"] == "ecosystem meeting 2026-01-07"
@@ -483,8 +533,10 @@ def test_a_refused_app_token_stops_socket_mode_with_its_name_and_exit_status_3(t
             bot.stop()
         out = bot.output()
         error = "invalid_auth" if how == "revoked" else "link_disabled"
-        assert f"ERROR chatbot.backends.base: SLACK_APP_TOKEN was refused by Slack ({error}) on apps.connections.open" \
+        assert (
+            f"ERROR chatbot.backends.base: SLACK_APP_TOKEN was refused by Slack ({error}) on apps.connections.open"
             in out
+        )
         assert out.rstrip().splitlines()[-1].startswith(f"error: SLACK_APP_TOKEN was refused by Slack ({error})")
         assert len(fake.calls("apps.connections.open")) - opened <= 2  # not hammered
         assert_no_secrets(out)
@@ -496,8 +548,16 @@ def test_a_revoked_bot_token_in_http_mode_is_named_and_healthz_says_so(tmp_path)
     import urllib.request
 
     from fakes.slack import FakeSlack, signed_post
-    from test_slack import (APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, BotProcess, _config, _env, _free_port,
-                            assert_no_secrets)
+    from test_slack import (
+        APP_TOKEN,
+        BOT_TOKEN,
+        SIGNING_SECRET,
+        BotProcess,
+        _config,
+        _env,
+        _free_port,
+        assert_no_secrets,
+    )
 
     def healthz(port: int) -> tuple[int, str]:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -507,8 +567,12 @@ def test_a_revoked_bot_token_in_http_mode_is_named_and_healthz_says_so(tmp_path)
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
 
-    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
-                   users={"U0JAIME": {"name": "jaime"}}) as fake:
+    with FakeSlack(
+        BOT_TOKEN,
+        APP_TOKEN,
+        channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+        users={"U0JAIME": {"name": "jaime"}},
+    ) as fake:
         port = _free_port()
         config = _config(tmp_path, mode="http", api_url=fake.api_url, port=port)
         bot = BotProcess(tmp_path, config, _env(SLACK_APP_TOKEN=None, SLACK_SIGNING_SECRET=SIGNING_SECRET))
@@ -522,8 +586,9 @@ def test_a_revoked_bot_token_in_http_mode_is_named_and_healthz_says_so(tmp_path)
             # the answer needs no token (response_url); the public note does, and is refused
             assert "item 1" in fake.wait_response(first["response_url"])["text"]
             fake.wait_for(lambda: fake.calls("chat.postMessage"), what="the refused channel note")
-            status, body = fake.wait_for(lambda: (lambda h: h if h[0] == 503 else None)(healthz(port)),
-                                         what="/healthz to report the token")
+            status, body = fake.wait_for(
+                lambda: (lambda h: h if h[0] == 503 else None)(healthz(port)), what="/healthz to report the token"
+            )
             assert body.startswith("unhealthy\n") and "SLACK_BOT_TOKEN was refused by Slack (token_revoked)" in body
             second = fake.slash_command_payload("/agenda", "add Still answered", user_id="U0JAIME")
             assert signed_post(url, SIGNING_SECRET, second)[0] == 200
@@ -546,8 +611,9 @@ def test_a_revoked_bot_token_in_socket_mode_stops_the_bot_with_exit_status_3(tmp
     with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"}) as fake:
         # revoked once the bot is running (auth.test passed), before the reminder falls due
         fake.on_next("apps.connections.open", lambda rec: fake.revoke("bot", error="account_inactive"))
-        bot = BotProcess(tmp_path, _config(tmp_path, api_url=fake.api_url),
-                         _env(CHATBOT_FAKE_NOW="2026-01-07T16:44:52Z"))  # the reminder is due in 8 s
+        bot = BotProcess(
+            tmp_path, _config(tmp_path, api_url=fake.api_url), _env(CHATBOT_FAKE_NOW="2026-01-07T16:44:52Z")
+        )  # the reminder is due in 8 s
         try:
             assert bot.proc.wait(timeout=40) == 3
         finally:
@@ -607,8 +673,7 @@ def test_zulip_finds_a_ping_sent_before_a_crash_in_the_direct_messages(tmp_path,
         backend.notify(eco, jaime, ping)
         assert backend.find_sent(eco, "k", since, data, jaime) is True
         narrow = fake.requests_to("GET", "messages")[-1].params["narrow"]
-        assert {t["operator"]: t["operand"] for t in narrow} == {"dm": ["jaime@example.org"],
-                                                                 "sender": fake.bot.email}
+        assert {t["operator"]: t["operand"] for t in narrow} == {"dm": ["jaime@example.org"], "sender": fake.bot.email}
 
 
 def test_unconfirmed_intents_are_forgotten_after_a_week(tmp_path):

@@ -43,13 +43,20 @@ def client(gh, sleeps):
     return GitHubClient(gh.token, REPO, base_url=gh.url, sleep=sleeps, seconds_between_writes=None)
 
 
-BODY = pr_body("https://hackmd.io/@conda/abc", "abcDEF123", "meetings/archive/20260107-conda-ecosystem.md",
-               intro="Notes of the meeting on 2026-01-07.")
+BODY = pr_body(
+    "https://hackmd.io/@conda/abc",
+    "abcDEF123",
+    "meetings/archive/20260107-conda-ecosystem.md",
+    intro="Notes of the meeting on 2026-01-07.",
+)
 
 
 def test_body_fields_round_trip():
-    assert pr_fields(BODY) == {"HACKMDURL": "https://hackmd.io/@conda/abc", "HACKMDID": "abcDEF123",
-                               "DOCPATH": "meetings/archive/20260107-conda-ecosystem.md"}
+    assert pr_fields(BODY) == {
+        "HACKMDURL": "https://hackmd.io/@conda/abc",
+        "HACKMDID": "abcDEF123",
+        "DOCPATH": "meetings/archive/20260107-conda-ecosystem.md",
+    }
     assert hackmd_id_from_body("text\r\nHACKMDID=xyz\r\nmore") == "xyz"
     assert hackmd_id_from_body("no id here") is None
     assert hackmd_id_from_body(None) is None
@@ -190,8 +197,9 @@ def test_whoami(gh, client):
 
 
 def test_unreachable_github_is_a_clear_error(sleeps):
-    c = GitHubClient("ghp_x0123456789", REPO, base_url="http://127.0.0.1:9", sleep=sleeps, timeout=2,
-                     seconds_between_writes=None)
+    c = GitHubClient(
+        "ghp_x0123456789", REPO, base_url="http://127.0.0.1:9", sleep=sleeps, timeout=2, seconds_between_writes=None
+    )
     with pytest.raises(GitHubError) as exc:
         c.find_open_pr(BRANCH)
     assert "could not be reached" in str(exc.value)

@@ -150,7 +150,10 @@ def test_commits_each_change_with_author_and_committer_and_pushes(tmp_path, repo
     assert remote_text == (repo / NOTES / "20260107-eco.md").read_text().rstrip("\n")
     assert "JL: CI budget" in remote_text and "Release plans" not in remote_text
     assert git(remote, "ls-tree", "-r", "--name-only", "main").splitlines() == [
-        ".gitignore", f"{NOTES}/20260107-eco.md", f"{NOTES}/README.md"]
+        ".gitignore",
+        f"{NOTES}/20260107-eco.md",
+        f"{NOTES}/README.md",
+    ]
     assert git(repo, "status", "--porcelain") == ""
 
 
@@ -214,8 +217,9 @@ def test_pull_before_edit_sees_human_changes(tmp_path, repos):
     say(bot, "agenda add First item")
     git(human, "pull", "--quiet", "--rebase", "origin", "main")
     notes = human / NOTES / "20260107-eco.md"
-    notes.write_text(notes.read_text().replace("- [ ] JRG: First item\n",
-                                               "- [ ] JRG: First item\n- [ ] JL: Merged from a PR\n"))
+    notes.write_text(
+        notes.read_text().replace("- [ ] JRG: First item\n", "- [ ] JRG: First item\n- [ ] JL: Merged from a PR\n")
+    )
     git(human, "commit", "--quiet", "-am", "Merge notes PR")
     git(human, "push", "--quiet", "origin", "HEAD:main")
 
@@ -269,16 +273,35 @@ def test_cli_commits_through_the_hook(tmp_path, repos):
     remote, human, repo = repos
     make_bot(tmp_path, repo / NOTES, PUSH)
     env = dict(os.environ, CHATBOT_FAKE_NOW="2026-01-05T12:00:00Z")
-    proc = subprocess.run([sys.executable, "-m", "chatbot", "agenda", "add", "--as", "JL", "-c",
-                           str(tmp_path / "cfg" / "chatbot.toml"), "From", "the", "CLI"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chatbot",
+            "agenda",
+            "add",
+            "--as",
+            "JL",
+            "-c",
+            str(tmp_path / "cfg" / "chatbot.toml"),
+            "From",
+            "the",
+            "CLI",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert remote_log(remote, "%s|%an")[0] == "agenda: add 'From the CLI' for 2026-01-07 (JL)|Jannis Leidel"
 
 
 def test_scrub_hides_credentials():
-    assert scrub("fatal: unable to access 'https://x-access-token:ghp_abc@github.com/o/r.git/'") == \
-        "fatal: unable to access 'https://***@github.com/o/r.git/'"
+    assert (
+        scrub("fatal: unable to access 'https://x-access-token:ghp_abc@github.com/o/r.git/'")
+        == "fatal: unable to access 'https://***@github.com/o/r.git/'"
+    )
 
 
 def test_a_config_reload_that_turns_git_on_or_moves_the_notes_is_followed(tmp_path, repos):
@@ -317,8 +340,9 @@ def test_a_push_the_remote_refuses_by_hook_is_not_retried_and_says_why(tmp_path,
     remote, human, repo = repos
     attempts = tmp_path / "attempts"
     hook = remote / "hooks" / "pre-receive"
-    hook.write_text(f"#!/bin/sh\necho x >> '{attempts}'\n"
-                    "echo 'main is protected: open a pull request instead' >&2\nexit 1\n")
+    hook.write_text(
+        f"#!/bin/sh\necho x >> '{attempts}'\necho 'main is protected: open a pull request instead' >&2\nexit 1\n"
+    )
     hook.chmod(0o755)
     bot = make_bot(tmp_path, repo / NOTES, PUSH + "retries = 3\n")
     out = say(bot, "agenda add Hooked")
@@ -412,8 +436,9 @@ def test_cli_exits_non_zero_with_the_reason_when_git_refuses_the_push(tmp_path, 
     cfg = str(tmp_path / "cfg" / "chatbot.toml")
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "chatbot", *args, "-c", cfg], env=env, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "chatbot", *args, "-c", cfg], env=env, capture_output=True, text=True, timeout=60
+        )
 
     proc = cli("agenda", "add", "--as", "JL", "Refused", "push")
     assert proc.returncode == 1, (proc.stdout, proc.stderr)

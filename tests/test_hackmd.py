@@ -64,7 +64,7 @@ def add_item(line: str):
         start = lines.index("## Agenda")
         end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("## "))
         last = max((i for i in range(start, end) if lines[i].startswith("- ")), default=start + 1)
-        return "\n".join(lines[: last + 1] + [line] + lines[last + 1:])
+        return "\n".join(lines[: last + 1] + [line] + lines[last + 1 :])
 
     return edit
 
@@ -281,8 +281,9 @@ def test_an_overwritten_edit_is_applied_again(hm, client):
 def test_a_human_change_to_the_bots_line_stands(hm, client):
     note = hm.add_note(NOTES, team_path=hm.team)
     path = f"/v1/notes/{note.id}"
-    hm.before_next("GET", lambda: hm.human_edit(note.id, lambda t: t.replace(BOT_LINE, BOT_LINE + " (fixed)")),
-                   path=path, skip=2)
+    hm.before_next(
+        "GET", lambda: hm.human_edit(note.id, lambda t: t.replace(BOT_LINE, BOT_LINE + " (fixed)")), path=path, skip=2
+    )
     result = apply_edit(client, note.id, add_item(BOT_LINE))
     assert result == hm.content(note.id)
     assert result.count("JRG: Bot item") == 1 and BOT_LINE + " (fixed)" in result
@@ -292,8 +293,12 @@ def test_edit_that_cannot_land_says_so_and_keeps_everything(hm, client):
     note = hm.add_note(NOTES, team_path=hm.team)
     path = f"/v1/notes/{note.id}"
     for n in range(10):  # someone types before every check the bot makes before writing
-        hm.before_next("GET", lambda n=n: hm.human_edit(note.id, human_types(f"{HUMAN_LINE} {n}")), path=path,
-                       skip=1 if n == 0 else 0)
+        hm.before_next(
+            "GET",
+            lambda n=n: hm.human_edit(note.id, human_types(f"{HUMAN_LINE} {n}")),
+            path=path,
+            skip=1 if n == 0 else 0,
+        )
     with pytest.raises(HackMDEditError) as exc:
         apply_edit(client, note.id, add_item(BOT_LINE), retries=2)
     assert "try again" in str(exc.value)

@@ -20,7 +20,7 @@ from chatbot.stores.records import NoteRecords
 from conftest import BASE_CONFIG, FixedClock, write_config
 from fakes.hackmd import FakeHackMD
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # Monday before the 2026-01-07 17:00 UTC meeting
 JRG = Sender("cli", initials="JRG")
 JL = Sender("cli", initials="JL")
@@ -33,8 +33,9 @@ def hm():
 
 
 def hackmd_config(tmp_path, hm, extra: str = ""):
-    text = BASE_CONFIG.replace('url = "https://example.org/notes/{filename}"',
-                               'url = "https://example.org/notes/{filename}"\nstore = "hackmd"')
+    text = BASE_CONFIG.replace(
+        'url = "https://example.org/notes/{filename}"', 'url = "https://example.org/notes/{filename}"\nstore = "hackmd"'
+    )
     text += f'\n[meetings.hackmd]\napi_url = "{hm.api_url}"\nteam = "{hm.team}"\n' + extra
     return load_config(write_config(tmp_path, text))
 
@@ -90,8 +91,9 @@ def test_a_person_typing_between_the_bots_read_and_write_keeps_both_lines(bot, h
     path = f"/v1/teams/{hm.team}/notes/{note.id}"
     # a person types a line after the bot read the note and before it writes (HackMD has no
     # conditional write: the bot reads again right before writing, and re-applies its edit)
-    hm.before_next("GET", lambda: hm.human_edit(note.id, lambda c: c + "\nJaime: a note typed live\n"), path=path,
-                   skip=1)
+    hm.before_next(
+        "GET", lambda: hm.human_edit(note.id, lambda c: c + "\nJaime: a note typed live\n"), path=path, skip=1
+    )
     assert bot.handle("agenda add second", JL).ok
     content = hm.content(note.id)
     assert "Jaime: a note typed live" in content
@@ -136,6 +138,7 @@ def test_a_missing_token_is_named(tmp_path, hm, monkeypatch):
 
 def test_the_reminder_reads_the_agenda_from_the_live_note(bot, hm):
     from chatbot.schedule import next_occurrence
+
     assert bot.handle("agenda add Release plans", JRG).ok
     m = bot.config.meeting()
     text = render_plain(bot.reminder(m, next_occurrence(m, NOW), dt.timedelta(hours=24)))

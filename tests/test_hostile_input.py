@@ -33,20 +33,28 @@ FAKE_NOW = "2026-01-05T12:00:00Z"
 NOTES = "20260107-eco.md"
 
 
-def run_chatbot(*args: str, stdin: bytes | None = None, env: dict | None = None,
-                timeout: float = 60) -> subprocess.CompletedProcess:
+def run_chatbot(
+    *args: str, stdin: bytes | None = None, env: dict | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "CHATBOT_FAKE_NOW": FAKE_NOW, **(env or {})}
     full_env.pop("CHATBOT_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "chatbot", *args], input=stdin, capture_output=True,
-                          timeout=timeout, env=full_env, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "chatbot", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=REPO,
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # 12. A duration too large for the calendar
 
 
-@pytest.mark.parametrize("value", ["100000000000000000d", "999999999d", "99999999999w", "9999999999999999999999m",
-                                   "365001d"])
+@pytest.mark.parametrize(
+    "value", ["100000000000000000d", "999999999d", "99999999999w", "9999999999999999999999m", "365001d"]
+)
 def test_an_overflowing_duration_is_a_one_line_config_error(tmp_path, value):
     with pytest.raises(ValueError, match="too long"):
         parse_duration(value)
@@ -60,8 +68,9 @@ def test_an_overflowing_duration_is_a_one_line_config_error(tmp_path, value):
 
 
 def test_the_longest_accepted_duration_still_schedules(tmp_path):
-    cfg = load_config(write_config(tmp_path, BASE_CONFIG.replace('reminders = ["24h", "15m"]',
-                                                                   'reminders = ["52000w"]')))
+    cfg = load_config(
+        write_config(tmp_path, BASE_CONFIG.replace('reminders = ["24h", "15m"]', 'reminders = ["52000w"]'))
+    )
     assert cfg.meeting().reminders == [dt.timedelta(weeks=52000)]
     occ = next(iter(occurrences(cfg.meeting(), QUIET, limit=1)))
     assert occ.start - cfg.meeting().reminders[0] < occ.start
@@ -109,9 +118,15 @@ def test_sighup_with_an_overflowing_value_keeps_reloading(tmp_path):
     cfg = write_config(tmp_path)
     env = {**os.environ, "CHATBOT_FAKE_NOW": FAKE_NOW}
     env.pop("CHATBOT_CONFIG", None)
-    proc = subprocess.Popen([sys.executable, "-m", "chatbot", "run", "--stay", "--config", str(cfg)],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, cwd=REPO, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatbot", "run", "--stay", "--config", str(cfg)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+        text=True,
+    )
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
 
@@ -156,6 +171,7 @@ def test_a_fifo_as_notes_file_is_refused_without_blocking(tmp_path):
         results[name] = fn()
 
     from chatbot import web
+
     jobs = {
         "add": lambda: bot.handle("agenda add Blocked?", Sender("console", initials="JRG")),
         "list": lambda: bot.handle("agenda list", Sender("console", initials="JRG")),
@@ -180,6 +196,7 @@ def test_a_fifo_as_notes_file_is_refused_without_blocking(tmp_path):
         read_notes(fifo)
     # the lock is free again at once: another edit does not wait for it
     from filelock import FileLock
+
     lock = FileLock(str(tmp_path / "notes" / edit.LOCK_NAME), timeout=0.5)
     lock.acquire()
     lock.release()
@@ -299,10 +316,16 @@ def _render(tmp_path: Path, template: str, env: dict | None = None, extra: str =
 
 
 def test_a_template_cannot_read_secrets_from_the_environment(tmp_path):
-    secrets = {"SLACK_BOT_TOKEN": "xoxb-1-SECRETTOKEN", "HACKMD_TOKEN": "hackmd-SECRET",
-               "GITHUB_TOKEN": "ghp_SECRET", "ZULIP_API_KEY": "zulipSECRET"}
-    tpl = ("{% for k, v in env.items() %}{{ k }}={{ v }}\n{% endfor %}"
-           "[{{ env.SLACK_BOT_TOKEN | default('none') }}]\n## New agenda items\n")
+    secrets = {
+        "SLACK_BOT_TOKEN": "xoxb-1-SECRETTOKEN",
+        "HACKMD_TOKEN": "hackmd-SECRET",
+        "GITHUB_TOKEN": "ghp_SECRET",
+        "ZULIP_API_KEY": "zulipSECRET",
+    }
+    tpl = (
+        "{% for k, v in env.items() %}{{ k }}={{ v }}\n{% endfor %}"
+        "[{{ env.SLACK_BOT_TOKEN | default('none') }}]\n## New agenda items\n"
+    )
     out = _render(tmp_path, tpl, secrets)
     assert "SECRET" not in out and "[none]" in out
     # allow-listing a secret's name is refused by the config itself
@@ -312,23 +335,29 @@ def test_a_template_cannot_read_secrets_from_the_environment(tmp_path):
 
 
 def test_allow_listed_environment_variables_are_visible(tmp_path):
-    out = _render(tmp_path, "{{ env.MEETING_ROOM }}|{{ env.get('HOME', 'x') }}\n## New agenda items\n",
-                  {"MEETING_ROOM": "Room 4", "HOME": "/home/someone"},
-                  extra='\n[templates]\nenv = ["MEETING_ROOM"]\n')
+    out = _render(
+        tmp_path,
+        "{{ env.MEETING_ROOM }}|{{ env.get('HOME', 'x') }}\n## New agenda items\n",
+        {"MEETING_ROOM": "Room 4", "HOME": "/home/someone"},
+        extra='\n[templates]\nenv = ["MEETING_ROOM"]\n',
+    )
     assert out.startswith("Room 4|x\n")
 
 
-@pytest.mark.parametrize("tpl", [
-    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-    "{{ cycler.__init__.__globals__.os.popen('echo PWNED').read() }}",
-    "{{ meeting.__class__.__init__.__globals__ }}",
-    "{{ date.__class__.__subclasses__() }}",
-    "{{ 'x' * 1000000000 }}",
-    "{{ [1, 2] * 999999999 }}",
-    "{{ 2 ** 1000000000 }}",
-    "{{ ((2 ** 100) ** 100) ** 100 }}",
-    "{% for i in range(10 ** 9) %}{% endfor %}",
-])
+@pytest.mark.parametrize(
+    "tpl",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__.os.popen('echo PWNED').read() }}",
+        "{{ meeting.__class__.__init__.__globals__ }}",
+        "{{ date.__class__.__subclasses__() }}",
+        "{{ 'x' * 1000000000 }}",
+        "{{ [1, 2] * 999999999 }}",
+        "{{ 2 ** 1000000000 }}",
+        "{{ ((2 ** 100) ** 100) ** 100 }}",
+        "{% for i in range(10 ** 9) %}{% endfor %}",
+    ],
+)
 def test_template_code_cannot_escape_the_sandbox(tmp_path, tpl):
     with pytest.raises(EditError, match="could not be rendered"):
         _render(tmp_path, tpl + "\n## New agenda items\n")
@@ -347,9 +376,15 @@ def test_the_conda_template_renders_as_before(tmp_path):
 def test_an_invalid_utf8_byte_on_stdin_does_not_stop_the_console(tmp_path):
     cfg = write_config(tmp_path)
     # standard input decoded strictly, as Python does under a UTF-8 locale such as en_US.UTF-8
-    r = run_chatbot("run", "--as", "JRG", "--config", str(cfg),
-                    stdin=b"/agenda add caf\xe9 latte\n/agenda add Second item\n/agenda list\n",
-                    env={"PYTHONIOENCODING": "utf-8:strict"})
+    r = run_chatbot(
+        "run",
+        "--as",
+        "JRG",
+        "--config",
+        str(cfg),
+        stdin=b"/agenda add caf\xe9 latte\n/agenda add Second item\n/agenda list\n",
+        env={"PYTHONIOENCODING": "utf-8:strict"},
+    )
     assert "Traceback" not in r.stderr.decode()
     out = r.stdout.decode("utf-8", "replace")
     assert r.returncode == 0, r.stderr.decode()
@@ -369,8 +404,10 @@ def test_control_sequences_in_notes_never_reach_the_terminal(tmp_path):
     assert r.returncode == 0, r.stderr.decode()
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("- [ ] JRG: First\n", "- [ ] JRG: First\n" + EVIL), encoding="utf-8")
-    for args, stdin in ((("agenda", "list", "--config", str(cfg)), None),
-                        (("run", "--as", "JRG", "--config", str(cfg)), b"/agenda list\n")):
+    for args, stdin in (
+        (("agenda", "list", "--config", str(cfg)), None),
+        (("run", "--as", "JRG", "--config", str(cfg)), b"/agenda list\n"),
+    ):
         r = run_chatbot(*args, stdin=stdin)
         out = r.stdout.decode("utf-8")
         assert r.returncode == 0, r.stderr.decode()
@@ -389,8 +426,14 @@ def test_for_terminal_leaves_no_control_character_but_newline_and_tab():
     @given(st.text(alphabet=st.characters(max_codepoint=0x2070)))
     def check(text):
         out = for_terminal(text)
-        assert not [c for c in out if (ord(c) < 32 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f
-                    or 0x202a <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069]
+        assert not [
+            c
+            for c in out
+            if (ord(c) < 32 and c not in "\n\t")
+            or 0x7F <= ord(c) <= 0x9F
+            or 0x202A <= ord(c) <= 0x202E
+            or 0x2066 <= ord(c) <= 0x2069
+        ]
 
     check()
     assert for_terminal("a\x1b[31mred\x1b[0m b\x1b]0;title\x07c\n\td") == "ared bc\n\td"

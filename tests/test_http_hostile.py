@@ -1,7 +1,6 @@
 """Hostile HTTP clients against the Slack backend's HTTP mode and `chatbot serve` (issue 16,
 items 1, 2 and 4): huge and broken bodies, slow and idle connections, and what debug logs
 may show. Real bot processes and servers on loopback; every wait is bounded."""
-# ruff: noqa: F811 (the Slack fixtures are imported from test_slack and used as arguments)
 
 from __future__ import annotations
 
@@ -44,8 +43,14 @@ def exchange(port: int, raw: bytes, timeout: float = 10.0) -> tuple[int, bytes]:
             data += chunk
             if b"\r\n\r\n" in data:
                 head, _, rest = data.partition(b"\r\n\r\n")
-                length = next((int(ln.split(b":", 1)[1]) for ln in head.split(b"\r\n")
-                               if ln.lower().startswith(b"content-length:")), None)
+                length = next(
+                    (
+                        int(ln.split(b":", 1)[1])
+                        for ln in head.split(b"\r\n")
+                        if ln.lower().startswith(b"content-length:")
+                    ),
+                    None,
+                )
                 if length is not None and len(rest) >= length:
                     break
     if not data.startswith(b"HTTP/1."):
@@ -79,22 +84,39 @@ def test_slack_http_mode_refuses_big_and_broken_bodies(tmp_path, fake, start_bot
     bot.wait_log(LISTENING, timeout=20)
 
     # 256 MB announced, a little sent: refused from the headers alone, nothing waits for the rest
-    status, _ = exchange(port, post("/slack/events", b"x" * 4096, FORM, "X-Slack-Signature: v0=00",
-                                    "X-Slack-Request-Timestamp: 1", length=256 * 1024 * 1024))
+    status, _ = exchange(
+        port,
+        post(
+            "/slack/events",
+            b"x" * 4096,
+            FORM,
+            "X-Slack-Signature: v0=00",
+            "X-Slack-Request-Timestamp: 1",
+            length=256 * 1024 * 1024,
+        ),
+    )
     assert status == 413
     # the same on a status-page path
     assert exchange(port, post("/", b"x" * 4096, FORM, length=256 * 1024 * 1024))[0] == 413
     # chunked, no length: counted as it arrives and cut off past the limit
     chunk = b"%x\r\n%s\r\n" % (32 * 1024, b"y" * 32 * 1024)
-    assert exchange(port, post("/slack/events", chunk * 16 + b"0\r\n\r\n", FORM,
-                               "Transfer-Encoding: chunked"))[0] == 413
+    assert (
+        exchange(port, post("/slack/events", chunk * 16 + b"0\r\n\r\n", FORM, "Transfer-Encoding: chunked"))[0] == 413
+    )
 
     # bodies that are not text, or not JSON, unsigned and signed: 401 and 400, never 500
-    for body, ctype in ((b"text=\xff\xfe\xfd&command=%2Fagenda", FORM), (b"{not json", JSON),
-                        (b'{"payload": "\xff"}', JSON)):
+    for body, ctype in (
+        (b"text=\xff\xfe\xfd&command=%2Fagenda", FORM),
+        (b"{not json", JSON),
+        (b'{"payload": "\xff"}', JSON),
+    ):
         assert exchange(port, post("/slack/events", body, ctype))[0] == 401, body
-        assert exchange(port, post("/slack/events", body, ctype, "X-Slack-Signature: v0=00",
-                                   "X-Slack-Request-Timestamp: 1"))[0] == 401, body
+        assert (
+            exchange(
+                port, post("/slack/events", body, ctype, "X-Slack-Signature: v0=00", "X-Slack-Request-Timestamp: 1")
+            )[0]
+            == 401
+        ), body
         assert exchange(port, post("/slack/events", body, ctype, *signed(body)))[0] == 400, body
 
     # a real command still works afterwards
@@ -126,9 +148,14 @@ class Serve:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
         self.log = open(tmp_path / "serve.log", "w+")
-        self.proc = subprocess.Popen([sys.executable, "-m", "chatbot", "-v", "serve", "--port", str(self.port),
-                                      "--config", str(cfg)], cwd=REPO, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, preexec_fn=limit)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chatbot", "-v", "serve", "--port", str(self.port), "--config", str(cfg)],
+            cwd=REPO,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=limit,
+        )
         self.log_path = tmp_path / "serve.log"
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and "serving status pages" not in self.output():
@@ -265,8 +292,9 @@ def test_a_request_trickled_byte_by_byte_is_cut_off(tmp_path):
 def test_debug_logs_hold_no_response_url_and_no_verification_token(tmp_path, fake, start_bot, mode):
     if mode == "http":
         port = _free_port()
-        bot = start_bot(mode="http", port=port, args=("-vv",),
-                        env=_env(SLACK_APP_TOKEN=None, SLACK_SIGNING_SECRET=SIGNING_SECRET))
+        bot = start_bot(
+            mode="http", port=port, args=("-vv",), env=_env(SLACK_APP_TOKEN=None, SLACK_SIGNING_SECRET=SIGNING_SECRET)
+        )
         bot.wait_log(LISTENING, timeout=20)
         form = fake.slash_command_payload("/agenda", "add Logged item", user_id="U0JAIME", user_name="jaime")
         assert signed_post(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, form)[0] == 200
@@ -281,19 +309,26 @@ def test_debug_logs_hold_no_response_url_and_no_verification_token(tmp_path, fak
     out = bot.output()
     assert "DEBUG" in out  # debug logging was on
     secret_part = urllib.parse.urlsplit(form["response_url"]).path
-    for leaked in (secret_part, urllib.parse.quote(secret_part, safe=""), secret_part.replace("/", "\\/"),
-                   form["token"]):
+    for leaked in (
+        secret_part,
+        urllib.parse.quote(secret_part, safe=""),
+        secret_part.replace("/", "\\/"),
+        form["token"],
+    ):
         assert leaked not in out, leaked
     assert_no_secrets(out)
 
 
-@pytest.mark.parametrize("line", [
-    'on_message: {"payload": {"token": "legacyTOKENvalue", "response_url": "https:\\/\\/hooks.slack.com\\/commands\\/T1\\/2\\/SECRETpart"}}',
-    "{'token': 'legacyTOKENvalue', 'response_url': 'https://hooks.slack.com/commands/T1/2/SECRETpart'}",
-    "body: token=legacyTOKENvalue&team_id=T1&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1%2F2%2FSECRETpart",
-    "Sending a request - url: https://hooks.slack.com/commands/T1/2/SECRETpart, body: {}",
-    "posting to https://hooks.slack.com/actions/T1/2/SECRETpart",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        'on_message: {"payload": {"token": "legacyTOKENvalue", "response_url": "https:\\/\\/hooks.slack.com\\/commands\\/T1\\/2\\/SECRETpart"}}',
+        "{'token': 'legacyTOKENvalue', 'response_url': 'https://hooks.slack.com/commands/T1/2/SECRETpart'}",
+        "body: token=legacyTOKENvalue&team_id=T1&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1%2F2%2FSECRETpart",
+        "Sending a request - url: https://hooks.slack.com/commands/T1/2/SECRETpart, body: {}",
+        "posting to https://hooks.slack.com/actions/T1/2/SECRETpart",
+    ],
+)
 def test_the_redaction_filter_hides_response_urls_and_the_verification_token(line):
     import logging
 
@@ -321,8 +356,10 @@ def test_a_request_path_cannot_forge_log_lines(tmp_path, caplog):
     thread.start()
     try:
         with caplog.at_level(logging.INFO, logger="chatbot.web"):
-            status, _ = exchange(srv.server_address[1], b"GET /x%0a2026-01-01%20CRITICAL%20forged%00 HTTP/1.1\r\n"
-                                                        b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            status, _ = exchange(
+                srv.server_address[1],
+                b"GET /x%0a2026-01-01%20CRITICAL%20forged%00 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            )
             assert status == 404
             deadline = time.monotonic() + 5
             while not any("forged" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:

@@ -61,8 +61,9 @@ def test_add_changes_only_the_inserted_line_and_remove_restores(path: Path, tmp_
     after_bytes = work.read_bytes()
     old_lines = original.decode().splitlines(keepends=True)
     new_lines = after_bytes.decode().splitlines(keepends=True)
-    ops = [op for op in difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False).get_opcodes()
-           if op[0] != "equal"]
+    ops = [
+        op for op in difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False).get_opcodes() if op[0] != "equal"
+    ]
     if placeholder_only:
         assert len(new_lines) == len(old_lines)
         assert [op[0] for op in ops] == ["replace"]
@@ -109,14 +110,19 @@ def test_add_to_file_without_final_newline_round_trips(tmp_path: Path):
     assert p.read_bytes() == b"# T\n\n## New agenda items\n\n- [ ] JL: first"
 
 
-@pytest.mark.parametrize("text,restored", [
-    # as the file's other placeholders are written (nearest first), else the template's '- [ ] ...'
-    ("## A\n\n- [ ]\n\n## New agenda items\n\n- [ ]\n", "## A\n\n- [ ]\n\n## New agenda items\n\n- [ ]\n"),
-    ("## A\n\n* [ ] …\n\n## New agenda items\n\n- [ ]\n\n## B\n- [ ]\n",
-     "## A\n\n* [ ] …\n\n## New agenda items\n\n- [ ]\n\n## B\n- [ ]\n"),
-    ("## New agenda items\n\n- [ ]\n\n## B\n\n* [ ] …\n", "## New agenda items\n\n- [ ] …\n\n## B\n\n* [ ] …\n"),
-    ("## New agenda items\n\n- [ ]\n", "## New agenda items\n\n- [ ] ...\n"),
-])
+@pytest.mark.parametrize(
+    "text,restored",
+    [
+        # as the file's other placeholders are written (nearest first), else the template's '- [ ] ...'
+        ("## A\n\n- [ ]\n\n## New agenda items\n\n- [ ]\n", "## A\n\n- [ ]\n\n## New agenda items\n\n- [ ]\n"),
+        (
+            "## A\n\n* [ ] …\n\n## New agenda items\n\n- [ ]\n\n## B\n- [ ]\n",
+            "## A\n\n* [ ] …\n\n## New agenda items\n\n- [ ]\n\n## B\n- [ ]\n",
+        ),
+        ("## New agenda items\n\n- [ ]\n\n## B\n\n* [ ] …\n", "## New agenda items\n\n- [ ] …\n\n## B\n\n* [ ] …\n"),
+        ("## New agenda items\n\n- [ ]\n", "## New agenda items\n\n- [ ] ...\n"),
+    ],
+)
 def test_a_removed_last_item_gives_back_the_files_own_placeholder(tmp_path: Path, text: str, restored: str):
     p = tmp_path / "n.md"
     p.write_text(text)
@@ -134,16 +140,19 @@ def test_crlf_files_keep_crlf(tmp_path: Path):
     assert p.read_bytes() == b"# T\r\n\r\n## New Agenda Items\r\n\r\n- [ ] ZZ: x\r\n\r\n## Other\r\n"
 
 
-@pytest.mark.parametrize("before,after", [
-    # '*' lists (most 2020-2022 conda/governance notes): a '-' item would start a second list
-    ("* [ ] JL: a\n    * sub\n* JL: b\n", "* [ ] JL: a\n    * sub\n* JL: b\n* [ ] ZZ: new\n"),
-    ("+ JL: a\n", "+ JL: a\n+ [ ] ZZ: new\n"),
-    ("  - [ ] JL: indented\n", "  - [ ] JL: indented\n  - [ ] ZZ: new\n"),
-    ("1. JL: a\n2. JL: b\n", "1. JL: a\n2. JL: b\n3. [ ] ZZ: new\n"),
-    ("1) JL: a\n1) JL: b\n", "1) JL: a\n1) JL: b\n1) [ ] ZZ: new\n"),
-    ("* [ ] ...\n", "* [ ] ZZ: new\n"),
-    ("- [ ] JL: a\n", "- [ ] JL: a\n- [ ] ZZ: new\n"),
-])
+@pytest.mark.parametrize(
+    "before,after",
+    [
+        # '*' lists (most 2020-2022 conda/governance notes): a '-' item would start a second list
+        ("* [ ] JL: a\n    * sub\n* JL: b\n", "* [ ] JL: a\n    * sub\n* JL: b\n* [ ] ZZ: new\n"),
+        ("+ JL: a\n", "+ JL: a\n+ [ ] ZZ: new\n"),
+        ("  - [ ] JL: indented\n", "  - [ ] JL: indented\n  - [ ] ZZ: new\n"),
+        ("1. JL: a\n2. JL: b\n", "1. JL: a\n2. JL: b\n3. [ ] ZZ: new\n"),
+        ("1) JL: a\n1) JL: b\n", "1) JL: a\n1) JL: b\n1) [ ] ZZ: new\n"),
+        ("* [ ] ...\n", "* [ ] ZZ: new\n"),
+        ("- [ ] JL: a\n", "- [ ] JL: a\n- [ ] ZZ: new\n"),
+    ],
+)
 def test_added_item_continues_the_list_in_its_style(tmp_path: Path, before: str, after: str):
     p = tmp_path / "n.md"
     p.write_text(f"# T\n## New agenda items\n{before}\n## Next\n- x\n")
@@ -167,12 +176,16 @@ def test_inserted_line_takes_the_line_ending_of_its_neighbours(tmp_path: Path):
 
 def test_insert_goes_after_last_item_subtree_before_next_heading(tmp_path: Path):
     p = tmp_path / "n.md"
-    p.write_text("# T\n## New agenda items\n- [x] JL: one\n    - discussed\n        - deeper\n\n"
-                 "Some closing text.\n\n## Deferred\n- [ ] two\n")
+    p.write_text(
+        "# T\n## New agenda items\n- [x] JL: one\n    - discussed\n        - deeper\n\n"
+        "Some closing text.\n\n## Deferred\n- [ ] two\n"
+    )
     with locked(tmp_path):
         add_item(p, AGENDA, "- [ ] ZZ: new")
-    assert p.read_text() == ("# T\n## New agenda items\n- [x] JL: one\n    - discussed\n        - deeper\n"
-                             "- [ ] ZZ: new\n\nSome closing text.\n\n## Deferred\n- [ ] two\n")
+    assert p.read_text() == (
+        "# T\n## New agenda items\n- [x] JL: one\n    - discussed\n        - deeper\n"
+        "- [ ] ZZ: new\n\nSome closing text.\n\n## Deferred\n- [ ] two\n"
+    )
 
 
 def test_empty_section_gets_item_after_its_last_line(tmp_path: Path):
@@ -183,13 +196,16 @@ def test_empty_section_gets_item_after_its_last_line(tmp_path: Path):
     assert p.read_text() == "# T\n\n## New agenda items\n<!-- add yours -->\n- [ ] ZZ: new\n\n## Next\n"
 
 
-@pytest.mark.parametrize("body,line,kind", [
-    ("## New agenda items\n\n```\nsome code\n", 5, "code block"),
-    ("## New agenda items\n<!-- add yours below\n\n", 4, "HTML comment"),
-    # a fence left open inside the last item also hides the next heading from the parser: the
-    # item went to the end of the file, under '## Deferred'
-    ("## New agenda items\n- [ ] JL: a\n  ~~~\n  code\n## Deferred\n- [ ] BZ: later\n", 5, "code block"),
-])
+@pytest.mark.parametrize(
+    "body,line,kind",
+    [
+        ("## New agenda items\n\n```\nsome code\n", 5, "code block"),
+        ("## New agenda items\n<!-- add yours below\n\n", 4, "HTML comment"),
+        # a fence left open inside the last item also hides the next heading from the parser: the
+        # item went to the end of the file, under '## Deferred'
+        ("## New agenda items\n- [ ] JL: a\n  ~~~\n  code\n## Deferred\n- [ ] BZ: later\n", 5, "code block"),
+    ],
+)
 def test_no_item_is_added_inside_a_block_that_is_never_closed(tmp_path: Path, body: str, line: int, kind: str):
     """The new line went after the section's last line: inside the unclosed code block or
     comment, hidden or shown as code, while the bot answered 'Added as item 1'."""
@@ -207,8 +223,9 @@ def test_closed_blocks_and_blocks_after_the_insertion_point_are_fine(tmp_path: P
     p.write_text("# T\n## New agenda items\n- [ ] JL: a\n  ```\n  code\n  ```\n\n## Notes\n<!-- never closed\n")
     with locked(tmp_path):
         add_item(p, AGENDA, "- [ ] ZZ: new")
-    assert p.read_text() == ("# T\n## New agenda items\n- [ ] JL: a\n  ```\n  code\n  ```\n- [ ] ZZ: new\n\n"
-                             "## Notes\n<!-- never closed\n")
+    assert p.read_text() == (
+        "# T\n## New agenda items\n- [ ] JL: a\n  ```\n  code\n  ```\n- [ ] ZZ: new\n\n## Notes\n<!-- never closed\n"
+    )
 
 
 def test_section_matching_ignores_case_level_and_emoji():
@@ -227,16 +244,21 @@ def test_missing_section_is_an_error_and_no_write(tmp_path: Path):
     assert p.read_bytes() == before
 
 
-@pytest.mark.parametrize("text,problem", [
-    ("---\ntitle: [unclosed\n---\n# T\n## New agenda items\n", "not valid YAML"),
-    ("---\ntags: [x]\n# T\n## New agenda items\n", "never closed"),
-    ("---\n- a\n- b\n---\n# T\n## New agenda items\n", "mapping"),
-    # YAML that parses but whose values cannot be built: a ValueError used to escape as a traceback
-    ("---\ndate: 2024-13-45\n---\n# T\n## New agenda items\n", "not valid YAML.*month must be in 1..12"),
-    ("---\nwhen: 2024-02-30 10:00:00\n---\n# T\n## New agenda items\n", "not valid YAML.*day is out of range"),
-    pytest.param("---\nn: 1" + "0" * 5000 + "\n---\n# T\n## New agenda items\n", "not valid YAML", id="5001-digit-int"),
-    ("# T\n\x00\n## New agenda items\n", "NUL"),
-])
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("---\ntitle: [unclosed\n---\n# T\n## New agenda items\n", "not valid YAML"),
+        ("---\ntags: [x]\n# T\n## New agenda items\n", "never closed"),
+        ("---\n- a\n- b\n---\n# T\n## New agenda items\n", "mapping"),
+        # YAML that parses but whose values cannot be built: a ValueError used to escape as a traceback
+        ("---\ndate: 2024-13-45\n---\n# T\n## New agenda items\n", "not valid YAML.*month must be in 1..12"),
+        ("---\nwhen: 2024-02-30 10:00:00\n---\n# T\n## New agenda items\n", "not valid YAML.*day is out of range"),
+        pytest.param(
+            "---\nn: 1" + "0" * 5000 + "\n---\n# T\n## New agenda items\n", "not valid YAML", id="5001-digit-int"
+        ),
+        ("# T\n\x00\n## New agenda items\n", "NUL"),
+    ],
+)
 def test_malformed_notes_are_never_written(tmp_path: Path, text: str, problem: str):
     p = tmp_path / "n.md"
     p.write_text(text)
@@ -254,20 +276,24 @@ def test_deeply_nested_frontmatter_is_refused_not_a_crash(tmp_path: Path):
     crash shows up as a failure instead of killing the test run."""
     import subprocess
     import sys
+
     p = tmp_path / "n.md"
     n = 100_000
     p.write_text("---\na: " + "[" * n + "]" * n + "\n---\n# T\n## New agenda items\n- [ ] ...\n")
     before = p.read_bytes()
-    code = ("import sys; from pathlib import Path; from chatbot.notes.edit import add_item, locked\n"
-            "from chatbot.notes.parse import NotesError\n"
-            "p = Path(sys.argv[1])\n"
-            "try:\n"
-            "    with locked(p.parent):\n"
-            "        add_item(p, 'New agenda items', '- [ ] ZZ: x')\n"
-            "except NotesError as exc:\n"
-            "    print('refused:', exc)\n")
-    run = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True,
-                         cwd=Path(__file__).parent.parent)
+    code = (
+        "import sys; from pathlib import Path; from chatbot.notes.edit import add_item, locked\n"
+        "from chatbot.notes.parse import NotesError\n"
+        "p = Path(sys.argv[1])\n"
+        "try:\n"
+        "    with locked(p.parent):\n"
+        "        add_item(p, 'New agenda items', '- [ ] ZZ: x')\n"
+        "except NotesError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(p)], capture_output=True, text=True, cwd=Path(__file__).parent.parent
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     # the contract: refused with a NotesError naming the file, no crash, the file untouched
     # (which layer refuses it, ours or the YAML library's own limit, is not the contract)
@@ -278,6 +304,7 @@ def test_deeply_nested_frontmatter_is_refused_not_a_crash(tmp_path: Path):
 def test_frontmatter_deeper_than_our_limit_is_refused(tmp_path: Path):
     """The project's own depth limit, at a depth the YAML library itself still accepts."""
     from chatbot.notes.parse import MAX_FRONTMATTER_DEPTH
+
     n = MAX_FRONTMATTER_DEPTH + 1
     p = tmp_path / "n.md"
     p.write_text("---\na: " + "[" * n + "]" * n + "\n---\n# T\n## New agenda items\n- [ ] ...\n")
@@ -324,8 +351,10 @@ def test_frontmatter_bytes_are_never_reserialized(tmp_path: Path):
 
 
 def test_code_fences_and_comments_hide_structure():
-    notes = parse_notes("# T\n## New agenda items\n- [ ] JL: code\n    ```\n    # not a heading\n    - [ ] not an item\n"
-                        "    ```\n<!--\n## not a heading\n- [ ] nope\n-->\n- [ ] ZZ: after\n")
+    notes = parse_notes(
+        "# T\n## New agenda items\n- [ ] JL: code\n    ```\n    # not a heading\n    - [ ] not an item\n"
+        "    ```\n<!--\n## not a heading\n- [ ] nope\n-->\n- [ ] ZZ: after\n"
+    )
     assert [h.title for h in notes.headings] == ["T", "New agenda items"]
     assert [it.text for it in notes.items] == ["JL: code", "ZZ: after"]
     assert notes.items[0].end == 7
@@ -347,8 +376,10 @@ def test_only_ascii_digits_make_an_ordered_list_item(tmp_path: Path):
 def test_nested_items_and_checked_parents():
     notes = read_notes(next(p for p in NOTES_FIXTURES if p.name.startswith("20240911")))
     by_text = {it.text: it for it in notes.items}
-    child = by_text["MB: Set up one or more focused calls for this topic and make sure the results of the "
-                    "communication are available in conda.org, conda-forge.org and others"]
+    child = by_text[
+        "MB: Set up one or more focused calls for this topic and make sure the results of the "
+        "communication are available in conda.org, conda-forge.org and others"
+    ]
     assert child.checked is False and child.owners == ["MB"]
     parent = child.parent
     assert parent.owners == ["JRG"] and parent.parent.checked is True
@@ -356,46 +387,57 @@ def test_nested_items_and_checked_parents():
     assert notes.section(AGENDA) is not None
 
 
-@pytest.mark.parametrize("text,owners,body", [
-    ("JRG: open a PR", ["JRG"], "open a PR"),
-    ("(JRG) open a PR", ["JRG"], "open a PR"),
-    ("(ED): TOS acceptance", ["ED"], "TOS acceptance"),
-    ("JRG, BZ: both", ["JRG", "BZ"], "both"),
-    ("JL/CHL: Still in touch", ["JL", "CHL"], "Still in touch"),
-    ("MvN: dutch initials", ["MvN"], "dutch initials"),
-    ("@jaimergp: by handle", ["@jaimergp"], "by handle"),
-    ("@jaimergp please review", ["@jaimergp"], "please review"),
-    ("Dasha: a first name is not initials", [], "Dasha: a first name is not initials"),
-    ("Katherine Abrikian, software engineer", [], "Katherine Abrikian, software engineer"),
-    ("", [], ""),
-    # capitalised words that label a line, not people (conda's 2024-06-05 notes: "FYI: Passed vote")
-    ("FYI: Passed vote and created new team", [], "FYI: Passed vote and created new team"),
-    ("TODO: write it down", [], "TODO: write it down"),
-    ("(TBD) who does this", [], "(TBD) who does this"),
-])
+@pytest.mark.parametrize(
+    "text,owners,body",
+    [
+        ("JRG: open a PR", ["JRG"], "open a PR"),
+        ("(JRG) open a PR", ["JRG"], "open a PR"),
+        ("(ED): TOS acceptance", ["ED"], "TOS acceptance"),
+        ("JRG, BZ: both", ["JRG", "BZ"], "both"),
+        ("JL/CHL: Still in touch", ["JL", "CHL"], "Still in touch"),
+        ("MvN: dutch initials", ["MvN"], "dutch initials"),
+        ("@jaimergp: by handle", ["@jaimergp"], "by handle"),
+        ("@jaimergp please review", ["@jaimergp"], "please review"),
+        ("Dasha: a first name is not initials", [], "Dasha: a first name is not initials"),
+        ("Katherine Abrikian, software engineer", [], "Katherine Abrikian, software engineer"),
+        ("", [], ""),
+        # capitalised words that label a line, not people (conda's 2024-06-05 notes: "FYI: Passed vote")
+        ("FYI: Passed vote and created new team", [], "FYI: Passed vote and created new team"),
+        ("TODO: write it down", [], "TODO: write it down"),
+        ("(TBD) who does this", [], "(TBD) who does this"),
+    ],
+)
 def test_owner_prefixes(text, owners, body):
     assert split_owner(text) == (owners, body)
 
 
-@pytest.mark.parametrize("line,expect", [
-    ("JRG: Jaime Rodríguez-Guerra (@jaimergp), Quansight", ("Jaime Rodríguez-Guerra", "JRG", "jaimergp", "Quansight")),
-    ("SD: Sam Doe (@samdoe), Company", ("Sam Doe", "SD", "samdoe", "Company")),
-    ("Matthew R Becker (MRB) (beckermr)", ("Matthew R Becker", "MRB", "beckermr", None)),
-    ("Megan C. Yancy (MCY) myancy-anaconda", ("Megan C. Yancy", "MCY", "myancy-anaconda", None)),
-    ("Megan Yancy MCY @myancy-anaconda", ("Megan Yancy", "MCY", "myancy-anaconda", None)),
-    ("Amy Williams AW", ("Amy Williams", "AW", None, None)),
-    ("Matthew Becker", ("Matthew Becker", None, None, None)),
-    ("Matt B. @beckermr", ("Matt B.", None, "beckermr", None)),
-])
+@pytest.mark.parametrize(
+    "line,expect",
+    [
+        (
+            "JRG: Jaime Rodríguez-Guerra (@jaimergp), Quansight",
+            ("Jaime Rodríguez-Guerra", "JRG", "jaimergp", "Quansight"),
+        ),
+        ("SD: Sam Doe (@samdoe), Company", ("Sam Doe", "SD", "samdoe", "Company")),
+        ("Matthew R Becker (MRB) (beckermr)", ("Matthew R Becker", "MRB", "beckermr", None)),
+        ("Megan C. Yancy (MCY) myancy-anaconda", ("Megan C. Yancy", "MCY", "myancy-anaconda", None)),
+        ("Megan Yancy MCY @myancy-anaconda", ("Megan Yancy", "MCY", "myancy-anaconda", None)),
+        ("Amy Williams AW", ("Amy Williams", "AW", None, None)),
+        ("Matthew Becker", ("Matthew Becker", None, None, None)),
+        ("Matt B. @beckermr", ("Matt B.", None, "beckermr", None)),
+    ],
+)
 def test_attendee_list_styles(line, expect):
     a = parse_attendee_line(line)
     assert (a.name, a.initials, a.github, a.affiliation) == expect
 
 
 def test_attendee_numbered_list_in_a_file_ignores_template_comment():
-    text = ("# T\n## Attendees\n\n<!-- Use this syntax:\n* SD: Sam Doe (@samdoe), Company\n-->\n\n"
-            "1. JRG: Jaime Rodríguez-Guerra (@jaimergp), Quansight\n1. JL: Jannis Leidel (@jezdez), Anaconda\n1. ...\n\n"
-            "## New agenda items\n")
+    text = (
+        "# T\n## Attendees\n\n<!-- Use this syntax:\n* SD: Sam Doe (@samdoe), Company\n-->\n\n"
+        "1. JRG: Jaime Rodríguez-Guerra (@jaimergp), Quansight\n1. JL: Jannis Leidel (@jezdez), Anaconda\n1. ...\n\n"
+        "## New agenda items\n"
+    )
     att = parse_notes(text).attendees()
     assert [(a.initials, a.github) for a in att] == [("JRG", "jaimergp"), ("JL", "jezdez")]
 
@@ -404,19 +446,31 @@ def test_attendee_tables():
     notes = read_notes(next(p for p in NOTES_FIXTURES if p.name.startswith("20251203")))
     att = notes.attendees()
     assert [(a.initials, a.github) for a in att] == [
-        ("RSK", "ryanskeith"), ("CHL", "chenghlee"), ("JRG", "jaimergp"),
-        ("JL", "jezdez"), ("SC", "sylvaincorlay"), ("JK", "jakirkham")]
+        ("RSK", "ryanskeith"),
+        ("CHL", "chenghlee"),
+        ("JRG", "jaimergp"),
+        ("JL", "jezdez"),
+        ("SC", "sylvaincorlay"),
+        ("JK", "jakirkham"),
+    ]
     old = read_notes(next(p for p in NOTES_FIXTURES if p.name.startswith("20201117")))
     first = old.attendees()[0]
-    assert (first.name, first.initials, first.github, first.affiliation) == ("Megan Yancy", "MCY", "myancy-anaconda", "Anaconda")
+    assert (first.name, first.initials, first.github, first.affiliation) == (
+        "Megan Yancy",
+        "MCY",
+        "myancy-anaconda",
+        "Anaconda",
+    )
 
 
 def test_attendees_in_absentia_count_after_those_present():
     """conda's 2024-07-17 notes list TH under "Attendees in Absentia", and TH owns an item."""
-    text = ("# T\n## Attendees\n\n| Name | Initials | GH Username |\n| --- | --- | --- |\n"
-            "| Jaime | JRG | jaimergp |\n\n## Attendees in Absentia\n\n"
-            "| Name | Initials | GH Username |\n| --- | --- | --- |\n| Travis Hathaway | TH | travishathaway |\n\n"
-            "## New agenda items\n- [ ] TH: open a PR\n")
+    text = (
+        "# T\n## Attendees\n\n| Name | Initials | GH Username |\n| --- | --- | --- |\n"
+        "| Jaime | JRG | jaimergp |\n\n## Attendees in Absentia\n\n"
+        "| Name | Initials | GH Username |\n| --- | --- | --- |\n| Travis Hathaway | TH | travishathaway |\n\n"
+        "## New agenda items\n- [ ] TH: open a PR\n"
+    )
     att = parse_notes(text).attendees()
     assert [(a.initials, a.github) for a in att] == [("JRG", "jaimergp"), ("TH", "travishathaway")]
 
@@ -433,20 +487,24 @@ def test_attendees_found_in_every_file_that_lists_them(path: Path):
 
 # --- agenda text ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw,clean", [
-    ("  Release plans  ", "Release plans"),
-    ("two\nlines\r\nhere", "two lines here"),
-    ("# heading", "\\# heading"),
-    ("## heading", "\\## heading"),
-    ("> quote", "\\> quote"),
-    ("- nested", "\\- nested"),
-    ("1. numbered", "\\1. numbered"),
-    ("[x] checked", "\\[x] checked"),
-    ("hi @channel and @here, @all @everyone", "hi @channel and @here, @all @everyone"),  # readable; defused in chat
-    ("tab\there\x00nul", "tab here nul"),
-    ("<!-- hide the rest", "&lt;!-- hide the rest"),
-    ("lone \udc80 surrogate", "lone \ufffd surrogate"),
-])
+
+@pytest.mark.parametrize(
+    "raw,clean",
+    [
+        ("  Release plans  ", "Release plans"),
+        ("two\nlines\r\nhere", "two lines here"),
+        ("# heading", "\\# heading"),
+        ("## heading", "\\## heading"),
+        ("> quote", "\\> quote"),
+        ("- nested", "\\- nested"),
+        ("1. numbered", "\\1. numbered"),
+        ("[x] checked", "\\[x] checked"),
+        ("hi @channel and @here, @all @everyone", "hi @channel and @here, @all @everyone"),  # readable; defused in chat
+        ("tab\there\x00nul", "tab here nul"),
+        ("<!-- hide the rest", "&lt;!-- hide the rest"),
+        ("lone \udc80 surrogate", "lone \ufffd surrogate"),
+    ],
+)
 def test_clean_item_text(raw, clean):
     assert clean_item_text(raw, 1000) == clean
 
@@ -496,6 +554,7 @@ def _make_unwritable(d: Path):
     import os
     import shutil
     import subprocess
+
     if os.geteuid() != 0:
         d.chmod(0o500)
         return lambda: d.chmod(0o700)
@@ -524,6 +583,7 @@ def test_edits_through_a_symbolic_link_land_in_its_target_or_are_refused(tmp_pat
     """The atomic rename used to replace the link itself: the file people read (the target)
     stayed as it was while the bot answered 'Ticked'."""
     import os
+
     notes_dir = tmp_path / "notes"
     notes_dir.mkdir()
     target = notes_dir / "real.md"
@@ -582,7 +642,9 @@ def test_a_human_edit_between_read_and_write_is_not_lost(tmp_path: Path, monkeyp
     monkeypatch.setattr(edit, "read_notes", read_then_human_saves)
     with locked(tmp_path):
         add_item(p, AGENDA, "- [ ] ZZ: from the bot")
-    assert p.read_text() == "# T\n## New agenda items\n- [ ] JL: first\n- [ ] CHL: typed by hand\n- [ ] ZZ: from the bot\n"
+    assert (
+        p.read_text() == "# T\n## New agenda items\n- [ ] JL: first\n- [ ] CHL: typed by hand\n- [ ] ZZ: from the bot\n"
+    )
     assert len(calls) == 2
     assert not [x for x in tmp_path.iterdir() if x.name.endswith(".tmp")]
 
@@ -592,6 +654,7 @@ def test_the_shared_conda_notes_are_here():
     folder exists (a clone without it still runs the copied subset): say so, never silently
     collect fewer."""
     from conftest import SHARED, SHARED_NOTES
+
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent: the tests over each real notes file were not generated")
     assert len(SHARED_NOTES) >= 123

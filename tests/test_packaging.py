@@ -25,8 +25,9 @@ def _instructions() -> list[tuple[str, str]]:
 
 
 def test_the_zulip_key_is_ignored_by_git_and_docker():
-    r = subprocess.run(["git", "check-ignore", "--no-index", "config/zuliprc", ".env"], cwd=REPO,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["git", "check-ignore", "--no-index", "config/zuliprc", ".env"], cwd=REPO, capture_output=True, text=True
+    )
     assert r.stdout.split() == ["config/zuliprc", ".env"], (r.stdout, r.stderr)
     docker = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert "config/zuliprc" in docker and ".env" in docker
@@ -44,7 +45,7 @@ def test_the_dockerfile_copies_no_secret_and_installs_dependencies_before_the_co
     first_copy = steps[order[0]][1]
     assert first_copy.split() == ["pyproject.toml", "./"], "the dependency layer must depend on pyproject.toml only"
     code_copy = next(i for i in order if "chatbot" in steps[i][1].split()[0])
-    assert any(w == "RUN" and "pip install -r" in rest for w, rest in steps[order[0]:code_copy])
+    assert any(w == "RUN" and "pip install -r" in rest for w, rest in steps[order[0] : code_copy])
 
 
 def test_the_dependency_layer_installs_exactly_the_declared_dependencies(tmp_path):

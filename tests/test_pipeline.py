@@ -78,20 +78,29 @@ class World:
         self.github = GitHubClient(gh.token, REPO, base_url=gh.url, sleep=Sleeps(), seconds_between_writes=None)
 
     def publish(self, **kw):
-        args = dict(key="eco", day=DAY, text=TEXT, doc_path=DOC, workdir=self.bot, hackmd=self.hackmd,
-                    github=self.github, records=self.records, team_path=self.hm.team)
+        args = dict(
+            key="eco",
+            day=DAY,
+            text=TEXT,
+            doc_path=DOC,
+            workdir=self.bot,
+            hackmd=self.hackmd,
+            github=self.github,
+            records=self.records,
+            team_path=self.hm.team,
+        )
         args.update(kw)
         return publish(**args)
 
     def sync(self, **kw):
-        args = dict(key="eco", day=DAY, workdir=self.bot, hackmd=self.hackmd, github=self.github,
-                    records=self.records)
+        args = dict(key="eco", day=DAY, workdir=self.bot, hackmd=self.hackmd, github=self.github, records=self.records)
         args.update(kw)
         return sync(**args)
 
     def branch_file(self, branch: str = BRANCH) -> str:
-        return subprocess.run(["git", "show", f"refs/heads/{branch}:{DOC}"], cwd=self.remote, text=True,
-                              capture_output=True, check=True).stdout
+        return subprocess.run(
+            ["git", "show", f"refs/heads/{branch}:{DOC}"], cwd=self.remote, text=True, capture_output=True, check=True
+        ).stdout
 
     def branch_sha(self, branch: str = BRANCH) -> str:
         return git(self.remote, "rev-parse", f"refs/heads/{branch}")
@@ -185,8 +194,11 @@ def test_publish_refuses_when_the_file_is_on_main_already(world):
 
 def test_sync_brings_the_note_into_the_branch_and_comments(world):
     res = world.publish()
-    apply_edit(world.hackmd, res.note_id, lambda t: t.replace("- [ ] JL: Release plans",
-                                                              "- [ ] JL: Release plans\n- [ ] JRG: CEP review"))
+    apply_edit(
+        world.hackmd,
+        res.note_id,
+        lambda t: t.replace("- [ ] JL: Release plans", "- [ ] JL: Release plans\n- [ ] JRG: CEP review"),
+    )
     world.hm.human_edit(res.note_id, lambda t: t + "- minutes: we agreed on 26.1\n")
     out = world.sync()
     assert out.status == "updated"
@@ -199,8 +211,11 @@ def test_sync_brings_the_note_into_the_branch_and_comments(world):
 
 def test_sync_merges_a_fix_made_on_the_branch(world):
     res = world.publish()
-    world.human_commit_on_branch(lambda t: t.replace("# Conda Ecosystem Meeting 2026-01-07",
-                                                     "# Conda Ecosystem Meeting 2026-01-07\n\nAttendees: JRG, JL"))
+    world.human_commit_on_branch(
+        lambda t: t.replace(
+            "# Conda Ecosystem Meeting 2026-01-07", "# Conda Ecosystem Meeting 2026-01-07\n\nAttendees: JRG, JL"
+        )
+    )
     world.hm.human_edit(res.note_id, lambda t: t + "- minutes: release on Friday\n")
     out = world.sync()
     assert out.status == "merged"
@@ -231,7 +246,9 @@ def test_sync_of_notes_published_by_the_old_workflow(world):
     git(world.human, "add", DOC)
     git(world.human, "commit", "--quiet", "-m", "Create meeting notes")
     git(world.human, "push", "--quiet", "origin", BRANCH)
-    world.gh.open_pull(REPO, BRANCH, "Notes", pr_body(f"https://hackmd.io/{note.id}", note.id, DOC), login="github-actions")
+    world.gh.open_pull(
+        REPO, BRANCH, "Notes", pr_body(f"https://hackmd.io/{note.id}", note.id, DOC), login="github-actions"
+    )
     world.hm.human_edit(note.id, lambda t: t + "- minutes from the meeting\n")
     out = world.sync()
     assert out.status == "updated"
@@ -251,8 +268,15 @@ def test_the_note_the_store_made_is_the_one_published(world):
     """An agenda item came before the publish: the HackMD store created the note and recorded
     it (hackmd_id in the shared record); publish uses that note, with its items."""
     early = world.hm.add_note(TEXT.replace("## Notes", "- [ ] JRG: early item\n\n## Notes"), team_path=world.hm.team)
-    world.records.update("eco", DAY, hackmd_id=early.id, hackmd_url="https://hackmd.io/x", title="t",
-                         team=world.hm.team, created_by_bot=True)
+    world.records.update(
+        "eco",
+        DAY,
+        hackmd_id=early.id,
+        hackmd_url="https://hackmd.io/x",
+        title="t",
+        team=world.hm.team,
+        created_by_bot=True,
+    )
     res = world.publish()
     assert res.note_id == early.id and "note" not in res.created
     assert len(world.hm.team_notes()) == 1

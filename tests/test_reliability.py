@@ -38,13 +38,23 @@ class Bot_:
     def __init__(self, config: Path, fake_now: str, *extra: str, stdin=subprocess.PIPE, preexec_fn=None):
         env = {**os.environ, "CHATBOT_FAKE_NOW": fake_now}
         env.pop("CHATBOT_CONFIG", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "chatbot", "run", "--config", str(config), *extra],
-                                     stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=env, cwd=REPO, bufsize=1, preexec_fn=preexec_fn)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chatbot", "run", "--config", str(config), *extra],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO,
+            bufsize=1,
+            preexec_fn=preexec_fn,
+        )
         self.out: list[str] = []
         self.err: list[str] = []
-        self._threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True),
-                         threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True),
+        ]
         for t in self._threads:
             t.start()
 
@@ -70,8 +80,9 @@ class Bot_:
                 hits = [ln for ln in list(sink) if rx.search(ln)]
                 if len(hits) >= count:
                     return hits
-                raise AssertionError(f"bot exited ({self.proc.returncode}) before {pattern!r}; "
-                                     f"stderr: {self.err[-10:]}")
+                raise AssertionError(
+                    f"bot exited ({self.proc.returncode}) before {pattern!r}; stderr: {self.err[-10:]}"
+                )
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {pattern!r} in std{where}; last: {sink[-5:]}")
 
@@ -185,8 +196,22 @@ def test_kill_9_during_200_adds_loses_nothing_acknowledged(tmp_path, bots):
 AGENDA_TEXT = st.one_of(
     st.text(max_size=300),
     st.text(alphabet=st.sampled_from(list("#>-*+`[]()!@<>&\n\r\t \u200f\u202e\x00x1.")), max_size=80),
-    st.sampled_from(["@channel", "@**all**", "# Heading", "```", "<!--", "- [ ] x", "1. x", "\u202eevil",
-                     "a\nb", "x" * 1001, "", "   "]),
+    st.sampled_from(
+        [
+            "@channel",
+            "@**all**",
+            "# Heading",
+            "```",
+            "<!--",
+            "- [ ] x",
+            "1. x",
+            "\u202eevil",
+            "a\nb",
+            "x" * 1001,
+            "",
+            "   ",
+        ]
+    ),
 )
 
 
@@ -233,11 +258,26 @@ CONFIG_LINES = BASE_CONFIG.strip().splitlines()
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(drop=st.sets(st.integers(0, len(CONFIG_LINES) - 1), max_size=3),
-       garble=st.dictionaries(st.integers(0, len(CONFIG_LINES) - 1),
-                              st.sampled_from(['x = 1', '= broken', 'time = 99:99:99', 'start = "soon"',
-                                               'reminders = "often"', '[[meetings]]', 'rrule = 42',
-                                               'timezones = ["Mars"]', 'duration = -5']), max_size=2))
+@given(
+    drop=st.sets(st.integers(0, len(CONFIG_LINES) - 1), max_size=3),
+    garble=st.dictionaries(
+        st.integers(0, len(CONFIG_LINES) - 1),
+        st.sampled_from(
+            [
+                "x = 1",
+                "= broken",
+                "time = 99:99:99",
+                'start = "soon"',
+                'reminders = "often"',
+                "[[meetings]]",
+                "rrule = 42",
+                'timezones = ["Mars"]',
+                "duration = -5",
+            ]
+        ),
+        max_size=2,
+    ),
+)
 def test_random_malformed_configs_get_a_clear_error(tmp_path_factory, drop, garble):
     lines = [garble.get(i, ln) for i, ln in enumerate(CONFIG_LINES) if i not in drop]
     tmp = tmp_path_factory.mktemp("cfg")
@@ -298,8 +338,15 @@ def test_disk_full_is_a_clear_error_the_file_is_untouched_and_the_bot_keeps_runn
     b.wait_for(r"1\. JRG: seed item", timeout=30)
     assert b.proc.poll() is None
     # the CLI says the same and exits non-zero
-    r = subprocess.run(cli[:5] + ["too big now"] + cli[6:], env=env, cwd=REPO, capture_output=True, text=True,
-                       timeout=60, preexec_fn=small_files)
+    r = subprocess.run(
+        cli[:5] + ["too big now"] + cli[6:],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=small_files,
+    )
     assert r.returncode != 0 and "could not write 20260107-eco.md" in r.stderr + r.stdout
     assert "Traceback" not in r.stderr
     assert notes.read_bytes() == before
@@ -323,6 +370,7 @@ class _FlakyBackend:
 
     def notify(self, meeting, person, message):
         from chatbot.backends.base import BackendError
+
         if person.initials == "JL" and not self.refused:
             self.refused += 1
             raise BackendError("Slack API chat.postMessage failed: internal_error")
@@ -337,7 +385,9 @@ def test_a_failed_ping_is_tried_again_without_repeating_the_others(tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "20260107-eco.md").write_text(
         "# Meeting\n## Attendees\n- JRG: Jaime (@jaimergp)\n- JL: Jannis (@jezdez)\n\n"
-        "## Discussion\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n", encoding="utf-8")
+        "## Discussion\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n",
+        encoding="utf-8",
+    )
     # the pings for the 2026-01-14 14:00 UTC meeting fall due 2 days before
     bot = Bot(load_config(config), clock=FixedClock(dt.datetime(2026, 1, 12, 14, 1, tzinfo=UTC)))
     backend = _FlakyBackend()
@@ -389,10 +439,14 @@ def test_after_a_downtime_only_the_latest_due_reminder_of_a_meeting_is_sent(tmp_
     from chatbot.state import Ledger
 
     text = REMINDER_CONFIG.replace('reminders = ["15m"]', 'reminders = ["1h", "15m"]').replace(
-        'default_meeting = "eco"', 'default_meeting = "eco"\nreminder_grace = "1h"')
+        'default_meeting = "eco"', 'default_meeting = "eco"\nreminder_grace = "1h"'
+    )
     clock = FixedClock(dt.datetime(2026, 1, 7, 16, 50, tzinfo=UTC))
-    rem = Reminders(Bot(load_config(write_config(tmp_path, text)), clock), RecordingBackend("console"),
-                    Ledger(tmp_path / "state.sqlite3"))
+    rem = Reminders(
+        Bot(load_config(write_config(tmp_path, text)), clock),
+        RecordingBackend("console"),
+        Ledger(tmp_path / "state.sqlite3"),
+    )
     rem.fire("eco")
     assert rem.backend.posts == ["*Conda Ecosystem Meeting* starts in 10 min: Wed 2026-01-07 17:00 UTC"]
     clock.now += dt.timedelta(minutes=5)  # another job fires, or a reload catches up
@@ -402,8 +456,9 @@ def test_after_a_downtime_only_the_latest_due_reminder_of_a_meeting_is_sent(tmp_
     other = tmp_path / "other"
     other.mkdir()
     clock = FixedClock(dt.datetime(2026, 1, 7, 16, 10, tzinfo=UTC))
-    rem2 = Reminders(Bot(load_config(write_config(other, text)), clock), RecordingBackend("console"),
-                     Ledger(other / "state.sqlite3"))
+    rem2 = Reminders(
+        Bot(load_config(write_config(other, text)), clock), RecordingBackend("console"), Ledger(other / "state.sqlite3")
+    )
     rem2.fire("eco")
     assert rem2.backend.posts == ["*Conda Ecosystem Meeting* starts in 50 min: Wed 2026-01-07 17:00 UTC"]
     clock.now = dt.datetime(2026, 1, 7, 16, 45, tzinfo=UTC)
@@ -415,12 +470,21 @@ def test_after_a_downtime_only_the_latest_due_reminder_of_a_meeting_is_sent(tmp_
 
 def test_a_state_directory_that_cannot_be_made_is_a_clear_error_not_a_traceback(tmp_path):
     # e.g. a Docker volume the container's user cannot write; here: a path through a file
-    config = write_config(tmp_path, BASE_CONFIG.replace('default_meeting = "eco"',
-                                                        'default_meeting = "eco"\nstate_dir = "template.md/state"'))
+    config = write_config(
+        tmp_path,
+        BASE_CONFIG.replace('default_meeting = "eco"', 'default_meeting = "eco"\nstate_dir = "template.md/state"'),
+    )
     env = {**os.environ, "CHATBOT_FAKE_NOW": "2026-01-05T12:00:00Z"}
     env.pop("CHATBOT_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-m", "chatbot", "run", "--config", str(config)], input="", env=env,
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "chatbot", "run", "--config", str(config)],
+        input="",
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"error: {config}: bot.state_dir: cannot use {tmp_path / 'template.md' / 'state'}" in proc.stderr
@@ -439,7 +503,9 @@ def _bot_with_two_pings_due(tmp_path) -> Bot:
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "20260107-eco.md").write_text(
         "# Meeting\n## Attendees\n- JRG: Jaime (@jaimergp)\n- JL: Jannis (@jezdez)\n\n"
-        "## Discussion\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n", encoding="utf-8")
+        "## Discussion\n- [ ] JRG: open a PR\n- [ ] JL: write the docs\n",
+        encoding="utf-8",
+    )
     return Bot(load_config(config), clock=FixedClock(dt.datetime(2026, 1, 12, 14, 1, tzinfo=UTC)))
 
 
@@ -480,8 +546,10 @@ def test_a_reminder_missed_beyond_the_grace_period_is_logged_as_skipped_at_start
     # the 15 min reminder was due 16:45; back at 16:58, 13 min late with a 10 min grace
     posts, skipped = start(dt.datetime(2026, 1, 7, 16, 58, tzinfo=UTC))
     assert posts == []
-    assert skipped == ["not sent: the 15 min reminder for eco at 2026-01-07T17:00:00+00:00, due at "
-                       "2026-01-07T16:45:00+00:00 (13 min late, more than reminder_grace 10 min)"]
+    assert skipped == [
+        "not sent: the 15 min reminder for eco at 2026-01-07T17:00:00+00:00, due at "
+        "2026-01-07T16:45:00+00:00 (13 min late, more than reminder_grace 10 min)"
+    ]
     # next time: sent within the grace period, so nothing to report, then or after a restart
     posts, skipped = start(dt.datetime(2026, 1, 14, 13, 50, tzinfo=UTC))
     assert posts == ["*Conda Ecosystem Meeting* starts in 10 min: Wed 2026-01-14 14:00 UTC"] and skipped == []
@@ -490,8 +558,10 @@ def test_a_reminder_missed_beyond_the_grace_period_is_logged_as_skipped_at_start
     # a reminder inside the grace period whose meeting already started is not sent either
     posts, skipped = start(dt.datetime(2026, 1, 21, 17, 2, tzinfo=UTC))
     assert posts == []
-    assert skipped == ["not sent: the 15 min reminder for eco at 2026-01-21T17:00:00+00:00, due at "
-                       "2026-01-21T16:45:00+00:00 (the meeting had already started)"]
+    assert skipped == [
+        "not sent: the 15 min reminder for eco at 2026-01-21T17:00:00+00:00, due at "
+        "2026-01-21T16:45:00+00:00 (the meeting had already started)"
+    ]
 
 
 def test_a_send_the_ledger_could_not_record_is_not_repeated_by_the_same_process(tmp_path):
@@ -549,8 +619,10 @@ def test_one_meeting_whose_reminder_cannot_be_built_does_not_stop_the_start_or_o
         rem.start()
     finally:
         rem.stop()
-    assert sorted(rem.backend.posts) == ["*Conda Ecosystem Meeting* starts in 10 min: Wed 2026-01-07 17:00 UTC",
-                                         "*Ops Sync* starts in 10 min: Wed 2026-01-07 17:00 UTC"]
+    assert sorted(rem.backend.posts) == [
+        "*Conda Ecosystem Meeting* starts in 10 min: Wed 2026-01-07 17:00 UTC",
+        "*Ops Sync* starts in 10 min: Wed 2026-01-07 17:00 UTC",
+    ]
 
 
 def test_an_unexpected_error_building_one_meetings_reminder_does_not_stop_the_start_or_others(tmp_path):

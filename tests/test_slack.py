@@ -26,16 +26,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatbot.bot import Bot, Sender
+from chatbot.bot import Bot
 from chatbot.config import Person, load_config
 from chatbot.messages import Link, Mention, Message, Text, Time, UserText
 from chatbot.backends.base import BackendError
-from chatbot.backends.slack import (AckPriority, RedactSecrets, SlackBackend, date_token, readable_text, slack_sender,
-                                    render_mrkdwn)
+from chatbot.backends.slack import (
+    AckPriority,
+    RedactSecrets,
+    SlackBackend,
+    date_token,
+    readable_text,
+    slack_sender,
+    render_mrkdwn,
+)
 from fakes.slack import MAX_TEXT, FakeSlack, signed_post, slack_escape
 
 REPO = Path(__file__).resolve().parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 BOT_TOKEN = "xoxb-1111-2222-TESTBOTTOKENsecret"
 APP_TOKEN = "xapp-1-A0FAKE-3333-TESTAPPTOKENsecret"
@@ -139,8 +146,9 @@ allow_unknown_users = {allow_unknown}
 def test_user_text_is_escaped_and_cannot_inject_markup():
     evil = "<!channel> & <@U0JAIME> <https://evil.example|click me> <#C0GENERAL>"
     out = render_mrkdwn(Message().add("item: ", UserText(evil)))
-    assert out == ("item: &lt;!channel&gt; &amp; &lt;@U0JAIME&gt; &lt;https://evil.example|click me&gt; "
-                   "&lt;#C0GENERAL&gt;")
+    assert out == (
+        "item: &lt;!channel&gt; &amp; &lt;@U0JAIME&gt; &lt;https://evil.example|click me&gt; &lt;#C0GENERAL&gt;"
+    )
     assert "<" not in out and ">" not in out
 
 
@@ -158,8 +166,7 @@ def test_mass_mentions_are_defused(word):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("<>&@!|*_~`^ abcCHANNELhere\n")) | st.characters(),
-               max_size=60))
+@given(st.text(alphabet=st.sampled_from(list("<>&@!|*_~`^ abcCHANNELhere\n")) | st.characters(), max_size=60))
 def test_no_user_text_can_produce_a_control_sequence(text):
     out = render_mrkdwn(Message().add(UserText(text)))
     assert "<" not in out and ">" not in out
@@ -180,26 +187,41 @@ def test_links_and_mentions():
     jaime = Person(initials="JRG", name="Jaime", slack_id="U0JAIME")
     nobody = Person(initials="CHL", name="Cheng <@here>")
     odd = Person(initials="XX", name="Odd", slack_id="U1>|<!channel")
-    msg = Message().add(Link("https://x.example/a?b=1&c=2", "notes <file>"), " ",
-                        Link("https://x.example/", "https://x.example/"), " ",
-                        Mention(jaime), " ", Mention(nobody), " ", Mention(odd))
+    msg = Message().add(
+        Link("https://x.example/a?b=1&c=2", "notes <file>"),
+        " ",
+        Link("https://x.example/", "https://x.example/"),
+        " ",
+        Mention(jaime),
+        " ",
+        Mention(nobody),
+        " ",
+        Mention(odd),
+    )
     out = render_mrkdwn(msg)
-    assert out == ("<https://x.example/a?b=1&amp;c=2|notes &lt;file&gt;> <https://x.example/> "
-                   "<@U0JAIME> Cheng &lt;@\u200bhere&gt; Odd")
+    assert out == (
+        "<https://x.example/a?b=1&amp;c=2|notes &lt;file&gt;> <https://x.example/> "
+        "<@U0JAIME> Cheng &lt;@\u200bhere&gt; Odd"
+    )
 
 
-@pytest.mark.parametrize("wire,typed", [
-    ("Q&amp;A &lt;b&gt; a &amp;&amp; b", "Q&A <b> a && b"),
-    ("&amp;lt;not a tag&amp;gt;", "&lt;not a tag&gt;"),  # unescaped once, as typed
-    ("ask <@U0X|ann> and <@W0Y>", "ask @ann and @W0Y"),
-    ("in <#C0OPS|ops> or <#C0RAW> or <#C0E|>", "in #ops or #C0RAW or #C0E"),
-    ("<!channel> <!here|here> <!everyone> <!subteam^S0T|@core> <!subteam^S0U>",
-     "@channel @here @everyone @core @S0U"),
-    ("due <!date^1767805200^{date_short}|Jan 7th>", "due Jan 7th"),
-    ("<https://x.example/a?b=1&amp;c=2|the &lt;doc&gt;>", "the <doc> (https://x.example/a?b=1&c=2)"),
-    ("<https://x.example/> <http://x.org|x.org> <mailto:a@b.org|a@b.org>", "https://x.example/ x.org a@b.org"),
-    ("a < b >", "a < b >"),  # not Slack's wire format, left alone
-])
+@pytest.mark.parametrize(
+    "wire,typed",
+    [
+        ("Q&amp;A &lt;b&gt; a &amp;&amp; b", "Q&A <b> a && b"),
+        ("&amp;lt;not a tag&amp;gt;", "&lt;not a tag&gt;"),  # unescaped once, as typed
+        ("ask <@U0X|ann> and <@W0Y>", "ask @ann and @W0Y"),
+        ("in <#C0OPS|ops> or <#C0RAW> or <#C0E|>", "in #ops or #C0RAW or #C0E"),
+        (
+            "<!channel> <!here|here> <!everyone> <!subteam^S0T|@core> <!subteam^S0U>",
+            "@channel @here @everyone @core @S0U",
+        ),
+        ("due <!date^1767805200^{date_short}|Jan 7th>", "due Jan 7th"),
+        ("<https://x.example/a?b=1&amp;c=2|the &lt;doc&gt;>", "the <doc> (https://x.example/a?b=1&c=2)"),
+        ("<https://x.example/> <http://x.org|x.org> <mailto:a@b.org|a@b.org>", "https://x.example/ x.org a@b.org"),
+        ("a < b >", "a < b >"),  # not Slack's wire format, left alone
+    ],
+)
 def test_readable_text_undoes_slacks_wire_format(wire, typed):
     assert readable_text(wire) == typed
     # and rendering it again gives Slack's escaping back, with no entity
@@ -256,8 +278,9 @@ def _config(tmp_path: Path, mode="socket", api_url="http://127.0.0.1:9/api/", po
     tpl.mkdir(exist_ok=True)
     shutil.copyfile(REPO / "config" / "templates" / "conda-ecosystem.md", tpl / "conda-ecosystem.md")
     path = tmp_path / "chatbot.toml"
-    path.write_text(CONFIG.format(mode=mode, api_url=api_url, port=port,
-                                  allow_unknown=str(allow_unknown).lower()), encoding="utf-8")
+    path.write_text(
+        CONFIG.format(mode=mode, api_url=api_url, port=port, allow_unknown=str(allow_unknown).lower()), encoding="utf-8"
+    )
     return path
 
 
@@ -276,8 +299,10 @@ def test_reminder_rendering(tmp_path):
     meeting = config.meeting("conda-ecosystem")
     occ = bot.next_meeting(meeting)
     out = backend.render(bot.reminder(meeting, occ, dt.timedelta(minutes=15)))
-    assert out.startswith("*Conda Ecosystem Meeting* starts in 15 min: "
-                          f"<!date^{UNIX_START}^{{date_short_pretty}} at {{time}}|Wed 2026-01-07 17:00 UTC>")
+    assert out.startswith(
+        "*Conda Ecosystem Meeting* starts in 15 min: "
+        f"<!date^{UNIX_START}^{{date_short_pretty}} at {{time}}|Wed 2026-01-07 17:00 UTC>"
+    )
     assert "• Asia/Tokyo: Thu 02:00 (+1 day)" in out
     assert "<https://zoom.example/j/91385?pwd=abc&amp;x=1>" in out
     assert f"|{NOTES_NAME}>" in out
@@ -292,7 +317,8 @@ def test_backend_routing_without_network(tmp_path):
     assert backend.meeting_for("D0SOMEDM") is None
     assert backend.wants(config.meeting("ops"))
     no_channel = config.meeting("ops").model_copy(
-        update={"destinations": config.meeting("ops").destinations.model_copy(update={"slack_channel": None})})
+        update={"destinations": config.meeting("ops").destinations.model_copy(update={"slack_channel": None})}
+    )
     assert not backend.wants(no_channel)
     assert backend.command_text("/agenda", " add  x ") == "agenda add  x"
     assert backend.command_text("/next", "whatever") == "next"
@@ -362,8 +388,9 @@ def test_a_long_answer_comes_as_several_responses(tmp_path, fake, start_bot):
 
 def test_a_response_url_takes_five_messages_the_rest_is_shortened(tmp_path):
     config = load_config(_config(tmp_path))
-    backend = SlackBackend(Bot(config, _Clock(dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC))),
-                           env={"SLACK_BOT_TOKEN": BOT_TOKEN})
+    backend = SlackBackend(
+        Bot(config, _Clock(dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC))), env={"SLACK_BOT_TOKEN": BOT_TOKEN}
+    )
     message = Message()
     for n in range(300):
         message.add(f"{n}. ", UserText("long line " * 100))
@@ -375,8 +402,9 @@ def test_a_response_url_takes_five_messages_the_rest_is_shortened(tmp_path):
 
 def test_redaction_filter():
     filt = RedactSecrets([SIGNING_SECRET])
-    rec = logging.LogRecord("x", logging.INFO, __file__, 1, "token %s secret %s other xoxp-99-abc",
-                            (BOT_TOKEN, SIGNING_SECRET), None)
+    rec = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "token %s secret %s other xoxp-99-abc", (BOT_TOKEN, SIGNING_SECRET), None
+    )
     filt.filter(rec)
     text = rec.getMessage()
     assert BOT_TOKEN not in text and SIGNING_SECRET not in text and "xoxp-99-abc" not in text
@@ -417,7 +445,12 @@ class BotProcess:
         self.log = open(self.log_path, "w+", encoding="utf-8")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chatbot", *args, "run", "--backend", "slack", "--config", str(config)],
-            cwd=tmp_path, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+            cwd=tmp_path,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -451,9 +484,12 @@ class BotProcess:
 
 
 def _env(**extra: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLACK_", "CHATBOT_")) and k.lower() not in
-           ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "CHATBOT_"))
+        and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env.update({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "CHATBOT_FAKE_NOW": QUIET_NOW})
     for k, v in extra.items():
@@ -472,10 +508,15 @@ def _free_port() -> int:
 
 @pytest.fixture
 def fake():
-    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
-                   users={"U0JAIME": {"name": "jaime"},
-                          "U0STRANGER": {"name": "stranger", "real_name": "Sam Doe",
-                                         "display_name": "Sam Doe"}}) as f:
+    with FakeSlack(
+        BOT_TOKEN,
+        APP_TOKEN,
+        channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+        users={
+            "U0JAIME": {"name": "jaime"},
+            "U0STRANGER": {"name": "stranger", "real_name": "Sam Doe", "display_name": "Sam Doe"},
+        },
+    ) as f:
         yield f
 
 
@@ -515,8 +556,13 @@ def test_socket_mode_slash_commands(tmp_path, fake, start_bot):
     auth_tests = len(fake.calls("auth.test"))  # all at start: none inside a command's ack
 
     # as Slack sends it: '&' escaped, the typed @channel as Slack's <!channel> entity
-    eid, cmd = fake.send_slash_command("/agenda", "add Release plans for 25.1 <!channel> &amp; @here",
-                                       user_id="U0JAIME", user_name="jaime", channel_id="C0CONDAECO")
+    eid, cmd = fake.send_slash_command(
+        "/agenda",
+        "add Release plans for 25.1 <!channel> &amp; @here",
+        user_id="U0JAIME",
+        user_name="jaime",
+        channel_id="C0CONDAECO",
+    )
     fake.wait_ack(eid)
     assert fake.envelopes[-1].envelope_id == eid
     # (that the ack does not wait for the work is tested with the notes lock held, in
@@ -525,15 +571,19 @@ def test_socket_mode_slash_commands(tmp_path, fake, start_bot):
     answer = fake.wait_response(cmd["response_url"])
     assert len(fake.calls("auth.test")) == auth_tests
     assert answer["response_type"] == "ephemeral"
-    assert answer["text"].startswith("Added to the agenda of Conda Ecosystem Meeting on 2026-01-07 as item 1: "
-                                     "JRG: Release plans for 25.1 @\u200bchannel &amp; @\u200bhere")
+    assert answer["text"].startswith(
+        "Added to the agenda of Conda Ecosystem Meeting on 2026-01-07 as item 1: "
+        "JRG: Release plans for 25.1 @\u200bchannel &amp; @\u200bhere"
+    )
     notes = _notes(tmp_path)
     # the notes file gets the text as typed, readable (defused only where it is posted to chat)
     assert "- [ ] JRG: Release plans for 25.1 @channel & @here\n" in notes
 
     # the public confirmation, in the meeting's channel, with the bot token
     public = fake.wait_for(lambda: fake.messages("C0CONDAECO"), what="public confirmation")
-    assert public[0]["text"].startswith("JRG added an agenda item for 2026-01-07: Release plans for 25.1 @\u200bchannel")
+    assert public[0]["text"].startswith(
+        "JRG added an agenda item for 2026-01-07: Release plans for 25.1 @\u200bchannel"
+    )
     assert not MASS.search(public[0]["text"])
     posts = fake.calls("chat.postMessage")
     assert all(r.headers["authorization"] == f"Bearer {BOT_TOKEN}" for r in posts)
@@ -600,14 +650,18 @@ def test_command_text_as_slack_sends_it_is_stored_readable(tmp_path, fake, start
     out as a live mention."""
     start_bot()
     fake.wait_connected(1, timeout=20)
-    wire = ("add " + slack_escape("Q&A: is a < b > c?") + " with <@U0JANNIS> <@U0STRANGER> <@W0GRID|grid.admin>"
-            " in <#C0OPS|ops> <!channel> <!here|here> <!subteam^S0CORE|@core>,"
-            " see <https://x.example/doc?a=1&amp;b=2|the doc> and <https://x.example/raw>")
+    wire = (
+        "add " + slack_escape("Q&A: is a < b > c?") + " with <@U0JANNIS> <@U0STRANGER> <@W0GRID|grid.admin>"
+        " in <#C0OPS|ops> <!channel> <!here|here> <!subteam^S0CORE|@core>,"
+        " see <https://x.example/doc?a=1&amp;b=2|the doc> and <https://x.example/raw>"
+    )
     eid, cmd = fake.send_slash_command("/agenda", wire, user_id="U0JAIME")
     fake.wait_ack(eid)
     answer = fake.wait_response(cmd["response_url"])["text"]
-    readable = ("Q&A: is a < b > c? with @Jannis Leidel @Sam Doe @grid.admin in #ops @channel @here"
-                " @core, see the doc (https://x.example/doc?a=1&b=2) and https://x.example/raw")
+    readable = (
+        "Q&A: is a < b > c? with @Jannis Leidel @Sam Doe @grid.admin in #ops @channel @here"
+        " @core, see the doc (https://x.example/doc?a=1&b=2) and https://x.example/raw"
+    )
     assert f"- [ ] JRG: {readable}\n" in _notes(tmp_path)
     assert "JRG: " + render_mrkdwn(Message().add(UserText(readable))) in answer  # escaped once
     public = fake.wait_for(lambda: fake.messages("C0CONDAECO"), what="the public note")[0]["text"]
@@ -644,8 +698,10 @@ def test_reminder_is_posted_to_the_meeting_channel(tmp_path, fake, start_bot):
     assert len(msgs) == 1
     assert msgs[0]["channel"] == "C0CONDAECO"
     text = msgs[0]["text"]
-    assert text.startswith("*Conda Ecosystem Meeting* starts in 15 min: "
-                           f"<!date^{UNIX_START}^{{date_short_pretty}} at {{time}}|Wed 2026-01-07 17:00 UTC>")
+    assert text.startswith(
+        "*Conda Ecosystem Meeting* starts in 15 min: "
+        f"<!date^{UNIX_START}^{{date_short_pretty}} at {{time}}|Wed 2026-01-07 17:00 UTC>"
+    )
     assert "• Europe/Berlin: Wed 18:00" in text
     assert "*Agenda so far:*" in text
     assert not MASS.search(text)
@@ -661,8 +717,9 @@ def test_reminder_the_platform_refused_is_tried_again_and_posted_once(tmp_path, 
     again after a tenth of the grace period) and is posted exactly once."""
     fake.fail("chat.postMessage", "internal_error", times=2, status=500)
     config = _config(tmp_path, api_url=fake.api_url)
-    config.write_text(config.read_text(encoding="utf-8").replace('reminder_grace = "10m"', 'reminder_grace = "1m"'),
-                      encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('reminder_grace = "10m"', 'reminder_grace = "1m"'), encoding="utf-8"
+    )
     bot = BotProcess(tmp_path, config, _env(CHATBOT_FAKE_NOW=REMINDER_NOW))
     try:
         msgs = fake.wait_for(lambda: fake.messages(), timeout=60, what="the reminder, third time lucky")
@@ -736,8 +793,9 @@ def test_a_slash_command_renamed_in_a_reloaded_config_works(tmp_path, fake, star
     bot = start_bot()
     fake.wait_connected(1, timeout=20)
     config = tmp_path / "chatbot.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("[slack]\n", '[slack]\ncommand = "/meeting"\n'),
-                      encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("[slack]\n", '[slack]\ncommand = "/meeting"\n'), encoding="utf-8"
+    )
     bot.proc.send_signal(signal.SIGHUP)
     bot.wait_log(r"config reloaded from")
     eid, cmd = fake.send_slash_command("/meeting", "add Renamed", user_id="U0JAIME")
@@ -898,6 +956,7 @@ def test_http_mode_acks_before_the_work_and_serves_status_pages(tmp_path, fake, 
     assert "- [ ] JRG: Acked while locked" in _notes(tmp_path)
 
     import urllib.request
+
     with urllib.request.urlopen(base + "/meetings/conda-ecosystem", timeout=10) as resp:
         page = resp.read().decode()
         assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/html")
@@ -918,8 +977,9 @@ def test_http_mode_acks_before_the_work_and_serves_status_pages(tmp_path, fake, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode,missing", [("socket", "SLACK_APP_TOKEN"), ("socket", "SLACK_BOT_TOKEN"),
-                                          ("http", "SLACK_SIGNING_SECRET")])
+@pytest.mark.parametrize(
+    "mode,missing", [("socket", "SLACK_APP_TOKEN"), ("socket", "SLACK_BOT_TOKEN"), ("http", "SLACK_SIGNING_SECRET")]
+)
 def test_missing_secret_is_a_clear_error(tmp_path, fake, start_bot, mode, missing):
     env = _env(**{missing: None})
     if mode == "http":
@@ -949,13 +1009,20 @@ def test_wrong_bot_token_is_a_clear_error(tmp_path, fake, start_bot):
 def test_remind_dry_run_prints_mrkdwn(tmp_path, fake):
     config = _config(tmp_path, api_url=fake.api_url)
     env = _env(SLACK_BOT_TOKEN=None, SLACK_APP_TOKEN=None, CHATBOT_FAKE_NOW="2026-01-07T16:00:00Z")
-    res = subprocess.run([sys.executable, "-m", "chatbot", "remind", "--backend", "slack", "--dry-run",
-                          "--config", str(config)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "chatbot", "remind", "--backend", "slack", "--dry-run", "--config", str(config)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines()[0] == "# conda-ecosystem at 2026-01-07T17:00:00+00:00, posted now via slack"
-    assert (f"*Conda Ecosystem Meeting* starts in 1 h: <!date^{UNIX_START}^{{date_short_pretty}} at {{time}}"
-            "|Wed 2026-01-07 17:00 UTC>") in res.stdout
+    assert (
+        f"*Conda Ecosystem Meeting* starts in 1 h: <!date^{UNIX_START}^{{date_short_pretty}} at {{time}}"
+        "|Wed 2026-01-07 17:00 UTC>"
+    ) in res.stdout
     assert "<https://zoom.example/j/91385?pwd=abc&amp;x=1>" in res.stdout
     assert fake.requests == []  # a dry run never talks to Slack
 
@@ -968,8 +1035,15 @@ def test_manifest_matches_the_defaults():
         assert re.search(rf"^\s*- command: {re.escape(name)}\s*$", text, re.M), name
     scopes = re.search(r"^\s*bot:\s*\n((?:\s*- .*\n)+)", text, re.M).group(1)
     assert {re.match(r"\s*- ([\w:.]+)", ln).group(1) for ln in scopes.splitlines()} == {
-        "commands", "chat:write", "chat:write.public", "im:write", "users:read",
-        "channels:history", "groups:history", "im:history"}
+        "commands",
+        "chat:write",
+        "chat:write.public",
+        "im:write",
+        "users:read",
+        "channels:history",
+        "groups:history",
+        "im:history",
+    }
     assert re.search(r"^\s*socket_mode_enabled: true\s*$", text, re.M)
 
 
@@ -988,8 +1062,9 @@ def test_manifest_lets_people_type_commands_in_the_bots_direct_messages():
 @pytest.mark.slow
 def test_commands_outside_allowed_channels_are_refused(tmp_path, fake):
     config = _config(tmp_path, api_url=fake.api_url)
-    config.write_text(config.read_text().replace('reminder_grace = "10m"',
-                                                 'reminder_grace = "10m"\nallowed_places = ["C0CONDAECO"]'))
+    config.write_text(
+        config.read_text().replace('reminder_grace = "10m"', 'reminder_grace = "10m"\nallowed_places = ["C0CONDAECO"]')
+    )
     bot = BotProcess(tmp_path, config, _env(), ())
     try:
         fake.wait_connected(1, timeout=20)
@@ -1000,8 +1075,7 @@ def test_commands_outside_allowed_channels_are_refused(tmp_path, fake):
         assert "elsewhere" not in _notes(tmp_path)
         # a direct message (D…) and the allowed channel both work
         for channel in ("D0DIRECT", "C0CONDAECO"):
-            eid, cmd = fake.send_slash_command("/agenda", f"add from {channel}", user_id="U0JAIME",
-                                               channel_id=channel)
+            eid, cmd = fake.send_slash_command("/agenda", f"add from {channel}", user_id="U0JAIME", channel_id=channel)
             fake.wait_ack(eid)
             assert "Added to the agenda" in fake.wait_response(cmd["response_url"])["text"]
         notes = _notes(tmp_path)

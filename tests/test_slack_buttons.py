@@ -14,14 +14,34 @@ from pathlib import Path
 import pytest
 
 from chatbot.action_commands import item_id
-from chatbot.backends.slack import (ACTION_ADD, ACTION_CARRY, ACTION_DONE, AGENDA_BLOCK, AGENDA_INPUT, MAX_BLOCKS,
-                                    SlackBackend, blocks_text, render_blocks, render_mrkdwn)
+from chatbot.backends.slack import (
+    ACTION_ADD,
+    ACTION_CARRY,
+    ACTION_DONE,
+    AGENDA_BLOCK,
+    AGENDA_INPUT,
+    MAX_BLOCKS,
+    SlackBackend,
+    blocks_text,
+    render_blocks,
+    render_mrkdwn,
+)
 from chatbot.bot import Bot
 from chatbot.config import load_config
 from chatbot.messages import Message, UserText, render_plain
 from fakes.slack import FakeSlack, block_errors, signed_post
-from test_slack import (APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, BotProcess, _Clock, _config, _env, _free_port,
-                        _long_agenda, assert_no_secrets)
+from test_slack import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    BotProcess,
+    _Clock,
+    _config,
+    _env,
+    _free_port,
+    _long_agenda,
+    assert_no_secrets,
+)
 
 UTC = dt.UTC
 PAST = "20251224-conda-ecosystem.md"  # the meeting before the first one of the test config
@@ -29,8 +49,10 @@ NEXT = "20260107-conda-ecosystem.md"
 PING_NOW = "2026-01-05T16:59:57Z"  # pings go out 2 days before the 2026-01-07 17:00 meeting
 REMINDER_NOW = "2026-01-07T16:44:57Z"  # the 15-minute reminder is due in 3 seconds
 ATT = "## Attendees\n| Name | Initials | GH Username |\n| -- | -- | -- |\n| Jaime | JRG | jaimergp |\n\n"
-PAST_NOTES = (f"# 2025-12-24 Conda Ecosystem Meeting\n{ATT}## Action items\n\n"
-              "- [ ] JRG: open a PR for <the> docs & more\n- [ ] JRG: write the release notes\n- [ ] JL: review it\n")
+PAST_NOTES = (
+    f"# 2025-12-24 Conda Ecosystem Meeting\n{ATT}## Action items\n\n"
+    "- [ ] JRG: open a PR for <the> docs & more\n- [ ] JRG: write the release notes\n- [ ] JL: review it\n"
+)
 
 
 def _write_past(tmp_path: Path) -> Path:
@@ -48,8 +70,12 @@ def _read(tmp_path: Path, name: str) -> str:
 
 @pytest.fixture
 def fake():
-    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
-                   users={"U0JAIME": {"name": "jaime"}, "U0JANNIS": {"name": "jannis"}, "U0STRANGER": {"name": "sam"}}) as f:
+    with FakeSlack(
+        BOT_TOKEN,
+        APP_TOKEN,
+        channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"},
+        users={"U0JAIME": {"name": "jaime"}, "U0JANNIS": {"name": "jannis"}, "U0STRANGER": {"name": "sam"}},
+    ) as f:
         yield f
 
 
@@ -99,8 +125,12 @@ def test_a_ping_has_done_and_next_meeting_under_each_item_and_the_same_text(tmp_
     blocks = render_blocks(ping, meeting.id)
     assert block_errors(blocks) == []
     ids = [item_id(it) for it in items if it.owned_by("JRG")]
-    assert _buttons({"blocks": blocks}) == [(ACTION_DONE, ids[0]), (ACTION_CARRY, ids[0]),
-                                            (ACTION_DONE, ids[1]), (ACTION_CARRY, ids[1])]
+    assert _buttons({"blocks": blocks}) == [
+        (ACTION_DONE, ids[0]),
+        (ACTION_CARRY, ids[0]),
+        (ACTION_DONE, ids[1]),
+        (ACTION_CARRY, ids[1]),
+    ]
     # every line is in the blocks, as in the text: user text escaped in both
     assert blocks_text(blocks) == render_mrkdwn(ping)
     assert "open a PR for &lt;the&gt; docs &amp; more" in blocks_text(blocks)
@@ -170,8 +200,9 @@ def test_the_fake_refuses_broken_blocks():
 
 
 def _ping(fake: FakeSlack) -> dict:
-    msgs = fake.wait_for(lambda: [m for m in fake.history.get("D0JAIME", []) if m.get("blocks")], timeout=30,
-                         what="Jaime's ping")
+    msgs = fake.wait_for(
+        lambda: [m for m in fake.history.get("D0JAIME", []) if m.get("blocks")], timeout=30, what="Jaime's ping"
+    )
     return msgs[0]
 
 
@@ -179,8 +210,9 @@ def _ping(fake: FakeSlack) -> dict:
 def test_owner_ticks_an_item_from_the_ping_and_carries_another(tmp_path, fake, start_bot):
     past = _write_past(tmp_path)
     # the next meeting's notes exist already (else they are created with every open item carried)
-    (tmp_path / "notes" / NEXT).write_text("# 2026-01-07\n## From previous meetings\n\n## New agenda items\n\n",
-                                           encoding="utf-8")
+    (tmp_path / "notes" / NEXT).write_text(
+        "# 2026-01-07\n## From previous meetings\n\n## New agenda items\n\n", encoding="utf-8"
+    )
     bot = start_bot()
     fake.wait_connected(1, timeout=20)
     ping = _ping(fake)
@@ -273,7 +305,8 @@ def test_actions_list_buttons_refuse_someone_not_allowed_and_relist_after_a_tick
     assert "- [x] JL: review it\n" in past.read_text(encoding="utf-8")
     assert _contexts(listing)[0].startswith(f"✅ Ticked in {PAST}: JL: review it — by <@U0JANNIS>")
     assert len(_buttons(listing)) == 4 and "review it" not in "".join(
-        b["text"]["text"] for b in listing["blocks"] if b["type"] == "section")
+        b["text"]["text"] for b in listing["blocks"] if b["type"] == "section"
+    )
     assert block_errors(listing["blocks"]) == []
 
 
@@ -281,8 +314,9 @@ def test_actions_list_buttons_refuse_someone_not_allowed_and_relist_after_a_tick
 def test_add_agenda_item_from_the_reminder_opens_a_modal_with_the_same_validation(tmp_path, fake, start_bot):
     bot = start_bot(now=REMINDER_NOW)
     fake.wait_connected(1, timeout=20)
-    reminder = fake.wait_for(lambda: [m for m in fake.history.get("C0CONDAECO", []) if m.get("blocks")],
-                             timeout=30, what="the reminder")[0]
+    reminder = fake.wait_for(
+        lambda: [m for m in fake.history.get("C0CONDAECO", []) if m.get("blocks")], timeout=30, what="the reminder"
+    )[0]
     assert reminder["text"].startswith("*Conda Ecosystem Meeting* starts in 15 min")
     eid, _ = fake.click(reminder["ts"], ACTION_ADD, user_id="U0JAIME", user_name="jaime")
     fake.wait_ack(eid)
@@ -312,8 +346,9 @@ def test_add_agenda_item_from_the_reminder_opens_a_modal_with_the_same_validatio
     shown = fake.views[view_id]["blocks"][0]["text"]["text"]
     assert shown.startswith("Added to the agenda of Conda Ecosystem Meeting on 2026-01-07 as item 1")
     assert "&lt;!here&gt; &amp; co" in shown
-    public = fake.wait_for(lambda: [m for m in fake.messages("C0CONDAECO") if "added an agenda item" in m["text"]],
-                           what="the public note")
+    public = fake.wait_for(
+        lambda: [m for m in fake.messages("C0CONDAECO") if "added an agenda item" in m["text"]], what="the public note"
+    )
     assert public[0]["text"].startswith("JRG added an agenda item for 2026-01-07: Release plans for 25.1")
     # a trigger_id is good once: the modal cannot be opened twice from one click
     assert [c.error for c in fake.calls("views.open")] == [None]
@@ -367,8 +402,9 @@ def test_the_agenda_modal_in_http_mode(tmp_path, fake, start_bot):
     bot = start_bot(mode="http", now=REMINDER_NOW, port=port)
     bot.wait_log(r"listening for slash commands on http://127\.0\.0\.1:\d+/slack/events", timeout=20)
     http = (f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET)
-    reminder = fake.wait_for(lambda: [m for m in fake.history.get("C0CONDAECO", []) if m.get("blocks")],
-                             timeout=30, what="the reminder")[0]
+    reminder = fake.wait_for(
+        lambda: [m for m in fake.history.get("C0CONDAECO", []) if m.get("blocks")], timeout=30, what="the reminder"
+    )[0]
 
     # Slack cannot open the form (the trigger expired on the way): the clicker is told what to type
     fake.fail("views.open", "expired_trigger_id")
@@ -393,14 +429,14 @@ def test_the_agenda_modal_in_http_mode(tmp_path, fake, start_bot):
 def test_the_manifest_turns_interactivity_on():
     import yaml
 
-    manifest = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "slack-app-manifest.yml")
-                              .read_text(encoding="utf-8"))
+    manifest = yaml.safe_load(
+        (Path(__file__).resolve().parent.parent / "config" / "slack-app-manifest.yml").read_text(encoding="utf-8")
+    )
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
 
 
 @pytest.mark.slow
-def test_a_form_submitted_while_the_notes_are_busy_is_answered_at_once_and_shows_the_result(
-        tmp_path, fake, start_bot):
+def test_a_form_submitted_while_the_notes_are_busy_is_answered_at_once_and_shows_the_result(tmp_path, fake, start_bot):
     """Slack waits 3 seconds for a form's answer, then shows an error and people submit again
     (a second item). While another process holds the notes lock the bot answers "adding…" in
     time, and puts the result into the form (views.update) when the edit is done."""
@@ -408,8 +444,9 @@ def test_a_form_submitted_while_the_notes_are_busy_is_answered_at_once_and_shows
 
     start_bot(now=REMINDER_NOW)
     fake.wait_connected(1, timeout=20)
-    reminder = fake.wait_for(lambda: [m for m in fake.history.get("C0CONDAECO", []) if m.get("blocks")],
-                             timeout=30, what="the reminder")[0]
+    reminder = fake.wait_for(
+        lambda: [m for m in fake.history.get("C0CONDAECO", []) if m.get("blocks")], timeout=30, what="the reminder"
+    )[0]
     eid, _ = fake.click(reminder["ts"], ACTION_ADD, user_id="U0JAIME", user_name="jaime")
     fake.wait_ack(eid)
     (view_id,) = fake.wait_for(lambda: list(fake.views), what="the modal")

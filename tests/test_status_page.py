@@ -25,7 +25,7 @@ from chatbot.web import make_http_server, render_meeting_page
 
 from conftest import BASE_CONFIG, FixedClock, write_config
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 HERE = Path(__file__).parent
 SERVE_NOW = "2026-01-10T12:00:00Z"  # next meeting: Wed 2026-01-14 14:00 UTC
 EVIL = "Ship the <script>alert('x')</script> release & <b>party</b>"
@@ -45,8 +45,10 @@ def config(tmp_path: Path):
     add(before, "JRG", "Release plans")
     add(before, "JL", "Docs")
     past = tmp_path / "notes" / "20260107-eco.md"
-    past.write_text(past.read_text(encoding="utf-8") + f"\n## Action items\n\n- [ ] JRG: {EVIL}\n"
-                    "- [ ] JL: Review the docs\n", encoding="utf-8")
+    past.write_text(
+        past.read_text(encoding="utf-8") + f"\n## Action items\n\n- [ ] JRG: {EVIL}\n- [ ] JL: Review the docs\n",
+        encoding="utf-8",
+    )
     now = Bot(cfg, FixedClock(dt.datetime.fromisoformat(SERVE_NOW.replace("Z", "+00:00"))))
     add(now, "JL", "Discuss <em>conda</em> 26.1 & friends")
     add(now, "ADM", "Budget for CI")
@@ -60,7 +62,10 @@ def page(config) -> str:
 
 def test_page_content_and_escaping(config):
     html = page(config)
-    assert '<time class="local when" id="next-time" datetime="2026-01-14T14:00:00Z">Wed 2026-01-14 14:00 UTC</time>' in html
+    assert (
+        '<time class="local when" id="next-time" datetime="2026-01-14T14:00:00Z">Wed 2026-01-14 14:00 UTC</time>'
+        in html
+    )
     # agenda so far, user text escaped
     assert "Discuss &lt;em&gt;conda&lt;/em&gt; 26.1 &amp; friends" in html
     assert "<em>conda</em>" not in html
@@ -68,8 +73,8 @@ def test_page_content_and_escaping(config):
     # open action items from the past meeting, by owner; the script tag is text, not markup
     assert "Ship the &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; release &amp; &lt;b&gt;party&lt;/b&gt;" in html
     assert "<script>alert" not in html
-    assert "JRG <span class=\"muted\">— Jaime Rodríguez-Guerra</span>" in html
-    assert "JL <span class=\"muted\">— Jannis Leidel</span>" in html
+    assert 'JRG <span class="muted">— Jaime Rodríguez-Guerra</span>' in html
+    assert 'JL <span class="muted">— Jannis Leidel</span>' in html
     assert html.index("Jaime Rodríguez-Guerra") < html.index("Ship the")  # grouped under the owner
     assert "Release plans" not in html  # a past meeting's topic is not an action item (issue 14)
     # links: notes, calendar, call, converter
@@ -157,8 +162,12 @@ def served(config, tmp_path):
     port = free_port()
     env = dict(os.environ, CHATBOT_FAKE_NOW=SERVE_NOW)
     log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "chatbot", "serve", "-c", str(config.path), "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatbot", "serve", "-c", str(config.path), "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -184,9 +193,20 @@ def served(config, tmp_path):
 
 def chromium(tmp_path: Path, tz: str, *args: str) -> subprocess.CompletedProcess[str]:
     profile = tmp_path / f"profile-{tz.replace('/', '-')}-{len(list(tmp_path.iterdir()))}"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--disable-dev-shm-usage", f"--user-data-dir={profile}", *args]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     env = dict(os.environ, TZ=tz, LANG="en_US.UTF-8")
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
 
@@ -215,8 +235,7 @@ def test_visitor_sees_the_page_in_their_time_zone(served, tmp_path):
     assert ">Wed 2026-01-14 06:00 America/Los_Angeles (UTC-08:00)</time>" in la.stdout
 
     png = tmp_path / "status-page.png"
-    shot = chromium(tmp_path, "Asia/Tokyo", f"--screenshot={png}", "--window-size=1200,900",
-                    "--hide-scrollbars", url)
+    shot = chromium(tmp_path, "Asia/Tokyo", f"--screenshot={png}", "--window-size=1200,900", "--hide-scrollbars", url)
     assert shot.returncode == 0 and png.is_file(), shot.stderr
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -232,8 +251,12 @@ def test_serve_reports_a_port_in_use(config):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        proc = subprocess.run([sys.executable, "-m", "chatbot", "serve", "-c", str(config.path), "--port", str(port)],
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "chatbot", "serve", "-c", str(config.path), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert proc.returncode == 1
     assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in proc.stderr
     assert "Traceback" not in proc.stderr

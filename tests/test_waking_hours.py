@@ -44,18 +44,21 @@ def test_tokyo_late_evening_moves_back_to_the_window_end():
     assert ping_time(start, dt.timedelta(days=1), "Asia/Tokyo", DAY) == at("2026-06-02T09:00:00Z")
 
 
-@pytest.mark.parametrize("ideal, expected", [
-    # the morning before the spring-forward Sunday (PST, UTC-8): 07:00 -> 09:00 PST
-    ("2026-03-07T15:00:00Z", "2026-03-07T17:00:00Z"),
-    # the spring-forward Sunday itself (PDT, UTC-7 from 02:00): 08:00 -> 09:00 PDT
-    ("2026-03-08T15:00:00Z", "2026-03-08T16:00:00Z"),
-    # Saturday 20:00 PST before the switch: back to 18:00 PST, not on to Sunday 09:00 PDT
-    ("2026-03-08T04:00:00Z", "2026-03-08T02:00:00Z"),
-    # the fall-back Sunday (PST again from 02:00): 07:00 -> 09:00 PST
-    ("2026-11-01T15:00:00Z", "2026-11-01T17:00:00Z"),
-    # the day before it (PDT): 08:00 -> 09:00 PDT
-    ("2026-10-31T15:00:00Z", "2026-10-31T16:00:00Z"),
-])
+@pytest.mark.parametrize(
+    "ideal, expected",
+    [
+        # the morning before the spring-forward Sunday (PST, UTC-8): 07:00 -> 09:00 PST
+        ("2026-03-07T15:00:00Z", "2026-03-07T17:00:00Z"),
+        # the spring-forward Sunday itself (PDT, UTC-7 from 02:00): 08:00 -> 09:00 PDT
+        ("2026-03-08T15:00:00Z", "2026-03-08T16:00:00Z"),
+        # Saturday 20:00 PST before the switch: back to 18:00 PST, not on to Sunday 09:00 PDT
+        ("2026-03-08T04:00:00Z", "2026-03-08T02:00:00Z"),
+        # the fall-back Sunday (PST again from 02:00): 07:00 -> 09:00 PST
+        ("2026-11-01T15:00:00Z", "2026-11-01T17:00:00Z"),
+        # the day before it (PDT): 08:00 -> 09:00 PDT
+        ("2026-10-31T15:00:00Z", "2026-10-31T16:00:00Z"),
+    ],
+)
 def test_los_angeles_across_dst(ideal, expected):
     before = dt.timedelta(days=3)
     start = at(ideal) + before
@@ -93,12 +96,15 @@ def test_a_window_edge_in_the_spring_forward_gap_moves_forward():
     assert got == at("2026-03-08T10:30:00Z")  # 03:30 PDT
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("09:00-18:00", (dt.time(9), dt.time(18))),
-    (" 8:30 - 17:45 ", (dt.time(8, 30), dt.time(17, 45))),
-    ("22:00-06:00", (dt.time(22), dt.time(6))),
-    ("00:00-24:00", (dt.time(0), dt.time(23, 59))),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("09:00-18:00", (dt.time(9), dt.time(18))),
+        (" 8:30 - 17:45 ", (dt.time(8, 30), dt.time(17, 45))),
+        ("22:00-06:00", (dt.time(22), dt.time(6))),
+        ("00:00-24:00", (dt.time(0), dt.time(23, 59))),
+    ],
+)
 def test_waking_hours_are_parsed(text, expected):
     assert parse_waking_hours(text) == expected
 
@@ -214,9 +220,12 @@ def test_a_missed_moment_is_not_sent_after_the_grace_period_or_the_start(tmp_pat
     assert rec.dms == []
 
 
-@pytest.mark.parametrize("line, problem", [
-    ('timezone = "Mars/Olympus"', "unknown time zone"),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ('timezone = "Mars/Olympus"', "unknown time zone"),
+    ],
+)
 def test_a_bad_person_zone_is_named(tmp_path, line, problem):
     text = BASE_CONFIG.replace('slack_id = "U2"\n', f'slack_id = "U2"\n{line}\n')
     with pytest.raises(ConfigError) as exc:
@@ -225,8 +234,9 @@ def test_a_bad_person_zone_is_named(tmp_path, line, problem):
 
 
 def test_bad_waking_hours_in_the_config_are_named(tmp_path):
-    text = BASE_CONFIG.replace("[meetings.destinations]", '[meetings.actions]\nwaking_hours = "9 to 5"\n\n'
-                                                          "[meetings.destinations]")
+    text = BASE_CONFIG.replace(
+        "[meetings.destinations]", '[meetings.actions]\nwaking_hours = "9 to 5"\n\n[meetings.destinations]'
+    )
     with pytest.raises(ConfigError) as exc:
         load_config(write_config(tmp_path, text))
     assert "waking_hours" in str(exc.value)
@@ -244,9 +254,14 @@ def test_remind_due_sends_each_ping_at_its_owners_moment_once(tmp_path):
     def remind(now: str) -> subprocess.CompletedProcess:
         env = {**os.environ, "CHATBOT_FAKE_NOW": now}
         env.pop("CHATBOT_CONFIG", None)
-        return subprocess.run([sys.executable, "-m", "chatbot", "remind", "--due", "--config",
-                               str(tmp_path / "chatbot.toml")], capture_output=True, text=True, timeout=60, env=env,
-                              cwd=Path(__file__).parent.parent)
+        return subprocess.run(
+            [sys.executable, "-m", "chatbot", "remind", "--due", "--config", str(tmp_path / "chatbot.toml")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            cwd=Path(__file__).parent.parent,
+        )
 
     la = remind("2026-02-02T17:02:00Z")  # 09:02 in Los Angeles, 02:02 in Tokyo
     assert la.returncode == 0, la.stderr
@@ -265,8 +280,12 @@ def test_slack_reports_the_zone_of_the_users_account(tmp_path):
 
     from chatbot.backends.slack import SlackBackend
 
-    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem"},
-                   users={"U0JAIME": {"name": "jaime", "tz": "Asia/Tokyo"}}) as fake:
+    with FakeSlack(
+        BOT_TOKEN,
+        APP_TOKEN,
+        channels={"C0CONDAECO": "conda-ecosystem"},
+        users={"U0JAIME": {"name": "jaime", "tz": "Asia/Tokyo"}},
+    ) as fake:
         config = load_config(_config(tmp_path, api_url=fake.api_url))
         backend = SlackBackend(Bot(config), env={"SLACK_BOT_TOKEN": BOT_TOKEN})
         jaime = config.person_by(slack_id="U0JAIME")

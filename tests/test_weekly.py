@@ -58,28 +58,45 @@ class World:
         git(tmp, "clone", "--quiet", str(self.remote), str(self.clone))
         gh.add_repo(REPO, git_dir=self.remote)
         text = BASE_CONFIG.replace('directory = "notes"', 'directory = "governance/meetings/archive"')
-        text = text.replace('url = "https://example.org/notes/{filename}"',
-                            'url = "https://example.org/notes/{filename}"\nstore = "hackmd"')
-        text = text.replace("\n[[people]]\ninitials = \"JRG\"",
-                            f'\n[meetings.hackmd]\napi_url = "{hm.api_url}"\nteam = "{hm.team}"\n\n'
-                            f'[meetings.github]\nrepo = "{REPO}"\napi_url = "{gh.url}"\nlabels = ["meeting-notes"]\n\n'
-                            '[[people]]\ninitials = "JRG"\nchair = true', 1)
+        text = text.replace(
+            'url = "https://example.org/notes/{filename}"',
+            'url = "https://example.org/notes/{filename}"\nstore = "hackmd"',
+        )
+        text = text.replace(
+            '\n[[people]]\ninitials = "JRG"',
+            f'\n[meetings.hackmd]\napi_url = "{hm.api_url}"\nteam = "{hm.team}"\n\n'
+            f'[meetings.github]\nrepo = "{REPO}"\napi_url = "{gh.url}"\nlabels = ["meeting-notes"]\n\n'
+            '[[people]]\ninitials = "JRG"\nchair = true',
+            1,
+        )
         self.config_path = write_config(tmp, text)
-        self.env = {**os.environ, "HACKMD_TOKEN": hm.token, "GITHUB_TOKEN": gh.token,
-                    "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-                    "CHATBOT_FAKE_NOW": "2026-01-05T12:00:00Z"}
+        self.env = {
+            **os.environ,
+            "HACKMD_TOKEN": hm.token,
+            "GITHUB_TOKEN": gh.token,
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "CHATBOT_FAKE_NOW": "2026-01-05T12:00:00Z",
+        }
 
     def config(self):
         return load_config(self.config_path)
 
     def cli(self, *args: str, now: str = "2026-01-05T12:00:00Z") -> subprocess.CompletedProcess:
         env = {**self.env, "CHATBOT_FAKE_NOW": now}
-        return subprocess.run([sys.executable, "-m", "chatbot", *args, "--config", str(self.config_path)],
-                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "chatbot", *args, "--config", str(self.config_path)],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def branch_file(self) -> str:
-        return subprocess.run(["git", "show", f"refs/heads/{BRANCH}:{DOC}"], cwd=self.remote, text=True,
-                              capture_output=True, check=True).stdout
+        return subprocess.run(
+            ["git", "show", f"refs/heads/{BRANCH}:{DOC}"], cwd=self.remote, text=True, capture_output=True, check=True
+        ).stdout
 
     def branches(self) -> list[str]:
         return git(self.remote, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
@@ -139,7 +156,10 @@ def test_agenda_items_reach_the_published_note_and_survive_the_communitys_sync(w
     assert res.returncode == 0, res.stderr
     assert world.branch_file() == content
     (pr,) = world.gh.open_pulls(REPO)
-    assert any("Synced the notes from HackMD" in c for c in [c["body"] for c in world.gh.comments.get((REPO, pr["number"]), [])])
+    assert any(
+        "Synced the notes from HackMD" in c
+        for c in [c["body"] for c in world.gh.comments.get((REPO, pr["number"]), [])]
+    )
 
 
 def test_a_conflict_is_reported_on_the_pull_request_and_nothing_is_lost(world):
@@ -164,8 +184,9 @@ def test_a_conflict_is_reported_on_the_pull_request_and_nothing_is_lost(world):
 
 
 def test_a_cancelled_date_publishes_nothing(world):
-    text = world.config_path.read_text().replace('reminders = ["24h", "15m"]',
-                                                 'reminders = ["24h", "15m"]\ncancelled = [2026-01-07]', 1)
+    text = world.config_path.read_text().replace(
+        'reminders = ["24h", "15m"]', 'reminders = ["24h", "15m"]\ncancelled = [2026-01-07]', 1
+    )
     world.config_path.write_text(text)
     res = world.cli("notes", "publish", "--date", "2026-01-07")
     assert res.returncode == 1 and "no meeting on 2026-01-07" in res.stderr
@@ -217,7 +238,13 @@ def test_check_config_explains_the_store_the_branch_and_the_tokens(world):
     assert "branch 2026-01-07-meeting-notes (pattern %Y-%m-%d-meeting-notes) into main" in out
     assert "GITHUB_TOKEN set" in out and "pull requests" in out
     env = {k: v for k, v in world.env.items() if k not in ("HACKMD_TOKEN", "GITHUB_TOKEN")}
-    missing = subprocess.run([sys.executable, "-m", "chatbot", "check-config", "--config", str(world.config_path)],
-                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    missing = subprocess.run(
+        [sys.executable, "-m", "chatbot", "check-config", "--config", str(world.config_path)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "HACKMD_TOKEN NOT SET" in missing.stdout and "GITHUB_TOKEN NOT SET" in missing.stdout
     assert world.hm.token not in out and world.gh.token not in out

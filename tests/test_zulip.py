@@ -26,7 +26,7 @@ from conftest import FixedClock, write_config
 from fakes.zulip import FakeZulip
 
 REPO = Path(__file__).parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 QUIET_NOW = "2026-01-05T12:00:00Z"  # no reminder due for more than a day
 BEFORE_REMINDER = "2026-01-07T16:44:57Z"  # the 15-minute reminder of 2026-01-07 17:00 UTC is 3 s away
 
@@ -119,10 +119,27 @@ def mentions_in(text: str) -> list[str]:
 
 
 ATTACKS = [
-    "@**all**", "@**everyone**", "@**stream**", "@**channel**", "@**topic**", "@_**all**",
-    "@**Jannis Leidel**", "@**Jannis Leidel|42**", "@**|42**", "@_**Jannis Leidel|42**", "@*core team*",
-    "@_*core team*", "@all", "@here", "(@**all**)", "'@**all**'", "x\n@**all**", "[@**all**](x)",
-    "<@**everyone**>", "{@**all**}", "/@**topic**",
+    "@**all**",
+    "@**everyone**",
+    "@**stream**",
+    "@**channel**",
+    "@**topic**",
+    "@_**all**",
+    "@**Jannis Leidel**",
+    "@**Jannis Leidel|42**",
+    "@**|42**",
+    "@_**Jannis Leidel|42**",
+    "@*core team*",
+    "@_*core team*",
+    "@all",
+    "@here",
+    "(@**all**)",
+    "'@**all**'",
+    "x\n@**all**",
+    "[@**all**](x)",
+    "<@**everyone**>",
+    "{@**all**}",
+    "/@**topic**",
 ]
 
 
@@ -139,8 +156,10 @@ def test_user_text_cannot_mention(attack):
 def test_bot_text_quoting_what_was_typed_cannot_mention(attack):
     """The core quotes unknown command words in its own text (``unknown command '@**all**'``)."""
     said = f"unknown command {attack!r}. Try `help`."
-    for rendered in (render_zulip(Message(kind="error").add(said)),
-                     render_zulip(Message().add(Text(attack, bold=True)))):
+    for rendered in (
+        render_zulip(Message(kind="error").add(said)),
+        render_zulip(Message().add(Text(attack, bold=True))),
+    ):
         assert mentions_in(rendered) == [], rendered
     assert render_zulip(Message(kind="error").add(said)).replace(ZWSP, "") == said
 
@@ -213,8 +232,9 @@ def test_a_long_meeting_name_is_shortened_and_the_topic_keeps_its_date(tmp_path)
     pattern the name is shortened, never the date, so each meeting keeps its own topic."""
     name = "Conda Community Ecosystem Interoperability and Governance Meeting"
     assert len(name) == 65
-    text = ZULIP_CONFIG.replace('name = "Conda Ecosystem Meeting"', f'name = "{name}"', 1) \
-        .replace('zulip_topic = "ecosystem meeting {date:%Y-%m-%d}"\n', "")
+    text = ZULIP_CONFIG.replace('name = "Conda Ecosystem Meeting"', f'name = "{name}"', 1).replace(
+        'zulip_topic = "ecosystem meeting {date:%Y-%m-%d}"\n', ""
+    )
     backend = _backend(tmp_path, text)
     eco = backend.bot.config.meeting("eco")
     from chatbot.schedule import occurrences
@@ -254,14 +274,24 @@ def test_missing_credentials_are_named(tmp_path, monkeypatch):
 
 
 class BotProcess:
-    def __init__(self, fake: FakeZulip, tmp_path: Path, config_text: str, fake_now: str,
-                 env: dict[str, str] | None, args: list[str]):
+    def __init__(
+        self,
+        fake: FakeZulip,
+        tmp_path: Path,
+        config_text: str,
+        fake_now: str,
+        env: dict[str, str] | None,
+        args: list[str],
+    ):
         self.fake = fake
         self.dir = tmp_path
         self.config = write_config(tmp_path, config_text)
         self.log_path = tmp_path / "bot-output.txt"
-        full_env = {k: v for k, v in os.environ.items()
-                    if not k.startswith("ZULIP_") and k not in ("CHATBOT_CONFIG", "CHATBOT_BACKEND")}
+        full_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("ZULIP_") and k not in ("CHATBOT_CONFIG", "CHATBOT_BACKEND")
+        }
         full_env.update({"CHATBOT_FAKE_NOW": fake_now, "PYTHONUNBUFFERED": "1"})
         if env is None:
             env = {"ZULIP_SITE": fake.site, "ZULIP_EMAIL": fake.bot.email, "ZULIP_API_KEY": fake.bot.api_key}
@@ -269,7 +299,11 @@ class BotProcess:
         self._out = open(self.log_path, "w", encoding="utf-8")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chatbot", "run", "--backend", "zulip", "--config", str(self.config), *args],
-            stdout=self._out, stderr=subprocess.STDOUT, env=full_env, cwd=REPO)
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=REPO,
+        )
 
     @property
     def output(self) -> str:
@@ -280,6 +314,7 @@ class BotProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the bot exited early ({self.proc.returncode}):\n{self.output}")
             return any(r.status == 200 for r in self.fake.requests_to("GET", "events"))
+
         self.fake.wait_for(listening, timeout)
 
     def notes(self, name: str = "20260107-eco.md", directory: str = "notes") -> str:
@@ -309,8 +344,13 @@ def fake():
 def start_bot(fake, tmp_path):
     procs: list[BotProcess] = []
 
-    def start(config_text: str = ZULIP_CONFIG, fake_now: str = QUIET_NOW, env: dict[str, str] | None = None,
-              args: list[str] | None = None, ready: bool = True) -> BotProcess:
+    def start(
+        config_text: str = ZULIP_CONFIG,
+        fake_now: str = QUIET_NOW,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        ready: bool = True,
+    ) -> BotProcess:
         p = BotProcess(fake, tmp_path, config_text, fake_now, env, args or [])
         procs.append(p)
         if ready:
@@ -331,6 +371,7 @@ def wait_reply(fake: FakeZulip, count: int = 1, since: int = 0, timeout: float =
     def got():
         out = replies(fake, since)
         return out if len(out) >= count else None
+
     got.__name__ = f"{count} bot message(s)"
     return fake.wait_for(got, timeout)
 
@@ -386,7 +427,8 @@ def test_stream_mention_answers_in_same_topic_and_picks_the_streams_meeting(fake
     *_, group = wait_reply(fake, 4)
     assert group["type"] == "private" and "Agenda for Conda Ecosystem Meeting" in group["content"]
     assert sorted(r["email"] for r in group["display_recipient"]) == sorted(
-        [fake.bot.email, "jaime@example.org", "olga@example.org"])
+        [fake.bot.email, "jaime@example.org", "olga@example.org"]
+    )
     # the help in a stream spells commands with the mention a stream needs (a DM's help does not)
     fake.send_stream(jaime, "conda", "agenda talk", f"@**{fake.bot.full_name}** help")
     *_, helped = wait_reply(fake, 5)
@@ -415,8 +457,12 @@ def test_wildcard_mention_attempt_is_neutralized(fake, start_bot):
 def test_a_how_to_with_the_mention_in_inline_code_is_not_a_command(fake, start_bot):
     jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
     bot = start_bot()
-    fake.send_stream(jaime, "conda", "agenda bot", f"To add an item, type `@**{fake.bot.full_name}** agenda add "
-                                                   "TEXT` in any topic here.")
+    fake.send_stream(
+        jaime,
+        "conda",
+        "agenda bot",
+        f"To add an item, type `@**{fake.bot.full_name}** agenda add TEXT` in any topic here.",
+    )
     fake.send_stream(jaime, "conda", "agenda bot", f"@**{fake.bot.full_name}** agenda add Real item")
     (answer,) = wait_reply(fake)  # events are handled in order: the how-to came first
     assert "JRG: Real item" in answer["content"], answer["content"]
@@ -439,8 +485,9 @@ def test_unknown_user_gets_a_clear_answer(fake, start_bot):
 def test_github_profile_field_and_unknown_users_allowed(fake, start_bot):
     jannis = fake.add_user("jannis@zulip.example", "Jannis Leidel", api_key="k", github="jezdez")
     other = fake.add_user("other@zulip.example", "Olga Other", api_key="k2")
-    bot = start_bot(ZULIP_CONFIG.replace("[zulip]\n", "[zulip]\ngithub_profile_field = true\n"
-                                                      "allow_unknown_users = true\n"))
+    bot = start_bot(
+        ZULIP_CONFIG.replace("[zulip]\n", "[zulip]\ngithub_profile_field = true\nallow_unknown_users = true\n")
+    )
     fake.send_private(jannis, "agenda add Governance")
     wait_reply(fake)
     fake.send_private(other, "agenda add Hello")
@@ -514,8 +561,9 @@ def test_sigterm_stops_promptly_and_deletes_the_queue(fake, start_bot):
 
 
 def test_wrong_api_key_exits_with_a_clear_error(fake, start_bot):
-    bot = start_bot(env={"ZULIP_SITE": fake.site, "ZULIP_EMAIL": fake.bot.email, "ZULIP_API_KEY": "wrong-key-9876"},
-                    ready=False)
+    bot = start_bot(
+        env={"ZULIP_SITE": fake.site, "ZULIP_EMAIL": fake.bot.email, "ZULIP_API_KEY": "wrong-key-9876"}, ready=False
+    )
     assert bot.proc.wait(timeout=20) == 2
     out = bot.output
     assert "refused the credentials for agenda-bot@zulip.example" in out and "INVALID_API_KEY" in out
@@ -545,8 +593,14 @@ def test_remind_dry_run_needs_no_network_or_credentials(tmp_path):
     config = write_config(tmp_path, ZULIP_CONFIG)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZULIP_")}
     env["CHATBOT_FAKE_NOW"] = QUIET_NOW
-    r = subprocess.run([sys.executable, "-m", "chatbot", "remind", "--dry-run", "--backend", "zulip",
-                        "--config", str(config)], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "chatbot", "remind", "--dry-run", "--backend", "zulip", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     # the real time left (2026-01-05 12:00 -> 2026-01-07 17:00), not the next reminder's offset
     assert "**Conda Ecosystem Meeting** starts in 2 d 5 h: <time:2026-01-07T17:00:00Z>" in r.stdout
@@ -604,32 +658,39 @@ def test_a_renamed_user_is_still_mentioned(fake, tmp_path, monkeypatch):
     assert len(fake.requests_to("GET", "users")) == 2  # fetched again once, then cached again
 
 
-@pytest.mark.parametrize("content, require, expected", [
-    ("@**Agenda Bot** agenda add X", True, "agenda add X"),
-    ("@**agenda bot**: /agenda list", True, "/agenda list"),
-    ("@**Agenda Bot|100**, next", True, "next"),
-    ("@**|100** help", True, "help"),
-    ("@_**Agenda Bot** next", True, "next"),
-    ("hey @**Agenda Bot** agenda list", True, "agenda list"),
-    ("agenda list @**Agenda Bot**", True, "agenda list"),
-    ("@**Agenda Bot|101** next", True, None),  # same name, another user id
-    ("@**Someone** next", True, None),
-    ("agenda list", True, None),
-    ("```quote\n@**Agenda Bot** agenda add old\n```\nthanks", True, None),
-    ("> @**Agenda Bot** agenda add old\nthanks", True, None),
-    ("```quote\nagenda add old\n```\n@**Agenda Bot** next", True, "next"),
-    ("thanks @**Agenda Bot**", True, None),  # talk about the bot, not a command
-    ("ask @**Agenda Bot** for the times", True, None),
-    ("@**Agenda Bot** thanks", True, "thanks"),  # addressed: it answers (with help)
-    ("thanks @**Agenda Bot**", False, "thanks"),  # a one-to-one DM is always for the bot
-    ("  agenda add X  ", False, "agenda add X"),
-    ("~~~\nquoted\n~~~\nagenda list", False, "agenda list"),
-    # inside inline code a mention is not one (Zulip renders it as code): how-to text, not a command
-    ("To add an item, type `@**Agenda Bot** agenda add TEXT` in this topic", True, None),
-    ("Try ``@**Agenda Bot** next`` or `@_**Agenda Bot** help`", True, None),
-    ("`@**Agenda Bot** agenda add X` like this:\n@**Agenda Bot** agenda add Real item", True, "agenda add Real item"),
-    ("@**Agenda Bot** agenda add drop `conda-build` 3", True, "agenda add drop `conda-build` 3"),
-])
+@pytest.mark.parametrize(
+    "content, require, expected",
+    [
+        ("@**Agenda Bot** agenda add X", True, "agenda add X"),
+        ("@**agenda bot**: /agenda list", True, "/agenda list"),
+        ("@**Agenda Bot|100**, next", True, "next"),
+        ("@**|100** help", True, "help"),
+        ("@_**Agenda Bot** next", True, "next"),
+        ("hey @**Agenda Bot** agenda list", True, "agenda list"),
+        ("agenda list @**Agenda Bot**", True, "agenda list"),
+        ("@**Agenda Bot|101** next", True, None),  # same name, another user id
+        ("@**Someone** next", True, None),
+        ("agenda list", True, None),
+        ("```quote\n@**Agenda Bot** agenda add old\n```\nthanks", True, None),
+        ("> @**Agenda Bot** agenda add old\nthanks", True, None),
+        ("```quote\nagenda add old\n```\n@**Agenda Bot** next", True, "next"),
+        ("thanks @**Agenda Bot**", True, None),  # talk about the bot, not a command
+        ("ask @**Agenda Bot** for the times", True, None),
+        ("@**Agenda Bot** thanks", True, "thanks"),  # addressed: it answers (with help)
+        ("thanks @**Agenda Bot**", False, "thanks"),  # a one-to-one DM is always for the bot
+        ("  agenda add X  ", False, "agenda add X"),
+        ("~~~\nquoted\n~~~\nagenda list", False, "agenda list"),
+        # inside inline code a mention is not one (Zulip renders it as code): how-to text, not a command
+        ("To add an item, type `@**Agenda Bot** agenda add TEXT` in this topic", True, None),
+        ("Try ``@**Agenda Bot** next`` or `@_**Agenda Bot** help`", True, None),
+        (
+            "`@**Agenda Bot** agenda add X` like this:\n@**Agenda Bot** agenda add Real item",
+            True,
+            "agenda add Real item",
+        ),
+        ("@**Agenda Bot** agenda add drop `conda-build` 3", True, "agenda add drop `conda-build` 3"),
+    ],
+)
 def test_command_text(tmp_path, content, require, expected):
     backend = _backend(tmp_path)
     backend._me = {"user_id": 100, "full_name": "Agenda Bot", "email": "bot@zulip.example"}
@@ -652,10 +713,22 @@ def test_unreachable_server_at_start_is_retried(fake, start_bot):
 def test_remind_now_posts_once_to_the_stream(fake, tmp_path):
     config = write_config(tmp_path, ZULIP_CONFIG)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZULIP_")}
-    env.update({"CHATBOT_FAKE_NOW": QUIET_NOW, "ZULIP_SITE": fake.site, "ZULIP_EMAIL": fake.bot.email,
-                "ZULIP_API_KEY": fake.bot.api_key})
-    r = subprocess.run([sys.executable, "-m", "chatbot", "remind", "--backend", "zulip", "--config", str(config)],
-                       capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    env.update(
+        {
+            "CHATBOT_FAKE_NOW": QUIET_NOW,
+            "ZULIP_SITE": fake.site,
+            "ZULIP_EMAIL": fake.bot.email,
+            "ZULIP_API_KEY": fake.bot.api_key,
+        }
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "chatbot", "remind", "--backend", "zulip", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     (posted,) = fake.sent_messages()
     assert (posted["display_recipient"], posted["subject"]) == ("conda", "ecosystem meeting 2026-01-07")
@@ -665,8 +738,9 @@ def test_remind_now_posts_once_to_the_stream(fake, tmp_path):
 
 def test_allowed_places_limit_streams_but_not_dms(fake, start_bot):
     jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
-    bot = start_bot(ZULIP_CONFIG.replace('default_meeting = "eco"\n', 'default_meeting = "eco"\n'
-                                                                       'allowed_places = ["conda"]\n'))
+    bot = start_bot(
+        ZULIP_CONFIG.replace('default_meeting = "eco"\n', 'default_meeting = "eco"\nallowed_places = ["conda"]\n')
+    )
     fake.send_stream(jaime, "random", "x", f"@**{fake.bot.full_name}** agenda add Not here")
     (refused,) = wait_reply(fake)
     assert refused["display_recipient"] == "random" and "commands are not accepted here" in refused["content"]
@@ -689,8 +763,11 @@ def test_kill_9_with_200_adds_in_flight_keeps_every_acknowledged_item_once(fake,
     wait_reply(fake, 30, timeout=60)
     bot.proc.kill()  # kill -9 in the middle of the stream of commands
     bot.proc.wait(10)
-    acked = {int(m.group(1)) for msg in fake.sent_messages()
-             if (m := re.search(r"as item \d+: JRG: chaos item (\d{3})", msg["content"]))}
+    acked = {
+        int(m.group(1))
+        for msg in fake.sent_messages()
+        if (m := re.search(r"as item \d+: JRG: chaos item (\d{3})", msg["content"]))
+    }
     assert len(acked) >= 30
     path = bot.dir / "notes" / "20260107-eco.md"
     notes = read_notes(path)  # the file parses: no torn write
@@ -720,8 +797,14 @@ def test_echoed_command_word_cannot_mention(fake, start_bot):
     olga = fake.add_user("olga@example.org", "Olga", api_key="k")
     start_bot()
     bot_mention = f"@**{fake.bot.full_name}**"
-    attacks = ["@**all**", "agenda @**everyone**", "actions @**topic**", "@*core*", "@_**channel**",
-               f"@**Olga|{olga.user_id}**"]
+    attacks = [
+        "@**all**",
+        "agenda @**everyone**",
+        "actions @**topic**",
+        "@*core*",
+        "@_**channel**",
+        f"@**Olga|{olga.user_id}**",
+    ]
     for attack in attacks:
         fake.send_stream(jaime, "conda", "t", f"{bot_mention} {attack}")
     answers = wait_reply(fake, len(attacks))
@@ -740,8 +823,10 @@ def quote_and_reply(fake: FakeZulip, message: dict) -> str:
     """What Zulip's web app puts in the compose box for "Quote and reply" (compose_reply.ts)."""
     link = f"{fake.site}/#narrow/channel/{message.get('stream_id', 0)}-x/topic/t/near/{message['id']}"
     fence = "````" if "```" in message["content"] else "```"
-    return (f"@_**{message['sender_full_name']}|{message['sender_id']}** [said]({link}):\n"
-            f"{fence}quote\n{message['content']}\n{fence}\n")
+    return (
+        f"@_**{message['sender_full_name']}|{message['sender_id']}** [said]({link}):\n"
+        f"{fence}quote\n{message['content']}\n{fence}\n"
+    )
 
 
 def test_quoting_the_bot_is_not_a_command(fake, start_bot):
@@ -751,8 +836,9 @@ def test_quoting_the_bot_is_not_a_command(fake, start_bot):
     bot = start_bot()
     fake.send_stream(jaime, "conda", "ecosystem meeting 2026-01-07", f"@**{fake.bot.full_name}** agenda list")
     (listing,) = wait_reply(fake)
-    fake.send_stream(jaime, "conda", "ecosystem meeting 2026-01-07",
-                     quote_and_reply(fake, listing) + "\nI'll be 5 minutes late")
+    fake.send_stream(
+        jaime, "conda", "ecosystem meeting 2026-01-07", quote_and_reply(fake, listing) + "\nI'll be 5 minutes late"
+    )
     # messages are handled in order: once the next command is answered, the quote was seen
     fake.send_stream(jaime, "conda", "ecosystem meeting 2026-01-07", f"@**{fake.bot.full_name}** next")
     _, second = wait_reply(fake, 2)
@@ -767,15 +853,29 @@ def test_quoting_the_bot_is_not_a_command(fake, start_bot):
     assert len(replies(fake)) == 4, [m["content"] for m in replies(fake)]
 
 
-@pytest.mark.parametrize("content, require, expected", [
-    ("@_**Agenda Bot|100** [said](https://z.example/#narrow/channel/5-conda/topic/t/near/9):\n"
-     "```quote\nagenda list\n```\nthanks!", True, None),
-    ("@_**Agenda Bot|100** [a dit](https://z.example/#narrow/dm/100-dm/near/9) :\n"
-     "````quote\n```\nx\n```\n````\nagenda add Y", False, "agenda add Y"),
-    ("@_**Agenda Bot|100** [said](https://z.example/#narrow/near/9):\n```quote\nold\n```\n"
-     "@**Agenda Bot** next", True, "next"),
-    ("@_**Agenda Bot** next", True, "next"),  # a silent mention outside a quote header still counts
-])
+@pytest.mark.parametrize(
+    "content, require, expected",
+    [
+        (
+            "@_**Agenda Bot|100** [said](https://z.example/#narrow/channel/5-conda/topic/t/near/9):\n"
+            "```quote\nagenda list\n```\nthanks!",
+            True,
+            None,
+        ),
+        (
+            "@_**Agenda Bot|100** [a dit](https://z.example/#narrow/dm/100-dm/near/9) :\n"
+            "````quote\n```\nx\n```\n````\nagenda add Y",
+            False,
+            "agenda add Y",
+        ),
+        (
+            "@_**Agenda Bot|100** [said](https://z.example/#narrow/near/9):\n```quote\nold\n```\n@**Agenda Bot** next",
+            True,
+            "next",
+        ),
+        ("@_**Agenda Bot** next", True, "next"),  # a silent mention outside a quote header still counts
+    ],
+)
 def test_command_text_quote_header(tmp_path, content, require, expected):
     backend = _backend(tmp_path)
     backend._me = {"user_id": 100, "full_name": "Agenda Bot", "email": "bot@zulip.example"}
@@ -811,13 +911,33 @@ def test_stream_named_like_a_number(fake, start_bot, tmp_path):
     jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
     config = ZULIP_CONFIG.replace('zulip_stream = "conda"', 'zulip_stream = "2026"')
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZULIP_")}
-    env.update({"CHATBOT_FAKE_NOW": QUIET_NOW, "ZULIP_SITE": fake.site, "ZULIP_EMAIL": fake.bot.email,
-                "ZULIP_API_KEY": fake.bot.api_key})
+    env.update(
+        {
+            "CHATBOT_FAKE_NOW": QUIET_NOW,
+            "ZULIP_SITE": fake.site,
+            "ZULIP_EMAIL": fake.bot.email,
+            "ZULIP_API_KEY": fake.bot.api_key,
+        }
+    )
     remind_dir = tmp_path / "remind"
     remind_dir.mkdir()
-    r = subprocess.run([sys.executable, "-m", "chatbot", "remind", "--backend", "zulip",
-                        "--config", str(write_config(remind_dir, config))],
-                       capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chatbot",
+            "remind",
+            "--backend",
+            "zulip",
+            "--config",
+            str(write_config(remind_dir, config)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     (posted,) = fake.sent_messages()
     assert (posted["display_recipient"], posted["subject"]) == ("2026", "ecosystem meeting 2026-01-07")
@@ -882,16 +1002,17 @@ def test_fake_get_messages_behaves_like_the_server(fake):
     assert res["result"] == "success", res
     assert [m["id"] for m in res["messages"]] == [dm["id"]]
     assert res["messages"][0]["flags"] == [] and res["messages"][0]["content"] == "hi & <b>"
-    assert (res["anchor"], res["found_anchor"], res["found_oldest"], res["found_newest"]) == (
-        10 ** 16, False, True, True)
+    assert (res["anchor"], res["found_anchor"], res["found_oldest"], res["found_newest"]) == (10**16, False, True, True)
     assert set(res["messages"][0]) >= {"sender_email", "display_recipient", "timestamp", "type", "subject"}
     res = get(anchor="oldest", num_before=0, num_after=100, narrow=[["is", "mentioned"]])
     assert [(m["id"], m["flags"]) for m in res["messages"]] == [
-        (mention["id"], ["mentioned"]), (wildcard["id"], ["wildcard_mentioned"]), (own["id"], ["read", "mentioned"])]
+        (mention["id"], ["mentioned"]),
+        (wildcard["id"], ["wildcard_mentioned"]),
+        (own["id"], ["read", "mentioned"]),
+    ]
     res = get(anchor="oldest", num_before=0, num_after=100, narrow=[["is", "private"]])
     assert [m["id"] for m in res["messages"]] == [dm["id"]]
-    res = get(anchor=0, num_before=0, num_after=100,
-              narrow=[{"operator": "is", "operand": "dm", "negated": True}])
+    res = get(anchor=0, num_before=0, num_after=100, narrow=[{"operator": "is", "operand": "dm", "negated": True}])
     assert dm["id"] not in [m["id"] for m in res["messages"]] and len(res["messages"]) == 6
     # a numeric anchor, with and without the anchor message
     res = get(anchor=mention["id"], num_before=0, num_after=2)
@@ -907,8 +1028,10 @@ def test_fake_get_messages_behaves_like_the_server(fake):
     # rendered unless told otherwise; the errors the server gives
     html = client.get_messages({"anchor": dm["id"], "num_before": 0, "num_after": 0})["messages"][0]
     assert html["content"] == "<p>hi &amp; &lt;b></p>" and html["content_type"] == "text/html"
-    assert get(anchor=1, include_anchor=False, num_before=1, num_after=1)["msg"] == \
-        "The anchor can only be excluded at an end of the range"
+    assert (
+        get(anchor=1, include_anchor=False, num_before=1, num_after=1)["msg"]
+        == "The anchor can only be excluded at an end of the range"
+    )
     assert get(anchor="newest", num_before=5000, num_after=1)["msg"] == "Too many messages requested (maximum 5000)."
     assert get(num_before=1, num_after=0)["msg"] == "Missing 'anchor' argument."
     assert get(anchor="later", num_before=1, num_after=0)["msg"] == "Invalid anchor"
@@ -920,11 +1043,19 @@ def test_fake_get_messages_on_an_old_server():
         first = old.send_private(jaime, "one")
         second = old.send_private(jaime, "two")
         client = zulip.Client(email=jaime.email, api_key=jaime.api_key, site=old.site)
-        res = client.get_messages({"anchor": "oldest", "num_before": 0, "num_after": 9,
-                                   "narrow": [{"operator": "is", "operand": "dm"}]})
+        res = client.get_messages(
+            {"anchor": "oldest", "num_before": 0, "num_after": 9, "narrow": [{"operator": "is", "operand": "dm"}]}
+        )
         assert (res["result"], res["code"]) == ("error", "BAD_NARROW")
-        res = client.get_messages({"anchor": first["id"], "include_anchor": False, "num_before": 0, "num_after": 9,
-                                   "narrow": [{"operator": "is", "operand": "private"}]})
+        res = client.get_messages(
+            {
+                "anchor": first["id"],
+                "include_anchor": False,
+                "num_before": 0,
+                "num_after": 9,
+                "narrow": [{"operator": "is", "operand": "private"}],
+            }
+        )
         assert [m["id"] for m in res["messages"]] == [first["id"], second["id"]]  # include_anchor unknown
 
 
@@ -1030,8 +1161,12 @@ def test_a_message_both_caught_up_and_delivered_by_the_new_queue_is_answered_onc
     assert bot.notes().count("Delivered twice") == 1
     # it really came both ways
     fetched = [m["id"] for r in fake.requests_to("GET", "messages") for m in (r.answer or {}).get("messages", [])]
-    delivered = [e["message"]["id"] for r in fake.requests_to("GET", "events")
-                 for e in (r.answer or {}).get("events", []) if e.get("type") == "message"]
+    delivered = [
+        e["message"]["id"]
+        for r in fake.requests_to("GET", "events")
+        for e in (r.answer or {}).get("events", [])
+        if e.get("type") == "message"
+    ]
     assert twice["id"] in fetched and twice["id"] in delivered
 
 
@@ -1129,8 +1264,9 @@ def test_a_long_answer_is_sent_as_several_messages_never_cut(fake, start_bot):
     path = bot.dir / "notes" / "20260107-eco.md"
     text = path.read_text(encoding="utf-8")
     items = [f"- [ ] JL: item {n:02d} " + "long discussion " * 55 for n in range(2, 31)]
-    path.write_text(text.replace("- [ ] JRG: First item\n", "- [ ] JRG: First item\n" + "\n".join(items) + "\n"),
-                    encoding="utf-8")
+    path.write_text(
+        text.replace("- [ ] JRG: First item\n", "- [ ] JRG: First item\n" + "\n".join(items) + "\n"), encoding="utf-8"
+    )
     fake.send_private(jaime, "agenda list")
     wait_reply(fake, 3, since=1)
     time.sleep(1.0)  # would more follow?
@@ -1166,8 +1302,7 @@ def test_replies_are_rate_limited_per_conversation(fake, tmp_path, monkeypatch):
     backend = _connected(fake, tmp_path, monkeypatch)
     now = [0.0]
     backend.limiter = ReplyLimiter(burst=10, refill=3.0, clock=lambda: now[0])  # a fixed clock
-    flood = [fake.send_stream(jaime, "conda", "loop", f"@**{fake.bot.full_name}** agenda add loop")
-             for _ in range(15)]
+    flood = [fake.send_stream(jaime, "conda", "loop", f"@**{fake.bot.full_name}** agenda add loop") for _ in range(15)]
     for m in flood:
         backend.on_message(m, [])
     sent = fake.sent_messages()
@@ -1198,10 +1333,12 @@ def test_a_mention_in_an_indented_code_block_is_not_a_command(tmp_path):
 def test_a_multi_line_agenda_add_is_refused_with_a_reason_never_cut(fake, start_bot):
     jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
     bot = start_bot()
-    cases = [("agenda add Build matrix\n```yaml\nos: [linux, osx]\n```", "code block"),
-             ("agenda add Governance\n> quoted policy text", "quote"),
-             ("agenda add Surprise\n```spoiler Details\nhidden\n```", "spoiler"),
-             ("agenda add Traceback\n\n    File x.py, line 1", "code block")]
+    cases = [
+        ("agenda add Build matrix\n```yaml\nos: [linux, osx]\n```", "code block"),
+        ("agenda add Governance\n> quoted policy text", "quote"),
+        ("agenda add Surprise\n```spoiler Details\nhidden\n```", "spoiler"),
+        ("agenda add Traceback\n\n    File x.py, line 1", "code block"),
+    ]
     for n, (content, kind) in enumerate(cases, 1):
         fake.send_private(jaime, content)
         answer = wait_reply(fake, n)[-1]["content"]

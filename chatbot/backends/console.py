@@ -27,8 +27,14 @@ log = logging.getLogger(__name__)
 class ConsoleBackend(Backend):
     name = "console"
 
-    def __init__(self, bot: Bot, stdin: TextIO | None = None, stdout: TextIO | None = None,
-                 user: str | None = None, stay: bool = False):
+    def __init__(
+        self,
+        bot: Bot,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        user: str | None = None,
+        stay: bool = False,
+    ):
         super().__init__(bot)
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
@@ -68,7 +74,7 @@ class ConsoleBackend(Backend):
         for line in raw:
             yield line.decode(encoding, errors="replace")
 
-    def _reader(self, lines: "queue.Queue[object]") -> None:
+    def _reader(self, lines: queue.Queue[object]) -> None:
         try:
             for line in self._lines():
                 lines.put(line)
@@ -80,8 +86,10 @@ class ConsoleBackend(Backend):
     def run(self, stop: threading.Event) -> None:
         if self.stdin.isatty():
             words = ", ".join("/" + w for w in top_words())
-            self.say(f"Type commands as in chat ({words}), e.g. /agenda add Release plans "
-                     f"(you are {self.user}; Ctrl-D to quit).")
+            self.say(
+                f"Type commands as in chat ({words}), e.g. /agenda add Release plans "
+                f"(you are {self.user}; Ctrl-D to quit)."
+            )
         # stdin is read in a daemon thread so that a signal (SIGTERM) stops the bot at once
         lines: queue.Queue[object] = queue.Queue()
         threading.Thread(target=self._reader, args=(lines,), name="console-stdin", daemon=True).start()

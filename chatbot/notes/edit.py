@@ -23,7 +23,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 from filelock import FileLock, Timeout
 
@@ -191,10 +192,14 @@ def _umask() -> int:
 
 
 def _reason(exc: OSError) -> str:
-    return {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file would exceed the size limit for files",
-            errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
-            errno.EPERM: "permission denied", errno.EROFS: "the file system is read-only"}.get(
-        exc.errno or 0, exc.strerror or str(exc))
+    return {
+        errno.ENOSPC: "the disk is full",
+        errno.EFBIG: "the file would exceed the size limit for files",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the file system is read-only",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
 
 
 def write_error(path: Path, exc: OSError) -> EditError:
@@ -217,9 +222,13 @@ def clean_item_text(text: str, max_length: int) -> str:
     one = _SURROGATE.sub("\ufffd", one)
     one = re.sub(r"[ \t]+", " ", one).strip()
     if not one:
-        raise EditError("the agenda item is empty; write what you want to discuss, e.g. `/agenda add Release plans for 25.1`")
+        raise EditError(
+            "the agenda item is empty; write what you want to discuss, e.g. `/agenda add Release plans for 25.1`"
+        )
     if len(one) > max_length:
-        raise EditError(f"the agenda item is {len(one)} characters long; the limit is {max_length}. Shorten it or link to an issue")
+        raise EditError(
+            f"the agenda item is {len(one)} characters long; the limit is {max_length}. Shorten it or link to an issue"
+        )
     # Leading characters that would turn the line into a heading, quote, nested list or
     # checkbox are escaped so the item stays one plain list entry.
     one = re.sub(r"^(#+|>+|[-*+](?=\s)|\d+[.)](?=\s)|\[[ xX]\])", lambda m: "\\" + m.group(1), one)
@@ -245,7 +254,9 @@ class EditResult:
 def _section_or_fail(notes: Notes, title: str) -> Section:
     section = notes.section(title)
     if section is None:
-        raise NotesError(notes.path, f"has no '{title}' section (a heading named like that), so the bot cannot place the item")
+        raise NotesError(
+            notes.path, f"has no '{title}' section (a heading named like that), so the bot cannot place the item"
+        )
     return section
 
 
@@ -283,8 +294,10 @@ def _apply(path: Path, change: LineEdit) -> EditResult:
         # read unchanged), if it is in the same, locked, directory
         target = Path(os.path.realpath(path))  # no exception for a link loop: reading reports it
         if target.parent != Path(os.path.realpath(path.parent)):
-            raise EditError(f"{path.name} is a symbolic link to a file outside {path.parent}; "
-                            "the bot does not edit through it, so nothing was changed")
+            raise EditError(
+                f"{path.name} is a symbolic link to a file outside {path.parent}; "
+                "the bot does not edit through it, so nothing was changed"
+            )
         path = target
     for _ in range(EDIT_ATTEMPTS):
         notes = read_notes(path)
@@ -322,9 +335,11 @@ def refuse_conflicted(path: Path, text: str) -> None:
     the bot's line inside the conflict, and a commit of it would mark the conflict resolved."""
     line = conflict_line(text)
     if line is not None:
-        raise EditError(f"{path.name} has an unresolved merge conflict (the <<<<<<< marker on line {line}); "
-                        "nothing was changed. Resolve the conflict in the file (keep what should stay, delete "
-                        "the <<<<<<<, ======= and >>>>>>> lines) and try again")
+        raise EditError(
+            f"{path.name} has an unresolved merge conflict (the <<<<<<< marker on line {line}); "
+            "nothing was changed. Resolve the conflict in the file (keep what should stay, delete "
+            "the <<<<<<<, ======= and >>>>>>> lines) and try again"
+        )
 
 
 def _leading_ws(line: str) -> str:
@@ -367,7 +382,7 @@ def adding(section_title: str, line_text: str) -> LineEdit:
         placeholders = [it for it in top if it.is_placeholder and it.end == it.line + 1]
         if not real and placeholders:
             ph = placeholders[0]
-            ending = lines[ph.line][len(lines[ph.line].rstrip("\r\n")):]
+            ending = lines[ph.line][len(lines[ph.line].rstrip("\r\n")) :]
             text = _in_list_style(line_text, ph.bullet, _leading_ws(lines[ph.line]))
             lines[ph.line] = text + ending
             return lines, EditResult(notes.path, ph.line + 1, text, 1)
@@ -383,9 +398,12 @@ def adding(section_title: str, line_text: str) -> LineEdit:
                     break
         if notes.unclosed and notes.unclosed[0] < at:
             line, kind = notes.unclosed
-            raise NotesError(notes.path, f"the {kind} opened on line {line + 1} is never closed, so an item added "
-                             "after it would be hidden in it (and headings after it cannot be seen); close it "
-                             "and try again")
+            raise NotesError(
+                notes.path,
+                f"the {kind} opened on line {line + 1} is never closed, so an item added "
+                "after it would be hidden in it (and headings after it cannot be seen); close it "
+                "and try again",
+            )
         if at > 0 and not lines[at - 1].endswith("\n"):
             # inserting after a last line without a newline: keep the file without one
             lines[at - 1] = lines[at - 1] + nl
@@ -393,7 +411,7 @@ def adding(section_title: str, line_text: str) -> LineEdit:
         else:
             # the line ending of the line above (files with mixed endings exist)
             above = lines[at - 1] if at > 0 else ""
-            lines.insert(at, text + (above[len(above.rstrip("\r\n")):] or nl))
+            lines.insert(at, text + (above[len(above.rstrip("\r\n")) :] or nl))
         return lines, EditResult(notes.path, at + 1, text, len(real) + 1)
 
     return change
@@ -402,16 +420,18 @@ def adding(section_title: str, line_text: str) -> LineEdit:
 def _placeholder_like(notes: Notes, line: int) -> str:
     """``- [ ] …`` as the file's placeholder nearest to ``line`` is written (the one above on a
     tie), else the template's ``- [ ] ...``."""
-    near = sorted((abs(it.line - line), -it.line, it) for it in notes.items
-                  if it.is_placeholder and it.end == it.line + 1 and it.line != line)
+    near = sorted(
+        (abs(it.line - line), -it.line, it)
+        for it in notes.items
+        if it.is_placeholder and it.end == it.line + 1 and it.line != line
+    )
     if not near:
         return PLACEHOLDER
     text = notes.lines[near[0][2].line].rstrip("\r\n").lstrip(" \t")
-    return "- " + text[len(near[0][2].bullet):].lstrip(" \t")
+    return "- " + text[len(near[0][2].bullet) :].lstrip(" \t")
 
 
-def remove_item(path: Path, section_title: str, number: int,
-                allowed: Callable[[Item], str | None]) -> EditResult:
+def remove_item(path: Path, section_title: str, number: int, allowed: Callable[[Item], str | None]) -> EditResult:
     """:func:`removing` applied to the notes file at ``path``. Call under ``locked``."""
     return _apply(path, removing(section_title, number, allowed))
 
@@ -435,13 +455,17 @@ def removing(section_title: str, number: int, allowed: Callable[[Item], str | No
             raise EditError(reason)
         lines = list(notes.lines)
         removed = lines[item.line].rstrip("\r\n")
-        if (len(items) == 1 and not any(it.is_placeholder for it in notes.top_items(section))
-                and not _other_content(notes, section, item)):
+        if (
+            len(items) == 1
+            and not any(it.is_placeholder for it in notes.top_items(section))
+            and not _other_content(notes, section, item)
+        ):
             # the section would be empty: put a placeholder back, written as the file writes
             # its other placeholders ('- [ ]' in some notes), so add-then-remove changes nothing
-            ending = lines[item.line][len(removed):]
-            lines[item.line] = _in_list_style(_placeholder_like(notes, item.line), item.bullet,
-                                              _leading_ws(removed)) + ending
+            ending = lines[item.line][len(removed) :]
+            lines[item.line] = (
+                _in_list_style(_placeholder_like(notes, item.line), item.bullet, _leading_ws(removed)) + ending
+            )
         else:
             del lines[item.line]
             if item.line == len(lines) and item.line > 0 and not notes.lines[item.line].endswith("\n"):
@@ -494,7 +518,7 @@ def ticking_prose(line: int, expect_text: str) -> LineEdit:
         m = _PROSE_BULLET.match(lines[line - 1])
         if m is None:  # the parser saw an item here: its bullet is followed by a space or a tab
             raise EditError("the notes file changed since the item was listed; list the items again")
-        new = m.group(1) + "[x] " + lines[line - 1][m.end():]
+        new = m.group(1) + "[x] " + lines[line - 1][m.end() :]
         lines[line - 1] = new
         return lines, EditResult(notes.path, line, new.rstrip("\r\n"))
 

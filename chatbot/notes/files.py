@@ -91,8 +91,12 @@ class NotesFiles:
                 full = self.config.resolve(tpl_path)
                 where = str(full)
                 template = env.from_string(full.read_text(encoding="utf-8"))
-            return template.render(date=occurrence.start, env=allowed, meeting=self.meeting,
-                                   agenda_section=self.meeting.notes.agenda_section)
+            return template.render(
+                date=occurrence.start,
+                env=allowed,
+                meeting=self.meeting,
+                agenda_section=self.meeting.notes.agenda_section,
+            )
         except jinja2.TemplateError as exc:  # SecurityError (the sandbox said no) included
             raise EditError(f"the notes template {where} could not be rendered: {exc}") from None
         except OSError as exc:
@@ -100,8 +104,7 @@ class NotesFiles:
         except UnicodeDecodeError as exc:
             raise EditError(f"the notes template {where} is not UTF-8 text (byte {exc.start})") from None
         except Exception as exc:  # the template's own code failed (a range or number too big, ...)
-            raise EditError(f"the notes template {where} could not be rendered: "
-                            f"{type(exc).__name__}: {exc}") from None
+            raise EditError(f"the notes template {where} could not be rendered: {type(exc).__name__}: {exc}") from None
 
     def ensure(self, occurrence: Occurrence) -> tuple[Path, bool]:
         """The occurrence's notes file, created from the template if missing. Call under lock."""
@@ -127,12 +130,17 @@ class NotesFiles:
             raise NotesError(where, f"the rendered template cannot be used as notes: {exc.problem}") from None
         if notes.unclosed:
             line, kind = notes.unclosed
-            raise NotesError(where, f"the rendered template has a {kind} opened on line {line + 1} that is "
-                             "never closed; everything after it would be hidden")
+            raise NotesError(
+                where,
+                f"the rendered template has a {kind} opened on line {line + 1} that is "
+                "never closed; everything after it would be hidden",
+            )
         if notes.section(self.meeting.notes.agenda_section) is None:
-            raise NotesError(self.meeting.notes.template or "built-in template",
-                             f"the rendered template has no '{self.meeting.notes.agenda_section}' section "
-                             "(check notes.agenda_section in the config)")
+            raise NotesError(
+                self.meeting.notes.template or "built-in template",
+                f"the rendered template has no '{self.meeting.notes.agenda_section}' section "
+                "(check notes.agenda_section in the config)",
+            )
         return text
 
     def lock(self):

@@ -71,8 +71,8 @@ class Item:
     checked: bool | None  # None: no checkbox
     text: str  # after bullet and checkbox
     end: int = 0  # exclusive: own continuation lines and children included
-    parent: "Item | None" = None
-    children: list["Item"] = field(default_factory=list)
+    parent: Item | None = None
+    children: list[Item] = field(default_factory=list)
     section: Section | None = None
 
     @property
@@ -91,7 +91,7 @@ class Item:
     def body(self) -> str:
         return split_owner(self.text)[1]
 
-    def ancestors(self) -> list["Item"]:
+    def ancestors(self) -> list[Item]:
         out, p = [], self.parent
         while p is not None:
             out.append(p)
@@ -128,7 +128,7 @@ class Notes:
         out = []
         for i, h in enumerate(self.headings):
             end = len(self.lines)
-            for later in self.headings[i + 1:]:
+            for later in self.headings[i + 1 :]:
                 if later.level <= h.level:
                     end = later.line
                     break
@@ -205,8 +205,34 @@ _OWNER_AFFIL = re.compile(rf"^({_OWNERS})\s*\([^()]*\)\s*:\s*(.*)$", re.S)
 
 
 # capitalised words that label a line ("FYI: passed the vote"), not people's initials
-NOT_INITIALS = frozenset({"FYI", "TODO", "TBD", "TBA", "WIP", "NOTE", "AOB", "FAQ", "ASAP", "AI", "OK", "YES",
-                          "CEP", "CEPS", "PR", "PRS", "API", "CI", "CDN", "RFC", "CLI", "OSS", "URL", "ARM"})
+NOT_INITIALS = frozenset(
+    {
+        "FYI",
+        "TODO",
+        "TBD",
+        "TBA",
+        "WIP",
+        "NOTE",
+        "AOB",
+        "FAQ",
+        "ASAP",
+        "AI",
+        "OK",
+        "YES",
+        "CEP",
+        "CEPS",
+        "PR",
+        "PRS",
+        "API",
+        "CI",
+        "CDN",
+        "RFC",
+        "CLI",
+        "OSS",
+        "URL",
+        "ARM",
+    }
+)
 
 
 def split_owner(text: str) -> tuple[list[str], str]:
@@ -306,7 +332,6 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
     in_comment = False
     opened = 0  # line of the open fence or comment
 
-
     for i in range(body_start, len(lines)):
         raw_line = lines[i].rstrip("\r\n")
         if i == 0 and bom:
@@ -315,7 +340,12 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
 
         if fence is not None:
             m = _FENCE.match(raw_line)
-            if m and m.group(1)[0] == fence[0][0] and len(m.group(1)) >= len(fence[0]) and not raw_line.strip()[len(m.group(1)):].strip():
+            if (
+                m
+                and m.group(1)[0] == fence[0][0]
+                and len(m.group(1)) >= len(fence[0])
+                and not raw_line.strip()[len(m.group(1)) :].strip()
+            ):
                 fence = None
             if stack:
                 stack[-1].end = i + 1
@@ -440,8 +470,10 @@ def read_regular_file(path: Path) -> bytes:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _NotRegular(errno.EINVAL, "not a regular file (a FIFO, device or socket); "
-                              "the bot reads and edits only regular files")
+            raise _NotRegular(
+                errno.EINVAL,
+                "not a regular file (a FIFO, device or socket); the bot reads and edits only regular files",
+            )
         if hasattr(os, "O_NONBLOCK"):
             os.set_blocking(fd, True)
         with os.fdopen(fd, "rb") as fh:
@@ -538,8 +570,8 @@ def parse_attendees(notes: Notes, section: Section) -> list[Attendee]:
             if all(_DELIM_CELL.fullmatch(c) for c in cells):
                 continue
 
-            def get(j: int | None) -> str | None:
-                return cells[j].strip() or None if j is not None and j < len(cells) else None
+            def get(j: int | None) -> str | None:  # used at once, in this iteration
+                return cells[j].strip() or None if j is not None and j < len(cells) else None  # noqa: B023
 
             name, ini = get(c_name), get(c_ini)
             if not name and not ini:

@@ -20,6 +20,7 @@ def store_for(config: Config, meeting: Meeting) -> NotesStore:
     """The notes store of ``meeting`` as configured."""
     if meeting.notes.store == "hackmd":
         from .hackmd import HackMDStore
+
         return HackMDStore(config, meeting)
     return FilesStore(config, meeting)
 

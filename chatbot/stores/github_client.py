@@ -22,7 +22,8 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 from github import Auth, Github, GithubException
 
@@ -86,8 +87,15 @@ class PullInfo:
 
 
 def _pull_info(pr: Any) -> PullInfo:
-    return PullInfo(number=pr.number, html_url=pr.html_url, head=pr.head.ref, base=pr.base.ref, state=pr.state,
-                    title=pr.title or "", body=pr.body or "")
+    return PullInfo(
+        number=pr.number,
+        html_url=pr.html_url,
+        head=pr.head.ref,
+        base=pr.base.ref,
+        state=pr.state,
+        title=pr.title or "",
+        body=pr.body or "",
+    )
 
 
 def _header(headers: dict[str, Any] | None, name: str) -> str | None:
@@ -100,9 +108,18 @@ def _header(headers: dict[str, Any] | None, name: str) -> str | None:
 class GitHubClient:
     """``GitHubClient(os.environ["GITHUB_TOKEN"], "conda/governance")``."""
 
-    def __init__(self, token: str, repo: str, *, base_url: str = DEFAULT_BASE_URL, timeout: int = 15,
-                 max_retries: int = 3, max_wait: float = 60.0, sleep: Callable[[float], None] = time.sleep,
-                 seconds_between_writes: float | None = 1.0):
+    def __init__(
+        self,
+        token: str,
+        repo: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: int = 15,
+        max_retries: int = 3,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        seconds_between_writes: float | None = 1.0,
+    ):
         if not token or not token.strip():
             raise GitHubError(f"no GitHub token: set {TOKEN_ENV} (a token with pull request write access to {repo})")
         if repo.count("/") != 1:
@@ -111,8 +128,14 @@ class GitHubClient:
         redact_in_logs(self._token)
         self.repo_name = repo
         self.max_retries, self.max_wait, self.sleep = max_retries, max_wait, sleep
-        self._gh = Github(auth=Auth.Token(self._token), base_url=base_url.rstrip("/"), timeout=timeout, retry=None,
-                          seconds_between_requests=None, seconds_between_writes=seconds_between_writes)
+        self._gh = Github(
+            auth=Auth.Token(self._token),
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            retry=None,
+            seconds_between_requests=None,
+            seconds_between_writes=seconds_between_writes,
+        )
         self._repo = None
 
     def __repr__(self) -> str:
@@ -126,8 +149,10 @@ class GitHubClient:
         headers = exc.headers or {}
         message = (exc.data or {}).get("message", "") if isinstance(exc.data, dict) else ""
         retry_after = _header(headers, "Retry-After")
-        limited = exc.status == 429 or (exc.status == 403 and ("rate limit" in message.lower() or retry_after
-                                                               or _header(headers, "x-ratelimit-remaining") == "0"))
+        limited = exc.status == 429 or (
+            exc.status == 403
+            and ("rate limit" in message.lower() or retry_after or _header(headers, "x-ratelimit-remaining") == "0")
+        )
         if not limited:
             return None
         if retry_after is not None:
@@ -152,12 +177,14 @@ class GitHubClient:
                     if attempt <= self.max_retries and wait <= self.max_wait:
                         self.sleep(wait)
                         continue
-                    raise GitHubRateLimited(f"GitHub is rate-limiting the bot ({exc.status}) during {what}; "
-                                            f"retry in {wait:.0f} s", wait) from None
+                    raise GitHubRateLimited(
+                        f"GitHub is rate-limiting the bot ({exc.status}) during {what}; retry in {wait:.0f} s", wait
+                    ) from None
                 raise self._error(exc, what) from None
             except (OSError, ConnectionError) as exc:  # requests' errors derive from OSError
-                raise GitHubError(f"GitHub could not be reached during {what} ({type(exc).__name__}); "
-                                  "try again later") from None
+                raise GitHubError(
+                    f"GitHub could not be reached during {what} ({type(exc).__name__}); try again later"
+                ) from None
 
     def _error(self, exc: GithubException, what: str) -> GitHubError:
         status = exc.status
@@ -167,16 +194,25 @@ class GitHubClient:
         if status == 401:
             return GitHubError(f"GitHub refused the token (401): check {TOKEN_ENV}", 401)
         if status == 403:
-            return GitHubError(f"GitHub denied {what} (403): the token needs write access to pull requests and "
-                               f"issues of {self.repo_name}", 403)
+            return GitHubError(
+                f"GitHub denied {what} (403): the token needs write access to pull requests and "
+                f"issues of {self.repo_name}",
+                403,
+            )
         if status == 404:
-            return GitHubError(f"GitHub found nothing for {what} (404): check the repository {self.repo_name} "
-                               "and that the token can see it", 404)
+            return GitHubError(
+                f"GitHub found nothing for {what} (404): check the repository {self.repo_name} "
+                "and that the token can see it",
+                404,
+            )
         if status == 409:
             return GitHubError(f"GitHub reported a conflict during {what} (409): {message or 'try again'}", 409)
         if status == 422:
-            details = "; ".join(str(e.get("message") or f"{e.get('field')} {e.get('code')}")
-                                for e in data.get("errors") or [] if isinstance(e, dict))
+            details = "; ".join(
+                str(e.get("message") or f"{e.get('field')} {e.get('code')}")
+                for e in data.get("errors") or []
+                if isinstance(e, dict)
+            )
             return GitHubError(f"GitHub rejected {what} (422): {details or message}", 422)
         if status and status >= 500:
             return GitHubError(f"GitHub failed ({status}) during {what}; try again later", status)
@@ -219,8 +255,10 @@ class GitHubClient:
             return existing, False
         target = base or self.default_branch()
         try:
-            pr = self._call(f"opening a pull request for {head_branch}",
-                            lambda: self.repo.create_pull(base=target, head=head_branch, title=title, body=body))
+            pr = self._call(
+                f"opening a pull request for {head_branch}",
+                lambda: self.repo.create_pull(base=target, head=head_branch, title=title, body=body),
+            )
         except GitHubError as exc:
             if exc.status == 422:  # opened by someone else meanwhile ("already exists")
                 again = self.find_open_pr(head_branch)
@@ -231,13 +269,17 @@ class GitHubClient:
 
     def comment(self, number: int, body: str) -> str:
         """Comment on the pull request; returns the comment's URL."""
-        return self._call(f"commenting on pull request #{number}",
-                          lambda: self.repo.get_pull(number).create_issue_comment(body).html_url)
+        return self._call(
+            f"commenting on pull request #{number}",
+            lambda: self.repo.get_pull(number).create_issue_comment(body).html_url,
+        )
 
     def comments(self, number: int) -> list[str]:
         """The bodies of the pull request's comments, oldest first (all pages)."""
-        return self._call(f"reading comments of pull request #{number}",
-                          lambda: [c.body for c in self.repo.get_pull(number).get_issue_comments()])
+        return self._call(
+            f"reading comments of pull request #{number}",
+            lambda: [c.body for c in self.repo.get_pull(number).get_issue_comments()],
+        )
 
     def add_label(self, number: int, label: str) -> list[str]:
         """Add ``label``; returns the pull request's labels afterwards."""

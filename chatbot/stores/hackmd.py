@@ -51,8 +51,9 @@ def note_url(site_url: str, note_id: str) -> str:
 class HackMDStore(NotesStore):
     kind = "hackmd"
 
-    def __init__(self, config: Config, meeting: Meeting, client: HackMDClient | None = None,
-                 github: object | None = None):
+    def __init__(
+        self, config: Config, meeting: Meeting, client: HackMDClient | None = None, github: object | None = None
+    ):
         super().__init__(config, meeting)
         self.settings = meeting.hackmd
         self.files = NotesFiles(config, meeting)
@@ -79,6 +80,7 @@ class HackMDStore(NotesStore):
             return None
         from .github_client import TOKEN_ENV as GH_TOKEN_ENV
         from .github_client import GitHubClient, GitHubError, hackmd_id_from_body
+
         try:
             client = self._github or GitHubClient(os.environ.get(GH_TOKEN_ENV, ""), gh.repo, base_url=gh.api_url)
             pr = client.find_open_pr(day.strftime(gh.branch))  # type: ignore[attr-defined]
@@ -107,26 +109,36 @@ class HackMDStore(NotesStore):
         record = self.records.get(self.meeting.id, day)
         try:
             if record and record.get("hackmd_id"):
-                ref = NoteRef(record["hackmd_id"], record.get("hackmd_url") or note_url(self.settings.site_url,
-                              record["hackmd_id"]), record.get("title") or "", record.get("team", team))
+                ref = NoteRef(
+                    record["hackmd_id"],
+                    record.get("hackmd_url") or note_url(self.settings.site_url, record["hackmd_id"]),
+                    record.get("title") or "",
+                    record.get("team", team),
+                )
             else:
                 found = self._pull_request_note(day)
                 if found:
                     note = self.client.get_note(found, team)
-                    ref = NoteRef(note.id, note.publish_link or note_url(self.settings.site_url, note.id), note.title,
-                                  team)
+                    ref = NoteRef(
+                        note.id, note.publish_link or note_url(self.settings.site_url, note.id), note.title, team
+                    )
                 elif team and (title := self.title_for(day)):
                     titled = self.client.find_team_note(team, title)
                     if titled is not None:
-                        ref = NoteRef(titled.id, titled.publish_link or note_url(self.settings.site_url, titled.id),
-                                      titled.title, team)
+                        ref = NoteRef(
+                            titled.id,
+                            titled.publish_link or note_url(self.settings.site_url, titled.id),
+                            titled.title,
+                            team,
+                        )
         except HackMDError as exc:
             log.warning("HackMD: %s", exc)
             raise EditError(f"HackMD: {exc}") from None
         if ref is not None:
             if not record or record.get("hackmd_id") != ref.id:
-                self.records.update(self.meeting.id, day, hackmd_id=ref.id, hackmd_url=ref.url, title=ref.title,
-                                    team=ref.team)
+                self.records.update(
+                    self.meeting.id, day, hackmd_id=ref.id, hackmd_url=ref.url, title=ref.title, team=ref.team
+                )
             self._refs[day] = ref
         return ref
 
@@ -149,8 +161,11 @@ class HackMDStore(NotesStore):
     def related(self, day: dt.date) -> list[tuple[str, str]]:
         record = self.records.get(self.meeting.id, day) or {}
         pr = record.get("pr_url")
-        return [(f"pull request #{record.get('pr_number')}" if record.get("pr_number") else "pull request", pr)] \
-            if pr else []
+        return (
+            [(f"pull request #{record.get('pr_number')}" if record.get("pr_number") else "pull request", pr)]
+            if pr
+            else []
+        )
 
     def exists(self, day: dt.date) -> bool:
         return self.locate(day) is not None
@@ -176,16 +191,27 @@ class HackMDStore(NotesStore):
             return False
         text = self.files.checked_render(occurrence)
         try:
-            note = self.client.create_note(text, team_path=self.settings.team,
-                                           read_permission=self.settings.read_permission,
-                                           write_permission=self.settings.write_permission)
+            note = self.client.create_note(
+                text,
+                team_path=self.settings.team,
+                read_permission=self.settings.read_permission,
+                write_permission=self.settings.write_permission,
+            )
         except HackMDError as exc:
             log.warning("HackMD: %s", exc)
             raise EditError(f"HackMD: {exc}") from None
-        ref = NoteRef(note.id, note.publish_link or note_url(self.settings.site_url, note.id), note.title,
-                      self.settings.team)
-        self.records.update(self.meeting.id, occurrence.date, hackmd_id=ref.id, hackmd_url=ref.url, title=ref.title,
-                            team=ref.team, created_by_bot=True)
+        ref = NoteRef(
+            note.id, note.publish_link or note_url(self.settings.site_url, note.id), note.title, self.settings.team
+        )
+        self.records.update(
+            self.meeting.id,
+            occurrence.date,
+            hackmd_id=ref.id,
+            hackmd_url=ref.url,
+            title=ref.title,
+            team=ref.team,
+            created_by_bot=True,
+        )
         self._refs[occurrence.date] = ref
         log.info("created HackMD note %s for %s on %s", ref.url, self.meeting.id, occurrence.date)
         return True

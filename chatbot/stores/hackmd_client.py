@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import requests
 
@@ -101,10 +102,17 @@ class HackMDNote:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_wire(cls, data: dict[str, Any]) -> "HackMDNote":
-        return cls(id=str(data["id"]), title=str(data.get("title") or ""), content=data.get("content"),
-                   last_changed_at=data.get("lastChangedAt"), publish_link=data.get("publishLink"),
-                   team_path=data.get("teamPath"), short_id=data.get("shortId"), raw=data)
+    def from_wire(cls, data: dict[str, Any]) -> HackMDNote:
+        return cls(
+            id=str(data["id"]),
+            title=str(data.get("title") or ""),
+            content=data.get("content"),
+            last_changed_at=data.get("lastChangedAt"),
+            publish_link=data.get("publishLink"),
+            team_path=data.get("teamPath"),
+            short_id=data.get("shortId"),
+            raw=data,
+        )
 
 
 def _retry_after(resp: requests.Response) -> float | None:
@@ -142,9 +150,17 @@ def _error_text(resp: requests.Response) -> tuple[str, str | None]:
 class HackMDClient:
     """``HackMDClient(os.environ["HACKMD_TOKEN"], base_url=...)``."""
 
-    def __init__(self, token: str, base_url: str = DEFAULT_BASE_URL, *, timeout: tuple[float, float] = (5.0, 30.0),
-                 max_retries: int = 3, max_wait: float = 60.0, sleep: Callable[[float], None] = time.sleep,
-                 session: requests.Session | None = None):
+    def __init__(
+        self,
+        token: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        max_retries: int = 3,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ):
         if not token or not token.strip():
             raise HackMDAuthError(f"no HackMD token: set {TOKEN_ENV} (HackMD > Settings > API > Create API token)")
         self._token = token.strip()
@@ -164,8 +180,9 @@ class HackMDClient:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, json: Any = None, what: str = "the request",
-                retry_rate_limit: bool = True) -> requests.Response:
+    def request(
+        self, method: str, path: str, *, json: Any = None, what: str = "the request", retry_rate_limit: bool = True
+    ) -> requests.Response:
         """One API call with the retry policy of this module; raises HackMDError."""
         url = f"{self.base_url}/{path.lstrip('/')}"
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
@@ -192,7 +209,9 @@ class HackMDClient:
                 if code == "quota_exceeded":
                     raise HackMDQuotaExceeded(
                         f"HackMD's monthly API quota is used up (429 quota_exceeded) during {what}: "
-                        f"{message or 'upgrade the plan or wait for next month'}", 429)
+                        f"{message or 'upgrade the plan or wait for next month'}",
+                        429,
+                    )
                 wait = _retry_after(resp)
                 if retry_rate_limit and attempt <= self.max_retries and (wait or 1.0) <= self.max_wait:
                     self.sleep(wait if wait is not None else min(2 ** (attempt - 1), self.max_wait))
@@ -202,8 +221,11 @@ class HackMDClient:
             if status == 401:
                 raise HackMDAuthError(f"HackMD refused the token (401): check {TOKEN_ENV}", 401)
             if status == 403:
-                raise HackMDForbidden(f"HackMD denied access (403) to {what}: the token's user must be a member "
-                                      "of the team and allowed to write the note", 403)
+                raise HackMDForbidden(
+                    f"HackMD denied access (403) to {what}: the token's user must be a member "
+                    "of the team and allowed to write the note",
+                    403,
+                )
             if status == 404:
                 raise HackMDNotFound(f"HackMD has no {what} (404): deleted, or a wrong note id or team path", 404)
             if status >= 500:
@@ -228,13 +250,24 @@ class HackMDClient:
         resp = self.request("GET", self._note_path(note_id, team_path), what=f"note {note_id}")
         return HackMDNote.from_wire(resp.json())
 
-    def create_note(self, content: str, *, team_path: str | None = None, title: str | None = None,
-                    read_permission: str | None = None, write_permission: str | None = None,
-                    comment_permission: str | None = None) -> HackMDNote:
+    def create_note(
+        self,
+        content: str,
+        *,
+        team_path: str | None = None,
+        title: str | None = None,
+        read_permission: str | None = None,
+        write_permission: str | None = None,
+        comment_permission: str | None = None,
+    ) -> HackMDNote:
         """Create a user note, or a team note with ``team_path``; HackMD titles it by its first H1."""
         body: dict[str, Any] = {"content": content}
-        for key, value in (("title", title), ("readPermission", read_permission),
-                           ("writePermission", write_permission), ("commentPermission", comment_permission)):
+        for key, value in (
+            ("title", title),
+            ("readPermission", read_permission),
+            ("writePermission", write_permission),
+            ("commentPermission", comment_permission),
+        ):
             if value is not None:
                 body[key] = value
         path = f"teams/{team_path}/notes" if team_path else "notes"
@@ -245,11 +278,17 @@ class HackMDClient:
             data = data["note"]  # created, with a warning about some option
         return HackMDNote.from_wire(data)
 
-    def update_content(self, note_id: str, content: str, *, team_path: str | None = None,
-                       retry_rate_limit: bool = True) -> None:
+    def update_content(
+        self, note_id: str, content: str, *, team_path: str | None = None, retry_rate_limit: bool = True
+    ) -> None:
         """Replace the note's whole content (HackMD answers 202)."""
-        self.request("PATCH", self._note_path(note_id, team_path), json={"content": content},
-                     what=f"note {note_id}", retry_rate_limit=retry_rate_limit)
+        self.request(
+            "PATCH",
+            self._note_path(note_id, team_path),
+            json={"content": content},
+            what=f"note {note_id}",
+            retry_rate_limit=retry_rate_limit,
+        )
 
     def delete_note(self, note_id: str, *, team_path: str | None = None) -> None:
         self.request("DELETE", self._note_path(note_id, team_path), what=f"note {note_id}")

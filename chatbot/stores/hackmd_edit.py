@@ -35,7 +35,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 from .hackmd_client import HackMDClient, HackMDError, HackMDNote, HackMDRateLimited, HackMDUnavailable
 
@@ -82,8 +82,13 @@ def edit_state(base: str, new: str, now: str) -> str:
             added.update(n[j1:j2])
     # someone rewrote our lines (fixed a typo in the bot's item): their version stands; the
     # lines as they were before the edit are no rewrite but the edit undone
-    replaced = [w[j] for i1, i2, j1, j2 in ops if any(overlaps(o, (i1, i2)) for o in ours)
-                for j in range(j1, j2) if w[j] not in removed]
+    replaced = [
+        w[j]
+        for i1, i2, j1, j2 in ops
+        if any(overlaps(o, (i1, i2)) for o in ours)
+        for j in range(j1, j2)
+        if w[j] not in removed
+    ]
     if any(difflib.SequenceMatcher(None, a, r).ratio() >= 0.6 for a in added for r in replaced):
         return "touched"
     cb, cw = Counter(b), Counter(w)
@@ -92,8 +97,15 @@ def edit_state(base: str, new: str, now: str) -> str:
     return "touched"
 
 
-def apply_edit(client: HackMDClient, note_id: str, edit: Callable[[str], str], retries: int = 3, *,
-               team_path: str | None = None, settle_reads: int = 2) -> str:
+def apply_edit(
+    client: HackMDClient,
+    note_id: str,
+    edit: Callable[[str], str],
+    retries: int = 3,
+    *,
+    team_path: str | None = None,
+    settle_reads: int = 2,
+) -> str:
     """Apply ``edit`` to the note's content as described in the module docstring; return the
     content as read back after the write (the note's content if the edit changed nothing).
 
@@ -132,9 +144,11 @@ def apply_edit(client: HackMDClient, note_id: str, edit: Callable[[str], str], r
             try:
                 after = read()
             except HackMDError:
-                raise HackMDEditError(f"HackMD did not answer while saving the change to note {note_id}, and "
-                                      "cannot be read now: it may or may not be in the note; check the note "
-                                      "before trying again") from None
+                raise HackMDEditError(
+                    f"HackMD did not answer while saving the change to note {note_id}, and "
+                    "cannot be read now: it may or may not be in the note; check the note "
+                    "before trying again"
+                ) from None
         else:
             after = read()
         for _ in range(settle_reads):  # 202 Accepted: give the write a moment to show
@@ -147,8 +161,11 @@ def apply_edit(client: HackMDClient, note_id: str, edit: Callable[[str], str], r
             if after.content != new:
                 log.info("HackMD note %s: others typed right after the bot's edit (%s)", note_id, state)
             return after.content
-        log.warning("HackMD note %s: the bot's edit is not in the note after writing it (attempt %d)",
-                    note_id, attempt + 1)
+        log.warning(
+            "HackMD note %s: the bot's edit is not in the note after writing it (attempt %d)", note_id, attempt + 1
+        )
         note = after
-    raise HackMDEditError(f"the change could not be written to HackMD note {note_id}: the note kept changing "
-                          f"({retries + 1} attempts); nothing of what people wrote was removed, please try again")
+    raise HackMDEditError(
+        f"the change could not be written to HackMD note {note_id}: the note kept changing "
+        f"({retries + 1} attempts); nothing of what people wrote was removed, please try again"
+    )

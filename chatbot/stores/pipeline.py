@@ -106,9 +106,18 @@ class Record:
 
 
 # Record attribute -> field of the shared record (the HackMD store's names where they exist)
-_FIELDS = {"branch": "branch", "doc_path": "doc_path", "commit": "branch_commit", "note_id": "hackmd_id",
-           "note_url": "hackmd_url", "team_path": "team", "pr_number": "pr_number", "pr_url": "pr_url",
-           "synced": "synced", "history": "history"}
+_FIELDS = {
+    "branch": "branch",
+    "doc_path": "doc_path",
+    "commit": "branch_commit",
+    "note_id": "hackmd_id",
+    "note_url": "hackmd_url",
+    "team_path": "team",
+    "pr_number": "pr_number",
+    "pr_url": "pr_url",
+    "synced": "synced",
+    "history": "history",
+}
 
 
 def load_record(records: NoteRecords, key: str, day: dt.date) -> Record | None:
@@ -124,8 +133,11 @@ def load_record(records: NoteRecords, key: str, day: dt.date) -> Record | None:
 
 
 def _save(records: NoteRecords, rec: Record) -> None:
-    records.update(rec.key, dt.date.fromisoformat(rec.date),
-                   **{name: getattr(rec, attr) for attr, name in _FIELDS.items() if getattr(rec, attr) is not None})
+    records.update(
+        rec.key,
+        dt.date.fromisoformat(rec.date),
+        **{name: getattr(rec, attr) for attr, name in _FIELDS.items() if getattr(rec, attr) is not None},
+    )
 
 
 def _lock(records: NoteRecords, key: str, day: dt.date) -> FileLock:
@@ -143,16 +155,30 @@ def _lock(records: NoteRecords, key: str, day: dt.date) -> FileLock:
 class _Git:
     def __init__(self, workdir: Path, remote: str, committer: tuple[str, str], timeout: float = 120):
         self.workdir, self.remote, self.timeout = Path(workdir), remote, timeout
-        self.env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C",
-                        GIT_AUTHOR_NAME=committer[0], GIT_AUTHOR_EMAIL=committer[1],
-                        GIT_COMMITTER_NAME=committer[0], GIT_COMMITTER_EMAIL=committer[1])
+        self.env = dict(
+            os.environ,
+            GIT_TERMINAL_PROMPT="0",
+            LC_ALL="C",
+            GIT_AUTHOR_NAME=committer[0],
+            GIT_AUTHOR_EMAIL=committer[1],
+            GIT_COMMITTER_NAME=committer[0],
+            GIT_COMMITTER_EMAIL=committer[1],
+        )
 
-    def run(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, input: str | None = None, env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         try:
-            proc = subprocess.run(["git", *args], cwd=self.workdir, env=env or self.env, input=input, text=True,
-                                  capture_output=True, timeout=self.timeout,
-                                  stdin=None if input is not None else subprocess.DEVNULL)
+            proc = subprocess.run(
+                ["git", *args],
+                cwd=self.workdir,
+                env=env or self.env,
+                input=input,
+                text=True,
+                capture_output=True,
+                timeout=self.timeout,
+                stdin=None if input is not None else subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired:
             raise GitFailed(list(args), -1, f"timed out after {self.timeout:.0f} s") from None
         if check and proc.returncode != 0:
@@ -213,12 +239,26 @@ class PublishResult:
     created: tuple[str, ...]  # what this run created: "branch", "note", "pr"
 
 
-def publish(*, key: str, day: dt.date, text: str, doc_path: str, workdir: Path, hackmd: HackMDClient,
-            github: GitHubClient, records: NoteRecords, team_path: str | None, remote: str = "origin",
-            base_branch: str = "main", branch_pattern: str = DEFAULT_BRANCH_PATTERN,
-            committer: tuple[str, str] = ("Meeting Bot", "meeting-bot@users.noreply.github.com"),
-            pr_title: str | None = None, pr_intro: str = "", read_permission: str | None = None,
-            write_permission: str | None = None) -> PublishResult:
+def publish(
+    *,
+    key: str,
+    day: dt.date,
+    text: str,
+    doc_path: str,
+    workdir: Path,
+    hackmd: HackMDClient,
+    github: GitHubClient,
+    records: NoteRecords,
+    team_path: str | None,
+    remote: str = "origin",
+    base_branch: str = "main",
+    branch_pattern: str = DEFAULT_BRANCH_PATTERN,
+    committer: tuple[str, str] = ("Meeting Bot", "meeting-bot@users.noreply.github.com"),
+    pr_title: str | None = None,
+    pr_intro: str = "",
+    read_permission: str | None = None,
+    write_permission: str | None = None,
+) -> PublishResult:
     """Publish the notes of ``day`` (see the module docstring). ``key`` names the meeting in
     the record; ``doc_path`` is the file's path inside the repository."""
     branch = day.strftime(branch_pattern)
@@ -238,8 +278,10 @@ def publish(*, key: str, day: dt.date, text: str, doc_path: str, workdir: Path, 
             if base is None:
                 raise PipelineError(f"the remote {remote} has no branch {base_branch} to start {branch} from")
             if git.show(base, doc_path) is not None:
-                raise PipelineError(f"{doc_path} already exists on {base_branch}: the notes of {day} are "
-                                    "published already (not making a branch that could not merge)")
+                raise PipelineError(
+                    f"{doc_path} already exists on {base_branch}: the notes of {day} are "
+                    "published already (not making a branch that could not merge)"
+                )
             commit = git.commit_file(base, doc_path, text, f"Add notes for {day:%Y-%m-%d} ({doc_path})")
             if git.push(commit, branch):
                 created.append("branch")
@@ -270,8 +312,12 @@ def publish(*, key: str, day: dt.date, text: str, doc_path: str, workdir: Path, 
         if note is None and team_path:
             note = hackmd.find_team_note(team_path, note_title(rec.synced or text) or title)
         if note is None:
-            note = hackmd.create_note(rec.synced or text, team_path=team_path, read_permission=read_permission,
-                                      write_permission=write_permission)
+            note = hackmd.create_note(
+                rec.synced or text,
+                team_path=team_path,
+                read_permission=read_permission,
+                write_permission=write_permission,
+            )
             created.append("note")
         rec.note_id, rec.note_url = note.id, note.publish_link or ""
         _save(records, rec)
@@ -280,8 +326,9 @@ def publish(*, key: str, day: dt.date, text: str, doc_path: str, workdir: Path, 
         if pr is None and rec.pr_number is not None:
             pr = github.get_pr(rec.pr_number)  # closed or merged already: not opened again
         if pr is None:
-            pr, made = github.create_pr(branch, title, pr_body(rec.note_url, rec.note_id, doc_path, pr_intro),
-                                        base=base_branch)
+            pr, made = github.create_pr(
+                branch, title, pr_body(rec.note_url, rec.note_id, doc_path, pr_intro), base=base_branch
+            )
             if made:
                 created.append("pr")
         rec.pr_number, rec.pr_url = pr.number, pr.html_url
@@ -336,10 +383,20 @@ def _merge3(git: _Git, ours: str, base: str, theirs: str) -> tuple[str, int]:
     return proc.stdout, proc.returncode
 
 
-def sync(*, key: str, day: dt.date, workdir: Path, hackmd: HackMDClient, github: GitHubClient, records: NoteRecords,
-         remote: str = "origin", doc_path: str | None = None, branch_pattern: str = DEFAULT_BRANCH_PATTERN,
-         committer: tuple[str, str] = ("Meeting Bot", "meeting-bot@users.noreply.github.com"),
-         attempts: int = 3) -> SyncResult:
+def sync(
+    *,
+    key: str,
+    day: dt.date,
+    workdir: Path,
+    hackmd: HackMDClient,
+    github: GitHubClient,
+    records: NoteRecords,
+    remote: str = "origin",
+    doc_path: str | None = None,
+    branch_pattern: str = DEFAULT_BRANCH_PATTERN,
+    committer: tuple[str, str] = ("Meeting Bot", "meeting-bot@users.noreply.github.com"),
+    attempts: int = 3,
+) -> SyncResult:
     """Bring the HackMD note of ``day`` into its pull request's branch (see the module docstring).
     Without a record (notes published by the old workflow), the branch comes from the pattern,
     the note id and path from the pull request's ``HACKMDID=``/``DOCPATH=`` lines, and the base
@@ -352,16 +409,19 @@ def sync(*, key: str, day: dt.date, workdir: Path, hackmd: HackMDClient, github:
         for _ in range(attempts):
             head = git.fetch(rec.branch)
             if head is None:
-                raise PipelineError(f"the branch {rec.branch} is not on {remote} (merged and deleted?): "
-                                    "nothing to sync into")
+                raise PipelineError(
+                    f"the branch {rec.branch} is not on {remote} (merged and deleted?): nothing to sync into"
+                )
             on_branch = git.show(head, rec.doc_path)
             if on_branch is None:
                 raise PipelineError(f"{rec.doc_path} is not on the branch {rec.branch}")
             note = hackmd.get_note(rec.note_id)
             theirs = _nl(note.content or "")
             if not theirs.strip() and on_branch.strip():
-                raise PipelineError(f"the HackMD note {rec.note_id} is empty: not emptying {rec.doc_path} on "
-                                    f"{rec.branch} (restore the note from HackMD's history, then sync again)")
+                raise PipelineError(
+                    f"the HackMD note {rec.note_id} is empty: not emptying {rec.doc_path} on "
+                    f"{rec.branch} (restore the note from HackMD's history, then sync again)"
+                )
             base = rec.synced if rec.synced is not None else on_branch
             if theirs == on_branch or theirs == base:
                 # nothing in the note the branch lacks (the branch may have more: it keeps it)
@@ -373,10 +433,12 @@ def sync(*, key: str, day: dt.date, workdir: Path, hackmd: HackMDClient, github:
             else:
                 merged, conflicts = _merge3(git, on_branch, base, theirs)
                 if conflicts:
-                    text = (f"Sync from HackMD stopped: {conflicts} conflicting change(s) between the note and "
-                            f"commits on `{rec.branch}` to `{rec.doc_path}` since the last sync. Nothing was "
-                            "pushed; please bring the two together by hand (edit the note or the file), "
-                            "then sync again.")
+                    text = (
+                        f"Sync from HackMD stopped: {conflicts} conflicting change(s) between the note and "
+                        f"commits on `{rec.branch}` to `{rec.doc_path}` since the last sync. Nothing was "
+                        "pushed; please bring the two together by hand (edit the note or the file), "
+                        "then sync again."
+                    )
                     url = _comment(github, rec, text)
                     log.warning("sync of %s %s: conflict (%d)", key, day, conflicts)
                     return SyncResult("conflict", head, text, url)
@@ -415,8 +477,16 @@ def _adopt(git: _Git, github: GitHubClient, key: str, day: dt.date, pattern: str
     path = (doc_path or fields.get("DOCPATH") or "").strip("/")
     if not path:
         raise PipelineError(f"pull request #{pr.number} has no DOCPATH= line and no path was given")
-    rec = Record(key, day.isoformat(), branch, path, note_id=fields["HACKMDID"], note_url=fields.get("HACKMDURL"),
-                 pr_number=pr.number, pr_url=pr.html_url)
+    rec = Record(
+        key,
+        day.isoformat(),
+        branch,
+        path,
+        note_id=fields["HACKMDID"],
+        note_url=fields.get("HACKMDURL"),
+        pr_number=pr.number,
+        pr_url=pr.html_url,
+    )
     head = git.fetch(branch)
     if head is not None:
         base = git.fetch(pr.base)

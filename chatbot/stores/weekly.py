@@ -49,7 +49,7 @@ enabled = weekly_enabled
 
 @dataclass
 class Weekly:
-    bot: "Bot"
+    bot: Bot
     meeting: Meeting
     hackmd: HackMDClient | None = None
     github: GitHubClient | None = None
@@ -58,8 +58,10 @@ class Weekly:
 
     def clients(self) -> tuple[HackMDClient, GitHubClient]:
         if not enabled(self.meeting):
-            raise PipelineError(f"{self.meeting.id}: the weekly notes pipeline needs notes.store = \"hackmd\" and "
-                                "[meetings.github] repo in the config")
+            raise PipelineError(
+                f'{self.meeting.id}: the weekly notes pipeline needs notes.store = "hackmd" and '
+                "[meetings.github] repo in the config"
+            )
         if self.hackmd is None:
             self.hackmd = HackMDClient(os.environ.get(HACKMD_TOKEN_ENV, ""), base_url=self.meeting.hackmd.api_url)
         if self.github is None:
@@ -76,13 +78,16 @@ class Weekly:
         directory = self.bot.files(self.meeting).directory
         probe = directory if directory.is_dir() else directory.parent
         try:
-            top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=probe, capture_output=True,
-                                 text=True, timeout=60)
+            top = subprocess.run(
+                ["git", "rev-parse", "--show-toplevel"], cwd=probe, capture_output=True, text=True, timeout=60
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise PipelineError(f"cannot run git in {probe}: {exc}") from None
         if top.returncode != 0:
-            raise PipelineError(f"the notes directory {directory} is not inside a Git clone of "
-                                f"{self.meeting.github.repo}: clone it there (the pipeline commits to its branches)")
+            raise PipelineError(
+                f"the notes directory {directory} is not inside a Git clone of "
+                f"{self.meeting.github.repo}: clone it there (the pipeline commits to its branches)"
+            )
         return Path(top.stdout.strip())
 
     def doc_path(self, day: dt.date, workdir: Path) -> str:
@@ -94,8 +99,10 @@ class Weekly:
             return self.bot.next_meeting(self.meeting)
         occ = occurrence_on(self.meeting, day)
         if occ is None:
-            raise PipelineError(f"{self.meeting.name} has no meeting on {day.isoformat()} (not in the schedule, "
-                                "or cancelled): nothing to publish or sync")
+            raise PipelineError(
+                f"{self.meeting.name} has no meeting on {day.isoformat()} (not in the schedule, "
+                "or cancelled): nothing to publish or sync"
+            )
         return occ
 
     # -- the steps ----------------------------------------------------------------------
@@ -104,6 +111,7 @@ class Weekly:
         """The template rendered for ``occ``, with open action items and deferred topics carried
         over (as new notes files get them)."""
         from ..agenda import carried_lines
+
         text = self.bot.files(self.meeting).checked_render(occ)
         section = self.meeting.notes.actions_section
         for line in carried_lines(self.bot, self.meeting, occ) if section else []:
@@ -120,16 +128,33 @@ class Weekly:
             title = title.format(date=occ.start) if "{date" in title else title
         except (ValueError, KeyError, IndexError):
             pass
-        result = publish(key=self.meeting.id, day=occ.date, text=self.text(occ), doc_path=self.doc_path(occ.date, workdir),
-                         workdir=workdir, hackmd=hackmd, github=github, records=self.records,
-                         team_path=self.meeting.hackmd.team, remote=gh.remote, base_branch=gh.base,
-                         branch_pattern=gh.branch, committer=(settings.committer_name, settings.committer_email),
-                         pr_title=title, read_permission=self.meeting.hackmd.read_permission,
-                         write_permission=self.meeting.hackmd.write_permission)
+        result = publish(
+            key=self.meeting.id,
+            day=occ.date,
+            text=self.text(occ),
+            doc_path=self.doc_path(occ.date, workdir),
+            workdir=workdir,
+            hackmd=hackmd,
+            github=github,
+            records=self.records,
+            team_path=self.meeting.hackmd.team,
+            remote=gh.remote,
+            base_branch=gh.base,
+            branch_pattern=gh.branch,
+            committer=(settings.committer_name, settings.committer_email),
+            pr_title=title,
+            read_permission=self.meeting.hackmd.read_permission,
+            write_permission=self.meeting.hackmd.write_permission,
+        )
         for label in gh.labels if "pr" in result.created else ():
             github.add_label(result.pr_number, label)
-        log.info("%s: published the notes of %s (%s): %s", self.meeting.id, occ.date,
-                 ", ".join(result.created) or "nothing new", result.pr_url)
+        log.info(
+            "%s: published the notes of %s (%s): %s",
+            self.meeting.id,
+            occ.date,
+            ", ".join(result.created) or "nothing new",
+            result.pr_url,
+        )
         return result
 
     def sync(self, day: dt.date | None = None) -> SyncResult:
@@ -138,9 +163,18 @@ class Weekly:
         hackmd, github = self.clients()
         workdir = self.workdir()
         gh, settings = self.meeting.github, self.meeting.git
-        result = sync(key=self.meeting.id, day=day, workdir=workdir, hackmd=hackmd, github=github, records=self.records,
-                      remote=gh.remote, doc_path=self.doc_path(day, workdir), branch_pattern=gh.branch,
-                      committer=(settings.committer_name, settings.committer_email))
+        result = sync(
+            key=self.meeting.id,
+            day=day,
+            workdir=workdir,
+            hackmd=hackmd,
+            github=github,
+            records=self.records,
+            remote=gh.remote,
+            doc_path=self.doc_path(day, workdir),
+            branch_pattern=gh.branch,
+            committer=(settings.committer_name, settings.committer_email),
+        )
         log.info("%s: sync of %s: %s", self.meeting.id, day, result.status)
         return result
 
@@ -162,12 +196,17 @@ class Weekly:
         rec = load_record(self.records, self.meeting.id, day)
         why = "is not merged yet" if synced else "has not been synced from HackMD yet"
         msg = Message(kind="notice", about=occurrence_on(self.meeting, day)).add(
-            Text(f"The notes of {self.meeting.name} on {day.isoformat()}", bold=True), f" {why}: ",
-            Link(pr.html_url, f"pull request #{pr.number}"))
+            Text(f"The notes of {self.meeting.name} on {day.isoformat()}", bold=True),
+            f" {why}: ",
+            Link(pr.html_url, f"pull request #{pr.number}"),
+        )
         if rec and rec.note_url:
             msg.add("Live notes: ", Link(rec.note_url, "HackMD"))
-        msg.add("Sync: ", UserText(f"chatbot notes sync --date {day.isoformat()} --meeting {self.meeting.id}"),
-                "; then review and merge the pull request.")
+        msg.add(
+            "Sync: ",
+            UserText(f"chatbot notes sync --date {day.isoformat()} --meeting {self.meeting.id}"),
+            "; then review and merge the pull request.",
+        )
         return msg
 
     def synced_since_meeting(self, day: dt.date) -> bool:
@@ -182,8 +221,11 @@ def due_steps(meeting: Meeting, now: dt.datetime) -> list[tuple[str, Occurrence]
     gh = meeting.github
     out: list[tuple[str, Occurrence]] = []
     window = dt.timedelta(days=14)
-    for occ in occurrences(meeting, now - window - meeting.duration - max(
-            gh.sync_after or dt.timedelta(0), gh.nudge_after or dt.timedelta(0)), now + (gh.publish_before or window)):
+    for occ in occurrences(
+        meeting,
+        now - window - meeting.duration - max(gh.sync_after or dt.timedelta(0), gh.nudge_after or dt.timedelta(0)),
+        now + (gh.publish_before or window),
+    ):
         end = occ.start_utc + meeting.duration
         if gh.publish_before is not None and occ.start_utc - gh.publish_before <= now < occ.start_utc:
             out.append(("publish", occ))

@@ -101,16 +101,17 @@ class FakeGitHub:
     def url(self) -> str:
         return f"http://{HOST}:{self.server.server_address[1]}"
 
-    def start(self) -> "FakeGitHub":
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-github",
-                         daemon=True).start()
+    def start(self) -> FakeGitHub:
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-github", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
-    def __enter__(self) -> "FakeGitHub":
+    def __enter__(self) -> FakeGitHub:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -118,12 +119,27 @@ class FakeGitHub:
 
     # -- the world ------------------------------------------------------------------------
 
-    def add_repo(self, full_name: str, *, private: bool = False, git_dir: Path | None = None,
-                 default_branch: str = "main", writers: list[str] | None = None) -> Repo:
+    def add_repo(
+        self,
+        full_name: str,
+        *,
+        private: bool = False,
+        git_dir: Path | None = None,
+        default_branch: str = "main",
+        writers: list[str] | None = None,
+    ) -> Repo:
         owner, name = full_name.split("/")
         with self.lock:
-            repo = Repo(owner, name, next(self._ids), default_branch, private, git_dir, {default_branch},
-                        set(writers if writers is not None else [self.login]))
+            repo = Repo(
+                owner,
+                name,
+                next(self._ids),
+                default_branch,
+                private,
+                git_dir,
+                {default_branch},
+                set(writers if writers is not None else [self.login]),
+            )
             self.repos[full_name] = repo
             self.pulls[full_name] = []
             return repo
@@ -138,17 +154,22 @@ class FakeGitHub:
 
     def _branch_sha(self, repo: Repo, branch: str) -> str | None:
         if repo.git_dir is not None:
-            proc = subprocess.run(["git", "rev-parse", "--verify", "-q", f"refs/heads/{branch}"], cwd=repo.git_dir,
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                ["git", "rev-parse", "--verify", "-q", f"refs/heads/{branch}"],
+                cwd=repo.git_dir,
+                capture_output=True,
+                text=True,
+            )
             return proc.stdout.strip() if proc.returncode == 0 else None
-        return ("%040x" % abs(hash((repo.full_name, branch))))[:40] if branch in repo.branches else None
+        return f"{abs(hash((repo.full_name, branch))):040x}"[:40] if branch in repo.branches else None
 
     def open_pulls(self, full_name: str) -> list[dict[str, Any]]:
         with self.lock:
             return [p for p in self.pulls[full_name] if p["state"] == "open"]
 
-    def fail_next(self, method: str, path: str | None = None, kind: str | int = 429, count: int = 1,
-                  retry_after: int = 1) -> None:
+    def fail_next(
+        self, method: str, path: str | None = None, kind: str | int = 429, count: int = 1, retry_after: int = 1
+    ) -> None:
         """``kind``: 429, "secondary", "primary", or another status (409, 500...)."""
         with self.lock:
             self.failures.append((method.upper(), path or "*", Failure(str(kind), count, retry_after)))
@@ -161,8 +182,11 @@ class FakeGitHub:
     def open_pull(self, full_name: str, head: str, title: str, body: str, login: str | None = None) -> dict[str, Any]:
         """Someone else opens a pull request (as through the web UI)."""
         with self.lock:
-            status, pr, _ = self._create_pull(self.repos[full_name], {"head": head, "base": self.repos[full_name].default_branch,
-                                                                      "title": title, "body": body}, login or "jezdez")
+            status, pr, _ = self._create_pull(
+                self.repos[full_name],
+                {"head": head, "base": self.repos[full_name].default_branch, "title": title, "body": body},
+                login or "jezdez",
+            )
             assert status == 201, pr
             return pr
 
@@ -174,17 +198,34 @@ class FakeGitHub:
 
     def _user(self, login: str) -> dict[str, Any]:
         uid = abs(hash(login)) % 10**7
-        return {"login": login, "id": uid, "node_id": f"U_{uid}", "type": "User", "site_admin": False,
-                "url": f"{self.url}/users/{login}", "html_url": f"https://github.com/{login}"}
+        return {
+            "login": login,
+            "id": uid,
+            "node_id": f"U_{uid}",
+            "type": "User",
+            "site_admin": False,
+            "url": f"{self.url}/users/{login}",
+            "html_url": f"https://github.com/{login}",
+        }
 
     def _repo_wire(self, repo: Repo, login: str | None) -> dict[str, Any]:
         base = f"{self.url}/repos/{repo.full_name}"
         push = login in repo.writers
-        return {"id": repo.id, "node_id": f"R_{repo.id}", "name": repo.name, "full_name": repo.full_name,
-                "private": repo.private, "owner": self._user(repo.owner), "html_url": f"https://github.com/{repo.full_name}",
-                "url": base, "pulls_url": base + "/pulls{/number}", "issues_url": base + "/issues{/number}",
-                "default_branch": repo.default_branch, "clone_url": f"https://github.com/{repo.full_name}.git",
-                "permissions": {"admin": False, "maintain": push, "push": push, "triage": push, "pull": True}}
+        return {
+            "id": repo.id,
+            "node_id": f"R_{repo.id}",
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "private": repo.private,
+            "owner": self._user(repo.owner),
+            "html_url": f"https://github.com/{repo.full_name}",
+            "url": base,
+            "pulls_url": base + "/pulls{/number}",
+            "issues_url": base + "/issues{/number}",
+            "default_branch": repo.default_branch,
+            "clone_url": f"https://github.com/{repo.full_name}.git",
+            "permissions": {"admin": False, "maintain": push, "push": push, "triage": push, "pull": True},
+        }
 
     # -- HTTP -----------------------------------------------------------------------------
 
@@ -221,8 +262,13 @@ class FakeGitHub:
         h.send_header("Content-Type", "application/json; charset=utf-8")
         h.send_header("Content-Length", str(len(data)))
         h.send_header("X-GitHub-Api-Version-Selected", "2022-11-28")
-        base = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4999", "x-ratelimit-used": "1",
-                "x-ratelimit-reset": str(int(time.time()) + 3600), "x-ratelimit-resource": "core"}
+        base = {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4999",
+            "x-ratelimit-used": "1",
+            "x-ratelimit-reset": str(int(time.time()) + 3600),
+            "x-ratelimit-resource": "core",
+        }
         base.update(headers or {})
         for k, v in base.items():
             h.send_header(k, v)
@@ -281,8 +327,11 @@ class FakeGitHub:
             return status, payload, {"Retry-After": str(f.retry_after)}
         if f.kind == "primary":
             status, payload, _ = self._error(403, "API rate limit exceeded for user ID 1.")
-            return status, payload, {"x-ratelimit-remaining": "0",
-                                     "x-ratelimit-reset": str(int(time.time()) + f.retry_after)}
+            return (
+                status,
+                payload,
+                {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + f.retry_after)},
+            )
         status = int(f.kind)
         messages = {409: "Conflict", 500: "Server Error", 502: "Bad Gateway", 422: "Validation Failed"}
         return self._error(status, messages.get(status, "Error"))
@@ -294,7 +343,7 @@ class FakeGitHub:
         except ValueError:
             return self._error(422, "Validation Failed")
         last = max(1, -(-len(items) // per_page))
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         links = []
 
         def link(p: int, rel: str) -> str:
@@ -348,13 +397,24 @@ class FakeGitHub:
                 return self._paginate(comments, path, query)
             if method == "POST":
                 if not isinstance(body, dict) or not isinstance(body.get("body"), str) or not body["body"]:
-                    return self._error(422, "Validation Failed",
-                                       errors=[{"resource": "IssueComment", "code": "missing_field", "field": "body"}])
+                    return self._error(
+                        422,
+                        "Validation Failed",
+                        errors=[{"resource": "IssueComment", "code": "missing_field", "field": "body"}],
+                    )
                 cid = next(self._ids)
-                comment = {"id": cid, "node_id": f"IC_{cid}", "body": body["body"], "user": self._user(login),
-                           "url": f"{self.url}/repos/{full}/issues/comments/{cid}",
-                           "html_url": f"{pr['html_url']}#issuecomment-{cid}", "issue_url": pr["issue_url"],
-                           "created_at": _now_iso(), "updated_at": _now_iso(), "author_association": "MEMBER"}
+                comment = {
+                    "id": cid,
+                    "node_id": f"IC_{cid}",
+                    "body": body["body"],
+                    "user": self._user(login),
+                    "url": f"{self.url}/repos/{full}/issues/comments/{cid}",
+                    "html_url": f"{pr['html_url']}#issuecomment-{cid}",
+                    "issue_url": pr["issue_url"],
+                    "created_at": _now_iso(),
+                    "updated_at": _now_iso(),
+                    "author_association": "MEMBER",
+                }
                 comments.append(comment)
                 pr["comments"] = len(comments)
                 return 201, comment, {}
@@ -364,15 +424,24 @@ class FakeGitHub:
                 return self._error(404, "Not Found")
             names = body.get("labels") if isinstance(body, dict) else body
             if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-                return self._error(422, "Validation Failed",
-                                   errors=[{"resource": "Label", "code": "invalid", "field": "labels"}])
+                return self._error(
+                    422, "Validation Failed", errors=[{"resource": "Label", "code": "invalid", "field": "labels"}]
+                )
             have = {lb["name"] for lb in pr["labels"]}
             for n in names:
                 if n not in have:
                     lid = next(self._ids)
-                    pr["labels"].append({"id": lid, "node_id": f"LA_{lid}", "name": n, "color": "ededed",
-                                         "default": False, "description": None,
-                                         "url": f"{self.url}/repos/{full}/labels/{urllib.parse.quote(n)}"})
+                    pr["labels"].append(
+                        {
+                            "id": lid,
+                            "node_id": f"LA_{lid}",
+                            "name": n,
+                            "color": "ededed",
+                            "default": False,
+                            "description": None,
+                            "url": f"{self.url}/repos/{full}/labels/{urllib.parse.quote(n)}",
+                        }
+                    )
                     have.add(n)
             return 200, pr["labels"], {}
         return self._error(404, "Not Found")
@@ -385,37 +454,75 @@ class FakeGitHub:
             return self._error(422, "Validation Failed")
         missing = [k for k in ("head", "base") if not isinstance(body.get(k), str) or not body[k]]
         if missing or not (body.get("title") or body.get("issue")):
-            return self._error(422, "Validation Failed", errors=[
-                {"resource": "PullRequest", "code": "missing_field", "field": f} for f in (missing or ["title"])])
+            return self._error(
+                422,
+                "Validation Failed",
+                errors=[
+                    {"resource": "PullRequest", "code": "missing_field", "field": f} for f in (missing or ["title"])
+                ],
+            )
         head = body["head"]
         head_owner, _, head_ref = head.rpartition(":")
         head_owner = head_owner or repo.owner
         if self._branch_sha(repo, body["base"]) is None:
-            return self._error(422, "Validation Failed",
-                               errors=[{"resource": "PullRequest", "field": "base", "code": "invalid"}])
+            return self._error(
+                422, "Validation Failed", errors=[{"resource": "PullRequest", "field": "base", "code": "invalid"}]
+            )
         sha = self._branch_sha(repo, head_ref)
         if sha is None:
-            return self._error(422, "Validation Failed",
-                               errors=[{"resource": "PullRequest", "field": "head", "code": "invalid"}])
+            return self._error(
+                422, "Validation Failed", errors=[{"resource": "PullRequest", "field": "head", "code": "invalid"}]
+            )
         label = f"{head_owner}:{head_ref}"
-        if any(p["head"]["label"] == label and p["base"]["ref"] == body["base"] for p in self.open_pulls(repo.full_name)):
-            return self._error(422, "Validation Failed", errors=[
-                {"resource": "PullRequest", "code": "custom", "message": f"A pull request already exists for {label}."}])
+        if any(
+            p["head"]["label"] == label and p["base"]["ref"] == body["base"] for p in self.open_pulls(repo.full_name)
+        ):
+            return self._error(
+                422,
+                "Validation Failed",
+                errors=[
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": f"A pull request already exists for {label}.",
+                    }
+                ],
+            )
         number = max((p["number"] for p in self.pulls[repo.full_name]), default=0) + 1
         rid = next(self._ids)
         base_url = f"{self.url}/repos/{repo.full_name}"
         html = f"https://github.com/{repo.full_name}/pull/{number}"
         repo_wire = self._repo_wire(repo, login)
         pr = {
-            "id": rid, "node_id": f"PR_{rid}", "number": number, "state": "open", "locked": False,
-            "title": body.get("title") or "", "body": body.get("body"), "draft": bool(body.get("draft")),
-            "user": self._user(login), "labels": [], "merged": False, "mergeable": None, "comments": 0,
-            "created_at": _now_iso(), "updated_at": _now_iso(), "closed_at": None, "merged_at": None,
-            "url": f"{base_url}/pulls/{number}", "html_url": html, "issue_url": f"{base_url}/issues/{number}",
+            "id": rid,
+            "node_id": f"PR_{rid}",
+            "number": number,
+            "state": "open",
+            "locked": False,
+            "title": body.get("title") or "",
+            "body": body.get("body"),
+            "draft": bool(body.get("draft")),
+            "user": self._user(login),
+            "labels": [],
+            "merged": False,
+            "mergeable": None,
+            "comments": 0,
+            "created_at": _now_iso(),
+            "updated_at": _now_iso(),
+            "closed_at": None,
+            "merged_at": None,
+            "url": f"{base_url}/pulls/{number}",
+            "html_url": html,
+            "issue_url": f"{base_url}/issues/{number}",
             "comments_url": f"{base_url}/issues/{number}/comments",
             "head": {"label": label, "ref": head_ref, "sha": sha, "user": self._user(head_owner), "repo": repo_wire},
-            "base": {"label": f"{repo.owner}:{body['base']}", "ref": body["base"],
-                     "sha": self._branch_sha(repo, body["base"]), "user": self._user(repo.owner), "repo": repo_wire},
+            "base": {
+                "label": f"{repo.owner}:{body['base']}",
+                "ref": body["base"],
+                "sha": self._branch_sha(repo, body["base"]),
+                "user": self._user(repo.owner),
+                "repo": repo_wire,
+            },
             "maintainer_can_modify": bool(body.get("maintainer_can_modify", True)),
         }
         self.pulls[repo.full_name].append(pr)

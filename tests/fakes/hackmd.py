@@ -57,7 +57,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 HOST = "127.0.0.1"
 
@@ -98,8 +99,12 @@ class User:
     email: str | None = None
 
     def profile(self) -> dict[str, Any]:
-        return {"name": self.name, "userPath": self.user_path, "photo": f"https://avatars.example/{self.user_path}",
-                "biography": None}
+        return {
+            "name": self.name,
+            "userPath": self.user_path,
+            "photo": f"https://avatars.example/{self.user_path}",
+            "biography": None,
+        }
 
 
 @dataclass
@@ -111,8 +116,17 @@ class Team:
     created_at: int
 
     def wire(self) -> dict[str, Any]:
-        return {"id": self.id, "ownerId": None, "name": self.name, "logo": "", "path": self.path,
-                "description": None, "visibility": "private", "upgraded": False, "createdAt": self.created_at}
+        return {
+            "id": self.id,
+            "ownerId": None,
+            "name": self.name,
+            "logo": "",
+            "path": self.path,
+            "description": None,
+            "visibility": "private",
+            "upgraded": False,
+            "createdAt": self.created_at,
+        }
 
 
 @dataclass
@@ -169,9 +183,16 @@ class Hook:
 class FakeHackMD:
     """``with FakeHackMD() as hm:``; the bot's user (token ``hm.token``) is in team ``hm.team``."""
 
-    def __init__(self, token: str = "hackmd-fake-token-0123456789", user_path: str = "agenda-bot",
-                 team: str = "conda-community", web_url: str = "https://hackmd.io",
-                 clock: Callable[[], int] | None = None, quota: int | None = None, rate_limit: int = 100):
+    def __init__(
+        self,
+        token: str = "hackmd-fake-token-0123456789",
+        user_path: str = "agenda-bot",
+        team: str = "conda-community",
+        web_url: str = "https://hackmd.io",
+        clock: Callable[[], int] | None = None,
+        quota: int | None = None,
+        rate_limit: int = 100,
+    ):
         self.lock = threading.RLock()
         self.web_url = web_url
         self.clock = clock or (lambda: int(time.time() * 1000))
@@ -204,9 +225,10 @@ class FakeHackMD:
     def api_url(self) -> str:
         return f"http://{HOST}:{self.port}/v1"
 
-    def start(self) -> "FakeHackMD":
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-hackmd", daemon=True)
+    def start(self) -> FakeHackMD:
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-hackmd", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -214,7 +236,7 @@ class FakeHackMD:
         self.server.shutdown()
         self.server.server_close()
 
-    def __enter__(self) -> "FakeHackMD":
+    def __enter__(self) -> FakeHackMD:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -245,9 +267,18 @@ class FakeHackMD:
         with self.lock:
             now = self._now()
             who = owner or self.human
-            note = Note(self._new_id(), self._new_id(9), content, who.id, team_path, now, now, who.id,
-                        read_permission="guest" if team_path else "owner",
-                        write_permission="signed_in" if team_path else "owner")
+            note = Note(
+                self._new_id(),
+                self._new_id(9),
+                content,
+                who.id,
+                team_path,
+                now,
+                now,
+                who.id,
+                read_permission="guest" if team_path else "owner",
+                write_permission="signed_in" if team_path else "owner",
+            )
             self.notes[note.id] = note
             return note
 
@@ -276,8 +307,15 @@ class FakeHackMD:
         with self.lock:
             self.hooks.append(Hook(method.upper(), path, fn, skip))
 
-    def fail_next(self, method: str, path: str | None = None, count: int = 1, status: int | None = 429,
-                  retry_after: float = 1, body: dict[str, Any] | None = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        path: str | None = None,
+        count: int = 1,
+        status: int | None = 429,
+        retry_after: float = 1,
+        body: dict[str, Any] | None = None,
+    ) -> None:
         """The next ``count`` ``method`` requests (to ``path`` if given; a path may end in ``*``
         for a prefix) answer ``status`` (429 with ``Retry-After``), or drop the connection
         (``status=None``)."""
@@ -301,14 +339,24 @@ class FakeHackMD:
         changer = self.users.get(note.last_change_user or "")
         where = f"@{note.team_path}" if note.team_path else f"@{owner.user_path}"
         out = {
-            "id": note.id, "title": note.title, "description": note.description, "tags": list(note.tags),
-            "createdAt": note.created_at, "lastChangedAt": note.last_changed_at,
-            "titleUpdatedAt": note.last_changed_at, "tagsUpdatedAt": None,
+            "id": note.id,
+            "title": note.title,
+            "description": note.description,
+            "tags": list(note.tags),
+            "createdAt": note.created_at,
+            "lastChangedAt": note.last_changed_at,
+            "titleUpdatedAt": note.last_changed_at,
+            "tagsUpdatedAt": None,
             "lastChangeUser": changer.profile() if changer else None,
-            "publishType": "view", "publishedAt": None, "permalink": note.permalink, "shortId": note.short_id,
+            "publishType": "view",
+            "publishedAt": None,
+            "permalink": note.permalink,
+            "shortId": note.short_id,
             "publishLink": f"{self.web_url}/{where}/{note.permalink or note.short_id}",
-            "userPath": None if note.team_path else owner.user_path, "teamPath": note.team_path,
-            "readPermission": note.read_permission, "writePermission": note.write_permission,
+            "userPath": None if note.team_path else owner.user_path,
+            "teamPath": note.team_path,
+            "readPermission": note.read_permission,
+            "writePermission": note.write_permission,
             "folderPaths": [],
         }
         if with_content:
@@ -350,8 +398,14 @@ class FakeHackMD:
 
         return Handler
 
-    def _send(self, h: BaseHTTPRequestHandler, rec: Request, status: int, payload: Any = None,
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        h: BaseHTTPRequestHandler,
+        rec: Request,
+        status: int,
+        payload: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         rec.status = status
         data = b"" if payload is None else json.dumps(payload).encode("utf-8")
         h.send_response(status)
@@ -415,8 +469,13 @@ class FakeHackMD:
             if failure.status is None:
                 return self._drop(h, rec)
             if failure.status == 429:
-                return self._send(h, rec, 429, failure.body or {"error": "Too many requests"},
-                                  {"Retry-After": f"{failure.retry_after:g}"})
+                return self._send(
+                    h,
+                    rec,
+                    429,
+                    failure.body or {"error": "Too many requests"},
+                    {"Retry-After": f"{failure.retry_after:g}"},
+                )
             return self._send(h, rec, failure.status, failure.body or {"error": "Internal Server Error"})
         user = next((u for u in self.users.values() if token and u.token == token), None)
         if user is None:
@@ -424,9 +483,19 @@ class FakeHackMD:
         with self.lock:
             if self.quota is not None:
                 if self.quota <= 0:
-                    return self._send(h, rec, 429, {"error": {
-                        "code": "quota_exceeded", "message": "API call quota exceeded for this month",
-                        "upgradeUrl": f"{self.web_url}/pricing", "helpUrl": f"{self.web_url}/s/api-quota"}})
+                    return self._send(
+                        h,
+                        rec,
+                        429,
+                        {
+                            "error": {
+                                "code": "quota_exceeded",
+                                "message": "API call quota exceeded for this month",
+                                "upgradeUrl": f"{self.web_url}/pricing",
+                                "helpUrl": f"{self.web_url}/s/api-quota",
+                            }
+                        },
+                    )
                 self.quota -= 1
         if bad_json:
             return self._send(h, rec, 400, {"message": "Invalid JSON body"})
@@ -456,9 +525,19 @@ class FakeHackMD:
     def _route(self, method: str, parts: list[str], user: User, body: Any, h) -> tuple[int, Any, dict]:
         teams_of = [t for t in self.teams.values() if user.id in t.members]
         if parts == ["me"] and method == "GET":
-            return 200, {"id": user.id, "email": user.email, "name": user.name, "userPath": user.user_path,
-                         "photo": user.profile()["photo"], "teams": [t.wire() for t in teams_of],
-                         "upgraded": False}, {}
+            return (
+                200,
+                {
+                    "id": user.id,
+                    "email": user.email,
+                    "name": user.name,
+                    "userPath": user.user_path,
+                    "photo": user.profile()["photo"],
+                    "teams": [t.wire() for t in teams_of],
+                    "upgraded": False,
+                },
+                {},
+            )
         if parts == ["teams"] and method == "GET":
             return 200, [t.wire() for t in teams_of], {}
         if parts == ["notes"]:
@@ -481,8 +560,7 @@ class FakeHackMD:
             self._member(user, team_path)
             if len(parts) == 3:
                 if method == "GET":
-                    return 200, [self._note_wire(n, False) for n in self.notes.values()
-                                 if n.team_path == team_path], {}
+                    return 200, [self._note_wire(n, False) for n in self.notes.values() if n.team_path == team_path], {}
                 if method == "POST":
                     return self._create(user, team_path, body)
             if len(parts) == 4:
@@ -508,19 +586,32 @@ class FakeHackMD:
             raise _Answer(400, {"message": "Invalid request body"})
         content, title = body.get("content"), body.get("title")
         if content is not None and not isinstance(content, str):
-            raise _Answer(422, {"message": "Validation Failed", "details": {"content": {"message": "must be a string"}}})
+            raise _Answer(
+                422, {"message": "Validation Failed", "details": {"content": {"message": "must be a string"}}}
+            )
         if content is None:
             content = f"# {title}\n" if title else ""
         permalink = body.get("permalink")
         if permalink and any(n.permalink == permalink for n in self.notes.values()):
             raise _Answer(409, {"error": "Permalink already in use"})
         now = self._now()
-        note = Note(self._new_id(), self._new_id(9), content, user.id, team_path, now, now, user.id,
-                    read_permission=body.get("readPermission", "owner"),
-                    write_permission=body.get("writePermission", "owner"),
-                    comment_permission=body.get("commentPermission", "disabled"),
-                    tags=list(body.get("tags") or []), permalink=permalink,
-                    description=body.get("description") or "", title_override=title)
+        note = Note(
+            self._new_id(),
+            self._new_id(9),
+            content,
+            user.id,
+            team_path,
+            now,
+            now,
+            user.id,
+            read_permission=body.get("readPermission", "owner"),
+            write_permission=body.get("writePermission", "owner"),
+            comment_permission=body.get("commentPermission", "disabled"),
+            tags=list(body.get("tags") or []),
+            permalink=permalink,
+            description=body.get("description") or "",
+            title_override=title,
+        )
         self.notes[note.id] = note
         return 201, self._note_wire(note, True), {}
 
@@ -537,13 +628,19 @@ class FakeHackMD:
             if not isinstance(body, dict):
                 raise _Answer(400, {"message": "Invalid request body"})
             if "content" in body and not isinstance(body["content"], str):
-                raise _Answer(422, {"message": "Validation Failed", "details": {"content": {"message": "must be a string"}}})
+                raise _Answer(
+                    422, {"message": "Validation Failed", "details": {"content": {"message": "must be a string"}}}
+                )
             if "content" in body:
                 note.content = body["content"]
                 note.last_changed_at = self._now(note.last_changed_at)
                 note.last_change_user = user.id
-            for key, attr in (("readPermission", "read_permission"), ("writePermission", "write_permission"),
-                              ("tags", "tags"), ("permalink", "permalink")):
+            for key, attr in (
+                ("readPermission", "read_permission"),
+                ("writePermission", "write_permission"),
+                ("tags", "tags"),
+                ("permalink", "permalink"),
+            ):
                 if key in body:
                     setattr(note, attr, body[key])
             return 202, None, {}

@@ -66,7 +66,8 @@ import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
@@ -232,9 +233,17 @@ def _form_or_json(body: bytes, content_type: str) -> dict[str, Any]:
 class FakeSlack:
     """Start with ``with FakeSlack(bot_token=..., app_token=...) as slack:``."""
 
-    def __init__(self, bot_token: str, app_token: str | None = None, *, team_id: str = "T0FAKE",
-                 app_id: str = "A0FAKE", bot_user_id: str = "U0BOT",
-                 channels: dict[str, str] | None = None, users: dict[str, dict] | None = None):
+    def __init__(
+        self,
+        bot_token: str,
+        app_token: str | None = None,
+        *,
+        team_id: str = "T0FAKE",
+        app_id: str = "A0FAKE",
+        bot_user_id: str = "U0BOT",
+        channels: dict[str, str] | None = None,
+        users: dict[str, dict] | None = None,
+    ):
         self.bot_token = bot_token
         self.app_token = app_token
         self.team_id = team_id
@@ -271,13 +280,13 @@ class FakeSlack:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    def start(self) -> "FakeSlack":
+    def start(self) -> FakeSlack:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format, *args):  # noqa: A002 - keep test output clean
+            def log_message(self, format, *args):
                 pass
 
             def do_POST(self):
@@ -287,10 +296,8 @@ class FakeSlack:
 
         self._http = ThreadingHTTPServer((HOST, 0), Handler)
         self._http.daemon_threads = True
-        self._ws = serve(self._ws_handler, HOST, 0, process_request=self._ws_check_ticket,
-                         compression=None)
-        for target, name in ((self._http.serve_forever, "fake-slack-http"),
-                             (self._ws.serve_forever, "fake-slack-ws")):
+        self._ws = serve(self._ws_handler, HOST, 0, process_request=self._ws_check_ticket, compression=None)
+        for target, name in ((self._http.serve_forever, "fake-slack-http"), (self._ws.serve_forever, "fake-slack-ws")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -307,7 +314,7 @@ class FakeSlack:
         for t in self._threads:
             t.join(timeout=5)
 
-    def __enter__(self) -> "FakeSlack":
+    def __enter__(self) -> FakeSlack:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -381,13 +388,19 @@ class FakeSlack:
 
     def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Messages successfully posted with chat.postMessage (their parameters)."""
-        return [r.params for r in self.calls("chat.postMessage")
-                if r.ok and (channel is None or r.params.get("channel") == channel)]
+        return [
+            r.params
+            for r in self.calls("chat.postMessage")
+            if r.ok and (channel is None or r.params.get("channel") == channel)
+        ]
 
     def shown(self, channel: str | None = None) -> list[str]:
         """The text of those messages as Slack keeps and shows it (cut after MAX_TEXT)."""
-        return [r.shown or "" for r in self.calls("chat.postMessage")
-                if r.ok and (channel is None or r.params.get("channel") == channel)]
+        return [
+            r.shown or ""
+            for r in self.calls("chat.postMessage")
+            if r.ok and (channel is None or r.params.get("channel") == channel)
+        ]
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
         """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
@@ -434,7 +447,7 @@ class FakeSlack:
         if not url.path.startswith("/api/"):
             self._send(h, 404, None, text="not found")
             return
-        method = url.path[len("/api/"):]
+        method = url.path[len("/api/") :]
         rec = Recorded(method, url.path, headers, params)
         before = self._hook(method, "before")
         if before is not None:
@@ -461,12 +474,19 @@ class FakeSlack:
         except OSError:
             pass  # the client is gone (a test killed it)
 
-    def _send(self, h: BaseHTTPRequestHandler, status: int, payload: dict | None,
-              headers: dict[str, str] | None = None, text: str | None = None) -> None:
+    def _send(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        payload: dict | None,
+        headers: dict[str, str] | None = None,
+        text: str | None = None,
+    ) -> None:
         data = (json.dumps(payload) if payload is not None else (text or "")).encode("utf-8")
         h.send_response(status)
-        h.send_header("Content-Type", "application/json; charset=utf-8" if payload is not None
-                      else "text/plain; charset=utf-8")
+        h.send_header(
+            "Content-Type", "application/json; charset=utf-8" if payload is not None else "text/plain; charset=utf-8"
+        )
         h.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             h.send_header(k, v)
@@ -504,9 +524,16 @@ class FakeSlack:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
     def _api_auth_test(self, params: dict) -> dict:
-        return {"ok": True, "url": "https://fake-workspace.slack.com/", "team": "Fake Workspace",
-                "user": "chatbot", "team_id": self.team_id, "user_id": self.bot_user_id,
-                "bot_id": "B0BOT", "is_enterprise_install": False}
+        return {
+            "ok": True,
+            "url": "https://fake-workspace.slack.com/",
+            "team": "Fake Workspace",
+            "user": "chatbot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": "B0BOT",
+            "is_enterprise_install": False,
+        }
 
     def _api_apps_connections_open(self, params: dict) -> dict:
         ticket = uuid.uuid4().hex
@@ -518,8 +545,7 @@ class FakeSlack:
     def _channel_ok(self, channel: Any) -> bool:
         if not isinstance(channel, str) or not channel:
             return False
-        return channel in self.channels or channel.lstrip("#") in self.channels.values() \
-            or channel.startswith("D0")
+        return channel in self.channels or channel.lstrip("#") in self.channels.values() or channel.startswith("D0")
 
     def _api_chat_postMessage(self, params: dict) -> dict:
         channel = params.get("channel")
@@ -537,21 +563,34 @@ class FakeSlack:
                 return {"ok": False, "error": "invalid_blocks_format"}
             errors = block_errors(blocks)
             if errors:
-                return {"ok": False, "error": "invalid_blocks", "errors": errors,
-                        "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]}}
+                return {
+                    "ok": False,
+                    "error": "invalid_blocks",
+                    "errors": errors,
+                    "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]},
+                }
         metadata = params.get("metadata")
         if isinstance(metadata, str):  # form-encoded calls send it as JSON text
             try:
                 metadata = json.loads(metadata)
             except ValueError:
                 return {"ok": False, "error": "invalid_metadata_format"}
-        if metadata is not None and not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
-                                         and isinstance(metadata.get("event_payload"), dict)):
+        if metadata is not None and not (
+            isinstance(metadata, dict)
+            and isinstance(metadata.get("event_type"), str)
+            and isinstance(metadata.get("event_payload"), dict)
+        ):
             return {"ok": False, "error": "invalid_metadata_schema"}
         ts = self._next_ts()
         text = str(params.get("text", ""))[:MAX_TEXT]  # Slack cuts longer text, wherever that falls
-        message = {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT", "text": text, "ts": ts,
-                   "team": self.team_id}
+        message = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": "B0BOT",
+            "text": text,
+            "ts": ts,
+            "team": self.team_id,
+        }
         if blocks is not None:
             message["blocks"] = blocks
         kept = dict(message, metadata=metadata) if metadata else dict(message)
@@ -613,13 +652,27 @@ class FakeSlack:
         errors += block_errors(view.get("blocks"), MAX_VIEW_BLOCKS, modal=True)
         if len(str(view.get("private_metadata") or "")) > 3000:
             errors.append("view/private_metadata: must be at most 3000 characters")
-        if any(b.get("type") == "input" for b in view.get("blocks") or [] if isinstance(b, dict)) and "submit" not in view:
+        if (
+            any(b.get("type") == "input" for b in view.get("blocks") or [] if isinstance(b, dict))
+            and "submit" not in view
+        ):
             errors.append("view/submit: required when the view has input blocks")
         if errors:
             return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": errors}}
         view_id = "V" + uuid.uuid4().hex[:10].upper()
-        opened = dict(view, id=view_id, team_id=self.team_id, state={"values": {}}, hash=uuid.uuid4().hex[:16],
-                      root_view_id=view_id, app_id=self.app_id, bot_id="B0BOT", user=user, closed=False, errors=None)
+        opened = dict(
+            view,
+            id=view_id,
+            team_id=self.team_id,
+            state={"values": {}},
+            hash=uuid.uuid4().hex[:16],
+            root_view_id=view_id,
+            app_id=self.app_id,
+            bot_id="B0BOT",
+            user=user,
+            closed=False,
+            errors=None,
+        )
         with self._lock:
             self._triggers[tid] = (None, user)  # type: ignore[assignment]  # used up
             self.views[view_id] = opened
@@ -665,12 +718,17 @@ class FakeSlack:
         with_meta = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
         with self._lock:
             found = [m for m in reversed(self.history.get(channel, [])) if float(m["ts"]) > oldest]
-        page = found[start:start + limit]
+        page = found[start : start + limit]
         if not with_meta:
             page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
         more = start + limit < len(found)
-        return {"ok": True, "messages": page, "has_more": more, "pin_count": 0,
-                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _api_chat_postEphemeral(self, params: dict) -> dict:
         if not self._channel_ok(params.get("channel")):
@@ -695,10 +753,19 @@ class FakeSlack:
             return {"ok": False, "error": "user_not_found"}
         name = info.get("name", uid.lower())
         real = info.get("real_name", name)
-        return {"ok": True, "user": {
-            "id": uid, "team_id": self.team_id, "name": name, "real_name": real, "deleted": False,
-            "is_bot": False, "tz": info.get("tz", "UTC"),
-            "profile": {"display_name": info.get("display_name", ""), "real_name": real}}}
+        return {
+            "ok": True,
+            "user": {
+                "id": uid,
+                "team_id": self.team_id,
+                "name": name,
+                "real_name": real,
+                "deleted": False,
+                "is_bot": False,
+                "tz": info.get("tz", "UTC"),
+                "profile": {"display_name": info.get("display_name", ""), "real_name": real},
+            },
+        }
 
     # -- response_url -----------------------------------------------------------------
 
@@ -736,8 +803,14 @@ class FakeSlack:
                     if target in kept:
                         kept.remove(target)
                 return 200, "ok"
-            message = {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT", "ts": self._next_ts(),
-                       "text": str(params.get("text") or "")[:MAX_TEXT], "team": self.team_id}
+            message = {
+                "type": "message",
+                "user": self.bot_user_id,
+                "bot_id": "B0BOT",
+                "ts": self._next_ts(),
+                "text": str(params.get("text") or "")[:MAX_TEXT],
+                "team": self.team_id,
+            }
             if "blocks" in params:
                 message["blocks"] = params["blocks"]
             if params.get("response_type") == "in_channel":
@@ -747,11 +820,18 @@ class FakeSlack:
         return 200, "ok"
 
     def _register_url(self, kind: str, channel: str, user: str, message: dict | None = None) -> str:
-        url = self.response_url() if kind == "command" else \
-            f"{self.base_url}/actions/{self.team_id}/{next(self._ts)}/{uuid.uuid4().hex[:24]}"
+        url = (
+            self.response_url()
+            if kind == "command"
+            else f"{self.base_url}/actions/{self.team_id}/{next(self._ts)}/{uuid.uuid4().hex[:24]}"
+        )
         with self._lock:
-            self._urls[urllib.parse.urlsplit(url).path] = {"kind": kind, "channel": channel, "user": user,
-                                                           "message": message}
+            self._urls[urllib.parse.urlsplit(url).path] = {
+                "kind": kind,
+                "channel": channel,
+                "user": user,
+                "message": message,
+            }
         return url
 
     def _trigger(self, user: str) -> str:
@@ -763,16 +843,22 @@ class FakeSlack:
     def response_url(self, n: int | None = None) -> str:
         return f"{self.base_url}/commands/{self.team_id}/{n or next(self._ts)}/{uuid.uuid4().hex[:24]}"
 
-    def slash_command_payload(self, command: str, text: str, *, user_id: str, user_name: str = "someone",
-                              channel_id: str = "C0CONDAECO") -> dict[str, str]:
+    def slash_command_payload(
+        self, command: str, text: str, *, user_id: str, user_name: str = "someone", channel_id: str = "C0CONDAECO"
+    ) -> dict[str, str]:
         """A slash command exactly as Slack sends it (all values are strings)."""
         return {
             "token": "deprecated-verification-token",
-            "team_id": self.team_id, "team_domain": "fake-workspace",
-            "channel_id": channel_id, "channel_name": self.channels.get(channel_id, "directmessage"),
-            "user_id": user_id, "user_name": user_name,
-            "command": command, "text": text,
-            "api_app_id": self.app_id, "is_enterprise_install": "false",
+            "team_id": self.team_id,
+            "team_domain": "fake-workspace",
+            "channel_id": channel_id,
+            "channel_name": self.channels.get(channel_id, "directmessage"),
+            "user_id": user_id,
+            "user_name": user_name,
+            "command": command,
+            "text": text,
+            "api_app_id": self.app_id,
+            "is_enterprise_install": "false",
             "response_url": self._register_url("command", channel_id, user_id),
             "trigger_id": self._trigger(user_id),
         }
@@ -794,9 +880,16 @@ class FakeSlack:
             self._live.append(conn)
             self._lock.notify_all()
         try:
-            conn.send(json.dumps({"type": "hello", "num_connections": len(self._live),
-                                  "debug_info": {"host": "fake-slack", "approximate_connection_time": 3600},
-                                  "connection_info": {"app_id": self.app_id}}))
+            conn.send(
+                json.dumps(
+                    {
+                        "type": "hello",
+                        "num_connections": len(self._live),
+                        "debug_info": {"host": "fake-slack", "approximate_connection_time": 3600},
+                        "connection_info": {"app_id": self.app_id},
+                    }
+                )
+            )
             for raw in conn:
                 try:
                     msg = json.loads(raw)
@@ -823,8 +916,7 @@ class FakeSlack:
 
     def wait_connected(self, count: int = 1, timeout: float = 15.0) -> None:
         """Wait until ``count`` websocket connections were accepted in total and one is live."""
-        self.wait_for(lambda: self.ws_connections >= count and self._live, timeout,
-                      f"Socket Mode connection #{count}")
+        self.wait_for(lambda: self.ws_connections >= count and self._live, timeout, f"Socket Mode connection #{count}")
 
     def send_envelope(self, type_: str, payload: dict[str, Any]) -> str:
         with self._lock:
@@ -833,9 +925,18 @@ class FakeSlack:
             conn = self._live[-1]
             env = Envelope(uuid.uuid4().hex, type_, payload)
             self.envelopes.append(env)
-        conn.send(json.dumps({"envelope_id": env.envelope_id, "type": type_, "payload": payload,
-                              "accepts_response_payload": type_ in ("slash_commands", "interactive"),
-                              "retry_attempt": 0, "retry_reason": ""}))
+        conn.send(
+            json.dumps(
+                {
+                    "envelope_id": env.envelope_id,
+                    "type": type_,
+                    "payload": payload,
+                    "accepts_response_payload": type_ in ("slash_commands", "interactive"),
+                    "retry_attempt": 0,
+                    "retry_reason": "",
+                }
+            )
+        )
         return env.envelope_id
 
     def redeliver(self, envelope_id: str, retry_reason: str = "timeout") -> None:
@@ -850,15 +951,24 @@ class FakeSlack:
             env.attempts += 1
             self.acks.pop(envelope_id, None)  # the new delivery gets its own ack
             attempt = env.attempts
-        conn.send(json.dumps({"envelope_id": env.envelope_id, "type": env.type, "payload": env.payload,
-                              "accepts_response_payload": env.type in ("slash_commands", "interactive"),
-                              "retry_attempt": attempt, "retry_reason": retry_reason}))
+        conn.send(
+            json.dumps(
+                {
+                    "envelope_id": env.envelope_id,
+                    "type": env.type,
+                    "payload": env.payload,
+                    "accepts_response_payload": env.type in ("slash_commands", "interactive"),
+                    "retry_attempt": attempt,
+                    "retry_reason": retry_reason,
+                }
+            )
+        )
 
-    def send_slash_command(self, command: str, text: str, *, user_id: str, user_name: str = "someone",
-                           channel_id: str = "C0CONDAECO") -> tuple[str, dict[str, str]]:
+    def send_slash_command(
+        self, command: str, text: str, *, user_id: str, user_name: str = "someone", channel_id: str = "C0CONDAECO"
+    ) -> tuple[str, dict[str, str]]:
         """Deliver a slash command over Socket Mode; returns (envelope_id, payload)."""
-        payload = self.slash_command_payload(command, text, user_id=user_id, user_name=user_name,
-                                             channel_id=channel_id)
+        payload = self.slash_command_payload(command, text, user_id=user_id, user_name=user_name, channel_id=channel_id)
         return self.send_envelope("slash_commands", payload), payload
 
     # -- interactivity ----------------------------------------------------------------
@@ -878,11 +988,17 @@ class FakeSlack:
     @staticmethod
     def buttons(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         """The buttons of a message: (block_id, element), in order."""
-        return [(b.get("block_id", ""), el) for b in message.get("blocks") or [] if b.get("type") == "actions"
-                for el in b.get("elements") or [] if el.get("type") == "button"]
+        return [
+            (b.get("block_id", ""), el)
+            for b in message.get("blocks") or []
+            if b.get("type") == "actions"
+            for el in b.get("elements") or []
+            if el.get("type") == "button"
+        ]
 
-    def click_payload(self, ts: str, action_id: str, *, user_id: str, user_name: str = "someone",
-                      nth: int = 0) -> dict[str, Any]:
+    def click_payload(
+        self, ts: str, action_id: str, *, user_id: str, user_name: str = "someone", nth: int = 0
+    ) -> dict[str, Any]:
         """The ``block_actions`` payload of a person pressing the ``nth`` button ``action_id``
         of message ``ts``, as Slack sends it (a fresh trigger_id and response_url)."""
         channel, message, ephemeral = self.find(ts)
@@ -890,25 +1006,43 @@ class FakeSlack:
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": self.team_id},
-            "api_app_id": self.app_id, "token": "deprecated-verification-token",
+            "api_app_id": self.app_id,
+            "token": "deprecated-verification-token",
             "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": ephemeral},
             "trigger_id": self._trigger(user_id),
             "team": {"id": self.team_id, "domain": "fake-workspace"},
-            "enterprise": None, "is_enterprise_install": False,
+            "enterprise": None,
+            "is_enterprise_install": False,
             "channel": {"id": channel, "name": self.channels.get(channel, "directmessage")},
             "state": {"values": {}},
             "response_url": self._register_url("action", channel, user_id, message),
-            "actions": [{"action_id": action_id, "block_id": block_id, "text": button["text"],
-                         "value": button.get("value", ""), "style": button.get("style"), "type": "button",
-                         "action_ts": f"{time.time():.6f}"}],
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "text": button["text"],
+                    "value": button.get("value", ""),
+                    "style": button.get("style"),
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
         }
         if not ephemeral:  # Slack sends the message back only when it is not ephemeral
             with self._lock:
                 payload["message"] = json.loads(json.dumps({k: v for k, v in message.items() if k != "metadata"}))
         return payload
 
-    def click(self, ts: str, action_id: str, *, user_id: str, user_name: str = "someone", nth: int = 0,
-              http: tuple[str, str] | None = None) -> tuple[str | tuple[int, str], dict[str, Any]]:
+    def click(
+        self,
+        ts: str,
+        action_id: str,
+        *,
+        user_id: str,
+        user_name: str = "someone",
+        nth: int = 0,
+        http: tuple[str, str] | None = None,
+    ) -> tuple[str | tuple[int, str], dict[str, Any]]:
         """Press a button: over Socket Mode (returns the envelope id) or, with ``http=(url,
         secret)``, as a signed POST (returns (status, body)); and the payload."""
         payload = self.click_payload(ts, action_id, user_id=user_id, user_name=user_name, nth=nth)
@@ -925,19 +1059,35 @@ class FakeSlack:
         (``{block_id: {action_id: text}}``) typed into its plain-text inputs."""
         with self._lock:
             view = self.views[view_id]
-            state = {"values": {b: {a: {"type": "plain_text_input", "value": v} for a, v in acts.items()}
-                                for b, acts in values.items()}}
+            state = {
+                "values": {
+                    b: {a: {"type": "plain_text_input", "value": v} for a, v in acts.items()}
+                    for b, acts in values.items()
+                }
+            }
             sent = {k: v for k, v in view.items() if k not in ("user", "closed", "errors")}
             sent = json.loads(json.dumps(dict(sent, state=state)))
             user = view["user"]
-        return {"type": "view_submission", "team": {"id": self.team_id, "domain": "fake-workspace"},
-                "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": self.team_id},
-                "api_app_id": self.app_id, "token": "deprecated-verification-token",
-                "trigger_id": self._trigger(user), "view": sent, "response_urls": [],
-                "enterprise": None, "is_enterprise_install": False}
+        return {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": "fake-workspace"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": self.team_id},
+            "api_app_id": self.app_id,
+            "token": "deprecated-verification-token",
+            "trigger_id": self._trigger(user),
+            "view": sent,
+            "response_urls": [],
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
 
-    def submit_view(self, view_id: str, values: dict[str, dict[str, str]],
-                    http: tuple[str, str] | None = None, timeout: float = 10.0) -> dict[str, Any]:
+    def submit_view(
+        self,
+        view_id: str,
+        values: dict[str, dict[str, str]],
+        http: tuple[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
         """Submit the modal as a person does and apply the app's answer to it, as Slack does:
         ``errors`` stay on the modal (their keys must be its input blocks), ``update``
         replaces it (checked like views.open), anything else closes it. Returns the answer."""
@@ -960,8 +1110,9 @@ class FakeSlack:
                 view["errors"] = errors
             elif action == "update":
                 new = answer.get("view") or {}
-                problems = block_errors(new.get("blocks"), MAX_VIEW_BLOCKS, modal=True) + \
-                    _text_errors(new.get("title"), "view/title", 24, plain=True)
+                problems = block_errors(new.get("blocks"), MAX_VIEW_BLOCKS, modal=True) + _text_errors(
+                    new.get("title"), "view/title", 24, plain=True
+                )
                 assert not problems, problems
                 view.update(new, errors=None)
             else:
@@ -974,8 +1125,9 @@ class FakeSlack:
 
     def wait_response(self, response_url: str, timeout: float = 10.0) -> dict:
         path = urllib.parse.urlsplit(response_url).path
-        rec = self.wait_for(lambda: next((r for r in self.responses if r.path == path), None), timeout,
-                            f"an answer at {path}")
+        rec = self.wait_for(
+            lambda: next((r for r in self.responses if r.path == path), None), timeout, f"an answer at {path}"
+        )
         return rec.params
 
     def request_refresh(self) -> None:
@@ -983,8 +1135,9 @@ class FakeSlack:
         with self._lock:
             conns = list(self._live)
         for conn in conns:
-            conn.send(json.dumps({"type": "disconnect", "reason": "refresh_requested",
-                                  "debug_info": {"host": "fake-slack"}}))
+            conn.send(
+                json.dumps({"type": "disconnect", "reason": "refresh_requested", "debug_info": {"host": "fake-slack"}})
+            )
 
     def drop_connections(self, abrupt: bool = False) -> None:
         """Close every live websocket from the server side: a close frame then TCP close, or
@@ -998,8 +1151,7 @@ class FakeSlack:
                 except OSError:
                     pass
                 continue
-            threading.Thread(target=conn.close, kwargs={"code": 1001, "reason": "going away"},
-                             daemon=True).start()
+            threading.Thread(target=conn.close, kwargs={"code": 1001, "reason": "going away"}, daemon=True).start()
         self.wait_for(lambda: not any(c in self._live for c in conns), 15, "the connections to close")
 
 
@@ -1012,14 +1164,22 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def signed_request(secret: str | None, form: dict[str, str], *, timestamp: int | str | None = None,
-                   signature: str | None = None, retry_num: int | None = None) -> tuple[bytes, dict[str, str]]:
+def signed_request(
+    secret: str | None,
+    form: dict[str, str],
+    *,
+    timestamp: int | str | None = None,
+    signature: str | None = None,
+    retry_num: int | None = None,
+) -> tuple[bytes, dict[str, str]]:
     """The body and headers of a slash command as Slack sends it in HTTP mode. A retry (Slack
     sends one when the app did not answer in 3 s) repeats the body, signed anew, with
     ``X-Slack-Retry-Num`` and ``X-Slack-Retry-Reason``."""
     body = urllib.parse.urlencode(form).encode()
-    headers = {"Content-Type": "application/x-www-form-urlencoded",
-               "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+    }
     if secret is not None:
         ts = str(int(time.time()) if timestamp is None else timestamp)
         headers["X-Slack-Request-Timestamp"] = ts
@@ -1030,8 +1190,16 @@ def signed_request(secret: str | None, form: dict[str, str], *, timestamp: int |
     return body, headers
 
 
-def signed_post(url: str, secret: str | None, form: dict[str, str], *, timestamp: int | str | None = None,
-                signature: str | None = None, timeout: float = 10.0, retry_num: int | None = None) -> tuple[int, str]:
+def signed_post(
+    url: str,
+    secret: str | None,
+    form: dict[str, str],
+    *,
+    timestamp: int | str | None = None,
+    signature: str | None = None,
+    timeout: float = 10.0,
+    retry_num: int | None = None,
+) -> tuple[int, str]:
     """POST a slash command to the bot in HTTP mode; returns (status, body).
 
     ``secret=None`` sends no signature headers at all; ``signature`` overrides the computed one

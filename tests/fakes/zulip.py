@@ -117,8 +117,18 @@ MAX_MESSAGE_LENGTH = 10000  # settings.MAX_MESSAGE_LENGTH: longer messages are c
 TRUNCATED = "\n[message truncated]"
 WILDCARDS = ("all", "everyone", "stream", "channel")  # stream wildcard mentions
 # emoji names the fake knows (Zulip's names, tools/setup/emoji/emoji_names.py) -> code point
-EMOJI = {"check": "2705", "all_good": "2705", "approved": "2705", "check_mark": "2714", "checkbox": "2611",
-         "+1": "1f44d", "thumbs_up": "1f44d", "octopus": "1f419", "tada": "1f389", "eyes": "1f440"}
+EMOJI = {
+    "check": "2705",
+    "all_good": "2705",
+    "approved": "2705",
+    "check_mark": "2714",
+    "checkbox": "2611",
+    "+1": "1f44d",
+    "thumbs_up": "1f44d",
+    "octopus": "1f419",
+    "tada": "1f389",
+    "eyes": "1f440",
+}
 
 
 def _decode(value: str) -> Any:
@@ -129,9 +139,15 @@ def _decode(value: str) -> Any:
 
 
 class FakeZulip:
-    def __init__(self, bot_email: str = "agenda-bot@zulip.example", bot_key: str = "fake-api-key-0123456789",
-                 bot_name: str = "Agenda Bot", poll_timeout: float = 0.5, version: str = "9.2",
-                 feature_level: int = 300):
+    def __init__(
+        self,
+        bot_email: str = "agenda-bot@zulip.example",
+        bot_key: str = "fake-api-key-0123456789",
+        bot_name: str = "Agenda Bot",
+        poll_timeout: float = 0.5,
+        version: str = "9.2",
+        feature_level: int = 300,
+    ):
         self.poll_timeout = poll_timeout
         self.version = version
         self.feature_level = feature_level
@@ -168,7 +184,7 @@ class FakeZulip:
     def site(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FakeZulip":
+    def start(self) -> FakeZulip:
         self._thread = threading.Thread(target=self.server.serve_forever, name="fake-zulip", daemon=True)
         self._thread.start()
         return self
@@ -207,7 +223,7 @@ class FakeZulip:
         self.server.daemon_threads = True
         self.start()
 
-    def __enter__(self) -> "FakeZulip":
+    def __enter__(self) -> FakeZulip:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -215,8 +231,15 @@ class FakeZulip:
 
     # -- the organization -----------------------------------------------------------------
 
-    def add_user(self, email: str, full_name: str, api_key: str | None = None, is_bot: bool = False,
-                 github: str | None = None, timezone: str = "") -> User:
+    def add_user(
+        self,
+        email: str,
+        full_name: str,
+        api_key: str | None = None,
+        is_bot: bool = False,
+        github: str | None = None,
+        timezone: str = "",
+    ) -> User:
         with self.lock:
             user = User(next(self._ids), email, full_name, api_key, is_bot, github, timezone)
             self.users[user.user_id] = user
@@ -235,35 +258,53 @@ class FakeZulip:
 
     # -- what users do --------------------------------------------------------------------
 
-    def send_stream(self, sender: User, stream: str, topic: str, content: str,
-                    timestamp: int | None = None) -> dict[str, Any]:
+    def send_stream(
+        self, sender: User, stream: str, topic: str, content: str, timestamp: int | None = None
+    ) -> dict[str, Any]:
         with self.lock:
             msg = {
-                "type": "stream", "display_recipient": stream, "stream_id": self.stream_id(stream),
-                "subject": topic, "topic_links": [],
+                "type": "stream",
+                "display_recipient": stream,
+                "stream_id": self.stream_id(stream),
+                "subject": topic,
+                "topic_links": [],
             }
             return self._store(sender, msg, content, timestamp)
 
-    def send_private(self, sender: User, content: str, to: list[User] | None = None,
-                     timestamp: int | None = None) -> dict[str, Any]:
+    def send_private(
+        self, sender: User, content: str, to: list[User] | None = None, timestamp: int | None = None
+    ) -> dict[str, Any]:
         recipients = [sender] + [u for u in (to or [self.bot]) if u.user_id != sender.user_id]
         with self.lock:
             msg = {
-                "type": "private", "subject": "",
-                "display_recipient": [{"id": u.user_id, "email": u.email, "full_name": u.full_name,
-                                       "is_mirror_dummy": False} for u in sorted(recipients, key=lambda u: u.user_id)],
+                "type": "private",
+                "subject": "",
+                "display_recipient": [
+                    {"id": u.user_id, "email": u.email, "full_name": u.full_name, "is_mirror_dummy": False}
+                    for u in sorted(recipients, key=lambda u: u.user_id)
+                ],
             }
             return self._store(sender, msg, content, timestamp)
 
     def _store(self, sender: User, msg: dict[str, Any], content: str, timestamp: int | None = None) -> dict[str, Any]:
-        msg.update({
-            "id": next(self._msg_ids), "sender_id": sender.user_id, "sender_email": sender.email,
-            "sender_full_name": sender.full_name, "sender_realm_str": "zulip", "content": content,
-            "content_type": "text/x-markdown", "timestamp": int(time.time()) if timestamp is None else timestamp,
-            "client": "test",
-            "is_me_message": False, "reactions": [], "submessages": [], "avatar_url": None,
-            "recipient_id": 1,
-        })
+        msg.update(
+            {
+                "id": next(self._msg_ids),
+                "sender_id": sender.user_id,
+                "sender_email": sender.email,
+                "sender_full_name": sender.full_name,
+                "sender_realm_str": "zulip",
+                "content": content,
+                "content_type": "text/x-markdown",
+                "timestamp": int(time.time()) if timestamp is None else timestamp,
+                "client": "test",
+                "is_me_message": False,
+                "reactions": [],
+                "submessages": [],
+                "avatar_url": None,
+                "recipient_id": 1,
+            }
+        )
         self.messages.append(msg)
         for q in self.queues.values():
             if q.event_types is not None and "message" not in q.event_types:
@@ -271,8 +312,14 @@ class FakeZulip:
             receiver = self.users[q.user_id]
             if not self._received(receiver, msg):
                 continue
-            self._push(q, {"type": "message", "message": self._shaped(msg, q.apply_markdown),
-                           "flags": self._flags(receiver, msg)})
+            self._push(
+                q,
+                {
+                    "type": "message",
+                    "message": self._shaped(msg, q.apply_markdown),
+                    "flags": self._flags(receiver, msg),
+                },
+            )
         self.lock.notify_all()
         return msg
 
@@ -280,34 +327,54 @@ class FakeZulip:
         with self.lock:
             return next((m for m in self.messages if m["id"] == message_id), None)
 
-    def react(self, user: User, message_id: int, emoji_name: str, emoji_code: str | None = None,
-              reaction_type: str = "unicode_emoji", op: str = "add") -> None:
+    def react(
+        self,
+        user: User,
+        message_id: int,
+        emoji_name: str,
+        emoji_code: str | None = None,
+        reaction_type: str = "unicode_emoji",
+        op: str = "add",
+    ) -> None:
         """``user`` adds (``op="add"``) or removes an emoji reaction, as the web app does."""
         with self.lock:
             msg = self.message(message_id)
             if msg is None or not self._received(user, msg):
                 raise KeyError(f"user {user.user_id} has no message {message_id}")
             code = emoji_code or EMOJI.get(emoji_name, emoji_name)
-            reaction = {"emoji_name": emoji_name, "emoji_code": code, "reaction_type": reaction_type,
-                        "user_id": user.user_id}
+            reaction = {
+                "emoji_name": emoji_name,
+                "emoji_code": code,
+                "reaction_type": reaction_type,
+                "user_id": user.user_id,
+            }
             if op == "add":
                 msg["reactions"].append(reaction)
             else:
-                msg["reactions"] = [r for r in msg["reactions"]
-                                    if not (r["user_id"] == user.user_id and r["emoji_code"] == code)]
+                msg["reactions"] = [
+                    r for r in msg["reactions"] if not (r["user_id"] == user.user_id and r["emoji_code"] == code)
+                ]
             for q in self.queues.values():
                 if q.event_types is not None and "reaction" not in q.event_types:
                     continue
                 if not self._received(self.users[q.user_id], msg):
                     continue
-                self._push(q, {"type": "reaction", "op": op, "user_id": user.user_id,
-                               "user": {"user_id": user.user_id, "email": user.email, "full_name": user.full_name},
-                               "message_id": message_id, "emoji_name": emoji_name, "emoji_code": code,
-                               "reaction_type": reaction_type})
+                self._push(
+                    q,
+                    {
+                        "type": "reaction",
+                        "op": op,
+                        "user_id": user.user_id,
+                        "user": {"user_id": user.user_id, "email": user.email, "full_name": user.full_name},
+                        "message_id": message_id,
+                        "emoji_name": emoji_name,
+                        "emoji_code": code,
+                        "reaction_type": reaction_type,
+                    },
+                )
             self.lock.notify_all()
 
-    def _message_route(self, h, record: Request, user: User, method: str, endpoint: str,
-                       params: dict[str, Any]):
+    def _message_route(self, h, record: Request, user: User, method: str, endpoint: str, params: dict[str, Any]):
         """``PATCH /messages/{id}``, ``POST``/``DELETE /messages/{id}/reactions``; None: not one."""
         m = re.fullmatch(r"messages/(\d+)(/reactions)?", endpoint)
         if not m or (method, bool(m.group(2))) not in {("PATCH", False), ("POST", True), ("DELETE", True)}:
@@ -320,22 +387,39 @@ class FakeZulip:
             return self._edit(h, record, user, msg, params)
         name = params.get("emoji_name")
         if not isinstance(name, str) or not name:
-            return self._answer(h, record, 400, {"result": "error", "msg": "Missing 'emoji_name' argument",
-                                                 "code": "BAD_REQUEST", "var_name": "emoji_name"})
+            return self._answer(
+                h,
+                record,
+                400,
+                {
+                    "result": "error",
+                    "msg": "Missing 'emoji_name' argument",
+                    "code": "BAD_REQUEST",
+                    "var_name": "emoji_name",
+                },
+            )
         kind = params.get("reaction_type") or "unicode_emoji"
         code = params.get("emoji_code")
         code = str(code) if code not in (None, "") else EMOJI.get(name)
         if code is None:
-            return self._answer(h, record, 400, {"result": "error", "msg": f"Emoji '{name}' does not exist",
-                                                 "code": "BAD_REQUEST"})
-        has = any(r["user_id"] == user.user_id and r["emoji_code"] == code and r["reaction_type"] == kind
-                  for r in msg["reactions"])
+            return self._answer(
+                h, record, 400, {"result": "error", "msg": f"Emoji '{name}' does not exist", "code": "BAD_REQUEST"}
+            )
+        has = any(
+            r["user_id"] == user.user_id and r["emoji_code"] == code and r["reaction_type"] == kind
+            for r in msg["reactions"]
+        )
         if method == "POST" and has:
-            return self._answer(h, record, 400, {"result": "error", "msg": "Reaction already exists.",
-                                                 "code": "REACTION_ALREADY_EXISTS"})
+            return self._answer(
+                h,
+                record,
+                400,
+                {"result": "error", "msg": "Reaction already exists.", "code": "REACTION_ALREADY_EXISTS"},
+            )
         if method == "DELETE" and not has:
-            return self._answer(h, record, 400, {"result": "error", "msg": "Reaction doesn't exist.",
-                                                 "code": "REACTION_DOES_NOT_EXIST"})
+            return self._answer(
+                h, record, 400, {"result": "error", "msg": "Reaction doesn't exist.", "code": "REACTION_DOES_NOT_EXIST"}
+            )
         self.react(user, mid, name, code, kind, "add" if method == "POST" else "remove")
         return self._ok(h, record)
 
@@ -345,14 +429,30 @@ class FakeZulip:
         if content is None:
             return self._answer(h, record, 400, {"result": "error", "msg": "Nothing to change", "code": "BAD_REQUEST"})
         if not self.allow_message_editing:
-            return self._answer(h, record, 400, {"result": "error", "msg": "Your organization has turned off "
-                                                 "message editing", "code": "BAD_REQUEST"})
+            return self._answer(
+                h,
+                record,
+                400,
+                {"result": "error", "msg": "Your organization has turned off message editing", "code": "BAD_REQUEST"},
+            )
         if msg["sender_id"] != user.user_id:
-            return self._answer(h, record, 400, {"result": "error", "msg": "You don't have permission to edit "
-                                                 "this message", "code": "BAD_REQUEST"})
+            return self._answer(
+                h,
+                record,
+                400,
+                {"result": "error", "msg": "You don't have permission to edit this message", "code": "BAD_REQUEST"},
+            )
         if self.edit_limit_seconds is not None and time.time() - msg["timestamp"] > self.edit_limit_seconds:
-            return self._answer(h, record, 400, {"result": "error", "msg": "The time limit for editing this "
-                                                 "message's content has passed", "code": "BAD_REQUEST"})
+            return self._answer(
+                h,
+                record,
+                400,
+                {
+                    "result": "error",
+                    "msg": "The time limit for editing this message's content has passed",
+                    "code": "BAD_REQUEST",
+                },
+            )
         content = str(content).rstrip().lstrip("\n")
         if len(content) > MAX_MESSAGE_LENGTH:
             content = content[: MAX_MESSAGE_LENGTH - len(TRUNCATED)] + TRUNCATED
@@ -366,9 +466,20 @@ class FakeZulip:
                     continue
                 if not self._received(self.users[q.user_id], msg):
                     continue
-                self._push(q, {"type": "update_message", "user_id": user.user_id, "message_id": msg["id"],
-                               "message_ids": [msg["id"]], "orig_content": old, "content": content,
-                               "edit_timestamp": msg["last_edit_timestamp"], "rendering_only": False, "flags": []})
+                self._push(
+                    q,
+                    {
+                        "type": "update_message",
+                        "user_id": user.user_id,
+                        "message_id": msg["id"],
+                        "message_ids": [msg["id"]],
+                        "orig_content": old,
+                        "content": content,
+                        "edit_timestamp": msg["last_edit_timestamp"],
+                        "rendering_only": False,
+                        "flags": [],
+                    },
+                )
             self.lock.notify_all()
         return self._ok(h, record)
 
@@ -442,8 +553,9 @@ class FakeZulip:
         with self.lock:
             self.hooks[(when, "messages")] = callback
 
-    def fail_next(self, method: str, endpoint: str, count: int = 1, status: int | None = 429,
-                  retry_after: float = 0.3) -> None:
+    def fail_next(
+        self, method: str, endpoint: str, count: int = 1, status: int | None = 429, retry_after: float = 0.3
+    ) -> None:
         with self.lock:
             self.failures[(method.upper(), endpoint)] = Failure(status, retry_after, count)
 
@@ -466,7 +578,9 @@ class FakeZulip:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {getattr(predicate, '__name__', predicate)}")
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {getattr(predicate, '__name__', predicate)}"
+                )
             time.sleep(interval)
 
     # -- HTTP ---------------------------------------------------------------------------
@@ -519,7 +633,7 @@ class FakeZulip:
             params["content"] = raw["content"]  # always the text, even if it looks like JSON
         if "topic" in raw:
             params["topic"] = raw["topic"]
-        endpoint = url.path[len(API):] if url.path.startswith(API) else url.path
+        endpoint = url.path[len(API) :] if url.path.startswith(API) else url.path
         email = None
         auth = h.headers.get("Authorization") or ""
         user = None
@@ -550,25 +664,51 @@ class FakeZulip:
                 h.connection.shutdown(2)
                 return
             if failure.status == 429:
-                return self._answer(h, record, 429, {"result": "error", "msg": "API usage exceeded rate limit",
-                                                     "retry-after": failure.retry_after, "code": "RATE_LIMIT_HIT"},
-                                    {"Retry-After": str(failure.retry_after)})
-            return self._answer(h, record, failure.status, {"result": "error", "msg": "Internal server error",
-                                                            "code": "BAD_REQUEST"})
+                return self._answer(
+                    h,
+                    record,
+                    429,
+                    {
+                        "result": "error",
+                        "msg": "API usage exceeded rate limit",
+                        "retry-after": failure.retry_after,
+                        "code": "RATE_LIMIT_HIT",
+                    },
+                    {"Retry-After": str(failure.retry_after)},
+                )
+            return self._answer(
+                h, record, failure.status, {"result": "error", "msg": "Internal server error", "code": "BAD_REQUEST"}
+            )
         if not url.path.startswith(API):
             return self._answer(h, record, 404, {"result": "error", "msg": "Not found", "code": "BAD_REQUEST"})
         if endpoint == "server_settings" and method == "GET":
-            return self._ok(h, record, zulip_version=self.version, zulip_feature_level=self.feature_level,
-                            realm_uri=self.site, realm_url=self.site, realm_name="Fake Zulip",
-                            push_notifications_enabled=False, authentication_methods={"password": True})
+            return self._ok(
+                h,
+                record,
+                zulip_version=self.version,
+                zulip_feature_level=self.feature_level,
+                realm_uri=self.site,
+                realm_url=self.site,
+                realm_name="Fake Zulip",
+                push_notifications_enabled=False,
+                authentication_methods={"password": True},
+            )
         if user is None:
             if not auth:
-                return self._answer(h, record, 401, {"result": "error", "msg": "Missing 'Authorization' header.",
-                                                     "code": "UNAUTHORIZED"},
-                                    {"WWW-Authenticate": 'Basic realm="zulip"'})
-            return self._answer(h, record, 401, {"result": "error", "msg": "Invalid API key",
-                                                 "code": "INVALID_API_KEY"},
-                                {"WWW-Authenticate": 'Basic realm="zulip"'})
+                return self._answer(
+                    h,
+                    record,
+                    401,
+                    {"result": "error", "msg": "Missing 'Authorization' header.", "code": "UNAUTHORIZED"},
+                    {"WWW-Authenticate": 'Basic realm="zulip"'},
+                )
+            return self._answer(
+                h,
+                record,
+                401,
+                {"result": "error", "msg": "Invalid API key", "code": "INVALID_API_KEY"},
+                {"WWW-Authenticate": 'Basic realm="zulip"'},
+            )
         route = (method, endpoint)
         if route == ("POST", "register"):
             return self._register(h, record, user, params)
@@ -602,27 +742,48 @@ class FakeZulip:
             custom = bool(params.get("include_custom_profile_fields"))
             return self._ok(h, record, members=[self._user_json(u, custom) for u in self.users.values()])
         if method == "GET" and endpoint.startswith("users/"):
-            key = urllib.parse.unquote(endpoint[len("users/"):])
+            key = urllib.parse.unquote(endpoint[len("users/") :])
             found = self.users.get(int(key)) if key.isdigit() else self.user_by_email(key)
             if found is None:
                 return self._answer(h, record, 400, {"result": "error", "msg": "No such user", "code": "BAD_REQUEST"})
             return self._ok(h, record, user=self._user_json(found, bool(params.get("include_custom_profile_fields"))))
         if route == ("GET", "realm/profile_fields"):
-            return self._ok(h, record, custom_fields=[
-                {"id": 1, "name": "Pronouns", "type": 1, "hint": "", "field_data": "", "order": 1},
-                {"id": GITHUB_FIELD_ID, "name": "GitHub", "type": 7, "hint": "",
-                 "field_data": json.dumps({"subtype": "github"}), "order": 2},
-            ])
-        return self._answer(h, record, 404, {"result": "error", "msg": f"Unknown endpoint {endpoint}",
-                                             "code": "BAD_REQUEST"})
+            return self._ok(
+                h,
+                record,
+                custom_fields=[
+                    {"id": 1, "name": "Pronouns", "type": 1, "hint": "", "field_data": "", "order": 1},
+                    {
+                        "id": GITHUB_FIELD_ID,
+                        "name": "GitHub",
+                        "type": 7,
+                        "hint": "",
+                        "field_data": json.dumps({"subtype": "github"}),
+                        "order": 2,
+                    },
+                ],
+            )
+        return self._answer(
+            h, record, 404, {"result": "error", "msg": f"Unknown endpoint {endpoint}", "code": "BAD_REQUEST"}
+        )
 
     def _user_json(self, u: User, custom: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {"user_id": u.user_id, "email": u.email, "delivery_email": u.email,
-                               "full_name": u.full_name, "is_bot": u.is_bot, "is_active": True,
-                               "is_admin": False, "role": 400, "timezone": u.timezone, "avatar_url": None}
+        out: dict[str, Any] = {
+            "user_id": u.user_id,
+            "email": u.email,
+            "delivery_email": u.email,
+            "full_name": u.full_name,
+            "is_bot": u.is_bot,
+            "is_active": True,
+            "is_admin": False,
+            "role": 400,
+            "timezone": u.timezone,
+            "avatar_url": None,
+        }
         if custom:
-            out["profile_data"] = ({str(GITHUB_FIELD_ID): {"value": u.github, "rendered_value": None}}
-                                   if u.github else {})
+            out["profile_data"] = (
+                {str(GITHUB_FIELD_ID): {"value": u.github, "rendered_value": None}} if u.github else {}
+            )
         return out
 
     def _register(self, h, record: Request, user: User, params: dict[str, Any]) -> None:
@@ -632,20 +793,32 @@ class FakeZulip:
             qid = f"{int(time.time())}:{next(self._queue_ids)}"
             self.queues[qid] = Queue(qid, user.user_id, event_types, apply_markdown)
             max_id = max((m["id"] for m in self.messages), default=-1)
-        return self._ok(h, record, queue_id=qid, last_event_id=-1, max_message_id=max_id,
-                        zulip_version=self.version, zulip_feature_level=self.feature_level)
+        return self._ok(
+            h,
+            record,
+            queue_id=qid,
+            last_event_id=-1,
+            max_message_id=max_id,
+            zulip_version=self.version,
+            zulip_feature_level=self.feature_level,
+        )
 
     def _bad_queue(self, h, record: Request, qid: Any) -> None:
-        return self._answer(h, record, 400, {"result": "error", "msg": f"Bad event queue ID: {qid}",
-                                             "code": "BAD_EVENT_QUEUE_ID", "queue_id": qid})
+        return self._answer(
+            h,
+            record,
+            400,
+            {"result": "error", "msg": f"Bad event queue ID: {qid}", "code": "BAD_EVENT_QUEUE_ID", "queue_id": qid},
+        )
 
     def _events(self, h, record: Request, user: User, params: dict[str, Any]) -> None:
         qid = str(params.get("queue_id"))
         try:
             last = int(params.get("last_event_id", -1))
         except (TypeError, ValueError):
-            return self._answer(h, record, 400, {"result": "error", "msg": "Invalid last_event_id",
-                                                 "code": "BAD_REQUEST"})
+            return self._answer(
+                h, record, 400, {"result": "error", "msg": "Invalid last_event_id", "code": "BAD_REQUEST"}
+            )
         dont_block = params.get("dont_block") is True
         deadline = time.monotonic() + self.poll_timeout
         with self.lock:
@@ -671,8 +844,9 @@ class FakeZulip:
         kind = params.get("type")
         content = params.get("content")
         if not isinstance(content, str) or not content.strip():
-            return self._answer(h, record, 400, {"result": "error", "msg": "Message must not be empty",
-                                                 "code": "BAD_REQUEST"})
+            return self._answer(
+                h, record, 400, {"result": "error", "msg": "Message must not be empty", "code": "BAD_REQUEST"}
+            )
         # the server's normalize_body: trailing whitespace and leading newlines go, and a message
         # over MAX_MESSAGE_LENGTH is silently cut (truncate_content), ending "[message truncated]"
         content = content.rstrip().lstrip("\n")
@@ -686,21 +860,34 @@ class FakeZulip:
                 to = to[0]
             topic = params.get("topic", params.get("subject"))
             if "to" not in params or to == "":
-                return self._answer(h, record, 400, {"result": "error", "msg": "Missing channel",
-                                                     "code": "BAD_REQUEST"})
+                return self._answer(
+                    h, record, 400, {"result": "error", "msg": "Missing channel", "code": "BAD_REQUEST"}
+                )
             if to is None or isinstance(to, bool) or not isinstance(to, (str, int)):
-                return self._answer(h, record, 400, {"result": "error", "msg": "Invalid data type for channel",
-                                                     "code": "BAD_REQUEST"})
+                return self._answer(
+                    h, record, 400, {"result": "error", "msg": "Invalid data type for channel", "code": "BAD_REQUEST"}
+                )
             if isinstance(to, int) and to not in self.streams.values():
-                return self._answer(h, record, 400, {"result": "error", "code": "STREAM_DOES_NOT_EXIST",
-                                                     "msg": f"Channel with ID '{to}' does not exist",
-                                                     "stream_id": to})
+                return self._answer(
+                    h,
+                    record,
+                    400,
+                    {
+                        "result": "error",
+                        "code": "STREAM_DOES_NOT_EXIST",
+                        "msg": f"Channel with ID '{to}' does not exist",
+                        "stream_id": to,
+                    },
+                )
             if not isinstance(topic, str) or not topic.strip():
-                return self._answer(h, record, 400, {"result": "error", "msg": "Topics are required in this organization.",
-                                                     "code": "BAD_REQUEST"})
+                return self._answer(
+                    h,
+                    record,
+                    400,
+                    {"result": "error", "msg": "Topics are required in this organization.", "code": "BAD_REQUEST"},
+                )
             if len(topic) > 60:
-                return self._answer(h, record, 400, {"result": "error", "msg": "Topic too long",
-                                                     "code": "BAD_REQUEST"})
+                return self._answer(h, record, 400, {"result": "error", "msg": "Topic too long", "code": "BAD_REQUEST"})
             name = to if isinstance(to, str) else next(n for n, i in self.streams.items() if i == to)
             msg = self.send_stream(user, name, topic, content)
         elif kind in ("private", "direct"):
@@ -708,19 +895,22 @@ class FakeZulip:
             if isinstance(to, str):
                 to = [t.strip() for t in to.split(",") if t.strip()]
             if not isinstance(to, list) or not to:
-                return self._answer(h, record, 400, {"result": "error", "msg": "Missing recipients",
-                                                     "code": "BAD_REQUEST"})
+                return self._answer(
+                    h, record, 400, {"result": "error", "msg": "Missing recipients", "code": "BAD_REQUEST"}
+                )
             recipients = []
             for t in to:
                 r = self.users.get(t) if isinstance(t, int) else self.user_by_email(str(t))
                 if r is None:
-                    return self._answer(h, record, 400, {"result": "error", "msg": f"Invalid email '{t}'",
-                                                         "code": "BAD_REQUEST"})
+                    return self._answer(
+                        h, record, 400, {"result": "error", "msg": f"Invalid email '{t}'", "code": "BAD_REQUEST"}
+                    )
                 recipients.append(r)
             msg = self.send_private(user, content, to=recipients)
         else:
-            return self._answer(h, record, 400, {"result": "error", "msg": "Invalid message type",
-                                                 "code": "BAD_REQUEST"})
+            return self._answer(
+                h, record, 400, {"result": "error", "msg": "Invalid message type", "code": "BAD_REQUEST"}
+            )
         with self.lock:
             after = self.hooks.pop(("after", "messages"), None)
         if after is not None:  # stored, not yet answered: a test crashes the client here
@@ -732,6 +922,7 @@ class FakeZulip:
 
     def _get_messages(self, h, record: Request, user: User, params: dict[str, Any]) -> None:
         """``GET /messages`` as zerver/views/message_fetch.py and zerver/lib/narrow.py do it."""
+
         def bad(msg: str, code: str = "BAD_REQUEST") -> None:
             return self._answer(h, record, 400, {"result": "error", "msg": msg, "code": code})
 
@@ -769,8 +960,11 @@ class FakeZulip:
                 (operator, operand), negated = term, False
             else:
                 return bad("elem is not a dict")
-            operators = {"is", "stream", "topic", "sender", "pm-with"} | \
-                ({"dm"} if self.feature_level >= 177 else set()) | ({"channel"} if self.feature_level >= 250 else set())
+            operators = (
+                {"is", "stream", "topic", "sender", "pm-with"}
+                | ({"dm"} if self.feature_level >= 177 else set())
+                | ({"channel"} if self.feature_level >= 250 else set())
+            )
             if operator not in operators:
                 return bad(f"Invalid narrow operator: unknown operator {operator}", "BAD_NARROW")
             if operator == "is":
@@ -795,13 +989,18 @@ class FakeZulip:
                     hit = "mentioned" in flags or "wildcard_mentioned" in flags
                 elif operator in ("stream", "channel"):
                     hit = msg["type"] == "stream" and (
-                        msg["stream_id"] == operand if isinstance(operand, int)
-                        else str(msg["display_recipient"]).lower() == str(operand).lower())
+                        msg["stream_id"] == operand
+                        if isinstance(operand, int)
+                        else str(msg["display_recipient"]).lower() == str(operand).lower()
+                    )
                 elif operator == "topic":
                     hit = msg["type"] == "stream" and msg["subject"].lower() == str(operand).lower()
                 elif operator == "sender":
-                    hit = msg["sender_id"] == operand if isinstance(operand, int) \
+                    hit = (
+                        msg["sender_id"] == operand
+                        if isinstance(operand, int)
                         else msg["sender_email"].lower() == str(operand).lower()
+                    )
                 else:  # dm / pm-with: the conversation with exactly these people (and the user)
                     if msg["type"] != "private":
                         hit = False
@@ -813,8 +1012,13 @@ class FakeZulip:
             return True
 
         with self.lock:
-            rows = [(m, flags) for m in self.messages if self._received(user, m)
-                    for flags in [self._flags(user, m)] if matches(m, flags)]
+            rows = [
+                (m, flags)
+                for m in self.messages
+                if self._received(user, m)
+                for flags in [self._flags(user, m)]
+                if matches(m, flags)
+            ]
         value = params.get("anchor")
         if params.get("use_first_unread_anchor") is True:
             value = "first_unread"
@@ -846,14 +1050,23 @@ class FakeZulip:
         before = before[-num_before:] if num_before else []
         after = after[:num_after] if num_after else []
         messages = [{**self._shaped(m, apply_markdown), "flags": flags} for m, flags in [*before, *at, *after]]
-        return self._ok(h, record, messages=messages, anchor=anchor, found_anchor=len(at) == 1,
-                        found_oldest=anchored_to_left or len(before) < num_before,
-                        found_newest=anchored_to_right or len(after) < num_after, history_limited=False)
+        return self._ok(
+            h,
+            record,
+            messages=messages,
+            anchor=anchor,
+            found_anchor=len(at) == 1,
+            found_oldest=anchored_to_left or len(before) < num_before,
+            found_newest=anchored_to_right or len(after) < num_after,
+            history_limited=False,
+        )
 
     def _ok(self, h, record: Request, **data: Any) -> None:
         return self._answer(h, record, 200, {"result": "success", "msg": "", **data})
 
-    def _answer(self, h, record: Request, status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def _answer(
+        self, h, record: Request, status: int, data: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         record.status = status
         record.answer = data
         body = json.dumps(data).encode("utf-8")

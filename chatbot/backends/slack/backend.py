@@ -13,15 +13,65 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from ...bot import Bot, Sender
 from ...config import Config, ConfigError, Meeting, Person, UnknownMeeting
 from ...messages import Message, Text, UserText, error, render_plain
 from ..base import Backend, BackendError, wait_for_stop
-from .wire import APP_TOKEN_ENV, APP_TOKEN_REFUSED, AUTH_ERRORS, BOT_TOKEN_ENV, DEFAULT_API_URL, FIND_PAGES, FIND_SLACK_SECONDS, HTTP_PATH, METADATA_EVENT, REVOKED_ERRORS, SIGNING_SECRET_ENV, TRANSIENT_ERRORS, WORK_THREADS, _metadata
-from .render import ACTION_ADD, ACTION_CARRY, ACTION_DONE, AGENDA_BLOCK, AGENDA_INPUT, AGENDA_VIEW, FORM_SECONDS, MAX_BLOCKS, MAX_INPUT, MAX_RESPONSES, _SLACK_ID, _context, _cut_to, _form_view, _sections, agenda_button, blocks_text, escape, fit_text, mark_item, render_blocks, render_mrkdwn, safe_text, split_text
-from .events import AckPriority, RedactSecrets, _DropNoise, _ack_only, _checked_requests, _install_redaction, prompt_socket_mode_handler, readable_text
+from .wire import (
+    APP_TOKEN_ENV,
+    APP_TOKEN_REFUSED,
+    AUTH_ERRORS,
+    BOT_TOKEN_ENV,
+    DEFAULT_API_URL,
+    FIND_PAGES,
+    FIND_SLACK_SECONDS,
+    HTTP_PATH,
+    METADATA_EVENT,
+    REVOKED_ERRORS,
+    SIGNING_SECRET_ENV,
+    TRANSIENT_ERRORS,
+    WORK_THREADS,
+    _metadata,
+)
+from .render import (
+    ACTION_ADD,
+    ACTION_CARRY,
+    ACTION_DONE,
+    AGENDA_BLOCK,
+    AGENDA_INPUT,
+    AGENDA_VIEW,
+    FORM_SECONDS,
+    MAX_BLOCKS,
+    MAX_INPUT,
+    MAX_RESPONSES,
+    _SLACK_ID,
+    _context,
+    _cut_to,
+    _form_view,
+    _sections,
+    agenda_button,
+    blocks_text,
+    escape,
+    fit_text,
+    mark_item,
+    render_blocks,
+    render_mrkdwn,
+    safe_text,
+    split_text,
+)
+from .events import (
+    AckPriority,
+    RedactSecrets,
+    _DropNoise,
+    _ack_only,
+    _checked_requests,
+    _install_redaction,
+    prompt_socket_mode_handler,
+    readable_text,
+)
 
 log = logging.getLogger("chatbot.backends.slack")
 
@@ -29,11 +79,12 @@ log = logging.getLogger("chatbot.backends.slack")
 # The backend
 
 
-
 def slack_sender(config: Config, user_id: str | None, name: str | None = None) -> Sender:
     """The Slack user, resolved to their roster entry by ``slack_id``, as the core gets them."""
-    return Sender("slack", user_id, name, person=config.person_by(slack_id=user_id) if user_id else None,
-                  id_field="slack_id")
+    return Sender(
+        "slack", user_id, name, person=config.person_by(slack_id=user_id) if user_id else None, id_field="slack_id"
+    )
+
 
 class SlackBackend(Backend):
     name = "slack"
@@ -85,12 +136,13 @@ class SlackBackend(Backend):
         parts = split_text(self.render(message, prefix))
         if most is not None and len(parts) > most:
             last = message.lines[-1] if message.lines else ()
-            rest = "\n".join(parts[most - 1:])
+            rest = "\n".join(parts[most - 1 :])
             parts = parts[: most - 1] + [fit_text(rest, keep_last=not any(isinstance(s, UserText) for s in last))]
         return parts
 
-    def _post_parts(self, channel: str, message: Message, key: str | None = None,
-                    meeting_id: str | None = None) -> None:
+    def _post_parts(
+        self, channel: str, message: Message, key: str | None = None, meeting_id: str | None = None
+    ) -> None:
         """Post the message, in several parts if it is long; the ledger key goes on the last
         part, so a crash between parts counts as not sent (posted again whole, never lost).
         With ``meeting_id``, a message people act on is posted with its Block Kit buttons
@@ -103,11 +155,19 @@ class SlackBackend(Backend):
                 extra = blocks
             elif blocks and n == len(parts) and message.kind == "reminder":
                 extra = {"blocks": _sections(part.split("\n")) + [agenda_button(meeting_id or "")]}
-            self.call("chat.postMessage", channel=channel, text=part, unfurl_links=False, unfurl_media=False,
-                      **extra, **_metadata(key if n == len(parts) else None))
+            self.call(
+                "chat.postMessage",
+                channel=channel,
+                text=part,
+                unfurl_links=False,
+                unfurl_media=False,
+                **extra,
+                **_metadata(key if n == len(parts) else None),
+            )
 
-    def blocks(self, message: Message, meeting_id: str | None, prefix: str = "",
-               listing: str | None = None) -> dict[str, Any]:
+    def blocks(
+        self, message: Message, meeting_id: str | None, prefix: str = "", listing: str | None = None
+    ) -> dict[str, Any]:
         """``{"blocks": [...]}`` for a message people act on (a reminder, a message listing
         open action items), else nothing: the text alone (which stays, as the fallback)."""
         if not (message.actions or message.kind == "reminder"):
@@ -153,8 +213,9 @@ class SlackBackend(Backend):
             raise BackendError("Slack API conversations.open returned no channel")
         return dm
 
-    def find_sent(self, meeting: Meeting, key: str, since: dt.datetime, data: dict,
-                  person: Person | None = None) -> bool | None:
+    def find_sent(
+        self, meeting: Meeting, key: str, since: dt.datetime, data: dict, person: Person | None = None
+    ) -> bool | None:
         """Whether the post marked ``key`` is in its channel (``conversations.history`` since
         shortly before the intent was recorded, with metadata). BackendError when Slack cannot
         be asked now (the runner tries again later rather than guess); None when it never
@@ -165,8 +226,11 @@ class SlackBackend(Backend):
             code = getattr(exc, "code", None)
             if code is None or code in TRANSIENT_ERRORS:
                 raise
-            log.warning("Slack: cannot look for a post made before a crash (%s); add the scopes channels:history, "
-                        "groups:history and im:history to the app so a crash never doubles a reminder", code)
+            log.warning(
+                "Slack: cannot look for a post made before a crash (%s); add the scopes channels:history, "
+                "groups:history and im:history to the app so a crash never doubles a reminder",
+                code,
+            )
             return None
 
     def _find_sent(self, meeting: Meeting, key: str, since: dt.datetime, person: Person | None) -> bool:
@@ -187,8 +251,12 @@ class SlackBackend(Backend):
             cursor = (data_.get("response_metadata") or {}).get("next_cursor")
             if not (data_.get("has_more") and cursor):
                 return False
-        log.warning("Slack: %s has more than %d pages of messages since %s; not searched further",
-                    channel, FIND_PAGES, since.isoformat(timespec="seconds"))
+        log.warning(
+            "Slack: %s has more than %d pages of messages since %s; not searched further",
+            channel,
+            FIND_PAGES,
+            since.isoformat(timespec="seconds"),
+        )
         return False
 
     def prepare(self) -> None:
@@ -199,8 +267,10 @@ class SlackBackend(Backend):
         self._require(*needed)
         app_token = self._env(APP_TOKEN_ENV) if mode == "socket" else None
         if app_token and not app_token.startswith("xapp-"):
-            raise ConfigError(f"{APP_TOKEN_ENV} must be an app-level token starting with 'xapp-' "
-                              "(Basic Information > App-Level Tokens, scope connections:write)")
+            raise ConfigError(
+                f"{APP_TOKEN_ENV} must be an app-level token starting with 'xapp-' "
+                "(Basic Information > App-Level Tokens, scope connections:write)"
+            )
 
     def run(self, stop: threading.Event) -> None:
         self.prepare()  # again: run() may be called without the runner
@@ -261,7 +331,8 @@ class SlackBackend(Backend):
             raise ConfigError(
                 f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; "
                 f"the Slack backend in {mode} mode needs {', '.join(names)} in the environment "
-                "(see the Slack section of README.md)")
+                "(see the Slack section of README.md)"
+            )
         self._protect([self._env(n) for n in (BOT_TOKEN_ENV, APP_TOKEN_ENV, SIGNING_SECRET_ENV)])
 
     def _protect(self, secrets: list[str]) -> None:
@@ -292,8 +363,10 @@ class SlackBackend(Backend):
                     base_url=self.api_url,
                     timeout=30,
                     logger=logging.getLogger("chatbot.slack.web"),
-                    retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
-                                    RateLimitErrorRetryHandler(max_retry_count=5)],
+                    retry_handlers=[
+                        ConnectionErrorRetryHandler(max_retry_count=2),
+                        RateLimitErrorRetryHandler(max_retry_count=5),
+                    ],
                 )
             return self._client
 
@@ -329,15 +402,19 @@ class SlackBackend(Backend):
         ``/healthz`` reports it; in Socket Mode (no /healthz) the bot stops and exits non-zero.
         In HTTP mode it keeps serving (slash commands are still answered through their
         response_url, which needs no token) and ``/healthz`` says what is wrong."""
-        message = (f"{BOT_TOKEN_ENV} was refused by Slack ({err}) on {method}: reminders, pings and channel notes "
-                   "cannot be posted; put a valid Bot User OAuth Token (xoxb-…) in the environment and restart")
+        message = (
+            f"{BOT_TOKEN_ENV} was refused by Slack ({err}) on {method}: reminders, pings and channel notes "
+            "cannot be posted; put a valid Bot User OAuth Token (xoxb-…) in the environment and restart"
+        )
         self._bot_token_refused = message
         self.refused(BOT_TOKEN_ENV, message, fatal=self.settings.mode == "socket")
 
     def _refuse_app_token(self, err: str) -> None:
-        message = (f"{APP_TOKEN_ENV} was refused by Slack ({err}) on apps.connections.open: no slash command can "
-                   "arrive; generate a new app-level token (xapp-…, scope connections:write) or turn Socket Mode "
-                   "back on, put it in the environment and restart")
+        message = (
+            f"{APP_TOKEN_ENV} was refused by Slack ({err}) on apps.connections.open: no slash command can "
+            "arrive; generate a new app-level token (xapp-…, scope connections:write) or turn Socket Mode "
+            "back on, put it in the environment and restart"
+        )
         self.refused(APP_TOKEN_ENV, message, fatal=True)
 
     def _app_token_client(self):
@@ -361,9 +438,15 @@ class SlackBackend(Backend):
                         backend._refuse_app_token(err)
                     raise
 
-        return AppTokenClient(base_url=self.api_url, timeout=30, logger=logging.getLogger("chatbot.slack.web"),
-                              retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
-                                              RateLimitErrorRetryHandler(max_retry_count=5)])
+        return AppTokenClient(
+            base_url=self.api_url,
+            timeout=30,
+            logger=logging.getLogger("chatbot.slack.web"),
+            retry_handlers=[
+                ConnectionErrorRetryHandler(max_retry_count=2),
+                RateLimitErrorRetryHandler(max_retry_count=5),
+            ],
+        )
 
     def _authenticate(self, stop: threading.Event) -> bool:
         """auth.test until it works: a refused token stops the bot with a clear message, an
@@ -380,8 +463,10 @@ class SlackBackend(Backend):
             except SlackApiError as exc:
                 err = exc.response.get("error") if exc.response is not None else "unknown_error"
                 if err in AUTH_ERRORS:
-                    raise ConfigError(f"{BOT_TOKEN_ENV} was refused by Slack ({err}); use the app's "
-                                      "Bot User OAuth Token (xoxb-…) from OAuth & Permissions") from None
+                    raise ConfigError(
+                        f"{BOT_TOKEN_ENV} was refused by Slack ({err}); use the app's "
+                        "Bot User OAuth Token (xoxb-…) from OAuth & Permissions"
+                    ) from None
                 log.warning("Slack API auth.test failed: %s; retrying in %.0f s", err, delay)
             except (SlackClientError, OSError) as exc:
                 log.warning("cannot reach Slack at %s (%s); retrying in %.0f s", self.api_url, exc, delay)
@@ -439,7 +524,7 @@ class SlackBackend(Backend):
         self._app = app
         return app
 
-    def _once_per_request(self, req, next) -> Any:  # noqa: A002 (bolt passes it by this name)
+    def _once_per_request(self, req, next) -> Any:
         """HTTP mode: a signed request seen before (Slack's retry with ``X-Slack-Retry-Num``,
         or the same bytes replayed within the 5-minute signature window) is acknowledged and
         not acted on again. The key is the digest of the body: each command's body is unique
@@ -451,8 +536,10 @@ class SlackBackend(Backend):
         if self.first_delivery(key):
             return next()
         retry = (req.headers.get("x-slack-retry-num") or [None])[0]
-        log.info("Slack sent a request again (%s); it was handled already: acknowledged, not acted on",
-                 f"X-Slack-Retry-Num {retry}" if retry else "same body")
+        log.info(
+            "Slack sent a request again (%s); it was handled already: acknowledged, not acted on",
+            f"X-Slack-Retry-Num {retry}" if retry else "same body",
+        )
         return BoltResponse(status=200, body="")
 
     def _is_ours(self, command: dict) -> bool:
@@ -464,14 +551,22 @@ class SlackBackend(Backend):
         name = command.get("command") or "?"
         log.warning("Slack sent %s, which [slack] command/next_command/actions_command do not name", name)
         known = ", ".join(sorted(self.commands()))
-        ack(text=f":warning: this bot does not handle {escape(name)}; it answers {escape(known)}. "
-                 "(For the admin: the slash command names in the Slack app and in the bot's [slack] "
-                 "settings differ.)", response_type="ephemeral")
+        ack(
+            text=f":warning: this bot does not handle {escape(name)}; it answers {escape(known)}. "
+            "(For the admin: the slash command names in the Slack app and in the bot's [slack] "
+            "settings differ.)",
+            response_type="ephemeral",
+        )
 
     def _on_error(self, error: Exception, body: dict) -> None:
         what = body.get("command") if isinstance(body, dict) else None
-        log.error("Slack request %s failed: %s: %s", what or "?", type(error).__name__, error,
-                  exc_info=(type(error), error, error.__traceback__))
+        log.error(
+            "Slack request %s failed: %s: %s",
+            what or "?",
+            type(error).__name__,
+            error,
+            exc_info=(type(error), error, error.__traceback__),
+        )
 
     def commands(self) -> dict[str, str]:
         """Slash command name -> the core command it runs."""
@@ -495,11 +590,11 @@ class SlackBackend(Backend):
         try:
             self._work_on(command, respond)
         except Exception as exc:  # bolt would log only a one-liner; the bot keeps running
-            log.error("Slack command %s failed: %s: %s", command.get("command") or "?", type(exc).__name__, exc,
-                      exc_info=True)
+            log.error(
+                "Slack command %s failed: %s: %s", command.get("command") or "?", type(exc).__name__, exc, exc_info=True
+            )
             try:
-                respond(text=":warning: something went wrong on the bot's side; see its log",
-                        response_type="ephemeral")
+                respond(text=":warning: something went wrong on the bot's side; see its log", response_type="ephemeral")
             except Exception:
                 pass
 
@@ -524,8 +619,14 @@ class SlackBackend(Backend):
         place = channel if channel and not channel.startswith("D") else None
         typed = readable_text(command.get("text") or "", self._user_label)
         core_text = self.command_text(name, typed)
-        message = self.bot.handle(core_text, self._sender(user_id, command.get("user_name")), meeting_id,
-                                  allow_unknown=allow, place=place, spelled=self._spelled())
+        message = self.bot.handle(
+            core_text,
+            self._sender(user_id, command.get("user_name")),
+            meeting_id,
+            allow_unknown=allow,
+            place=place,
+            spelled=self._spelled(),
+        )
         log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
         prefix = "" if message.ok else ":warning: "
         # an action-item list gets buttons; after a click the list is shown again (it is
@@ -579,11 +680,13 @@ class SlackBackend(Backend):
         try:
             self._item_button(body, action, respond)
         except Exception as exc:  # the bot keeps running; the person is told
-            log.error("Slack button %s failed: %s: %s", action.get("action_id"), type(exc).__name__, exc,
-                      exc_info=True)
+            log.error("Slack button %s failed: %s: %s", action.get("action_id"), type(exc).__name__, exc, exc_info=True)
             try:
-                respond(text=":warning: something went wrong on the bot's side; see its log",
-                        response_type="ephemeral", replace_original=False)
+                respond(
+                    text=":warning: something went wrong on the bot's side; see its log",
+                    response_type="ephemeral",
+                    replace_original=False,
+                )
             except Exception:
                 pass
 
@@ -623,11 +726,11 @@ class SlackBackend(Backend):
         if isinstance(original.get("blocks"), list):
             blocks = mark_item(original["blocks"], str(action.get("block_id") or ""), note)
         if blocks is None and listing:  # an ephemeral /actions answer: the list again, as it is now
-            again = self.bot.handle(listing, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
-                                    spelled=self._spelled())
+            again = self.bot.handle(
+                listing, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users, spelled=self._spelled()
+            )
             said = f"{mark} {safe_text(what)}: {safe_text(item_text)} — by {by}{warned}"
-            blocks = [_context(said)] + render_blocks(again, meeting_id, listing=listing,
-                                                             max_blocks=MAX_BLOCKS - 1)
+            blocks = [_context(said)] + render_blocks(again, meeting_id, listing=listing, max_blocks=MAX_BLOCKS - 1)
         if blocks is None:  # nothing to update in place: say it in a message of its own
             respond(text=self.render(message), response_type="ephemeral", replace_original=False)
         else:
@@ -661,16 +764,25 @@ class SlackBackend(Backend):
             when = ""
         label = f"Agenda item for {meeting.name}{when}"
         return {
-            "type": "modal", "callback_id": AGENDA_VIEW,
+            "type": "modal",
+            "callback_id": AGENDA_VIEW,
             "title": {"type": "plain_text", "text": "Add agenda item"},
             "submit": {"type": "plain_text", "text": "Add"},
             "close": {"type": "plain_text", "text": "Cancel"},
             "private_metadata": json.dumps({"m": meeting.id, "c": channel or ""}, separators=(",", ":")),
-            "blocks": [{"type": "input", "block_id": AGENDA_BLOCK,
-                        "label": {"type": "plain_text", "text": label[:2000]},
-                        "element": {"type": "plain_text_input", "action_id": AGENDA_INPUT,
-                                    "max_length": min(MAX_INPUT, self.bot.config.bot.max_item_length),
-                                    "placeholder": {"type": "plain_text", "text": "What should the meeting discuss?"}}}],
+            "blocks": [
+                {
+                    "type": "input",
+                    "block_id": AGENDA_BLOCK,
+                    "label": {"type": "plain_text", "text": label[:2000]},
+                    "element": {
+                        "type": "plain_text_input",
+                        "action_id": AGENDA_INPUT,
+                        "max_length": min(MAX_INPUT, self.bot.config.bot.max_item_length),
+                        "placeholder": {"type": "plain_text", "text": "What should the meeting discuss?"},
+                    },
+                }
+            ],
         }
 
     def _on_add_button(self, ack, body: dict, action: dict, respond) -> None:
@@ -687,8 +799,11 @@ class SlackBackend(Backend):
             self.call("views.open", trigger_id=body.get("trigger_id"), view=self.agenda_view(meeting, channel))
         except BackendError:
             agenda = next((slash for slash, core in self.commands().items() if core == "agenda"), "/agenda")
-            respond(text=f":warning: the form could not be opened; type `{escape(agenda)} add TEXT` instead",
-                    response_type="ephemeral", replace_original=False)
+            respond(
+                text=f":warning: the form could not be opened; type `{escape(agenda)} add TEXT` instead",
+                response_type="ephemeral",
+                replace_original=False,
+            )
 
     def _on_agenda_view(self, ack, body: dict, view: dict) -> None:
         """The modal's submission: the same as ``/agenda add TEXT``; a refusal is shown in the
@@ -704,10 +819,13 @@ class SlackBackend(Backend):
         user = body.get("user") or {}
 
         def add() -> Message:
-            message = self.bot.handle(f"agenda add {text}", self._sender(user.get("id"), user.get("username") or
-                                                                         user.get("name")),
-                                      meta.get("m") or None, allow_unknown=self.settings.allow_unknown_users,
-                                      spelled=self._spelled())
+            message = self.bot.handle(
+                f"agenda add {text}",
+                self._sender(user.get("id"), user.get("username") or user.get("name")),
+                meta.get("m") or None,
+                allow_unknown=self.settings.allow_unknown_users,
+                spelled=self._spelled(),
+            )
             log.info("slack agenda form from %s: %s", user.get("id"), message.kind)
             if message.ok:
                 self._public_note(message, meta.get("m") or None, meta.get("c") or None)  # (queued)
@@ -722,8 +840,10 @@ class SlackBackend(Backend):
         except FutureTimeout:
             # Slack shows its own error after 3 seconds, and the person would submit again (a
             # second item): answer now, show the result when the edit is done (views.update)
-            ack(response_action="update", view=_form_view(
-                "Adding your item… the notes are busy; this form shows the result in a moment."))
+            ack(
+                response_action="update",
+                view=_form_view("Adding your item… the notes are busy; this form shows the result in a moment."),
+            )
             view_id = str(view.get("id") or "")
             work.add_done_callback(lambda done: self._form_done(done, view_id))
             return
@@ -802,15 +922,20 @@ class SlackBackend(Backend):
             in time, or a reconnect) is acknowledged and not acted on again."""
             if self.first_delivery(f"slack-envelope:{req.envelope_id}"):
                 return True
-            log.info("Slack delivered envelope %s again (retry %s, %s); it was handled already: "
-                     "acknowledged, not acted on", req.envelope_id, req.retry_attempt, req.retry_reason or "-")
+            log.info(
+                "Slack delivered envelope %s again (retry %s, %s); it was handled already: acknowledged, not acted on",
+                req.envelope_id,
+                req.retry_attempt,
+                req.retry_reason or "-",
+            )
             from slack_sdk.socket_mode.response import SocketModeResponse
 
             client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
             return False
 
-        handler = prompt_socket_mode_handler(app, app_token, logging.getLogger("chatbot.slack.socket"), self._app_token_client(),
-                                             first)
+        handler = prompt_socket_mode_handler(
+            app, app_token, logging.getLogger("chatbot.slack.socket"), self._app_token_client(), first
+        )
         self._socket_handler = handler
         delay = 1.0
         while not stop.is_set():
@@ -821,8 +946,10 @@ class SlackBackend(Backend):
             except SlackApiError as exc:
                 err = exc.response.get("error") if exc.response is not None else "unknown_error"
                 if err in AUTH_ERRORS or err in APP_TOKEN_REFUSED:
-                    raise ConfigError(f"{APP_TOKEN_ENV} was refused by Slack ({err}); use an app-level token "
-                                      "(xapp-…) with the connections:write scope") from None
+                    raise ConfigError(
+                        f"{APP_TOKEN_ENV} was refused by Slack ({err}); use an app-level token "
+                        "(xapp-…) with the connections:write scope"
+                    ) from None
                 log.warning("Slack API apps.connections.open failed: %s; retrying in %.0f s", err, delay)
             except (SlackClientError, OSError) as exc:
                 log.warning("cannot open a Socket Mode connection (%s); retrying in %.0f s", exc, delay)
@@ -842,11 +969,14 @@ class SlackBackend(Backend):
             # body size limit, read timeouts and a bound on connections: see web.Limits
             server = web.make_wsgi_server(host, port, wsgi, log_level=logging.DEBUG)
         except OSError as exc:
-            raise ConfigError(f"slack.host/slack.port: cannot listen on {host}:{port}: "
-                              f"{exc.strerror or exc}") from None
+            raise ConfigError(f"slack.host/slack.port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         self._http_server = server
         self._http_thread = threading.Thread(target=server.serve_forever, name="slack-http", daemon=True)
         self._http_thread.start()
-        log.info("Slack: listening for slash commands on http://%s:%d%s (status pages and calendars at /)",
-                 host, server.server_port, HTTP_PATH)
+        log.info(
+            "Slack: listening for slash commands on http://%s:%d%s (status pages and calendars at /)",
+            host,
+            server.server_port,
+            HTTP_PATH,
+        )
         wait_for_stop(stop)

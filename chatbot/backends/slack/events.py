@@ -13,7 +13,8 @@ import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from ... import logs
 from .wire import HTTP_PATH, SOCKET_PING_INTERVAL, SOCKET_RETIRE_GRACE, SOCKET_WATCH_INTERVAL
@@ -79,8 +80,10 @@ _TOKEN_RE = re.compile(r"\b(xox[a-z]-|xapp-)[A-Za-z0-9-]+")
 # in all three) and, wherever else such a URL shows up (the webhook client logs the URL it
 # posts to), by shape: everything after /commands/, /actions/, /services/ or /workflows/.
 _SECRET_FIELD_RE = re.compile(r"""(?<![\w-])(["']?(?:response_url|token)["']?\s*[:=]\s*["']?)([^"'&\s,}]+)""")
-_HOOK_URL_RE = re.compile(r"""(https?:(?:\\?/){2}[^\s"'<>]*?(?:\\?/)(?:commands|actions|services|workflows)(?:\\?/))"""
-                          r"""[^\s"'<>,)]+""")
+_HOOK_URL_RE = re.compile(
+    r"""(https?:(?:\\?/){2}[^\s"'<>]*?(?:\\?/)(?:commands|actions|services|workflows)(?:\\?/))"""
+    r"""[^\s"'<>,)]+"""
+)
 
 
 SLACK_SECRET_PATTERNS = (_TOKEN_RE, _HOOK_URL_RE, _SECRET_FIELD_RE)
@@ -177,8 +180,9 @@ class _HoldingExecutor(ThreadPoolExecutor):
         return super().submit(held)
 
 
-def prompt_socket_mode_handler(app, app_token: str, logger: logging.Logger, web_client,
-                               accept: Callable[[Any, Any], bool] | None = None):
+def prompt_socket_mode_handler(
+    app, app_token: str, logger: logging.Logger, web_client, accept: Callable[[Any, Any], bool] | None = None
+):
     """bolt's Socket Mode handler on slack_sdk's built-in client, with its two stalls removed
     (measured in ``bench/latency.py``, Socket Mode case):
 
@@ -245,11 +249,20 @@ def prompt_socket_mode_handler(app, app_token: str, logger: logging.Logger, web_
             if self.wss_uri is None:
                 self.wss_uri = self.issue_new_wss_url()
             session = Connection(
-                url=self.wss_uri, logger=self.logger, ping_interval=self.ping_interval,
-                trace_enabled=self.trace_enabled, all_message_trace_enabled=self.all_message_trace_enabled,
-                ping_pong_trace_enabled=self.ping_pong_trace_enabled, receive_buffer_size=self.receive_buffer_size,
-                proxy=self.proxy, proxy_headers=self.proxy_headers, on_message_listener=self._on_message,
-                on_error_listener=self._on_error, on_close_listener=self._on_close, ssl_context=self.web_client.ssl)
+                url=self.wss_uri,
+                logger=self.logger,
+                ping_interval=self.ping_interval,
+                trace_enabled=self.trace_enabled,
+                all_message_trace_enabled=self.all_message_trace_enabled,
+                ping_pong_trace_enabled=self.ping_pong_trace_enabled,
+                receive_buffer_size=self.receive_buffer_size,
+                proxy=self.proxy,
+                proxy_headers=self.proxy_headers,
+                on_message_listener=self._on_message,
+                on_error_listener=self._on_error,
+                on_close_listener=self._on_close,
+                ssl_context=self.web_client.ssl,
+            )
             session.connect()
             if old_state is not None:
                 old_state.terminated = True
@@ -287,8 +300,13 @@ def prompt_socket_mode_handler(app, app_token: str, logger: logging.Logger, web_
         def __init__(self):
             self.app = app
             self.app_token = app_token
-            self.client = PromptClient(app_token=app_token, logger=logger, web_client=web_client,
-                                       proxy=web_client.proxy, ping_interval=SOCKET_PING_INTERVAL)
+            self.client = PromptClient(
+                app_token=app_token,
+                logger=logger,
+                web_client=web_client,
+                proxy=web_client.proxy,
+                ping_interval=SOCKET_PING_INTERVAL,
+            )
             self.client.socket_mode_request_listeners.append(self.handle)
 
         def handle(self, client, req) -> None:  # as bolt's built-in handler
@@ -326,6 +344,7 @@ def _checked_requests(app: Callable, signing_secret: Callable[[], str]) -> Calla
     refused unless its signature is valid (401: missing, wrong, stale, or a timestamp that is
     not a number), and then unless its body is UTF-8 text (and JSON, when it says it is JSON)
     (400). Bolt would have answered such bodies with a 500 and logged a traceback."""
+
     def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
             return app(environ, start_response)

@@ -6,7 +6,8 @@ import datetime as dt
 import json
 import logging
 import re
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from ... import messages
 from ...messages import Link, Mention, Message, Text, Time, UserText, plain_user_text
@@ -48,7 +49,7 @@ def _bold(text: str) -> str:
     if not core:
         return text
     lead = text[: len(text) - len(text.lstrip())]
-    trail = text[len(text.rstrip()):]
+    trail = text[len(text.rstrip()) :]
     return f"{lead}*{safe_text(core)}*{trail}"
 
 
@@ -174,7 +175,7 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
         while _units(line) > limit:
             head = _cut_at_space(line, limit)
             pieces.append(head)
-            line = line[len(head):]
+            line = line[len(head) :]
         pieces.append(line)
     chunks: list[str] = []
     current: str | None = None
@@ -211,15 +212,22 @@ def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
 
 
 def _context(text: str, block_id: str | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut_to(text, MAX_SECTION_TEXT)}]}
+    block: dict[str, Any] = {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": _cut_to(text, MAX_SECTION_TEXT)}],
+    }
     if block_id:
         block["block_id"] = block_id
     return block
 
 
 def _button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": label, "emoji": True},
-                              "action_id": action_id, "value": value}
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label, "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
     if style:
         button["style"] = style
     return button
@@ -260,8 +268,11 @@ def item_value(meeting_id: str | None, item: str, listing: str | None = None) ->
 
 def agenda_button(meeting_id: str) -> dict[str, Any]:
     """The reminder's **Add agenda item** button (its value names the meeting)."""
-    return {"type": "actions", "block_id": "agenda", "elements": [
-        _button("Add agenda item", ACTION_ADD, json.dumps({"m": meeting_id}, separators=(",", ":")))]}
+    return {
+        "type": "actions",
+        "block_id": "agenda",
+        "elements": [_button("Add agenda item", ACTION_ADD, json.dumps({"m": meeting_id}, separators=(",", ":")))],
+    }
 
 
 FORM_SECONDS = 2.0  # of the 3 seconds Slack waits for a form's answer
@@ -269,13 +280,17 @@ FORM_SECONDS = 2.0  # of the 3 seconds Slack waits for a form's answer
 
 def _form_view(mrkdwn: str) -> dict[str, Any]:
     """The agenda form after its submission: the answer, and a Close button."""
-    return {"type": "modal", "title": {"type": "plain_text", "text": "Add agenda item"},
-            "close": {"type": "plain_text", "text": "Close"},
-            "blocks": [_section(_cut_to(mrkdwn, MAX_SECTION_TEXT) or " ")]}
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Add agenda item"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [_section(_cut_to(mrkdwn, MAX_SECTION_TEXT) or " ")],
+    }
 
 
-def render_blocks(message: Message, meeting_id: str | None, prefix: str = "",
-                  listing: str | None = None, max_blocks: int = MAX_BLOCKS) -> list[dict[str, Any]]:
+def render_blocks(
+    message: Message, meeting_id: str | None, prefix: str = "", listing: str | None = None, max_blocks: int = MAX_BLOCKS
+) -> list[dict[str, Any]]:
     """The message as Block Kit: its lines in sections; under each line that shows an open
     action item (``message.actions``) a **Done** and a **Next meeting** button; under a
     reminder an **Add agenda item** button. When the items would need more than Slack's 50
@@ -298,12 +313,21 @@ def render_blocks(message: Message, meeting_id: str | None, prefix: str = "",
             plain = []
             value = item_value(meeting_id, message.actions[i], listing)
             blocks.append(_section(_cut_to(line, MAX_SECTION_TEXT) or " ", f"item:{i}"))
-            blocks.append({"type": "actions", "block_id": f"act:{i}", "elements": [
-                _button("Done", ACTION_DONE, value, "primary"), _button("Next meeting", ACTION_CARRY, value)]})
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": f"act:{i}",
+                    "elements": [
+                        _button("Done", ACTION_DONE, value, "primary"),
+                        _button("Next meeting", ACTION_CARRY, value),
+                    ],
+                }
+            )
         blocks += _sections(plain)
         if with_buttons < len(marked):
-            blocks.append(_context(f"Buttons are on the first {with_buttons} items; tick the others with "
-                                   "`/actions done N`."))
+            blocks.append(
+                _context(f"Buttons are on the first {with_buttons} items; tick the others with `/actions done N`.")
+            )
         if reminder:
             blocks.append(agenda_button(meeting_id or ""))
         return blocks
@@ -314,7 +338,7 @@ def render_blocks(message: Message, meeting_id: str | None, prefix: str = "",
         n = max(0, min(n - 1, n - (len(blocks) - max_blocks + 1) // 2))
         blocks = build(n)
     if len(blocks) > max_blocks:  # even without buttons (a message of very long lines): shorten
-        keep = blocks[:max_blocks - 2] + [_context(SHORTENED.strip("_"))]
+        keep = blocks[: max_blocks - 2] + [_context(SHORTENED.strip("_"))]
         blocks = keep + [b for b in blocks[-1:] if reminder]
     return blocks
 

@@ -37,8 +37,17 @@ def _metadata(key: str | None) -> dict[str, Any]:
 
 
 # Errors that mean the token itself is wrong: retrying cannot help, the operator must act.
-AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
-               "not_allowed_token_type", "missing_scope", "no_permission", "invalid_token"}
+AUTH_ERRORS = {
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "not_allowed_token_type",
+    "missing_scope",
+    "no_permission",
+    "invalid_token",
+}
 
 
 # ---------------------------------------------------------------------------------------

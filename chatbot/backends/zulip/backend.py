@@ -19,7 +19,35 @@ from ...commands import looks_like_command, top_words
 from ...config import ConfigError, Meeting, Person
 from ...messages import Message, error
 from ..base import Backend, BackendError
-from .wire import API_KEY_ENV, AUTH_ERRORS, CATCH_UP_BATCH, CATCH_UP_MAX, CATCH_UP_WINDOW, CODE_SPAN_RE, CONFIG_FILE_ENV, CONFIRM_REACTION, DONE_RE, EMAIL_ENV, FEATURE_CHANNEL, FEATURE_INCLUDE_ANCHOR, FEATURE_IS_DM, FIND_RECENT, FIND_SLACK_SECONDS, GITHUB_FIELD_TYPE, MENTION_RE, ReplyLimiter, SEEN_IDS_KEPT, SITE_ENV, USER_CACHE_TTL, blocks_after, conversation_key, is_check, listed_items, split_content, without_quotes
+from .wire import (
+    API_KEY_ENV,
+    AUTH_ERRORS,
+    CATCH_UP_BATCH,
+    CATCH_UP_MAX,
+    CATCH_UP_WINDOW,
+    CODE_SPAN_RE,
+    CONFIG_FILE_ENV,
+    CONFIRM_REACTION,
+    DONE_RE,
+    EMAIL_ENV,
+    FEATURE_CHANNEL,
+    FEATURE_INCLUDE_ANCHOR,
+    FEATURE_IS_DM,
+    FIND_RECENT,
+    FIND_SLACK_SECONDS,
+    GITHUB_FIELD_TYPE,
+    MENTION_RE,
+    ReplyLimiter,
+    SEEN_IDS_KEPT,
+    SITE_ENV,
+    USER_CACHE_TTL,
+    blocks_after,
+    conversation_key,
+    is_check,
+    listed_items,
+    split_content,
+    without_quotes,
+)
 from .render import RedactSecrets, mention_syntax, neutralize, render_zulip, stream_to, topic_name
 
 log = logging.getLogger("chatbot.backends.zulip")
@@ -87,31 +115,41 @@ class ZulipBackend(Backend):
                 with open(rc_path, encoding="utf-8") as fh:
                     parser.read_file(fh, rc_path)
             except FileNotFoundError:
-                raise ConfigError(f"{where}: the zuliprc file {rc_path} does not exist (download it from Zulip: "
-                                  "Personal settings > Bots > your bot > download zuliprc)") from None
+                raise ConfigError(
+                    f"{where}: the zuliprc file {rc_path} does not exist (download it from Zulip: "
+                    "Personal settings > Bots > your bot > download zuliprc)"
+                ) from None
             except (OSError, configparser.Error, UnicodeDecodeError) as exc:
-                raise ConfigError(f"{where}: cannot read the zuliprc file {rc_path}: "
-                                  f"{type(exc).__name__}") from None
+                raise ConfigError(f"{where}: cannot read the zuliprc file {rc_path}: {type(exc).__name__}") from None
             api = parser["api"] if parser.has_section("api") else {}
-            creds.update(email=api.get("email"), api_key=api.get("key"), site=api.get("site"),
-                         config_file=rc_path)
+            creds.update(email=api.get("email"), api_key=api.get("key"), site=api.get("site"), config_file=rc_path)
             missing = [k for k, v in (("email", creds["email"]), ("key", creds["api_key"])) if not v]
             if self.settings.site:
                 creds["site"] = self.settings.site
             if not creds["site"]:
                 missing.append("site")
             if missing:
-                raise ConfigError(f"the zuliprc file {rc_path} lacks {', '.join(missing)} in its [api] section "
-                                  "(or set [zulip] site in the config for the site)")
+                raise ConfigError(
+                    f"the zuliprc file {rc_path} lacks {', '.join(missing)} in its [api] section "
+                    "(or set [zulip] site in the config for the site)"
+                )
         else:
-            creds.update(email=os.environ.get(EMAIL_ENV) or None, api_key=os.environ.get(API_KEY_ENV) or None,
-                         site=self.settings.site or os.environ.get(SITE_ENV) or None)
-            missing = [name for name, key in ((SITE_ENV, "site"), (EMAIL_ENV, "email"), (API_KEY_ENV, "api_key"))
-                       if not creds[key]]
+            creds.update(
+                email=os.environ.get(EMAIL_ENV) or None,
+                api_key=os.environ.get(API_KEY_ENV) or None,
+                site=self.settings.site or os.environ.get(SITE_ENV) or None,
+            )
+            missing = [
+                name
+                for name, key in ((SITE_ENV, "site"), (EMAIL_ENV, "email"), (API_KEY_ENV, "api_key"))
+                if not creds[key]
+            ]
             if missing:
                 where = cfg.path or "the config file"
-                raise ConfigError(f"Zulip credentials missing: set {', '.join(missing)} in the environment, "
-                                  f"or point [zulip] zuliprc in {where} at the bot's zuliprc file")
+                raise ConfigError(
+                    f"Zulip credentials missing: set {', '.join(missing)} in the environment, "
+                    f"or point [zulip] zuliprc in {where} at the bot's zuliprc file"
+                )
         self._creds = creds
         self._install_redaction([creds["api_key"] or ""])
         return creds
@@ -133,14 +171,20 @@ class ZulipBackend(Backend):
 
         c = self.credentials()
         try:
-            return zulip.Client(email=c["email"], api_key=c["api_key"], site=c["site"],
-                                config_file=c["config_file"], client=f"chatbot/{__version__}")
+            return zulip.Client(
+                email=c["email"],
+                api_key=c["api_key"],
+                site=c["site"],
+                config_file=c["config_file"],
+                client=f"chatbot/{__version__}",
+            )
         except (zulip.ConfigNotFoundError, zulip.MissingURLError) as exc:
             raise ConfigError(f"Zulip client configuration: {self._clean(str(exc))}") from None
         except AssertionError:
             # the client asserts that /server_settings answered with a version
-            raise BackendError(f"{c['site']} did not answer like a Zulip server (no version in "
-                               "/api/v1/server_settings)") from None
+            raise BackendError(
+                f"{c['site']} did not answer like a Zulip server (no version in /api/v1/server_settings)"
+            ) from None
         except Exception as exc:
             raise BackendError(f"cannot connect to Zulip at {c['site']}: {self._describe(exc)}") from None
 
@@ -289,7 +333,9 @@ class ZulipBackend(Backend):
         sent = []
         line = 0
         for n, part in enumerate(parts, 1):
-            res = self.send({**request, "content": part}, what if len(parts) == 1 else f"{what} (part {n} of {len(parts)})")
+            res = self.send(
+                {**request, "content": part}, what if len(parts) == 1 else f"{what} (part {n} of {len(parts)})"
+            )
             mid = res.get("id")
             sent.append((mid if isinstance(mid, int) else None, part, line))
             line += part.count("\n") + 1
@@ -297,8 +343,9 @@ class ZulipBackend(Backend):
 
     # -- acting on the bot's own messages: reactions, `done N` -----------------------------
 
-    def remember_listing(self, sent: list[tuple[int | None, str, int]], message: Message, meeting_id: str,
-                         conversation: str) -> None:
+    def remember_listing(
+        self, sent: list[tuple[int | None, str, int]], message: Message, meeting_id: str, conversation: str
+    ) -> None:
         """Remember which of the sent messages list which action items (the ledger's listings),
         so a ✅ on one, or `done N` in the conversation, acts on them, also after a restart."""
         items = listed_items(message)
@@ -312,8 +359,12 @@ class ZulipBackend(Backend):
             try:
                 self.ledger.remember_listing(f"zulip:{mid}", conversation, meeting_id, mine, part)
             except Exception as exc:  # a full disk: the message went out, reactions on it will not work
-                log.error("Zulip: cannot remember the action items listed in message %s (%s); a reaction on it "
-                          "will not tick them", mid, exc)
+                log.error(
+                    "Zulip: cannot remember the action items listed in message %s (%s); a reaction on it "
+                    "will not tick them",
+                    mid,
+                    exc,
+                )
 
     def _tell(self, email: str, content: str, what: str) -> None:
         try:
@@ -331,16 +382,19 @@ class ZulipBackend(Backend):
             lines[index] = f"~~{lines[index]}~~ ✅ done ({neutralize(who)})"
             content = "\n".join(lines)
             try:
-                self._request(lambda c: c.update_message({"message_id": mid, "content": content}),
-                              f"the edit of message {mid}")
+                self._request(
+                    lambda c: c.update_message({"message_id": mid, "content": content}), f"the edit of message {mid}"
+                )
                 if self.ledger is not None:
                     self.ledger.update_listing(listing["message"], content)
                 return
             except BackendError as exc:
                 log.warning("Zulip: %s; confirming with a reaction instead", exc)
         try:
-            self._request(lambda c: c.add_reaction({"message_id": mid, **CONFIRM_REACTION}),
-                          f"the confirmation reaction on message {mid}")
+            self._request(
+                lambda c: c.add_reaction({"message_id": mid, **CONFIRM_REACTION}),
+                f"the confirmation reaction on message {mid}",
+            )
         except BackendError as exc:
             if "REACTION_ALREADY_EXISTS" not in str(exc):
                 log.error("Zulip: %s", exc)
@@ -383,8 +437,14 @@ class ZulipBackend(Backend):
         if uid is None and isinstance(event.get("user"), dict):  # servers before 3.0 (feature level 1)
             uid = event["user"].get("user_id")
         mid = event.get("message_id")
-        if event.get("op") != "add" or not isinstance(uid, int) or not isinstance(mid, int) \
-                or str(uid) == str(me.get("user_id")) or not is_check(event) or self.ledger is None:
+        if (
+            event.get("op") != "add"
+            or not isinstance(uid, int)
+            or not isinstance(mid, int)
+            or str(uid) == str(me.get("user_id"))
+            or not is_check(event)
+            or self.ledger is None
+        ):
             return False
         try:
             listing = self.ledger.listing(f"zulip:{mid}")
@@ -401,8 +461,13 @@ class ZulipBackend(Backend):
             log.info("Zulip: ignored a reaction by the bot %s (bots are not answered)", email)
             return False
         if not self.limiter.allow(("reaction", uid)):
-            log.warning("Zulip: not acting on %s's reaction on message %s: more than %d in a row (one more every "
-                        "%.0f s)", email, mid, self.limiter.burst, self.limiter.refill)
+            log.warning(
+                "Zulip: not acting on %s's reaction on message %s: more than %d in a row (one more every %.0f s)",
+                email,
+                mid,
+                self.limiter.burst,
+                self.limiter.refill,
+            )
             return False
         sender = self._sender({"sender_email": email, "sender_full_name": name, "sender_id": uid})
         items = listing["items"]
@@ -412,9 +477,13 @@ class ZulipBackend(Backend):
             if len(items) != 1:
                 if self.first_delivery(f"zulip:reaction-told:{mid}:{uid}"):
                     numbers = ", ".join(str(it["n"]) for it in items if it.get("n") is not None)
-                    self._tell(email, f"That message lists {len(items)} action items ({numbers}), so a reaction "
-                                      "cannot say which one is done: reply `done N` to the bot with the item's "
-                                      "number.", "the reaction hint")
+                    self._tell(
+                        email,
+                        f"That message lists {len(items)} action items ({numbers}), so a reaction "
+                        "cannot say which one is done: reply `done N` to the bot with the item's "
+                        "number.",
+                        "the reaction hint",
+                    )
                 return True
             log.info("Zulip: %s reacted ✅ on message %s (action item %s)", email, mid, items[0]["id"])
             answer = self._tick_listed(listing, items[0], sender)
@@ -477,8 +546,9 @@ class ZulipBackend(Backend):
         self._client()  # as post() does: mentions are rendered with the server's user ids
         return {"text": self.render(message), "topic": self.topic_for(meeting, message)}
 
-    def find_sent(self, meeting: Meeting, key: str, since: dt.datetime, data: dict[str, Any],
-                  person: Person | None = None) -> bool | None:
+    def find_sent(
+        self, meeting: Meeting, key: str, since: dt.datetime, data: dict[str, Any], person: Person | None = None
+    ) -> bool | None:
         """After a crash: whether the post recorded as an intent at ``since`` (``data["text"]``:
         its content) is on the server: the bot's own recent messages in the meeting's topic (or
         its direct messages with ``person``), ``GET /messages`` with a narrow. Zulip keeps no
@@ -502,24 +572,45 @@ class ZulipBackend(Backend):
             if not isinstance(topic, str) or not topic:
                 return None
             where = f"#{stream} > {topic}"
-            narrow = [{"operator": "channel" if level >= FEATURE_CHANNEL else "stream", "operand": stream},
-                      {"operator": "topic", "operand": topic}, me]
+            narrow = [
+                {"operator": "channel" if level >= FEATURE_CHANNEL else "stream", "operand": stream},
+                {"operator": "topic", "operand": topic},
+                me,
+            ]
         with self._send_lock:
-            res = client.get_messages({"anchor": "newest", "num_before": FIND_RECENT, "num_after": 0,
-                                       "narrow": narrow, "apply_markdown": False, "client_gravatar": True})
+            res = client.get_messages(
+                {
+                    "anchor": "newest",
+                    "num_before": FIND_RECENT,
+                    "num_after": 0,
+                    "narrow": narrow,
+                    "apply_markdown": False,
+                    "client_gravatar": True,
+                }
+            )
         if res.get("result") != "success":
             code = res.get("code")
-            if code == "RATE_LIMIT_HIT" or res.get("result") == "http-error" or \
-                    res.get("status_code") in (429, 500, 502, 503, 504):
+            if (
+                code == "RATE_LIMIT_HIT"
+                or res.get("result") == "http-error"
+                or res.get("status_code") in (429, 500, 502, 503, 504)
+            ):
                 raise BackendError(f"cannot look for the post in {where}: {self._clean(str(res.get('msg')))}")
-            log.warning("Zulip: cannot look for a post made before a crash in %s: %s (%s)", where,
-                        self._clean(str(res.get("msg"))), code)
+            log.warning(
+                "Zulip: cannot look for a post made before a crash in %s: %s (%s)",
+                where,
+                self._clean(str(res.get("msg"))),
+                code,
+            )
             return None
         oldest = since.timestamp() - FIND_SLACK_SECONDS
         want = text.strip()
         for m in res.get("messages") or []:
-            if isinstance(m, dict) and (m.get("timestamp") or 0) >= oldest \
-                    and str(m.get("content") or "").strip() == want:
+            if (
+                isinstance(m, dict)
+                and (m.get("timestamp") or 0) >= oldest
+                and str(m.get("content") or "").strip() == want
+            ):
                 return True
         return False
 
@@ -545,14 +636,21 @@ class ZulipBackend(Backend):
                     self._me = res
                     self._events_client = self._new_client()
                     self._lookup_user("")  # the user list: mentions, ids and time zones
-                    log.info("Zulip: connected to %s as %s (%s, user id %s)", creds["site"], res.get("full_name"),
-                             res.get("email"), res.get("user_id"))
+                    log.info(
+                        "Zulip: connected to %s as %s (%s, user id %s)",
+                        creds["site"],
+                        res.get("full_name"),
+                        res.get("email"),
+                        res.get("user_id"),
+                    )
                     return True
                 code = res.get("code")
                 if code in AUTH_ERRORS:
-                    raise ConfigError(f"Zulip at {creds['site']} refused the credentials for {creds['email']}: "
-                                      f"{self._clean(str(res.get('msg')))} ({code}). Check the bot's email and "
-                                      "API key (zuliprc or ZULIP_EMAIL/ZULIP_API_KEY)")
+                    raise ConfigError(
+                        f"Zulip at {creds['site']} refused the credentials for {creds['email']}: "
+                        f"{self._clean(str(res.get('msg')))} ({code}). Check the bot's email and "
+                        "API key (zuliprc or ZULIP_EMAIL/ZULIP_API_KEY)"
+                    )
                 if code == "RATE_LIMIT_HIT":
                     stop.wait(_retry_after(res))
                     continue
@@ -689,8 +787,10 @@ class ZulipBackend(Backend):
         retrying (already waited for); True: done, or given up (logged)."""
         since = self._seen_max
         if since is None:
-            log.warning("Zulip: the event queue was lost before the bot knew the newest message; "
-                        "messages sent meanwhile cannot be caught up")
+            log.warning(
+                "Zulip: the event queue was lost before the bot knew the newest message; "
+                "messages sent meanwhile cannot be caught up"
+            )
             return True
         level = int(getattr(client, "feature_level", 0) or 0)
         found: dict[int, dict[str, Any]] = {}
@@ -704,9 +804,13 @@ class ZulipBackend(Backend):
                 if stop.is_set():
                     return False
                 narrow = [{"operator": "is", "operand": operand}] if operand else []
-                request: dict[str, Any] = {"narrow": narrow,
-                                           "num_before": 0, "num_after": CATCH_UP_BATCH,
-                                           "apply_markdown": False, "client_gravatar": False}
+                request: dict[str, Any] = {
+                    "narrow": narrow,
+                    "num_before": 0,
+                    "num_after": CATCH_UP_BATCH,
+                    "apply_markdown": False,
+                    "client_gravatar": False,
+                }
                 if level >= FEATURE_INCLUDE_ANCHOR:
                     request.update(anchor=anchor, include_anchor=False)
                 else:  # older servers always include the anchor
@@ -717,18 +821,31 @@ class ZulipBackend(Backend):
                         operand = "private"  # a server older than it says
                         continue
                     code = res.get("code")
-                    if res.get("result") == "error" and code not in AUTH_ERRORS and code != "RATE_LIMIT_HIT" \
-                            and res.get("status_code") != 429:
-                        log.error("Zulip: cannot fetch the messages sent while the event queue was lost "
-                                  "(is:%s after message %s): %s (%s); they are not answered", operand, since,
-                                  self._clean(str(res.get("msg"))), code)
+                    if (
+                        res.get("result") == "error"
+                        and code not in AUTH_ERRORS
+                        and code != "RATE_LIMIT_HIT"
+                        and res.get("status_code") != 429
+                    ):
+                        log.error(
+                            "Zulip: cannot fetch the messages sent while the event queue was lost "
+                            "(is:%s after message %s): %s (%s); they are not answered",
+                            operand,
+                            since,
+                            self._clean(str(res.get("msg"))),
+                            code,
+                        )
                         return True
-                    self._api_problem("fetching the messages sent while the event queue was lost", res, stop,
-                                      backoff)
+                    self._api_problem("fetching the messages sent while the event queue was lost", res, stop, backoff)
                     return False
-                batch = sorted((m for m in res.get("messages") or []
-                                if isinstance(m, dict) and isinstance(m.get("id"), int) and m["id"] > anchor),
-                               key=lambda m: m["id"])
+                batch = sorted(
+                    (
+                        m
+                        for m in res.get("messages") or []
+                        if isinstance(m, dict) and isinstance(m.get("id"), int) and m["id"] > anchor
+                    ),
+                    key=lambda m: m["id"],
+                )
                 for m in batch:
                     if operand is None and not (m.get("type") == "stream" and "@_**" in (m.get("content") or "")):
                         continue  # only silent mentions are looked for here
@@ -739,9 +856,12 @@ class ZulipBackend(Backend):
                 anchor = batch[-1]["id"]
                 if fetched >= CATCH_UP_MAX:
                     if operand is None:  # a busy stream: the direct messages and mentions are complete
-                        log.warning("Zulip: more than %d messages arrived while the event queue was lost; "
-                                    "silent mentions (@_**…**) after message %s are not answered",
-                                    CATCH_UP_MAX, anchor)
+                        log.warning(
+                            "Zulip: more than %d messages arrived while the event queue was lost; "
+                            "silent mentions (@_**…**) after message %s are not answered",
+                            CATCH_UP_MAX,
+                            anchor,
+                        )
                         break
                     cut = anchor if cut is None else min(cut, anchor)
                     break
@@ -763,12 +883,21 @@ class ZulipBackend(Backend):
             handled += self._dispatch(m, m.get("flags") or [])
         log.info("Zulip: caught up %d message(s) sent while the event queue was lost", handled)
         if old:
-            log.warning("Zulip: %d message(s) sent while the event queue was lost are older than %d h and were "
-                        "not answered (ids %s to %s)", len(old), CATCH_UP_WINDOW / 3600, old[0]["id"], old[-1]["id"])
+            log.warning(
+                "Zulip: %d message(s) sent while the event queue was lost are older than %d h and were "
+                "not answered (ids %s to %s)",
+                len(old),
+                CATCH_UP_WINDOW / 3600,
+                old[0]["id"],
+                old[-1]["id"],
+            )
         if cut is not None or late:
-            log.warning("Zulip: more than %d messages were sent to the bot while the event queue was lost; those "
-                        "after message %s were not answered", CATCH_UP_MAX,
-                        messages[-1]["id"] if messages else since)
+            log.warning(
+                "Zulip: more than %d messages were sent to the bot while the event queue was lost; those "
+                "after message %s were not answered",
+                CATCH_UP_MAX,
+                messages[-1]["id"] if messages else since,
+            )
         return True
 
     def _refuse_key(self, code: str, what: str) -> None:
@@ -777,8 +906,10 @@ class ZulipBackend(Backend):
         process exits non-zero) rather than retry every minute."""
         creds = self._creds or {}
         credential = f"the API key in {creds['config_file']}" if creds.get("config_file") else API_KEY_ENV
-        message = (f"Zulip refused the bot's credentials ({code}) on {what}: {credential} (for "
-                   f"{creds.get('email') or '?'}) no longer works; put the bot's current API key there and restart")
+        message = (
+            f"Zulip refused the bot's credentials ({code}) on {what}: {credential} (for "
+            f"{creds.get('email') or '?'}) no longer works; put the bot's current API key there and restart"
+        )
         self.refused(API_KEY_ENV if not creds.get("config_file") else "zuliprc", message, fatal=True)
 
     def _api_problem(self, what: str, res: dict[str, Any], stop: threading.Event, backoff: _Backoff) -> None:
@@ -792,8 +923,13 @@ class ZulipBackend(Backend):
             log.warning("Zulip: rate limited on %s; retrying in %.1f s", what, delay)
         else:
             delay = backoff.next()
-            log.warning("Zulip: %s failed: %s (%s); retrying in %.0f s", what,
-                        self._clean(str(res.get("msg"))), code or res.get("status_code"), delay)
+            log.warning(
+                "Zulip: %s failed: %s (%s); retrying in %.0f s",
+                what,
+                self._clean(str(res.get("msg"))),
+                code or res.get("status_code"),
+                delay,
+            )
         stop.wait(delay)
 
     # -- commands -----------------------------------------------------------------------
@@ -815,7 +951,7 @@ class ZulipBackend(Backend):
             if any(start <= m.start() < end for start, end in code):
                 continue  # "type `@**Agenda Bot** agenda add TEXT`" explains, it does not ask
             if self._is_me(m.group("id"), m.group("name")):
-                before, after = content[: m.start()].strip(), content[m.end():].strip()
+                before, after = content[: m.start()].strip(), content[m.end() :].strip()
                 text = re.sub(r"^[:,]\s*", "", after or before).strip()
                 if require_mention and before and not looks_like_command(text):
                     return None
@@ -827,8 +963,10 @@ class ZulipBackend(Backend):
     def on_message(self, msg: dict[str, Any], flags: list[str]) -> bool:
         """Answer the message if it is a command for the bot; True if it was one."""
         me = self._me or {}
-        if str(msg.get("sender_id")) == str(me.get("user_id")) or \
-                (msg.get("sender_email") or "").lower() == str(me.get("email", "")).lower():
+        if (
+            str(msg.get("sender_id")) == str(me.get("user_id"))
+            or (msg.get("sender_email") or "").lower() == str(me.get("email", "")).lower()
+        ):
             return False  # our own messages come back through the queue too
         content = msg.get("content") or ""
         kind = msg.get("type")
@@ -859,18 +997,26 @@ class ZulipBackend(Backend):
         else:
             return False
         if self._sender_is_bot(msg):
-            log.info("Zulip: ignored a command from the bot %s in %s (bots are not answered)",
-                     msg.get("sender_email"), where)
+            log.info(
+                "Zulip: ignored a command from the bot %s in %s (bots are not answered)", msg.get("sender_email"), where
+            )
             return False
         conversation = (target["type"], str(target["to"]), target.get("topic", ""))
         if not self.limiter.allow(conversation):
-            log.warning("Zulip: not running a command of %s in %s: more than %d commands in a row in this "
-                        "conversation (one more every %.0f s)", msg.get("sender_email"), where, self.limiter.burst,
-                        self.limiter.refill)
+            log.warning(
+                "Zulip: not running a command of %s in %s: more than %d commands in a row in this "
+                "conversation (one more every %.0f s)",
+                msg.get("sender_email"),
+                where,
+                self.limiter.burst,
+                self.limiter.refill,
+            )
             if self.limiter.first_refusal(conversation):
-                notice = error(f"too many commands in this conversation at once: this one was not run, nor will "
-                               f"be any more in the next few seconds (at most {self.limiter.burst} in a row, then "
-                               f"one every {self.limiter.refill:g} s). Send it again in a minute.")
+                notice = error(
+                    f"too many commands in this conversation at once: this one was not run, nor will "
+                    f"be any more in the next few seconds (at most {self.limiter.burst} in a row, then "
+                    f"one every {self.limiter.refill:g} s). Send it again in a minute."
+                )
                 try:
                     self.send_long(target, ":warning: " + self.render(notice), f"the rate-limit notice in {where}")
                 except BackendError as exc:
@@ -885,24 +1031,38 @@ class ZulipBackend(Backend):
                 return False
             # where a command needs the bot's mention, the help says so: `@**Agenda Bot** agenda add TEXT`
             bot_name = str(me.get("full_name") or "")
-            spelled = {w: f"{mention_syntax(bot_name, None)} {w}" for w in top_words() if w != "help"} \
-                if mentioned and bot_name.strip() else None
+            spelled = (
+                {w: f"{mention_syntax(bot_name, None)} {w}" for w in top_words() if w != "help"}
+                if mentioned and bot_name.strip()
+                else None
+            )
             allowed = self.bot.config.bot.allowed_places
             listed_in = conversation_key(target, place)
-            done = self._done_reply(text, listed_in, sender) if not lost and (
-                place is None or not allowed or place in allowed) else None
+            done = (
+                self._done_reply(text, listed_in, sender)
+                if not lost and (place is None or not allowed or place in allowed)
+                else None
+            )
             bare = text.strip().lstrip("/")
             if done is None and DONE_RE.match(bare) and bare.lower().startswith("done"):
                 text = "actions " + bare  # `done N` with no list here: N as `actions` numbers them
             if done is not None:
                 answer = done
             elif lost:  # never keep the first line and silently drop the rest
-                answer = error(f"an agenda item is one line of text, and your message has a {lost} after it that "
-                               f"the item cannot hold; nothing was added. Send the item as one line and link to "
-                               f"the details, e.g. `agenda add Release plans (see https://…)`.")
+                answer = error(
+                    f"an agenda item is one line of text, and your message has a {lost} after it that "
+                    f"the item cannot hold; nothing was added. Send the item as one line and link to "
+                    f"the details, e.g. `agenda add Release plans (see https://…)`."
+                )
             else:
-                answer = self.bot.handle(text, sender, meeting_id, allow_unknown=self.settings.allow_unknown_users,
-                                         place=place, spelled=spelled)
+                answer = self.bot.handle(
+                    text,
+                    sender,
+                    meeting_id,
+                    allow_unknown=self.settings.allow_unknown_users,
+                    place=place,
+                    spelled=spelled,
+                )
             content = self.render(answer)
             if not answer.ok:
                 content = ":warning: " + content
@@ -972,16 +1132,21 @@ class ZulipBackend(Backend):
                             data = json.loads(data) if isinstance(data, str) and data else (data or {})
                         except ValueError:
                             data = {}
-                        if f.get("type") == GITHUB_FIELD_TYPE and isinstance(data, dict) \
-                                and data.get("subtype") == "github":
+                        if (
+                            f.get("type") == GITHUB_FIELD_TYPE
+                            and isinstance(data, dict)
+                            and data.get("subtype") == "github"
+                        ):
                             field = int(f["id"])
                             break
                     if res.get("result") != "success":
                         log.warning("Zulip: cannot read the custom profile fields: %s", res.get("msg"))
                         return None
                     if field is None:
-                        log.warning("Zulip: [zulip] github_profile_field is on but the organization has no "
-                                    "custom profile field of type GitHub")
+                        log.warning(
+                            "Zulip: [zulip] github_profile_field is on but the organization has no "
+                            "custom profile field of type GitHub"
+                        )
                     self._github_field = field
                 if self._github_field is None:
                     return None

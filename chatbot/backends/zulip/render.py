@@ -85,8 +85,12 @@ def topic_name(meeting: Meeting, date: dt.datetime) -> str:
     try:
         topic = fill(meeting.name)
     except (KeyError, IndexError, ValueError, AttributeError) as exc:
-        log.warning("destinations.zulip_topic %r of %s is not a valid pattern (%s); using the meeting name",
-                    pattern, meeting.id, exc)
+        log.warning(
+            "destinations.zulip_topic %r of %s is not a valid pattern (%s); using the meeting name",
+            pattern,
+            meeting.id,
+            exc,
+        )
         pattern = "{name} {date:%Y-%m-%d}"
         topic = fill(meeting.name)
     if not topic:
@@ -141,5 +145,3 @@ def render_zulip(message: Message, lookup=None) -> str:
 
 
 RedactSecrets = logs.RedactSecrets  # where tests and older code found it
-
-

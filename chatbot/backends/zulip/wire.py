@@ -21,8 +21,14 @@ ZWSP = "\u200b"
 MAX_TOPIC = 60  # Zulip's limit on topic names
 MAX_CONTENT = 10000  # Zulip's default max message length
 # Answers that mean the credentials themselves are wrong: retrying cannot help.
-AUTH_ERRORS = {"UNAUTHORIZED", "INVALID_API_KEY", "USER_DEACTIVATED", "REALM_DEACTIVATED",
-               "INVALID_ZULIP_SERVER", "UNAUTHENTICATED_USER"}
+AUTH_ERRORS = {
+    "UNAUTHORIZED",
+    "INVALID_API_KEY",
+    "USER_DEACTIVATED",
+    "REALM_DEACTIVATED",
+    "INVALID_ZULIP_SERVER",
+    "UNAUTHENTICATED_USER",
+}
 # seconds the user list is trusted: then it is fetched again (a mention @**Name|id** only counts
 # with the user's current name), and not before (someone not in it is not asked for each time)
 USER_CACHE_TTL = 300.0
@@ -47,8 +53,16 @@ FIND_SLACK_SECONDS = 120  # and only those from this long before the intent on (
 # ("checkbox", "ballot_box_with_check"). Matched by Unicode code point (emoji_code) where the
 # reaction is a Unicode emoji, so any name the server uses works; by name otherwise.
 CHECK_CODES = {"2705", "2714", "2611"}
-CHECK_NAMES = {"check", "white_check_mark", "all_good", "approved", "check_mark", "heavy_check_mark", "checkbox",
-               "ballot_box_with_check"}
+CHECK_NAMES = {
+    "check",
+    "white_check_mark",
+    "all_good",
+    "approved",
+    "check_mark",
+    "heavy_check_mark",
+    "checkbox",
+    "ballot_box_with_check",
+}
 # the bot's confirmation when it cannot edit its message (e.g. past the organization's edit limit)
 CONFIRM_REACTION = {"emoji_name": "check", "emoji_code": "2705", "reaction_type": "unicode_emoji"}
 DONE_RE = re.compile(r"^/?(?:actions?\s+)?done\s+(\d{1,6})\s*$", re.I)
@@ -57,12 +71,16 @@ MENTION_RE = re.compile(r"@_?\*\*(?P<name>[^*|]*)(?:\|(?P<id>\d+))?\*\*")
 # The header Zulip's "quote and reply" (and "quote") writes before the quoted block:
 # "@_**Agenda Bot|100** [said](https://…/#narrow/…/near/123):" (the word is translated). It
 # silently mentions the quoted message's sender, so quoting the bot is not talking to it.
-QUOTE_HEADER_RE = re.compile(r"^[ \t]*@_\*\*[^*\n]+\*\*[ \t]*\[[^\]\n]*\]\([^)\s]*\)[ \t]*:?[ \t]*\n"
-                             r"(?=[ \t]*(?:`{3,}|~{3,}))", re.M)
+QUOTE_HEADER_RE = re.compile(
+    r"^[ \t]*@_\*\*[^*\n]+\*\*[ \t]*\[[^\]\n]*\]\([^)\s]*\)[ \t]*:?[ \t]*\n"
+    r"(?=[ \t]*(?:`{3,}|~{3,}))",
+    re.M,
+)
 # Mention syntax where Zulip would recognize it (BEFORE_MENTION_ALLOWED_REGEX): @**…**, @_**…**,
 # @*group*, and the bare wildcards older servers took.
-MENTION_START_RE = re.compile(r"(?<![^\s'\"({\[/<])@(?=_?\*|_?(?:all|everyone|stream|channel|topic|online|here)\b)",
-                              re.I)
+MENTION_START_RE = re.compile(
+    r"(?<![^\s'\"({\[/<])@(?=_?\*|_?(?:all|everyone|stream|channel|topic|online|here)\b)", re.I
+)
 # inline code (`…`, ``…``) as Python-Markdown's BACKTICK_RE finds it, within a paragraph: Zulip
 # renders no mention inside it
 CODE_SPAN_RE = re.compile(r"(?<!\\)(`+)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", re.S)
@@ -105,7 +123,7 @@ def blocks_after(content: str, text: str) -> str | None:
     pos = content.find(first)
     if pos < 0:
         return None
-    rest = content[pos + len(first):]
+    rest = content[pos + len(first) :]
     for fence in FENCE_RE.finditer(rest):
         words = fence.group(0).split("\n", 1)[0].strip().lstrip("`~").split()
         kind = words[0].lower() if words else ""
