@@ -129,7 +129,11 @@ def _vtimezone(name: str, first: dt.date, last: dt.date) -> Timezone:
 
     def state(t: dt.datetime) -> tuple[dt.timedelta, str, bool]:
         local = t.astimezone(zone)
-        return local.utcoffset(), local.tzname() or "", local.dst() > dt.timedelta(0)
+        return (
+            local.utcoffset() or dt.timedelta(0),
+            local.tzname() or "",
+            (local.dst() or dt.timedelta(0)) > dt.timedelta(0),
+        )
 
     t = dt.datetime.combine(first, dt.time(), UTC)
     end = dt.datetime.combine(last, dt.time(), UTC)
@@ -213,7 +217,7 @@ def meeting_calendar(config: Config, meeting: Meeting, now: dt.datetime) -> Cale
         description = [f"Join: {link}"] if link else []
         occ = next(_slot_occurrences(meeting, index, now - meeting.duration), None)
         notes_url = files.url_for(files.path_for(occ)) if occ else None
-        if notes_url:
+        if notes_url and occ is not None:
             description.append(f"Notes of the next meeting ({occ.date.isoformat()}): {notes_url}")
         if page:
             description.append(f"Agenda, notes and action items: {page}")

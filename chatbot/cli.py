@@ -12,7 +12,7 @@ import os
 import sys
 
 from . import __version__
-from .backends.base import BackendError
+from .backends.base import Backend, BackendError
 from .bot import Bot, Sender, SystemClock
 from .config import CONFIG_ENV, ConfigError, default_config_path, load_config
 from .commands import subcommands
@@ -66,7 +66,9 @@ def cmd_run(args, config) -> int:
         return 2
     bot = Bot(config, _clock(), hooks=hooks_for(config))
     if name == "console":
-        backend = cls(bot, user=args.as_, stay=args.stay)
+        from .backends.console import ConsoleBackend
+
+        backend: Backend = ConsoleBackend(bot, user=args.as_, stay=args.stay)
     else:
         backend = cls(bot)
     return run(bot, backend)
@@ -348,12 +350,15 @@ def cmd_check_config(args, config) -> int:
             gh = m.github
             if gh.repo:
                 gtoken = "set" if os.environ.get("GITHUB_TOKEN") else "NOT SET: publish and sync will fail"
-                when = lambda d, what: f"{format_duration(d)} {what}" if d is not None else "only by hand"  # noqa: E731
+
+                def timing(d: dt.timedelta | None, what: str) -> str:
+                    return f"{format_duration(d)} {what}" if d is not None else "only by hand"
+
                 print(
                     f"  weekly notes PR: {gh.repo}, branch {occ.start.strftime(gh.branch)} "
-                    f"(pattern {gh.branch}) into {gh.base}; publish {when(gh.publish_before, 'before')}, "
-                    f"sync {when(gh.sync_after, 'after the end')}, nudge the chair "
-                    f"{when(gh.nudge_after, 'after the end')}; GITHUB_TOKEN {gtoken} (needs: pull requests "
+                    f"(pattern {gh.branch}) into {gh.base}; publish {timing(gh.publish_before, 'before')}, "
+                    f"sync {timing(gh.sync_after, 'after the end')}, nudge the chair "
+                    f"{timing(gh.nudge_after, 'after the end')}; GITHUB_TOKEN {gtoken} (needs: pull requests "
                     f"read/write; the branch is pushed with the clone's own Git credentials)"
                 )
             else:

@@ -666,7 +666,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            text = _explain(err)
+            text = _explain(dict(err))
             # model-level checks put the key in the message itself
             if err["loc"] == () and re.match(r"^[\w\[\].]+: ", text):
                 problems.append(f"{p}: {text}")

@@ -45,7 +45,7 @@ class Occurrence:
 @lru_cache(maxsize=256)
 def _rule(slot: Slot) -> rrule:
     start = dt.datetime.combine(slot.start, slot.time)
-    return rrulestr(slot.rrule, dtstart=start)  # type: ignore[return-value]
+    return rrulestr(slot.rrule, dtstart=start)
 
 
 def _localize(naive: dt.datetime, zone: ZoneInfo) -> dt.datetime:

@@ -10,7 +10,7 @@ from chatbot.backends.zulip import conversation_key, is_check, listed_items
 from chatbot.messages import Message, Text, UserText
 
 from fakes.zulip import FakeZulip
-from test_zulip import ZULIP_CONFIG, BotProcess, wait_reply
+from test_zulip import ZULIP_CONFIG, BotProcess
 
 PEOPLE = """
 [[people]]

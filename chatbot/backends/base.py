@@ -43,8 +43,8 @@ class Backend(ABC):
         self.bot = bot
         # the runner's ledger: deliveries handled are remembered there, across restarts
         self.ledger: Ledger | None = None
-        self._seen: set[str] = set()
-        self._seen_order: deque[str] = deque()
+        self._deliveries: set[str] = set()
+        self._deliveries_order: deque[str] = deque()
         self._seen_lock = threading.Lock()
         self.health = health_of(bot)
         # set when a credential was refused and the bot cannot go on: the runner stops and
@@ -79,12 +79,12 @@ class Backend(ABC):
             except sqlite3.Error as exc:  # e.g. a full disk: this process still remembers
                 log.error("cannot record a handled delivery in the ledger (%s); remembering it in memory", exc)
         with self._seen_lock:
-            if key in self._seen:
+            if key in self._deliveries:
                 return False
-            self._seen.add(key)
-            self._seen_order.append(key)
-            while len(self._seen_order) > SEEN_IN_MEMORY:
-                self._seen.discard(self._seen_order.popleft())
+            self._deliveries.add(key)
+            self._deliveries_order.append(key)
+            while len(self._deliveries_order) > SEEN_IN_MEMORY:
+                self._deliveries.discard(self._deliveries_order.popleft())
             return True
 
     def meeting_for(self, place: str | None) -> str | None:

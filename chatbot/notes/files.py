@@ -148,7 +148,7 @@ class NotesFiles:
 
     def existing(self) -> list[tuple[dt.date, Path]]:
         """Notes files in the directory whose name matches the pattern, oldest first."""
-        out = []
+        out: list[tuple[dt.date, Path]] = []
         if not self.directory.is_dir():
             return out
         for p in self.directory.iterdir():

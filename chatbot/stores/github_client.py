@@ -160,8 +160,9 @@ class GitHubClient:
                 return max(0.0, float(retry_after))
             except ValueError:
                 pass
-        if _header(headers, "x-ratelimit-remaining") == "0" and (_header(headers, "x-ratelimit-reset") or "").isdigit():
-            return max(0.0, int(_header(headers, "x-ratelimit-reset")) - time.time()) + 1
+        reset = _header(headers, "x-ratelimit-reset") or ""
+        if _header(headers, "x-ratelimit-remaining") == "0" and reset.isdigit():
+            return max(0.0, int(reset) - time.time()) + 1
         return 60.0  # GitHub: wait at least a minute when it does not say
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:

@@ -101,6 +101,11 @@ class HackMDNote:
     short_id: str | None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    @property
+    def text(self) -> str:
+        """The content (a note read with its content; empty for a listing)."""
+        return self.content or ""
+
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> HackMDNote:
         return cls(

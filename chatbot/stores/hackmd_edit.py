@@ -75,7 +75,8 @@ def edit_state(base: str, new: str, now: str) -> str:
 
     if not any(overlaps(o, t) for o in ours for t in theirs):
         return "intact"
-    removed, added = Counter(), Counter()
+    removed: Counter[str] = Counter()
+    added: Counter[str] = Counter()
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, b, n, autojunk=False).get_opcodes():
         if tag != "equal":
             removed.update(b[i1:i2])
@@ -115,18 +116,18 @@ def apply_edit(
 
     def read() -> HackMDNote:
         note = client.get_note(note_id, team_path)
-        if note.content is None:
+        if note.text is None:
             raise HackMDError(f"HackMD sent note {note_id} without its content")
         return note
 
     note = read()
     for attempt in range(retries + 1):
         base = note
-        new = edit(base.content)
-        if new == base.content:
-            return base.content
+        new = edit(base.text)
+        if new == base.text:
+            return base.text
         check = read()
-        if check.content != base.content or check.last_changed_at != base.last_changed_at:
+        if check.text != base.text or check.last_changed_at != base.last_changed_at:
             log.info("HackMD note %s changed while editing (attempt %d): applying the edit again", note_id, attempt + 1)
             note = check
             continue
@@ -152,15 +153,15 @@ def apply_edit(
         else:
             after = read()
         for _ in range(settle_reads):  # 202 Accepted: give the write a moment to show
-            if after.content != base.content or after.last_changed_at != base.last_changed_at:
+            if after.text != base.text or after.last_changed_at != base.last_changed_at:
                 break
             client.sleep(0.5)
             after = read()
-        state = edit_state(base.content, new, after.content)
+        state = edit_state(base.text, new, after.text)
         if state == "intact" or state == "touched":
-            if after.content != new:
+            if after.text != new:
                 log.info("HackMD note %s: others typed right after the bot's edit (%s)", note_id, state)
-            return after.content
+            return after.text
         log.warning(
             "HackMD note %s: the bot's edit is not in the note after writing it (attempt %d)", note_id, attempt + 1
         )

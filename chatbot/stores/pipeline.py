@@ -406,16 +406,21 @@ def sync(
         rec = load_record(records, key, day)
         if rec is None or not rec.branch or not rec.doc_path:
             rec = _adopt(git, github, key, day, branch_pattern, doc_path)
+        if not (rec.branch and rec.doc_path and rec.note_id):
+            raise PipelineError(
+                f"the record of the notes of {day} lacks the branch, file or HackMD note: publish again"
+            )
+        branch, path, note_id = rec.branch, rec.doc_path, rec.note_id
         for _ in range(attempts):
-            head = git.fetch(rec.branch)
+            head = git.fetch(branch)
             if head is None:
                 raise PipelineError(
                     f"the branch {rec.branch} is not on {remote} (merged and deleted?): nothing to sync into"
                 )
-            on_branch = git.show(head, rec.doc_path)
+            on_branch = git.show(head, path)
             if on_branch is None:
                 raise PipelineError(f"{rec.doc_path} is not on the branch {rec.branch}")
-            note = hackmd.get_note(rec.note_id)
+            note = hackmd.get_note(note_id)
             theirs = _nl(note.content or "")
             if not theirs.strip() and on_branch.strip():
                 raise PipelineError(
@@ -443,8 +448,8 @@ def sync(
                     log.warning("sync of %s %s: conflict (%d)", key, day, conflicts)
                     return SyncResult("conflict", head, text, url)
                 status = "merged"
-            commit = git.commit_file(head, rec.doc_path, merged, f"Sync notes for {day:%Y-%m-%d} from HackMD")
-            if not git.push(commit, rec.branch):
+            commit = git.commit_file(head, path, merged, f"Sync notes for {day:%Y-%m-%d} from HackMD")
+            if not git.push(commit, branch):
                 continue  # the branch moved meanwhile: start over on the new head
             summary = change_summary(on_branch, merged)
             kept = " (changes made on the branch were kept)" if status == "merged" else ""
@@ -458,7 +463,7 @@ def sync(
 
 def _comment(github: GitHubClient, rec: Record, text: str) -> str | None:
     if rec.pr_number is None:
-        pr = github.find_open_pr(rec.branch)
+        pr = github.find_open_pr(rec.branch) if rec.branch else None
         if pr is None:
             return None
         rec.pr_number, rec.pr_url = pr.number, pr.html_url

@@ -114,8 +114,9 @@ class Weekly:
 
         text = self.bot.files(self.meeting).checked_render(occ)
         section = self.meeting.notes.actions_section
-        for line in carried_lines(self.bot, self.meeting, occ) if section else []:
-            text, _ = apply_to_text(text, adding(section, line), "the rendered template")
+        if section:
+            for line in carried_lines(self.bot, self.meeting, occ):
+                text, _ = apply_to_text(text, adding(section, line), "the rendered template")
         return text
 
     def publish(self, day: dt.date | None = None) -> PublishResult:

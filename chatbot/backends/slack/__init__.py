@@ -57,7 +57,7 @@ from .wire import (
     TRANSIENT_ERRORS,
     WORK_THREADS,
     _metadata,
-)  # noqa: F401
+)
 from .render import (
     ACTION_ADD,
     ACTION_CARRY,
@@ -101,7 +101,7 @@ from .render import (
     render_segments,
     safe_text,
     split_text,
-)  # noqa: F401
+)
 from .events import (
     AckPriority,
     RedactSecrets,
@@ -122,5 +122,5 @@ from .events import (
     prompt_socket_mode_handler,
     readable_text,
     unescape,
-)  # noqa: F401
-from .backend import SlackBackend, slack_sender  # noqa: F401
+)
+from .backend import SlackBackend, slack_sender

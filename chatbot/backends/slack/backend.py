@@ -16,6 +16,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from collections.abc import Mapping
 
+from ... import logs
 from ...bot import Bot, Sender
 from ...config import Config, ConfigError, Meeting, Person, UnknownMeeting
 from ...messages import Message, Text, UserText, error, render_plain
@@ -64,7 +65,6 @@ from .render import (
 )
 from .events import (
     AckPriority,
-    RedactSecrets,
     _DropNoise,
     _ack_only,
     _checked_requests,
@@ -103,7 +103,7 @@ class SlackBackend(Backend):
         self._public_lock = threading.Lock()
         self._forms: ThreadPoolExecutor | None = None  # agenda form submissions (see _on_agenda_view)
         self._acks: AckPriority | None = None
-        self._redaction: RedactSecrets | None = None
+        self._redaction: logs.RedactSecrets | None = None
         self._client_lock = threading.Lock()
         self.bot_user_id: str | None = None
         self._bot_token_refused: str | None = None
@@ -571,7 +571,7 @@ class SlackBackend(Backend):
     def commands(self) -> dict[str, str]:
         """Slash command name -> the core command it runs."""
         s = self.settings
-        out = {}
+        out: dict[str, str] = {}
         for name, core in ((s.command, "agenda"), (s.next_command, "next"), (s.actions_command, "actions")):
             name = (name or "").strip()
             if name:

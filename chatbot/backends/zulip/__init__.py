@@ -74,7 +74,7 @@ from .wire import (
     split_content,
     without_indented_code,
     without_quotes,
-)  # noqa: F401
+)
 from .render import (
     RedactSecrets,
     ZulipRenderer,
@@ -86,5 +86,5 @@ from .render import (
     render_zulip,
     stream_to,
     topic_name,
-)  # noqa: F401
-from .backend import ZulipBackend, _Backoff, _retry_after  # noqa: F401
+)
+from .backend import ZulipBackend, _Backoff, _retry_after

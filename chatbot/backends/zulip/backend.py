@@ -66,8 +66,8 @@ class ZulipBackend(Backend):
     def __init__(self, bot: Bot):
         super().__init__(bot)
         self._creds: dict[str, str | None] | None = None
-        self._send_client = None
-        self._events_client = None
+        self._send_client: Any = None  # zulip.Client
+        self._events_client: Any = None
         self._send_lock = threading.Lock()
         self._busy = threading.Lock()  # held while a command is being handled
         self._me: dict[str, Any] | None = None
@@ -100,16 +100,15 @@ class ZulipBackend(Backend):
         if self._creds is not None:
             return self._creds
         cfg = self.bot.config
-        rc_path = None
+        rc_path: str | None = None
         if self.settings.zuliprc is not None:
-            rc_path = cfg.resolve(self.settings.zuliprc)
+            rc_path = str(cfg.resolve(self.settings.zuliprc))
             where = f"[zulip] zuliprc = {str(self.settings.zuliprc)!r}"
         elif os.environ.get(CONFIG_FILE_ENV):
             rc_path = os.path.abspath(os.path.expanduser(os.environ[CONFIG_FILE_ENV]))
             where = f"${CONFIG_FILE_ENV}"
         creds: dict[str, str | None] = {"email": None, "api_key": None, "site": None, "config_file": None}
         if rc_path is not None:
-            rc_path = str(rc_path)
             parser = configparser.ConfigParser()
             try:
                 with open(rc_path, encoding="utf-8") as fh:
@@ -121,7 +120,7 @@ class ZulipBackend(Backend):
                 ) from None
             except (OSError, configparser.Error, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{where}: cannot read the zuliprc file {rc_path}: {type(exc).__name__}") from None
-            api = parser["api"] if parser.has_section("api") else {}
+            api: Any = parser["api"] if parser.has_section("api") else {}
             creds.update(email=api.get("email"), api_key=api.get("key"), site=api.get("site"), config_file=rc_path)
             missing = [k for k, v in (("email", creds["email"]), ("key", creds["api_key"])) if not v]
             if self.settings.site:
@@ -145,7 +144,7 @@ class ZulipBackend(Backend):
                 if not creds[key]
             ]
             if missing:
-                where = cfg.path or "the config file"
+                where = str(cfg.path or "the config file")
                 raise ConfigError(
                     f"Zulip credentials missing: set {', '.join(missing)} in the environment, "
                     f"or point [zulip] zuliprc in {where} at the bot's zuliprc file"
