@@ -13,8 +13,8 @@ from .config import Meeting
 from .editing import EditSession
 from .identity import Refused, may_edit
 from .messages import Message, Text, UserText, reply
-from .notes.edit import adding, agenda_items, clean_item_text, removing
-from .notes.parse import Item, NotesError
+from .notes.edit import adding, agenda_items, apply_to_text, clean_item_text, removing
+from .notes.parse import Item, NotesError, parse_notes
 from .schedule import Occurrence
 
 if TYPE_CHECKING:
@@ -28,10 +28,13 @@ def ensure_notes(bot: Bot, meeting: Meeting, occ: Occurrence, session: EditSessi
     """Create the occurrence's notes from the template (with open action items carried over)
     if missing; True if created. Call inside ``bot.editing``."""
     store = bot.store(meeting)
-    created = store.ensure(occ)
+    if store.exists(occ.date):
+        return False
+    # the whole text at once (one write; one request where the notes live in a web service)
+    text, carried = prepared_text(bot, meeting, occ)
+    created = store.ensure(occ, text)
     if created:
         log.info("created notes %s from the template", store.name(occ.date))
-        carried = carry_over(bot, meeting, occ)
         extra = f" with {carried} open action item(s) and deferred topic(s) carried over" if carried else ""
         session.record(store.path(occ.date), f"notes: create {store.name(occ.date)} from the template{extra}")
     return created
@@ -48,22 +51,18 @@ def carried_lines(bot: Bot, meeting: Meeting, occ: Occurrence) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
-def carry_over(bot: Bot, meeting: Meeting, occ: Occurrence) -> int:
+def prepared_text(bot: Bot, meeting: Meeting, occ: Occurrence) -> tuple[str, int]:
+    """New notes of ``occ``: the template rendered, with :func:`carried_lines` added to the
+    ``actions_section`` (when the template has one) by the same line edits as later ones;
+    and how many lines were carried."""
+    text = bot.files(meeting).checked_render(occ)
     section = meeting.notes.actions_section
+    if not section or parse_notes(text).section(section) is None:
+        return text, 0
     lines = carried_lines(bot, meeting, occ)
-    if not lines or not section:
-        return 0
-    store = bot.store(meeting)
-    notes = store.read(occ.date)
-    if notes is None or notes.section(section) is None:
-        return 0
-    present = {ln.rstrip("\r\n").strip() for ln in notes.lines}
-    lines = [ln for ln in lines if ln not in present]
     for line in lines:
-        store.apply(occ.date, adding(section, line))
-    if lines:
-        log.info("carried %d open action item(s) and deferred topic(s) into %s", len(lines), store.name(occ.date))
-    return len(lines)
+        text, _ = apply_to_text(text, adding(section, line), "the rendered template")
+    return text, len(lines)
 
 
 def deferred(bot: Bot, meeting: Meeting, occ: Occurrence) -> list[act.ActionItem]:

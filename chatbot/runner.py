@@ -482,11 +482,11 @@ class Reminders:
 
     def fire_pipeline(self, meeting_id: str) -> None:
         """The weekly notes pipeline's steps that are due (publish, sync, nudge), each once."""
-        from .stores import weekly  # HackMD and GitHub clients: loaded only where the pipeline runs
-
         meeting = self.bot.config.meeting(meeting_id)
         if not weekly_enabled(meeting):
             return
+        from .stores import weekly  # HackMD and GitHub clients: loaded only where the pipeline runs
+
         pipe = weekly.Weekly(self.bot, meeting)
         for step, occ in weekly.due_steps(meeting, self.bot.now()):
             key = f"pipeline-{step}:{self.backend.name}:{meeting.id}:{occ.date.isoformat()}"

@@ -248,3 +248,24 @@ def test_check_config_explains_the_store_the_branch_and_the_tokens(world):
     )
     assert "HACKMD_TOKEN NOT SET" in missing.stdout and "GITHUB_TOKEN NOT SET" in missing.stdout
     assert world.hm.token not in out and world.gh.token not in out
+
+
+def test_a_bot_without_the_pipeline_never_loads_its_clients(tmp_path):
+    """Start-up time and memory (bench/startup.py): the HackMD and GitHub clients are loaded
+    only for a meeting that runs the weekly pipeline."""
+    config = write_config(tmp_path, BASE_CONFIG)
+    code = (
+        "import sys\n"
+        "from chatbot.config import load_config\nfrom chatbot.bot import Bot\n"
+        "from chatbot.runner import Reminders\nfrom chatbot.state import Ledger\n"
+        "from chatbot.backends.console import ConsoleBackend\n"
+        "bot = Bot(load_config(sys.argv[1]))\n"
+        "rem = Reminders(bot, ConsoleBackend(bot), Ledger(':memory:'))\n"
+        "rem.catch_up()\n"
+        "print(sorted(m for m in ('github', 'requests', 'chatbot.stores.weekly') if m in sys.modules))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(config)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"

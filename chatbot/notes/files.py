@@ -106,12 +106,14 @@ class NotesFiles:
         except Exception as exc:  # the template's own code failed (a range or number too big, ...)
             raise EditError(f"the notes template {where} could not be rendered: {type(exc).__name__}: {exc}") from None
 
-    def ensure(self, occurrence: Occurrence) -> tuple[Path, bool]:
-        """The occurrence's notes file, created from the template if missing. Call under lock."""
+    def ensure(self, occurrence: Occurrence, text: str | None = None) -> tuple[Path, bool]:
+        """The occurrence's notes file, created (with ``text``, default the template rendered) if
+        missing. Call under lock."""
         path = self.path_for(occurrence)
         if path.exists():
             return path, False
-        text = self.checked_render(occurrence, path)
+        if text is None:
+            text = self.checked_render(occurrence, path)
         try:
             atomic_write(path, text)
         except OSError as exc:

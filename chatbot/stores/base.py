@@ -46,9 +46,9 @@ class NotesStore(ABC):
         cannot be parsed)."""
 
     @abstractmethod
-    def ensure(self, occurrence: Occurrence) -> bool:
-        """Create the occurrence's notes from the meeting's template if missing; True if they
-        were created. Call under :meth:`lock`."""
+    def ensure(self, occurrence: Occurrence, text: str | None = None) -> bool:
+        """Create the occurrence's notes if missing, with ``text`` (default: the meeting's
+        template rendered); True if they were created. Call under :meth:`lock`."""
 
     @abstractmethod
     def apply(self, day: dt.date, change: LineEdit) -> EditResult:

@@ -38,8 +38,8 @@ class FilesStore(NotesStore):
         path = self.path(day)
         return read_notes(path) if path.exists() else None
 
-    def ensure(self, occurrence: Occurrence) -> bool:
-        return self.files.ensure(occurrence)[1]
+    def ensure(self, occurrence: Occurrence, text: str | None = None) -> bool:
+        return self.files.ensure(occurrence, text)[1]
 
     def apply(self, day: dt.date, change: LineEdit) -> EditResult:
         return apply_to_file(self.path(day), change)

@@ -186,10 +186,11 @@ class HackMDStore(NotesStore):
             return None
         return parse_notes(self._get(ref), f"HackMD note {ref.url}")
 
-    def ensure(self, occurrence: Occurrence) -> bool:
+    def ensure(self, occurrence: Occurrence, text: str | None = None) -> bool:
         if self.locate(occurrence.date) is not None:
             return False
-        text = self.files.checked_render(occurrence)
+        if text is None:
+            text = self.files.checked_render(occurrence)
         try:
             note = self.client.create_note(
                 text,

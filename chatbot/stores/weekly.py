@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 from ..config import Meeting
 from ..messages import Link, Message, Text, UserText
-from ..notes.edit import adding, apply_to_text
 from ..schedule import Occurrence, occurrence_on, occurrences
 from .github_client import TOKEN_ENV as GITHUB_TOKEN_ENV
 from .github_client import GitHubClient, GitHubError, PullInfo
@@ -109,15 +108,10 @@ class Weekly:
 
     def text(self, occ: Occurrence) -> str:
         """The template rendered for ``occ``, with open action items and deferred topics carried
-        over (as new notes files get them)."""
-        from ..agenda import carried_lines
+        over (as new notes get them)."""
+        from ..agenda import prepared_text
 
-        text = self.bot.files(self.meeting).checked_render(occ)
-        section = self.meeting.notes.actions_section
-        if section:
-            for line in carried_lines(self.bot, self.meeting, occ):
-                text, _ = apply_to_text(text, adding(section, line), "the rendered template")
-        return text
+        return prepared_text(self.bot, self.meeting, occ)[0]
 
     def publish(self, day: dt.date | None = None) -> PublishResult:
         occ = self.occurrence(day)
