@@ -14,6 +14,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TYPE_CHECKING
+from collections.abc import Callable
 
 from .config import Person
 
@@ -172,3 +173,37 @@ PLAIN = PlainRenderer()
 
 def render_plain(message: Message) -> str:
     return render(PLAIN, message)
+
+
+def _cut_after_space(line: str, limit: int) -> str:
+    return line[: (line.rfind(" ", 0, limit) + 1 or limit)]
+
+
+def split_long(
+    text: str,
+    limit: int,
+    length: Callable[[str], int] = len,
+    cut: Callable[[str, int], str] = _cut_after_space,
+) -> list[str]:
+    """``text`` as parts of at most ``limit`` (as ``length`` counts), for platforms that keep
+    only so much of one message: split between lines, a single longer line cut by
+    ``cut(line, limit)`` (default: after the last space that fits, else at the limit).
+    Nothing is dropped: joined with newlines, the parts are the text."""
+    pieces: list[str] = []
+    for line in text.split("\n"):
+        while length(line) > limit:
+            head = cut(line, limit) or line[:limit]
+            pieces.append(head)
+            line = line[len(head) :]
+        pieces.append(line)
+    chunks: list[str] = []
+    current: str | None = None
+    for piece in pieces:
+        if current is not None and length(current) + 1 + length(piece) <= limit:
+            current += "\n" + piece
+        else:
+            if current is not None:
+                chunks.append(current)
+            current = piece
+    chunks.append(current or "")
+    return chunks

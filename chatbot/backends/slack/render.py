@@ -170,24 +170,7 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     Nothing is dropped: the parts, joined with newlines, are the text (except inside such a line)."""
     if _units(text) <= limit:
         return [text]
-    pieces: list[str] = []
-    for line in text.split("\n"):
-        while _units(line) > limit:
-            head = _cut_at_space(line, limit)
-            pieces.append(head)
-            line = line[len(head) :]
-        pieces.append(line)
-    chunks: list[str] = []
-    current: str | None = None
-    for piece in pieces:
-        if current is not None and _units(current) + 1 + _units(piece) <= limit:
-            current += "\n" + piece
-        else:
-            if current is not None:
-                chunks.append(current)
-            current = piece
-    chunks.append(current or "")
-    return chunks
+    return messages.split_long(text, limit, _units, _cut_at_space)
 
 
 # ---------------------------------------------------------------------------------------

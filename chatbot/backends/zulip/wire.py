@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from ...messages import Message, Text
+from ...messages import Message, Text, split_long
 
 log = logging.getLogger("chatbot.backends.zulip")
 
@@ -139,24 +139,7 @@ def split_content(text: str, limit: int = MAX_CONTENT) -> list[str]:
     """A long answer as several messages, each at most ``limit`` characters (what Zulip keeps:
     it cuts longer ones), split between lines; a single longer line is split after a space
     (or, with none, anywhere). Nothing is dropped: joined with newlines, the parts are the text."""
-    pieces: list[str] = []
-    for line in text.split("\n"):
-        while len(line) > limit:
-            cut = line.rfind(" ", 0, limit) + 1 or limit
-            pieces.append(line[:cut])
-            line = line[cut:]
-        pieces.append(line)
-    chunks: list[str] = []
-    current: str | None = None
-    for piece in pieces:
-        if current is not None and len(current) + 1 + len(piece) <= limit:
-            current += "\n" + piece
-        else:
-            if current is not None:
-                chunks.append(current)
-            current = piece
-    chunks.append(current or "")
-    return chunks
+    return split_long(text, limit)
 
 
 def listed_items(message: Message) -> list[dict[str, Any]]:
