@@ -628,6 +628,10 @@ def run(bot: Bot, backend: Backend) -> int:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGHUP, on_hup)
+    if backend.serves_http:  # the status pages beside the backend's own endpoint (Slack's HTTP mode)
+        from .web import make_app
+
+        backend.pages = make_app(bot)
     backend.prepare()
     web = start_web(bot)
     rem.start()

@@ -8,6 +8,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from ..bot import Bot
 from ..config import Meeting, Person
@@ -37,6 +38,15 @@ class Backend(ABC):
     name: str = "?"
     # set by the runner: called when the backend learned something new about people (their
     # time zones), so the ping moments are computed again; it must return at once
+    # the status pages and calendars as a WSGI app, composed by the runner and handed to a
+    # backend that serves HTTP anyway (Slack's HTTP mode), which mounts it beside its endpoint
+    pages: Callable[..., Any] | None = None
+
+    @property
+    def serves_http(self) -> bool:
+        """Whether this backend listens for HTTP itself (and can serve :attr:`pages`)."""
+        return False
+
     people_changed: Callable[[], None] | None = None
 
     def __init__(self, bot: Bot):

@@ -272,6 +272,10 @@ class SlackBackend(Backend):
                 "(Basic Information > App-Level Tokens, scope connections:write)"
             )
 
+    @property
+    def serves_http(self) -> bool:
+        return self.settings.mode == "http"
+
     def run(self, stop: threading.Event) -> None:
         self.prepare()  # again: run() may be called without the runner
         mode = self.settings.mode
@@ -963,7 +967,9 @@ class SlackBackend(Backend):
         from ... import web
 
         bolt = _checked_requests(SlackRequestHandler(app, path=HTTP_PATH), lambda: self._env(SIGNING_SECRET_ENV))
-        wsgi = web.by_path({HTTP_PATH: self._acks.wrap(bolt) if self._acks else bolt}, web.make_app(self.bot))
+        # the status pages, as the runner composed them (without the runner: composed here)
+        pages = self.pages if self.pages is not None else web.make_app(self.bot)
+        wsgi = web.by_path({HTTP_PATH: self._acks.wrap(bolt) if self._acks else bolt}, pages)
         host, port = self.settings.host, self.settings.port
         try:
             # body size limit, read timeouts and a bound on connections: see web.Limits
