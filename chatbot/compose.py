@@ -132,6 +132,13 @@ def actions_message(
     return msg
 
 
+def ping_directly(meeting: Meeting, reachable: bool) -> bool:
+    """Where an owner's action-item ping goes: by direct message when the meeting asks for them
+    (``[meetings.actions] ping = "dm"``) and the platform can reach the person; otherwise in
+    the meeting's channel, where it starts with a mention of them."""
+    return meeting.actions.ping == "dm" and reachable
+
+
 def action_pings(
     files: NotesFiles,
     meeting: Meeting,

@@ -16,6 +16,7 @@ from typing import Any
 from collections.abc import Callable
 
 from .backends.base import Backend
+from .compose import ping_directly
 from .config import Meeting
 from .schedule import DueReminder
 from .state import Ledger
@@ -178,7 +179,10 @@ class Outbox:
                 else (lambda: b.notify(meeting, person, message))
             )
         find_sent = getattr(b, "find_sent", None)
-        find = (lambda since, data: find_sent(meeting, key, since, data, person)) if find_sent else None
+        # where to look after a crash: where the ping went (the direct messages, or the channel)
+        reaches = getattr(b, "reaches_directly", None)
+        direct = person if person is not None and reaches and ping_directly(meeting, reaches(person)) else None
+        find = (lambda since, data: find_sent(meeting, key, since, data, direct)) if find_sent else None
         describe = getattr(b, "intent_data", None)
         render = getattr(b, "render", None)
 

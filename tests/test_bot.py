@@ -10,7 +10,7 @@ import pytest
 from chatbot.backends.slack import slack_sender
 from chatbot.bot import Bot, Sender
 from chatbot.config import load_config
-from chatbot.messages import Link, Time, UserText, render_plain
+from chatbot.messages import Link, Message, Time, UserText, render_plain
 from chatbot.notes.files import NotesFiles
 from chatbot.notes.parse import read_notes
 from chatbot.runner import Reminders
@@ -422,3 +422,46 @@ def test_every_renderer_renders_every_segment_kind_and_refuses_an_unknown_one():
     for renderer in (PLAIN, MRKDWN, ZulipRenderer()):
         with pytest.raises(TypeError):
             render(renderer, odd)
+
+
+def test_the_core_decides_where_a_ping_goes(bot):
+    """DM or channel is the core's rule; a backend only says whether it can reach the person."""
+    from chatbot.backends.base import Backend
+    from chatbot.compose import ping_directly
+
+    dm = bot.config.meeting()  # [meetings.actions] ping = "dm" by default
+    channel = dm.model_copy(update={"actions": dm.actions.model_copy(update={"ping": "channel"})})
+    assert ping_directly(dm, True) and not ping_directly(dm, False) and not ping_directly(channel, True)
+
+    class Recorder(Backend):
+        name = "recorder"
+
+        def __init__(self, bot, reachable):
+            super().__init__(bot)
+            self.reachable, self.got = reachable, []
+
+        def reaches_directly(self, person):
+            return self.reachable
+
+        def send_direct(self, meeting, person, message, key=None):
+            self.got.append(("direct", person.initials, key))
+
+        def post(self, meeting, message):
+            self.got.append(("channel", meeting.id, None))
+
+        def render(self, message):
+            return render_plain(message)
+
+        def run(self, stop):
+            pass
+
+    jrg = bot.config.person_by(initials="JRG")
+    ping = Message().add("hi")
+    for meeting, reachable, expected in [
+        (dm, True, ("direct", "JRG", "k")),
+        (dm, False, ("channel", "eco", None)),
+        (channel, True, ("channel", "eco", None)),
+    ]:
+        backend = Recorder(bot, reachable)
+        backend.notify_once(meeting, jrg, ping, "k")
+        assert backend.got == [expected]

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..bot import Bot
 from ..config import Meeting, Person
+from ..compose import ping_directly
 from ..messages import Message
 from ..health import health_of
 from ..state import Ledger
@@ -114,10 +115,32 @@ class Backend(ABC):
         """Post a message (a reminder) to the meeting's destination on this platform."""
 
     def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
-        """Tell one person something (an action-item ping). Backends that can send direct
-        messages override this when ``meeting.actions.ping == "dm"``; by default the message,
-        which starts with a mention of the person, goes to the meeting's destination."""
+        """Tell one person something (an action-item ping), where the core says (see
+        :meth:`notify_once`)."""
+        self.notify_once(meeting, person, message, None)
+
+    def notify_once(self, meeting: Meeting, person: Person, message: Message, key: str | None) -> None:
+        """An action-item ping, routed by the core's rule (:func:`chatbot.compose.ping_directly`):
+        a direct message when the meeting asks for them and this platform can reach the person,
+        else the meeting's destination (the message starts with a mention of them). ``key``: the
+        runner's ledger key, for platforms that mark their posts."""
+        if ping_directly(meeting, self.reaches_directly(person)):
+            self.send_direct(meeting, person, message, key)
+        else:
+            self.post_once(meeting, message, key)
+
+    def post_once(self, meeting: Meeting, message: Message, key: str | None) -> None:
+        """``post``, marked with ``key`` where the platform keeps such marks."""
         self.post(meeting, message)
+
+    def reaches_directly(self, person: Person) -> bool:
+        """Whether this platform can send ``person`` a direct message (they have an id here)."""
+        return False
+
+    def send_direct(self, meeting: Meeting, person: Person, message: Message, key: str | None = None) -> None:
+        """A direct message to ``person`` (about ``meeting``); only asked when
+        :meth:`reaches_directly` says it can."""
+        raise BackendError(f"the {self.name} backend cannot send direct messages")
 
     def timezone_of(self, person: Person) -> str | None:
         """The IANA time zone the platform reports for this person (their profile's), or None.

@@ -191,21 +191,19 @@ class SlackBackend(Backend):
         self._post_parts(channel, message, key, meeting.id)
         log.info("posted to Slack channel %s for %s", channel, meeting.id)
 
-    def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
-        self.notify_once(meeting, person, message, None)
+    def reaches_directly(self, person: Person) -> bool:
+        return bool(person.slack_id)
 
-    def notify_once(self, meeting: Meeting, person: Person, message: Message, key: str | None) -> None:
-        """An action-item ping: a direct message when the meeting says ``actions.ping = "dm"``
-        and the person has a ``slack_id``, else a post in the meeting's channel."""
+    def send_direct(self, meeting: Meeting, person: Person, message: Message, key: str | None = None) -> None:
         dm = self._dm_channel(meeting, person)
         if dm is None:
-            self.post_once(meeting, message, key)
-            return
+            raise BackendError(f"{person.initials} has no slack_id in the roster: no direct message")
         self._post_parts(dm, message, key, meeting.id)
         log.info("sent a Slack direct message to %s (%s)", person.initials, person.slack_id)
 
     def _dm_channel(self, meeting: Meeting, person: Person | None) -> str | None:
-        if person is None or not (meeting.actions.ping == "dm" and person.slack_id):
+        """The direct message channel with ``person`` (None: the post is for the channel)."""
+        if person is None or not person.slack_id:
             return None
         opened = self.call("conversations.open", users=person.slack_id)
         dm = (opened.get("channel") or {}).get("id")

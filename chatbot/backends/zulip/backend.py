@@ -527,17 +527,17 @@ class ZulipBackend(Backend):
         log.info("Zulip: posted to #%s > %s", stream, topic)
         self.remember_listing(sent, message, meeting.id, conversation_key(target, stream))
 
-    def notify(self, meeting: Meeting, person: Person, message: Message) -> None:
-        """An action-item ping: a direct message when ``actions.ping = "dm"`` and the person
-        has a ``zulip_email``, else in the meeting's stream (the message mentions them)."""
-        if meeting.actions.ping == "dm" and person.zulip_email:
-            self._client()
-            target = {"type": "private", "to": [person.zulip_email]}
-            sent = self.send_long(target, self.render(message), f"the {meeting.id} direct message to {person.initials}")
-            log.info("Zulip: sent a direct message to %s", person.initials)
-            self.remember_listing(sent, message, meeting.id, conversation_key(target))
-            return
-        self.post(meeting, message)
+    def reaches_directly(self, person: Person) -> bool:
+        return bool(person.zulip_email)
+
+    def send_direct(self, meeting: Meeting, person: Person, message: Message, key: str | None = None) -> None:
+        if not person.zulip_email:
+            raise BackendError(f"{person.initials} has no zulip_email in the roster: no direct message")
+        self._client()
+        target = {"type": "private", "to": [person.zulip_email]}
+        sent = self.send_long(target, self.render(message), f"the {meeting.id} direct message to {person.initials}")
+        log.info("Zulip: sent a direct message to %s", person.initials)
+        self.remember_listing(sent, message, meeting.id, conversation_key(target))
 
     def intent_data(self, meeting: Meeting, message: Message) -> dict[str, Any]:
         """What :meth:`find_sent` needs to recognise the post after a crash: its content exactly
@@ -560,7 +560,7 @@ class ZulipBackend(Backend):
         client = self._client()
         level = int(getattr(client, "feature_level", 0) or 0)
         me = {"operator": "sender", "operand": creds["email"]}
-        if person is not None and meeting.actions.ping == "dm" and person.zulip_email:
+        if person is not None and person.zulip_email:  # the runner passes a person for a direct message
             where = f"the direct messages with {person.initials}"
             narrow = [{"operator": "dm" if level >= FEATURE_IS_DM else "pm-with", "operand": [person.zulip_email]}, me]
         else:
