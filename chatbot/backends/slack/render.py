@@ -108,7 +108,8 @@ def _units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _cut(line: str, budget: int) -> str:
+def _atoms_within(line: str, budget: int) -> list[str]:
+    """The leading entities and characters of ``line`` that fit in ``budget`` units."""
     out, used = [], 0
     for m in _ATOM.finditer(line):
         n = _units(m.group())
@@ -116,7 +117,11 @@ def _cut(line: str, budget: int) -> str:
             break
         out.append(m.group())
         used += n
-    return "".join(out)
+    return out
+
+
+def _cut(line: str, budget: int) -> str:
+    return "".join(_atoms_within(line, budget))
 
 
 def fit_text(text: str, limit: int = MAX_TEXT, keep_last: bool = False) -> str:
@@ -150,15 +155,8 @@ MAX_RESPONSES = 5  # a response_url takes up to 5 messages (within 30 minutes)
 def _cut_at_space(line: str, budget: int) -> str:
     """The longest prefix of ``line`` within ``budget`` units, never inside an entity; ending
     after a space if one falls in its second half."""
-    out, used, space = [], 0, 0
-    for m in _ATOM.finditer(line):
-        n = _units(m.group())
-        if used + n > budget:
-            break
-        out.append(m.group())
-        used += n
-        if m.group() == " ":
-            space = len(out)
+    out = _atoms_within(line, budget)
+    space = max((i + 1 for i, atom in enumerate(out) if atom == " "), default=0)
     if space > len(out) // 2:
         out = out[:space]
     return "".join(out) or line[:1]
