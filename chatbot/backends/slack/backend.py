@@ -338,15 +338,26 @@ class SlackBackend(Backend):
         self._protect([self._env(n) for n in (BOT_TOKEN_ENV, APP_TOKEN_ENV, SIGNING_SECRET_ENV)])
 
     def _protect(self, secrets: list[str]) -> None:
-        if self._redaction is None:
-            self._redaction = _install_redaction(secrets)
-        else:
-            self._redaction.secrets = sorted(set(self._redaction.secrets) | {s for s in secrets if s})
+        self._redaction = _install_redaction(secrets)  # the process's one filter: adds to what it hides
 
     @property
     def api_url(self) -> str:
         url = self.settings.api_url or DEFAULT_API_URL
         return url if url.endswith("/") else url + "/"
+
+    def _web_client_options(self) -> dict[str, Any]:
+        """What every Web API client of the bot shares: the API URL, timeout, log and retries."""
+        from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+        return {
+            "base_url": self.api_url,
+            "timeout": 30,
+            "logger": logging.getLogger("chatbot.slack.web"),
+            "retry_handlers": [
+                ConnectionErrorRetryHandler(max_retry_count=2),
+                RateLimitErrorRetryHandler(max_retry_count=5),
+            ],
+        }
 
     @property
     def client(self):
@@ -354,22 +365,9 @@ class SlackBackend(Backend):
         with self._client_lock:
             if self._client is None:
                 from slack_sdk import WebClient
-                from slack_sdk.http_retry.builtin_handlers import (
-                    ConnectionErrorRetryHandler,
-                    RateLimitErrorRetryHandler,
-                )
 
                 self._require(BOT_TOKEN_ENV)
-                self._client = WebClient(
-                    token=self._env(BOT_TOKEN_ENV),
-                    base_url=self.api_url,
-                    timeout=30,
-                    logger=logging.getLogger("chatbot.slack.web"),
-                    retry_handlers=[
-                        ConnectionErrorRetryHandler(max_retry_count=2),
-                        RateLimitErrorRetryHandler(max_retry_count=5),
-                    ],
-                )
+                self._client = WebClient(token=self._env(BOT_TOKEN_ENV), **self._web_client_options())
             return self._client
 
     def call(self, method: str, **params: Any) -> dict:
@@ -424,7 +422,6 @@ class SlackBackend(Backend):
         the app-level token): a refused token stops the bot instead of being retried forever."""
         from slack_sdk import WebClient
         from slack_sdk.errors import SlackApiError
-        from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
         backend = self
 
@@ -440,15 +437,7 @@ class SlackBackend(Backend):
                         backend._refuse_app_token(err)
                     raise
 
-        return AppTokenClient(
-            base_url=self.api_url,
-            timeout=30,
-            logger=logging.getLogger("chatbot.slack.web"),
-            retry_handlers=[
-                ConnectionErrorRetryHandler(max_retry_count=2),
-                RateLimitErrorRetryHandler(max_retry_count=5),
-            ],
-        )
+        return AppTokenClient(**self._web_client_options())
 
     def _authenticate(self, stop: threading.Event) -> bool:
         """auth.test until it works: a refused token stops the bot with a clear message, an
