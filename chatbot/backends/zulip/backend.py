@@ -410,21 +410,31 @@ class ZulipBackend(Backend):
             self._mark_done(listing, item, who)
         return answer
 
+    def _fetch_user(self, uid: int) -> dict[str, Any] | None:
+        """``GET /users/{id}``: the user, or None (logged) when Zulip cannot say. Remembers
+        whether they are a bot."""
+        try:
+            with self._send_lock:
+                res = self._client().get_user_by_id(uid)
+        except Exception as exc:
+            log.warning("Zulip: cannot look up user %s: %s", uid, self._describe(exc))
+            return None
+        user = (res.get("user") or {}) if res.get("result") == "success" else {}
+        if not user:
+            log.warning("Zulip: cannot look up user %s: %s", uid, res.get("msg"))
+            return None
+        self._is_bot[uid] = bool(user.get("is_bot"))
+        return user
+
     def _user(self, uid: int) -> tuple[str, str] | None:
         """(email, full name) of a user id: the cached user list, else ``GET /users/{id}``."""
         if uid not in self._by_id:
-            try:
-                with self._send_lock:
-                    res = self._client().get_user_by_id(uid)
-            except Exception as exc:
-                log.warning("Zulip: cannot look up user %s: %s", uid, self._describe(exc))
-                return None
-            user = (res.get("user") or {}) if res.get("result") == "success" else {}
-            if not user.get("email"):
-                log.warning("Zulip: cannot look up user %s: %s", uid, res.get("msg"))
+            user = self._fetch_user(uid)
+            if not user or not user.get("email"):
+                if user is not None:
+                    log.warning("Zulip: user %s has no email", uid)
                 return None
             self._by_id[uid] = (user["email"], user.get("full_name") or "")
-            self._is_bot[uid] = bool(user.get("is_bot"))
         return self._by_id[uid]
 
     def on_reaction(self, event: dict[str, Any]) -> bool:
@@ -1085,17 +1095,8 @@ class ZulipBackend(Backend):
         uid = msg.get("sender_id")
         if not isinstance(uid, int) or isinstance(uid, bool):
             return False
-        if uid not in self._is_bot:
-            try:
-                with self._send_lock:
-                    res = self._client().get_user_by_id(uid)
-            except Exception as exc:
-                log.warning("Zulip: cannot look up user %s: %s", uid, self._describe(exc))
-                return False
-            if res.get("result") != "success":
-                log.warning("Zulip: cannot look up user %s: %s", uid, res.get("msg"))
-                return False
-            self._is_bot[uid] = bool((res.get("user") or {}).get("is_bot"))
+        if uid not in self._is_bot and self._fetch_user(uid) is None:
+            return False
         return self._is_bot[uid]
 
     def _sender(self, msg: dict[str, Any]) -> Sender:
