@@ -112,6 +112,20 @@ class ActionItem:
     kind: str = "action"  # or "topic"
     checkbox: bool = True  # False: a prose line ("- JRG: will report this")
     carried: bool = False  # a carried-over copy written as a topic ("- [ ] JRG: x (from DATE)")
+    # why it was picked (FORMS): "section", "label", "list", "checkbox", "prose", "carried"
+    form: str = "prose"
+
+    @property
+    def explicit(self) -> bool:
+        """Written as a task on purpose (an Action items section or list, an ``Action item:``
+        label, a checkbox, a carried-over copy), not guessed from prose: pinged even before a
+        chair has reviewed it."""
+        return self.kind == "action" and self.form in EXPLICIT_FORMS
+
+    @property
+    def form_label(self) -> str:
+        """The form, said to a person judging the item."""
+        return FORMS.get(self.form, self.form)
 
     @cached_property
     def keys(self) -> frozenset[tuple[frozenset[str], str]]:
@@ -156,6 +170,17 @@ class ActionItem:
             if o.github and o.github.lower() == w:
                 return True
         return False
+
+
+FORMS = {
+    "section": "in an Action items section",
+    "label": "labelled Action item / AI / TODO",
+    "list": "in a list under an Action items / Next steps line",
+    "checkbox": "a checkbox with an owner committing",
+    "prose": "prose: an owner committing",
+    "carried": "carried over from an earlier meeting",
+}
+EXPLICIT_FORMS = frozenset({"section", "label", "list", "checkbox", "carried"})
 
 
 def _key_text(body: str) -> str:
@@ -286,6 +311,7 @@ class Raw(NamedTuple):
     # owners written as a first name ("Jaime to call the vote"): an action only if it is known
     by_name: bool = False
     discussed: bool = False  # topics: notes were taken under it
+    form: str = "prose"  # actions: why it was picked (ActionItem.form)
 
 
 def _question(text: str) -> bool:
@@ -371,7 +397,7 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
     if labelled and m is not None:
         rest = m.group(2).strip()
         own, inherited, by_name = _marker_owners(rest, m.group(1), it)
-        return Raw("action", line, text, rest or body, own, checkbox, done, inherited, by_name)
+        return Raw("action", line, text, rest or body, own, checkbox, done, inherited, by_name, form="label")
     if (in_actions and top) or listed:
         own = owners
         if not own:
@@ -381,14 +407,14 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
             else:
                 w = _WHO_COMMITS.match(text)
                 own = tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", w.group(1)) if o) if w else ()
-        return Raw("action", line, text, body, own, checkbox, done)
+        return Raw("action", line, text, body, own, checkbox, done, form="list" if listed else "section")
     # owners who commit: "JRG: will report this", "(CHL) will draft", "JRG: start the doc"
     if (
         owners
         and (_COMMIT.match(body) or _IMPERATIVE.match(body) and not body.rstrip().endswith(":"))
         and not _question(body)
     ):
-        return Raw("action", line, text, body, owners, checkbox, done)
+        return Raw("action", line, text, body, owners, checkbox, done, form="checkbox" if checkbox else "prose")
     if "will" not in low and " to " not in low and "looking into" not in low:
         return None  # the rules below need one of these
     # "KK will discuss", "WV/JL will meet", "JRG to create a PR", "RA looking into it"
@@ -396,11 +422,21 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
     if w:
         own = tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", w.group(1)) if o and o not in _NOT_OWNER_WORDS)
         if own:
-            return Raw("action", line, text, text, own, checkbox, done)
+            return Raw("action", line, text, text, own, checkbox, done, form="checkbox" if checkbox else "prose")
     # "Travis will write a blog post", "Cheng looking into it": a known first name
     w = _NAME_COMMITS.match(text)
     if w and w.group(1).lower() not in _NOT_NAMES:
-        return Raw("action", line, text, text, (w.group(1),), checkbox, done, by_name=True)
+        return Raw(
+            "action",
+            line,
+            text,
+            text,
+            (w.group(1),),
+            checkbox,
+            done,
+            by_name=True,
+            form="checkbox" if checkbox else "prose",
+        )
     # "Next steps: CEP, probably. DPC will reach out to …", "… Lilly will publicize SLAs"
     w = _LATER_COMMIT.search(text)
     if w:
@@ -408,14 +444,34 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
         if _INITIALS_RX.match(who):
             own = tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", who) if o and o not in _NOT_OWNER_WORDS)
             if own:
-                return Raw("action", line, text, text, own, checkbox, done)
+                return Raw("action", line, text, text, own, checkbox, done, form="checkbox" if checkbox else "prose")
         elif who.lower() not in _NOT_NAMES:
-            return Raw("action", line, text, text, (who,), checkbox, done, by_name=True)
+            return Raw(
+                "action",
+                line,
+                text,
+                text,
+                (who,),
+                checkbox,
+                done,
+                by_name=True,
+                form="checkbox" if checkbox else "prose",
+            )
     # "Will draft an application" noted under "(DPC) Governance update": the topic owner's
     if not owners and it.parent is not None and _WILL.search(text) and not _question(text):
         inherited_owners = _ancestor_owners(it)
         if inherited_owners:
-            return Raw("action", line, text, text, inherited_owners, checkbox, done, inherited=True)
+            return Raw(
+                "action",
+                line,
+                text,
+                text,
+                inherited_owners,
+                checkbox,
+                done,
+                inherited=True,
+                form="checkbox" if checkbox else "prose",
+            )
     return None
 
 
@@ -524,7 +580,7 @@ def resolve_owner(token: str, attendees: list[Attendee], config: Config, people:
 # ---------------------------------------------------------------------------------------
 # The per-file cache: in memory, and persisted in SQLite in [bot] state_dir
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 class FileFacts(NamedTuple):
@@ -857,6 +913,7 @@ def _resolve_raws(
             [_owner(t, view, config, people, version) for t in r.owners],
             r.kind,
             r.checkbox,
+            form=r.form if r.kind == "action" else "topic",
         )
         out.append((item, r.done, r.discussed))
     return out
@@ -1335,6 +1392,7 @@ def _carried_actions(scan: _Scan, day: dt.date, path: Path) -> list[tuple[Action
                 "action",
                 topic.checkbox,
                 carried=True,
+                form="carried",
             )
             out.append((copy, done))
     memo[path] = out
