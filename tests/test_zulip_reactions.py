@@ -241,7 +241,8 @@ def test_pings_reach_tokyo_and_los_angeles_in_their_daytime(fake, start_bot, tmp
     bot = start_bot(text, fake_now="2026-01-12T08:59:57Z")
     (ping,) = wait_dm(fake, maria)
     assert "write the docs" in ping["content"]
-    assert "action-item ping to MO" in bot.output
+    # the log line is written after the send returns: wait for it rather than race it
+    fake.wait_for(lambda: "action-item ping to MO" in bot.output)
     assert dms_to(fake, lee) == []
     assert "action-item ping to LP" not in bot.output
     bot.stop()
