@@ -378,7 +378,7 @@ def cmd_check_config(args, config) -> int:
             steps = (
                 (["pull --rebase before each edit"] if g.pull else [])
                 + ["commit each change"]
-                + ([f"push to {target} ({g.retries} retries)"] if g.push else ["no push"])
+                + ([f"push to {target} ({g.retries} retries{_push_retry(g)})"] if g.push else ["no push"])
             )
             print(f"  Git: {', '.join(steps)}; committer {g.committer_name} <{g.committer_email}>")
         else:
@@ -391,6 +391,14 @@ def cmd_check_config(args, config) -> int:
     web = config.web
     print(f"- status pages: {'served by chatbot run' if web.enabled else 'chatbot serve'} on {web.host}:{web.port}")
     return 0
+
+
+def _push_retry(g) -> str:
+    from .config import format_duration
+
+    if not g.push_retry:
+        return "; what a push left behind goes with the next change"
+    return f"; what a push left behind is pushed again every {format_duration(g.push_retry)} by chatbot run"
 
 
 def cmd_ics(args, config) -> int:
