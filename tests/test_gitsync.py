@@ -478,7 +478,7 @@ class Chat:
     def __init__(self, fake, start_bot, clone: Path, git_toml: str = E2E_PUSH):
         self.fake = fake
         self.jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
-        self.bot = start_bot(_e2e_config(clone, git_toml), args=["-v"])
+        self.bot = start_bot(_e2e_config(clone, git_toml), args=["-vv"])  # debug logs hold no password either
 
     def say(self, text: str) -> str:
         from test_zulip import wait_reply
@@ -500,25 +500,32 @@ def wait_until(predicate, what: str, timeout: float = 30.0):
     raise AssertionError(f"not within {timeout} s: {what}")
 
 
-def test_e2e_a_push_the_remote_refuses_is_kept_said_and_pushed_once_it_accepts(tmp_path, repos, fake, start_bot):
+@pytest.mark.parametrize("retry", ["periodic", "next-change"])
+def test_e2e_a_push_the_remote_refuses_is_kept_said_and_pushed_once_it_accepts(tmp_path, repos, fake, start_bot, retry):
     remote, human, repo = repos
     hook = remote / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'pushes are frozen until the release is out' >&2\nexit 1\n")
     hook.chmod(0o755)
-    chat = Chat(fake, start_bot, repo)
+    periodic = retry == "periodic"
+    chat = Chat(fake, start_bot, repo, E2E_PUSH if periodic else E2E_PUSH.replace('"1s"', '"0s"'))
     out = chat.say("agenda add Frozen item")
     assert "JRG: Frozen item" in out and "Added to the agenda" in out, out
     assert "not pushed" in out or "could not be pushed" in out, out
     assert "pushes are frozen until the release is out" in out, out  # the remote's own words
-    assert "will be pushed when that works again (tried every 1 s and with the next change)" in out, out
+    when = "(tried every 1 s and with the next change)" if periodic else "(with the next change)"
+    assert f"will be pushed when that works again {when}" in out, out
     assert "- [ ] JRG: Frozen item" in (repo / NOTES / "20260107-eco.md").read_text()
     assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'Frozen item' for 2026-01-07 (JRG)"
     assert remote_log(remote) == ["Initial commit"]
     assert git(repo, "status", "--porcelain", "--", NOTES) == ""  # committed, nothing left over
 
-    hook.unlink()  # the remote accepts again: the pending commit goes out without another edit
-    wait_until(lambda: len(remote_log(remote)) == 2, "the periodic retry pushed the pending commit")
-    assert remote_log(remote)[0] == "agenda: add 'Frozen item' for 2026-01-07 (JRG)"
+    hook.unlink()  # the remote accepts again
+    if periodic:  # the pending commit goes out without another edit
+        wait_until(lambda: len(remote_log(remote)) == 2, "the periodic retry pushed the pending commit")
+        assert remote_log(remote)[0] == "agenda: add 'Frozen item' for 2026-01-07 (JRG)"
+    else:
+        assert "git-push-retry" not in chat.bot.output  # no job: only the next change pushes
+        assert remote_log(remote) == ["Initial commit"]
     out = chat.say("agenda add Thawed item")
     assert "⚠" not in out, out
     assert remote_log(remote)[:2] == [
@@ -605,3 +612,25 @@ def test_e2e_a_detached_head_without_a_known_branch_says_why_and_pushes_once_con
     wait_until(lambda: len(remote_log(remote)) == 2, "the pending commit pushed once the branch is configured")
     assert remote_log(remote)[0] == "agenda: add 'Nowhere to go' for 2026-01-07 (JRG)"
     assert chat.bot.stop() == 0
+
+
+def test_a_detached_head_during_someones_rebase_is_committed_but_never_pushed(tmp_path, repos):
+    """A rebase stopped in the clone also detaches HEAD: pushing that half-done history to the
+    remote's branch would publish someone's unfinished work, so the bot only commits."""
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH)
+    say(bot, "agenda add Before the rebase")
+    env = dict(os.environ, GIT_SEQUENCE_EDITOR="sed -i s/^pick/edit/", GIT_EDITOR="true")
+    subprocess.run(["git", "rebase", "-i", "HEAD~1"], cwd=repo, env=env, check=True, capture_output=True)
+    assert git(repo, "symbolic-ref", "-q", "HEAD", check=False) == ""  # detached, rebase under way
+    out = say(bot, "agenda add During the rebase")
+    assert "⚠" in out and "not pushed" in out and "rebase is under way" in out, out
+    assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'During the rebase' for 2026-01-07 (JRG)"
+    assert remote_log(remote)[0] == "agenda: add 'Before the rebase' for 2026-01-07 (JRG)"
+    git(repo, "rebase", "--continue")  # the person finishes: back on main, with the bot's commit
+    out = say(bot, "agenda add After the rebase")
+    assert "⚠" not in out, out
+    assert remote_log(remote)[:2] == [
+        "agenda: add 'After the rebase' for 2026-01-07 (JRG)",
+        "agenda: add 'During the rebase' for 2026-01-07 (JRG)",
+    ]
