@@ -634,3 +634,22 @@ def test_a_detached_head_during_someones_rebase_is_committed_but_never_pushed(tm
         "agenda: add 'After the rebase' for 2026-01-07 (JRG)",
         "agenda: add 'During the rebase' for 2026-01-07 (JRG)",
     ]
+
+
+def test_commits_a_failed_push_left_behind_are_found_again_after_a_restart(tmp_path, repos):
+    """The periodic retry does not rely on memory: a fresh process (a restart) compares the
+    clone with its remote-tracking branch and pushes what is ahead."""
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH)
+    good = git(repo, "remote", "get-url", "origin")
+    git(repo, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    assert "could not be pushed" in say(bot, "agenda add Before the restart")
+    git(repo, "remote", "set-url", "origin", good)
+
+    restarted = make_bot(tmp_path, repo / NOTES, PUSH)
+    (sync,) = restarted.hooks
+    assert isinstance(sync, GitSync)
+    meeting = restarted.config.meeting("eco")
+    assert sync.push_pending(meeting) is True
+    assert remote_log(remote)[0] == "agenda: add 'Before the restart' for 2026-01-07 (JRG)"
+    assert sync.push_pending(meeting) is None  # nothing pending any more

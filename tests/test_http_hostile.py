@@ -136,13 +136,18 @@ def test_slack_http_mode_refuses_big_and_broken_bodies(tmp_path, fake, start_bot
 
 
 class Serve:
-    """`chatbot serve` as a process, optionally with a small open-file limit."""
+    """`chatbot serve` as a process, optionally with a small open-file limit (or, with
+    ``run``, `chatbot run` serving the pages itself, as `[web] enabled` does)."""
 
-    def __init__(self, tmp_path: Path, nofile: int | None = None):
+    def __init__(self, tmp_path: Path, nofile: int | None = None, run: bool = False):
         self.port = _free_port()
         cfg = write_config(tmp_path)
         env = {**os.environ, "CHATBOT_FAKE_NOW": "2026-01-05T12:00:00Z"}
         env.pop("CHATBOT_CONFIG", None)
+        command = ["serve", "--port", str(self.port)]
+        if run:
+            env.update(CHATBOT_WEB=f"127.0.0.1:{self.port}", CHATBOT_STATE_DIR=str(tmp_path / "state"))
+            command = ["run", "--stay"]
 
         def limit():
             if nofile:
@@ -150,18 +155,20 @@ class Serve:
 
         self.log = open(tmp_path / "serve.log", "w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatbot", "-v", "serve", "--port", str(self.port), "--config", str(cfg)],
+            [sys.executable, "-m", "chatbot", "-v", *command, "--config", str(cfg)],
             cwd=REPO,
             env=env,
+            stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             preexec_fn=limit,
         )
         self.log_path = tmp_path / "serve.log"
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and "serving status pages" not in self.output():
+        serving = re.compile(r"serving (the )?status pages on http")  # `chatbot serve`, `chatbot run`
+        while time.monotonic() < deadline and not serving.search(self.output()):
             time.sleep(0.05)
-        assert "serving status pages" in self.output(), self.output()
+        assert serving.search(self.output()), self.output()
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -442,10 +449,10 @@ class Target:
         self.port, self.pid, self.path, self.normal, self.output = port, pid, path, normal, output
 
 
-@pytest.fixture(params=["serve", "slack-http"])
+@pytest.fixture(params=["serve", "run-web", "slack-http"])
 def target(request, tmp_path):
-    if request.param == "serve":
-        srv = Serve(tmp_path)
+    if request.param in ("serve", "run-web"):
+        srv = Serve(tmp_path, run=request.param == "run-web")
 
         def page(i: int) -> None:
             assert answered(srv.port, GET_INDEX, within=10) == 200
