@@ -119,17 +119,13 @@ def commit_message(changes: list[Change]) -> str:
     return message
 
 
-class GitSync(EditHooks):
-    """Commit and push notes edits; one instance serves all meetings of a config."""
+class GitClones:
+    """Running ``git`` in the meetings' clones: finding the clone, the branch, pulling."""
 
     def __init__(self, config: Config):
         self.config = config
         self._lock = threading.Lock()
         self._repos: dict[str, Repo | None] = {}
-        self._pending: dict[str, list[str]] = {}  # warnings from before_edit, per meeting
-        self._unpushed: set[str] = set()  # meetings whose last push failed
-
-    # -- plumbing -----------------------------------------------------------------------
 
     def _env(self, settings: GitSettings, author: tuple[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
@@ -259,8 +255,6 @@ class GitSync(EditHooks):
             if self._git(repo.top, settings, "stash", "pop", "--quiet", "--index", check=False).returncode != 0:
                 log.error("%s: the uncommitted changes are kept in 'git stash list' (autostash)", repo.top)
 
-    # -- hooks --------------------------------------------------------------------------
-
     def unmerged(self, repo: Repo, meeting: Meeting) -> list[str]:
         """Notes files Git lists as unmerged (``git ls-files -u``): a person's merge or rebase
         stopped on a conflict in them and is not finished."""
@@ -274,6 +268,15 @@ class GitSync(EditHooks):
             if path and path not in paths:
                 paths.append(path)
         return paths
+
+
+class GitSync(GitClones, EditHooks):
+    """Commit and push notes edits; one instance serves all meetings of a config."""
+
+    def __init__(self, config: Config):
+        super().__init__(config)
+        self._pending: dict[str, list[str]] = {}  # warnings from before_edit, per meeting
+        self._unpushed: set[str] = set()  # meetings whose last push failed
 
     def before_edit(self, meeting: Meeting) -> None:
         settings = meeting.git
