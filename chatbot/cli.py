@@ -394,11 +394,11 @@ def cmd_check_config(args, config) -> int:
 
 
 def _push_retry(g) -> str:
-    from .config import format_duration
+    from .gitsync import retry_interval
 
     if not g.push_retry:
         return "; what a push left behind goes with the next change"
-    return f"; what a push left behind is pushed again every {format_duration(g.push_retry)} by chatbot run"
+    return f"; what a push left behind is pushed again every {retry_interval(g)} by chatbot run"
 
 
 def cmd_ics(args, config) -> int:

@@ -68,29 +68,34 @@ def _zone(value: Any) -> str:
 
 TimeZoneName = Annotated[str, BeforeValidator(_zone)]
 
-_DURATION_RE = re.compile(
-    r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?\s*$"
-)
+_DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
 
 MAX_DURATION = dt.timedelta(weeks=52_000)  # a thousand years: longer overflows date arithmetic near year 1
 
 
 def parse_duration(value: Any) -> dt.timedelta:
-    """'24h', '15m', '1d', '8w', '2d12h', '1h30m', '30s' or a number of minutes, at most
+    """'24h', '15m', '1d', '8w', '2d12h', '1h30m' or a number of minutes, at most
     :data:`MAX_DURATION` (a longer one overflows date arithmetic: ValueError, never OverflowError)."""
     if isinstance(value, dt.timedelta):
         delta = value
     elif isinstance(value, int) and not isinstance(value, bool):
         delta = _bounded(minutes=value)
     elif isinstance(value, str) and (m := _DURATION_RE.match(value)) and any(m.groups()):
-        w, d, h, mins, secs = (int(x) if x else 0 for x in m.groups())
-        delta = _bounded(weeks=w, days=d, hours=h, minutes=mins, seconds=secs)
+        w, d, h, mins = (int(x) if x else 0 for x in m.groups())
+        delta = _bounded(weeks=w, days=d, hours=h, minutes=mins)
     else:
         raise ValueError(f"expected a duration like '24h', '15m' or '2d', got {value!r}")
     if abs(delta) > MAX_DURATION:
         raise ValueError(_too_long())
     return delta
+
+
+def _seconds_or_duration(value: Any) -> dt.timedelta:
+    """A duration that may also be a number of seconds ('30s')."""
+    if isinstance(value, str) and (m := re.fullmatch(r"\s*(\d{1,6})\s*s\s*", value)):
+        return dt.timedelta(seconds=int(m.group(1)))
+    return parse_duration(value)
 
 
 def _too_long() -> str:
@@ -132,11 +137,10 @@ WakingHours = Annotated[tuple[dt.time, dt.time], BeforeValidator(parse_waking_ho
 
 
 def format_duration(delta: dt.timedelta) -> str:
-    minutes, secs = divmod(int(delta.total_seconds()), 60)
+    minutes = int(delta.total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min" if mins else ""]
-    parts.append(f"{secs} s" if secs else "")
     return " ".join(p for p in parts if p) or "0 min"
 
 
@@ -321,7 +325,7 @@ class GitSettings(_Model):
     committer_name: str = "chatbot"
     committer_email: str = "chatbot@localhost"
     timeout: Duration = dt.timedelta(minutes=1)
-    push_retry: Duration = Field(
+    push_retry: Annotated[dt.timedelta, BeforeValidator(_seconds_or_duration)] = Field(
         default=dt.timedelta(minutes=5),
         description="how often `chatbot run` tries again to push commits a push left behind (0: only with the next change)",
     )

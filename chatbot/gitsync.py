@@ -378,7 +378,7 @@ class GitSync(GitClones, EditHooks):
         self._unpushed.add(meeting.id)  # until a push succeeds
         head = self._git(repo.top, settings, "rev-parse", "--short", "HEAD", check=False).stdout.strip()
         later = "it will be pushed when that works again" + (
-            f" (tried every {format_duration(settings.push_retry)} and with the next change)"
+            f" (tried every {retry_interval(settings)} and with the next change)"
             if settings.push_retry
             else " (with the next change)"
         )
@@ -478,6 +478,12 @@ def retry_pushes(bot: Bot) -> None:
                     hook.push_pending(meeting)
             except Exception:  # one meeting's problem never stops the others, nor the job
                 log.exception("%s: retrying the pending push failed", meeting.id)
+
+
+def retry_interval(settings: GitSettings) -> str:
+    """``push_retry`` as people read it ("5 min"; "30 s" below a minute)."""
+    seconds = int(settings.push_retry.total_seconds())
+    return format_duration(settings.push_retry) if seconds % 60 == 0 else f"{seconds} s"
 
 
 def push_retry_every(bot: Bot) -> dt.timedelta | None:
