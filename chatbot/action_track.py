@@ -1,0 +1,126 @@
+"""Done in a later meeting: the lines of notes that report something done, and whether one of
+them reports an earlier action item done.
+
+A chair stops chasing an item when a later meeting's notes say it happened, in any words:
+``- [x] JRG: Create channel on Zulip`` copied and ticked, ``JRG: created the #conda channel on
+Zulip``, ``CEP PR opened: https://github.com/conda/ceps/pull/92``, ``Merged
+https://github.com/conda/conda/pull/1``. Each notes file's *evidence* (a line with a done word,
+or a ticked entry) is read once and cached with the file's other facts; :func:`reported_done`
+matches an item against the evidence of the files after its own:
+
+* **the same link** (an issue, a PR, a document) on a line with a done word; or
+* **the same owners** (or none written) and most of the item's words, compared as word stems
+  (``create``/``created``): at least :data:`WORDS_REPORTED` of them, two at least, on a line
+  with a done word; a ticked entry with no done word must repeat the item
+  (:data:`WORDS_TICKED`), since ticking a topic says it was discussed, not done.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import NamedTuple
+
+import snowballstemmer
+
+from .notes.parse import Item, split_owner
+
+_STEMMER = snowballstemmer.stemmer("english")
+_DONE_WORD = re.compile(
+    r"[✓✔✅]|\b(?:done|merged|opened|created|closed|fixed|published|sent|submitted|filed|posted|released|"
+    r"shipped|landed|completed|finished|resolved|scheduled|called|announced|updated|written|wrote|drafted|"
+    r"booked|invited|set up|reached out|contacted|launched|started|uploaded|added|renamed|moved|archived)\b",
+    re.I,
+)
+# "will report when it is merged", "not merged yet", "to be published": not done (yet)
+_NOT_YET = re.compile(
+    r"\b(?:will|won't|once|when|until|not|if|to be|needs?|should|pending|waiting|yet|planning|plan)\b|n't\b", re.I
+)
+_URL = re.compile(r"https?://[^\s)\]>]+")
+_WORD = re.compile(r"[a-z0-9][a-z0-9._+-]*")
+_STOP = frozenset(
+    "a an the of to in on for and or is are be we it this that with by at as from will would should can "
+    "could our their his her its i you they he she not no yes so do does did done also just then than "
+    "there here about into up out via per next new".split()
+)
+WORDS_REPORTED = 0.6  # of the item's word stems on a later line with a done word
+WORDS_TICKED = 0.8  # on a later ticked entry without one
+
+
+class Evidence(NamedTuple):
+    """A line reporting something done (what the scan cache keeps per file)."""
+
+    line: int  # 1-based
+    owners: tuple[str, ...]  # written on it or on the entry it is noted under (upper case)
+    stems: tuple[str, ...]
+    urls: tuple[str, ...]
+    worded: bool  # says done in words ("merged", "opened", "done"); else only ticked
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _STEMMER.stemWord(word)
+
+
+def stems(text: str) -> frozenset[str]:
+    """The content words of a text as stems: links, owners' prefixes and filler words left out."""
+    low = _URL.sub(" ", text).lower()
+    return frozenset(_stem(w.strip("._+-")) for w in _WORD.findall(low) if w not in _STOP and len(w.strip("._+-")) > 1)
+
+
+def urls(text: str) -> tuple[str, ...]:
+    return tuple(sorted({u.rstrip(".,;:!?'\"").rstrip("/") for u in _URL.findall(text)}))
+
+
+def _owners_of(it: Item) -> tuple[str, ...]:
+    p: Item | None = it
+    while p is not None:
+        owners, _ = split_owner(p.text)
+        if owners:
+            return tuple(o.upper() for o in owners)
+        p = p.parent
+    return ()
+
+
+def evidence(items: Iterable[Item], skip: set[int]) -> tuple[Evidence, ...]:
+    """The entries (by line; not those in ``skip``: attendee lists) that report something done."""
+    out = []
+    for it in items:
+        if it.line in skip:
+            continue
+        if it.checked is False:
+            continue  # an open box: not done, whatever it says
+        text = it.text
+        worded = bool(_DONE_WORD.search(text)) and not _NOT_YET.search(text)
+        if not worded and it.checked is not True:
+            continue
+        _, body = split_owner(text)
+        s = stems(body)
+        if not s:
+            continue
+        out.append(Evidence(it.line + 1, _owners_of(it), tuple(sorted(s)), urls(text), worded))
+    return tuple(out)
+
+
+def reported_done(body: str, owners: Iterable[str], later: Iterable[tuple[Evidence, ...]]) -> Evidence | None:
+    """The first later line that reports the item (its text ``body``, its owners' tokens and
+    labels) done, or None."""
+    mine = stems(body)
+    links = set(urls(body))
+    who = {o.upper().lstrip("@") for o in owners}
+    if not mine and not links:
+        return None
+    for found in later:
+        for ev in found:
+            if links and ev.worded and links.intersection(ev.urls):
+                return ev
+            if ev.owners and who and not who.intersection(o.lstrip("@") for o in ev.owners):
+                continue
+            shared = len(mine.intersection(ev.stems))
+            if not mine or shared < min(2, len(mine)):
+                continue
+            need = WORDS_REPORTED if ev.worded else WORDS_TICKED
+            if shared / len(mine) >= need:
+                return ev
+    return None
