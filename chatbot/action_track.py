@@ -30,7 +30,8 @@ _STEMMER = snowballstemmer.stemmer("english")
 _DONE_WORD = re.compile(
     r"[✓✔✅]|\b(?:done|merged|opened|created|closed|fixed|published|sent|submitted|filed|posted|released|"
     r"shipped|landed|completed|finished|resolved|scheduled|called|announced|updated|written|wrote|drafted|"
-    r"booked|invited|set up|reached out|contacted|launched|started|uploaded|added|renamed|moved|archived)\b",
+    r"booked|invited|set up|reached out|contacted|launched|started|uploaded|added|renamed|moved|archived|"
+    r"tagged|pinged|asked|shared|presented|reviewed|approved|accepted|cut)\b",
     re.I,
 )
 # "will report when it is merged", "not merged yet", "to be published": not done (yet)
@@ -106,9 +107,9 @@ def evidence(items: Iterable[Item], skip: set[int]) -> tuple[Evidence, ...]:
 def reported_done(body: str, owners: Iterable[str], later: Iterable[tuple[Evidence, ...]]) -> Evidence | None:
     """The first later line that reports the item (its text ``body``, its owners' tokens and
     labels) done, or None."""
-    mine = stems(body)
-    links = set(urls(body))
     who = {o.upper().lstrip("@") for o in owners}
+    mine = stems(body) - {_stem(o.lower()) for o in who}  # "LW to publish …": LW is not a word of the task
+    links = set(urls(body))
     if not mine and not links:
         return None
     for found in later:

@@ -428,7 +428,7 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
         return Raw("action", line, text, text, guess.owners, checkbox, done, guessed=True, form=form)
     trailing = rules.trailing_owners(text)  # "Write the CEP (SA, next two weeks)"
     if trailing and rules.commits(_TRAILING_PAREN.sub("", text)):
-        return Raw("action", line, text, text, trailing, checkbox, done, guessed=True, form=form)
+        return Raw("action", line, text, _TRAILING_PAREN.sub("", text), trailing, checkbox, done, guessed=True, form=form)
     if it.parent is not None and rules.will_commit(text):  # "Will open an issue" under "(DPC) Governance"
         inherited_owners = _ancestor_owners(it)
         if inherited_owners:
