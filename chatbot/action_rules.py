@@ -26,7 +26,7 @@ from typing import NamedTuple
 # Not here on purpose: be, have, need, want, like, think, arrive, happen, come, go, prevent,
 # allow, help (alone), see, know, seem, become, remain, keep, wait, hope.
 _VERBS = """
-add address adjust attend begin bundle combine experiment seek brainstorm demo join meet mentor pair show teach advertise amend announce answer apply approve archive ask assign audit
+add address adjust attend begin bundle combine do experiment seek brainstorm demo join meet mentor pair show teach advertise amend announce answer apply approve archive ask assign audit
 book bring build bump call cancel catch change chase check circulate clarify clean close
 collect comment communicate compile confirm connect consider contact continue convert coordinate
 copy create cut debug decide define delete deploy deprecate describe design discuss distribute
@@ -72,12 +72,12 @@ NOT_OWNER_WORDS = frozenset(
 
 _LABEL_WORDS = (
     r"action[ -]?items?|(?-i:AIs?)|to[ -]?dos?|next[ -]steps?|follow[ -]?ups?|note to self"
-    r"|(?-i:ACTIONS?)|actions? required"
+    r"|actions?(?: required)?"
 )
 # "Action item: …", "AI (JRG): …", "TODO for @x: …", "(TODO) …", "Next steps - …"
 _LABEL = re.compile(
     rf"^(?:\((?:{_LABEL_WORDS})\)\s*:?|(?P<word>{_LABEL_WORDS})(?:\s*\(\s*(?P<paren>[^()]{{1,40}})\))?"
-    rf"(?:\s+for\s+(?P<forwho>@?[\w-]+))?\s*(?P<sep>:|\s[-–—]\s|(?=$)))\s*(?P<rest>.*)$",
+    rf"(?:\s+for\s+(?P<forwho>@?[\w-]+))?\s*(?P<sep>:|\s*(?:->|→|=>)\s*|\s[-–—]\s|(?=$)))\s*(?P<rest>.*)$",
     re.S | re.I,
 )
 # a label in the middle of a line: "Agreed. Action item: JRG to open the issue"
@@ -86,6 +86,7 @@ _INLINE_LABEL = re.compile(
     r"(?:\*\*|__|\*|_)?\s*(?P<rest>\S.*)$",
     re.S | re.I,
 )
+_LEADING_MARKS = re.compile(r"^[^\w\s(\[*_@#]+\s*")  # "✅ Action item: …", "➡️ Next steps"
 _EMPHASIS = re.compile(r"^(\*\*|__|\*|_)(?=\S)(.{1,60}?)(?<=\S)\1(?!\*|_)")
 LABEL_HINTS = ("ction", "AI", "odo", "ODO", "ext step", "ollow", "ote to self", "CTION")
 
@@ -117,16 +118,20 @@ def _label_owners(paren: str | None, forwho: str | None) -> tuple[str, ...]:
 
 def label(text: str) -> Label | None:
     """The label the entry starts with (bold or not), or one after a sentence inside it."""
-    t = unemphasize(text.strip())
+    t = unemphasize(_LEADING_MARKS.sub("", text.strip()))
     if t[:1] in "(aAtTnNfF":
         m = _LABEL.match(t)
         if m:
             rest = m.group("rest").strip()
             word = (m.group("word") or "").lower()
             sep = m.group("sep")
-            if sep not in (None, "", ":") and not word.startswith(("action", "todo", "to do", "to-do")):
+            if (
+                sep is not None
+                and sep.strip() in ("-", "–", "—")
+                and not word.startswith(("action", "todo", "to do", "to-do"))
+            ):
                 return None  # "Follow up - CEP status", "AI - generated code": a title, not a label
-            if sep == "" and word.startswith(("follow", "note")):
+            if sep == "" and word.startswith(("follow", "note", "action")) and not word.startswith("action item"):
                 return None  # "JRG: follow up": a task, not a label heading a list
             if rest[:2] in ("**", "__"):  # "Action item**: x" left by an emphasis not closed at the start
                 rest = rest[2:].lstrip(" :")
@@ -153,7 +158,7 @@ def label_only(text: str) -> Label | None:
 _ADVERBS = r"(?:(?:also|then|first|soon|try\s+to|help|help\s+to|be(?=\s+\w+ing\b)|[a-z]+ly)\s+)*[\"'“‘]?"
 # "will", "to", "'ll", "shall", "is going to", "plans to", "agreed to", "volunteered to", "needs to"
 _MODAL = (
-    r"(?:(?:(?:i|we)\s+)?(?:will|'ll|’ll|shall|(?:am\s+|are\s+)?(?:going|planning)\s+to)|(?:is\s+)?(?:going|planning)\s+to"
+    r"(?:(?:(?:i|we)\s*)?(?:will|'ll|’ll|shall|(?:am\s+|are\s+)?(?:going|planning)\s+to)|(?:is\s+)?(?:going|planning)\s+to"
     r"|plans?\s+to|agreed\s+to|volunteered\s+to|offered\s+to|would\s+like\s+to|intends?\s+to|needs?\s+to"
     r"|has\s+to|to)"
 )
@@ -234,6 +239,8 @@ def commits(body: str, *, imperative: bool = True) -> bool:
             return True
         # "Great topic. Planning to attend the next CF meeting": a later sentence commits
         for sentence in _SENTENCE.split(b)[1:3]:
+            if sentence[:2].lower() == "we":
+                continue  # "… We'll cancel the 18th": the group deciding, nobody taking a task
             m = _COMMIT_HEAD.match(sentence)
             if m and task_verb(m.group("verb")) and not question(sentence):
                 return True

@@ -334,11 +334,13 @@ def _owners_in(text: str, written: tuple[str, ...]) -> tuple[tuple[str, ...], bo
 _NAME_COLON = re.compile(r"^([A-Z][a-z]{2,}):\s+(.*)$", re.S)
 
 
-def _labelled(it: Item, text: str, written: tuple[str, ...], lab: rules.Label, checkbox: bool, done: bool) -> Raw:
+def _labelled(
+    it: Item, text: str, written: tuple[str, ...], lab: rules.Label, checkbox: bool, done: bool, named: bool
+) -> Raw:
     """``Action item: JRG to call the vote``, ``AI (JRG): send the minutes``, ``(JRG) Note to
     self: check …``: the owners on the label, the entry, its text, else its topic's."""
     rest = lab.rest
-    own, guessed = lab.owners or written, False
+    own, guessed = lab.owners or written, named and not lab.owners
     inherited = False
     if not own:
         rest_owners, rest_body = split_owner(rest)
@@ -383,7 +385,7 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
     owners_l, body = split_owner(text)
     written = tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS)
     named = False
-    if not written and text[:1].isupper():
+    if lab is None and not written and text[:1].isupper():
         n = _NAME_COLON.match(text)  # "Dasha: Planning to attend": a first name, if a known one
         if n and n.group(1).lower() not in rules.NOT_NAMES:
             written, body, named = (n.group(1),), n.group(2), True
@@ -394,7 +396,7 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
     done = bool(it.checked) if checkbox else bool(_DONE.search(text))
     form = "checkbox" if checkbox else "prose"
     if lab is not None:
-        return _labelled(it, text, written, lab, checkbox, done)
+        return _labelled(it, text, written, lab, checkbox, done, named)
     if listed is not None or (in_actions and top):
         own, guessed = _owners_in(text, written)
         guessed = guessed or named
@@ -428,7 +430,9 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
         return Raw("action", line, text, text, guess.owners, checkbox, done, guessed=True, form=form)
     trailing = rules.trailing_owners(text)  # "Write the CEP (SA, next two weeks)"
     if trailing and rules.commits(_TRAILING_PAREN.sub("", text)):
-        return Raw("action", line, text, _TRAILING_PAREN.sub("", text), trailing, checkbox, done, guessed=True, form=form)
+        return Raw(
+            "action", line, text, _TRAILING_PAREN.sub("", text), trailing, checkbox, done, guessed=True, form=form
+        )
     if it.parent is not None and rules.will_commit(text):  # "Will open an issue" under "(DPC) Governance"
         inherited_owners = _ancestor_owners(it)
         if inherited_owners:

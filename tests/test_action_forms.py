@@ -145,6 +145,9 @@ def test_held_out_chair_labels_precision_and_recall(cfg):
         ("(TODO) CEP for signatures (SA, next two weeks)", "CEP for signatures (SA, next two weeks)", ()),
         ("Agreed. Action item: JRG to open the issue", "JRG to open the issue", ()),
         ("Note to self: check the CLA", "check the CLA", ()),
+        ("Action item -> CHL: send the invite", "CHL: send the invite", ()),
+        ("Action: JRG to write the minutes", "JRG to write the minutes", ()),
+        ("✅ Action item: close the old issue", "close the old issue", ()),
     ],
 )
 def test_labels_in_any_case_with_or_without_emphasis(text, rest, owners):
