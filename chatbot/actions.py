@@ -175,12 +175,12 @@ class ActionItem:
 
 
 FORMS = {
-    "section": "in an Action items section",
-    "label": "labelled Action item / AI / TODO",
-    "list": "in a list under an Action items / Next steps line",
-    "checkbox": "a checkbox with an owner committing",
-    "prose": "prose: an owner committing",
-    "carried": "carried over from an earlier meeting",
+    "section": "Action items section",
+    "label": "labelled action item",
+    "list": "listed under an Action items line",
+    "checkbox": "checkbox, owner commits",
+    "prose": "prose, owner commits",
+    "carried": "carried over",
 }
 EXPLICIT_FORMS = frozenset({"section", "label", "list", "checkbox", "carried"})
 

@@ -251,6 +251,8 @@ def cmd_actions(args, config) -> int:
                         "line": it.line,
                         "text": it.text,
                         "body": it.body,
+                        "form": it.form,  # why it was picked (section, label, list, checkbox, prose, carried)
+                        "why": it.form_label,
                         "url": files.url_at(it.path, it.line),
                         "owners": [
                             {
