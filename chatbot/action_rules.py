@@ -28,7 +28,7 @@ from typing import NamedTuple
 _VERBS = """
 add address adjust attend begin bundle combine do experiment seek brainstorm demo join meet mentor pair show teach advertise amend announce answer apply approve archive ask assign audit
 book bring build bump call cancel catch change chase check circulate clarify clean close
-collect comment communicate compile confirm connect consider contact continue convert coordinate
+collect comment communicate compile confirm connect contact continue convert coordinate
 copy create cut debug decide define delete deploy deprecate describe design discuss distribute
 document double-check draft drive edit email enable escalate establish estimate evaluate explore
 extend figure file finalize finalise find finish fix follow forward gather generate get give
@@ -258,7 +258,8 @@ def will_commit(text: str) -> bool:
     return False
 
 
-_WILL_HEAD = re.compile(r"(?:(?:we|i)\s+)?(?:will|to|(?:am\s+|is\s+|are\s+)?(?:planning|going)\s+to)\s", re.I)
+# "We will migrate …", "We are planning to …": the group's plan, not the topic owner's task
+_WILL_HEAD = re.compile(r"(?:i\s+)?(?:will|to|(?:am\s+|is\s+)?(?:planning|going)\s+to)\s", re.I)
 
 
 class Guess(NamedTuple):
