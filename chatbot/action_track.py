@@ -17,6 +17,7 @@ matches an item against the evidence of the files after its own:
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -104,24 +105,70 @@ def evidence(items: Iterable[Item], skip: set[int]) -> tuple[Evidence, ...]:
     return tuple(out)
 
 
+def _item_words(body: str, owners: Iterable[str]) -> tuple[frozenset[str], set[str], set[str]]:
+    who = {o.upper().lstrip("@") for o in owners}
+    mine = stems(body) - {_stem(o.lower()) for o in who}  # "LW to publish …": LW is not a word of the task
+    return mine, set(urls(body)), who
+
+
+def _reports(ev: Evidence, mine: frozenset[str], links: set[str], who: set[str]) -> bool:
+    if links and ev.worded and links.intersection(ev.urls):
+        return True
+    if ev.owners and who and not who.intersection(o.lstrip("@") for o in ev.owners):
+        return False
+    shared = len(mine.intersection(ev.stems))
+    if not mine or shared < min(2, len(mine)):
+        return False
+    return shared / len(mine) >= (WORDS_REPORTED if ev.worded else WORDS_TICKED)
+
+
 def reported_done(body: str, owners: Iterable[str], later: Iterable[tuple[Evidence, ...]]) -> Evidence | None:
     """The first later line that reports the item (its text ``body``, its owners' tokens and
     labels) done, or None."""
-    who = {o.upper().lstrip("@") for o in owners}
-    mine = stems(body) - {_stem(o.lower()) for o in who}  # "LW to publish …": LW is not a word of the task
-    links = set(urls(body))
+    mine, links, who = _item_words(body, owners)
     if not mine and not links:
         return None
     for found in later:
         for ev in found:
-            if links and ev.worded and links.intersection(ev.urls):
-                return ev
-            if ev.owners and who and not who.intersection(o.lstrip("@") for o in ev.owners):
-                continue
-            shared = len(mine.intersection(ev.stems))
-            if not mine or shared < min(2, len(mine)):
-                continue
-            need = WORDS_REPORTED if ev.worded else WORDS_TICKED
-            if shared / len(mine) >= need:
+            if _reports(ev, mine, links, who):
                 return ev
     return None
+
+
+class Reports:
+    """The evidence of many files, indexed by the word stems and links of the items asked
+    about: each item is compared with the lines that share a word or a link with it, not with
+    every line of every later file (an archive of 10,000 notes has some 50,000 such lines)."""
+
+    def __init__(
+        self, items: Iterable[tuple[str, Iterable[str]]], files: Iterable[tuple[dt.date, tuple[Evidence, ...]]]
+    ):
+        wanted: set[str] = set()
+        wanted_links: set[str] = set()
+        for body, owners in items:
+            mine, links, _ = _item_words(body, owners)
+            wanted |= mine
+            wanted_links |= links
+        self._by_key: dict[str, list[tuple[dt.date, Evidence]]] = {}
+        for day, found in files:
+            for ev in found:
+                keys = wanted.intersection(ev.stems)
+                if ev.worded and ev.urls and wanted_links:
+                    keys |= wanted_links.intersection(ev.urls)
+                for k in keys:
+                    self._by_key.setdefault(k, []).append((day, ev))
+
+    def done_after(self, day: dt.date, body: str, owners: Iterable[str]) -> Evidence | None:
+        """The first line of a file dated after ``day`` that reports the item done."""
+        mine, links, who = _item_words(body, owners)
+        seen: set[tuple[dt.date, Evidence]] = set()
+        best: tuple[dt.date, int, Evidence] | None = None
+        for k in (*links, *mine):
+            for entry in self._by_key.get(k, ()):
+                d, ev = entry
+                if d <= day or entry in seen:
+                    continue
+                seen.add(entry)
+                if _reports(ev, mine, links, who) and (best is None or (d, ev.line) < (best[0], best[1])):
+                    best = (d, ev.line, ev)
+        return best[2] if best else None

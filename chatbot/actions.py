@@ -1356,14 +1356,21 @@ def _scan_open(scan: _Scan) -> list[ActionItem]:
             for topic, done in _carried_actions(scan, day, path):
                 latest.add(topic, done, fileno)
     found = [item for item, done, _ in latest.latest.values() if not done and item.owners]
-    return sorted((a for a in found if _reported_done(scan, a) is None), key=lambda a: (a.date, a.line))
+    if found:
+        reports = _reports(scan, found)
+        found = [a for a in found if reports.done_after(a.date, a.body, _owner_names(a)) is None]
+    return sorted(found, key=lambda a: (a.date, a.line))
 
 
-def _reported_done(scan: _Scan, item: ActionItem) -> track.Evidence | None:
-    """A line of a later meeting's notes that reports the item done (``action_track``)."""
-    later = (f.evidence for d, p in scan.files if d > item.date and (f := scan.facts_of(p)) is not None)
-    owners = [o.token for o in item.owners] + [o.label for o in item.owners]
-    return track.reported_done(item.body, owners, later)
+def _owner_names(item: ActionItem) -> list[str]:
+    return [o.token for o in item.owners] + [o.label for o in item.owners]
+
+
+def _reports(scan: _Scan, items: list[ActionItem]) -> track.Reports:
+    """What the notes after the oldest of ``items`` report done (``action_track``)."""
+    first = min(a.date for a in items)
+    files = ((d, f.evidence) for d, p in scan.files if d > first and (f := scan.facts_of(p)) is not None)
+    return track.Reports(((a.body, _owner_names(a)) for a in items), files)
 
 
 MARKED_SIMILAR = 0.25  # a copy whose "(from DATE)" names the meeting of the other needs fewer shared words
