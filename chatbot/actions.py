@@ -586,7 +586,7 @@ def _facts(raws: list[Raw], notes: Notes) -> FileFacts:
         tuple(r for r in raws if r.kind == "action"),
         tuple(r for r in raws if r.kind == "topic"),
         tuple((a.initials, a.name, a.github, first_name(a.name)) for a in notes.attendees()),
-        track.evidence(notes.items, _attendee_lines(notes)),
+        track.evidence(notes.text, notes.lines, notes.items, _attendee_lines(notes)),
     )
 
 

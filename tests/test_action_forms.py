@@ -222,7 +222,8 @@ def test_a_list_entry_keeps_its_place_when_its_prose_owner_is_nobody(cfg):
 
 
 def _evidence(text: str):
-    return track.evidence(parse_notes("# N\n\n" + text, "n.md").items, set())
+    notes = parse_notes("# N\n\n" + text, "n.md")
+    return track.evidence(notes.text, notes.lines, notes.items, set())
 
 
 @pytest.mark.parametrize(
