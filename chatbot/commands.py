@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from collections.abc import Callable, Mapping
 
-from . import action_commands, agenda
+from . import action_add, action_commands, agenda
 from .config import Meeting
 from .identity import Identity, Refused, Sender, identify
 from .messages import Message, Text, UserText, error, reply
@@ -138,6 +138,23 @@ COMMANDS: tuple[Command, ...] = (
         cli=False,
     ),
     Command(("actions", "mine"), "your open action items", action_commands.mine, who="member"),
+    Command(
+        ("actions", "add"),
+        "write an action item into the notes of the meeting in progress (or held earlier today)",
+        action_add.add,
+        (
+            Arg(
+                "OWNER: TEXT",
+                str,
+                "who owns it (initials or @github-handle), a colon, and what is to be done",
+                param="text",
+            ),
+        ),
+        who="member",
+        help_note="OWNER: initials the roster or the notes' attendee list knows, or a GitHub @handle "
+        "(several: 'JRG, JL: …'). The item goes into the notes' Action items section (added at the end "
+        "if there is none).",
+    ),
     Command(
         ("actions", "done"),
         "tick action item N (as numbered by `actions`) in its notes file",

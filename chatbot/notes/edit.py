@@ -249,6 +249,7 @@ class EditResult:
     line: int  # 1-based line number of the item that was added / removed
     text: str  # the item line as written / removed (without newline)
     number: int | None = None  # its number in the agenda list
+    place: str = ""  # where it went, in words ("under “Action items”"), where that varies
 
 
 def _section_or_fail(notes: Notes, title: str) -> Section:
