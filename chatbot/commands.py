@@ -139,6 +139,14 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(("actions", "mine"), "your open action items", action_commands.mine, who="member"),
     Command(
+        ("actions", "done"),
+        "tick action item N (as numbered by `actions`) in its notes file",
+        action_commands.done,
+        (N_ACTION,),
+        who="roster",
+        help_note="Only an owner or an admin may (with [bot] editors set: only an editor or an admin).",
+    ),
+    Command(
         ("actions", "add"),
         "write an action item into the notes of the meeting in progress (or held earlier today)",
         action_add.add,
@@ -154,14 +162,6 @@ COMMANDS: tuple[Command, ...] = (
         help_note="OWNER: initials the roster or the notes' attendee list knows, or a GitHub @handle "
         "(several: 'JRG, JL: …'). The item goes into the notes' Action items section (added at the end "
         "if there is none).",
-    ),
-    Command(
-        ("actions", "done"),
-        "tick action item N (as numbered by `actions`) in its notes file",
-        action_commands.done,
-        (N_ACTION,),
-        who="roster",
-        help_note="Only an owner or an admin may (with [bot] editors set: only an editor or an admin).",
     ),
     Command(("help",), "this help", help_command, cli=False),
     Command(
