@@ -19,6 +19,7 @@ from chatbot.notes.parse import NotesError, parse_notes
 from chatbot.schedule import current_occurrence
 
 from conftest import FIXTURES, SHARED, UTC, FixedClock, write_config
+from test_gitsync import repos  # noqa: F401  (the fixture)
 
 TITLES = ["Action items", "Current action items", "Previous action items", "TODO"]
 LINE = "- [ ] JRG: open an issue about the release"
@@ -236,3 +237,27 @@ def test_someone_not_in_the_roster_may_not_add(bot):
     msg = bot.handle("actions add JRG: x", Sender("slack", "U77", "stranger", person=None, id_field="slack_id"))
     assert not msg.ok
     assert not (bot.files(bot.config.meeting("eco")).directory / NOTES).exists()
+
+
+# -- notes in Git: the same hooks as agenda add -----------------------------------------------
+
+
+def test_action_add_pulls_commits_and_pushes_like_agenda_add(tmp_path, repos):
+    from test_gitsync import NOTES as GIT_NOTES
+    from test_gitsync import PUSH, git, make_bot, remote_log
+
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / GIT_NOTES, PUSH, now=DURING)
+    assert "⚠" not in render_plain(run(bot, "agenda add Release plans"))  # the meeting's notes, in Git
+    # a maintainer adds an attendee in their clone and pushes, during the meeting
+    git(human, "pull", "--quiet", "origin", "main")
+    path = human / GIT_NOTES / NOTES
+    path.write_text(path.read_text().replace("1. ...\n1. ...", "1. SD: Sam Doe (@samdoe)\n1. ..."))
+    git(human, "commit", "--quiet", "-am", "attendees")
+    git(human, "push", "--quiet", "origin", "HEAD:main")
+    out = render_plain(run(bot, "action add SD: write the blog post"))
+    assert "⚠" not in out and "Added an action item" in out, out  # SD known from the pulled attendee list
+    assert remote_log(remote)[0] == "actions: add 'SD: write the blog post' to 2026-01-07 (JRG)"
+    text = git(remote, "show", f"main:{GIT_NOTES}/{NOTES}")
+    assert "1. SD: Sam Doe (@samdoe)" in text and text.endswith("## Action items\n\n- [ ] SD: write the blog post")
+    assert git(repo, "status", "--porcelain") == ""
