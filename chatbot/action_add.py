@@ -12,6 +12,7 @@ meeting's notes store, under its lock, with the edit hooks (Git commits) around 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from typing import TYPE_CHECKING
@@ -136,6 +137,20 @@ def meeting_now(call: Call, meeting: Meeting) -> Occurrence:
     )
 
 
+def _after_sync(meeting: Meeting, occ: Occurrence, now: dt.datetime) -> str | None:
+    """With notes in HackMD brought into Git by the weekly pull request: the scheduled sync of
+    this meeting's note is past, so this change reaches Git only by another sync."""
+    gh = meeting.github
+    if meeting.notes.store != "hackmd" or not gh.repo or gh.sync_after is None:
+        return None
+    if now < occ.start_utc + meeting.duration + gh.sync_after:
+        return None
+    return (
+        "the note was due to be brought into its pull request already; to bring this change there "
+        f"too: `chatbot notes sync --date {occ.date.isoformat()}`"
+    )
+
+
 def add(call: Call, text: str) -> Message:
     """Write ``OWNER: text`` as an open action item into the current meeting's notes."""
     bot, meeting, who = call.bot, call.meeting, call.identity()
@@ -158,6 +173,9 @@ def add(call: Call, text: str) -> Message:
             f"actions: add {quote(f'{names}: {body}')} to {occ.date.isoformat()} ({who.initials})",
             who,
         )
+        late = _after_sync(meeting, occ, bot.now())
+        if late:
+            session.warnings.append(late)
     log.info("action add by %s to %s line %d (%s)", who.initials, store.name(occ.date), result.line, result.place)
     msg = reply(
         f"Added an action item to the notes of {meeting.name} on {occ.date.isoformat()}, "

@@ -18,7 +18,7 @@ from chatbot.notes.edit import EditError, apply_to_text
 from chatbot.notes.parse import NotesError, parse_notes
 from chatbot.schedule import current_occurrence
 
-from conftest import FIXTURES, SHARED, UTC, FixedClock, write_config
+from conftest import BASE_CONFIG, FIXTURES, SHARED, UTC, FixedClock, write_config
 from test_gitsync import repos  # noqa: F401  (the fixture)
 
 TITLES = ["Action items", "Current action items", "Previous action items", "TODO"]
@@ -242,12 +242,12 @@ def test_someone_not_in_the_roster_may_not_add(bot):
 # -- notes in Git: the same hooks as agenda add -----------------------------------------------
 
 
-def test_action_add_pulls_commits_and_pushes_like_agenda_add(tmp_path, repos):
+def test_in_git_action_add_pulls_commits_and_pushes_like_agenda_add(tmp_path, repos):
     from test_gitsync import NOTES as GIT_NOTES
     from test_gitsync import PUSH, git, make_bot, remote_log
 
     remote, human, repo = repos
-    bot = make_bot(tmp_path, repo / GIT_NOTES, PUSH, now=DURING)
+    bot = make_bot(tmp_path, repo / GIT_NOTES, PUSH + "pull = true\n", now=DURING)
     assert "⚠" not in render_plain(run(bot, "agenda add Release plans"))  # the meeting's notes, in Git
     # a maintainer adds an attendee in their clone and pushes, during the meeting
     git(human, "pull", "--quiet", "origin", "main")
@@ -261,3 +261,28 @@ def test_action_add_pulls_commits_and_pushes_like_agenda_add(tmp_path, repos):
     text = git(remote, "show", f"main:{GIT_NOTES}/{NOTES}")
     assert "1. SD: Sam Doe (@samdoe)" in text and text.endswith("## Action items\n\n- [ ] SD: write the blog post")
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_the_new_section_is_named_as_the_config_names_action_sections():
+    new, result = apply_to_text("# N\n", adding_action(LINE, ["Previous action items", "Next steps"]))
+    assert new == "# N\n\n## Next steps\n\n" + LINE + "\n" and "“Next steps”" in result.place
+    new, result = apply_to_text("# N\n", adding_action(LINE, []))  # none configured: a list the extraction reads
+    assert new == "# N\n\nAction items:\n\n" + LINE + "\n"
+
+
+def test_with_the_weekly_pull_request_an_item_added_after_its_sync_says_how_to_sync_again(tmp_path):
+    from chatbot.action_add import _after_sync
+
+    text = BASE_CONFIG.replace('url = "https://example.org/notes/{filename}"\n', 'store = "hackmd"\n', 1)
+    text = text.replace(
+        "[meetings.destinations]", '[meetings.github]\nrepo = "conda/governance"\n\n[meetings.destinations]', 1
+    )
+    meeting = load_config(write_config(tmp_path, text)).meeting("eco")
+    occ = current_occurrence(meeting, DURING)
+    assert _after_sync(meeting, occ, DURING) is None  # in the meeting: the sync comes later
+    # the meeting ends at 18:00, the note is synced 2 hours later
+    assert _after_sync(meeting, occ, dt.datetime(2026, 1, 7, 19, 59, tzinfo=UTC)) is None
+    late = _after_sync(meeting, occ, dt.datetime(2026, 1, 7, 20, 0, tzinfo=UTC))
+    assert late is not None and "chatbot notes sync --date 2026-01-07" in late
+    plain = load_config(write_config(tmp_path)).meeting("eco")  # notes files: nothing to say
+    assert _after_sync(plain, occ, dt.datetime(2026, 1, 7, 23, 0, tzinfo=UTC)) is None

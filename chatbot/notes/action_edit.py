@@ -10,8 +10,9 @@ The place, in order:
 2. else the list after the last ``Action items:`` line (a paragraph line followed by a
    list, or a list entry ``- Action items:`` with the entries nested under it): the item
    becomes its last entry, in that list's bullet style and indentation;
-3. else a new ``## Action items`` section appended at the end of the notes (only lines
-   added; nothing else changes).
+3. else a new section appended at the end of the notes, named as the first of
+   ``action_sections`` that is not about the past (``## Action items`` by default); with none
+   such configured, an ``Action items:`` line and its list (only lines added either way).
 
 Each of these places is one the action item extraction (:mod:`chatbot.actions`) reads as an
 explicit action item. The same open item already in the notes is not added twice.
@@ -26,6 +27,7 @@ from .edit import EditError, EditResult, LineEdit, _in_list_style, _leading_ws, 
 from .parse import Item, Notes, NotesError, Section, normalize_title
 
 NEW_SECTION = "Action items"
+_PAST = ("previous", "past", "last")
 # "Action items:" alone on its line (optionally bold, optionally a list entry), as the
 # extraction reads such a line
 _LABEL = re.compile(
@@ -38,7 +40,9 @@ Label = tuple[int, list[Item], Item | None]  # its line, the list's entries, the
 def adding_action(line_text: str, section_titles: Iterable[str]) -> LineEdit:
     """Add ``line_text`` (``- [ ] JRG: text``, no newline) where the module docstring says;
     the result's ``place`` says where, in words."""
-    titles = frozenset(normalize_title(t) for t in section_titles)
+    names = [t for t in section_titles if t.strip()]
+    titles = frozenset(normalize_title(t) for t in names)
+    new_title = next((t.strip() for t in names if not normalize_title(t).startswith(_PAST)), None)
     want = line_text[len("- [ ] ") :] if line_text.startswith("- [ ] ") else line_text
 
     def change(notes: Notes) -> tuple[list[str], EditResult]:
@@ -53,7 +57,7 @@ def adding_action(line_text: str, section_titles: Iterable[str]) -> LineEdit:
         label = action_label(notes)
         if label is not None:
             return _add_to_list(notes, label, line_text)
-        return _append_section(notes, line_text)
+        return _append_section(notes, line_text, new_title)
 
     return change
 
@@ -61,11 +65,7 @@ def adding_action(line_text: str, section_titles: Iterable[str]) -> LineEdit:
 def action_section(notes: Notes, titles: frozenset[str]) -> Section | None:
     """The last section named like an action items section (not one about past meetings'),
     cut at its first subsection: the part whose entries are its own."""
-    found = [
-        s
-        for s in notes.sections()
-        if (t := normalize_title(s.title)) in titles and not t.startswith(("previous", "past", "last"))
-    ]
+    found = [s for s in notes.sections() if (t := normalize_title(s.title)) in titles and not t.startswith(_PAST)]
     if not found:
         return None
     s = found[-1]
@@ -121,12 +121,12 @@ def _add_to_list(notes: Notes, label: Label, line_text: str) -> tuple[list[str],
     return lines, result
 
 
-def _append_section(notes: Notes, line_text: str) -> tuple[list[str], EditResult]:
+def _append_section(notes: Notes, line_text: str, title: str | None) -> tuple[list[str], EditResult]:
     if notes.unclosed:
         at, kind = notes.unclosed
         raise NotesError(
             notes.path,
-            f"the {kind} opened on line {at + 1} is never closed, so an {NEW_SECTION} section added at the "
+            f"the {kind} opened on line {at + 1} is never closed, so action items added at the "
             "end would be hidden in it; close it and try again",
         )
     lines = list(notes.lines)
@@ -134,10 +134,11 @@ def _append_section(notes: Notes, line_text: str) -> tuple[list[str], EditResult
     ended = not lines or lines[-1].endswith(("\n", "\r"))
     if lines and not ended:
         lines[-1] += nl
-    block = ([nl] if lines and lines[-1].strip() else []) + [f"## {NEW_SECTION}{nl}", nl, line_text + nl]
+    head = f"## {title}" if title else f"{NEW_SECTION}:"  # a section the extraction reads, else a list
+    block = ([nl] if lines and lines[-1].strip() else []) + [head + nl, nl, line_text + nl]
     if not ended:
         block[-1] = line_text  # the file had no newline at its end: it still has none
     lines += block
     result = EditResult(notes.path, len(lines), line_text, 1)
-    result.place = f"under a new “{NEW_SECTION}” section at the end"
+    result.place = f"under a new “{title}” section at the end" if title else f"in a new “{head}” list at the end"
     return lines, result
