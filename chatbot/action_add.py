@@ -26,7 +26,7 @@ from .messages import Message, Time, UserText, format_utc, reply
 from .notes.action_edit import adding_action
 from .notes.edit import clean_item_text
 from .notes.parse import Attendee, split_owner
-from .schedule import Occurrence, current_occurrence, next_occurrence
+from .schedule import Occurrence, current_occurrence, next_occurrence, occurrence_on
 
 if TYPE_CHECKING:
     from .commands import Call
@@ -151,20 +151,38 @@ def _after_sync(meeting: Meeting, occ: Occurrence, now: dt.datetime) -> str | No
     )
 
 
-def add(call: Call, text: str) -> Message:
-    """Write ``OWNER: text`` as an open action item into the current meeting's notes."""
+def meeting_on(call: Call, meeting: Meeting, day: dt.date) -> Occurrence:
+    """The meeting held on ``day`` (the CLI's ``--date``); Refused if none was, or it has not
+    started yet."""
+    occ = occurrence_on(meeting, day)
+    if occ is None:
+        raise Refused(f"{meeting.name} has no meeting on {day.isoformat()}")
+    if occ.start_utc > call.bot.now():
+        raise Refused(
+            f"the meeting of {day.isoformat()} has not started yet; action items are decisions of a meeting held. "
+            f"To put something on its agenda: {_spell(call, 'agenda add TEXT')}"
+        )
+    return occ
+
+
+def add(call: Call, text: str, day: dt.date | None = None) -> Message:
+    """Write ``OWNER: text`` as an open action item into the current meeting's notes (or, with
+    ``day``, into the existing notes of the meeting held that day)."""
     bot, meeting, who = call.bot, call.meeting, call.identity()
     if not meeting.actions.enabled:
         raise Refused(f"action items are turned off for {meeting.name} ([meetings.actions] enabled = false)")
     tokens, rest = split_owners(call, text)
     body = checked_text(call, rest)
-    occ = meeting_now(call, meeting)
+    occ = meeting_now(call, meeting) if day is None else meeting_on(call, meeting, day)
     store = bot.store(meeting)
     with bot.editing(meeting) as session:
         notes = store.read(occ.date)  # owners are checked before notes are made for them
         attendees = notes.attendees() if notes is not None else []
         owners = [owner_label(call, t, attendees, bot.config) for t in tokens]
-        ensure_notes(bot, meeting, occ, session)
+        if day is None:
+            ensure_notes(bot, meeting, occ, session)
+        elif notes is None:  # a past meeting's notes are not made up after the fact
+            raise Refused(f"there are no notes of {meeting.name} on {day.isoformat()}")
         names = ", ".join(dict.fromkeys(w for w, _ in owners))
         line = f"- [ ] {names}: {body}"
         result = store.apply(occ.date, adding_action(line, meeting.actions.action_sections))

@@ -286,3 +286,18 @@ def test_with_the_weekly_pull_request_an_item_added_after_its_sync_says_how_to_s
     assert late is not None and "chatbot notes sync --date 2026-01-07" in late
     plain = load_config(write_config(tmp_path)).meeting("eco")  # notes files: nothing to say
     assert _after_sync(plain, occ, dt.datetime(2026, 1, 7, 23, 0, tzinfo=UTC)) is None
+
+
+def test_cli_date_writes_into_a_held_meetings_existing_notes_only(bot):
+    me = Sender("cli", initials="JRG")
+    assert run(bot, "actions add JRG: in the meeting").ok  # the notes of 2026-01-07 exist now
+    bot.clock = FixedClock(dt.datetime(2026, 1, 15, 9, 0, tzinfo=UTC))
+    add = lambda text, day: render_plain(bot.run(("actions", "add"), me, text=text, day=day))  # noqa: E731
+    assert "Added an action item to the notes of Conda Ecosystem Meeting on 2026-01-07" in add(
+        "JL: afterwards", dt.date(2026, 1, 7)
+    )
+    assert notes_text(bot).endswith("- [ ] JRG: in the meeting\n- [ ] JL: afterwards\n")
+    assert "has no meeting on 2026-01-08" in add("JL: x", dt.date(2026, 1, 8))
+    assert "has not started yet" in add("JL: x", dt.date(2026, 1, 21))
+    assert "there are no notes of Conda Ecosystem Meeting on 2026-01-14" in add("JL: x", dt.date(2026, 1, 14))
+    assert not (bot.files(bot.config.meeting("eco")).directory / "20260114-eco.md").exists()

@@ -132,6 +132,21 @@ def test_cli_actions_add_into_the_notes_directory_then_listed(tmp_path):
     (item,) = json.loads(listed.stdout)
     assert item["date"] == "2026-01-07" and item["text"] == "JL: open the CEP"
     assert [o["initials"] for o in item["owners"]] == ["JL"]
+    # the day after, written into that meeting's notes by date
+    later = chatbot(
+        "actions",
+        "add",
+        "--as",
+        "JRG",
+        "--date",
+        "2026-01-07",
+        "JRG: send the summary",
+        config=config,
+        env={"CHATBOT_FAKE_NOW": "2026-01-08T09:00:00Z"},
+    )
+    assert later.returncode == 0, later.stdout + later.stderr
+    text = (tmp_path / "notes" / "20260107-eco.md").read_text(encoding="utf-8")
+    assert text == notes + "- [ ] JRG: send the summary\n"
     # no meeting today: refused, exit non-zero, nothing written
     late = chatbot(
         "actions", "add", "--as", "JRG", "JL: too late", config=config, env={"CHATBOT_FAKE_NOW": "2026-01-09T09:00:00Z"}
