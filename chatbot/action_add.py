@@ -202,7 +202,7 @@ def add(call: Call, text: str, day: dt.date | None = None) -> Message:
     )
     unknown = [w for w, o in owners if o.person is None]
     if unknown:
-        msg.add(f"{', '.join(unknown)} not in the roster: the bot cannot ping them about it.")
+        msg.add(UserText(", ".join(unknown)), " not in the roster: the bot cannot ping them about it.")
     msg.add(*notes_link(store, occ.date))
-    msg.announcement = reply(f"{who.initials} noted an action item for {names}: ", UserText(body))
+    msg.announcement = reply(f"{who.initials} noted an action item for ", UserText(names), ": ", UserText(body))
     return session.warn(msg)
