@@ -5,6 +5,7 @@ action item."""
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 
 import pytest
 
@@ -18,7 +19,7 @@ from chatbot.notes.edit import EditError, apply_to_text
 from chatbot.notes.parse import NotesError, parse_notes
 from chatbot.schedule import current_occurrence
 
-from conftest import BASE_CONFIG, FIXTURES, SHARED, UTC, FixedClock, write_config
+from conftest import BASE_CONFIG, FIXTURES, SHARED, SHARED_NOTES, UTC, FixedClock, write_config
 from test_gitsync import repos  # noqa: F401  (the fixture)
 
 TITLES = ["Action items", "Current action items", "Previous action items", "TODO"]
@@ -301,3 +302,33 @@ def test_cli_date_writes_into_a_held_meetings_existing_notes_only(bot):
     assert "has not started yet" in add("JL: x", dt.date(2026, 1, 21))
     assert "there are no notes of Conda Ecosystem Meeting on 2026-01-14" in add("JL: x", dt.date(2026, 1, 14))
     assert not (bot.files(bot.config.meeting("eco")).directory / "20260114-eco.md").exists()
+
+
+@pytest.mark.parametrize("path", SHARED_NOTES, ids=lambda p: p.name)
+def test_every_real_notes_file_gets_the_line_only_and_reads_it_as_explicit(path):
+    from chatbot.config import ActionSettings
+    from chatbot.notes.parse import normalize_title
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        new, result = place(text)
+    except NotesError:
+        pytest.skip("the file has an unclosed comment or code block before the place")
+    ops = difflib.SequenceMatcher(None, text.splitlines(), new.splitlines(), autojunk=False).get_opcodes()
+    changed = [op for op in ops if op[0] != "equal"]
+    # one insertion (the line, or a new section at the end), or the section's placeholder replaced
+    assert len(changed) == 1, changed
+    tag, i1, i2, j1, j2 = changed[0]
+    added = new.splitlines()[j1:j2]
+    assert tag == "insert" or (tag == "replace" and text.splitlines()[i1:i2] in (["- [ ] ..."], ["* [ ] ..."])), changed
+    assert added[-1].endswith("[ ] JRG: open an issue about the release")
+    assert all(line in ("## Action items", "") for line in added[:-1]), added  # a new section at most
+    settings = ActionSettings()
+    raws = act.extract(
+        parse_notes(new),
+        frozenset(normalize_title(t) for t in settings.topic_sections),
+        frozenset(normalize_title(t) for t in settings.action_sections),
+    )
+    (raw,) = [r for r in raws if r.line == result.line]  # 1-based both
+    assert raw.kind == "action" and raw.owners == ("JRG",)
+    assert raw.form in act.EXPLICIT_FORMS, raw
