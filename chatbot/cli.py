@@ -96,6 +96,9 @@ def cmd_command(args, config) -> int:
     for arg in command.args:
         value = getattr(args, arg.key)
         values[arg.key] = " ".join(value) if isinstance(value, list) else value
+    for option in command.options:
+        if getattr(args, option.key, None) is not None:
+            values[option.key] = getattr(args, option.key)
     return _emit(bot.run(command.words, _sender(args), args.meeting, **values))
 
 
@@ -116,6 +119,10 @@ def _add_chat_commands(sub, word: str, parents: list[argparse.ArgumentParser], r
                 c.add_argument(arg.key, metavar=arg.name, type=int, help=arg.help)
             else:
                 c.add_argument(arg.key, metavar=arg.name, nargs="+", help=arg.help)
+        for option in command.options:
+            kind = _date if option.kind is dt.date else option.kind
+            metavar = "YYYY-MM-DD" if option.kind is dt.date else None
+            c.add_argument(option.flag, dest=option.key, type=kind, metavar=metavar, help=option.help)
         if command.who == "anyone":
             c.add_argument("--as", dest="as_", metavar="INITIALS", default="CLI", help=argparse.SUPPRESS)
         else:
@@ -251,6 +258,8 @@ def cmd_actions(args, config) -> int:
                         "line": it.line,
                         "text": it.text,
                         "body": it.body,
+                        "form": it.form,  # why it was picked (section, label, list, checkbox, prose, carried)
+                        "why": it.form_label,
                         "url": files.url_at(it.path, it.line),
                         "owners": [
                             {

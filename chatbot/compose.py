@@ -124,6 +124,7 @@ def actions_message(
             UserText(f"{owners}: {it.body}"),
             " — ",
             file_ref(files, it.path, it.line),
+            f" ({it.form_label})",
             action=act.item_id(it),
         )
     unresolved = sorted({o.describe() for it in items for o in it.owners if not o.resolved})
