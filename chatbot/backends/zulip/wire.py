@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ...messages import Message, Text, split_long
@@ -18,8 +19,8 @@ API_KEY_ENV = "ZULIP_API_KEY"
 CONFIG_FILE_ENV = "ZULIP_CONFIG"
 
 ZWSP = "\u200b"
-MAX_TOPIC = 60  # Zulip's limit on topic names
-MAX_CONTENT = 10000  # Zulip's default max message length
+MAX_TOPIC = 60  # Zulip's limit on topic names (code points), until the server says otherwise
+MAX_CONTENT = 10000  # Zulip's default max message length (code points; a server may set another)
 # Answers that mean the credentials themselves are wrong: retrying cannot help.
 AUTH_ERRORS = {
     "UNAUTHORIZED",
@@ -114,6 +115,47 @@ def without_quotes(content: str) -> str:
 AGENDA_ADD_RE = re.compile(r"^/?agenda\s+add\b", re.I)
 
 
+@dataclass(frozen=True)
+class ServerLimits:
+    """What the server keeps, in Unicode code points (Python's ``len``): the ``max_message_length``
+    and ``max_topic_length`` of ``POST /register`` (its realm data). Longer content or topics are
+    not refused but cut by the server, so the bot must know them."""
+
+    message: int = MAX_CONTENT
+    topic: int = MAX_TOPIC
+
+    @classmethod
+    def from_register(cls, res: dict[str, Any]) -> ServerLimits:
+        def positive(key: str, default: int) -> int:
+            value = res.get(key)
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            return value if ok else default  # type: ignore[return-value]
+
+        return cls(positive("max_message_length", MAX_CONTENT), positive("max_topic_length", MAX_TOPIC))
+
+
+def multi_line_refusal(content: str, text: str) -> str | None:
+    """For ``agenda add``: why the message cannot be one agenda item (an item is one line), or
+    None. A code block, quote or spoiler after the text, or more than one line of text: nothing
+    is added rather than one line kept and the rest dropped or run together."""
+    lost = blocks_after(content, text)
+    if lost:
+        return (
+            f"an agenda item is one line of text, and your message has a {lost} after it that the item "
+            f"cannot hold; nothing was added. Send the item as one line and link to the details, e.g. "
+            f"`agenda add Release plans (see https://…)`."
+        )
+    m = AGENDA_ADD_RE.match(text)
+    lines = [line for line in text[m.end() :].splitlines() if line.strip()] if m else []
+    if len(lines) > 1:
+        return (
+            f"an agenda item is one line of text, and your message has {len(lines)} lines after "
+            f"`agenda add`; nothing was added. Send each item as its own message (`agenda add …`), "
+            f"and an item that is one thought as one line."
+        )
+    return None
+
+
 def blocks_after(content: str, text: str) -> str | None:
     """For ``agenda add``: the kind of block (code block, quote, spoiler) that follows the
     item's text in the message and would be lost from the one-line item; None if none."""
@@ -138,7 +180,8 @@ def blocks_after(content: str, text: str) -> str | None:
 def split_content(text: str, limit: int = MAX_CONTENT) -> list[str]:
     """A long answer as several messages, each at most ``limit`` characters (what Zulip keeps:
     it cuts longer ones), split between lines; a single longer line is split after a space
-    (or, with none, anywhere). Nothing is dropped: joined with newlines, the parts are the text."""
+    (or, with none, anywhere). Nothing is dropped: joined with newlines, the parts are the text.
+    (A part that is only blank lines, which Zulip refuses as empty, is not sent: see send_long.)"""
     return split_long(text, limit)
 
 
