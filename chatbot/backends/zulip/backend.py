@@ -356,13 +356,14 @@ class ZulipBackend(Backend):
         items = listed_items(message)
         if not items or self.ledger is None:
             return
+        stamp = time.time()  # one answer's messages share it: `done N` looks at all of them
         for mid, part, first in sent:
             lines = part.count("\n") + 1
             mine = [{**it, "line": it["line"] - first} for it in items if first <= it["line"] < first + lines]
             if mid is None or not mine:
                 continue
             try:
-                self.ledger.remember_listing(f"zulip:{mid}", conversation, meeting_id, mine, part)
+                self.ledger.remember_listing(f"zulip:{mid}", conversation, meeting_id, mine, part, now=stamp)
             except Exception as exc:  # a full disk: the message went out, reactions on it will not work
                 log.error(
                     "Zulip: cannot remember the action items listed in message %s (%s); a reaction on it "
@@ -527,15 +528,16 @@ class ZulipBackend(Backend):
         if not m or self.ledger is None:
             return None
         try:
-            listing = self.ledger.latest_listing(conversation)
+            listings = self.ledger.latest_listings(conversation)  # a long list came as several messages
         except Exception as exc:
             log.error("Zulip: cannot read the action items listed in this conversation (%s)", exc)
             return None
         number = int(m.group(1))
-        item = next((it for it in (listing or {}).get("items", []) if it.get("n") == number), None)
-        if listing is None or item is None:
-            return None
-        return self._tick_listed(listing, item, sender)
+        for listing in listings:
+            item = next((it for it in listing.get("items", []) if it.get("n") == number), None)
+            if item is not None:
+                return self._tick_listed(listing, item, sender)
+        return None
 
     def post(self, meeting: Meeting, message: Message) -> None:
         stream = meeting.destinations.zulip_stream
@@ -1064,6 +1066,7 @@ class ZulipBackend(Backend):
         sender = self._sender(msg)
         log.info("Zulip: command from %s in %s: %r", msg.get("sender_email"), where, text[:80])
         lost = multi_line_refusal(content, text)
+        text = " ".join(text.split())  # one line ("agenda add" and its text may be on two lines)
         # the answer is part of the command: a stop waits for it too (the edit may have landed)
         with self._busy:
             if self._stopping.is_set():
