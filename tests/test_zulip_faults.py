@@ -82,8 +82,6 @@ def test_a_long_answer_fits_the_max_message_length_the_server_reports(fake, star
     fake.max_message_length = 3000
     jaime = fake.add_user(*JAIME, api_key="jaime-key")
     bot = start_bot()
-    (register,) = fake.requests_to("POST", "register")
-    assert "realm" in register.params["fetch_event_types"] and register.answer["max_message_length"] == 3000
     fake.send_private(jaime, "agenda add First item")
     wait_reply(fake)
     path = bot.dir / "notes" / "20260107-eco.md"
@@ -99,6 +97,8 @@ def test_a_long_answer_fits_the_max_message_length_the_server_reports(fake, star
     listing = "\n".join(p["content"] for p in parts)
     assert all(f"{n}. JL: item {n:02d} " in listing for n in range(2, 41))
     settled(fake, 1 + len(parts))
+    (register,) = fake.requests_to("POST", "register")  # the limit is the register answer's
+    assert "realm" in register.params["fetch_event_types"] and register.answer["max_message_length"] == 3000
 
 
 def _actions_config() -> str:

@@ -17,8 +17,11 @@ What tests can do with it:
 - :meth:`FakeZulip.fail_next`: answer the next N requests to an endpoint with 429
   (``Retry-After`` header and ``retry-after`` JSON field, code ``RATE_LIMIT_HIT``), another
   status, or a dropped connection.
-- ``POST /messages`` cuts content over 10,000 characters as the server does (ending
-  ``[message truncated]``), and reads a stream's ``to`` like the server does: JSON first, so ``2026`` is
+- ``POST /register`` answers the server's limits in its realm data (``fetch_event_types`` with
+  ``realm``, or none given): :attr:`FakeZulip.max_message_length` (10,000) and
+  :attr:`FakeZulip.max_topic_length` (60), in code points, and ``event_queue_longpoll_timeout_seconds``.
+- ``POST /messages`` cuts content over ``max_message_length`` characters as the server does
+  (ending ``[message truncated]``) and topics over ``max_topic_length`` (ending ``...``), and reads a stream's ``to`` like the server does: JSON first, so ``2026`` is
   a stream id (unknown ids answer ``STREAM_DOES_NOT_EXIST``) and ``"2026"`` the stream named so.
 - ``GET /messages`` (message history) like the server's ``get_messages_backend``: ``anchor``
   (``newest``, ``oldest``, ``first_unread`` or an id), ``num_before``/``num_after`` (at most
@@ -44,6 +47,8 @@ What tests can do with it:
   :attr:`FakeZulip.edit_limit_seconds` of sending (None: no limit) and only while
   :attr:`FakeZulip.allow_message_editing`; each edit keeps the old text in
   :attr:`FakeZulip.edits` and sends ``update_message`` events.
+- Flags: ``mentioned`` only for a mention Zulip would render (not in inline code, a fenced
+  block other than ``quote``/``spoiler``, or an indented code block; not with another name).
 - Users have a ``timezone`` (``GET /users``, ``/users/{id}``, ``/users/me``), empty when unset.
 - :meth:`FakeZulip.hold` / :meth:`FakeZulip.release`: requests to an endpoint wait until
   released (a test can then act "between" two requests of the bot, without timing).
