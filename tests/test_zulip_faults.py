@@ -360,3 +360,28 @@ def test_commands_sent_while_the_queue_was_gone_are_fetched_and_acted_on_once(fa
     assert "chatter" not in notes and "From a bot" not in notes
     assert bot.notes("20260108-infra.md", "infra-notes").count("Silently") == 1
     assert sorted(map(str, {narrow_operand(f) for f in fetches})) == ["None", "dm", "mentioned"]
+
+
+# ---------------------------------------------------------------------------------------
+# Units behind them
+
+
+def test_server_limits_come_from_the_register_answer():
+    from chatbot.backends.zulip import MAX_CONTENT, MAX_TOPIC, ServerLimits
+
+    assert ServerLimits.from_register({"max_message_length": 5000, "max_topic_length": 40}) == ServerLimits(5000, 40)
+    # an older server (or no realm data) says nothing: Zulip's defaults; nonsense is not believed
+    for res in ({}, {"max_message_length": 0, "max_topic_length": True}, {"max_message_length": "9"}):
+        assert ServerLimits.from_register(res) == ServerLimits(MAX_CONTENT, MAX_TOPIC) == ServerLimits()
+
+
+def test_the_ledger_gives_every_message_of_the_newest_list(tmp_path):
+    from chatbot.state import Ledger
+
+    ledger = Ledger(tmp_path / "state.sqlite3")
+    item = [{"n": 1, "id": "a", "line": 1}]
+    ledger.remember_listing("zulip:1", "zulip:dm:a@x.org", "eco", item, "old", now=100.0)
+    ledger.remember_listing("zulip:2", "zulip:dm:a@x.org", "eco", item, "part 1", now=200.0)
+    ledger.remember_listing("zulip:3", "zulip:dm:a@x.org", "eco", item, "part 2", now=200.0)
+    assert [x["message"] for x in ledger.latest_listings("zulip:dm:a@x.org")] == ["zulip:2", "zulip:3"]
+    assert ledger.latest_listings("zulip:dm:b@x.org") == []

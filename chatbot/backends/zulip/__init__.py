@@ -69,6 +69,7 @@ from .wire import (
     USER_CACHE_TTL,
     ZWSP,
     blocks_after,
+    command_in,
     conversation_key,
     is_check,
     listed_items,

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections import deque
@@ -15,7 +14,7 @@ from typing import Any
 
 from ... import __version__, logs
 from ...bot import Bot, Sender
-from ...commands import looks_like_command, top_words
+from ...commands import top_words
 from ...config import ConfigError, Meeting, Person
 from ...messages import Message, error
 from ..base import Backend, BackendError
@@ -25,7 +24,6 @@ from .wire import (
     CATCH_UP_BATCH,
     CATCH_UP_MAX,
     CATCH_UP_WINDOW,
-    CODE_SPAN_RE,
     CONFIG_FILE_ENV,
     CONFIRM_REACTION,
     DONE_RE,
@@ -36,18 +34,17 @@ from .wire import (
     FIND_RECENT,
     FIND_SLACK_SECONDS,
     GITHUB_FIELD_TYPE,
-    MENTION_RE,
     ReplyLimiter,
     SEEN_IDS_KEPT,
     ServerLimits,
     SITE_ENV,
     USER_CACHE_TTL,
+    command_in,
     conversation_key,
     is_check,
     listed_items,
     multi_line_refusal,
     split_content,
-    without_quotes,
 )
 from .render import RedactSecrets, mention_syntax, neutralize, render_zulip, stream_to, topic_name
 
@@ -746,12 +743,7 @@ class ZulipBackend(Backend):
                         if self._seen_max is None and isinstance(res.get("max_message_id"), int):
                             # the first queue: what was sent before it is history, not commands
                             self._seen_max = res["max_message_id"]
-                        log.info(
-                            "Zulip: listening (event queue %s; messages up to %d characters, topics up to %d)",
-                            self._queue_id,
-                            self.limits.message,
-                            self.limits.topic,
-                        )
+                        log.info("Zulip: listening (event queue %s; %s)", self._queue_id, self.limits)
                         backoff.reset()
                     else:
                         self._api_problem("register", res, stop, backoff)
@@ -975,31 +967,8 @@ class ZulipBackend(Backend):
         return name.strip().lower() == str(me.get("full_name", "")).strip().lower()
 
     def command_text(self, content: str, require_mention: bool, flags: list[str] | None = None) -> str | None:
-        """The command in a message: the text after the bot's mention (or before it, if the
-        mention ends the message); None when a mention is required and missing. Quoted and
-        fenced blocks are ignored, and so is a mention in inline code. In a stream, a mention
-        inside a sentence ("thanks @**Agenda Bot**") is talk about the bot, not a command, unless
-        a command word follows. ``flags`` (the message's, from the server): a mention ``@**…**``
-        counts only if Zulip rendered it as one (the ``mentioned`` flag), so one in code, or
-        written with a name that is not the bot's current one, is not (silent mentions
-        ``@_**…**`` set no flag and are judged by the text alone)."""
-        content = without_quotes(content)
-        code = [c.span() for c in CODE_SPAN_RE.finditer(content)]
-        for m in MENTION_RE.finditer(content):
-            if any(start <= m.start() < end for start, end in code):
-                continue  # "type `@**Agenda Bot** agenda add TEXT`" explains, it does not ask
-            if self._is_me(m.group("id"), m.group("name")):
-                loud = not m.group(0).startswith("@_")
-                if require_mention and loud and flags is not None and "mentioned" not in flags:
-                    return None  # Zulip did not render it as a mention of the bot
-                before, after = content[: m.start()].strip(), content[m.end() :].strip()
-                text = re.sub(r"^[:,]\s*", "", after or before).strip()
-                if require_mention and before and not looks_like_command(text):
-                    return None
-                return text
-        if require_mention:
-            return None
-        return re.sub(r"^[:,]\s*", "", content.strip()).strip()
+        """The command in a message for the bot, or None (``wire.command_in``)."""
+        return command_in(content, require_mention, self._is_me, flags)
 
     def on_message(self, msg: dict[str, Any], flags: list[str] | None) -> bool:
         """Answer the message if it is a command for the bot; True if it was one."""
@@ -1119,22 +1088,15 @@ class ZulipBackend(Backend):
         return True
 
     def _sender_is_bot(self, msg: dict[str, Any]) -> bool:
-        """Whether the sender is a bot (``is_bot`` of the user, from the user list or
-        ``GET /users/{id}``): bots are not answered, so two bots cannot talk to each other without
-        end. When Zulip cannot say (the lookup keeps failing, or the sender is no user of the
-        organization, like a system bot on older servers), the message is not answered either."""
+        """Whether the sender is a bot (``is_bot``, from the user list or ``GET /users/{id}``), so
+        two bots cannot talk without end; True too when Zulip cannot say (not answered, logged)."""
         uid = msg.get("sender_id")
-        if not isinstance(uid, int) or isinstance(uid, bool):
-            log.warning("Zulip: a message without a sender id (%r) is not answered", uid)
-            return True
-        if uid not in self._is_bot and self._fetch_user(uid) is None:
-            log.warning(
-                "Zulip: not answering %s (user %s): Zulip cannot say whether they are a bot",
-                msg.get("sender_email"),
-                uid,
-            )
-            return True
-        return self._is_bot[uid]
+        if isinstance(uid, int) and not isinstance(uid, bool) and (uid in self._is_bot or self._fetch_user(uid)):
+            return self._is_bot[uid]
+        log.warning(
+            "Zulip: not answering %s (user %s): Zulip cannot say whether they are a bot", msg.get("sender_email"), uid
+        )
+        return True
 
     def _sender(self, msg: dict[str, Any]) -> Sender:
         email = msg.get("sender_email") or ""

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ...commands import looks_like_command
 from ...messages import Message, Text, split_long
 
 log = logging.getLogger("chatbot.backends.zulip")
@@ -112,6 +113,34 @@ def without_quotes(content: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">")).strip()
 
 
+def command_in(content: str, require_mention: bool, is_me, flags: list[str] | None = None) -> str | None:
+    """The command in a message: the text after the bot's mention (``is_me(id, name)`` says
+    which mention is the bot's), or before it if the mention ends the message; None when a
+    mention is required and missing. Quoted and fenced blocks are ignored, and so is a mention in
+    inline code. A mention inside a sentence ("thanks @**Agenda Bot**") is talk about the bot,
+    not a command, unless a command word follows. ``flags`` (the message's, from the server): a
+    mention ``@**…**`` counts only if Zulip rendered it as one (the ``mentioned`` flag), so one in
+    code, or written with a name that is not the bot's current one, is not (silent mentions
+    ``@_**…**`` set no flag and are judged by the text alone)."""
+    content = without_quotes(content)
+    code = [c.span() for c in CODE_SPAN_RE.finditer(content)]
+    for m in MENTION_RE.finditer(content):
+        if any(start <= m.start() < end for start, end in code):
+            continue  # "type `@**Agenda Bot** agenda add TEXT`" explains, it does not ask
+        if is_me(m.group("id"), m.group("name")):
+            loud = not m.group(0).startswith("@_")
+            if require_mention and loud and flags is not None and "mentioned" not in flags:
+                return None  # Zulip did not render it as a mention of the bot
+            before, after = content[: m.start()].strip(), content[m.end() :].strip()
+            text = re.sub(r"^[:,]\s*", "", after or before).strip()
+            if require_mention and before and not looks_like_command(text):
+                return None
+            return text
+    if require_mention:
+        return None
+    return re.sub(r"^[:,]\s*", "", content.strip()).strip()
+
+
 AGENDA_ADD_RE = re.compile(r"^/?agenda\s+add\b", re.I)
 
 
@@ -132,6 +161,9 @@ class ServerLimits:
             return value if ok else default  # type: ignore[return-value]
 
         return cls(positive("max_message_length", MAX_CONTENT), positive("max_topic_length", MAX_TOPIC))
+
+    def __str__(self) -> str:
+        return f"messages up to {self.message} characters, topics up to {self.topic}"
 
 
 def multi_line_refusal(content: str, text: str) -> str | None:
