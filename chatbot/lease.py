@@ -130,7 +130,7 @@ class Lease:
 
     def holder(self) -> Holder | None:
         """Who holds the lease now (possibly expired), or None."""
-        return self.ledger.write(self._holder)
+        return self.ledger.read(self._holder)
 
     def try_take(self) -> Holder | None:
         """Take the lease when it is free, expired or already ours (then it is renewed): None.

@@ -169,6 +169,10 @@ class Ledger:
                 self._db = self._recover(str(exc))
                 return what(self._db)
 
+    def read(self, what: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``what`` (queries only) on the database."""
+        return self._run(what)
+
     def write(self, what: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``what`` in one write transaction (``BEGIN IMMEDIATE``): another process sharing
         the file waits until it is committed (the lease is read and taken this way)."""
