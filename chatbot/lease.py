@@ -163,10 +163,12 @@ class Lease:
         """Extend the lease by ``ttl`` from now; False when another copy holds it now."""
         expires = self.clock() + self.ttl
         return self.ledger.write(
-            lambda db: db.execute(
-                "UPDATE lease SET expires = ? WHERE name = ? AND token = ?", (expires, self.name, self.token)
-            ).rowcount
-            == 1
+            lambda db: (
+                db.execute(
+                    "UPDATE lease SET expires = ? WHERE name = ? AND token = ?", (expires, self.name, self.token)
+                ).rowcount
+                == 1
+            )
         )
 
     def holds(self) -> bool:
@@ -189,10 +191,10 @@ class Lease:
             try:
                 other = self.try_take()
             except sqlite3.Error as exc:
-                log.error("cannot take the lease for %s (%s); trying again in %.0f s", self.place, exc, self.renew_every)
+                log.error("cannot take the lease for %s (%s); trying again in %g s", self.place, exc, self.renew_every)
             else:
                 if other is None:
-                    log.info("took the lease for %s (renewed every %.0f s)", self.place, self.renew_every)
+                    log.info("took the lease for %s (renewed every %g s)", self.place, self.renew_every)
                     return True
                 if other.token != seen:
                     seen = other.token
