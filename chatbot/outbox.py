@@ -111,7 +111,8 @@ class Outbox:
         if found is None:
             log.warning(
                 "%s may have been posted just before the bot stopped (intent of %s without a "
-                "confirmation) and this platform cannot be asked; posting it with a note that it may be a repeat",
+                "confirmation) and the platform cannot say whether it was; posting it with a note that it may be a "
+                "repeat",
                 what,
                 since.isoformat(timespec="seconds"),
             )

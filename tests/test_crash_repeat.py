@@ -130,7 +130,7 @@ def test_console_reminder_killed_right_after_it_was_shown_is_shown_again_marked_
     again = Bot_(cfg, "2026-01-07T16:45:30Z", "--stay", stdin=subprocess.DEVNULL)
     try:
         again.wait_for("starts in 15 min|starts in 14 min")
-        again.wait_for(r"this platform cannot be asked; posting it with a note that it may be a repeat", "err")
+        again.wait_for(r"the platform cannot say whether it was; posting it with a note that it may be a repeat", "err")
         again.wait_for(r"sent the 0:15:00 reminder", "err")
         text = "\n".join(again.out)
         assert text.count("starts in 1") == 1
@@ -238,6 +238,43 @@ def test_slack_without_the_history_scope_reposts_a_reminder_killed_in_flight_mar
             assert MAYBE_REPEATED not in first["text"]
             assert MAYBE_REPEATED in second["text"]
             assert second["metadata"]["event_payload"]["key"] == SLACK_KEY
+            assert _ledger_rows(ledger, SLACK_KEY) == (False, True)
+        finally:
+            again.stop()
+
+
+@pytest.mark.slow
+def test_slack_long_reminder_killed_between_its_parts_is_posted_again_whole_marked_as_a_possible_repeat(tmp_path):
+    """A reminder longer than Slack keeps goes out in parts; the ledger key is on the last one,
+    the earlier ones are marked as its parts. Killed after the first part: the restart finds a
+    part but not the post, so it posts the whole reminder again, saying it may be a repeat."""
+    import datetime as dt
+
+    from chatbot.bot import Bot
+    from chatbot.config import load_config
+    from test_slack import REMINDER_NOW, BotProcess, _Clock, _config, _env, _long_agenda
+
+    ledger = tmp_path / "state" / "chatbot.sqlite3"
+    with _slack(tmp_path) as fake:
+        config = _config(tmp_path, api_url=fake.api_url)
+        _long_agenda(Bot(load_config(config), _Clock(dt.datetime(2026, 1, 7, 16, 0, tzinfo=dt.UTC))), 80)
+        bot = BotProcess(tmp_path, config, _env(CHATBOT_FAKE_NOW=REMINDER_NOW))
+        fake.on_next("chat.postMessage", lambda rec: os.kill(bot.proc.pid, signal.SIGKILL), when="after")
+        try:
+            assert bot.proc.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            bot.stop()
+        (part,) = fake.messages("C0CONDAECO")
+        assert part["metadata"]["event_payload"] == {"part_of": SLACK_KEY, "part": 1}
+        again = BotProcess(tmp_path, config, _env(CHATBOT_FAKE_NOW="2026-01-07T16:45:40Z"))
+        try:
+            again.wait_log(r"only the first parts of a long post reached C0CONDAECO", timeout=30)
+            again.wait_log(r"sent the 0:15:00 reminder", timeout=30)
+            msgs = fake.messages("C0CONDAECO")
+            assert len(msgs) == 4  # the lone first part, then the whole reminder in three
+            assert msgs[1]["text"] == part["text"]
+            assert MAYBE_REPEATED in msgs[-1]["text"]
+            assert msgs[-1]["metadata"]["event_payload"] == {"key": SLACK_KEY}
             assert _ledger_rows(ledger, SLACK_KEY) == (False, True)
         finally:
             again.stop()
