@@ -588,7 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run print it exactly as it would be posted. With --due: post only the "
         "reminders and action-item pings that are due now (within [bot] "
         "reminder_grace) and not yet sent according to the ledger, as the running "
-        "bot would; for cron, every few minutes.",
+        "bot would; for cron, every few minutes. While a running bot (`chatbot run`) holds the "
+        "platform's lease in the same state_dir, --due sends nothing and says so.",
     )
     p.add_argument(
         "--due", action="store_true", help="only what is due and not yet sent (the ledger in [bot] state_dir remembers)"

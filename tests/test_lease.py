@@ -51,18 +51,22 @@ def test_a_second_copy_waits_silently_and_takes_over_after_kill_9_without_doubli
     first.wait_for("took the lease for console", "err")
     second = bots(cfg, "2026-01-07T16:44:56Z", "--stay")
     second.wait_for(_waiting_line(first.proc.pid, tmp_path / "state"), "err")
-    second.send("/next")  # a standby answers nothing
+    second.send("/agenda add raised while waiting")  # a standby neither answers nor edits
+    first.send("/agenda add from the holder")
+    first.wait_for("as item 1")
     first.wait_for(r"sent the 0:15:00 reminder", "err")
+    notes = tmp_path / "notes" / "20260107-eco.md"
+    assert "raised while waiting" not in notes.read_text(encoding="utf-8")
     assert len(_reminders(first.out)) == 1
-    assert second.out == []  # neither the reminder nor an answer to /next
+    assert second.out == []  # neither the reminder nor an answer
     assert not [ln for ln in second.err if "chatbot ready" in ln]
 
     first.kill()  # kill -9: the lease stays in the ledger, never renewed again
     second.wait_for(r"the copy of the bot that held the lease \(chatbot run, pid \d+ .*\) is gone; taking over", "err")
     second.wait_for("chatbot ready", "err", timeout=60)
-    second.wait_for(r"\*Conda Ecosystem Meeting\* — Wed 2026-01-07 17:00 UTC")  # now it answers
-    second.send("/next")
-    second.wait_for(r"\*Conda Ecosystem Meeting\* — Wed 2026-01-07 17:00 UTC", count=2)
+    second.wait_for("as item 2")  # now it acts on what it was told while waiting, once
+    text = notes.read_text(encoding="utf-8")
+    assert text.count("raised while waiting") == 1 and text.count("from the holder") == 1
     assert _reminders(second.out) == []  # already sent by the first copy: not again
 
 
@@ -211,3 +215,44 @@ def test_a_bad_ttl_is_a_clear_error(monkeypatch):
     monkeypatch.setenv(TTL_ENV, "0")
     with pytest.raises(ConfigError, match="between 0.2 and 3600"):
         lease_ttl()
+
+
+@pytest.mark.slow
+def test_two_slack_copies_one_connects_and_posts_the_other_takes_over_after_kill_9(tmp_path):
+    """Slack: the waiting copy opens no Socket Mode connection (Slack would hand it half of the
+    commands) and makes no Web API call; after kill -9 of the holder it connects, and the
+    reminder the first copy sent is not sent again."""
+    from fakes.slack import FakeSlack
+    from test_slack import APP_TOKEN, BOT_TOKEN, REMINDER_NOW, BotProcess, _config, _env
+
+    with FakeSlack(BOT_TOKEN, APP_TOKEN, channels={"C0CONDAECO": "conda-ecosystem", "C0OPS": "ops"}) as fake:
+        config = _config(tmp_path, api_url=fake.api_url)
+        env = _env(CHATBOT_FAKE_NOW=REMINDER_NOW, CHATBOT_LEASE_TTL="4")
+        for d in ("a", "b"):
+            (tmp_path / d).mkdir()
+        first = BotProcess(tmp_path / "a", config, env)
+        second = None
+        try:
+            first.wait_log(r"took the lease for slack", timeout=30)
+            fake.wait_connected(1, timeout=30)
+            auth = len(fake.calls("auth.test"))  # the first copy's
+            second = BotProcess(tmp_path / "b", config, env)
+            second.wait_log(
+                rf"another copy of the bot \(chatbot run, pid {first.proc.pid} on host .*\) holds the lease for slack "
+                rf"in state dir {re.escape(str(tmp_path / 'state'))}; waiting to take over",
+                timeout=30,
+            )
+            first.wait_log(r"sent the 0:15:00 reminder", timeout=30)
+            assert fake.ws_connections == 1
+            assert len(fake.calls("auth.test")) == auth  # the waiting copy asked Slack nothing
+            first.proc.kill()
+            assert first.proc.wait(10) == -signal.SIGKILL
+            second.wait_log(r"is gone; taking over", timeout=30)
+            second.wait_log(r"Slack: connected in Socket Mode", timeout=30)
+            assert fake.ws_connections == 2
+            assert len(fake.messages("C0CONDAECO")) == 1  # not doubled
+            assert len(fake.calls("auth.test")) == 2 * auth  # the second copy, once it took over
+        finally:
+            first.stop()
+            if second is not None:
+                second.stop()
