@@ -86,15 +86,19 @@ def this_node() -> str:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` (of this machine and pid namespace) still runs; a zombie (killed,
+    not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process
+    except OSError:  # another user's process (PermissionError): it exists
         return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return True
-    return True
+    return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] != "Z"
 
 
 class Lease:

@@ -278,3 +278,34 @@ def test_slack_long_reminder_killed_between_its_parts_is_posted_again_whole_mark
             assert _ledger_rows(ledger, SLACK_KEY) == (False, True)
         finally:
             again.stop()
+
+
+@pytest.mark.slow
+def test_zulip_reminder_killed_in_flight_when_the_server_refuses_the_lookup_is_posted_again_marked(tmp_path):
+    """Zulip looks for the post by content (GET /messages with a narrow); when the server
+    refuses that lookup for good (400), the restart cannot know and says so in the post."""
+    from fakes.zulip import FakeZulip
+    from test_doubles import _wait_output
+    from test_zulip import BEFORE_REMINDER, ZULIP_CONFIG, BotProcess as ZulipBot
+
+    fake = FakeZulip(poll_timeout=0.5).start()
+    procs = []
+    try:
+        bot = ZulipBot(fake, tmp_path, ZULIP_CONFIG, BEFORE_REMINDER, None, [])
+        procs.append(bot)
+        fake.on_next_send(lambda rec: os.kill(bot.proc.pid, signal.SIGKILL), when="after")
+        assert bot.proc.wait(timeout=30) == -signal.SIGKILL
+        assert len(fake.sent_messages()) == 1
+        fake.fail_next("GET", "messages", count=1, status=400)
+        again = ZulipBot(fake, tmp_path, ZULIP_CONFIG, "2026-01-07T16:45:40Z", None, [])
+        procs.append(again)
+        _wait_output(again, r"Zulip: cannot look for a post made before a crash in #conda > ecosystem meeting")
+        _wait_output(again, r"posting it with a note that it may be a repeat")
+        _wait_output(again, r"sent the 0:15:00 reminder")
+        first, second = fake.sent_messages()
+        assert MAYBE_REPEATED not in first["content"]
+        assert MAYBE_REPEATED in second["content"] and second["subject"] == first["subject"]
+    finally:
+        for p in procs:
+            p.stop()
+        fake.stop()

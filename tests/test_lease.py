@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -256,3 +257,22 @@ def test_two_slack_copies_one_connects_and_posts_the_other_takes_over_after_kill
             first.stop()
             if second is not None:
                 second.stop()
+
+
+def test_a_killed_holder_not_yet_reaped_counts_as_gone():
+    from chatbot.lease import pid_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert pid_alive(child.pid)
+        child.kill()
+        deadline = time.monotonic() + 10
+        while pid_alive(child.pid):  # a zombie until reaped below
+            assert time.monotonic() < deadline, "the killed child still counts as alive"
+            time.sleep(0.02)
+        assert child.poll() is None or child.returncode == -signal.SIGKILL
+    finally:
+        child.kill()
+        child.wait(10)
+    assert not pid_alive(child.pid)
+    assert pid_alive(os.getpid())
