@@ -176,9 +176,12 @@ class Lease:
         )
 
     def holds(self) -> bool:
-        """Whether this process holds the lease now (asked before each post)."""
+        """Whether this process holds the lease now (asked before each post). Ours but expired
+        (a renewal came late, and no other copy took it yet): renewed now."""
         held = self.holder()
-        return held is not None and held.token == self.token and held.expires > self.clock()
+        if held is None or held.token != self.token:
+            return False
+        return held.expires > self.clock() or self.renew()
 
     def release(self) -> None:
         """Give the lease up at once (a clean stop): a waiting copy takes over at its next look."""

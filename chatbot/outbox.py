@@ -165,7 +165,7 @@ class Outbox:
         except sqlite3.Error as exc:  # the ledger cannot be read: what is due goes out (as without a lease)
             log.warning("cannot read the lease (%s); sending %s", exc, what)
             return True
-        log.error("not sending %s: another copy of the bot holds the lease now", what)
+        log.error("not sending %s: another copy of the bot took the lease over; it sends what is due", what)
         return False
 
     def record_sent(self, key: str, what: str, verb: str = "sent") -> bool:

@@ -117,7 +117,7 @@ class Ledger:
         if self.path != ":memory:":
             db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
+        db.executescript("BEGIN;" + SCHEMA + "COMMIT;")  # one transaction: atomic, and a small WAL
         return db
 
     def _open(self, check: bool) -> sqlite3.Connection:

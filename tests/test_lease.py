@@ -177,10 +177,18 @@ def test_the_lease_is_held_until_it_expires_then_taken_over(tmp_path):
     clock.now += 39
     assert b.try_take() is not None
     clock.now += 2  # 41 s after the last renewal
-    assert not a.holds()
     assert b.try_take() is None and b.holds()
-    assert not a.renew()  # the first copy learns it lost it
+    assert not a.holds()  # it sends nothing more
+    assert not a.renew()  # and learns it lost it
     assert a.try_take() is not None  # and cannot take it back while b renews
+
+
+def test_a_holder_whose_renewal_came_late_keeps_the_lease_if_nobody_took_it(tmp_path):
+    clock, a, b = _pair(tmp_path)
+    assert a.try_take() is None
+    clock.now += 45  # expired: no renewal for 45 s (a busy machine), no other copy looked yet
+    assert a.holds()  # renewed on the spot
+    assert b.try_take() is not None
 
 
 def test_a_released_lease_is_free_at_once_and_leases_are_per_platform(tmp_path):
