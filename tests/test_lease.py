@@ -112,6 +112,16 @@ def test_a_clean_stop_releases_the_lease_at_once(tmp_path, bots, monkeypatch):
     second.wait_for("took the lease for console", "err", timeout=12)
     second.wait_for("chatbot ready", "err")
     assert not [ln for ln in second.err if "is gone" in ln]
+    # a copy told to stop while it waits stops at once, and leaves the holder's lease alone
+    third = bots(cfg, "2026-01-07T12:00:00Z", "--stay", stdin=subprocess.DEVNULL)
+    third.wait_for(_waiting_line(second.proc.pid, tmp_path / "state"), "err")
+    third.proc.send_signal(signal.SIGTERM)
+    assert third.proc.wait(10) == 0
+    third.wait_for("chatbot stopped", "err")
+    assert not [ln for ln in third.err if "released the lease" in ln]
+    assert second.proc.poll() is None
+    held = Lease(Ledger(tmp_path / "state" / "chatbot.sqlite3"), "console").holder()
+    assert held is not None and held.pid == second.proc.pid
 
 
 def _remind_due(cfg: Path, now: str) -> subprocess.CompletedProcess:
