@@ -296,3 +296,51 @@ def test_a_killed_holder_not_yet_reaped_counts_as_gone():
         child.wait(10)
     assert not pid_alive(child.pid)
     assert pid_alive(os.getpid())
+
+
+@pytest.mark.slow
+def test_two_zulip_copies_sharing_a_state_dir_post_the_reminder_once(tmp_path):
+    """Zulip: the waiting copy registers no event queue and sends nothing; after kill -9 of the
+    holder it takes over (listens for commands) and does not send the reminder again."""
+    from fakes.zulip import FakeZulip
+    from test_doubles import _wait_output
+    from test_zulip import BEFORE_REMINDER, ZULIP_CONFIG, BotProcess as ZulipBot
+
+    fake = FakeZulip(poll_timeout=0.5).start()
+    state = tmp_path / "state"
+    env = {
+        "ZULIP_SITE": fake.site,
+        "ZULIP_EMAIL": fake.bot.email,
+        "ZULIP_API_KEY": fake.bot.api_key,
+        "CHATBOT_STATE_DIR": str(state),
+        TTL_ENV: "4",
+    }
+    procs = []
+    try:
+        for d in ("a", "b"):
+            (tmp_path / d).mkdir()
+        first = ZulipBot(fake, tmp_path / "a", ZULIP_CONFIG, BEFORE_REMINDER, env, [])
+        procs.append(first)
+        _wait_output(first, r"took the lease for zulip")
+        first.wait_ready()
+        second = ZulipBot(fake, tmp_path / "b", ZULIP_CONFIG, BEFORE_REMINDER, env, [])
+        procs.append(second)
+        _wait_output(
+            second,
+            rf"another copy of the bot \(chatbot run, pid {first.proc.pid} on host .*\) holds the lease for zulip in "
+            rf"state dir {re.escape(str(state))}; waiting to take over",
+        )
+        _wait_output(first, r"sent the 0:15:00 reminder")
+        registered = len(fake.requests_to("POST", "register"))
+        assert registered == 1  # the first copy's event queue; the waiting copy made none
+        assert len(fake.sent_messages()) == 1
+        first.proc.kill()
+        assert first.proc.wait(10) == -signal.SIGKILL
+        _wait_output(second, r"is gone; taking over")
+        _wait_output(second, r"chatbot ready")
+        fake.wait_for(lambda: len(fake.requests_to("POST", "register")) > registered, 30)  # it listens only now
+        assert len(fake.sent_messages()) == 1  # the reminder was not sent again
+    finally:
+        for p in procs:
+            p.stop()
+        fake.stop()
