@@ -30,7 +30,8 @@ import stat
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from collections.abc import Iterator
 
 import frontmatter
 import yaml
@@ -132,6 +133,7 @@ class Notes:
         text: str | None = None,
         line_count: int | None = None,
         bare: list[str] | None = None,
+        sections: list[Section] | None = None,
     ):
         if lines is None and text is None:
             raise TypeError("Notes needs its lines or its text")
@@ -145,7 +147,7 @@ class Notes:
         self.items = items
         self.newline = newline
         self.unclosed = unclosed
-        self._sections: list[Section] | None = None
+        self._sections = sections
         self._bare = bare  # text.split("\n"): each line without its "\n"
 
     def __repr__(self) -> str:
@@ -222,6 +224,8 @@ class Notes:
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*#*[ \t]*$")
 _ITEM = re.compile(r"^([ \t]*)([-*+]|[0-9]{1,9}[.)])(?:[ \t]+(.*)|[ \t]*)$")  # ASCII digits only, as CommonMark
 _CHECK = re.compile(r"^\[([ xX])\](?:[ \t]+(.*)|[ \t]*)$")
+# _ITEM and _CHECK in one: (indent, bullet, box, text after a box, text without a box)
+_ITEM_BOX = re.compile(r"^([ \t]*)([-*+]|[0-9]{1,9}[.)])(?:[ \t]+(?:\[([ xX])\](?:[ \t]+(.*)|[ \t]*)$|(.*))|[ \t]*)$")
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _EMOJI = re.compile(r":[a-z0-9_+-]+:")
 _SPACES = re.compile(r"[\s]+")
@@ -409,122 +413,110 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
         body = [ln.rstrip("\r") for ln in body]
     if bom and body_start == 0 and body:
         body[0] = body[0][1:]
-    headings, items, unclosed = _structure(body, body_start)
+    found = _structure(body, body_start, count)
     notes = Notes(
         (path if isinstance(path, Path) else Path(path)) if path else None,
         None,
         metadata,
         body_start,
-        headings,
-        items,
+        found.headings,
+        found.items,
         newline,
-        unclosed,
+        found.unclosed,
         text=text,
         line_count=count,
         bare=raw,
+        sections=found.sections,
     )
-    # An item belongs to the section of the last heading above it: that section contains it
-    # (it only ends at a later heading) and is the innermost one that does. Items and
-    # sections are both in line order, so one merge pass does it.
-    if headings and items:
-        sections = notes.sections()
-        k, nsec = -1, len(sections)
-        current = None
-        for it in items:
-            while k + 1 < nsec and sections[k + 1].start < it.line:
-                k += 1
-                current = sections[k]
-            it.section = current
     return notes
 
 
-def _structure(body: list[str], first: int) -> tuple[list[Heading], list[Item], tuple[int, str] | None]:
-    """Headings, list items (nested, with the lines they span) and an unclosed block of the
-    body's lines (without line endings; ``first`` is the number of the first one).
+class _Structure(NamedTuple):
+    headings: list[Heading]
+    sections: list[Section]
+    items: list[Item]
+    unclosed: tuple[int, str] | None
+
+
+def _structure(body: list[str], first: int, count: int) -> _Structure:
+    """Headings, their sections, list items (nested, with the lines they span, in their
+    sections) and an unclosed block, from the body's lines (without line endings; ``first``
+    is the number of the first one, ``count`` the file's number of lines).
 
     One pass, a test of the line's first character before any regex (each regex needs that
     character). An item's ``end`` is the line after the last line that extended it: every
     line that extends one extends all open items at once, so it is kept in ``last`` and
-    written when the item is closed."""
+    written when the item is closed. A section's end is written when a heading of the same
+    or a higher level opens the next one."""
     headings: list[Heading] = []
+    sections: list[Section] = []
+    open_sections: list[Section] = []  # levels increasing
+    section: Section | None = None  # the innermost: the last heading's
     items: list[Item] = []
     stack: list[Item] = []  # open items, innermost last
     last = 0  # line after the last line that extended the open items
     lazy = False  # the previous line is an item or its text (a lazy continuation may follow)
-    fence: tuple[str, int] | None = None  # (marker, indent)
-    in_comment = False
-    opened = 0  # line of the open fence or comment
-    item_match, heading_match, fence_match, break_match = _ITEM.match, _HEADING.match, _FENCE.match, _BREAK.match
-    i = first - 1
-    for line in body:
-        i += 1
-        if fence is not None:
-            m = fence_match(line)
-            if m and m.group(1)[0] == fence[0][0] and len(m.group(1)) >= len(fence[0]):
-                if not line.strip()[len(m.group(1)) :].strip():
-                    fence = None
-            last = i + 1
-            continue
-        if in_comment:
-            if "-->" in line:
-                in_comment = False
-            continue
+    unclosed = None
+    item_match, break_match = _ITEM_BOX.match, _BREAK.match
+    numbered = enumerate(body, first)
+    for i, line in numbered:
         stripped = line.strip()
         if not stripped:
             lazy = False
             continue
         c = stripped[0]
-        if c == "<" and stripped.startswith("<!--"):
-            if "-->" not in stripped[4:]:
-                in_comment = True
-                opened = i
-            continue
-
         if c in "-*+0123456789":
             im = item_match(line)
-            if im is not None and not (c in "-*" and (im.group(3) or c)[0] == c and break_match(line)):
-                ws, bullet, rest = im.groups()
-                ind = len(ws) if "\t" not in ws else len(ws.expandtabs(4))
-                checked = None
-                if rest is None:
-                    rest = ""
-                elif rest[:1] == "[":
-                    cm = _CHECK.match(rest)
-                    if cm is not None:
-                        checked = cm.group(1) != " "
-                        rest = cm.group(2) or ""
-                while stack and stack[-1].indent >= ind:
-                    stack.pop().end = last
-                last = i + 1
-                if stack:
-                    parent = stack[-1]
-                    item = Item(i, ind, bullet, checked, rest.strip(), last, parent)
-                    parent.children.append(item)
-                else:
-                    item = Item(i, ind, bullet, checked, rest.strip(), last)
-                stack.append(item)
-                items.append(item)
-                lazy = True
-                continue
+            if im is not None:
+                ws, bullet, box, boxed, rest = im.groups()
+                if box is not None or c not in "-*" or (rest or c)[0] != c or not break_match(line):
+                    ind = len(ws) if "\t" not in ws else len(ws.expandtabs(4))
+                    while stack and stack[-1].indent >= ind:
+                        stack.pop().end = last
+                    last = i + 1
+                    text = (boxed or "").strip() if box is not None else (rest or "").strip()
+                    checked = None if box is None else box != " "
+                    if stack:
+                        parent = stack[-1]
+                        item = Item(i, ind, bullet, checked, text, last, parent, [], section)
+                        parent.children.append(item)
+                    else:
+                        item = Item(i, ind, bullet, checked, text, last, None, [], section)
+                    stack.append(item)
+                    items.append(item)
+                    lazy = True
+                    continue
         elif c == "#":
-            h = heading_match(line)
+            h = _HEADING.match(line)
             if h is not None:
                 for it in stack:
                     it.end = last
                 stack.clear()
-                headings.append(Heading(i, len(h.group(1)), (h.group(2) or "").strip()))
+                heading = Heading(i, len(h.group(1)), (h.group(2) or "").strip())
+                headings.append(heading)
+                while open_sections and open_sections[-1].heading.level >= heading.level:
+                    open_sections.pop().end = i
+                section = Section(heading, count)
+                sections.append(section)
+                open_sections.append(section)
                 lazy = False
                 continue
         elif c in "`~":
-            m = fence_match(line)
+            m = _FENCE.match(line)
             if m is not None:
                 ind = _indent(line[: len(line) - len(line.lstrip())])
-                fence = (m.group(1), ind)
-                opened = i
                 while stack and stack[-1].indent >= ind:
                     stack.pop().end = last
-                last = i + 1
-                continue  # (lazy unchanged: a fence is not a blank line)
+                # every line of the block extends the open items (lazy stays: not a blank line)
+                n, closed = _skip_fence(numbered, m.group(1))
+                last = (n if n is not None else i) + 1
+                if not closed:
+                    unclosed = (i, "code block")
+                continue
+        elif c == "<" and stripped.startswith("<!--"):
+            if "-->" not in stripped[4:] and not _skip_comment(numbered):
+                unclosed = (i, "HTML comment")
+            continue
 
         # other text: a continuation of the open item if indented (or lazy), else ends lists
         if stack:
@@ -539,8 +531,25 @@ def _structure(body: list[str], first: int) -> tuple[list[Heading], list[Item], 
             last = i + 1
     for it in stack:
         it.end = last
-    unclosed = (opened, "code block" if fence else "HTML comment") if fence or in_comment else None
-    return headings, items, unclosed
+    return _Structure(headings, sections, items, unclosed)
+
+
+def _skip_fence(numbered: Iterator[tuple[int, str]], marker: str) -> tuple[int | None, bool]:
+    """Take the lines of a fenced code block after its opening line, up to its closing line:
+    (the number of the last line taken, None if none; whether the block was closed)."""
+    n = None
+    for n, line in numbered:
+        m = _FENCE.match(line)
+        if m and m.group(1)[0] == marker[0] and len(m.group(1)) >= len(marker):
+            if not line.strip()[len(m.group(1)) :].strip():
+                return n, True
+    return n, False
+
+
+def _skip_comment(numbered: Iterator[tuple[int, str]]) -> bool:
+    """Take the lines of an HTML comment after its opening line, up to the line that closes
+    it: whether one does."""
+    return any("-->" in line for _, line in numbered)
 
 
 def read_notes(path: Path) -> Notes:
