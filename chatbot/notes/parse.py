@@ -306,8 +306,14 @@ def split_owner(text: str) -> tuple[list[str], str]:
         rxs: tuple[re.Pattern[str], ...] = (_OWNER_BRACKET,)
     elif first == "@":
         rxs = (_OWNER_COLON, _OWNER_HANDLE)
-    elif first == "(" or "A" <= first <= "Z":
-        rxs = (_OWNER_COLON, _OWNER_PAREN, _OWNER_AFFIL)
+    elif "A" <= first <= "Z":
+        # initials start the text (``[A-Z](?:[a-z]?[A-Z])+``): most sentences are rejected here
+        second = t[1:2]
+        if not ("A" <= second <= "Z" or "a" <= second <= "z" and "A" <= t[2:3] <= "Z"):
+            return [], t
+        rxs = (_OWNER_COLON, _OWNER_AFFIL)
+    elif first == "(":
+        rxs = (_OWNER_COLON, _OWNER_PAREN)
     else:
         return [], t
     for rx in rxs:
