@@ -420,7 +420,7 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
     if bom and body_start == 0 and body:
         body[0] = body[0][1:]
     found = _structure(body, body_start, count)
-    notes = Notes(
+    return Notes(
         (path if isinstance(path, Path) else Path(path)) if path else None,
         None,
         metadata,
@@ -434,7 +434,6 @@ def parse_notes(text: str, path: Path | str | None = None) -> Notes:
         bare=raw,
         sections=found.sections,
     )
-    return notes
 
 
 class _Structure(NamedTuple):
@@ -445,15 +444,11 @@ class _Structure(NamedTuple):
 
 
 def _structure(body: list[str], first: int, count: int) -> _Structure:
-    """Headings, their sections, list items (nested, with the lines they span, in their
-    sections) and an unclosed block, from the body's lines (without line endings; ``first``
-    is the number of the first one, ``count`` the file's number of lines).
-
-    One pass, a test of the line's first character before any regex (each regex needs that
-    character). An item's ``end`` is the line after the last line that extended it: every
-    line that extends one extends all open items at once, so it is kept in ``last`` and
-    written when the item is closed. A section's end is written when a heading of the same
-    or a higher level opens the next one."""
+    """Headings, sections, items (nested, with the lines they span) and an unclosed block of
+    the body's lines (no line endings; ``first``: the first one's number, ``count``: the
+    file's number of lines). One pass, the line's first character tested before any regex.
+    A line that extends an item extends all open ones: ``last`` keeps the line after the last
+    such line, and becomes an item's ``end`` when it is closed."""
     headings: list[Heading] = []
     sections: list[Section] = []
     open_sections: list[Section] = []  # levels increasing
@@ -500,22 +495,13 @@ def _structure(body: list[str], first: int, count: int) -> _Structure:
                 stack.clear()
                 heading = Heading(i, len(h.group(1)), (h.group(2) or "").strip())
                 headings.append(heading)
-                while open_sections and open_sections[-1].heading.level >= heading.level:
-                    open_sections.pop().end = i
-                section = Section(heading, count)
-                sections.append(section)
-                open_sections.append(section)
+                section = _open_section(heading, count, sections, open_sections)
                 lazy = False
                 continue
         elif c in "`~":
             m = _FENCE.match(line)
-            if m is not None:
-                ind = _indent(line[: len(line) - len(line.lstrip())])
-                while stack and stack[-1].indent >= ind:
-                    stack.pop().end = last
-                # every line of the block extends the open items (lazy stays: not a blank line)
-                n, closed = _skip_fence(numbered, m.group(1))
-                last = (n if n is not None else i) + 1
+            if m is not None:  # (lazy stays: a fence is not a blank line)
+                last, closed = _fenced_block(numbered, i, line, m.group(1), stack, last)
                 if not closed:
                     unclosed = (i, "code block")
                 continue
@@ -526,30 +512,43 @@ def _structure(body: list[str], first: int, count: int) -> _Structure:
 
         # other text: a continuation of the open item if indented (or lazy), else ends lists
         if stack:
-            if not lazy:
+            if not lazy:  # it continues the innermost open item it is indented under
                 ind = _indent(line[: len(line) - len(line.lstrip())])
-                if ind <= stack[-1].indent:
-                    # find an outer item this line is indented under
-                    while stack and ind <= stack[-1].indent:
-                        stack.pop().end = last
-                    if not stack:
-                        lazy = False
+                while stack and ind <= stack[-1].indent:
+                    stack.pop().end = last
             last = i + 1
     for it in stack:
         it.end = last
     return _Structure(headings, sections, items, unclosed)
 
 
-def _skip_fence(numbered: Iterator[tuple[int, str]], marker: str) -> tuple[int | None, bool]:
-    """Take the lines of a fenced code block after its opening line, up to its closing line:
-    (the number of the last line taken, None if none; whether the block was closed)."""
-    n = None
-    for n, line in numbered:
-        m = _FENCE.match(line)
+def _open_section(heading: Heading, count: int, sections: list[Section], open_sections: list[Section]) -> Section:
+    """The section of a new heading (to the end of the file until a heading of the same or a
+    higher level ends it); the open sections it ends get their end."""
+    while open_sections and open_sections[-1].heading.level >= heading.level:
+        open_sections.pop().end = heading.line
+    section = Section(heading, count)
+    sections.append(section)
+    open_sections.append(section)
+    return section
+
+
+def _fenced_block(
+    numbered: Iterator[tuple[int, str]], i: int, line: str, marker: str, stack: list[Item], last: int
+) -> tuple[int, bool]:
+    """A fenced code block opening on line ``i``: the open items not indented less than the
+    fence are closed; the block's lines are taken from ``numbered`` up to its closing line,
+    each extending the open items. (The new ``last``; whether the block was closed.)"""
+    ind = _indent(line[: len(line) - len(line.lstrip())])
+    while stack and stack[-1].indent >= ind:
+        stack.pop().end = last
+    n = i
+    for n, text in numbered:
+        m = _FENCE.match(text)
         if m and m.group(1)[0] == marker[0] and len(m.group(1)) >= len(marker):
-            if not line.strip()[len(m.group(1)) :].strip():
-                return n, True
-    return n, False
+            if not text.strip()[len(m.group(1)) :].strip():
+                return n + 1, True
+    return n + 1, False
 
 
 def _skip_comment(numbered: Iterator[tuple[int, str]]) -> bool:
