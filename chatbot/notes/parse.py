@@ -222,10 +222,9 @@ class Notes:
 # ---------------------------------------------------------------------------------------
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*#*[ \t]*$")
-_ITEM = re.compile(r"^([ \t]*)([-*+]|[0-9]{1,9}[.)])(?:[ \t]+(.*)|[ \t]*)$")  # ASCII digits only, as CommonMark
-_CHECK = re.compile(r"^\[([ xX])\](?:[ \t]+(.*)|[ \t]*)$")
-# _ITEM and _CHECK in one: (indent, bullet, box, text after a box, text without a box)
-_ITEM_BOX = re.compile(r"^([ \t]*)([-*+]|[0-9]{1,9}[.)])(?:[ \t]+(?:\[([ xX])\](?:[ \t]+(.*)|[ \t]*)$|(.*))|[ \t]*)$")
+# a list item, with its checkbox if any: (indent, bullet, box, text after a box, text without a
+# box); ASCII digits only, as CommonMark
+_ITEM = re.compile(r"^([ \t]*)([-*+]|[0-9]{1,9}[.)])(?:[ \t]+(?:\[([ xX])\](?:[ \t]+(.*)|[ \t]*)$|(.*))|[ \t]*)$")
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _EMOJI = re.compile(r":[a-z0-9_+-]+:")
 _SPACES = re.compile(r"[\s]+")
@@ -458,7 +457,7 @@ def _structure(body: list[str], first: int, count: int) -> _Structure:
     last = 0  # line after the last line that extended the open items
     lazy = False  # the previous line is an item or its text (a lazy continuation may follow)
     unclosed = None
-    item_match, break_match = _ITEM_BOX.match, _BREAK.match
+    item_match, break_match = _ITEM.match, _BREAK.match
     numbered = enumerate(body, first)
     for i, line in numbered:
         stripped = line.strip()
