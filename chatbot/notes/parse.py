@@ -21,13 +21,17 @@ Formats understood (all seen in real conda/governance notes):
 
 from __future__ import annotations
 
+import bisect
 import errno
+import marshal
 import os
 import re
 import stat
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from collections.abc import Iterator
 
 import frontmatter
 import yaml
@@ -42,28 +46,27 @@ class NotesError(Exception):
         super().__init__(f"{path}: {problem}" if path else problem)
 
 
-@dataclass
+@dataclass(slots=True)
 class Heading:
     line: int
     level: int
     title: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Section:
     heading: Heading
     end: int  # exclusive line index
+    # the heading's line and title, copied once: read for every item of a scan
+    start: int = field(init=False, repr=False, compare=False)
+    title: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def title(self) -> str:
-        return self.heading.title
-
-    @property
-    def start(self) -> int:
-        return self.heading.line
+    def __post_init__(self) -> None:
+        self.start = self.heading.line
+        self.title = self.heading.title
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     line: int
     indent: int
@@ -107,33 +110,79 @@ class Attendee:
     affiliation: str | None = None
 
 
-@dataclass
+_LINE_OF = attrgetter("line")
+
+
 class Notes:
-    path: Path | None
-    lines: list[str]  # with line endings, exactly as in the file
-    metadata: dict[str, Any]
-    body_start: int
-    headings: list[Heading]
-    items: list[Item]
-    newline: str
-    # a code fence or HTML comment that is never closed: (0-based line it opens on, what it is);
-    # everything after it is hidden in it
-    unclosed: tuple[int, str] | None = None
+    """A parsed notes file. ``lines`` (with their endings, exactly as in the file) are split
+    from ``text`` when first asked for: a scan reads the structure and rarely needs them."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        lines: list[str] | None,
+        metadata: dict[str, Any],
+        body_start: int,
+        headings: list[Heading],
+        items: list[Item],
+        newline: str,
+        # a code fence or HTML comment that is never closed: (0-based line it opens on, what
+        # it is); everything after it is hidden in it
+        unclosed: tuple[int, str] | None = None,
+        *,
+        text: str | None = None,
+        line_count: int | None = None,
+        bare: list[str] | None = None,
+        sections: list[Section] | None = None,
+    ):
+        if lines is None and text is None:
+            raise TypeError("Notes needs its lines or its text")
+        self.path = path
+        self._lines = lines
+        self._text = text
+        self._count = line_count if line_count is not None else len(lines or split_lines(text or ""))
+        self.metadata = metadata
+        self.body_start = body_start
+        self.headings = headings
+        self.items = items
+        self.newline = newline
+        self.unclosed = unclosed
+        self._sections = sections
+        self._bare = bare  # text.split("\n"): each line without its "\n"
+
+    def __repr__(self) -> str:
+        return f"Notes(path={self.path!r}, lines={self._count}, headings={len(self.headings)}, items={len(self.items)})"
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = split_lines(self._text or "")
+        return self._lines
 
     @property
     def text(self) -> str:
-        return "".join(self.lines)
+        if self._text is None:
+            self._text = "".join(self._lines or ())
+        return self._text
+
+    def bare_lines(self, start: int, end: int) -> list[str]:
+        """Lines ``start`` to ``end`` (exclusive) without their line endings."""
+        if self._bare is not None:
+            return [ln.rstrip("\r") for ln in self._bare[start : min(end, self._count)]]
+        return [self.lines[i].rstrip("\r\n") for i in range(start, end)]
 
     def sections(self) -> list[Section]:
-        out = []
-        for i, h in enumerate(self.headings):
-            end = len(self.lines)
-            for later in self.headings[i + 1 :]:
-                if later.level <= h.level:
-                    end = later.line
-                    break
-            out.append(Section(h, end))
-        return out
+        """Each heading's section: it runs to the next heading of the same or a higher level."""
+        if self._sections is None:
+            heads = self.headings
+            ends = [self._count] * len(heads)
+            open_: list[int] = []  # headings whose section is still open, levels increasing
+            for k, h in enumerate(heads):
+                while open_ and heads[open_[-1]].level >= h.level:
+                    ends[open_.pop()] = h.line
+                open_.append(k)
+            self._sections = [Section(h, end) for h, end in zip(heads, ends)]
+        return list(self._sections)
 
     def section(self, title: str) -> Section | None:
         want = normalize_title(title)
@@ -143,7 +192,9 @@ class Notes:
         return None
 
     def items_in(self, section: Section) -> list[Item]:
-        return [it for it in self.items if section.start < it.line < section.end]
+        items = self.items  # in line order
+        first = bisect.bisect_right(items, section.start, key=_LINE_OF)
+        return items[first : bisect.bisect_left(items, section.end, first, key=_LINE_OF)]
 
     def top_items(self, section: Section) -> list[Item]:
         """Items of the section that have no parent item."""
@@ -171,8 +222,9 @@ class Notes:
 # ---------------------------------------------------------------------------------------
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*#*[ \t]*$")
-_ITEM = re.compile(r"^([ \t]*)([-*+]|[0-9]{1,9}[.)])(?:[ \t]+(.*)|[ \t]*)$")  # ASCII digits only, as CommonMark
-_CHECK = re.compile(r"^\[([ xX])\](?:[ \t]+(.*)|[ \t]*)$")
+# a list item, with its checkbox if any: (indent, bullet, box, text after a box, text without a
+# box); ASCII digits only, as CommonMark
+_ITEM = re.compile(r"^([ \t]*)([-*+]|[0-9]{1,9}[.)])(?:[ \t]+(?:\[([ xX])\](?:[ \t]+(.*)|[ \t]*)$|(.*))|[ \t]*)$")
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _EMOJI = re.compile(r":[a-z0-9_+-]+:")
 _SPACES = re.compile(r"[\s]+")
@@ -183,9 +235,17 @@ _DELIM_CELL = re.compile(r":?-*:?")
 
 
 def normalize_title(title: str) -> str:
-    t = _EMOJI.sub("", title).strip().lower()
-    t = _SPACES.sub(" ", t)
-    return t.strip(" :.-*_")
+    t = _TITLES.get(title)
+    if t is None:
+        t = _SPACES.sub(" ", _EMOJI.sub("", title).strip().lower()).strip(" :.-*_")
+        if len(title) <= 200:  # an archive's headings are a few dozen titles, repeated
+            if len(_TITLES) >= 4096:
+                _TITLES.clear()
+            _TITLES[title] = t
+    return t
+
+
+_TITLES: dict[str, str] = {}
 
 
 def _indent(ws: str) -> int:
@@ -245,8 +305,14 @@ def split_owner(text: str) -> tuple[list[str], str]:
         rxs: tuple[re.Pattern[str], ...] = (_OWNER_BRACKET,)
     elif first == "@":
         rxs = (_OWNER_COLON, _OWNER_HANDLE)
-    elif first == "(" or "A" <= first <= "Z":
-        rxs = (_OWNER_COLON, _OWNER_PAREN, _OWNER_AFFIL)
+    elif "A" <= first <= "Z":
+        # initials start the text (``[A-Z](?:[a-z]?[A-Z])+``): most sentences are rejected here
+        second = t[1:2]
+        if not ("A" <= second <= "Z" or "a" <= second <= "z" and "A" <= t[2:3] <= "Z"):
+            return [], t
+        rxs = (_OWNER_COLON, _OWNER_AFFIL)
+    elif first == "(":
+        rxs = (_OWNER_COLON, _OWNER_PAREN)
     else:
         return [], t
     for rx in rxs:
@@ -288,158 +354,206 @@ def _check_yaml_depth(raw: str, path: Path | str | None) -> None:
             depth -= 1
 
 
+# frontmatter text -> its mapping, marshalled (a fresh copy for every file): an archive's
+# files share a few frontmatters (the template's), and loading YAML is a third of a parse
+_FRONTMATTERS: dict[str, bytes] = {}
+_FRONTMATTERS_MAX, _FRONTMATTER_MEMO_CHARS = 64, 2000
+
+
+def _frontmatter(raw: str, path: Path | str | None) -> dict[str, Any]:
+    blob = _FRONTMATTERS.get(raw)
+    if blob is not None:
+        loaded_again: dict[str, Any] = marshal.loads(blob)
+        return loaded_again
+    try:
+        _check_yaml_depth(raw, path)
+        loaded = frontmatter.YAMLHandler().load(raw) if raw.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark is not None else ""
+        raise NotesError(path, f"frontmatter is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except (ValueError, OverflowError) as exc:  # valid syntax, a value that cannot be built (2024-13-45)
+        raise NotesError(path, f"frontmatter is not valid YAML: {exc}") from None
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise NotesError(path, "frontmatter must be a YAML mapping (key: value lines)")
+    if len(raw) <= _FRONTMATTER_MEMO_CHARS:
+        try:  # plain values only (a date is not marshallable: not kept)
+            blob = marshal.dumps(loaded)
+        except ValueError:
+            blob = None
+        if blob is not None:
+            if len(_FRONTMATTERS) >= _FRONTMATTERS_MAX:
+                _FRONTMATTERS.clear()
+            _FRONTMATTERS[raw] = blob
+    return loaded
+
+
 def parse_notes(text: str, path: Path | str | None = None) -> Notes:
     """Parse notes text; raise NotesError for anything we could not safely edit."""
     if "\x00" in text:
         raise NotesError(path, "contains NUL bytes; not a text file")
-    lines = split_lines(text)
-    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    # the lines without their "\n" (a "\r" of CRLF is dropped below): Notes.lines, with their
+    # endings, are only split when someone asks for them
+    raw = text.split("\n")
+    count = len(raw) if raw[-1] else len(raw) - 1
+    newline = "\r\n" if len(raw) > 1 and raw[0].endswith("\r") else "\n"
     metadata: dict[str, Any] = {}
     body_start = 0
     # a byte order mark (editors on Windows) is no text: structure is read as if it were absent
     bom = 1 if text.startswith("\ufeff") else 0
-    if lines and lines[0][bom:].rstrip("\r\n").rstrip() == "---":
+    if count and raw[0][bom:].rstrip() == "---":
         close = None
-        for i in range(1, len(lines)):
-            if lines[i].rstrip("\r\n").rstrip() in ("---", "..."):
+        for i in range(1, count):
+            if raw[i].rstrip() in ("---", "..."):
                 close = i
                 break
         if close is None:
             raise NotesError(path, "frontmatter starts with '---' on line 1 but is never closed")
-        raw = "".join(lines[1:close])
-        try:
-            _check_yaml_depth(raw, path)
-            loaded = frontmatter.YAMLHandler().load(raw) if raw.strip() else {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 2})" if mark is not None else ""
-            raise NotesError(path, f"frontmatter is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-        except (ValueError, OverflowError) as exc:  # valid syntax, a value that cannot be built (2024-13-45)
-            raise NotesError(path, f"frontmatter is not valid YAML: {exc}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise NotesError(path, "frontmatter must be a YAML mapping (key: value lines)")
-        metadata = loaded
+        metadata = _frontmatter("\n".join(raw[1:close]) + "\n" if close > 1 else "", path)
         body_start = close + 1
+    body = raw[body_start:count]
+    if "\r" in text:
+        body = [ln.rstrip("\r") for ln in body]
+    if bom and body_start == 0 and body:
+        body[0] = body[0][1:]
+    found = _structure(body, body_start, count)
+    return Notes(
+        (path if isinstance(path, Path) else Path(path)) if path else None,
+        None,
+        metadata,
+        body_start,
+        found.headings,
+        found.items,
+        newline,
+        found.unclosed,
+        text=text,
+        line_count=count,
+        bare=raw,
+        sections=found.sections,
+    )
 
+
+class _Structure(NamedTuple):
+    headings: list[Heading]
+    sections: list[Section]
+    items: list[Item]
+    unclosed: tuple[int, str] | None
+
+
+def _structure(body: list[str], first: int, count: int) -> _Structure:
+    """Headings, sections, items (nested, with the lines they span) and an unclosed block of
+    the body's lines (no line endings; ``first``: the first one's number, ``count``: the
+    file's number of lines). One pass, the line's first character tested before any regex.
+    A line that extends an item extends all open ones: ``last`` keeps the line after the last
+    such line, and becomes an item's ``end`` when it is closed."""
     headings: list[Heading] = []
+    sections: list[Section] = []
+    open_sections: list[Section] = []  # levels increasing
+    section: Section | None = None  # the innermost: the last heading's
     items: list[Item] = []
     stack: list[Item] = []  # open items, innermost last
-    last_item_line: int | None = None  # for lazy continuation
-    prev_blank = True
-    fence: tuple[str, int] | None = None  # (marker, indent)
-    in_comment = False
-    opened = 0  # line of the open fence or comment
-
-    for i in range(body_start, len(lines)):
-        raw_line = lines[i].rstrip("\r\n")
-        if i == 0 and bom:
-            raw_line = raw_line[1:]
-        stripped = raw_line.strip()
-
-        if fence is not None:
-            m = _FENCE.match(raw_line)
-            if (
-                m
-                and m.group(1)[0] == fence[0][0]
-                and len(m.group(1)) >= len(fence[0])
-                and not raw_line.strip()[len(m.group(1)) :].strip()
-            ):
-                fence = None
-            if stack:
-                stack[-1].end = i + 1
-                for it in stack:
-                    it.end = i + 1
-            continue
-        if in_comment:
-            if "-->" in raw_line:
-                in_comment = False
-            continue
-        if stripped.startswith("<!--"):
-            if "-->" not in stripped[4:]:
-                in_comment = True
-                opened = i
-            continue
-
+    last = 0  # line after the last line that extended the open items
+    lazy = False  # the previous line is an item or its text (a lazy continuation may follow)
+    unclosed = None
+    item_match, break_match = _ITEM.match, _BREAK.match
+    numbered = enumerate(body, first)
+    for i, line in numbered:
+        stripped = line.strip()
         if not stripped:
-            prev_blank = True
-            last_item_line = None
+            lazy = False
             continue
-
-        # cheap first-character tests before each regex (each regex needs that character)
-        first = stripped[0]
-        m = _FENCE.match(raw_line) if first in "`~" else None
-        if m:
-            ind = _indent(raw_line[: len(raw_line) - len(raw_line.lstrip())])
-            fence = (m.group(1), ind)
-            opened = i
-            while stack and stack[-1].indent >= ind:
-                stack.pop()
-            for it in stack:
-                it.end = i + 1
-            prev_blank = False
-            continue
-
-        h = _HEADING.match(raw_line) if first == "#" else None
-        if h:
-            stack.clear()
-            headings.append(Heading(i, len(h.group(1)), (h.group(2) or "").strip()))
-            prev_blank = False
-            last_item_line = None
-            continue
-
-        im = _ITEM.match(raw_line) if first in "-*+0123456789" else None
-        if im and not _BREAK.match(raw_line):  # not a thematic break
-            ind = _indent(im.group(1))
-            rest = im.group(3) or ""
-            cm = _CHECK.match(rest)
-            checked = None
-            if cm:
-                checked = cm.group(1) in "xX"
-                rest = cm.group(2) or ""
-            while stack and stack[-1].indent >= ind:
-                stack.pop()
-            item = Item(line=i, indent=ind, bullet=im.group(2), checked=checked, text=rest.strip(), end=i + 1)
-            if stack:
-                item.parent = stack[-1]
-                stack[-1].children.append(item)
-            for it in stack:
-                it.end = i + 1
-            stack.append(item)
-            items.append(item)
-            last_item_line = i
-            prev_blank = False
+        c = stripped[0]
+        if c in "-*+0123456789":
+            im = item_match(line)
+            if im is not None:
+                ws, bullet, box, boxed, rest = im.groups()
+                if box is not None or c not in "-*" or (rest or c)[0] != c or not break_match(line):
+                    ind = len(ws) if "\t" not in ws else len(ws.expandtabs(4))
+                    while stack and stack[-1].indent >= ind:
+                        stack.pop().end = last
+                    last = i + 1
+                    text = (boxed or "").strip() if box is not None else (rest or "").strip()
+                    checked = None if box is None else box != " "
+                    if stack:
+                        parent = stack[-1]
+                        item = Item(i, ind, bullet, checked, text, last, parent, [], section)
+                        parent.children.append(item)
+                    else:
+                        item = Item(i, ind, bullet, checked, text, last, None, [], section)
+                    stack.append(item)
+                    items.append(item)
+                    lazy = True
+                    continue
+        elif c == "#":
+            h = _HEADING.match(line)
+            if h is not None:
+                for it in stack:
+                    it.end = last
+                stack.clear()
+                heading = Heading(i, len(h.group(1)), (h.group(2) or "").strip())
+                headings.append(heading)
+                section = _open_section(heading, count, sections, open_sections)
+                lazy = False
+                continue
+        elif c in "`~":
+            m = _FENCE.match(line)
+            if m is not None:  # (lazy stays: a fence is not a blank line)
+                last, closed = _fenced_block(numbered, i, line, m.group(1), stack, last)
+                if not closed:
+                    unclosed = (i, "code block")
+                continue
+        elif c == "<" and stripped.startswith("<!--"):
+            if "-->" not in stripped[4:] and not _skip_comment(numbered):
+                unclosed = (i, "HTML comment")
             continue
 
         # other text: a continuation of the open item if indented (or lazy), else ends lists
-        ind = _indent(raw_line[: len(raw_line) - len(raw_line.lstrip())])
-        if stack and (ind > stack[-1].indent or (last_item_line is not None and not prev_blank)):
-            for it in stack:
-                it.end = i + 1
-        elif stack:
-            # find an outer item this line is indented under
-            while stack and ind <= stack[-1].indent:
-                stack.pop()
-            for it in stack:
-                it.end = i + 1
-            if not stack:
-                last_item_line = None
-        prev_blank = False
+        if stack:
+            if not lazy:  # it continues the innermost open item it is indented under
+                ind = _indent(line[: len(line) - len(line.lstrip())])
+                while stack and ind <= stack[-1].indent:
+                    stack.pop().end = last
+            last = i + 1
+    for it in stack:
+        it.end = last
+    return _Structure(headings, sections, items, unclosed)
 
-    # attach sections
-    unclosed = (opened, "code block" if fence else "HTML comment") if fence or in_comment else None
-    notes = Notes(Path(path) if path else None, lines, metadata, body_start, headings, items, newline, unclosed)
-    # An item belongs to the section of the last heading above it: that section contains it
-    # (it only ends at a later heading) and is the innermost one that does. Items and
-    # sections are both in line order, so one merge pass does it.
-    sections = notes.sections()
-    k = -1
-    for it in items:
-        while k + 1 < len(sections) and sections[k + 1].start < it.line:
-            k += 1
-        it.section = sections[k] if k >= 0 else None
-    return notes
+
+def _open_section(heading: Heading, count: int, sections: list[Section], open_sections: list[Section]) -> Section:
+    """The section of a new heading (to the end of the file until a heading of the same or a
+    higher level ends it); the open sections it ends get their end."""
+    while open_sections and open_sections[-1].heading.level >= heading.level:
+        open_sections.pop().end = heading.line
+    section = Section(heading, count)
+    sections.append(section)
+    open_sections.append(section)
+    return section
+
+
+def _fenced_block(
+    numbered: Iterator[tuple[int, str]], i: int, line: str, marker: str, stack: list[Item], last: int
+) -> tuple[int, bool]:
+    """A fenced code block opening on line ``i``: the open items not indented less than the
+    fence are closed; the block's lines are taken from ``numbered`` up to its closing line,
+    each extending the open items. (The new ``last``; whether the block was closed.)"""
+    ind = _indent(line[: len(line) - len(line.lstrip())])
+    while stack and stack[-1].indent >= ind:
+        stack.pop().end = last
+    n = i
+    for n, text in numbered:
+        m = _FENCE.match(text)
+        if m and m.group(1)[0] == marker[0] and len(m.group(1)) >= len(marker):
+            if not text.strip()[len(m.group(1)) :].strip():
+                return n + 1, True
+    return n + 1, False
+
+
+def _skip_comment(numbered: Iterator[tuple[int, str]]) -> bool:
+    """Take the lines of an HTML comment after its opening line, up to the line that closes
+    it: whether one does."""
+    return any("-->" in line for _, line in numbered)
 
 
 def read_notes(path: Path) -> Notes:
@@ -465,7 +579,8 @@ class _NotRegular(OSError):
 
 def read_regular_file(path: Path) -> bytes:
     """The bytes of ``path`` if it is a regular file; OSError (EINVAL, "not a regular file")
-    at once for a FIFO, device or socket, which would block or never end."""
+    at once for a FIFO, device or socket, which would block or never end. Read with
+    ``os.read`` on the descriptor (no buffered file object: a scan reads ten thousand files)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     try:
         st = os.fstat(fd)
@@ -476,12 +591,13 @@ def read_regular_file(path: Path) -> bytes:
             )
         if hasattr(os, "O_NONBLOCK"):
             os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            return fh.read()
+        # the size is a hint: the file may grow or shrink while it is read; read to the end
+        chunks = [os.read(fd, st.st_size + 1)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, max(st.st_size, 65536)))
+        return b"".join(chunks) if len(chunks) > 2 else chunks[0]
     finally:
-        if fd >= 0:
-            os.close(fd)
+        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------
@@ -516,29 +632,90 @@ _LIST_HANDLE = re.compile(r"^\(?\s*@\s*([A-Za-z0-9][\w-]*)\s*\)?\.?$")  # the ha
 
 def parse_attendee_line(text: str) -> Attendee | None:
     t = text.strip()
+    hit = _ATTENDEE_LINES.get(t)
+    if hit is None:
+        hit = _attendee_fields(t)
+        _remember(_ATTENDEE_LINES, t, hit)
+    return Attendee(*hit) if hit else None
+
+
+# the people of an archive come back every week, written the same way: a line (or table row)
+# seen before is not matched against every style again
+_ATTENDEE_LINES: dict[str, tuple] = {}
+_ATTENDEE_ROWS: dict[tuple, tuple] = {}
+_TABLE_COLUMNS: dict[str, tuple[int | None, int | None, int | None, int | None]] = {}
+_MEMO_MAX, _MEMO_KEY_CHARS = 4096, 500
+
+
+def _remember(memo: dict, key: Any, value: Any) -> None:
+    """Keep ``value`` under ``key`` unless the key is long (a hostile file's huge line); a
+    full memo starts again."""
+    if len(key if isinstance(key, str) else key[-1]) <= _MEMO_KEY_CHARS:
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[key] = value
+
+
+def _attendee_fields(t: str) -> tuple:
+    """(name, initials, github, affiliation) of one attendee line, or () if it names nobody."""
     if not t or t in ("...", "…") or t.startswith("**") or "Initials" in t:
-        return None
+        return ()
     if t.startswith("[") or t.startswith("(") and not t.startswith("(@"):  # "[CJW] Deprecation of …": not a person
-        return None
+        return ()
     m = _LIST_HANDLE.match(t)
     if m:
-        return Attendee(None, None, _clean_handle(m.group(1)))
+        return (None, None, _clean_handle(m.group(1)))
     m = _LIST_TEMPLATE.match(t)
     if m:
-        return Attendee(m.group(2).strip(), m.group(1), _clean_handle(m.group(3)), (m.group(4) or None))
+        return (m.group(2).strip(), m.group(1), _clean_handle(m.group(3)), (m.group(4) or None))
     m = _LIST_COMMA.match(t)
     if m:
-        return Attendee(m.group(2).strip(), m.group(1), _clean_handle(m.group(3) or m.group(4)), (m.group(5) or None))
+        return (m.group(2).strip(), m.group(1), _clean_handle(m.group(3) or m.group(4)), (m.group(5) or None))
     m = _LIST_PAREN.match(t)
     if m:
-        return Attendee(m.group(1).strip(), m.group(2), _clean_handle(m.group(3)))
+        return (m.group(1).strip(), m.group(2), _clean_handle(m.group(3)))
     m = _LIST_TRAILING.match(t)
     if m:
-        return Attendee(m.group(1).strip(), m.group(2), _clean_handle(m.group(3)))
+        return (m.group(1).strip(), m.group(2), _clean_handle(m.group(3)))
     m = _LIST_NAME.match(t)
     if m:
-        return Attendee(m.group(1).strip(), None, _clean_handle(m.group(2) or m.group(3)))
-    return None
+        return (m.group(1).strip(), None, _clean_handle(m.group(2) or m.group(3)))
+    return ()
+
+
+def _table_columns(header_row: str) -> tuple[int | None, int | None, int | None, int | None]:
+    """Where name, initials, GitHub username and affiliation are in a table's header row."""
+    header = [c.lower() for c in _cells(header_row)]
+
+    def col(*names: str) -> int | None:
+        for n in names:
+            for j, h in enumerate(header):
+                if h == n:
+                    return j
+        for n in names:
+            for j, h in enumerate(header):
+                if n in h:
+                    return j
+        return None
+
+    return col("name"), col("initials"), col("gh username", "github", "username", "gh"), col("affiliation")
+
+
+def _table_row(columns: tuple[int | None, int | None, int | None, int | None], row: str) -> tuple:
+    """(name, initials, github, affiliation) of a table row, or () for a delimiter row or a
+    row without a name or initials."""
+    cells = _cells(row)
+    if all(_DELIM_CELL.fullmatch(c) for c in cells):
+        return ()
+
+    def get(j: int | None) -> str | None:
+        return cells[j].strip() or None if j is not None and j < len(cells) else None
+
+    c_name, c_ini, c_gh, c_aff = columns
+    name, ini = get(c_name), get(c_ini)
+    if not name and not ini:
+        return ()
+    return (name, ini, _clean_handle(get(c_gh)), get(c_aff))
 
 
 def parse_attendees(notes: Notes, section: Section) -> list[Attendee]:
@@ -546,41 +723,25 @@ def parse_attendees(notes: Notes, section: Section) -> list[Attendee]:
     "### Introductions" and "### Announcements" under "## Attendees")."""
     end = next((h.line for h in notes.headings if section.start < h.line < section.end), section.end)
     section = Section(section.heading, end)
-    lines = [notes.lines[i].rstrip("\r\n") for i in range(section.start + 1, section.end)]
-    table = [ln for ln in lines if ln.strip().startswith("|")]
+    table = [ln for ln in notes.bare_lines(section.start + 1, section.end) if ln.strip().startswith("|")]
     out: list[Attendee] = []
     if table:
-        header = [c.lower() for c in _cells(table[0])]
-
-        def col(*names: str) -> int | None:
-            for n in names:
-                for j, h in enumerate(header):
-                    if h == n:
-                        return j
-            for n in names:
-                for j, h in enumerate(header):
-                    if n in h:
-                        return j
-            return None
-
-        c_name, c_ini = col("name"), col("initials")
-        c_gh, c_aff = col("gh username", "github", "username", "gh"), col("affiliation")
+        columns = _TABLE_COLUMNS.get(table[0])
+        if columns is None:
+            columns = _table_columns(table[0])
+            _remember(_TABLE_COLUMNS, table[0], columns)
         for row in table[1:]:
-            cells = _cells(row)
-            if all(_DELIM_CELL.fullmatch(c) for c in cells):
-                continue
-
-            def get(j: int | None) -> str | None:  # used at once, in this iteration
-                return cells[j].strip() or None if j is not None and j < len(cells) else None  # noqa: B023
-
-            name, ini = get(c_name), get(c_ini)
-            if not name and not ini:
-                continue
-            out.append(Attendee(name, ini, _clean_handle(get(c_gh)), get(c_aff)))
+            key = (columns, row)
+            fields = _ATTENDEE_ROWS.get(key)
+            if fields is None:
+                fields = _table_row(columns, row)
+                _remember(_ATTENDEE_ROWS, key, fields)
+            if fields:
+                out.append(Attendee(*fields))
         return out
-    section_items = [it for it in notes.items_in(section) if it.parent is None]
-    for it in section_items:
-        a = parse_attendee_line(it.text)
-        if a:
-            out.append(a)
+    for it in notes.items_in(section):
+        if it.parent is None:
+            a = parse_attendee_line(it.text)
+            if a:
+                out.append(a)
     return out
