@@ -164,11 +164,19 @@ class Outbox:
         log.info("%s %s", verb, what)
         return True
 
-    def prepared(self, meeting: Meeting, message, key: str, person=None):
+    def prepared(self, meeting: Meeting, message, key: str, person=None, direct: bool | None = None):
         """(send, find, intent) for one post: the backend marks the post with ``key`` where the
-        platform keeps such a mark (Slack's message metadata) and can look for it after a crash."""
+        platform keeps such a mark (Slack's message metadata) and can look for it after a crash.
+        ``direct`` (with ``person``): a direct message (True) or the meeting's channel (False),
+        whatever the ping rule says."""
         b = self.backend
-        if person is None:
+        if person is not None and direct is not None:
+            send = (
+                (lambda: b.send_direct(meeting, person, message, key))
+                if direct
+                else (lambda: b.post_once(meeting, message, key))
+            )
+        elif person is None:
             marked = getattr(b, "post_once", None)
             send = (lambda: marked(meeting, message, key)) if marked else (lambda: b.post(meeting, message))
         else:
@@ -181,8 +189,10 @@ class Outbox:
         find_sent = getattr(b, "find_sent", None)
         # where to look after a crash: where the ping went (the direct messages, or the channel)
         reaches = getattr(b, "reaches_directly", None)
-        direct = person if person is not None and reaches and ping_directly(meeting, reaches(person)) else None
-        find = (lambda since, data: find_sent(meeting, key, since, data, direct)) if find_sent else None
+        if direct is None:
+            direct = person is not None and bool(reaches) and ping_directly(meeting, reaches(person))
+        where = person if direct else None
+        find = (lambda since, data: find_sent(meeting, key, since, data, where)) if find_sent else None
         describe = getattr(b, "intent_data", None)
         render = getattr(b, "render", None)
 

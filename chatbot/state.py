@@ -1,6 +1,6 @@
 """The bot's own state: a SQLite ledger, so nothing is sent twice and nothing is handled twice.
 
-Three tables, in ``[bot] state_dir`` (relative to the config file), never in the notes
+Tables, in ``[bot] state_dir`` (relative to the config file), never in the notes
 directory:
 
 * ``sent``: reminders and pings the platform accepted;
@@ -12,6 +12,9 @@ directory:
   message id -> conversation, meeting, the items' numbers, stable ids and lines, the text as
   sent), so a reaction on a ping or a ``done 2`` reply acts on the item the person saw, also
   after a restart. Kept :data:`LISTINGS_KEPT_FOR`;
+* ``reviews``: the chair's decisions on candidate action items (``chatbot.review``): the item's
+  key (meeting, notes date, text digest) -> "track" or "reject", who decided and when. Kept
+  for good: a rejected item is never pinged again;
 * ``handled``: deliveries of commands already acted on (a Socket Mode ``envelope_id``, the
   digest of a signed HTTP request), so a redelivery or replay is answered without acting again.
   Bounded: rows older than :data:`HANDLED_KEPT_FOR` go, and at most :data:`HANDLED_MAX` stay.
@@ -61,6 +64,16 @@ CREATE TABLE IF NOT EXISTS listings (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS listings_conversation ON listings (conversation, at);
+CREATE TABLE IF NOT EXISTS reviews (
+    key TEXT PRIMARY KEY,
+    meeting TEXT NOT NULL,
+    item TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    by TEXT NOT NULL,
+    at TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reviews_meeting ON reviews (meeting);
 """
 
 HANDLED_KEPT_FOR = 24 * 3600.0  # seconds: Slack redelivers within minutes; replays are signed for 5
@@ -318,6 +331,29 @@ class Ledger:
     def update_listing(self, message: str, content: str) -> None:
         """The message's text after the bot edited it (a ticked item shown as done)."""
         self._run(lambda db: db.execute("UPDATE listings SET content = ? WHERE message = ?", (content, message)))
+
+    # -- the chair's review of action items -----------------------------------------------
+
+    def record_review(
+        self, key: str, meeting: str, item: str, decision: str, by: str, text: str, when: dt.datetime | None = None
+    ) -> None:
+        """The decision on the item ``key`` (a later one replaces it: the chair changed their mind)."""
+        stamp = (when or dt.datetime.now(dt.UTC)).isoformat()
+        self._run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO reviews (key, meeting, item, decision, by, at, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, meeting, item, decision, by, stamp, text),
+            )
+        )
+
+    def reviews(self, meeting: str) -> dict[str, dict[str, str]]:
+        """Every decision on ``meeting``'s items: key -> {"item", "decision", "by", "at", "text"}."""
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT key, item, decision, by, at, text FROM reviews WHERE meeting = ?", (meeting,)
+            ).fetchall()
+        )
+        return {r[0]: {"item": r[1], "decision": r[2], "by": r[3], "at": r[4], "text": r[5]} for r in rows}
 
     def close(self) -> None:
         with self._lock:
