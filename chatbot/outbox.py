@@ -177,7 +177,7 @@ class Outbox:
                 else (lambda: b.post_once(meeting, message, key))
             )
         elif person is None:
-            marked = getattr(b, "post_once", None)
+            marked: Any = getattr(b, "post_once", None)
             send = (lambda: marked(meeting, message, key)) if marked else (lambda: b.post(meeting, message))
         else:
             marked = getattr(b, "notify_once", None)
@@ -190,7 +190,7 @@ class Outbox:
         # where to look after a crash: where the ping went (the direct messages, or the channel)
         reaches = getattr(b, "reaches_directly", None)
         if direct is None:
-            direct = person is not None and bool(reaches) and ping_directly(meeting, reaches(person))
+            direct = person is not None and reaches is not None and ping_directly(meeting, reaches(person))
         where = person if direct else None
         find = (lambda since, data: find_sent(meeting, key, since, data, where)) if find_sent else None
         describe = getattr(b, "intent_data", None)

@@ -587,7 +587,7 @@ def send_review(bot: Bot, backend: Backend, outbox: Outbox, meeting: Meeting, oc
     waiting = [p for p in people if not outbox.was_sent(keys[p.initials])]
     if not waiting:
         return []
-    results = []
+    results: list[bool] = []
     for person in waiting:
         message = bot.review(meeting, occ)
         if message is None:

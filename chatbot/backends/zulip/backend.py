@@ -48,6 +48,7 @@ from .wire import (
     split_content,
     without_quotes,
 )
+from . import review as zreview
 from .render import RedactSecrets, mention_syntax, neutralize, render_zulip, stream_to, topic_name
 
 log = logging.getLogger("chatbot.backends.zulip")
@@ -348,6 +349,8 @@ class ZulipBackend(Backend):
         """Remember which of the sent messages list which action items (the ledger's listings),
         so a ✅ on one, or `done N` in the conversation, acts on them, also after a restart."""
         items = listed_items(message)
+        if message.reviews:  # the chair's review: answered by `track N` or 👍 / 👎 (review.py)
+            items, conversation = zreview.review_items(message), zreview.REVIEW_PREFIX + conversation
         if not items or self.ledger is None:
             return
         for mid, part, first in sent:
@@ -371,14 +374,17 @@ class ZulipBackend(Backend):
         except BackendError as exc:
             log.error("Zulip: %s", exc)
 
-    def _mark_done(self, listing: dict[str, Any], item: dict[str, Any], who: str) -> None:
-        """Show the item as done in the bot's message (PATCH /messages/{id}); when Zulip refuses
-        the edit (the organization's edit time limit, editing turned off), react ✅ instead."""
+    def _mark_done(self, listing: dict[str, Any], item: dict[str, Any], who: str, note: str | None = None) -> None:
+        """Show the item as done in the bot's message (PATCH /messages/{id}), or with ``note``
+        after its line (a review's decision); when Zulip refuses the edit (the organization's
+        edit time limit, editing turned off), react ✅ instead."""
         mid = int(listing["message"].split(":", 1)[1])
         lines = listing["content"].split("\n")
         index = item.get("line")
         if isinstance(index, int) and 0 <= index < len(lines) and not lines[index].startswith("~~"):
-            lines[index] = f"~~{lines[index]}~~ ✅ done ({neutralize(who)})"
+            done = f"~~{lines[index]}~~ ✅ done"
+            lines[index] = f"{lines[index]} {note}" if note else done
+            lines[index] += f" ({neutralize(who)})"
             content = "\n".join(lines)
             try:
                 self._request(
@@ -451,7 +457,7 @@ class ZulipBackend(Backend):
             or not isinstance(uid, int)
             or not isinstance(mid, int)
             or str(uid) == str(me.get("user_id"))
-            or not is_check(event)
+            or not (is_check(event) or zreview.vote_of(event))
             or self.ledger is None
         ):
             return False
@@ -482,6 +488,10 @@ class ZulipBackend(Backend):
         items = listing["items"]
         with self._busy:
             if self._stopping.is_set():
+                return False
+            if zreview.is_review(listing):  # the chair's 👍 / 👎
+                return zreview.on_reaction(self, listing, event, sender, email)
+            if not is_check(event):
                 return False
             if len(items) != 1:
                 if self.first_delivery(f"zulip:reaction-told:{mid}:{uid}"):
@@ -1052,9 +1062,13 @@ class ZulipBackend(Backend):
                 if not lost and (place is None or not allowed or place in allowed)
                 else None
             )
+            if done is None and not lost:  # `track N` / `reject N` answering the chair's review
+                done = zreview.reply(self, text, listed_in, sender)
             bare = text.strip().lstrip("/")
             if done is None and DONE_RE.match(bare) and bare.lower().startswith("done"):
                 text = "actions " + bare  # `done N` with no list here: N as `actions` numbers them
+            if done is None and zreview.DECIDE_RE.match(bare) and bare.lower().startswith(("track", "reject")):
+                text = "actions " + bare  # `track N` with no review here: N as `actions review` numbers them
             if done is not None:
                 answer = done
             elif lost:  # never keep the first line and silently drop the rest
@@ -1080,7 +1094,7 @@ class ZulipBackend(Backend):
             except BackendError as exc:
                 log.error("Zulip: %s", exc)
             else:
-                if answer.actions:  # an `actions` list: a reaction or `done N` acts on its items
+                if answer.actions or answer.reviews:  # a list: a reaction or `done N` acts on its items
                     try:
                         listed_meeting = self.bot.config.meeting(meeting_id).id
                     except KeyError:
