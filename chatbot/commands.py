@@ -157,7 +157,6 @@ COMMANDS: tuple[Command, ...] = (
         ("actions", "review"),
         "the last meeting's candidate action items, for the chair to track or reject",
         review.review_list,
-        who="roster",
         cli=False,  # the CLI's `actions review` has options of its own (cli.cmd_review)
     ),
     Command(

@@ -28,7 +28,7 @@ from . import actions as act
 from .config import Config, Meeting, Person
 from .identity import Identity, Refused
 from .messages import Message, UserText, reply
-from .schedule import Occurrence, occurrences
+from .schedule import Occurrence, occurrence_on, occurrences
 
 if TYPE_CHECKING:
     from .commands import Call
@@ -121,7 +121,13 @@ def due_review(meeting: Meeting, now: dt.datetime) -> Occurrence | None:
 # buttons, reactions and replies to the review message)
 
 
-def _reviewed_meeting(call: Call) -> Occurrence:
+def _reviewed_meeting(call: Call, day: dt.date | None = None) -> Occurrence:
+    """The meeting under review: the last one held, or the one on ``day`` (the CLI's ``--date``)."""
+    if day is not None:
+        found = occurrence_on(call.meeting, day)
+        if found is None:
+            raise Refused(f"{call.meeting.name} did not meet on {day.isoformat()}")
+        return found
     occ = last_held(call.meeting, call.bot.now())
     if occ is None:
         raise Refused(f"{call.meeting.name} has not met yet: there is nothing to review")
@@ -141,9 +147,9 @@ def _check_may_review(call: Call) -> Identity:
     return who
 
 
-def review_list(call: Call) -> Message:
+def review_list(call: Call, day: dt.date | None = None) -> Message:
     """The candidates of the last meeting's notes, numbered, with each one's decision so far."""
-    occ = _reviewed_meeting(call)
+    occ = _reviewed_meeting(call, day)
     from .compose import review_message  # compose uses this module's rules
 
     decisions = call.bot.decisions(call.meeting)
@@ -159,7 +165,13 @@ def _record(call: Call, item: act.ActionItem, decision: str, label: str) -> Mess
     if ledger is None:
         raise Refused("the bot's state directory cannot be used, so decisions cannot be kept; see the bot's log")
     ledger.record_review(
-        decision_key(call.meeting, item), call.meeting.id, act.item_id(item), decision, who.initials, item.text
+        decision_key(call.meeting, item),
+        call.meeting.id,
+        act.item_id(item),
+        decision,
+        who.initials,
+        item.text,
+        when=call.bot.now(),
     )
     log.info("review: %s decided %s on %s line %d (%s)", who.initials, decision, item.path.name, item.line, item.form)
     what = "Tracked" if decision == TRACK else "Not an action item"
@@ -167,8 +179,8 @@ def _record(call: Call, item: act.ActionItem, decision: str, label: str) -> Mess
     return reply(f"{what} ({label}; {effect}): ", UserText(item.text))
 
 
-def _decide_number(call: Call, number: int, decision: str) -> Message:
-    occ = _reviewed_meeting(call)
+def _decide_number(call: Call, number: int, decision: str, day: dt.date | None) -> Message:
+    occ = _reviewed_meeting(call, day)
     numbered = numbered_candidates(call, occ)
     found = next((it for n, it in numbered if n == number), None)
     if found is None:
@@ -191,12 +203,12 @@ def _decide_id(call: Call, ident: str, decision: str) -> Message:
     return _record(call, found, decision, f"from {found.date.isoformat()}")
 
 
-def track(call: Call, number: int) -> Message:
-    return _decide_number(call, number, TRACK)
+def track(call: Call, number: int, day: dt.date | None = None) -> Message:
+    return _decide_number(call, number, TRACK, day)
 
 
-def reject(call: Call, number: int) -> Message:
-    return _decide_number(call, number, REJECT)
+def reject(call: Call, number: int, day: dt.date | None = None) -> Message:
+    return _decide_number(call, number, REJECT, day)
 
 
 def track_item(call: Call, item: str) -> Message:
