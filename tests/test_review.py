@@ -119,7 +119,9 @@ def test_the_review_is_due_after_the_meeting_ends_until_the_next_one_starts(conf
 
 
 def test_review_after_is_a_duration_or_none(tmp_path):
-    text = BASE_CONFIG.replace('zulip_stream = "conda"\n', 'zulip_stream = "conda"\n\n[meetings.actions]\nreview_after = "30m"\n')
+    text = BASE_CONFIG.replace(
+        'zulip_stream = "conda"\n', 'zulip_stream = "conda"\n\n[meetings.actions]\nreview_after = "30m"\n'
+    )
     assert load_config(write_config(tmp_path, text)).meeting().actions.review_after == dt.timedelta(minutes=30)
     text = text.replace('review_after = "30m"', 'review_after = "soon"')
     with pytest.raises(Exception, match="review_after"):
@@ -324,6 +326,7 @@ def test_check_config_says_who_reviews(tmp_path):
         cwd=REPO,
         timeout=60,
     )
-    assert "review: candidate action items sent to ADM (the admins: no chair in the roster) 2 h after each meeting ends" in (
-        out.stdout
+    assert (
+        "review: candidate action items sent to ADM (the admins: no chair in the roster) 2 h after each meeting ends"
+        in (out.stdout)
     )
