@@ -325,7 +325,7 @@ def cmd_review(args, config) -> int:
     decisions = bot.decisions(meeting)
     out = []
     for n, it in bot.review_candidates(meeting, occ):
-        decided = decisions.get(review.decision_key(meeting, it)) or {}
+        decided = review.decision_of(meeting, it, decisions) or {}
         out.append(
             {
                 "n": n,

@@ -15,7 +15,7 @@ from .config import Meeting, Person, format_duration
 from .messages import Link, Mention, Message, Text, Time, UserText, format_utc, reply
 from .notes.files import NotesFiles
 from .notes.parse import Item
-from .review import DECIDED, decision_key, state_of
+from .review import DECIDED, decision_of, state_of
 from .schedule import Occurrence
 
 if TYPE_CHECKING:
@@ -216,8 +216,9 @@ def review_message(
         owners = ", ".join(o.label for o in it.owners)
         segments: list = [f"{n}. ", UserText(f"{owners}: {it.body}"), f" — {it.form_label} — "]
         segments.append(file_ref(files, it.path, it.line))
-        if state in DECIDED:
-            segments.append(f" — {DECIDED[state]} ({decisions[decision_key(meeting, it)]['by']})")
+        decided = decision_of(meeting, it, decisions)
+        if decided:
+            segments.append(f" — {DECIDED[state]} ({decided['by']})")
         msg.add(*segments, review=act.item_id(it) if state == "unreviewed" else None)
     if not shown:
         msg.add("No candidate action items in these notes." if not numbered else "Every item is decided.")

@@ -45,16 +45,27 @@ Decisions = dict[str, dict[str, str]]  # decision key -> {"item", "decision", "b
 # The rules (pure)
 
 
-def decision_key(meeting: Meeting, item: act.ActionItem) -> str:
-    """Where an item's decision is kept: its meeting, notes date and text (not its line)."""
-    digest = hashlib.sha1(item.text.encode("utf-8")).hexdigest()[:10]
-    return f"{meeting.id}:{item.date.isoformat()}:{digest}"
+def decision_key(meeting: Meeting, item: act.ActionItem, day: dt.date | None = None) -> str:
+    """Where an item's decision is kept: its meeting, notes date (or ``day``) and text (not its
+    line; case, spacing and a ``(from YYYY-MM-DD)`` marker aside)."""
+    text = act.item_key([], item.text)[1]
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+    return f"{meeting.id}:{(day or item.date).isoformat()}:{digest}"
+
+
+def decision_of(meeting: Meeting, item: act.ActionItem, decisions: Decisions) -> dict[str, str] | None:
+    """The decision on ``item``; a copy marked ``(from YYYY-MM-DD)`` with the same text has the
+    decision made on the item of that meeting."""
+    found = decisions.get(decision_key(meeting, item))
+    if found is None and item.from_date is not None:
+        found = decisions.get(decision_key(meeting, item, item.from_date))
+    return found if found and found.get("decision") in DECIDED else None
 
 
 def state_of(meeting: Meeting, item: act.ActionItem, decisions: Decisions) -> str:
     """``track``, ``reject`` or ``unreviewed``."""
-    found = decisions.get(decision_key(meeting, item))
-    return found["decision"] if found and found.get("decision") in DECIDED else "unreviewed"
+    found = decision_of(meeting, item, decisions)
+    return found["decision"] if found else "unreviewed"
 
 
 def listed(meeting: Meeting, items: list[act.ActionItem], decisions: Decisions) -> list[act.ActionItem]:

@@ -87,6 +87,22 @@ def test_a_decision_is_kept_by_date_and_text_not_line(config):
     assert review.decision_key(meeting, a) != review.decision_key(meeting, edited)
 
 
+def test_a_copy_marked_from_the_meeting_has_its_decision(config):
+    meeting = config.meeting()
+    orig = _item("prose", 3, "JRG: will a")
+    copy = ActionItem(
+        dt.date(2026, 1, 21),
+        Path("m.md"),
+        5,
+        "JRG: Will  a (from 2026-01-07)",
+        "Will  a (from 2026-01-07)",
+        form="prose",
+    )
+    other = ActionItem(dt.date(2026, 1, 21), Path("m.md"), 6, "JRG: will a", "will a", form="prose")
+    decisions = {review.decision_key(meeting, orig): {"decision": "track", "by": "ADM"}}
+    assert review.pinged(meeting, [copy, other], decisions) == [copy]  # the unmarked one is a new candidate
+
+
 def test_candidates_are_the_meetings_own_items_not_topics_nor_carried_copies():
     day = dt.date(2026, 1, 7)
     own, carried, topic = _item("prose"), _item("carried", 2), _item("section", 3)
