@@ -186,6 +186,16 @@ def test_an_unreviewed_prose_item_is_listed_marked_but_not_pinged(tmp_path):
     assert not next(x for x in actions if "write the docs" in x).endswith(")")
 
 
+def test_new_notes_carry_over_what_is_pinged(tmp_path):
+    bot = _bot(tmp_path, now=dt.datetime(2026, 1, 10, tzinfo=UTC))
+    _say(bot, "actions reject 3")  # the Action items section's item: rejected, never carried
+    _say(bot, "actions track 2")  # prose, tracked: carried
+    _say(bot, "agenda add Docs sprint", Sender("cli", initials="JRG"))
+    new = (tmp_path / "notes" / "20260114-eco.md").read_text(encoding="utf-8")
+    assert "- [ ] JL: JL will draft the CEP (from 2026-01-07)" in new
+    assert "write the docs" not in new and "report this" not in new  # rejected; prose nobody confirmed
+
+
 def test_decisions_survive_a_restart_and_a_line_added_above(tmp_path):
     bot = _bot(tmp_path)
     _say(bot, "actions track 1")
