@@ -51,6 +51,8 @@ from .config import Config, Meeting, Person
 from .notes.files import NotesFiles
 from .notes import parse as _parse_module
 from .notes.parse import Attendee, Item, Notes, NotesError, normalize_title, parse_notes, read_regular_file, split_owner
+from . import action_rules as rules
+from . import action_track as track
 from . import people as _people_module
 from .people import PeopleIndex, first_name
 
@@ -173,12 +175,12 @@ class ActionItem:
 
 
 FORMS = {
-    "section": "in an Action items section",
-    "label": "labelled Action item / AI / TODO",
-    "list": "in a list under an Action items / Next steps line",
-    "checkbox": "a checkbox with an owner committing",
-    "prose": "prose: an owner committing",
-    "carried": "carried over from an earlier meeting",
+    "section": "Action items section",
+    "label": "labelled action item",
+    "list": "listed under an Action items line",
+    "checkbox": "checkbox, owner commits",
+    "prose": "prose, owner commits",
+    "carried": "carried over",
 }
 EXPLICIT_FORMS = frozenset({"section", "label", "list", "checkbox", "carried"})
 
@@ -231,52 +233,26 @@ def similar(a: frozenset[str], b: frozenset[str]) -> bool:
 # ---------------------------------------------------------------------------------------
 # Extraction (pure: no config people, no people index; cached per file)
 
-_INITIALS = r"[A-Z](?:[a-z]?[A-Z]){1,4}"
-_INITIALS_RX = re.compile(_INITIALS)
-_OWNER_LIST = rf"{_INITIALS}(?:\s*(?:,|/|&|\band\b)\s*{_INITIALS})*"
-_NOT_OWNER_WORDS = frozenset({"AI", "TODO", "OK", "YES", "CEP", "PR", "API", "CI", "CDN", "FYI", "TBD", "ARM"})
-_MARKER = re.compile(
-    r"^(?:\((?:action[ -]items?|(?-i:AI)|todo)\)|(?:action[ -]items?|(?-i:AI)|todo)"
-    r"(?:\s+for\s+(@?[\w-]+))?\s*[:\-–])\s*(.*)$",
-    re.S | re.I,
+_INITIALS = rules._INITIALS
+_INITIALS_RX = rules.INITIALS_RX
+_NOT_OWNER_WORDS = rules.NOT_OWNER_WORDS
+# a line that may be a label alone ("**Action items:**", "- Next steps", "AI (JRG):"), checked
+# with rules.label_only; one search over the whole text finds them
+_LABEL_LINE = re.compile(
+    r"^[ \t]*(?:[-*+][ \t]+|\d+[.)][ \t]+)?(?:\[[ xX]\][ \t]+)?(?:\(?[A-Z][A-Za-z/&, ]{1,20}\)?:?[ \t]+)?"
+    r"(?:\*\*|__|\*|_)?(?:action[ -]?items?|(?-i:AIs?|ACTIONS?)|to[ -]?dos?|next[ -]steps?|follow[ -]?ups?)\b"
+    r"[^\n]{0,48}$",
+    re.I | re.M,
 )
-_ACTION_LIST_LINE = re.compile(
-    r"^[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?action[ -]items?(?:\*\*|__)?[ \t]*:(?:\*\*|__)?[ \t]*$", re.I | re.M
-)
-# "will be done", "will have a dev room", "Will the API return …?": not someone committing
-_NOT_A_COMMIT = (
-    r"(?!(?:also\s+)?(?:be\b(?!\s+\w+ing\b)|have\b|not\b|need\b|likely\b|probably\b|the\b|it\b|this\b|"
-    r"that\b|we\b|you\b|they\b|there\b))"
-)
-_COMMIT = re.compile(
-    rf"^(?:(?:ok|yes|sure)[,.!]?\s+(?:i\s+|we\s+|this\s+|that\s+)?(?:will|'ll)\b"
-    rf"|(?:(?:i|we)\s+)?(?:will|'ll|shall|to)\s+{_NOT_A_COMMIT}(?:also\s+)?\w"
-    rf"|(?:is\s+)?(?:looking into|working on|taking care of|following up|preparing|drafting)\b"
-    rf"|owes\b)",
-    re.I,
-)
-_IMPERATIVE = re.compile(
-    r"^(?:let's\s+|let’s\s+|\w+ly\s+)?(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|"
-    r"schedule|report|submit|send|contact|look into|investigate|start|prepare|dig out|"
-    r"publish|organi[sz]e|coordinate|reach)\b",
-    re.I,
-)
-# a word every commitment or task rule below needs (one C-speed search before the others)
+# section headings that hold action items whatever the config's action_sections say
+_ACTION_TITLE = re.compile(r"(?:action items?|next steps|to-?dos?|follow-?ups?|ais?)(?: \(.*\))?")
+# every rule for an entry without owners written at its start needs one of these (one C-speed
+# search before the others: most entries are notes)
 _GATE = re.compile(
-    r"will|\bto\b|'ll|shall|looking into|working on|taking care|following up|preparing|drafting|"
-    r"owes|\b(?:ask|get|open|create|write|draft|call|set up|follow up|ping|reach out|schedule|report|"
-    r"submit|send|contact|look into|investigate|start|prepare|dig out|publish|organi[sz]e|"
-    r"coordinate|reach)\b"
+    r"will|\bto\b|'ll|’ll|shall|looking into|working on|taking care|following up|preparing|drafting|"
+    r"reaching out|owes|\([A-Z]",
+    re.I,
 )
-_WHO_COMMITS = re.compile(rf"^({_OWNER_LIST})\s+(?:will\s+{_NOT_A_COMMIT}|to\s+|(?:is\s+)?looking into\b)")
-_NAME_COMMITS = re.compile(rf"^([A-Z][a-z]{{2,}})\s+(?:will\s+{_NOT_A_COMMIT}|to\s+|(?:is\s+)?looking into\b)")
-_LATER_COMMIT = re.compile(rf"[.;!]\s+({_OWNER_LIST}|[A-Z][a-z]{{2,}})\s+will\s+{_NOT_A_COMMIT}")
-_NOT_NAMES = frozenset(
-    "and also then we they it this that someone everyone nobody who he she you will need "
-    "want plan plans planning going next consensus".split()
-)
-_WILL = re.compile(rf"(?:^(?:and\s+|also\s+|then\s+)?|[.;!]\s+)will\s+{_NOT_A_COMMIT}(?:also\s+)?[\"'“‘]?\w", re.I)
-_TRAILING_OWNERS = re.compile(rf"\(\s*((?:{_INITIALS})\??(?:\s*[,/&]?\s*(?:{_INITIALS})\??)*)(?:\s*,[^()]*)?\)\s*$")
 _DONE = re.compile(r"[✓✔✅]|(?:^|\s)\(?(?:done|DONE|Done)\)?[.!]?\s*$|^(?:done|DONE|Done)\s*[:\-–]")
 _NOTHING = frozenset(
     {
@@ -308,16 +284,11 @@ class Raw(NamedTuple):
     done: bool
     # the owners were inherited from the topic the entry is noted under (not written on it)
     inherited: bool = False
-    # owners written as a first name ("Jaime to call the vote"): an action only if it is known
-    by_name: bool = False
+    # owners read from prose ("JRG will open", "Jaime to call the vote", "RFC to start"), not
+    # written in an owner's place: an action item only if each is a known person
+    guessed: bool = False
     discussed: bool = False  # topics: notes were taken under it
     form: str = "prose"  # actions: why it was picked (ActionItem.form)
-
-
-def _question(text: str) -> bool:
-    """The entry's first sentence asks something ("Will the API return SHA-256?")."""
-    first = re.split(r"(?<=[.!?])\s", _LINK.sub("link", text), maxsplit=1)[0]
-    return first.rstrip().endswith("?")
 
 
 def _placeholder(text: str) -> bool:
@@ -342,38 +313,64 @@ def _is_discussion(child: Item) -> bool:
     return len(_TOKEN.findall(words.lower())) >= 3
 
 
-def _marker_owners(rest: str, forwho: str | None, it: Item) -> tuple[tuple[str, ...], bool, bool]:
-    """Owners of an ``Action item:``/``TODO`` entry: (owners, inherited, by_name)."""
-    if forwho:
-        return (
-            ((forwho if forwho.startswith("@") or _INITIALS_RX.fullmatch(forwho) else forwho),),
-            False,
-            not forwho.startswith("@") and not _INITIALS_RX.fullmatch(forwho),
-        )
-    owners, _ = split_owner(rest)
-    if owners:
-        return tuple(owners), False, False
-    m = _WHO_COMMITS.match(rest)
-    if m:
-        return tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", m.group(1)) if o), False, False
-    m = _NAME_COMMITS.match(rest)
-    if m:
-        return (m.group(1),), False, True
-    m = _TRAILING_OWNERS.search(rest)
-    if m:
-        return tuple(o.strip("? ") for o in re.split(r"[\s,/&]+", m.group(1)) if o.strip("? ")), False, False
-    inherited = _ancestor_owners(it)
-    return inherited, bool(inherited), False
+def _may_label(text: str) -> bool:
+    return any(h in text for h in rules.LABEL_HINTS)
 
 
-def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw | None:
+def _owners_in(text: str, written: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """The owners an entry names: written at its start (``JRG: …``, ``(JRG) …``), at its end
+    (``… (SA, next two weeks)``), or in prose (``JRG will …``, guessed). (owners, guessed)"""
+    if written:
+        return written, False
+    trailing = rules.trailing_owners(text)
+    if trailing:
+        return trailing, True  # "Vote ends … (AoE)": a known person, or nobody
+    guess = rules.who_commits(text)
+    if guess is not None:
+        return guess.owners, True
+    return (), False
+
+
+_NAME_COLON = re.compile(r"^([A-Z][a-z]{2,}):\s+(.*)$", re.S)
+
+
+def _labelled(
+    it: Item, text: str, written: tuple[str, ...], lab: rules.Label, checkbox: bool, done: bool, named: bool
+) -> Raw:
+    """``Action item: JRG to call the vote``, ``AI (JRG): send the minutes``, ``(JRG) Note to
+    self: check …``: the owners on the label, the entry, its text, else its topic's."""
+    rest = lab.rest
+    own, guessed = lab.owners or written, named and not lab.owners
+    inherited = False
+    if not own:
+        rest_owners, rest_body = split_owner(rest)
+        own = tuple(o for o in rest_owners if o not in _NOT_OWNER_WORDS)
+        if own:
+            rest = rest_body
+        else:
+            own, guessed = _owners_in(rest, ())
+            lead = _LEAD_OWNERS.match(rest)  # "AI: JRG send the minutes"
+            if not own and lead and rules.task_verb(lead.group(2)):
+                own, guessed = tuple(o for o in rules.OWNER_SPLIT.split(lead.group(1)) if o), True
+    if not own:
+        own = _ancestor_owners(it)
+        inherited = bool(own)
+    return Raw("action", it.line + 1, text, rest, own, checkbox, done, inherited, guessed, form="label")
+
+
+def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ...] | None) -> Raw | None:
+    """One entry: a topic, an action item (with why: ``Raw.form``), or neither. ``listed``: the
+    entry is in a list under a label line, with the owners that line names."""
     text = it.text
     if _placeholder(text):
         return None
     checkbox = it.checked is not None
     top = it.parent is None
     line = it.line + 1
-    if in_topics and top:
+    lab = rules.label(text) if _may_label(text) else None
+    if lab is not None and not lab.rest:
+        return None  # a label alone heads a list: its entries are the action items
+    if in_topics and top and lab is None and listed is None:
         owners_l, body = split_owner(text)
         return Raw(
             "topic",
@@ -385,130 +382,117 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: bool) -> Raw 
             bool(it.checked),
             discussed=any(_is_discussion(c) for c in it.children),
         )
-    # a labelled entry: "Action item: …", "AI: …", "TODO for @x: …", "(TODO) … (SA, next two weeks)"
-    m = _MARKER.match(text) if text[:1] in "(aAtT" else None
-    labelled = m is not None and m.group(2).strip()  # (a bare "Action items:" heads a list of items)
-    low = text.lower()
-    if not (labelled or (in_actions and top) or listed or _GATE.search(low)):
-        return None  # every rule below needs a commitment or a task verb: most entries are notes
-    done = bool(it.checked) if checkbox else bool(_DONE.search(text))
     owners_l, body = split_owner(text)
-    owners = tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS)
-    if labelled and m is not None:
-        rest = m.group(2).strip()
-        own, inherited, by_name = _marker_owners(rest, m.group(1), it)
-        return Raw("action", line, text, rest or body, own, checkbox, done, inherited, by_name, form="label")
-    if (in_actions and top) or listed:
-        own = owners
+    written = tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS)
+    named = False
+    if lab is None and not written and text[:1].isupper():
+        n = _NAME_COLON.match(text)  # "Dasha: Planning to attend": a first name, if a known one
+        if n and n.group(1).lower() not in rules.NOT_NAMES:
+            written, body, named = (n.group(1),), n.group(2), True
+    if lab is None and written and body is not text and _may_label(body):
+        lab = rules.label(body)  # "JRG: Action item: …", "(JRG) Note to self: check …"
+        if lab is not None and not lab.rest:
+            return None
+    done = bool(it.checked) if checkbox else bool(_DONE.search(text))
+    form = "checkbox" if checkbox else "prose"
+    if lab is not None:
+        return _labelled(it, text, written, lab, checkbox, done, named)
+    if listed is not None or (in_actions and top):
+        own, guessed = _owners_in(text, written)
+        guessed = guessed or named
+        inherited = False
         if not own:
-            t = _TRAILING_OWNERS.search(text)
-            if t:
-                own = tuple(o.strip("? ") for o in re.split(r"[\s,/&]+", t.group(1)) if o.strip("? "))
-            else:
-                w = _WHO_COMMITS.match(text)
-                own = tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", w.group(1)) if o) if w else ()
-        return Raw("action", line, text, body, own, checkbox, done, form="list" if listed else "section")
-    # owners who commit: "JRG: will report this", "(CHL) will draft", "JRG: start the doc"
-    if (
-        owners
-        and (_COMMIT.match(body) or _IMPERATIVE.match(body) and not body.rstrip().endswith(":"))
-        and not _question(body)
-    ):
-        return Raw("action", line, text, body, owners, checkbox, done, form="checkbox" if checkbox else "prose")
-    if "will" not in low and " to " not in low and "looking into" not in low:
-        return None  # the rules below need one of these
-    # "KK will discuss", "WV/JL will meet", "JRG to create a PR", "RA looking into it"
-    w = _WHO_COMMITS.match(text)
-    if w:
-        own = tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", w.group(1)) if o and o not in _NOT_OWNER_WORDS)
-        if own:
-            return Raw("action", line, text, text, own, checkbox, done, form="checkbox" if checkbox else "prose")
-    # "Travis will write a blog post", "Cheng looking into it": a known first name
-    w = _NAME_COMMITS.match(text)
-    if w and w.group(1).lower() not in _NOT_NAMES:
+            own, inherited = listed or _ancestor_owners(it), not listed
+            inherited = inherited and bool(own)
         return Raw(
             "action",
             line,
             text,
-            text,
-            (w.group(1),),
+            body,
+            own,
             checkbox,
             done,
-            by_name=True,
-            form="checkbox" if checkbox else "prose",
+            inherited,
+            guessed,
+            form="list" if listed is not None else "section",
         )
-    # "Next steps: CEP, probably. DPC will reach out to …", "… Lilly will publicize SLAs"
-    w = _LATER_COMMIT.search(text)
-    if w:
-        who = w.group(1)
-        if _INITIALS_RX.match(who):
-            own = tuple(o for o in re.split(r"\s*(?:,|/|&|\band\b)\s*", who) if o and o not in _NOT_OWNER_WORDS)
-            if own:
-                return Raw("action", line, text, text, own, checkbox, done, form="checkbox" if checkbox else "prose")
-        elif who.lower() not in _NOT_NAMES:
-            return Raw(
-                "action",
-                line,
-                text,
-                text,
-                (who,),
-                checkbox,
-                done,
-                by_name=True,
-                form="checkbox" if checkbox else "prose",
-            )
-    # "Will draft an application" noted under "(DPC) Governance update": the topic owner's
-    if not owners and it.parent is not None and _WILL.search(text) and not _question(text):
+    if not written and not _GATE.search(text):
+        return None  # every rule below needs owners or a commitment: most entries are notes
+    if written:
+        if rules.commits(body):  # "JRG: will report this", "JRG: To check governance.", "(JRG) Open the issue"
+            return Raw("action", line, text, body, written, checkbox, done, guessed=named, form=form)
+        guess = rules.who_commits(body)  # "CHL: Sounds good. JRG will draft it."
+        if guess is not None:
+            return Raw("action", line, text, body, guess.owners, checkbox, done, guessed=True, form=form)
+        return None  # an owner's comment in the discussion
+    guess = rules.who_commits(text)  # "KK will discuss", "Jaime to call the vote", "RA looking into it"
+    if guess is not None:
+        return Raw("action", line, text, text, guess.owners, checkbox, done, guessed=True, form=form)
+    trailing = rules.trailing_owners(text)  # "Write the CEP (SA, next two weeks)"
+    if trailing and rules.commits(_TRAILING_PAREN.sub("", text)):
+        return Raw(
+            "action", line, text, _TRAILING_PAREN.sub("", text), trailing, checkbox, done, guessed=True, form=form
+        )
+    if it.parent is not None and rules.will_commit(text):  # "Will open an issue" under "(DPC) Governance"
         inherited_owners = _ancestor_owners(it)
         if inherited_owners:
-            return Raw(
-                "action",
-                line,
-                text,
-                text,
-                inherited_owners,
-                checkbox,
-                done,
-                inherited=True,
-                form="checkbox" if checkbox else "prose",
-            )
+            return Raw("action", line, text, text, inherited_owners, checkbox, done, inherited=True, form=form)
     return None
 
 
-def _listed_items(notes: Notes) -> set[int]:
-    """Items (by line) of a list that follows an ``Action items:`` line, or nested under an
-    item that says only ``Action items:``: each entry of that list is an action item."""
-    out: set[int] = set()
+_LEAD_OWNERS = re.compile(rf"^({rules._OWNER_LIST})\s+([a-z]+)\b")
+_TRAILING_PAREN = re.compile(r"\s*\([^()]*\)\s*\.?$")
+
+
+def _listed_items(notes: Notes) -> dict[int, tuple[str, ...]]:
+    """Items (by line) of a list that follows a label line (``Action items:``, ``**Next
+    steps**``, ``AI (JRG):``), or nested under an item that is only such a label: each entry of
+    that list is an action item. The value: the owners the label names."""
+    out: dict[int, tuple[str, ...]] = {}
     text = notes.text
-    if "ction item" not in text and "ction Item" not in text and "CTION ITEM" not in text:
+    if not _may_label(text):
         return out
-    marks = set()
-    for m in _ACTION_LIST_LINE.finditer(text):
-        marks.add(text.count("\n", 0, m.start()))
+    marks: dict[int, tuple[str, ...]] = {}
+    for m in _LABEL_LINE.finditer(text):
+        line_text = m.group(0).strip()
+        line_text = _BULLET.sub("", line_text)
+        owners_l, body = split_owner(line_text)
+        lab = rules.label_only(body)
+        if lab is None:
+            continue
+        owners = lab.owners or tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS)
+        marks[text.count("\n", 0, m.start())] = owners
     if not marks:
         return out
     by_line = {it.line: it for it in notes.items}
-    for mark in marks:
+    for mark, owners in marks.items():
         it = by_line.get(mark)
         if it is not None:  # "- Action items:" with the entries nested under it
-            out.update(c.line for c in it.children)
-            continue
-        # a paragraph line: the list starting on the next non-blank line, its entries
+            if it.children:
+                out.update((c.line, owners) for c in it.children)
+                continue
+            if it.parent is None:
+                continue
+        # a paragraph line (or an item without children): the list starting on the next
+        # non-blank line, its entries
         i = mark + 1
         while i < len(notes.lines) and not notes.lines[i].strip():
             i += 1
         first = by_line.get(i)
-        if first is None:
+        if first is None or (it is not None and first.indent < it.indent):
             continue
         sibling: Item | None = first
         while sibling is not None:
-            out.add(sibling.line)
+            out[sibling.line] = owners
             nxt = sibling.end
             while nxt < len(notes.lines) and not notes.lines[nxt].strip():
                 nxt += 1
             cand = by_line.get(nxt)
             sibling = cand if cand is not None and cand.parent is first.parent and cand.indent == first.indent else None
     return out
+
+
+_BULLET = re.compile(r"^(?:[-*+]|\d+[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
 
 
 def extract(notes: Notes, topic_sections: frozenset[str], action_sections: frozenset[str]) -> list[Raw]:
@@ -522,10 +506,14 @@ def extract(notes: Notes, topic_sections: frozenset[str], action_sections: froze
         kind = kinds.get(key)
         if kind is None:
             title = normalize_title(sec.title) if sec is not None else ""
-            kind = kinds[key] = (title.startswith("attendees"), title in topic_sections, title in action_sections)
+            kind = kinds[key] = (
+                title.startswith("attendees"),
+                title in topic_sections,
+                title in action_sections or bool(_ACTION_TITLE.fullmatch(title)),
+            )
         if kind[0]:
             continue
-        raw = _classify(it, kind[1], kind[2], it.line in listed)
+        raw = _classify(it, kind[1], kind[2], listed.get(it.line))
         if raw is not None:
             out.append(raw)
     return out
@@ -580,7 +568,7 @@ def resolve_owner(token: str, attendees: list[Attendee], config: Config, people:
 # ---------------------------------------------------------------------------------------
 # The per-file cache: in memory, and persisted in SQLite in [bot] state_dir
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 
 
 class FileFacts(NamedTuple):
@@ -590,29 +578,47 @@ class FileFacts(NamedTuple):
     actions: tuple[Raw, ...]
     topics: tuple[Raw, ...]
     attendees: tuple[tuple[str | None, str | None, str | None, str | None], ...]
+    evidence: tuple[track.Evidence, ...] = ()  # lines that report something done
 
 
-def _facts(raws: list[Raw], attendees: list[Attendee]) -> FileFacts:
+def _facts(raws: list[Raw], notes: Notes) -> FileFacts:
     return FileFacts(
         tuple(r for r in raws if r.kind == "action"),
         tuple(r for r in raws if r.kind == "topic"),
-        tuple((a.initials, a.name, a.github, first_name(a.name)) for a in attendees),
+        tuple((a.initials, a.name, a.github, first_name(a.name)) for a in notes.attendees()),
+        track.evidence(notes.text, notes.lines, notes.items, _attendee_lines(notes)),
     )
+
+
+def _attendee_lines(notes: Notes) -> set[int]:
+    return {
+        it.line
+        for it in notes.items
+        if it.section is not None and normalize_title(it.section.title).startswith("attendees")
+    }
 
 
 def _encode(facts: FileFacts) -> bytes:
     return marshal.dumps(
-        (CACHE_FORMAT, tuple(tuple(r) for r in facts.actions), tuple(tuple(r) for r in facts.topics), facts.attendees)
+        (
+            CACHE_FORMAT,
+            tuple(tuple(r) for r in facts.actions),
+            tuple(tuple(r) for r in facts.topics),
+            facts.attendees,
+            tuple(tuple(e) for e in facts.evidence),
+        )
     )
 
 
 def _decode(blob: bytes) -> FileFacts | None:
     try:
-        version, actions, topics, attendees = marshal.loads(blob)
+        version, actions, topics, attendees, evidence = marshal.loads(blob)
         if version != CACHE_FORMAT:
             return None
         make = Raw._make
-        return FileFacts(tuple(map(make, actions)), tuple(map(make, topics)), attendees)
+        return FileFacts(
+            tuple(map(make, actions)), tuple(map(make, topics)), attendees, tuple(map(track.Evidence._make, evidence))
+        )
     except (ValueError, EOFError, TypeError):
         return None
 
@@ -791,7 +797,7 @@ def _facts_of(data: bytes, path: Path, sections: str) -> FileFacts:
         raise NotesError(path, f"not UTF-8 text (byte {exc.start})") from None
     notes = parse_notes(text, path)
     topics, acts = _SECTIONS_CACHE[sections]
-    facts = _facts(extract(notes, topics, acts), notes.attendees())
+    facts = _facts(extract(notes, topics, acts), notes)
     for it in notes.items:  # parent <-> children cycles: freed now by reference counting, not by a
         it.parent = None  # garbage collection walking ten thousand parse trees after the scan
     return facts
@@ -832,7 +838,8 @@ def reset_caches() -> None:
 
 def _sections_key(meeting: Meeting) -> str:
     topics, acts = _section_names(meeting)
-    key = "\x1f".join(sorted(topics)) + "\x1e" + "\x1f".join(sorted(acts))
+    # the code that reads the files is part of the key: a release with other rules reads them again
+    key = "\x1f".join(sorted(topics)) + "\x1e" + "\x1f".join(sorted(acts)) + "\x1e" + _CODE_DIGEST
     _SECTIONS_CACHE.setdefault(key, (topics, acts))
     return key
 
@@ -847,7 +854,7 @@ _owners: dict[tuple, Owner] = {}
 class _FileView:
     """One file's attendees, looked up by initials and by first name."""
 
-    __slots__ = ("by_initials", "by_first", "attendees", "facts")
+    __slots__ = ("by_initials", "by_first", "attendees", "facts", "written")
 
     def __init__(self, facts: FileFacts):
         self.facts = facts
@@ -859,6 +866,8 @@ class _FileView:
             if a[3] and a[2]:
                 self.by_first.setdefault(a[3], a)
         self.attendees = facts.attendees
+        # initials the file writes in an owner's place ("(WV) Calling for a vote"): known people
+        self.written = {o.upper() for r in (*facts.topics, *facts.actions) if not r.guessed for o in r.owners}
 
 
 def _owner(token: str, view: _FileView, config: Config, people: PeopleIndex | None, version: int) -> Owner:
@@ -878,7 +887,19 @@ def _owner(token: str, view: _FileView, config: Config, people: PeopleIndex | No
     return o
 
 
-def _name_known_view(token: str, view: _FileView, people: PeopleIndex | None, config: Config) -> bool:
+def _known_view(token: str, view: _FileView, people: PeopleIndex | None, config: Config) -> bool:
+    """Someone this file's attendees, the roster or the people index knows by these initials,
+    handle or first name (an owner read from prose must be one)."""
+    if token.startswith("@"):
+        return True
+    if _INITIALS_RX.fullmatch(token):
+        up = token.upper()
+        return (
+            up in view.by_initials
+            or up in view.written
+            or config.person_by(initials=token) is not None
+            or bool(people and people.by_initials(token))
+        )
     t = token.lower()
     if any(a[3] == t for a in view.attendees):
         return True
@@ -898,12 +919,11 @@ def _resolve_raws(
 ) -> list[tuple[ActionItem, bool, bool]]:
     out = []
     for r in raws:
-        if r.by_name and not all(
-            _name_known_view(t, view, people, config)
-            for t in r.owners
-            if not t.startswith("@") and not _INITIALS_RX.fullmatch(t)
-        ):
-            continue  # "Happy to give a demo": not a person
+        if r.guessed and not all(_known_view(t, view, people, config) for t in r.owners):
+            if r.form not in ("section", "label", "list"):
+                continue  # "RFC to start today", "Happy to give a demo": not a person
+            # "Anaconda to build the launcher" in an Action items list: a task, nobody's
+            r = r._replace(owners=tuple(t for t in r.owners if _known_view(t, view, people, config)))
         item = ActionItem(
             day,
             path,
@@ -956,7 +976,7 @@ def entries_in_file(
     """(action items with done, topics with (ticked, discussed)) of one parsed file."""
     meeting = meeting or config.meeting()
     topics, acts = _section_names(meeting)
-    facts = _facts(extract(notes, topics, acts), notes.attendees())
+    facts = _facts(extract(notes, topics, acts), notes)
     view = _FileView(facts)
     path = notes.path or Path("")
     version = -next(_versions)  # owners resolved with this index are not shared with scans
@@ -1239,7 +1259,11 @@ def open_actions(
 
 
 _CODE_DIGEST = hashlib.blake2b(
-    b"".join(Path(f).read_bytes() for f in (__file__, _parse_module.__file__, _people_module.__file__)), digest_size=16
+    b"".join(
+        Path(f).read_bytes()
+        for f in (__file__, _parse_module.__file__, _people_module.__file__, rules.__file__, track.__file__)
+    ),
+    digest_size=16,
 ).hexdigest()
 _memo: dict[str, tuple[str, tuple, tuple]] = {}
 
@@ -1332,7 +1356,21 @@ def _scan_open(scan: _Scan) -> list[ActionItem]:
             for topic, done in _carried_actions(scan, day, path):
                 latest.add(topic, done, fileno)
     found = [item for item, done, _ in latest.latest.values() if not done and item.owners]
+    if found:
+        reports = _reports(scan, found)
+        found = [a for a in found if reports.done_after(a.date, a.body, _owner_names(a)) is None]
     return sorted(found, key=lambda a: (a.date, a.line))
+
+
+def _owner_names(item: ActionItem) -> list[str]:
+    return [o.token for o in item.owners] + [o.label for o in item.owners]
+
+
+def _reports(scan: _Scan, items: list[ActionItem]) -> track.Reports:
+    """What the notes after the oldest of ``items`` report done (``action_track``)."""
+    first = min(a.date for a in items)
+    files = ((d, f.evidence) for d, p in scan.files if d > first and (f := scan.facts_of(p)) is not None)
+    return track.Reports(((a.body, _owner_names(a)) for a in items), files)
 
 
 MARKED_SIMILAR = 0.25  # a copy whose "(from DATE)" names the meeting of the other needs fewer shared words

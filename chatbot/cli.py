@@ -97,6 +97,9 @@ def cmd_command(args, config) -> int:
     for arg in command.args:
         value = getattr(args, arg.key)
         values[arg.key] = " ".join(value) if isinstance(value, list) else value
+    for option in command.options:
+        if getattr(args, option.key, None) is not None:
+            values[option.key] = getattr(args, option.key)
     return _emit(bot.run(command.words, _sender(args), args.meeting, **values))
 
 
@@ -117,6 +120,10 @@ def _add_chat_commands(sub, word: str, parents: list[argparse.ArgumentParser], r
                 c.add_argument(arg.key, metavar=arg.name, type=int, help=arg.help)
             else:
                 c.add_argument(arg.key, metavar=arg.name, nargs="+", help=arg.help)
+        for option in command.options:
+            kind = _date if option.kind is dt.date else option.kind
+            metavar = "YYYY-MM-DD" if option.kind is dt.date else None
+            c.add_argument(option.flag, dest=option.key, type=kind, metavar=metavar, help=option.help)
         if command.who == "anyone":
             c.add_argument("--as", dest="as_", metavar="INITIALS", default="CLI", help=argparse.SUPPRESS)
         else:
@@ -253,6 +260,8 @@ def cmd_actions(args, config) -> int:
                         "line": it.line,
                         "text": it.text,
                         "body": it.body,
+                        "form": it.form,  # why it was picked (section, label, list, checkbox, prose, carried)
+                        "why": it.form_label,
                         "url": files.url_at(it.path, it.line),
                         "owners": [
                             {
@@ -470,7 +479,7 @@ def cmd_check_config(args, config) -> int:
             steps = (
                 (["pull --rebase before each edit"] if g.pull else [])
                 + ["commit each change"]
-                + ([f"push to {target} ({g.retries} retries)"] if g.push else ["no push"])
+                + ([f"push to {target} ({g.retries} retries{_push_retry(g)})"] if g.push else ["no push"])
             )
             print(f"  Git: {', '.join(steps)}; committer {g.committer_name} <{g.committer_email}>")
         else:
@@ -483,6 +492,14 @@ def cmd_check_config(args, config) -> int:
     web = config.web
     print(f"- status pages: {'served by chatbot run' if web.enabled else 'chatbot serve'} on {web.host}:{web.port}")
     return 0
+
+
+def _push_retry(g) -> str:
+    from .gitsync import retry_interval
+
+    if not g.push_retry:
+        return "; what a push left behind goes with the next change"
+    return f"; what a push left behind is pushed again every {retry_interval(g)} by chatbot run"
 
 
 def cmd_ics(args, config) -> int:

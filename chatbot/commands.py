@@ -13,13 +13,14 @@ To add a command: write its handler (``handler(call, **args) -> Message``, raisi
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from collections.abc import Callable, Mapping
 
-from . import action_commands, agenda, review
+from . import action_add, action_commands, agenda, review
 from .config import Meeting
 from .identity import Identity, Refused, Sender, identify
 from .messages import Message, Text, UserText, error, reply
@@ -49,6 +50,21 @@ class Arg:
 
 
 @dataclass(frozen=True)
+class Option:
+    """A CLI-only option of a command (``--date``), passed to its handler as a keyword
+    argument when given; chat text never sets it."""
+
+    flag: str  # "--date"
+    kind: type  # dt.date: YYYY-MM-DD
+    help: str
+    param: str  # the handler's parameter
+
+    @property
+    def key(self) -> str:
+        return self.param
+
+
+@dataclass(frozen=True)
 class Command:
     words: tuple[str, ...]  # ("agenda", "add")
     help: str
@@ -59,6 +75,7 @@ class Command:
     cli: bool = True  # offered as a CLI sub-command (under its first word)
     help_note: str = ""  # shown after the help in the CLI
     hidden: bool = False  # run by buttons and reactions (Bot.run), never typed: no help, no CLI, no parsing
+    options: tuple[Option, ...] = ()  # CLI only
 
     @property
     def usage(self) -> str:
@@ -152,6 +169,32 @@ COMMANDS: tuple[Command, ...] = (
         (N_ACTION,),
         who="roster",
         help_note="Only an owner or an admin may (with [bot] editors set: only an editor or an admin).",
+    ),
+    Command(
+        ("actions", "add"),
+        "write an action item into the notes of the meeting in progress (or held earlier today)",
+        action_add.add,
+        (
+            Arg(
+                "OWNER: TEXT",
+                str,
+                "who owns it (initials or @github-handle), a colon, and what is to be done",
+                param="text",
+            ),
+        ),
+        who="member",
+        options=(
+            Option(
+                "--date",
+                dt.date,
+                "the meeting date (YYYY-MM-DD) of a meeting held earlier, whose notes exist "
+                "(default: the meeting in progress or held earlier today)",
+                "day",
+            ),
+        ),
+        help_note="OWNER: initials the roster or the notes' attendee list knows, or a GitHub @handle "
+        "(several: 'JRG, JL: …'). The item goes into the notes' Action items section (added at the end "
+        "if there is none).",
     ),
     Command(
         ("actions", "review"),
@@ -305,6 +348,7 @@ def run(call: Call, command: Command, args: Mapping[str, Any]) -> Message:
 
 __all__ = [
     "Arg",
+    "Option",
     "Call",
     "Command",
     "COMMANDS",

@@ -131,7 +131,9 @@ def actions_message(
             UserText(f"{owners}: {it.body}"),
             " — ",
             file_ref(files, it.path, it.line),
-            f" (unconfirmed: {it.form})" if unconfirmed and act.item_id(it) in unconfirmed else "",
+            f" ({it.form_label}, unconfirmed)"
+            if unconfirmed and act.item_id(it) in unconfirmed
+            else f" ({it.form_label})",
             action=act.item_id(it),
         )
     unresolved = sorted({o.describe() for it in items for o in it.owners if not o.resolved})

@@ -91,6 +91,13 @@ def parse_duration(value: Any) -> dt.timedelta:
     return delta
 
 
+def _seconds_or_duration(value: Any) -> dt.timedelta:
+    """A duration that may also be a number of seconds ('30s')."""
+    if isinstance(value, str) and (m := re.fullmatch(r"\s*(\d{1,6})\s*s\s*", value)):
+        return dt.timedelta(seconds=int(m.group(1)))
+    return parse_duration(value)
+
+
 def _too_long() -> str:
     return f"the duration is too long (at most {MAX_DURATION.days // 7:,} weeks, about a thousand years)"
 
@@ -324,6 +331,17 @@ class GitSettings(_Model):
     committer_name: str = "chatbot"
     committer_email: str = "chatbot@localhost"
     timeout: Duration = dt.timedelta(minutes=1)
+    push_retry: Annotated[dt.timedelta, BeforeValidator(_seconds_or_duration)] = Field(
+        default=dt.timedelta(minutes=5),
+        description="how often `chatbot run` tries again to push commits a push left behind (0: only with the next change)",
+    )
+
+    @field_validator("push_retry")
+    @classmethod
+    def _not_negative(cls, value: dt.timedelta) -> dt.timedelta:
+        if value < dt.timedelta(0):
+            raise ValueError("push_retry must not be negative")
+        return value
 
 
 class HackMDSettings(_Model):

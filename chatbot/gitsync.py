@@ -14,8 +14,15 @@ notes directory is inside a Git work tree, :class:`GitSync` (an
   global Git identity is needed);
 * then (``push = true``): ``git push REMOTE HEAD:BRANCH``; when that fails (typically
   rejected because the remote moved), ``git pull --rebase`` and push again, ``retries``
-  times. If it still fails the local commit stays (nothing is lost), the person is told,
-  and the next change pushes everything that is pending.
+  times. If it still fails (a hook declined it, the remote cannot be reached, the branch is
+  unknown) the local commit stays (nothing is lost), the person is told why (the remote's
+  own words, never a password from its URL), and the commits left behind are pushed by the
+  next change or, in ``chatbot run``, by :func:`retry_pushes` every ``push_retry``.
+
+BRANCH is ``[meetings.git] branch``, else the checked-out branch; on a detached HEAD (a
+clone checked out at a commit, as deploy jobs do) the remote's default branch
+(``REMOTE/HEAD``), so the bot's commits are published rather than left where the next
+``git checkout`` would drop them. Never while a rebase or bisect someone started is under way.
 
 It runs the real ``git`` binary. Credentials for pushing are Git's business (an SSH key, a
 credential helper); URLs are stripped of any password before they are logged or shown.
@@ -23,6 +30,7 @@ credential helper); URLs are stripped of any password before they are logged or 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -30,12 +38,16 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
 from .editing import Change, EditHooks
-from .config import Config, GitSettings, Meeting, Person
+from .config import Config, GitSettings, Meeting, Person, format_duration
 from .notes.edit import EditError
+
+if TYPE_CHECKING:
+    from .bot import Bot
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +119,13 @@ def commit_message(changes: list[Change]) -> str:
     return message
 
 
-class GitSync(EditHooks):
-    """Commit and push notes edits; one instance serves all meetings of a config."""
+class GitClones:
+    """Running ``git`` in the meetings' clones: finding the clone, the branch, pulling."""
 
     def __init__(self, config: Config):
         self.config = config
         self._lock = threading.Lock()
         self._repos: dict[str, Repo | None] = {}
-        self._pending: dict[str, list[str]] = {}  # warnings from before_edit, per meeting
-
-    # -- plumbing -----------------------------------------------------------------------
 
     def _env(self, settings: GitSettings, author: tuple[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
@@ -187,17 +196,31 @@ class GitSync(EditHooks):
         return FileLock(str(repo.git_dir / "chatbot-git.lock"), timeout=120)
 
     def _branch(self, repo: Repo, settings: GitSettings) -> str:
+        """The branch to pull from and push to (see the module's docstring)."""
         if settings.branch:
             return settings.branch
         proc = self._git(repo.top, settings, "symbolic-ref", "--short", "-q", "HEAD", check=False)
         branch = proc.stdout.strip()
-        if proc.returncode != 0 or not branch:
+        if proc.returncode == 0 and branch:
+            return branch
+        under_way = next((what for name, what in _UNDER_WAY if (repo.git_dir / name).exists()), None)
+        if under_way:
             raise GitError(
                 ["symbolic-ref", "HEAD"],
-                proc.returncode,
-                "fatal: not on a branch (detached HEAD); set [meetings.git] branch",
+                1,
+                f"fatal: the notes clone is on a detached HEAD while {under_way} is under way; "
+                "finish it (or set [meetings.git] branch)",
             )
-        return branch
+        head = f"refs/remotes/{settings.remote}/HEAD"
+        default = self._git(repo.top, settings, "symbolic-ref", "--short", "-q", head, check=False).stdout.strip()
+        if default.startswith(settings.remote + "/"):
+            return default[len(settings.remote) + 1 :]
+        raise GitError(
+            ["symbolic-ref", "HEAD"],
+            1,
+            f"fatal: the notes clone is on a detached HEAD and the default branch of {settings.remote} is "
+            "not known; set [meetings.git] branch",
+        )
 
     def _pull(self, repo: Repo, settings: GitSettings, branch: str) -> None:
         before = self._git(repo.top, settings, "rev-parse", "-q", "--verify", "HEAD", check=False).stdout.strip()
@@ -232,8 +255,6 @@ class GitSync(EditHooks):
             if self._git(repo.top, settings, "stash", "pop", "--quiet", "--index", check=False).returncode != 0:
                 log.error("%s: the uncommitted changes are kept in 'git stash list' (autostash)", repo.top)
 
-    # -- hooks --------------------------------------------------------------------------
-
     def unmerged(self, repo: Repo, meeting: Meeting) -> list[str]:
         """Notes files Git lists as unmerged (``git ls-files -u``): a person's merge or rebase
         stopped on a conflict in them and is not finished."""
@@ -247,6 +268,15 @@ class GitSync(EditHooks):
             if path and path not in paths:
                 paths.append(path)
         return paths
+
+
+class GitSync(GitClones, EditHooks):
+    """Commit and push notes edits; one instance serves all meetings of a config."""
+
+    def __init__(self, config: Config):
+        super().__init__(config)
+        self._pending: dict[str, list[str]] = {}  # warnings from before_edit, per meeting
+        self._unpushed: set[str] = set()  # meetings whose last push failed
 
     def before_edit(self, meeting: Meeting) -> None:
         settings = meeting.git
@@ -343,15 +373,25 @@ class GitSync(EditHooks):
         return self._push(repo, meeting)
 
     def _push(self, repo: Repo, meeting: Meeting) -> str | None:
+        """Push HEAD; a warning for the person when it could not be pushed."""
         settings = meeting.git
+        self._unpushed.add(meeting.id)  # until a push succeeds
+        head = self._git(repo.top, settings, "rev-parse", "--short", "HEAD", check=False).stdout.strip()
+        later = "it will be pushed when that works again" + (
+            f" (tried every {retry_interval(settings)} and with the next change)"
+            if settings.push_retry
+            else " (with the next change)"
+        )
         try:
             branch = self._branch(repo, settings)
         except GitError as exc:
-            return f"the change was committed but not pushed ({exc.last_line})"
+            log.warning("%s: not pushed: %s", meeting.id, exc.last_line)
+            return f"the change was committed locally ({head}) but not pushed ({exc.last_line}); {later}"
         last: GitError | None = None
         for attempt in range(settings.retries + 1):
             try:
                 self._git(repo.top, settings, "push", "--quiet", settings.remote, f"HEAD:refs/heads/{branch}")
+                self._unpushed.discard(meeting.id)
                 if attempt:
                     log.info("%s: pushed to %s/%s after %d rebase(s)", meeting.id, settings.remote, branch, attempt)
                 return None
@@ -378,8 +418,79 @@ class GitSync(EditHooks):
         why = last.last_line + (f": {last.remote_said}" if last.declined and last.remote_said else "")
         return (
             f"the change was committed locally ({head}) but could not be pushed to {settings.remote}/{branch} "
-            f"({why}); the next change will try again"
+            f"({why}); {later}"
         )
+
+    def _ahead(self, repo: Repo, meeting: Meeting) -> bool:
+        """Whether HEAD has commits the remote has not got: a push failed in this process, or
+        (after a restart) HEAD is ahead of the remote-tracking branch."""
+        if meeting.id in self._unpushed:
+            return True
+        settings = meeting.git
+        try:
+            branch = self._branch(repo, settings)
+        except GitError:
+            return False
+        proc = self._git(
+            repo.top, settings, "rev-list", "--count", f"refs/remotes/{settings.remote}/{branch}..HEAD", check=False
+        )
+        return proc.returncode == 0 and proc.stdout.strip() not in ("", "0")
+
+    def push_pending(self, meeting: Meeting) -> bool | None:
+        """Push the commits an earlier push left behind (``chatbot run`` calls this every
+        ``push_retry``, under the meeting's notes lock: a rejected push pulls with rebase).
+        True: pushed now; False: still not; None: nothing was pending."""
+        settings = meeting.git
+        if not (settings.enabled and settings.push):
+            return None
+        try:
+            repo = self.repo(meeting)
+            if repo is None:
+                return None
+            with self._lock, self._repo_lock(repo):
+                if not self._ahead(repo, meeting):
+                    return None
+                warning = self._push(repo, meeting)
+        except (GitError, Timeout) as exc:
+            log.warning("%s: could not retry the pending push: %s", meeting.id, _reason(exc))
+            return False
+        if warning:
+            log.info("%s: pending commits still not pushed", meeting.id)
+            return False
+        log.warning("%s: pushed the commits an earlier failed push had left in the notes clone", meeting.id)
+        return True
+
+
+_UNDER_WAY = (("rebase-merge", "a rebase"), ("rebase-apply", "a rebase"), ("BISECT_LOG", "a bisect"))
+
+
+def retry_pushes(bot: Bot) -> None:
+    """Push what earlier pushes left behind, for every meeting that pushes (a periodic job
+    of ``chatbot run``)."""
+    for hook in bot.hooks:
+        if not isinstance(hook, GitSync):
+            continue
+        for meeting in bot.config.meetings:
+            if not (meeting.git.enabled and meeting.git.push and meeting.git.push_retry):
+                continue
+            try:
+                with bot.store(meeting).lock():
+                    hook.push_pending(meeting)
+            except Exception:  # one meeting's problem never stops the others, nor the job
+                log.exception("%s: retrying the pending push failed", meeting.id)
+
+
+def retry_interval(settings: GitSettings) -> str:
+    """``push_retry`` as people read it ("5 min"; "30 s" below a minute)."""
+    seconds = int(settings.push_retry.total_seconds())
+    return format_duration(settings.push_retry) if seconds % 60 == 0 else f"{seconds} s"
+
+
+def push_retry_every(bot: Bot) -> dt.timedelta | None:
+    """How often :func:`retry_pushes` should run (the shortest ``push_retry`` of the meetings
+    that push), or None."""
+    every = [m.git.push_retry for m in bot.config.meetings if m.git.enabled and m.git.push and m.git.push_retry]
+    return min(every) if every else None
 
 
 def _reason(exc: Exception) -> str:

@@ -18,7 +18,7 @@ from . import review
 from .backends.base import Backend, BackendError
 from .bot import Bot
 from .config import ConfigError, Meeting, Person, format_duration, load_config
-from .gitsync import GitSync, hooks_for
+from .gitsync import GitSync, hooks_for, push_retry_every, retry_pushes
 from .schedule import UTC, DueReminder, Occurrence, classify, next_reminder, occurrences, ping_time, reminders
 from .messages import Mention, Message, Text, UserText
 from .outbox import Outbox
@@ -266,6 +266,16 @@ class Reminders:
                     misfire_grace_time=grace,
                     max_instances=1,
                 )
+        if every := push_retry_every(self.bot):  # commits a failed push left behind
+            self.scheduler.add_job(
+                retry_pushes,
+                "interval",
+                seconds=max(every.total_seconds(), 1),
+                args=[self.bot],
+                id="git-push-retry",
+                coalesce=True,
+                max_instances=1,
+            )
 
     def due(
         self,

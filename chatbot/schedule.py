@@ -99,6 +99,26 @@ def next_occurrence(meeting: Meeting, now: dt.datetime, *, include_running: bool
     return next(occurrences(meeting, after), None)
 
 
+_TICK = dt.timedelta(microseconds=1)
+
+
+def current_occurrence(meeting: Meeting, now: dt.datetime) -> Occurrence | None:
+    """The meeting in progress at ``now``; else the one that started most recently, if that
+    was earlier on the same day (its own zone's date): the notes decisions of "the meeting"
+    are written into. None when neither (e.g. the last meeting was yesterday)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be time-zone aware")
+    last = None
+    # a meeting in progress started less than `duration` ago; one of "today" less than a day ago
+    for occ in occurrences(meeting, now - max(meeting.duration, dt.timedelta(days=1)), before=now + _TICK):
+        last = occ
+    if last is None:
+        return None
+    if now < last.start + meeting.duration or now.astimezone(last.start.tzinfo).date() == last.date:
+        return last
+    return None
+
+
 def occurrence_on(meeting: Meeting, day: dt.date) -> Occurrence | None:
     """The meeting held on a given local date, if any."""
     start = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), UTC)

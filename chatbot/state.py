@@ -328,6 +328,18 @@ class Ledger:
             )
         )
 
+    def latest_listings(self, conversation: str) -> list[dict[str, Any]]:
+        """The messages of the newest answer listing action items in ``conversation``, first to
+        last: a long answer comes as several messages, remembered with one time stamp."""
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT message, conversation, meeting, items, content, at FROM listings WHERE conversation = ? "
+                "AND at = (SELECT MAX(at) FROM listings WHERE conversation = ?) ORDER BY rowid",
+                (conversation, conversation),
+            ).fetchall()
+        )
+        return [listing for listing in map(self._listing, rows) if listing is not None]
+
     def update_listing(self, message: str, content: str) -> None:
         """The message's text after the bot edited it (a ticked item shown as done)."""
         self._run(lambda db: db.execute("UPDATE listings SET content = ? WHERE message = ?", (content, message)))

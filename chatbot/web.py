@@ -355,8 +355,11 @@ class Limits:
     HTTP port listen on the open network, so:
 
     * a request whose body is larger than ``max_body`` bytes is refused with 413 from its
-      headers alone (a chunked one as soon as it grows past it); headers larger than
-      ``max_header`` get 431/400;
+      headers alone (a chunked one as soon as it grows past it), never with a
+      ``100 Continue`` that would invite the body; a request line longer than
+      ``max_request_line`` gets 414 and more than ``max_header_count`` header lines, or
+      headers larger than ``max_header`` bytes, get 431, each as soon as the limit is
+      passed, before the rest of the request is read (see :func:`_guarded_parser`);
     * a connection that sends nothing for ``idle_timeout`` seconds is closed, and a request
       must arrive whole within ``request_timeout`` seconds however steadily it trickles
       (slowloris);
@@ -369,6 +372,8 @@ class Limits:
 
     max_body: int = 64 * 1024  # Slack's slash command payloads are a few KB
     max_header: int = 32 * 1024
+    max_request_line: int = 8 * 1024  # method, request-target and version: longer gets 414
+    max_header_count: int = 100  # header lines (Python's http.client reads at most 100): more gets 431
     idle_timeout: float = 10.0
     request_timeout: float = 30.0
     max_connections: int = 500
@@ -388,12 +393,64 @@ class Limits:
         return max(8, min(self.max_connections, soft - 64))
 
 
-def _waitress_classes():
-    """The server and channel classes, built on first use (``waitress`` imported lazily)."""
+def _guarded_parser(limits: Limits):
+    """waitress's request parser, refusing what waitress lets through or answers vaguely:
+
+    * a request line (method, target, version) over ``limits.max_request_line`` bytes: 414
+      URI Too Long (waitress: 431 only once all headers pass ``max_header``);
+    * more than ``limits.max_header_count`` header lines: 431 (waitress has no count, so 300
+      small headers were served);
+    * a refused request (413 for a too-large body, or any of the above) is never answered
+      with ``100 Continue`` first (waitress sent it when asked, then read the body).
+
+    Each refusal is made as soon as the bytes read so far show it; the connection is then
+    answered and closed without reading further (as waitress does for its own refusals)."""
+    from waitress.parser import HTTPRequestParser
+    from waitress.utilities import RequestHeaderFieldsTooLarge
+
+    class URITooLong(RequestHeaderFieldsTooLarge):
+        code = 414
+        reason = "URI Too Long"
+
+    class Parser(HTTPRequestParser):
+        completed: bool
+        expect_continue: bool
+
+        def received(self, data: bytes) -> int:
+            if self.body_rcv is None and not self.completed:
+                refusal = self._refusal(self.header_plus + data)
+                if refusal is not None:
+                    self.parse_header(b"GET / HTTP/1.0\r\n")  # as waitress does for its own 431
+                    self.error = refusal
+                    self.completed = True
+                    return len(data)
+            consumed = super().received(data)
+            if self.error is not None:
+                self.expect_continue = False  # refused: no "100 Continue", which would invite the body
+            return consumed
+
+        def _refusal(self, seen: bytes) -> Exception | None:
+            end = seen.find(b"\r\n\r\n")
+            head = (seen if end < 0 else seen[:end]).lstrip(b"\r\n")  # blank lines before a request are allowed
+            line_end = head.find(b"\n")
+            if (len(head) if line_end < 0 else line_end) > limits.max_request_line:
+                return URITooLong(f"the request line exceeds {limits.max_request_line} bytes")
+            fields = head[line_end + 1 :] if line_end >= 0 else b""
+            if fields.count(b"\n") + (not fields.endswith(b"\n")) > limits.max_header_count:
+                return RequestHeaderFieldsTooLarge(f"more than {limits.max_header_count} header lines")
+            return None
+
+    return Parser
+
+
+def _waitress_classes(limits: Limits):
+    """The server and channel classes for ``limits``, built on first use (``waitress``
+    imported lazily)."""
     from waitress.channel import HTTPChannel
     from waitress.server import TcpWSGIServer
 
     class Channel(HTTPChannel):
+        parser_class = _guarded_parser(limits)
         request_started = 0.0  # when the first byte of the request being read arrived
 
         def received(self, data: bytes) -> bool:
@@ -539,7 +596,7 @@ def make_wsgi_server(host: str, port: int, app: Callable, limits: Limits | None 
     from waitress.task import ThreadedTaskDispatcher
 
     limits = limits or Limits()
-    server_class = _waitress_classes()
+    server_class = _waitress_classes(limits)
     try:
         adj = Adjustments(
             host=host,

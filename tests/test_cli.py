@@ -41,6 +41,7 @@ def chatbot(
         ["agenda", "add"],
         ["agenda", "list"],
         ["agenda", "remove"],
+        ["actions", "add"],
         ["notes"],
         ["notes", "create"],
         ["remind"],

@@ -22,6 +22,7 @@ from chatbot.gitsync import GitSync, hooks_for, scrub
 from chatbot.messages import render_plain
 
 from conftest import FIXTURES, FixedClock, say
+from test_zulip import fake, start_bot  # noqa: F401  (the real bot process against a fake Zulip)
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # next meeting: Wed 2026-01-07 17:00 UTC
@@ -204,7 +205,7 @@ def test_conflicting_human_edit_keeps_local_commit_and_aborts_the_rebase(tmp_pat
     git(human, "push", "--quiet", "origin", "HEAD:main")
 
     out = say(bot, "agenda add Second item")
-    assert "⚠" in out and "could not be pushed to origin/main" in out and "next change will try again" in out
+    assert "⚠" in out and "could not be pushed to origin/main" in out and "will be pushed when that works again" in out
     assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'Second item' for 2026-01-07 (JRG)"
     assert not (repo / ".git" / "rebase-merge").exists() and not (repo / ".git" / "rebase-apply").exists()
     assert "<<<<<<<" not in (repo / NOTES / "20260107-eco.md").read_text()
@@ -239,7 +240,7 @@ def test_push_that_cannot_succeed_warns_keeps_commit_and_next_change_pushes_both
     git(repo, "remote", "set-url", "origin", "http://bot:s3cret-token@127.0.0.1:9/governance.git")
 
     out = say(bot, "agenda add During the outage")
-    assert "⚠" in out and "committed locally" in out and "next change will try again" in out, out
+    assert "⚠" in out and "committed locally" in out and "will be pushed when that works again" in out, out
     assert "s3cret-token" not in out
     assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'During the outage' for 2026-01-07 (JRG)"
     assert remote_log(remote)[0] == "agenda: add 'Before the outage' for 2026-01-07 (JRG)"
@@ -452,3 +453,203 @@ def test_cli_exits_non_zero_with_the_reason_when_git_refuses_the_push(tmp_path, 
     proc = cli("agenda", "add", "--as", "JL", "Accepted")
     assert proc.returncode == 0, proc.stderr
     assert len(remote_log(remote)) == 4
+
+
+# ---------------------------------------------------------------------------------------
+# End to end (issue 22): the real bot process (Zulip backend, fake Zulip server) with a real
+# bare remote that refuses pushes, cannot be reached, or a clone whose HEAD is detached
+
+
+def _e2e_config(clone: Path, git_toml: str) -> str:
+    from test_zulip import ZULIP_CONFIG
+
+    text = ZULIP_CONFIG.replace('directory = "notes"', f'directory = "{(clone / NOTES).as_posix()}"', 1)
+    infra = '[[meetings]]\nid = "infra"'
+    assert infra in text
+    return text.replace(infra, f"[meetings.git]\n{git_toml}\n{infra}", 1)
+
+
+E2E_PUSH = PUSH + 'pull = true\npush_retry = "1s"\n'
+
+
+class Chat:
+    """Jaime's direct messages with the running bot."""
+
+    def __init__(self, fake, start_bot, clone: Path, git_toml: str = E2E_PUSH):
+        self.fake = fake
+        self.jaime = fake.add_user("jaime@example.org", "Jaime Rodríguez-Guerra", api_key="jaime-key")
+        self.bot = start_bot(_e2e_config(clone, git_toml), args=["-vv"])  # debug logs hold no password either
+
+    def say(self, text: str) -> str:
+        from test_zulip import wait_reply
+
+        since = len(self.fake.sent_messages())
+        self.fake.send_private(self.jaime, text)
+        (answer,) = wait_reply(self.fake, 1, since=since, timeout=60)
+        return answer["content"]
+
+
+def wait_until(predicate, what: str, timeout: float = 30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+@pytest.mark.parametrize("retry", ["periodic", "next-change"])
+def test_e2e_a_push_the_remote_refuses_is_kept_said_and_pushed_once_it_accepts(tmp_path, repos, fake, start_bot, retry):
+    remote, human, repo = repos
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'pushes are frozen until the release is out' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    periodic = retry == "periodic"
+    chat = Chat(fake, start_bot, repo, E2E_PUSH if periodic else E2E_PUSH.replace('"1s"', '"0s"'))
+    out = chat.say("agenda add Frozen item")
+    assert "JRG: Frozen item" in out and "Added to the agenda" in out, out
+    assert "not pushed" in out or "could not be pushed" in out, out
+    assert "pushes are frozen until the release is out" in out, out  # the remote's own words
+    when = "(tried every 1 s and with the next change)" if periodic else "(with the next change)"
+    assert f"will be pushed when that works again {when}" in out, out
+    assert "- [ ] JRG: Frozen item" in (repo / NOTES / "20260107-eco.md").read_text()
+    assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'Frozen item' for 2026-01-07 (JRG)"
+    assert remote_log(remote) == ["Initial commit"]
+    assert git(repo, "status", "--porcelain", "--", NOTES) == ""  # committed, nothing left over
+
+    hook.unlink()  # the remote accepts again
+    if periodic:  # the pending commit goes out without another edit
+        wait_until(lambda: len(remote_log(remote)) == 2, "the periodic retry pushed the pending commit")
+        assert remote_log(remote)[0] == "agenda: add 'Frozen item' for 2026-01-07 (JRG)"
+    else:
+        assert "git-push-retry" not in chat.bot.output  # no job: only the next change pushes
+        assert remote_log(remote) == ["Initial commit"]
+    out = chat.say("agenda add Thawed item")
+    assert "⚠" not in out, out
+    assert remote_log(remote)[:2] == [
+        "agenda: add 'Thawed item' for 2026-01-07 (JRG)",
+        "agenda: add 'Frozen item' for 2026-01-07 (JRG)",
+    ]
+    assert chat.bot.stop() == 0
+    assert "Traceback" not in chat.bot.output
+
+
+@pytest.mark.parametrize("where", ["closed-port", "missing-path"])
+def test_e2e_an_unreachable_remote_keeps_the_commit_hides_the_password_and_catches_up(
+    tmp_path, repos, fake, start_bot, where
+):
+    remote, human, repo = repos
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = {
+        "closed-port": f"https://notes-bot:s3cret-pass@127.0.0.1:{port}/governance.git",
+        "missing-path": f"file://notes-bot:s3cret-pass@localhost{tmp_path}/gone/governance.git",
+    }[where]
+    good = git(repo, "remote", "get-url", "origin")
+    git(repo, "remote", "set-url", "origin", down)
+    chat = Chat(fake, start_bot, repo)
+    out = chat.say("agenda add Offline item")
+    assert "JRG: Offline item" in out and "Added to the agenda" in out, out
+    assert "could not be pushed" in out or "not pushed" in out, out
+    assert ("127.0.0.1" in out) if where == "closed-port" else ("gone/governance.git" in out), out
+    assert "s3cret-pass" not in out, out
+    assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'Offline item' for 2026-01-07 (JRG)"
+    out = chat.say("agenda add Second offline item")
+    assert "⚠" in out and "s3cret-pass" not in out, out
+    assert remote_log(remote) == ["Initial commit"]
+
+    git(repo, "remote", "set-url", "origin", good)  # the remote is back
+    wait_until(lambda: len(remote_log(remote)) == 3, "the periodic retry pushed both pending commits")
+    assert remote_log(remote)[:2] == [
+        "agenda: add 'Second offline item' for 2026-01-07 (JRG)",
+        "agenda: add 'Offline item' for 2026-01-07 (JRG)",
+    ]
+    assert chat.bot.stop() == 0
+    log = chat.bot.output
+    assert "s3cret-pass" not in log and "Traceback" not in log
+    assert "pushed" in log
+
+
+def test_e2e_a_detached_head_still_commits_and_pushes_to_the_remotes_branch(tmp_path, repos, fake, start_bot):
+    """A clone checked out at a commit (as deploy jobs do) has no branch: the bot commits and
+    pushes to the remote's default branch, so nothing is left on a detached HEAD for a later
+    `git checkout` to drop."""
+    remote, human, repo = repos
+    git(repo, "checkout", "--quiet", "--detach")
+    chat = Chat(fake, start_bot, repo)
+    out = chat.say("agenda add Detached item")
+    assert "JRG: Detached item" in out and "⚠" not in out, out
+    assert remote_log(remote)[0] == "agenda: add 'Detached item' for 2026-01-07 (JRG)"
+    git(human, "pull", "--quiet", "origin", "main")
+    assert "JRG: Detached item" in (human / NOTES / "20260107-eco.md").read_text()
+    assert chat.bot.stop() == 0
+
+
+def test_e2e_a_detached_head_without_a_known_branch_says_why_and_pushes_once_configured(
+    tmp_path, repos, fake, start_bot
+):
+    """No branch configured and the remote's default branch unknown: the item is saved and
+    committed, the person told why it was not pushed; once the operator sets `branch`, the
+    pending commit is pushed without another edit."""
+    remote, human, repo = repos
+    git(repo, "checkout", "--quiet", "--detach")
+    git(repo, "remote", "set-head", "origin", "--delete")
+    chat = Chat(fake, start_bot, repo)
+    out = chat.say("agenda add Nowhere to go")
+    assert "JRG: Nowhere to go" in out and "⚠" in out, out
+    assert "detached HEAD" in out and "branch" in out, out
+    assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'Nowhere to go' for 2026-01-07 (JRG)"
+    assert remote_log(remote) == ["Initial commit"]
+    config = chat.bot.config
+    config.write_text(
+        config.read_text().replace('committer_name = "Meeting Bot"', 'branch = "main"\ncommitter_name = "Meeting Bot"')
+    )
+    wait_until(lambda: len(remote_log(remote)) == 2, "the pending commit pushed once the branch is configured")
+    assert remote_log(remote)[0] == "agenda: add 'Nowhere to go' for 2026-01-07 (JRG)"
+    assert chat.bot.stop() == 0
+
+
+def test_a_detached_head_during_someones_rebase_is_committed_but_never_pushed(tmp_path, repos):
+    """A rebase stopped in the clone also detaches HEAD: pushing that half-done history to the
+    remote's branch would publish someone's unfinished work, so the bot only commits."""
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH)
+    say(bot, "agenda add Before the rebase")
+    env = dict(os.environ, GIT_SEQUENCE_EDITOR="sed -i s/^pick/edit/", GIT_EDITOR="true")
+    subprocess.run(["git", "rebase", "-i", "HEAD~1"], cwd=repo, env=env, check=True, capture_output=True)
+    assert git(repo, "symbolic-ref", "-q", "HEAD", check=False) == ""  # detached, rebase under way
+    out = say(bot, "agenda add During the rebase")
+    assert "⚠" in out and "not pushed" in out and "rebase is under way" in out, out
+    assert git(repo, "log", "-1", "--format=%s") == "agenda: add 'During the rebase' for 2026-01-07 (JRG)"
+    assert remote_log(remote)[0] == "agenda: add 'Before the rebase' for 2026-01-07 (JRG)"
+    git(repo, "rebase", "--continue")  # the person finishes: back on main, with the bot's commit
+    out = say(bot, "agenda add After the rebase")
+    assert "⚠" not in out, out
+    assert remote_log(remote)[:2] == [
+        "agenda: add 'After the rebase' for 2026-01-07 (JRG)",
+        "agenda: add 'During the rebase' for 2026-01-07 (JRG)",
+    ]
+
+
+def test_commits_a_failed_push_left_behind_are_found_again_after_a_restart(tmp_path, repos):
+    """The periodic retry does not rely on memory: a fresh process (a restart) compares the
+    clone with its remote-tracking branch and pushes what is ahead."""
+    remote, human, repo = repos
+    bot = make_bot(tmp_path, repo / NOTES, PUSH)
+    good = git(repo, "remote", "get-url", "origin")
+    git(repo, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    assert "could not be pushed" in say(bot, "agenda add Before the restart")
+    git(repo, "remote", "set-url", "origin", good)
+
+    restarted = make_bot(tmp_path, repo / NOTES, PUSH)
+    (sync,) = restarted.hooks
+    assert isinstance(sync, GitSync)
+    meeting = restarted.config.meeting("eco")
+    assert sync.push_pending(meeting) is True
+    assert remote_log(remote)[0] == "agenda: add 'Before the restart' for 2026-01-07 (JRG)"
+    assert sync.push_pending(meeting) is None  # nothing pending any more

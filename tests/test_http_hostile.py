@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -135,13 +136,18 @@ def test_slack_http_mode_refuses_big_and_broken_bodies(tmp_path, fake, start_bot
 
 
 class Serve:
-    """`chatbot serve` as a process, optionally with a small open-file limit."""
+    """`chatbot serve` as a process, optionally with a small open-file limit (or, with
+    ``run``, `chatbot run` serving the pages itself, as `[web] enabled` does)."""
 
-    def __init__(self, tmp_path: Path, nofile: int | None = None):
+    def __init__(self, tmp_path: Path, nofile: int | None = None, run: bool = False):
         self.port = _free_port()
         cfg = write_config(tmp_path)
         env = {**os.environ, "CHATBOT_FAKE_NOW": "2026-01-05T12:00:00Z"}
         env.pop("CHATBOT_CONFIG", None)
+        command = ["serve", "--port", str(self.port)]
+        if run:
+            env.update(CHATBOT_WEB=f"127.0.0.1:{self.port}", CHATBOT_STATE_DIR=str(tmp_path / "state"))
+            command = ["run", "--stay"]
 
         def limit():
             if nofile:
@@ -149,18 +155,20 @@ class Serve:
 
         self.log = open(tmp_path / "serve.log", "w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatbot", "-v", "serve", "--port", str(self.port), "--config", str(cfg)],
+            [sys.executable, "-m", "chatbot", "-v", *command, "--config", str(cfg)],
             cwd=REPO,
             env=env,
+            stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             preexec_fn=limit,
         )
         self.log_path = tmp_path / "serve.log"
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and "serving status pages" not in self.output():
+        serving = re.compile(r"serving (the )?status pages on http")  # `chatbot serve`, `chatbot run`
+        while time.monotonic() < deadline and not serving.search(self.output()):
             time.sleep(0.05)
-        assert "serving status pages" in self.output(), self.output()
+        assert serving.search(self.output()), self.output()
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -370,3 +378,168 @@ def test_a_request_path_cannot_forge_log_lines(tmp_path, caplog):
         thread.join(5)
     (line,) = [r.getMessage() for r in caplog.records if "forged" in r.getMessage()]
     assert "\n" not in line and "\x00" not in line and "\\x0a" in line
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Huge requests (issue 22): refused at once with 414/431/413, never read whole
+
+
+BIG = 10 * 1024 * 1024
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def first_answer(port: int, raw: bytes, timeout: float = 10.0) -> tuple[int, bool]:
+    """Send ``raw`` (an unfinished request) and read the answer without sending anything
+    more: (status, whether the server then closed the connection)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(raw)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.") else 0
+        try:
+            while s.recv(65536):  # the rest of the answer, then end of file
+                pass
+            closed = True
+        except ConnectionResetError:  # closed with the client's unread bytes still queued
+            closed = True
+        except TimeoutError:  # still waiting for the rest of the request
+            closed = False
+        return status, closed
+
+
+def streamed(port: int, head: bytes, body_size: int, timeout: float = 20.0) -> int:
+    """Send ``head`` then try to stream ``body_size`` bytes while reading: the status."""
+    import threading
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(head)
+
+        def push() -> None:
+            block = b"x" * 65536
+            with contextlib.suppress(OSError):
+                for _ in range(body_size // len(block)):
+                    s.sendall(block)
+
+        sender = threading.Thread(target=push, daemon=True)
+        sender.start()
+        data = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n" not in data and (chunk := s.recv(4096)):
+                data += chunk
+        with contextlib.suppress(OSError):
+            s.shutdown(socket.SHUT_RDWR)  # stops the sender
+        sender.join(timeout)
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.") else 0
+
+
+class Target:
+    """The bot process under test: `chatbot serve`, or `chatbot run` in Slack's HTTP mode."""
+
+    def __init__(self, port: int, pid: int, path: str, normal: Callable[[int], None], output: Callable[[], str]):
+        self.port, self.pid, self.path, self.normal, self.output = port, pid, path, normal, output
+
+
+@pytest.fixture(params=["serve", "run-web", "slack-http"])
+def target(request, tmp_path):
+    if request.param in ("serve", "run-web"):
+        srv = Serve(tmp_path, run=request.param == "run-web")
+
+        def page(i: int) -> None:
+            assert answered(srv.port, GET_INDEX, within=10) == 200
+
+        yield Target(srv.port, srv.proc.pid, "/", page, srv.output)
+        srv.stop()
+        return
+    fake, start_bot = request.getfixturevalue("fake"), request.getfixturevalue("start_bot")
+    port = _free_port()
+    bot = start_bot(mode="http", port=port, env=_env(SLACK_APP_TOKEN=None, SLACK_SIGNING_SECRET=SIGNING_SECRET))
+    bot.wait_log(LISTENING, timeout=20)
+
+    def command(i: int) -> None:
+        form = fake.slash_command_payload("/agenda", f"add Meanwhile {i}", user_id="U0JAIME")
+        body = urllib.parse.urlencode(form).encode()
+        assert answered(port, post("/slack/events", body, FORM, *signed(body)), within=10) == 200
+        assert f"Meanwhile {i}" in fake.wait_response(form["response_url"], timeout=20)["text"]
+
+    yield Target(port, bot.proc.pid, "/slack/events", command, bot.output)
+    bot.stop()
+
+
+def huge_body_head(path: str, signed_body: bool, expect: bool = False) -> bytes:
+    headers = [FORM, f"Content-Length: {BIG}"]
+    if signed_body:  # a valid Slack signature over the whole 10 MB text
+        ts = str(int(time.time()))
+        body = b"text=" + b"x" * (BIG - 5)
+        headers += [
+            f"X-Slack-Request-Timestamp: {ts}",
+            f"X-Slack-Signature: {slack_signature(SIGNING_SECRET, ts, body)}",
+        ]
+    if expect:
+        headers.append("Expect: 100-continue")
+    return ("\r\n".join([f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *headers]) + "\r\n\r\n").encode()
+
+
+def test_huge_requests_are_refused_at_once_without_reading_them(target):
+    """414 for a 100 KB request-target, 431 for 300 headers or one 100 KB header, 413 for a
+    10 MB body (unsigned or signed, with or without ``Expect: 100-continue``): each answered
+    while the request is still unfinished (the client has sent no body, or not even the end
+    of the headers), and the server closes the connection instead of waiting for the rest."""
+    url = b"GET /" + b"a" * 100_000  # not even the end of the request line
+    assert first_answer(target.port, url) == (414, True)
+    many = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(300))
+    assert first_answer(target.port, many) == (431, True)  # headers unfinished: no blank line yet
+    assert first_answer(target.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 100_000) == (431, True)
+    for signed_body in (False, True):
+        for expect in (False, True):
+            # headers only: the answer comes before a byte of the body (never "100 Continue")
+            assert first_answer(target.port, huge_body_head(target.path, signed_body, expect)) == (413, True)
+    # chunked: refused once past the limit, while the client has not finished its body
+    chunk = b"%x\r\n%s\r\n" % (16 * 1024, b"y" * 16 * 1024)
+    head = post(target.path, b"", FORM, "Transfer-Encoding: chunked")
+    assert first_answer(target.port, head + chunk * 8) == (413, True)
+    # a request just under the limits is still served
+    ok = b"GET /" + b"a" * 4000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    ok += b"".join(b"X-H%d: v\r\n" % i for i in range(90)) + b"\r\n"
+    assert exchange(target.port, ok)[0] == 404
+    target.normal(0)
+    assert "Traceback" not in target.output()
+
+
+def test_huge_uploads_keep_memory_flat_and_others_answered(target):
+    """Clients that really send 10 MB (unsigned and signed, announced and chunked) are cut
+    off after their headers or past the limit, so the process does not grow with them; and a
+    slow upload in progress does not hold up anyone else."""
+    for _ in range(2):  # warm up (first requests allocate buffers, import modules)
+        assert streamed(target.port, huge_body_head(target.path, False), BIG) == 413
+    before = rss_kb(target.pid)
+    chunked = post(target.path, b"", FORM, "Transfer-Encoding: chunked")
+    for _ in range(4):
+        assert streamed(target.port, huge_body_head(target.path, False), BIG) == 413
+        assert streamed(target.port, huge_body_head(target.path, True), BIG) == 413
+        assert streamed(target.port, chunked + b"%x\r\n" % BIG, BIG) == 413
+    grown = rss_kb(target.pid) - before
+    assert grown < 8 * 1024, f"RSS grew by {grown} KB over 12 refused 10 MB uploads"
+
+    # a slow upload under way (within the limits, unfinished): others are answered meanwhile
+    with socket.create_connection(("127.0.0.1", target.port), timeout=10) as slow:
+        slow.sendall(chunked + b"%x\r\n%s\r\n" % (8 * 1024, b"z" * 8 * 1024))
+        for i in range(3):
+            target.normal(i + 1)
+            slow.sendall(b"%x\r\n%s\r\n" % (8 * 1024, b"z" * 8 * 1024))
+        slow.sendall((b"%x\r\n%s\r\n" % (16 * 1024, b"z" * 16 * 1024)) * 4)  # now past the limit
+        data = b""
+        while b"\r\n" not in data and (part := slow.recv(4096)):
+            data += part
+        assert data.startswith(b"HTTP/1.1 413"), data[:100]
+    target.normal(9)
+    assert "Traceback" not in target.output()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from chatbot import review
-from chatbot.actions import ActionItem, item_id
+from chatbot.actions import FORMS, ActionItem, item_id
 from chatbot.backends.base import Backend
 from chatbot.bot import Bot, Sender
 from chatbot.config import load_config
@@ -152,8 +152,8 @@ def test_the_chair_decides_and_pings_follow(tmp_path):
     bot = _bot(tmp_path)
     meeting = bot.config.meeting()
     listed = _say(bot, "actions review")
-    assert "1. JRG: will report this to the list — prose: an owner committing — 20260107-eco.md:12" in listed
-    assert "3. JRG: write the docs — in an Action items section" in listed
+    assert f"1. JRG: will report this to the list — {FORMS['prose']} — 20260107-eco.md:12" in listed
+    assert f"3. JRG: write the docs — {FORMS['section']}" in listed
     # someone who is neither chair nor admin is told why
     refused = bot.handle("actions reject 1", Sender("cli", initials="JL"))
     assert not refused.ok and "only the chair or an admin" in render_plain(refused) and "ADM" in render_plain(refused)
@@ -182,8 +182,8 @@ def test_an_unreviewed_prose_item_is_listed_marked_but_not_pinged(tmp_path):
         pings[0][1]
     )
     actions = _say(bot, "actions").splitlines()
-    assert next(x for x in actions if "will report this" in x).endswith("(unconfirmed: prose)")
-    assert not next(x for x in actions if "write the docs" in x).endswith(")")
+    assert next(x for x in actions if "will report this" in x).endswith(f"({FORMS['prose']}, unconfirmed)")
+    assert next(x for x in actions if "write the docs" in x).endswith(f"({FORMS['section']})")
 
 
 def test_new_notes_carry_over_what_is_pinged(tmp_path):
@@ -324,7 +324,7 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 def test_cli_actions_review_lists_decides_and_says_json(tmp_path):
     _bot(tmp_path)
     out = _cli(tmp_path)
-    assert out.returncode == 0 and "1. JRG: will report this to the list — prose: an owner committing" in out.stdout
+    assert out.returncode == 0 and f"1. JRG: will report this to the list — {FORMS['prose']}" in out.stdout
     refused = _cli(tmp_path, "--reject", "1", "--as", "JL")
     assert refused.returncode == 1 and "only the chair or an admin" in refused.stderr
     assert _cli(tmp_path, "--reject", "1").returncode == 2  # who decides?

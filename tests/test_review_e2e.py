@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from chatbot.actions import FORMS
 from chatbot.backends.slack import ACTION_REJECT, ACTION_TRACK
 from chatbot.bot import Bot, Sender
 from chatbot.config import load_config
@@ -108,8 +109,8 @@ def test_zulip_the_chair_answers_the_review_by_reply_and_pings_follow_after_a_re
     bot = start_zulip(AFTER_MEETING)
     (rev,) = zulip.wait_for(lambda: _reviews(zulip, chris) or None, 20)
     lines = rev["content"].split("\n")
-    assert lines[1].startswith("1. MO: will report this to the list — prose: an owner committing — ")
-    assert lines[4].startswith("4. MO: write the docs — in an Action items section — ")
+    assert lines[1].startswith(f"1. MO: will report this to the list — {FORMS['prose']} — ")
+    assert lines[4].startswith(f"4. MO: write the docs — {FORMS['section']} — ")
     assert not dms_to(zulip, maria)  # nobody else is asked
 
     # the owner is not the chair: told why, nothing decided
@@ -227,7 +228,7 @@ def test_slack_the_admin_reviews_with_buttons_and_pings_follow_after_a_restart(t
     assert block_errors(rev["blocks"]) == []
     buttons = _review_buttons(rev)
     assert [a for a, _ in buttons] == [ACTION_TRACK, ACTION_REJECT] * 4
-    assert "1. JRG: will report this to the list — prose: an owner committing" in rev["text"]
+    assert f"1. JRG: will report this to the list — {FORMS['prose']}" in rev["text"]
 
     # Jannis (neither chair nor admin) is refused, privately; nothing changes
     eid, _ = slack.click(rev["ts"], ACTION_REJECT, user_id="U0JANNIS", user_name="jannis")

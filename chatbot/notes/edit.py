@@ -249,6 +249,7 @@ class EditResult:
     line: int  # 1-based line number of the item that was added / removed
     text: str  # the item line as written / removed (without newline)
     number: int | None = None  # its number in the agenda list
+    place: str = ""  # where it went, in words ("under “Action items”"), where that varies
 
 
 def _section_or_fail(notes: Notes, title: str) -> Section:
@@ -374,47 +375,59 @@ def adding(section_title: str, line_text: str) -> LineEdit:
     its last item and in that list's bullet style and indentation."""
 
     def change(notes: Notes) -> tuple[list[str], EditResult]:
-        section = _section_or_fail(notes, section_title)
-        lines = list(notes.lines)
-        nl = notes.newline
-        top = notes.top_items(section)
-        real = [it for it in top if not it.is_placeholder]
-        placeholders = [it for it in top if it.is_placeholder and it.end == it.line + 1]
-        if not real and placeholders:
-            ph = placeholders[0]
-            ending = lines[ph.line][len(lines[ph.line].rstrip("\r\n")) :]
-            text = _in_list_style(line_text, ph.bullet, _leading_ws(lines[ph.line]))
-            lines[ph.line] = text + ending
-            return lines, EditResult(notes.path, ph.line + 1, text, 1)
-        text = line_text
-        if real:
-            at = real[-1].end
-            text = _in_list_style(line_text, _next_bullet(real), _leading_ws(lines[real[-1].line]))
-        else:
-            at = section.start + 1
-            for i in range(section.end - 1, section.start, -1):
-                if lines[i].strip():
-                    at = i + 1
-                    break
-        if notes.unclosed and notes.unclosed[0] < at:
-            line, kind = notes.unclosed
-            raise NotesError(
-                notes.path,
-                f"the {kind} opened on line {line + 1} is never closed, so an item added "
-                "after it would be hidden in it (and headings after it cannot be seen); close it "
-                "and try again",
-            )
-        if at > 0 and not lines[at - 1].endswith("\n"):
-            # inserting after a last line without a newline: keep the file without one
-            lines[at - 1] = lines[at - 1] + nl
-            lines.insert(at, text)
-        else:
-            # the line ending of the line above (files with mixed endings exist)
-            above = lines[at - 1] if at > 0 else ""
-            lines.insert(at, text + (above[len(above.rstrip("\r\n")) :] or nl))
-        return lines, EditResult(notes.path, at + 1, text, len(real) + 1)
+        return insert_item(notes, _section_or_fail(notes, section_title), line_text)
 
     return change
+
+
+def insert_item(notes: Notes, section: Section, line_text: str) -> tuple[list[str], EditResult]:
+    """The lines of ``notes`` with ``line_text`` added to ``section`` (as :func:`adding` does):
+    in place of the section's only placeholder, else after its last top-level item (in that
+    list's style), else after its last non-blank line."""
+    lines = list(notes.lines)
+    top = notes.top_items(section)
+    real = [it for it in top if not it.is_placeholder]
+    placeholders = [it for it in top if it.is_placeholder and it.end == it.line + 1]
+    if not real and placeholders:
+        ph = placeholders[0]
+        ending = lines[ph.line][len(lines[ph.line].rstrip("\r\n")) :]
+        text = _in_list_style(line_text, ph.bullet, _leading_ws(lines[ph.line]))
+        lines[ph.line] = text + ending
+        return lines, EditResult(notes.path, ph.line + 1, text, 1)
+    text = line_text
+    if real:
+        at = real[-1].end
+        text = _in_list_style(line_text, _next_bullet(real), _leading_ws(lines[real[-1].line]))
+    else:
+        at = section.start + 1
+        for i in range(section.end - 1, section.start, -1):
+            if lines[i].strip():
+                at = i + 1
+                break
+    insert_line(notes, lines, at, text)
+    return lines, EditResult(notes.path, at + 1, text, len(real) + 1)
+
+
+def insert_line(notes: Notes, lines: list[str], at: int, text: str) -> None:
+    """Insert ``text`` as the 0-based line ``at`` of ``lines`` (the lines of ``notes``), with the
+    line ending of the line above; NotesError if an unclosed code block or comment above would
+    hide it."""
+    if notes.unclosed and notes.unclosed[0] < at:
+        line, kind = notes.unclosed
+        raise NotesError(
+            notes.path,
+            f"the {kind} opened on line {line + 1} is never closed, so an item added "
+            "after it would be hidden in it (and headings after it cannot be seen); close it "
+            "and try again",
+        )
+    if at > 0 and not lines[at - 1].endswith("\n"):
+        # inserting after a last line without a newline: keep the file without one
+        lines[at - 1] = lines[at - 1] + notes.newline
+        lines.insert(at, text)
+    else:
+        # the line ending of the line above (files with mixed endings exist)
+        above = lines[at - 1] if at > 0 else ""
+        lines.insert(at, text + (above[len(above.rstrip("\r\n")) :] or notes.newline))
 
 
 def _placeholder_like(notes: Notes, line: int) -> str:

@@ -17,8 +17,11 @@ What tests can do with it:
 - :meth:`FakeZulip.fail_next`: answer the next N requests to an endpoint with 429
   (``Retry-After`` header and ``retry-after`` JSON field, code ``RATE_LIMIT_HIT``), another
   status, or a dropped connection.
-- ``POST /messages`` cuts content over 10,000 characters as the server does (ending
-  ``[message truncated]``), and reads a stream's ``to`` like the server does: JSON first, so ``2026`` is
+- ``POST /register`` answers the server's limits in its realm data (``fetch_event_types`` with
+  ``realm``, or none given): :attr:`FakeZulip.max_message_length` (10,000) and
+  :attr:`FakeZulip.max_topic_length` (60), in code points, and ``event_queue_longpoll_timeout_seconds``.
+- ``POST /messages`` cuts content over ``max_message_length`` characters as the server does
+  (ending ``[message truncated]``) and topics over ``max_topic_length`` (ending ``...``), and reads a stream's ``to`` like the server does: JSON first, so ``2026`` is
   a stream id (unknown ids answer ``STREAM_DOES_NOT_EXIST``) and ``"2026"`` the stream named so.
 - ``GET /messages`` (message history) like the server's ``get_messages_backend``: ``anchor``
   (``newest``, ``oldest``, ``first_unread`` or an id), ``num_before``/``num_after`` (at most
@@ -44,6 +47,8 @@ What tests can do with it:
   :attr:`FakeZulip.edit_limit_seconds` of sending (None: no limit) and only while
   :attr:`FakeZulip.allow_message_editing`; each edit keeps the old text in
   :attr:`FakeZulip.edits` and sends ``update_message`` events.
+- Flags: ``mentioned`` only for a mention Zulip would render (not in inline code, a fenced
+  block other than ``quote``/``spoiler``, or an indented code block; not with another name).
 - Users have a ``timezone`` (``GET /users``, ``/users/{id}``, ``/users/me``), empty when unset.
 - :meth:`FakeZulip.hold` / :meth:`FakeZulip.release`: requests to an endpoint wait until
   released (a test can then act "between" two requests of the bot, without timing).
@@ -115,6 +120,33 @@ LARGER_THAN_MAX_MESSAGE_ID = 10000000000000000  # the server's anchor for "newes
 MAX_MESSAGES_PER_FETCH = 5000
 MAX_MESSAGE_LENGTH = 10000  # settings.MAX_MESSAGE_LENGTH: longer messages are cut, not refused
 TRUNCATED = "\n[message truncated]"
+MAX_TOPIC_LENGTH = 60  # MAX_TOPIC_NAME_LENGTH: longer topics are cut (truncate_topic), ending "..."
+TOPIC_TRUNCATED = "..."
+LONGPOLL_TIMEOUT = 90  # settings.EVENT_QUEUE_LONGPOLL_TIMEOUT_SECONDS
+# Markdown that Zulip renders without mentions in it: fenced code blocks other than ```quote and
+# ```spoiler (whose content is Markdown), indented code blocks, inline code (zerver/lib/markdown)
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*(\w*)[^\n]*\n.*?(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
+_INLINE_CODE = re.compile(r"(?<!\\)(`+)(.+?)(?<!`)\1(?!`)", re.S)
+
+
+def _without_code(content: str) -> str:
+    """The message as Zulip's Markdown processor sees it for mentions: code removed."""
+    text = _FENCE.sub(lambda m: m.group(0) if m.group(2).lower() in ("quote", "spoiler") else "", content)
+    blocks = []
+    for block in re.split(r"\n[ \t]*\n", text):
+        lines = block.split("\n")
+        while lines and (lines[0].startswith("    ") or lines[0].startswith("\t")):
+            lines.pop(0)
+        blocks.append("\n".join(lines))
+    return _INLINE_CODE.sub("", "\n\n".join(blocks))
+
+
+def _truncate(text: str, limit: int, marker: str) -> str:
+    """The server's truncate_content: at most ``limit`` code points (Python ``len``), the end
+    replaced by ``marker``."""
+    return text if len(text) <= limit else text[: limit - len(marker)] + marker
+
+
 WILDCARDS = ("all", "everyone", "stream", "channel")  # stream wildcard mentions
 # emoji names the fake knows (Zulip's names, tools/setup/emoji/emoji_names.py) -> code point
 EMOJI = {
@@ -151,6 +183,9 @@ class FakeZulip:
         feature_level: int = 300,
     ):
         self.poll_timeout = poll_timeout
+        # the server's limits, as POST /register reports them (realm data) and as it applies them
+        self.max_message_length = MAX_MESSAGE_LENGTH
+        self.max_topic_length = MAX_TOPIC_LENGTH
         self.version = version
         self.feature_level = feature_level
         self.lock = threading.Condition()
@@ -455,9 +490,7 @@ class FakeZulip:
                     "code": "BAD_REQUEST",
                 },
             )
-        content = str(content).rstrip().lstrip("\n")
-        if len(content) > MAX_MESSAGE_LENGTH:
-            content = content[: MAX_MESSAGE_LENGTH - len(TRUNCATED)] + TRUNCATED
+        content = _truncate(str(content).rstrip().lstrip("\n"), self.max_message_length, TRUNCATED)
         with self.lock:
             old = msg["content"]
             msg["content"] = content
@@ -494,9 +527,10 @@ class FakeZulip:
     def _flags(user: User, msg: dict[str, Any]) -> list[str]:
         """The user's flags on a message: ``read`` for their own, ``mentioned`` for a mention of
         them (``@**Name**`` in any case, ``@**|id**``, and ``@**Name|id**`` only with their current
-        name as it is, as zerver/lib/markdown checks it; a silent ``@_**…**`` is not one), and
+        name as it is, as zerver/lib/markdown checks it; a silent ``@_**…**`` is not one, nor is a
+        mention in a code block or inline code, which Zulip renders as code), and
         ``wildcard_mentioned`` for ``@**all**`` and the like in a stream."""
-        content = msg["content"]
+        content = _without_code(msg["content"])  # no mention is rendered in code
         flags = ["read"] if msg["sender_id"] == user.user_id else []
         name, uid = re.escape(user.full_name), str(user.user_id)
         if re.search(r"@\*\*(?i:" + name + r")\*\*|@\*\*(?:" + name + r")?\|" + uid + r"\*\*", content):
@@ -791,18 +825,31 @@ class FakeZulip:
     def _register(self, h, record: Request, user: User, params: dict[str, Any]) -> None:
         event_types = params.get("event_types")
         apply_markdown = params.get("apply_markdown", False) is True
+        # the initial data is fetched for fetch_event_types (default: event_types; all if neither)
+        fetch = params.get("fetch_event_types", event_types)
         with self.lock:
             qid = f"{int(time.time())}:{next(self._queue_ids)}"
             self.queues[qid] = Queue(qid, user.user_id, event_types, apply_markdown)
-            max_id = max((m["id"] for m in self.messages), default=-1)
+            max_id = max((m["id"] for m in self.messages if self._received(user, m)), default=-1)
+        data: dict[str, Any] = {}
+        if fetch is None or "message" in fetch:
+            data["max_message_id"] = max_id
+        if fetch is None or "realm" in fetch:  # "realm" data: the server's limits (code points)
+            data.update(
+                max_message_length=self.max_message_length,
+                max_topic_length=self.max_topic_length,
+                max_stream_name_length=60,
+                event_queue_longpoll_timeout_seconds=LONGPOLL_TIMEOUT,
+                realm_name="Fake Zulip",
+            )
         return self._ok(
             h,
             record,
             queue_id=qid,
             last_event_id=-1,
-            max_message_id=max_id,
             zulip_version=self.version,
             zulip_feature_level=self.feature_level,
+            **data,
         )
 
     def _bad_queue(self, h, record: Request, qid: Any) -> None:
@@ -851,9 +898,7 @@ class FakeZulip:
             )
         # the server's normalize_body: trailing whitespace and leading newlines go, and a message
         # over MAX_MESSAGE_LENGTH is silently cut (truncate_content), ending "[message truncated]"
-        content = content.rstrip().lstrip("\n")
-        if len(content) > MAX_MESSAGE_LENGTH:
-            content = content[: MAX_MESSAGE_LENGTH - len(TRUNCATED)] + TRUNCATED
+        content = _truncate(content.rstrip().lstrip("\n"), self.max_message_length, TRUNCATED)
         if kind == "stream" or kind == "channel":
             # like the server's extract_stream_indicator: ``to`` is read as JSON first, so a
             # number is a stream id and a JSON string a name; anything else is a raw name
@@ -888,8 +933,8 @@ class FakeZulip:
                     400,
                     {"result": "error", "msg": "Topics are required in this organization.", "code": "BAD_REQUEST"},
                 )
-            if len(topic) > 60:
-                return self._answer(h, record, 400, {"result": "error", "msg": "Topic too long", "code": "BAD_REQUEST"})
+            # check_message: the topic is stripped and a longer one cut (truncate_topic), not refused
+            topic = _truncate(topic.strip(), self.max_topic_length, TOPIC_TRUNCATED)
             name = to if isinstance(to, str) else next(n for n, i in self.streams.items() if i == to)
             msg = self.send_stream(user, name, topic, content)
         elif kind in ("private", "direct"):

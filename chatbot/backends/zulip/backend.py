@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections import deque
@@ -15,7 +14,7 @@ from typing import Any
 
 from ... import __version__, logs
 from ...bot import Bot, Sender
-from ...commands import looks_like_command, top_words
+from ...commands import top_words
 from ...config import ConfigError, Meeting, Person
 from ...messages import Message, error
 from ..base import Backend, BackendError
@@ -25,7 +24,6 @@ from .wire import (
     CATCH_UP_BATCH,
     CATCH_UP_MAX,
     CATCH_UP_WINDOW,
-    CODE_SPAN_RE,
     CONFIG_FILE_ENV,
     CONFIRM_REACTION,
     DONE_RE,
@@ -36,17 +34,17 @@ from .wire import (
     FIND_RECENT,
     FIND_SLACK_SECONDS,
     GITHUB_FIELD_TYPE,
-    MENTION_RE,
     ReplyLimiter,
     SEEN_IDS_KEPT,
+    ServerLimits,
     SITE_ENV,
     USER_CACHE_TTL,
-    blocks_after,
+    command_in,
     conversation_key,
     is_check,
     listed_items,
+    multi_line_refusal,
     split_content,
-    without_quotes,
 )
 from . import review as zreview
 from .render import RedactSecrets, mention_syntax, neutralize, render_zulip, stream_to, topic_name
@@ -89,6 +87,7 @@ class ZulipBackend(Backend):
         self._redaction: RedactSecrets | None = None
         self._is_bot: dict[int, bool] = {}  # sender id -> whether Zulip says it is a bot
         self.limiter = ReplyLimiter()
+        self.limits = ServerLimits()  # what the server keeps, as its register answer says
 
     # -- configuration ------------------------------------------------------------------
 
@@ -241,6 +240,7 @@ class ZulipBackend(Backend):
                         zones[addr.lower()] = zone
             if u.get("email"):
                 by_id[int(u["user_id"])] = (u["email"], u.get("full_name") or "")
+            self._is_bot[int(u["user_id"])] = bool(u.get("is_bot"))
         changed = zones != self._zones
         self._users, self._zones, self._by_id = users, zones, by_id
         if changed and self.people_changed is not None:
@@ -267,12 +267,12 @@ class ZulipBackend(Backend):
         """``destinations.zulip_topic`` with ``{name}`` and ``{date}``: the start of the meeting
         the message is about (``message.about``), else of the next meeting."""
         if message.about is not None:
-            return topic_name(meeting, message.about.start)
+            return topic_name(meeting, message.about.start, self.limits.topic)
         try:
             date = self.bot.next_meeting(meeting).start
         except Exception:
             date = self.bot.now()
-        return topic_name(meeting, date)
+        return topic_name(meeting, date, self.limits.topic)
 
     # -- sending ------------------------------------------------------------------------
 
@@ -329,10 +329,13 @@ class ZulipBackend(Backend):
         """Send ``content`` to where ``request`` says, as several messages when it is longer
         than Zulip keeps (it would cut it), in order. Each part's (message id, text, index of
         its first line in ``content``)."""
-        parts = split_content(content)
+        parts = split_content(content, self.limits.message)
         sent = []
         line = 0
         for n, part in enumerate(parts, 1):
+            if not part.strip():  # only blank lines, which Zulip refuses as empty: nothing lost
+                line += part.count("\n") + 1
+                continue
             res = self.send(
                 {**request, "content": part}, what if len(parts) == 1 else f"{what} (part {n} of {len(parts)})"
             )
@@ -353,13 +356,14 @@ class ZulipBackend(Backend):
             items, conversation = zreview.review_items(message), zreview.REVIEW_PREFIX + conversation
         if not items or self.ledger is None:
             return
+        stamp = time.time()  # one answer's messages share it: `done N` looks at all of them
         for mid, part, first in sent:
             lines = part.count("\n") + 1
             mine = [{**it, "line": it["line"] - first} for it in items if first <= it["line"] < first + lines]
             if mid is None or not mine:
                 continue
             try:
-                self.ledger.remember_listing(f"zulip:{mid}", conversation, meeting_id, mine, part)
+                self.ledger.remember_listing(f"zulip:{mid}", conversation, meeting_id, mine, part, now=stamp)
             except Exception as exc:  # a full disk: the message went out, reactions on it will not work
                 log.error(
                     "Zulip: cannot remember the action items listed in message %s (%s); a reaction on it "
@@ -370,14 +374,15 @@ class ZulipBackend(Backend):
 
     def _tell(self, email: str, content: str, what: str) -> None:
         try:
-            self.send({"type": "private", "to": [email], "content": content}, what)
+            self.send_long({"type": "private", "to": [email]}, content, what)
         except BackendError as exc:
             log.error("Zulip: %s", exc)
 
     def _mark_done(self, listing: dict[str, Any], item: dict[str, Any], who: str, note: str | None = None) -> None:
         """Show the item as done in the bot's message (PATCH /messages/{id}), or with ``note``
         after its line (a review's decision); when Zulip refuses the edit (the organization's
-        edit time limit, editing turned off), react ✅ instead."""
+        edit time limit, editing turned off), or the changed text would be longer than Zulip
+        keeps (it would cut the message), react ✅ instead."""
         mid = int(listing["message"].split(":", 1)[1])
         lines = listing["content"].split("\n")
         index = item.get("line")
@@ -386,12 +391,18 @@ class ZulipBackend(Backend):
             lines[index] = f"{lines[index]} {note}" if note else done
             lines[index] += f" ({neutralize(who)})"
             content = "\n".join(lines)
+        else:
+            content = None
+        if content is not None and len(content) > self.limits.message:
+            log.info("Zulip: message %s would be longer than Zulip keeps with the item struck through", mid)
+        elif content is not None:
+            edited: str = content
             try:
                 self._request(
-                    lambda c: c.update_message({"message_id": mid, "content": content}), f"the edit of message {mid}"
+                    lambda c: c.update_message({"message_id": mid, "content": edited}), f"the edit of message {mid}"
                 )
                 if self.ledger is not None:
-                    self.ledger.update_listing(listing["message"], content)
+                    self.ledger.update_listing(listing["message"], edited)
                 return
             except BackendError as exc:
                 log.warning("Zulip: %s; confirming with a reaction instead", exc)
@@ -417,17 +428,16 @@ class ZulipBackend(Backend):
         return answer
 
     def _fetch_user(self, uid: int) -> dict[str, Any] | None:
-        """``GET /users/{id}``: the user, or None (logged) when Zulip cannot say. Remembers
-        whether they are a bot."""
+        """``GET /users/{id}`` (rate limits waited out, connection problems retried): the user,
+        or None (logged) when Zulip cannot say. Remembers whether they are a bot."""
         try:
-            with self._send_lock:
-                res = self._client().get_user_by_id(uid)
-        except Exception as exc:
-            log.warning("Zulip: cannot look up user %s: %s", uid, self._describe(exc))
+            res = self._request(lambda c: c.get_user_by_id(uid), f"the lookup of user {uid}")
+        except BackendError as exc:
+            log.warning("Zulip: %s", exc)
             return None
-        user = (res.get("user") or {}) if res.get("result") == "success" else {}
+        user = res.get("user") or {}
         if not user:
-            log.warning("Zulip: cannot look up user %s: %s", uid, res.get("msg"))
+            log.warning("Zulip: cannot look up user %s: the answer has no user", uid)
             return None
         self._is_bot[uid] = bool(user.get("is_bot"))
         return user
@@ -525,15 +535,16 @@ class ZulipBackend(Backend):
         if not m or self.ledger is None:
             return None
         try:
-            listing = self.ledger.latest_listing(conversation)
+            listings = self.ledger.latest_listings(conversation)  # a long list came as several messages
         except Exception as exc:
             log.error("Zulip: cannot read the action items listed in this conversation (%s)", exc)
             return None
         number = int(m.group(1))
-        item = next((it for it in (listing or {}).get("items", []) if it.get("n") == number), None)
-        if listing is None or item is None:
-            return None
-        return self._tick_listed(listing, item, sender)
+        for listing in listings:
+            item = next((it for it in listing.get("items", []) if it.get("n") == number), None)
+            if item is not None:
+                return self._tick_listed(listing, item, sender)
+        return None
 
     def post(self, meeting: Meeting, message: Message) -> None:
         stream = meeting.destinations.zulip_stream
@@ -730,13 +741,19 @@ class ZulipBackend(Backend):
         while not stop.is_set():
             try:
                 if self._queue_id is None:
-                    res = client.register(event_types=["message", "reaction"], apply_markdown=False)
+                    # the realm data has the server's limits (max_message_length, max_topic_length)
+                    res = client.register(
+                        event_types=["message", "reaction"],
+                        fetch_event_types=["message", "realm"],
+                        apply_markdown=False,
+                    )
                     if res.get("result") == "success":
                         self._queue_id, last_event_id = res["queue_id"], int(res.get("last_event_id", -1))
+                        self.limits = ServerLimits.from_register(res)
                         if self._seen_max is None and isinstance(res.get("max_message_id"), int):
                             # the first queue: what was sent before it is history, not commands
                             self._seen_max = res["max_message_id"]
-                        log.info("Zulip: listening (event queue %s)", self._queue_id)
+                        log.info("Zulip: listening (event queue %s; %s)", self._queue_id, self.limits)
                         backoff.reset()
                     else:
                         self._api_problem("register", res, stop, backoff)
@@ -770,14 +787,14 @@ class ZulipBackend(Backend):
                 except (KeyError, TypeError, ValueError):
                     pass
                 if event.get("type") == "message":
-                    self._dispatch(event.get("message") or {}, event.get("flags") or [])
+                    self._dispatch(event.get("message") or {}, event.get("flags"))
                 elif event.get("type") == "reaction":
                     try:
                         self.on_reaction(event)
                     except Exception:
                         log.exception("Zulip: handling a reaction on message %s failed", event.get("message_id"))
 
-    def _dispatch(self, msg: dict[str, Any], flags: list[str]) -> bool:
+    def _dispatch(self, msg: dict[str, Any], flags: list[str] | None) -> bool:
         """``on_message`` once per message id (the new queue may deliver a message the catch-up
         already handled); True if it was a command for the bot."""
         mid = msg.get("id")
@@ -899,7 +916,7 @@ class ZulipBackend(Backend):
             if m["id"] in old_ids:
                 self._remember(m["id"])
                 continue
-            handled += self._dispatch(m, m.get("flags") or [])
+            handled += self._dispatch(m, m.get("flags"))
         log.info("Zulip: caught up %d message(s) sent while the event queue was lost", handled)
         if old:
             log.warning(
@@ -959,27 +976,11 @@ class ZulipBackend(Backend):
             return str(user_id) == str(me.get("user_id"))
         return name.strip().lower() == str(me.get("full_name", "")).strip().lower()
 
-    def command_text(self, content: str, require_mention: bool) -> str | None:
-        """The command in a message: the text after the bot's mention (or before it, if the
-        mention ends the message); None when a mention is required and missing. Quoted and
-        fenced blocks are ignored, and so is a mention in inline code. In a stream, a mention inside a sentence ("thanks
-        @**Agenda Bot**") is talk about the bot, not a command, unless a command word follows."""
-        content = without_quotes(content)
-        code = [c.span() for c in CODE_SPAN_RE.finditer(content)]
-        for m in MENTION_RE.finditer(content):
-            if any(start <= m.start() < end for start, end in code):
-                continue  # "type `@**Agenda Bot** agenda add TEXT`" explains, it does not ask
-            if self._is_me(m.group("id"), m.group("name")):
-                before, after = content[: m.start()].strip(), content[m.end() :].strip()
-                text = re.sub(r"^[:,]\s*", "", after or before).strip()
-                if require_mention and before and not looks_like_command(text):
-                    return None
-                return text
-        if require_mention:
-            return None
-        return re.sub(r"^[:,]\s*", "", content.strip()).strip()
+    def command_text(self, content: str, require_mention: bool, flags: list[str] | None = None) -> str | None:
+        """The command in a message for the bot, or None (``wire.command_in``)."""
+        return command_in(content, require_mention, self._is_me, flags)
 
-    def on_message(self, msg: dict[str, Any], flags: list[str]) -> bool:
+    def on_message(self, msg: dict[str, Any], flags: list[str] | None) -> bool:
         """Answer the message if it is a command for the bot; True if it was one."""
         me = self._me or {}
         if (
@@ -992,7 +993,7 @@ class ZulipBackend(Backend):
         if kind == "stream":
             stream = msg.get("display_recipient")
             topic = msg.get("subject") or msg.get("topic") or ""
-            text = self.command_text(content, require_mention=True)
+            text = self.command_text(content, require_mention=True, flags=flags)
             if text is None:
                 return False
             place = stream if isinstance(stream, str) else None
@@ -1006,7 +1007,7 @@ class ZulipBackend(Backend):
         elif kind in ("private", "direct"):
             people = [r for r in (msg.get("display_recipient") or []) if isinstance(r, dict)]
             others = [r["email"] for r in people if str(r.get("id")) != str(me.get("user_id")) and r.get("email")]
-            text = self.command_text(content, require_mention=len(others) > 1)
+            text = self.command_text(content, require_mention=len(others) > 1, flags=flags)
             if text is None:
                 return False
             meeting_id = place = None
@@ -1043,7 +1044,8 @@ class ZulipBackend(Backend):
             return False
         sender = self._sender(msg)
         log.info("Zulip: command from %s in %s: %r", msg.get("sender_email"), where, text[:80])
-        lost = blocks_after(content, text)
+        lost = multi_line_refusal(content, text)
+        text = " ".join(text.split())  # one line ("agenda add" and its text may be on two lines)
         # the answer is part of the command: a stop waits for it too (the edit may have landed)
         with self._busy:
             if self._stopping.is_set():
@@ -1071,12 +1073,8 @@ class ZulipBackend(Backend):
                 text = "actions " + bare  # `track N` with no review here: N as `actions review` numbers them
             if done is not None:
                 answer = done
-            elif lost:  # never keep the first line and silently drop the rest
-                answer = error(
-                    f"an agenda item is one line of text, and your message has a {lost} after it that "
-                    f"the item cannot hold; nothing was added. Send the item as one line and link to "
-                    f"the details, e.g. `agenda add Release plans (see https://…)`."
-                )
+            elif lost:  # never keep the first line and drop the rest, nor run lines together
+                answer = error(lost)
             else:
                 answer = self.bot.handle(
                     text,
@@ -1104,14 +1102,15 @@ class ZulipBackend(Backend):
         return True
 
     def _sender_is_bot(self, msg: dict[str, Any]) -> bool:
-        """Whether Zulip says the sender is a bot (``is_bot`` of the user): bots are not
-        answered, so two bots cannot talk to each other without end. Asked once per sender."""
+        """Whether the sender is a bot (``is_bot``, from the user list or ``GET /users/{id}``), so
+        two bots cannot talk without end; True too when Zulip cannot say (not answered, logged)."""
         uid = msg.get("sender_id")
-        if not isinstance(uid, int) or isinstance(uid, bool):
-            return False
-        if uid not in self._is_bot and self._fetch_user(uid) is None:
-            return False
-        return self._is_bot[uid]
+        if isinstance(uid, int) and not isinstance(uid, bool) and (uid in self._is_bot or self._fetch_user(uid)):
+            return self._is_bot[uid]
+        log.warning(
+            "Zulip: not answering %s (user %s): Zulip cannot say whether they are a bot", msg.get("sender_email"), uid
+        )
+        return True
 
     def _sender(self, msg: dict[str, Any]) -> Sender:
         email = msg.get("sender_email") or ""

@@ -73,14 +73,16 @@ def mention_syntax(full_name: str, user_id: int | None) -> str:
     return f"@**{name.replace('|', '').strip() or '?'}**"
 
 
-def topic_name(meeting: Meeting, date: dt.datetime) -> str:
-    """``destinations.zulip_topic`` filled in for a meeting at ``date``, at most Zulip's 60
-    characters. A long meeting name is shortened (with "…") rather than the end of the topic
-    cut, so the date stays in it and each meeting keeps its own topic."""
+def topic_name(meeting: Meeting, date: dt.datetime, limit: int = MAX_TOPIC) -> str:
+    """``destinations.zulip_topic`` filled in for a meeting at ``date``, at most ``limit``
+    characters (the server's ``max_topic_length``, 60: it cuts longer topics). A long meeting
+    name is shortened (with "…") rather than the end of the topic cut, so the date stays in it
+    and each meeting keeps its own topic; a pattern whose own words are too long is shortened
+    before its last ``{date}``."""
     pattern = meeting.destinations.zulip_topic
 
-    def fill(name: str) -> str:
-        return " ".join(pattern.format(name=name, date=date, meeting=meeting.id).split())
+    def fill(name: str, text: str | None = None) -> str:
+        return " ".join((pattern if text is None else text).format(name=name, date=date, meeting=meeting.id).split())
 
     try:
         topic = fill(meeting.name)
@@ -94,16 +96,24 @@ def topic_name(meeting: Meeting, date: dt.datetime) -> str:
         pattern = "{name} {date:%Y-%m-%d}"
         topic = fill(meeting.name)
     if not topic:
-        return " ".join(meeting.name.split())[:MAX_TOPIC] or meeting.id
-    if len(topic) <= MAX_TOPIC:
+        return " ".join(meeting.name.split())[:limit] or meeting.id
+    if len(topic) <= limit:
         return topic
     name = " ".join(meeting.name.split())
     if "{name" in pattern:
         for keep in range(len(name) - 1, 0, -1):
             shorter = fill(name[:keep].rstrip() + "…")
-            if len(shorter) <= MAX_TOPIC:
+            if len(shorter) <= limit:
                 return shorter
-    return topic[: MAX_TOPIC - 1].rstrip() + "…"  # the pattern's own text is too long
+    at = pattern.rfind("{date")
+    if at > 0:  # the words before the last date are shortened; the date stays
+        try:
+            head, tail = fill(name[:1] + "…", pattern[:at]), fill(name[:1] + "…", pattern[at:])
+        except (KeyError, IndexError, ValueError, AttributeError):
+            head, tail = "", ""
+        if tail and len(tail) + 2 <= limit:
+            return (head[: limit - len(tail) - 2].rstrip() + "… " + tail).lstrip()
+    return topic[: limit - 1].rstrip() + "…"  # nothing to keep: the end is cut
 
 
 class ZulipRenderer:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from ...commands import looks_like_command
 from ...messages import Message, Text, split_long
 
 log = logging.getLogger("chatbot.backends.zulip")
@@ -18,8 +20,8 @@ API_KEY_ENV = "ZULIP_API_KEY"
 CONFIG_FILE_ENV = "ZULIP_CONFIG"
 
 ZWSP = "\u200b"
-MAX_TOPIC = 60  # Zulip's limit on topic names
-MAX_CONTENT = 10000  # Zulip's default max message length
+MAX_TOPIC = 60  # Zulip's limit on topic names (code points), until the server says otherwise
+MAX_CONTENT = 10000  # Zulip's default max message length (code points; a server may set another)
 # Answers that mean the credentials themselves are wrong: retrying cannot help.
 AUTH_ERRORS = {
     "UNAUTHORIZED",
@@ -111,7 +113,79 @@ def without_quotes(content: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">")).strip()
 
 
+def command_in(content: str, require_mention: bool, is_me, flags: list[str] | None = None) -> str | None:
+    """The command in a message: the text after the bot's mention (``is_me(id, name)`` says
+    which mention is the bot's), or before it if the mention ends the message; None when a
+    mention is required and missing. Quoted and fenced blocks are ignored, and so is a mention in
+    inline code. A mention inside a sentence ("thanks @**Agenda Bot**") is talk about the bot,
+    not a command, unless a command word follows. ``flags`` (the message's, from the server): a
+    mention ``@**…**`` counts only if Zulip rendered it as one (the ``mentioned`` flag), so one in
+    code, or written with a name that is not the bot's current one, is not (silent mentions
+    ``@_**…**`` set no flag and are judged by the text alone)."""
+    content = without_quotes(content)
+    code = [c.span() for c in CODE_SPAN_RE.finditer(content)]
+    for m in MENTION_RE.finditer(content):
+        if any(start <= m.start() < end for start, end in code):
+            continue  # "type `@**Agenda Bot** agenda add TEXT`" explains, it does not ask
+        if is_me(m.group("id"), m.group("name")):
+            loud = not m.group(0).startswith("@_")
+            if require_mention and loud and flags is not None and "mentioned" not in flags:
+                return None  # Zulip did not render it as a mention of the bot
+            before, after = content[: m.start()].strip(), content[m.end() :].strip()
+            text = re.sub(r"^[:,]\s*", "", after or before).strip()
+            if require_mention and before and not looks_like_command(text):
+                return None
+            return text
+    if require_mention:
+        return None
+    return re.sub(r"^[:,]\s*", "", content.strip()).strip()
+
+
 AGENDA_ADD_RE = re.compile(r"^/?agenda\s+add\b", re.I)
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What the server keeps, in Unicode code points (Python's ``len``): the ``max_message_length``
+    and ``max_topic_length`` of ``POST /register`` (its realm data). Longer content or topics are
+    not refused but cut by the server, so the bot must know them."""
+
+    message: int = MAX_CONTENT
+    topic: int = MAX_TOPIC
+
+    @classmethod
+    def from_register(cls, res: dict[str, Any]) -> ServerLimits:
+        def positive(key: str, default: int) -> int:
+            value = res.get(key)
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            return value if ok else default  # type: ignore[return-value]
+
+        return cls(positive("max_message_length", MAX_CONTENT), positive("max_topic_length", MAX_TOPIC))
+
+    def __str__(self) -> str:
+        return f"messages up to {self.message} characters, topics up to {self.topic}"
+
+
+def multi_line_refusal(content: str, text: str) -> str | None:
+    """For ``agenda add``: why the message cannot be one agenda item (an item is one line), or
+    None. A code block, quote or spoiler after the text, or more than one line of text: nothing
+    is added rather than one line kept and the rest dropped or run together."""
+    lost = blocks_after(content, text)
+    if lost:
+        return (
+            f"an agenda item is one line of text, and your message has a {lost} after it that the item "
+            f"cannot hold; nothing was added. Send the item as one line and link to the details, e.g. "
+            f"`agenda add Release plans (see https://…)`."
+        )
+    m = AGENDA_ADD_RE.match(text)
+    lines = [line for line in text[m.end() :].splitlines() if line.strip()] if m else []
+    if len(lines) > 1:
+        return (
+            f"an agenda item is one line of text, and your message has {len(lines)} lines after "
+            f"`agenda add`; nothing was added. Send each item as its own message (`agenda add …`), "
+            f"and an item that is one thought as one line."
+        )
+    return None
 
 
 def blocks_after(content: str, text: str) -> str | None:
@@ -138,7 +212,8 @@ def blocks_after(content: str, text: str) -> str | None:
 def split_content(text: str, limit: int = MAX_CONTENT) -> list[str]:
     """A long answer as several messages, each at most ``limit`` characters (what Zulip keeps:
     it cuts longer ones), split between lines; a single longer line is split after a space
-    (or, with none, anywhere). Nothing is dropped: joined with newlines, the parts are the text."""
+    (or, with none, anywhere). Nothing is dropped: joined with newlines, the parts are the text.
+    (A part that is only blank lines, which Zulip refuses as empty, is not sent: see send_long.)"""
     return split_long(text, limit)
 
 
