@@ -356,3 +356,21 @@ def test_check_config_says_who_reviews(tmp_path):
         "review: candidate action items sent to ADM (the admins: no chair in the roster) 2 h after each meeting ends"
         in (out.stdout)
     )
+
+
+def test_the_console_gets_the_review_and_answers_it_by_typed_commands(tmp_path):
+    import io
+    import threading
+
+    from chatbot.backends.console import ConsoleBackend
+
+    bot = _bot(tmp_path)
+    out = io.StringIO()
+    console = ConsoleBackend(bot, stdin=io.StringIO("/actions reject 1\n/actions track 2\n"), stdout=out, user="ADM")
+    assert Reminders(bot, console, Ledger(tmp_path / "l.sqlite3")).fire_review("eco") == [True]
+    assert out.getvalue().startswith("[eco] @ADM *Action items of Conda Ecosystem Meeting on 2026-01-07*")
+    console.run(threading.Event())  # the typed answers, until the input ends
+    said = out.getvalue()
+    assert "Not an action item (item 1 of 2026-01-07" in said and "Tracked (item 2 of 2026-01-07" in said
+    decisions = {d["text"]: d["decision"] for d in bot.decisions(bot.config.meeting()).values()}
+    assert decisions == {"JRG: will report this to the list": "reject", "JL will draft the CEP": "track"}
