@@ -142,6 +142,10 @@ def test_zulip_the_chair_answers_the_review_by_reply_and_pings_follow_after_a_re
     ]
     assert _pinged(ping["content"]) == EXPECTED_PINGED
     assert len(_reviews(zulip, chris)) == 1  # sent once, also across the restart
+    # a 👍 on the review of several items cannot say which one: the chair is told how to answer
+    zulip.react(chris, rev["id"], "+1")
+    hint = zulip.wait_for(lambda: [m for m in dms_to(zulip, chris) if "cannot say which one" in m["content"]] or None)
+    assert "`track N`" in hint[0]["content"]
 
 
 @pytest.mark.slow
