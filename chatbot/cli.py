@@ -177,6 +177,32 @@ def cmd_notes_create(args, config) -> int:
     return 1 if session.warnings else 0
 
 
+def _fire_due(rem, meetings, name: str) -> list[bool] | None:
+    """Send what is due, holding the platform's lease (:mod:`chatbot.lease`); None (and a note
+    on stderr) when another copy of the bot holds it: that one sends what is due."""
+    from .lease import Keeper, Lease
+
+    lease = Lease(rem.ledger, name, "chatbot remind --due")
+    other = lease.try_take()
+    if other is not None:
+        print(
+            f"nothing sent: another copy of the bot ({other.describe()}) holds the lease for {lease.place} "
+            "and sends what is due",
+            file=sys.stderr,
+        )
+        return None
+    keeper = Keeper(lease, on_lost=lambda: None)  # a slow run keeps it; a lost lease stops the sends
+    rem.outbox.holds = lease.holds
+    keeper.start()
+    try:
+        results: list[bool] = []
+        for m in meetings:
+            results += rem.fire(m.id, retry=False) + rem.fire_pings(m.id, retry=False)
+        return results
+    finally:
+        keeper.stop(release=True)
+
+
 def cmd_remind(args, config) -> int:
     """Without --due: the next meeting's reminder, posted (or printed) now, saying the real time
     left. With --due: what the running bot would send now (reminders and action-item pings due
@@ -207,9 +233,9 @@ def cmd_remind(args, config) -> int:
                             )
                             print(for_terminal(backend.render(bot.reminder(m, r.occurrence, r.offset))))
                     return 0
-                results = []
-                for m in meetings:
-                    results += rem.fire(m.id, retry=False) + rem.fire_pings(m.id, retry=False)
+                results = _fire_due(rem, meetings, name)
+                if results is None:
+                    return 0
         except Timeout:
             print(f"error: another `chatbot remind --due` is still running ({lock.lock_file})", file=sys.stderr)
             return 1
@@ -671,7 +697,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run print it exactly as it would be posted. With --due: post only the "
         "reminders and action-item pings that are due now (within [bot] "
         "reminder_grace) and not yet sent according to the ledger, as the running "
-        "bot would; for cron, every few minutes.",
+        "bot would; for cron, every few minutes. While a running bot (`chatbot run`) holds the "
+        "platform's lease in the same state_dir, --due sends nothing and says so.",
     )
     p.add_argument(
         "--due", action="store_true", help="only what is due and not yet sent (the ledger in [bot] state_dir remembers)"

@@ -3,6 +3,7 @@ platform-neutral :class:`~chatbot.messages.Message` objects (no command handling
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,17 @@ from .schedule import Occurrence
 
 if TYPE_CHECKING:
     from .stores.base import NotesStore
+
+
+MAYBE_REPEATED = "(this may be a repeat: the bot restarted while sending it)"
+
+
+def maybe_repeated(message: Message) -> Message:
+    """``message`` with a last line saying it may have been posted already: after a crash
+    between the post and its confirmation in the ledger, where the platform cannot be asked
+    (the console; a Slack app without the history scopes). Never silently twice."""
+    copy = dataclasses.replace(message, lines=list(message.lines), actions=dict(message.actions))
+    return copy.add(Text(MAYBE_REPEATED))
 
 
 def quote(text: str, limit: int = 60) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from collections.abc import Callable
 
 from .backends.base import Backend
-from .compose import ping_directly
+from .compose import maybe_repeated, ping_directly
 from .config import Meeting
 from .schedule import DueReminder
 from .state import Ledger
@@ -36,6 +36,8 @@ class Outbox:
         self.schedule_retry = schedule_retry  # APScheduler's add_job (a one-shot job at run_date)
         self.unrecorded: set[str] = set()  # sent, but the ledger could not record it (disk full)
         self.stopping = False  # no retries are scheduled once the runner is stopping
+        # whether this copy of the bot may post (it holds the lease, chatbot.lease); asked before each post
+        self.holds: Callable[[], bool] = lambda: True
 
     def key(self, kind: str, meeting: Meeting, r: DueReminder, who: str = "") -> str:
         """The ledger key of one reminder or ping. It names the platform: one process per
@@ -87,12 +89,13 @@ class Outbox:
     def posted_before(self, key: str, what: str, find, retry, retry_id: str) -> bool | None:
         """After a crash: was the post whose intent is recorded (and never confirmed) made? The
         platform is asked (``find(since, data) -> True/False/None``). True: it was, record it and
-        post nothing. False or None (the backend cannot tell): post. Raises when the platform
-        cannot be asked now (the caller tries again later)."""
+        post nothing. False: post. None (the backend cannot tell): post it marked as a possible
+        repeat, never silently twice. Raises when the platform cannot be asked now (the caller
+        tries again later)."""
         try:
             pending = self.ledger.intent(key)
         except sqlite3.Error as exc:
-            log.error("cannot read the ledger's intents (%s); %s may be posted twice", exc, what)
+            log.error("cannot read the ledger's intents (%s); %s is posted marked as a possible repeat", exc, what)
             return None
         if pending is None:
             return False
@@ -108,7 +111,8 @@ class Outbox:
         if found is None:
             log.warning(
                 "%s may have been posted just before the bot stopped (intent of %s without a "
-                "confirmation) and this platform cannot be asked; posting it, it may appear twice",
+                "confirmation) and the platform cannot say whether it was; posting it with a note that it may be a "
+                "repeat",
                 what,
                 since.isoformat(timespec="seconds"),
             )
@@ -126,14 +130,18 @@ class Outbox:
         on the platform) before sending and the confirmation after."""
         if self.was_sent(key):
             return True
+        if not self._may_post(what):
+            return False
         try:
-            if self.posted_before(key, what, find, retry, retry_id):
+            before = self.posted_before(key, what, find, retry, retry_id)
+            if before:
                 return self.record_sent(key, what, verb="recorded as sent")
         except Exception as exc:  # the platform cannot be asked now: never guess, try again later
             self.retry_later(what, exc, retry, retry_id, doing="checking whether the platform already has")
             return False
+        repeat = before is None  # it may be on the platform already: the post says so
         try:
-            data = intent() if callable(intent) else (intent or {})
+            data = intent(repeat) if callable(intent) else (intent or {})
             try:
                 self.ledger.record_intent(key, data)
             except sqlite3.Error as exc:  # a full disk: the send goes out anyway, unprotected
@@ -143,11 +151,22 @@ class Outbox:
                     what,
                     exc,
                 )
-            send()
+            send(repeat)
         except Exception as exc:  # the bot keeps running; the backend logged the details
             self.retry_later(what, exc, retry, retry_id)
             return False
         return self.record_sent(key, what)
+
+    def _may_post(self, what: str) -> bool:
+        """False when another copy of the bot took the lease over (this one was paused)."""
+        try:
+            if self.holds():
+                return True
+        except sqlite3.Error as exc:  # the ledger cannot be read: what is due goes out (as without a lease)
+            log.warning("cannot read the lease (%s); sending %s", exc, what)
+            return True
+        log.error("not sending %s: another copy of the bot took the lease over; it sends what is due", what)
+        return False
 
     def record_sent(self, key: str, what: str, verb: str = "sent") -> bool:
         try:
@@ -167,25 +186,41 @@ class Outbox:
     def prepared(self, meeting: Meeting, message, key: str, person=None, direct: bool | None = None):
         """(send, find, intent) for one post: the backend marks the post with ``key`` where the
         platform keeps such a mark (Slack's message metadata) and can look for it after a crash.
-        ``direct`` (with ``person``): a direct message (True) or the meeting's channel (False),
-        whatever the ping rule says."""
+        ``send(repeat)`` and ``intent(repeat)``: with ``repeat`` the message carries a note that
+        it may have been posted already (:func:`chatbot.compose.maybe_repeated`). ``direct``
+        (with ``person``): a direct message (True) or the meeting's channel (False), whatever
+        the ping rule says (the chair's review)."""
         b = self.backend
+
+        def variant(repeat: bool):
+            return maybe_repeated(message) if repeat else message
+
         if person is not None and direct is not None:
-            send = (
-                (lambda: b.send_direct(meeting, person, message, key))
-                if direct
-                else (lambda: b.post_once(meeting, message, key))
-            )
+
+            def send(repeat: bool = False) -> None:
+                if direct:
+                    b.send_direct(meeting, person, variant(repeat), key)
+                else:
+                    b.post_once(meeting, variant(repeat), key)
+
         elif person is None:
-            marked: Any = getattr(b, "post_once", None)
-            send = (lambda: marked(meeting, message, key)) if marked else (lambda: b.post(meeting, message))
+            marked = getattr(b, "post_once", None)
+
+            def send(repeat: bool = False) -> None:
+                if marked:
+                    marked(meeting, variant(repeat), key)
+                else:
+                    b.post(meeting, variant(repeat))
+
         else:
-            marked = getattr(b, "notify_once", None)
-            send = (
-                (lambda: marked(meeting, person, message, key))
-                if marked
-                else (lambda: b.notify(meeting, person, message))
-            )
+            marked_to = getattr(b, "notify_once", None)
+
+            def send(repeat: bool = False) -> None:
+                if marked_to:
+                    marked_to(meeting, person, variant(repeat), key)
+                else:
+                    b.notify(meeting, person, variant(repeat))
+
         find_sent = getattr(b, "find_sent", None)
         # where to look after a crash: where the ping went (the direct messages, or the channel)
         reaches = getattr(b, "reaches_directly", None)
@@ -196,7 +231,8 @@ class Outbox:
         describe = getattr(b, "intent_data", None)
         render = getattr(b, "render", None)
 
-        def intent() -> dict:
-            return describe(meeting, message) if describe else ({"text": render(message)} if render else {})
+        def intent(repeat: bool = False) -> dict:
+            shown = variant(repeat)
+            return describe(meeting, shown) if describe else ({"text": render(shown)} if render else {})
 
         return send, find, intent

@@ -21,6 +21,7 @@ from .config import ConfigError, Meeting, Person, format_duration, load_config
 from .gitsync import GitSync, hooks_for, push_retry_every, retry_pushes
 from .schedule import UTC, DueReminder, Occurrence, classify, next_reminder, occurrences, ping_time, reminders
 from .messages import Mention, Message, Text, UserText
+from .lease import Keeper, Lease
 from .outbox import Outbox
 from .state import Ledger
 from .stores import weekly_enabled
@@ -684,6 +685,8 @@ def run(bot: Bot, backend: Backend) -> int:
     backend.ledger = rem.ledger  # deliveries handled are remembered there (redeliveries act once)
     backend._stop = stop  # a credential refused for good stops the bot (Backend.refused)
     watcher = ConfigWatcher(bot, rem)
+    # one copy acts per platform and state directory; its own connection, released after the last send
+    lease = Lease(default_ledger(bot), backend.name)
 
     def on_signal(signum, _frame):
         log.info("received %s, shutting down", signal.Signals(signum).name)
@@ -702,6 +705,26 @@ def run(bot: Bot, backend: Backend) -> int:
 
         backend.pages = make_app(bot)
     backend.prepare()
+    if not lease.wait(stop):  # stopped while another copy held the lease: nothing was started
+        rem.ledger.close()
+        lease.ledger.close()
+        log.info("chatbot stopped")
+        return 0
+    keeper = Keeper(lease, on_lost=stop.set)
+    keeper.start()
+    rem.outbox.holds = lease.holds
+    try:
+        return _serve(bot, backend, rem, watcher, stop, keeper)
+    finally:
+        keeper.stop(release=True)
+        lease.ledger.close()
+
+
+def _serve(
+    bot: Bot, backend: Backend, rem: Reminders, watcher: ConfigWatcher, stop: threading.Event, keeper: Keeper
+) -> int:
+    """The bot at work, once it holds the lease: web pages, reminders, the config watcher and
+    the backend's commands until ``stop``."""
     web = start_web(bot)
     rem.start()
     threading.Thread(target=watcher.loop, name="config-watcher", daemon=True).start()
@@ -720,6 +743,9 @@ def run(bot: Bot, backend: Backend) -> int:
         log.info("chatbot stopped")
     if backend.fatal:
         raise BackendError(backend.fatal)  # exit status 3, with the message
+    if keeper.lost:
+        log.error("stopped because another copy of the bot took the lease over")
+        return 4
     return 0
 
 

@@ -1,6 +1,6 @@
 """The bot's own state: a SQLite ledger, so nothing is sent twice and nothing is handled twice.
 
-Tables, in ``[bot] state_dir`` (relative to the config file), never in the notes
+Its tables, in ``[bot] state_dir`` (relative to the config file), never in the notes
 directory:
 
 * ``sent``: reminders and pings the platform accepted;
@@ -12,6 +12,8 @@ directory:
   message id -> conversation, meeting, the items' numbers, stable ids and lines, the text as
   sent), so a reaction on a ping or a ``done 2`` reply acts on the item the person saw, also
   after a restart. Kept :data:`LISTINGS_KEPT_FOR`;
+* ``lease``: which copy of the bot may act for a platform (:mod:`chatbot.lease`): holder
+  (host, machine boot and pid namespace, pid, a random token), since when, until when unless renewed;
 * ``reviews``: the chair's decisions on candidate action items (``chatbot.review``): the item's
   key (meeting, notes date, text digest) -> "track" or "reject", who decided and when. Kept
   for good: a rejected item is never pinged again;
@@ -64,6 +66,16 @@ CREATE TABLE IF NOT EXISTS listings (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS listings_conversation ON listings (conversation, at);
+CREATE TABLE IF NOT EXISTS lease (
+    name TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    host TEXT NOT NULL,
+    node TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    what TEXT NOT NULL,
+    since REAL NOT NULL,
+    expires REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS reviews (
     key TEXT PRIMARY KEY,
     meeting TEXT NOT NULL,
@@ -118,7 +130,7 @@ class Ledger:
         if self.path != ":memory:":
             db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
+        db.executescript("BEGIN;" + SCHEMA + "COMMIT;")  # one transaction: atomic, and a small WAL
         return db
 
     def _open(self, check: bool) -> sqlite3.Connection:
@@ -169,6 +181,26 @@ class Ledger:
                     pass
                 self._db = self._recover(str(exc))
                 return what(self._db)
+
+    def read(self, what: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``what`` (queries only) on the database."""
+        return self._run(what)
+
+    def write(self, what: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``what`` in one write transaction (``BEGIN IMMEDIATE``): another process sharing
+        the file waits until it is committed (the lease is read and taken this way)."""
+
+        def transaction(db: sqlite3.Connection) -> T:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = what(db)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return result
+
+        return self._run(transaction)
 
     def check(self) -> None:
         """``PRAGMA quick_check`` now; a damaged file is moved aside and replaced."""

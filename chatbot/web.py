@@ -443,6 +443,96 @@ def _guarded_parser(limits: Limits):
     return Parser
 
 
+class _MakesRoom:
+    """Accepting at the connection limit (a mixin of waitress's ``TcpWSGIServer``): waitress
+    stops accepting there and leaves the newcomers in the kernel's queue behind the idle
+    connections; this accepts and closes the connection quiet for longest instead."""
+
+    def readable(self) -> bool:
+        srv: Any = self
+        now = time.time()
+        if now >= srv.next_channel_cleanup:
+            srv.next_channel_cleanup = now + srv.adj.cleanup_interval
+            srv.maintenance(now)
+        return bool(srv.accepting)
+
+    def handle_accept(self) -> None:
+        srv: Any = self
+        if len(srv.active_channels) >= srv.adj.connection_limit and not self._make_room():
+            self._refuse_one()
+            return
+        try:
+            accepted = srv.accept()
+        except OSError as exc:  # out of file descriptors: free one rather than spin
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                if not self._make_room():
+                    time.sleep(0.05)
+            return
+        if accepted is None:
+            return
+        conn, addr = accepted
+        srv.channel_class(srv, conn, srv.fix_addr(addr), srv.adj, map=srv._map)
+
+    def _make_room(self) -> bool:
+        srv: Any = self
+        quiet = [ch for ch in list(srv.active_channels.values()) if ch.waiting() and not ch.will_close]
+        if not quiet:
+            return False
+        oldest = min(quiet, key=lambda ch: ch.last_activity)
+        log.debug("connection limit reached: closing the connection quiet for longest")
+        oldest.handle_close()
+        return True
+
+    def _refuse_one(self) -> None:
+        srv: Any = self
+        try:
+            accepted = srv.accept()
+        except OSError:
+            time.sleep(0.05)
+            return
+        if accepted is not None:
+            accepted[0].close()
+
+
+class _StopsCleanly:
+    """Serving until ``shutdown`` (a mixin of waitress's ``TcpWSGIServer``): one loop step at
+    a time, so a stop is seen within ``asyncore_loop_timeout``; every connection closed on the
+    way out."""
+
+    _stopping = False
+    _running = False
+
+    def serve_forever(self) -> None:
+        from waitress import wasyncore
+
+        srv: Any = self
+        self._running = True
+        try:
+            while not self._stopping:
+                wasyncore.loop(timeout=srv.adj.asyncore_loop_timeout, map=srv._map, use_poll=True, count=1)
+        finally:
+            for ch in list(srv._map.values()):
+                with contextlib.suppress(Exception):
+                    ch.close()
+            srv.task_dispatcher.shutdown(timeout=5)
+            srv._stopped.set()
+
+    def shutdown(self) -> None:
+        srv: Any = self
+        self._stopping = True
+        if not self._running:  # never served: just let go of the socket
+            with contextlib.suppress(Exception):
+                srv.close()
+            srv.task_dispatcher.shutdown(timeout=5)
+            return
+        with contextlib.suppress(Exception):
+            srv.pull_trigger()
+        srv._stopped.wait(10)
+
+    def server_close(self) -> None:
+        pass  # closed by serve_forever on its way out
+
+
 def _waitress_classes(limits: Limits):
     """The server and channel classes for ``limits``, built on first use (``waitress``
     imported lazily)."""
@@ -462,55 +552,10 @@ def _waitress_classes(limits: Limits):
             """Not answering a request now (so it may be closed without losing an answer)."""
             return not self.requests and not self.total_outbufs_len
 
-    class Server(TcpWSGIServer):
+    class Server(_MakesRoom, _StopsCleanly, TcpWSGIServer):
         channel_class = Channel
         limits: Limits = Limits()
         next_channel_cleanup: float = 0
-        _stopping = False
-        _running = False
-
-        def readable(self) -> bool:
-            # waitress stops accepting at its connection limit and leaves the newcomers in
-            # the kernel's queue behind the idle ones; we accept and make room instead
-            now = time.time()
-            if now >= self.next_channel_cleanup:
-                self.next_channel_cleanup = now + self.adj.cleanup_interval
-                self.maintenance(now)
-            return self.accepting
-
-        def handle_accept(self) -> None:
-            if len(self.active_channels) >= self.adj.connection_limit and not self._make_room():
-                self._refuse_one()
-                return
-            try:
-                accepted = self.accept()
-            except OSError as exc:  # out of file descriptors: free one rather than spin
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    if not self._make_room():
-                        time.sleep(0.05)
-                return
-            if accepted is None:
-                return
-            conn, addr = accepted
-            self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
-
-        def _make_room(self) -> bool:
-            quiet = [ch for ch in list(self.active_channels.values()) if ch.waiting() and not ch.will_close]
-            if not quiet:
-                return False
-            oldest = min(quiet, key=lambda ch: ch.last_activity)
-            log.debug("connection limit reached: closing the connection quiet for longest")
-            oldest.handle_close()
-            return True
-
-        def _refuse_one(self) -> None:
-            try:
-                accepted = self.accept()
-            except OSError:
-                time.sleep(0.05)
-                return
-            if accepted is not None:
-                accepted[0].close()
 
         def maintenance(self, now: float) -> None:
             super().maintenance(now)  # idle connections (channel_timeout)
@@ -518,34 +563,6 @@ def _waitress_classes(limits: Limits):
             for ch in list(self.active_channels.values()):
                 if ch.request is not None and ch.waiting() and ch.request_started < cutoff:
                     ch.will_close = True  # a request still incomplete after request_timeout
-
-        def serve_forever(self) -> None:
-            from waitress import wasyncore
-
-            self._running = True
-            try:
-                while not self._stopping:
-                    wasyncore.loop(timeout=self.adj.asyncore_loop_timeout, map=self._map, use_poll=True, count=1)
-            finally:
-                for ch in list(self._map.values()):
-                    with contextlib.suppress(Exception):
-                        ch.close()
-                self.task_dispatcher.shutdown(timeout=5)
-                self._stopped.set()
-
-        def shutdown(self) -> None:
-            self._stopping = True
-            if not self._running:  # never served: just let go of the socket
-                with contextlib.suppress(Exception):
-                    self.close()
-                self.task_dispatcher.shutdown(timeout=5)
-                return
-            with contextlib.suppress(Exception):
-                self.pull_trigger()
-            self._stopped.wait(10)
-
-        def server_close(self) -> None:
-            pass  # closed by serve_forever on its way out
 
         @property
         def server_address(self) -> tuple[str, int]:

@@ -270,59 +270,14 @@ def publish(
     with _lock(records, key, day):
         rec = load_record(records, key, day) or Record(key, day.isoformat())
         rec.branch, rec.doc_path, rec.team_path = branch, doc_path, rec.team_path or team_path
-
-        # 1. the branch, with the file
-        head = git.fetch(branch)
-        if head is None:
-            base = git.fetch(base_branch)
-            if base is None:
-                raise PipelineError(f"the remote {remote} has no branch {base_branch} to start {branch} from")
-            if git.show(base, doc_path) is not None:
-                raise PipelineError(
-                    f"{doc_path} already exists on {base_branch}: the notes of {day} are "
-                    "published already (not making a branch that could not merge)"
-                )
-            commit = git.commit_file(base, doc_path, text, f"Add notes for {day:%Y-%m-%d} ({doc_path})")
-            if git.push(commit, branch):
-                created.append("branch")
-                head = commit
-                rec.synced = text
-            else:  # made meanwhile by someone else
-                head = git.fetch(branch)
-                if head is None:
-                    raise PipelineError(f"pushing {branch} to {remote} was refused")
-        rec.commit = rec.commit or head
-        if git.show(head, doc_path) is None:
-            raise PipelineError(f"the branch {branch} exists but has no {doc_path}: fix or delete the branch")
-        if rec.synced is None:
-            rec.synced = git.show(head, doc_path)
+        head = _publish_branch(git, rec, branch, doc_path, day, text, base_branch, created)
         _save(records, rec)
-
-        # 2. the HackMD note
-        note = None
-        if rec.note_id:
-            try:
-                note = hackmd.get_note(rec.note_id)
-            except HackMDNotFound:
-                log.warning("the HackMD note %s of %s is gone; making a new one", rec.note_id, day)
-                rec.note_id = None
         pr = github.find_open_pr(branch)
-        if note is None and pr is not None and pr.fields.get("HACKMDID"):
-            note = hackmd.get_note(pr.fields["HACKMDID"])
-        if note is None and team_path:
-            note = hackmd.find_team_note(team_path, note_title(rec.synced or text) or title)
-        if note is None:
-            note = hackmd.create_note(
-                rec.synced or text,
-                team_path=team_path,
-                read_permission=read_permission,
-                write_permission=write_permission,
-            )
-            created.append("note")
+        note = _find_or_create_note(
+            hackmd, rec, day, pr, text, title, created, team_path, read_permission, write_permission
+        )
         rec.note_id, rec.note_url = note.id, note.publish_link or ""
         _save(records, rec)
-
-        # 3. the pull request
         if pr is None and rec.pr_number is not None:
             pr = github.get_pr(rec.pr_number)  # closed or merged already: not opened again
         if pr is None:
@@ -335,6 +290,75 @@ def publish(
         rec.history.append(f"published {','.join(created) or 'nothing new'}")
         _save(records, rec)
         return PublishResult(branch, head, rec.note_id, rec.note_url, pr.number, pr.html_url, tuple(created))
+
+
+def _publish_branch(
+    git: _Git, rec: Record, branch: str, doc_path: str, day: dt.date, text: str, base_branch: str, created: list[str]
+) -> str:
+    """Step 1: the branch with the notes file (made from ``base_branch`` unless it exists);
+    its head commit."""
+    remote = git.remote
+    head = git.fetch(branch)
+    if head is None:
+        base = git.fetch(base_branch)
+        if base is None:
+            raise PipelineError(f"the remote {remote} has no branch {base_branch} to start {branch} from")
+        if git.show(base, doc_path) is not None:
+            raise PipelineError(
+                f"{doc_path} already exists on {base_branch}: the notes of {day} are "
+                "published already (not making a branch that could not merge)"
+            )
+        commit = git.commit_file(base, doc_path, text, f"Add notes for {day:%Y-%m-%d} ({doc_path})")
+        if git.push(commit, branch):
+            created.append("branch")
+            head = commit
+            rec.synced = text
+        else:  # made meanwhile by someone else
+            head = git.fetch(branch)
+            if head is None:
+                raise PipelineError(f"pushing {branch} to {remote} was refused")
+    rec.commit = rec.commit or head
+    if git.show(head, doc_path) is None:
+        raise PipelineError(f"the branch {branch} exists but has no {doc_path}: fix or delete the branch")
+    if rec.synced is None:
+        rec.synced = git.show(head, doc_path)
+    return head
+
+
+def _find_or_create_note(
+    hackmd: HackMDClient,
+    rec: Record,
+    day: dt.date,
+    pr,
+    text: str,
+    title: str,
+    created: list[str],
+    team_path: str | None,
+    read_permission: str | None,
+    write_permission: str | None,
+):
+    """Step 2: the HackMD note: the record's, the open PR's ``HACKMDID=``, the team note with
+    the notes' title, or a new one."""
+    note = None
+    if rec.note_id:
+        try:
+            note = hackmd.get_note(rec.note_id)
+        except HackMDNotFound:
+            log.warning("the HackMD note %s of %s is gone; making a new one", rec.note_id, day)
+            rec.note_id = None
+    if note is None and pr is not None and pr.fields.get("HACKMDID"):
+        note = hackmd.get_note(pr.fields["HACKMDID"])
+    if note is None and team_path:
+        note = hackmd.find_team_note(team_path, note_title(rec.synced or text) or title)
+    if note is None:
+        note = hackmd.create_note(
+            rec.synced or text,
+            team_path=team_path,
+            read_permission=read_permission,
+            write_permission=write_permission,
+        )
+        created.append("note")
+    return note
 
 
 # ---------------------------------------------------------------------------------------

@@ -145,7 +145,8 @@ class SlackBackend(Backend):
         self, channel: str, message: Message, key: str | None = None, meeting_id: str | None = None
     ) -> None:
         """Post the message, in several parts if it is long; the ledger key goes on the last
-        part, so a crash between parts counts as not sent (posted again whole, never lost).
+        part, the earlier ones are marked as its parts: after a crash between parts the message
+        is posted again whole, saying it may be a repeat (never lost, never silently doubled).
         With ``meeting_id``, a message people act on is posted with its Block Kit buttons
         (:meth:`blocks`); a reminder in several parts has its button under the last one."""
         parts = self.render_parts(message)
@@ -163,7 +164,7 @@ class SlackBackend(Backend):
                 unfurl_links=False,
                 unfurl_media=False,
                 **extra,
-                **_metadata(key if n == len(parts) else None),
+                **_metadata(key, n, len(parts)),
             )
 
     def blocks(
@@ -219,8 +220,9 @@ class SlackBackend(Backend):
     ) -> bool | None:
         """Whether the post marked ``key`` is in its channel (``conversations.history`` since
         shortly before the intent was recorded, with metadata). BackendError when Slack cannot
-        be asked now (the runner tries again later rather than guess); None when it never
-        can (e.g. the app lacks the ``channels:history`` scope): the runner posts."""
+        be asked now (the runner tries again later rather than guess); None when it cannot
+        tell: it never can (e.g. the app lacks the ``channels:history`` scope), or only some
+        parts of a long post are there. The runner then posts, saying it may be a repeat."""
         try:
             return self._find_sent(meeting, key, since, person)
         except BackendError as exc:
@@ -234,12 +236,13 @@ class SlackBackend(Backend):
             )
             return None
 
-    def _find_sent(self, meeting: Meeting, key: str, since: dt.datetime, person: Person | None) -> bool:
+    def _find_sent(self, meeting: Meeting, key: str, since: dt.datetime, person: Person | None) -> bool | None:
         channel = self._dm_channel(meeting, person) or meeting.destinations.slack_channel
         if not channel:
             return False
         oldest = f"{since.timestamp() - FIND_SLACK_SECONDS:.6f}"
         cursor = None
+        begun = False  # an earlier part of the post is there, not its last
         for _ in range(FIND_PAGES):
             params: dict[str, Any] = {"channel": channel, "oldest": oldest, "limit": 200, "include_all_metadata": True}
             if cursor:
@@ -247,17 +250,23 @@ class SlackBackend(Backend):
             data_ = self.call("conversations.history", **params)
             for m in data_.get("messages") or []:
                 meta = m.get("metadata") or {}
-                if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                payload = (meta.get("event_payload") or {}) if meta.get("event_type") == METADATA_EVENT else {}
+                if payload.get("key") == key:
                     return True
+                begun = begun or payload.get("part_of") == key
             cursor = (data_.get("response_metadata") or {}).get("next_cursor")
             if not (data_.get("has_more") and cursor):
-                return False
-        log.warning(
-            "Slack: %s has more than %d pages of messages since %s; not searched further",
-            channel,
-            FIND_PAGES,
-            since.isoformat(timespec="seconds"),
-        )
+                break
+        else:
+            log.warning(
+                "Slack: %s has more than %d pages of messages since %s; not searched further",
+                channel,
+                FIND_PAGES,
+                since.isoformat(timespec="seconds"),
+            )
+        if begun:
+            log.warning("Slack: only the first parts of a long post reached %s before the bot stopped", channel)
+            return None
         return False
 
     def prepare(self) -> None:

@@ -32,8 +32,13 @@ APP_TOKEN_REFUSED = REVOKED_ERRORS | {"link_disabled", "not_allowed_token_type"}
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
-def _metadata(key: str | None) -> dict[str, Any]:
-    return {"metadata": {"event_type": METADATA_EVENT, "event_payload": {"key": key}}} if key else {}
+def _metadata(key: str | None, part: int = 0, of: int = 1) -> dict[str, Any]:
+    """The message metadata of a post marked with a ledger key: ``{"key": key}`` on its last
+    part (the post is made), ``{"part_of": key, "part": n}`` on the earlier ones (begun)."""
+    if not key:
+        return {}
+    payload: dict[str, Any] = {"key": key} if part in (0, of) else {"part_of": key, "part": part}
+    return {"metadata": {"event_type": METADATA_EVENT, "event_payload": payload}}
 
 
 # Errors that mean the token itself is wrong: retrying cannot help, the operator must act.
