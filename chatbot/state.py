@@ -101,6 +101,11 @@ SQLITE_NOTADB = 26
 T = TypeVar("T")
 
 
+def _one_line(rows: list) -> str:
+    """The first problems ``PRAGMA quick_check`` reports, on one line (a row may hold several)."""
+    return "; ".join(" ".join(str(r).split()) for r in rows[:3])
+
+
 def is_damage(exc: BaseException) -> bool:
     """Whether an SQLite error says the database file is damaged or not a database (as opposed
     to busy, locked, read-only or a full disk, which a fresh file would not cure)."""
@@ -140,7 +145,7 @@ class Ledger:
                 rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
                 if rows != ["ok"]:
                     db.close()
-                    return self._recover("PRAGMA quick_check: " + "; ".join(str(r) for r in rows[:3]))
+                    return self._recover("PRAGMA quick_check: " + _one_line(rows))
             return db
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
@@ -208,7 +213,7 @@ class Ledger:
         def quick(db: sqlite3.Connection) -> None:
             rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
             if rows != ["ok"]:
-                raise sqlite3.DatabaseError("database disk image is malformed (" + "; ".join(map(str, rows[:3])) + ")")
+                raise sqlite3.DatabaseError("database disk image is malformed (" + _one_line(rows) + ")")
 
         if self.path != ":memory:":
             self._run(quick)
