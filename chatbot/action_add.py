@@ -15,21 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from typing import TYPE_CHECKING
 
 from . import actions as act
 from .agenda import ensure_notes
 from .compose import notes_link, quote
 from .config import Config, Meeting
+from .context import Call
 from .identity import Refused
 from .messages import Message, Time, UserText, format_utc, reply
 from .notes.action_edit import adding_action
 from .notes.edit import clean_item_text
 from .notes.parse import Attendee, split_owner
 from .schedule import Occurrence, current_occurrence, next_occurrence, occurrence_on
-
-if TYPE_CHECKING:
-    from .commands import Call
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +46,11 @@ _BREAKING = (
 )
 
 
-def _spell(call: Call, usage: str) -> str:
-    from .commands import spell  # the registry imports this module
-
-    return f"`{spell(usage, call.spelled)}`"
-
-
 def split_owners(call: Call, text: str) -> tuple[list[str], str]:
     """``"JRG, JL: open a PR"`` -> (["JRG", "JL"], " open a PR"); Refused without owners."""
     m = _OWNERS_TEXT.match(text or "")
     if m is None:
-        raise Refused(f"who owns it? Write the owner's initials or GitHub handle first, e.g. {_spell(call, EXAMPLE)}")
+        raise Refused(f"who owns it? Write the owner's initials or GitHub handle first, e.g. {call.spell(EXAMPLE)}")
     owners = [o for o in re.split(r"\s*[,&/]\s*", m.group(1)) if o]
     if len(owners) > MAX_OWNERS:
         raise Refused(f"an action item has at most {MAX_OWNERS} owners; split it into several")
@@ -71,13 +62,12 @@ def checked_text(call: Call, body: str) -> str:
     long or structure-breaking text."""
     stripped = (body or "").strip()
     if not stripped:
-        raise Refused(f"the action item has no text; write what is to be done, e.g. {_spell(call, EXAMPLE)}")
+        raise Refused(f"the action item has no text; write what is to be done, e.g. {call.spell(EXAMPLE)}")
     if re.search(r"[\r\n\u2028\u2029]", stripped):
         raise Refused(
-            "an action item is one line in the notes; send one "
-            f"{_spell(call, 'actions add')} per item, each on one line"
+            f"an action item is one line in the notes; send one {call.spell('actions add')} per item, each on one line"
         )
-    limit = call.bot.config.bot.max_item_length
+    limit = call.ctx.config.bot.max_item_length
     length = len(re.sub(r"\s+", " ", stripped))
     if length > limit:
         raise Refused(
@@ -87,7 +77,7 @@ def checked_text(call: Call, body: str) -> str:
         if rx.match(stripped):
             raise Refused(
                 f"the text starts like {what} in Markdown, which would break the notes' structure; "
-                "start it with a word, e.g. " + _spell(call, EXAMPLE)
+                "start it with a word, e.g. " + call.spell(EXAMPLE)
             )
     return clean_item_text(stripped, limit)
 
@@ -108,7 +98,7 @@ def owner_label(call: Call, token: str, attendees: list[Attendee], config: Confi
             "who is '",
             UserText(token),
             "'? Neither the roster nor the notes' attendee list knows those initials. "
-            f"Add them to the attendees, or name the owner by GitHub handle, e.g. {_spell(call, 'actions add @handle: TEXT')}",
+            f"Add them to the attendees, or name the owner by GitHub handle, e.g. {call.spell('actions add @handle: TEXT')}",
         )
     written = att.initials if att and att.initials else (owner.person.initials if owner.person else token.upper())
     if split_owner(f"{written}: x")[0] != [written]:
@@ -123,7 +113,7 @@ def owner_label(call: Call, token: str, attendees: list[Attendee], config: Confi
 
 def meeting_now(call: Call, meeting: Meeting) -> Occurrence:
     """The meeting in progress, or held earlier today; Refused when there is none."""
-    now = call.bot.now()
+    now = call.ctx.now()
     occ = current_occurrence(meeting, now)
     if occ is not None:
         return occ
@@ -133,7 +123,7 @@ def meeting_now(call: Call, meeting: Meeting) -> Occurrence:
         f"no {meeting.name} is in progress or was held earlier today, so there are no notes to write "
         "the action item into",
         *later,
-        f". To put something on the next meeting's agenda: {_spell(call, 'agenda add TEXT')}",
+        f". To put something on the next meeting's agenda: {call.spell('agenda add TEXT')}",
     )
 
 
@@ -157,10 +147,10 @@ def meeting_on(call: Call, meeting: Meeting, day: dt.date) -> Occurrence:
     occ = occurrence_on(meeting, day)
     if occ is None:
         raise Refused(f"{meeting.name} has no meeting on {day.isoformat()}")
-    if occ.start_utc > call.bot.now():
+    if occ.start_utc > call.ctx.now():
         raise Refused(
             f"the meeting of {day.isoformat()} has not started yet; action items are decisions of a meeting held. "
-            f"To put something on its agenda: {_spell(call, 'agenda add TEXT')}"
+            f"To put something on its agenda: {call.spell('agenda add TEXT')}"
         )
     return occ
 
@@ -168,19 +158,19 @@ def meeting_on(call: Call, meeting: Meeting, day: dt.date) -> Occurrence:
 def add(call: Call, text: str, day: dt.date | None = None) -> Message:
     """Write ``OWNER: text`` as an open action item into the current meeting's notes (or, with
     ``day``, into the existing notes of the meeting held that day)."""
-    bot, meeting, who = call.bot, call.meeting, call.identity()
+    ctx, meeting, who = call.ctx, call.meeting, call.identity()
     if not meeting.actions.enabled:
         raise Refused(f"action items are turned off for {meeting.name} ([meetings.actions] enabled = false)")
     tokens, rest = split_owners(call, text)
     body = checked_text(call, rest)
     occ = meeting_now(call, meeting) if day is None else meeting_on(call, meeting, day)
-    store = bot.store(meeting)
-    with bot.editing(meeting) as session:
+    store = ctx.store(meeting)
+    with ctx.editing(meeting) as session:
         notes = store.read(occ.date)  # owners are checked before notes are made for them
         attendees = notes.attendees() if notes is not None else []
-        owners = [owner_label(call, t, attendees, bot.config) for t in tokens]
+        owners = [owner_label(call, t, attendees, ctx.config) for t in tokens]
         if day is None:
-            ensure_notes(bot, meeting, occ, session)
+            ensure_notes(ctx, meeting, occ, session)
         elif notes is None:  # a past meeting's notes are not made up after the fact
             raise Refused(f"there are no notes of {meeting.name} on {day.isoformat()}")
         names = ", ".join(dict.fromkeys(w for w, _ in owners))
@@ -191,7 +181,7 @@ def add(call: Call, text: str, day: dt.date | None = None) -> Message:
             f"actions: add {quote(f'{names}: {body}')} to {occ.date.isoformat()} ({who.initials})",
             who,
         )
-        late = _after_sync(meeting, occ, bot.now())
+        late = _after_sync(meeting, occ, ctx.now())
         if late:
             session.warnings.append(late)
     log.info("action add by %s to %s line %d (%s)", who.initials, store.name(occ.date), result.line, result.place)

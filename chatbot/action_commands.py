@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
-
 from . import actions as act
+from .agenda import ensure_notes
 from .compose import actions_message, quote
+from .context import Call
 from .identity import Refused, may_edit
 from .messages import Message, UserText, reply
 from .notes.edit import EditError, adding, apply_to_file, checking
 from .notes.files import NotesFiles
 from .notes.parse import NotesError
-
-if TYPE_CHECKING:
-    from .commands import Call
+from .review import unconfirmed
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +24,9 @@ def _enabled(call: Call) -> None:
 
 def list_all(call: Call) -> Message:
     _enabled(call)
-    items = call.bot.open_actions(call.meeting)
+    items = call.ctx.open_actions(call.meeting)
     return actions_message(
-        NotesFiles(call.bot.config, call.meeting),
+        NotesFiles(call.ctx.config, call.meeting),
         items,
         f"Open action items ({call.meeting.name})",
         unconfirmed=_unconfirmed(call, items),
@@ -37,14 +35,12 @@ def list_all(call: Call) -> Message:
 
 def _unconfirmed(call: Call, items: list[act.ActionItem]) -> set[str]:
     """The listed items not pinged until the chair tracks them (marked in the list)."""
-    from .review import unconfirmed
-
-    return unconfirmed(call.meeting, items, call.bot.decisions(call.meeting))
+    return unconfirmed(call.meeting, items, call.ctx.decisions(call.meeting))
 
 
 def mine(call: Call) -> Message:
     _enabled(call)
-    items = call.bot.open_actions(call.meeting)
+    items = call.ctx.open_actions(call.meeting)
     who = call.identity()
     theirs = [
         it
@@ -52,7 +48,7 @@ def mine(call: Call) -> Message:
         if it.owned_by(who.initials) or (who.person and who.person.github and it.owned_by(who.person.github))
     ]
     return actions_message(
-        NotesFiles(call.bot.config, call.meeting),
+        NotesFiles(call.ctx.config, call.meeting),
         theirs,
         f"Your open action items, {who.initials}",
         items,
@@ -64,7 +60,7 @@ item_id = act.item_id  # where buttons and reactions have always found it
 
 
 def _by_id(call: Call, ident: str) -> tuple[int, act.ActionItem]:
-    items = call.bot.open_actions(call.meeting)
+    items = call.ctx.open_actions(call.meeting)
     for n, item in enumerate(items, 1):
         if item_id(item) == ident:
             return n, item
@@ -72,11 +68,11 @@ def _by_id(call: Call, ident: str) -> tuple[int, act.ActionItem]:
 
 
 def _check_may_tick(call: Call, item: act.ActionItem, label: str) -> None:
-    bot, who = call.bot, call.identity()
+    ctx, who = call.ctx, call.identity()
     owns = item.owned_by(who.initials) or bool(who.person and who.person.github and item.owned_by(who.person.github))
-    if not may_edit(bot.config, who, [who.initials.upper()] if owns else []):
-        if bot.config.bot.editors:
-            raise Refused(f"only {', '.join(bot.config.bot.editors)} (and admins) can tick action items")
+    if not may_edit(ctx.config, who, [who.initials.upper()] if owns else []):
+        if ctx.config.bot.editors:
+            raise Refused(f"only {', '.join(ctx.config.bot.editors)} (and admins) can tick action items")
         raise Refused(
             f"{label} belongs to {', '.join(o.label for o in item.owners)}; only an owner or an admin can tick it"
         )
@@ -85,7 +81,7 @@ def _check_may_tick(call: Call, item: act.ActionItem, label: str) -> None:
 def done(call: Call, number: int) -> Message:
     """Tick open action item ``number`` (as ``actions`` numbers them)."""
     _enabled(call)
-    items = call.bot.open_actions(call.meeting)
+    items = call.ctx.open_actions(call.meeting)
     n = number
     if not 1 <= n <= len(items):
         raise Refused(f"there is no open action item {n}" + (f"; there are {len(items)}" if items else ""))
@@ -103,19 +99,17 @@ def carry(call: Call, item: str) -> Message:
     """Carry the open action item named by :func:`item_id` into the next meeting's notes now
     (the ``Next meeting`` button), unless a copy is there already."""
     _enabled(call)
-    bot, meeting = call.bot, call.meeting
+    ctx, meeting = call.ctx, call.meeting
     n, found = _by_id(call, item)
     _check_may_tick(call, found, f"action item {n}")
     who = call.identity()
     section = meeting.notes.actions_section
     if not section:
         raise Refused(f"{meeting.name} has no section to carry action items into ([meetings.notes] actions_section)")
-    occ = bot.next_meeting(meeting)
-    store = bot.store(meeting)
-    with bot.editing(meeting) as session:
-        from .agenda import ensure_notes  # the next notes may not exist yet
-
-        ensure_notes(bot, meeting, occ, session)
+    occ = ctx.next_meeting(meeting)
+    store = ctx.store(meeting)
+    with ctx.editing(meeting) as session:
+        ensure_notes(ctx, meeting, occ, session)
         notes = store.read(occ.date)
         line = act.carried_line(found)
         if notes is not None and any(line.split("] ", 1)[-1] in it.text for it in notes.items):
@@ -129,16 +123,16 @@ def carry(call: Call, item: str) -> Message:
 
 
 def _tick(call: Call, item: act.ActionItem, label: str) -> Message:
-    bot, meeting = call.bot, call.meeting
+    ctx, meeting = call.ctx, call.meeting
     _check_may_tick(call, item, label)
     who = call.identity()
     # action items are found in the meeting's notes files (the archive), so they are ticked there
-    with bot.editing(meeting) as session:
+    with ctx.editing(meeting) as session:
         apply_to_file(item.path, act.done_edit(item))  # a checkbox, or a prose item ticked in place
         session.record(
             item.path, f"actions: done {quote(item.text)} from {item.date.isoformat()} ({who.initials})", who
         )
-        for copy in act.later_copies(bot.config, meeting, item):  # carried into upcoming notes
+        for copy in act.later_copies(ctx.config, meeting, item):  # carried into upcoming notes
             try:
                 apply_to_file(copy.path, checking(copy.line, copy.text))
             except (EditError, NotesError) as exc:  # the item itself is ticked; say what is left

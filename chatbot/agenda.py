@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
-
 from . import actions as act
 from . import review
 from .compose import agenda_lines, notes_link, quote
 from .config import Meeting
+from .context import Call, Context
 from .editing import EditSession
 from .identity import Refused, may_edit
 from .messages import Message, Text, UserText, reply
@@ -18,21 +17,17 @@ from .notes.edit import adding, agenda_items, apply_to_text, clean_item_text, re
 from .notes.parse import Item, NotesError, parse_notes
 from .schedule import Occurrence
 
-if TYPE_CHECKING:
-    from .bot import Bot
-    from .commands import Call
-
 log = logging.getLogger(__name__)
 
 
-def ensure_notes(bot: Bot, meeting: Meeting, occ: Occurrence, session: EditSession) -> bool:
+def ensure_notes(ctx: Context, meeting: Meeting, occ: Occurrence, session: EditSession) -> bool:
     """Create the occurrence's notes from the template (with open action items carried over)
-    if missing; True if created. Call inside ``bot.editing``."""
-    store = bot.store(meeting)
+    if missing; True if created. Call inside ``ctx.editing``."""
+    store = ctx.store(meeting)
     if store.exists(occ.date):
         return False
     # the whole text at once (one write; one request where the notes live in a web service)
-    text, carried = prepared_text(bot, meeting, occ)
+    text, carried = prepared_text(ctx, meeting, occ)
     created = store.ensure(occ, text)
     if created:
         log.info("created notes %s from the template", store.name(occ.date))
@@ -41,45 +36,45 @@ def ensure_notes(bot: Bot, meeting: Meeting, occ: Occurrence, session: EditSessi
     return created
 
 
-def carried_lines(bot: Bot, meeting: Meeting, occ: Occurrence) -> list[str]:
+def carried_lines(ctx: Context, meeting: Meeting, occ: Occurrence) -> list[str]:
     """What new notes of ``occ`` get in their ``actions_section``: the open action items that
     are pinged (``review.pinged``: not those the chair rejected, nor prose nobody confirmed),
     then the topics the last meeting did not reach (deferred, ``(from YYYY-MM-DD)``)."""
     if not (meeting.actions.enabled and meeting.actions.carry_over and meeting.notes.actions_section):
         return []
-    held = bot.held_until(meeting)
-    items = act.open_actions(bot.config, meeting, occ.date, today=held)
-    decisions = bot.decisions(meeting)  # carried as they are pinged: a carried copy is a task (review.py)
+    held = ctx.held_until(meeting)
+    items = act.open_actions(ctx.config, meeting, occ.date, today=held)
+    decisions = ctx.decisions(meeting)  # carried as they are pinged: a carried copy is a task (review.py)
     items = review.pinged(meeting, review.listed(meeting, items, decisions), decisions)
     lines = [act.carried_line(item) for item in items]
-    lines += [act.carried_topic_line(t) for t in act.deferred_topics(bot.config, meeting, occ.date, today=held)]
+    lines += [act.carried_topic_line(t) for t in act.deferred_topics(ctx.config, meeting, occ.date, today=held)]
     return list(dict.fromkeys(lines))
 
 
-def prepared_text(bot: Bot, meeting: Meeting, occ: Occurrence) -> tuple[str, int]:
+def prepared_text(ctx: Context, meeting: Meeting, occ: Occurrence) -> tuple[str, int]:
     """New notes of ``occ``: the template rendered, with :func:`carried_lines` added to the
     ``actions_section`` (when the template has one) by the same line edits as later ones;
     and how many lines were carried."""
-    text = bot.files(meeting).checked_render(occ)
+    text = ctx.files(meeting).checked_render(occ)
     section = meeting.notes.actions_section
     if not section or parse_notes(text).section(section) is None:
         return text, 0
-    lines = carried_lines(bot, meeting, occ)
+    lines = carried_lines(ctx, meeting, occ)
     for line in lines:
         text, _ = apply_to_text(text, adding(section, line), "the rendered template")
     return text, len(lines)
 
 
-def deferred(bot: Bot, meeting: Meeting, occ: Occurrence) -> list[act.ActionItem]:
+def deferred(ctx: Context, meeting: Meeting, occ: Occurrence) -> list[act.ActionItem]:
     """The topics the last meeting before ``occ`` did not reach."""
     if not meeting.actions.enabled:
         return []
-    return act.deferred_topics(bot.config, meeting, occ.date, today=bot.held_until(meeting))
+    return act.deferred_topics(ctx.config, meeting, occ.date, today=ctx.held_until(meeting))
 
 
-def read_agenda(bot: Bot, meeting: Meeting, occ: Occurrence) -> list[Item] | None:
+def read_agenda(ctx: Context, meeting: Meeting, occ: Occurrence) -> list[Item] | None:
     """The numbered agenda items of the occurrence's notes; None if there are no notes yet."""
-    notes = bot.store(meeting).read(occ.date)
+    notes = ctx.store(meeting).read(occ.date)
     if notes is None:
         return None
     section = notes.section(meeting.notes.agenda_section)
@@ -89,13 +84,13 @@ def read_agenda(bot: Bot, meeting: Meeting, occ: Occurrence) -> list[Item] | Non
 
 
 def add(call: Call, text: str) -> Message:
-    bot, meeting, who = call.bot, call.meeting, call.identity()
-    body = clean_item_text(text, bot.config.bot.max_item_length)
+    ctx, meeting, who = call.ctx, call.meeting, call.identity()
+    body = clean_item_text(text, ctx.config.bot.max_item_length)
     line = f"- [ ] {who.initials}: {body}"
-    occ = bot.next_meeting(meeting)
-    store = bot.store(meeting)
-    with bot.editing(meeting) as session:
-        ensure_notes(bot, meeting, occ, session)
+    occ = ctx.next_meeting(meeting)
+    store = ctx.store(meeting)
+    with ctx.editing(meeting) as session:
+        ensure_notes(ctx, meeting, occ, session)
         result = store.apply(occ.date, adding(meeting.notes.agenda_section, line))
         session.record(
             store.path(occ.date), f"agenda: add {quote(body)} for {occ.date.isoformat()} ({who.initials})", who
@@ -111,27 +106,27 @@ def add(call: Call, text: str) -> Message:
 
 
 def list_(call: Call) -> Message:
-    bot, meeting = call.bot, call.meeting
-    occ = bot.next_meeting(meeting)
-    items = read_agenda(bot, meeting, occ)
+    ctx, meeting = call.ctx, call.meeting
+    occ = ctx.next_meeting(meeting)
+    items = read_agenda(ctx, meeting, occ)
     msg = reply(Text(f"Agenda for {meeting.name} on {occ.date.isoformat()}", bold=True))
     agenda_lines(msg, items)
-    topics = deferred(bot, meeting, occ)
+    topics = deferred(ctx, meeting, occ)
     if topics:
         msg.add(
             Text("Deferred from earlier meetings", bold=True), f" ({meeting.notes.actions_section or 'carried over'}):"
         )
         for t in topics:
             msg.add("• ", UserText(act.carried_topic_line(t)[len("- [ ] ") :]))
-    msg.add(*notes_link(bot.store(meeting), occ.date))
+    msg.add(*notes_link(ctx.store(meeting), occ.date))
     return msg
 
 
 def remove(call: Call, number: int) -> Message:
-    bot, meeting, who = call.bot, call.meeting, call.identity()
-    config = bot.config
-    occ = bot.next_meeting(meeting)
-    store = bot.store(meeting)
+    ctx, meeting, who = call.ctx, call.meeting, call.identity()
+    config = ctx.config
+    occ = ctx.next_meeting(meeting)
+    store = ctx.store(meeting)
     if not store.exists(occ.date):
         raise Refused(f"there is no agenda for {occ.date.isoformat()} yet")
 
@@ -150,7 +145,7 @@ def remove(call: Call, number: int) -> Message:
             "only its owner or an admin can remove it"
         )
 
-    with bot.editing(meeting) as session:
+    with ctx.editing(meeting) as session:
         result = store.apply(occ.date, removing(meeting.notes.agenda_section, number, allowed))
         text = re.sub(r"^\s*([-*+]|\d+[.)])\s+(\[[ xX]\]\s*)?", "", result.text)
         session.record(

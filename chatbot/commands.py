@@ -5,10 +5,14 @@ help, who may run it and its handler. Everything else is derived from :data:`COM
 parsing chat text (:func:`parse`), the help, the hints after a mistyped command,
 :func:`looks_like_command`, the words each platform spells (Slack's slash commands, Zulip's
 mention) and the CLI's ``agenda``/``actions`` sub-commands, which call the handlers with typed
-arguments (:meth:`Bot.run`).
+arguments (:meth:`chatbot.bot.Bot.run`).
 
-To add a command: write its handler (``handler(call, **args) -> Message``, raising
-:class:`~chatbot.identity.Refused` to refuse) and declare it below.
+To add a command: write its handler, ``handler(call, **args) -> Message`` taking a
+:class:`~chatbot.context.Call` (``call.ctx`` is the :class:`~chatbot.context.Context`: config,
+clock, notes store, editing session, decisions; ``call.meeting``, ``call.identity()``) and
+raising :class:`~chatbot.identity.Refused` to refuse, and declare it below. Nothing else
+changes: :class:`~chatbot.bot.Bot` runs whatever is declared here, and this module never
+imports the bot.
 """
 
 from __future__ import annotations
@@ -16,24 +20,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import Any
 from collections.abc import Callable, Mapping
 
-from . import action_add, action_commands, agenda, review
-from .config import Meeting
-from .identity import Identity, Refused, Sender, identify
+from . import action_add, action_commands, agenda, review_commands
+from .compose import next_message
+from .context import Call, Who, spell
+from .identity import Refused
 from .messages import Message, Text, UserText, error, reply
 
-if TYPE_CHECKING:
-    from .bot import Bot
-
 log = logging.getLogger(__name__)
-
-# who may run a command: anyone; "member": someone the roster knows (or, with
-# allow_unknown_users, anyone with a display name: their initials are made from it);
-# "roster": someone the roster knows
-Who = Literal["anyone", "member", "roster"]
 
 
 @dataclass(frozen=True)
@@ -82,26 +79,6 @@ class Command:
         return " ".join(self.words + tuple(a.name for a in self.args))
 
 
-@dataclass
-class Call:
-    """One command being run: for whom, about which meeting, and how the platform spells
-    commands (for hints)."""
-
-    bot: Bot
-    meeting: Meeting
-    sender: Sender
-    allow_unknown: bool = False
-    spelled: Mapping[str, str] | None = None
-    who: Who = "anyone"
-    _identity: Identity | None = field(default=None, repr=False)
-
-    def identity(self) -> Identity:
-        """The person running the command (Refused for someone the bot does not know)."""
-        if self._identity is None:
-            self._identity = identify(self.bot.config, self.sender, self.allow_unknown and self.who == "member")
-        return self._identity
-
-
 def help_command(call: Call) -> Message:
     msg = reply(Text(f"{call.meeting.name} bot", bold=True), " — commands:")
     for c in HELP_ORDER:
@@ -110,7 +87,7 @@ def help_command(call: Call) -> Message:
 
 
 def _next(call: Call) -> Message:
-    return call.bot.next_message(call.meeting)
+    return next_message(call.meeting, call.ctx.upcoming(call.meeting), call.ctx.now())
 
 
 N_AGENDA = Arg(
@@ -199,13 +176,13 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         ("actions", "review"),
         "the last meeting's candidate action items, for the chair to track or reject",
-        review.review_list,
+        review_commands.review_list,
         cli=False,  # the CLI's `actions review` has options of its own (cli.cmd_review)
     ),
     Command(
         ("actions", "track"),
         "chair: keep chasing candidate N of `actions review` (its owners are pinged)",
-        review.track,
+        review_commands.track,
         (N_REVIEW,),
         who="roster",
         cli=False,
@@ -213,7 +190,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         ("actions", "reject"),
         "chair: candidate N of `actions review` is not an action item (never pinged)",
-        review.reject,
+        review_commands.reject,
         (N_REVIEW,),
         who="roster",
         cli=False,
@@ -248,7 +225,7 @@ COMMANDS += tuple(
         cli=False,
         hidden=True,
     )
-    for word, handler in (("track", review.track_item), ("reject", review.reject_item))
+    for word, handler in (("track", review_commands.track_item), ("reject", review_commands.reject_item))
 )
 HELP_ORDER = tuple(c for c in COMMANDS if not c.hidden)
 WORD_ALIASES = {"action": "actions"}  # other spellings of a first word
@@ -267,17 +244,6 @@ def looks_like_command(text: str) -> bool:
     """Whether ``text`` starts with one of the bot's command words (``/`` optional)."""
     first = (text or "").strip().lstrip("/").split(maxsplit=1)
     return bool(first) and first[0].lower() in set(top_words()) | set(WORD_ALIASES)
-
-
-def spell(usage: str, spelled: Mapping[str, str] | None) -> str:
-    """A command as people type it on this platform: ``agenda add TEXT`` -> ``/agenda add TEXT``
-    with ``spelled = {"agenda": "/agenda"}``; ``help`` -> ``/agenda help``."""
-    word, _, rest = usage.partition(" ")
-    if spelled and word == "help" and "agenda" in spelled:
-        return f"{spelled['agenda']} help"  # e.g. Slack: '/agenda help'
-    if spelled and word in spelled:
-        return f"{spelled[word]} {rest}".strip()
-    return usage
 
 
 def usages(spelled: Mapping[str, str] | None, *usages_: str) -> str:
@@ -352,6 +318,7 @@ __all__ = [
     "Call",
     "Command",
     "COMMANDS",
+    "Who",
     "Parsed",
     "error",
     "looks_like_command",

@@ -111,7 +111,7 @@ class Weekly:
         over (as new notes get them)."""
         from ..agenda import prepared_text
 
-        return prepared_text(self.bot, self.meeting, occ)[0]
+        return prepared_text(self.bot.context, self.meeting, occ)[0]
 
     def publish(self, day: dt.date | None = None) -> PublishResult:
         occ = self.occurrence(day)
