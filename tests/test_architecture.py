@@ -1,0 +1,131 @@
+"""The import graph of the package: no circles, and the core's floors (docs/architecture.md).
+
+Every import of a ``chatbot`` module counts: at module level, inside a function, and under
+``TYPE_CHECKING`` (a circle there is still one module knowing the one that knows it).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "chatbot"
+
+# the core, lowest floor first; a module imports only from its own floor or lower ones
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("identity", "editing", "review"),
+    ("context", "compose"),
+    ("agenda", "action_commands", "action_add", "review_commands"),
+    ("commands",),
+    ("bot",),
+)
+CORE = {f"chatbot.{m}": n for n, floor in enumerate(FLOORS) for m in floor}
+# above the core: what drives it (platforms, scheduler, command line, pages, hooks)
+ABOVE = ("chatbot.backends", "chatbot.runner", "chatbot.cli", "chatbot.web", "chatbot.outbox", "chatbot.gitsync")
+ABOVE += ("chatbot.stores.weekly", "chatbot.__main__")
+
+
+def _modules() -> dict[str, tuple[Path, bool]]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        out[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module's imports of other ``chatbot`` modules (``from . import x`` names x)."""
+    modules = _modules()
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for module, (path, is_package) in modules.items():
+        base = module.split(".") if is_package else module.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                prefix = node.module or ""
+                if node.level:
+                    prefix = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+                targets = [f"{prefix}.{a.name}" if f"{prefix}.{a.name}" in modules else prefix for a in node.names]
+            else:
+                continue
+            for target in targets:
+                found = resolve(target) if target.startswith("chatbot") else None
+                if found and found != module:
+                    graph[module].add(found)
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    return import_graph()
+
+
+def test_the_graph_is_read(graph):
+    # the reader finds the edges it must (else the checks below would pass on nothing)
+    assert {"chatbot.commands", "chatbot.context"} <= graph["chatbot.bot"]
+    assert "chatbot.agenda" in graph["chatbot.action_commands"]  # `from .agenda import ensure_notes`
+    assert "chatbot.notes.edit" in graph["chatbot.agenda"]  # `from .notes.edit import …`
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_circle_outside_the_platform_backends(graph):
+    # the Slack and Zulip packages are being split into modules of their own (issue 23); the
+    # rest of the package has no circle at all
+    outside = [c for c in circles(graph) if not all(m.startswith("chatbot.backends.") for m in c)]
+    assert outside == []
+
+
+def test_the_core_imports_only_its_own_floor_or_lower_ones(graph):
+    upward = [(m, t) for m, floor in CORE.items() for t in graph[m] if t.startswith(ABOVE) or CORE.get(t, -1) > floor]
+    assert upward == []
+
+
+def test_below_the_core_nothing_imports_it(graph):
+    below = [m for m in graph if m not in CORE and not m.startswith(ABOVE)]
+    assert "chatbot.config" in below and "chatbot.notes.parse" in below
+    assert [(m, sorted(graph[m] & CORE.keys())) for m in below if graph[m] & CORE.keys()] == []
