@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 from . import actions as act
 from .agenda import ensure_notes
 from .compose import actions_message, quote
@@ -109,7 +110,7 @@ def carry(call: Call, item: str) -> Message:
     occ = ctx.next_meeting(meeting)
     store = ctx.store(meeting)
     with ctx.editing(meeting) as session:
-        ensure_notes(ctx, meeting, occ, session)
+        ensure_notes(ctx, meeting, occ, session)  # the next notes may not exist yet
         notes = store.read(occ.date)
         line = act.carried_line(found)
         if notes is not None and any(line.split("] ", 1)[-1] in it.text for it in notes.items):
