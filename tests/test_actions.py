@@ -659,8 +659,10 @@ def test_the_scan_cache_persists_and_a_restart_does_not_parse_unchanged_files(tm
     assert (tmp_path / "state" / actions.CACHE_NAME).is_file()
     actions.reset_caches()  # a restart: nothing in memory
     parsed: list[Path] = []
-    real = actions.parse_notes
-    monkeypatch.setattr(actions, "parse_notes", lambda text, path=None: parsed.append(path) or real(text, path))
+    from chatbot.actions import cache
+
+    real = cache.parse_notes
+    monkeypatch.setattr(cache, "parse_notes", lambda text, path=None: parsed.append(path) or real(text, path))
     assert [i.body for i in bot.open_actions(meeting)] == first
     assert parsed == []
     # a changed file is parsed again; one whose bytes are the same is not (a new mtime only)
@@ -726,8 +728,10 @@ def test_a_restart_with_nothing_changed_reuses_the_last_answer_and_any_change_re
     first = [(i.body, [o.describe() for o in i.owners]) for i in bot.open_actions(meeting)]
     actions.reset_caches()  # a restart
     scans: list[int] = []
-    real = actions._scan_open
-    monkeypatch.setattr(actions, "_scan_open", lambda scan: scans.append(1) or real(scan))
+    from chatbot.actions import open_items
+
+    real = open_items._scan_open
+    monkeypatch.setattr(open_items, "_scan_open", lambda scan: scans.append(1) or real(scan))
     assert [(i.body, [o.describe() for o in i.owners]) for i in bot.open_actions(meeting)] == first
     assert scans == []
     # the roster learns QQ: QQ's item is now resolved
