@@ -848,3 +848,39 @@ def test_open_items_across_real_meetings_as_a_chair_sees_them(tmp_path, seq):
     items = open_actions(cfg, cfg.meeting(), before, today=before - dt.timedelta(days=1))
     got = [f"{i.date:%Y%m%d}:{i.line}" for i in items]
     assert got == sorted(data["open"] + data["known_miss"])
+
+
+def test_the_cache_code_digest_hashes_every_module_of_the_actions_package():
+    """A change to any rule (in any module of ``chatbot.actions``, the notes parser or the
+    people index) must invalidate the persisted scan cache: all of them are hashed."""
+    import chatbot.people
+    import chatbot.notes.parse
+    from chatbot.actions import cache
+
+    package = Path(cache.__file__).parent
+    hashed = {f.resolve() for f in cache._CODE_FILES}
+    modules = {f.resolve() for f in package.glob("*.py")}
+    assert len(modules) >= 8 and modules <= hashed
+    assert Path(chatbot.notes.parse.__file__).resolve() in hashed
+    assert Path(chatbot.people.__file__).resolve() in hashed
+
+
+def test_the_actions_package_modules_import_only_from_lower_floors():
+    """The floors documented in ``chatbot/actions/__init__.py``: no import cycle, no module
+    importing from a module above it."""
+    import ast
+
+    import chatbot.actions
+
+    floors = ["words", "model", "classify", "parse", "cache", "scan", "track", "open_items"]
+    doc = chatbot.actions.__doc__ or ""
+    assert " <- ".join(f"``{f}``" for f in floors) in doc
+    package = Path(chatbot.actions.__file__).parent
+    assert {f.stem for f in package.glob("*.py")} == {*floors, "__init__"}
+    for name in floors:
+        tree = ast.parse((package / f"{name}.py").read_text())
+        used = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                used |= {node.module} if node.module else {a.name for a in node.names}
+        assert all(floors.index(u) < floors.index(name) for u in used), (name, used)

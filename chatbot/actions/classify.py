@@ -1,7 +1,8 @@
-"""Is this line of notes a task, and who owns it: the wording rules, on one entry's text.
+"""Is this line of notes a task, and who owns it: the wording rules, on one entry's text, and
+the resolution of the owners an entry names to people.
 
-Pure functions of text (no notes structure, no config): ``chatbot.actions`` applies them to
-the entries of a parsed file. The rules, with the forms seen in conda's notes:
+The rules are pure functions of text (no notes structure, no config): ``parse`` applies them
+to the entries of a parsed file. The rules, with the forms seen in conda's notes:
 
 * **labels**: ``Action item: …``, ``AI: …``, ``TODO: …``, ``Next steps: …``, ``Note to self: …``
   (any case, with or without bold or italics, ``(TODO)``, ``Action item for @x:``); a label
@@ -14,7 +15,11 @@ the entries of a parsed file. The rules, with the forms seen in conda's notes:
 * **not tasks**: the verb must be one a person does (:data:`TASK_VERBS`): ``WV: To prevent
   rebranded copies, mostly.`` (a purpose), ``Will arrive on Friday`` (an event), ``will be
   done`` and questions are not; an owner guessed from prose (``RFC to start today``) must be
-  a known person, which ``chatbot.actions`` checks when it resolves owners.
+  a known person, which :func:`_resolve_raws` checks when it resolves owners.
+
+Owners are resolved (:func:`resolve_owner`): this file's attendee list -> the roster; failing
+that the roster by initials, then the people index learned from every notes file
+(``chatbot.people``). Owners that cannot be resolved are kept and reported as unresolved.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from ..config import Config
 from ..notes.parse import Attendee
 from ..people import PeopleIndex
 from .model import ActionItem, FileFacts, Owner, Raw
-from .words import _INITIALS, INITIALS_RX
+from .words import _INITIALS, _LINK, INITIALS_RX
 
 
 # Verbs of a task someone takes on (base forms; "-s", "-ed" and "-ing" forms are derived).
@@ -67,7 +72,7 @@ def _forms(verb: str) -> set[str]:
 TASK_VERBS = frozenset(_VERBS)
 _TASK_VERB_FORMS = frozenset(f for v in _VERBS for f in _forms(v))
 
-_OWNER_LIST = rf"{_INITIALS}(?:\s*(?:,|/|&|\band\b)\s*{_INITIALS})*"
+OWNER_LIST = rf"{_INITIALS}(?:\s*(?:,|/|&|\band\b)\s*{_INITIALS})*"
 OWNER_SPLIT = re.compile(r"\s*(?:,|/|&|\band\b)\s*")
 # capitalised words that label a line or name a thing, never a person
 NOT_OWNER_WORDS = frozenset(
@@ -186,11 +191,11 @@ _PROGRESSIVE_HEAD = re.compile(rf"^{_PROGRESSIVE}", re.I)
 _NOTE_TO_SELF = re.compile(r"^note to self\s*[:\-–]?\s*", re.I)
 # "JRG will open", "JRG and CHL to draft", "Jaime will write": the owner is guessed from prose
 _WHO = re.compile(
-    rf"^(?P<who>{_OWNER_LIST}|[A-Z][a-z]{{2,}}(?:\s+(?:and|&)\s+[A-Z][a-z]{{2,}})?)\s+(?P<rest>(?:{_MODAL}\s+|{_PROGRESSIVE}).*)$",
+    rf"^(?P<who>{OWNER_LIST}|[A-Z][a-z]{{2,}}(?:\s+(?:and|&)\s+[A-Z][a-z]{{2,}})?)\s+(?P<rest>(?:{_MODAL}\s+|{_PROGRESSIVE}).*)$",
     re.S,
 )
 # "… . DPC will reach out to conda-forge", "…; Lilly will publicize SLAs"
-_LATER_WHO = re.compile(rf"[.;!]\s+(?P<who>{_OWNER_LIST}|[A-Z][a-z]{{2,}})\s+(?P<rest>will\s+.*)$", re.S)
+_LATER_WHO = re.compile(rf"[.;!]\s+(?P<who>{OWNER_LIST}|[A-Z][a-z]{{2,}})\s+(?P<rest>will\s+.*)$", re.S)
 # "… (JRG)", "… (SA, next two weeks)", "… -- JRG"
 _TRAILING_OWNERS = re.compile(rf"\(\s*((?:{_INITIALS})\??(?:\s*[,/&]?\s*(?:{_INITIALS})\??)*)(?:\s*,[^()]*)?\)\s*\.?$")
 NOT_NAMES = frozenset(
@@ -198,7 +203,6 @@ NOT_NAMES = frozenset(
     "want plan plans planning going next consensus people folks everybody anyone somebody the "
     "discussion question answer agreement proposal there here maybe also hopefully nothing".split()
 )
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)|https?://\S+")
 
 
 def task_verb(word: str) -> bool:

@@ -111,7 +111,7 @@ def _owner_names(item: ActionItem) -> list[str]:
 
 
 def _reports(scan: _Scan, items: list[ActionItem]) -> Reports:
-    """What the notes after the oldest of ``items`` report done (``action_track``)."""
+    """What the notes after the oldest of ``items`` report done (``track.Reports``)."""
     first = min(a.date for a in items)
     files = ((d, f.evidence) for d, p in scan.files if d > first and (f := scan.facts_of(p)) is not None)
     return Reports(((a.body, _owner_names(a)) for a in items), files)

@@ -14,12 +14,10 @@ from collections.abc import Iterable
 from ..config import Meeting
 from ..notes.parse import Item, Notes, normalize_title, split_owner
 from . import classify as rules
+from .classify import NOT_OWNER_WORDS
 from .model import Evidence, Raw
 from .words import _LINK, _TOKEN, stems, urls
 
-_INITIALS = rules._INITIALS
-_INITIALS_RX = rules.INITIALS_RX
-_NOT_OWNER_WORDS = rules.NOT_OWNER_WORDS
 # a line that may be a label alone ("**Action items:**", "- Next steps", "AI (JRG):"), checked
 # with rules.label_only; one search over the whole text finds them
 _LABEL_LINE = re.compile(
@@ -74,7 +72,7 @@ def _ancestor_owners(it: Item) -> tuple[str, ...]:
     p = it.parent
     while p is not None:
         owners, _ = split_owner(p.text)
-        owners = [o for o in owners if o not in _NOT_OWNER_WORDS]
+        owners = [o for o in owners if o not in NOT_OWNER_WORDS]
         if owners:
             return tuple(owners)
         p = p.parent
@@ -118,7 +116,7 @@ def _labelled(
     inherited = False
     if not own:
         rest_owners, rest_body = split_owner(rest)
-        own = tuple(o for o in rest_owners if o not in _NOT_OWNER_WORDS)
+        own = tuple(o for o in rest_owners if o not in NOT_OWNER_WORDS)
         if own:
             rest = rest_body
         else:
@@ -151,13 +149,13 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
             line,
             text,
             body,
-            tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS),
+            tuple(o for o in owners_l if o not in NOT_OWNER_WORDS),
             checkbox,
             bool(it.checked),
             discussed=any(_is_discussion(c) for c in it.children),
         )
     owners_l, body = split_owner(text)
-    written = tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS)
+    written = tuple(o for o in owners_l if o not in NOT_OWNER_WORDS)
     named = False
     if lab is None and not written and text[:1].isupper():
         n = _NAME_COLON.match(text)  # "Dasha: Planning to attend": a first name, if a known one
@@ -168,7 +166,6 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
         if lab is not None and not lab.rest:
             return None
     done = bool(it.checked) if checkbox else bool(_DONE.search(text))
-    form = "checkbox" if checkbox else "prose"
     if lab is not None:
         return _labelled(it, text, written, lab, checkbox, done, named)
     if listed is not None or (in_actions and top):
@@ -190,6 +187,16 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
             guessed,
             form="list" if listed is not None else "section",
         )
+    return _committed(it, text, body, written, checkbox, done, named)
+
+
+def _committed(
+    it: Item, text: str, body: str, written: tuple[str, ...], checkbox: bool, done: bool, named: bool
+) -> Raw | None:
+    """An entry outside action items sections and lists: an action item if its owners (written,
+    read from prose, trailing, or its topic's) commit to a task."""
+    line = it.line + 1
+    form = "checkbox" if checkbox else "prose"
     if not written and not _gate(text):
         return None  # every rule below needs owners or a commitment: most entries are notes
     if written:
@@ -214,7 +221,7 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
     return None
 
 
-_LEAD_OWNERS = re.compile(rf"^({rules._OWNER_LIST})\s+([a-z]+)\b")
+_LEAD_OWNERS = re.compile(rf"^({rules.OWNER_LIST})\s+([a-z]+)\b")
 _TRAILING_PAREN = re.compile(r"\s*\([^()]*\)\s*\.?$")
 
 
@@ -234,7 +241,7 @@ def _listed_items(notes: Notes) -> dict[int, tuple[str, ...]]:
         lab = rules.label_only(body)
         if lab is None:
             continue
-        owners = lab.owners or tuple(o for o in owners_l if o not in _NOT_OWNER_WORDS)
+        owners = lab.owners or tuple(o for o in owners_l if o not in NOT_OWNER_WORDS)
         marks[text.count("\n", 0, m.start())] = owners
     if not marks:
         return out

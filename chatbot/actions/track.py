@@ -1,5 +1,7 @@
-"""Done in a later meeting: the lines of notes that report something done, and whether one of
-them reports an earlier action item done.
+"""Done in a later meeting, and copies of one item across notes.
+
+Done in a later meeting: whether one of the lines of later notes that report something done
+(``parse.evidence``, cached with each file's facts) reports an earlier action item done.
 
 A chair stops chasing an item when a later meeting's notes say it happened, in any words:
 ``- [x] JRG: Create channel on Zulip`` copied and ticked, ``JRG: created the #conda channel on
@@ -13,6 +15,13 @@ matches an item against the evidence of the files after its own:
   (``create``/``created``): at least :data:`WORDS_REPORTED` of them, two at least, on a line
   with a done word; a ticked entry with no done word must repeat the item
   (:data:`WORDS_TICKED`), since ticking a topic says it was discussed, not done.
+
+Copies: the same item written again in later notes (carried over, hand-edited) is one item:
+the same key, or the same owners and similar words (:func:`similar`), or a ``(from
+YYYY-MM-DD)`` marker naming a meeting that has such an item (:class:`_Latest`,
+:func:`_carried_actions`). Also here: the topics deferred by the last meeting
+(:func:`deferred_topics`), the copies ticking an item ticks too (:func:`later_copies`), and the
+lines that carry an item or topic over into the next notes.
 """
 
 from __future__ import annotations
@@ -26,9 +35,7 @@ from ..notes.files import NotesFiles
 from ..notes.parse import NotesError, normalize_title
 from .model import ActionItem, Evidence
 from .scan import _Scan, _scan
-from .words import _FROM, SIMILAR, _stem, similar, stems, urls, word_set
-
-__all__ = ["Evidence", "similar", "word_set"]
+from .words import _FROM, SIMILAR, _stem, similar, stems, urls
 
 WORDS_REPORTED = 0.6  # of the item's word stems on a later line with a done word
 WORDS_TICKED = 0.8  # on a later ticked entry without one
