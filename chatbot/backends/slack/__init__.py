@@ -123,4 +123,10 @@ from .events import (
     readable_text,
     unescape,
 )
+from .api import SlackApi
+from .commands import SlackCommands
+from .identity import SlackPeople
+from .intake import SlackIntake
+from .interactive import SlackInteractions
+from .sending import SlackPoster
 from .backend import SlackBackend, slack_sender
