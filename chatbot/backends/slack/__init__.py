@@ -123,6 +123,7 @@ from .events import (
     readable_text,
     unescape,
 )
+from .review import ACTION_REJECT, ACTION_TRACK, review_blocks
 from .api import SlackApi
 from .commands import SlackCommands
 from .identity import SlackPeople

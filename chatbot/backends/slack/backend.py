@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ...bot import Bot, Sender
+from ...bot import Bot
 from ...config import ConfigError, Meeting, Person
 from ...messages import Message
 from ..base import Backend
@@ -120,9 +120,6 @@ class SlackBackend(Backend):
         return self.poster.find_sent(meeting, key, since, person)
 
     # -- people (SlackPeople) ---------------------------------------------------------
-
-    def _sender(self, user_id: str | None, user_name: str | None) -> Sender:
-        return self.people.sender(user_id, user_name)
 
     def timezone_of(self, person: Person) -> str | None:
         """The time zone of the person's Slack account, as ``learn_people`` last read it."""

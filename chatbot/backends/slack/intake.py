@@ -17,6 +17,7 @@ from ..base import BackendError, wait_for_stop
 from .events import AckPriority, _ack_only, _checked_requests, _DropNoise, prompt_socket_mode_handler
 from .part import Part
 from .render import ACTION_ADD, ACTION_CARRY, ACTION_DONE, AGENDA_VIEW
+from .review import REVIEW_BUTTONS
 from .wire import APP_TOKEN_ENV, APP_TOKEN_REFUSED, AUTH_ERRORS, HTTP_PATH, SIGNING_SECRET_ENV, WORK_THREADS
 
 log = logging.getLogger("chatbot.backends.slack")
@@ -84,6 +85,8 @@ class SlackIntake(Part):
         # in its ack (errors are shown in the modal)
         for button in (ACTION_DONE, ACTION_CARRY):
             app.action(button)(ack=_ack_only, lazy=[buttons.on_item_button])
+        for button in REVIEW_BUTTONS:  # the chair's review: Track / Not an action item
+            app.action(button)(ack=_ack_only, lazy=[buttons.on_review_button])
         app.action(ACTION_ADD)(buttons.on_add_button)
         app.view(AGENDA_VIEW)(buttons.on_agenda_view)
         app.error(self._on_error)

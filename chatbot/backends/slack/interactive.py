@@ -33,6 +33,7 @@ from .render import (
     render_blocks,
     safe_text,
 )
+from .review import on_review_button
 from .wire import WORK_THREADS
 
 log = logging.getLogger("chatbot.backends.slack")
@@ -60,6 +61,10 @@ class SlackInteractions(Part):
                 respond(text=FAILED, response_type="ephemeral", replace_original=False)
             except Exception:
                 pass
+
+    def on_review_button(self, body: dict, action: dict, respond) -> None:
+        """Track / Not an action item on the chair's review (``review.on_review_button``)."""
+        on_review_button(self.backend, body, action, respond)
 
     def _item_button(self, body: dict, action: dict, respond) -> None:
         try:

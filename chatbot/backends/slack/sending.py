@@ -16,6 +16,7 @@ from ...messages import Message, UserText
 from ..base import BackendError
 from .part import Part
 from .render import _sections, agenda_button, fit_text, render_blocks, render_mrkdwn, split_text
+from .review import review_blocks
 from .wire import FIND_PAGES, FIND_SLACK_SECONDS, METADATA_EVENT, TRANSIENT_ERRORS, _metadata
 
 log = logging.getLogger("chatbot.backends.slack")
@@ -50,13 +51,15 @@ class SlackPoster(Part):
         self, message: Message, meeting_id: str | None, prefix: str = "", listing: str | None = None
     ) -> dict[str, Any]:
         """``{"blocks": [...]}`` for a message people act on (a reminder, a message listing
-        open action items), else nothing: the text alone (which stays, as the fallback)."""
-        if not (message.actions or message.kind == "reminder"):
+        open action items, the chair's review), else nothing: the text alone (which stays, as the fallback)."""
+        if not (message.actions or message.reviews or message.kind == "reminder"):
             return {}
         try:
             meeting = self.bot.config.meeting(meeting_id)
         except UnknownMeeting:
             return {}
+        if message.reviews:
+            return {"blocks": review_blocks(message, meeting.id, prefix)}
         return {"blocks": render_blocks(message, meeting.id, prefix, listing)}
 
     # -- posts and direct messages ----------------------------------------------------

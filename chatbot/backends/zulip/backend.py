@@ -46,6 +46,7 @@ from .wire import (
     multi_line_refusal,
     split_content,
 )
+from . import review as zreview
 from .render import RedactSecrets, mention_syntax, neutralize, render_zulip, stream_to, topic_name
 
 log = logging.getLogger("chatbot.backends.zulip")
@@ -351,6 +352,8 @@ class ZulipBackend(Backend):
         """Remember which of the sent messages list which action items (the ledger's listings),
         so a ✅ on one, or `done N` in the conversation, acts on them, also after a restart."""
         items = listed_items(message)
+        if message.reviews:  # the chair's review: answered by `track N` or 👍 / 👎 (review.py)
+            items, conversation = zreview.review_items(message), zreview.REVIEW_PREFIX + conversation
         if not items or self.ledger is None:
             return
         stamp = time.time()  # one answer's messages share it: `done N` looks at all of them
@@ -375,15 +378,18 @@ class ZulipBackend(Backend):
         except BackendError as exc:
             log.error("Zulip: %s", exc)
 
-    def _mark_done(self, listing: dict[str, Any], item: dict[str, Any], who: str) -> None:
-        """Show the item as done in the bot's message (PATCH /messages/{id}); when Zulip refuses
-        the edit (the organization's edit time limit, editing turned off), or the struck-through
-        text would be longer than Zulip keeps (it would cut the message), react ✅ instead."""
+    def _mark_done(self, listing: dict[str, Any], item: dict[str, Any], who: str, note: str | None = None) -> None:
+        """Show the item as done in the bot's message (PATCH /messages/{id}), or with ``note``
+        after its line (a review's decision); when Zulip refuses the edit (the organization's
+        edit time limit, editing turned off), or the changed text would be longer than Zulip
+        keeps (it would cut the message), react ✅ instead."""
         mid = int(listing["message"].split(":", 1)[1])
         lines = listing["content"].split("\n")
         index = item.get("line")
         if isinstance(index, int) and 0 <= index < len(lines) and not lines[index].startswith("~~"):
-            lines[index] = f"~~{lines[index]}~~ ✅ done ({neutralize(who)})"
+            done = f"~~{lines[index]}~~ ✅ done"
+            lines[index] = f"{lines[index]} {note}" if note else done
+            lines[index] += f" ({neutralize(who)})"
             content = "\n".join(lines)
         else:
             content = None
@@ -461,7 +467,7 @@ class ZulipBackend(Backend):
             or not isinstance(uid, int)
             or not isinstance(mid, int)
             or str(uid) == str(me.get("user_id"))
-            or not is_check(event)
+            or not (is_check(event) or zreview.vote_of(event))
             or self.ledger is None
         ):
             return False
@@ -492,6 +498,10 @@ class ZulipBackend(Backend):
         items = listing["items"]
         with self._busy:
             if self._stopping.is_set():
+                return False
+            if zreview.is_review(listing):  # the chair's 👍 / 👎
+                return zreview.on_reaction(self, listing, event, sender, email)
+            if not is_check(event):
                 return False
             if len(items) != 1:
                 if self.first_delivery(f"zulip:reaction-told:{mid}:{uid}"):
@@ -1054,9 +1064,13 @@ class ZulipBackend(Backend):
                 if not lost and (place is None or not allowed or place in allowed)
                 else None
             )
+            if done is None and not lost:  # `track N` / `reject N` answering the chair's review
+                done = zreview.reply(self, text, listed_in, sender)
             bare = text.strip().lstrip("/")
             if done is None and DONE_RE.match(bare) and bare.lower().startswith("done"):
                 text = "actions " + bare  # `done N` with no list here: N as `actions` numbers them
+            if done is None and zreview.DECIDE_RE.match(bare) and bare.lower().startswith(("track", "reject")):
+                text = "actions " + bare  # `track N` with no review here: N as `actions review` numbers them
             if done is not None:
                 answer = done
             elif lost:  # never keep the first line and drop the rest, nor run lines together
@@ -1078,7 +1092,7 @@ class ZulipBackend(Backend):
             except BackendError as exc:
                 log.error("Zulip: %s", exc)
             else:
-                if answer.actions:  # an `actions` list: a reaction or `done N` acts on its items
+                if answer.actions or answer.reviews:  # a list: a reaction or `done N` acts on its items
                     try:
                         listed_meeting = self.bot.config.meeting(meeting_id).id
                     except KeyError:
