@@ -27,7 +27,19 @@ def _enabled(call: Call) -> None:
 def list_all(call: Call) -> Message:
     _enabled(call)
     items = call.bot.open_actions(call.meeting)
-    return actions_message(NotesFiles(call.bot.config, call.meeting), items, f"Open action items ({call.meeting.name})")
+    return actions_message(
+        NotesFiles(call.bot.config, call.meeting),
+        items,
+        f"Open action items ({call.meeting.name})",
+        unconfirmed=_unconfirmed(call, items),
+    )
+
+
+def _unconfirmed(call: Call, items: list[act.ActionItem]) -> set[str]:
+    """The listed items not pinged until the chair tracks them (marked in the list)."""
+    from .review import unconfirmed
+
+    return unconfirmed(call.meeting, items, call.bot.decisions(call.meeting))
 
 
 def mine(call: Call) -> Message:
@@ -40,7 +52,11 @@ def mine(call: Call) -> Message:
         if it.owned_by(who.initials) or (who.person and who.person.github and it.owned_by(who.person.github))
     ]
     return actions_message(
-        NotesFiles(call.bot.config, call.meeting), theirs, f"Your open action items, {who.initials}", items
+        NotesFiles(call.bot.config, call.meeting),
+        theirs,
+        f"Your open action items, {who.initials}",
+        items,
+        unconfirmed=_unconfirmed(call, theirs),
     )
 
 

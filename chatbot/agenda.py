@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 from . import actions as act
+from . import review
 from .compose import agenda_lines, notes_link, quote
 from .config import Meeting
 from .editing import EditSession
@@ -41,12 +42,16 @@ def ensure_notes(bot: Bot, meeting: Meeting, occ: Occurrence, session: EditSessi
 
 
 def carried_lines(bot: Bot, meeting: Meeting, occ: Occurrence) -> list[str]:
-    """What new notes of ``occ`` get in their ``actions_section``: the open action items, then
-    the topics the last meeting did not reach (deferred, ``(from YYYY-MM-DD)``)."""
+    """What new notes of ``occ`` get in their ``actions_section``: the open action items that
+    are pinged (``review.pinged``: not those the chair rejected, nor prose nobody confirmed),
+    then the topics the last meeting did not reach (deferred, ``(from YYYY-MM-DD)``)."""
     if not (meeting.actions.enabled and meeting.actions.carry_over and meeting.notes.actions_section):
         return []
     held = bot.held_until(meeting)
-    lines = [act.carried_line(item) for item in act.open_actions(bot.config, meeting, occ.date, today=held)]
+    items = act.open_actions(bot.config, meeting, occ.date, today=held)
+    decisions = bot.decisions(meeting)  # carried as they are pinged: a carried copy is a task (review.py)
+    items = review.pinged(meeting, review.listed(meeting, items, decisions), decisions)
+    lines = [act.carried_line(item) for item in items]
     lines += [act.carried_topic_line(t) for t in act.deferred_topics(bot.config, meeting, occ.date, today=held)]
     return list(dict.fromkeys(lines))
 

@@ -14,13 +14,24 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import sqlite3
+import threading
 from typing import Any
 from collections.abc import Callable, Iterator, Mapping
 
 from . import actions as act
 from . import commands
+from . import review
 from .agenda import ensure_notes, read_agenda
-from .compose import action_pings, agenda_lines, next_message, notes_link, reminder_head, zone_lines
+from .compose import (
+    action_pings,
+    agenda_lines,
+    next_message,
+    notes_link,
+    reminder_head,
+    review_message,
+    zone_lines,
+)
 from .config import Config, Meeting, Person, UnknownMeeting
 from .editing import Change, EditHooks, EditSession, editing
 from .identity import Identity, Refused, Sender, initials_from_name
@@ -29,6 +40,7 @@ from .notes.edit import EditError
 from .notes.files import NotesFiles
 from .notes.parse import Item, NotesError
 from .schedule import UTC, Occurrence, next_occurrence, occurrences
+from .state import Ledger
 from .stores import NotesStore, store_for
 
 log = logging.getLogger(__name__)
@@ -73,6 +85,11 @@ class Bot:
         self.config = config
         self.clock = clock
         self.hooks: list[EditHooks] = list(hooks or [])
+        # the ledger the chair's review decisions are kept in: the runner's, else opened on
+        # first use in [bot] state_dir (the CLI); None without a config file
+        self.ledger: Ledger | None = None
+        self._ledger_lock = threading.Lock()
+        self._ledger_failed = False
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -194,15 +211,62 @@ class Bot:
         agenda_lines(msg, items)
         return msg
 
-    def open_actions(self, meeting: Meeting) -> list[act.ActionItem]:
+    def review_ledger(self) -> Ledger | None:
+        """The ledger holding the chair's review decisions (see ``ledger``); None if there is
+        none or it cannot be opened (logged once)."""
+        with self._ledger_lock:
+            if self.ledger is None and not self._ledger_failed and self.config.path is not None:
+                path = self.config.resolve(self.config.bot.state_dir) / "chatbot.sqlite3"
+                try:
+                    self.ledger = Ledger(path)
+                except (OSError, sqlite3.Error) as exc:
+                    self._ledger_failed = True
+                    log.error("cannot open the ledger %s for review decisions: %s", path, exc)
+            return self.ledger
+
+    def decisions(self, meeting: Meeting) -> review.Decisions:
+        """The chair's decisions on ``meeting``'s action items (none when the ledger cannot be read)."""
+        ledger = self.review_ledger()
+        if ledger is None:
+            return {}
+        try:
+            return ledger.reviews(meeting.id)
+        except sqlite3.Error as exc:
+            log.error("cannot read the review decisions of %s: %s; none are applied", meeting.id, exc)
+            return {}
+
+    def all_open_actions(self, meeting: Meeting) -> list[act.ActionItem]:
+        """Every open action item found in past notes, whatever the chair decided."""
         occ = next_occurrence(meeting, self.now())
         before = occ.date if occ else self.now().date() + dt.timedelta(days=1)
         return act.open_actions(self.config, meeting, before, today=self.held_until(meeting))
+
+    def open_actions(self, meeting: Meeting) -> list[act.ActionItem]:
+        """The open action items as listed (``actions``): those the chair rejected left out."""
+        return review.listed(meeting, self.all_open_actions(meeting), self.decisions(meeting))
 
     def action_pings(
         self, meeting: Meeting, occ: Occurrence, mention: Callable[[Person], bool] | None = None
     ) -> tuple[list[tuple[Person, Message]], Message]:
         """One message per resolved owner listing all their open items, and a channel summary
-        that mentions the owners ``mention`` says (all by default; the others by name only)."""
+        that mentions the owners ``mention`` says (all by default; the others by name only).
+        Only the items the review rules ping (``review.pinged``), numbered as `actions` lists them."""
         items = act.open_actions(self.config, meeting, occ.date, today=self.held_until(meeting))
-        return action_pings(self.files(meeting), meeting, occ, items, mention)
+        decisions = self.decisions(meeting)
+        shown = review.listed(meeting, items, decisions)
+        return action_pings(
+            self.files(meeting), meeting, occ, review.pinged(meeting, shown, decisions), mention, numbered=shown
+        )
+
+    def review_candidates(self, meeting: Meeting, occ: Occurrence) -> list[tuple[int, act.ActionItem]]:
+        """The candidate action items of ``occ``'s notes (``review.candidates``), numbered."""
+        items = act.open_actions(self.config, meeting, occ.date + dt.timedelta(days=1), today=self.held_until(meeting))
+        return list(enumerate(review.candidates(items, occ.date), 1))
+
+    def review(self, meeting: Meeting, occ: Occurrence) -> Message | None:
+        """The chair's review of ``occ``'s notes: its undecided candidate action items (None: nothing to ask)."""
+        decisions = self.decisions(meeting)
+        numbered = self.review_candidates(meeting, occ)
+        if not any(review.state_of(meeting, it, decisions) == "unreviewed" for _, it in numbered):
+            return None
+        return review_message(self.files(meeting), meeting, occ, numbered, decisions)

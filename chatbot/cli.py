@@ -16,6 +16,7 @@ from .backends.base import Backend, BackendError
 from .bot import Bot, Sender, SystemClock
 from .config import CONFIG_ENV, ConfigError, default_config_path, load_config
 from .commands import subcommands
+from .actions import item_id as act_item_id
 from .compose import actions_message
 from .messages import Message, render_plain
 from .notes.edit import EditError
@@ -128,6 +129,7 @@ def _add_chat_commands(sub, word: str, parents: list[argparse.ArgumentParser], r
         else:
             c.add_argument("--as", dest="as_", metavar="INITIALS", required=True, help="your initials")
         c.set_defaults(func=cmd_command, chat_command=command)
+    return csub
 
 
 def cmd_notes_pipeline(args, config) -> int:
@@ -309,6 +311,95 @@ def cmd_actions(args, config) -> int:
     return _emit(actions_message(bot.files(meeting), items, title))
 
 
+def _add_review_parser(csub, parents: list[argparse.ArgumentParser]) -> None:
+    c = csub.add_parser(
+        "review",
+        parents=parents,
+        help="the chair's review: list a meeting's candidate action items, track or reject them",
+        description="List the candidate action items found in the notes of the last meeting held (or "
+        "--date), numbered, with why each was picked and what was decided; with --track/--reject, "
+        "record the chair's decisions first (kept in the ledger in [bot] state_dir, never in the "
+        "notes). Tracked items are pinged; rejected ones never again; undecided ones only if "
+        "written as a task (not those guessed from prose). Only the chair or an admin may decide.",
+    )
+    c.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD; default: the last meeting held)")
+    c.add_argument("--track", type=int, nargs="+", default=[], metavar="N", help="keep chasing candidates N …")
+    c.add_argument("--reject", type=int, nargs="+", default=[], metavar="N", help="candidates N … are no action items")
+    c.add_argument("--json", action="store_true", help="machine-readable list")
+    c.add_argument(
+        "--as", dest="as_", metavar="INITIALS", default=None, help="your initials (needed with --track/--reject)"
+    )
+    c.set_defaults(func=cmd_review)
+
+
+def cmd_review(args, config) -> int:
+    """``chatbot actions review``: decisions first (each one's answer printed), then the list."""
+    import json
+
+    from . import review
+
+    if (args.track or args.reject) and not args.as_:
+        print("error: say who decides with --as INITIALS (the chair or an admin)", file=sys.stderr)
+        return 2
+    bot = Bot(config, _clock(), hooks=hooks_for(config))
+    meeting = config.meeting(args.meeting)
+    sender = Sender("cli", initials=args.as_ or "CLI")
+    code = 0
+    for word, numbers in (("track", args.track), ("reject", args.reject)):
+        for n in numbers:
+            code |= _emit(bot.run(("actions", word), sender, args.meeting, number=n, day=args.date))
+    if not args.json:
+        return code | _emit(bot.run(("actions", "review"), sender, args.meeting, day=args.date))
+    occ = occurrence_on(meeting, args.date) if args.date else review.last_held(meeting, bot.now())
+    if occ is None:
+        print(
+            f"error: {meeting.name} did not meet {'on ' + args.date.isoformat() if args.date else 'yet'}",
+            file=sys.stderr,
+        )
+        return 1
+    decisions = bot.decisions(meeting)
+    out = []
+    for n, it in bot.review_candidates(meeting, occ):
+        decided = review.decision_of(meeting, it, decisions) or {}
+        out.append(
+            {
+                "n": n,
+                "id": act_item_id(it),
+                "date": it.date.isoformat(),
+                "file": str(it.path),
+                "line": it.line,
+                "text": it.text,
+                "owners": [o.label for o in it.owners],
+                "form": it.form,
+                "why": it.form_label,
+                "explicit": it.explicit,
+                "decision": decided.get("decision"),
+                "by": decided.get("by"),
+                "at": decided.get("at"),
+            }
+        )
+    print(json.dumps({"meeting": meeting.id, "date": occ.date.isoformat(), "items": out}, indent=2, ensure_ascii=False))
+    return code
+
+
+def _review_line(config, m) -> str:
+    """Who reviews the candidate action items of ``m``, and when (check-config)."""
+    from .config import format_duration
+    from .review import reviewers
+    from .stores import weekly_enabled
+
+    people = reviewers(config)
+    role = "the chair" if any(p.chair for p in people) else "the admins: no chair in the roster"
+    who = f"{', '.join(p.initials for p in people)} ({role})" if people else "NOBODY (no chair or admin in the roster)"
+    rule = "items nobody decided on are pinged only if written as a task (not those guessed from prose)"
+    if m.actions.review_after is None:
+        return f"no review message (review_after = none); decide with `chatbot actions review`; {rule}"
+    when = f"{format_duration(m.actions.review_after)} after each meeting ends"
+    if weekly_enabled(m) and m.github.sync_after is not None:
+        when += ", once the notes are synced"
+    return f"candidate action items sent to {who} {when}; {rule}"
+
+
 def cmd_check_config(args, config) -> int:
     """The config is valid (else main() listed every problem); say what it means."""
     from .backends.zulip import topic_name
@@ -368,6 +459,7 @@ def cmd_check_config(args, config) -> int:
                 else "not carried over"
             )
             print(f"  action items: from the last {format_duration(m.actions.lookback)} of notes; {ping}; {carry}")
+            print(f"  review: {_review_line(config, m)}")
         else:
             print("  action items: off")
         template = config.resolve(m.notes.template) if m.notes.template else "the built-in template"
@@ -626,7 +718,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--owner", metavar="WHO", help="only items of these initials or GitHub handle")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_actions)
-    _add_chat_commands(p, "actions", [common, meeting], required=False)
+    actions_sub = _add_chat_commands(p, "actions", [common, meeting], required=False)
+    _add_review_parser(actions_sub, [common, meeting])
 
     p = sub.add_parser(
         "check-config",

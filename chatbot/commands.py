@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from collections.abc import Callable, Mapping
 
-from . import action_add, action_commands, agenda
+from . import action_add, action_commands, agenda, review
 from .config import Meeting
 from .identity import Identity, Refused, Sender, identify
 from .messages import Message, Text, UserText, error, reply
@@ -127,6 +127,13 @@ N_ACTION = Arg(
     "say which item by its number, e.g. `actions done 2` (see `actions`)",
     "number",
 )
+N_REVIEW = Arg(
+    "N",
+    int,
+    "the item's number in `actions review`",
+    "say which item by its number, e.g. `actions track 2` (see `actions review`)",
+    "number",
+)
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -189,6 +196,28 @@ COMMANDS: tuple[Command, ...] = (
         "(several: 'JRG, JL: …'). The item goes into the notes' Action items section (added at the end "
         "if there is none).",
     ),
+    Command(
+        ("actions", "review"),
+        "the last meeting's candidate action items, for the chair to track or reject",
+        review.review_list,
+        cli=False,  # the CLI's `actions review` has options of its own (cli.cmd_review)
+    ),
+    Command(
+        ("actions", "track"),
+        "chair: keep chasing candidate N of `actions review` (its owners are pinged)",
+        review.track,
+        (N_REVIEW,),
+        who="roster",
+        cli=False,
+    ),
+    Command(
+        ("actions", "reject"),
+        "chair: candidate N of `actions review` is not an action item (never pinged)",
+        review.reject,
+        (N_REVIEW,),
+        who="roster",
+        cli=False,
+    ),
     Command(("help",), "this help", help_command, cli=False),
     Command(
         ("actions", "done-item"),
@@ -208,6 +237,18 @@ COMMANDS: tuple[Command, ...] = (
         cli=False,
         hidden=True,
     ),
+)
+COMMANDS += tuple(
+    Command(
+        ("actions", f"{word}-item"),
+        f"{word} the candidate action item a button, reaction or reply names",
+        handler,
+        (Arg("ITEM", str, "the item's id (actions.item_id)", param="item"),),
+        who="roster",
+        cli=False,
+        hidden=True,
+    )
+    for word, handler in (("track", review.track_item), ("reject", review.reject_item))
 )
 HELP_ORDER = tuple(c for c in COMMANDS if not c.hidden)
 WORD_ALIASES = {"action": "actions"}  # other spellings of a first word

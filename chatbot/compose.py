@@ -16,6 +16,7 @@ from .config import Meeting, Person, format_duration
 from .messages import Link, Mention, Message, Text, Time, UserText, format_utc, reply
 from .notes.files import NotesFiles
 from .notes.parse import Item
+from .review import DECIDED, decision_of, state_of
 from .schedule import Occurrence
 
 if TYPE_CHECKING:
@@ -121,8 +122,14 @@ def reminder_head(meeting: Meeting, occ: Occurrence, offset: dt.timedelta | None
 
 
 def actions_message(
-    files: NotesFiles, items: list[act.ActionItem], title: str, numbered: list[act.ActionItem] | None = None
+    files: NotesFiles,
+    items: list[act.ActionItem],
+    title: str,
+    numbered: list[act.ActionItem] | None = None,
+    unconfirmed: set[str] | None = None,
 ) -> Message:
+    """The open items, numbered; those in ``unconfirmed`` (item ids) are marked: guessed from
+    prose, not pinged until the chair tracks them (``chatbot.review``)."""
     msg = reply(Text(title, bold=True))
     if not items:
         msg.add("No open action items. 🎉")
@@ -136,7 +143,9 @@ def actions_message(
             UserText(f"{owners}: {it.body}"),
             " — ",
             file_ref(files, it.path, it.line),
-            f" ({it.form_label})",
+            f" ({it.form_label}, unconfirmed)"
+            if unconfirmed and act.item_id(it) in unconfirmed
+            else f" ({it.form_label})",
             action=act.item_id(it),
         )
     unresolved = sorted({o.describe() for it in items for o in it.owners if not o.resolved})
@@ -158,12 +167,14 @@ def action_pings(
     occ: Occurrence,
     items: list[act.ActionItem],
     mention: Callable[[Person], bool] | None = None,
+    numbered: list[act.ActionItem] | None = None,
 ) -> tuple[list[tuple[Person, Message]], Message]:
     """One message per resolved owner listing all their open items, and a channel summary
-    that mentions the owners ``mention`` says (all by default; the others by name only)."""
+    that mentions the owners ``mention`` says (all by default; the others by name only).
+    Items are numbered by their place in ``numbered`` (default: ``items``), as `actions` does."""
 
     resolved, unresolved = act.by_owner(items)
-    numbering = {id(it): n for n, it in enumerate(items, 1)}
+    numbering = {id(it): n for n, it in enumerate(numbered or items, 1)}
     pings = []
     for initials in sorted(resolved):
         person, theirs = resolved[initials]
@@ -193,3 +204,42 @@ def action_pings(
     for token in sorted(unresolved):
         summary.add("• ", UserText(token), f": {len(unresolved[token])} (unresolved: not in the roster)")
     return pings, summary
+
+
+def review_message(
+    files: NotesFiles,
+    meeting: Meeting,
+    occ: Occurrence,
+    numbered: list[tuple[int, act.ActionItem]],
+    decisions: dict[str, dict[str, str]],
+    pending_only: bool = True,
+) -> Message:
+    """The chair's review (``chatbot.review``): the candidate action items of ``occ``'s notes,
+    numbered, each with its owners and why it was picked; the lines of undecided ones are
+    marked (``Message.reviews``) for buttons and reactions. ``pending_only``: only those."""
+    msg = Message(kind="notice", about=occ).add(
+        Text(f"Action items of {meeting.name} on {occ.date.isoformat()}", bold=True),
+        ": track them, or say they are not action items?",
+    )
+    shown = 0
+    for n, it in numbered:
+        state = state_of(meeting, it, decisions)
+        if pending_only and state != "unreviewed":
+            continue
+        shown += 1
+        owners = ", ".join(o.label for o in it.owners)
+        segments: list = [f"{n}. ", UserText(f"{owners}: {it.body}"), f" — {it.form_label} — "]
+        segments.append(file_ref(files, it.path, it.line))
+        decided = decision_of(meeting, it, decisions)
+        if decided:
+            segments.append(f" — {DECIDED[state]} ({decided['by']})")
+        msg.add(*segments, review=act.item_id(it) if state == "unreviewed" else None)
+    if not shown:
+        msg.add("No candidate action items in these notes." if not numbered else "Every item is decided.")
+        return msg
+    msg.add(
+        "Answer per item: `actions track N` (keep chasing it) or `actions reject N` (not an action item: "
+        "never pinged again)."
+    )
+    msg.add("Items left unanswered are pinged only if written as a task (a checkbox, an Action items section).")
+    return msg

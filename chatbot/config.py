@@ -305,6 +305,12 @@ class ActionSettings(_Model):
     ]
     # sections whose top-level entries are action items
     action_sections: list[str] = ["Action items", "Current action items", "Previous action items", "TODO"]
+    review_after: Duration | None = Field(
+        default=dt.timedelta(hours=2),
+        description="send the chair the candidate action items of a meeting's notes this long after the "
+        "meeting ends (with the weekly notes PR: once the notes are synced, and not before); none: no "
+        "review message (decisions only through `chatbot actions review`)",
+    )
     persist_cache: bool = Field(
         default=True,
         description="keep what was read from each notes file in "
@@ -425,7 +431,10 @@ class Person(_Model):
     email: str | None = Field(default=None, description="Git author email for the person's changes")
     admin: bool = False
     chair: bool = Field(
-        default=False, description="told when a held meeting's notes pull request is left unsynced or unmerged"
+        default=False,
+        description="reviews the candidate action items after each meeting ([meetings.actions] review_after; "
+        "without a chair the admins do), and is told when a held meeting's notes pull request is left unsynced "
+        "or unmerged",
     )
 
     @field_validator("github")

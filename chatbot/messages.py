@@ -82,12 +82,18 @@ class Message:
     # (chatbot.action_commands.item_id). Platforms with buttons offer "Done" / "Next meeting"
     # on those lines; every other renderer ignores this and shows the line as it is.
     actions: dict[int, str] = field(default_factory=dict)
+    # Lines that show a candidate action item the chair is asked about (chatbot.review): line
+    # index -> the item's stable id. Platforms offer "Track" / "Not an action item" there.
+    reviews: dict[int, str] = field(default_factory=dict)
 
-    def add(self, *segments: Segment | str, action: str | None = None) -> Message:
-        """Append a line; ``action`` names the open action item it shows (see ``actions``)."""
+    def add(self, *segments: Segment | str, action: str | None = None, review: str | None = None) -> Message:
+        """Append a line; ``action`` names the open action item it shows (see ``actions``),
+        ``review`` the candidate the chair decides on (see ``reviews``)."""
         self.lines.append(tuple(Text(s) if isinstance(s, str) else s for s in segments))
         if action is not None:
             self.actions[len(self.lines) - 1] = action
+        if review is not None:
+            self.reviews[len(self.lines) - 1] = review
         return self
 
     @property

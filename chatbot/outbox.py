@@ -183,17 +183,27 @@ class Outbox:
         log.info("%s %s", verb, what)
         return True
 
-    def prepared(self, meeting: Meeting, message, key: str, person=None):
+    def prepared(self, meeting: Meeting, message, key: str, person=None, direct: bool | None = None):
         """(send, find, intent) for one post: the backend marks the post with ``key`` where the
         platform keeps such a mark (Slack's message metadata) and can look for it after a crash.
         ``send(repeat)`` and ``intent(repeat)``: with ``repeat`` the message carries a note that
-        it may have been posted already (:func:`chatbot.compose.maybe_repeated`)."""
+        it may have been posted already (:func:`chatbot.compose.maybe_repeated`). ``direct``
+        (with ``person``): a direct message (True) or the meeting's channel (False), whatever
+        the ping rule says (the chair's review)."""
         b = self.backend
 
         def variant(repeat: bool):
             return maybe_repeated(message) if repeat else message
 
-        if person is None:
+        if person is not None and direct is not None:
+
+            def send(repeat: bool = False) -> None:
+                if direct:
+                    b.send_direct(meeting, person, variant(repeat), key)
+                else:
+                    b.post_once(meeting, variant(repeat), key)
+
+        elif person is None:
             marked = getattr(b, "post_once", None)
 
             def send(repeat: bool = False) -> None:
@@ -214,8 +224,10 @@ class Outbox:
         find_sent = getattr(b, "find_sent", None)
         # where to look after a crash: where the ping went (the direct messages, or the channel)
         reaches = getattr(b, "reaches_directly", None)
-        direct = person if person is not None and reaches and ping_directly(meeting, reaches(person)) else None
-        find = (lambda since, data: find_sent(meeting, key, since, data, direct)) if find_sent else None
+        if direct is None:
+            direct = person is not None and reaches is not None and ping_directly(meeting, reaches(person))
+        where = person if direct else None
+        find = (lambda since, data: find_sent(meeting, key, since, data, where)) if find_sent else None
         describe = getattr(b, "intent_data", None)
         render = getattr(b, "render", None)
 

@@ -14,12 +14,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from . import review
 from .backends.base import Backend, BackendError
 from .bot import Bot
 from .config import ConfigError, Meeting, Person, format_duration, load_config
 from .gitsync import GitSync, hooks_for, push_retry_every, retry_pushes
 from .schedule import UTC, DueReminder, Occurrence, classify, next_reminder, occurrences, ping_time, reminders
-from .messages import Message, Text, UserText
+from .messages import Mention, Message, Text, UserText
 from .lease import Keeper, Lease
 from .outbox import Outbox
 from .state import Ledger
@@ -28,6 +29,7 @@ from .stores import weekly_enabled
 log = logging.getLogger(__name__)
 
 PIPELINE_EVERY_MINUTES = 10
+REVIEW_EVERY_MINUTES = 5  # the chair's review is judged this often (and at start)
 
 
 class ReminderTrigger(BaseTrigger):
@@ -113,6 +115,7 @@ class Reminders:
         self.ledger = ledger if ledger is not None else default_ledger(bot)
         if getattr(backend, "ledger", None) is None:  # what the backend remembers goes there too
             backend.ledger = self.ledger
+        bot.ledger = self.ledger  # the chair's review decisions are kept there too
         backend.people_changed = self.people_changed
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._lock = threading.Lock()
@@ -194,7 +197,7 @@ class Reminders:
         """Send what fell due while the bot was down, still within the grace period."""
         for meeting in self.bot.config.meetings:
             if self.backend.wants(meeting):
-                for job in (self.fire, self.fire_pings, self.fire_pipeline):
+                for job in (self.fire, self.fire_pings, self.fire_pipeline, self.fire_review):
                     try:
                         job(meeting.id)
                     except Exception:  # one meeting's problem stops neither the start nor the others
@@ -230,6 +233,23 @@ class Reminders:
                     self._ping_trigger(meeting),
                     args=[meeting.id],
                     id=f"pings:{meeting.id}",
+                    coalesce=True,
+                    misfire_grace_time=grace,
+                    max_instances=1,
+                )
+            if meeting.actions.enabled and meeting.actions.review_after is not None:
+                if not review.reviewers(self.bot.config):
+                    log.warning(
+                        "nobody reviews the action items of %s (no chair or admin in the roster): items "
+                        "guessed from prose are not pinged",
+                        meeting.id,
+                    )
+                self.scheduler.add_job(
+                    self.fire_review,
+                    "interval",
+                    minutes=REVIEW_EVERY_MINUTES,
+                    args=[meeting.id],
+                    id=f"review:{meeting.id}",
                     coalesce=True,
                     misfire_grace_time=grace,
                     max_instances=1,
@@ -491,6 +511,21 @@ class Reminders:
                 )
         return results
 
+    def fire_review(self, meeting_id: str) -> list[bool]:
+        """The chair's review of the last meeting's candidate action items, once it is due
+        (``review_after`` after the meeting; with the weekly notes PR, once the notes were
+        synced) and if there is something to ask; sent once to each reviewer (ledger keys)."""
+        meeting = self.bot.config.meeting(meeting_id)
+        with self._lock:
+            occ = review.due_review(meeting, self.bot.now())
+            if occ is None:
+                return []
+            if weekly_enabled(meeting) and meeting.github.sync_after is not None:
+                synced = f"pipeline-sync:{self.backend.name}:{meeting.id}:{occ.date.isoformat()}"
+                if not self.was_sent(synced):
+                    return []  # the notes are final once synced
+            return send_review(self.bot, self.backend, self.outbox, meeting, occ)
+
     def fire_pipeline(self, meeting_id: str) -> None:
         """The weekly notes pipeline's steps that are due (publish, sync, nudge), each once."""
         meeting = self.bot.config.meeting(meeting_id)
@@ -552,6 +587,30 @@ class Reminders:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.ledger.close()
+
+
+def send_review(bot: Bot, backend: Backend, outbox: Outbox, meeting: Meeting, occ: Occurrence) -> list[bool]:
+    """The review message to each reviewer not sent it yet: by direct message where the
+    platform reaches them, else in the meeting's channel, mentioning them. Nothing when every
+    candidate is decided (or there is none)."""
+    people = review.reviewers(bot.config)
+    keys = {p.initials: f"review:{backend.name}:{meeting.id}:{occ.start_utc.isoformat()}:{p.initials}" for p in people}
+    waiting = [p for p in people if not outbox.was_sent(keys[p.initials])]
+    if not waiting:
+        return []
+    results: list[bool] = []
+    for person in waiting:
+        message = bot.review(meeting, occ)
+        if message is None:
+            log.debug("no candidate action items to review for %s %s", meeting.id, occ.date)
+            return results
+        direct = backend.reaches_directly(person)
+        if not direct:
+            message.lines[0] = (Mention(person), Text(" "), *message.lines[0])
+        send, find, intent = outbox.prepared(meeting, message, keys[person.initials], person, direct)
+        what = f"the review of {meeting.id} {occ.date.isoformat()}'s action items to {person.initials}"
+        results.append(outbox.send(keys[person.initials], what, send, None, "", find, intent))
+    return results
 
 
 def _summary_mentions(wanted: str, reached: set[str]) -> Callable[[Person], bool]:

@@ -14,6 +14,9 @@ directory:
   after a restart. Kept :data:`LISTINGS_KEPT_FOR`;
 * ``lease``: which copy of the bot may act for a platform (:mod:`chatbot.lease`): holder
   (host, machine boot and pid namespace, pid, a random token), since when, until when unless renewed;
+* ``reviews``: the chair's decisions on candidate action items (``chatbot.review``): the item's
+  key (meeting, notes date, text digest) -> "track" or "reject", who decided and when. Kept
+  for good: a rejected item is never pinged again;
 * ``handled``: deliveries of commands already acted on (a Socket Mode ``envelope_id``, the
   digest of a signed HTTP request), so a redelivery or replay is answered without acting again.
   Bounded: rows older than :data:`HANDLED_KEPT_FOR` go, and at most :data:`HANDLED_MAX` stay.
@@ -73,6 +76,16 @@ CREATE TABLE IF NOT EXISTS lease (
     since REAL NOT NULL,
     expires REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reviews (
+    key TEXT PRIMARY KEY,
+    meeting TEXT NOT NULL,
+    item TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    by TEXT NOT NULL,
+    at TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reviews_meeting ON reviews (meeting);
 """
 
 HANDLED_KEPT_FOR = 24 * 3600.0  # seconds: Slack redelivers within minutes; replays are signed for 5
@@ -86,6 +99,11 @@ SQLITE_CORRUPT = 11
 SQLITE_NOTADB = 26
 
 T = TypeVar("T")
+
+
+def _one_line(rows: list) -> str:
+    """The first problems ``PRAGMA quick_check`` reports, on one line (a row may hold several)."""
+    return "; ".join(" ".join(str(r).split()) for r in rows[:3])
 
 
 def is_damage(exc: BaseException) -> bool:
@@ -127,7 +145,7 @@ class Ledger:
                 rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
                 if rows != ["ok"]:
                     db.close()
-                    return self._recover("PRAGMA quick_check: " + "; ".join(str(r) for r in rows[:3]))
+                    return self._recover("PRAGMA quick_check: " + _one_line(rows))
             return db
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
@@ -195,7 +213,7 @@ class Ledger:
         def quick(db: sqlite3.Connection) -> None:
             rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
             if rows != ["ok"]:
-                raise sqlite3.DatabaseError("database disk image is malformed (" + "; ".join(map(str, rows[:3])) + ")")
+                raise sqlite3.DatabaseError("database disk image is malformed (" + _one_line(rows) + ")")
 
         if self.path != ":memory:":
             self._run(quick)
@@ -362,6 +380,29 @@ class Ledger:
     def update_listing(self, message: str, content: str) -> None:
         """The message's text after the bot edited it (a ticked item shown as done)."""
         self._run(lambda db: db.execute("UPDATE listings SET content = ? WHERE message = ?", (content, message)))
+
+    # -- the chair's review of action items -----------------------------------------------
+
+    def record_review(
+        self, key: str, meeting: str, item: str, decision: str, by: str, text: str, when: dt.datetime | None = None
+    ) -> None:
+        """The decision on the item ``key`` (a later one replaces it: the chair changed their mind)."""
+        stamp = (when or dt.datetime.now(dt.UTC)).isoformat()
+        self._run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO reviews (key, meeting, item, decision, by, at, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, meeting, item, decision, by, stamp, text),
+            )
+        )
+
+    def reviews(self, meeting: str) -> dict[str, dict[str, str]]:
+        """Every decision on ``meeting``'s items: key -> {"item", "decision", "by", "at", "text"}."""
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT key, item, decision, by, at, text FROM reviews WHERE meeting = ?", (meeting,)
+            ).fetchall()
+        )
+        return {r[0]: {"item": r[1], "decision": r[2], "by": r[3], "at": r[4], "text": r[5]} for r in rows}
 
     def close(self) -> None:
         with self._lock:

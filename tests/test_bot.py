@@ -226,8 +226,9 @@ def test_help_spells_the_commands_as_the_platform_has_them(bot):
     out = render_plain(bot.handle("agenda ad x", ME, spelled=spelled))
     assert "Try `/meeting add TEXT`, `/meeting list`, `/meeting remove N` or `/meeting help`." in out
     assert render_plain(bot.handle("frobnicate", ME, spelled=spelled)).endswith("Try `/meeting help`.")
-    assert "Try `/actions`, `/actions mine`, `/actions done N` or `/actions add OWNER: TEXT`." in render_plain(
-        bot.handle("actions frob", ME, spelled=spelled)
+    assert (
+        "Try `/actions`, `/actions mine`, `/actions done N`, `/actions add OWNER: TEXT`, `/actions review`, "
+        "`/actions track N` or `/actions reject N`." in render_plain(bot.handle("actions frob", ME, spelled=spelled))
     )
     assert "Try `agenda add TEXT`, `agenda list`, `agenda remove N` or `help`." in render_plain(
         bot.handle("agenda ad x", ME)

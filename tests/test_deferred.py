@@ -32,6 +32,8 @@ def make_bot(tmp_path) -> Bot:
 def test_unreached_topics_are_carried_listed_and_not_pinged(tmp_path):
     bot = make_bot(tmp_path)
     me = Sender("cli", initials="JRG")
+    # a prose action item is carried and pinged once the chair (here the admin) tracks it (issue 21)
+    assert bot.handle("actions track 1", Sender("cli", initials="ADM")).ok
     assert bot.handle("agenda add Docs sprint", me).ok
     new = (tmp_path / "notes" / "20260121-eco.md").read_text()
     prev = new.split("## From previous meetings", 1)[1].split("\n## ", 1)[0]

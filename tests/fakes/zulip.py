@@ -157,6 +157,8 @@ EMOJI = {
     "checkbox": "2611",
     "+1": "1f44d",
     "thumbs_up": "1f44d",
+    "-1": "1f44e",
+    "thumbs_down": "1f44e",
     "octopus": "1f419",
     "tada": "1f389",
     "eyes": "1f440",

@@ -123,4 +123,5 @@ from .events import (
     readable_text,
     unescape,
 )
+from .review import ACTION_REJECT, ACTION_TRACK, review_blocks
 from .backend import SlackBackend, slack_sender

@@ -63,6 +63,7 @@ from .render import (
     safe_text,
     split_text,
 )
+from .review import REVIEW_BUTTONS, on_review_button, review_blocks
 from .events import (
     AckPriority,
     _DropNoise,
@@ -171,12 +172,14 @@ class SlackBackend(Backend):
     ) -> dict[str, Any]:
         """``{"blocks": [...]}`` for a message people act on (a reminder, a message listing
         open action items), else nothing: the text alone (which stays, as the fallback)."""
-        if not (message.actions or message.kind == "reminder"):
+        if not (message.actions or message.reviews or message.kind == "reminder"):
             return {}
         try:
             meeting = self.bot.config.meeting(meeting_id)
         except UnknownMeeting:
             return {}
+        if message.reviews:
+            return {"blocks": review_blocks(message, meeting.id, prefix)}
         return {"blocks": render_blocks(message, meeting.id, prefix, listing)}
 
     def post(self, meeting: Meeting, message: Message) -> None:
@@ -518,6 +521,8 @@ class SlackBackend(Backend):
         # in its ack (errors are shown in the modal)
         for button in (ACTION_DONE, ACTION_CARRY):
             app.action(button)(ack=_ack_only, lazy=[self._on_item_button])
+        for button in REVIEW_BUTTONS:  # the chair's review: Track / Not an action item
+            app.action(button)(ack=_ack_only, lazy=[self._on_review_button])
         app.action(ACTION_ADD)(self._on_add_button)
         app.view(AGENDA_VIEW)(self._on_agenda_view)
         app.error(self._on_error)
@@ -689,6 +694,10 @@ class SlackBackend(Backend):
                 )
             except Exception:
                 pass
+
+    def _on_review_button(self, body: dict, action: dict, respond) -> None:
+        """Track / Not an action item on the chair's review (``review.on_review_button``)."""
+        on_review_button(self, body, action, respond)
 
     def _item_button(self, body: dict, action: dict, respond) -> None:
         try:

@@ -17,6 +17,7 @@ from .wire import (
     conversation_key,
     multi_line_refusal,
 )
+from . import review as zreview
 from .render import mention_syntax, stream_to
 from .interactions import ZulipInteractions
 
@@ -153,9 +154,13 @@ class ZulipCommands(ZulipInteractions):
             if not lost and (place is None or not allowed or place in allowed)
             else None
         )
+        if done is None and not lost:  # `track N` / `reject N` answering the chair's review
+            done = zreview.reply(self, text, cmd.listed_in, sender)
         bare = text.strip().lstrip("/")
         if done is None and DONE_RE.match(bare) and bare.lower().startswith("done"):
             text = "actions " + bare  # `done N` with no list here: N as `actions` numbers them
+        if done is None and zreview.DECIDE_RE.match(bare) and bare.lower().startswith(("track", "reject")):
+            text = "actions " + bare  # `track N` with no review here: N as `actions review` numbers them
         if done is not None:
             return done
         if lost:  # never keep the first line and drop the rest, nor run lines together
@@ -180,7 +185,7 @@ class ZulipCommands(ZulipInteractions):
         except BackendError as exc:
             log.error("Zulip: %s", exc)
             return
-        if answer.actions:  # an `actions` list: a reaction or `done N` acts on its items
+        if answer.actions or answer.reviews:  # a list: a reaction or `done N` acts on its items
             try:
                 listed_meeting = self.bot.config.meeting(cmd.meeting_id).id
             except KeyError:

@@ -16,6 +16,7 @@ from .wire import (
     ReplyLimiter,
     is_check,
 )
+from . import review as zreview
 from .render import neutralize
 from .sending import ZulipSending
 
@@ -35,15 +36,18 @@ class ZulipInteractions(ZulipSending):
         except BackendError as exc:
             log.error("Zulip: %s", exc)
 
-    def _mark_done(self, listing: dict[str, Any], item: dict[str, Any], who: str) -> None:
-        """Show the item as done in the bot's message (PATCH /messages/{id}); when Zulip refuses
-        the edit (the organization's edit time limit, editing turned off), or the struck-through
-        text would be longer than Zulip keeps (it would cut the message), react ✅ instead."""
+    def _mark_done(self, listing: dict[str, Any], item: dict[str, Any], who: str, note: str | None = None) -> None:
+        """Show the item as done in the bot's message (PATCH /messages/{id}), or with ``note``
+        after its line (a review's decision); when Zulip refuses the edit (the organization's
+        edit time limit, editing turned off), or the changed text would be longer than Zulip
+        keeps (it would cut the message), react ✅ instead."""
         mid = int(listing["message"].split(":", 1)[1])
         lines = listing["content"].split("\n")
         index = item.get("line")
         if isinstance(index, int) and 0 <= index < len(lines) and not lines[index].startswith("~~"):
-            lines[index] = f"~~{lines[index]}~~ ✅ done ({neutralize(who)})"
+            done = f"~~{lines[index]}~~ ✅ done"
+            lines[index] = f"{lines[index]} {note}" if note else done
+            lines[index] += f" ({neutralize(who)})"
             content = "\n".join(lines)
         else:
             content = None
@@ -95,7 +99,7 @@ class ZulipInteractions(ZulipSending):
             or not isinstance(uid, int)
             or not isinstance(mid, int)
             or str(uid) == str(me.get("user_id"))
-            or not is_check(event)
+            or not (is_check(event) or zreview.vote_of(event))
             or self.ledger is None
         ):
             return False
@@ -126,6 +130,10 @@ class ZulipInteractions(ZulipSending):
         items = listing["items"]
         with self._busy:
             if self._stopping.is_set():
+                return False
+            if zreview.is_review(listing):  # the chair's 👍 / 👎
+                return zreview.on_reaction(self, listing, event, sender, email)
+            if not is_check(event):
                 return False
             if len(items) != 1:
                 if self.first_delivery(f"zulip:reaction-told:{mid}:{uid}"):

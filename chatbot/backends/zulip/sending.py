@@ -22,6 +22,7 @@ from .wire import (
     listed_items,
     split_content,
 )
+from . import review as zreview
 from .render import render_zulip, stream_to, topic_name
 from .identity import ZulipIdentity
 
@@ -187,6 +188,8 @@ class ZulipSending(ZulipIdentity):
         """Remember which of the sent messages list which action items (the ledger's listings),
         so a ✅ on one, or `done N` in the conversation, acts on them, also after a restart."""
         items = listed_items(message)
+        if message.reviews:  # the chair's review: answered by `track N` or 👍 / 👎 (review.py)
+            items, conversation = zreview.review_items(message), zreview.REVIEW_PREFIX + conversation
         if not items or self.ledger is None:
             return
         stamp = time.time()  # one answer's messages share it: `done N` looks at all of them

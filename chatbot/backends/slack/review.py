@@ -1,0 +1,142 @@
+"""Slack: the chair's review of candidate action items (``chatbot.review``).
+
+The review message has, under each undecided candidate (``Message.reviews``), a **Track** and
+a **Not an action item** button. A click decides through the core (``actions track-item`` /
+``reject-item``: only the chair or an admin) and the message is updated in place: the buttons
+become a line saying the decision and who made it. A redelivered click is acknowledged and not
+acted on again (the backend's delivery keys, as for every interaction).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ...config import UnknownMeeting
+from ...messages import Message, error
+from .render import (
+    _SLACK_ID,
+    MAX_BLOCKS,
+    MAX_SECTION_TEXT,
+    _button,
+    _context,
+    _cut_to,
+    _section,
+    _sections,
+    item_value,
+    mark_item,
+    render_segments,
+    safe_text,
+)
+
+if TYPE_CHECKING:
+    from .backend import SlackBackend
+
+log = logging.getLogger(__name__)
+
+ACTION_TRACK = "chatbot_review_track"  # button: keep chasing the candidate
+ACTION_REJECT = "chatbot_review_reject"  # button: the candidate is not an action item
+REVIEW_BUTTONS = (ACTION_TRACK, ACTION_REJECT)
+
+
+def review_blocks(message: Message, meeting_id: str, prefix: str = "") -> list[dict[str, Any]]:
+    """The review message as Block Kit: its lines in sections, each candidate's line followed by
+    its two buttons. Past Slack's 50 blocks, the first candidates get buttons and a note says
+    how to answer the others."""
+    lines = [render_segments(line) for line in message.lines]
+    if prefix and lines:
+        lines[0] = prefix + lines[0]
+    marked = sorted(i for i in message.reviews if 0 <= i < len(lines))
+
+    def build(with_buttons: int) -> list[dict[str, Any]]:
+        buttons = set(marked[:with_buttons])
+        blocks: list[dict[str, Any]] = []
+        plain: list[str] = []
+        for i, line in enumerate(lines):
+            if i not in buttons:
+                plain.append(line)
+                continue
+            blocks += _sections(plain)
+            plain = []
+            value = item_value(meeting_id, message.reviews[i])
+            blocks.append(_section(_cut_to(line, MAX_SECTION_TEXT) or " ", f"review:{i}"))
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": f"rev:{i}",
+                    "elements": [
+                        _button("Track", ACTION_TRACK, value, "primary"),
+                        _button("Not an action item", ACTION_REJECT, value, "danger"),
+                    ],
+                }
+            )
+        blocks += _sections(plain)
+        if with_buttons < len(marked):
+            blocks.append(
+                _context(
+                    f"Buttons are on the first {with_buttons} items; answer the others with "
+                    "`/actions track N` or `/actions reject N`."
+                )
+            )
+        return blocks
+
+    n = len(marked)
+    blocks = build(n)
+    while len(blocks) > MAX_BLOCKS and n > 0:
+        n -= 1
+        blocks = build(n)
+    return blocks[:MAX_BLOCKS]
+
+
+def on_review_button(backend: SlackBackend, body: dict, action: dict, respond) -> None:
+    """Track / Not an action item clicked (a bolt lazy listener, after the ack)."""
+    try:
+        _decide(backend, body, action, respond)
+    except Exception as exc:  # the bot keeps running; the person is told
+        log.error("Slack button %s failed: %s: %s", action.get("action_id"), type(exc).__name__, exc, exc_info=True)
+        try:
+            respond(
+                text=":warning: something went wrong on the bot's side; see its log",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+        except Exception:
+            pass
+
+
+def _decide(backend: SlackBackend, body: dict, action: dict, respond) -> None:
+    try:
+        value = json.loads(action.get("value") or "{}")
+        if not isinstance(value, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        value = {}
+    meeting_id, ident = value.get("m") or None, value.get("i")
+    user = body.get("user") or {}
+    user_id = user.get("id")
+    sender = backend._sender(user_id, user.get("username") or user.get("name"))
+    track = action.get("action_id") == ACTION_TRACK
+    if not isinstance(ident, str) or not ident:
+        message = error("this button names no action item; list them again (`actions review`)")
+    else:
+        try:
+            message = backend.bot.run(
+                ("actions", "track-item" if track else "reject-item"), sender, meeting_id, item=ident
+            )
+        except UnknownMeeting as exc:
+            message = error(str(exc))
+    log.info("slack review button %s from %s on %s: %s", action.get("action_id"), user_id, ident, message.kind)
+    if not message.ok:
+        respond(text=":warning: " + backend.render(message), response_type="ephemeral", replace_original=False)
+        return
+    by = f"<@{user_id}>" if user_id and _SLACK_ID.match(user_id) else safe_text(sender.name or "?")
+    note = f"{'✅ Tracked' if track else '🚫 Not an action item'} — by {by}"
+    original = body.get("message") or {}
+    blocks = None
+    if isinstance(original.get("blocks"), list):
+        blocks = mark_item(original["blocks"], str(action.get("block_id") or ""), note)
+    if blocks is None:  # nothing to update in place: say it in a message of its own
+        respond(text=backend.render(message), response_type="ephemeral", replace_original=False)
+    else:
+        backend._replace(body, body.get("container") or {}, respond, blocks)
