@@ -37,6 +37,8 @@ class Halt:
 
 
 class ZulipCatchUp(ZulipCommands):
+    """Each message id handled once; what was sent while the event queue was lost, caught up."""
+
     def __init__(self, bot: Bot):
         super().__init__(bot)
         # catching up after a lost queue (all used by the event thread only)

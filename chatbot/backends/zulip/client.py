@@ -29,6 +29,8 @@ _Backoff = logs.Backoff
 
 
 class ZulipClient(Backend):
+    """The bottom layer: credentials, the ``zulip.Client``, API calls made like a send, refused keys."""
+
     name = "zulip"
 
     def __init__(self, bot: Bot):

@@ -42,6 +42,8 @@ class Addressed:
 
 
 class ZulipCommands(ZulipInteractions):
+    """A message for the bot: who it is addressed to, the conversation's rate, the answer, sent."""
+
     def command_text(self, content: str, require_mention: bool, flags: list[str] | None = None) -> str | None:
         """The command in a message for the bot, or None (``wire.command_in``)."""
         return command_in(content, require_mention, self._is_me, flags)

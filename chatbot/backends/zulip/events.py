@@ -21,6 +21,8 @@ log = logging.getLogger("chatbot.backends.zulip")
 
 
 class ZulipEvents(ZulipCatchUp):
+    """The top layer: connect, the event queue's register and long poll, stop."""
+
     def __init__(self, bot: Bot):
         super().__init__(bot)
         self._events_client: Any = None

@@ -21,6 +21,8 @@ log = logging.getLogger("chatbot.backends.zulip")
 
 
 class ZulipIdentity(ZulipClient):
+    """People: the user list, the person behind a message, time zones, whether a sender is a bot."""
+
     def __init__(self, bot: Bot):
         super().__init__(bot)
         self._me: dict[str, Any] | None = None

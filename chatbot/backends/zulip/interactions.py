@@ -24,6 +24,8 @@ log = logging.getLogger("chatbot.backends.zulip")
 
 
 class ZulipInteractions(ZulipSending):
+    """The bot's own messages acted on: ✅ (and a review's 👍/👎) reactions, ``done N``, edits."""
+
     def __init__(self, bot: Bot):
         super().__init__(bot)
         self._busy = threading.Lock()  # held while a command is being handled

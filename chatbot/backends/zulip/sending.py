@@ -30,6 +30,8 @@ log = logging.getLogger("chatbot.backends.zulip")
 
 
 class ZulipSending(ZulipIdentity):
+    """Places, topics, rendering and sending: answers split, stream posts, DMs, listings remembered."""
+
     def __init__(self, bot: Bot):
         super().__init__(bot)
         self.limits = ServerLimits()  # what the server keeps, as its register answer says
