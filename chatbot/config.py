@@ -109,7 +109,25 @@ def _bounded(**parts: int) -> dt.timedelta:
         raise ValueError(_too_long()) from None
 
 
+# The notes stores, by the name ``[meetings.notes] store`` gives (the one declaration a new store
+# adds beside its module in chatbot/stores/; loaded by chatbot.stores.store_for on first use)
+NOTES_STORES: dict[str, str] = {
+    "files": "chatbot.stores.files:FilesStore",
+    "hackmd": "chatbot.stores.hackmd:HackMDStore",
+}
+
+
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
+
+
+def _duration_or_none(value):
+    """A duration, or ``"none"`` (TOML has no null) for: never."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "never", "off")):
+        return None
+    return parse_duration(value)
+
+
+OptionalDuration = Annotated[dt.timedelta | None, BeforeValidator(_duration_or_none)]
 
 _HOURS_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -230,12 +248,19 @@ class NotesSettings(_Model):
         description="public URL of a notes file; '{filename}' and '{path}' are replaced",
     )
     line_anchor: str | None = Field(default=None, description="appended to the URL to point at a line, e.g. '#L{line}'")
-    store: Literal["files", "hackmd"] = Field(
+    store: str = Field(
         default="files",
         description="where the next meeting's notes live: 'files' (the directory, optionally in Git) or 'hackmd' "
         "(a live HackMD note; Git receives it through the weekly notes pull request, see [meetings.hackmd] "
         "and [meetings.github])",
     )
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if value not in NOTES_STORES:
+            raise ValueError(f"unknown notes store {value!r}; choose one of {', '.join(NOTES_STORES)}")
+        return value
 
     @field_validator("filename")
     @classmethod
@@ -305,7 +330,7 @@ class ActionSettings(_Model):
     ]
     # sections whose top-level entries are action items
     action_sections: list[str] = ["Action items", "Current action items", "Previous action items", "TODO"]
-    review_after: Duration | None = Field(
+    review_after: OptionalDuration = Field(
         default=dt.timedelta(hours=2),
         description="send the chair the candidate action items of a meeting's notes this long after the "
         "meeting ends (with the weekly notes PR: once the notes are synced, and not before); none: no "
