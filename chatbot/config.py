@@ -111,6 +111,16 @@ def _bounded(**parts: int) -> dt.timedelta:
 
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
 
+
+def _duration_or_none(value):
+    """A duration, or ``"none"`` (TOML has no null) for: never."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "never", "off")):
+        return None
+    return parse_duration(value)
+
+
+OptionalDuration = Annotated[dt.timedelta | None, BeforeValidator(_duration_or_none)]
+
 _HOURS_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -305,7 +315,7 @@ class ActionSettings(_Model):
     ]
     # sections whose top-level entries are action items
     action_sections: list[str] = ["Action items", "Current action items", "Previous action items", "TODO"]
-    review_after: Duration | None = Field(
+    review_after: OptionalDuration = Field(
         default=dt.timedelta(hours=2),
         description="send the chair the candidate action items of a meeting's notes this long after the "
         "meeting ends (with the weekly notes PR: once the notes are synced, and not before); none: no "

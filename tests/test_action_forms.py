@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from chatbot import action_rules as rules
-from chatbot import action_track as track
-from chatbot.actions import entries_in_file, open_actions
+from chatbot.actions import classify as rules
+from chatbot.actions import entries_in_file, open_actions, track
+from chatbot.actions.parse import evidence
 from chatbot.config import load_config
 from chatbot.notes.parse import parse_notes, read_notes
 from chatbot.people import PeopleIndex
@@ -223,7 +223,7 @@ def test_a_list_entry_keeps_its_place_when_its_prose_owner_is_nobody(cfg):
 
 def _evidence(text: str):
     notes = parse_notes("# N\n\n" + text, "n.md")
-    return track.evidence(notes.text, notes.lines, notes.items, set())
+    return evidence(notes.text, notes.lines, notes.items, set())
 
 
 @pytest.mark.parametrize(

@@ -659,8 +659,10 @@ def test_the_scan_cache_persists_and_a_restart_does_not_parse_unchanged_files(tm
     assert (tmp_path / "state" / actions.CACHE_NAME).is_file()
     actions.reset_caches()  # a restart: nothing in memory
     parsed: list[Path] = []
-    real = actions.parse_notes
-    monkeypatch.setattr(actions, "parse_notes", lambda text, path=None: parsed.append(path) or real(text, path))
+    from chatbot.actions import cache
+
+    real = cache.parse_notes
+    monkeypatch.setattr(cache, "parse_notes", lambda text, path=None: parsed.append(path) or real(text, path))
     assert [i.body for i in bot.open_actions(meeting)] == first
     assert parsed == []
     # a changed file is parsed again; one whose bytes are the same is not (a new mtime only)
@@ -726,8 +728,10 @@ def test_a_restart_with_nothing_changed_reuses_the_last_answer_and_any_change_re
     first = [(i.body, [o.describe() for o in i.owners]) for i in bot.open_actions(meeting)]
     actions.reset_caches()  # a restart
     scans: list[int] = []
-    real = actions._scan_open
-    monkeypatch.setattr(actions, "_scan_open", lambda scan: scans.append(1) or real(scan))
+    from chatbot.actions import open_items
+
+    real = open_items._scan_open
+    monkeypatch.setattr(open_items, "_scan_open", lambda scan: scans.append(1) or real(scan))
     assert [(i.body, [o.describe() for o in i.owners]) for i in bot.open_actions(meeting)] == first
     assert scans == []
     # the roster learns QQ: QQ's item is now resolved
@@ -844,3 +848,39 @@ def test_open_items_across_real_meetings_as_a_chair_sees_them(tmp_path, seq):
     items = open_actions(cfg, cfg.meeting(), before, today=before - dt.timedelta(days=1))
     got = [f"{i.date:%Y%m%d}:{i.line}" for i in items]
     assert got == sorted(data["open"] + data["known_miss"])
+
+
+def test_the_cache_code_digest_hashes_every_module_of_the_actions_package():
+    """A change to any rule (in any module of ``chatbot.actions``, the notes parser or the
+    people index) must invalidate the persisted scan cache: all of them are hashed."""
+    import chatbot.people
+    import chatbot.notes.parse
+    from chatbot.actions import cache
+
+    package = Path(cache.__file__).parent
+    hashed = {f.resolve() for f in cache._CODE_FILES}
+    modules = {f.resolve() for f in package.glob("*.py")}
+    assert len(modules) >= 8 and modules <= hashed
+    assert Path(chatbot.notes.parse.__file__).resolve() in hashed
+    assert Path(chatbot.people.__file__).resolve() in hashed
+
+
+def test_the_actions_package_modules_import_only_from_lower_floors():
+    """The floors documented in ``chatbot/actions/__init__.py``: no import cycle, no module
+    importing from a module above it."""
+    import ast
+
+    import chatbot.actions
+
+    floors = ["words", "model", "classify", "parse", "cache", "scan", "track", "open_items"]
+    doc = chatbot.actions.__doc__ or ""
+    assert " <- ".join(f"``{f}``" for f in floors) in doc
+    package = Path(chatbot.actions.__file__).parent
+    assert {f.stem for f in package.glob("*.py")} == {*floors, "__init__"}
+    for name in floors:
+        tree = ast.parse((package / f"{name}.py").read_text())
+        used = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                used |= {node.module} if node.module else {a.name for a in node.names}
+        assert all(floors.index(u) < floors.index(name) for u in used), (name, used)

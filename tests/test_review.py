@@ -139,6 +139,8 @@ def test_review_after_is_a_duration_or_none(tmp_path):
         'zulip_stream = "conda"\n', 'zulip_stream = "conda"\n\n[meetings.actions]\nreview_after = "30m"\n'
     )
     assert load_config(write_config(tmp_path, text)).meeting().actions.review_after == dt.timedelta(minutes=30)
+    none = text.replace('review_after = "30m"', 'review_after = "none"')  # as the README writes it
+    assert load_config(write_config(tmp_path, none)).meeting().actions.review_after is None
     text = text.replace('review_after = "30m"', 'review_after = "soon"')
     with pytest.raises(Exception, match="review_after"):
         load_config(write_config(tmp_path, text))

@@ -124,4 +124,10 @@ from .events import (
     unescape,
 )
 from .review import ACTION_REJECT, ACTION_TRACK, review_blocks
+from .api import SlackApi
+from .commands import SlackCommands
+from .identity import SlackPeople
+from .intake import SlackIntake
+from .interactive import SlackInteractions
+from .sending import SlackPoster
 from .backend import SlackBackend, slack_sender

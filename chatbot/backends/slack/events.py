@@ -180,63 +180,48 @@ class _HoldingExecutor(ThreadPoolExecutor):
         return super().submit(held)
 
 
-def prompt_socket_mode_handler(
-    app, app_token: str, logger: logging.Logger, web_client, accept: Callable[[Any, Any], bool] | None = None
-):
-    """bolt's Socket Mode handler on slack_sdk's built-in client, with its two stalls removed
-    (measured in ``bench/latency.py``, Socket Mode case):
+def _at_eof(sock) -> bool:
+    """Whether the peer closed the TCP connection and nothing is left to read (a look at the
+    raw socket, under any TLS layer, without taking anything from the reader)."""
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return True
+        with socket.fromfd(fd, sock.family, sock.type) as raw:
+            raw.setblocking(False)
+            return raw.recv(1, socket.MSG_PEEK) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
 
-    * Replacing a connection (Slack's ``disconnect`` request, or any reconnect): the built-in
-      client closed the old connection before using the new one, and closing waited for the
-      old connection's reader to give up its ``recv`` (a 3 s timeout); the thread that runs
-      the acks waited with it, so a command arriving then was acked after ~3 s, past Slack's
-      limit. Here the new connection is used at once and the old one is retired in the
-      background: its write side is shut (the server answers with its own close, after
-      delivering what it had sent), then, after ``SOCKET_RETIRE_GRACE``, it is shut for good.
-    * A connection the server closed without a close frame (TCP FIN or reset): the built-in
-      reader takes end-of-file for "no data yet" and only missing pongs revealed it, after
-      four ping intervals (~15 s deaf). A watcher looks for end-of-file every
-      ``SOCKET_WATCH_INTERVAL`` and reconnects at once.
 
-    ``accept(client, request)`` (optional) is asked before bolt runs a request; False: it is
-    not run (``accept`` acknowledged it itself).
-    """
-    from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
-    from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
+def _retire(old, logger: logging.Logger) -> None:
+    """Close a replaced connection: its write side now (the server answers with its own close,
+    after delivering what it had sent), then, after ``SOCKET_RETIRE_GRACE``, for good."""
+    sock = getattr(old, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        time.sleep(SOCKET_RETIRE_GRACE)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes its reader if the server did not close
+        except OSError:
+            pass
+    try:
+        old.close()
+    except Exception as exc:
+        logger.debug("closing a replaced Socket Mode connection: %s", exc)
+
+
+def _prompt_client_class() -> type:
+    """slack_sdk's built-in Socket Mode client that switches to a new connection at once
+    (retiring the old one in the background) and notices a connection closed without a close
+    frame (a watcher thread, every ``SOCKET_WATCH_INTERVAL``)."""
     from slack_sdk.socket_mode.builtin.client import SocketModeClient
     from slack_sdk.socket_mode.builtin.connection import Connection, ConnectionState
-
-    def at_eof(sock) -> bool:
-        """Whether the peer closed the TCP connection and nothing is left to read (a look at
-        the raw socket, under any TLS layer, without taking anything from the reader)."""
-        try:
-            fd = sock.fileno()
-            if fd < 0:
-                return True
-            with socket.fromfd(fd, sock.family, sock.type) as raw:
-                raw.setblocking(False)
-                return raw.recv(1, socket.MSG_PEEK) == b""
-        except (BlockingIOError, InterruptedError):
-            return False
-        except OSError:
-            return True
-
-    def retire(old) -> None:
-        sock = getattr(old, "sock", None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-            time.sleep(SOCKET_RETIRE_GRACE)
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes its reader if the server did not close
-            except OSError:
-                pass
-        try:
-            old.close()
-        except Exception as exc:
-            logger.debug("closing a replaced Socket Mode connection: %s", exc)
 
     class PromptClient(SocketModeClient):
         def __init__(self, *args, **kwargs):
@@ -270,7 +255,9 @@ def prompt_socket_mode_handler(
             self.current_session_state = ConnectionState()
             self.auto_reconnect_enabled = self.default_auto_reconnect_enabled
             if old_session is not None:
-                threading.Thread(target=retire, args=(old_session,), name="slack-socket-retire", daemon=True).start()
+                threading.Thread(
+                    target=_retire, args=(old_session, self.logger), name="slack-socket-retire", daemon=True
+                ).start()
             if not self.current_app_monitor_started:
                 self.current_app_monitor_started = True
                 self.current_app_monitor.start()
@@ -283,7 +270,7 @@ def prompt_socket_mode_handler(
                     continue
                 try:
                     sock = session.sock
-                    if sock is not None and not at_eof(sock):
+                    if sock is not None and not _at_eof(sock):
                         continue
                     if sock is not None:
                         self.logger.info("Slack closed the Socket Mode connection; reconnecting")
@@ -296,11 +283,39 @@ def prompt_socket_mode_handler(
             self._watcher_stop.set()
             super().close()
 
+    return PromptClient
+
+
+def prompt_socket_mode_handler(
+    app, app_token: str, logger: logging.Logger, web_client, accept: Callable[[Any, Any], bool] | None = None
+):
+    """bolt's Socket Mode handler on slack_sdk's built-in client, with its two stalls removed
+    (measured in ``bench/latency.py``, Socket Mode case):
+
+    * Replacing a connection (Slack's ``disconnect`` request, or any reconnect): the built-in
+      client closed the old connection before using the new one, and closing waited for the
+      old connection's reader to give up its ``recv`` (a 3 s timeout); the thread that runs
+      the acks waited with it, so a command arriving then was acked after ~3 s, past Slack's
+      limit. Here the new connection is used at once and the old one is retired in the
+      background (:func:`_retire`).
+    * A connection the server closed without a close frame (TCP FIN or reset): the built-in
+      reader takes end-of-file for "no data yet" and only missing pongs revealed it, after
+      four ping intervals (~15 s deaf). A watcher looks for end-of-file every
+      ``SOCKET_WATCH_INTERVAL`` and reconnects at once (:func:`_prompt_client_class`).
+
+    ``accept(client, request)`` (optional) is asked before bolt runs a request; False: it is
+    not run (``accept`` acknowledged it itself).
+    """
+    from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
+    from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
+
+    client_class = _prompt_client_class()
+
     class PromptHandler(BaseSocketModeHandler):
         def __init__(self):
             self.app = app
             self.app_token = app_token
-            self.client = PromptClient(
+            self.client = client_class(
                 app_token=app_token,
                 logger=logger,
                 web_client=web_client,

@@ -115,7 +115,7 @@ def _decide(backend: SlackBackend, body: dict, action: dict, respond) -> None:
     meeting_id, ident = value.get("m") or None, value.get("i")
     user = body.get("user") or {}
     user_id = user.get("id")
-    sender = backend._sender(user_id, user.get("username") or user.get("name"))
+    sender = backend.people.sender(user_id, user.get("username") or user.get("name"))
     track = action.get("action_id") == ACTION_TRACK
     if not isinstance(ident, str) or not ident:
         message = error("this button names no action item; list them again (`actions review`)")
@@ -139,4 +139,4 @@ def _decide(backend: SlackBackend, body: dict, action: dict, respond) -> None:
     if blocks is None:  # nothing to update in place: say it in a message of its own
         respond(text=backend.render(message), response_type="ephemeral", replace_original=False)
     else:
-        backend._replace(body, body.get("container") or {}, respond, blocks)
+        backend.buttons.replace(body, body.get("container") or {}, respond, blocks)

@@ -25,7 +25,7 @@ from .wire import NUMBERED_RE
 
 if TYPE_CHECKING:
     from ...identity import Sender
-    from .backend import ZulipBackend
+    from .interactions import ZulipInteractions
 
 log = logging.getLogger("chatbot.backends.zulip")
 
@@ -58,7 +58,7 @@ def is_review(listing: dict[str, Any]) -> bool:
     return str(listing.get("conversation", "")).startswith(REVIEW_PREFIX)
 
 
-def _decide(backend: ZulipBackend, listing: dict[str, Any], item: dict[str, Any], decision: str, sender: Sender):
+def _decide(backend: ZulipInteractions, listing: dict[str, Any], item: dict[str, Any], decision: str, sender: Sender):
     try:
         answer = backend.bot.run(("actions", f"{decision}-item"), sender, listing["meeting"], item=item["id"])
     except KeyError:  # UnknownMeeting: the meeting left the config
@@ -69,7 +69,7 @@ def _decide(backend: ZulipBackend, listing: dict[str, Any], item: dict[str, Any]
     return answer
 
 
-def reply(backend: ZulipBackend, text: str, conversation: str, sender: Sender) -> Message | None:
+def reply(backend: ZulipInteractions, text: str, conversation: str, sender: Sender) -> Message | None:
     """``track N`` / ``reject N`` answering the newest review message in ``conversation``; None:
     not such a reply, or no review message here (the core handles the text)."""
     m = DECIDE_RE.match(text.strip())
@@ -89,7 +89,7 @@ def reply(backend: ZulipBackend, text: str, conversation: str, sender: Sender) -
 
 
 def on_reaction(
-    backend: ZulipBackend, listing: dict[str, Any], event: dict[str, Any], sender: Sender, email: str
+    backend: ZulipInteractions, listing: dict[str, Any], event: dict[str, Any], sender: Sender, email: str
 ) -> bool:
     """👍 / 👎 on a review message; True if it was acted on or answered."""
     decision = vote_of(event)

@@ -1,7 +1,8 @@
-"""Is this line of notes a task, and who owns it: the wording rules, on one entry's text.
+"""Is this line of notes a task, and who owns it: the wording rules, on one entry's text, and
+the resolution of the owners an entry names to people.
 
-Pure functions of text (no notes structure, no config): ``chatbot.actions`` applies them to
-the entries of a parsed file. The rules, with the forms seen in conda's notes:
+The rules are pure functions of text (no notes structure, no config): ``parse`` applies them
+to the entries of a parsed file. The rules, with the forms seen in conda's notes:
 
 * **labels**: ``Action item: …``, ``AI: …``, ``TODO: …``, ``Next steps: …``, ``Note to self: …``
   (any case, with or without bold or italics, ``(TODO)``, ``Action item for @x:``); a label
@@ -14,13 +15,26 @@ the entries of a parsed file. The rules, with the forms seen in conda's notes:
 * **not tasks**: the verb must be one a person does (:data:`TASK_VERBS`): ``WV: To prevent
   rebranded copies, mostly.`` (a purpose), ``Will arrive on Friday`` (an event), ``will be
   done`` and questions are not; an owner guessed from prose (``RFC to start today``) must be
-  a known person, which ``chatbot.actions`` checks when it resolves owners.
+  a known person, which :func:`_resolve_raws` checks when it resolves owners.
+
+Owners are resolved (:func:`resolve_owner`): this file's attendee list -> the roster; failing
+that the roster by initials, then the people index learned from every notes file
+(``chatbot.people``). Owners that cannot be resolved are kept and reported as unresolved.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from pathlib import Path
 from typing import NamedTuple
+
+from ..config import Config
+from ..notes.parse import Attendee
+from ..people import PeopleIndex
+from .model import ActionItem, FileFacts, Owner, Raw
+from .words import _INITIALS, _LINK, INITIALS_RX
+
 
 # Verbs of a task someone takes on (base forms; "-s", "-ed" and "-ing" forms are derived).
 # Not here on purpose: be, have, need, want, like, think, arrive, happen, come, go, prevent,
@@ -58,9 +72,7 @@ def _forms(verb: str) -> set[str]:
 TASK_VERBS = frozenset(_VERBS)
 _TASK_VERB_FORMS = frozenset(f for v in _VERBS for f in _forms(v))
 
-_INITIALS = r"[A-Z](?:[a-z]?[A-Z]){1,4}"
-INITIALS_RX = re.compile(_INITIALS)
-_OWNER_LIST = rf"{_INITIALS}(?:\s*(?:,|/|&|\band\b)\s*{_INITIALS})*"
+OWNER_LIST = rf"{_INITIALS}(?:\s*(?:,|/|&|\band\b)\s*{_INITIALS})*"
 OWNER_SPLIT = re.compile(r"\s*(?:,|/|&|\band\b)\s*")
 # capitalised words that label a line or name a thing, never a person
 NOT_OWNER_WORDS = frozenset(
@@ -179,11 +191,11 @@ _PROGRESSIVE_HEAD = re.compile(rf"^{_PROGRESSIVE}", re.I)
 _NOTE_TO_SELF = re.compile(r"^note to self\s*[:\-–]?\s*", re.I)
 # "JRG will open", "JRG and CHL to draft", "Jaime will write": the owner is guessed from prose
 _WHO = re.compile(
-    rf"^(?P<who>{_OWNER_LIST}|[A-Z][a-z]{{2,}}(?:\s+(?:and|&)\s+[A-Z][a-z]{{2,}})?)\s+(?P<rest>(?:{_MODAL}\s+|{_PROGRESSIVE}).*)$",
+    rf"^(?P<who>{OWNER_LIST}|[A-Z][a-z]{{2,}}(?:\s+(?:and|&)\s+[A-Z][a-z]{{2,}})?)\s+(?P<rest>(?:{_MODAL}\s+|{_PROGRESSIVE}).*)$",
     re.S,
 )
 # "… . DPC will reach out to conda-forge", "…; Lilly will publicize SLAs"
-_LATER_WHO = re.compile(rf"[.;!]\s+(?P<who>{_OWNER_LIST}|[A-Z][a-z]{{2,}})\s+(?P<rest>will\s+.*)$", re.S)
+_LATER_WHO = re.compile(rf"[.;!]\s+(?P<who>{OWNER_LIST}|[A-Z][a-z]{{2,}})\s+(?P<rest>will\s+.*)$", re.S)
 # "… (JRG)", "… (SA, next two weeks)", "… -- JRG"
 _TRAILING_OWNERS = re.compile(rf"\(\s*((?:{_INITIALS})\??(?:\s*[,/&]?\s*(?:{_INITIALS})\??)*)(?:\s*,[^()]*)?\)\s*\.?$")
 NOT_NAMES = frozenset(
@@ -191,7 +203,6 @@ NOT_NAMES = frozenset(
     "want plan plans planning going next consensus people folks everybody anyone somebody the "
     "discussion question answer agreement proposal there here maybe also hopefully nothing".split()
 )
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)|https?://\S+")
 
 
 def task_verb(word: str) -> bool:
@@ -294,3 +305,133 @@ def trailing_owners(text: str) -> tuple[str, ...]:
     return tuple(
         o.strip("? ") for o in re.split(r"[\s,/&]+", m.group(1)) if o.strip("? ") not in ("", *NOT_OWNER_WORDS)
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Owner resolution
+
+
+def resolve_owner(token: str, attendees: list[Attendee], config: Config, people: PeopleIndex | None = None) -> Owner:
+    if token.startswith("@"):
+        handle = token[1:]
+        person = config.person_by(github=handle)
+        return Owner(token, person.name if person else (people.name_of(handle) if people else None), handle, person)
+    if not INITIALS_RX.fullmatch(token):  # a first name: "Jaime", "Cheng"
+        att = next((a for a in attendees if a.name and a.name.split()[0].lower() == token.lower() and a.github), None)
+        known = None if att else (people.by_first_name(token) if people else None)
+        github = att.github if att else (known.github if known else None)
+        name = att.name if att else (known.name if known else None)
+        person = config.person_by(github=github) if github else None
+        return Owner(token, name, github, person)
+    att = next((a for a in attendees if a.initials and a.initials.upper() == token.upper()), None)
+    person = None
+    if att and att.github:
+        person = config.person_by(github=att.github)
+    shadowed = False
+    if person is None:
+        person = config.person_by(initials=token)
+        if person and att and att.github and person.github and person.github.lower() != att.github.lower():
+            # the file says these initials are someone else (initials collide: JL is both
+            # @jezdez and @leej3 in conda's notes): not the roster's person
+            person, shadowed = None, True
+    github = (att.github if att else None) or (person.github if person else None)
+    name = (att.name if att else None) or (person.name if person else None)
+    if person is None and not shadowed and not github and people is not None:
+        # the file's own list lacks them: the people index (the roster already had its say)
+        known = people.by_initials(token)
+        if known:
+            github, name = known.github, name or known.name
+            person = config.person_by(github=github) if github else None
+    return Owner(token, name, github, person, shadowed)
+
+
+# resolved owners: (config, index version, token, this file's attendee for it) -> Owner
+_owners: dict[tuple, Owner] = {}
+
+
+class _FileView:
+    """One file's attendees, looked up by initials and by first name."""
+
+    __slots__ = ("by_initials", "by_first", "attendees", "facts", "written")
+
+    def __init__(self, facts: FileFacts):
+        self.facts = facts
+        self.by_initials: dict[str, tuple] = {}
+        self.by_first: dict[str, tuple] = {}
+        for a in facts.attendees:
+            if a[0]:
+                self.by_initials.setdefault(a[0].upper(), a)
+            if a[3] and a[2]:
+                self.by_first.setdefault(a[3], a)
+        self.attendees = facts.attendees
+        # initials the file writes in an owner's place ("(WV) Calling for a vote"): known people
+        self.written = {o.upper() for r in (*facts.topics, *facts.actions) if not r.guessed for o in r.owners}
+
+
+def _owner(token: str, view: _FileView, config: Config, people: PeopleIndex | None, version: int) -> Owner:
+    if token.startswith("@"):
+        att = None
+    elif INITIALS_RX.fullmatch(token):
+        att = view.by_initials.get(token.upper())
+    else:
+        att = view.by_first.get(token.lower())
+    key = (id(config), version, token, att)
+    o = _owners.get(key)
+    if o is None:
+        if len(_owners) > 50_000:  # each change of the archive makes a new index version: bounded
+            _owners.clear()
+        attendees = [Attendee(att[1], att[0], att[2])] if att else []
+        o = _owners[key] = resolve_owner(token, attendees, config, people)
+    return o
+
+
+def _known_view(token: str, view: _FileView, people: PeopleIndex | None, config: Config) -> bool:
+    """Someone this file's attendees, the roster or the people index knows by these initials,
+    handle or first name (an owner read from prose must be one)."""
+    if token.startswith("@"):
+        return True
+    if INITIALS_RX.fullmatch(token):
+        up = token.upper()
+        return (
+            up in view.by_initials
+            or up in view.written
+            or config.person_by(initials=token) is not None
+            or bool(people and people.by_initials(token))
+        )
+    t = token.lower()
+    if any(a[3] == t for a in view.attendees):
+        return True
+    if any(p.name.split()[0].lower() == t for p in config.people if p.name):
+        return True
+    return bool(people and people.by_first_name(token))
+
+
+def _resolve_raws(
+    raws: tuple[Raw, ...],
+    view: _FileView,
+    path: Path,
+    day: dt.date,
+    config: Config,
+    people: PeopleIndex | None,
+    version: int,
+) -> list[tuple[ActionItem, bool, bool]]:
+    out = []
+    for r in raws:
+        if r.guessed and not all(_known_view(t, view, people, config) for t in r.owners):
+            if r.form not in ("section", "label", "list"):
+                continue  # "RFC to start today", "Happy to give a demo": not a person
+            # "Anaconda to build the launcher" in an Action items list: a task, nobody's
+            r = r._replace(owners=tuple(t for t in r.owners if _known_view(t, view, people, config)))
+        item = ActionItem(
+            day,
+            path,
+            r.line,
+            r.text,
+            r.body,
+            [_owner(t, view, config, people, version) for t in r.owners],
+            r.kind,
+            r.checkbox,
+            form=r.form if r.kind == "action" else "topic",
+        )
+        out.append((item, r.done, r.discussed))
+    return out

@@ -1,0 +1,358 @@
+"""The structure of one notes file -> its candidate entries: topics (top-level entries of the
+agenda sections) and action items (entries of an Action items section or of a list after a
+label line, labelled entries, entries whose owners commit to something), each a :class:`Raw`
+with why it was picked; and the lines that report something done (:func:`evidence`). Pure:
+no config people, no people index; what is read here is cached per file (``cache``)."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+from collections.abc import Iterable
+
+from ..config import Meeting
+from ..notes.parse import Item, Notes, normalize_title, split_owner
+from . import classify as rules
+from .classify import NOT_OWNER_WORDS
+from .model import Evidence, Raw
+from .words import _LINK, _TOKEN, stems, urls
+
+# a line that may be a label alone ("**Action items:**", "- Next steps", "AI (JRG):"), checked
+# with rules.label_only; one search over the whole text finds them
+_LABEL_LINE = re.compile(
+    r"^[ \t]*(?:[-*+][ \t]+|\d+[.)][ \t]+)?(?:\[[ xX]\][ \t]+)?(?:\(?[A-Z][A-Za-z/&, ]{1,20}\)?:?[ \t]+)?"
+    r"(?:\*\*|__|\*|_)?(?:action[ -]?items?|(?-i:AIs?|ACTIONS?)|to[ -]?dos?|next[ -]steps?|follow[ -]?ups?)\b"
+    r"[^\n]{0,48}$",
+    re.I | re.M,
+)
+# section headings that hold action items whatever the config's action_sections say
+_ACTION_TITLE = re.compile(r"(?:action items?|next steps|to-?dos?|follow-?ups?|ais?)(?: \(.*\))?")
+# every rule for an entry without owners written at its start needs one of these words, "'ll"
+# or a "(" (trailing owners): one findall and a set test per entry (most entries are notes; an
+# alternation of the phrases searched case-insensitively cost twice as much)
+_GATE_WORDS = frozenset("will to shall looking working taking following preparing drafting reaching owes".split())
+_LOWER_WORD = re.compile(r"[a-z]+")
+
+
+def _gate(text: str) -> bool:
+    return (
+        "(" in text
+        or "ll" in text
+        and ("'ll" in text or "’ll" in text)
+        or not _GATE_WORDS.isdisjoint(_LOWER_WORD.findall(text.lower()))
+    )
+
+
+_DONE = re.compile(r"[✓✔✅]|(?:^|\s)\(?(?:done|DONE|Done)\)?[.!]?\s*$|^(?:done|DONE|Done)\s*[:\-–]")
+_NOTHING = frozenset(
+    {
+        "",
+        "...",
+        "…",
+        "n/a",
+        "na",
+        "none",
+        "none yet",
+        "tbd",
+        "-",
+        "_no items discussed_",
+        "no items discussed",
+        "*no items discussed*",
+    }
+)
+
+
+def _placeholder(text: str) -> bool:
+    """Nothing written yet: ``...``, ``N/A``, ``_No items discussed_``, ``()``."""
+    return not text or (len(text) <= 24 and (text.strip().lower() in _NOTHING or not any(c.isalnum() for c in text)))
+
+
+def _ancestor_owners(it: Item) -> tuple[str, ...]:
+    p = it.parent
+    while p is not None:
+        owners, _ = split_owner(p.text)
+        owners = [o for o in owners if o not in NOT_OWNER_WORDS]
+        if owners:
+            return tuple(owners)
+        p = p.parent
+    return ()
+
+
+def _is_discussion(child: Item) -> bool:
+    """A note under a topic that shows it was discussed: not a bare link or placeholder."""
+    words = _LINK.sub(" ", child.text)
+    return len(_TOKEN.findall(words.lower())) >= 3
+
+
+def _may_label(text: str) -> bool:
+    return any(h in text for h in rules.LABEL_HINTS)
+
+
+def _owners_in(text: str, written: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """The owners an entry names: written at its start (``JRG: …``, ``(JRG) …``), at its end
+    (``… (SA, next two weeks)``), or in prose (``JRG will …``, guessed). (owners, guessed)"""
+    if written:
+        return written, False
+    trailing = rules.trailing_owners(text)
+    if trailing:
+        return trailing, True  # "Vote ends … (AoE)": a known person, or nobody
+    guess = rules.who_commits(text)
+    if guess is not None:
+        return guess.owners, True
+    return (), False
+
+
+_NAME_COLON = re.compile(r"^([A-Z][a-z]{2,}):\s+(.*)$", re.S)
+
+
+def _labelled(
+    it: Item, text: str, written: tuple[str, ...], lab: rules.Label, checkbox: bool, done: bool, named: bool
+) -> Raw:
+    """``Action item: JRG to call the vote``, ``AI (JRG): send the minutes``, ``(JRG) Note to
+    self: check …``: the owners on the label, the entry, its text, else its topic's."""
+    rest = lab.rest
+    own, guessed = lab.owners or written, named and not lab.owners
+    inherited = False
+    if not own:
+        rest_owners, rest_body = split_owner(rest)
+        own = tuple(o for o in rest_owners if o not in NOT_OWNER_WORDS)
+        if own:
+            rest = rest_body
+        else:
+            own, guessed = _owners_in(rest, ())
+            lead = _LEAD_OWNERS.match(rest)  # "AI: JRG send the minutes"
+            if not own and lead and rules.task_verb(lead.group(2)):
+                own, guessed = tuple(o for o in rules.OWNER_SPLIT.split(lead.group(1)) if o), True
+    if not own:
+        own = _ancestor_owners(it)
+        inherited = bool(own)
+    return Raw("action", it.line + 1, text, rest, own, checkbox, done, inherited, guessed, form="label")
+
+
+def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ...] | None) -> Raw | None:
+    """One entry: a topic, an action item (with why: ``Raw.form``), or neither. ``listed``: the
+    entry is in a list under a label line, with the owners that line names."""
+    text = it.text
+    if _placeholder(text):
+        return None
+    checkbox = it.checked is not None
+    top = it.parent is None
+    line = it.line + 1
+    lab = rules.label(text) if _may_label(text) else None
+    if lab is not None and not lab.rest:
+        return None  # a label alone heads a list: its entries are the action items
+    if in_topics and top and lab is None and listed is None:
+        owners_l, body = split_owner(text)
+        return Raw(
+            "topic",
+            line,
+            text,
+            body,
+            tuple(o for o in owners_l if o not in NOT_OWNER_WORDS),
+            checkbox,
+            bool(it.checked),
+            discussed=any(_is_discussion(c) for c in it.children),
+        )
+    owners_l, body = split_owner(text)
+    written = tuple(o for o in owners_l if o not in NOT_OWNER_WORDS)
+    named = False
+    if lab is None and not written and text[:1].isupper():
+        n = _NAME_COLON.match(text)  # "Dasha: Planning to attend": a first name, if a known one
+        if n and n.group(1).lower() not in rules.NOT_NAMES:
+            written, body, named = (n.group(1),), n.group(2), True
+    if lab is None and written and body is not text and _may_label(body):
+        lab = rules.label(body)  # "JRG: Action item: …", "(JRG) Note to self: check …"
+        if lab is not None and not lab.rest:
+            return None
+    done = bool(it.checked) if checkbox else bool(_DONE.search(text))
+    if lab is not None:
+        return _labelled(it, text, written, lab, checkbox, done, named)
+    if listed is not None or (in_actions and top):
+        own, guessed = _owners_in(text, written)
+        guessed = guessed or named
+        inherited = False
+        if not own:
+            own, inherited = listed or _ancestor_owners(it), not listed
+            inherited = inherited and bool(own)
+        return Raw(
+            "action",
+            line,
+            text,
+            body,
+            own,
+            checkbox,
+            done,
+            inherited,
+            guessed,
+            form="list" if listed is not None else "section",
+        )
+    return _committed(it, text, body, written, checkbox, done, named)
+
+
+def _committed(
+    it: Item, text: str, body: str, written: tuple[str, ...], checkbox: bool, done: bool, named: bool
+) -> Raw | None:
+    """An entry outside action items sections and lists: an action item if its owners (written,
+    read from prose, trailing, or its topic's) commit to a task."""
+    line = it.line + 1
+    form = "checkbox" if checkbox else "prose"
+    if not written and not _gate(text):
+        return None  # every rule below needs owners or a commitment: most entries are notes
+    if written:
+        if rules.commits(body):  # "JRG: will report this", "JRG: To check governance.", "(JRG) Open the issue"
+            return Raw("action", line, text, body, written, checkbox, done, guessed=named, form=form)
+        guess = rules.who_commits(body)  # "CHL: Sounds good. JRG will draft it."
+        if guess is not None:
+            return Raw("action", line, text, body, guess.owners, checkbox, done, guessed=True, form=form)
+        return None  # an owner's comment in the discussion
+    guess = rules.who_commits(text)  # "KK will discuss", "Jaime to call the vote", "RA looking into it"
+    if guess is not None:
+        return Raw("action", line, text, text, guess.owners, checkbox, done, guessed=True, form=form)
+    trailing = rules.trailing_owners(text)  # "Write the CEP (SA, next two weeks)"
+    if trailing and rules.commits(_TRAILING_PAREN.sub("", text)):
+        return Raw(
+            "action", line, text, _TRAILING_PAREN.sub("", text), trailing, checkbox, done, guessed=True, form=form
+        )
+    if it.parent is not None and rules.will_commit(text):  # "Will open an issue" under "(DPC) Governance"
+        inherited_owners = _ancestor_owners(it)
+        if inherited_owners:
+            return Raw("action", line, text, text, inherited_owners, checkbox, done, inherited=True, form=form)
+    return None
+
+
+_LEAD_OWNERS = re.compile(rf"^({rules.OWNER_LIST})\s+([a-z]+)\b")
+_TRAILING_PAREN = re.compile(r"\s*\([^()]*\)\s*\.?$")
+
+
+def _listed_items(notes: Notes) -> dict[int, tuple[str, ...]]:
+    """Items (by line) of a list that follows a label line (``Action items:``, ``**Next
+    steps**``, ``AI (JRG):``), or nested under an item that is only such a label: each entry of
+    that list is an action item. The value: the owners the label names."""
+    out: dict[int, tuple[str, ...]] = {}
+    text = notes.text
+    if not _may_label(text):
+        return out
+    marks: dict[int, tuple[str, ...]] = {}
+    for m in _LABEL_LINE.finditer(text):
+        line_text = m.group(0).strip()
+        line_text = _BULLET.sub("", line_text)
+        owners_l, body = split_owner(line_text)
+        lab = rules.label_only(body)
+        if lab is None:
+            continue
+        owners = lab.owners or tuple(o for o in owners_l if o not in NOT_OWNER_WORDS)
+        marks[text.count("\n", 0, m.start())] = owners
+    if not marks:
+        return out
+    by_line = {it.line: it for it in notes.items}
+    for mark, owners in marks.items():
+        it = by_line.get(mark)
+        if it is not None:  # "- Action items:" with the entries nested under it
+            if it.children:
+                out.update((c.line, owners) for c in it.children)
+                continue
+            if it.parent is None:
+                continue
+        # a paragraph line (or an item without children): the list starting on the next
+        # non-blank line, its entries
+        i = mark + 1
+        while i < len(notes.lines) and not notes.lines[i].strip():
+            i += 1
+        first = by_line.get(i)
+        if first is None or (it is not None and first.indent < it.indent):
+            continue
+        sibling: Item | None = first
+        while sibling is not None:
+            out[sibling.line] = owners
+            nxt = sibling.end
+            while nxt < len(notes.lines) and not notes.lines[nxt].strip():
+                nxt += 1
+            cand = by_line.get(nxt)
+            sibling = cand if cand is not None and cand.parent is first.parent and cand.indent == first.indent else None
+    return out
+
+
+_BULLET = re.compile(r"^(?:[-*+]|\d+[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
+
+
+def extract(notes: Notes, topic_sections: frozenset[str], action_sections: frozenset[str]) -> list[Raw]:
+    """Every topic and action item of one parsed file, in line order."""
+    listed = _listed_items(notes)
+    out = []
+    kinds: dict[int, tuple[bool, bool, bool]] = {}  # section heading line -> (attendees, topics, actions)
+    for it in notes.items:
+        sec = it.section
+        key = sec.start if sec is not None else -1
+        kind = kinds.get(key)
+        if kind is None:
+            title = normalize_title(sec.title) if sec is not None else ""
+            kind = kinds[key] = (
+                title.startswith("attendees"),
+                title in topic_sections,
+                title in action_sections or bool(_ACTION_TITLE.fullmatch(title)),
+            )
+        if kind[0]:
+            continue
+        raw = _classify(it, kind[1], kind[2], listed.get(it.line))
+        if raw is not None:
+            out.append(raw)
+    return out
+
+
+def _section_names(meeting: Meeting) -> tuple[frozenset[str], frozenset[str]]:
+    s = meeting.actions
+    return (
+        frozenset(normalize_title(t) for t in s.topic_sections),
+        frozenset(normalize_title(t) for t in s.action_sections),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Lines that report something done (``track`` matches them against earlier items)
+
+# matched on lower-cased text: a case-insensitive alternation is several times slower
+_DONE_WORD = re.compile(
+    r"[✓✔✅]|\b(?:done|merged|opened|created|closed|fixed|published|sent|submitted|filed|posted|released|"
+    r"shipped|landed|completed|finished|resolved|scheduled|called|announced|updated|written|wrote|drafted|"
+    r"booked|invited|set up|reached out|contacted|launched|started|uploaded|added|renamed|moved|archived|"
+    r"tagged|pinged|asked|shared|presented|reviewed|approved|accepted|cut)\b"
+)
+# "will report when it is merged", "not merged yet", "to be published": not done (yet)
+_NOT_YET = re.compile(
+    r"\b(?:will|won't|once|when|until|not|if|to be|needs?|should|pending|waiting|yet|planning|plan)\b|n't\b", re.I
+)
+
+
+def _owners_of(it: Item) -> tuple[str, ...]:
+    p: Item | None = it
+    while p is not None:
+        owners, _ = split_owner(p.text)
+        if owners:
+            return tuple(o.upper() for o in owners)
+        p = p.parent
+    return ()
+
+
+def evidence(text: str, lines: list[str], items: Iterable[Item], skip: set[int]) -> tuple[Evidence, ...]:
+    """The entries of a file (its ``text``, ``lines`` and parsed ``items``; not those on the
+    lines in ``skip``: attendee lists) that report something done."""
+    low = text.lower()
+    worded_lines: set[int] = set()
+    if _DONE_WORD.search(low):  # one pass over the file, then only the entries it found
+        starts = list(itertools.accumulate(len(x) for x in lines))
+        worded_lines = {bisect.bisect_right(starts, m.start()) for m in _DONE_WORD.finditer(low)}
+    out = []
+    for it in items:
+        if it.line in skip or it.checked is False:
+            continue  # an open box: not done, whatever it says
+        text = it.text
+        worded = it.line in worded_lines and not _NOT_YET.search(text)
+        if not worded and it.checked is not True:
+            continue
+        _, body = split_owner(text)
+        s = stems(body)
+        if not s:
+            continue
+        out.append(Evidence(it.line + 1, _owners_of(it), tuple(sorted(s)), urls(text), worded))
+    return tuple(out)
