@@ -109,6 +109,14 @@ def _bounded(**parts: int) -> dt.timedelta:
         raise ValueError(_too_long()) from None
 
 
+# The notes stores, by the name ``[meetings.notes] store`` gives (the one declaration a new store
+# adds beside its module in chatbot/stores/; loaded by chatbot.stores.store_for on first use)
+NOTES_STORES: dict[str, str] = {
+    "files": "chatbot.stores.files:FilesStore",
+    "hackmd": "chatbot.stores.hackmd:HackMDStore",
+}
+
+
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
 
 
@@ -240,12 +248,19 @@ class NotesSettings(_Model):
         description="public URL of a notes file; '{filename}' and '{path}' are replaced",
     )
     line_anchor: str | None = Field(default=None, description="appended to the URL to point at a line, e.g. '#L{line}'")
-    store: Literal["files", "hackmd"] = Field(
+    store: str = Field(
         default="files",
         description="where the next meeting's notes live: 'files' (the directory, optionally in Git) or 'hackmd' "
         "(a live HackMD note; Git receives it through the weekly notes pull request, see [meetings.hackmd] "
         "and [meetings.github])",
     )
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if value not in NOTES_STORES:
+            raise ValueError(f"unknown notes store {value!r}; choose one of {', '.join(NOTES_STORES)}")
+        return value
 
     @field_validator("filename")
     @classmethod

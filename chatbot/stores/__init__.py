@@ -5,7 +5,9 @@ asks for."""
 
 from __future__ import annotations
 
-from ..config import Config, Meeting
+import importlib
+
+from ..config import NOTES_STORES, Config, Meeting
 from .base import NotesStore
 from .files import FilesStore
 
@@ -17,12 +19,11 @@ def weekly_enabled(meeting: Meeting) -> bool:
 
 
 def store_for(config: Config, meeting: Meeting) -> NotesStore:
-    """The notes store of ``meeting`` as configured."""
-    if meeting.notes.store == "hackmd":
-        from .hackmd import HackMDStore
-
-        return HackMDStore(config, meeting)
-    return FilesStore(config, meeting)
+    """The notes store of ``meeting`` as configured (``config.NOTES_STORES``; a store's module
+    is imported when a meeting first uses it: HackMD's client is not loaded for files)."""
+    module, _, name = NOTES_STORES[meeting.notes.store].partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    return cls(config, meeting)
 
 
 __all__ = ["NotesStore", "FilesStore", "store_for", "weekly_enabled"]
