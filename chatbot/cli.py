@@ -400,116 +400,157 @@ def _review_line(config, m) -> str:
     return f"candidate action items sent to {who} {when}; {rule}"
 
 
+def _when_utc(at: dt.datetime) -> str:
+    return at.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC")
+
+
+def _durations(values) -> str:
+    from .config import format_duration
+
+    return ", ".join(format_duration(v) for v in values)
+
+
 def cmd_check_config(args, config) -> int:
     """The config is valid (else main() listed every problem); say what it means."""
-    from .backends.zulip import topic_name
-    from .config import format_duration
-    from .schedule import reminders as reminder_times
-
-    def when(at: dt.datetime) -> str:
-        return at.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC")
-
-    def durations(values) -> str:
-        return ", ".join(format_duration(v) for v in values)
-
     bot = Bot(config, _clock(), hooks=hooks_for(config))
     now = bot.now()
     print(f"{config.path}: OK")
     for m in config.meetings:
         occ = bot.next_meeting(m)
-        files = bot.files(m)
         print(f"- {m.id}: {m.name}{' (the default meeting)' if m.id == config.meeting().id else ''}")
-        for s in m.slots:
-            print(f"  slot: {s.rrule} from {s.start.isoformat()} at {s.time.strftime('%H:%M')} {s.timezone}")
-        cancelled = f"; cancelled: {', '.join(d.isoformat() for d in m.cancelled)}" if m.cancelled else ""
-        print(f"  next meeting: {when(occ.start)} ({format_duration(m.duration)}){cancelled}")
-        if m.reminders:
-            nxt = next(reminder_times(m, now), None)
-            after = (
-                f"; next: the {format_duration(nxt.offset)} one at {when(nxt.due)}, for {nxt.occurrence.date}"
-                if nxt
-                else ""
-            )
-            print(f"  reminders: {durations(m.reminders)} before each meeting{after}")
-        else:
-            print("  reminders: none")
-        places = []
-        if m.destinations.console:
-            places.append("the console")
-        if m.destinations.slack_channel:
-            places.append(f"Slack channel {m.destinations.slack_channel}")
-        if m.destinations.zulip_stream:
-            places.append(f"Zulip stream #{m.destinations.zulip_stream}, topic '{topic_name(m, occ.start)}'")
-        print(f"  reminders go to: {'; '.join(places) or 'nowhere (no destination set)'}")
-        if m.actions.enabled:
-            how = "by direct message" if m.actions.ping == "dm" else "in the meeting's channel or stream"
-            if m.actions.ping_before:
-                nxt = next(reminder_times(m, now, [m.actions.ping_before]), None)
-                ping = f"owners pinged {how} {format_duration(m.actions.ping_before)} before each meeting" + (
-                    f", next at {when(nxt.due)}" if nxt else ""
-                )
-                if m.actions.waking_hours:
-                    start, end = m.actions.waking_hours
-                    ping += f" (moved into {start:%H:%M}-{end:%H:%M} in each owner's time zone)"
-            else:
-                ping = "owners are not pinged"
-            carry = (
-                f"carried over into '{m.notes.actions_section}'"
-                if m.actions.carry_over and m.notes.actions_section
-                else "not carried over"
-            )
-            print(f"  action items: from the last {format_duration(m.actions.lookback)} of notes; {ping}; {carry}")
-            print(f"  review: {_review_line(config, m)}")
-        else:
-            print("  action items: off")
-        template = config.resolve(m.notes.template) if m.notes.template else "the built-in template"
-        exists = "exists" if files.path_for(occ).exists() else "not created yet"
-        if m.notes.store == "hackmd":
-            hm = m.hackmd
-            token = "set" if os.environ.get("HACKMD_TOKEN") else "NOT SET: agenda commands will fail"
-            where = f"team {hm.team}" if hm.team else "the token's own notes"
-            print(
-                f"  notes store: a live HackMD note per meeting ({where}, API {hm.api_url}), created from "
-                f"{template}; agenda items under '{m.notes.agenda_section}'; HACKMD_TOKEN {token} "
-                "(needs: read and write notes of the team); past notes (action items) in "
-                f"{files.directory}, named {m.notes.filename}"
-            )
-            gh = m.github
-            if gh.repo:
-                gtoken = "set" if os.environ.get("GITHUB_TOKEN") else "NOT SET: publish and sync will fail"
+        _check_timing(m, occ, now)
+        _check_actions(config, m, now)
+        _check_store(config, m, occ, bot.files(m))
+        _check_git(m)
+    _check_bot(config)
+    return 0
 
-                def timing(d: dt.timedelta | None, what: str) -> str:
-                    return f"{format_duration(d)} {what}" if d is not None else "only by hand"
 
-                print(
-                    f"  weekly notes PR: {gh.repo}, branch {occ.start.strftime(gh.branch)} "
-                    f"(pattern {gh.branch}) into {gh.base}; publish {timing(gh.publish_before, 'before')}, "
-                    f"sync {timing(gh.sync_after, 'after the end')}, nudge the chair "
-                    f"{timing(gh.nudge_after, 'after the end')}; GITHUB_TOKEN {gtoken} (needs: pull requests "
-                    f"read/write; the branch is pushed with the clone's own Git credentials)"
-                )
-            else:
-                print(
-                    "  weekly notes PR: off ([meetings.github] repo not set; the HackMD note is not published "
-                    "to Git by the bot)"
-                )
-        else:
-            print(
-                f"  notes store: Markdown files in {files.directory}, named {m.notes.filename} "
-                f"(next: {files.path_for(occ).name}, {exists}); new ones from {template}; "
-                f"agenda items under '{m.notes.agenda_section}'"
-            )
-        g = m.git
-        if g.enabled:
-            target = f"{g.remote} {g.branch}" if g.branch else f"{g.remote}, the checked-out branch"
-            steps = (
-                (["pull --rebase before each edit"] if g.pull else [])
-                + ["commit each change"]
-                + ([f"push to {target} ({g.retries} retries{_push_retry(g)})"] if g.push else ["no push"])
-            )
-            print(f"  Git: {', '.join(steps)}; committer {g.committer_name} <{g.committer_email}>")
-        else:
-            print("  Git: off (changes are only written to the files)")
+def _check_timing(m, occ, now: dt.datetime) -> None:
+    """check-config: a meeting's slots, next meeting, reminders and where they go."""
+    from .backends.zulip import topic_name
+    from .config import format_duration
+    from .schedule import reminders as reminder_times
+
+    for s in m.slots:
+        print(f"  slot: {s.rrule} from {s.start.isoformat()} at {s.time.strftime('%H:%M')} {s.timezone}")
+    cancelled = f"; cancelled: {', '.join(d.isoformat() for d in m.cancelled)}" if m.cancelled else ""
+    print(f"  next meeting: {_when_utc(occ.start)} ({format_duration(m.duration)}){cancelled}")
+    if m.reminders:
+        nxt = next(reminder_times(m, now), None)
+        after = (
+            f"; next: the {format_duration(nxt.offset)} one at {_when_utc(nxt.due)}, for {nxt.occurrence.date}"
+            if nxt
+            else ""
+        )
+        print(f"  reminders: {_durations(m.reminders)} before each meeting{after}")
+    else:
+        print("  reminders: none")
+    places = []
+    if m.destinations.console:
+        places.append("the console")
+    if m.destinations.slack_channel:
+        places.append(f"Slack channel {m.destinations.slack_channel}")
+    if m.destinations.zulip_stream:
+        places.append(f"Zulip stream #{m.destinations.zulip_stream}, topic '{topic_name(m, occ.start)}'")
+    print(f"  reminders go to: {'; '.join(places) or 'nowhere (no destination set)'}")
+
+
+def _check_actions(config, m, now: dt.datetime) -> None:
+    """check-config: a meeting's action items: pings, carry-over, the chair's review."""
+    from .config import format_duration
+    from .schedule import reminders as reminder_times
+
+    if not m.actions.enabled:
+        print("  action items: off")
+        return
+    how = "by direct message" if m.actions.ping == "dm" else "in the meeting's channel or stream"
+    if m.actions.ping_before:
+        nxt = next(reminder_times(m, now, [m.actions.ping_before]), None)
+        ping = f"owners pinged {how} {format_duration(m.actions.ping_before)} before each meeting" + (
+            f", next at {_when_utc(nxt.due)}" if nxt else ""
+        )
+        if m.actions.waking_hours:
+            start, end = m.actions.waking_hours
+            ping += f" (moved into {start:%H:%M}-{end:%H:%M} in each owner's time zone)"
+    else:
+        ping = "owners are not pinged"
+    carry = (
+        f"carried over into '{m.notes.actions_section}'"
+        if m.actions.carry_over and m.notes.actions_section
+        else "not carried over"
+    )
+    print(f"  action items: from the last {format_duration(m.actions.lookback)} of notes; {ping}; {carry}")
+    print(f"  review: {_review_line(config, m)}")
+
+
+def _check_store(config, m, occ, files) -> None:
+    """check-config: where a meeting's notes live (files, or HackMD and the weekly PR)."""
+    template = config.resolve(m.notes.template) if m.notes.template else "the built-in template"
+    exists = "exists" if files.path_for(occ).exists() else "not created yet"
+    if m.notes.store != "hackmd":
+        print(
+            f"  notes store: Markdown files in {files.directory}, named {m.notes.filename} "
+            f"(next: {files.path_for(occ).name}, {exists}); new ones from {template}; "
+            f"agenda items under '{m.notes.agenda_section}'"
+        )
+        return
+    hm = m.hackmd
+    token = "set" if os.environ.get("HACKMD_TOKEN") else "NOT SET: agenda commands will fail"
+    where = f"team {hm.team}" if hm.team else "the token's own notes"
+    print(
+        f"  notes store: a live HackMD note per meeting ({where}, API {hm.api_url}), created from "
+        f"{template}; agenda items under '{m.notes.agenda_section}'; HACKMD_TOKEN {token} "
+        "(needs: read and write notes of the team); past notes (action items) in "
+        f"{files.directory}, named {m.notes.filename}"
+    )
+    _check_weekly(m, occ)
+
+
+def _check_weekly(m, occ) -> None:
+    """check-config: the weekly notes pull request of a meeting whose notes are in HackMD."""
+    from .config import format_duration
+
+    gh = m.github
+    if not gh.repo:
+        print(
+            "  weekly notes PR: off ([meetings.github] repo not set; the HackMD note is not published "
+            "to Git by the bot)"
+        )
+        return
+    gtoken = "set" if os.environ.get("GITHUB_TOKEN") else "NOT SET: publish and sync will fail"
+
+    def timing(d: dt.timedelta | None, what: str) -> str:
+        return f"{format_duration(d)} {what}" if d is not None else "only by hand"
+
+    print(
+        f"  weekly notes PR: {gh.repo}, branch {occ.start.strftime(gh.branch)} "
+        f"(pattern {gh.branch}) into {gh.base}; publish {timing(gh.publish_before, 'before')}, "
+        f"sync {timing(gh.sync_after, 'after the end')}, nudge the chair "
+        f"{timing(gh.nudge_after, 'after the end')}; GITHUB_TOKEN {gtoken} (needs: pull requests "
+        f"read/write; the branch is pushed with the clone's own Git credentials)"
+    )
+
+
+def _check_git(m) -> None:
+    """check-config: what a meeting's Git hooks do around each edit."""
+    g = m.git
+    if not g.enabled:
+        print("  Git: off (changes are only written to the files)")
+        return
+    target = f"{g.remote} {g.branch}" if g.branch else f"{g.remote}, the checked-out branch"
+    steps = (
+        (["pull --rebase before each edit"] if g.pull else [])
+        + ["commit each change"]
+        + ([f"push to {target} ({g.retries} retries{_push_retry(g)})"] if g.push else ["no push"])
+    )
+    print(f"  Git: {', '.join(steps)}; committer {g.committer_name} <{g.committer_email}>")
+
+
+def _check_bot(config) -> None:
+    """check-config: the roster, the ledger and the status pages (the whole bot's settings)."""
+    from .config import format_duration
+
     print(f"- {len(config.people)} people in the roster ({sum(p.admin for p in config.people)} admin(s))")
     print(
         f"- ledger of sent reminders: {config.resolve(config.bot.state_dir) / 'chatbot.sqlite3'}; "
@@ -517,7 +558,6 @@ def cmd_check_config(args, config) -> int:
     )
     web = config.web
     print(f"- status pages: {'served by chatbot run' if web.enabled else 'chatbot serve'} on {web.host}:{web.port}")
-    return 0
 
 
 def _push_retry(g) -> str:
@@ -580,39 +620,48 @@ def _date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    def options(default) -> argparse.ArgumentParser:
-        # sub-commands repeat the global options; SUPPRESS keeps a value given before the
-        # sub-command from being reset by the sub-command's default
-        p = argparse.ArgumentParser(add_help=False)
-        p.add_argument(
-            "--config",
-            "-c",
-            metavar="PATH",
-            default=None if default else argparse.SUPPRESS,
-            help=f"config file (default: ${CONFIG_ENV} or {default_config_path()})",
-        )
-        p.add_argument(
-            "--verbose",
-            "-v",
-            action="count",
-            default=0 if default else argparse.SUPPRESS,
-            help="more logging (-vv for debug)",
-        )
-        return p
+def _options(default) -> argparse.ArgumentParser:
+    """The global options; sub-commands repeat them: SUPPRESS keeps a value given before the
+    sub-command from being reset by the sub-command's default."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--config",
+        "-c",
+        metavar="PATH",
+        default=None if default else argparse.SUPPRESS,
+        help=f"config file (default: ${CONFIG_ENV} or {default_config_path()})",
+    )
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="count",
+        default=0 if default else argparse.SUPPRESS,
+        help="more logging (-vv for debug)",
+    )
+    return p
 
-    common = options(False)
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _options(False)
     meeting = argparse.ArgumentParser(add_help=False)
     meeting.add_argument("--meeting", "-m", metavar="ID", help="meeting id (default: the config's default meeting)")
 
     parser = argparse.ArgumentParser(
         prog="chatbot",
-        parents=[options(True)],
+        parents=[_options(True)],
         description="A chat-ops bot for recurring community meetings: reminders, agenda, action items.",
     )
     parser.add_argument("--version", action="version", version=f"chatbot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run_parsers(sub, common)
+    _add_notes_parsers(sub, common, meeting)
+    _add_remind_parsers(sub, common, meeting)
+    _add_config_parsers(sub, common, meeting)
+    return parser
 
+
+def _add_run_parsers(sub, common: argparse.ArgumentParser) -> None:
+    """``run`` and ``next``."""
     p = sub.add_parser(
         "run",
         parents=[common],
@@ -641,6 +690,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_next)
 
+
+def _add_notes_parsers(sub, common: argparse.ArgumentParser, meeting: argparse.ArgumentParser) -> None:
+    """``agenda`` and ``notes`` (create, publish, sync)."""
     p = sub.add_parser(
         "agenda",
         parents=[common],
@@ -689,6 +741,9 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--date", type=_date, help="the meeting date (YYYY-MM-DD; default: the last meeting held)")
     n.set_defaults(func=cmd_notes_pipeline)
 
+
+def _add_remind_parsers(sub, common: argparse.ArgumentParser, meeting: argparse.ArgumentParser) -> None:
+    """``remind`` and ``actions`` (with its chat sub-commands and ``review``)."""
     p = sub.add_parser(
         "remind",
         parents=[common, meeting],
@@ -721,6 +776,9 @@ def build_parser() -> argparse.ArgumentParser:
     actions_sub = _add_chat_commands(p, "actions", [common, meeting], required=False)
     _add_review_parser(actions_sub, [common, meeting])
 
+
+def _add_config_parsers(sub, common: argparse.ArgumentParser, meeting: argparse.ArgumentParser) -> None:
+    """``check-config``, ``ics`` and ``serve``."""
     p = sub.add_parser(
         "check-config",
         parents=[common],
@@ -750,7 +808,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", metavar="ADDR", help="address to listen on (default: [web] host, 127.0.0.1)")
     p.add_argument("--port", "-p", type=int, metavar="N", help="port (default: [web] port, 8080)")
     p.set_defaults(func=cmd_serve)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,18 +8,18 @@ import logging
 import signal
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from . import review
+from . import planning, review
 from .backends.base import Backend, BackendError
 from .bot import Bot
 from .config import ConfigError, Meeting, Person, format_duration, load_config
 from .gitsync import GitSync, hooks_for, push_retry_every, retry_pushes
-from .schedule import UTC, DueReminder, Occurrence, classify, next_reminder, occurrences, ping_time, reminders
+from .schedule import UTC, DueReminder, Occurrence, next_reminder
 from .messages import Mention, Message, Text, UserText
 from .lease import Keeper, Lease
 from .outbox import Outbox
@@ -64,15 +64,10 @@ class ShiftedTrigger(ReminderTrigger):
         return fire - self.offset if fire else None
 
 
-# the earliest a ping can be moved before ping_before by waking_hours (the nearest window that
-# ends before the meeting starts is at most a day and a bit earlier)
-PING_EARLIEST = dt.timedelta(days=2)
-
-
 class PingTrigger(BaseTrigger):
     """Fires at each moment one of the meeting's action-item pings falls due: ``ping_before``
     the meeting (the channel summary, and everyone without a time zone) and each person's own
-    moment inside their waking hours (:func:`chatbot.schedule.ping_time`). It also fires every
+    moment inside their waking hours (:func:`chatbot.planning.ping_moment`). It also fires every
     ``recheck`` at the latest, so a zone the platform reports later is still honoured."""
 
     def __init__(self, reminders: Reminders, meeting: Meeting, offset: dt.timedelta, recheck: dt.timedelta):
@@ -105,273 +100,18 @@ def default_ledger(bot: Bot) -> Ledger:
         ) from None
 
 
-class Reminders:
-    """Schedules every meeting's reminders and action-item pings with APScheduler and posts
-    each one once (the ledger remembers what was sent, across restarts)."""
+class Zones:
+    """People's time zones for ``waking_hours``: the roster's, else what the platform reports
+    (learned from it, checked; an unknown zone is said once and ignored)."""
 
-    def __init__(self, bot: Bot, backend: Backend, ledger: Ledger | None = None):
-        self.bot = bot
+    def __init__(self, backend: Backend):
         self.backend = backend
-        self.ledger = ledger if ledger is not None else default_ledger(bot)
-        if getattr(backend, "ledger", None) is None:  # what the backend remembers goes there too
-            backend.ledger = self.ledger
-        bot.ledger = self.ledger  # the chair's review decisions are kept there too
-        backend.people_changed = self.people_changed
-        self.scheduler = BackgroundScheduler(timezone=UTC)
-        self._lock = threading.Lock()
-        self.outbox = Outbox(backend, self.ledger, lambda: self.bot.config.bot.reminder_grace, self.scheduler.add_job)
         self._bad_zones: set[tuple[str, str]] = set()  # (initials, zone) the platform gave, unknown here
-        self._stopping = False
 
-    def start(self) -> None:
-        try:
-            self.ledger.prune()  # old handled deliveries and unconfirmed intents
-        except sqlite3.Error as exc:
-            log.warning("cannot prune the ledger: %s", exc)
-        self.learn_people()
-        self.schedule()
-        self.scheduler.start()
-        self._log_jobs("scheduled")
-        try:
-            self.log_missed()
-        except Exception:  # only a log line: it never stops the start
-            log.exception("cannot list the reminders missed while the bot was down")
-        self.catch_up()
-
-    def _log_jobs(self, verb: str) -> None:
-        offset = getattr(self.bot.clock, "offset", dt.timedelta(0))
-        for job in self.scheduler.get_jobs():
-            nxt = job.next_run_time
-            log.info(
-                "%s %s, next at %s",
-                verb,
-                job.id,
-                (nxt + offset).astimezone(UTC).isoformat(timespec="seconds") if nxt else "never",
-            )
-
-    def log_missed(self) -> None:
-        """At start: log the reminders and ping rounds that fell due while the bot was down
-        (in the last day, or the longest offset) and will not be sent: too late, or the
-        meeting already started."""
-        now = self.bot.now()
-        grace = self.bot.config.bot.reminder_grace
-        for meeting in self.bot.config.meetings:
-            if not self.backend.wants(meeting):
-                continue
-            kinds = [("reminder", "reminder", meeting.reminders)]
-            if meeting.actions.enabled and meeting.actions.ping_before:
-                # with waking hours only the summary is due at ping_before (each owner's ping has its own moment)
-                kinds.append(
-                    (
-                        "summary",
-                        "action-item summary" if meeting.actions.waking_hours else "action-item pings",
-                        [meeting.actions.ping_before],
-                    )
-                )
-            for kind, what, offsets in kinds:
-                if not offsets:
-                    continue
-                for r in reminders(meeting, now - max(max(offsets), dt.timedelta(days=1)), offsets):
-                    verdict = classify(r, now, grace, offsets)
-                    if verdict == "future":
-                        break
-                    if verdict == "due" or self.was_sent(self.key(kind, meeting, r)):
-                        continue
-                    if verdict == "started":
-                        why = "the meeting had already started"
-                    elif verdict == "late":
-                        why = f"{format_duration(now - r.due)} late, more than reminder_grace {format_duration(grace)}"
-                    else:
-                        why = "a later one of the same meeting is due instead"
-                    log.warning(
-                        "not sent: the %s %s for %s at %s, due at %s (%s)",
-                        format_duration(r.offset),
-                        what,
-                        meeting.id,
-                        r.occurrence.start_utc.isoformat(),
-                        r.due.isoformat(),
-                        why,
-                    )
-
-    def catch_up(self) -> None:
-        """Send what fell due while the bot was down, still within the grace period."""
-        for meeting in self.bot.config.meetings:
-            if self.backend.wants(meeting):
-                for job in (self.fire, self.fire_pings, self.fire_pipeline, self.fire_review):
-                    try:
-                        job(meeting.id)
-                    except Exception:  # one meeting's problem stops neither the start nor the others
-                        log.exception("catching up on %s for %s failed", job.__name__, meeting.id)
-
-    def reschedule(self) -> None:
-        """After a config reload: replace every job; the ledger prevents duplicates."""
-        self.scheduler.remove_all_jobs()
-        self.learn_people()
-        self.schedule()
-        self._log_jobs("rescheduled")
-        self.catch_up()
-
-    def schedule(self) -> None:
-        offset = getattr(self.bot.clock, "offset", dt.timedelta(0))
-        grace = max(int(self.bot.config.bot.reminder_grace.total_seconds()), 1)
-        for meeting in self.bot.config.meetings:
-            if not self.backend.wants(meeting):
-                continue
-            if meeting.reminders:
-                self.scheduler.add_job(
-                    self.fire,
-                    ShiftedTrigger(meeting, offset),
-                    args=[meeting.id],
-                    id=f"reminders:{meeting.id}",
-                    coalesce=True,
-                    misfire_grace_time=grace,
-                    max_instances=1,
-                )
-            if meeting.actions.enabled and meeting.actions.ping_before:
-                self.scheduler.add_job(
-                    self.fire_pings,
-                    self._ping_trigger(meeting),
-                    args=[meeting.id],
-                    id=f"pings:{meeting.id}",
-                    coalesce=True,
-                    misfire_grace_time=grace,
-                    max_instances=1,
-                )
-            if meeting.actions.enabled and meeting.actions.review_after is not None:
-                if not review.reviewers(self.bot.config):
-                    log.warning(
-                        "nobody reviews the action items of %s (no chair or admin in the roster): items "
-                        "guessed from prose are not pinged",
-                        meeting.id,
-                    )
-                self.scheduler.add_job(
-                    self.fire_review,
-                    "interval",
-                    minutes=REVIEW_EVERY_MINUTES,
-                    args=[meeting.id],
-                    id=f"review:{meeting.id}",
-                    coalesce=True,
-                    misfire_grace_time=grace,
-                    max_instances=1,
-                )
-            if weekly_enabled(meeting):
-                # publish, sync and nudge are judged every few minutes (each done once, see
-                # weekly.due_steps): a missed moment is caught up on the next tick
-                self.scheduler.add_job(
-                    self.fire_pipeline,
-                    "interval",
-                    minutes=PIPELINE_EVERY_MINUTES,
-                    args=[meeting.id],
-                    id=f"pipeline:{meeting.id}",
-                    coalesce=True,
-                    misfire_grace_time=grace,
-                    max_instances=1,
-                )
-        if every := push_retry_every(self.bot):  # commits a failed push left behind
-            self.scheduler.add_job(
-                retry_pushes,
-                "interval",
-                seconds=max(every.total_seconds(), 1),
-                args=[self.bot],
-                id="git-push-retry",
-                coalesce=True,
-                max_instances=1,
-            )
-
-    def due(
-        self,
-        meeting: Meeting,
-        now: dt.datetime,
-        offsets: list[dt.timedelta] | None = None,
-        kind: str | None = "reminder",
-    ) -> list[DueReminder]:
-        """Reminders due now (within the grace period) and, with ``kind``, not yet sent."""
-        out = []
-        grace = self.bot.config.bot.reminder_grace
-        offsets = meeting.reminders if offsets is None else offsets
-        for r in reminders(meeting, now - grace, offsets):
-            verdict = classify(r, now, grace, offsets)
-            if verdict == "future":
-                break
-            if verdict != "due":
-                continue
-            if kind is None or not self.was_sent(self.key(kind, meeting, r)):
-                out.append(r)
-        return out
-
-    # what sending once means lives in the outbox; these names are where the jobs use it
-    def key(self, kind: str, meeting: Meeting, r: DueReminder, who: str = "") -> str:
-        return self.outbox.key(kind, meeting, r, who)
-
-    def was_sent(self, key: str) -> bool:
-        return self.outbox.was_sent(key)
-
-    def retry_delay(self) -> dt.timedelta:
-        return self.outbox.retry_delay()
-
-    def fire(self, meeting_id: str, retry: bool = True) -> list[bool]:
-        """Post the meeting's reminders that are due and not yet sent; whether each went out.
-        With ``retry`` a failed one is tried again later by the scheduler."""
-        meeting = self.bot.config.meeting(meeting_id)
-        results = []
-        with self._lock:
-            for r in self.due(meeting, self.bot.now()):
-                message = self.bot.reminder(meeting, r.occurrence, r.offset)
-                key = self.key("reminder", meeting, r)
-                send, find, intent = self.outbox.prepared(meeting, message, key)
-                results.append(
-                    self.outbox.send(
-                        key,
-                        f"the {r.offset} reminder for {meeting.id} at {r.occurrence.start_utc.isoformat()}",
-                        send,
-                        (lambda: self.fire(meeting_id)) if retry else None,
-                        f"retry:reminders:{meeting_id}",
-                        find,
-                        intent,
-                    )
-                )
-        return results
-
-    # -- action-item pings, each at its owner's own moment ----------------------------------
-
-    def _ping_trigger(self, meeting: Meeting) -> PingTrigger:
-        offset = getattr(self.bot.clock, "offset", dt.timedelta(0))
-        recheck = max(min(self.bot.config.bot.reminder_grace / 2, dt.timedelta(minutes=5)), dt.timedelta(seconds=30))
-        return PingTrigger(self, meeting, offset, recheck)
-
-    def people_changed(self) -> None:
-        """The backend learned new time zones (e.g. once connected): the ping moments are
-        computed again, soon, in the scheduler's thread (this returns at once)."""
-        if self.scheduler.running:
-            self.scheduler.add_job(
-                self._recompute_pings,
-                "date",
-                run_date=dt.datetime.now(UTC),
-                id="people-changed",
-                replace_existing=True,
-                misfire_grace_time=None,
-            )
-
-    def _recompute_pings(self) -> None:
-        for meeting in self.bot.config.meetings:
-            job = self.scheduler.get_job(f"pings:{meeting.id}")
-            if job is None:
-                continue
-            job.reschedule(self._ping_trigger(meeting))
-            try:
-                self.fire_pings(meeting.id)  # a moment that moved into the recent past
-            except Exception:
-                log.exception("sending the pings of %s after the time zones changed failed", meeting.id)
-        self._log_jobs("after the time zones changed:")
-
-    def learn_people(self) -> None:
-        """Where some meeting pings within waking hours: what the platform says about people
-        (their time zones), refreshed if stale, before the moments are computed."""
-        if any(
-            m.actions.enabled and m.actions.ping_before and m.actions.waking_hours
-            for m in self.bot.config.meetings
-            if self.backend.wants(m)
-        ):
+    def learn(self, meetings: Iterable[Meeting]) -> None:
+        """Where one of ``meetings`` pings within waking hours: what the platform says about
+        people (their time zones), refreshed if stale."""
+        if any(planning.pings_in_waking_hours(m) for m in meetings):
             try:
                 learn = getattr(self.backend, "learn_people", None)
                 if learn is not None:
@@ -410,38 +150,201 @@ class Reminders:
             return None
         return zone
 
+
+class Reminders:
+    """Fires every meeting's reminders, action-item pings, the chair's review and the notes
+    pipeline: APScheduler jobs at the moments :mod:`chatbot.planning` says, each message posted
+    once (the ledger remembers what was sent, across restarts)."""
+
+    def __init__(self, bot: Bot, backend: Backend, ledger: Ledger | None = None):
+        self.bot = bot
+        self.backend = backend
+        self.ledger = ledger if ledger is not None else default_ledger(bot)
+        if getattr(backend, "ledger", None) is None:  # what the backend remembers goes there too
+            backend.ledger = self.ledger
+        bot.ledger = self.ledger  # the chair's review decisions are kept there too
+        backend.people_changed = self.people_changed
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self._lock = threading.Lock()
+        self.outbox = Outbox(backend, self.ledger, lambda: self.bot.config.bot.reminder_grace, self.scheduler.add_job)
+        self.zones = Zones(backend)
+        self._stopping = False
+
+    def start(self) -> None:
+        try:
+            self.ledger.prune()  # old handled deliveries and unconfirmed intents
+        except sqlite3.Error as exc:
+            log.warning("cannot prune the ledger: %s", exc)
+        self.learn_people()
+        self.schedule()
+        self.scheduler.start()
+        self._log_jobs("scheduled")
+        try:
+            self.log_missed()
+        except Exception:  # only a log line: it never stops the start
+            log.exception("cannot list the reminders missed while the bot was down")
+        self.catch_up()
+
+    def _log_jobs(self, verb: str) -> None:
+        log_jobs(self.scheduler, getattr(self.bot.clock, "offset", dt.timedelta(0)), verb)
+
+    def log_missed(self) -> None:
+        """At start: log the reminders and ping rounds that fell due while the bot was down
+        (in the last day, or the longest offset) and will not be sent: too late, or the
+        meeting already started."""
+        log_missed(self.bot, self.backend, self.outbox)
+
+    def catch_up(self) -> None:
+        """Send what fell due while the bot was down, still within the grace period."""
+        for meeting in self.bot.config.meetings:
+            if self.backend.wants(meeting):
+                for job in (self.fire, self.fire_pings, self.fire_pipeline, self.fire_review):
+                    try:
+                        job(meeting.id)
+                    except Exception:  # one meeting's problem stops neither the start nor the others
+                        log.exception("catching up on %s for %s failed", job.__name__, meeting.id)
+
+    def reschedule(self) -> None:
+        """After a config reload: replace every job; the ledger prevents duplicates."""
+        self.scheduler.remove_all_jobs()
+        self.learn_people()
+        self.schedule()
+        self._log_jobs("rescheduled")
+        self.catch_up()
+
+    def schedule(self) -> None:
+        offset = getattr(self.bot.clock, "offset", dt.timedelta(0))
+        grace = max(int(self.bot.config.bot.reminder_grace.total_seconds()), 1)
+
+        def add(func: Callable, trigger, job_id: str, meeting: Meeting, **trigger_args) -> None:
+            self.scheduler.add_job(
+                func,
+                trigger,
+                args=[meeting.id],
+                id=job_id,
+                coalesce=True,
+                misfire_grace_time=grace,
+                max_instances=1,
+                **trigger_args,
+            )
+
+        for meeting in self.bot.config.meetings:
+            if not self.backend.wants(meeting):
+                continue
+            if meeting.reminders:
+                add(self.fire, ShiftedTrigger(meeting, offset), f"reminders:{meeting.id}", meeting)
+            if planning.pings_enabled(meeting):
+                add(self.fire_pings, self._ping_trigger(meeting), f"pings:{meeting.id}", meeting)
+            if meeting.actions.enabled and meeting.actions.review_after is not None:
+                if not review.reviewers(self.bot.config):
+                    log.warning(
+                        "nobody reviews the action items of %s (no chair or admin in the roster): items "
+                        "guessed from prose are not pinged",
+                        meeting.id,
+                    )
+                add(self.fire_review, "interval", f"review:{meeting.id}", meeting, minutes=REVIEW_EVERY_MINUTES)
+            if weekly_enabled(meeting):
+                # publish, sync and nudge are judged every few minutes (each done once, see
+                # weekly.due_steps): a missed moment is caught up on the next tick
+                add(self.fire_pipeline, "interval", f"pipeline:{meeting.id}", meeting, minutes=PIPELINE_EVERY_MINUTES)
+        if every := push_retry_every(self.bot):  # commits a failed push left behind
+            self.scheduler.add_job(
+                retry_pushes,
+                "interval",
+                seconds=max(every.total_seconds(), 1),
+                args=[self.bot],
+                id="git-push-retry",
+                coalesce=True,
+                max_instances=1,
+            )
+
+    def due(
+        self,
+        meeting: Meeting,
+        now: dt.datetime,
+        offsets: list[dt.timedelta] | None = None,
+        kind: str | None = "reminder",
+    ) -> list[DueReminder]:
+        """Reminders due now (within the grace period) and, with ``kind``, not yet sent."""
+        due = planning.due_reminders(meeting, now, self.bot.config.bot.reminder_grace, offsets)
+        return [r for r in due if kind is None or not self.was_sent(self.key(kind, meeting, r))]
+
+    # what sending once means lives in the outbox; these names are where the jobs use it
+    def key(self, kind: str, meeting: Meeting, r: DueReminder, who: str = "") -> str:
+        return self.outbox.key(kind, meeting, r, who)
+
+    def was_sent(self, key: str) -> bool:
+        return self.outbox.was_sent(key)
+
+    def retry_delay(self) -> dt.timedelta:
+        return self.outbox.retry_delay()
+
+    def fire(self, meeting_id: str, retry: bool = True) -> list[bool]:
+        """Post the meeting's reminders that are due and not yet sent; whether each went out.
+        With ``retry`` a failed one is tried again later by the scheduler."""
+        meeting = self.bot.config.meeting(meeting_id)
+        results = []
+        with self._lock:
+            for r in self.due(meeting, self.bot.now()):
+                message = self.bot.reminder(meeting, r.occurrence, r.offset)
+                key = self.key("reminder", meeting, r)
+                send, find, intent = self.outbox.prepared(meeting, message, key)
+                results.append(
+                    self.outbox.send(
+                        key,
+                        f"the {r.offset} reminder for {meeting.id} at {r.occurrence.start_utc.isoformat()}",
+                        send,
+                        (lambda: self.fire(meeting_id)) if retry else None,
+                        f"retry:reminders:{meeting_id}",
+                        find,
+                        intent,
+                    )
+                )
+        return results
+
+    # -- action-item pings, each at its owner's own moment ----------------------------------
+
+    def _ping_trigger(self, meeting: Meeting) -> PingTrigger:
+        offset = getattr(self.bot.clock, "offset", dt.timedelta(0))
+        return PingTrigger(self, meeting, offset, planning.ping_recheck(self.bot.config.bot.reminder_grace))
+
+    def people_changed(self) -> None:
+        """The backend learned new time zones (e.g. once connected): the ping moments are
+        computed again, soon, in the scheduler's thread (this returns at once)."""
+        if self.scheduler.running:
+            self.scheduler.add_job(
+                self._recompute_pings,
+                "date",
+                run_date=dt.datetime.now(UTC),
+                id="people-changed",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+
+    def _recompute_pings(self) -> None:
+        for meeting in self.bot.config.meetings:
+            job = self.scheduler.get_job(f"pings:{meeting.id}")
+            if job is None:
+                continue
+            job.reschedule(self._ping_trigger(meeting))
+            try:
+                self.fire_pings(meeting.id)  # a moment that moved into the recent past
+            except Exception:
+                log.exception("sending the pings of %s after the time zones changed failed", meeting.id)
+        self._log_jobs("after the time zones changed:")
+
+    def learn_people(self) -> None:
+        """Where some meeting pings within waking hours: what the platform says about people
+        (their time zones), refreshed if stale, before the moments are computed."""
+        self.zones.learn(m for m in self.bot.config.meetings if self.backend.wants(m))
+
     def ping_moment(self, meeting: Meeting, occ: Occurrence, person: Person | None) -> dt.datetime:
         """When ``person``'s ping about ``occ`` is due (None: the channel summary, at ping_before)."""
-        before = meeting.actions.ping_before
-        assert before is not None
-        hours = meeting.actions.waking_hours
-        zone = self.zone_of(person) if person is not None and hours is not None else None
-        return ping_time(occ.start_utc, before, zone, meeting.actions.waking_hours)
-
-    def _ping_occurrences(self, meeting: Meeting, after: dt.datetime, until: dt.datetime):
-        """Meetings starting after ``after`` whose pings may be due by ``until``."""
-        before = meeting.actions.ping_before or dt.timedelta(0)
-        for occ in occurrences(meeting, after + dt.timedelta(microseconds=1)):
-            if occ.start_utc - before - PING_EARLIEST > until:
-                return
-            yield occ
+        return planning.ping_moment(meeting, occ, person, self.zones.zone_of)
 
     def next_ping_moment(self, meeting: Meeting, after: dt.datetime) -> dt.datetime | None:
         """The next moment at or after ``after`` when a ping or the summary of ``meeting`` falls due."""
-        if not (meeting.actions.enabled and meeting.actions.ping_before):
-            return None
-        best: dt.datetime | None = None
-        people: list[Person | None] = [None, *self.bot.config.people]
-        for n, occ in enumerate(occurrences(meeting, after + dt.timedelta(microseconds=1))):
-            if best is not None and occ.start_utc - meeting.actions.ping_before - PING_EARLIEST > best:
-                break
-            if n > 50:
-                break
-            for person in people:
-                moment = self.ping_moment(meeting, occ, person)
-                if moment >= after and (best is None or moment < best):
-                    best = moment
-        return best
+        return planning.next_ping_moment(meeting, after, self.bot.config.people, self.zones.zone_of)
 
     def fire_pings(self, meeting_id: str, retry: bool = True) -> list[bool]:
         """The action-item pings and summary that are due and not yet sent; whether each went out.
@@ -450,65 +353,62 @@ class Reminders:
         and person), within ``reminder_grace`` of its moment and never after the meeting started."""
         meeting = self.bot.config.meeting(meeting_id)
         results: list[bool] = []
-        if not (meeting.actions.enabled and meeting.actions.ping_before):
+        if not planning.pings_enabled(meeting):
             return results
-        before = meeting.actions.ping_before
-        grace = self.bot.config.bot.reminder_grace
-        if meeting.actions.waking_hours and next(self._ping_occurrences(meeting, self.bot.now(), self.bot.now()), None):
+        if meeting.actions.waking_hours and next(
+            planning.ping_occurrences(meeting, self.bot.now(), self.bot.now()), None
+        ):
             self.learn_people()
         with self._lock:
             now = self.bot.now()
-            soon = now + dt.timedelta(seconds=1)
+            for occ in list(planning.ping_occurrences(meeting, now, now + dt.timedelta(seconds=1))):
+                results += self._fire_ping_round(meeting_id, meeting, occ, now, retry)
+        return results
 
-            def due(moment: dt.datetime, occ: Occurrence) -> bool:
-                return moment <= soon and occ.start_utc > now and now - moment <= grace
-
-            for occ in list(self._ping_occurrences(meeting, now, soon)):
-                r = DueReminder(occ.start_utc - before, occ, before)  # the round: the ledger's keys
-                summary_key = self.key("summary", meeting, r)
-                moments = {p.initials: self.ping_moment(meeting, occ, p) for p in self.bot.config.people}
-                summary_due = due(r.due, occ) and not self.was_sent(summary_key)
-                if not summary_due and not any(
-                    due(m, occ) and not self.was_sent(self.key("ping", meeting, r, i)) for i, m in moments.items()
-                ):
-                    continue
-                pings, _ = self.bot.action_pings(meeting, occ)
-                again = (lambda: self.fire_pings(meeting_id)) if retry else None
-                retry_id = f"retry:pings:{meeting_id}"
-                reached: set[str] = set()
-                for person, message in pings:
-                    key = self.key("ping", meeting, r, person.initials)
-                    moment = moments.get(person.initials) or self.ping_moment(meeting, occ, person)
-                    if not self.was_sent(key) and not due(moment, occ):
-                        if moment > now:  # their own ping comes later, in their waking hours
-                            reached.add(person.initials)
-                        continue
-                    send, find, intent = self.outbox.prepared(meeting, message, key, person)
-                    ok = self.outbox.send(
-                        key,
-                        f"action-item ping to {person.initials} for {meeting.id}",
-                        send,
-                        again,
-                        retry_id,
-                        find,
-                        intent,
-                    )
-                    results.append(ok)
-                    if ok:
-                        reached.add(person.initials)
-                if not summary_due:
-                    continue
-                # the summary mentions only who could not be reached by their own ping (by
-                # default): nobody is notified twice about the same items
-                _, summary = self.bot.action_pings(
-                    meeting, occ, mention=_summary_mentions(meeting.actions.summary_mentions, reached)
-                )
-                send, find, intent = self.outbox.prepared(meeting, summary, summary_key)
-                results.append(
-                    self.outbox.send(
-                        summary_key, f"action-item summary for {meeting.id}", send, again, retry_id, find, intent
-                    )
-                )
+    def _fire_ping_round(
+        self, meeting_id: str, meeting: Meeting, occ: Occurrence, now: dt.datetime, retry: bool
+    ) -> list[bool]:
+        """The pings about ``occ`` due at ``now`` and not yet sent, then its summary if due."""
+        grace = self.bot.config.bot.reminder_grace
+        r = planning.ping_round(meeting, occ)  # the round: the ledger's keys
+        summary_key = self.key("summary", meeting, r)
+        moments = {p.initials: self.ping_moment(meeting, occ, p) for p in self.bot.config.people}
+        summary_due = planning.ping_due(r.due, occ, now, grace) and not self.was_sent(summary_key)
+        if not summary_due and not any(
+            planning.ping_due(m, occ, now, grace) and not self.was_sent(self.key("ping", meeting, r, i))
+            for i, m in moments.items()
+        ):
+            return []
+        pings, _ = self.bot.action_pings(meeting, occ)
+        again = (lambda: self.fire_pings(meeting_id)) if retry else None
+        retry_id = f"retry:pings:{meeting_id}"
+        results: list[bool] = []
+        reached: set[str] = set()
+        for person, message in pings:
+            key = self.key("ping", meeting, r, person.initials)
+            moment = moments.get(person.initials) or self.ping_moment(meeting, occ, person)
+            if not self.was_sent(key) and not planning.ping_due(moment, occ, now, grace):
+                if moment > now:  # their own ping comes later, in their waking hours
+                    reached.add(person.initials)
+                continue
+            send, find, intent = self.outbox.prepared(meeting, message, key, person)
+            ok = self.outbox.send(
+                key, f"action-item ping to {person.initials} for {meeting.id}", send, again, retry_id, find, intent
+            )
+            results.append(ok)
+            if ok:
+                reached.add(person.initials)
+        if not summary_due:
+            return results
+        # the summary mentions only who could not be reached by their own ping (by
+        # default): nobody is notified twice about the same items
+        _, summary = self.bot.action_pings(
+            meeting, occ, mention=_summary_mentions(meeting.actions.summary_mentions, reached)
+        )
+        send, find, intent = self.outbox.prepared(meeting, summary, summary_key)
+        results.append(
+            self.outbox.send(summary_key, f"action-item summary for {meeting.id}", send, again, retry_id, find, intent)
+        )
         return results
 
     def fire_review(self, meeting_id: str) -> list[bool]:
@@ -517,10 +417,10 @@ class Reminders:
         synced) and if there is something to ask; sent once to each reviewer (ledger keys)."""
         meeting = self.bot.config.meeting(meeting_id)
         with self._lock:
-            occ = review.due_review(meeting, self.bot.now())
+            occ = planning.review_due(meeting, self.bot.now())
             if occ is None:
                 return []
-            if weekly_enabled(meeting) and meeting.github.sync_after is not None:
+            if planning.review_waits_for_sync(meeting):
                 synced = f"pipeline-sync:{self.backend.name}:{meeting.id}:{occ.date.isoformat()}"
                 if not self.was_sent(synced):
                     return []  # the notes are final once synced
@@ -529,51 +429,8 @@ class Reminders:
     def fire_pipeline(self, meeting_id: str) -> None:
         """The weekly notes pipeline's steps that are due (publish, sync, nudge), each once."""
         meeting = self.bot.config.meeting(meeting_id)
-        if not weekly_enabled(meeting):
-            return
-        from .stores import weekly  # HackMD and GitHub clients: loaded only where the pipeline runs
-
-        pipe = weekly.Weekly(self.bot, meeting)
-        for step, occ in weekly.due_steps(meeting, self.bot.now()):
-            key = f"pipeline-{step}:{self.backend.name}:{meeting.id}:{occ.date.isoformat()}"
-            if self.was_sent(key):
-                continue
-            what = f"the notes pipeline's {step} of {meeting.id} {occ.date.isoformat()}"
-            try:
-                if step == "publish":
-                    pipe.publish(occ.date)
-                elif step == "sync":
-                    result = pipe.sync(occ.date)
-                    if not result.ok:  # reported on the pull request; tell the meeting's channel too
-                        message = Message(kind="notice").add(
-                            Text(f"{meeting.name} notes", bold=True), ": ", UserText(result.summary)
-                        )
-                        send, find, intent = self.outbox.prepared(meeting, message, key + ":conflict")
-                        self.outbox.send(key + ":conflict", what + " (conflict)", send, None, "", find, intent)
-                else:
-                    self._nudge(pipe, meeting, occ, key, what)
-                    continue
-            except weekly.Failure as exc:  # tried again on the next tick while the step is due
-                log.error("%s failed: %s", what, exc)
-                continue
-            self.outbox.record_sent(key, what, verb="done:")
-
-    def _nudge(self, pipe, meeting: Meeting, occ, key: str, what: str) -> None:
-        pr = pipe.pull_request(occ.date)
-        synced = pipe.synced_since_meeting(occ.date)
-        if pr is None or pr.state != "open":  # merged (or closed): nothing to chase
-            self.outbox.record_sent(key, what, verb="not needed:")
-            return
-        message = pipe.nudge_message(occ.date, pr, synced)
-        chairs = [p for p in self.bot.config.people if p.chair]
-        for person in chairs:
-            k = f"{key}:{person.initials}"
-            send, find, intent = self.outbox.prepared(meeting, message, k, person)
-            self.outbox.send(k, f"{what} to {person.initials}", send, None, "", find, intent)
-        if not chairs:  # nobody is the chair: the meeting's channel is told
-            send, find, intent = self.outbox.prepared(meeting, message, key + ":channel")
-            self.outbox.send(key + ":channel", what, send, None, "", find, intent)
-        self.outbox.record_sent(key, what, verb="sent")
+        if weekly_enabled(meeting):
+            run_pipeline(self.bot, self.backend, self.outbox, meeting)
 
     def stop(self) -> None:
         # No job may add a retry once the shutdown began: APScheduler's shutdown(wait=True)
@@ -587,6 +444,89 @@ class Reminders:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.ledger.close()
+
+
+def log_jobs(scheduler: BackgroundScheduler, offset: dt.timedelta, verb: str) -> None:
+    """One line per scheduled job: when it runs next, in the bot's clock (``offset`` from real time)."""
+    for job in scheduler.get_jobs():
+        nxt = job.next_run_time
+        log.info(
+            "%s %s, next at %s",
+            verb,
+            job.id,
+            (nxt + offset).astimezone(UTC).isoformat(timespec="seconds") if nxt else "never",
+        )
+
+
+def log_missed(bot: Bot, backend: Backend, outbox: Outbox) -> None:
+    """The reminders and ping rounds of ``backend``'s meetings that fell due in the last day
+    (or the longest offset) and will not be sent, one warning each (what was sent is not)."""
+    now = bot.now()
+    grace = bot.config.bot.reminder_grace
+    for meeting in bot.config.meetings:
+        if not backend.wants(meeting):
+            continue
+        for m in planning.missed(meeting, now, grace):
+            if outbox.was_sent(outbox.key(m.kind, meeting, m.reminder)):
+                continue
+            log.warning(
+                "not sent: the %s %s for %s at %s, due at %s (%s)",
+                format_duration(m.reminder.offset),
+                m.what,
+                meeting.id,
+                m.reminder.occurrence.start_utc.isoformat(),
+                m.reminder.due.isoformat(),
+                m.why(now, grace),
+            )
+
+
+def run_pipeline(bot: Bot, backend: Backend, outbox: Outbox, meeting: Meeting) -> None:
+    """The weekly notes pipeline's steps of ``meeting`` that are due (publish, sync, nudge),
+    each done once (ledger keys); a failed step is tried again on the next tick while due."""
+    from .stores import weekly  # HackMD and GitHub clients: loaded only where the pipeline runs
+
+    pipe = weekly.Weekly(bot, meeting)
+    for step, occ in weekly.due_steps(meeting, bot.now()):
+        key = f"pipeline-{step}:{backend.name}:{meeting.id}:{occ.date.isoformat()}"
+        if outbox.was_sent(key):
+            continue
+        what = f"the notes pipeline's {step} of {meeting.id} {occ.date.isoformat()}"
+        try:
+            if step == "publish":
+                pipe.publish(occ.date)
+            elif step == "sync":
+                result = pipe.sync(occ.date)
+                if not result.ok:  # reported on the pull request; tell the meeting's channel too
+                    message = Message(kind="notice").add(
+                        Text(f"{meeting.name} notes", bold=True), ": ", UserText(result.summary)
+                    )
+                    send, find, intent = outbox.prepared(meeting, message, key + ":conflict")
+                    outbox.send(key + ":conflict", what + " (conflict)", send, None, "", find, intent)
+            else:
+                _nudge(bot, outbox, pipe, meeting, occ, key, what)
+                continue
+        except weekly.Failure as exc:  # tried again on the next tick while the step is due
+            log.error("%s failed: %s", what, exc)
+            continue
+        outbox.record_sent(key, what, verb="done:")
+
+
+def _nudge(bot: Bot, outbox: Outbox, pipe, meeting: Meeting, occ, key: str, what: str) -> None:
+    pr = pipe.pull_request(occ.date)
+    synced = pipe.synced_since_meeting(occ.date)
+    if pr is None or pr.state != "open":  # merged (or closed): nothing to chase
+        outbox.record_sent(key, what, verb="not needed:")
+        return
+    message = pipe.nudge_message(occ.date, pr, synced)
+    chairs = [p for p in bot.config.people if p.chair]
+    for person in chairs:
+        k = f"{key}:{person.initials}"
+        send, find, intent = outbox.prepared(meeting, message, k, person)
+        outbox.send(k, f"{what} to {person.initials}", send, None, "", find, intent)
+    if not chairs:  # nobody is the chair: the meeting's channel is told
+        send, find, intent = outbox.prepared(meeting, message, key + ":channel")
+        outbox.send(key + ":channel", what, send, None, "", find, intent)
+    outbox.record_sent(key, what, verb="sent")
 
 
 def send_review(bot: Bot, backend: Backend, outbox: Outbox, meeting: Meeting, occ: Occurrence) -> list[bool]:

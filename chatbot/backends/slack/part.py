@@ -3,12 +3,13 @@ its live settings, the Web API), so each concern can live in a small class of it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...bot import Bot
 
-if TYPE_CHECKING:
-    from .backend import SlackBackend
+# the backend the part belongs to: typed loosely, since the backend module imports every part
+# (naming its class here would make an import circle, if only for the type checker)
+SlackBackend = Any
 
 
 class Part:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...config import UnknownMeeting
 from ...messages import Message, error
@@ -30,8 +30,7 @@ from .render import (
     safe_text,
 )
 
-if TYPE_CHECKING:
-    from .backend import SlackBackend
+SlackBackend = Any  # the backend (its module imports this one: no import back, not even for types)
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,9 @@ from .wire import NUMBERED_RE
 
 if TYPE_CHECKING:
     from ...identity import Sender
-    from .interactions import ZulipInteractions
+
+# the backend's interactions part (its module imports this one: no import back, not even for types)
+ZulipInteractions = Any
 
 log = logging.getLogger("chatbot.backends.zulip")
 
