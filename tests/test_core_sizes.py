@@ -24,6 +24,17 @@ MODULES = [
     "schedule.py",
     "notes/*.py",
     "stores/*.py",
+    "bot.py",
+    "context.py",
+    "commands.py",
+    "agenda.py",
+    "action_commands.py",
+    "action_add.py",
+    "review.py",
+    "review_commands.py",
+    "compose.py",
+    "identity.py",
+    "editing.py",
 ]
 
 
