@@ -154,13 +154,17 @@ def stages(config, meeting, before: dt.date, n: int, forget) -> str:
     The stages are timed by wrapping the functions the scan calls (the wrappers cost ~1 µs
     per call, counted in the totals)."""
     from chatbot import actions
+    from chatbot.actions import cache
     from chatbot.notes import parse
 
-    spent = dict.fromkeys(("read (os calls)", "parse_notes", "extract (classification)", "attendees"), 0.0)
+    spent = dict.fromkeys(
+        ("read (os calls)", "parse_notes", "extract (classification)", "evidence (done later)", "attendees"), 0.0
+    )
     wrapped = [
-        (actions, "_read_bytes", "read (os calls)"),
-        (actions, "parse_notes", "parse_notes"),
-        (actions, "extract", "extract (classification)"),
+        (cache, "_read_bytes", "read (os calls)"),
+        (cache, "parse_notes", "parse_notes"),
+        (cache, "extract", "extract (classification)"),
+        (cache, "evidence", "evidence (done later)"),
         (parse.Notes, "attendees", "attendees"),
     ]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]

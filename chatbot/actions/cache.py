@@ -37,8 +37,25 @@ def _facts(raws: list[Raw], notes: Notes) -> FileFacts:
         tuple(r for r in raws if r.kind == "action"),
         tuple(r for r in raws if r.kind == "topic"),
         tuple((a.initials, a.name, a.github, first_name(a.name)) for a in notes.attendees()),
-        evidence(notes.text, notes.lines, notes.items, _attendee_lines(notes)),
+        evidence(notes.text, notes.lines, notes.items, _attendee_lines(notes), _new_topics(raws, notes)),
     )
+
+
+_CARRIED_OVER = ("previous", "outstanding", "last meeting", "carried")
+
+
+def _new_topics(raws: list[Raw], notes: Notes) -> set[int]:
+    """Lines (0-based) of this meeting's own topics: ticked, they were discussed, not done (a
+    ticked copy in "From previous meetings" still reports its item done)."""
+    topics = {r.line - 1 for r in raws if r.kind == "topic"}
+    if not topics:
+        return topics
+    carried = {
+        it.line
+        for it in notes.items
+        if it.line in topics and it.section is not None and any(w in it.section.title.lower() for w in _CARRIED_OVER)
+    }
+    return topics - carried
 
 
 def _attendee_lines(notes: Notes) -> set[int]:
