@@ -12,6 +12,7 @@ import os
 import sys
 
 from . import __version__
+from .backends import BACKENDS
 from .backends.base import Backend, BackendError
 from .bot import Bot, Sender, SystemClock
 from .config import CONFIG_ENV, ConfigError, default_config_path, load_config
@@ -671,7 +672,7 @@ def _add_run_parsers(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         "-b",
-        choices=["console", "slack", "zulip"],
+        choices=list(BACKENDS),
         help=f"chat platform (default: ${BACKEND_ENV} or console)",
     )
     p.add_argument("--as", dest="as_", metavar="INITIALS", help="console: your initials (default: [console] user)")
@@ -759,7 +760,7 @@ def _add_remind_parsers(sub, common: argparse.ArgumentParser, meeting: argparse.
         "--due", action="store_true", help="only what is due and not yet sent (the ledger in [bot] state_dir remembers)"
     )
     p.add_argument("--dry-run", action="store_true", help="print instead of posting")
-    p.add_argument("--backend", "-b", choices=["console", "slack", "zulip"], help="whose format (default console)")
+    p.add_argument("--backend", "-b", choices=list(BACKENDS), help="whose format (default console)")
     p.set_defaults(func=cmd_remind)
 
     p = sub.add_parser(
