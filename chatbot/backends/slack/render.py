@@ -6,8 +6,8 @@ import datetime as dt
 import json
 import logging
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
-from collections.abc import Iterable
 
 from ... import messages
 from ...messages import Link, Mention, Message, Text, Time, UserText, plain_user_text
@@ -282,45 +282,64 @@ def render_blocks(
     reminder = message.kind == "reminder" and bool(meeting_id)
     marked = sorted(i for i in message.actions if 0 <= i < len(lines))
 
+    def buttons(i: int, line: str) -> list[dict[str, Any]]:
+        value = item_value(meeting_id, message.actions[i], listing)
+        done = _button("Done", ACTION_DONE, value, "primary")
+        return _buttoned(line, f"item:{i}", f"act:{i}", [done, _button("Next meeting", ACTION_CARRY, value)])
+
+    blocks = blocks_with_buttons(
+        lines,
+        marked,
+        buttons,
+        lambda n: f"Buttons are on the first {n} items; tick the others with `/actions done N`.",
+        [agenda_button(meeting_id or "")] if reminder else [],
+        max_blocks,
+    )
+    if len(blocks) > max_blocks:  # even without buttons (a message of very long lines): shorten
+        keep = blocks[: max_blocks - 2] + [_context(SHORTENED.strip("_"))]
+        blocks = keep + [b for b in blocks[-1:] if reminder]
+    return blocks
+
+
+def _buttoned(line: str, section_id: str, block_id: str, elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A line of a message in its own section, and its buttons under it."""
+    section = _section(_cut_to(line, MAX_SECTION_TEXT) or " ", section_id)
+    return [section, {"type": "actions", "block_id": block_id, "elements": elements}]
+
+
+def blocks_with_buttons(
+    lines: list[str],
+    marked: list[int],
+    buttons: Callable[[int, str], list[dict[str, Any]]],
+    overflow: Callable[[int], str],
+    tail: list[dict[str, Any]],
+    max_blocks: int = MAX_BLOCKS,
+) -> list[dict[str, Any]]:
+    """Lines as sections, the ``marked`` ones (line numbers) each in its own section with the
+    blocks ``buttons`` gives; ``tail`` at the end. Past ``max_blocks`` (Slack's 50), only the
+    first marked lines get buttons and the ``overflow`` note says how to act on the others."""
+
     def build(with_buttons: int) -> list[dict[str, Any]]:
-        buttons = set(marked[:with_buttons])
+        chosen = set(marked[:with_buttons])
         blocks: list[dict[str, Any]] = []
         plain: list[str] = []
         for i, line in enumerate(lines):
-            if i not in buttons:
+            if i not in chosen:
                 plain.append(line)
                 continue
             blocks += _sections(plain)
             plain = []
-            value = item_value(meeting_id, message.actions[i], listing)
-            blocks.append(_section(_cut_to(line, MAX_SECTION_TEXT) or " ", f"item:{i}"))
-            blocks.append(
-                {
-                    "type": "actions",
-                    "block_id": f"act:{i}",
-                    "elements": [
-                        _button("Done", ACTION_DONE, value, "primary"),
-                        _button("Next meeting", ACTION_CARRY, value),
-                    ],
-                }
-            )
+            blocks += buttons(i, line)
         blocks += _sections(plain)
         if with_buttons < len(marked):
-            blocks.append(
-                _context(f"Buttons are on the first {with_buttons} items; tick the others with `/actions done N`.")
-            )
-        if reminder:
-            blocks.append(agenda_button(meeting_id or ""))
-        return blocks
+            blocks.append(_context(overflow(with_buttons)))
+        return blocks + tail
 
     n = len(marked)
     blocks = build(n)
     while len(blocks) > max_blocks and n > 0:
         n = max(0, min(n - 1, n - (len(blocks) - max_blocks + 1) // 2))
         blocks = build(n)
-    if len(blocks) > max_blocks:  # even without buttons (a message of very long lines): shorten
-        keep = blocks[: max_blocks - 2] + [_context(SHORTENED.strip("_"))]
-        blocks = keep + [b for b in blocks[-1:] if reminder]
     return blocks
 
 

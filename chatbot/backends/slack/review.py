@@ -18,12 +18,9 @@ from ...messages import Message, error
 from .render import (
     _SLACK_ID,
     MAX_BLOCKS,
-    MAX_SECTION_TEXT,
     _button,
-    _context,
-    _cut_to,
-    _section,
-    _sections,
+    _buttoned,
+    blocks_with_buttons,
     item_value,
     mark_item,
     render_segments,
@@ -48,43 +45,22 @@ def review_blocks(message: Message, meeting_id: str, prefix: str = "") -> list[d
         lines[0] = prefix + lines[0]
     marked = sorted(i for i in message.reviews if 0 <= i < len(lines))
 
-    def build(with_buttons: int) -> list[dict[str, Any]]:
-        buttons = set(marked[:with_buttons])
-        blocks: list[dict[str, Any]] = []
-        plain: list[str] = []
-        for i, line in enumerate(lines):
-            if i not in buttons:
-                plain.append(line)
-                continue
-            blocks += _sections(plain)
-            plain = []
-            value = item_value(meeting_id, message.reviews[i])
-            blocks.append(_section(_cut_to(line, MAX_SECTION_TEXT) or " ", f"review:{i}"))
-            blocks.append(
-                {
-                    "type": "actions",
-                    "block_id": f"rev:{i}",
-                    "elements": [
-                        _button("Track", ACTION_TRACK, value, "primary"),
-                        _button("Not an action item", ACTION_REJECT, value, "danger"),
-                    ],
-                }
-            )
-        blocks += _sections(plain)
-        if with_buttons < len(marked):
-            blocks.append(
-                _context(
-                    f"Buttons are on the first {with_buttons} items; answer the others with "
-                    "`/actions track N` or `/actions reject N`."
-                )
-            )
-        return blocks
+    def buttons(i: int, line: str) -> list[dict[str, Any]]:
+        value = item_value(meeting_id, message.reviews[i])
+        track = _button("Track", ACTION_TRACK, value, "primary")
+        return _buttoned(
+            line, f"review:{i}", f"rev:{i}", [track, _button("Not an action item", ACTION_REJECT, value, "danger")]
+        )
 
-    n = len(marked)
-    blocks = build(n)
-    while len(blocks) > MAX_BLOCKS and n > 0:
-        n -= 1
-        blocks = build(n)
+    blocks = blocks_with_buttons(
+        lines,
+        marked,
+        buttons,
+        lambda n: (
+            f"Buttons are on the first {n} items; answer the others with `/actions track N` or `/actions reject N`."
+        ),
+        [],
+    )
     return blocks[:MAX_BLOCKS]
 
 
