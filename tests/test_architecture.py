@@ -1,4 +1,5 @@
-"""The import graph of the package: no circles, and the core's floors (docs/architecture.md).
+"""The shape of the package: no import circles, the core's floors (docs/architecture.md), and no
+class over 300 lines nor function over 80 anywhere.
 
 Every import of a ``chatbot`` module counts: at module level, inside a function, and under
 ``TYPE_CHECKING`` (a circle there is still one module knowing the one that knows it).
@@ -135,3 +136,41 @@ def test_the_core_imports_only_its_own_floor_or_lower_ones(graph):
     ]
     assert upward == []
     assert _reach(graph, "chatbot.identity") & CORE.keys() == set()
+
+
+# ---------------------------------------------------------------------------------------
+# Sizes, everywhere in the package
+
+MAX_CLASS, MAX_FUNCTION = 300, 80
+
+
+def _too_long(path: Path, root: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            lines = (node.end_lineno or node.lineno) - node.lineno + 1
+            limit = MAX_CLASS if isinstance(node, ast.ClassDef) else MAX_FUNCTION
+            if lines > limit:
+                found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} is {lines} lines (limit {limit})")
+    return found
+
+
+def test_no_class_over_300_lines_and_no_function_over_80_anywhere():
+    paths = sorted(PACKAGE.rglob("*.py"))
+    assert len(paths) > 50
+    assert [line for p in paths for line in _too_long(p, PACKAGE.parent)] == []
+
+
+def test_the_size_check_sees_a_long_function(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION))
+    (tmp_path / "long.py").write_text(f"def f():\n{body}\n", encoding="utf-8")
+    assert _too_long(tmp_path / "long.py", tmp_path) == [
+        f"long.py:1 f is {MAX_FUNCTION + 1} lines (limit {MAX_FUNCTION})"
+    ]
+
+
+def test_every_declared_backend_is_a_backend():
+    from chatbot.backends import BACKENDS, backend_class
+    from chatbot.backends.base import Backend
+
+    assert all(issubclass(backend_class(name), Backend) for name in BACKENDS)
