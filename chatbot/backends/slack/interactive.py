@@ -14,7 +14,7 @@ from typing import Any
 from ...config import Meeting, UnknownMeeting
 from ...messages import Message, Text, UserText, error, render_plain
 from ..base import BackendError
-from .part import Part
+from .part import Part, run_click
 from .render import (
     ACTION_DONE,
     AGENDA_BLOCK,
@@ -23,7 +23,6 @@ from .render import (
     FORM_SECONDS,
     MAX_BLOCKS,
     MAX_INPUT,
-    _SLACK_ID,
     _context,
     _cut_to,
     _form_view,
@@ -67,30 +66,14 @@ class SlackInteractions(Part):
         on_review_button(self.backend, body, action, respond)
 
     def _item_button(self, body: dict, action: dict, respond) -> None:
-        try:
-            value = json.loads(action.get("value") or "{}")
-            if not isinstance(value, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            value = {}
-        meeting_id, ident, listing = value.get("m") or None, value.get("i"), value.get("l")
-        user = body.get("user") or {}
-        user_id = user.get("id")
-        sender = self.backend.people.sender(user_id, user.get("username") or user.get("name"))
         done = action.get("action_id") == ACTION_DONE
-        if not isinstance(ident, str) or not ident:
-            message = error("this button names no action item; list them again (`actions`)")
-        else:
-            try:
-                message = self.bot.run(("actions", "done-item" if done else "carry"), sender, meeting_id, item=ident)
-            except UnknownMeeting as exc:
-                message = error(str(exc))
-        container = body.get("container") or {}
-        log.info("slack button %s from %s on %s: %s", action.get("action_id"), user_id, ident, message.kind)
-        if not message.ok:
-            respond(text=":warning: " + self.backend.render(message), response_type="ephemeral", replace_original=False)
+        words = ("actions", "done-item" if done else "carry")
+        click = run_click(self.backend, body, action, words, "actions", "button", respond)
+        if click is None:
             return
-        by = f"<@{user_id}>" if user_id and _SLACK_ID.match(user_id) else safe_text(sender.name or "?")
+        value, sender, by, message = click
+        meeting_id, listing = value.get("m") or None, value.get("l")
+        container = body.get("container") or {}
         head = message.lines[0][0] if message.lines and message.lines[0] else Text("Done")
         what = head.text.strip().rstrip(":") if isinstance(head, Text) else "Done"
         mark = "✅" if done else "➡️"

@@ -9,14 +9,12 @@ acted on again (the backend's delivery keys, as for every interaction).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from ...config import UnknownMeeting
-from ...messages import Message, error
+from ...messages import Message
+from .part import run_click
 from .render import (
-    _SLACK_ID,
     MAX_BLOCKS,
     _button,
     _buttoned,
@@ -24,7 +22,6 @@ from .render import (
     item_value,
     mark_item,
     render_segments,
-    safe_text,
 )
 
 SlackBackend = Any  # the backend (its module imports this one: no import back, not even for types)
@@ -81,31 +78,12 @@ def on_review_button(backend: SlackBackend, body: dict, action: dict, respond) -
 
 
 def _decide(backend: SlackBackend, body: dict, action: dict, respond) -> None:
-    try:
-        value = json.loads(action.get("value") or "{}")
-        if not isinstance(value, dict):
-            raise ValueError("not an object")
-    except ValueError:
-        value = {}
-    meeting_id, ident = value.get("m") or None, value.get("i")
-    user = body.get("user") or {}
-    user_id = user.get("id")
-    sender = backend.people.sender(user_id, user.get("username") or user.get("name"))
     track = action.get("action_id") == ACTION_TRACK
-    if not isinstance(ident, str) or not ident:
-        message = error("this button names no action item; list them again (`actions review`)")
-    else:
-        try:
-            message = backend.bot.run(
-                ("actions", "track-item" if track else "reject-item"), sender, meeting_id, item=ident
-            )
-        except UnknownMeeting as exc:
-            message = error(str(exc))
-    log.info("slack review button %s from %s on %s: %s", action.get("action_id"), user_id, ident, message.kind)
-    if not message.ok:
-        respond(text=":warning: " + backend.render(message), response_type="ephemeral", replace_original=False)
+    words = ("actions", "track-item" if track else "reject-item")
+    click = run_click(backend, body, action, words, "actions review", "review button", respond)
+    if click is None:
         return
-    by = f"<@{user_id}>" if user_id and _SLACK_ID.match(user_id) else safe_text(sender.name or "?")
+    message, by = click.message, click.by
     note = f"{'✅ Tracked' if track else '🚫 Not an action item'} — by {by}"
     original = body.get("message") or {}
     blocks = None
