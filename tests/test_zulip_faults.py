@@ -21,47 +21,17 @@ import re
 import pytest
 
 from fakes.zulip import FakeZulip
-from test_zulip import QUIET_NOW, ZULIP_CONFIG, BotProcess, narrow_operand, queue_lost
+from test_zulip import ZULIP_CONFIG, narrow_operand, queue_lost, replies
+from test_zulip import fake, start_bot  # noqa: F401 (fixtures: the real bot process against a fake Zulip)
+from test_zulip import wait_reply as zulip_wait_reply
 from test_zulip_reactions import listening_again
 
 JAIME = ("jaime@example.org", "Jaime Rodríguez-Guerra")
 
 
-@pytest.fixture
-def fake():
-    server = FakeZulip(poll_timeout=0.5).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def start_bot(fake, tmp_path):
-    procs: list[BotProcess] = []
-
-    def start(config_text: str = ZULIP_CONFIG, fake_now: str = QUIET_NOW, ready: bool = True) -> BotProcess:
-        p = BotProcess(fake, tmp_path, config_text, fake_now, None, [])
-        procs.append(p)
-        if ready:
-            p.wait_ready()
-        return p
-
-    yield start
-    for p in procs:
-        p.stop()
-        assert fake.bot.api_key not in p.output, "the API key leaked into the bot's output"
-
-
-def replies(fake: FakeZulip, since: int = 0) -> list[dict]:
-    return fake.sent_messages()[since:]
-
-
 def wait_reply(fake: FakeZulip, count: int = 1, timeout: float = 20, since: int = 0) -> list[dict]:
-    def got():
-        out = replies(fake, since)
-        return out if len(out) >= count else None
-
-    got.__name__ = f"{count} bot message(s)"
-    return fake.wait_for(got, timeout)
+    """test_zulip's, with more time: these tests start bots that first catch up or register twice."""
+    return zulip_wait_reply(fake, count, since, timeout)
 
 
 def settled(fake: FakeZulip, count: int) -> None:
