@@ -238,7 +238,7 @@ def _listed_items(notes: Notes) -> dict[int, tuple[str, ...]]:
     if not _may_label(text):
         return out
     marks: dict[int, tuple[str, ...]] = {}
-    for m in _LABEL_LINE.finditer(text):
+    for m in _label_lines(text):
         line_text = m.group(0).strip()
         line_text = _BULLET.sub("", line_text)
         owners_l, body = split_owner(line_text)
@@ -278,6 +278,33 @@ def _listed_items(notes: Notes) -> dict[int, tuple[str, ...]]:
 
 
 _BULLET = re.compile(r"^(?:[-*+]|\d+[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
+
+# the words one of which every label line holds (lower-cased; "AI" is found in the text as written)
+_LABEL_FINDS = ("action", "to do", "to-do", "todo", "next step", "next-step", "follow")
+
+
+def _label_lines(text: str) -> list[re.Match[str]]:
+    """The lines of ``text`` that ``_LABEL_LINE`` matches, in order: only the lines holding a
+    label word are tried (one ``find`` per word over the text; the pattern searched over the
+    whole text tried every line start)."""
+    low = text.lower()
+    starts: set[int] = set()
+    for word, hay in (*((w, low) for w in _LABEL_FINDS), ("AI", text)):
+        i = hay.find(word)
+        while i >= 0:
+            start = text.rfind("\n", 0, i) + 1
+            starts.add(start)
+            end = text.find("\n", i)
+            if end < 0:
+                break
+            i = hay.find(word, end)
+    out = []
+    for start in sorted(starts):
+        end = text.find("\n", start)
+        m = _LABEL_LINE.match(text, start, len(text) if end < 0 else end)
+        if m is not None:
+            out.append(m)
+    return out
 
 
 def extract(notes: Notes, topic_sections: frozenset[str], action_sections: frozenset[str]) -> list[Raw]:
