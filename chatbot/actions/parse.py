@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 from ..config import Meeting
-from ..notes.parse import Item, Notes, normalize_title, split_owner
+from ..notes.parse import Item, Notes, history_sections, normalize_title, split_owner
 from . import classify as rules
 from .classify import NOT_OWNER_WORDS
 from .model import Evidence, Raw
@@ -311,7 +311,8 @@ def extract(notes: Notes, topic_sections: frozenset[str], action_sections: froze
     """Every topic and action item of one parsed file, in line order."""
     listed = _listed_items(notes)
     out = []
-    kinds: dict[int, tuple[bool, bool, bool]] = {}  # section heading line -> (attendees, topics, actions)
+    history = history_sections(notes) if "eeting" in notes.text else set()
+    kinds: dict[int, tuple[bool, bool, bool]] = {}  # section heading line -> (skipped, topics, actions)
     for it in notes.items:
         sec = it.section
         key = sec.start if sec is not None else -1
@@ -319,7 +320,7 @@ def extract(notes: Notes, topic_sections: frozenset[str], action_sections: froze
         if kind is None:
             title = normalize_title(sec.title) if sec is not None else ""
             kind = kinds[key] = (
-                title.startswith("attendees"),
+                title.startswith("attendees") or key in history,
                 title in topic_sections,
                 title in action_sections or bool(_ACTION_TITLE.fullmatch(title)),
             )

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 
 from .edit import EditError, EditResult, LineEdit, _in_list_style, _leading_ws, _next_bullet, insert_item, insert_line
-from .parse import Item, Notes, NotesError, Section, normalize_title
+from .parse import Item, Notes, NotesError, Section, history_sections, normalize_title
 
 NEW_SECTION = "Action items"
 _PAST = ("previous", "past", "last")
@@ -65,7 +65,12 @@ def adding_action(line_text: str, section_titles: Iterable[str]) -> LineEdit:
 def action_section(notes: Notes, titles: frozenset[str]) -> Section | None:
     """The last section named like an action items section (not one about past meetings'),
     cut at its first subsection: the part whose entries are its own."""
-    found = [s for s in notes.sections() if (t := normalize_title(s.title)) in titles and not t.startswith(_PAST)]
+    history = history_sections(notes)  # "## Previous Meetings" > "#### Action Items": a copy
+    found = [
+        s
+        for s in notes.sections()
+        if (t := normalize_title(s.title)) in titles and not t.startswith(_PAST) and s.start not in history
+    ]
     if not found:
         return None
     s = found[-1]

@@ -327,6 +327,28 @@ def split_owner(text: str) -> tuple[list[str], str]:
     return [], t
 
 
+# "### Last Meeting 20200908" (under "## Previous Meetings"): an earlier meeting's notes copied
+# below this meeting's own, in conda's notes of 2020; nothing in it is new
+_LAST_MEETING = re.compile(r"last meeting\b.*")
+
+
+def history_sections(notes: Notes) -> set[int]:
+    """The heading lines of the sections that copy an earlier meeting's notes ("Last Meeting
+    20200908" and its subsections: its "Action Items", its "Discussion"). The "Previous
+    Meetings" section around them also holds this meeting's own ("Current Action Items")."""
+    out: set[int] = set()
+    copied_below = 0  # level of the open "Last Meeting" section, 0: none
+    for sec in notes.sections():
+        level = sec.heading.level
+        if copied_below and level <= copied_below:
+            copied_below = 0
+        if not copied_below and _LAST_MEETING.fullmatch(normalize_title(sec.title)):
+            copied_below = level
+        if copied_below:
+            out.add(sec.start)
+    return out
+
+
 def split_lines(text: str) -> list[str]:
     """Lines with their endings, split on "\n" only (as Markdown and Git do; str.splitlines
     would also split on form feeds, NEL and U+2028, which Markdown treats as text)."""
