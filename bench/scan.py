@@ -137,6 +137,12 @@ def time_python_read(notes: Path, repeat: int) -> float:
     return statistics.median(times)
 
 
+def _children_cpu() -> float:
+    """CPU time (user + system) of this process's finished children: the scan's workers."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _child(cfg: Path, before: dt.date, cwd: Path) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(cfg), before.isoformat()],
@@ -181,6 +187,8 @@ def stages(config, meeting, before: dt.date, n: int, forget) -> str:
 
     for (owner, name, stage), (_, _, func) in zip(wrapped, originals):
         setattr(owner, name, timed(func, stage))
+    # in this process (parallel_from = 0): the workers' stages would not be seen here
+    meeting = meeting.model_copy(update={"actions": meeting.actions.model_copy(update={"parallel_from": 0})})
     try:
         forget(on_disk=True)
         c0 = time.process_time()
@@ -221,10 +229,10 @@ def run(smoke: bool = False, files: int | None = None, profile: bool = False, by
         cold, cold_cpu, restart, warm, found = [], [], [], [], 0
         for _ in range(repeat):
             forget(on_disk=True)  # nothing known: every file parsed (and the cache written)
-            c0, t0 = time.process_time(), time.perf_counter()
+            c0, k0, t0 = time.process_time(), _children_cpu(), time.perf_counter()
             items = actions.open_actions(config, meeting, before, today=before)
             cold.append(time.perf_counter() - t0)
-            cold_cpu.append(time.process_time() - c0)
+            cold_cpu.append(time.process_time() - c0 + _children_cpu() - k0)  # the workers' too
             found = len(items)
             t0 = time.perf_counter()
             again = actions.open_actions(config, meeting, before, today=before)
@@ -235,6 +243,16 @@ def run(smoke: bool = False, files: int | None = None, profile: bool = False, by
             restart.append(time.perf_counter() - t0)
             if len(again) != found or len(after) != found:
                 raise RuntimeError("the warm or restarted scan found something else than the cold one")
+        # the same cold scan in this process only (no worker processes)
+        serial_meeting = meeting.model_copy(update={"actions": meeting.actions.model_copy(update={"parallel_from": 0})})
+        serial = []
+        for _ in range(repeat):
+            forget(on_disk=True)
+            t0 = time.perf_counter()
+            if len(actions.open_actions(config, serial_meeting, before, today=before)) != found:
+                raise RuntimeError("the scan in one process found something else than with workers")
+            serial.append(time.perf_counter() - t0)
+        serial_s = statistics.median(serial)
         cold_s, warm_s, restart_s = (statistics.median(cold), statistics.median(warm), statistics.median(restart))
         cold_cpu_s = statistics.median(cold_cpu)
 
@@ -300,10 +318,19 @@ def run(smoke: bool = False, files: int | None = None, profile: bool = False, by
         ),
         Row(
             name,
-            "cold, no cache (in process), CPU time (user + system)",
+            "cold, no cache (in process), CPU time (user + system, workers included)",
             cpu(cold_cpu_s),
             cpu(grep_cpu) + " grep",
             ratio(cold_cpu_s, grep_cpu),
+            "",
+            None,
+        ),
+        Row(
+            name,
+            "cold, no cache, one process (parallel_from = 0)",
+            fps(serial_s),
+            fps(grep_s),
+            ratio(serial_s, grep_s),
             "",
             None,
         ),

@@ -336,6 +336,12 @@ class ActionSettings(_Model):
         "meeting ends (with the weekly notes PR: once the notes are synced, and not before); none: no "
         "review message (decisions only through `chatbot actions review`)",
     )
+    parallel_from: int = Field(
+        default=400,
+        ge=0,
+        description="when at least this many notes files have nothing cached (a first start, a new "
+        "release), read them in worker processes, one per CPU; 0: always in the bot's own process",
+    )
     persist_cache: bool = Field(
         default=True,
         description="keep what was read from each notes file in "

@@ -874,7 +874,7 @@ def test_the_actions_package_modules_import_only_from_lower_floors():
 
     import chatbot.actions
 
-    floors = ["words", "model", "classify", "parse", "cache", "scan", "track", "open_items"]
+    floors = ["words", "workers", "model", "classify", "parse", "cache", "scan", "track", "open_items"]
     doc = chatbot.actions.__doc__ or ""
     assert " <- ".join(f"``{f}``" for f in floors) in doc
     package = Path(chatbot.actions.__file__).parent

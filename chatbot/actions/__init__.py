@@ -25,12 +25,13 @@ that cannot be resolved are kept and reported as unresolved, never dropped.
 
 What is read from each file is cached by path, size, mtime and a content hash, in memory and
 (``[meetings.actions] persist_cache``) in an SQLite file in ``[bot] state_dir``, so that a
-restarted bot does not parse unchanged files again. The people index and the last list of
-open items are kept there too, under digests of everything they depend on.
+restarted bot does not parse unchanged files again (many uncached files at once are read in
+worker processes: ``[meetings.actions] parallel_from``). The people index and the last list
+of open items are kept there too, under digests of everything they depend on.
 
 The package, by floor (each module imports only from the floors below it):
 
-``words`` <- ``model`` <- ``classify`` <- ``parse`` <- ``cache`` <- ``scan`` <- ``track`` <- ``open_items``
+``words`` <- ``workers`` <- ``model`` <- ``classify`` <- ``parse`` <- ``cache`` <- ``scan`` <- ``track`` <- ``open_items``
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import marshal
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import Config, Meeting
@@ -26,6 +27,7 @@ from ..people import PeopleIndex, first_name
 from .classify import _owners
 from .model import Evidence, FileFacts, Raw
 from .parse import _section_names, evidence, extract
+from .workers import cpus, in_workers
 
 log = logging.getLogger("chatbot.actions")
 
@@ -183,6 +185,41 @@ class ScanStore:
                 self._pending.append((name, *key, digest, sections, _encode(facts)))
         return facts
 
+    def prefetch(self, files: list[tuple[Path, os.stat_result]], sections: str, least: int) -> int:
+        """Read the files that have nothing cached for their stat in worker processes (one per
+        CPU), when there are at least ``least`` of them (0: never) and more than one CPU; the
+        number read there. ``get`` then finds them cached; errors are left to it."""
+        if least <= 0 or len(files) < least or (workers := cpus()) < 2:
+            return 0
+        mem = self._mem
+        jobs, keys = [], {}
+        for path, st in files:
+            name = str(path)
+            key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+            hit = mem.get(name)
+            if hit is not None and hit[0] == key and hit[2] == sections:
+                continue
+            keys[name] = key
+            jobs.append((name, hit[1] if hit is not None and hit[2] == sections else None))
+        if len(jobs) < least:
+            return 0
+        rows = in_workers(_read_chunk, jobs, (sections, _SECTIONS_CACHE[sections]), min(workers, 8))
+        if rows is None:
+            return 0
+        done = 0
+        with self._lock:
+            for name, digest, blob, error in rows:
+                if digest is None or error is not None:
+                    continue  # unreadable: ``get`` reads it again and reports why
+                if blob is None:  # the same bytes as cached: the cached facts, under the new stat
+                    old = mem[name]
+                    blob = old[3] if isinstance(old[3], bytes) else _encode(old[3])
+                mem[name] = (keys[name], digest, sections, blob)
+                if self._db is not None:
+                    self._pending.append((name, *keys[name], digest, sections, blob))
+                done += 1
+        return done
+
     def flush(self) -> None:
         with self._lock:
             rows, self._pending = self._pending, []
@@ -269,6 +306,26 @@ def _facts_of(data: bytes, path: Path, sections: str) -> FileFacts:
     for it in notes.items:  # parent <-> children cycles: freed now by reference counting, not by a
         it.parent = None  # garbage collection walking ten thousand parse trees after the scan
     return facts
+
+
+def _read_chunk(
+    jobs: Sequence[tuple[str, bytes | None]], sections: str, names: tuple[frozenset[str], frozenset[str]]
+) -> list[tuple[str, bytes | None, bytes | None, str | None]]:
+    """In a worker: for each (path, the content hash cached for it or None): (path, hash,
+    encoded facts or None when the hash is the cached one, the error that made it unreadable)."""
+    _SECTIONS_CACHE.setdefault(sections, names)
+    out: list[tuple[str, bytes | None, bytes | None, str | None]] = []
+    for name, old in jobs:
+        path = Path(name)
+        try:
+            data = _read_bytes(path)
+            digest = hashlib.blake2b(data, digest_size=16).digest()
+            blob = None if digest == old else _encode(_facts_of(data, path, sections))
+        except NotesError as exc:
+            out.append((name, None, None, str(exc)))
+            continue
+        out.append((name, digest, blob, None))
+    return out
 
 
 _stores: dict[str, ScanStore] = {}

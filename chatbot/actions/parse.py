@@ -45,6 +45,17 @@ def _gate(text: str) -> bool:
 
 
 _DONE = re.compile(r"[✓✔✅]|(?:^|\s)\(?(?:done|DONE|Done)\)?[.!]?\s*$|^(?:done|DONE|Done)\s*[:\-–]")
+
+
+def _done(it: Item) -> bool:
+    """Ticked, or (no checkbox) marked done in words: ``(done)``, ``Done: …``, ✅. The
+    substrings are tested before the pattern: most entries have none."""
+    if it.checked is not None:
+        return it.checked
+    t = it.text
+    return ("one" in t or "ONE" in t or "✓" in t or "✔" in t or "✅" in t) and _DONE.search(t) is not None
+
+
 _NOTHING = frozenset(
     {
         "",
@@ -169,9 +180,8 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
         lab = rules.label(body)  # "JRG: Action item: …", "(JRG) Note to self: check …"
         if lab is not None and not lab.rest:
             return None
-    done = bool(it.checked) if checkbox else bool(_DONE.search(text))
     if lab is not None:
-        return _labelled(it, text, written, lab, checkbox, done, named)
+        return _labelled(it, text, written, lab, checkbox, _done(it), named)
     if listed is not None or (in_actions and top):
         own, guessed = _owners_in(text, written)
         guessed = guessed or named
@@ -186,23 +196,22 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
             body,
             own,
             checkbox,
-            done,
+            _done(it),
             inherited,
             guessed,
             form="list" if listed is not None else "section",
         )
-    return _committed(it, text, body, written, checkbox, done, named)
+    return _committed(it, text, body, written, checkbox, named)
 
 
-def _committed(
-    it: Item, text: str, body: str, written: tuple[str, ...], checkbox: bool, done: bool, named: bool
-) -> Raw | None:
+def _committed(it: Item, text: str, body: str, written: tuple[str, ...], checkbox: bool, named: bool) -> Raw | None:
     """An entry outside action items sections and lists: an action item if its owners (written,
     read from prose, trailing, or its topic's) commit to a task."""
     line = it.line + 1
     form = "checkbox" if checkbox else "prose"
     if not written and not _gate(text):
         return None  # every rule below needs owners or a commitment: most entries are notes
+    done = _done(it)
     if written:
         if rules.commits(body):  # "JRG: will report this", "JRG: To check governance.", "(JRG) Open the issue"
             return Raw("action", line, text, body, written, checkbox, done, guessed=named, form=form)

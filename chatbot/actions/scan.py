@@ -210,6 +210,7 @@ def _people_index(
                 index = PeopleIndex.from_rows(rows)
     if index is None:
         store.preload()
+        store.prefetch([(p, st) for _, p, st in listing], sections, meeting.actions.parallel_from)
         index = PeopleIndex()
         learn = index.learn_rows
         get = store.get
