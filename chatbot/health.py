@@ -1,6 +1,7 @@
 """What ``/healthz`` reports: problems the bot cannot fix by itself (a credential the platform
 refused at run time). Backends record them here; :func:`chatbot.web.respond` answers ``/healthz``
-with ``503`` and the list while there is any. Never holds a secret: problems name the
+with ``503`` and the list while there is any, and says ``standby`` (``200``) while another copy
+of the bot holds the lease and this one waits to take over. Never holds a secret: problems name the
 environment variable (``SLACK_BOT_TOKEN``), never its value."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ class Health:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._problems: dict[str, str] = {}
+        # why this copy waits and does nothing (another copy holds the lease): healthy, idle
+        self.standby: str | None = None
 
     def fail(self, what: str, why: str) -> None:
         with self._lock:

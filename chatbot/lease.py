@@ -190,9 +190,10 @@ class Lease:
         )
         log.info("released the lease for %s", self.place)
 
-    def wait(self, stop: threading.Event) -> bool:
-        """Take the lease, waiting while another copy holds it (saying so once per holder).
-        False when ``stop`` is set first."""
+    def wait(self, stop: threading.Event, on_wait: Callable[[str | None], None] | None = None) -> bool:
+        """Take the lease, waiting while another copy holds it (saying so once per holder, and
+        telling ``on_wait`` who holds it, then None once taken). False when ``stop`` is set
+        first."""
         seen: str | None = None
         while not stop.is_set():
             try:
@@ -202,9 +203,13 @@ class Lease:
             else:
                 if other is None:
                     log.info("took the lease for %s (renewed every %g s)", self.place, self.renew_every)
+                    if on_wait is not None:
+                        on_wait(None)
                     return True
                 if other.token != seen:
                     seen = other.token
+                    if on_wait is not None:
+                        on_wait(f"another copy of the bot ({other.describe()}) holds the lease for {self.place}")
                     log.warning(
                         "another copy of the bot (%s) holds the lease for %s; waiting to take over (this copy "
                         "sends and answers nothing until then; takeover at most %.0f s after that copy stops)",

@@ -19,6 +19,7 @@ from .backends.base import Backend, BackendError
 from .bot import Bot
 from .config import ConfigError, Meeting, Person, format_duration, load_config
 from .gitsync import GitSync, hooks_for, push_retry_every, retry_pushes
+from .health import health_of
 from .schedule import UTC, DueReminder, Occurrence, next_reminder
 from .messages import Mention, Message, Text, UserText
 from .lease import Keeper, Lease
@@ -645,7 +646,13 @@ def run(bot: Bot, backend: Backend) -> int:
 
         backend.pages = make_app(bot)
     backend.prepare()
-    if not lease.wait(stop):  # stopped while another copy held the lease: nothing was started
+    web = _web_while_waiting(bot)  # a waiting copy answers /healthz ("standby") too
+
+    def on_wait(holder: str | None) -> None:
+        health_of(bot).standby = holder
+
+    if not lease.wait(stop, on_wait):  # stopped while another copy held the lease: nothing was started
+        _stop_web(web)
         rem.ledger.close()
         lease.ledger.close()
         log.info("chatbot stopped")
@@ -654,18 +661,42 @@ def run(bot: Bot, backend: Backend) -> int:
     keeper.start()
     rem.outbox.holds = lease.holds
     try:
-        return _serve(bot, backend, rem, watcher, stop, keeper)
+        return _serve(bot, backend, rem, watcher, stop, keeper, web)
     finally:
         keeper.stop(release=True)
         lease.ledger.close()
 
 
+def _web_while_waiting(bot: Bot):
+    """The status pages started before the lease is taken; None if not enabled, or when the
+    address is taken (another copy on this machine serves it: this one serves them once it
+    holds the lease)."""
+    try:
+        return start_web(bot)
+    except ConfigError as exc:
+        log.warning("%s; trying again once this copy holds the lease", exc)
+        return None
+
+
+def _stop_web(web) -> None:
+    if web is not None:
+        web.shutdown()
+        web.server_close()
+
+
 def _serve(
-    bot: Bot, backend: Backend, rem: Reminders, watcher: ConfigWatcher, stop: threading.Event, keeper: Keeper
+    bot: Bot,
+    backend: Backend,
+    rem: Reminders,
+    watcher: ConfigWatcher,
+    stop: threading.Event,
+    keeper: Keeper,
+    web=None,
 ) -> int:
     """The bot at work, once it holds the lease: web pages, reminders, the config watcher and
     the backend's commands until ``stop``."""
-    web = start_web(bot)
+    if web is None:
+        web = start_web(bot)
     rem.start()
     threading.Thread(target=watcher.loop, name="config-watcher", daemon=True).start()
     log.info("chatbot ready: backend=%s, meetings=%s", backend.name, ", ".join(m.id for m in bot.config.meetings))
@@ -677,9 +708,7 @@ def _serve(
         watcher.wake.set()
         rem.stop()
         backend.close()
-        if web is not None:
-            web.shutdown()
-            web.server_close()
+        _stop_web(web)
         log.info("chatbot stopped")
     if backend.fatal:
         raise BackendError(backend.fatal)  # exit status 3, with the message

@@ -312,6 +312,9 @@ def respond(bot: Bot, method: str, path: str) -> Response:
         if problems:  # e.g. a token the platform refused: the operator must act
             body = "unhealthy\n" + "".join(f"- {p}\n" for p in problems)
             return Response("503 Service Unavailable", body.encode(), "text/plain; charset=utf-8")
+        standby = getattr(health, "standby", None)
+        if standby:  # a second copy, waiting to take over: alive, nothing wrong
+            return Response("200 OK", f"standby: {standby}\n".encode(), "text/plain; charset=utf-8")
         return Response("200 OK", b"ok\n", "text/plain; charset=utf-8")
     return Response("404 Not Found", render_not_found(path).encode())
 

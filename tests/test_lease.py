@@ -124,6 +124,47 @@ def test_a_clean_stop_releases_the_lease_at_once(tmp_path, bots, monkeypatch):
     assert held is not None and held.pid == second.proc.pid
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthz(b) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    (line,) = b.wait_for(r"serving the status pages on http://127\.0\.0\.1:\d+/", "err")
+    port = re.search(r":(\d+)/", line).group(1)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.mark.slow
+def test_a_waiting_copy_answers_healthz_as_standby_and_as_ok_once_it_took_over(tmp_path, bots, monkeypatch):
+    """A health check (Docker's HEALTHCHECK) must not see the second copy as broken: it says
+    who holds the lease, with 200; the holder says ok."""
+    monkeypatch.setenv(TTL_ENV, "20")
+    cfg = write_config(tmp_path, REMINDER_CONFIG)
+    monkeypatch.setenv("CHATBOT_WEB", f"127.0.0.1:{_free_port()}")  # each copy its own port
+    first = bots(cfg, "2026-01-07T12:00:00Z", "--stay", stdin=subprocess.DEVNULL)
+    first.wait_for("chatbot ready", "err")
+    monkeypatch.setenv("CHATBOT_WEB", f"127.0.0.1:{_free_port()}")
+    second = bots(cfg, "2026-01-07T12:00:00Z", "--stay", stdin=subprocess.DEVNULL)
+    second.wait_for(_waiting_line(first.proc.pid, tmp_path / "state"), "err")
+    assert _healthz(first) == (200, "ok\n")
+    status, body = _healthz(second)
+    assert status == 200 and body.startswith(f"standby: another copy of the bot (chatbot run, pid {first.proc.pid}")
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.proc.wait(10) == 0
+    second.wait_for("chatbot ready", "err", timeout=15)
+    assert _healthz(second) == (200, "ok\n")
+    assert len(second.wait_for("serving the status pages", "err")) == 1  # served all along, started once
+
+
 def _remind_due(cfg: Path, now: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CHATBOT_FAKE_NOW": now}
     env.pop("CHATBOT_CONFIG", None)
