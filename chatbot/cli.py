@@ -559,6 +559,32 @@ def _check_bot(config) -> None:
     )
     web = config.web
     print(f"- status pages: {'served by chatbot run' if web.enabled else 'chatbot serve'} on {web.host}:{web.port}")
+    _check_leases(config)
+
+
+def _check_leases(config) -> None:
+    """check-config: which copy of the bot holds each platform's lease in the ledger (read
+    only when the ledger exists: checking the config creates nothing)."""
+    import time
+
+    from .backends import BACKENDS
+    from .lease import Lease
+    from .state import Ledger
+
+    path = config.resolve(config.bot.state_dir) / "chatbot.sqlite3"
+    if not path.is_file():
+        return
+    ledger = Ledger(path)
+    try:
+        for name in BACKENDS:
+            held = Lease(ledger, name).holder()
+            if held is None:
+                continue
+            left = held.expires - time.time()
+            state = f"held for {left:.0f} s more" if left > 0 else "expired: the next copy takes it over"
+            print(f"- lease for {name}: {held.describe()} ({state})")
+    finally:
+        ledger.close()
 
 
 def _push_retry(g) -> str:

@@ -385,3 +385,31 @@ def test_two_zulip_copies_sharing_a_state_dir_post_the_reminder_once(tmp_path):
         for p in procs:
             p.stop()
         fake.stop()
+
+
+def test_check_config_says_which_copy_holds_each_lease(tmp_path):
+    cfg = write_config(tmp_path, REMINDER_CONFIG)
+
+    def check() -> str:
+        env = {k: v for k, v in os.environ.items() if k != "CHATBOT_CONFIG"}
+        out = subprocess.run(
+            [sys.executable, "-m", "chatbot", "check-config", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert "lease" not in check()  # no ledger yet, and checking made none
+    assert not (tmp_path / "state" / "chatbot.sqlite3").exists()
+    lease = Lease(Ledger(tmp_path / "state" / "chatbot.sqlite3"), "slack", "chatbot run")
+    assert lease.try_take() is None
+    line = re.search(r"- lease for slack: (.*)", check())
+    assert line is not None
+    assert f"chatbot run, pid {os.getpid()} on host {socket.gethostname()}" in line.group(1)
+    assert re.search(r"\(held for \d+ s more\)$", line.group(1))
+    lease.release()
+    assert "lease for slack" not in check()
