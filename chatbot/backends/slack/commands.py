@@ -77,11 +77,13 @@ class SlackCommands(Part):
         # [bot] allowed_places
         place = channel if channel and not channel.startswith("D") else None
         people = self.backend.people
-        typed = readable_text(command.get("text") or "", people.user_label)
+        names: dict[str, str | None] = {}  # each person looked up once per command
+        sender = people.sender(user_id, command.get("user_name"), names)
+        typed = readable_text(command.get("text") or "", lambda uid, label: people.user_label(uid, label, names))
         core_text = self.command_text(name, typed)
         message = self.bot.handle(
             core_text,
-            people.sender(user_id, command.get("user_name")),
+            sender,
             meeting_id,
             allow_unknown=allow,
             place=place,
