@@ -16,10 +16,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "chatbot"
 
 # the core, lowest floor first; a module imports only from its own floor or lower ones
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("identity", "editing", "review"),
+    ("identity", "editing", "review", "listings"),
     ("context", "compose"),
     ("agenda", "action_commands", "action_add", "review_commands"),
     ("commands",),
+    ("inbox",),
     ("bot",),
 )
 CORE = {f"chatbot.{m}": n for n, floor in enumerate(FLOORS) for m in floor}
