@@ -80,6 +80,7 @@ class Answer:
     message: Message
     kind: Kind
     command: tuple[str, ...] | None = None  # the words of the command that ran (None: none ran)
+    sender: Sender | None = None  # whom it ran for
     picked: Pick | None = None  # the listed item a reply acted on (the platform may show it done)
     quiet: bool = False  # nothing to say (a redelivery, a repeated rate-limit refusal)
     listed: list[Item] = field(default_factory=list)  # the open action items the message lists
@@ -212,11 +213,11 @@ class Inbox:
         try:
             message = commands.run(call, command, args)
         except Refused as exc:
-            return Answer(exc.message, "refused", command.words)
+            return Answer(exc.message, "refused", command.words, call.sender)
         except (EditError, NotesError) as exc:
             log.info("command %r refused: %s", " ".join(command.words), exc)  # the person is told
-            return Answer(error(str(exc)), "notes error", command.words)
-        return Answer(message, "ok" if message.ok else "refused", command.words)
+            return Answer(error(str(exc)), "notes error", command.words, call.sender)
+        return Answer(message, "ok" if message.ok else "refused", command.words, call.sender)
 
     def run_words(self, words: tuple[str, ...], sender: Sender, meeting_id: str | None = None, **args: Any) -> Answer:
         """Run the command ``words`` with typed arguments (the CLI, a button); UnknownMeeting
@@ -231,7 +232,8 @@ class Inbox:
         try:
             return self.run_words(words, sender, meeting_id, item=item)
         except UnknownMeeting:
-            return Answer(error(f"the meeting {meeting_id!r} of that message is no longer configured"), "bad input")
+            gone = error(f"the meeting {meeting_id!r} of that message is no longer configured")
+            return Answer(gone, "bad input", sender=sender)
 
     def pick(self, pick: Pick, sender: Sender) -> Answer:
         """Act on a listed item (``done N``, a reaction): its command by id, the pick kept in
