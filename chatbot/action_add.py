@@ -165,7 +165,7 @@ def add(call: Call, text: str, day: dt.date | None = None) -> Message:
     body = checked_text(call, rest)
     occ = meeting_now(call, meeting) if day is None else meeting_on(call, meeting, day)
     store = ctx.store(meeting)
-    with ctx.editing(meeting) as session:
+    with ctx.editing(meeting, store) as session:
         notes = store.read(occ.date)  # owners are checked before notes are made for them
         attendees = notes.attendees() if notes is not None else []
         owners = [owner_label(call, t, attendees, ctx.config) for t in tokens]

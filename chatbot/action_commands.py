@@ -109,7 +109,7 @@ def carry(call: Call, item: str) -> Message:
         raise Refused(f"{meeting.name} has no section to carry action items into ([meetings.notes] actions_section)")
     occ = ctx.next_meeting(meeting)
     store = ctx.store(meeting)
-    with ctx.editing(meeting) as session:
+    with ctx.editing(meeting, store) as session:
         ensure_notes(ctx, meeting, occ, session)  # the next notes may not exist yet
         notes = store.read(occ.date)
         line = act.carried_line(found)

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def ensure_notes(ctx: Context, meeting: Meeting, occ: Occurrence, session: EditSession) -> bool:
     """Create the occurrence's notes from the template (with open action items carried over)
     if missing; True if created. Call inside ``ctx.editing``."""
-    store = ctx.store(meeting)
+    store = session.store or ctx.store(meeting)
     if store.exists(occ.date):
         return False
     # the whole text at once (one write; one request where the notes live in a web service)
@@ -89,7 +89,7 @@ def add(call: Call, text: str) -> Message:
     line = f"- [ ] {who.initials}: {body}"
     occ = ctx.next_meeting(meeting)
     store = ctx.store(meeting)
-    with ctx.editing(meeting) as session:
+    with ctx.editing(meeting, store) as session:
         ensure_notes(ctx, meeting, occ, session)
         result = store.apply(occ.date, adding(meeting.notes.agenda_section, line))
         session.record(
@@ -145,7 +145,7 @@ def remove(call: Call, number: int) -> Message:
             "only its owner or an admin can remove it"
         )
 
-    with ctx.editing(meeting) as session:
+    with ctx.editing(meeting, store) as session:
         result = store.apply(occ.date, removing(meeting.notes.agenda_section, number, allowed))
         text = re.sub(r"^\s*([-*+]|\d+[.)])\s+(\[[ xX]\]\s*)?", "", result.text)
         session.record(

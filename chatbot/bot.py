@@ -31,11 +31,12 @@ from .compose import (
     review_message,
     zone_lines,
 )
-from .config import Config, Meeting, Person, UnknownMeeting
-from .context import Call, Clock, Context, SystemClock, system_clock
+from .config import Config, Meeting, Person
+from .context import Clock, Context, SystemClock, system_clock
 from .editing import Change, EditHooks, EditSession
-from .identity import Identity, Refused, Sender, initials_from_name
-from .messages import Message, Text, error
+from .identity import Identity, Sender, initials_from_name
+from .inbox import Incoming, Inbox
+from .messages import Message, Text
 from .notes.edit import EditError
 from .notes.files import NotesFiles
 from .notes.parse import Item, NotesError
@@ -68,6 +69,7 @@ class Bot:
 
     def __init__(self, config: Config, clock: Clock = system_clock, hooks: list[EditHooks] | None = None):
         self.context = Context(config, clock, hooks)
+        self.inbox = Inbox(self.context)  # commands typed without a platform's rate, deliveries or listings
 
     # -- the context's state (the runner replaces the config and hooks on reload and
     # hands over its ledger) -----------------------------------------------------------
@@ -145,40 +147,16 @@ class Bot:
         """Run one command typed by a person; never raises for bad input. ``place`` is the
         channel or stream it was typed in (None for direct messages and the console);
         ``spelled`` says how people type the core commands on this platform, for the help
-        (Slack's slash commands: ``{"agenda": "/agenda", "next": "/next"}``)."""
-        try:
-            meeting = self.config.meeting(meeting_id)
-        except UnknownMeeting as exc:
-            return error(str(exc))
-        allowed = self.config.bot.allowed_places
-        if place is not None and allowed and place not in allowed:
-            log.info("command from %s refused in %s (not in bot.allowed_places)", sender.platform, place)
-            return error(
-                "commands are not accepted here; use a direct message to the bot or one of the "
-                "channels the maintainers allowed"
-            )
-        call = Call(self.context, meeting, sender, allow_unknown, spelled)
-        try:
-            parsed = commands.parse(text, spelled)
-        except Refused as exc:
-            return exc.message
-        return self._run(call, parsed.command, parsed.args)
+        (Slack's slash commands: ``{"agenda": "/agenda", "next": "/next"}``). The backends go
+        through their :class:`~chatbot.inbox.Inbox` (which also keeps their rate, deliveries
+        and listings); this is the same without those."""
+        incoming = Incoming(text, sender, meeting_id, place, allow_unknown=allow_unknown, spelled=spelled)
+        return self.inbox.take(incoming).message
 
     def run(self, words: tuple[str, ...], sender: Sender, meeting_id: str | None = None, **args: Any) -> Message:
         """Run the command ``words`` with typed arguments (the CLI); never raises for bad input
         but an unknown meeting (UnknownMeeting)."""
-        meeting = self.config.meeting(meeting_id)
-        command = next(c for c in commands.COMMANDS if c.words == words)
-        return self._run(Call(self.context, meeting, sender), command, args)
-
-    def _run(self, call: Call, command: commands.Command, args: Mapping[str, Any]) -> Message:
-        try:
-            return commands.run(call, command, args)
-        except Refused as exc:
-            return exc.message
-        except (EditError, NotesError) as exc:
-            log.info("command %r refused: %s", " ".join(command.words), exc)  # the person is told
-            return error(str(exc))
+        return self.inbox.run_words(words, sender, meeting_id, **args).message
 
     # -- what the bot says on its own (scheduler, status pages, CLI) -------------------
 

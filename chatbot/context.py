@@ -110,9 +110,11 @@ class Context:
         return NotesFiles(self.config, meeting)
 
     @contextlib.contextmanager
-    def editing(self, meeting: Meeting) -> Iterator[EditSession]:
-        """Hold the meeting's notes lock for one command's edits; run the hooks around them."""
-        with editing(self.store(meeting), self.hooks) as session:
+    def editing(self, meeting: Meeting, store: NotesStore | None = None) -> Iterator[EditSession]:
+        """Hold the meeting's notes lock for one command's edits; run the hooks around them.
+        ``store``: the meeting's store the command already has (``session.store``; else one is
+        opened here), so one command opens it once."""
+        with editing(store or self.store(meeting), self.hooks) as session:
             yield session
 
     # -- action items and the chair's decisions ----------------------------------------

@@ -43,6 +43,7 @@ class EditHooks:
 
 @dataclass
 class EditSession:
+    store: NotesStore | None = None  # the notes store the session holds the lock of (one per command)
     changes: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -61,7 +62,7 @@ class EditSession:
 def editing(store: NotesStore, hooks: list[EditHooks]) -> Iterator[EditSession]:
     """Hold the meeting's notes lock for one command's edits; run the hooks around them."""
     meeting = store.meeting
-    session = EditSession()
+    session = EditSession(store)
     with store.lock():
         for hook in hooks:
             hook.before_edit(meeting)

@@ -16,10 +16,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "chatbot"
 
 # the core, lowest floor first; a module imports only from its own floor or lower ones
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("identity", "editing", "review"),
+    ("identity", "editing", "review", "listings"),
     ("context", "compose"),
     ("agenda", "action_commands", "action_add", "review_commands"),
     ("commands",),
+    ("inbox",),
     ("bot",),
 )
 CORE = {f"chatbot.{m}": n for n, floor in enumerate(FLOORS) for m in floor}
@@ -136,6 +137,27 @@ def test_the_core_imports_only_its_own_floor_or_lower_ones(graph):
     ]
     assert upward == []
     assert _reach(graph, "chatbot.identity") & CORE.keys() == set()
+
+
+def _calls_on_bot(path: Path) -> list[str]:
+    """``….bot.handle(…)`` / ``….bot.run(…)`` calls in a module: a command run around the inbox."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("handle", "run"):
+            owner = node.func.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", None)
+            if name == "bot":
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} bot.{node.func.attr}")
+    return found
+
+
+def test_every_backend_takes_commands_through_its_inbox():
+    """Issue 23: the place check, rate, listing replies, parse, run and the kind of answer are
+    done once, in chatbot/inbox.py; a backend gives it an Incoming (``self.inbox.take``,
+    ``inbox.on_item``), never runs a command on the bot itself."""
+    assert _calls_on_bot(PACKAGE / "cli.py")  # the reader finds such calls (the CLI makes them)
+    backends = sorted((PACKAGE / "backends").rglob("*.py"))
+    assert [c for path in backends for c in _calls_on_bot(path)] == []
 
 
 # ---------------------------------------------------------------------------------------

@@ -1082,3 +1082,23 @@ def test_commands_outside_allowed_channels_are_refused(tmp_path, fake):
         assert "- [ ] JRG: from D0DIRECT" in notes and "- [ ] JRG: from C0CONDAECO" in notes
     finally:
         bot.stop()
+
+
+@pytest.mark.slow
+def test_one_agenda_add_builds_the_notes_store_once_and_looks_the_person_up_once(tmp_path, fake, start_bot):
+    """Issue 23: on its way to the notes edit, one ``/agenda add`` opens the meeting's notes
+    store once (the store says so in the debug log) and asks Slack about the person once, even
+    when the text mentions them too (the sender's Slack name and the mention's label are the
+    same ``users.info``)."""
+    bot = start_bot(allow_unknown=True, args=("-vv",))
+    fake.wait_connected(1, timeout=20)
+    opened = len(re.findall(r"notes store \w+ of conda-ecosystem opened", bot.output()))
+    eid, cmd = fake.send_slash_command(
+        "/agenda", "add Ask <@U0STRANGER> about mirrors", user_id="U0STRANGER", user_name="stranger"
+    )
+    fake.wait_ack(eid)
+    assert "SD: Ask @Sam Doe about mirrors" in fake.wait_response(cmd["response_url"])["text"]
+    fake.wait_for(lambda: fake.messages("C0CONDAECO"), what="the public note")
+    assert "- [ ] SD: Ask @Sam Doe about mirrors" in _notes(tmp_path)
+    assert len(re.findall(r"notes store \w+ of conda-ecosystem opened", bot.output())) - opened == 1
+    assert [r.params.get("user") for r in fake.calls("users.info")] == ["U0STRANGER"]

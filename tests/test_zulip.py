@@ -1365,3 +1365,19 @@ def test_a_silent_mention_sent_while_the_queue_was_lost_is_answered(fake, start_
     assert "JRG: Silently asked" in answer["content"]
     time.sleep(0.5)
     assert len(replies(fake)) == 2
+
+
+def test_a_command_fetches_its_sender_at_most_once(fake, start_bot):
+    """Issue 23: someone who joined after the bot read the user list, with ``github_profile_field``
+    on, is fetched once (``GET /users/{id}``, with the profile fields) for one command: whether
+    they are a bot and their GitHub login come from the same answer."""
+    bot = start_bot(ZULIP_CONFIG.replace("[zulip]\n", "[zulip]\ngithub_profile_field = true\n"))
+    jannis = fake.add_user("jannis@zulip.example", "Jannis Leidel", api_key="k", github="jezdez")
+    fake.send_private(jannis, "agenda add Governance")
+    (answer,) = wait_reply(fake)
+    assert "JL: Governance" in answer["content"]
+    assert "- [ ] JL: Governance" in bot.notes()  # known by the GitHub profile field
+    assert len(fake.requests_to("GET", f"users/{jannis.user_id}")) == 1
+    fake.send_private(jannis, "agenda list")
+    wait_reply(fake, 2)
+    assert len(fake.requests_to("GET", f"users/{jannis.user_id}")) == 1  # remembered for the next command

@@ -15,6 +15,8 @@ from ..config import Meeting, Person
 from ..compose import ping_directly
 from ..messages import Message
 from ..health import health_of
+from ..inbox import Inbox, RateLimiter
+from ..listings import Listings
 from ..state import Ledger
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,20 @@ class Backend(ABC):
         self.fatal: str | None = None
         self._stop: threading.Event | None = None
         self._refused_seen: set[str] = set()
+        # commands per conversation (platforms that give an Incoming a conversation)
+        self.limiter = RateLimiter()
+
+    @property
+    def listings(self) -> Listings:
+        """What the bot's messages on this platform list (in the runner's ledger)."""
+        return Listings(self.ledger)
+
+    @property
+    def inbox(self) -> Inbox:
+        """Where this backend's incoming commands go (:mod:`chatbot.inbox`): the bot's context,
+        with this backend's deliveries, rate limiter and listings (as they are now: the runner
+        sets the ledger after the backend is built)."""
+        return Inbox(self.bot.context, self.first_delivery, self.limiter, self.listings)
 
     def refused(self, credential: str, message: str, fatal: bool) -> None:
         """The platform refused ``credential`` (an environment variable's name, or where the

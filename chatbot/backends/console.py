@@ -14,6 +14,7 @@ import threading
 from typing import TextIO
 
 from ..bot import Bot, Sender
+from ..inbox import Incoming
 from ..commands import top_words
 from ..config import Meeting
 from ..messages import Message, render_plain
@@ -106,6 +107,6 @@ class ConsoleBackend(Backend):
                 return
             text = str(line).strip()
             if text:
-                answer = self.bot.handle(text, sender)
-                self.say(("error: " if not answer.ok else "") + self.render(answer))
+                answer = self.inbox.take(Incoming(text, sender))
+                self.say(("error: " if not answer.ok else "") + self.render(answer.message))
             self._prompt()

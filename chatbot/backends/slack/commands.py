@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import logging
 
+from ...inbox import Incoming
 from .events import readable_text
 from .part import Part
 from .render import MAX_RESPONSES, escape
 
 log = logging.getLogger("chatbot.backends.slack")
+
+LISTS = (("actions",), ("actions", "mine"))  # the commands whose answer a click lists again
 
 
 class SlackCommands(Part):
@@ -77,21 +80,19 @@ class SlackCommands(Part):
         # [bot] allowed_places
         place = channel if channel and not channel.startswith("D") else None
         people = self.backend.people
-        typed = readable_text(command.get("text") or "", people.user_label)
+        names: dict[str, str | None] = {}  # each person looked up once per command
+        sender = people.sender(user_id, command.get("user_name"), names)
+        typed = readable_text(command.get("text") or "", lambda uid, label: people.user_label(uid, label, names))
         core_text = self.command_text(name, typed)
-        message = self.bot.handle(
-            core_text,
-            people.sender(user_id, command.get("user_name")),
-            meeting_id,
-            allow_unknown=allow,
-            place=place,
-            spelled=self.spelled(),
+        answer = self.backend.inbox.take(
+            Incoming(core_text, sender, meeting_id, place, allow_unknown=allow, spelled=self.spelled())
         )
-        log.info("slack %s from %s in %s: %s", name, user_id, channel, message.kind)
+        message = answer.message
+        log.info("slack %s from %s in %s: %s", name, user_id, channel, answer.kind)
         prefix = "" if message.ok else ":warning: "
         # an action-item list gets buttons; after a click the list is shown again (it is
         # ephemeral: Slack does not send it back with the click)
-        listing = core_text if core_text.split() in (["actions"], ["actions", "mine"]) else None
+        listing = core_text if answer.command in LISTS else None
         poster = self.backend.poster
         try:
             parts = poster.render_parts(message, prefix, most=MAX_RESPONSES)

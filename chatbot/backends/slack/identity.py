@@ -14,6 +14,7 @@ from .render import _SLACK_ID
 
 log = logging.getLogger("chatbot.backends.slack")
 
+Names = dict[str, str | None]  # user id -> Slack name, as one command looked them up
 ZONES_MAX_AGE = 300  # seconds: learn_people asks Slack again after this
 
 
@@ -32,14 +33,16 @@ class SlackPeople(Part):
         self._zones: dict[str, str] = {}
         self._zones_at = 0.0
 
-    def sender(self, user_id: str | None, user_name: str | None) -> Sender:
+    def sender(self, user_id: str | None, user_name: str | None, names: Names | None = None) -> Sender:
         """The Slack user as the core gets them; with ``allow_unknown_users``, someone not in
-        the roster is named by their Slack name."""
-        if self.settings.allow_unknown_users and user_id and self.bot.config.person_by(slack_id=user_id) is None:
-            user_name = self.display_name(user_id) or user_name
-        return slack_sender(self.bot.config, user_id, user_name)
+        the roster is named by their Slack name. ``names``: the Slack names this command looked
+        up already (see :meth:`display_name`)."""
+        person = self.bot.config.person_by(slack_id=user_id) if user_id else None
+        if self.settings.allow_unknown_users and user_id and person is None:
+            user_name = self.display_name(user_id, names) or user_name
+        return Sender("slack", user_id, user_name, person=person, id_field="slack_id")
 
-    def user_label(self, user_id: str, label: str) -> str:
+    def user_label(self, user_id: str, label: str, names: Names | None = None) -> str:
         """How a ``<@U…>`` mention in command text is written down: the roster's name, else
         the name Slack sent with it, else the person's Slack name (``users.info``), else the id."""
         person = self.bot.config.person_by(slack_id=user_id)
@@ -49,9 +52,19 @@ class SlackPeople(Part):
             return label
         if not _SLACK_ID.match(user_id):
             return user_id
-        return self.display_name(user_id) or user_id
+        return self.display_name(user_id, names) or user_id
 
-    def display_name(self, user_id: str) -> str | None:
+    def display_name(self, user_id: str, names: Names | None = None) -> str | None:
+        """The person's Slack name (``users.info``); once per command: ``names`` keeps what the
+        command asked already (the sender who also mentions themselves is one lookup)."""
+        if names is not None and user_id in names:
+            return names[user_id]
+        name = self._ask_name(user_id)
+        if names is not None:
+            names[user_id] = name
+        return name
+
+    def _ask_name(self, user_id: str) -> str | None:
         try:
             data = self.call("users.info", user=user_id)
         except BackendError:

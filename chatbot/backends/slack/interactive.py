@@ -12,6 +12,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from ...config import Meeting, UnknownMeeting
+from ...inbox import Incoming
 from ...messages import Message, Text, UserText, error, render_plain
 from ..base import BackendError
 from .part import Part, run_click
@@ -85,13 +86,15 @@ class SlackInteractions(Part):
         if isinstance(original.get("blocks"), list):
             blocks = mark_item(original["blocks"], str(action.get("block_id") or ""), note)
         if blocks is None and listing:  # an ephemeral /actions answer: the list again, as it is now
-            again = self.bot.handle(
-                listing,
-                sender,
-                meeting_id,
-                allow_unknown=self.settings.allow_unknown_users,
-                spelled=self.backend.slash.spelled(),
-            )
+            again = self.backend.inbox.take(
+                Incoming(
+                    listing,
+                    sender,
+                    meeting_id,
+                    allow_unknown=self.settings.allow_unknown_users,
+                    spelled=self.backend.slash.spelled(),
+                )
+            ).message
             said = f"{mark} {safe_text(what)}: {safe_text(item_text)} — by {by}{warned}"
             blocks = [_context(said)] + render_blocks(again, meeting_id, listing=listing, max_blocks=MAX_BLOCKS - 1)
         if blocks is None:  # nothing to update in place: say it in a message of its own
@@ -212,14 +215,17 @@ class SlackInteractions(Part):
 
     def _add_item(self, text: str, user: dict, meta: dict) -> Message:
         """A submitted form's work (on the forms pool): ``agenda add TEXT``, and its channel note."""
-        message = self.bot.handle(
-            f"agenda add {text}",
-            self.backend.people.sender(user.get("id"), user.get("username") or user.get("name")),
-            meta.get("m") or None,
-            allow_unknown=self.settings.allow_unknown_users,
-            spelled=self.backend.slash.spelled(),
+        answer = self.backend.inbox.take(
+            Incoming(
+                f"agenda add {text}",
+                self.backend.people.sender(user.get("id"), user.get("username") or user.get("name")),
+                meta.get("m") or None,
+                allow_unknown=self.settings.allow_unknown_users,
+                spelled=self.backend.slash.spelled(),
+            )
         )
-        log.info("slack agenda form from %s: %s", user.get("id"), message.kind)
+        message = answer.message
+        log.info("slack agenda form from %s: %s", user.get("id"), answer.kind)
         if message.ok:
             self.backend.poster.public_note(message, meta.get("m") or None, meta.get("c") or None)  # (queued)
         return message

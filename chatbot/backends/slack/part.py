@@ -8,7 +8,6 @@ import logging
 from typing import Any, NamedTuple
 
 from ...bot import Bot, Sender
-from ...config import UnknownMeeting
 from ...messages import Message, error
 from .render import _SLACK_ID, safe_text
 
@@ -64,13 +63,11 @@ def run_click(
     user_id = user.get("id")
     sender = backend.people.sender(user_id, user.get("username") or user.get("name"))
     if not isinstance(ident, str) or not ident:
-        message = error(f"this button names no action item; list them again (`{list_again}`)")
+        message, kind = error(f"this button names no action item; list them again (`{list_again}`)"), "bad input"
     else:
-        try:
-            message = backend.bot.run(words, sender, meeting_id, item=ident)
-        except UnknownMeeting as exc:
-            message = error(str(exc))
-    log.info("slack %s %s from %s on %s: %s", what, action.get("action_id"), user_id, ident, message.kind)
+        answer = backend.inbox.on_item(words, sender, meeting_id, ident)
+        message, kind = answer.message, answer.kind
+    log.info("slack %s %s from %s on %s: %s", what, action.get("action_id"), user_id, ident, kind)
     if not message.ok:
         respond(text=":warning: " + backend.render(message), response_type="ephemeral", replace_original=False)
         return None

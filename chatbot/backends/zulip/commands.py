@@ -1,5 +1,5 @@
-"""The Zulip backend's commands: a message for the bot (DM or mention) run through the core and
-answered where it came from, within the conversation's rate limit."""
+"""The Zulip backend's commands: a message for the bot (DM or mention) given to the core's inbox
+(:mod:`chatbot.inbox`: rate, place, `done N`, parse, run) and answered where it came from."""
 
 from __future__ import annotations
 
@@ -7,17 +7,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ...bot import Sender
 from ...commands import top_words
-from ...messages import Message, error
+from ...inbox import Answer, Incoming
 from ..base import BackendError
 from .wire import (
-    DONE_RE,
     command_in,
     conversation_key,
     multi_line_refusal,
 )
-from . import review as zreview
 from .render import mention_syntax, stream_to
 from .interactions import ZulipInteractions
 
@@ -42,14 +39,14 @@ class Addressed:
 
 
 class ZulipCommands(ZulipInteractions):
-    """A message for the bot: who it is addressed to, the conversation's rate, the answer, sent."""
+    """A message for the bot: who it is addressed to, its Incoming for the inbox, the answer sent."""
 
     def command_text(self, content: str, require_mention: bool, flags: list[str] | None = None) -> str | None:
         """The command in a message for the bot, or None (``wire.command_in``)."""
         return command_in(content, require_mention, self._is_me, flags)
 
     def on_message(self, msg: dict[str, Any], flags: list[str] | None) -> bool:
-        """Answer the message if it is a command for the bot; True if it was one."""
+        """Answer the message if it is a command for the bot; True if it was one (and ran)."""
         if self._is_own(msg):
             return False  # our own messages come back through the queue too
         cmd = self._addressed(msg, flags)
@@ -62,17 +59,29 @@ class ZulipCommands(ZulipInteractions):
                 cmd.where,
             )
             return False
-        if not self._within_rate(msg, cmd):
-            return False
-        sender = self._sender(msg)
-        log.info("Zulip: command from %s in %s: %r", msg.get("sender_email"), cmd.where, cmd.text[:80])
-        lost = multi_line_refusal(msg.get("content") or "", cmd.text)
-        text = " ".join(cmd.text.split())  # one line ("agenda add" and its text may be on two lines)
+        incoming = Incoming(
+            " ".join(cmd.text.split()),  # one line ("agenda add" and its text may be on two lines)
+            lambda: self._sender(msg),  # asked only when the conversation's rate lets it run
+            cmd.meeting_id,
+            cmd.place,
+            conversation=cmd.listed_in,
+            unreadable=multi_line_refusal(msg.get("content") or "", cmd.text),
+            allow_unknown=self.settings.allow_unknown_users,
+            spelled=self._spelled(cmd),
+        )
         # the answer is part of the command: a stop waits for it too (the edit may have landed)
         with self._busy:
             if self._stopping.is_set():
                 return False
-            answer = self._answer(cmd, text, lost, sender)
+            answer = self.inbox.take(incoming)
+            if answer.kind == "rate limited":
+                if not answer.quiet:
+                    self._send_answer(cmd, answer)
+                return False
+            log.info(
+                "Zulip: command from %s in %s: %r: %s", msg.get("sender_email"), cmd.where, cmd.text[:80], answer.kind
+            )
+            self._show_picked(answer)
             self._send_answer(cmd, answer)
         return True
 
@@ -111,75 +120,17 @@ class ZulipCommands(ZulipInteractions):
             return Addressed(text, target, "a direct message", None, None, len(others) > 1)
         return None
 
-    def _within_rate(self, msg: dict[str, Any], cmd: Addressed) -> bool:
-        """Whether the conversation may run one more command now; when not, the first refusal
-        in a row is said in the conversation (the command is not run)."""
-        target = cmd.target
-        conversation = (target["type"], str(target["to"]), target.get("topic", ""))
-        if self.limiter.allow(conversation):
-            return True
-        log.warning(
-            "Zulip: not running a command of %s in %s: more than %d commands in a row in this "
-            "conversation (one more every %.0f s)",
-            msg.get("sender_email"),
-            cmd.where,
-            self.limiter.burst,
-            self.limiter.refill,
-        )
-        if self.limiter.first_refusal(conversation):
-            notice = error(
-                f"too many commands in this conversation at once: this one was not run, nor will "
-                f"be any more in the next few seconds (at most {self.limiter.burst} in a row, then "
-                f"one every {self.limiter.refill:g} s). Send it again in a minute."
-            )
-            try:
-                self.send_long(target, ":warning: " + self.render(notice), f"the rate-limit notice in {cmd.where}")
-            except BackendError as exc:
-                log.error("Zulip: %s", exc)
-        return False
+    def _spelled(self, cmd: Addressed) -> dict[str, str] | None:
+        """Where a command needs the bot's mention, the help says so: `@**Agenda Bot** agenda add TEXT`."""
+        bot_name = str((self._me or {}).get("full_name") or "")
+        if not (cmd.mentioned and bot_name.strip()):
+            return None
+        return {w: f"{mention_syntax(bot_name, None)} {w}" for w in top_words() if w != "help"}
 
-    def _answer(self, cmd: Addressed, text: str, lost: str | None, sender: Sender) -> Message:
-        """The answer to the command: ``done N`` on a list in this conversation, the refusal of
-        a multi-line command, else the core's answer."""
-        me = self._me or {}
-        # where a command needs the bot's mention, the help says so: `@**Agenda Bot** agenda add TEXT`
-        bot_name = str(me.get("full_name") or "")
-        spelled = (
-            {w: f"{mention_syntax(bot_name, None)} {w}" for w in top_words() if w != "help"}
-            if cmd.mentioned and bot_name.strip()
-            else None
-        )
-        allowed = self.bot.config.bot.allowed_places
-        place = cmd.place
-        done = (
-            self._done_reply(text, cmd.listed_in, sender)
-            if not lost and (place is None or not allowed or place in allowed)
-            else None
-        )
-        if done is None and not lost:  # `track N` / `reject N` answering the chair's review
-            done = zreview.reply(self, text, cmd.listed_in, sender)
-        bare = text.strip().lstrip("/")
-        if done is None and DONE_RE.match(bare) and bare.lower().startswith("done"):
-            text = "actions " + bare  # `done N` with no list here: N as `actions` numbers them
-        if done is None and zreview.DECIDE_RE.match(bare) and bare.lower().startswith(("track", "reject")):
-            text = "actions " + bare  # `track N` with no review here: N as `actions review` numbers them
-        if done is not None:
-            return done
-        if lost:  # never keep the first line and drop the rest, nor run lines together
-            return error(lost)
-        return self.bot.handle(
-            text,
-            sender,
-            cmd.meeting_id,
-            allow_unknown=self.settings.allow_unknown_users,
-            place=place,
-            spelled=spelled,
-        )
-
-    def _send_answer(self, cmd: Addressed, answer: Message) -> None:
+    def _send_answer(self, cmd: Addressed, answer: Answer) -> None:
         """Send the answer where the command came from; an `actions` list is remembered, so a
         reaction or `done N` acts on its items."""
-        content = self.render(answer)
+        content = self.render(answer.message)
         if not answer.ok:
             content = ":warning: " + content
         try:
@@ -187,10 +138,10 @@ class ZulipCommands(ZulipInteractions):
         except BackendError as exc:
             log.error("Zulip: %s", exc)
             return
-        if answer.actions or answer.reviews:  # a list: a reaction or `done N` acts on its items
+        if answer.listed or answer.reviewed:  # a list: a reaction or `done N` acts on its items
             try:
                 listed_meeting = self.bot.config.meeting(cmd.meeting_id).id
             except KeyError:
                 listed_meeting = None
             if listed_meeting:
-                self.remember_listing(sent, answer, listed_meeting, cmd.listed_in)
+                self.remember_listing(sent, answer.message, listed_meeting, cmd.listed_in)

@@ -34,6 +34,9 @@ class ZulipIdentity(ZulipClient):
         self._github_field: int | None | bool = False  # False: not looked up yet
         self._github_cache: dict[int, str | None] = {}
         self._is_bot: dict[int, bool] = {}  # sender id -> whether Zulip says it is a bot
+        # user id -> their custom profile fields, as GET /users/{id} answered just before (the
+        # GitHub login is read from that answer instead of asking for the same user again)
+        self._profiles: dict[int, dict[str, Any]] = {}
 
     def _lookup_user(self, email: str) -> tuple[int, str] | None:
         """(user_id, full_name) of the Zulip user with this email, from a cached user list
@@ -89,8 +92,14 @@ class ZulipIdentity(ZulipClient):
     def _fetch_user(self, uid: int) -> dict[str, Any] | None:
         """``GET /users/{id}`` (rate limits waited out, connection problems retried): the user,
         or None (logged) when Zulip cannot say. Remembers whether they are a bot."""
+        fields = bool(self.settings.github_profile_field)  # one request gives what _github_login needs
         try:
-            res = self._request(lambda c: c.get_user_by_id(uid), f"the lookup of user {uid}")
+            res = self._request(
+                lambda c: (
+                    c.get_user_by_id(uid, include_custom_profile_fields=fields) if fields else c.get_user_by_id(uid)
+                ),
+                f"the lookup of user {uid}",
+            )
         except BackendError as exc:
             log.warning("Zulip: %s", exc)
             return None
@@ -99,6 +108,8 @@ class ZulipIdentity(ZulipClient):
             log.warning("Zulip: cannot look up user %s: the answer has no user", uid)
             return None
         self._is_bot[uid] = bool(user.get("is_bot"))
+        if fields and isinstance(user.get("profile_data"), dict):
+            self._profiles[uid] = user["profile_data"]
         return user
 
     def _user(self, uid: int) -> tuple[str, str] | None:
@@ -180,14 +191,17 @@ class ZulipIdentity(ZulipClient):
                     self._github_field = field
                 if self._github_field is None:
                     return None
-                res = client.get_user_by_id(uid, include_custom_profile_fields=True)
+                profile = self._profiles.pop(uid, None)  # fetched for this command already
+                if profile is None:
+                    res = client.get_user_by_id(uid, include_custom_profile_fields=True)
+                    if res.get("result") != "success":
+                        log.warning("Zulip: cannot look up user %s: %s", uid, res.get("msg"))
+                        return None
+                    profile = (res.get("user") or {}).get("profile_data") or {}
         except Exception as exc:
             log.warning("Zulip: cannot look up user %s: %s", uid, self._describe(exc))
             return None
-        if res.get("result") != "success":
-            log.warning("Zulip: cannot look up user %s: %s", uid, res.get("msg"))
-            return None
-        value = ((res.get("user") or {}).get("profile_data") or {}).get(str(self._github_field)) or {}
+        value = profile.get(str(self._github_field)) or {}
         login = value.get("value") if isinstance(value, dict) else None
         login = login.strip().lstrip("@") if isinstance(login, str) and login.strip() else None
         self._github_cache[uid] = login

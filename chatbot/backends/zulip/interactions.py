@@ -8,14 +8,11 @@ import threading
 from typing import Any
 
 from ...bot import Bot, Sender
-from ...messages import Message, error
+from ...inbox import Answer
+from ...listings import Pick, is_review
+from ...messages import Message
 from ..base import BackendError
-from .wire import (
-    CONFIRM_REACTION,
-    DONE_RE,
-    ReplyLimiter,
-    is_check,
-)
+from .wire import CONFIRM_REACTION, is_check
 from . import review as zreview
 from .render import neutralize
 from .sending import ZulipSending
@@ -30,7 +27,6 @@ class ZulipInteractions(ZulipSending):
         super().__init__(bot)
         self._busy = threading.Lock()  # held while a command is being handled
         self._stopping = threading.Event()
-        self.limiter = ReplyLimiter()
 
     def _tell(self, email: str, content: str, what: str) -> None:
         try:
@@ -61,8 +57,7 @@ class ZulipInteractions(ZulipSending):
                 self._request(
                     lambda c: c.update_message({"message_id": mid, "content": edited}), f"the edit of message {mid}"
                 )
-                if self.ledger is not None:
-                    self.ledger.update_listing(listing["message"], edited)
+                self.listings.edited(listing["message"], edited)
                 return
             except BackendError as exc:
                 log.warning("Zulip: %s; confirming with a reaction instead", exc)
@@ -75,17 +70,22 @@ class ZulipInteractions(ZulipSending):
             if "REACTION_ALREADY_EXISTS" not in str(exc):
                 log.error("Zulip: %s", exc)
 
-    def _tick_listed(self, listing: dict[str, Any], item: dict[str, Any], sender: Sender) -> Message:
-        """Tick one listed item through the core (its permission rules); on success the listing
-        message shows it done."""
-        try:
-            answer = self.bot.run(("actions", "done-item"), sender, listing["meeting"], item=item["id"])
-        except KeyError:  # UnknownMeeting: the meeting left the config
-            return error(f"the meeting {listing['meeting']!r} of that message is no longer configured")
-        if answer.ok:
-            who = sender.person.initials if sender.person else (sender.name or sender.user_id or "?")
-            self._mark_done(listing, item, who)
-        return answer
+    def _act(self, pick: Pick, sender: Sender) -> Message:
+        """Act on one listed item through the core (its permission rules); on success the
+        listing message shows it (:meth:`_show_picked`)."""
+        answer = self.inbox.pick(pick, sender)
+        self._show_picked(answer)
+        return answer.message
+
+    def _show_picked(self, answer: Answer) -> None:
+        """The item a reply or a reaction acted on, shown so in the bot's listing message."""
+        pick = answer.picked
+        if pick is None or not answer.ok:
+            return
+        sender = answer.sender
+        who = (sender.person.initials if sender.person else (sender.name or sender.user_id)) if sender else None
+        note = None if pick.decision == "done" else zreview.NOTES[pick.decision]
+        self._mark_done(pick.listing, pick.item, who or "?", note)
 
     def on_reaction(self, event: dict[str, Any]) -> bool:
         """A ✅ on one of the bot's messages that lists a single action item ticks it (owners,
@@ -105,11 +105,7 @@ class ZulipInteractions(ZulipSending):
             or self.ledger is None
         ):
             return False
-        try:
-            listing = self.ledger.listing(f"zulip:{mid}")
-        except Exception as exc:
-            log.error("Zulip: cannot read which items message %s lists (%s)", mid, exc)
-            return False
+        listing = self.listings.of_message(f"zulip:{mid}")
         if listing is None:
             return False  # not a message of the bot's that lists action items
         user = self._user(uid)
@@ -133,7 +129,7 @@ class ZulipInteractions(ZulipSending):
         with self._busy:
             if self._stopping.is_set():
                 return False
-            if zreview.is_review(listing):  # the chair's 👍 / 👎
+            if is_review(listing):  # the chair's 👍 / 👎
                 return zreview.on_reaction(self, listing, event, sender, email)
             if not is_check(event):
                 return False
@@ -149,33 +145,15 @@ class ZulipInteractions(ZulipSending):
                     )
                 return True
             log.info("Zulip: %s reacted ✅ on message %s (action item %s)", email, mid, items[0]["id"])
-            answer = self._tick_listed(listing, items[0], sender)
-            if answer.ok and not answer.warnings:
+            answer = self.inbox.pick(Pick(listing, items[0], "done"), sender)
+            self._show_picked(answer)
+            if answer.ok and not answer.message.warnings:
                 return True
             if answer.ok or self.first_delivery(f"zulip:reaction-told:{mid}:{uid}"):
-                content = self.render(answer)
+                content = self.render(answer.message)
                 if not answer.ok:
                     content = ":warning: Your ✅ did not tick the action item: " + content
                 self._tell(email, content, "the answer to a reaction")
             else:
                 log.info("Zulip: %s's reaction on message %s refused again (told once already)", email, mid)
         return True
-
-    def _done_reply(self, text: str, conversation: str, sender: Sender) -> Message | None:
-        """``done N`` (or ``actions done N``) in a conversation where the bot listed action items:
-        item N of the newest such list, by its stable id (numbers shown then may have changed
-        since). None: not such a reply (the core handles the text)."""
-        m = DONE_RE.match(text.strip())
-        if not m or self.ledger is None:
-            return None
-        try:
-            listings = self.ledger.latest_listings(conversation)  # a long list came as several messages
-        except Exception as exc:
-            log.error("Zulip: cannot read the action items listed in this conversation (%s)", exc)
-            return None
-        number = int(m.group(1))
-        for listing in listings:
-            item = next((it for it in listing.get("items", []) if it.get("n") == number), None)
-            if item is not None:
-                return self._tick_listed(listing, item, sender)
-        return None

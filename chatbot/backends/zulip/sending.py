@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from typing import Any
 
 from ...bot import Bot
@@ -19,10 +18,8 @@ from .wire import (
     FIND_SLACK_SECONDS,
     ServerLimits,
     conversation_key,
-    listed_items,
     split_content,
 )
-from . import review as zreview
 from .render import render_zulip, stream_to, topic_name
 from .identity import ZulipIdentity
 
@@ -187,25 +184,7 @@ class ZulipSending(ZulipIdentity):
     def remember_listing(
         self, sent: list[tuple[int | None, str, int]], message: Message, meeting_id: str, conversation: str
     ) -> None:
-        """Remember which of the sent messages list which action items (the ledger's listings),
-        so a ✅ on one, or `done N` in the conversation, acts on them, also after a restart."""
-        items = listed_items(message)
-        if message.reviews:  # the chair's review: answered by `track N` or 👍 / 👎 (review.py)
-            items, conversation = zreview.review_items(message), zreview.REVIEW_PREFIX + conversation
-        if not items or self.ledger is None:
-            return
-        stamp = time.time()  # one answer's messages share it: `done N` looks at all of them
-        for mid, part, first in sent:
-            lines = part.count("\n") + 1
-            mine = [{**it, "line": it["line"] - first} for it in items if first <= it["line"] < first + lines]
-            if mid is None or not mine:
-                continue
-            try:
-                self.ledger.remember_listing(f"zulip:{mid}", conversation, meeting_id, mine, part, now=stamp)
-            except Exception as exc:  # a full disk: the message went out, reactions on it will not work
-                log.error(
-                    "Zulip: cannot remember the action items listed in message %s (%s); a reaction on it "
-                    "will not tick them",
-                    mid,
-                    exc,
-                )
+        """Remember which of the sent messages list which items (the core's listings), so a ✅
+        on one, or `done N` in the conversation, acts on them, also after a restart."""
+        ids = [(f"zulip:{mid}" if mid is not None else None, part, first) for mid, part, first in sent]
+        self.listings.remember(ids, message, meeting_id, conversation)

@@ -1,15 +1,16 @@
-"""Zulip's wire facts and what arrives from it: environment variables, limits and feature levels, a message's text as a command (quotes, code and spoilers set aside), reactions, long content split, the per-conversation reply limit."""
+"""Zulip's wire facts and what arrives from it: environment variables, limits and feature levels, a message's text as a command (quotes, code and spoilers set aside), reactions, long content split."""
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from ...commands import looks_like_command
-from ...messages import Message, Text, split_long
+from ...inbox import RATE_BURST, RATE_REFILL, RateLimiter
+from ...listings import DONE_RE, NUMBERED_RE, listed_items  # noqa: F401 (re-exported: where they were)
+from ...messages import split_long
 
 log = logging.getLogger("chatbot.backends.zulip")
 
@@ -40,11 +41,8 @@ CATCH_UP_MAX = 1000
 CATCH_UP_WINDOW = 24 * 3600.0  # seconds
 CATCH_UP_BATCH = 200  # messages per GET /messages (Zulip recommends at most 1000)
 SEEN_IDS_KEPT = 5000  # message ids remembered as handled, so none is handled twice
-# Commands per conversation (a stream's topic, a direct-message group): this many at once, then
-# one more every REPLY_REFILL seconds. Another bot (or a script) that is not flagged as a bot
-# cannot make the bot talk without end; people never type that fast.
-REPLY_BURST = 30
-REPLY_REFILL = 1.0  # seconds
+# the per-conversation command rate and the listings are the core's (chatbot.inbox, chatbot.listings)
+REPLY_BURST, REPLY_REFILL, ReplyLimiter = RATE_BURST, RATE_REFILL, RateLimiter
 FEATURE_INCLUDE_ANCHOR = 155  # Zulip 6.0: GET /messages takes include_anchor
 FEATURE_IS_DM = 177  # Zulip 7.0: the narrow is:dm (before: is:private), and dm: (before: pm-with:)
 FEATURE_CHANNEL = 250  # Zulip 9.0: the narrow operator channel (before: stream)
@@ -67,8 +65,6 @@ CHECK_NAMES = {
 }
 # the bot's confirmation when it cannot edit its message (e.g. past the organization's edit limit)
 CONFIRM_REACTION = {"emoji_name": "check", "emoji_code": "2705", "reaction_type": "unicode_emoji"}
-DONE_RE = re.compile(r"^/?(?:actions?\s+)?done\s+(\d{1,6})\s*$", re.I)
-NUMBERED_RE = re.compile(r"^(\d+)\.\s")
 MENTION_RE = re.compile(r"@_?\*\*(?P<name>[^*|]*)(?:\|(?P<id>\d+))?\*\*")
 # The header Zulip's "quote and reply" (and "quote") writes before the quoted block:
 # "@_**Agenda Bot|100** [said](https://…/#narrow/…/near/123):" (the word is translated). It
@@ -217,17 +213,6 @@ def split_content(text: str, limit: int = MAX_CONTENT) -> list[str]:
     return split_long(text, limit)
 
 
-def listed_items(message: Message) -> list[dict[str, Any]]:
-    """The open action items a message lists: ``{"n": number or None, "id": stable id, "line":
-    its line in the rendered text}`` (a rendered message has one line per message line)."""
-    out = []
-    for index, item in sorted(message.actions.items()):
-        first = message.lines[index][0] if message.lines[index] else None
-        m = NUMBERED_RE.match(first.text) if isinstance(first, Text) else None
-        out.append({"n": int(m.group(1)) if m else None, "id": item, "line": index})
-    return out
-
-
 def is_check(event: dict[str, Any]) -> bool:
     """Whether a reaction event's emoji is one of the check marks that tick an item."""
     if event.get("reaction_type", "unicode_emoji") == "unicode_emoji" and event.get("emoji_code") in CHECK_CODES:
@@ -243,37 +228,6 @@ def conversation_key(target: dict[str, Any], stream: str | None = None) -> str:
         to = target.get("to") or []
         return "zulip:dm:" + ",".join(sorted(str(t).lower() for t in to))
     return f"zulip:stream:{(stream or str(target.get('to'))).lower()}:{str(target.get('topic', '')).lower()}"
-
-
-class ReplyLimiter:
-    """A token bucket per conversation: ``burst`` answers at once, then one per ``refill`` s."""
-
-    def __init__(self, burst: int = REPLY_BURST, refill: float = REPLY_REFILL, clock=time.monotonic):
-        self.burst, self.refill, self.clock = burst, refill, clock
-        self._buckets: dict[Any, tuple[float, float]] = {}
-        self._told: set[Any] = set()  # conversations told about the limit since their last command ran
-
-    def first_refusal(self, key: Any) -> bool:
-        """True once per run of refused commands: the conversation is told, once, why."""
-        if key in self._told:
-            return False
-        self._told.add(key)
-        return True
-
-    def allow(self, key: Any) -> bool:
-        now = self.clock()
-        tokens, at = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - at) / self.refill)
-        allowed = tokens >= 1
-        self._buckets[key] = (tokens - 1 if allowed else tokens, now)
-        if allowed:
-            self._told.discard(key)
-        if len(self._buckets) > 10000:  # forget conversations whose bucket is full again
-            full = [k for k, (n, a) in self._buckets.items() if n + (now - a) / self.refill >= self.burst]
-            for k in full:
-                del self._buckets[k]
-                self._told.discard(k)
-        return allowed
 
 
 # ---------------------------------------------------------------------------------------
