@@ -170,7 +170,7 @@ def test_the_size_check_sees_a_long_function(tmp_path):
 
 
 def test_every_declared_backend_is_a_backend():
-    from chatbot.backends import BACKENDS, backend_class
-    from chatbot.backends.base import Backend
+    from chatbot.backends import BACKENDS
+    from chatbot.backends.base import Backend, backend_class
 
     assert all(issubclass(backend_class(name), Backend) for name in BACKENDS)
