@@ -138,6 +138,15 @@ def test_the_core_imports_only_its_own_floor_or_lower_ones(graph):
     assert _reach(graph, "chatbot.identity") & CORE.keys() == set()
 
 
+def test_the_config_reads_the_backends_registry_and_no_backend(graph):
+    # a backend declares its part of the config in its own package; the config reads it through
+    # the registry (chatbot.backends, which imports nothing), importing the declarations it names
+    # only when it loads a file
+    assert graph["chatbot.backends"] == set()
+    assert "chatbot.backends" in graph["chatbot.config"]
+    assert {m for m in _reach(graph, "chatbot.config") if m.startswith("chatbot.backends")} == {"chatbot.backends"}
+
+
 # ---------------------------------------------------------------------------------------
 # Sizes, everywhere in the package
 
