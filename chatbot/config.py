@@ -581,11 +581,13 @@ class Config(_Model):
         ((field, value),) = kw.items()
         if value is None:
             return None
+        # initials, GitHub handles and email addresses are matched ignoring case
+        folded = field in ("initials", "github") or any(p.person_field == field for p in _email_platforms())
         for p in self.people:
             have = getattr(p, field)
             if have is None:
                 continue
-            if field in ("initials", "github") or any(p.person_field == field for p in _email_platforms()):
+            if folded:
                 if have.lower() == str(value).lower():
                     return p
             elif have == value:
@@ -618,7 +620,7 @@ class Platform(Generic[SettingsT]):
 
     def settings_of(self, config: Config) -> SettingsT:
         """The platform's section of ``config``."""
-        return part(getattr(config, self.name, config), self.settings)
+        return part(getattr(config, self.name, None) or config, self.settings)
 
     def person_id(self, person: Person) -> str | None:
         """The person's ``person_field``: who they are on the platform (None: not on it)."""
