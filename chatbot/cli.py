@@ -57,7 +57,7 @@ def _emit(message: Message) -> int:
 
 
 def cmd_run(args, config) -> int:
-    from .backends import backend_class
+    from .backends.base import backend_class
     from .runner import run
 
     name = args.backend or os.environ.get(BACKEND_ENV) or "console"
@@ -212,7 +212,7 @@ def cmd_remind(args, config) -> int:
 
     from filelock import FileLock, Timeout
 
-    from .backends import backend_class
+    from .backends.base import backend_class
     from .runner import Reminders, default_ledger
 
     bot = Bot(config, _clock(), hooks=hooks_for(config))
@@ -429,8 +429,7 @@ def cmd_check_config(args, config) -> int:
 
 def _check_timing(m, occ, now: dt.datetime) -> None:
     """check-config: a meeting's slots, next meeting, reminders and where they go."""
-    from .backends.zulip import topic_name
-    from .config import format_duration
+    from .config import format_duration, platforms
     from .schedule import reminders as reminder_times
 
     for s in m.slots:
@@ -447,13 +446,7 @@ def _check_timing(m, occ, now: dt.datetime) -> None:
         print(f"  reminders: {_durations(m.reminders)} before each meeting{after}")
     else:
         print("  reminders: none")
-    places = []
-    if m.destinations.console:
-        places.append("the console")
-    if m.destinations.slack_channel:
-        places.append(f"Slack channel {m.destinations.slack_channel}")
-    if m.destinations.zulip_stream:
-        places.append(f"Zulip stream #{m.destinations.zulip_stream}, topic '{topic_name(m, occ.start)}'")
+    places = [place for p in platforms() if p.where and (place := p.where(m, occ.start))]
     print(f"  reminders go to: {'; '.join(places) or 'nowhere (no destination set)'}")
 
 

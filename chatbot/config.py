@@ -2,8 +2,10 @@
 
 The config file is the one place where a community describes its meetings: when they happen
 (one or more recurrence *slots*), where reminders go, where the notes live, and who is who.
-Everything here is platform-neutral; backends read their own section (``[slack]``,
-``[zulip]``, ``[console]``) but the schema for it lives here so one file validates at start.
+Everything here is platform-neutral. A chat backend declares its own part of the file (its
+section such as ``[slack]``, its keys of ``[meetings.destinations]`` and of ``[[people]]``) in
+a :class:`Platform` in its own package, named in ``chatbot.backends.BACKENDS``; the loader adds
+every declared part to the models (:func:`schema`), so one file still validates whole at start.
 
 A malformed file raises :class:`ConfigError` with one message that names the file, the key
 and what is wrong, e.g. ``config/chatbot.toml: meetings[0].slots[1].timezone: unknown time
@@ -13,12 +15,17 @@ zone 'Europe/Berln'``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import importlib
 import os
 import re
 import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from types import GenericAlias
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
@@ -29,9 +36,12 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
+
+from .backends import BACKENDS
 
 DEFAULT_CONFIG = Path("config/chatbot.toml")
 CONFIG_ENV = "CHATBOT_CONFIG"
@@ -166,6 +176,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Section(_Model):
+    """A table of the config as a chat platform declares it (its ``[NAME]`` settings, its keys
+    of ``[meetings.destinations]``): unknown keys are errors, and the loaded values frozen."""
+
+
 # ---------------------------------------------------------------------------------------
 # Meetings
 
@@ -284,22 +299,8 @@ class NotesSettings(_Model):
 
 
 class Destinations(_Model):
-    console: bool = True
-    slack_channel: str | None = None
-    zulip_stream: str | None = None
-    zulip_topic: str = "{name} {date:%Y-%m-%d}"
-
-    @field_validator("slack_channel")
-    @classmethod
-    def _channel_id(cls, value: str | None) -> str | None:
-        # commands arrive with the channel's id: a name here would never match, and commands
-        # from the channel would silently go to the default meeting
-        if value is not None and not re.fullmatch(r"[CGD][A-Z0-9]+", value):
-            raise ValueError(
-                f"{value!r} is not a Slack channel id; use the id (like 'C0123ABCD'): in Slack, "
-                "open the channel's details (click its name); the id is at the bottom"
-            )
-        return value
+    """Where a meeting's reminders go (``[meetings.destinations]``): every key is a chat
+    platform's, declared by its backend (:class:`Platform` ``destinations``)."""
 
 
 class ActionSettings(_Model):
@@ -451,8 +452,7 @@ class Person(_Model):
     initials: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,7}$")
     name: str
     github: str | None = None
-    slack_id: str | None = None
-    zulip_email: str | None = None
+    # and each chat platform's key for the person (``slack_id``, ``zulip_email``): Platform.person_field
     timezone: TimeZoneName | None = Field(
         default=None,
         description="the person's IANA time zone: their action-item "
@@ -473,26 +473,11 @@ class Person(_Model):
     def _strip_at(cls, value: str | None) -> str | None:
         return value.lstrip("@") if value else value
 
-
-class SlackSettings(_Model):
-    mode: Literal["socket", "http"] = "socket"
-    api_url: str | None = Field(default=None, description="Slack Web API base URL, for a proxy or a test server")
-    host: str = "0.0.0.0"
-    port: int = Field(default=3000, ge=1, le=65535)
-    command: str = "/agenda"
-    next_command: str = "/next"
-    actions_command: str | None = Field(
-        default="/actions", description="slash command for action items; empty to not register it"
-    )
-    public_confirmation: bool = True
-    allow_unknown_users: bool = False
-
-
-class ZulipSettings(_Model):
-    zuliprc: Path | None = None
-    site: str | None = None
-    allow_unknown_users: bool = False
-    github_profile_field: bool = False
+    def contact_email(self) -> str | None:
+        """``email``, else the email address a chat platform knows the person by, if any."""
+        return self.email or next(
+            (e for p in platforms() if p.person_field_is_email and (e := p.person_id(self))), None
+        )
 
 
 class WebSettings(_Model):
@@ -503,10 +488,6 @@ class WebSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     public_url: str | None = Field(default=None, description="where the status pages are reachable, for links")
-
-
-class ConsoleSettings(_Model):
-    user: str = Field(default="ME", description="initials used for commands typed at the console")
 
 
 # Names a template may never see, whatever the allow-list says: the bot's own secrets and
@@ -556,9 +537,7 @@ class Config(_Model):
     bot: BotSettings = BotSettings()
     meetings: list[Meeting] = Field(min_length=1)
     people: list[Person] = []
-    slack: SlackSettings = SlackSettings()
-    zulip: ZulipSettings = ZulipSettings()
-    console: ConsoleSettings = ConsoleSettings()
+    # and each chat platform's section (``[slack]``): Platform.settings
     web: WebSettings = WebSettings()
     templates: TemplateSettings = TemplateSettings()
 
@@ -608,16 +587,147 @@ class Config(_Model):
         ((field, value),) = kw.items()
         if value is None:
             return None
+        # initials, GitHub handles and email addresses are matched ignoring case
+        folded = field in ("initials", "github") or any(p.person_field == field for p in _email_platforms())
         for p in self.people:
             have = getattr(p, field)
             if have is None:
                 continue
-            if field in ("initials", "github", "zulip_email"):
+            if folded:
                 if have.lower() == str(value).lower():
                     return p
             elif have == value:
                 return p
         return None
+
+
+# ---------------------------------------------------------------------------------------
+# Chat platforms: each backend declares its part of the config (chatbot.backends.BACKENDS)
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+PartT = TypeVar("PartT", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Platform(Generic[SettingsT]):
+    """What a chat backend adds to the config, declared in its own package (``platform.py``)
+    and named by its line in ``chatbot.backends.BACKENDS``. The loader adds every declared
+    platform's parts to the models (:func:`schema`), so a file is still validated whole at
+    load, and the TOML is what it would be had this module declared them."""
+
+    name: str  # its key in BACKENDS: `--backend NAME`, and its section `[NAME]`
+    backend: str  # "module:Class" of its Backend, imported when it runs
+    settings: type[SettingsT]  # the `[NAME]` section (a Section)
+    destinations: type[Section] | None = None  # its keys of `[meetings.destinations]` (a Section)
+    person_field: str | None = None  # its `[[people]]` key naming a person on it (a user id, an email)
+    person_field_is_email: bool = False  # an email: matched ignoring case; the Git author's when `email` is unset
+    where: Callable[[Meeting, dt.datetime], str | None] | None = None  # `check-config`: where a reminder goes
+
+    def settings_of(self, config: Config) -> SettingsT:
+        """The platform's section of ``config``."""
+        return part(getattr(config, self.name, None) or config, self.settings)
+
+    def person_id(self, person: Person) -> str | None:
+        """The person's ``person_field``: who they are on the platform (None: not on it)."""
+        value = getattr(person, self.person_field, None) if self.person_field else None
+        return value if isinstance(value, str) else None
+
+
+def part(model: BaseModel, kind: type[PartT]) -> PartT:
+    """``model`` seen as the part a platform declared, typed (``part(meeting.destinations,
+    SlackDestinations)``); a model loaded without that platform raises TypeError."""
+    if isinstance(model, kind):
+        return model
+    raise TypeError(f"{type(model).__name__} has no {kind.__name__}: its platform was not declared when it was loaded")
+
+
+def platforms() -> tuple[Platform[Any], ...]:
+    """The declared platforms, in ``backends.BACKENDS`` order."""
+    return tuple(_declared(name, target) for name, target in BACKENDS.items())
+
+
+def platform(name: str) -> Platform[Any]:
+    """One declared platform; ValueError naming the declared ones if ``name`` is not."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return _declared(name, BACKENDS[name])
+
+
+@functools.cache
+def _declared(name: str, target: str) -> Platform[Any]:
+    """The declaration ``target`` ("module:NAME") names, imported on first use: the core reads
+    it, and never imports the package's client library (backends import theirs when they run)."""
+    module, _, attr = target.partition(":")
+    found = getattr(importlib.import_module(module), attr, None)
+    if not isinstance(found, Platform) or found.name != name:
+        raise TypeError(f"backends.BACKENDS[{name!r}] = {target!r}: expected a Platform named {name!r}, got {found!r}")
+    return found
+
+
+def _email_platforms() -> tuple[Platform[Any], ...]:
+    return tuple(p for p in platforms() if p.person_field_is_email)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The models a config is loaded with: the core's, each with every declared platform's part
+    (``config.slack``, ``meeting.destinations.slack_channel``, ``person.slack_id``)."""
+
+    config: type[Config]
+    meeting: type[Meeting]
+    destinations: type[Destinations]
+    person: type[Person]
+
+
+def schema() -> Schema:
+    """The models for the platforms declared now (built once for each set of declarations)."""
+    return _schema(platforms())
+
+
+@functools.cache
+def _schema(declared: tuple[Platform[Any], ...]) -> Schema:
+    _check_names(declared)
+    destinations = _extend(Destinations, tuple(p.destinations for p in declared if p.destinations), {})
+    person = _extend(Person, (), {p.person_field: (str | None, None) for p in declared if p.person_field})
+    meeting = _extend(Meeting, (), {"destinations": (destinations, destinations())})
+    sections = {p.name: (p.settings, p.settings()) for p in declared}
+    listed = {
+        "meetings": (GenericAlias(list, meeting), Field(min_length=1)),
+        "people": (GenericAlias(list, person), []),
+    }
+    config = _extend(Config, (), {**listed, **sections})
+    return Schema(config=config, meeting=meeting, destinations=destinations, person=person)
+
+
+def _check_names(declared: tuple[Platform[Any], ...]) -> None:
+    """No platform takes a key the core or another platform has (it would silently replace it)."""
+    for where, core, names in (
+        ("a config section", Config, [(p, p.name) for p in declared]),
+        ("a [[people]] key", Person, [(p, p.person_field) for p in declared if p.person_field]),
+        (
+            "a [meetings.destinations] key",
+            Destinations,
+            [(p, key) for p in declared if p.destinations for key in p.destinations.model_fields],
+        ),
+    ):
+        taken: dict[str, str] = {key: "the core" for key in core.model_fields}
+        for p, key in names:
+            if key in taken:
+                raise TypeError(f"platform {p.name!r} declares {where} {key!r} that {taken[key]} has")
+            taken[key] = f"platform {p.name!r}"
+    for p in declared:
+        if not issubclass(p.settings, Section) or (p.destinations and not issubclass(p.destinations, Section)):
+            raise TypeError(f"platform {p.name!r}: its settings and destinations must be config.Section models")
+
+
+def _extend(base: type[ModelT], parts: tuple[type[BaseModel], ...], fields: dict[str, Any]) -> type[ModelT]:
+    """``base`` with the platforms' ``parts`` (mixed in) and ``fields`` (added or narrowed)."""
+    bases: tuple[type[BaseModel], ...] = (base, *parts)
+    model = create_model(base.__name__, __base__=bases, __module__=base.__module__, **fields)
+    if not issubclass(model, base):
+        raise TypeError(f"{model!r} is not a {base.__name__}")
+    return model
 
 
 # ---------------------------------------------------------------------------------------
@@ -641,8 +751,8 @@ def _loc(parts: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model whose keys are allowed at ``loc`` (a pydantic error location), if known."""
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model whose keys are allowed at ``loc`` (a pydantic error location) under ``root``, if known."""
 
     def model_in(annotation: Any) -> type[BaseModel] | None:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -653,23 +763,23 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
                 return found
         return None
 
-    model: type[BaseModel] | None = Config
-    for part in loc:
-        if isinstance(part, int):
+    model: type[BaseModel] | None = root
+    for key in loc:
+        if isinstance(key, int):
             continue
-        field = model.model_fields.get(part) if model is not None else None
+        field = model.model_fields.get(key) if model is not None else None
         model = model_in(field.annotation) if field is not None else None
         if model is None:
             return None
     return model
 
 
-def _explain(error: dict[str, Any]) -> str:
+def _explain(error: dict[str, Any], root: type[BaseModel]) -> str:
     kind = error.get("type", "")
     msg = error.get("msg", "invalid value")
     if kind == "extra_forbidden":
         loc = tuple(error.get("loc", ()))
-        model = _model_at(loc[:-1]) if loc else None
+        model = _model_at(root, loc[:-1]) if loc else None
         close = get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6) if model else []
         hint = f"did you mean {close[0]!r}? " if close else ""
         return f"unknown key ({hint}check the spelling; see the config reference in README.md)"
@@ -719,12 +829,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     data = _environment_overrides(p, data)
+    model = schema().config
     try:
-        config = Config.model_validate(data)
+        config = model.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            text = _explain(dict(err))
+            text = _explain(dict(err), model)
             # model-level checks put the key in the message itself
             if err["loc"] == () and re.match(r"^[\w\[\].]+: ", text):
                 problems.append(f"{p}: {text}")

@@ -9,7 +9,8 @@ notes directory is inside a Git work tree, :class:`GitSync` (an
   seen before the bot writes;
 * after: ``git add`` + ``git commit`` of exactly the changed files, with the change's summary
   as message ("agenda: add 'Release plans' for 2026-01-07 (JRG)"), the person as author
-  (name and ``email``/``zulip_email`` from the roster, or their GitHub no-reply address) and
+  (name and ``email`` from the roster, else the email a chat platform knows them by, else their
+  GitHub no-reply address) and
   the bot as committer (``committer_name``/``committer_email``, passed explicitly, so no
   global Git identity is needed);
 * then (``push = true``): ``git push REMOTE HEAD:BRANCH``; when that fails (typically
@@ -101,7 +102,7 @@ class Repo:
 def author_of(person: Person | None, settings: GitSettings) -> tuple[str, str]:
     """(name, email) for a commit made on behalf of ``person`` (the bot when unknown)."""
     if person is not None:
-        email = person.email or person.zulip_email
+        email = person.contact_email()
         if not email and person.github:
             email = f"{person.github}@users.noreply.github.com"
         if email:

@@ -29,7 +29,7 @@ class Sender:
     ``person`` is the roster entry the backend found for the platform user (None: not in the
     roster); ``initials`` are typed by hand (CLI ``--as``, the console's user) instead;
     ``id_field`` and ``user_id`` name the roster key that would identify them, for the answer
-    to someone the bot does not know (``slack_id = "U123"``)."""
+    to someone the bot does not know (the platform's ``person_field``: ``ID_FIELD = "USER_ID"``)."""
 
     platform: str  # for logs
     user_id: str | None = None

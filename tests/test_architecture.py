@@ -160,6 +160,15 @@ def test_every_backend_takes_commands_through_its_inbox():
     assert [c for path in backends for c in _calls_on_bot(path)] == []
 
 
+def test_the_config_reads_the_backends_registry_and_no_backend(graph):
+    # a backend declares its part of the config in its own package; the config reads it through
+    # the registry (chatbot.backends, which imports nothing), importing the declarations it names
+    # only when it loads a file
+    assert graph["chatbot.backends"] == set()
+    assert "chatbot.backends" in graph["chatbot.config"]
+    assert {m for m in _reach(graph, "chatbot.config") if m.startswith("chatbot.backends")} == {"chatbot.backends"}
+
+
 # ---------------------------------------------------------------------------------------
 # Sizes, everywhere in the package
 
@@ -192,7 +201,7 @@ def test_the_size_check_sees_a_long_function(tmp_path):
 
 
 def test_every_declared_backend_is_a_backend():
-    from chatbot.backends import BACKENDS, backend_class
-    from chatbot.backends.base import Backend
+    from chatbot.backends import BACKENDS
+    from chatbot.backends.base import Backend, backend_class
 
     assert all(issubclass(backend_class(name), Backend) for name in BACKENDS)

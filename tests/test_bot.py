@@ -404,10 +404,10 @@ def test_every_renderer_renders_every_segment_kind_and_refuses_an_unknown_one():
     """One method per segment kind (console, Slack, Zulip): a new kind is never dropped silently."""
     from chatbot.backends.slack import MRKDWN
     from chatbot.backends.zulip import ZulipRenderer
-    from chatbot.config import Person
+    from chatbot.config import schema
     from chatbot.messages import PLAIN, Mention, Message, Text, render
 
-    person = Person(initials="JRG", name="Jaime", slack_id="U1", zulip_email="j@example.org")
+    person = schema().person(initials="JRG", name="Jaime", slack_id="U1", zulip_email="j@example.org")
     msg = Message().add(
         Text("T", bold=True), UserText("u"), Time(NOW, "Mon"), Link("https://x.example", "x"), Mention(person)
     )

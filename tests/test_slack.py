@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatbot.bot import Bot
-from chatbot.config import Person, load_config
+from chatbot.config import Person, load_config, schema
 from chatbot.messages import Link, Mention, Message, Text, Time, UserText
 from chatbot.backends.base import BackendError
 from chatbot.backends.slack import (
@@ -184,9 +184,9 @@ def test_time_is_a_slack_date_token_with_fallback():
 
 
 def test_links_and_mentions():
-    jaime = Person(initials="JRG", name="Jaime", slack_id="U0JAIME")
+    jaime = schema().person(initials="JRG", name="Jaime", slack_id="U0JAIME")
     nobody = Person(initials="CHL", name="Cheng <@here>")
-    odd = Person(initials="XX", name="Odd", slack_id="U1>|<!channel")
+    odd = schema().person(initials="XX", name="Odd", slack_id="U1>|<!channel")
     msg = Message().add(
         Link("https://x.example/a?b=1&c=2", "notes <file>"),
         " ",

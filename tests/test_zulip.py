@@ -19,7 +19,7 @@ import zulip
 
 from chatbot.backends.zulip import CATCH_UP_MAX, USER_CACHE_TTL, ZWSP, ZulipBackend, _Backoff, neutralize, render_zulip
 from chatbot.bot import Bot
-from chatbot.config import ConfigError, Person, load_config
+from chatbot.config import ConfigError, Person, load_config, schema
 from chatbot.messages import Link, Mention, Message, Text, Time, UserText
 
 from conftest import FixedClock, write_config
@@ -176,7 +176,7 @@ def test_render_times_links_bold_and_mentions():
     msg.add(Text("Conda Ecosystem Meeting", bold=True), " starts in 15 min: ", Time(berlin, "Wed 17:00 UTC"))
     msg.add("Join: ", Link("https://zoom.example/j/1", "https://zoom.example/j/1"))
     msg.add("Notes: ", Link("https://example.org/notes/a (1).md", "a [1].md"))
-    jaime = Person(initials="JRG", name="Jaime R", zulip_email="jaime@example.org")
+    jaime = schema().person(initials="JRG", name="Jaime R", zulip_email="jaime@example.org")
     nobody = Person(initials="NB", name="No **Body**")
     msg.add("Owners: ", Mention(jaime), " ", Mention(nobody))
     lookup = {"jaime@example.org": (7, "Jaime Rodríguez-Guerra")}.get

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sqlite3
 import threading
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..bot import Bot
-from ..config import Meeting, Person
+from ..config import Meeting, Person, platform
 from ..compose import ping_directly
 from ..messages import Message
 from ..health import health_of
@@ -179,3 +180,13 @@ class Backend(ABC):
 
     def close(self) -> None:
         """Release connections; called once after ``run`` returns."""
+
+
+def backend_class(name: str) -> type[Backend]:
+    """The ``Backend`` class of the backend declared as ``name`` in ``backends.BACKENDS``
+    (imported now); ValueError naming the declared ones if there is none."""
+    module, _, attr = platform(name).backend.partition(":")
+    found = getattr(importlib.import_module(module), attr, None)
+    if not (isinstance(found, type) and issubclass(found, Backend)):
+        raise TypeError(f"platform {name!r}: {module}:{attr} is not a Backend class")
+    return found

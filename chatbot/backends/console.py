@@ -16,13 +16,37 @@ from typing import TextIO
 from ..bot import Bot, Sender
 from ..inbox import Incoming
 from ..commands import top_words
-from ..config import Meeting
+from pydantic import Field
+
+from ..config import Meeting, Platform, Section, part
 from ..messages import Message, render_plain
 from ..terminal import for_terminal
 from .base import Backend, wait_for_stop
 
 _EOF = object()
 log = logging.getLogger(__name__)
+
+
+class ConsoleSettings(Section):
+    user: str = Field(default="ME", description="initials used for commands typed at the console")
+
+
+class ConsoleDestinations(Section):
+    console: bool = True  # reminders are printed at the console
+
+
+def _where(meeting: Meeting, start: object) -> str | None:
+    return "the console" if part(meeting.destinations, ConsoleDestinations).console else None
+
+
+# its part of the config: [console] and destinations.console (named in backends.BACKENDS)
+CONSOLE = Platform(
+    name="console",
+    backend="chatbot.backends.console:ConsoleBackend",
+    settings=ConsoleSettings,
+    destinations=ConsoleDestinations,
+    where=_where,
+)
 
 
 class ConsoleBackend(Backend):
@@ -39,12 +63,12 @@ class ConsoleBackend(Backend):
         super().__init__(bot)
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
-        self.user = user or bot.config.console.user
+        self.user = user or CONSOLE.settings_of(bot.config).user
         self.stay = stay
         self._out = threading.Lock()
 
     def wants(self, meeting: Meeting) -> bool:
-        return meeting.destinations.console
+        return part(meeting.destinations, ConsoleDestinations).console
 
     def render(self, message: Message) -> str:
         return render_plain(message)

@@ -24,6 +24,7 @@ from .api import SlackApi
 from .commands import SlackCommands
 from .identity import SlackPeople, slack_sender
 from .intake import SlackIntake
+from .platform import SLACK, SlackSettings, slack_channel, slack_id
 from .interactive import SlackInteractions
 from .sending import SlackPoster
 from .wire import APP_TOKEN_ENV, BOT_TOKEN_ENV, SIGNING_SECRET_ENV
@@ -50,8 +51,8 @@ class SlackBackend(Backend):
         self.intake = SlackIntake(self)
 
     @property
-    def settings(self):
-        return self.bot.config.slack  # live: the config may be reloaded while running
+    def settings(self) -> SlackSettings:
+        return SLACK.settings_of(self.bot.config)  # live: the config may be reloaded while running
 
     @property
     def bot_user_id(self) -> str | None:
@@ -73,13 +74,13 @@ class SlackBackend(Backend):
     # -- where meetings are -----------------------------------------------------------
 
     def wants(self, meeting: Meeting) -> bool:
-        return bool(meeting.destinations.slack_channel)
+        return bool(slack_channel(meeting))
 
     def meeting_for(self, place: str | None) -> str | None:
         if not place:
             return None
         for m in self.bot.config.meetings:
-            if m.destinations.slack_channel == place:
+            if slack_channel(m) == place:
                 return m.id
         return None
 
@@ -107,7 +108,7 @@ class SlackBackend(Backend):
         self.poster.post_once(meeting, message, key)
 
     def reaches_directly(self, person: Person) -> bool:
-        return bool(person.slack_id)
+        return bool(slack_id(person))
 
     def send_direct(self, meeting: Meeting, person: Person, message: Message, key: str | None = None) -> None:
         self.poster.send_direct(meeting, person, message, key)

@@ -10,6 +10,7 @@ from ...bot import Sender
 from ...config import Config, Person
 from ..base import BackendError
 from .part import Part
+from .platform import slack_id
 from .render import _SLACK_ID
 
 log = logging.getLogger("chatbot.backends.slack")
@@ -79,7 +80,7 @@ class SlackPeople(Part):
     def timezone_of(self, person: Person) -> str | None:
         """The time zone of the person's Slack account (``users.info`` ``user.tz``), as
         :meth:`learn_people` last read it; for ``[meetings.actions] waking_hours``."""
-        return self._zones.get(person.slack_id or "")
+        return self._zones.get(slack_id(person) or "")
 
     def learn_people(self) -> None:
         """``users.info`` of each roster person with a ``slack_id``, at most every 5 minutes."""
@@ -88,10 +89,10 @@ class SlackPeople(Part):
             return
         self._zones_at = time.monotonic()
         for person in self.bot.config.people:
-            if person.slack_id:
+            if sid := slack_id(person):
                 try:
-                    tz = (self.call("users.info", user=person.slack_id).get("user") or {}).get("tz")
+                    tz = (self.call("users.info", user=sid).get("user") or {}).get("tz")
                 except BackendError:
                     continue  # logged by call(); their ping goes at ping_before
                 if isinstance(tz, str) and tz:
-                    zones[person.slack_id] = tz
+                    zones[sid] = tz

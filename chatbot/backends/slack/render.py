@@ -11,6 +11,7 @@ from typing import Any
 
 from ... import messages
 from ...messages import Link, Mention, Message, Text, Time, UserText, plain_user_text
+from .platform import slack_id
 
 log = logging.getLogger("chatbot.backends.slack")
 
@@ -73,7 +74,7 @@ class MrkdwnRenderer:
         return _link(seg.url, seg.label)
 
     def mention(self, seg: Mention) -> str:
-        sid = seg.person.slack_id
+        sid = slack_id(seg.person)
         if sid and _SLACK_ID.match(sid):
             return f"<@{sid}>"
         return safe_text(seg.person.name)

@@ -15,6 +15,7 @@ from ...config import Meeting, Person, UnknownMeeting
 from ...messages import Message, UserText
 from ..base import BackendError
 from .part import Part
+from .platform import slack_channel, slack_id
 from .render import _sections, agenda_button, fit_text, render_blocks, render_mrkdwn, split_text
 from .review import review_blocks
 from .wire import FIND_PAGES, FIND_SLACK_SECONDS, METADATA_EVENT, TRANSIENT_ERRORS, _metadata
@@ -92,7 +93,7 @@ class SlackPoster(Part):
         """A post to the meeting's channel, with the runner's ledger key in the message's
         metadata (invisible to people; ``conversations.history`` returns it), so after a crash
         :meth:`find_sent` can tell whether this very post was made."""
-        channel = meeting.destinations.slack_channel
+        channel = slack_channel(meeting)
         if not channel:
             raise BackendError(f"meeting {meeting.id!r} has no destinations.slack_channel")
         self.post_parts(channel, message, key, meeting.id)
@@ -103,13 +104,13 @@ class SlackPoster(Part):
         if dm is None:
             raise BackendError(f"{person.initials} has no slack_id in the roster: no direct message")
         self.post_parts(dm, message, key, meeting.id)
-        log.info("sent a Slack direct message to %s (%s)", person.initials, person.slack_id)
+        log.info("sent a Slack direct message to %s (%s)", person.initials, slack_id(person))
 
     def dm_channel(self, meeting: Meeting, person: Person | None) -> str | None:
         """The direct message channel with ``person`` (None: the post is for the channel)."""
-        if person is None or not person.slack_id:
+        if person is None or not slack_id(person):
             return None
-        opened = self.call("conversations.open", users=person.slack_id)
+        opened = self.call("conversations.open", users=slack_id(person))
         dm = (opened.get("channel") or {}).get("id")
         if not dm:
             raise BackendError("Slack API conversations.open returned no channel")
@@ -137,7 +138,7 @@ class SlackPoster(Part):
             return None
 
     def _find_sent(self, meeting: Meeting, key: str, since: dt.datetime, person: Person | None) -> bool | None:
-        channel = self.dm_channel(meeting, person) or meeting.destinations.slack_channel
+        channel = self.dm_channel(meeting, person) or slack_channel(meeting)
         if not channel:
             return False
         oldest = f"{since.timestamp() - FIND_SLACK_SECONDS:.6f}"
@@ -179,7 +180,7 @@ class SlackPoster(Part):
             meeting = self.bot.config.meeting(meeting_id)
         except UnknownMeeting:
             return
-        target = meeting.destinations.slack_channel or channel
+        target = slack_channel(meeting) or channel
         if target:
             # on a queue of its own: a channel post that is rate limited (waiting out a
             # Retry-After) must not hold a worker, and with it other people's private answers

@@ -88,6 +88,6 @@ from .render import (
     neutralize,
     render_zulip,
     stream_to,
-    topic_name,
 )
+from .platform import ZULIP, ZulipDestinations, ZulipSettings, topic_name, zulip_email, zulip_stream
 from .backend import ZulipBackend, _Backoff, _retry_after

@@ -21,6 +21,7 @@ from .wire import (
     EMAIL_ENV,
     SITE_ENV,
 )
+from .platform import ZULIP, ZulipSettings
 from .render import RedactSecrets
 
 log = logging.getLogger("chatbot.backends.zulip")
@@ -41,8 +42,8 @@ class ZulipClient(Backend):
         self._redaction: RedactSecrets | None = None
 
     @property
-    def settings(self):
-        return self.bot.config.zulip  # the config may be reloaded while running
+    def settings(self) -> ZulipSettings:
+        return ZULIP.settings_of(self.bot.config)  # the config may be reloaded while running
 
     def credentials(self) -> dict[str, str | None]:
         """email, api_key, site and config_file; ConfigError naming what is missing."""

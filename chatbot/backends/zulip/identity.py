@@ -16,6 +16,7 @@ from .wire import (
     USER_CACHE_TTL,
 )
 from .client import ZulipClient
+from .platform import zulip_email
 
 log = logging.getLogger("chatbot.backends.zulip")
 
@@ -79,7 +80,8 @@ class ZulipIdentity(ZulipClient):
     def timezone_of(self, person: Person) -> str | None:
         """The time zone the person set in Zulip (the user's ``timezone``; empty when unset),
         from the cached user list (``learn_people`` fetches it again when it is stale)."""
-        return self._zones.get(person.zulip_email.lower()) or None if person.zulip_email else None
+        email = zulip_email(person)
+        return self._zones.get(email.lower()) or None if email else None
 
     def learn_people(self) -> None:
         """The user list (names, ids, time zones), fetched again when older than USER_CACHE_TTL.

@@ -8,10 +8,10 @@ import logging
 import re
 
 from ... import logs
-from ...config import Meeting
 from ...messages import Link, Mention, Message, Text, Time, UserText, render
 from ...schedule import UTC
-from .wire import MAX_TOPIC, MENTION_START_RE, ZWSP
+from .platform import zulip_email
+from .wire import MENTION_START_RE, ZWSP
 
 log = logging.getLogger("chatbot.backends.zulip")
 
@@ -73,49 +73,6 @@ def mention_syntax(full_name: str, user_id: int | None) -> str:
     return f"@**{name.replace('|', '').strip() or '?'}**"
 
 
-def topic_name(meeting: Meeting, date: dt.datetime, limit: int = MAX_TOPIC) -> str:
-    """``destinations.zulip_topic`` filled in for a meeting at ``date``, at most ``limit``
-    characters (the server's ``max_topic_length``, 60: it cuts longer topics). A long meeting
-    name is shortened (with "…") rather than the end of the topic cut, so the date stays in it
-    and each meeting keeps its own topic; a pattern whose own words are too long is shortened
-    before its last ``{date}``."""
-    pattern = meeting.destinations.zulip_topic
-
-    def fill(name: str, text: str | None = None) -> str:
-        return " ".join((pattern if text is None else text).format(name=name, date=date, meeting=meeting.id).split())
-
-    try:
-        topic = fill(meeting.name)
-    except (KeyError, IndexError, ValueError, AttributeError) as exc:
-        log.warning(
-            "destinations.zulip_topic %r of %s is not a valid pattern (%s); using the meeting name",
-            pattern,
-            meeting.id,
-            exc,
-        )
-        pattern = "{name} {date:%Y-%m-%d}"
-        topic = fill(meeting.name)
-    if not topic:
-        return " ".join(meeting.name.split())[:limit] or meeting.id
-    if len(topic) <= limit:
-        return topic
-    name = " ".join(meeting.name.split())
-    if "{name" in pattern:
-        for keep in range(len(name) - 1, 0, -1):
-            shorter = fill(name[:keep].rstrip() + "…")
-            if len(shorter) <= limit:
-                return shorter
-    at = pattern.rfind("{date")
-    if at > 0:  # the words before the last date are shortened; the date stays
-        try:
-            head, tail = fill(name[:1] + "…", pattern[:at]), fill(name[:1] + "…", pattern[at:])
-        except (KeyError, IndexError, ValueError, AttributeError):
-            head, tail = "", ""
-        if tail and len(tail) + 2 <= limit:
-            return (head[: limit - len(tail) - 2].rstrip() + "… " + tail).lstrip()
-    return topic[: limit - 1].rstrip() + "…"  # nothing to keep: the end is cut
-
-
 class ZulipRenderer:
     """Zulip Markdown: mentions only of roster people, times as ``<time:…>``.
     ``lookup(email) -> (user_id, full_name) | None`` resolves roster people to Zulip users."""
@@ -138,7 +95,8 @@ class ZulipRenderer:
         return _link(seg.url, seg.label)
 
     def mention(self, seg: Mention) -> str:
-        found = self.lookup(seg.person.zulip_email) if (self.lookup and seg.person.zulip_email) else None
+        email = zulip_email(seg.person)
+        found = self.lookup(email) if (self.lookup and email) else None
         if found:
             return mention_syntax(found[1] or seg.person.name, found[0])
         return mention_syntax(seg.person.name, None)

@@ -20,7 +20,8 @@ from .wire import (
     conversation_key,
     split_content,
 )
-from .render import render_zulip, stream_to, topic_name
+from .platform import topic_name, zulip_email, zulip_stream
+from .render import render_zulip, stream_to
 from .identity import ZulipIdentity
 
 log = logging.getLogger("chatbot.backends.zulip")
@@ -37,13 +38,13 @@ class ZulipSending(ZulipIdentity):
         if not place:
             return None
         for m in self.bot.config.meetings:
-            stream = m.destinations.zulip_stream
+            stream = zulip_stream(m)
             if stream and stream.strip().lower() == place.strip().lower():
                 return m.id
         return None
 
     def wants(self, meeting: Meeting) -> bool:
-        return bool(meeting.destinations.zulip_stream)
+        return bool(zulip_stream(meeting))
 
     def render(self, message: Message) -> str:
         return render_zulip(message, self._lookup_user if self._send_client is not None else None)
@@ -84,7 +85,7 @@ class ZulipSending(ZulipIdentity):
         return sent
 
     def post(self, meeting: Meeting, message: Message) -> None:
-        stream = meeting.destinations.zulip_stream
+        stream = zulip_stream(meeting)
         if not stream:
             raise BackendError(f"meeting {meeting.id!r} has no destinations.zulip_stream")
         self._client()
@@ -96,13 +97,14 @@ class ZulipSending(ZulipIdentity):
         self.remember_listing(sent, message, meeting.id, conversation_key(target, stream))
 
     def reaches_directly(self, person: Person) -> bool:
-        return bool(person.zulip_email)
+        return bool(zulip_email(person))
 
     def send_direct(self, meeting: Meeting, person: Person, message: Message, key: str | None = None) -> None:
-        if not person.zulip_email:
+        email = zulip_email(person)
+        if not email:
             raise BackendError(f"{person.initials} has no zulip_email in the roster: no direct message")
         self._client()
-        target = {"type": "private", "to": [person.zulip_email]}
+        target = {"type": "private", "to": [email]}
         sent = self.send_long(target, self.render(message), f"the {meeting.id} direct message to {person.initials}")
         log.info("Zulip: sent a direct message to %s", person.initials)
         self.remember_listing(sent, message, meeting.id, conversation_key(target))
@@ -128,11 +130,11 @@ class ZulipSending(ZulipIdentity):
         client = self._client()
         level = int(getattr(client, "feature_level", 0) or 0)
         me = {"operator": "sender", "operand": creds["email"]}
-        if person is not None and person.zulip_email:  # the runner passes a person for a direct message
+        if person is not None and zulip_email(person):  # the runner passes a person for a direct message
             where = f"the direct messages with {person.initials}"
-            narrow = [{"operator": "dm" if level >= FEATURE_IS_DM else "pm-with", "operand": [person.zulip_email]}, me]
+            narrow = [{"operator": "dm" if level >= FEATURE_IS_DM else "pm-with", "operand": [zulip_email(person)]}, me]
         else:
-            stream = meeting.destinations.zulip_stream
+            stream = zulip_stream(meeting)
             if not stream:
                 return False
             topic = data.get("topic")
