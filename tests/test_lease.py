@@ -165,17 +165,22 @@ def test_a_waiting_copy_answers_healthz_as_standby_and_as_ok_once_it_took_over(t
     assert len(second.wait_for("serving the status pages", "err")) == 1  # served all along, started once
 
 
-def _remind_due(cfg: Path, now: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CHATBOT_FAKE_NOW": now}
+def _chatbot(cfg: Path, *args: str, now: str | None = None) -> subprocess.CompletedProcess:
+    """``chatbot ARGS --config CFG`` in a fresh process (on a fake clock when ``now``)."""
+    env = {**os.environ, "CHATBOT_FAKE_NOW": now} if now else dict(os.environ)
     env.pop("CHATBOT_CONFIG", None)
     return subprocess.run(
-        [sys.executable, "-m", "chatbot", "remind", "--due", "--config", str(cfg)],
+        [sys.executable, "-m", "chatbot", *args, "--config", str(cfg)],
         capture_output=True,
         text=True,
         env=env,
         cwd=REPO,
         timeout=60,
     )
+
+
+def _remind_due(cfg: Path, now: str) -> subprocess.CompletedProcess:
+    return _chatbot(cfg, "remind", "--due", now=now)
 
 
 @pytest.mark.slow
@@ -391,15 +396,7 @@ def test_check_config_says_which_copy_holds_each_lease(tmp_path):
     cfg = write_config(tmp_path, REMINDER_CONFIG)
 
     def check() -> str:
-        env = {k: v for k, v in os.environ.items() if k != "CHATBOT_CONFIG"}
-        out = subprocess.run(
-            [sys.executable, "-m", "chatbot", "check-config", "--config", str(cfg)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            timeout=60,
-        )
+        out = _chatbot(cfg, "check-config")
         assert out.returncode == 0, out.stderr
         return out.stdout
 
