@@ -6,13 +6,14 @@ the files itself, one by one, as before. Imports nothing of the package."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import multiprocessing.context
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -34,6 +35,8 @@ def _context() -> multiprocessing.context.BaseContext:
     """``fork`` when this process runs one thread (a CLI command, the benchmark: the workers
     start at once with everything imported); otherwise (the bot: scheduler and platform
     threads, which ``fork`` would copy mid-flight) ``forkserver``, else ``spawn``."""
+    import multiprocessing  # only when a cold scan needs workers: not at start-up
+
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
@@ -44,6 +47,8 @@ def in_workers(func: Callable[..., list[R]], jobs: Sequence[J], args: tuple, wor
     """``func(chunk, *args)`` over ``jobs`` in chunks, in ``workers`` processes, the results in
     the jobs' order; None if the processes could not be used. ``func`` is a module-level
     function (the workers import it by name)."""
+    import concurrent.futures.process
+
     chunks = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
     try:
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
