@@ -619,11 +619,14 @@ class Platform(Generic[SettingsT]):
 
 
 def part(model: BaseModel, kind: type[PartT]) -> PartT:
-    """``model`` seen as the part a platform declared, typed (``part(meeting.destinations,
-    SlackDestinations)``); a model loaded without that platform raises TypeError."""
+    """``model`` seen as the part a platform or a notes store declared, typed
+    (``part(meeting.destinations, SlackDestinations)``); a model loaded without that declaration
+    raises TypeError."""
     if isinstance(model, kind):
         return model
-    raise TypeError(f"{type(model).__name__} has no {kind.__name__}: its platform was not declared when it was loaded")
+    raise TypeError(
+        f"{type(model).__name__} has no {kind.__name__}: its platform or store was not declared when it was loaded"
+    )
 
 
 def platforms() -> tuple[Platform[Any], ...]:
@@ -721,7 +724,7 @@ def schema() -> Schema:
 
 
 @functools.cache
-def _schema(declared: tuple[Platform[Any], ...], stores: tuple[Store[Any], ...] = ()) -> Schema:
+def _schema(declared: tuple[Platform[Any], ...], stores: tuple[Store[Any], ...]) -> Schema:
     _check_names(declared, stores)
     destinations = _extend(Destinations, tuple(p.destinations for p in declared if p.destinations), {})
     person = _extend(Person, (), {p.person_field: (str | None, None) for p in declared if p.person_field})
@@ -736,7 +739,7 @@ def _schema(declared: tuple[Platform[Any], ...], stores: tuple[Store[Any], ...] 
     return Schema(config=config, meeting=meeting, destinations=destinations, person=person)
 
 
-def _check_names(declared: tuple[Platform[Any], ...], stores: tuple[Store[Any], ...] = ()) -> None:
+def _check_names(declared: tuple[Platform[Any], ...], stores: tuple[Store[Any], ...]) -> None:
     """No platform or store takes a key the core or another one has (it would silently replace it)."""
     for where, core, names in (
         ("a config section", Config, [(f"platform {p.name!r}", p.name) for p in declared]),

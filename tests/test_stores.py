@@ -138,6 +138,14 @@ def test_an_undeclared_store_is_unknown_and_so_is_its_section(tmp_path):
     assert found["meetings[0].memo"].startswith("unknown key")
 
 
+def test_a_store_s_settings_are_only_read_where_they_were_declared(tmp_path):
+    config = load_config(write_config(tmp_path))  # loaded without the memo declaration
+    with pytest.raises(TypeError, match="has no MemoSettings: its platform or store was not declared"):
+        MEMO.settings_of(config.meeting())
+    with pytest.raises(TypeError, match="notes store 'files' declares no settings"):
+        notes_stores()[0].settings_of(config.meeting())
+
+
 def test_the_hackmd_section_keeps_its_toml_and_its_errors(tmp_path):
     text = BASE_CONFIG + '\n[meetings.hackmd]\nteam = "conda"\nread_permission = "owner"\n'
     config = load_config(write_config(tmp_path, text))
