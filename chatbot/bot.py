@@ -42,7 +42,7 @@ from .notes.files import NotesFiles
 from .notes.parse import Item, NotesError
 from .schedule import Occurrence
 from .state import Ledger
-from .stores import NotesStore
+from .stores.base import NotesStore
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from . import __version__
 from .backends import BACKENDS
 from .backends.base import Backend, BackendError
 from .bot import Bot, Sender, SystemClock
-from .config import CONFIG_ENV, ConfigError, default_config_path, load_config
+from .config import CONFIG_ENV, ConfigError, default_config_path, load_config, notes_store
 from .commands import subcommands
 from .actions import item_id as act_item_id
 from .compose import actions_message
@@ -387,7 +387,7 @@ def _review_line(config, m) -> str:
     """Who reviews the candidate action items of ``m``, and when (check-config)."""
     from .config import format_duration
     from .review import reviewers
-    from .stores import weekly_enabled
+    from .stores.hackmd_config import weekly_enabled
 
     people = reviewers(config)
     role = "the chair" if any(p.chair for p in people) else "the admins: no chair in the roster"
@@ -421,7 +421,7 @@ def cmd_check_config(args, config) -> int:
         print(f"- {m.id}: {m.name}{' (the default meeting)' if m.id == config.meeting().id else ''}")
         _check_timing(m, occ, now)
         _check_actions(config, m, now)
-        _check_store(config, m, occ, bot.files(m))
+        _check_store(config, m, occ)
         _check_git(m)
     _check_bot(config)
     return 0
@@ -478,52 +478,11 @@ def _check_actions(config, m, now: dt.datetime) -> None:
     print(f"  review: {_review_line(config, m)}")
 
 
-def _check_store(config, m, occ, files) -> None:
-    """check-config: where a meeting's notes live (files, or HackMD and the weekly PR)."""
-    template = config.resolve(m.notes.template) if m.notes.template else "the built-in template"
-    exists = "exists" if files.path_for(occ).exists() else "not created yet"
-    if m.notes.store != "hackmd":
-        print(
-            f"  notes store: Markdown files in {files.directory}, named {m.notes.filename} "
-            f"(next: {files.path_for(occ).name}, {exists}); new ones from {template}; "
-            f"agenda items under '{m.notes.agenda_section}'"
-        )
-        return
-    hm = m.hackmd
-    token = "set" if os.environ.get("HACKMD_TOKEN") else "NOT SET: agenda commands will fail"
-    where = f"team {hm.team}" if hm.team else "the token's own notes"
-    print(
-        f"  notes store: a live HackMD note per meeting ({where}, API {hm.api_url}), created from "
-        f"{template}; agenda items under '{m.notes.agenda_section}'; HACKMD_TOKEN {token} "
-        "(needs: read and write notes of the team); past notes (action items) in "
-        f"{files.directory}, named {m.notes.filename}"
-    )
-    _check_weekly(m, occ)
-
-
-def _check_weekly(m, occ) -> None:
-    """check-config: the weekly notes pull request of a meeting whose notes are in HackMD."""
-    from .config import format_duration
-
-    gh = m.github
-    if not gh.repo:
-        print(
-            "  weekly notes PR: off ([meetings.github] repo not set; the HackMD note is not published "
-            "to Git by the bot)"
-        )
-        return
-    gtoken = "set" if os.environ.get("GITHUB_TOKEN") else "NOT SET: publish and sync will fail"
-
-    def timing(d: dt.timedelta | None, what: str) -> str:
-        return f"{format_duration(d)} {what}" if d is not None else "only by hand"
-
-    print(
-        f"  weekly notes PR: {gh.repo}, branch {occ.start.strftime(gh.branch)} "
-        f"(pattern {gh.branch}) into {gh.base}; publish {timing(gh.publish_before, 'before')}, "
-        f"sync {timing(gh.sync_after, 'after the end')}, nudge the chair "
-        f"{timing(gh.nudge_after, 'after the end')}; GITHUB_TOKEN {gtoken} (needs: pull requests "
-        f"read/write; the branch is pushed with the clone's own Git credentials)"
-    )
+def _check_store(config, m, occ) -> None:
+    """check-config: where a meeting's notes live, in the words of its store's declaration."""
+    declared = notes_store(m.notes.store)
+    for line in declared.check(config, m, occ.start) if declared.check else [f"notes store: {declared.name}"]:
+        print(f"  {line}")
 
 
 def _check_git(m) -> None:

@@ -4,8 +4,10 @@ The config file is the one place where a community describes its meetings: when 
 (one or more recurrence *slots*), where reminders go, where the notes live, and who is who.
 Everything here is platform-neutral. A chat backend declares its own part of the file (its
 section such as ``[slack]``, its keys of ``[meetings.destinations]`` and of ``[[people]]``) in
-a :class:`Platform` in its own package, named in ``chatbot.backends.BACKENDS``; the loader adds
-every declared part to the models (:func:`schema`), so one file still validates whole at start.
+a :class:`Platform` in its own package, named in ``chatbot.backends.BACKENDS``; a notes store
+declares its ``[meetings.NAME]`` section in a :class:`Store`, named in ``chatbot.stores.STORES``.
+The loader adds every declared part to the models (:func:`schema`), so one file still validates
+whole at start.
 
 A malformed file raises :class:`ConfigError` with one message that names the file, the key
 and what is wrong, e.g. ``config/chatbot.toml: meetings[0].slots[1].timezone: unknown time
@@ -42,6 +44,7 @@ from pydantic import (
 )
 
 from .backends import BACKENDS
+from .stores import STORES
 
 DEFAULT_CONFIG = Path("config/chatbot.toml")
 CONFIG_ENV = "CHATBOT_CONFIG"
@@ -119,14 +122,6 @@ def _bounded(**parts: int) -> dt.timedelta:
         raise ValueError(_too_long()) from None
 
 
-# The notes stores, by the name ``[meetings.notes] store`` gives (the one declaration a new store
-# adds beside its module in chatbot/stores/; loaded by chatbot.stores.store_for on first use)
-NOTES_STORES: dict[str, str] = {
-    "files": "chatbot.stores.files:FilesStore",
-    "hackmd": "chatbot.stores.hackmd:HackMDStore",
-}
-
-
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
 
 
@@ -178,7 +173,8 @@ class _Model(BaseModel):
 
 class Section(_Model):
     """A table of the config as a chat platform declares it (its ``[NAME]`` settings, its keys
-    of ``[meetings.destinations]``): unknown keys are errors, and the loaded values frozen."""
+    of ``[meetings.destinations]``) or a notes store does (its ``[meetings.NAME]`` settings):
+    unknown keys are errors, and the loaded values frozen."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -265,16 +261,15 @@ class NotesSettings(_Model):
     line_anchor: str | None = Field(default=None, description="appended to the URL to point at a line, e.g. '#L{line}'")
     store: str = Field(
         default="files",
-        description="where the next meeting's notes live: 'files' (the directory, optionally in Git) or 'hackmd' "
-        "(a live HackMD note; Git receives it through the weekly notes pull request, see [meetings.hackmd] "
-        "and [meetings.github])",
+        description="where the next meeting's notes live: 'files' (the directory, optionally in Git) or "
+        "another declared notes store (chatbot.stores.STORES; its own settings are [meetings.NAME])",
     )
 
     @field_validator("store")
     @classmethod
     def _known_store(cls, value: str) -> str:
-        if value not in NOTES_STORES:
-            raise ValueError(f"unknown notes store {value!r}; choose one of {', '.join(NOTES_STORES)}")
+        if value not in STORES:
+            raise ValueError(f"unknown notes store {value!r}; choose one of {', '.join(STORES)}")
         return value
 
     @field_validator("filename")
@@ -376,17 +371,6 @@ class GitSettings(_Model):
         return value
 
 
-class HackMDSettings(_Model):
-    """The live notes of the next meeting are a HackMD note (``notes.store = "hackmd"``); the
-    token comes from ``HACKMD_TOKEN``."""
-
-    api_url: str = Field(default="https://api.hackmd.io/v1", description="HackMD API base URL")
-    site_url: str = Field(default="https://hackmd.io", description="where notes are read, for links")
-    team: str | None = Field(default=None, description="team path the notes belong to (default: the token's user)")
-    read_permission: Literal["owner", "signed_in", "guest"] = "guest"
-    write_permission: Literal["owner", "signed_in", "guest"] = "signed_in"
-
-
 class GitHubSettings(_Model):
     """The weekly notes pull request of the Conda workflow: publish before the meeting, sync
     the live note back after it, nudge the chair while it is unmerged. The token comes from
@@ -432,8 +416,8 @@ class Meeting(_Model):
     destinations: Destinations = Destinations()
     actions: ActionSettings = ActionSettings()
     git: GitSettings = GitSettings()
-    hackmd: HackMDSettings = HackMDSettings()
     github: GitHubSettings = GitHubSettings()
+    # and each notes store's section (``[meetings.hackmd]``): Store.settings
 
     @field_validator("reminders")
     @classmethod
@@ -635,11 +619,14 @@ class Platform(Generic[SettingsT]):
 
 
 def part(model: BaseModel, kind: type[PartT]) -> PartT:
-    """``model`` seen as the part a platform declared, typed (``part(meeting.destinations,
-    SlackDestinations)``); a model loaded without that platform raises TypeError."""
+    """``model`` seen as the part a platform or a notes store declared, typed
+    (``part(meeting.destinations, SlackDestinations)``); a model loaded without that declaration
+    raises TypeError."""
     if isinstance(model, kind):
         return model
-    raise TypeError(f"{type(model).__name__} has no {kind.__name__}: its platform was not declared when it was loaded")
+    raise TypeError(
+        f"{type(model).__name__} has no {kind.__name__}: its platform or store was not declared when it was loaded"
+    )
 
 
 def platforms() -> tuple[Platform[Any], ...]:
@@ -669,10 +656,61 @@ def _email_platforms() -> tuple[Platform[Any], ...]:
     return tuple(p for p in platforms() if p.person_field_is_email)
 
 
+# ---------------------------------------------------------------------------------------
+# Notes stores: each declares its part of the config (chatbot.stores.STORES)
+
+
+@dataclass(frozen=True)
+class Store(Generic[SettingsT]):
+    """What a notes store adds to the config, declared in its own module and named by its line
+    in ``chatbot.stores.STORES``. The loader adds every declared store's section to the meeting
+    model (:func:`schema`), so a file is still validated whole at load."""
+
+    name: str  # its key in STORES: `[meetings.notes] store = "NAME"`, and its section `[meetings.NAME]`
+    store: str  # "module:Class" of its NotesStore, imported when a meeting first uses it
+    settings: type[SettingsT] | None = None  # the `[meetings.NAME]` section (a Section), if it has one
+    # `check-config`: the lines saying where a meeting's notes live, given the next meeting's start
+    check: Callable[[Config, Meeting, dt.datetime], list[str]] | None = None
+
+    def settings_of(self, meeting: Meeting) -> SettingsT:
+        """The store's ``[meetings.NAME]`` section of ``meeting``."""
+        if self.settings is None:
+            raise TypeError(f"notes store {self.name!r} declares no settings")
+        return part(getattr(meeting, self.name, None) or meeting, self.settings)
+
+
+def notes_stores() -> tuple[Store[Any], ...]:
+    """The declared notes stores, in ``stores.STORES`` order."""
+    return tuple(_declared_store(name, target) for name, target in STORES.items())
+
+
+def notes_store(name: str) -> Store[Any]:
+    """One declared notes store; ValueError naming the declared ones if ``name`` is not."""
+    if name not in STORES:
+        raise ValueError(f"unknown notes store {name!r}; choose one of {', '.join(STORES)}")
+    return _declared_store(name, STORES[name])
+
+
+@functools.cache
+def _declared_store(name: str, target: str) -> Store[Any]:
+    """The declaration ``target`` ("module:NAME") names, imported on first use (a store's
+    client library is imported by the store itself, when a meeting uses it)."""
+    module, _, attr = target.partition(":")
+    found = getattr(importlib.import_module(module), attr, None)
+    if not isinstance(found, Store) or found.name != name:
+        raise TypeError(f"stores.STORES[{name!r}] = {target!r}: expected a Store named {name!r}, got {found!r}")
+    return found
+
+
+# ---------------------------------------------------------------------------------------
+# The models a file is loaded with
+
+
 @dataclass(frozen=True)
 class Schema:
     """The models a config is loaded with: the core's, each with every declared platform's part
-    (``config.slack``, ``meeting.destinations.slack_channel``, ``person.slack_id``)."""
+    (``config.slack``, ``meeting.destinations.slack_channel``, ``person.slack_id``) and every
+    declared notes store's section (``meeting.hackmd``)."""
 
     config: type[Config]
     meeting: type[Meeting]
@@ -681,16 +719,17 @@ class Schema:
 
 
 def schema() -> Schema:
-    """The models for the platforms declared now (built once for each set of declarations)."""
-    return _schema(platforms())
+    """The models for the platforms and stores declared now (built once for each set of declarations)."""
+    return _schema(platforms(), notes_stores())
 
 
 @functools.cache
-def _schema(declared: tuple[Platform[Any], ...]) -> Schema:
-    _check_names(declared)
+def _schema(declared: tuple[Platform[Any], ...], stores: tuple[Store[Any], ...]) -> Schema:
+    _check_names(declared, stores)
     destinations = _extend(Destinations, tuple(p.destinations for p in declared if p.destinations), {})
     person = _extend(Person, (), {p.person_field: (str | None, None) for p in declared if p.person_field})
-    meeting = _extend(Meeting, (), {"destinations": (destinations, destinations())})
+    notes = {s.name: (s.settings, s.settings()) for s in stores if s.settings}
+    meeting = _extend(Meeting, (), {"destinations": (destinations, destinations()), **notes})
     sections = {p.name: (p.settings, p.settings()) for p in declared}
     listed = {
         "meetings": (GenericAlias(list, meeting), Field(min_length=1)),
@@ -700,25 +739,29 @@ def _schema(declared: tuple[Platform[Any], ...]) -> Schema:
     return Schema(config=config, meeting=meeting, destinations=destinations, person=person)
 
 
-def _check_names(declared: tuple[Platform[Any], ...]) -> None:
-    """No platform takes a key the core or another platform has (it would silently replace it)."""
+def _check_names(declared: tuple[Platform[Any], ...], stores: tuple[Store[Any], ...]) -> None:
+    """No platform or store takes a key the core or another one has (it would silently replace it)."""
     for where, core, names in (
-        ("a config section", Config, [(p, p.name) for p in declared]),
-        ("a [[people]] key", Person, [(p, p.person_field) for p in declared if p.person_field]),
+        ("a config section", Config, [(f"platform {p.name!r}", p.name) for p in declared]),
+        ("a [[people]] key", Person, [(f"platform {p.name!r}", p.person_field) for p in declared if p.person_field]),
         (
             "a [meetings.destinations] key",
             Destinations,
-            [(p, key) for p in declared if p.destinations for key in p.destinations.model_fields],
+            [(f"platform {p.name!r}", key) for p in declared if p.destinations for key in p.destinations.model_fields],
         ),
+        ("a [meetings] section", Meeting, [(f"notes store {s.name!r}", s.name) for s in stores if s.settings]),
     ):
         taken: dict[str, str] = {key: "the core" for key in core.model_fields}
-        for p, key in names:
+        for who, key in names:
             if key in taken:
-                raise TypeError(f"platform {p.name!r} declares {where} {key!r} that {taken[key]} has")
-            taken[key] = f"platform {p.name!r}"
+                raise TypeError(f"{who} declares {where} {key!r} that {taken[key]} has")
+            taken[key] = who
     for p in declared:
         if not issubclass(p.settings, Section) or (p.destinations and not issubclass(p.destinations, Section)):
             raise TypeError(f"platform {p.name!r}: its settings and destinations must be config.Section models")
+    for s in stores:
+        if s.settings is not None and not issubclass(s.settings, Section):
+            raise TypeError(f"notes store {s.name!r}: its settings must be a config.Section model")
 
 
 def _extend(base: type[ModelT], parts: tuple[type[BaseModel], ...], fields: dict[str, Any]) -> type[ModelT]:

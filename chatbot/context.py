@@ -28,7 +28,7 @@ from .notes.edit import EditError
 from .notes.files import NotesFiles
 from .schedule import UTC, Occurrence, next_occurrence, occurrences
 from .state import Ledger
-from .stores import NotesStore, store_for
+from .stores.base import NotesStore, store_for
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from . import review
 from .config import Meeting, Person, format_duration
 from .schedule import DueReminder, Occurrence, classify, occurrences, ping_time, reminders
-from .stores import weekly_enabled
+from .stores.hackmd_config import weekly_enabled
 
 # the earliest a ping can be moved before ping_before by waking_hours (the nearest window that
 # ends before the meeting starts is at most a day and a bit earlier)

@@ -25,7 +25,7 @@ from .messages import Mention, Message, Text, UserText
 from .lease import Keeper, Lease
 from .outbox import Outbox
 from .state import Ledger
-from .stores import weekly_enabled
+from .stores.hackmd_config import weekly_enabled
 
 log = logging.getLogger(__name__)
 

@@ -169,6 +169,16 @@ def test_the_config_reads_the_backends_registry_and_no_backend(graph):
     assert {m for m in _reach(graph, "chatbot.config") if m.startswith("chatbot.backends")} == {"chatbot.backends"}
 
 
+def test_the_config_reads_the_stores_registry_and_no_store(graph):
+    # a notes store declares its section in its own module; the config reads it through the
+    # registry (chatbot.stores, which imports nothing), importing the declarations it names only
+    # when it loads a file (and a store's declaration imports no HTTP client: tests/test_stores.py)
+    assert graph["chatbot.stores"] == set()
+    assert "chatbot.stores" in graph["chatbot.config"]
+    assert {m for m in _reach(graph, "chatbot.config") if m.startswith("chatbot.stores")} == {"chatbot.stores"}
+    assert "chatbot.stores.hackmd_client" not in _reach(graph, "chatbot.stores.hackmd_config")
+
+
 # ---------------------------------------------------------------------------------------
 # Sizes, everywhere in the package
 

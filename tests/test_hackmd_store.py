@@ -13,7 +13,7 @@ from chatbot.config import load_config
 from chatbot.messages import render_plain
 from chatbot.notes.edit import agenda_items
 from chatbot.notes.parse import parse_notes
-from chatbot.stores import store_for
+from chatbot.stores.base import store_for
 from chatbot.stores.hackmd import HackMDStore
 from chatbot.stores.records import NoteRecords
 

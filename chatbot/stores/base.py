@@ -9,12 +9,13 @@ re-applies them to newer text when a person edited it in between.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from ..config import Config, Meeting
+from ..config import Config, Meeting, notes_store
 from ..notes.edit import EditResult, LineEdit
 from ..notes.parse import Notes
 from ..schedule import Occurrence
@@ -73,3 +74,18 @@ class NotesStore(ABC):
         """The local file holding the notes of ``day``, if the store keeps them in one (used by
         hooks such as Git commits)."""
         return None
+
+
+def store_class(name: str) -> type[NotesStore]:
+    """The ``NotesStore`` class of a declared store (``stores.STORES``), imported on first use:
+    HackMD's client is not loaded for a meeting whose notes are files."""
+    module, _, attr = notes_store(name).store.partition(":")
+    cls = getattr(importlib.import_module(module), attr, None)
+    if not (isinstance(cls, type) and issubclass(cls, NotesStore)):
+        raise TypeError(f"notes store {name!r}: {module}:{attr} is not a NotesStore, got {cls!r}")
+    return cls
+
+
+def store_for(config: Config, meeting: Meeting) -> NotesStore:
+    """The notes store of ``meeting`` as configured (``[meetings.notes] store``)."""
+    return store_class(meeting.notes.store)(config, meeting)

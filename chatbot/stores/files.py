@@ -1,13 +1,15 @@
 """The ``files`` notes store: a directory of Markdown files (optionally in Git, through the
-edit hooks in :mod:`chatbot.gitsync`)."""
+edit hooks in :mod:`chatbot.gitsync`), and its declaration (``FILES``, named in
+``chatbot.stores.STORES``): it has no section of its own (``[meetings.notes]`` is the core's)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
-from ..config import Config, Meeting
+from ..config import Config, Meeting, Store
 from ..notes.edit import EditResult, LineEdit, apply_to_file
 from ..notes.files import NotesFiles
 from ..notes.parse import Notes, read_notes
@@ -46,3 +48,21 @@ class FilesStore(NotesStore):
 
     def lock(self) -> AbstractContextManager[None]:
         return self.files.lock()
+
+
+def template_name(config: Config, meeting: Meeting) -> str:
+    """check-config: the template new notes are made from."""
+    return str(config.resolve(meeting.notes.template)) if meeting.notes.template else "the built-in template"
+
+
+def _check(config: Config, meeting: Meeting, start: dt.datetime) -> list[str]:
+    files = NotesFiles(config, meeting)
+    exists = "exists" if files.path_for(start).exists() else "not created yet"
+    return [
+        f"notes store: Markdown files in {files.directory}, named {meeting.notes.filename} "
+        f"(next: {files.path_for(start).name}, {exists}); new ones from {template_name(config, meeting)}; "
+        f"agenda items under '{meeting.notes.agenda_section}'"
+    ]
+
+
+FILES: Store[Any] = Store(name="files", store="chatbot.stores.files:FilesStore", check=_check)

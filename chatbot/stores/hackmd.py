@@ -26,6 +26,7 @@ from ..notes.parse import Notes, NotesError, parse_notes
 from ..schedule import Occurrence, occurrence_on
 from .base import NotesStore
 from .hackmd_client import TOKEN_ENV, HackMDClient, HackMDError, HackMDNotFound
+from .hackmd_config import hackmd_settings
 from .hackmd_edit import apply_edit
 from .records import NoteRecords
 
@@ -55,7 +56,7 @@ class HackMDStore(NotesStore):
         self, config: Config, meeting: Meeting, client: HackMDClient | None = None, github: object | None = None
     ):
         super().__init__(config, meeting)
-        self.settings = meeting.hackmd
+        self.settings = hackmd_settings(meeting)
         self.files = NotesFiles(config, meeting)
         self.records = NoteRecords(state_dir(config) / "hackmd-notes.json")
         self._client = client

@@ -32,7 +32,7 @@ from .github_client import GitHubClient, GitHubError, PullInfo
 from .hackmd_client import TOKEN_ENV as HACKMD_TOKEN_ENV
 from .hackmd_client import HackMDClient, HackMDError
 from .pipeline import PipelineError, PublishResult, SyncResult, load_record, publish, sync
-from . import weekly_enabled
+from .hackmd_config import hackmd_settings, weekly_enabled
 from .records import NoteRecords
 
 if TYPE_CHECKING:
@@ -62,7 +62,9 @@ class Weekly:
                 "[meetings.github] repo in the config"
             )
         if self.hackmd is None:
-            self.hackmd = HackMDClient(os.environ.get(HACKMD_TOKEN_ENV, ""), base_url=self.meeting.hackmd.api_url)
+            self.hackmd = HackMDClient(
+                os.environ.get(HACKMD_TOKEN_ENV, ""), base_url=hackmd_settings(self.meeting).api_url
+            )
         if self.github is None:
             gh = self.meeting.github
             self.github = GitHubClient(os.environ.get(GITHUB_TOKEN_ENV, ""), gh.repo or "", base_url=gh.api_url)
@@ -117,7 +119,7 @@ class Weekly:
         occ = self.occurrence(day)
         hackmd, github = self.clients()
         workdir = self.workdir()
-        gh, settings = self.meeting.github, self.meeting.git
+        gh, settings, hm = self.meeting.github, self.meeting.git, hackmd_settings(self.meeting)
         title = gh.title.replace("{name}", self.meeting.name)
         try:
             title = title.format(date=occ.start) if "{date" in title else title
@@ -132,14 +134,14 @@ class Weekly:
             hackmd=hackmd,
             github=github,
             records=self.records,
-            team_path=self.meeting.hackmd.team,
+            team_path=hm.team,
             remote=gh.remote,
             base_branch=gh.base,
             branch_pattern=gh.branch,
             committer=(settings.committer_name, settings.committer_email),
             pr_title=title,
-            read_permission=self.meeting.hackmd.read_permission,
-            write_permission=self.meeting.hackmd.write_permission,
+            read_permission=hm.read_permission,
+            write_permission=hm.write_permission,
         )
         for label in gh.labels if "pr" in result.created else ():
             github.add_label(result.pr_number, label)
