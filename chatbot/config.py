@@ -385,19 +385,19 @@ class GitHubSettings(_Model):
     base: str = Field(default="main", description="the branch pull requests go into")
     branch: str = Field(default="%Y-%m-%d-meeting-notes", description="strftime pattern of the weekly branch")
     remote: str = "origin"
-    publish_before: Duration | None = Field(
+    publish_before: OptionalDuration = Field(
         default=dt.timedelta(days=5),
         description="publish the notes (branch, HackMD note, PR) this long "
         "before the meeting; none: only `chatbot notes publish`",
     )
-    sync_after: Duration | None = Field(
+    sync_after: OptionalDuration = Field(
         default=dt.timedelta(hours=2),
         description="bring the HackMD note into the PR this long after the "
         "meeting ends; none: only `chatbot notes sync`",
     )
-    nudge_after: Duration | None = Field(
+    nudge_after: OptionalDuration = Field(
         default=dt.timedelta(days=7),
-        description="tell the chair once when the PR is still open this long after the meeting",
+        description="tell the chair once when the PR is still open this long after the meeting; none: never",
     )
     labels: list[str] = []
     title: str = Field(default="{name} notes {date:%Y-%m-%d}", description="the pull request's title")

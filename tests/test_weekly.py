@@ -208,6 +208,23 @@ def test_due_steps_follow_the_configured_times(world):
     assert ("nudge", "2026-01-07") in steps(start + dt.timedelta(days=7, hours=1))
 
 
+def test_none_turns_each_scheduled_step_off(world):
+    """TOML has no null: "none" is how the config says "only by hand" (`chatbot notes publish`,
+    `chatbot notes sync`) or "never" (the nudge)."""
+    text = world.config_path.read_text(encoding="utf-8")
+    world.config_path.write_text(
+        text.replace(
+            'labels = ["meeting-notes"]',
+            'labels = ["meeting-notes"]\npublish_before = "none"\nsync_after = "none"\nnudge_after = "none"',
+        ),
+        encoding="utf-8",
+    )
+    meeting = world.config().meeting()
+    start = dt.datetime(2026, 1, 7, 17, tzinfo=UTC)
+    at = [start - dt.timedelta(days=4), start + dt.timedelta(hours=3), start + dt.timedelta(days=7, hours=1)]
+    assert [due_steps(meeting, t) for t in at] == [[], [], []]
+
+
 def test_the_scheduled_pipeline_publishes_syncs_and_nudges_the_chair_once(world, tmp_path):
     config = world.config()
     clock = FixedClock(dt.datetime(2026, 1, 3, 12, tzinfo=UTC))  # within publish_before
