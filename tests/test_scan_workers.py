@@ -104,3 +104,18 @@ def test_with_other_threads_running_the_workers_do_not_fork_this_process(tmp_pat
         other.join()
     serial = cache.ScanStore(None)
     assert [store.get(p, st, sections) for p, st in stats[:-1]] == [serial.get(p, st, sections) for p, st in stats[:-1]]
+
+
+def _doubled(chunk: list[int]) -> list[int]:
+    return [2 * n for n in chunk]
+
+
+def _broken(chunk: list[int]) -> list[int]:
+    raise ValueError(f"a bug in the reader at {chunk[0]}")
+
+
+def test_results_come_back_in_order_and_any_failure_leaves_the_work_to_the_scan(caplog):
+    jobs = list(range(3 * workers.CHUNK + 5))  # four chunks
+    assert workers.in_workers(_doubled, jobs, (), 2) == [2 * n for n in jobs]
+    assert workers.in_workers(_broken, jobs, (), 2) is None
+    assert "reading them here" in caplog.text and "a bug in the reader" in caplog.text

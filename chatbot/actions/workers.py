@@ -47,13 +47,13 @@ def in_workers(func: Callable[..., list[R]], jobs: Sequence[J], args: tuple, wor
     """``func(chunk, *args)`` over ``jobs`` in chunks, in ``workers`` processes, the results in
     the jobs' order; None if the processes could not be used. ``func`` is a module-level
     function (the workers import it by name)."""
-    import concurrent.futures.process
+    import concurrent.futures
 
     chunks = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
     try:
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
             futures = [pool.submit(func, c, *args) for c in chunks]
             return [row for f in futures for row in f.result()]
-    except (OSError, RuntimeError, concurrent.futures.process.BrokenProcessPool, ImportError) as exc:
-        log.warning("reading the notes files in %d worker processes failed (%s); reading them here", workers, exc)
+    except Exception as exc:  # no semaphores, a worker killed, a result that would not pickle, a bug
+        log.warning("reading the notes files in %d worker processes failed (%r); reading them here", workers, exc)
         return None
