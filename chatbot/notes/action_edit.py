@@ -65,7 +65,7 @@ def adding_action(line_text: str, section_titles: Iterable[str]) -> LineEdit:
 def action_section(notes: Notes, titles: frozenset[str]) -> Section | None:
     """The last section named like an action items section (not one about past meetings'),
     cut at its first subsection: the part whose entries are its own."""
-    history = history_sections(notes)  # "## Previous Meetings" > "#### Action Items": a copy
+    history = history_sections(notes)  # "### Last Meeting 20200908" > "#### Action Items": a copy
     found = [
         s
         for s in notes.sections()
