@@ -110,7 +110,7 @@ def test_before_the_next_meeting_the_items_reported_done_later_are_not_open(tmp_
         # them: P 0.78, R 0.39 (the rules before this change: P 0.50, R 0.06); now P 0.93, R 0.78
         (HELDOUT, 0.9, 0.75, 1),
         # 18 other files, 24 action items, 164 look-alikes (labelled a session later). First
-        # score: P 0.48, R 0.50 (6 of the 13 wrong were copies under "Last Meeting"); after the
+        # score: P 0.48, R 0.50 (10 of the 13 wrong were copies under "Last Meeting"); after the
         # general fixes it showed (history sections, "and/or", "Firstname Lastname will", "I plan
         # to", ", Dasha to …"): P 0.84, R 0.67. The misses left are passive ("All channels will
         # be notified"), agenda entries worded as steps, and a link's parenthesis.
