@@ -222,10 +222,11 @@ class Bot:
         """The candidate action items of ``occ``'s notes (``review.candidates``), numbered."""
         return self.context.review_candidates(meeting, occ)
 
-    def review(self, meeting: Meeting, occ: Occurrence) -> Message | None:
-        """The chair's review of ``occ``'s notes: its undecided candidate action items (None: nothing to ask)."""
+    def review(self, meeting: Meeting, occ: Occurrence, spelled: Mapping[str, str] | None = None) -> Message | None:
+        """The chair's review of ``occ``'s notes: its undecided candidate action items (None:
+        nothing to ask); ``spelled``: how the platform types commands, for the hint."""
         decisions = self.decisions(meeting)
         numbered = self.review_candidates(meeting, occ)
         if not any(review.state_of(meeting, it, decisions) == "unreviewed" for _, it in numbered):
             return None
-        return review_message(self.files(meeting), meeting, occ, numbered, decisions)
+        return review_message(self.files(meeting), meeting, occ, numbered, decisions, spelled=spelled)

@@ -7,13 +7,13 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from . import actions as act
 from .calendar import converter_url
 from .config import Meeting, Person, format_duration
-from .messages import Link, Mention, Message, Text, Time, UserText, format_utc, reply
+from .messages import Link, Mention, Message, Text, Time, UserText, format_utc, reply, spell
 from .notes.files import NotesFiles
 from .notes.parse import Item
 from .review import DECIDED, decision_of, state_of
@@ -213,10 +213,12 @@ def review_message(
     numbered: list[tuple[int, act.ActionItem]],
     decisions: dict[str, dict[str, str]],
     pending_only: bool = True,
+    spelled: Mapping[str, str] | None = None,
 ) -> Message:
     """The chair's review (``chatbot.review``): the candidate action items of ``occ``'s notes,
     numbered, each with its owners and why it was picked; the lines of undecided ones are
-    marked (``Message.reviews``) for buttons and reactions. ``pending_only``: only those."""
+    marked (``Message.reviews``) for buttons and reactions. ``pending_only``: only those.
+    ``spelled``: how the platform types commands (Slack: ``/actions``), for the hint."""
     msg = Message(kind="notice", about=occ).add(
         Text(f"Action items of {meeting.name} on {occ.date.isoformat()}", bold=True),
         ": track them, or say they are not action items?",
@@ -237,9 +239,7 @@ def review_message(
     if not shown:
         msg.add("No candidate action items in these notes." if not numbered else "Every item is decided.")
         return msg
-    msg.add(
-        "Answer per item: `actions track N` (keep chasing it) or `actions reject N` (not an action item: "
-        "never pinged again)."
-    )
+    track, reject = spell("actions track N", spelled), spell("actions reject N", spelled)
+    msg.add(f"Answer per item: `{track}` (keep chasing it) or `{reject}` (not an action item: never pinged again).")
     msg.add("Items left unanswered are pinged only if written as a task (a checkbox, an Action items section).")
     return msg

@@ -24,6 +24,7 @@ from . import review
 from .config import Config, Meeting
 from .editing import EditHooks, EditSession, editing
 from .identity import Identity, Sender, identify
+from .messages import spell
 from .notes.edit import EditError
 from .notes.files import NotesFiles
 from .schedule import UTC, Occurrence, next_occurrence, occurrences
@@ -160,17 +161,6 @@ class Context:
         """The candidate action items of ``occ``'s notes (``review.candidates``), numbered."""
         items = self.open_actions_before(meeting, occ.date + dt.timedelta(days=1))
         return list(enumerate(review.candidates(items, occ.date), 1))
-
-
-def spell(usage: str, spelled: Mapping[str, str] | None) -> str:
-    """A command as people type it on this platform: ``agenda add TEXT`` -> ``/agenda add TEXT``
-    with ``spelled = {"agenda": "/agenda"}``; ``help`` -> ``/agenda help``."""
-    word, _, rest = usage.partition(" ")
-    if spelled and word == "help" and "agenda" in spelled:
-        return f"{spelled['agenda']} help"  # e.g. Slack: '/agenda help'
-    if spelled and word in spelled:
-        return f"{spelled[word]} {rest}".strip()
-    return usage
 
 
 @dataclass

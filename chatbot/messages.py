@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TYPE_CHECKING
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .config import Person
 
@@ -213,3 +213,14 @@ def split_long(
             current = piece
     chunks.append(current or "")
     return chunks
+
+
+def spell(usage: str, spelled: Mapping[str, str] | None) -> str:
+    """A command as people type it on this platform: ``agenda add TEXT`` -> ``/agenda add TEXT``
+    with ``spelled = {"agenda": "/agenda"}``; ``help`` -> ``/agenda help``."""
+    word, _, rest = usage.partition(" ")
+    if spelled and word == "help" and "agenda" in spelled:
+        return f"{spelled['agenda']} help"  # e.g. Slack: '/agenda help'
+    if spelled and word in spelled:
+        return f"{spelled[word]} {rest}".strip()
+    return usage

@@ -52,7 +52,9 @@ def review_list(call: Call, day: dt.date | None = None) -> Message:
     occ = _reviewed_meeting(call, day)
     decisions = call.ctx.decisions(call.meeting)
     numbered = numbered_candidates(call, occ)
-    msg = review_message(call.ctx.files(call.meeting), call.meeting, occ, numbered, decisions, pending_only=False)
+    msg = review_message(
+        call.ctx.files(call.meeting), call.meeting, occ, numbered, decisions, pending_only=False, spelled=call.spelled
+    )
     msg.kind = "reply"
     return msg
 

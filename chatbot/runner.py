@@ -541,7 +541,7 @@ def send_review(bot: Bot, backend: Backend, outbox: Outbox, meeting: Meeting, oc
         return []
     results: list[bool] = []
     for person in waiting:
-        message = bot.review(meeting, occ)
+        message = bot.review(meeting, occ, backend.spelled())
         if message is None:
             log.debug("no candidate action items to review for %s %s", meeting.id, occ.date)
             return results

@@ -111,6 +111,7 @@ def test_zulip_the_chair_answers_the_review_by_reply_and_pings_follow_after_a_re
     lines = rev["content"].split("\n")
     assert lines[1].startswith(f"1. MO: will report this to the list — {FORMS['prose']} — ")
     assert lines[4].startswith(f"4. MO: write the docs — {FORMS['section']} — ")
+    assert "Answer per item: `actions track N` (keep chasing it)" in rev["content"]  # as typed on Zulip
     assert not dms_to(zulip, maria)  # nobody else is asked
 
     # the owner is not the chair: told why, nothing decided
@@ -233,6 +234,8 @@ def test_slack_the_admin_reviews_with_buttons_and_pings_follow_after_a_restart(t
     buttons = _review_buttons(rev)
     assert [a for a, _ in buttons] == [ACTION_TRACK, ACTION_REJECT] * 4
     assert f"1. JRG: will report this to the list — {FORMS['prose']}" in rev["text"]
+    # typed on Slack the answer is a slash command: the hint says so
+    assert "Answer per item: `/actions track N` (keep chasing it) or `/actions reject N`" in rev["text"]
 
     # Jannis (neither chair nor admin) is refused, privately; nothing changes
     eid, _ = slack.click(rev["ts"], ACTION_REJECT, user_id="U0JANNIS", user_name="jannis")

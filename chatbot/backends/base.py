@@ -8,7 +8,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..bot import Bot
@@ -153,6 +153,11 @@ class Backend(ABC):
     def reaches_directly(self, person: Person) -> bool:
         """Whether this platform can send ``person`` a direct message (they have an id here)."""
         return False
+
+    def spelled(self) -> Mapping[str, str] | None:
+        """How people type the core's commands here, for hints in what the bot sends on its
+        own (Slack: ``{"actions": "/actions"}``); None: as the core writes them."""
+        return None
 
     def send_direct(self, meeting: Meeting, person: Person, message: Message, key: str | None = None) -> None:
         """A direct message to ``person`` (about ``meeting``); only asked when

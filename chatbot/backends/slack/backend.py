@@ -107,6 +107,9 @@ class SlackBackend(Backend):
         """``post``, with the runner's ledger key in the message's metadata (see :meth:`find_sent`)."""
         self.poster.post_once(meeting, message, key)
 
+    def spelled(self) -> dict[str, str]:
+        return self.slash.spelled()
+
     def reaches_directly(self, person: Person) -> bool:
         return bool(slack_id(person))
 
