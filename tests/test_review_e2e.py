@@ -21,11 +21,9 @@ from chatbot.config import load_config
 from chatbot.messages import render_plain
 from conftest import FixedClock
 from fakes.slack import FakeSlack, block_errors, signed_post
-from fakes.zulip import FakeZulip
 from test_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, _config, _env, _free_port, assert_no_secrets
 from test_slack import BotProcess as SlackProcess
-from test_zulip import ZULIP_CONFIG
-from test_zulip import BotProcess as ZulipProcess
+from test_zulip import ZULIP_CONFIG, fake, start_bot  # noqa: F401  (the fake server and the real bot process)
 from test_zulip_reactions import dms_to, listening_again, wait_dm
 
 # three prose items (an owner committing) and one in the Action items section, all of MO
@@ -67,27 +65,14 @@ chair = true
 
 
 @pytest.fixture
-def zulip():
-    server = FakeZulip(poll_timeout=0.5).start()
-    yield server
-    server.stop()
+def zulip(fake):
+    return fake
 
 
 @pytest.fixture
-def start_zulip(zulip, tmp_path):
-    procs: list[ZulipProcess] = []
-
-    def start(fake_now: str, ready: bool = True) -> ZulipProcess:
-        p = ZulipProcess(zulip, tmp_path, ZULIP_CONFIG.replace("[zulip]\n", PEOPLE), fake_now, None, [])
-        procs.append(p)
-        if ready:
-            p.wait_ready()
-        return p
-
-    yield start
-    for p in procs:
-        p.stop()
-        assert zulip.bot.api_key not in p.output
+def start_zulip(start_bot):
+    """The real bot process on the fake Zulip (test_zulip's), with this file's roster."""
+    return lambda fake_now, ready=True: start_bot(ZULIP_CONFIG.replace("[zulip]\n", PEOPLE), fake_now, ready=ready)
 
 
 def _zulip_notes(tmp_path: Path, items: str) -> None:

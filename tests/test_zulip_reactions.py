@@ -9,8 +9,7 @@ import pytest
 from chatbot.backends.zulip import conversation_key, is_check, listed_items
 from chatbot.messages import Message, Text, UserText
 
-from fakes.zulip import FakeZulip
-from test_zulip import ZULIP_CONFIG, BotProcess
+from test_zulip import ZULIP_CONFIG, fake, start_bot  # noqa: F401  (the fake server and the real bot process)
 
 PEOPLE = """
 [[people]]
@@ -34,34 +33,6 @@ zulip_email = "sam@example.org"
 ATT = "## Attendees\n| Name | Initials |\n| -- | -- |\n| Maria | MO |\n\n"
 # the meeting after 2026-01-07 is 2026-01-14 14:00 UTC; pings go 2 days before: 2026-01-12 14:00 UTC
 BEFORE_PINGS = "2026-01-12T13:59:57Z"
-
-
-@pytest.fixture
-def fake():
-    server = FakeZulip(poll_timeout=0.5).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def start_bot(fake, tmp_path):
-    """The real bot process (as in test_zulip.py), stopped after the test; the API key never
-    shows in its output."""
-    procs: list[BotProcess] = []
-
-    def start(
-        config_text: str, fake_now: str = "2026-01-05T12:00:00Z", args: list[str] | None = None, ready: bool = True
-    ) -> BotProcess:
-        p = BotProcess(fake, tmp_path, config_text, fake_now, None, args or [])
-        procs.append(p)
-        if ready:
-            p.wait_ready()
-        return p
-
-    yield start
-    for p in procs:
-        p.stop()
-        assert fake.bot.api_key not in p.output, "the API key leaked into the bot's output"
 
 
 def config(actions: str = "") -> str:
