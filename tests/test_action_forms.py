@@ -4,8 +4,8 @@ items a later meeting reports done.
 
 Scored against two sets of a chair's labels: ``tests/data/notes_2026/`` (notes in the 2026
 style with every form, labelled by hand) and two held-out sets of the real corpus labelled by
-someone who never read the rules (``tests/data/heldout_chair_labels.toml``, 14 files, and
-``heldout2_chair_labels.toml``, 18 others)."""
+someone who never read the rules (``tests/data/heldout_chair_labels.toml``, 14 files,
+``heldout2_chair_labels.toml`` and ``heldout3_chair_labels.toml``, 18 others each)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from conftest import SHARED, SHARED_NOTES, write_config
 NOTES_2026 = Path(__file__).parent / "data" / "notes_2026"
 HELDOUT = Path(__file__).parent / "data" / "heldout_chair_labels.toml"
 HELDOUT2 = Path(__file__).parent / "data" / "heldout2_chair_labels.toml"
+HELDOUT3 = Path(__file__).parent / "data" / "heldout3_chair_labels.toml"
 
 
 @pytest.fixture
@@ -115,8 +116,15 @@ def test_before_the_next_meeting_the_items_reported_done_later_are_not_open(tmp_
         # to", ", Dasha to …"): P 0.84, R 0.67. The misses left are passive ("All channels will
         # be notified"), agenda entries worded as steps, and a link's parenthesis.
         (HELDOUT2, 0.8, 0.65, 3),
+        # 18 more files, 27 action items, 152 look-alikes, labelled after set 2's fixes and
+        # scored once, untouched since: P 0.50, R 0.26 (only items with an owner, the ones the
+        # bot pings: P 0.70, R 0.39). Half its items are one 2020 file's ownerless checkboxes;
+        # its labeller counts a "Last Meeting" list of open boxes as this meeting's tasks where
+        # set 2's counted it as a copy. Misses: "Take homes:" lists, an instruction under a
+        # bare "Jannis:", "We need to track down the PEP", "First step: create the subteam".
+        (HELDOUT3, 0.45, 0.25, 3),
     ],
-    ids=["set1", "set2"],
+    ids=["set1", "set2", "set3"],
 )
 def test_held_out_chair_labels_precision_and_recall(cfg, labels, min_precision, min_recall, max_wrong):
     """Real files labelled by someone who never read the rules."""
