@@ -84,7 +84,7 @@ NOT_OWNER_WORDS = frozenset(
 
 _LABEL_WORDS = (
     r"action[ -]?items?|(?-i:AIs?)|to[ -]?dos?|next[ -]steps?|follow[ -]?ups?|note to self"
-    r"|actions?(?: required)?"
+    r"|actions?(?: required)?|take[ -]?homes?|take[ -]?aways?"
 )
 # "Action item: …", "AI (JRG): …", "TODO for @x: …", "(TODO) …", "Next steps - …"
 _LABEL = re.compile(
@@ -100,7 +100,7 @@ _INLINE_LABEL = re.compile(
 )
 _LEADING_MARKS = re.compile(r"^[^\w\s(\[*_@#]+\s*")  # "✅ Action item: …", "➡️ Next steps"
 _EMPHASIS = re.compile(r"^(\*\*|__|\*|_)(?=\S)(.{1,60}?)(?<=\S)\1(?!\*|_)")
-LABEL_HINTS = ("ction", "AI", "odo", "ODO", "ext step", "ollow", "ote to self", "CTION")
+LABEL_HINTS = ("ction", "AI", "odo", "ODO", "ext step", "ollow", "ote to self", "CTION", "ake", "AKE")
 
 
 class Label(NamedTuple):

@@ -22,7 +22,8 @@ from .words import _LINK, _TOKEN, stems, urls
 # with rules.label_only; one search over the whole text finds them
 _LABEL_LINE = re.compile(
     r"^[ \t]*(?:[-*+][ \t]+|\d+[.)][ \t]+)?(?:\[[ xX]\][ \t]+)?(?:\(?[A-Z][A-Za-z/&, ]{1,20}\)?:?[ \t]+)?"
-    r"(?:\*\*|__|\*|_)?(?:action[ -]?items?|(?-i:AIs?|ACTIONS?)|to[ -]?dos?|next[ -]steps?|follow[ -]?ups?)\b"
+    r"(?:\*\*|__|\*|_)?(?:action[ -]?items?|(?-i:AIs?|ACTIONS?)|to[ -]?dos?|next[ -]steps?|follow[ -]?ups?"
+    r"|take[ -]?homes?|take[ -]?aways?)\b"
     r"[^\n]{0,48}$",
     re.I | re.M,
 )
@@ -119,6 +120,21 @@ def _owners_in(text: str, written: tuple[str, ...]) -> tuple[tuple[str, ...], bo
 
 
 _NAME_COLON = re.compile(r"^([A-Z][a-z]{2,}):\s+(.*)$", re.S)
+_SPEAKER = re.compile(rf"({rules.OWNER_LIST}|[A-Z][a-z]{{2,}}):")
+
+
+def _speaker(text: str) -> tuple[tuple[str, ...], bool] | None:
+    """An entry that is only a name or initials and a colon (``Jannis:``, ``JRG/CHL:``): its
+    nested entries are what that person said. (owners, written as a first name)"""
+    m = _SPEAKER.fullmatch(text.strip())
+    if m is None:
+        return None
+    owners, _ = split_owner(text.strip() + " x")
+    owners = [o for o in owners if o not in NOT_OWNER_WORDS]
+    if owners:
+        return tuple(owners), False
+    name = m.group(1)
+    return ((name,), True) if name.lower() not in rules.NOT_NAMES and "/" not in name else None
 
 
 def _labelled(
@@ -176,6 +192,10 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
         n = _NAME_COLON.match(text)  # "Dasha: Planning to attend": a first name, if a known one
         if n and n.group(1).lower() not in rules.NOT_NAMES:
             written, body, named = (n.group(1),), n.group(2), True
+    if lab is None and not written and it.parent is not None and it.parent.text[-1:] == ":":
+        speaker = _speaker(it.parent.text)  # "- Jannis:" with what Jannis said nested under it
+        if speaker is not None:
+            written, named = speaker
     if lab is None and written and body is not text and _may_label(body):
         lab = rules.label(body)  # "JRG: Action item: …", "(JRG) Note to self: check …"
         if lab is not None and not lab.rest:
@@ -289,7 +309,7 @@ def _listed_items(notes: Notes) -> dict[int, tuple[str, ...]]:
 _BULLET = re.compile(r"^(?:[-*+]|\d+[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
 
 # the words one of which every label line holds (lower-cased; "AI" is found in the text as written)
-_LABEL_FINDS = ("action", "to do", "to-do", "todo", "next step", "next-step", "follow")
+_LABEL_FINDS = ("action", "to do", "to-do", "todo", "next step", "next-step", "follow", "take")
 
 
 def _label_lines(text: str) -> list[re.Match[str]]:
