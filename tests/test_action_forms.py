@@ -5,7 +5,7 @@ items a later meeting reports done.
 Scored against two sets of a chair's labels: ``tests/data/notes_2026/`` (notes in the 2026
 style with every form, labelled by hand) and two held-out sets of the real corpus labelled by
 someone who never read the rules (``tests/data/heldout_chair_labels.toml``, 14 files,
-``heldout2_chair_labels.toml`` and ``heldout3_chair_labels.toml``, 18 others each)."""
+``heldout2_chair_labels.toml`` to ``heldout4_chair_labels.toml``, 18 others each)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ NOTES_2026 = Path(__file__).parent / "data" / "notes_2026"
 HELDOUT = Path(__file__).parent / "data" / "heldout_chair_labels.toml"
 HELDOUT2 = Path(__file__).parent / "data" / "heldout2_chair_labels.toml"
 HELDOUT3 = Path(__file__).parent / "data" / "heldout3_chair_labels.toml"
+HELDOUT4 = Path(__file__).parent / "data" / "heldout4_chair_labels.toml"
 
 
 @pytest.fixture
@@ -124,8 +125,14 @@ def test_before_the_next_meeting_the_items_reported_done_later_are_not_open(tmp_
         # nested under a bare "Jannis:" is Jannis's): P 0.59, R 0.37 (owned: P 0.77, R 0.56).
         # Left: "We need to track down the PEP", "First step: create the subteam", ownerless boxes.
         (HELDOUT3, 0.55, 0.35, 3),
+        # 18 more files, 20 action items, 170 look-alikes, labelled while the rules were frozen
+        # and scored once: P 0.62, R 0.25 (owned: P 0.60, R 0.27); 7 of its items are one 2020
+        # file's ownerless boxes. After "Jaime, Ken and I are planning to …" (names in a list):
+        # P 0.67, R 0.30. Left: "Cheng, Marcelo to work on it", "[MRB] I can do this",
+        # "Submitting Mar 24" under a grant topic, "(CHL) Will put schedule a poll" after "->".
+        (HELDOUT4, 0.6, 0.25, 3),
     ],
-    ids=["set1", "set2", "set3"],
+    ids=["set1", "set2", "set3", "set4"],
 )
 def test_held_out_chair_labels_precision_and_recall(cfg, labels, min_precision, min_recall, max_wrong):
     """Real files labelled by someone who never read the rules."""
@@ -244,6 +251,7 @@ def test_owners_read_from_prose_are_only_known_people(cfg):
         ("Sounds good. DPC will reach out to conda-forge", ("DPC",)),
         ("this should be an announcement on the blog, maybe later", None),
         ("Miniconda and Anaconda will start shipping the file", ("Miniconda", "Anaconda")),  # then not known
+        ("Jaime, Ken and I are planning to tag the releases this week", ("Jaime", "Ken")),  # "I": nobody known
     ],
 )
 def test_who_commits_in_prose(text, owners):

@@ -189,9 +189,10 @@ _IMPERATIVE_HEAD = re.compile(rf"^(?:let's\s+|let’s\s+)?{_ADVERBS}(?P<verb>[A-
 _SENTENCE = re.compile(r"(?<=[.!;])\s+(?=[A-Z])")
 _PROGRESSIVE_HEAD = re.compile(rf"^{_PROGRESSIVE}", re.I)
 _NOTE_TO_SELF = re.compile(r"^note to self\s*[:\-–]?\s*", re.I)
-# a first name, with a surname ("Daniel Ching"), or two ("Cheng and/or Travis")
+# a first name, with a surname ("Daniel Ching"), or several ("Cheng and/or Travis", "Cheng,
+# Marcelo to …", "Jaime, Ken and I are planning to …": the writer, "I", is nobody known)
 _NAME = r"[A-Z][a-z]{2,}(?:\s+[A-Z][a-z]+(?=\s+(?:will|to|is|are|plans?)\b))?"
-_NAMES = rf"{_NAME}(?:\s+(?:and/or|and|or|&)\s+{_NAME})?"
+_NAMES = rf"{_NAME}(?:,\s*{_NAME})*(?:,?\s+(?:and/or|and|or|&)\s+(?:{_NAME}|I\b))?"
 # "JRG will open", "JRG and CHL to draft", "Jaime will write": the owner is guessed from prose
 _WHO = re.compile(
     rf"^(?P<who>{OWNER_LIST}|{_NAMES})\s+(?P<rest>(?:{_MODAL}\s+|{_PROGRESSIVE}).*)$",
@@ -302,7 +303,9 @@ def who_commits(text: str) -> Guess | None:
         return Guess(owners, False) if owners else None
     # "Daniel Ching" is known by "Daniel" (people are looked up by first name)
     names = tuple(
-        n.split()[0] for n in re.split(r"\s+(?:and/or|and|or|&)\s+", who) if n.split()[0].lower() not in NOT_NAMES
+        n.split()[0]
+        for n in re.split(r",?\s+(?:and/or|and|or|&)\s+|,\s*", who)
+        if n.split()[0] != "I" and n.split()[0].lower() not in NOT_NAMES
     )
     return Guess(names, True) if names else None
 
