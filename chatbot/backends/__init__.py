@@ -15,3 +15,24 @@ BACKENDS: dict[str, str] = {
     "slack": "chatbot.backends.slack.platform:SLACK",
     "zulip": "chatbot.backends.zulip.platform:ZULIP",
 }
+
+
+def lazy_exports(package: str, names: dict[str, tuple[str, str]]):
+    """A package's module ``__getattr__`` for ``names`` (name -> (its module in the package, its
+    name there)), importing that module on first use: ``from chatbot.backends.slack import
+    SlackBackend`` imports the backend then, while loading a config imports only the package's
+    ``platform.py``."""
+
+    def __getattr__(name: str):
+        import importlib
+        import sys
+
+        try:
+            module, attr = names[name]
+        except KeyError:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+        value = getattr(importlib.import_module(f".{module}", package), attr)
+        sys.modules[package].__dict__[name] = value
+        return value
+
+    return __getattr__
