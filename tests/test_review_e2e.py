@@ -21,8 +21,7 @@ from chatbot.config import load_config
 from chatbot.messages import render_plain
 from conftest import FixedClock
 from fakes.slack import FakeSlack, block_errors, signed_post
-from test_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, _config, _env, _free_port, assert_no_secrets
-from test_slack import BotProcess as SlackProcess
+from test_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, _free_port, assert_no_secrets, slack_processes
 from test_zulip import ZULIP_CONFIG, fake, start_bot  # noqa: F401  (the fake server and the real bot process)
 from test_zulip_reactions import dms_to, listening_again, wait_dm
 
@@ -168,21 +167,8 @@ def slack():
 
 @pytest.fixture
 def start_slack(tmp_path, slack):
-    procs: list[SlackProcess] = []
-
-    def start(now: str, mode: str = "socket", port: int = 3000) -> SlackProcess:
-        config = _config(tmp_path, mode=mode, api_url=slack.api_url, port=port)
-        env = _env(CHATBOT_FAKE_NOW=now)
-        if mode == "http":
-            env.pop("SLACK_APP_TOKEN")
-            env["SLACK_SIGNING_SECRET"] = SIGNING_SECRET
-        p = SlackProcess(tmp_path, config, env)
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        p.stop()
+    with slack_processes(tmp_path, slack) as start:
+        yield lambda now, mode="socket", port=3000: start(mode, now, port)
 
 
 def _slack_notes(tmp_path: Path) -> None:

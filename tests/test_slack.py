@@ -9,6 +9,7 @@ bot is patched. ``CHATBOT_FAKE_NOW`` puts the bot's clock a few seconds before a
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -533,6 +534,29 @@ def start_bot(tmp_path, fake):
     yield start
     for p in procs:
         p.stop()
+
+
+@contextlib.contextmanager
+def slack_processes(tmp_path: Path, fake: FakeSlack):
+    """``start(mode, now, port)``: the real bot process on ``fake`` at the fixed time ``now``,
+    in Socket Mode or HTTP mode (no app token, the signing secret); each stopped at the end."""
+    procs: list[BotProcess] = []
+
+    def start(mode: str = "socket", now: str = QUIET_NOW, port: int = 3000) -> BotProcess:
+        config = _config(tmp_path, mode=mode, api_url=fake.api_url, port=port)
+        env = _env(CHATBOT_FAKE_NOW=now)
+        if mode == "http":
+            env.pop("SLACK_APP_TOKEN")
+            env["SLACK_SIGNING_SECRET"] = SIGNING_SECRET
+        p = BotProcess(tmp_path, config, env)
+        procs.append(p)
+        return p
+
+    try:
+        yield start
+    finally:
+        for p in procs:
+            p.stop()
 
 
 def assert_no_secrets(text: str) -> None:

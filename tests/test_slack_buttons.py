@@ -34,13 +34,12 @@ from test_slack import (
     APP_TOKEN,
     BOT_TOKEN,
     SIGNING_SECRET,
-    BotProcess,
     _Clock,
     _config,
-    _env,
     _free_port,
     _long_agenda,
     assert_no_secrets,
+    slack_processes,
 )
 
 UTC = dt.UTC
@@ -81,21 +80,8 @@ def fake():
 
 @pytest.fixture
 def start_bot(tmp_path, fake):
-    procs: list[BotProcess] = []
-
-    def start(mode="socket", now=PING_NOW, port=3000) -> BotProcess:
-        config = _config(tmp_path, mode=mode, api_url=fake.api_url, port=port)
-        env = _env(CHATBOT_FAKE_NOW=now)
-        if mode == "http":
-            env.pop("SLACK_APP_TOKEN")
-            env["SLACK_SIGNING_SECRET"] = SIGNING_SECRET
-        p = BotProcess(tmp_path, config, env)
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        p.stop()
+    with slack_processes(tmp_path, fake) as start:
+        yield lambda mode="socket", now=PING_NOW, port=3000: start(mode, now, port)
 
 
 def _buttons(message: dict) -> list[tuple[str, str]]:

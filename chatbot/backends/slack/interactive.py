@@ -15,7 +15,7 @@ from ...config import Meeting, UnknownMeeting
 from ...inbox import Incoming
 from ...messages import Message, Text, UserText, error, render_plain
 from ..base import BackendError
-from .part import Part, run_click
+from .part import Part, json_object, run_click
 from .render import (
     ACTION_DONE,
     AGENDA_BLOCK,
@@ -176,12 +176,7 @@ class SlackInteractions(Part):
     def on_agenda_view(self, ack, body: dict, view: dict) -> None:
         """The modal's submission: the same as ``/agenda add TEXT``; a refusal is shown in the
         modal (``response_action: errors``), success replaces it with the answer."""
-        try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-            if not isinstance(meta, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            meta = {}
+        meta = json_object(view.get("private_metadata"))
         values = ((view.get("state") or {}).get("values") or {}).get(AGENDA_BLOCK) or {}
         text = str((values.get(AGENDA_INPUT) or {}).get("value") or "")
         user = body.get("user") or {}

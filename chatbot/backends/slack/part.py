@@ -46,18 +46,23 @@ class Click(NamedTuple):
     message: Message  # the command's answer
 
 
+def json_object(text: str | None) -> dict:
+    """The JSON object a button's value or a modal's metadata holds (written by the bot, sent
+    back by the click); ``{}`` for anything else."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def run_click(
     backend: SlackBackend, body: dict, action: dict, words: tuple[str, str], list_again: str, what: str, respond
 ) -> Click | None:
     """A click on a button that names an item (``{"m": meeting, "i": item id, …}``): the
     person resolved, the command ``words`` run with ``item=ID`` (its permission rules), the
     click logged; a refusal is told privately (then None)."""
-    try:
-        value = json.loads(action.get("value") or "{}")
-        if not isinstance(value, dict):
-            raise ValueError("not an object")
-    except ValueError:
-        value = {}
+    value = json_object(action.get("value"))
     meeting_id, ident = value.get("m") or None, value.get("i")
     user = body.get("user") or {}
     user_id = user.get("id")
