@@ -298,6 +298,12 @@ def who_commits(text: str) -> Guess | None:
     who, rest = m.group("who") or m.group("who2"), m.group("rest") or m.group("rest2")
     if not commits(rest, imperative=False):
         return None
+    return named(who)
+
+
+def named(who: str) -> Guess | None:
+    """The owners a phrase names: initials (``WV/JL``) as written, or first names (``Jaime,
+    Ken and I``: the writer, "I", and words that are no name left out); None: nobody."""
     if INITIALS_RX.fullmatch(OWNER_SPLIT.split(who)[0]):
         owners = tuple(o for o in OWNER_SPLIT.split(who) if o and o not in NOT_OWNER_WORDS)
         return Guess(owners, False) if owners else None

@@ -123,18 +123,11 @@ _NAME_COLON = re.compile(r"^([A-Z][a-z]{2,}):\s+(.*)$", re.S)
 _SPEAKER = re.compile(rf"({rules.OWNER_LIST}|[A-Z][a-z]{{2,}}):")
 
 
-def _speaker(text: str) -> tuple[tuple[str, ...], bool] | None:
+def _speaker(text: str) -> rules.Guess | None:
     """An entry that is only a name or initials and a colon (``Jannis:``, ``JRG/CHL:``): its
-    nested entries are what that person said. (owners, written as a first name)"""
+    nested entries are what that person said."""
     m = _SPEAKER.fullmatch(text.strip())
-    if m is None:
-        return None
-    owners, _ = split_owner(text.strip() + " x")
-    owners = [o for o in owners if o not in NOT_OWNER_WORDS]
-    if owners:
-        return tuple(owners), False
-    name = m.group(1)
-    return ((name,), True) if name.lower() not in rules.NOT_NAMES and "/" not in name else None
+    return rules.named(m.group(1)) if m else None
 
 
 def _labelled(
