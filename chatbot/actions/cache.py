@@ -93,6 +93,11 @@ def _decode(blob: bytes) -> FileFacts | None:
         return None
 
 
+def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What a file's cached facts are kept under, besides its content hash."""
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
 class ScanStore:
     """What was read from each notes file, keyed by path, size, mtime_ns (and inode and
     ctime_ns: a tick keeps the size, and two writes can share a coarse mtime) and a content
@@ -159,7 +164,7 @@ class ScanStore:
         return hit
 
     def get(self, path: Path, st: os.stat_result, sections: str) -> FileFacts:
-        key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        key = _stat_key(st)
         name = str(path)
         hit = self._mem.get(name)
         if hit is None:
@@ -195,7 +200,7 @@ class ScanStore:
         jobs, keys = [], {}
         for path, st in files:
             name = str(path)
-            key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+            key = _stat_key(st)
             hit = mem.get(name)
             if hit is not None and hit[0] == key and hit[2] == sections:
                 continue
