@@ -516,27 +516,24 @@ def _check_bot(config) -> None:
 
 def _check_leases(config) -> None:
     """check-config: which copy of the bot holds each platform's lease in the ledger (read
-    only when the ledger exists: checking the config creates nothing)."""
+    only, and only when the ledger exists: checking the config creates and moves nothing)."""
+    import sqlite3
     import time
 
-    from .backends import BACKENDS
-    from .lease import Lease
-    from .state import Ledger
+    from .lease import read_holders
 
     path = config.resolve(config.bot.state_dir) / "chatbot.sqlite3"
     if not path.is_file():
         return
-    ledger = Ledger(path)
     try:
-        for name in BACKENDS:
-            held = Lease(ledger, name).holder()
-            if held is None:
-                continue
-            left = held.expires - time.time()
-            state = f"held for {left:.0f} s more" if left > 0 else "expired: the next copy takes it over"
-            print(f"- lease for {name}: {held.describe()} ({state})")
-    finally:
-        ledger.close()
+        holders = read_holders(path)
+    except sqlite3.Error as exc:
+        print(f"- leases: the ledger {path} cannot be read ({exc}); chatbot run moves a damaged one aside")
+        return
+    for name, held in holders.items():
+        left = held.expires - time.time()
+        state = f"held for {left:.0f} s more" if left > 0 else "expired: the next copy takes it over"
+        print(f"- lease for {name}: {held.describe()} ({state})")
 
 
 def _push_retry(g) -> str:

@@ -101,6 +101,18 @@ def pid_alive(pid: int) -> bool:
     return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] != "Z"
 
 
+def read_holders(path: Path) -> dict[str, Holder]:
+    """Who holds each lease in the ledger file at ``path`` (possibly expired), read without
+    writing anything: the file is opened read-only, so a damaged ledger stays where it is for
+    ``chatbot run`` to recover (``sqlite3.Error`` when it cannot be read)."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = db.execute(f"SELECT name, {_COLUMNS} FROM lease ORDER BY name").fetchall()
+    finally:
+        db.close()
+    return {row[0]: Holder(*row[1:]) for row in rows}
+
+
 class Lease:
     """The lease ``name`` (a platform) in ``ledger``, for this process."""
 

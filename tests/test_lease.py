@@ -410,3 +410,17 @@ def test_check_config_says_which_copy_holds_each_lease(tmp_path):
     assert re.search(r"\(held for \d+ s more\)$", line.group(1))
     lease.release()
     assert "lease for slack" not in check()
+
+
+def test_check_config_leaves_a_damaged_ledger_where_it_is(tmp_path):
+    """check-config only reads: a damaged ledger is reported, not moved aside (a running bot may
+    hold it; recovering is chatbot run's job)."""
+    cfg = write_config(tmp_path, REMINDER_CONFIG)
+    ledger = tmp_path / "state" / "chatbot.sqlite3"
+    ledger.parent.mkdir()
+    ledger.write_bytes(b"this is not an SQLite database" * 100)
+    out = _chatbot(cfg, "check-config")
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"- leases: the ledger .*chatbot\.sqlite3 cannot be read", out.stdout), out.stdout
+    assert ledger.read_bytes() == b"this is not an SQLite database" * 100
+    assert sorted(p.name for p in ledger.parent.iterdir()) == ["chatbot.sqlite3"]
