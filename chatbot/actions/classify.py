@@ -184,7 +184,9 @@ _NOUN_USE = re.compile(
     r"went|looks|seems|proposal|request|process|policy|page|meeting|call|time|results?)\b)",
     re.I,
 )
-_COMMIT_HEAD = re.compile(rf"^(?:(?:ok|yes|sure)[,.!]?\s+)?{_MODAL}\s+{_ADVERBS}(?P<verb>[A-Za-z-]+)", re.I)
+_COMMIT_HEAD = re.compile(
+    rf"^(?:(?:ok|yes|sure)[,.!]?\s+)?(?:(?:also|and|then)\s+)?{_MODAL}\s+{_ADVERBS}(?P<verb>[A-Za-z-]+)", re.I
+)
 _IMPERATIVE_HEAD = re.compile(rf"^(?:let's\s+|let’s\s+)?{_ADVERBS}(?P<verb>[A-Za-z-]+)", re.I)
 _SENTENCE = re.compile(r"(?<=[.!;])\s+(?=[A-Z])")
 _PROGRESSIVE_HEAD = re.compile(rf"^{_PROGRESSIVE}", re.I)
@@ -231,6 +233,11 @@ def question(text: str) -> bool:
     return first.rstrip().endswith("?")
 
 
+def _works_on(verb: str, text: str, end: int) -> bool:
+    """``going to work on a few CEPs``: "work" is a task only with what is worked on."""
+    return verb.lower() in ("work", "working") and text[end : end + 4].lower() == " on "
+
+
 def commits(body: str, *, imperative: bool = True) -> bool:
     """The text (owners already split off) says its owner will do something: ``will report
     this``, ``To check governance``, ``looking into it``, ``Create the channel`` (with
@@ -246,7 +253,7 @@ def commits(body: str, *, imperative: bool = True) -> bool:
         return True
     m = _COMMIT_HEAD.match(b)
     if m:
-        return task_verb(m.group("verb"))
+        return task_verb(m.group("verb")) or _works_on(m.group("verb"), b, m.end())
     if imperative:
         m = _IMPERATIVE_HEAD.match(b)
         if (
@@ -264,6 +271,15 @@ def commits(body: str, *, imperative: bool = True) -> bool:
             if m and task_verb(m.group("verb")) and not question(sentence):
                 return True
     return False
+
+
+def promises(body: str) -> bool:
+    """The text promises a task in words (``Will be submitting a talk``, ``Also would like to
+    call a vote``), not in an order or a progress report (``Working on …``): what makes an
+    agenda topic also its owner's task."""
+    b = body.strip().lstrip("*_ ").strip()
+    m = _COMMIT_HEAD.match(b)
+    return m is not None and not question(b) and (task_verb(m.group("verb")) or _works_on(m.group("verb"), b, m.end()))
 
 
 def will_commit(text: str) -> bool:

@@ -217,14 +217,44 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
     return _committed(it, text, body, written, checkbox, named)
 
 
+# "Reach out if you are interested", "Bring any topics": the audience asked, nobody's task
+_AUDIENCE = re.compile(r"\b(?:you|your|any|anyone|everyone|please)\b", re.I)
+
+
+def _in_todo_list(it: Item) -> bool:
+    """The entry is one of a nested list of at least three open boxes and nothing else (the
+    to-do lists of 2020's notes; under a topic someone owns, such boxes are its discussion)."""
+    siblings = it.parent.children if it.parent is not None else ()
+    return len(siblings) >= 3 and all(s.checked is False for s in siblings)
+
+
 def _committed(it: Item, text: str, body: str, written: tuple[str, ...], checkbox: bool, named: bool) -> Raw | None:
     """An entry outside action items sections and lists: an action item if its owners (written,
     read from prose, trailing, or its topic's) commit to a task."""
     line = it.line + 1
     form = "checkbox" if checkbox else "prose"
+    if (
+        it.checked is False
+        and not written
+        and _in_todo_list(it)
+        and rules.commits(text)
+        and not _AUDIENCE.search(text)
+        and not _ancestor_owners(it)
+    ):
+        # "* [ ] Establish a process for …", "* [ ] need to talk to Anaconda IT" in a list of
+        # open boxes: a box that states a task (one that names a topic, "[ ] Public calendar",
+        # does not)
+        return Raw("action", line, text, text, (), checkbox, False, form=form)
     if not written and not _gate(text):
         return None  # every rule below needs owners or a commitment: most entries are notes
     done = _done(it)
+    if not written and ("->" in text or "→" in text):
+        # "Maybe a new doodle? -> (CHL) Will put up a poll": what the arrow leads to, by its owners
+        _, arrow, tail = text.partition("->") if "->" in text else text.partition("→")
+        tail_owners, tail_body = split_owner(tail.strip())
+        tail_owners = [o for o in tail_owners if o not in NOT_OWNER_WORDS]
+        if tail_owners and tail_body is not tail.strip() and rules.commits(tail_body):
+            return Raw("action", line, text, tail_body, tuple(tail_owners), checkbox, done, form=form)
     if written:
         if rules.commits(body):  # "JRG: will report this", "JRG: To check governance.", "(JRG) Open the issue"
             return Raw("action", line, text, body, written, checkbox, done, guessed=named, form=form)
@@ -344,9 +374,17 @@ def _label_lines(text: str) -> list[re.Match[str]]:
     return out
 
 
+def _group_heading(it: Item) -> bool:
+    """An entry of an action list that only heads the steps nested under it (``conda security
+    issue reporting:``): the steps are the items. Not a label (``Next steps:`` is read as one)."""
+    text = it.text.rstrip()
+    return bool(it.children) and text.endswith(":") and not (_may_label(text) and rules.label_only(text))
+
+
 def extract(notes: Notes, topic_sections: frozenset[str], action_sections: frozenset[str]) -> list[Raw]:
     """Every topic and action item of one parsed file, in line order."""
     listed = _listed_items(notes)
+    grouped: dict[int, tuple[str, ...]] = {}  # entries under a group's heading in an action list
     out = []
     history = history_sections(notes)
     kinds: dict[int, tuple[bool, bool, bool]] = {}  # section heading line -> (skipped, topics, actions)
@@ -363,7 +401,21 @@ def extract(notes: Notes, topic_sections: frozenset[str], action_sections: froze
             )
         if kind[0]:
             continue
-        raw = _classify(it, kind[1], kind[2], listed.get(it.line))
+        in_list = listed.get(it.line)
+        if in_list is None:
+            in_list = grouped.get(it.line)
+        if (in_list is not None or (kind[2] and it.parent is None)) and _group_heading(it):
+            # "* conda security issue reporting:" over numbered steps: each step is an item
+            owners_l, _ = split_owner(it.text)
+            speaker = _speaker(it.text)
+            owners = tuple(o for o in owners_l if o not in NOT_OWNER_WORDS) or (speaker.owners if speaker else ())
+            grouped.update((c.line, owners or in_list or ()) for c in it.children)
+            continue
+        raw = _classify(it, kind[1], kind[2], in_list)
+        if raw is not None and raw.kind == "topic" and raw.owners and rules.promises(raw.body):
+            # "[x] DPC: Will be submitting a talk to …": the topic is its owner's task (its tick
+            # says it was discussed, not done)
+            raw = Raw("action", raw.line, raw.text, raw.body, raw.owners, raw.checkbox, False, form="prose")
         if raw is not None:
             out.append(raw)
     return out
