@@ -171,7 +171,7 @@ _ADVERBS = r"(?:(?:also|then|first|soon|try\s+to|help|help\s+to|be(?=\s+\w+ing\b
 # "will", "to", "'ll", "shall", "is going to", "plans to", "agreed to", "volunteered to", "needs to"
 _MODAL = (
     r"(?:(?:(?:i|we)\s*)?(?:will|'ll|’ll|shall|(?:am\s+|are\s+)?(?:going|planning)\s+to)|(?:is\s+)?(?:going|planning)\s+to"
-    r"|(?:i\s+)?plans?\s+to|agreed\s+to|volunteered\s+to|offered\s+to|would\s+like\s+to|intends?\s+to|needs?\s+to"
+    r"|(?:is\s+|are\s+|am\s+)?planning\s+on(?=\s+\w+ing\b)|(?:i\s+)?plans?\s+to|agreed\s+to|volunteered\s+to|offered\s+to|would\s+like\s+to|intends?\s+to|needs?\s+to"
     r"|has\s+to|to)"
 )
 _PROGRESSIVE = (
@@ -189,6 +189,9 @@ _COMMIT_HEAD = re.compile(
 )
 _IMPERATIVE_HEAD = re.compile(rf"^(?:let's\s+|let’s\s+)?{_ADVERBS}(?P<verb>[A-Za-z-]+)", re.I)
 _SENTENCE = re.compile(r"(?<=[.!;])\s+(?=[A-Z])")
+_LEAD_IN_I_WILL = re.compile(
+    rf"^[^.;:!?,]{{3,60}},\s+i\s+(?:will|'ll|’ll|am\s+going\s+to)\s+{_ADVERBS}(?P<verb>[A-Za-z-]+)", re.I
+)
 _PROGRESSIVE_HEAD = re.compile(rf"^{_PROGRESSIVE}", re.I)
 _NOTE_TO_SELF = re.compile(r"^note to self\s*[:\-–]?\s*", re.I)
 # a first name, with a surname ("Daniel Ching"), or several ("Cheng and/or Travis", "Cheng,
@@ -262,6 +265,10 @@ def commits(body: str, *, imperative: bool = True) -> bool:
             and (not b.rstrip().endswith(":") or b.rstrip().endswith((" for:", " to:", " with:")))
             and not _NOUN_USE.match(b, m.end())
         ):
+            return True
+        # "Based on feedback, I will revise the design": the speaker commits after a lead-in
+        lead = _LEAD_IN_I_WILL.match(b)
+        if lead and task_verb(lead.group("verb")):
             return True
         # "Great topic. Planning to attend the next CF meeting": a later sentence commits
         for sentence in _SENTENCE.split(b)[1:3]:
