@@ -167,7 +167,7 @@ def label_only(text: str) -> Label | None:
 
 # --- commitments -------------------------------------------------------------------------
 
-_ADVERBS = r"(?:(?:also|then|first|soon|try\s+to|help|help\s+to|be(?=\s+\w+ing\b)|[a-z]+ly)\s+)*[\"'“‘]?"
+_ADVERBS = r"(?:(?:also|then|first|soon|try\s+to|help(?!\s+with\b)|help\s+to|be(?=\s+\w+ing\b)|[a-z]+ly)\s+)*[\"'“‘]?"
 # "will", "to", "'ll", "shall", "is going to", "plans to", "agreed to", "volunteered to", "needs to"
 _MODAL = (
     r"(?:(?:(?:i|we)\s*)?(?:will|'ll|’ll|shall|(?:am\s+|are\s+)?(?:going|planning)\s+to)|(?:is\s+)?(?:going|planning)\s+to"
@@ -237,8 +237,10 @@ def question(text: str) -> bool:
 
 
 def _works_on(verb: str, text: str, end: int) -> bool:
-    """``going to work on a few CEPs``: "work" is a task only with what is worked on."""
-    return verb.lower() in ("work", "working") and text[end : end + 4].lower() == " on "
+    """``going to work on a few CEPs``, ``will help with the docs``: "work" and "help" are a
+    task only with what is worked on (``willing to help`` is an offer)."""
+    v, after = verb.lower(), text[end : end + 6].lower()
+    return (v in ("work", "working") and after[:4] == " on ") or (v == "help" and after == " with ")
 
 
 def commits(body: str, *, imperative: bool = True) -> bool:
