@@ -305,56 +305,52 @@ def test_a_plan_under_an_owned_topic_is_the_topic_owners():
     assert not rules.will_commit("I plan to be there")  # not a task
 
 
-def test_what_a_speaker_said_nested_under_their_name_and_take_homes_lists(cfg):
-    notes = (
-        "# N\n\n## Attendees\n\n1. JRG: Jaime (@jaimergp)\n1. KK: Kim Kay (@kimkay)\n\n## New agenda items\n\n"
-        "- (JRG) DOIs for conda\n    - Take homes\n        - Look into an organization DOI\n"
-        "- (KK) Twitter\n    - Kim:\n        - Create a ticket and nominate a solution.\n"
-        "        - Twitter has become less usable.\n    - Alternatives:\n        - follow SemVer\n"
-        "    - KK:\n        - Will draft the post\n"
-    )
-    actions, _ = entries_in_file(parse_notes(notes, "n.md"), dt.date(2026, 1, 7), cfg)
-    got = {a.text: ([o.token for o in a.owners], a.form) for a, _ in actions}
-    assert got == {
-        "Look into an organization DOI": (["JRG"], "list"),  # the topic's owner
-        "Create a ticket and nominate a solution.": (["Kim"], "prose"),
-        "Will draft the post": (["KK"], "prose"),
-    }  # not Kim's remark, and "Alternatives" is nobody
-
-
-def test_steps_under_a_heading_in_an_action_items_section_are_each_an_item(cfg):
-    notes = (
-        "# N\n\n## Attendees\n\n1. JRG: Jaime (@jaimergp)\n\n## Action items\n\n"
-        "* conda security issue reporting:\n    1. Check membership of the list\n    2. Create a mailing list\n"
-        "* JRG: release plan:\n    - Tag the release\n* Write the blog post\n"
-    )
-    actions, _ = entries_in_file(parse_notes(notes, "n.md"), dt.date(2026, 1, 7), cfg)
-    got = {a.text: ([o.token for o in a.owners], a.form) for a, _ in actions}
-    assert got == {
-        "Check membership of the list": ([], "list"),
-        "Create a mailing list": ([], "list"),
-        "Tag the release": (["JRG"], "list"),  # the heading's owner
-        "Write the blog post": ([], "section"),
-    }  # the headings themselves are no items
-
-
-def test_open_boxes_of_a_to_do_list_that_state_a_task(cfg):
-    notes = (
-        "# N\n\n## Attendees\n\n1. JRG: Jaime (@jaimergp)\n\n## Your new agenda items\n\n"
-        "- [ ] GitHub Teams\n    * [ ] Public calendar\n    * [ ] Establish a process for repo admin tasks\n"
-        "    * [ ] need to talk to IT to figure out permissions\n    * [ ] Reach out if you are interested\n"
-        "    * [ ] Trademark and logo clearance\n"
-        "- [ ] JRG: Packaging launchers\n    - [ ] Experiment at https://example.org/pr/1\n"
-        "    - [ ] Open a PR in conda-index\n    - [ ] Name ideas?\n"
-    )
-    actions, _ = entries_in_file(parse_notes(notes, "n.md"), dt.date(2026, 1, 7), cfg)
-    got = {a.text: ([o.token for o in a.owners], a.form) for a, _ in actions}
-    # not the boxes that name a topic or ask the audience; under an owned topic, open boxes
-    # are its discussion
-    assert got == {
-        "Establish a process for repo admin tasks": ([], "checkbox"),
-        "need to talk to IT to figure out permissions": ([], "checkbox"),
-    }
+@pytest.mark.parametrize(
+    "notes,expected",
+    [
+        pytest.param(
+            "## New agenda items\n\n- (JRG) DOIs for conda\n    - Take homes\n        - Look into an organization DOI\n"
+            "- (KK) Twitter\n    - Kim:\n        - Create a ticket and nominate a solution.\n"
+            "        - Twitter has become less usable.\n    - Alternatives:\n        - follow SemVer\n"
+            "    - KK:\n        - Will draft the post\n",
+            {
+                "Look into an organization DOI": (["JRG"], "list"),  # the topic's owner
+                "Create a ticket and nominate a solution.": (["Kim"], "prose"),
+                "Will draft the post": (["KK"], "prose"),
+            },  # not Kim's remark, and "Alternatives" is nobody
+            id="what a speaker said nested under their name, take homes",
+        ),
+        pytest.param(
+            "## Action items\n\n* conda security issue reporting:\n    1. Check membership of the list\n"
+            "    2. Create a mailing list\n* JRG: release plan:\n    - Tag the release\n* Write the blog post\n",
+            {
+                "Check membership of the list": ([], "list"),
+                "Create a mailing list": ([], "list"),
+                "Tag the release": (["JRG"], "list"),  # the heading's owner
+                "Write the blog post": ([], "section"),
+            },  # the headings themselves are no items
+            id="steps under a heading in an Action items section",
+        ),
+        pytest.param(
+            "## Your new agenda items\n\n- [ ] GitHub Teams\n    * [ ] Public calendar\n"
+            "    * [ ] Establish a process for repo admin tasks\n    * [ ] need to talk to IT to figure out permissions\n"
+            "    * [ ] Reach out if you are interested\n    * [ ] Trademark and logo clearance\n"
+            "- [ ] JRG: Packaging launchers\n    - [ ] Experiment at https://example.org/pr/1\n"
+            "    - [ ] Open a PR in conda-index\n    - [ ] Name ideas?\n",
+            # not the boxes that name a topic or ask the audience; under an owned topic, open
+            # boxes are its discussion
+            {
+                "Establish a process for repo admin tasks": ([], "checkbox"),
+                "need to talk to IT to figure out permissions": ([], "checkbox"),
+            },
+            id="open boxes of a to-do list that state a task",
+        ),
+    ],
+)
+def test_owners_and_forms_read_from_notes(cfg, notes, expected):
+    text = "# N\n\n## Attendees\n\n1. JRG: Jaime (@jaimergp)\n1. KK: Kim Kay (@kimkay)\n\n" + notes
+    actions, _ = entries_in_file(parse_notes(text, "n.md"), dt.date(2026, 1, 7), cfg)
+    assert {a.text: ([o.token for o in a.owners], a.form) for a, _ in actions} == expected
 
 
 def test_an_agenda_topic_that_promises_a_task_is_its_owners_task(cfg):

@@ -633,7 +633,14 @@ class FakeZulip:
             def setup(self):
                 super().setup()
                 with fake.lock:
-                    fake._conns.add(self.connection)
+                    closing = fake._closing
+                    if not closing:
+                        fake._conns.add(self.connection)
+                if closing:  # accepted just before go_down(): cut like the others, never served
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
             def finish(self):
                 with fake.lock:
