@@ -27,9 +27,9 @@ UTC = dt.UTC
 NOTES = FIXTURES / "notes"
 
 CHAIR = Path(__file__).parent / "data" / "chair_expectations.toml"
-# actions: 56 of 59 found are right (three look-alikes; 0.949 since the copies under "Last Meeting"
-# left the labels, 0.952 with them), 56 of 59 expected found
-MIN_PRECISION, MIN_RECALL = 0.94, 0.90
+# actions: 56 of 58 found are right (two look-alikes; 0.966 since orders that give advice are no
+# tasks, "MRB: Copy packages across channels atomically"), 56 of 59 expected found
+MIN_PRECISION, MIN_RECALL = 0.95, 0.90
 
 
 @pytest.fixture

@@ -243,6 +243,17 @@ def _works_on(verb: str, text: str, end: int) -> bool:
     return (v in ("work", "working") and after[:4] == " on ") or (v == "help" and after == " with ")
 
 
+# Orders that give advice on how things should be done, not a task to chase: "MRB: Follow a
+# deprecation cycle", "(FP) Share APIs, not code", "(TH) Contribute a package via staged-recipes",
+# "JRG: Discuss whether this needs a CFEP" (as "will discuss", "to share the slides", a task)
+_ADVICE_VERBS = frozenset("copy share follow contribute find discuss support".split())
+
+
+def _advice(verb: str, text: str, end: int) -> bool:
+    v = verb.lower()
+    return v in _ADVICE_VERBS and not (v == "follow" and text[end : end + 4].lower() == " up ")
+
+
 def commits(body: str, *, imperative: bool = True) -> bool:
     """The text (owners already split off) says its owner will do something: ``will report
     this``, ``To check governance``, ``looking into it``, ``Create the channel`` (with
@@ -266,6 +277,7 @@ def commits(body: str, *, imperative: bool = True) -> bool:
             and _base_verb(m.group("verb"))
             and (not b.rstrip().endswith(":") or b.rstrip().endswith((" for:", " to:", " with:")))
             and not _NOUN_USE.match(b, m.end())
+            and not _advice(m.group("verb"), b, m.end())
         ):
             return True
         # "Based on feedback, I will revise the design": the speaker commits after a lead-in
