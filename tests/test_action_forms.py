@@ -327,12 +327,14 @@ def test_a_plan_under_an_owned_topic_is_the_topic_owners():
         ),
         pytest.param(
             "## Action items\n\n* conda security issue reporting:\n    1. Check membership of the list\n"
-            "    2. Create a mailing list\n* JRG: release plan:\n    - Tag the release\n* Write the blog post\n",
+            "    2. Create a mailing list\n* JRG: release plan:\n    - Tag the release\n* Write the blog post\n"
+            "* KK: Create issues in setup-miniconda for:\n    - Windows\n    - macOS\n",
             {
                 "Check membership of the list": ([], "list"),
                 "Create a mailing list": ([], "list"),
                 "Tag the release": (["JRG"], "list"),  # the heading's owner
                 "Write the blog post": ([], "section"),
+                "KK: Create issues in setup-miniconda for:": (["KK"], "section"),  # details nested
             },  # the headings themselves are no items
             id="steps under a heading in an Action items section",
         ),

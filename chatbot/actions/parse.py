@@ -376,9 +376,15 @@ def _label_lines(text: str) -> list[re.Match[str]]:
 
 def _group_heading(it: Item) -> bool:
     """An entry of an action list that only heads the steps nested under it (``conda security
-    issue reporting:``): the steps are the items. Not a label (``Next steps:`` is read as one)."""
+    issue reporting:``): the steps are the items. Not a label (``Next steps:`` is read as one),
+    nor a task whose details are nested (``MB: Create issues in setup-miniconda for:``)."""
     text = it.text.rstrip()
-    return bool(it.children) and text.endswith(":") and not (_may_label(text) and rules.label_only(text))
+    return (
+        bool(it.children)
+        and text.endswith(":")
+        and not (_may_label(text) and rules.label_only(text))
+        and not rules.commits(split_owner(text)[1])
+    )
 
 
 def extract(notes: Notes, topic_sections: frozenset[str], action_sections: frozenset[str]) -> list[Raw]:
