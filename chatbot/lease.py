@@ -107,6 +107,8 @@ def read_holders(path: Path) -> dict[str, Holder]:
     ``chatbot run`` to recover (``sqlite3.Error`` when it cannot be read)."""
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
     try:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lease'").fetchone() is None:
+            return {}  # a ledger from before leases: chatbot run adds the table
         rows = db.execute(f"SELECT name, {_COLUMNS} FROM lease ORDER BY name").fetchall()
     finally:
         db.close()

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -424,3 +425,14 @@ def test_check_config_leaves_a_damaged_ledger_where_it_is(tmp_path):
     assert re.search(r"- leases: the ledger .*chatbot\.sqlite3 cannot be read", out.stdout), out.stdout
     assert ledger.read_bytes() == b"this is not an SQLite database" * 100
     assert sorted(p.name for p in ledger.parent.iterdir()) == ["chatbot.sqlite3"]
+
+
+def test_check_config_on_a_ledger_from_before_leases_says_nothing_of_them(tmp_path):
+    cfg = write_config(tmp_path, REMINDER_CONFIG)
+    ledger = tmp_path / "state" / "chatbot.sqlite3"
+    ledger.parent.mkdir()
+    with sqlite3.connect(ledger) as db:
+        db.execute("CREATE TABLE sent (key TEXT PRIMARY KEY)")
+    out = _chatbot(cfg, "check-config")
+    assert out.returncode == 0, out.stderr
+    assert "lease" not in out.stdout

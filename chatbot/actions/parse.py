@@ -250,10 +250,10 @@ def _committed(it: Item, text: str, body: str, written: tuple[str, ...], checkbo
     done = _done(it)
     if not written and ("->" in text or "→" in text):
         # "Maybe a new doodle? -> (CHL) Will put up a poll": what the arrow leads to, by its owners
-        _, arrow, tail = text.partition("->") if "->" in text else text.partition("→")
+        tail = (text.partition("->") if "->" in text else text.partition("→"))[2]
         tail_owners, tail_body = split_owner(tail.strip())
         tail_owners = [o for o in tail_owners if o not in NOT_OWNER_WORDS]
-        if tail_owners and tail_body is not tail.strip() and rules.commits(tail_body):
+        if tail_owners and rules.commits(tail_body):
             return Raw("action", line, text, tail_body, tuple(tail_owners), checkbox, done, form=form)
     if written:
         if rules.commits(body):  # "JRG: will report this", "JRG: To check governance.", "(JRG) Open the issue"
