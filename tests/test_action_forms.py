@@ -6,7 +6,8 @@ Scored against a chair's labels: ``tests/data/notes_2026/`` (notes in the 2026 s
 form, labelled by hand), and held-out sets of the real corpus labelled by people who never read
 the rules (``tests/data/heldout_chair_labels.toml`` to ``heldout5_chair_labels.toml``, and
 ``heldout6_chair_labels.toml`` on the real 2026 notes in ``notes_2026_heldout/``; from set 2 on,
-each labelled again by a second person, ``*_b.toml``, and scored on what both agree on)."""
+each labelled again by a second person, ``*_b.toml``, and scored on what both agree on). How the
+labels were made, and the brief to make the next set: ``tests/data/labelling_brief.md``."""
 
 from __future__ import annotations
 
