@@ -431,8 +431,9 @@ def test_check_config_on_a_ledger_from_before_leases_says_nothing_of_them(tmp_pa
     cfg = write_config(tmp_path, REMINDER_CONFIG)
     ledger = tmp_path / "state" / "chatbot.sqlite3"
     ledger.parent.mkdir()
-    with sqlite3.connect(ledger) as db:
-        db.execute("CREATE TABLE sent (key TEXT PRIMARY KEY)")
+    db = sqlite3.connect(ledger)
+    db.execute("CREATE TABLE sent (key TEXT PRIMARY KEY)")
+    db.close()
     out = _chatbot(cfg, "check-config")
     assert out.returncode == 0, out.stderr
     assert "lease" not in out.stdout
