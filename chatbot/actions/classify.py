@@ -236,10 +236,14 @@ def question(text: str) -> bool:
     return first.rstrip().endswith("?")
 
 
-def _works_on(verb: str, text: str, end: int) -> bool:
-    """``going to work on a few CEPs``, ``will help with the docs``: "work" and "help" are a
-    task only with what is worked on (``willing to help`` is an offer)."""
-    v, after = verb.lower(), text[end : end + 6].lower()
+def _promised_task(head: re.Match[str], text: str) -> bool:
+    """The verb after a promise (``will``, ``to``, ``planning on`` …, matched by ``head`` at the
+    start of ``text``) is a task: a task verb, or ``work on X`` / ``help with X`` (``going to work
+    on a few CEPs``, ``will help with the docs``; ``willing to help`` is an offer)."""
+    verb = head.group("verb")
+    if task_verb(verb):
+        return True
+    v, after = verb.lower(), text[head.end() : head.end() + 6].lower()
     return (v in ("work", "working") and after[:4] == " on ") or (v == "help" and after == " with ")
 
 
@@ -269,7 +273,7 @@ def commits(body: str, *, imperative: bool = True) -> bool:
         return True
     m = _COMMIT_HEAD.match(b)
     if m:
-        return task_verb(m.group("verb")) or _works_on(m.group("verb"), b, m.end())
+        return _promised_task(m, b)
     if imperative:
         m = _IMPERATIVE_HEAD.match(b)
         if (
@@ -300,7 +304,7 @@ def promises(body: str) -> bool:
     agenda topic also its owner's task."""
     b = body.strip().lstrip("*_ ").strip()
     m = _COMMIT_HEAD.match(b)
-    return m is not None and not question(b) and (task_verb(m.group("verb")) or _works_on(m.group("verb"), b, m.end()))
+    return m is not None and not question(b) and _promised_task(m, b)
 
 
 def will_commit(text: str) -> bool:

@@ -80,13 +80,19 @@ def _placeholder(text: str) -> bool:
     return not text or (len(text) <= 24 and (text.strip().lower() in _NOTHING or not any(c.isalnum() for c in text)))
 
 
+def _written(text: str) -> tuple[tuple[str, ...], str]:
+    """The owners written at the start of ``text`` (``JRG: …``, ``(JRG) …``), without the
+    words that are nobody (``AI``, ``PR``), and the text after them."""
+    owners, body = split_owner(text)
+    return tuple(o for o in owners if o not in NOT_OWNER_WORDS), body
+
+
 def _ancestor_owners(it: Item) -> tuple[str, ...]:
     p = it.parent
     while p is not None:
-        owners, _ = split_owner(p.text)
-        owners = [o for o in owners if o not in NOT_OWNER_WORDS]
+        owners, _ = _written(p.text)
         if owners:
-            return tuple(owners)
+            return owners
         p = p.parent
     return ()
 
@@ -139,8 +145,7 @@ def _labelled(
     own, guessed = lab.owners or written, named and not lab.owners
     inherited = False
     if not own:
-        rest_owners, rest_body = split_owner(rest)
-        own = tuple(o for o in rest_owners if o not in NOT_OWNER_WORDS)
+        own, rest_body = _written(rest)
         if own:
             rest = rest_body
         else:
@@ -167,19 +172,18 @@ def _classify(it: Item, in_topics: bool, in_actions: bool, listed: tuple[str, ..
     if lab is not None and not lab.rest:
         return None  # a label alone heads a list: its entries are the action items
     if in_topics and top and lab is None and listed is None:
-        owners_l, body = split_owner(text)
+        owners, body = _written(text)
         return Raw(
             "topic",
             line,
             text,
             body,
-            tuple(o for o in owners_l if o not in NOT_OWNER_WORDS),
+            owners,
             checkbox,
             bool(it.checked),
             discussed=any(_is_discussion(c) for c in it.children),
         )
-    owners_l, body = split_owner(text)
-    written = tuple(o for o in owners_l if o not in NOT_OWNER_WORDS)
+    written, body = _written(text)
     named = False
     if lab is None and not written and text[:1].isupper():
         n = _NAME_COLON.match(text)  # "Dasha: Planning to attend": a first name, if a known one
@@ -251,10 +255,9 @@ def _committed(it: Item, text: str, body: str, written: tuple[str, ...], checkbo
     if not written and ("->" in text or "→" in text):
         # "Maybe a new doodle? -> (CHL) Will put up a poll": what the arrow leads to, by its owners
         tail = (text.partition("->") if "->" in text else text.partition("→"))[2]
-        tail_owners, tail_body = split_owner(tail.strip())
-        tail_owners = [o for o in tail_owners if o not in NOT_OWNER_WORDS]
+        tail_owners, tail_body = _written(tail.strip())
         if tail_owners and rules.commits(tail_body):
-            return Raw("action", line, text, tail_body, tuple(tail_owners), checkbox, done, form=form)
+            return Raw("action", line, text, tail_body, tail_owners, checkbox, done, form=form)
     if written:
         if rules.commits(body):  # "JRG: will report this", "JRG: To check governance.", "(JRG) Open the issue"
             return Raw("action", line, text, body, written, checkbox, done, guessed=named, form=form)
@@ -293,11 +296,11 @@ def _listed_items(notes: Notes) -> dict[int, tuple[str, ...]]:
     for m in _label_lines(text):
         line_text = m.group(0).strip()
         line_text = _BULLET.sub("", line_text)
-        owners_l, body = split_owner(line_text)
+        written, body = _written(line_text)
         lab = rules.label_only(body)
         if lab is None:
             continue
-        owners = lab.owners or tuple(o for o in owners_l if o not in NOT_OWNER_WORDS)
+        owners = lab.owners or written
         marks[text.count("\n", 0, m.start())] = owners
     if not marks:
         return out
@@ -412,9 +415,9 @@ def extract(notes: Notes, topic_sections: frozenset[str], action_sections: froze
             in_list = grouped.get(it.line)
         if (in_list is not None or (kind[2] and it.parent is None)) and _group_heading(it):
             # "* conda security issue reporting:" over numbered steps: each step is an item
-            owners_l, _ = split_owner(it.text)
+            owners, _ = _written(it.text)
             speaker = _speaker(it.text)
-            owners = tuple(o for o in owners_l if o not in NOT_OWNER_WORDS) or (speaker.owners if speaker else ())
+            owners = owners or (speaker.owners if speaker else ())
             grouped.update((c.line, owners or in_list or ()) for c in it.children)
             continue
         raw = _classify(it, kind[1], kind[2], in_list)
