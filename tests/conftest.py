@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.config import load_config
+from chatbot.config import ConfigError, load_config
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
@@ -78,6 +78,13 @@ def write_config(tmp_path: Path, text: str = BASE_CONFIG, template: str | None =
     path = tmp_path / "chatbot.toml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
+
+
+def config_error(tmp_path: Path, text: str) -> str:
+    """What loading the config ``text`` says is wrong with it (it must fail)."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, text))
+    return str(info.value)
 
 
 @pytest.fixture

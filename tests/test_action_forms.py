@@ -46,6 +46,11 @@ def _day(name: str) -> dt.date:
     return dt.date(int(name[:4]), int(name[4:6]), int(name[6:8]))
 
 
+def _entries(notes: str, cfg):
+    """(action items with done, topics) of a notes text read as the file of 2026-01-07."""
+    return entries_in_file(parse_notes(notes, "n.md"), dt.date(2026, 1, 7), cfg)
+
+
 def _line_of(lines: list[str], text: str) -> int:
     hits = [i + 1 for i, line in enumerate(lines) if text in line]
     assert len(hits) == 1, f"{text!r} must name one line, names {hits}"
@@ -279,7 +284,7 @@ def test_owners_read_from_prose_are_only_known_people(cfg):
         "- RFC to start today.\n- KK will discuss it with the team\n- Conda will support it\n"
         "- Jaime to call the vote\n- ZZ will write the docs\n- Kim will review the docs\n"
     )
-    actions, _ = entries_in_file(parse_notes(notes, "n.md"), dt.date(2026, 1, 7), cfg)
+    actions, _ = _entries(notes, cfg)
     got = {a.text: [o.token for o in a.owners] for a, _ in actions}
     # KK and Kim are attendees, Jaime is in the roster; RFC, Conda and ZZ are nobody known
     assert got == {
@@ -357,7 +362,7 @@ def test_a_plan_under_an_owned_topic_is_the_topic_owners():
 )
 def test_owners_and_forms_read_from_notes(cfg, notes, expected):
     text = "# N\n\n## Attendees\n\n1. JRG: Jaime (@jaimergp)\n1. KK: Kim Kay (@kimkay)\n\n" + notes
-    actions, _ = entries_in_file(parse_notes(text, "n.md"), dt.date(2026, 1, 7), cfg)
+    actions, _ = _entries(text, cfg)
     assert {a.text: ([o.token for o in a.owners], a.form) for a, _ in actions} == expected
 
 
@@ -368,7 +373,7 @@ def test_an_agenda_topic_that_promises_a_task_is_its_owners_task(cfg):
         "- [x] DH: Vote on the CEP\n- [ ] Will be nice to have\n"
         "- [x] DPC: Meeting time\n    * Maybe a new doodle? -> (DH) Will put up a poll and announce it\n"
     )
-    actions, topics = entries_in_file(parse_notes(notes, "n.md"), dt.date(2026, 1, 7), cfg)
+    actions, topics = _entries(notes, cfg)
     got = {a.text: ([o.token for o in a.owners], a.form, done) for a, done in actions}
     assert got == {
         # ticked: discussed, not done; a promise in prose is pinged only once the chair tracks it
@@ -384,13 +389,13 @@ def test_a_last_meeting_section_copies_earlier_notes_and_holds_no_new_items(cfg)
         "### Last Meeting 20200908\n\n- KK will schedule the call\n\n#### Action Items\n\n- Email the list\n\n"
         "### Current Action Items\n\n- JRG: write the post\n"
     )
-    actions, _ = entries_in_file(parse_notes(notes, "n.md"), dt.date(2026, 1, 7), cfg)
+    actions, _ = _entries(notes, cfg)
     assert [a.text for a, _ in actions] == ["JRG: open the issue", "JRG: write the post"]
 
 
 def test_a_list_entry_keeps_its_place_when_its_prose_owner_is_nobody(cfg):
     notes = "# N\n\n## Notes\n\n- Follow ups:\n    - Anaconda to build the launcher\n"
-    ((item, _),) = entries_in_file(parse_notes(notes, "n.md"), dt.date(2026, 1, 7), cfg)[0]
+    ((item, _),) = _entries(notes, cfg)[0]
     assert item.form == "list" and item.owners == []  # listed, but nobody to ping
 
 

@@ -9,7 +9,6 @@ import datetime as dt
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from pydantic import Field, field_validator
@@ -17,9 +16,9 @@ from pydantic import Field, field_validator
 from chatbot import cli
 from chatbot.backends import BACKENDS
 from chatbot.backends.base import backend_class
-from chatbot.config import ConfigError, Meeting, Platform, Section, load_config, part, platforms, schema
+from chatbot.config import Meeting, Platform, Section, load_config, part, platforms, schema
 
-from conftest import BASE_CONFIG, write_config
+from conftest import BASE_CONFIG, config_error, write_config
 
 
 class EchoSettings(Section):
@@ -73,12 +72,6 @@ def echo(monkeypatch):
     monkeypatch.setitem(BACKENDS, "echo", f"{__name__}:ECHO")
 
 
-def _error(tmp_path: Path, text: str) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_config(write_config(tmp_path, text))
-    return str(info.value)
-
-
 def test_the_core_models_have_no_platform_s_keys():
     # the premise of the tests below: config.py declares none of a platform's keys, the
     # declarations add them all (and only they)
@@ -124,7 +117,7 @@ def test_a_declared_backend_s_bad_values_are_reported_with_their_keys(tmp_path, 
         .replace('echo_handle = "hannah"', "echo_handle = 5")
         .replace("port = 4000", "port = 0\nprefx = '?'")
     )
-    lines = _error(tmp_path, text).splitlines()
+    lines = config_error(tmp_path, text).splitlines()
     assert len(lines) == 4, lines  # every problem at once, each naming file and key
     assert all(line.startswith(f"{tmp_path / 'chatbot.toml'}: ") for line in lines)
     found = {line.split(": ", 2)[1]: line.split(": ", 2)[2] for line in lines}
@@ -135,7 +128,7 @@ def test_a_declared_backend_s_bad_values_are_reported_with_their_keys(tmp_path, 
 
 
 def test_an_undeclared_backend_s_keys_are_unknown(tmp_path):
-    lines = _error(tmp_path, ECHO_CONFIG).splitlines()
+    lines = config_error(tmp_path, ECHO_CONFIG).splitlines()
     keys = sorted(line.split(": ", 2)[1] for line in lines)
     assert keys == ["echo", "meetings[0].destinations.echo_room", "people[3].echo_handle"]
     assert all("unknown key" in line for line in lines)

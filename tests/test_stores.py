@@ -17,13 +17,13 @@ from pydantic import Field, field_validator
 
 from chatbot import cli
 from chatbot.bot import Bot
-from chatbot.config import Config, ConfigError, Meeting, Section, Store, load_config, notes_stores, schema
+from chatbot.config import Config, Meeting, Section, Store, load_config, notes_stores, schema
 from chatbot.stores import STORES
 from chatbot.stores.base import store_class, store_for
 from chatbot.stores.files import FilesStore
 from chatbot.stores.hackmd_config import HACKMD, HackMDSettings
 
-from conftest import BASE_CONFIG, FixedClock, say, write_config
+from conftest import BASE_CONFIG, FixedClock, config_error, say, write_config
 
 NOW = dt.datetime(2026, 1, 6, 12, 0, tzinfo=dt.UTC)  # the day before the first meeting
 
@@ -81,14 +81,8 @@ def memo(monkeypatch):
     monkeypatch.setitem(STORES, "memo", f"{__name__}:MEMO")
 
 
-def _error(tmp_path: Path, text: str) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_config(write_config(tmp_path, text))
-    return str(info.value)
-
-
 def _problems(tmp_path: Path, text: str) -> dict[str, str]:
-    lines = _error(tmp_path, text).splitlines()
+    lines = config_error(tmp_path, text).splitlines()
     assert all(line.startswith(f"{tmp_path / 'chatbot.toml'}: ") for line in lines), lines
     return {line.split(": ", 2)[1]: line.split(": ", 2)[2] for line in lines}
 
