@@ -591,6 +591,7 @@ class Config(_Model):
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 PartT = TypeVar("PartT", bound=BaseModel)
 ModelT = TypeVar("ModelT", bound=BaseModel)
+DeclT = TypeVar("DeclT")
 
 
 @dataclass(frozen=True)
@@ -641,14 +642,19 @@ def platform(name: str) -> Platform[Any]:
     return _declared(name, BACKENDS[name])
 
 
-@functools.cache
 def _declared(name: str, target: str) -> Platform[Any]:
-    """The declaration ``target`` ("module:NAME") names, imported on first use: the core reads
-    it, and never imports the package's client library (backends import theirs when they run)."""
+    return _declaration(Platform, "backends.BACKENDS", name, target)
+
+
+@functools.cache
+def _declaration(kind: type[DeclT], registry: str, name: str, target: str) -> DeclT:
+    """The declaration ``target`` ("module:NAME", the line ``name`` of ``registry``) names,
+    imported on first use: the core reads it, and never imports the client library of a
+    platform or store (backends and stores import theirs when they run)."""
     module, _, attr = target.partition(":")
     found = getattr(importlib.import_module(module), attr, None)
-    if not isinstance(found, Platform) or found.name != name:
-        raise TypeError(f"backends.BACKENDS[{name!r}] = {target!r}: expected a Platform named {name!r}, got {found!r}")
+    if not isinstance(found, kind) or getattr(found, "name", None) != name:
+        raise TypeError(f"{registry}[{name!r}] = {target!r}: expected a {kind.__name__} named {name!r}, got {found!r}")
     return found
 
 
@@ -691,15 +697,8 @@ def notes_store(name: str) -> Store[Any]:
     return _declared_store(name, STORES[name])
 
 
-@functools.cache
 def _declared_store(name: str, target: str) -> Store[Any]:
-    """The declaration ``target`` ("module:NAME") names, imported on first use (a store's
-    client library is imported by the store itself, when a meeting uses it)."""
-    module, _, attr = target.partition(":")
-    found = getattr(importlib.import_module(module), attr, None)
-    if not isinstance(found, Store) or found.name != name:
-        raise TypeError(f"stores.STORES[{name!r}] = {target!r}: expected a Store named {name!r}, got {found!r}")
-    return found
+    return _declaration(Store, "stores.STORES", name, target)
 
 
 # ---------------------------------------------------------------------------------------
